@@ -1,0 +1,123 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Trainer.Core.Data;
+
+/// <summary>An array read from numpy's .npy format, widened to float64.</summary>
+public sealed record NpyArray(double[] Data, int[] Shape, string Dtype);
+
+/// <summary>A .npy stream that cannot be used; the message names the source and what is wrong.</summary>
+public sealed class NpyFormatException(string message) : FormatException(message);
+
+/// <summary>
+/// numpy's .npy format (versions 1.0-3.0), C order, little-endian float64 ('&lt;f8') or float32
+/// ('&lt;f4'). Written by hand: the format is a 10-line header plus raw values, and no maintained
+/// .NET package reads it without pulling in a whole tensor library.
+/// </summary>
+public static partial class Npy
+{
+    private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
+
+    /// <summary>Reads a whole array; <paramref name="source"/> names it in error messages (usually the file path).</summary>
+    public static NpyArray Read(Stream stream, string source)
+    {
+        var prefix = ReadExactly(stream, 8, source, "the magic string");
+        if (!prefix.AsSpan(0, 6).SequenceEqual(Magic))
+            throw new NpyFormatException($"{source}: not a .npy file (it does not start with \\x93NUMPY).");
+        int major = prefix[6];
+        int headerLength = major switch
+        {
+            1 => BinaryPrimitives.ReadUInt16LittleEndian(ReadExactly(stream, 2, source, "the header length")),
+            2 or 3 => checked((int)BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, source, "the header length"))),
+            _ => throw new NpyFormatException($"{source}: .npy version {major}.{prefix[7]} is not supported; allowed: 1.x, 2.x, 3.x."),
+        };
+        var header = Encoding.Latin1.GetString(ReadExactly(stream, headerLength, source, "the header"));
+
+        var descr = HeaderField(DescrPattern(), header, source, "descr");
+        var fortran = HeaderField(FortranPattern(), header, source, "fortran_order");
+        var shapeText = HeaderField(ShapePattern(), header, source, "shape");
+        if (fortran == "True")
+            throw new NpyFormatException($"{source}: fortran_order is True; allowed: C order only (save with np.ascontiguousarray).");
+        int width = descr switch
+        {
+            "<f8" => 8,
+            "<f4" => 4,
+            _ => throw new NpyFormatException($"{source}: dtype '{descr}' is not supported; allowed: float64 ('<f8') or float32 ('<f4'), little-endian."),
+        };
+        var shape = shapeText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var d) ? d
+                : throw new NpyFormatException($"{source}: shape ({shapeText}) is not a tuple of non-negative integers."))
+            .ToArray();
+        long count = shape.Aggregate(1L, (acc, d) => acc * d);
+        if (count > Array.MaxLength)
+            throw new NpyFormatException($"{source}: shape ({shapeText}) has {count} elements; at most {Array.MaxLength} are allowed.");
+
+        var raw = ReadExactly(stream, checked((int)(count * width)), source, $"the data ({count} values of {width} bytes)");
+        var data = new double[count];
+        if (width == 8)
+            for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadDoubleLittleEndian(raw.AsSpan(i * 8));
+        else
+            for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(i * 4));
+        return new NpyArray(data, shape, descr);
+    }
+
+    /// <summary>Writes float64 values as a version 1.0, C-order '&lt;f8' array.</summary>
+    public static void Write(Stream stream, ReadOnlySpan<double> data, params int[] shape)
+    {
+        long count = shape.Aggregate(1L, (acc, d) => acc * d);
+        if (count != data.Length)
+            throw new ArgumentException($"shape ({string.Join(", ", shape)}) holds {count} values, data has {data.Length}.", nameof(shape));
+        string shapeText = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape);
+        var dict = $"{{'descr': '<f8', 'fortran_order': False, 'shape': ({shapeText}), }}";
+        // The header (magic + version + length + dict + '\n') is padded with spaces to a multiple of 64 bytes.
+        int unpadded = 10 + dict.Length + 1;
+        int total = (unpadded + 63) / 64 * 64;
+        var header = dict + new string(' ', total - unpadded) + "\n";
+        Span<byte> prefix = stackalloc byte[10];
+        Magic.CopyTo(prefix);
+        prefix[6] = 1;
+        prefix[7] = 0;
+        BinaryPrimitives.WriteUInt16LittleEndian(prefix[8..], checked((ushort)header.Length));
+        stream.Write(prefix);
+        stream.Write(Encoding.Latin1.GetBytes(header));
+        var buffer = new byte[8 * Math.Min(data.Length, 8192)];
+        for (int offset = 0; offset < data.Length; offset += buffer.Length / 8)
+        {
+            int n = Math.Min(buffer.Length / 8, data.Length - offset);
+            for (int i = 0; i < n; i++) BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(i * 8), data[offset + i]);
+            stream.Write(buffer, 0, n * 8);
+        }
+    }
+
+    private static string HeaderField(Regex pattern, string header, string source, string field)
+    {
+        var match = pattern.Match(header);
+        return match.Success ? match.Groups[1].Value
+            : throw new NpyFormatException($"{source}: the header has no readable '{field}' entry: {header.Trim()}");
+    }
+
+    private static byte[] ReadExactly(Stream stream, int count, string source, string what)
+    {
+        var buffer = new byte[count];
+        try
+        {
+            stream.ReadExactly(buffer);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new NpyFormatException($"{source}: the file ends inside {what}; it is truncated or not a .npy file.");
+        }
+        return buffer;
+    }
+
+    [GeneratedRegex(@"'descr'\s*:\s*'([^']*)'")]
+    private static partial Regex DescrPattern();
+
+    [GeneratedRegex(@"'fortran_order'\s*:\s*(True|False)")]
+    private static partial Regex FortranPattern();
+
+    [GeneratedRegex(@"'shape'\s*:\s*\(([^)]*)\)")]
+    private static partial Regex ShapePattern();
+}

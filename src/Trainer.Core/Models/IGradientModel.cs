@@ -1,0 +1,24 @@
+namespace Trainer.Core.Models;
+
+/// <summary>
+/// Something that turns parameters and a batch into a loss and its gradient. The hand-derived
+/// <see cref="Mlp"/> and the autograd-built models both implement it, so a worker does not
+/// care which engine computes its shard.
+/// </summary>
+/// <remarks>
+/// Shapes: x is (samples x InputSize), y is (samples x OutputSize), both row-major, one sample
+/// per row. The loss and gradient are SUMS over the samples (never means): shard results then
+/// add up to the full-batch result, and <see cref="Losses.Scale"/> is applied once after the sum.
+/// </remarks>
+public interface IGradientModel
+{
+    ModelSpec Spec { get; }
+
+    ParameterLayout Layout { get; }
+
+    /// <summary>Writes the summed gradient into <paramref name="gradient"/> (overwriting it) and returns the summed loss.</summary>
+    double LossAndGradient(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples, Span<double> gradient);
+
+    /// <summary>Summed loss only (no backward pass).</summary>
+    double Loss(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples);
+}

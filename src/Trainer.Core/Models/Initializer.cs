@@ -1,0 +1,51 @@
+using Trainer.Core.Data;
+
+namespace Trainer.Core.Models;
+
+/// <summary>How weights start. Biases always start at zero.</summary>
+public enum InitKind
+{
+    /// <summary>N(0, 1), unscaled, as in the seed.</summary>
+    Normal,
+    /// <summary>Xavier/Glorot normal: N(0, 2 / (fan_in + fan_out)).</summary>
+    Xavier,
+    /// <summary>He/Kaiming normal: N(0, 2 / fan_in).</summary>
+    He,
+}
+
+public static class Initializer
+{
+    public static InitKind Parse(string? value, string field = "init") => value?.Trim().ToLowerInvariant() switch
+    {
+        "normal" => InitKind.Normal,
+        "xavier" => InitKind.Xavier,
+        "he" => InitKind.He,
+        _ => throw new SpecException(field, value, "allowed: normal, xavier, he, or npy:DIR"),
+    };
+
+    public static string Name(this InitKind kind) => kind.ToString().ToLowerInvariant();
+
+    /// <summary>
+    /// Fresh parameters for <paramref name="layout"/>. Each weight tensor l gets its own stream
+    /// (seed + offset + l), so adding biases or layers does not shift the draws of earlier layers.
+    /// </summary>
+    public static double[] Create(ParameterLayout layout, InitKind kind, int seed)
+    {
+        var parameters = new double[layout.Count];
+        int layer = 0;
+        foreach (var view in layout.Views)
+        {
+            if (!view.Name.StartsWith('w')) continue;
+            double std = kind switch
+            {
+                InitKind.Normal => 1.0,
+                InitKind.Xavier => Math.Sqrt(2.0 / (view.Cols + view.Rows)),
+                InitKind.He => Math.Sqrt(2.0 / view.Cols),
+                _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+            };
+            Synthetic.Normals(view.Of(parameters.AsSpan()), unchecked(seed + Synthetic.InitStreamOffset + layer), std);
+            layer++;
+        }
+        return parameters;
+    }
+}

@@ -1,0 +1,147 @@
+using System.Numerics.Tensors;
+using Trainer.Core.Linalg;
+
+namespace Trainer.Core.Models;
+
+/// <summary>
+/// The multi-layer perceptron with forward and backward derived by hand, batched, as in the seed.
+/// Buffers for one batch size are allocated once, so steady-state steps allocate nothing.
+/// </summary>
+/// <remarks>
+/// Legend: B = samples in the batch, n_l = width of layer l (n_0 = inputs), all row-major,
+/// one sample per row (the transpose of the tutorial's column layout, same maths):
+/// <code>
+/// z_l = a_{l-1} · W_lᵀ + b_l        (B, n_l)      a_0 = x
+/// a_l = f(z_l) for hidden l, a_L = z_L = y_pred
+/// loss = sum((y_pred - y)^2)
+/// δ_L = 2 (y_pred - y)              (B, n_L)
+/// g_W_l = δ_lᵀ · a_{l-1}            (n_l, n_{l-1})  the tutorial's g_w2 = g_y·hᵀ is wrong: it is aᵀ
+/// g_b_l = Σ_rows δ_l
+/// δ_{l-1} = (δ_l · W_l) ⊙ f'(z_{l-1})
+/// </code>
+/// Not thread-safe: one instance per worker.
+/// </remarks>
+public sealed class Mlp : IGradientModel
+{
+    private readonly IBlas _blas;
+    private readonly ParameterView[] _weights;
+    private readonly ParameterView?[] _biases;
+    private double[][] _z = [];      // pre-activations per layer (index l-1 for layer l)
+    private double[][] _a = [];      // activations per hidden layer (index l-1), output is _z[L-1]
+    private double[][] _delta = [];  // backward signal per layer
+    private int _capacity;
+
+    public Mlp(ModelSpec spec, IBlas? blas = null)
+    {
+        Spec = spec;
+        Layout = ParameterLayout.For(spec);
+        _blas = blas ?? Blas.Default;
+        _weights = [.. Enumerable.Range(1, spec.LayerCount).Select(Layout.Weight)];
+        _biases = [.. Enumerable.Range(1, spec.LayerCount).Select(Layout.Bias)];
+    }
+
+    public ModelSpec Spec { get; }
+
+    public ParameterLayout Layout { get; }
+
+    public double Loss(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples)
+    {
+        Check(parameters, x, y, samples);
+        Forward(parameters, x, samples);
+        return SumSquaredError(y, samples, computeDelta: false);
+    }
+
+    public double LossAndGradient(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples, Span<double> gradient)
+    {
+        Check(parameters, x, y, samples);
+        if (gradient.Length != Layout.Count)
+            throw new ArgumentException($"gradient has {gradient.Length} elements, the model has {Layout.Count} parameters.", nameof(gradient));
+        Forward(parameters, x, samples);
+        double loss = SumSquaredError(y, samples, computeDelta: true);
+        Backward(parameters, x, samples, gradient);
+        return loss;
+    }
+
+    private void Forward(ReadOnlySpan<double> p, ReadOnlySpan<double> x, int b)
+    {
+        EnsureCapacity(b);
+        int layers = Spec.LayerCount;
+        for (int l = 0; l < layers; l++)
+        {
+            int fanIn = Spec.LayerSizes[l], fanOut = Spec.LayerSizes[l + 1];
+            ReadOnlySpan<double> input = l == 0 ? x[..(b * fanIn)] : _a[l - 1].AsSpan(0, b * fanIn);
+            var z = _z[l].AsSpan(0, b * fanOut);
+            // z = input · Wᵀ   (B, fanIn) x (fanIn, fanOut)
+            _blas.Gemm(Transpose.No, Transpose.Yes, b, fanOut, fanIn, 1.0, input, fanIn, _weights[l].Of(p), fanIn, 0.0, z, fanOut);
+            if (_biases[l] is { } bias)
+            {
+                var bv = bias.Of(p);
+                for (int r = 0; r < b; r++) TensorPrimitives.Add(z.Slice(r * fanOut, fanOut), bv, z.Slice(r * fanOut, fanOut));
+            }
+            if (l < layers - 1) Activations.Forward(Spec.Activation, z, _a[l].AsSpan(0, b * fanOut));
+        }
+    }
+
+    /// <summary>Sum of squared errors of the output; optionally δ_L = 2 (y_pred - y).</summary>
+    private double SumSquaredError(ReadOnlySpan<double> y, int b, bool computeDelta)
+    {
+        int outputs = Spec.OutputSize;
+        var pred = _z[^1].AsSpan(0, b * outputs);
+        var diff = _delta[^1].AsSpan(0, b * outputs);
+        TensorPrimitives.Subtract(pred, y[..(b * outputs)], diff);
+        double loss = TensorPrimitives.Dot(diff, diff);
+        if (computeDelta) TensorPrimitives.Multiply(diff, 2.0, diff);
+        return loss;
+    }
+
+    private void Backward(ReadOnlySpan<double> p, ReadOnlySpan<double> x, int b, Span<double> g)
+    {
+        for (int l = Spec.LayerCount - 1; l >= 0; l--)
+        {
+            int fanIn = Spec.LayerSizes[l], fanOut = Spec.LayerSizes[l + 1];
+            ReadOnlySpan<double> input = l == 0 ? x[..(b * fanIn)] : _a[l - 1].AsSpan(0, b * fanIn);
+            var delta = _delta[l].AsSpan(0, b * fanOut);
+            // g_W = δᵀ · input   (fanOut, B) x (B, fanIn)
+            _blas.Gemm(Transpose.Yes, Transpose.No, fanOut, fanIn, b, 1.0, delta, fanOut, input, fanIn, 0.0, _weights[l].Of(g), fanIn);
+            if (_biases[l] is { } bias)
+            {
+                var gb = bias.Of(g);
+                gb.Clear();
+                for (int r = 0; r < b; r++) TensorPrimitives.Add(gb, delta.Slice(r * fanOut, fanOut), gb);
+            }
+            if (l == 0) break;
+            // δ_{l-1} = (δ · W) ⊙ f'(z_{l-1})   (B, fanOut) x (fanOut, fanIn)
+            var below = _delta[l - 1].AsSpan(0, b * fanIn);
+            _blas.Gemm(Transpose.No, Transpose.No, b, fanIn, fanOut, 1.0, delta, fanOut, _weights[l].Of(p), fanIn, 0.0, below, fanIn);
+            Activations.Backward(Spec.Activation, _z[l - 1].AsSpan(0, b * fanIn), _a[l - 1].AsSpan(0, b * fanIn), below);
+        }
+    }
+
+    private void EnsureCapacity(int samples)
+    {
+        if (samples <= _capacity) return;
+        int layers = Spec.LayerCount;
+        _z = new double[layers][];
+        _a = new double[layers][];
+        _delta = new double[layers][];
+        for (int l = 0; l < layers; l++)
+        {
+            int width = Spec.LayerSizes[l + 1];
+            _z[l] = new double[samples * width];
+            _a[l] = l < layers - 1 ? new double[samples * width] : [];
+            _delta[l] = new double[samples * width];
+        }
+        _capacity = samples;
+    }
+
+    private void Check(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
+        if (parameters.Length != Layout.Count)
+            throw new ArgumentException($"parameters has {parameters.Length} elements, the model {Spec.Architecture} has {Layout.Count}.", nameof(parameters));
+        if (x.Length < (long)samples * Spec.InputSize)
+            throw new ArgumentException($"x has {x.Length} elements, {samples} samples of {Spec.InputSize} inputs need {(long)samples * Spec.InputSize}.", nameof(x));
+        if (y.Length < (long)samples * Spec.OutputSize)
+            throw new ArgumentException($"y has {y.Length} elements, {samples} samples of {Spec.OutputSize} outputs need {(long)samples * Spec.OutputSize}.", nameof(y));
+    }
+}

@@ -1,0 +1,16 @@
+namespace Trainer.Core.Optim;
+
+/// <summary>
+/// Applies one update to the flat parameter buffer from the full-batch gradient. Optimizers with
+/// memory (momentum, Adam) keep it in <see cref="State"/>, a flat buffer the parameter server
+/// checkpoints beside the parameters.
+/// </summary>
+public interface IOptimizer
+{
+    string Name { get; }
+
+    /// <summary>Optimizer memory, empty for plain SGD.</summary>
+    double[] State { get; }
+
+    void Step(Span<double> parameters, ReadOnlySpan<double> gradient);
+}

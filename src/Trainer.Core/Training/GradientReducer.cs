@@ -1,0 +1,54 @@
+using System.Numerics.Tensors;
+using Trainer.Core.Models;
+
+namespace Trainer.Core.Training;
+
+/// <summary>
+/// Combines shard results into the full-batch loss and gradient. The invariant, as in PyTorch DDP:
+/// the combined gradient equals the single-process full-batch gradient. Shards are added in SHARD
+/// order (rank 0, 1, ...), never in arrival order, so a run is bit-reproducible for a given
+/// worker count; the loss scale (1 for SSE, 1/(N·D_out) for MSE) is applied once, after the sum.
+/// </summary>
+public sealed class GradientReducer
+{
+    private readonly double _scale;
+    private readonly double[] _sum;
+    private double _loss;
+    private int _next;
+
+    public GradientReducer(int parameterCount, LossKind loss, int totalSamples, int outputs)
+    {
+        _sum = new double[parameterCount];
+        _scale = loss.Scale(totalSamples, outputs);
+    }
+
+    /// <summary>The combined gradient; valid after <see cref="Complete"/>.</summary>
+    public ReadOnlySpan<double> Gradient => _sum;
+
+    /// <summary>Starts a new step.</summary>
+    public void Reset()
+    {
+        _next = 0;
+        _loss = 0;
+    }
+
+    /// <summary>Adds shard <paramref name="rank"/>'s summed loss and gradient; shards must come in rank order.</summary>
+    public void Add(int rank, double shardLoss, ReadOnlySpan<double> shardGradient)
+    {
+        if (rank != _next)
+            throw new InvalidOperationException($"Shard {rank} was added out of order; shard {_next} is next. Reduce in shard order.");
+        if (shardGradient.Length != _sum.Length)
+            throw new ArgumentException($"Shard {rank} sent {shardGradient.Length} gradient values, the model has {_sum.Length}.");
+        if (rank == 0) shardGradient.CopyTo(_sum);
+        else TensorPrimitives.Add(_sum, shardGradient, _sum);
+        _loss += shardLoss;
+        _next++;
+    }
+
+    /// <summary>Applies the loss scale and returns the full-batch loss.</summary>
+    public double Complete()
+    {
+        if (_scale != 1.0) TensorPrimitives.Multiply(_sum, _scale, _sum);
+        return _loss * _scale;
+    }
+}

@@ -1,0 +1,63 @@
+using Trainer.Core.Models;
+
+namespace Trainer.Core.Training;
+
+/// <summary>How a model's gradient is computed.</summary>
+public enum Engine
+{
+    /// <summary>The hand-derived batched backward pass (<see cref="Mlp"/>).</summary>
+    Hand,
+    /// <summary>The reverse-mode autograd engine.</summary>
+    Autograd,
+}
+
+/// <summary>
+/// Everything that defines a training job except its data and initial weights, with the seed's
+/// defaults. <see cref="Validate"/> checks every field once and names the first bad one.
+/// </summary>
+public sealed record TrainingSpec
+{
+    public ModelSpec Model { get; init; } = ModelSpec.Seed;
+    public double LearningRate { get; init; } = 1e-5;
+    /// <summary>Samples per step (the whole dataset for the seed's full-batch descent).</summary>
+    public int Batch { get; init; } = 64;
+    public int Steps { get; init; } = 3000;
+    public int Workers { get; init; } = 2;
+    public int Seed { get; init; }
+    public InitKind Init { get; init; } = InitKind.Normal;
+    public Engine Engine { get; init; } = Engine.Hand;
+    /// <summary>Weight λ of the input-gradient penalty λ·Σ‖∂loss/∂x‖² (0 = off); needs the autograd engine.</summary>
+    public double GradientPenalty { get; init; }
+
+    /// <summary>Largest step count a job may ask for.</summary>
+    public const int MaxSteps = 100_000_000;
+    /// <summary>Largest worker count a job may ask for.</summary>
+    public const int MaxWorkers = 1024;
+
+    /// <summary>Throws <see cref="SpecException"/> naming the first field that is not allowed.</summary>
+    public TrainingSpec Validate()
+    {
+        if (!double.IsFinite(LearningRate) || LearningRate <= 0)
+            throw new SpecException("lr", LearningRate, "allowed: a finite number greater than 0, e.g. 1e-5");
+        if (Batch <= 0)
+            throw new SpecException("batch", Batch, "allowed: a whole number of samples greater than 0");
+        if (Steps <= 0 || Steps > MaxSteps)
+            throw new SpecException("steps", Steps, $"allowed: a whole number from 1 to {MaxSteps}");
+        if (Workers <= 0 || Workers > MaxWorkers)
+            throw new SpecException("workers", Workers, $"allowed: a whole number from 1 to {MaxWorkers}");
+        if (Workers > Batch)
+            throw new SpecException("workers", Workers, $"allowed: at most one worker per sample, so at most the batch size {Batch}");
+        if (!double.IsFinite(GradientPenalty) || GradientPenalty < 0)
+            throw new SpecException("gradient-penalty", GradientPenalty, "allowed: a finite number >= 0 (0 turns it off)");
+        if (GradientPenalty > 0 && Engine != Engine.Autograd)
+            throw new SpecException("gradient-penalty", GradientPenalty, "allowed only with --engine autograd (it needs double backward)");
+        return this;
+    }
+
+    public static Engine ParseEngine(string? value, string field = "engine") => value?.Trim().ToLowerInvariant() switch
+    {
+        "hand" => Engine.Hand,
+        "autograd" => Engine.Autograd,
+        _ => throw new SpecException(field, value, "allowed: hand, autograd"),
+    };
+}
