@@ -1,0 +1,99 @@
+using Trainer.Core.Training;
+
+namespace Trainer.Abstractions;
+
+/// <summary>Samples as rows: X is (Count x InputSize), Y is (Count x OutputSize).</summary>
+[GenerateSerializer, Immutable, Alias("trainer.dataset")]
+public sealed record DatasetPayload(
+    [property: Id(0)] int Count,
+    [property: Id(1)] int InputSize,
+    [property: Id(2)] int OutputSize,
+    [property: Id(3)] TensorPayload X,
+    [property: Id(4)] TensorPayload Y);
+
+/// <summary>
+/// A job as submitted. <see cref="Data"/> is null for the seed's synthetic data (regenerated from
+/// the seed wherever it is needed); <see cref="InitialParameters"/> is null when the spec's
+/// <see cref="TrainingSpec.Init"/> generates them. The descriptions are for status displays.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.job-submission")]
+public sealed record JobSubmission(
+    [property: Id(0)] TrainingSpec Spec,
+    [property: Id(1)] DatasetPayload? Data,
+    [property: Id(2)] TensorPayload? InitialParameters,
+    [property: Id(3)] string DataDescription,
+    [property: Id(4)] string InitDescription);
+
+public enum JobState
+{
+    /// <summary>No job with this id was ever submitted.</summary>
+    Unknown,
+    Running,
+    Completed,
+    /// <summary>The loss became NaN or infinite; <see cref="JobStatus.Message"/> says at which step.</summary>
+    Diverged,
+    Failed,
+    Cancelled,
+}
+
+/// <summary>A job's state as the job grain sees it.</summary>
+[GenerateSerializer, Immutable, Alias("trainer.job-status")]
+public sealed record JobStatus(
+    [property: Id(0)] string JobId,
+    [property: Id(1)] JobState State,
+    [property: Id(2)] TrainingSpec? Spec,
+    [property: Id(3)] int StepsCompleted,
+    [property: Id(4)] double FirstLoss,
+    [property: Id(5)] double LastLoss,
+    [property: Id(6)] string? Message,
+    [property: Id(7)] DateTimeOffset? SubmittedAt,
+    [property: Id(8)] DateTimeOffset? CompletedAt,
+    [property: Id(9)] double TrainingSeconds,
+    [property: Id(10)] string DataDescription,
+    [property: Id(11)] string InitDescription)
+{
+    public bool IsTerminal => State is JobState.Completed or JobState.Diverged or JobState.Failed or JobState.Cancelled;
+
+    public static JobStatus NotFound(string jobId) =>
+        new(jobId, JobState.Unknown, null, 0, double.NaN, double.NaN, $"no job with id '{jobId}' is known to this cluster", null, null, 0, "", "");
+}
+
+/// <summary>
+/// Losses of steps [FromStep, FromStep + Losses.Length), 1-based steps, plus the job's status
+/// at the time, so a watcher learns about completion in the same round trip.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.loss-batch")]
+public sealed record LossBatch(
+    [property: Id(0)] int FromStep,
+    [property: Id(1)] TensorPayload Losses,
+    [property: Id(2)] JobStatus Status);
+
+/// <summary>What the parameter server asks of one worker for one step.</summary>
+/// <remarks>The spec rides along (it is small) so a worker re-activated on another silo can rebuild itself.</remarks>
+[GenerateSerializer, Immutable, Alias("trainer.work-request")]
+public sealed record WorkRequest(
+    [property: Id(0)] TrainingSpec Spec,
+    [property: Id(1)] int WorldSize,
+    [property: Id(2)] int Step,
+    [property: Id(3)] TensorPayload Parameters);
+
+/// <summary>One shard's SUMMED loss and gradient for one step.</summary>
+[GenerateSerializer, Immutable, Alias("trainer.shard-gradient")]
+public sealed record ShardGradient(
+    [property: Id(0)] int Rank,
+    [property: Id(1)] int Step,
+    [property: Id(2)] double Loss,
+    [property: Id(3)] TensorPayload Gradient);
+
+/// <summary>The loss of one completed step (computed before that step's update).</summary>
+[GenerateSerializer, Immutable, Alias("trainer.step-result")]
+public sealed record StepResult(
+    [property: Id(0)] int Step,
+    [property: Id(1)] double Loss);
+
+/// <summary>Parameters and where they stand, for initialising a parameter server.</summary>
+[GenerateSerializer, Immutable, Alias("trainer.parameter-state")]
+public sealed record ParameterState(
+    [property: Id(0)] TrainingSpec Spec,
+    [property: Id(1)] int StepsCompleted,
+    [property: Id(2)] TensorPayload Parameters);

@@ -1,0 +1,75 @@
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Abstractions;
+
+// The core's TrainingSpec/ModelSpec carry no Orleans attributes (the core has no Orleans
+// reference), so they travel as these surrogates. Enums go as ints with stable meanings.
+
+[GenerateSerializer, Alias("trainer.model-spec")]
+public struct ModelSpecSurrogate
+{
+    [Id(0)] public int[] LayerSizes;
+    [Id(1)] public int Activation;
+    [Id(2)] public int Loss;
+    [Id(3)] public bool Bias;
+}
+
+[RegisterConverter]
+public sealed class ModelSpecConverter : IConverter<ModelSpec, ModelSpecSurrogate>
+{
+    public ModelSpec ConvertFromSurrogate(in ModelSpecSurrogate s) =>
+        new(s.LayerSizes, (Activation)s.Activation, (LossKind)s.Loss, s.Bias);
+
+    public ModelSpecSurrogate ConvertToSurrogate(in ModelSpec value) => new()
+    {
+        LayerSizes = [.. value.LayerSizes],
+        Activation = (int)value.Activation,
+        Loss = (int)value.Loss,
+        Bias = value.Bias,
+    };
+}
+
+[GenerateSerializer, Alias("trainer.training-spec")]
+public struct TrainingSpecSurrogate
+{
+    [Id(0)] public ModelSpec Model;
+    [Id(1)] public double LearningRate;
+    [Id(2)] public int Batch;
+    [Id(3)] public int Steps;
+    [Id(4)] public int Workers;
+    [Id(5)] public int Seed;
+    [Id(6)] public int Init;
+    [Id(7)] public int Engine;
+    [Id(8)] public double GradientPenalty;
+}
+
+[RegisterConverter]
+public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpecSurrogate>
+{
+    public TrainingSpec ConvertFromSurrogate(in TrainingSpecSurrogate s) => new()
+    {
+        Model = s.Model,
+        LearningRate = s.LearningRate,
+        Batch = s.Batch,
+        Steps = s.Steps,
+        Workers = s.Workers,
+        Seed = s.Seed,
+        Init = (InitKind)s.Init,
+        Engine = (Engine)s.Engine,
+        GradientPenalty = s.GradientPenalty,
+    };
+
+    public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
+    {
+        Model = value.Model,
+        LearningRate = value.LearningRate,
+        Batch = value.Batch,
+        Steps = value.Steps,
+        Workers = value.Workers,
+        Seed = value.Seed,
+        Init = (int)value.Init,
+        Engine = (int)value.Engine,
+        GradientPenalty = value.GradientPenalty,
+    };
+}

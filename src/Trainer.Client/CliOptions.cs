@@ -1,0 +1,63 @@
+using System.CommandLine;
+
+namespace Trainer.Client;
+
+/// <summary>The command-line options, defined once and shared by the commands that use them.</summary>
+internal static class CliOptions
+{
+    public static readonly Option<string> Model = new("--model") { Description = "Layer widths from input to output", DefaultValueFactory = _ => "1000-100-10" };
+    public static readonly Option<string> Activation = new("--activation") { Description = "Hidden activation: sigmoid, tanh, relu", DefaultValueFactory = _ => "sigmoid" };
+    public static readonly Option<string> Loss = new("--loss") { Description = "Loss: sse (sum, the seed's) or mse (mean)", DefaultValueFactory = _ => "sse" };
+    public static readonly Option<bool> Bias = new("--bias") { Description = "Give every layer a bias (the seed has none)" };
+    public static readonly Option<double> LearningRate = new("--lr") { Description = "SGD learning rate", DefaultValueFactory = _ => 1e-5 };
+    public static readonly Option<int?> Batch = new("--batch") { Description = "Samples per step [default: 64, or the whole npy file]" };
+    public static readonly Option<int> Steps = new("--steps") { Description = "Training steps", DefaultValueFactory = _ => 3000 };
+    public static readonly Option<int> Workers = new("--workers") { Description = "Worker grains (data-parallel shards)", DefaultValueFactory = _ => 2 };
+    public static readonly Option<int> Seed = new("--seed") { Description = "Seed of the synthetic data and the initial weights", DefaultValueFactory = _ => 0 };
+    public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) [default: synthetic N(0,1)]" };
+    public static readonly Option<string> Init = new("--init") { Description = "normal (N(0,1), the seed's), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => "normal" };
+    public static readonly Option<string> Engine = new("--engine") { Description = "Gradient engine: hand (hand-derived) or autograd", DefaultValueFactory = _ => "hand" };
+    public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
+    public static readonly Option<string?> Save = new("--save") { Description = "npy:DIR to write the trained weights to (w1.npy, ...)" };
+    public static readonly Option<bool> Json = new("--json") { Description = "One JSON object per line" };
+
+    public static readonly Option<string?> Gateway = new("--gateway") { Description = "host:port[,host:port...] of a running cluster [default: an embedded silo in this process]" };
+    public static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Cluster id of the running cluster", DefaultValueFactory = _ => "trainer" };
+    public static readonly Option<string> ServiceId = new("--service-id") { Description = "Service id of the running cluster", DefaultValueFactory = _ => "trainer" };
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the cluster's log on stderr" };
+
+    public static readonly Option<bool> FromStart = new("--from-start") { Description = "Replay every loss from step 1 (default: from now on)" };
+    public static readonly Argument<string> JobId = new("job") { Description = "Job id, as printed by submit or list" };
+
+    public static Option[] JobOptions =>
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, GradientPenalty];
+
+    public static Option[] ConnectionOptions => [Gateway, ClusterId, ServiceId, Verbose];
+
+    public static JobArguments JobArguments(ParseResult r) => new()
+    {
+        Model = r.GetValue(Model)!,
+        Activation = r.GetValue(Activation)!,
+        Loss = r.GetValue(Loss)!,
+        Bias = r.GetValue(Bias),
+        LearningRate = r.GetValue(LearningRate),
+        Batch = r.GetValue(Batch),
+        Steps = r.GetValue(Steps),
+        Workers = r.GetValue(Workers),
+        Seed = r.GetValue(Seed),
+        Data = r.GetValue(Data),
+        Init = r.GetValue(Init)!,
+        Engine = r.GetValue(Engine)!,
+        GradientPenalty = r.GetValue(GradientPenalty),
+    };
+
+    public static Command With(this Command command, params IEnumerable<Symbol>[] groups)
+    {
+        foreach (var symbol in groups.SelectMany(g => g))
+        {
+            if (symbol is Option option) command.Options.Add(option);
+            else if (symbol is Argument argument) command.Arguments.Add(argument);
+        }
+        return command;
+    }
+}

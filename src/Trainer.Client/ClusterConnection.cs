@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Trainer.Core;
+using Trainer.Hosting;
+
+namespace Trainer.Client;
+
+/// <summary>
+/// A connection to a Trainer cluster: either an embedded single silo started in this process
+/// (no --gateway), or a client of a running cluster through one or more gateways.
+/// </summary>
+internal sealed class ClusterConnection : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private ClusterConnection(IHost host, string description)
+    {
+        _host = host;
+        Description = description;
+    }
+
+    public IClusterClient Client => _host.Services.GetRequiredService<IClusterClient>();
+
+    public string Description { get; }
+
+    public static async Task<ClusterConnection> OpenAsync(string? gateways, string clusterId, string serviceId, bool verbose, CancellationToken cancellation)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning);
+        builder.Logging.AddFilter("Orleans", verbose ? LogLevel.Warning : LogLevel.Error);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        string description;
+        if (gateways is null)
+        {
+            // NOTE: the embedded silo takes free ports so it never collides with a local cluster on 11111/30000.
+            int siloPort = FreePort(), gatewayPort = FreePort();
+            builder.UseOrleans(silo => silo
+                .UseLocalhostClustering(siloPort, gatewayPort, null, serviceId, $"{clusterId}-embedded-{Environment.ProcessId}")
+                .AddTrainer(builder.Configuration));
+            description = "embedded silo (in this process)";
+        }
+        else
+        {
+            var endpoints = ParseGateways(gateways);
+            builder.UseOrleansClient(client => client
+                .UseStaticClustering(endpoints)
+                .Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = serviceId; })
+                .UseConnectionRetryFilter(async (exception, token) =>
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), token);
+                    return !token.IsCancellationRequested;
+                }));
+            description = $"cluster '{clusterId}' via {gateways}";
+        }
+        var host = builder.Build();
+        using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        connectTimeout.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            await host.StartAsync(connectTimeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            host.Dispose();
+            throw new SpecException("gateway", gateways, "no gateway answered within 30 s; start the cluster first (deploy/local/cluster.sh start N) or check the ports");
+        }
+        return new ClusterConnection(host, description);
+    }
+
+    /// <summary>"host:port,host:port" to endpoints; names resolve through DNS (localhost works).</summary>
+    public static IPEndPoint[] ParseGateways(string text)
+    {
+        const string allowed = "allowed: host:port[,host:port...], e.g. 127.0.0.1:30000,127.0.0.1:30001";
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new SpecException("gateway", text, allowed);
+        return [.. parts.Select(part =>
+        {
+            int colon = part.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(part[(colon + 1)..], out var port) || port is < 1 or > 65535)
+                throw new SpecException("gateway", part, allowed);
+            var host = part[..colon];
+            if (IPAddress.TryParse(host, out var address)) return new IPEndPoint(address, port);
+            var resolved = Dns.GetHostAddresses(host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
+                ?? throw new SpecException("gateway", part, "its host name does not resolve to an IPv4 address");
+            return new IPEndPoint(resolved, port);
+        })];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await _host.StopAsync(timeout.Token);
+        }
+        finally
+        {
+            _host.Dispose();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

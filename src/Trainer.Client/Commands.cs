@@ -1,0 +1,219 @@
+using System.CommandLine;
+using System.Globalization;
+using Trainer.Abstractions;
+using Trainer.Core;
+using Trainer.Core.Linalg;
+
+namespace Trainer.Client;
+
+/// <summary>The `trainer` commands. Each handler returns the process exit code (see <see cref="ExitCodes"/>).</summary>
+internal sealed class Commands(TextWriter output, TextWriter error)
+{
+    public RootCommand Build()
+    {
+        var root = new RootCommand("Trainer: data-parallel neural-network training on an Orleans cluster.");
+        root.Subcommands.Add(Command("train", "Submit a job and watch it to the end (with no --gateway: on an embedded silo)",
+            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions));
+        root.Subcommands.Add(Command("submit", "Submit a job to a running cluster and print its id at once",
+            Submit, CliOptions.JobOptions, [CliOptions.Json], CliOptions.ConnectionOptions));
+        root.Subcommands.Add(Command("watch", "Stream a job's losses until it ends",
+            Watch, [CliOptions.JobId, CliOptions.FromStart, CliOptions.Json], CliOptions.ConnectionOptions));
+        root.Subcommands.Add(Command("status", "Show a job's state", Status, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions));
+        root.Subcommands.Add(Command("list", "List the cluster's jobs", List, [CliOptions.Json], CliOptions.ConnectionOptions));
+        root.Subcommands.Add(Command("cancel", "Cancel a running job", Cancel, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions));
+        root.Subcommands.Add(Command("result", "Print a finished job's summary; --save fetches its weights",
+            Result, [CliOptions.JobId, CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions));
+        return root;
+    }
+
+    private Command Command(string name, string description, Func<ParseResult, CancellationToken, Task<int>> handler, params IEnumerable<Symbol>[] symbols)
+    {
+        var command = new Command(name, description).With(symbols);
+        command.SetAction((result, cancellation) => Guarded(result, cancellation, handler));
+        return command;
+    }
+
+    private async Task<int> Train(ParseResult r, CancellationToken cancellation)
+    {
+        var submission = CliOptions.JobArguments(r).ToSubmission();
+        var saveFolder = PrepareSave(r);
+        bool json = r.GetValue(CliOptions.Json);
+        await using var cluster = await Connect(r, cancellation);
+        var jobId = NewJobId();
+        var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
+        await job.SubmitAsync(submission);
+        if (!json)
+            output.WriteLine($"job {jobId} on {cluster.Description}: {Describe(submission)}");
+        var watcher = new JobWatcher(output, json);
+        JobStatus final;
+        try
+        {
+            final = await watcher.WatchAsync(job, 1, cancellation);
+        }
+        catch (OperationCanceledException)
+        {
+            await job.CancelAsync();
+            throw;
+        }
+        watcher.WriteOutcome(final);
+        if (saveFolder is not null && final.State == JobState.Completed)
+            await SaveAsync(job, final, saveFolder, json);
+        return ExitCodes.For(final.State);
+    }
+
+    private async Task<int> Submit(ParseResult r, CancellationToken cancellation)
+    {
+        var submission = CliOptions.JobArguments(r).ToSubmission();
+        RequireGateway(r, "submit");
+        await using var cluster = await Connect(r, cancellation);
+        var jobId = NewJobId();
+        await cluster.Client.GetGrain<ITrainingJobGrain>(jobId).SubmitAsync(submission);
+        output.WriteLine(r.GetValue(CliOptions.Json) ? $"{{\"event\":\"submitted\",\"job\":\"{jobId}\"}}" : jobId);
+        return ExitCodes.Success;
+    }
+
+    private async Task<int> Watch(ParseResult r, CancellationToken cancellation)
+    {
+        RequireGateway(r, "watch");
+        await using var cluster = await Connect(r, cancellation);
+        var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
+        var status = await RequireJob(job);
+        var watcher = new JobWatcher(output, r.GetValue(CliOptions.Json));
+        var final = await watcher.WatchAsync(job, r.GetValue(CliOptions.FromStart) ? 1 : status.StepsCompleted + 1, cancellation);
+        watcher.WriteOutcome(final);
+        return ExitCodes.For(final.State);
+    }
+
+    private async Task<int> Status(ParseResult r, CancellationToken cancellation)
+    {
+        RequireGateway(r, "status");
+        await using var cluster = await Connect(r, cancellation);
+        var status = await RequireJob(cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!));
+        WriteStatus(status, r.GetValue(CliOptions.Json));
+        return ExitCodes.Success;
+    }
+
+    private async Task<int> List(ParseResult r, CancellationToken cancellation)
+    {
+        RequireGateway(r, "list");
+        await using var cluster = await Connect(r, cancellation);
+        var ids = await cluster.Client.GetGrain<IJobRegistryGrain>(0).ListAsync();
+        var statuses = await Task.WhenAll(ids.Select(id => cluster.Client.GetGrain<ITrainingJobGrain>(id).GetStatusAsync()));
+        foreach (var status in statuses) WriteStatus(status, r.GetValue(CliOptions.Json));
+        return ExitCodes.Success;
+    }
+
+    private async Task<int> Cancel(ParseResult r, CancellationToken cancellation)
+    {
+        RequireGateway(r, "cancel");
+        await using var cluster = await Connect(r, cancellation);
+        var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
+        await RequireJob(job);
+        WriteStatus(await job.CancelAsync(), r.GetValue(CliOptions.Json));
+        return ExitCodes.Success;
+    }
+
+    private async Task<int> Result(ParseResult r, CancellationToken cancellation)
+    {
+        RequireGateway(r, "result");
+        var saveFolder = PrepareSave(r);
+        bool json = r.GetValue(CliOptions.Json);
+        await using var cluster = await Connect(r, cancellation);
+        var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
+        var status = await RequireJob(job);
+        new JobWatcher(output, json).WriteOutcome(status);
+        if (saveFolder is not null) await SaveAsync(job, status, saveFolder, json);
+        return status.IsTerminal ? ExitCodes.For(status.State) : ExitCodes.Success;
+    }
+
+    private async Task SaveAsync(ITrainingJobGrain job, JobStatus status, string folder, bool json)
+    {
+        var parameters = await job.GetParametersAsync();
+        NpyFiles.SaveParameters(folder, status.Spec!.Model, parameters.Values);
+        if (!json) output.WriteLine($"saved weights to {folder}");
+    }
+
+    private void WriteStatus(JobStatus s, bool json)
+    {
+        if (json)
+        {
+            output.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+            {
+                @event = "status", job = s.JobId, state = s.State.ToString().ToLowerInvariant(),
+                steps = s.StepsCompleted, total_steps = s.Spec?.Steps,
+                last_loss = double.IsFinite(s.LastLoss) ? s.LastLoss : (double?)null,
+                seconds = s.TrainingSeconds, message = s.Message, model = s.Spec?.Model.ToString(),
+            }));
+            return;
+        }
+        output.WriteLine($"{s.JobId}  {s.State.ToString().ToLowerInvariant(),-9}  step {s.StepsCompleted}/{s.Spec?.Steps}  loss {s.LastLoss.ToString("G8", CultureInfo.InvariantCulture)}  {s.Spec?.Model}, {s.Spec?.Workers} workers"
+            + (s.Message is { } m ? $"  ({m})" : ""));
+    }
+
+    private static async Task<JobStatus> RequireJob(ITrainingJobGrain job)
+    {
+        var status = await job.GetStatusAsync();
+        if (status.State == JobState.Unknown) throw new SpecException("job", status.JobId, "it must be the id of a job submitted to this cluster (see `trainer list`)");
+        return status;
+    }
+
+    private static void RequireGateway(ParseResult r, string command)
+    {
+        if (r.GetValue(CliOptions.Gateway) is null)
+            throw new SpecException("gateway", null, $"`trainer {command}` talks to a running cluster, so --gateway host:port is required");
+    }
+
+    private static string? PrepareSave(ParseResult r)
+    {
+        if (r.GetValue(CliOptions.Save) is not { } save) return null;
+        var folder = NpyFiles.Folder("save", save);
+        NpyFiles.PrepareSaveFolder(folder);
+        return folder;
+    }
+
+    private async Task<ClusterConnection> Connect(ParseResult r, CancellationToken cancellation)
+    {
+        bool verbose = r.GetValue(CliOptions.Verbose);
+        if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Default.Name}");
+        return await ClusterConnection.OpenAsync(r.GetValue(CliOptions.Gateway), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation);
+    }
+
+    private static string NewJobId() => "job-" + Guid.NewGuid().ToString("N")[..12];
+
+    private static string Describe(JobSubmission s) =>
+        $"{s.Spec.Model}, {s.Spec.Workers} workers, batch {s.Spec.Batch}, {s.Spec.Steps} steps, lr {s.Spec.LearningRate.ToString("G", CultureInfo.InvariantCulture)}, engine {s.Spec.Engine.ToString().ToLowerInvariant()}, GEMM {Blas.Default.Name}; data {s.DataDescription}; init {s.InitDescription}";
+
+    /// <summary>Bad input becomes one clear line on stderr and exit code 2; nothing was started.</summary>
+    private async Task<int> Guarded(ParseResult r, CancellationToken cancellation, Func<ParseResult, CancellationToken, Task<int>> handler)
+    {
+        bool json = r.GetValue(CliOptions.Json);
+        try
+        {
+            return await handler(r, cancellation);
+        }
+        catch (SpecException e)
+        {
+            return Fail(ExitCodes.BadInput, e.Field, e.Message, json);
+        }
+        catch (JobRejectedException e)
+        {
+            return Fail(ExitCodes.BadInput, e.Field, e.Message, json);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            return Fail(ExitCodes.Interrupted, null, "interrupted", json);
+        }
+        catch (Exception e)
+        {
+            return Fail(ExitCodes.Error, null, $"{e.GetType().Name}: {e.Message}", json);
+        }
+    }
+
+    private int Fail(int code, string? field, string message, bool json)
+    {
+        error.WriteLine($"trainer: error: {message}");
+        if (json)
+            output.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { @event = "error", field, message }));
+        return code;
+    }
+}

@@ -1,0 +1,84 @@
+using Trainer.Abstractions;
+using Trainer.Core;
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Client;
+
+/// <summary>The job-defining options of `trainer train` / `trainer submit`, as typed by the user.</summary>
+internal sealed record JobArguments
+{
+    public string Model { get; init; } = "1000-100-10";
+    public string Activation { get; init; } = "sigmoid";
+    public string Loss { get; init; } = "sse";
+    public bool Bias { get; init; }
+    public double LearningRate { get; init; } = 1e-5;
+    /// <summary>Null: 64 for synthetic data, the whole file for npy data.</summary>
+    public int? Batch { get; init; }
+    public int Steps { get; init; } = 3000;
+    public int Workers { get; init; } = 2;
+    public int Seed { get; init; }
+    public string? Data { get; init; }
+    public string Init { get; init; } = "normal";
+    public string Engine { get; init; } = "hand";
+    public double GradientPenalty { get; init; }
+
+    public const int SyntheticBatch = 64;
+
+    /// <summary>
+    /// Turns the arguments into a submission, reading npy files as needed. Every check that can be
+    /// made here is made before the cluster is contacted; errors are <see cref="SpecException"/>s.
+    /// </summary>
+    public JobSubmission ToSubmission()
+    {
+        var model = new ModelSpec(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
+        var engine = TrainingSpec.ParseEngine(Engine);
+        Dataset? data = null;
+        string dataDescription = $"synthetic N(0,1), seed {Seed}";
+        if (Data is not null)
+        {
+            var folder = NpyFiles.Folder("data", Data);
+            data = NpyFiles.LoadData(folder);
+            if (data.InputSize != model.InputSize || data.OutputSize != model.OutputSize)
+                throw new SpecException("model", Model,
+                    $"the data in {folder} has {data.InputSize} inputs and {data.OutputSize} targets per sample, so the model must be {data.InputSize}-...-{data.OutputSize}");
+            if (Batch is { } b && b > data.Count)
+                throw new SpecException("batch", b, $"the data in {folder} has {data.Count} samples, so at most {data.Count}");
+            if (Batch is { } positive && positive > 0) data = data.Take(positive);
+            dataDescription = $"npy:{folder} ({data.Count} samples)";
+        }
+        int batch = Batch ?? data?.Count ?? SyntheticBatch;
+
+        InitKind initKind = InitKind.Normal;
+        TensorPayload? initial = null;
+        string initDescription;
+        if (Init.StartsWith(NpyFiles.Scheme, StringComparison.Ordinal))
+        {
+            var folder = NpyFiles.Folder("init", Init);
+            initial = TensorPayload.From(NpyFiles.LoadParameters(folder, model));
+            initDescription = Init;
+        }
+        else
+        {
+            initKind = Initializer.Parse(Init);
+            initDescription = $"{initKind.Name()}, seed {Seed}";
+        }
+
+        var spec = new TrainingSpec
+        {
+            Model = model,
+            LearningRate = LearningRate,
+            Batch = batch,
+            Steps = Steps,
+            Workers = Workers,
+            Seed = Seed,
+            Init = initKind,
+            Engine = engine,
+            GradientPenalty = GradientPenalty,
+        }.Validate();
+
+        var payload = data is null ? null : new DatasetPayload(data.Count, data.InputSize, data.OutputSize, TensorPayload.From(data.X), TensorPayload.From(data.Y));
+        return new JobSubmission(spec, payload, initial, dataDescription, initDescription);
+    }
+}

@@ -1,0 +1,112 @@
+using Orleans.Runtime.Messaging;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using Trainer.Abstractions;
+using Trainer.Core.Optim;
+using Trainer.Core.Training;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// Owns a job's parameters. Each step: send the parameters to every worker, wait for all shard
+/// gradients, add them in SHARD order (never arrival order), apply the optimizer. The result is
+/// the single-process full-batch update, bit-reproducible for a given worker count.
+/// </summary>
+/// <remarks>Placed beside the job grain that activates it: the job talks to it every step.</remarks>
+[Orleans.Placement.PreferLocalPlacement]
+public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options)
+    : Grain, IParameterServerGrain
+{
+    private readonly TrainerOptions _options = options.Value;
+    private TrainingSpec? _spec;
+    private double[] _parameters = [];
+    private GradientReducer? _reducer;
+    private IOptimizer? _optimizer;
+    private int _stepsCompleted;
+    private StepResult? _lastResult;
+
+    private string JobId => this.GetPrimaryKeyString();
+
+    public Task InitializeAsync(ParameterState state)
+    {
+        var spec = state.Spec;
+        _spec = spec;
+        _parameters = state.Parameters.ToArray();
+        _reducer = new GradientReducer(_parameters.Length, spec.Model.Loss, spec.Batch, spec.Model.OutputSize);
+        _optimizer = new Sgd(spec.LearningRate);
+        _stepsCompleted = state.StepsCompleted;
+        _lastResult = null;
+        return Task.CompletedTask;
+    }
+
+    public async Task<StepResult> RunStepAsync(int step)
+    {
+        if (_spec is null || _reducer is null || _optimizer is null)
+            throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters (it was never initialised, or its silo was lost).");
+        // A retried call for the step just done gets the same answer instead of a second update.
+        if (_lastResult is { } last && last.Step == step) return last;
+        if (step != _stepsCompleted + 1)
+            throw new InvalidOperationException($"Job {JobId}: step {step} requested but {_stepsCompleted} steps are done.");
+
+        var spec = _spec;
+        int worldSize = spec.Workers;
+        var request = new WorkRequest(spec, worldSize, step, TensorPayload.From(_parameters));
+        // Fan out to every worker at once; results come back indexed by rank.
+        var shards = await Task.WhenAll(Enumerable.Range(0, worldSize).Select(rank => ComputeWithRetryAsync(rank, request)));
+
+        _reducer.Reset();
+        foreach (var shard in shards) _reducer.Add(shard.Rank, shard.Loss, shard.Gradient.Values);
+        double loss = _reducer.Complete();
+        _optimizer.Step(_parameters, _reducer.Gradient);
+        _stepsCompleted = step;
+        _lastResult = new StepResult(step, loss);
+        return _lastResult;
+    }
+
+    public Task<ParameterState> GetStateAsync()
+    {
+        if (_spec is null)
+            throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
+        return Task.FromResult(new ParameterState(_spec, _stepsCompleted, TensorPayload.From(_parameters)));
+    }
+
+    public async Task ReleaseAsync()
+    {
+        if (_spec is not null)
+            await Task.WhenAll(Enumerable.Range(0, _spec.Workers).Select(rank => Worker(rank).ReleaseAsync()));
+        DeactivateOnIdle();
+    }
+
+    private IWorkerGrain Worker(int rank) => GrainFactory.GetGrain<IWorkerGrain>(rank, JobId);
+
+    /// <summary>
+    /// A worker call that fails because its silo died is retried with doubling back-off; Orleans
+    /// re-activates the worker on a surviving silo. The request is keyed by step, so a late or
+    /// duplicate answer cannot be counted twice: each rank contributes exactly one result.
+    /// </summary>
+    private async Task<ShardGradient> ComputeWithRetryAsync(int rank, WorkRequest request)
+    {
+        var backoff = _options.RetryBackoff;
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var result = await Worker(rank).ComputeAsync(request).WaitAsync(_options.WorkerCallTimeout);
+                if (result.Rank != rank || result.Step != request.Step)
+                    throw new InvalidOperationException($"Worker {rank} answered for rank {result.Rank}, step {result.Step}; expected step {request.Step}.");
+                return result;
+            }
+            catch (Exception e) when (IsTransient(e) && attempt < _options.StepRetries)
+            {
+                logger.LogWarning("Job {Job} step {Step}: worker {Rank} failed ({Error}); retry {Attempt}/{Max} in {Backoff} ms",
+                    JobId, request.Step, rank, e.GetType().Name, attempt + 1, _options.StepRetries, backoff.TotalMilliseconds);
+                await Task.Delay(backoff);
+                backoff *= 2;
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception e) =>
+        e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or ConnectionFailedException;
+}

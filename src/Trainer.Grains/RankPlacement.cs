@@ -1,0 +1,29 @@
+using Orleans.Placement;
+using Orleans.Runtime;
+using Orleans.Runtime.Placement;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// Places worker rank r on silo (r mod S) of the S compatible silos in address order, so W workers
+/// spread one per silo when W = S. When a silo dies the same rule over the survivors re-places its
+/// workers, so nothing has to be told where to go.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.rank-placement")]
+public sealed class RankPlacement : PlacementStrategy;
+
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
+public sealed class RankPlacementAttribute() : PlacementAttribute(new RankPlacement());
+
+public sealed class RankPlacementDirector : IPlacementDirector
+{
+    public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
+    {
+        var silos = context.GetCompatibleSilos(target);
+        if (silos.Length == 0)
+            throw new OrleansException($"No silo can host {target.GrainIdentity}: the cluster has no compatible silo.");
+        Array.Sort(silos, (a, b) => string.CompareOrdinal(a.ToParsableString(), b.ToParsableString()));
+        long rank = target.GrainIdentity.GetIntegerKey(out _);
+        return Task.FromResult(silos[(int)(rank % silos.Length)]);
+    }
+}

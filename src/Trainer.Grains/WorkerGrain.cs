@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Logging;
+using Trainer.Abstractions;
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// Computes one shard's summed loss and gradient per step. The shard's rows are fetched (or, for
+/// synthetic data, regenerated from the seed) once per activation and kept; only parameters
+/// travel each step. A worker re-activated on another silo after a crash rebuilds itself from
+/// the request alone, so its result is the same bits as before.
+/// </summary>
+[RankPlacement]
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
+{
+    private Dataset? _shardData;
+    private IGradientModel? _model;
+    private double[] _gradient = [];
+    private TrainingSpec? _spec;
+
+    private int Rank => (int)this.GetPrimaryKeyLong(out _);
+
+    private string JobId
+    {
+        get
+        {
+            this.GetPrimaryKeyLong(out var jobId);
+            return jobId!;
+        }
+    }
+
+    public async Task<ShardGradient> ComputeAsync(WorkRequest request)
+    {
+        if (_model is null || _spec != request.Spec)
+            await LoadAsync(request.Spec, request.WorldSize);
+        var data = _shardData!;
+        double loss = _model!.LossAndGradient(request.Parameters.Values, data.X, data.Y, data.Count, _gradient);
+        return new ShardGradient(Rank, request.Step, loss, TensorPayload.From(_gradient));
+    }
+
+    public Task ReleaseAsync()
+    {
+        DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
+    private async Task LoadAsync(TrainingSpec spec, int worldSize)
+    {
+        var shard = Shard.Split(spec.Batch, worldSize)[Rank];
+        var uploaded = await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(shard.Start, shard.Count);
+        _shardData = uploaded is null
+            ? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).Slice(shard)
+            : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);
+        _model = GradientModels.Create(spec);
+        _gradient = new double[_model.Layout.Count];
+        _spec = spec;
+        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}",
+            Rank, worldSize, JobId, shard.Start, shard.End, uploaded is null ? "synthetic" : "uploaded", spec.Engine);
+    }
+}
