@@ -1,0 +1,25 @@
+using Trainer.Client;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>Runs the `trainer` command line in this process and captures what it prints.</summary>
+internal static class Cli
+{
+    public static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var root = new Commands(output, error).Build();
+        var parsed = root.Parse(args);
+        int code = parsed.Errors.Count > 0 ? ExitCodes.BadInput : await parsed.InvokeAsync();
+        if (parsed.Errors.Count > 0) error.WriteLine(string.Join(Environment.NewLine, parsed.Errors.Select(e => e.Message)));
+        return (code, output.ToString(), error.ToString());
+    }
+
+    public static string TempFolder()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "trainer-tests", Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+}

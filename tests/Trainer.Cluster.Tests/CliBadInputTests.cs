@@ -1,0 +1,147 @@
+using Trainer.Core.Data;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// Every bad input ends with exit code 2 and one line naming the field, the value and what is
+/// allowed, before any cluster is contacted.
+/// </summary>
+public sealed class CliBadInputTests
+{
+    [Theory]
+    [InlineData("activation", "--activation", "swish", "sigmoid, tanh, relu")]
+    [InlineData("loss", "--loss", "mae", "sse, mse")]
+    [InlineData("model", "--model", "1000-x-10", "positive layer widths")]
+    [InlineData("model", "--model", "1000", "two or more")]
+    [InlineData("batch", "--batch", "0", "greater than 0")]
+    [InlineData("batch", "--batch", "-5", "greater than 0")]
+    [InlineData("steps", "--steps", "0", "from 1")]
+    [InlineData("steps", "--steps", "-1", "from 1")]
+    [InlineData("lr", "--lr", "0", "greater than 0")]
+    [InlineData("lr", "--lr", "-0.1", "greater than 0")]
+    [InlineData("lr", "--lr", "NaN", "finite")]
+    [InlineData("lr", "--lr", "Infinity", "finite")]
+    [InlineData("workers", "--workers", "65", "at most the batch size 64")]
+    [InlineData("workers", "--workers", "0", "from 1")]
+    [InlineData("engine", "--engine", "jax", "hand, autograd")]
+    [InlineData("init", "--init", "zeros", "normal, xavier, he")]
+    [InlineData("data", "--data", "csv:/tmp", "npy:DIR")]
+    [InlineData("gateway", "--gateway", "localhost", "host:port")]
+    public async Task BadOption_ExitsWith2_NamingFieldValueAndWhatIsAllowed(string field, string option, string value, string allowed)
+    {
+        string[] args = option == "--steps" ? ["train", option, value] : ["train", option, value, "--steps", "1"];
+        var (code, _, err) = await Cli.RunAsync(args);
+
+        Assert.Equal(2, code);
+        Assert.Contains($"{field}: '{value}'", err);
+        Assert.Contains(allowed, err);
+    }
+
+    [Fact]
+    public async Task MissingDataFolder_NamesTheMissingFile()
+    {
+        var folder = Cli.TempFolder();
+
+        var (code, _, err) = await Cli.RunAsync("train", "--data", $"npy:{folder}");
+
+        Assert.Equal(2, code);
+        Assert.Contains("data:", err);
+        Assert.Contains(Path.Combine(folder, "x.npy") + " does not exist", err);
+    }
+
+    [Fact]
+    public async Task MalformedNpy_IsRejectedNamingTheFile()
+    {
+        var folder = Cli.TempFolder();
+        File.WriteAllText(Path.Combine(folder, "x.npy"), "this is not numpy");
+        WriteNpy(folder, "y.npy", new double[4 * 10], 4, 10);
+
+        var (code, _, err) = await Cli.RunAsync("train", "--data", $"npy:{folder}");
+
+        Assert.Equal(2, code);
+        Assert.Contains("x.npy: not a .npy file", err);
+    }
+
+    [Fact]
+    public async Task WrongDtype_IsRejectedNamingTheDtypeAndWhatIsAllowed()
+    {
+        var folder = Cli.TempFolder();
+        var bytes = NpyBytes(new double[4 * 1000], 4, 1000);
+        var header = System.Text.Encoding.Latin1.GetString(bytes, 0, 128).Replace("'<f8'", "'<i8'");
+        System.Text.Encoding.Latin1.GetBytes(header).CopyTo(bytes, 0);
+        File.WriteAllBytes(Path.Combine(folder, "x.npy"), bytes);
+        WriteNpy(folder, "y.npy", new double[4 * 10], 4, 10);
+
+        var (code, _, err) = await Cli.RunAsync("train", "--data", $"npy:{folder}");
+
+        Assert.Equal(2, code);
+        Assert.Contains("dtype '<i8' is not supported", err);
+        Assert.Contains("float64", err);
+    }
+
+    [Fact]
+    public async Task DataThatDoesNotFitTheModel_IsRejectedNamingBoth()
+    {
+        var folder = Cli.TempFolder();
+        WriteNpy(folder, "x.npy", new double[4 * 7], 4, 7);
+        WriteNpy(folder, "y.npy", new double[4 * 10], 4, 10);
+
+        var (code, _, err) = await Cli.RunAsync("train", "--data", $"npy:{folder}", "--workers", "1");
+
+        Assert.Equal(2, code);
+        Assert.Contains("model: '1000-100-10'", err);
+        Assert.Contains("7 inputs and 10 targets", err);
+    }
+
+    [Fact]
+    public async Task MoreWorkersThanSamplesInTheFile_IsRejected()
+    {
+        var folder = Cli.TempFolder();
+        WriteNpy(folder, "x.npy", new double[3 * 5], 3, 5);
+        WriteNpy(folder, "y.npy", new double[3 * 2], 3, 2);
+
+        var (code, _, err) = await Cli.RunAsync("train", "--data", $"npy:{folder}", "--model", "5-4-2", "--workers", "4");
+
+        Assert.Equal(2, code);
+        Assert.Contains("workers: '4'", err);
+        Assert.Contains("batch size 3", err);
+    }
+
+    [Fact]
+    public async Task InitWeightsOfTheWrongShape_AreRejectedNamingTheFileAndBothShapes()
+    {
+        var folder = Cli.TempFolder();
+        WriteNpy(folder, "w1.npy", new double[100 * 999], 100, 999);
+        WriteNpy(folder, "w2.npy", new double[10 * 100], 10, 100);
+
+        var (code, _, err) = await Cli.RunAsync("train", "--init", $"npy:{folder}");
+
+        Assert.Equal(2, code);
+        Assert.Contains("init:", err);
+        Assert.Contains("w1.npy", err);
+        Assert.Contains("(100, 999)", err);
+        Assert.Contains("(100, 1000)", err);
+    }
+
+    [Fact]
+    public async Task UnparsableNumber_ExitsWith2()
+    {
+        var (code, _, err) = await Cli.RunAsync("train", "--steps", "many");
+
+        Assert.Equal(2, code);
+        Assert.Contains("many", err);
+    }
+
+    internal static void WriteNpy(string folder, string file, double[] data, params int[] shape)
+    {
+        using var stream = File.Create(Path.Combine(folder, file));
+        Npy.Write(stream, data, shape);
+    }
+
+    private static byte[] NpyBytes(double[] data, params int[] shape)
+    {
+        using var stream = new MemoryStream();
+        Npy.Write(stream, data, shape);
+        return stream.ToArray();
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>`trainer train` end to end on its embedded silo.</summary>
+public sealed class CliTrainTests
+{
+    [Fact]
+    public async Task TrainJson_PrintsOneStepEventPerStep_ThenCompleted_WithTheSingleProcessLosses()
+    {
+        var (code, output, err) = await Cli.RunAsync("train", "--model", "20-8-3", "--batch", "13", "--steps", "6", "--workers", "3", "--seed", "7", "--lr", "1e-3", "--json");
+
+        Assert.True(code == 0, err);
+        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var expected = Jobs.Local(Jobs.Small(workers: 3, steps: 6));
+        Assert.Equal(7, events.Length);
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.Equal("step", events[i].GetProperty("event").GetString());
+            Assert.Equal(i + 1, events[i].GetProperty("step").GetInt32());
+            Assert.Equal(expected.Losses[i], events[i].GetProperty("loss").GetDouble());
+        }
+        var done = events[^1];
+        Assert.Equal("completed", done.GetProperty("event").GetString());
+        Assert.Equal(6, done.GetProperty("steps").GetInt32());
+        Assert.Equal(expected.Losses[^1], done.GetProperty("final_loss").GetDouble());
+        Assert.StartsWith("job-", done.GetProperty("job").GetString());
+        Assert.True(done.GetProperty("seconds").GetDouble() > 0);
+        Assert.True(done.GetProperty("steps_per_second").GetDouble() > 0);
+    }
+
+    [Fact]
+    public async Task NpyDataAndInit_TrainAndSave_TheSameWeightsAsOneProcess()
+    {
+        var data = Synthetic.Data(9, 6, 2, seed: 3);
+        var model = new ModelSpec([6, 5, 2], Activation.Tanh, LossKind.Mse, bias: true);
+        var initial = Initializer.Create(ParameterLayout.For(model), InitKind.Xavier, seed: 11);
+        var dataFolder = Cli.TempFolder();
+        var initFolder = Cli.TempFolder();
+        var saveFolder = Path.Combine(Cli.TempFolder(), "out");
+        CliBadInputTests.WriteNpy(dataFolder, "x.npy", data.X, 9, 6);
+        CliBadInputTests.WriteNpy(dataFolder, "y.npy", data.Y, 9, 2);
+        foreach (var view in ParameterLayout.For(model).Views)
+            CliBadInputTests.WriteNpy(initFolder, view.Name + ".npy", view.Of(initial.AsSpan()).ToArray(), view.Name.StartsWith('b') ? [view.Rows] : [view.Rows, view.Cols]);
+
+        var (code, _, err) = await Cli.RunAsync("train", "--model", "6-5-2", "--activation", "tanh", "--loss", "mse", "--bias",
+            "--data", $"npy:{dataFolder}", "--init", $"npy:{initFolder}", "--steps", "8", "--workers", "2", "--lr", "0.05", "--save", $"npy:{saveFolder}");
+
+        Assert.True(code == 0, err);
+        var spec = new TrainingSpec { Model = model, LearningRate = 0.05, Batch = 9, Steps = 8, Workers = 2 };
+        var expected = Jobs.Local(spec, data, initial).Parameters;
+        foreach (var view in ParameterLayout.For(model).Views)
+        {
+            using var stream = File.OpenRead(Path.Combine(saveFolder, view.Name + ".npy"));
+            Assert.Equal(view.Of(expected.AsSpan()).ToArray(), Npy.Read(stream, view.Name).Data);
+        }
+    }
+}

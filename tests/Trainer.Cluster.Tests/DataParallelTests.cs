@@ -1,0 +1,95 @@
+using Orleans.Runtime;
+using Trainer.Abstractions;
+using Trainer.Core.Models;
+
+namespace Trainer.Cluster.Tests;
+
+[Collection(ClusterCollection.Name)]
+public sealed class DataParallelTests(ClusterFixture fixture)
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public async Task AnyWorkerCount_ReproducesTheSingleProcessRun_BitForBit(int workers)
+    {
+        var spec = Jobs.Small(workers);
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
+        var expected = Jobs.Local(spec);
+
+        Assert.Equal(JobState.Completed, status.State);
+        Assert.Equal(expected.Losses, losses);
+        var parameters = await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync();
+        Assert.Equal(expected.Parameters, parameters.ToArray());
+    }
+
+    [Theory]
+    [InlineData(2, LossKind.Sse)]
+    [InlineData(3, LossKind.Sse)]
+    [InlineData(4, LossKind.Mse)]
+    public async Task AnyWorkerCount_GivesTheOneShardFullBatchUpdate_WithinReassociation(int workers, LossKind loss)
+    {
+        var spec = Jobs.Small(workers, loss: loss);
+        var (id, _, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
+        var wholeBatch = Jobs.Local(spec with { Workers = 1 });
+
+        Assert.True(Jobs.MaxRelativeError(losses, wholeBatch.Losses) < 1e-12);
+        var parameters = await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync();
+        Assert.True(Jobs.MaxRelativeError(parameters.Values, wholeBatch.Parameters) < 1e-12);
+    }
+
+    [Fact]
+    public async Task ThreeWorkers_RunOnThreeDifferentSilos()
+    {
+        var spec = Jobs.Small(workers: 3, steps: 1_000_000);
+        var id = Jobs.NewId();
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(id);
+        await job.SubmitAsync(Jobs.Synthetic(spec));
+        // Wait (by polling the job's own progress, not the clock) until every worker has answered once.
+        while ((await job.GetLossesAsync(2, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 2) Token.ThrowIfCancellationRequested();
+
+        var management = fixture.Client.GetGrain<IManagementGrain>(0);
+        var silos = new HashSet<SiloAddress>();
+        for (int rank = 0; rank < 3; rank++)
+        {
+#pragma warning disable xUnit1051 // the management grain's lookup takes no cancellation token
+            var address = await management.GetActivationAddress(fixture.Client.GetGrain<IWorkerGrain>(rank, id));
+#pragma warning restore xUnit1051
+            Assert.NotNull(address);
+            silos.Add(address);
+        }
+        await job.CancelAsync();
+
+        Assert.Equal(3, silos.Count);
+    }
+
+    [Fact]
+    public async Task TwoConcurrentJobs_EachGetTheirSoloResult()
+    {
+        var first = Jobs.Small(workers: 2, steps: 40);
+        var second = Jobs.Small(workers: 3, steps: 30, loss: LossKind.Mse) with { Seed = 99, LearningRate = 5e-4 };
+
+        var runs = await Task.WhenAll(
+            Jobs.RunAsync(fixture.Client, Jobs.Synthetic(first), Token),
+            Jobs.RunAsync(fixture.Client, Jobs.Synthetic(second), Token));
+
+        Assert.Equal(Jobs.Local(first).Losses, runs[0].Losses);
+        Assert.Equal(Jobs.Local(second).Losses, runs[1].Losses);
+    }
+
+    [Fact]
+    public async Task DivergingJob_StopsWithDivergedAtTheStepItHappened()
+    {
+        var spec = Jobs.Small(workers: 2, steps: 500) with { LearningRate = 1e6 };
+
+        var (_, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
+
+        Assert.Equal(JobState.Diverged, status.State);
+        Assert.False(double.IsFinite(losses[^1]));
+        Assert.Contains($"diverged at step {losses.Length}", status.Message);
+        Assert.True(losses.Length < spec.Steps);
+    }
+}

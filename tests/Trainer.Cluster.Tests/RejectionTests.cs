@@ -1,0 +1,59 @@
+using Trainer.Abstractions;
+using Trainer.Core.Training;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>The grain checks submissions itself (a client may skip its own checks) and starts nothing on refusal.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class RejectionTests(ClusterFixture fixture)
+{
+    public static TheoryData<string, TrainingSpec> BadSpecs => new()
+    {
+        { "workers", Jobs.Small(workers: 14) },
+        { "lr", Jobs.Small(2) with { LearningRate = double.NaN } },
+        { "lr", Jobs.Small(2) with { LearningRate = -1 } },
+        { "steps", Jobs.Small(2) with { Steps = 0 } },
+        { "batch", Jobs.Small(1) with { Batch = 0 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSpecs))]
+    public async Task BadSpec_IsRejectedNamingTheField_AndLeavesNoJobBehind(string field, TrainingSpec spec)
+    {
+        var id = Jobs.NewId();
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(id);
+
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.SubmitAsync(Jobs.Synthetic(spec)));
+
+        Assert.Equal(field, error.Field);
+        Assert.StartsWith($"{field}: ", error.Message);
+        Assert.Equal(JobState.Unknown, (await job.GetStatusAsync()).State);
+        Assert.DoesNotContain(id, await fixture.Client.GetGrain<IJobRegistryGrain>(0).ListAsync());
+    }
+
+    [Fact]
+    public async Task UploadedData_ThatDoesNotFitTheModel_IsRejected()
+    {
+        var spec = Jobs.Small(2);
+        var data = new DatasetPayload(spec.Batch, 5, 3, TensorPayload.From(new double[spec.Batch * 5]), TensorPayload.From(new double[spec.Batch * 3]));
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
+
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.SubmitAsync(new JobSubmission(spec, data, null, "test", "test")));
+
+        Assert.Equal("data", error.Field);
+        Assert.Contains("takes 20", error.Message);
+    }
+
+    [Fact]
+    public async Task ReusedJobId_IsRejected_AndTheFirstJobIsUntouched()
+    {
+        var spec = Jobs.Small(1, steps: 3);
+        var (id, first, _) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), TestContext.Current.CancellationToken);
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(id);
+
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.SubmitAsync(Jobs.Synthetic(spec)));
+
+        Assert.Equal("job", error.Field);
+        Assert.Equal(first, await job.GetStatusAsync());
+    }
+}
