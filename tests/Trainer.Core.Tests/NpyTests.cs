@@ -115,4 +115,17 @@ public class NpyTests
         var e = Assert.Throws<ArgumentException>(() => Npy.Write(new MemoryStream(), Values, 4, 2));
         Assert.Contains("shape (4, 2) holds 8 values, data has 6", e.Message);
     }
+
+    [Theory]
+    [InlineData("(300000000,)")]
+    [InlineData("(4294967296, 4294967296, 2)")]
+    [InlineData("(2147483647, 2147483647, 2147483647)")]
+    [InlineData("(65536, 65536, 65536, 65536)")]
+    public void Read_RejectsArraysTooLargeToHold_NamingTheSource(string shape)
+    {
+        var header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}\n";
+        byte[] bytes = [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. Encoding.ASCII.GetBytes(header)];
+        var e = Assert.Throws<NpyFormatException>(() => Npy.Read(new MemoryStream(bytes), "huge.npy"));
+        Assert.StartsWith("huge.npy: ", e.Message);
+    }
 }
