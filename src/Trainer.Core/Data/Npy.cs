@@ -50,9 +50,12 @@ public static partial class Npy
             .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var d) ? d
                 : throw new NpyFormatException($"{source}: shape ({shapeText}) is not a tuple of non-negative integers."))
             .ToArray();
+        // NOTE: bound the size in double first: a long product of int dimensions can wrap (65536^4 is 0),
+        // and the raw bytes (count * width), not just the values, must fit in one array.
+        double bytes = shape.Aggregate((double)width, (acc, d) => acc * d);
+        if (bytes > Array.MaxLength)
+            throw new NpyFormatException($"{source}: shape ({shapeText}) needs {bytes:G4} bytes; at most {Array.MaxLength} bytes ({Array.MaxLength / width} values of {width} bytes) can be read.");
         long count = shape.Aggregate(1L, (acc, d) => acc * d);
-        if (count > Array.MaxLength)
-            throw new NpyFormatException($"{source}: shape ({shapeText}) has {count} elements; at most {Array.MaxLength} are allowed.");
 
         var raw = ReadExactly(stream, checked((int)(count * width)), source, $"the data ({count} values of {width} bytes)");
         var data = new double[count];

@@ -1,0 +1,76 @@
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Core.Tests;
+
+/// <summary>Command-line spellings of the model, activation, loss, init and engine, and their errors.</summary>
+public class SpecParsingTests
+{
+    [Theory]
+    [InlineData("1000-100-10", new[] { 1000, 100, 10 })]
+    [InlineData("7-5-4-3", new[] { 7, 5, 4, 3 })]
+    [InlineData("2-1", new[] { 2, 1 })]
+    public void ParseArchitecture_ReadsLayerWidths(string text, int[] expected)
+        => Assert.Equal(expected, ModelSpec.ParseArchitecture(text));
+
+    [Theory]
+    [InlineData(null, "(none)")]
+    [InlineData("", "")]
+    [InlineData("  ", "  ")]
+    [InlineData("1000", "1000")]
+    [InlineData("1000-0-10", "1000-0-10")]
+    [InlineData("1000--10", "1000--10")]
+    [InlineData("1000-100-10-", "1000-100-10-")]
+    [InlineData("-5-3", "-5-3")]
+    [InlineData("a-b", "a-b")]
+    [InlineData("1000 - 10", "1000 - 10")]
+    [InlineData("99999999999-10", "99999999999-10")]
+    public void ParseArchitecture_RejectsMalformedText_NamingFieldAndValue(string? text, string shown)
+    {
+        var e = Assert.Throws<SpecException>(() => ModelSpec.ParseArchitecture(text, "model"));
+        Assert.Equal("model", e.Field);
+        Assert.StartsWith($"model: '{shown}' is not allowed", e.Message);
+        Assert.Contains("e.g. 1000-100-10", e.Message);
+    }
+
+    [Fact]
+    public void ModelSpec_RejectsModelsWithTooManyParameters()
+    {
+        var e = Assert.Throws<SpecException>(() => new ModelSpec([100_000, 100_000, 10]));
+        Assert.Equal("model", e.Field);
+        Assert.Contains("10001000000 parameters", e.Message);
+    }
+
+    [Fact]
+    public void ModelSpec_RejectsNonPositiveWidths()
+        => Assert.Equal("model", Assert.Throws<SpecException>(() => new ModelSpec([10, 0, 1])).Field);
+
+    [Theory]
+    [InlineData("activation", "softmax", "allowed: sigmoid, tanh, relu")]
+    [InlineData("loss", "mae", "allowed: sse, mse")]
+    [InlineData("init", "uniform", "allowed: normal, xavier, he")]
+    [InlineData("engine", "jit", "allowed: hand, autograd")]
+    public void Parse_RejectsUnknownNames_ListingTheAllowedOnes(string field, string value, string allowed)
+    {
+        Func<string, string, object> parse = field switch
+        {
+            "activation" => (v, f) => Activations.Parse(v, f),
+            "loss" => (v, f) => Losses.Parse(v, f),
+            "init" => (v, f) => Initializer.Parse(v, f),
+            _ => (v, f) => TrainingSpec.ParseEngine(v, f),
+        };
+        var e = Assert.Throws<SpecException>(() => parse(value, field));
+        Assert.Equal(field, e.Field);
+        Assert.StartsWith($"{field}: '{value}' is not allowed; {allowed}", e.Message);
+        Assert.Throws<SpecException>(() => parse(null!, field));
+    }
+
+    [Fact]
+    public void Parse_AcceptsNamesInAnyCase()
+    {
+        Assert.Equal(Activation.Tanh, Activations.Parse(" TANH "));
+        Assert.Equal(LossKind.Mse, Losses.Parse("Mse"));
+        Assert.Equal(InitKind.He, Initializer.Parse("he"));
+        Assert.Equal(Engine.Autograd, TrainingSpec.ParseEngine("AutoGrad"));
+    }
+}

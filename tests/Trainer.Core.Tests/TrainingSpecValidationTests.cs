@@ -1,0 +1,55 @@
+using Trainer.Core.Training;
+
+namespace Trainer.Core.Tests;
+
+/// <summary>Validate names the first bad field, its value and what is allowed.</summary>
+public class TrainingSpecValidationTests
+{
+    [Fact]
+    public void Defaults_AreTheSeedJobAndValid()
+    {
+        var spec = new TrainingSpec().Validate();
+        Assert.Equal("1000-100-10", spec.Model.Architecture);
+        Assert.Equal((1e-5, 64, 3000), (spec.LearningRate, spec.Batch, spec.Steps));
+    }
+
+    public static TheoryData<string, TrainingSpec, string> BadSpecs() => new()
+    {
+        { "lr 0", new TrainingSpec { LearningRate = 0 }, "lr: '0'" },
+        { "lr negative", new TrainingSpec { LearningRate = -1e-3 }, "lr: '-0.001'" },
+        { "lr NaN", new TrainingSpec { LearningRate = double.NaN }, "lr: 'NaN'" },
+        { "lr +Inf", new TrainingSpec { LearningRate = double.PositiveInfinity }, "lr: 'Infinity'" },
+        { "lr -Inf", new TrainingSpec { LearningRate = double.NegativeInfinity }, "lr: '-Infinity'" },
+        { "batch 0", new TrainingSpec { Batch = 0 }, "batch: '0'" },
+        { "batch -1", new TrainingSpec { Batch = -1 }, "batch: '-1'" },
+        { "steps 0", new TrainingSpec { Steps = 0 }, "steps: '0'" },
+        { "steps too many", new TrainingSpec { Steps = TrainingSpec.MaxSteps + 1 }, $"steps: '{TrainingSpec.MaxSteps + 1}'" },
+        { "workers 0", new TrainingSpec { Workers = 0 }, "workers: '0'" },
+        { "workers too many", new TrainingSpec { Workers = TrainingSpec.MaxWorkers + 1, Batch = 100_000 }, $"workers: '{TrainingSpec.MaxWorkers + 1}'" },
+        { "workers > batch", new TrainingSpec { Workers = 65 }, "workers: '65'" },
+        { "penalty negative", new TrainingSpec { GradientPenalty = -0.5 }, "gradient-penalty: '-0.5'" },
+        { "penalty NaN", new TrainingSpec { GradientPenalty = double.NaN, Engine = Engine.Autograd }, "gradient-penalty: 'NaN'" },
+        { "penalty without autograd", new TrainingSpec { GradientPenalty = 0.1 }, "gradient-penalty: '0.1'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSpecs))]
+    public void Validate_RejectsBadField_NamingFieldAndValue(string because, TrainingSpec spec, string expectedStart)
+    {
+        var e = Assert.Throws<SpecException>(() => spec.Validate());
+        Assert.True(e.Message.StartsWith(expectedStart, StringComparison.Ordinal), $"{because}: message was \"{e.Message}\"");
+        Assert.Equal(expectedStart[..expectedStart.IndexOf(':')], e.Field);
+        Assert.Contains("allowed", e.Message);
+    }
+
+    [Fact]
+    public void Validate_SaysWhyWorkersMayNotExceedTheBatch()
+    {
+        var e = Assert.Throws<SpecException>(() => new TrainingSpec { Workers = 65 }.Validate());
+        Assert.Contains("at most the batch size 64", e.Message);
+    }
+
+    [Fact]
+    public void Validate_AcceptsAGradientPenaltyWithTheAutogradEngine()
+        => new TrainingSpec { GradientPenalty = 0.1, Engine = Engine.Autograd }.Validate();
+}
