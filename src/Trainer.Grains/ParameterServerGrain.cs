@@ -33,7 +33,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         var spec = state.Spec;
         _spec = spec;
         _parameters = state.Parameters.ToArray();
-        _reducer = new GradientReducer(_parameters.Length, spec.Model.Loss, spec.Batch, spec.Model.OutputSize);
+        _reducer = new GradientReducer(_parameters.Length, spec.Model.Loss, spec.Batch, spec.Model.OutputSize, spec.Workers);
         _optimizer = new Sgd(spec.LearningRate);
         _stepsCompleted = state.StepsCompleted;
         _lastResult = null;

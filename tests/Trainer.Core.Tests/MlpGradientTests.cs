@@ -54,7 +54,7 @@ public class MlpGradientTests
 
         // Through the reducer, as training does: two shards, then the loss scale (1/(N·D_out) for MSE).
         var shards = Data.Shard.Split(Samples, 2);
-        var reducer = new GradientReducer(p.Length, spec.Loss, Samples, spec.OutputSize);
+        var reducer = new GradientReducer(p.Length, spec.Loss, Samples, spec.OutputSize, shards.Length);
         var shardGradient = new double[p.Length];
         reducer.Reset();
         foreach (var s in shards)

@@ -12,12 +12,15 @@ namespace Trainer.Core.Training;
 public sealed class GradientReducer
 {
     private readonly double _scale;
+    private readonly int _shards;
     private readonly double[] _sum;
     private double _loss;
     private int _next;
 
-    public GradientReducer(int parameterCount, LossKind loss, int totalSamples, int outputs)
+    public GradientReducer(int parameterCount, LossKind loss, int totalSamples, int outputs, int shards)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(shards);
+        _shards = shards;
         _sum = new double[parameterCount];
         _scale = loss.Scale(totalSamples, outputs);
     }
@@ -35,6 +38,8 @@ public sealed class GradientReducer
     /// <summary>Adds shard <paramref name="rank"/>'s summed loss and gradient; shards must come in rank order.</summary>
     public void Add(int rank, double shardLoss, ReadOnlySpan<double> shardGradient)
     {
+        if (rank >= _shards)
+            throw new ArgumentOutOfRangeException(nameof(rank), $"Shard {rank} does not exist; there are {_shards}.");
         if (rank != _next)
             throw new InvalidOperationException($"Shard {rank} was added out of order; shard {_next} is next. Reduce in shard order.");
         if (shardGradient.Length != _sum.Length)
@@ -48,6 +53,8 @@ public sealed class GradientReducer
     /// <summary>Applies the loss scale and returns the full-batch loss.</summary>
     public double Complete()
     {
+        if (_next != _shards)
+            throw new InvalidOperationException($"Only {_next} of {_shards} shards were added; a step needs every shard exactly once.");
         if (_scale != 1.0) TensorPrimitives.Multiply(_sum, _scale, _sum);
         return _loss * _scale;
     }

@@ -1,3 +1,4 @@
+using Trainer.Core;
 using Trainer.Core.Data;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
@@ -24,9 +25,11 @@ public sealed class LocalTrainer
         _model = model ?? GradientModels.Create(spec);
         if (parameters.Length != _model.Layout.Count)
             throw new ArgumentException($"parameters has {parameters.Length} values, the model has {_model.Layout.Count}.", nameof(parameters));
-        _data = data;
-        _shards = Shard.Split(data.Count, spec.Workers);
-        _reducer = new GradientReducer(parameters.Length, spec.Model.Loss, data.Count, data.OutputSize);
+        if (data.Count < spec.Batch)
+            throw new SpecException("batch", spec.Batch, $"the data has {data.Count} samples, so at most {data.Count}");
+        _data = data.Take(spec.Batch);
+        _shards = Shard.Split(_data.Count, spec.Workers);
+        _reducer = new GradientReducer(parameters.Length, spec.Model.Loss, _data.Count, _data.OutputSize, _shards.Length);
         _optimizer = new Sgd(spec.LearningRate);
         _shardGradient = new double[parameters.Length];
         Parameters = parameters;
