@@ -20,7 +20,11 @@ public sealed partial class Tensor
     /// dB = op(A)ᵀ · G     or, when B was transposed, Gᵀ · op(A)
     /// </code>
     /// </remarks>
-    public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false, IBlas? blas = null)
+    public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false, IBlas? blas = null) =>
+        MatMul(a, b, transposeA, transposeB, blas, buffers: null);
+
+    /// <summary>As above; the result and the products in its rule take their storage from <paramref name="buffers"/> when given.</summary>
+    internal static Tensor MatMul(Tensor a, Tensor b, bool transposeA, bool transposeB, IBlas? blas, StepBuffers? buffers)
     {
         if (a.Shape.Rank != 2 || b.Shape.Rank != 2)
             throw new ArgumentException(
@@ -32,14 +36,14 @@ public sealed partial class Tensor
                 $"matmul: shapes {Describe(a.Shape, transposeA)} and {Describe(b.Shape, transposeB)} cannot be multiplied; the inner dimensions {k} and {kb} must be equal.");
         blas ??= Blas.Default;
         // GEMM with beta = 0 overwrites every element, so the buffer need not be zeroed first.
-        var data = k == 0 ? new double[m * n] : GC.AllocateUninitializedArray<double>(m * n);
+        var data = k == 0 ? new double[m * n] : buffers?.Rent(m * n) ?? GC.AllocateUninitializedArray<double>(m * n);
         if (k > 0)
             blas.Gemm(transposeA ? Transpose.Yes : Transpose.No, transposeB ? Transpose.Yes : Transpose.No, m, n, k,
                 1.0, a._data, a.Shape.Cols, b._data, b.Shape.Cols, 0.0, data, n);
         return Node(data, Shape.Matrix(m, n), "matmul", [a, b], (g, need) =>
         [
-            need[0] ? (transposeA ? MatMul(b, g, transposeB, true, blas) : MatMul(g, b, false, !transposeB, blas)) : null,
-            need[1] ? (transposeB ? MatMul(g, a, true, transposeA, blas) : MatMul(a, g, !transposeA, false, blas)) : null,
+            need[0] ? (transposeA ? MatMul(b, g, transposeB, true, blas, buffers) : MatMul(g, b, false, !transposeB, blas, buffers)) : null,
+            need[1] ? (transposeB ? MatMul(g, a, true, transposeA, blas, buffers) : MatMul(a, g, !transposeA, false, blas, buffers)) : null,
         ]);
     }
 
