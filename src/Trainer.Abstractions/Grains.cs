@@ -69,10 +69,15 @@ public interface IDatasetGrain : IGrainWithStringKey
     Task ReleaseAsync();
 }
 
-/// <summary>The cluster's list of jobs (single instance, key 0), so `trainer list` can find them.</summary>
+/// <summary>The cluster's list of jobs (single instance, key 0), so `trainer list` can find them and lost jobs get resumed.</summary>
 public interface IJobRegistryGrain : IGrainWithIntegerKey
 {
     Task RegisterAsync(string jobId);
 
+    Task MarkFinishedAsync(string jobId);
+
     Task<string[]> ListAsync();
+
+    /// <summary>Jobs not yet finished: the supervisor pings them so a job lost with its silo resumes.</summary>
+    Task<string[]> ListRunningAsync();
 }

@@ -75,7 +75,8 @@ public sealed record WorkRequest(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] int WorldSize,
     [property: Id(2)] int Step,
-    [property: Id(3)] TensorPayload Parameters);
+    [property: Id(3)] TensorPayload Parameters,
+    [property: Id(4)] bool UploadedData);
 
 /// <summary>One shard's SUMMED loss and gradient for one step.</summary>
 [GenerateSerializer, Immutable, Alias("trainer.shard-gradient")]
@@ -96,4 +97,5 @@ public sealed record StepResult(
 public sealed record ParameterState(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] int StepsCompleted,
-    [property: Id(2)] TensorPayload Parameters);
+    [property: Id(2)] TensorPayload Parameters,
+    [property: Id(3)] bool UploadedData);

@@ -42,6 +42,7 @@ public struct TrainingSpecSurrogate
     [Id(6)] public int Init;
     [Id(7)] public int Engine;
     [Id(8)] public double GradientPenalty;
+    [Id(9)] public int CheckpointEvery;
 }
 
 [RegisterConverter]
@@ -58,6 +59,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Init = (InitKind)s.Init,
         Engine = (Engine)s.Engine,
         GradientPenalty = s.GradientPenalty,
+        CheckpointEvery = s.CheckpointEvery,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -71,5 +73,6 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Init = (int)value.Init,
         Engine = (int)value.Engine,
         GradientPenalty = value.GradientPenalty,
+        CheckpointEvery = value.CheckpointEvery,
     };
 }

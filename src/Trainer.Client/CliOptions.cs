@@ -18,6 +18,7 @@ internal static class CliOptions
     public static readonly Option<string> Init = new("--init") { Description = "normal (N(0,1), the seed's), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => "normal" };
     public static readonly Option<string> Engine = new("--engine") { Description = "Gradient engine: hand (hand-derived) or autograd", DefaultValueFactory = _ => "hand" };
     public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
+    public static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint the parameters every K steps (0: only the initial ones)", DefaultValueFactory = _ => 100 };
     public static readonly Option<string?> Save = new("--save") { Description = "npy:DIR to write the trained weights to (w1.npy, ...)" };
     public static readonly Option<bool> Json = new("--json") { Description = "One JSON object per line" };
 
@@ -30,7 +31,7 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "Job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, GradientPenalty];
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, GradientPenalty, CheckpointEvery];
 
     public static Option[] ConnectionOptions => [Gateway, ClusterId, ServiceId, Verbose];
 
@@ -49,6 +50,7 @@ internal static class CliOptions
         Init = r.GetValue(Init)!,
         Engine = r.GetValue(Engine)!,
         GradientPenalty = r.GetValue(GradientPenalty),
+        CheckpointEvery = r.GetValue(CheckpointEvery),
     };
 
     public static Command With(this Command command, params IEnumerable<Symbol>[] groups)

@@ -44,7 +44,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         await job.SubmitAsync(submission);
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {Describe(submission)}");
-        var watcher = new JobWatcher(output, json);
+        var watcher = new JobWatcher(output, error, json);
         JobStatus final;
         try
         {
@@ -78,7 +78,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
         var status = await RequireJob(job);
-        var watcher = new JobWatcher(output, r.GetValue(CliOptions.Json));
+        var watcher = new JobWatcher(output, error, r.GetValue(CliOptions.Json));
         var final = await watcher.WatchAsync(job, r.GetValue(CliOptions.FromStart) ? 1 : status.StepsCompleted + 1, cancellation);
         watcher.WriteOutcome(final);
         return ExitCodes.For(final.State);
@@ -121,7 +121,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
         var status = await RequireJob(job);
-        new JobWatcher(output, json).WriteOutcome(status);
+        new JobWatcher(output, error, json).WriteOutcome(status);
         if (saveFolder is not null) await SaveAsync(job, status, saveFolder, json);
         return status.IsTerminal ? ExitCodes.For(status.State) : ExitCodes.Success;
     }
@@ -159,7 +159,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
 
     private static void RequireGateway(ParseResult r, string command)
     {
-        if (r.GetValue(CliOptions.Gateway) is null)
+        if (Gateway(r) is null)
             throw new SpecException("gateway", null, $"`trainer {command}` talks to a running cluster, so --gateway host:port is required");
     }
 
@@ -175,8 +175,12 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         bool verbose = r.GetValue(CliOptions.Verbose);
         if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Default.Name}");
-        return await ClusterConnection.OpenAsync(r.GetValue(CliOptions.Gateway), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation);
+        return await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation);
     }
+
+    /// <summary>--gateway, else the TRAINER_GATEWAY environment variable, else null (embedded).</summary>
+    private static string? Gateway(ParseResult r) =>
+        r.GetValue(CliOptions.Gateway) ?? (Environment.GetEnvironmentVariable("TRAINER_GATEWAY") is { Length: > 0 } g ? g : null);
 
     private static string NewJobId() => "job-" + Guid.NewGuid().ToString("N")[..12];
 

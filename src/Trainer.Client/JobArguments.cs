@@ -23,6 +23,7 @@ internal sealed record JobArguments
     public string Init { get; init; } = "normal";
     public string Engine { get; init; } = "hand";
     public double GradientPenalty { get; init; }
+    public int CheckpointEvery { get; init; } = 100;
 
     public const int SyntheticBatch = 64;
 
@@ -76,6 +77,7 @@ internal sealed record JobArguments
             Init = initKind,
             Engine = engine,
             GradientPenalty = GradientPenalty,
+            CheckpointEvery = CheckpointEvery,
         }.Validate();
 
         var payload = data is null ? null : new DatasetPayload(data.Count, data.InputSize, data.OutputSize, TensorPayload.From(data.X), TensorPayload.From(data.Y));

@@ -8,10 +8,11 @@ namespace Trainer.Client;
 /// Streams a job's losses to the console until it ends, as human-readable lines or, with --json,
 /// one JSON object per line: {"event":"step","step":N,"loss":X} then a final event.
 /// </summary>
-internal sealed class JobWatcher(TextWriter output, bool json)
+internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
 {
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
     private const int BatchSize = 10_000;
+    private static readonly TimeSpan RetryBudget = TimeSpan.FromMinutes(2);
 
     /// <summary>Watches from <paramref name="fromStep"/> (1 = the start) and returns the final status.</summary>
     public async Task<JobStatus> WatchAsync(ITrainingJobGrain job, int fromStep, CancellationToken cancellation)
@@ -20,7 +21,7 @@ internal sealed class JobWatcher(TextWriter output, bool json)
         while (true)
         {
             cancellation.ThrowIfCancellationRequested();
-            var batch = await job.GetLossesAsync(next, BatchSize, PollWait);
+            var batch = await PollAsync(job, next, cancellation);
             var status = batch.Status;
             if (status.State == JobState.Unknown) return status;
             var losses = batch.Losses.Values;
@@ -29,6 +30,30 @@ internal sealed class JobWatcher(TextWriter output, bool json)
             next = batch.FromStep + losses.Length;
             // Terminal and nothing more to read: every loss has been printed.
             if (status.IsTerminal && next > status.StepsCompleted) return status;
+        }
+    }
+
+    /// <summary>
+    /// One long poll. A silo failure (the gateway's, or the one holding the job grain) makes calls
+    /// fail for the seconds Orleans needs to notice; the job carries on in the cluster, so the
+    /// watcher retries with bounded back-off instead of giving up.
+    /// </summary>
+    private async Task<LossBatch> PollAsync(ITrainingJobGrain job, int next, CancellationToken cancellation)
+    {
+        var deadline = DateTime.UtcNow + RetryBudget;
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                return await job.GetLossesAsync(next, BatchSize, PollWait);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && DateTime.UtcNow + backoff < deadline)
+            {
+                error.WriteLine($"trainer: the cluster did not answer ({e.GetType().Name}); retrying");
+                await Task.Delay(backoff, cancellation);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+            }
         }
     }
 

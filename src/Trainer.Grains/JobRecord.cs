@@ -3,8 +3,9 @@ using Trainer.Abstractions;
 namespace Trainer.Grains;
 
 /// <summary>
-/// What a job grain writes to grain storage: its status, every step's loss and, once it is over,
-/// the final parameters. Written when the job ends, so history outlives the job's activation.
+/// What a job grain writes to grain storage: its status, the losses up to the latest checkpoint,
+/// the checkpoint itself (parameters after step k) and, once the job is over, every loss and the
+/// final parameters. Only the job grain writes it.
 /// </summary>
 [GenerateSerializer, Alias("trainer.job-record")]
 public sealed class JobRecord
@@ -12,4 +13,12 @@ public sealed class JobRecord
     [Id(0)] public JobStatus? Status { get; set; }
     [Id(1)] public byte[] Losses { get; set; } = [];
     [Id(2)] public TensorPayload? FinalParameters { get; set; }
+    [Id(3)] public ParameterState? Checkpoint { get; set; }
+}
+
+/// <summary>A job's uploaded samples, stored once at submission, apart from the record that is rewritten at every checkpoint.</summary>
+[GenerateSerializer, Alias("trainer.job-data")]
+public sealed class JobData
+{
+    [Id(0)] public DatasetPayload? Data { get; set; }
 }

@@ -1,24 +1,35 @@
+using Orleans.Runtime;
 using Trainer.Abstractions;
 
 namespace Trainer.Grains;
 
-/// <summary>The ids of the jobs submitted to this cluster, in submission order.</summary>
-public sealed class JobRegistryGrain : Grain, IJobRegistryGrain
+/// <summary>The jobs submitted to this cluster, in submission order, and which of them still run.</summary>
+[OldestSiloPlacement]
+public sealed class JobRegistryGrain(
+    [PersistentState("registry", StorageNames.Jobs)] IPersistentState<JobRegistryRecord> record)
+    : Grain, IJobRegistryGrain
 {
-    private readonly List<string> _jobs = [];
-
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public async Task RegisterAsync(string jobId)
     {
-        // NOTE: the registry must outlive idle periods or `trainer list` forgets jobs; it is tiny.
-        DelayDeactivation(TimeSpan.FromDays(3650));
-        return Task.CompletedTask;
+        if (record.State.Jobs.Contains(jobId)) return;
+        record.State.Jobs.Add(jobId);
+        record.State.Running.Add(jobId);
+        await record.WriteStateAsync();
     }
 
-    public Task RegisterAsync(string jobId)
+    public async Task MarkFinishedAsync(string jobId)
     {
-        if (!_jobs.Contains(jobId)) _jobs.Add(jobId);
-        return Task.CompletedTask;
+        if (record.State.Running.Remove(jobId)) await record.WriteStateAsync();
     }
 
-    public Task<string[]> ListAsync() => Task.FromResult(_jobs.ToArray());
+    public Task<string[]> ListAsync() => Task.FromResult(record.State.Jobs.ToArray());
+
+    public Task<string[]> ListRunningAsync() => Task.FromResult(record.State.Running.ToArray());
+}
+
+[GenerateSerializer, Alias("trainer.job-registry")]
+public sealed class JobRegistryRecord
+{
+    [Id(0)] public List<string> Jobs { get; set; } = [];
+    [Id(1)] public List<string> Running { get; set; } = [];
 }

@@ -25,6 +25,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private IOptimizer? _optimizer;
     private int _stepsCompleted;
     private StepResult? _lastResult;
+    private bool _uploadedData;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -37,6 +38,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         _optimizer = new Sgd(spec.LearningRate);
         _stepsCompleted = state.StepsCompleted;
         _lastResult = null;
+        _uploadedData = state.UploadedData;
         return Task.CompletedTask;
     }
 
@@ -51,7 +53,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
         var spec = _spec;
         int worldSize = spec.Workers;
-        var request = new WorkRequest(spec, worldSize, step, TensorPayload.From(_parameters));
+        var request = new WorkRequest(spec, worldSize, step, TensorPayload.From(_parameters), _uploadedData);
         // Fan out to every worker at once; results come back indexed by rank.
         var shards = await Task.WhenAll(Enumerable.Range(0, worldSize).Select(rank => ComputeWithRetryAsync(rank, request)));
 
@@ -68,7 +70,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         if (_spec is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
-        return Task.FromResult(new ParameterState(_spec, _stepsCompleted, TensorPayload.From(_parameters)));
+        return Task.FromResult(new ParameterState(_spec, _stepsCompleted, TensorPayload.From(_parameters), _uploadedData));
     }
 
     public async Task ReleaseAsync()
@@ -81,14 +83,16 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private IWorkerGrain Worker(int rank) => GrainFactory.GetGrain<IWorkerGrain>(rank, JobId);
 
     /// <summary>
-    /// A worker call that fails because its silo died is retried with doubling back-off; Orleans
-    /// re-activates the worker on a surviving silo. The request is keyed by step, so a late or
-    /// duplicate answer cannot be counted twice: each rank contributes exactly one result.
+    /// A worker call that fails because its silo died is retried with doubling back-off until the
+    /// retry budget is spent; Orleans re-activates the worker on a surviving silo once the dead one
+    /// is declared dead. Results are matched by rank and step, so a late or duplicate answer can
+    /// never be counted twice: each rank contributes exactly one result per step.
     /// </summary>
     private async Task<ShardGradient> ComputeWithRetryAsync(int rank, WorkRequest request)
     {
         var backoff = _options.RetryBackoff;
-        for (int attempt = 0; ; attempt++)
+        var deadline = DateTime.UtcNow + _options.WorkerRetryBudget;
+        for (int attempt = 1; ; attempt++)
         {
             try
             {
@@ -97,12 +101,14 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
                     throw new InvalidOperationException($"Worker {rank} answered for rank {result.Rank}, step {result.Step}; expected step {request.Step}.");
                 return result;
             }
-            catch (Exception e) when (IsTransient(e) && attempt < _options.StepRetries)
+            catch (Exception e) when (IsTransient(e))
             {
-                logger.LogWarning("Job {Job} step {Step}: worker {Rank} failed ({Error}); retry {Attempt}/{Max} in {Backoff} ms",
-                    JobId, request.Step, rank, e.GetType().Name, attempt + 1, _options.StepRetries, backoff.TotalMilliseconds);
+                if (DateTime.UtcNow + backoff > deadline)
+                    throw new TimeoutException($"worker {rank} of job {JobId} could not be reached for step {request.Step} within {_options.WorkerRetryBudget.TotalSeconds:F0} s ({attempt} attempts; last error: {e.Message})", e);
+                logger.LogWarning("Job {Job} step {Step}: worker {Rank} failed ({Error}); retry {Attempt} in {Backoff} ms",
+                    JobId, request.Step, rank, e.GetType().Name, attempt, backoff.TotalMilliseconds);
                 await Task.Delay(backoff);
-                backoff *= 2;
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxRetryBackoff.Ticks));
             }
         }
     }

@@ -22,7 +22,8 @@ public sealed class RankPlacementDirector : IPlacementDirector
         var silos = context.GetCompatibleSilos(target);
         if (silos.Length == 0)
             throw new OrleansException($"No silo can host {target.GrainIdentity}: the cluster has no compatible silo.");
-        Array.Sort(silos, (a, b) => string.CompareOrdinal(a.ToParsableString(), b.ToParsableString()));
+        // NOTE: by address, not by age, so a restarted silo takes back the same ranks.
+        Array.Sort(silos, (a, b) => string.CompareOrdinal(a.Endpoint.ToString(), b.Endpoint.ToString()));
         long rank = target.GrainIdentity.GetIntegerKey(out _);
         return Task.FromResult(silos[(int)(rank % silos.Length)]);
     }

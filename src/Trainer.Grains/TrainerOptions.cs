@@ -2,20 +2,36 @@ namespace Trainer.Grains;
 
 /// <summary>
 /// Cluster-side knobs for running jobs, bound from configuration section "Trainer"
-/// (appsettings.json, environment variables Trainer__StepRetries=..., or the command line).
+/// (appsettings.json, environment variables Trainer__WorkerRetryBudget=00:01:00, or the command line).
+/// Every wait is bounded: a job that cannot make progress fails with a clear status instead of hanging.
 /// </summary>
 public sealed class TrainerOptions
 {
     public const string Section = "Trainer";
 
-    /// <summary>How often a worker call is retried after a silo failure before the job fails.</summary>
-    public int StepRetries { get; set; } = 5;
+    /// <summary>
+    /// How long the parameter server keeps retrying a worker whose silo failed. It must cover the
+    /// time Orleans needs to declare a silo dead (probe timeout x missed probes, ~15 s by default),
+    /// after which the worker is re-activated on a survivor.
+    /// </summary>
+    public TimeSpan WorkerRetryBudget { get; set; } = TimeSpan.FromSeconds(90);
 
-    /// <summary>First back-off between retries; doubles each time.</summary>
-    public TimeSpan RetryBackoff { get; set; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>First back-off between retries; doubles each time up to <see cref="MaxRetryBackoff"/>.</summary>
+    public TimeSpan RetryBackoff { get; set; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>How long one worker may take for one shard step before the call is retried.</summary>
+    public TimeSpan MaxRetryBackoff { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long one worker may take for one shard step before the call counts as failed.</summary>
     public TimeSpan WorkerCallTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long a job keeps restoring its checkpoint and retrying after failed steps without getting
+    /// past the furthest step it had reached, before it gives up and fails.
+    /// </summary>
+    public TimeSpan RecoveryBudget { get; set; } = TimeSpan.FromMinutes(3);
+
+    /// <summary>How often each silo looks for running jobs whose grain was lost with a silo, to resume them.</summary>
+    public TimeSpan SupervisorPeriod { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>OpenBLAS threads per silo process; 0 leaves OpenBLAS's own default.</summary>
     public int BlasThreads { get; set; }

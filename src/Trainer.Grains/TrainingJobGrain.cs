@@ -1,22 +1,28 @@
-using Orleans.Runtime;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 using Trainer.Abstractions;
-using Trainer.Core;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
 
 /// <summary>
-/// Runs one job: validates the submission (refusing it before anything starts), initialises the
-/// parameter server, then drives synchronous steps in the background while answering status,
-/// loss and cancel requests. Only this grain writes the job's record to storage.
+/// Runs one job: refuses a bad submission before anything starts, then drives synchronous steps
+/// through the parameter server in the background while answering status, loss and cancel
+/// requests. Every <see cref="TrainingSpec.CheckpointEvery"/> steps it checkpoints the parameters;
+/// when a step fails (a lost parameter server, worker or its own silo) it restores the latest
+/// checkpoint and replays. The reduction order is fixed, so the replay gives the same bits.
+/// Only this grain writes the job's record.
 /// </summary>
+[OldestSiloPlacement]
 public sealed class TrainingJobGrain(
     ILogger<TrainingJobGrain> logger,
-    [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobRecord> record)
+    IOptions<TrainerOptions> options,
+    [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobRecord> record,
+    [PersistentState("data", StorageNames.Jobs)] IPersistentState<JobData> data)
     : Grain, ITrainingJobGrain
 {
     private readonly List<double> _losses = [];
@@ -33,6 +39,12 @@ public sealed class TrainingJobGrain(
     {
         _status = record.State.Status;
         _losses.AddRange(MemoryMarshal.Cast<byte, double>(record.State.Losses).ToArray());
+        if (_status is { IsTerminal: false })
+        {
+            // This activation replaces one lost with its silo: resume from the latest checkpoint.
+            logger.LogWarning("Job {Job} resumes from its checkpoint at step {Step}", JobId, record.State.Checkpoint?.StepsCompleted);
+            Start(_status.Spec!, restoreFirst: true);
+        }
         return Task.CompletedTask;
     }
 
@@ -40,17 +52,24 @@ public sealed class TrainingJobGrain(
     {
         if (_status is not null)
             throw new JobRejectedException("job", JobId, $"job: '{JobId}' already exists (state {_status.State}); submit under a new id.");
-        var spec = Check(submission);
+        var spec = SubmissionChecks.Check(submission);
         var parameters = submission.InitialParameters
             ?? TensorPayload.From(Initializer.Create(ParameterLayout.For(spec.Model), spec.Init, spec.Seed));
 
-        // Everything below changes the cluster, so it happens only after every check above passed.
+        // Everything below changes the cluster, so it happens only after every check passed.
         _status = new JobStatus(JobId, JobState.Running, spec, 0, double.NaN, double.NaN, null,
             DateTimeOffset.UtcNow, null, 0, submission.DataDescription, submission.InitDescription);
         try
         {
-            if (submission.Data is { } data) await GrainFactory.GetGrain<IDatasetGrain>(JobId).StoreAsync(data);
-            await ParameterServer.InitializeAsync(new ParameterState(spec, 0, parameters));
+            if (submission.Data is not null)
+            {
+                data.State.Data = submission.Data;
+                await data.WriteStateAsync();
+            }
+            record.State.Status = _status;
+            record.State.Checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
+            await record.WriteStateAsync();
+            await RestoreAsync();
             await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
         }
         catch (Exception e)
@@ -58,11 +77,9 @@ public sealed class TrainingJobGrain(
             await FinishAsync(JobState.Failed, $"could not start: {e.Message}", elapsed: 0);
             throw;
         }
-        _keepAlive = this.RegisterGrainTimer(() => Task.CompletedTask,
-            new GrainTimerCreationOptions(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)) { KeepAlive = true });
         logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}",
             JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine);
-        _ = RunAsync(spec);
+        Start(spec, restoreFirst: false);
         return _status;
     }
 
@@ -93,41 +110,84 @@ public sealed class TrainingJobGrain(
         return Task.FromResult(_status);
     }
 
-    private async Task RunAsync(TrainingSpec spec)
+    private void Start(TrainingSpec spec, bool restoreFirst)
+    {
+        _keepAlive ??= this.RegisterGrainTimer(() => Task.CompletedTask,
+            new GrainTimerCreationOptions(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)) { KeepAlive = true });
+        _ = RunAsync(spec, restoreFirst);
+    }
+
+    private async Task RunAsync(TrainingSpec spec, bool restoreFirst)
     {
         var clock = Stopwatch.StartNew();
-        try
+        double before = _status!.TrainingSeconds;
+        double Elapsed() => before + clock.Elapsed.TotalSeconds;
+        int failures = 0, furthest = _losses.Count;
+        var failingSince = DateTime.MaxValue;
+        bool restore = restoreFirst;
+        while (true)
         {
-            for (int step = _losses.Count + 1; step <= spec.Steps; step++)
+            int step = _losses.Count + 1;
+            try
             {
                 if (_cancelRequested)
                 {
-                    await FinishAsync(JobState.Cancelled, $"cancelled after step {step - 1}", clock.Elapsed.TotalSeconds);
+                    await FinishAsync(JobState.Cancelled, $"cancelled after step {step - 1}", Elapsed());
                     return;
                 }
+                if (restore)
+                {
+                    await RestoreAsync();
+                    restore = false;
+                    step = _losses.Count + 1;
+                }
+                if (step > spec.Steps) break;
                 var result = await ParameterServer.RunStepAsync(step);
                 _losses.Add(result.Loss);
-                _status = _status! with
-                {
-                    StepsCompleted = step,
-                    FirstLoss = _losses[0],
-                    LastLoss = result.Loss,
-                    TrainingSeconds = clock.Elapsed.TotalSeconds,
-                };
+                _status = _status! with { StepsCompleted = step, FirstLoss = _losses[0], LastLoss = result.Loss, TrainingSeconds = Elapsed() };
                 if (!double.IsFinite(result.Loss))
                 {
-                    await FinishAsync(JobState.Diverged, $"diverged at step {step}: the loss is {result.Loss}; lower --lr", clock.Elapsed.TotalSeconds);
+                    await FinishAsync(JobState.Diverged, $"diverged at step {step}: the loss is {result.Loss}; lower --lr", Elapsed());
                     return;
                 }
+                if (step > furthest) (furthest, failures, failingSince) = (step, 0, DateTime.MaxValue);
+                if (spec.CheckpointEvery > 0 && step % spec.CheckpointEvery == 0 && step < spec.Steps) await CheckpointAsync();
                 Signal();
             }
-            await FinishAsync(JobState.Completed, null, clock.Elapsed.TotalSeconds);
+            catch (Exception e) when (DateTime.UtcNow - Min(failingSince, DateTime.UtcNow) < options.Value.RecoveryBudget)
+            {
+                failures++;
+                if (failingSince == DateTime.MaxValue) failingSince = DateTime.UtcNow;
+                logger.LogWarning("Job {Job} step {Step} failed ({Error}); restoring the checkpoint, attempt {Attempt}",
+                    JobId, step, e.Message, failures);
+                await Task.Delay(TimeSpan.FromTicks(Math.Min(options.Value.RetryBackoff.Ticks * failures, options.Value.MaxRetryBackoff.Ticks)));
+                restore = true;
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "Job {Job} failed at step {Step}", JobId, step);
+                await FinishAsync(JobState.Failed, $"failed at step {step} after {failures} recoveries: {e.Message}", Elapsed());
+                return;
+            }
         }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Job {Job} failed at step {Step}", JobId, _losses.Count + 1);
-            await FinishAsync(JobState.Failed, $"failed at step {_losses.Count + 1}: {e.Message}", clock.Elapsed.TotalSeconds);
-        }
+        await FinishAsync(JobState.Completed, null, Elapsed());
+    }
+
+    /// <summary>Puts the latest checkpoint (and the uploaded data) back into the cluster and forgets later losses.</summary>
+    private async Task RestoreAsync()
+    {
+        var checkpoint = record.State.Checkpoint ?? throw new InvalidOperationException($"Job {JobId} has no checkpoint to restore.");
+        if (data.State.Data is { } uploaded) await GrainFactory.GetGrain<IDatasetGrain>(JobId).StoreAsync(uploaded);
+        await ParameterServer.InitializeAsync(checkpoint);
+        if (_losses.Count > checkpoint.StepsCompleted) _losses.RemoveRange(checkpoint.StepsCompleted, _losses.Count - checkpoint.StepsCompleted);
+    }
+
+    private async Task CheckpointAsync()
+    {
+        record.State.Checkpoint = await ParameterServer.GetStateAsync();
+        record.State.Losses = MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(_losses)).ToArray();
+        record.State.Status = _status;
+        await record.WriteStateAsync();
     }
 
     /// <summary>Records the outcome, keeps the final parameters, and frees the job's other grains.</summary>
@@ -144,49 +204,26 @@ public sealed class TrainingJobGrain(
         _status = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
         record.State.Status = _status;
         record.State.Losses = MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(_losses)).ToArray();
+        record.State.Checkpoint = null;
         await record.WriteStateAsync();
         logger.LogInformation("Job {Job} {State} after {Steps} steps in {Seconds:F2} s; last loss {Loss}",
             JobId, state, _status.StepsCompleted, elapsed, _status.LastLoss);
         _keepAlive?.Dispose();
         _keepAlive = null;
         Signal();
-        await ReleaseQuietlyAsync(ParameterServer.ReleaseAsync());
-        await ReleaseQuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync());
+        await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
+        await QuietlyAsync(ParameterServer.ReleaseAsync);
+        await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
+        if (data.State.Data is not null) await QuietlyAsync(data.ClearStateAsync);
     }
+
+    private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
 
     private void Signal() => Interlocked.Exchange(ref _progress, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
-    private async Task ReleaseQuietlyAsync(Task release)
+    private async Task QuietlyAsync(Func<Task> release)
     {
-        try { await release; }
-        catch (Exception e) { logger.LogWarning("Job {Job}: releasing a grain failed: {Error}", JobId, e.Message); }
-    }
-
-    /// <summary>Every check a submission must pass before anything starts; the first failure names its field.</summary>
-    private static TrainingSpec Check(JobSubmission submission)
-    {
-        try
-        {
-            var spec = submission.Spec.Validate();
-            if (submission.Data is { } data)
-            {
-                if (data.InputSize != spec.Model.InputSize)
-                    throw new SpecException("data", $"{data.InputSize} inputs per sample", $"the model {spec.Model.Architecture} takes {spec.Model.InputSize}");
-                if (data.OutputSize != spec.Model.OutputSize)
-                    throw new SpecException("data", $"{data.OutputSize} targets per sample", $"the model {spec.Model.Architecture} outputs {spec.Model.OutputSize}");
-                if (data.Count != spec.Batch)
-                    throw new SpecException("batch", spec.Batch, $"the uploaded data has {data.Count} samples and the batch must match it");
-                if (data.X.Length != data.Count * data.InputSize || data.Y.Length != data.Count * data.OutputSize)
-                    throw new SpecException("data", $"{data.X.Length} + {data.Y.Length} values", $"{data.Count} samples need {data.Count * data.InputSize} inputs and {data.Count * data.OutputSize} targets");
-            }
-            int expected = ParameterLayout.For(spec.Model).Count;
-            if (submission.InitialParameters is { } init && init.Length != expected)
-                throw new SpecException("init", $"{init.Length} parameters", $"the model {spec.Model.Architecture} has {expected}");
-            return spec;
-        }
-        catch (SpecException e)
-        {
-            throw new JobRejectedException(e.Field, e.Value, e.Message);
-        }
+        try { await release(); }
+        catch (Exception e) { logger.LogWarning("Job {Job}: cleanup step failed: {Error}", JobId, e.Message); }
     }
 }

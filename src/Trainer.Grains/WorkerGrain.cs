@@ -34,7 +34,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
     public async Task<ShardGradient> ComputeAsync(WorkRequest request)
     {
         if (_model is null || _spec != request.Spec)
-            await LoadAsync(request.Spec, request.WorldSize);
+            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData);
         var data = _shardData!;
         double loss = _model!.LossAndGradient(request.Parameters.Values, data.X, data.Y, data.Count, _gradient);
         return new ShardGradient(Rank, request.Step, loss, TensorPayload.From(_gradient));
@@ -46,10 +46,13 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
         return Task.CompletedTask;
     }
 
-    private async Task LoadAsync(TrainingSpec spec, int worldSize)
+    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData)
     {
         var shard = Shard.Split(spec.Batch, worldSize)[Rank];
         var uploaded = await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(shard.Start, shard.Count);
+        // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
+        if (uploaded is null && uploadedData)
+            throw new InvalidOperationException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
         _shardData = uploaded is null
             ? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).Slice(shard)
             : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);

@@ -22,4 +22,19 @@ public sealed class SiloSettings
     /// NOTE: if the primary dies the local cluster is gone; only non-primary silos may fail.
     /// </summary>
     public int PrimarySiloPort { get; set; } = 11111;
+
+    /// <summary>localhost (the default) or redis (membership in Redis: any silo may die).</summary>
+    public ClusteringKind Clustering { get; set; } = ClusteringKind.Localhost;
+
+    /// <summary>
+    /// host:port of a Redis server. When set, job records and checkpoints are stored there and
+    /// survive any silo; when empty they live in silo memory (see README, "What survives what").
+    /// </summary>
+    public string? Redis { get; set; }
+}
+
+public enum ClusteringKind
+{
+    Localhost,
+    Redis,
 }

@@ -1,7 +1,10 @@
+using Microsoft.Extensions.Hosting;
 using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
+using Orleans.Storage;
+using StackExchange.Redis;
 using Trainer.Core.Linalg;
 using Trainer.Grains;
 
@@ -10,25 +13,56 @@ namespace Trainer.Hosting;
 /// <summary>The one place that says what a Trainer silo is made of.</summary>
 public static class TrainerSilo
 {
-    /// <summary>Grains, placement, storage and options every Trainer silo needs (any clustering).</summary>
-    public static ISiloBuilder AddTrainer(this ISiloBuilder silo, IConfiguration? configuration = null)
+    /// <summary>
+    /// Grains, placement, job storage, the job supervisor and options every Trainer silo needs
+    /// (any clustering). Job records go to memory storage unless <see cref="SiloSettings.Redis"/> is set.
+    /// </summary>
+    public static ISiloBuilder AddTrainer(this ISiloBuilder silo, IConfiguration? configuration = null, SiloSettings? settings = null)
     {
+        // NOTE: grain state in Orleans' binary format, not the default System.Text.Json, which cannot
+        // round-trip the core's immutable specs (a checkpoint read back with the wrong model is worse than none).
+        silo.Services.AddSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>();
+        // NOTE: the default directory deactivates live grains whose directory entry was owned by a dead silo,
+        // which would restart a healthy job; the distributed directory hands entries over instead.
+#pragma warning disable ORLEANSEXP003 // experimental in Orleans 10
+        silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
         silo.AddPlacementDirector<RankPlacement, RankPlacementDirector>();
-        silo.AddMemoryGrainStorage(StorageNames.Jobs);
+        silo.AddPlacementDirector<OldestSiloPlacement, OldestSiloPlacementDirector>();
+        if (settings?.Redis is { Length: > 0 } redis)
+            silo.AddRedisGrainStorage(StorageNames.Jobs, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
+        else
+            silo.AddMemoryGrainStorage(StorageNames.Jobs);
+
         var options = silo.Services.AddOptions<TrainerOptions>();
-        if (configuration is not null) options.Bind(configuration.GetSection(TrainerOptions.Section));
+        if (configuration is not null)
+        {
+            options.Bind(configuration.GetSection(TrainerOptions.Section));
+            // Failure detection (ProbeTimeout, NumMissedProbesLimit, ...) from "Silo:Membership".
+            silo.Configure<ClusterMembershipOptions>(configuration.GetSection($"{SiloSettings.Section}:Membership"));
+        }
         silo.Services.PostConfigure<TrainerOptions>(o =>
         {
             if (o.BlasThreads > 0) Blas.SystemOpenBlas?.SetThreads(o.BlasThreads);
         });
-        // NOTE: job grains keep themselves alive with a timer while running; everything else may be collected when idle.
+        silo.Services.AddHostedService<JobSupervisor>();
+        // NOTE: running jobs keep their grains busy; idle ones may be collected and reload from storage.
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
         return silo;
     }
 
-    /// <summary>Localhost clustering for a silo of a local multi-process cluster.</summary>
-    public static ISiloBuilder UseTrainerLocalCluster(this ISiloBuilder silo, SiloSettings settings)
+    /// <summary>Membership for a silo of a cluster: localhost (primary silo holds the table) or Redis.</summary>
+    public static ISiloBuilder UseTrainerClustering(this ISiloBuilder silo, SiloSettings settings)
     {
+        if (settings.Clustering == ClusteringKind.Redis)
+        {
+            if (settings.Redis is not { Length: > 0 } redis)
+                throw new InvalidOperationException("Silo:Clustering is redis but Silo:Redis (host:port of the Redis server) is not set.");
+            silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
+            silo.Configure<ClusterOptions>(o => { o.ClusterId = settings.ClusterId; o.ServiceId = settings.ServiceId; });
+            silo.ConfigureEndpoints(IPAddress.Loopback, settings.SiloPort, settings.GatewayPort);
+            return silo;
+        }
         silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort,
             new IPEndPoint(IPAddress.Loopback, settings.PrimarySiloPort), settings.ServiceId, settings.ClusterId);
         return silo;

@@ -16,9 +16,11 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--gateway-port"] = "Silo:GatewayPort",
     ["--primary-port"] = "Silo:PrimarySiloPort",
     ["--blas-threads"] = "Trainer:BlasThreads",
+    ["--redis"] = "Silo:Redis",
+    ["--clustering"] = "Silo:Clustering",
 });
 var settings = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
-builder.UseOrleans(silo => silo.UseTrainerLocalCluster(settings).AddTrainer(builder.Configuration));
+builder.UseOrleans(silo => silo.UseTrainerClustering(settings).AddTrainer(builder.Configuration, settings));
 
 using var host = builder.Build();
 var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Silo");

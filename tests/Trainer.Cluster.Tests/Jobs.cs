@@ -21,19 +21,39 @@ internal static class Jobs
     public static string NewId() => "test-" + Guid.NewGuid().ToString("N")[..10];
 
     /// <summary>Submits and waits until the job ends; returns its id, final status and every loss.</summary>
-    public static async Task<(string Id, JobStatus Status, double[] Losses)> RunAsync(IClusterClient client, JobSubmission submission, CancellationToken cancellation)
+    /// <remarks>
+    /// Polls like `trainer watch`: a call that fails while a silo is being declared dead is retried
+    /// (bounded), since the job itself carries on in the cluster.
+    /// </remarks>
+    public static async Task<(string Id, JobStatus Status, double[] Losses)> RunAsync(IClusterClient client, JobSubmission submission, CancellationToken cancellation,
+        Func<ITrainingJobGrain, string, Task>? afterSubmit = null)
     {
         var id = NewId();
         var job = client.GetGrain<ITrainingJobGrain>(id);
         await job.SubmitAsync(submission);
+        var disturbance = afterSubmit?.Invoke(job, id) ?? Task.CompletedTask;
         var losses = new List<double>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
         while (true)
         {
             cancellation.ThrowIfCancellationRequested();
-            var batch = await job.GetLossesAsync(losses.Count + 1, 100_000, TimeSpan.FromSeconds(5));
+            LossBatch batch;
+            try
+            {
+                batch = await job.GetLossesAsync(losses.Count + 1, 100_000, TimeSpan.FromSeconds(5));
+            }
+            catch (Exception e) when (e is not OperationCanceledException && DateTime.UtcNow < deadline)
+            {
+                continue;
+            }
             losses.AddRange(batch.Losses.Values.ToArray());
+            // A resumed job replays from its checkpoint: it reports the same losses again from there.
+            if (batch.Status.StepsCompleted < losses.Count) losses.RemoveRange(batch.Status.StepsCompleted, losses.Count - batch.Status.StepsCompleted);
             if (batch.Status.IsTerminal && losses.Count >= batch.Status.StepsCompleted)
+            {
+                await disturbance;
                 return (id, batch.Status, losses.ToArray());
+            }
         }
     }
 

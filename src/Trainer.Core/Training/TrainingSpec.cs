@@ -29,6 +29,12 @@ public sealed record TrainingSpec
     /// <summary>Weight λ of the input-gradient penalty λ·Σ‖∂loss/∂x‖² (0 = off); needs the autograd engine.</summary>
     public double GradientPenalty { get; init; }
 
+    /// <summary>
+    /// A checkpoint (parameters after step k) is written every this many steps; a job whose
+    /// parameter server is lost replays from the latest one. 0 keeps only the initial checkpoint.
+    /// </summary>
+    public int CheckpointEvery { get; init; } = 100;
+
     /// <summary>Largest step count a job may ask for.</summary>
     public const int MaxSteps = 100_000_000;
     /// <summary>Largest worker count a job may ask for.</summary>
@@ -47,6 +53,8 @@ public sealed record TrainingSpec
             throw new SpecException("workers", Workers, $"allowed: a whole number from 1 to {MaxWorkers}");
         if (Workers > Batch)
             throw new SpecException("workers", Workers, $"allowed: at most one worker per sample, so at most the batch size {Batch}");
+        if (CheckpointEvery < 0)
+            throw new SpecException("checkpoint-every", CheckpointEvery, "allowed: a whole number of steps >= 0 (0 = only the initial checkpoint)");
         if (!double.IsFinite(GradientPenalty) || GradientPenalty < 0)
             throw new SpecException("gradient-penalty", GradientPenalty, "allowed: a finite number >= 0 (0 turns it off)");
         if (GradientPenalty > 0 && Engine != Engine.Autograd)

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// A throw-away redis-server on a free loopback port, started by the tests themselves (no
+/// persistence files). Where redis-server is not installed the tests that need it are skipped,
+/// unless TRAINER_REQUIRE_REDIS=1 (CI installs it), where that is a failure.
+/// </summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private RedisServer(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public string Endpoint => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisServer> StartAsync()
+    {
+        var executable = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists);
+        if (executable is null)
+        {
+            if (Environment.GetEnvironmentVariable("TRAINER_REQUIRE_REDIS") == "1")
+                Assert.Fail("redis-server is not installed and TRAINER_REQUIRE_REDIS=1 (apt-get install redis-server).");
+            Assert.Skip("redis-server is not installed (apt-get install redis-server); set TRAINER_REQUIRE_REDIS=1 to make this a failure.");
+        }
+        int port = FreePort();
+        var start = new ProcessStartInfo(executable!, ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        var process = Process.Start(start)!;
+        var server = new RedisServer(process, port);
+        // Ready when it accepts connections; bounded, and fails with redis's own output otherwise.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return server;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
+            {
+                await Task.Delay(50);
+            }
+            catch (SocketException)
+            {
+                await server.DisposeAsync();
+                throw new InvalidOperationException($"redis-server did not start on port {port}: {process.StandardOutput.ReadToEnd()}");
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
