@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# A local Trainer cluster: N trainer-silo processes on loopback.
+#
+#   deploy/local/cluster.sh start N   build if stale, start silos 0..N-1, return once all are ready
+#   deploy/local/cluster.sh status    pid, ports and alive/dead of every silo
+#   deploy/local/cluster.sh stop      TERM, bounded wait, then KILL; removes the pid files
+#   deploy/local/cluster.sh build     build trainer-silo and trainer (Release) if missing or stale
+#
+# Silo i listens on silo port BASE_SILO+i and gateway port BASE_GATEWAY+i; silo 0 is the
+# primary. NOTE: localhost clustering keeps the membership table on the primary silo, so killing
+# silo 0 ends the cluster; any other silo may die.
+#
+# Environment:
+#   TRAINER_CLUSTER_DIR        logs (silo-<i>.log), pid files (silo-<i>.pid), cluster.env  [<repo>/.cluster]
+#   TRAINER_BASE_SILO_PORT     silo port of silo 0                                          [11111]
+#   TRAINER_BASE_GATEWAY_PORT  gateway port of silo 0                                       [30000]
+#   TRAINER_SILO_ARGS          extra arguments appended to every silo's command line        []
+#   TRAINER_START_TIMEOUT      seconds to wait for all silos to log "Silo ready"            [90]
+#   TRAINER_STOP_TIMEOUT       seconds to wait after TERM before KILL                       [20]
+#
+# Binaries are the default Release outputs: src/Trainer.Silo/bin/Release/net10.0/trainer-silo.dll
+# and src/Trainer.Client/bin/Release/net10.0/trainer.dll.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+dir="${TRAINER_CLUSTER_DIR:-$repo/.cluster}"
+base_silo="${TRAINER_BASE_SILO_PORT:-11111}"
+base_gateway="${TRAINER_BASE_GATEWAY_PORT:-30000}"
+start_timeout="${TRAINER_START_TIMEOUT:-90}"
+stop_timeout="${TRAINER_STOP_TIMEOUT:-20}"
+silo_bin="$repo/src/Trainer.Silo/bin/Release/net10.0"
+client_bin="$repo/src/Trainer.Client/bin/Release/net10.0"
+
+die() { echo "cluster.sh: error: $*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# True when $1 is missing or older than any source the build reads.
+stale() {
+  local binary="$1"
+  [[ ! -f "$binary" ]] && return 0
+  [[ -n "$(find "$repo/src" "$repo/Directory.Build.props" "$repo/Directory.Packages.props" "$repo/global.json" \
+      -newer "$binary" -type f -not -path '*/bin/*' -not -path '*/obj/*' -print -quit 2>/dev/null)" ]]
+}
+
+build_if_stale() {
+  local project="$1" binary="$2"
+  if stale "$binary"; then
+    echo "building $project (Release)..." >&2
+    dotnet build -c Release "$repo/src/$project" -nologo -v:q -m:2 >&2 || die "dotnet build of src/$project failed"
+    # NOTE: an up-to-date incremental build may leave the dll's time alone; touch it so it is not rebuilt every time.
+    touch "$binary"
+  fi
+}
+
+pid_of() { cat "$dir/silo-$1.pid" 2>/dev/null || true; }
+
+# Alive = the pid exists AND is a trainer-silo (a recycled pid is not our silo).
+alive() {
+  local pid="$1"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qa 'trainer-silo' "/proc/$pid/cmdline" 2>/dev/null
+}
+
+silo_indices() {
+  local f
+  for f in "$dir"/silo-*.pid; do
+    [[ -e "$f" ]] || continue
+    f="${f##*/silo-}"
+    echo "${f%.pid}"
+  done | sort -n
+}
+
+start_silo() {
+  local i="$1" log="$dir/silo-$1.log"
+  local -a extra=()
+  # shellcheck disable=SC2206 # word splitting of TRAINER_SILO_ARGS is intended
+  [[ -n "${TRAINER_SILO_ARGS:-}" ]] && extra=(${TRAINER_SILO_ARGS})
+  : >"$log"
+  # The silo runs in its output folder so it finds appsettings.json (the host's content root is the
+  # working directory); setsid detaches it from this script's terminal and process group.
+  # Log lines carry a timestamp so the silos' logs can be read side by side.
+  (cd "$silo_bin" && exec setsid dotnet trainer-silo.dll \
+      --silo-port $((base_silo + i)) --gateway-port $((base_gateway + i)) --primary-port "$base_silo" \
+      "--Logging:Console:TimestampFormat=HH:mm:ss.fff " \
+      "${extra[@]}" </dev/null >>"$log" 2>&1) &
+  echo $! >"$dir/silo-$i.pid"
+}
+
+# Waits until every listed silo has logged "Silo ready"; on a death or the deadline, stops everything.
+wait_ready() {
+  local deadline=$((SECONDS + start_timeout)) i pending
+  while :; do
+    pending=()
+    for i in "$@"; do
+      grep -q 'Silo ready' "$dir/silo-$i.log" 2>/dev/null && continue
+      # NOTE: kill -0, not alive(): for a moment after the fork the process is still bash, not trainer-silo.
+      if ! kill -0 "$(pid_of "$i")" 2>/dev/null; then
+        echo "cluster.sh: error: silo $i exited before it was ready; last lines of $dir/silo-$i.log:" >&2
+        tail -n 30 "$dir/silo-$i.log" >&2 || true
+        stop_all >&2
+        exit 1
+      fi
+      pending+=("$i")
+    done
+    [[ ${#pending[@]} -eq 0 ]] && return 0
+    if ((SECONDS >= deadline)); then
+      for i in "${pending[@]}"; do
+        echo "cluster.sh: error: silo $i not ready after ${start_timeout} s; last lines of $dir/silo-$i.log:" >&2
+        tail -n 30 "$dir/silo-$i.log" >&2 || true
+      done
+      stop_all >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+cmd_start() {
+  local n="${1:-}"
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "start needs the number of silos, e.g. 'start 3' (got '${n}')"
+  mkdir -p "$dir"
+  local i running=()
+  for i in $(silo_indices); do
+    alive "$(pid_of "$i")" && running+=("silo $i (pid $(pid_of "$i"))")
+  done
+  if [[ ${#running[@]} -gt 0 ]]; then
+    die "a cluster from $dir is still running: ${running[*]}; run '$0 stop' first (or set TRAINER_CLUSTER_DIR)"
+  fi
+  rm -f "$dir"/silo-*.pid
+  build_if_stale Trainer.Silo "$silo_bin/trainer-silo.dll"
+  printf 'SILOS=%s\nBASE_SILO_PORT=%s\nBASE_GATEWAY_PORT=%s\n' "$n" "$base_silo" "$base_gateway" >"$dir/cluster.env"
+
+  # The primary first: the others join through it.
+  start_silo 0
+  wait_ready 0
+  for ((i = 1; i < n; i++)); do start_silo "$i"; done
+  local rest=()
+  for ((i = 1; i < n; i++)); do rest+=("$i"); done
+  [[ ${#rest[@]} -gt 0 ]] && wait_ready "${rest[@]}"
+
+  local gateways=()
+  for ((i = 0; i < n; i++)); do gateways+=("127.0.0.1:$((base_gateway + i))"); done
+  local IFS=,
+  echo "cluster of $n silos ready; logs in $dir"
+  echo "gateways: ${gateways[*]}"
+}
+
+cmd_status() {
+  local i pid any=0
+  [[ -f "$dir/cluster.env" ]] && . "$dir/cluster.env"
+  for i in $(silo_indices); do
+    any=1
+    pid="$(pid_of "$i")"
+    local state=dead
+    alive "$pid" && state=alive
+    local role=""
+    [[ "$i" == 0 ]] && role=" (primary)"
+    echo "silo $i$role: pid $pid, silo port $((${BASE_SILO_PORT:-$base_silo} + i)), gateway 127.0.0.1:$((${BASE_GATEWAY_PORT:-$base_gateway} + i)), $state"
+  done
+  [[ $any == 1 ]] || echo "no silos in $dir"
+}
+
+# TERM the non-primary silos, then the primary (the others leave through its membership table).
+stop_all() {
+  local i group
+  local -a others=() primary=()
+  for i in $(silo_indices); do
+    if [[ "$i" == 0 ]]; then primary=(0); else others+=("$i"); fi
+  done
+  for group in others primary; do
+    local -n silos="$group"
+    [[ ${#silos[@]} -eq 0 ]] && continue
+    for i in "${silos[@]}"; do
+      alive "$(pid_of "$i")" && kill -TERM "$(pid_of "$i")" 2>/dev/null || true
+    done
+    local deadline=$((SECONDS + stop_timeout)) left
+    while :; do
+      left=()
+      for i in "${silos[@]}"; do alive "$(pid_of "$i")" && left+=("$i"); done
+      [[ ${#left[@]} -eq 0 ]] && break
+      if ((SECONDS >= deadline)); then
+        for i in "${left[@]}"; do
+          echo "silo $i did not stop within ${stop_timeout} s; killing it"
+          kill -KILL "$(pid_of "$i")" 2>/dev/null || true
+        done
+        break
+      fi
+      sleep 0.2
+    done
+    for i in "${silos[@]}"; do
+      echo "silo $i stopped"
+      rm -f "$dir/silo-$i.pid"
+    done
+  done
+}
+
+cmd_build() {
+  build_if_stale Trainer.Silo "$silo_bin/trainer-silo.dll"
+  build_if_stale Trainer.Client "$client_bin/trainer.dll"
+  echo "trainer-silo: $silo_bin/trainer-silo.dll"
+  echo "trainer:      $client_bin/trainer.dll"
+}
+
+case "${1:-}" in
+  start) shift; cmd_start "$@" ;;
+  status) cmd_status ;;
+  stop) stop_all ;;
+  build) cmd_build ;;
+  *) usage ;;
+esac

@@ -1,0 +1,147 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Trainer.Process.Tests;
+
+/// <summary>
+/// A private local cluster started through deploy/local/cluster.sh: its own folder under /tmp and
+/// free port ranges, so it never meets a developer's cluster on 11111/30000. Disposing stops the
+/// silos through the script, then kills whatever survived (also when the test failed).
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(90);
+    private readonly ChildProcesses _processes = new();
+    private readonly Dictionary<string, string> _environment;
+
+    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, string siloArgs)
+    {
+        Silos = silos;
+        BaseSiloPort = baseSiloPort;
+        BaseGatewayPort = baseGatewayPort;
+        Folder = Path.Combine(Path.GetTempPath(), "trainer-process-tests", Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(Folder);
+        _environment = new()
+        {
+            ["TRAINER_CLUSTER_DIR"] = Folder,
+            ["TRAINER_BASE_SILO_PORT"] = baseSiloPort.ToString(),
+            ["TRAINER_BASE_GATEWAY_PORT"] = baseGatewayPort.ToString(),
+            ["TRAINER_SILO_ARGS"] = siloArgs,
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+        };
+    }
+
+    public int Silos { get; }
+    public int BaseSiloPort { get; }
+    public int BaseGatewayPort { get; }
+
+    /// <summary>Logs, pid files and anything the test writes (kept after the test, for reading).</summary>
+    public string Folder { get; }
+
+    /// <summary>Every silo's gateway, as the client's --gateway option wants them.</summary>
+    public string Gateways => string.Join(',', Enumerable.Range(0, Silos).Select(i => $"127.0.0.1:{BaseGatewayPort + i}"));
+
+    /// <summary>A cluster that has not been started yet (see <see cref="StartAsync"/>).</summary>
+    public static async Task<LocalCluster> CreateAsync(int silos, string siloArgs = "")
+    {
+        var (siloBase, gatewayBase) = FreePortBases(silos);
+        var cluster = new LocalCluster(silos, siloBase, gatewayBase, siloArgs);
+        await Repo.EnsureBuiltAsync(cluster._processes);
+        return cluster;
+    }
+
+    public Task<ProcessResult> ScriptAsync(params string[] args) =>
+        _processes.RunAsync("bash", [Repo.ClusterScript, .. args], _environment, TimeSpan.FromMinutes(3), Repo.Root);
+
+    public async Task StartAsync()
+    {
+        var result = await ScriptAsync("start", Silos.ToString());
+        Assert.True(result.Code == 0, result.ToString());
+    }
+
+    /// <summary>Runs the real `trainer` client with --gateway set to every silo's gateway.</summary>
+    public Task<ProcessResult> TrainerAsync(params string[] args) => TrainerAsync(ClientTimeout, args);
+
+    public Task<ProcessResult> TrainerAsync(TimeSpan timeout, params string[] args) =>
+        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args, "--gateway", Gateways], _environment, timeout, Folder);
+
+    public async Task<JsonElement> StatusAsync(string jobId)
+    {
+        var result = await TrainerAsync("status", jobId, "--json");
+        Assert.True(result.Code == 0, result.ToString());
+        return JsonDocument.Parse(result.Out).RootElement;
+    }
+
+    public int Pid(int silo) => int.Parse(File.ReadAllText(PidFile(silo)).Trim());
+
+    public string PidFile(int silo) => Path.Combine(Folder, $"silo-{silo}.pid");
+
+    public string Log(int silo) => File.ReadAllText(Path.Combine(Folder, $"silo-{silo}.log"));
+
+    /// <summary>The lines of every silo's log that mention <paramref name="text"/>, for failure messages.</summary>
+    public string LogLines(string text) => string.Join('\n', Enumerable.Range(0, Silos).SelectMany(i =>
+        File.ReadLines(Path.Combine(Folder, $"silo-{i}.log")).Where(l => l.Contains(text)).Select(l => $"silo-{i}: {l.Trim()}")));
+
+    /// <summary>Which silos' logs contain <paramref name="text"/>, e.g. "silo 2".</summary>
+    public string SiloLogging(string text)
+    {
+        var silos = Enumerable.Range(0, Silos).Where(i => Log(i).Contains(text)).Select(i => $"silo {i}").ToArray();
+        return silos.Length == 0 ? "no silo" : string.Join(", ", silos);
+    }
+
+    /// <summary>SIGKILL: the silo gets no chance to leave the cluster politely.</summary>
+    public void Kill(int silo) => System.Diagnostics.Process.GetProcessById(Pid(silo)).Kill();
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await ScriptAsync("stop");
+        }
+        finally
+        {
+            // Whatever the script could not stop (or never got to) is killed here.
+            foreach (var file in Directory.GetFiles(Folder, "silo-*.pid"))
+            {
+                if (!int.TryParse(File.ReadAllText(file).Trim(), out var pid)) continue;
+                try
+                {
+                    using var process = System.Diagnostics.Process.GetProcessById(pid);
+                    if (File.ReadAllText($"/proc/{pid}/cmdline").Contains("trainer-silo")) process.Kill(entireProcessTree: true);
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException) { }
+            }
+            _processes.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Random silo and gateway port bases in 21000-28999 / 31000-38999 whose next
+    /// <paramref name="count"/> ports are all free on loopback right now.
+    /// </summary>
+    private static (int Silo, int Gateway) FreePortBases(int count)
+    {
+        for (int attempt = 0; attempt < 50; attempt++)
+        {
+            int silo = Random.Shared.Next(21000, 29000 - count);
+            int gateway = silo + 10000;
+            if (Enumerable.Range(0, count).All(i => IsFree(silo + i) && IsFree(gateway + i))) return (silo, gateway);
+        }
+        throw new InvalidOperationException("No free port range found in 21000-38999 after 50 tries.");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}
