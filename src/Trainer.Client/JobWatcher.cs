@@ -13,6 +13,7 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
     private const int BatchSize = 10_000;
     private static readonly TimeSpan RetryBudget = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan BatchingDelay = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Watches from <paramref name="fromStep"/> (1 = the start) and returns the final status.</summary>
     public async Task<JobStatus> WatchAsync(ITrainingJobGrain job, int fromStep, CancellationToken cancellation)
@@ -30,6 +31,8 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
             next = batch.FromStep + losses.Length;
             // Terminal and nothing more to read: every loss has been printed.
             if (status.IsTerminal && next > status.StepsCompleted) return status;
+            // Let losses pile up a little: one poll per step would compete with the job for its grain.
+            if (losses.Length > 0) await Task.Delay(BatchingDelay, cancellation);
         }
     }
 

@@ -26,6 +26,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private int _stepsCompleted;
     private StepResult? _lastResult;
     private bool _uploadedData;
+    private PayloadRing? _outgoing;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -39,6 +40,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         _stepsCompleted = state.StepsCompleted;
         _lastResult = null;
         _uploadedData = state.UploadedData;
+        _outgoing = new PayloadRing(_parameters.Length);
         return Task.CompletedTask;
     }
 
@@ -53,7 +55,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
         var spec = _spec;
         int worldSize = spec.Workers;
-        var request = new WorkRequest(spec, worldSize, step, TensorPayload.From(_parameters), _uploadedData);
+        var (bytes, payload) = _outgoing!.Next();
+        _parameters.CopyTo(PayloadRing.Doubles(bytes));
+        var request = new WorkRequest(spec, worldSize, step, payload, _uploadedData);
         // Fan out to every worker at once; results come back indexed by rank.
         var shards = await Task.WhenAll(Enumerable.Range(0, worldSize).Select(rank => ComputeWithRetryAsync(rank, request)));
 

@@ -17,7 +17,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
 {
     private Dataset? _shardData;
     private IGradientModel? _model;
-    private double[] _gradient = [];
+    private PayloadRing? _gradients;
     private TrainingSpec? _spec;
 
     private int Rank => (int)this.GetPrimaryKeyLong(out _);
@@ -36,8 +36,9 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
         if (_model is null || _spec != request.Spec)
             await LoadAsync(request.Spec, request.WorldSize, request.UploadedData);
         var data = _shardData!;
-        double loss = _model!.LossAndGradient(request.Parameters.Values, data.X, data.Y, data.Count, _gradient);
-        return new ShardGradient(Rank, request.Step, loss, TensorPayload.From(_gradient));
+        var (bytes, payload) = _gradients!.Next();
+        double loss = _model!.LossAndGradient(request.Parameters.Values, data.X, data.Y, data.Count, PayloadRing.Doubles(bytes));
+        return new ShardGradient(Rank, request.Step, loss, payload);
     }
 
     public Task ReleaseAsync()
@@ -57,7 +58,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
             ? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).Slice(shard)
             : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);
         _model = GradientModels.Create(spec);
-        _gradient = new double[_model.Layout.Count];
+        _gradients = new PayloadRing(_model.Layout.Count);
         _spec = spec;
         logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}",
             Rank, worldSize, JobId, shard.Start, shard.End, uploaded is null ? "synthetic" : "uploaded", spec.Engine);
