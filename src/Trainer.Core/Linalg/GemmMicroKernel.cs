@@ -23,10 +23,6 @@ internal static class GemmMicroKernel
 
     public static int Columns<T>() => 2 * Vector<T>.Count;
 
-    // NOTE: without FMA hardware Vector.FusedMultiplyAdd is emulated in software (correctly
-    // rounded, ~100x slower), so fall back to multiply-then-add there.
-    private static readonly bool HardwareFma = X86Fma.IsSupported || AdvSimd.IsSupported;
-
     /// <summary>rows x cols is the valid part of the tile (smaller at the edges of C).</summary>
     public static void Run<T>(int kc, ReadOnlySpan<T> ap, ReadOnlySpan<T> bp, T alpha, Span<T> c, int ldc, int rows, int cols)
         where T : unmanaged, INumberBase<T>
@@ -72,8 +68,13 @@ internal static class GemmMicroKernel
         }
         // Edge tile: spill to the stack, add the valid rows x cols part.
         Span<T> tile = stackalloc T[Rows * 2 * w];
-        ReadOnlySpan<Vector<T>> acc = [c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51];
-        for (int v = 0; v < acc.Length; v++) acc[v].CopyTo(tile[(v * w)..]);
+        ref T t = ref MemoryMarshal.GetReference(tile);
+        Spill(ref t, c00, c01);
+        Spill(ref Unsafe.Add(ref t, 2 * w), c10, c11);
+        Spill(ref Unsafe.Add(ref t, 4 * w), c20, c21);
+        Spill(ref Unsafe.Add(ref t, 6 * w), c30, c31);
+        Spill(ref Unsafe.Add(ref t, 8 * w), c40, c41);
+        Spill(ref Unsafe.Add(ref t, 10 * w), c50, c51);
         for (int r = 0; r < rows; r++)
         {
             var cr = c.Slice(r * ldc, cols);
@@ -90,12 +91,26 @@ internal static class GemmMicroKernel
         Vector.StoreUnsafe(MultiplyAdd(alpha, hi, Vector.LoadUnsafe(ref row, (nuint)w)), ref row, (nuint)w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Spill<T>(ref T row, Vector<T> lo, Vector<T> hi)
+        where T : unmanaged, INumberBase<T>
+    {
+        Vector.StoreUnsafe(lo, ref row);
+        Vector.StoreUnsafe(hi, ref row, (nuint)Vector<T>.Count);
+    }
+
     /// <summary>a · b + c, fused where the hardware has it (T is double or float).</summary>
+    /// <remarks>
+    /// NOTE: without FMA hardware Vector.FusedMultiplyAdd is emulated in software (correctly rounded,
+    /// far slower), hence the test. It must be the JIT-constant IsSupported itself: a static readonly
+    /// copy is not folded when the kernel is compiled before its class is initialised, and the
+    /// branches it leaves in the loop push the accumulators out of registers (measured: 4x slower).
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<T> MultiplyAdd<T>(Vector<T> a, Vector<T> b, Vector<T> c)
         where T : unmanaged, INumberBase<T>
     {
-        if (HardwareFma)
+        if (X86Fma.IsSupported || AdvSimd.IsSupported)
         {
             if (typeof(T) == typeof(double))
                 return Vector.FusedMultiplyAdd(a.As<T, double>(), b.As<T, double>(), c.As<T, double>()).As<double, T>();
