@@ -87,11 +87,12 @@ unavailable() {
   $PY bench/summarize.py record "$1" "$2" "$3" 127 /dev/null "$err" >>"$RESULTS"
 }
 
-py() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY "$@"; }
-
-trainer() {
-  if [ -n "${TRAINER_MISSING:-}" ]; then echo "$TRAINER_MISSING" >&2; return 1; fi
-  "$TRAINER" train --json "$@"
+# Commands as arrays (timeout cannot run shell functions). The references run with the two
+# OpenBLAS tuning variables unset in their own command only.
+PY_RUN=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY")
+set_trainer_command() {
+  if [ -n "${TRAINER_MISSING:-}" ]; then TRAINER_RUN=(sh -c 'echo "$0" >&2; exit 1' "$TRAINER_MISSING")
+  else TRAINER_RUN=("$TRAINER" train --json); fi
 }
 
 cluster_rows() {
@@ -109,8 +110,8 @@ cluster_rows() {
     return
   fi
   local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
-  run_row "trainer 2 silos W=2" seed "$rep" trainer $gw --workers 2 --steps "$SEED_STEPS"
-  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" trainer $gw --workers 2 $JOB3
+  run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
+  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 
@@ -131,24 +132,25 @@ for l in open(sys.argv[1]):
 
 install_packages
 build_trainer
+set_trainer_command
 for rep in $(seq 1 "$REPEATS"); do
-  run_row "numpy loop" seed "$rep" py "$REFS/numpy_seed.py" --steps "$SEED_STEPS"
-  run_row "torch 1 process" seed "$rep" py "$REFS/torch_seed.py" --steps "$SEED_STEPS"
-  run_row "torch 1 process autograd" seed "$rep" py "$REFS/torch_seed.py" --autograd --steps "$SEED_STEPS"
-  run_row "torch DDP gloo 2 processes" seed "$rep" py "$REFS/torch_ddp_seed.py" --world 2 --steps "$SEED_STEPS"
-  run_row "trainer embedded W=1" seed "$rep" trainer --workers 1 --steps "$SEED_STEPS"
-  run_row "trainer embedded W=2" seed "$rep" trainer --workers 2 --steps "$SEED_STEPS"
-  run_row "trainer embedded W=2 autograd" seed "$rep" trainer --workers 2 --engine autograd --steps "$SEED_STEPS"
-  run_row "trainer embedded W=2 float32" seed "$rep" trainer --workers 2 --precision float32 --steps "$SEED_STEPS"
+  run_row "numpy loop" seed "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" --steps "$SEED_STEPS"
+  run_row "torch 1 process" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --steps "$SEED_STEPS"
+  run_row "torch 1 process autograd" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --autograd --steps "$SEED_STEPS"
+  run_row "torch DDP gloo 2 processes" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=1" seed "$rep" "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=2" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=2 autograd" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
+  run_row "trainer embedded W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --precision float32 --steps "$SEED_STEPS"
   if [ "$JOB3_STEPS" -gt 0 ]; then
     for p in float64 float32; do
-      run_row "numpy loop job3 $p" job3 "$rep" py "$REFS/numpy_seed.py" $JOB3 --precision $p
-      run_row "torch 1 process job3 $p" job3 "$rep" py "$REFS/torch_seed.py" $JOB3 --precision $p
+      run_row "numpy loop job3 $p" job3 "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" $JOB3 --precision $p
+      run_row "torch 1 process job3 $p" job3 "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" $JOB3 --precision $p
     done
-    run_row "torch DDP job3 float64" job3 "$rep" py "$REFS/torch_ddp_seed.py" --world 2 $JOB3
-    run_row "trainer job3 W=1" job3 "$rep" trainer --workers 1 $JOB3
-    run_row "trainer job3 W=2" job3 "$rep" trainer --workers 2 $JOB3
-    run_row "trainer job3 W=2 float32" job3 "$rep" trainer --workers 2 --precision float32 $JOB3
+    run_row "torch DDP job3 float64" job3 "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 $JOB3
+    run_row "trainer job3 W=1" job3 "$rep" "${TRAINER_RUN[@]}" --workers 1 $JOB3
+    run_row "trainer job3 W=2" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 $JOB3
+    run_row "trainer job3 W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 --precision float32 $JOB3
   fi
   cluster_rows "$rep"
 done

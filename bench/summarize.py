@@ -146,7 +146,7 @@ def report(a):
                 micro = f.read().strip()
         except OSError:
             continue
-        md += ["", f"## Micro-benchmarks: {path.rsplit('/', 1)[-1]}", "", micro]
+        md += ["", f"## Micro-benchmarks: {path.rsplit('/', 1)[-1].removesuffix('.md')}", "", micro]
     if a.notes:
         with open(a.notes) as f:
             md += ["", f.read().strip()]
