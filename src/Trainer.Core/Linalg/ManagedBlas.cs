@@ -1,19 +1,28 @@
+using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace Trainer.Core.Linalg;
 
 /// <summary>
-/// GEMM in managed code, vectorized with System.Numerics.Tensors, for machines without OpenBLAS.
+/// GEMM in managed code for machines without OpenBLAS: packed panels and a register-blocked
+/// <see cref="Vector{T}"/> micro-kernel (<see cref="GemmMicroKernel"/>), single-threaded.
 /// </summary>
 /// <remarks>
-/// Written here because MathNet's managed provider is ~5x slower than OpenBLAS on the seed step
-/// and no other maintained managed GEMM exists for net10.0. Each case is arranged so that its
-/// inner loop runs along contiguous rows: an axpy (row of C += scalar * row of B) or a dot
-/// product of two rows, both of which TensorPrimitives vectorizes.
+/// Hand-written because MathNet's managed provider is ~5x slower than OpenBLAS on the seed step
+/// and no other maintained managed GEMM exists for net10.0.
+/// The structure is the classic GotoBLAS/BLIS one: op(B) is copied in blocks of KC x NC into
+/// panels NR columns wide, op(A) in blocks of MC x KC into panels MR rows high, both k-major, so
+/// the micro-kernel reads both operands contiguously whatever the transposes, and the four
+/// transpose cases differ only in how they are packed. Edges are zero-padded in the panels.
 /// </remarks>
 public sealed class ManagedBlas : IBlas
 {
+    // Block sizes in elements. KC x NR (B micro-panel) stays in L1, MC x KC (packed A) in L2.
+    private const int KC = 256;
+    private const int MC = 96;   // a multiple of MR
+    private const int NC = 512;  // a multiple of NR for float and double
+
     public string Name => "managed";
 
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
@@ -33,60 +42,96 @@ public sealed class ManagedBlas : IBlas
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmChecks.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        // NOTE: beta == 0 must overwrite C, not multiply it: NaNs in an uninitialised C are ignored.
         for (int i = 0; i < m; i++)
         {
             var row = c.Slice(i * ldc, n);
             if (beta == T.Zero) row.Clear();
             else if (beta != T.One) TensorPrimitives.Multiply(row, beta, row);
         }
-        if (k == 0 || alpha == T.Zero) return;
+        if (m == 0 || n == 0 || k == 0 || alpha == T.Zero) return;
 
-        switch (transA, transB)
+        int mr = GemmMicroKernel.Rows, nr = GemmMicroKernel.Columns<T>();
+        int kcMax = Math.Min(k, KC);
+        var packedA = ArrayPool<T>.Shared.Rent(Math.Min(RoundUp(m, mr), MC) * kcMax);
+        var packedB = ArrayPool<T>.Shared.Rent(Math.Min(RoundUp(n, nr), NC) * kcMax);
+        try
         {
-            case (Transpose.No, Transpose.No):
-                // C[i,:] += alpha * A[i,p] * B[p,:]
-                for (int i = 0; i < m; i++)
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc);
+                for (int pc = 0; pc < k; pc += KC)
                 {
-                    var row = c.Slice(i * ldc, n);
-                    for (int p = 0; p < k; p++)
-                        Axpy(alpha * a[i * lda + p], b.Slice(p * ldb, n), row);
-                }
-                break;
-            case (Transpose.No, Transpose.Yes):
-                // C[i,j] += alpha * dot(A[i,:], B[j,:]): both rows contiguous.
-                for (int i = 0; i < m; i++)
-                {
-                    var ai = a.Slice(i * lda, k);
-                    for (int j = 0; j < n; j++)
-                        c[i * ldc + j] += alpha * TensorPrimitives.Dot(ai, b.Slice(j * ldb, k));
-                }
-                break;
-            case (Transpose.Yes, Transpose.No):
-                // C[i,:] += alpha * A[p,i] * B[p,:], p outermost so B's row stays in cache.
-                for (int p = 0; p < k; p++)
-                {
-                    var bp = b.Slice(p * ldb, n);
-                    for (int i = 0; i < m; i++)
-                        Axpy(alpha * a[p * lda + i], bp, c.Slice(i * ldc, n));
-                }
-                break;
-            default:
-                // C[i,j] += alpha * sum_p A[p,i] * B[j,p]; rare, so kept simple.
-                for (int i = 0; i < m; i++)
-                    for (int j = 0; j < n; j++)
+                    int kc = Math.Min(KC, k - pc);
+                    PackB(transB, b, ldb, pc, kc, jc, nc, nr, packedB);
+                    for (int ic = 0; ic < m; ic += MC)
                     {
-                        T sum = T.Zero;
-                        for (int p = 0; p < k; p++) sum += a[p * lda + i] * b[j * ldb + p];
-                        c[i * ldc + j] += alpha * sum;
+                        int mc = Math.Min(MC, m - ic);
+                        PackA(transA, a, lda, ic, mc, pc, kc, mr, packedA);
+                        for (int jr = 0; jr < nc; jr += nr)
+                            for (int ir = 0; ir < mc; ir += mr)
+                                GemmMicroKernel.Run(kc, packedA.AsSpan(ir * kc), packedB.AsSpan(jr * kc), alpha,
+                                    c[((ic + ir) * ldc + jc + jr)..], ldc, Math.Min(mr, mc - ir), Math.Min(nr, nc - jr));
                     }
-                break;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(packedA);
+            ArrayPool<T>.Shared.Return(packedB);
         }
     }
 
-    private static void Axpy<T>(T scale, ReadOnlySpan<T> x, Span<T> y)
+    /// <summary>
+    /// Copies op(A)[ic..ic+mc, pc..pc+kc] into panels of mr rows: panel q holds, for each p, the
+    /// mr values op(A)[ic + q·mr + r, pc + p] (zero past row mc).
+    /// </summary>
+    private static void PackA<T>(Transpose transA, ReadOnlySpan<T> a, int lda, int ic, int mc, int pc, int kc, int mr, Span<T> dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (scale == T.Zero) return;
-        TensorPrimitives.MultiplyAdd(x, scale, y, y);
+        for (int i0 = 0; i0 < mc; i0 += mr)
+        {
+            var panel = dst.Slice(i0 * kc, kc * mr);
+            int rows = Math.Min(mr, mc - i0);
+            if (rows < mr) panel.Clear();
+            for (int r = 0; r < rows; r++)
+            {
+                int i = ic + i0 + r;
+                if (transA == Transpose.No)
+                {
+                    var src = a.Slice(i * lda + pc, kc);   // row i of A, contiguous in p
+                    for (int p = 0; p < kc; p++) panel[p * mr + r] = src[p];
+                }
+                else
+                    for (int p = 0; p < kc; p++) panel[p * mr + r] = a[(pc + p) * lda + i];
+            }
+        }
     }
+
+    /// <summary>
+    /// Copies op(B)[pc..pc+kc, jc..jc+nc] into panels of nr columns: panel q holds, for each p, the
+    /// nr values op(B)[pc + p, jc + q·nr + j] (zero past column nc).
+    /// </summary>
+    private static void PackB<T>(Transpose transB, ReadOnlySpan<T> b, int ldb, int pc, int kc, int jc, int nc, int nr, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int j0 = 0; j0 < nc; j0 += nr)
+        {
+            var panel = dst.Slice(j0 * kc, kc * nr);
+            int cols = Math.Min(nr, nc - j0);
+            if (cols < nr) panel.Clear();
+            if (transB == Transpose.No)
+                for (int p = 0; p < kc; p++)   // row p of B, contiguous in j
+                    b.Slice((pc + p) * ldb + jc + j0, cols).CopyTo(panel.Slice(p * nr, cols));
+            else
+                for (int j = 0; j < cols; j++)
+                {
+                    var src = b.Slice((jc + j0 + j) * ldb + pc, kc);   // row j of B, contiguous in p
+                    for (int p = 0; p < kc; p++) panel[p * nr + j] = src[p];
+                }
+        }
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 }

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# bench/run.sh: the trainer against its references (numpy loop, PyTorch, PyTorch DDP) in ONE run.
+#
+#   bash bench/run.sh                      # from anywhere; writes docs/benchmarks.md
+#
+# What it does:
+#   1. installs the Debian packages it needs when missing (python3-numpy python3-torch
+#      libopenblas0-pthread; apt-get as root);
+#   2. builds the trainer (dotnet build -c Release src/Trainer.Client);
+#   3. runs every row BENCH_REPEATS times, repetitions interleaved so drift hits all rows alike:
+#      seed job (1000-100-10, batch 64, 3000 steps, float64) for numpy, torch, torch DDP gloo
+#      2 processes, trainer embedded W=1/W=2, autograd engine, float32, 2 silo processes;
+#      job 3 (784-1024-1024-10, batch 8192) for numpy/torch float64/float32, DDP, trainer W=1/W=2,
+#      float32, 2 silos;
+#   4. prints medians and ratios (steps/s over the numpy loop of the same job, same run) and
+#      writes docs/benchmarks.md with the machine, the table and this command.
+# A row whose command fails is reported as "failed: <first error line>"; the run goes on.
+#
+# Environment:
+#   BENCH_REPEATS=3        repetitions per row (medians are taken over them)
+#   BENCH_SEED_STEPS=3000  steps of the seed job
+#   BENCH_JOB3_STEPS=10    steps of job 3 (each is heavy: ~90 GFLOP); 0 skips job 3
+#   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
+#   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
+#   BENCH_TRAINER=path     trainer executable (default: the Release build of src/Trainer.Client)
+#   BENCH_OUT=path         markdown written at the end (default docs/benchmarks.md)
+# NOTE: the references run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in their command
+# only); the trainer runs in the environment as given. The kernel OpenBLAS picked is in the table.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+REPEATS=${BENCH_REPEATS:-3}
+SEED_STEPS=${BENCH_SEED_STEPS:-3000}
+JOB3_STEPS=${BENCH_JOB3_STEPS:-10}
+TIMEOUT=${BENCH_TIMEOUT:-900}
+OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
+PY=/usr/bin/python3                       # Debian's python, where python3-numpy/torch live
+REFS=$ROOT/bench/references
+WORK=$ROOT/artifacts/bench/$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS=$WORK/results.jsonl
+mkdir -p "$WORK"
+COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
+# Job 3's learning rate: at the seed's 1e-5 a batch of 8192 summed losses diverges to inf within
+# a few steps; 1e-8 keeps every row finite (so none times inf/NaN arithmetic) and comparable.
+JOB3="--model 784-1024-1024-10 --batch 8192 --steps $JOB3_STEPS --lr 1e-8"
+
+log() { echo "[bench] $*" >&2; }
+
+install_packages() {
+  local need=() p
+  for p in python3-numpy python3-torch libopenblas0-pthread; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+  done
+  [ ${#need[@]} -eq 0 ] && return
+  if [ "$(id -u)" -ne 0 ]; then log "missing ${need[*]} and not root: their rows will fail"; return; fi
+  log "installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2 \
+    || log "apt-get install failed: their rows will fail"
+}
+
+build_trainer() {
+  TRAINER=${BENCH_TRAINER:-$ROOT/src/Trainer.Client/bin/Release/net10.0/trainer}
+  [ -n "${BENCH_TRAINER:-}" ] && return
+  if [ ! -d src/Trainer.Client ]; then TRAINER_MISSING="src/Trainer.Client does not exist"; return; fi
+  log "building src/Trainer.Client (Release)"
+  if ! dotnet build -c Release src/Trainer.Client >"$WORK/build.log" 2>&1; then
+    TRAINER_MISSING="build of src/Trainer.Client failed: $(grep -m1 -E 'error' "$WORK/build.log" | cut -c1-160)"
+  fi
+}
+
+# run_row NAME JOB REP COMMAND...: runs one repetition of one row and appends its result.
+run_row() {
+  local name=$1 job=$2 rep=$3; shift 3
+  local slug; slug=$(echo "$name" | tr -c 'A-Za-z0-9=\n' '_')
+  local out=$WORK/$slug.$rep.out err=$WORK/$slug.$rep.err
+  timeout "$TIMEOUT" "$@" >"$out" 2>"$err"
+  local code=$?
+  $PY bench/summarize.py record "$name" "$job" "$rep" "$code" "$out" "$err" >>"$RESULTS"
+  log "rep $rep  $name: $(tail -n1 "$RESULTS" | $PY -c 'import json,sys; r=json.load(sys.stdin); print("%.3f s" % r["result"]["seconds"] if r["result"] else "failed: %s" % r["failed"])')"
+}
+
+# unavailable NAME JOB REP WHY: records a row that cannot run here.
+unavailable() {
+  local err=$WORK/unavailable.err
+  echo "not available: $4" >"$err"
+  $PY bench/summarize.py record "$1" "$2" "$3" 127 /dev/null "$err" >>"$RESULTS"
+}
+
+# Commands as arrays (timeout cannot run shell functions). The references run with the two
+# OpenBLAS tuning variables unset in their own command only.
+PY_RUN=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY")
+set_trainer_command() {
+  if [ -n "${TRAINER_MISSING:-}" ]; then TRAINER_RUN=(sh -c 'echo "$0" >&2; exit 1' "$TRAINER_MISSING")
+  else TRAINER_RUN=("$TRAINER" train --json); fi
+}
+
+cluster_rows() {
+  local rep=$1
+  if [ ! -x deploy/local/cluster.sh ] && [ ! -f deploy/local/cluster.sh ]; then
+    unavailable "trainer 2 silos W=2" seed "$rep" "deploy/local/cluster.sh does not exist"
+    [ "$JOB3_STEPS" -gt 0 ] && unavailable "trainer job3 2 silos W=2" job3 "$rep" "deploy/local/cluster.sh does not exist"
+    return
+  fi
+  if [ -n "${TRAINER_MISSING:-}" ] || ! bash deploy/local/cluster.sh start 2 >"$WORK/cluster.$rep.log" 2>&1; then
+    local why=${TRAINER_MISSING:-"cluster.sh start 2 failed: $(grep -m1 -iE 'error|fail' "$WORK/cluster.$rep.log" | cut -c1-160)"}
+    unavailable "trainer 2 silos W=2" seed "$rep" "$why"
+    [ "$JOB3_STEPS" -gt 0 ] && unavailable "trainer job3 2 silos W=2" job3 "$rep" "$why"
+    bash deploy/local/cluster.sh stop >/dev/null 2>&1
+    return
+  fi
+  local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
+  run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
+  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3
+  bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
+}
+
+machine_info() {
+  echo "cores (nproc): $(nproc)"
+  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "date (UTC): $(date -u '+%Y-%m-%d %H:%M')"
+  echo "dotnet --version: $(dotnet --version 2>/dev/null || echo none)"
+  echo "OpenBLAS: $(dpkg-query -W -f='${Package} ${Version}' libopenblas0-pthread 2>/dev/null || echo none)"
+  echo "numpy's OpenBLAS kernel: $($PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r=json.loads(l)["result"]
+    if r and "blas_core" in r: print(r["blas_config"]); break' "$RESULTS")"
+  echo "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE seen by the trainer: ${OPENBLAS_CORETYPE:-unset} / ${OPENBLAS_L2_SIZE:-unset}"
+  echo "python: $($PY -c 'import numpy, torch, sys; print("%s, numpy %s, torch %s" % (sys.version.split()[0], numpy.__version__, torch.__version__))' 2>&1 | tail -n1)"
+}
+
+install_packages
+build_trainer
+set_trainer_command
+for rep in $(seq 1 "$REPEATS"); do
+  run_row "numpy loop" seed "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" --steps "$SEED_STEPS"
+  run_row "torch 1 process" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --steps "$SEED_STEPS"
+  run_row "torch 1 process autograd" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --autograd --steps "$SEED_STEPS"
+  run_row "torch DDP gloo 2 processes" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=1" seed "$rep" "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=2" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=2 autograd" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
+  run_row "trainer embedded W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --precision float32 --steps "$SEED_STEPS"
+  if [ "$JOB3_STEPS" -gt 0 ]; then
+    for p in float64 float32; do
+      run_row "numpy loop job3 $p" job3 "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" $JOB3 --precision $p
+      run_row "torch 1 process job3 $p" job3 "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" $JOB3 --precision $p
+    done
+    run_row "torch DDP job3 float64" job3 "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 $JOB3
+    run_row "trainer job3 W=1" job3 "$rep" "${TRAINER_RUN[@]}" --workers 1 $JOB3
+    run_row "trainer job3 W=2" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 $JOB3
+    run_row "trainer job3 W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 --precision float32 $JOB3
+  fi
+  cluster_rows "$rep"
+done
+
+MICRO=()
+if [ "${BENCH_MICRO:-0}" = 1 ]; then
+  log "BenchmarkDotNet micro-benchmarks"
+  dotnet run -c Release --project bench/Trainer.Bench -- --filter '*' --artifacts "$WORK/bdn" >"$WORK/bdn.log" 2>&1 \
+    || log "micro-benchmarks failed, see $WORK/bdn.log"
+  MICRO=("$WORK"/bdn/results/*-report-github.md)
+fi
+
+machine_info >"$WORK/machine.txt"
+mkdir -p "$(dirname "$OUT")"
+$PY bench/summarize.py report "$RESULTS" --machine "$WORK/machine.txt" --command "$COMMAND" \
+  --notes bench/notes.md --out "$OUT" ${MICRO[@]+--micro "${MICRO[@]}"}
+log "raw results: $RESULTS; report: $OUT"

@@ -1,0 +1,98 @@
+using Trainer.Core.Linalg;
+
+namespace Trainer.Core.Tests;
+
+/// <summary>
+/// The blocked managed GEMM against a plain triple loop, on sizes chosen to hit every edge of the
+/// blocking: partial micro-tiles (MR = 6 rows, NR = 2W columns), more than one MC (96), KC (256)
+/// and NC (512) block, padded leading dimensions, and every transpose combination.
+/// </summary>
+public class ManagedBlasKernelTests
+{
+    public static TheoryData<Transpose, Transpose, int, int, int> Shapes()
+    {
+        var data = new TheoryData<Transpose, Transpose, int, int, int>();
+        (int m, int n, int k)[] sizes = [(1, 1, 1), (5, 7, 3), (6, 8, 1), (7, 9, 13), (13, 17, 31), (97, 33, 257), (11, 515, 19), (64, 100, 1000)];
+        foreach (var ta in new[] { Transpose.No, Transpose.Yes })
+            foreach (var tb in new[] { Transpose.No, Transpose.Yes })
+                foreach (var (m, n, k) in sizes)
+                    data.Add(ta, tb, m, n, k);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Double_MatchesTripleLoop_WithPaddedStridesAndBeta(Transpose ta, Transpose tb, int m, int n, int k)
+    {
+        var (a, lda, b, ldb, c, ldc) = Operands(ta, tb, m, n, k, seed: m * 31 + n * 7 + k);
+        var expected = (double[])c.Clone();
+        Reference(ta, tb, m, n, k, -0.75, a, lda, b, ldb, 0.5, expected, ldc);
+
+        new ManagedBlas().Gemm(ta, tb, m, n, k, -0.75, a, lda, b, ldb, 0.5, c, ldc);
+
+        for (int i = 0; i < c.Length; i++)
+            Assert.True(Math.Abs(c[i] - expected[i]) <= 1e-12 * (1 + Math.Abs(expected[i])) * Math.Sqrt(k),
+                $"C[{i}] = {c[i]}, expected {expected[i]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Float_MatchesTripleLoop(Transpose ta, Transpose tb, int m, int n, int k)
+    {
+        var (a, lda, b, ldb, c, ldc) = Operands(ta, tb, m, n, k, seed: k);
+        var expected = new double[c.Length];
+        Reference(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, expected, ldc);
+        var cf = new float[c.Length];
+
+        new ManagedBlas().Gemm(ta, tb, m, n, k, 1f, Array.ConvertAll(a, v => (float)v), lda,
+            Array.ConvertAll(b, v => (float)v), ldb, 0f, cf, ldc);
+
+        for (int i = 0; i < cf.Length; i++)
+            Assert.True(Math.Abs(cf[i] - expected[i]) <= 1e-5 * Math.Sqrt(k) * (1 + Math.Abs(expected[i])),
+                $"C[{i}] = {cf[i]}, expected {expected[i]}");
+    }
+
+    [Fact]
+    public void BetaZero_OverwritesNaNsInC_AndLeavesThePaddingAlone()
+    {
+        var (a, lda, b, ldb, c, ldc) = Operands(Transpose.No, Transpose.Yes, 7, 9, 5, seed: 3);
+        for (int i = 0; i < 7; i++)
+        {
+            for (int j = 0; j < 9; j++) c[i * ldc + j] = double.NaN;
+            for (int j = 9; j < ldc && i * ldc + j < c.Length; j++) c[i * ldc + j] = 42;
+        }
+
+        new ManagedBlas().Gemm(Transpose.No, Transpose.Yes, 7, 9, 5, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+
+        for (int i = 0; i < 7; i++)
+        {
+            for (int j = 0; j < 9; j++) Assert.False(double.IsNaN(c[i * ldc + j]), $"C[{i},{j}] is NaN");
+            for (int j = 9; j < ldc && i * ldc + j < c.Length; j++) Assert.Equal(42, c[i * ldc + j]);
+        }
+    }
+
+    /// <summary>Random operands whose leading dimensions exceed their column counts by 3.</summary>
+    private static (double[] A, int Lda, double[] B, int Ldb, double[] C, int Ldc) Operands(
+        Transpose ta, Transpose tb, int m, int n, int k, int seed)
+    {
+        var random = new Random(seed);
+        var (aRows, aCols) = ta == Transpose.No ? (m, k) : (k, m);
+        var (bRows, bCols) = tb == Transpose.No ? (k, n) : (n, k);
+        int lda = aCols + 3, ldb = bCols + 3, ldc = n + 3;
+        double[] Fill(int count) => [.. Enumerable.Range(0, count).Select(_ => random.NextDouble() * 2 - 1)];
+        return (Fill((aRows - 1) * lda + aCols), lda, Fill((bRows - 1) * ldb + bCols), ldb, Fill((m - 1) * ldc + n), ldc);
+    }
+
+    private static void Reference(Transpose ta, Transpose tb, int m, int n, int k, double alpha,
+        double[] a, int lda, double[] b, int ldb, double beta, double[] c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double sum = 0;
+                for (int p = 0; p < k; p++)
+                    sum += (ta == Transpose.No ? a[i * lda + p] : a[p * lda + i]) * (tb == Transpose.No ? b[p * ldb + j] : b[j * ldb + p]);
+                c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j]);
+            }
+    }
+}
