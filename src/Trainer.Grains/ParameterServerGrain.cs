@@ -20,13 +20,14 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 {
     private readonly TrainerOptions _options = options.Value;
     private TrainingSpec? _spec;
-    private double[] _parameters = [];
+    // The parameters live in the two buffers of the ring: step s sends the current one, and the
+    // update writes step s+1's parameters into the other, so nothing is copied or allocated per step.
+    private PayloadRing? _parameters;
     private GradientReducer? _reducer;
     private IOptimizer? _optimizer;
     private int _stepsCompleted;
     private StepResult? _lastResult;
     private bool _uploadedData;
-    private PayloadRing? _outgoing;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -34,13 +35,13 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         var spec = state.Spec;
         _spec = spec;
-        _parameters = state.Parameters.ToArray();
-        _reducer = new GradientReducer(_parameters.Length, spec.Model.Loss, spec.Batch, spec.Model.OutputSize, spec.Workers);
+        _parameters = new PayloadRing(state.Parameters.Length);
+        state.Parameters.Values.CopyTo(_parameters.Current);
+        _reducer = new GradientReducer(state.Parameters.Length, spec.Model.Loss, spec.Batch, spec.Model.OutputSize, spec.Workers);
         _optimizer = new Sgd(spec.LearningRate);
         _stepsCompleted = state.StepsCompleted;
         _lastResult = null;
         _uploadedData = state.UploadedData;
-        _outgoing = new PayloadRing(_parameters.Length);
         return Task.CompletedTask;
     }
 
@@ -54,17 +55,28 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
             throw new InvalidOperationException($"Job {JobId}: step {step} requested but {_stepsCompleted} steps are done.");
 
         var spec = _spec;
-        int worldSize = spec.Workers;
-        var (bytes, payload) = _outgoing!.Next();
-        _parameters.CopyTo(PayloadRing.Doubles(bytes));
-        var request = new WorkRequest(spec, worldSize, step, payload, _uploadedData);
-        // Fan out to every worker at once; results come back indexed by rank.
-        var shards = await Task.WhenAll(Enumerable.Range(0, worldSize).Select(rank => ComputeWithRetryAsync(rank, request)));
-
+        var parameters = _parameters!;
+        var request = new WorkRequest(spec, spec.Workers, step, parameters.CurrentPayload, _uploadedData);
+        // Fan out to every worker at once, then add the results in SHARD order as they come: shard
+        // r is added while later shards still compute, and arrival order never matters.
+        var calls = Enumerable.Range(0, spec.Workers).Select(rank => ComputeWithRetryAsync(rank, request)).ToArray();
         _reducer.Reset();
-        foreach (var shard in shards) _reducer.Add(shard.Rank, shard.Loss, shard.Gradient.Values);
+        try
+        {
+            foreach (var call in calls)
+            {
+                var shard = await call;
+                _reducer.Add(shard.Rank, shard.Loss, shard.Gradient.Values);
+            }
+        }
+        catch
+        {
+            foreach (var call in calls) _ = call.ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            throw;
+        }
         double loss = _reducer.Complete();
-        _optimizer.Step(_parameters, _reducer.Gradient);
+        _optimizer.Step(parameters.Current, _reducer.Gradient, parameters.Other);
+        parameters.Swap();
         _stepsCompleted = step;
         _lastResult = new StepResult(step, loss);
         return _lastResult;
@@ -74,7 +86,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         if (_spec is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
-        return Task.FromResult(new ParameterState(_spec, _stepsCompleted, TensorPayload.From(_parameters), _uploadedData));
+        return Task.FromResult(new ParameterState(_spec, _stepsCompleted, TensorPayload.From(_parameters!.Current), _uploadedData));
     }
 
     public async Task ReleaseAsync()

@@ -24,6 +24,7 @@ internal static class GemmMicroKernel
     public static int Columns<T>() => 2 * Vector<T>.Count;
 
     /// <summary>rows x cols is the valid part of the tile (smaller at the edges of C).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<T>(int kc, ReadOnlySpan<T> ap, ReadOnlySpan<T> bp, T alpha, Span<T> c, int ldc, int rows, int cols)
         where T : unmanaged, INumberBase<T>
     {

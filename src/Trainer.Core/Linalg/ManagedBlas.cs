@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
@@ -36,6 +37,7 @@ public sealed class ManagedBlas : IBlas
         => Kernel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     // Shapes: op(A) m x k, op(B) k x n, C m x n; all row-major.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel<T>(Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc)
@@ -87,6 +89,7 @@ public sealed class ManagedBlas : IBlas
     /// Copies op(A)[ic..ic+mc, pc..pc+kc] into panels of mr rows: panel q holds, for each p, the
     /// mr values op(A)[ic + q·mr + r, pc + p] (zero past row mc).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<T>(Transpose transA, ReadOnlySpan<T> a, int lda, int ic, int mc, int pc, int kc, int mr, Span<T> dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -113,6 +116,7 @@ public sealed class ManagedBlas : IBlas
     /// Copies op(B)[pc..pc+kc, jc..jc+nc] into panels of nr columns: panel q holds, for each p, the
     /// nr values op(B)[pc + p, jc + q·nr + j] (zero past column nc).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB<T>(Transpose transB, ReadOnlySpan<T> b, int ldb, int pc, int kc, int jc, int nc, int nr, Span<T> dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace Trainer.Core.Models;
@@ -39,6 +40,7 @@ public static class Activations
     /// grad *= f'(z), written in terms of the output a = f(z) where that is cheaper:
     /// sigmoid a(1-a), tanh 1-a^2, relu [z &gt; 0].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(Activation activation, ReadOnlySpan<double> z, ReadOnlySpan<double> a, Span<double> grad)
     {
         switch (activation)

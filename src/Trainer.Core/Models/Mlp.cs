@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using Trainer.Core.Linalg;
 
@@ -62,6 +63,7 @@ public sealed class Mlp : IGradientModel
         return loss;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Forward(ReadOnlySpan<double> p, ReadOnlySpan<double> x, int b)
     {
         EnsureCapacity(b);
@@ -83,6 +85,7 @@ public sealed class Mlp : IGradientModel
     }
 
     /// <summary>Sum of squared errors of the output; optionally δ_L = 2 (y_pred - y).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double SumSquaredError(ReadOnlySpan<double> y, int b, bool computeDelta)
     {
         int outputs = Spec.OutputSize;
@@ -94,6 +97,7 @@ public sealed class Mlp : IGradientModel
         return loss;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Backward(ReadOnlySpan<double> p, ReadOnlySpan<double> x, int b, Span<double> g)
     {
         for (int l = Spec.LayerCount - 1; l >= 0; l--)

@@ -13,4 +13,7 @@ public interface IOptimizer
     double[] State { get; }
 
     void Step(Span<double> parameters, ReadOnlySpan<double> gradient);
+
+    /// <summary>The same update out of place: next = update(current, gradient); next may alias current.</summary>
+    void Step(ReadOnlySpan<double> current, ReadOnlySpan<double> gradient, Span<double> next);
 }

@@ -18,11 +18,17 @@ public sealed class Sgd : IOptimizer
 
     public double[] State => [];
 
-    public void Step(Span<double> parameters, ReadOnlySpan<double> gradient)
+    public void Step(Span<double> parameters, ReadOnlySpan<double> gradient) => Step(parameters, gradient, parameters);
+
+    /// <summary>
+    /// next = current - lr * g, out of place (next may be current). The same operation per element
+    /// as the in-place update, so both give the same bits.
+    /// </summary>
+    public void Step(ReadOnlySpan<double> current, ReadOnlySpan<double> gradient, Span<double> next)
     {
-        if (parameters.Length != gradient.Length)
-            throw new ArgumentException($"gradient has {gradient.Length} elements, parameters {parameters.Length}.", nameof(gradient));
+        if (current.Length != gradient.Length || next.Length != current.Length)
+            throw new ArgumentException($"gradient has {gradient.Length} elements, parameters {current.Length}, destination {next.Length}.", nameof(gradient));
         // NOTE: MultiplyAdd is not fused (FusedMultiplyAdd is), so this rounds exactly like numpy's w - lr*g.
-        TensorPrimitives.MultiplyAdd(gradient, -LearningRate, parameters, parameters);
+        TensorPrimitives.MultiplyAdd(gradient, -LearningRate, current, next);
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using Trainer.Core.Models;
 
@@ -36,6 +37,7 @@ public sealed class GradientReducer
     }
 
     /// <summary>Adds shard <paramref name="rank"/>'s summed loss and gradient; shards must come in rank order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(int rank, double shardLoss, ReadOnlySpan<double> shardGradient)
     {
         if (rank >= _shards)
@@ -51,6 +53,7 @@ public sealed class GradientReducer
     }
 
     /// <summary>Applies the loss scale and returns the full-batch loss.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double Complete()
     {
         if (_next != _shards)
