@@ -43,7 +43,8 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
         await job.SubmitAsync(submission);
         if (!json)
-            output.WriteLine($"job {jobId} on {cluster.Description}: {Describe(submission)}");
+            output.WriteLine($"job {jobId} on {cluster.Description}: {Describe(submission)}"
+                + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : ""));
         var watcher = new JobWatcher(output, error, json);
         JobStatus final;
         try
@@ -174,7 +175,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     private async Task<ClusterConnection> Connect(ParseResult r, CancellationToken cancellation)
     {
         bool verbose = r.GetValue(CliOptions.Verbose);
-        if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Default.Name}");
+        if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Describe(Blas.Default)}");
         return await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation);
     }
 
@@ -185,7 +186,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     private static string NewJobId() => "job-" + Guid.NewGuid().ToString("N")[..12];
 
     private static string Describe(JobSubmission s) =>
-        $"{s.Spec.Model}, {s.Spec.Workers} workers, batch {s.Spec.Batch}, {s.Spec.Steps} steps, lr {s.Spec.LearningRate.ToString("G", CultureInfo.InvariantCulture)}, engine {s.Spec.Engine.ToString().ToLowerInvariant()}, GEMM {Blas.Default.Name}; data {s.DataDescription}; init {s.InitDescription}";
+        $"{s.Spec.Model}, {s.Spec.Workers} workers, batch {s.Spec.Batch}, {s.Spec.Steps} steps, lr {s.Spec.LearningRate.ToString("G", CultureInfo.InvariantCulture)}, engine {s.Spec.Engine.ToString().ToLowerInvariant()}; data {s.DataDescription}; init {s.InitDescription}";
 
     /// <summary>Bad input becomes one clear line on stderr and exit code 2; nothing was started.</summary>
     private async Task<int> Guarded(ParseResult r, CancellationToken cancellation, Func<ParseResult, CancellationToken, Task<int>> handler)

@@ -26,7 +26,7 @@ using var host = builder.Build();
 var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Silo");
 var blas = Blas.Default;
 log.LogInformation("Silo starting: cluster {Cluster}, silo port {SiloPort}, gateway {GatewayPort}, primary {Primary}, GEMM backend {Backend}",
-    settings.ClusterId, settings.SiloPort, settings.GatewayPort, settings.PrimarySiloPort, blas.Name);
+    settings.ClusterId, settings.SiloPort, settings.GatewayPort, settings.PrimarySiloPort, Blas.Describe(blas));
 await host.StartAsync();
 log.LogInformation("Silo ready: gateway 127.0.0.1:{GatewayPort}", settings.GatewayPort);
 await host.WaitForShutdownAsync();

@@ -81,6 +81,24 @@ public sealed class DataParallelTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task TenConcurrentJobsWithDifferentSpecs_EachGetTheirSoloResult()
+    {
+        var specs = Enumerable.Range(0, 10).Select(i => Jobs.Small(workers: 1 + i % 4, steps: 20 + 3 * i, loss: i % 2 == 0 ? LossKind.Sse : LossKind.Mse)
+            with { Seed = 100 + i, LearningRate = 5e-4 * (1 + i % 3), Init = InitKind.Xavier, Model = new ModelSpec([20, 4 + i, 3], (Activation)(i % 3), i % 2 == 0 ? LossKind.Sse : LossKind.Mse, bias: i % 3 == 1) }).ToArray();
+
+        // All ten at once on the three silos.
+        var runs = await Task.WhenAll(specs.Select(spec => Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token)));
+
+        for (int i = 0; i < specs.Length; i++)
+        {
+            var expected = Jobs.Local(specs[i]);
+            Assert.Equal(JobState.Completed, runs[i].Status.State);
+            Assert.Equal(expected.Losses, runs[i].Losses);
+            Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(runs[i].Id).GetParametersAsync()).ToArray());
+        }
+    }
+
+    [Fact]
     public async Task DivergingJob_StopsWithDivergedAtTheStepItHappened()
     {
         var spec = Jobs.Small(workers: 2, steps: 500) with { LearningRate = 1e6 };

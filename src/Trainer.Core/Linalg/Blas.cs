@@ -26,6 +26,9 @@ public static class Blas
     /// <summary>The system OpenBLAS, or null when it is not installed.</summary>
     public static OpenBlas? SystemOpenBlas => System.Value;
 
+    /// <summary>"openblas (Haswell kernel)" or "managed", for logs.</summary>
+    public static string Describe(IBlas blas) => blas is OpenBlas openBlas ? $"openblas ({openBlas.CoreName} kernel)" : blas.Name;
+
     public static BlasBackend FromEnvironment()
     {
         var value = Environment.GetEnvironmentVariable(EnvironmentVariable);

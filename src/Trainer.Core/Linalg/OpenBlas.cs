@@ -32,6 +32,7 @@ public sealed unsafe class OpenBlas : IBlas
     private readonly delegate* unmanaged[Cdecl]<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
     private readonly delegate* unmanaged[Cdecl]<int, void> _setThreads;
     private readonly delegate* unmanaged[Cdecl]<int> _getThreads;
+    private readonly delegate* unmanaged[Cdecl]<nint> _coreName;
 
     private OpenBlas(nint handle, string path)
     {
@@ -42,12 +43,21 @@ public sealed unsafe class OpenBlas : IBlas
             ? (delegate* unmanaged[Cdecl]<int, void>)set : null;
         _getThreads = NativeLibrary.TryGetExport(handle, "openblas_get_num_threads", out var get)
             ? (delegate* unmanaged[Cdecl]<int>)get : null;
+        _coreName = NativeLibrary.TryGetExport(handle, "openblas_get_corename", out var core)
+            ? (delegate* unmanaged[Cdecl]<nint>)core : null;
     }
 
     public string Name => "openblas";
 
     /// <summary>The library file that was loaded.</summary>
     public string LibraryPath { get; }
+
+    /// <summary>
+    /// The CPU kernel OpenBLAS chose ("Haswell", "SkylakeX", ...), or "unknown". NOTE: OpenBLAS 0.3.21
+    /// does not recognise some virtualised CPUs and falls back to the generic "Prescott" kernel, about
+    /// 2x slower; OPENBLAS_CORETYPE=Haswell (set before the process starts) overrides it.
+    /// </summary>
+    public string CoreName => _coreName is null ? "unknown" : Marshal.PtrToStringAnsi(_coreName()) ?? "unknown";
 
     /// <summary>OpenBLAS's own thread count (process-wide), or 0 when the library does not say.</summary>
     public int Threads => _getThreads is null ? 0 : _getThreads();
