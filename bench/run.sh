@@ -20,6 +20,7 @@
 #   BENCH_REPEATS=3        repetitions per row (medians are taken over them)
 #   BENCH_SEED_STEPS=3000  steps of the seed job
 #   BENCH_JOB3_STEPS=10    steps of job 3 (each is heavy: ~90 GFLOP); 0 skips job 3
+#   BENCH_MEMORY=1         1 measures the silos' resident memory after 3k and 30k steps (target 4)
 #   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
 #   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
 #   BENCH_TRAINER=path     trainer executable (default: the Release build of src/Trainer.Client)
@@ -125,6 +126,30 @@ cluster_rows() {
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 
+# Target 4: a silo's resident memory on the seed job, after 3k steps and after 30k more (flat?).
+silo_rss() {  # "<VmRSS MB>/<VmHWM MB>" for each silo of the running cluster
+  local dir=${TRAINER_CLUSTER_DIR:-$ROOT/.cluster} out=""
+  for f in "$dir"/silo-*.pid; do
+    local pid; pid=$(cat "$f")
+    out+="$(awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {printf "%.0f/%.0f MB ", r/1024, h/1024}' /proc/"$pid"/status 2>/dev/null)"
+  done
+  echo "$out"
+}
+
+memory_rows() {
+  [ "${BENCH_MEMORY:-1}" = 1 ] && [ -z "${TRAINER_MISSING:-}" ] || return 0
+  bash deploy/local/cluster.sh start 2 >"$WORK/memory-cluster.log" 2>&1 || { echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; }
+  local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
+  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 3000 >/dev/null 2>&1
+  local after3k; after3k=$(silo_rss)
+  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 >/dev/null 2>&1
+  local after30k; after30k=$(silo_rss)
+  bash deploy/local/cluster.sh stop >>"$WORK/memory-cluster.log" 2>&1
+  {
+    echo "silo memory (2 silos, seed job W=2; current RSS / peak RSS per silo): after a 3000-step job: $after3k; after a further 30000-step job: $after30k"
+  } >"$WORK/memory.txt"
+}
+
 machine_info() {
   echo "cores (nproc): $(nproc)"
   echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -137,6 +162,7 @@ for l in open(sys.argv[1]):
     r=json.loads(l)["result"]
     if r and "blas_core" in r: print(r["blas_config"]); break' "$RESULTS")"
   echo "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE seen by the trainer: ${OPENBLAS_CORETYPE:-unset} / ${OPENBLAS_L2_SIZE:-unset}"
+  [ -f "$WORK/memory.txt" ] && cat "$WORK/memory.txt"
   echo "python: $($PY -c 'import numpy, torch, sys; print("%s, numpy %s, torch %s" % (sys.version.split()[0], numpy.__version__, torch.__version__))' 2>&1 | tail -n1)"
 }
 
@@ -167,6 +193,8 @@ for rep in $(seq 1 "$REPEATS"); do
   fi
   cluster_rows "$rep"
 done
+
+memory_rows
 
 MICRO=()
 if [ "${BENCH_MICRO:-0}" = 1 ]; then
