@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -25,9 +24,8 @@ public sealed class TrainingJobGrain(
     [PersistentState("data", StorageNames.Jobs)] IPersistentState<JobData> data)
     : Grain, ITrainingJobGrain
 {
-    private readonly List<double> _losses = [];
+    private readonly LossHistory _losses = new();
     private JobStatus? _status;
-    private TaskCompletionSource _progress = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _cancelRequested;
     private IGrainTimer? _keepAlive;
 
@@ -38,7 +36,7 @@ public sealed class TrainingJobGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _status = record.State.Status;
-        _losses.AddRange(MemoryMarshal.Cast<byte, double>(record.State.Losses).ToArray());
+        _losses.Load(record.State.Losses);
         if (_status is { IsTerminal: false })
         {
             // This activation replaces one lost with its silo: resume from the latest checkpoint.
@@ -88,12 +86,8 @@ public sealed class TrainingJobGrain(
     public async Task<LossBatch> GetLossesAsync(int fromStep, int maxCount, TimeSpan wait)
     {
         fromStep = Math.Max(1, fromStep);
-        if (_status is { IsTerminal: false } && fromStep > _losses.Count && wait > TimeSpan.Zero)
-            await Task.WhenAny(_progress.Task, Task.Delay(wait));
-        int available = Math.Max(0, Math.Min(_losses.Count - (fromStep - 1), Math.Max(0, maxCount)));
-        var losses = available == 0 ? TensorPayload.Empty
-            : TensorPayload.From(CollectionsMarshal.AsSpan(_losses).Slice(fromStep - 1, available));
-        return new LossBatch(fromStep, losses, _status ?? JobStatus.NotFound(JobId));
+        if (_status is { IsTerminal: false }) await _losses.WaitBeyondAsync(fromStep, wait);
+        return new LossBatch(fromStep, _losses.Slice(fromStep, maxCount), _status ?? JobStatus.NotFound(JobId));
     }
 
     public async Task<TensorPayload> GetParametersAsync()
@@ -143,8 +137,8 @@ public sealed class TrainingJobGrain(
                 }
                 if (step > spec.Steps) break;
                 var result = await ParameterServer.RunStepAsync(step);
+                _status = _status! with { StepsCompleted = step, FirstLoss = step == 1 ? result.Loss : _losses.First, LastLoss = result.Loss, TrainingSeconds = Elapsed() };
                 _losses.Add(result.Loss);
-                _status = _status! with { StepsCompleted = step, FirstLoss = _losses[0], LastLoss = result.Loss, TrainingSeconds = Elapsed() };
                 if (!double.IsFinite(result.Loss))
                 {
                     await FinishAsync(JobState.Diverged, $"diverged at step {step}: the loss is {result.Loss}; lower --lr", Elapsed());
@@ -152,7 +146,6 @@ public sealed class TrainingJobGrain(
                 }
                 if (step > furthest) (furthest, failures, failingSince) = (step, 0, DateTime.MaxValue);
                 if (spec.CheckpointEvery > 0 && step % spec.CheckpointEvery == 0 && step < spec.Steps) await CheckpointAsync();
-                Signal();
             }
             catch (Exception e) when (DateTime.UtcNow - Min(failingSince, DateTime.UtcNow) < options.Value.RecoveryBudget)
             {
@@ -179,13 +172,15 @@ public sealed class TrainingJobGrain(
         var checkpoint = record.State.Checkpoint ?? throw new InvalidOperationException($"Job {JobId} has no checkpoint to restore.");
         if (data.State.Data is { } uploaded) await GrainFactory.GetGrain<IDatasetGrain>(JobId).StoreAsync(uploaded);
         await ParameterServer.InitializeAsync(checkpoint);
-        if (_losses.Count > checkpoint.StepsCompleted) _losses.RemoveRange(checkpoint.StepsCompleted, _losses.Count - checkpoint.StepsCompleted);
+        _losses.TruncateTo(checkpoint.StepsCompleted);
+        if (_status is { } status && status.StepsCompleted > checkpoint.StepsCompleted)
+            _status = status with { StepsCompleted = checkpoint.StepsCompleted };
     }
 
     private async Task CheckpointAsync()
     {
         record.State.Checkpoint = await ParameterServer.GetStateAsync();
-        record.State.Losses = MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(_losses)).ToArray();
+        record.State.Losses = _losses.ToBytes();
         record.State.Status = _status;
         await record.WriteStateAsync();
     }
@@ -203,14 +198,14 @@ public sealed class TrainingJobGrain(
         }
         _status = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
         record.State.Status = _status;
-        record.State.Losses = MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(_losses)).ToArray();
+        record.State.Losses = _losses.ToBytes();
         record.State.Checkpoint = null;
         await record.WriteStateAsync();
         logger.LogInformation("Job {Job} {State} after {Steps} steps in {Seconds:F2} s; last loss {Loss}",
             JobId, state, _status.StepsCompleted, elapsed, _status.LastLoss);
         _keepAlive?.Dispose();
         _keepAlive = null;
-        Signal();
+        _losses.Signal();
         await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
         await QuietlyAsync(ParameterServer.ReleaseAsync);
         await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
@@ -218,8 +213,6 @@ public sealed class TrainingJobGrain(
     }
 
     private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
-
-    private void Signal() => Interlocked.Exchange(ref _progress, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     private async Task QuietlyAsync(Func<Task> release)
     {
