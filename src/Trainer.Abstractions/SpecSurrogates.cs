@@ -43,6 +43,8 @@ public struct TrainingSpecSurrogate
     [Id(7)] public int Engine;
     [Id(8)] public double GradientPenalty;
     [Id(9)] public int CheckpointEvery;
+    // NOTE: absent in messages from older builds, so it decodes as 0 = Float64, the old behaviour.
+    [Id(10)] public int Precision;
 }
 
 [RegisterConverter]
@@ -60,6 +62,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Engine = (Engine)s.Engine,
         GradientPenalty = s.GradientPenalty,
         CheckpointEvery = s.CheckpointEvery,
+        Precision = (Precision)s.Precision,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -74,5 +77,6 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Engine = (int)value.Engine,
         GradientPenalty = value.GradientPenalty,
         CheckpointEvery = value.CheckpointEvery,
+        Precision = (int)value.Precision,
     };
 }

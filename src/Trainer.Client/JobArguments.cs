@@ -22,6 +22,7 @@ internal sealed record JobArguments
     public string? Data { get; init; }
     public string Init { get; init; } = "normal";
     public string Engine { get; init; } = "hand";
+    public string Precision { get; init; } = "float64";
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
 
@@ -35,6 +36,7 @@ internal sealed record JobArguments
     {
         var model = new ModelSpec(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
         var engine = TrainingSpec.ParseEngine(Engine);
+        var precision = Precisions.Parse(Precision);
         Dataset? data = null;
         string dataDescription = $"synthetic N(0,1), seed {Seed}";
         if (Data is not null)
@@ -76,6 +78,7 @@ internal sealed record JobArguments
             Seed = Seed,
             Init = initKind,
             Engine = engine,
+            Precision = precision,
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
         }.Validate();

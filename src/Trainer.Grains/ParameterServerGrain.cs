@@ -3,7 +3,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Trainer.Abstractions;
-using Trainer.Core.Optim;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
@@ -20,11 +19,8 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 {
     private readonly TrainerOptions _options = options.Value;
     private TrainingSpec? _spec;
-    // The parameters live in the two buffers of the ring: step s sends the current one, and the
-    // update writes step s+1's parameters into the other, so nothing is copied or allocated per step.
-    private PayloadRing? _parameters;
-    private GradientReducer? _reducer;
-    private IOptimizer? _optimizer;
+    // The parameters and the update, in the job's precision (float64 or float32).
+    private ServerParameters? _parameters;
     private int _stepsCompleted;
     private StepResult? _lastResult;
     private bool _uploadedData;
@@ -35,10 +31,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         var spec = state.Spec;
         _spec = spec;
-        _parameters = new PayloadRing(state.Parameters.Length);
-        state.Parameters.Values.CopyTo(_parameters.Current);
-        _reducer = new GradientReducer(state.Parameters.Length, spec.Model.Loss, spec.Batch, spec.Model.OutputSize, spec.Workers);
-        _optimizer = new Sgd(spec.LearningRate);
+        _parameters = ServerParameters.Create(spec, state.Parameters);
         _stepsCompleted = state.StepsCompleted;
         _lastResult = null;
         _uploadedData = state.UploadedData;
@@ -47,7 +40,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
     public async Task<StepResult> RunStepAsync(int step)
     {
-        if (_spec is null || _reducer is null || _optimizer is null)
+        if (_spec is null || _parameters is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters (it was never initialised, or its silo was lost).");
         // A retried call for the step just done gets the same answer instead of a second update.
         if (_lastResult is { } last && last.Step == step) return last;
@@ -55,18 +48,18 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
             throw new InvalidOperationException($"Job {JobId}: step {step} requested but {_stepsCompleted} steps are done.");
 
         var spec = _spec;
-        var parameters = _parameters!;
+        var parameters = _parameters;
         var request = new WorkRequest(spec, spec.Workers, step, parameters.CurrentPayload, _uploadedData);
         // Fan out to every worker at once, then add the results in SHARD order as they come: shard
         // r is added while later shards still compute, and arrival order never matters.
         var calls = Enumerable.Range(0, spec.Workers).Select(rank => ComputeWithRetryAsync(rank, request)).ToArray();
-        _reducer.Reset();
+        parameters.Reset();
         try
         {
             foreach (var call in calls)
             {
                 var shard = await call;
-                _reducer.Add(shard.Rank, shard.Loss, shard.Gradient.Values);
+                parameters.Add(shard);
             }
         }
         catch
@@ -74,9 +67,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
             foreach (var call in calls) _ = call.ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
             throw;
         }
-        double loss = _reducer.Complete();
-        _optimizer.Step(parameters.Current, _reducer.Gradient, parameters.Other);
-        parameters.Swap();
+        double loss = parameters.Complete();
         _stepsCompleted = step;
         _lastResult = new StepResult(step, loss);
         return _lastResult;
@@ -86,7 +77,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         if (_spec is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
-        return Task.FromResult(new ParameterState(_spec, _stepsCompleted, TensorPayload.From(_parameters!.Current), _uploadedData));
+        return Task.FromResult(new ParameterState(_spec, _stepsCompleted, _parameters!.ToFloat64(), _uploadedData));
     }
 
     public async Task ReleaseAsync()

@@ -1,12 +1,13 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Trainer.Abstractions;
 
 namespace Trainer.Grains;
 
 /// <summary>
-/// Two float64 buffers used in turn, each wrapped once in a payload, so a step's outgoing tensor
-/// reuses the buffer of the step before last instead of allocating 800 KB on the large-object
-/// heap every step.
+/// Two buffers of T (double or float, the job's precision) used in turn, each wrapped once in a
+/// payload, so a step's outgoing tensor reuses the buffer of the step before last instead of
+/// allocating 800 KB on the large-object heap every step.
 /// </summary>
 /// <remarks>
 /// NOTE: this bends the [Immutable] rule on purpose and safely: a buffer sent at step s is written
@@ -15,17 +16,17 @@ namespace Trainer.Grains;
 /// starts writing. A straggler from a timed-out call may read a reused buffer, but its answer is
 /// never used (results are matched by step).
 /// </remarks>
-internal sealed class PayloadRing
+internal sealed class PayloadRing<T> where T : unmanaged
 {
     private readonly TensorPayload[] _payloads;
     private int _current;
 
     public PayloadRing(int length) =>
-        _payloads = [new TensorPayload(new byte[length * sizeof(double)]), new TensorPayload(new byte[length * sizeof(double)])];
+        _payloads = [new TensorPayload(new byte[length * Unsafe.SizeOf<T>()]), new TensorPayload(new byte[length * Unsafe.SizeOf<T>()])];
 
-    public Span<double> Current => Doubles(_current);
+    public Span<T> Current => Values(_current);
 
-    public Span<double> Other => Doubles(_current ^ 1);
+    public Span<T> Other => Values(_current ^ 1);
 
     public TensorPayload CurrentPayload => _payloads[_current];
 
@@ -39,7 +40,7 @@ internal sealed class PayloadRing
         return (_payloads[_current].Bytes, _payloads[_current]);
     }
 
-    public static Span<double> Doubles(Memory<byte> bytes) => MemoryMarshal.Cast<byte, double>(bytes.Span);
+    public static Span<T> Values(Memory<byte> bytes) => MemoryMarshal.Cast<byte, T>(bytes.Span);
 
-    private Span<double> Doubles(int index) => MemoryMarshal.Cast<byte, double>(_payloads[index].Bytes.AsSpan());
+    private Span<T> Values(int index) => MemoryMarshal.Cast<byte, T>(_payloads[index].Bytes.AsSpan());
 }

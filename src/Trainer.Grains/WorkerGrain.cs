@@ -15,9 +15,7 @@ namespace Trainer.Grains;
 [RankPlacement]
 public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
 {
-    private Dataset? _shardData;
-    private IGradientModel? _model;
-    private PayloadRing? _gradients;
+    private ShardModel? _model;
     private TrainingSpec? _spec;
 
     private int Rank => (int)this.GetPrimaryKeyLong(out _);
@@ -35,10 +33,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
     {
         if (_model is null || _spec != request.Spec)
             await LoadAsync(request.Spec, request.WorldSize, request.UploadedData);
-        var data = _shardData!;
-        var (bytes, payload) = _gradients!.Next();
-        double loss = _model!.LossAndGradient(request.Parameters.Values, data.X, data.Y, data.Count, PayloadRing.Doubles(bytes));
-        return new ShardGradient(Rank, request.Step, loss, payload);
+        var (loss, gradient) = _model!.Compute(request.Parameters);
+        return new ShardGradient(Rank, request.Step, loss, gradient);
     }
 
     public Task ReleaseAsync()
@@ -54,13 +50,12 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
             throw new InvalidOperationException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
-        _shardData = uploaded is null
+        var shardData = uploaded is null
             ? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).Slice(shard)
             : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);
-        _model = GradientModels.Create(spec);
-        _gradients = new PayloadRing(_model.Layout.Count);
+        _model = ShardModel.Create(spec, shardData);
         _spec = spec;
-        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}",
-            Rank, worldSize, JobId, shard.Start, shard.End, uploaded is null ? "synthetic" : "uploaded", spec.Engine);
+        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}",
+            Rank, worldSize, JobId, shard.Start, shard.End, uploaded is null ? "synthetic" : "uploaded", spec.Engine, spec.Precision.Name());
     }
 }

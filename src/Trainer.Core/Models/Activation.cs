@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
@@ -25,13 +26,13 @@ public static class Activations
     public static string Name(this Activation activation) => activation.ToString().ToLowerInvariant();
 
     /// <summary>a = f(z).</summary>
-    public static void Forward(Activation activation, ReadOnlySpan<double> z, Span<double> a)
+    public static void Forward<T>(Activation activation, ReadOnlySpan<T> z, Span<T> a) where T : IFloatingPointIeee754<T>
     {
         switch (activation)
         {
             case Activation.Sigmoid: TensorPrimitives.Sigmoid(z, a); break;
             case Activation.Tanh: TensorPrimitives.Tanh(z, a); break;
-            case Activation.Relu: TensorPrimitives.Max(z, 0.0, a); break;
+            case Activation.Relu: TensorPrimitives.Max(z, T.Zero, a); break;
             default: throw new ArgumentOutOfRangeException(nameof(activation));
         }
     }
@@ -41,18 +42,18 @@ public static class Activations
     /// sigmoid a(1-a), tanh 1-a^2, relu [z &gt; 0].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Backward(Activation activation, ReadOnlySpan<double> z, ReadOnlySpan<double> a, Span<double> grad)
+    public static void Backward<T>(Activation activation, ReadOnlySpan<T> z, ReadOnlySpan<T> a, Span<T> grad) where T : IFloatingPointIeee754<T>
     {
         switch (activation)
         {
             case Activation.Sigmoid:
-                for (int i = 0; i < grad.Length; i++) grad[i] *= a[i] * (1.0 - a[i]);
+                for (int i = 0; i < grad.Length; i++) grad[i] *= a[i] * (T.One - a[i]);
                 break;
             case Activation.Tanh:
-                for (int i = 0; i < grad.Length; i++) grad[i] *= 1.0 - a[i] * a[i];
+                for (int i = 0; i < grad.Length; i++) grad[i] *= T.One - a[i] * a[i];
                 break;
             case Activation.Relu:
-                for (int i = 0; i < grad.Length; i++) if (z[i] <= 0.0) grad[i] = 0.0;
+                for (int i = 0; i < grad.Length; i++) if (z[i] <= T.Zero) grad[i] = T.Zero;
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(activation));
         }

@@ -10,15 +10,21 @@ namespace Trainer.Core.Models;
 /// per row. The loss and gradient are SUMS over the samples (never means): shard results then
 /// add up to the full-batch result, and <see cref="Losses.Scale"/> is applied once after the sum.
 /// </remarks>
-public interface IGradientModel
+public interface IGradientModel : IGradientModel<double>;
+
+/// <summary>
+/// <see cref="IGradientModel"/> over parameters and data of element type T (float for
+/// --precision float32). The loss is returned as a double whatever T is.
+/// </summary>
+public interface IGradientModel<T>
 {
     ModelSpec Spec { get; }
 
     ParameterLayout Layout { get; }
 
     /// <summary>Writes the summed gradient into <paramref name="gradient"/> (overwriting it) and returns the summed loss.</summary>
-    double LossAndGradient(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples, Span<double> gradient);
+    double LossAndGradient(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Span<T> gradient);
 
     /// <summary>Summed loss only (no backward pass).</summary>
-    double Loss(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples);
+    double Loss(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples);
 }

@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
 using Trainer.Core.Linalg;
 
@@ -20,22 +22,27 @@ namespace Trainer.Core.Models;
 /// g_b_l = Σ_rows δ_l
 /// δ_{l-1} = (δ_l · W_l) ⊙ f'(z_{l-1})
 /// </code>
+/// T is double (<see cref="Mlp"/>, the default) or float (--precision float32): GEMMs go to the
+/// BLAS overload of that type, activations to TensorPrimitives' generic kernels. The returned
+/// loss is a double either way; see <see cref="SumSquaredError"/>.
 /// Not thread-safe: one instance per worker.
 /// </remarks>
-public sealed class Mlp : IGradientModel
+public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly IBlas _blas;
     private readonly ParameterView[] _weights;
     private readonly ParameterView?[] _biases;
-    private double[][] _z = [];      // pre-activations per layer (index l-1 for layer l)
-    private double[][] _a = [];      // activations per hidden layer (index l-1), output is _z[L-1]
-    private double[][] _delta = [];  // backward signal per layer
+    private T[][] _z = [];      // pre-activations per layer (index l-1 for layer l)
+    private T[][] _a = [];      // activations per hidden layer (index l-1), output is _z[L-1]
+    private T[][] _delta = [];  // backward signal per layer
     private int _capacity;
 
     public Mlp(ModelSpec spec, IBlas? blas = null)
     {
         Spec = spec;
         Layout = ParameterLayout.For(spec);
+        if (typeof(T) != typeof(double) && typeof(T) != typeof(float))
+            throw new NotSupportedException($"Mlp<{typeof(T).Name}>: only double and float have BLAS kernels.");
         _blas = blas ?? Blas.Default;
         _weights = [.. Enumerable.Range(1, spec.LayerCount).Select(Layout.Weight)];
         _biases = [.. Enumerable.Range(1, spec.LayerCount).Select(Layout.Bias)];
@@ -45,14 +52,14 @@ public sealed class Mlp : IGradientModel
 
     public ParameterLayout Layout { get; }
 
-    public double Loss(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples)
+    public double Loss(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples)
     {
         Check(parameters, x, y, samples);
         Forward(parameters, x, samples);
         return SumSquaredError(y, samples, computeDelta: false);
     }
 
-    public double LossAndGradient(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples, Span<double> gradient)
+    public double LossAndGradient(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Span<T> gradient)
     {
         Check(parameters, x, y, samples);
         if (gradient.Length != Layout.Count)
@@ -64,17 +71,17 @@ public sealed class Mlp : IGradientModel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Forward(ReadOnlySpan<double> p, ReadOnlySpan<double> x, int b)
+    private void Forward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b)
     {
         EnsureCapacity(b);
         int layers = Spec.LayerCount;
         for (int l = 0; l < layers; l++)
         {
             int fanIn = Spec.LayerSizes[l], fanOut = Spec.LayerSizes[l + 1];
-            ReadOnlySpan<double> input = l == 0 ? x[..(b * fanIn)] : _a[l - 1].AsSpan(0, b * fanIn);
+            ReadOnlySpan<T> input = l == 0 ? x[..(b * fanIn)] : _a[l - 1].AsSpan(0, b * fanIn);
             var z = _z[l].AsSpan(0, b * fanOut);
             // z = input · Wᵀ   (B, fanIn) x (fanIn, fanOut)
-            _blas.Gemm(Transpose.No, Transpose.Yes, b, fanOut, fanIn, 1.0, input, fanIn, _weights[l].Of(p), fanIn, 0.0, z, fanOut);
+            Gemm(Transpose.No, Transpose.Yes, b, fanOut, fanIn, input, fanIn, _weights[l].Of(p), fanIn, z, fanOut);
             if (_biases[l] is { } bias)
             {
                 var bv = bias.Of(p);
@@ -85,28 +92,33 @@ public sealed class Mlp : IGradientModel
     }
 
     /// <summary>Sum of squared errors of the output; optionally δ_L = 2 (y_pred - y).</summary>
+    /// <remarks>
+    /// NOTE: for float the differences are float but the sum of their squares is accumulated in
+    /// double (one sequential pass): a float sum over B·n_L terms would lose digits the job's loss
+    /// curve and the 1e-4 comparison with float64 need. For double it stays TensorPrimitives.Dot.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private double SumSquaredError(ReadOnlySpan<double> y, int b, bool computeDelta)
+    private double SumSquaredError(ReadOnlySpan<T> y, int b, bool computeDelta)
     {
         int outputs = Spec.OutputSize;
         var pred = _z[^1].AsSpan(0, b * outputs);
         var diff = _delta[^1].AsSpan(0, b * outputs);
         TensorPrimitives.Subtract(pred, y[..(b * outputs)], diff);
-        double loss = TensorPrimitives.Dot(diff, diff);
-        if (computeDelta) TensorPrimitives.Multiply(diff, 2.0, diff);
+        double loss = typeof(T) == typeof(double) ? double.CreateTruncating(TensorPrimitives.Dot(diff, diff)) : SumOfSquaresInDouble(diff);
+        if (computeDelta) TensorPrimitives.Multiply(diff, T.CreateTruncating(2.0), diff);
         return loss;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Backward(ReadOnlySpan<double> p, ReadOnlySpan<double> x, int b, Span<double> g)
+    private void Backward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b, Span<T> g)
     {
         for (int l = Spec.LayerCount - 1; l >= 0; l--)
         {
             int fanIn = Spec.LayerSizes[l], fanOut = Spec.LayerSizes[l + 1];
-            ReadOnlySpan<double> input = l == 0 ? x[..(b * fanIn)] : _a[l - 1].AsSpan(0, b * fanIn);
+            ReadOnlySpan<T> input = l == 0 ? x[..(b * fanIn)] : _a[l - 1].AsSpan(0, b * fanIn);
             var delta = _delta[l].AsSpan(0, b * fanOut);
             // g_W = δᵀ · input   (fanOut, B) x (B, fanIn)
-            _blas.Gemm(Transpose.Yes, Transpose.No, fanOut, fanIn, b, 1.0, delta, fanOut, input, fanIn, 0.0, _weights[l].Of(g), fanIn);
+            Gemm(Transpose.Yes, Transpose.No, fanOut, fanIn, b, delta, fanOut, input, fanIn, _weights[l].Of(g), fanIn);
             if (_biases[l] is { } bias)
             {
                 var gb = bias.Of(g);
@@ -116,29 +128,49 @@ public sealed class Mlp : IGradientModel
             if (l == 0) break;
             // δ_{l-1} = (δ · W) ⊙ f'(z_{l-1})   (B, fanOut) x (fanOut, fanIn)
             var below = _delta[l - 1].AsSpan(0, b * fanIn);
-            _blas.Gemm(Transpose.No, Transpose.No, b, fanIn, fanOut, 1.0, delta, fanOut, _weights[l].Of(p), fanIn, 0.0, below, fanIn);
+            Gemm(Transpose.No, Transpose.No, b, fanIn, fanOut, delta, fanOut, _weights[l].Of(p), fanIn, below, fanIn);
             Activations.Backward(Spec.Activation, _z[l - 1].AsSpan(0, b * fanIn), _a[l - 1].AsSpan(0, b * fanIn), below);
         }
+    }
+
+    private static double SumOfSquaresInDouble(ReadOnlySpan<T> values)
+    {
+        double sum = 0;
+        foreach (var v in values)
+        {
+            double d = double.CreateTruncating(v);
+            sum += d * d;
+        }
+        return sum;
+    }
+
+    /// <summary>C = op(A)·op(B) with alpha 1, beta 0, on the BLAS overload for T (the typeof test is folded away by the JIT).</summary>
+    private void Gemm(Transpose ta, Transpose tb, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
+    {
+        if (typeof(T) == typeof(double))
+            _blas.Gemm(ta, tb, m, n, k, 1.0, MemoryMarshal.Cast<T, double>(a), lda, MemoryMarshal.Cast<T, double>(b), ldb, 0.0, MemoryMarshal.Cast<T, double>(c), ldc);
+        else
+            _blas.Gemm(ta, tb, m, n, k, 1.0f, MemoryMarshal.Cast<T, float>(a), lda, MemoryMarshal.Cast<T, float>(b), ldb, 0.0f, MemoryMarshal.Cast<T, float>(c), ldc);
     }
 
     private void EnsureCapacity(int samples)
     {
         if (samples <= _capacity) return;
         int layers = Spec.LayerCount;
-        _z = new double[layers][];
-        _a = new double[layers][];
-        _delta = new double[layers][];
+        _z = new T[layers][];
+        _a = new T[layers][];
+        _delta = new T[layers][];
         for (int l = 0; l < layers; l++)
         {
             int width = Spec.LayerSizes[l + 1];
-            _z[l] = new double[samples * width];
-            _a[l] = l < layers - 1 ? new double[samples * width] : [];
-            _delta[l] = new double[samples * width];
+            _z[l] = new T[samples * width];
+            _a[l] = l < layers - 1 ? new T[samples * width] : [];
+            _delta[l] = new T[samples * width];
         }
         _capacity = samples;
     }
 
-    private void Check(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples)
+    private void Check(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         if (parameters.Length != Layout.Count)
@@ -149,3 +181,6 @@ public sealed class Mlp : IGradientModel
             throw new ArgumentException($"y has {y.Length} elements, {samples} samples of {Spec.OutputSize} outputs need {(long)samples * Spec.OutputSize}.", nameof(y));
     }
 }
+
+/// <summary>The float64 hand-derived MLP, the engine of every job that does not ask for float32.</summary>
+public sealed class Mlp(ModelSpec spec, IBlas? blas = null) : Mlp<double>(spec, blas), IGradientModel;

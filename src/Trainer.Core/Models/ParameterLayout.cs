@@ -8,6 +8,10 @@ public sealed record ParameterView(string Name, int Offset, int Rows, int Cols)
     public Span<double> Of(Span<double> buffer) => buffer.Slice(Offset, Length);
 
     public ReadOnlySpan<double> Of(ReadOnlySpan<double> buffer) => buffer.Slice(Offset, Length);
+
+    public Span<T> Of<T>(Span<T> buffer) => buffer.Slice(Offset, Length);
+
+    public ReadOnlySpan<T> Of<T>(ReadOnlySpan<T> buffer) => buffer.Slice(Offset, Length);
 }
 
 /// <summary>

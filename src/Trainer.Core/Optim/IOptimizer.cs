@@ -16,4 +16,7 @@ public interface IOptimizer
 
     /// <summary>The same update out of place: next = update(current, gradient); next may alias current.</summary>
     void Step(ReadOnlySpan<double> current, ReadOnlySpan<double> gradient, Span<double> next);
+
+    /// <summary>The float32 update (--precision float32), out of place; next may alias current.</summary>
+    void Step(ReadOnlySpan<float> current, ReadOnlySpan<float> gradient, Span<float> next);
 }

@@ -31,4 +31,12 @@ public sealed class Sgd : IOptimizer
         // NOTE: MultiplyAdd is not fused (FusedMultiplyAdd is), so this rounds exactly like numpy's w - lr*g.
         TensorPrimitives.MultiplyAdd(gradient, -LearningRate, current, next);
     }
+
+    /// <summary>The float32 update: lr is rounded to float once, then next = current + g * (-lr) in float.</summary>
+    public void Step(ReadOnlySpan<float> current, ReadOnlySpan<float> gradient, Span<float> next)
+    {
+        if (current.Length != gradient.Length || next.Length != current.Length)
+            throw new ArgumentException($"gradient has {gradient.Length} elements, parameters {current.Length}, destination {next.Length}.", nameof(gradient));
+        TensorPrimitives.MultiplyAdd(gradient, -(float)LearningRate, current, next);
+    }
 }

@@ -16,4 +16,11 @@ public static class GradientModels
         Engine.Autograd => new AutogradMlp(spec.Model, spec.GradientPenalty, blas),
         _ => throw new ArgumentOutOfRangeException(nameof(spec)),
     };
+
+    /// <summary>The float32 model of a --precision float32 job: only the hand engine has one.</summary>
+    public static IGradientModel<float> CreateSingle(TrainingSpec spec, IBlas? blas = null) => spec.Engine switch
+    {
+        Engine.Hand => new Mlp<float>(spec.Model, blas),
+        _ => throw new SpecException("precision", "float32", "float32 needs --engine hand"),
+    };
 }

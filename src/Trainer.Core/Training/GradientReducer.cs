@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using Trainer.Core.Models;
@@ -10,11 +11,15 @@ namespace Trainer.Core.Training;
 /// order (rank 0, 1, ...), never in arrival order, so a run is bit-reproducible for a given
 /// worker count; the loss scale (1 for SSE, 1/(N·D_out) for MSE) is applied once, after the sum.
 /// </summary>
-public sealed class GradientReducer
+/// <remarks>
+/// T is the job's precision: gradients are summed and scaled in T (for float the scale is rounded
+/// to float first); shard losses are doubles and are summed in double.
+/// </remarks>
+public class GradientReducer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly double _scale;
     private readonly int _shards;
-    private readonly double[] _sum;
+    private readonly T[] _sum;
     private double _loss;
     private int _next;
 
@@ -22,12 +27,12 @@ public sealed class GradientReducer
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(shards);
         _shards = shards;
-        _sum = new double[parameterCount];
+        _sum = new T[parameterCount];
         _scale = loss.Scale(totalSamples, outputs);
     }
 
     /// <summary>The combined gradient; valid after <see cref="Complete"/>.</summary>
-    public ReadOnlySpan<double> Gradient => _sum;
+    public ReadOnlySpan<T> Gradient => _sum;
 
     /// <summary>Starts a new step.</summary>
     public void Reset()
@@ -38,7 +43,7 @@ public sealed class GradientReducer
 
     /// <summary>Adds shard <paramref name="rank"/>'s summed loss and gradient; shards must come in rank order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Add(int rank, double shardLoss, ReadOnlySpan<double> shardGradient)
+    public void Add(int rank, double shardLoss, ReadOnlySpan<T> shardGradient)
     {
         if (rank >= _shards)
             throw new ArgumentOutOfRangeException(nameof(rank), $"Shard {rank} does not exist; there are {_shards}.");
@@ -58,7 +63,11 @@ public sealed class GradientReducer
     {
         if (_next != _shards)
             throw new InvalidOperationException($"Only {_next} of {_shards} shards were added; a step needs every shard exactly once.");
-        if (_scale != 1.0) TensorPrimitives.Multiply(_sum, _scale, _sum);
+        if (_scale != 1.0) TensorPrimitives.Multiply(_sum, T.CreateTruncating(_scale), _sum);
         return _loss * _scale;
     }
 }
+
+/// <summary>The float64 reducer.</summary>
+public sealed class GradientReducer(int parameterCount, LossKind loss, int totalSamples, int outputs, int shards)
+    : GradientReducer<double>(parameterCount, loss, totalSamples, outputs, shards);

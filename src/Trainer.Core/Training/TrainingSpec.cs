@@ -11,6 +11,15 @@ public enum Engine
     Autograd,
 }
 
+/// <summary>Element type of parameters, activations and gradients.</summary>
+public enum Precision
+{
+    /// <summary>IEEE double, the default; the numpy reference runs in it.</summary>
+    Float64,
+    /// <summary>IEEE single: half the bytes on the wire and in GEMMs; hand engine only.</summary>
+    Float32,
+}
+
 /// <summary>
 /// Everything that defines a training job except its data and initial weights, with the seed's
 /// defaults. <see cref="Validate"/> checks every field once and names the first bad one.
@@ -28,6 +37,8 @@ public sealed record TrainingSpec
     public Engine Engine { get; init; } = Engine.Hand;
     /// <summary>Weight λ of the input-gradient penalty λ·Σ‖∂loss/∂x‖² (0 = off); needs the autograd engine.</summary>
     public double GradientPenalty { get; init; }
+    /// <summary>Element type of the training arithmetic; float32 needs the hand engine. Stored parameters stay float64 (widening is exact).</summary>
+    public Precision Precision { get; init; } = Precision.Float64;
 
     /// <summary>
     /// A checkpoint (parameters after step k) is written every this many steps; a job whose
@@ -59,6 +70,10 @@ public sealed record TrainingSpec
             throw new SpecException("gradient-penalty", GradientPenalty, "allowed: a finite number >= 0 (0 turns it off)");
         if (GradientPenalty > 0 && Engine != Engine.Autograd)
             throw new SpecException("gradient-penalty", GradientPenalty, "allowed only with --engine autograd (it needs double backward)");
+        if (!Enum.IsDefined(Precision))
+            throw new SpecException("precision", (int)Precision, "allowed: float64, float32");
+        if (Precision == Precision.Float32 && (Engine != Engine.Hand || GradientPenalty > 0))
+            throw new SpecException("precision", "float32", "float32 needs --engine hand (the autograd engine and the gradient penalty are float64 only)");
         return this;
     }
 
