@@ -3,7 +3,10 @@ namespace Trainer.Core.Linalg;
 /// <summary>Which GEMM implementation to use.</summary>
 public enum BlasBackend
 {
-    /// <summary>OpenBLAS when it loads, otherwise managed.</summary>
+    /// <summary>
+    /// OpenBLAS when it loads and runs a kernel for this CPU; managed when it is missing, or when it
+    /// fell back to its generic kernel on a CPU the managed kernel can use fully (see <see cref="Blas.Create"/>).
+    /// </summary>
     Auto,
     OpenBlas,
     Managed,
@@ -27,7 +30,12 @@ public static class Blas
     public static OpenBlas? SystemOpenBlas => System.Value;
 
     /// <summary>"openblas (Haswell kernel)" or "managed", for logs.</summary>
-    public static string Describe(IBlas blas) => blas is OpenBlas openBlas ? $"openblas ({openBlas.CoreName} kernel)" : blas.Name;
+    public static string Describe(IBlas blas) => blas switch
+    {
+        OpenBlas openBlas => $"openblas ({openBlas.CoreName} kernel)",
+        ManagedBlas when SystemOpenBlas is { } o && IsGenericFallback(o) => "managed (OpenBLAS is installed but would run its generic Prescott kernel on this CPU)",
+        _ => blas.Name,
+    };
 
     public static BlasBackend FromEnvironment()
     {
@@ -49,6 +57,18 @@ public static class Blas
         BlasBackend.Managed => new ManagedBlas(),
         BlasBackend.OpenBlas => SystemOpenBlas ?? throw new InvalidOperationException(
             "OpenBLAS was requested but " + (OpenBlas.TryLoad(out var why) is null ? why : "it failed to load")),
-        _ => (IBlas?)SystemOpenBlas ?? new ManagedBlas(),
+        _ => SystemOpenBlas is { } openBlas && !IsGenericFallback(openBlas) ? openBlas : new ManagedBlas(),
     };
+
+    /// <summary>
+    /// OpenBLAS 0.3.21 does not recognise some virtualised CPUs and runs its generic SSE3 "Prescott"
+    /// kernel there; on this project's 2-core machines that is about 2x slower than the managed
+    /// kernel (docs/benchmarks.md). Where the CPU has AVX2 and FMA, auto then prefers managed.
+    /// Deterministic (no timing), so every silo on the same kind of machine makes the same choice;
+    /// TRAINER_BLAS=openblas still forces OpenBLAS.
+    /// </summary>
+    public static bool IsGenericFallback(OpenBlas openBlas) =>
+        openBlas.CoreName.Equals("Prescott", StringComparison.OrdinalIgnoreCase)
+        && global::System.Runtime.Intrinsics.X86.Avx2.IsSupported
+        && global::System.Runtime.Intrinsics.X86.Fma.IsSupported;
 }
