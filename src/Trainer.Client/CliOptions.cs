@@ -23,7 +23,7 @@ internal static class CliOptions
     public static readonly Option<string?> Save = new("--save") { Description = "npy:DIR to write the trained weights to (w1.npy, ...)" };
     public static readonly Option<bool> Json = new("--json") { Description = "One JSON object per line" };
 
-    public static readonly Option<string?> Gateway = new("--gateway") { Description = "host:port[,host:port...] of a running cluster [default: an embedded silo in this process]" };
+    public static readonly Option<string?> Gateway = new("--gateway") { Description = "host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [default: an embedded silo in this process]" };
     public static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Cluster id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<string> ServiceId = new("--service-id") { Description = "Service id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the cluster's log on stderr" };

@@ -46,9 +46,12 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
         else
         {
-            var endpoints = ParseGateways(gateways);
-            builder.UseOrleansClient(client => client
-                .UseStaticClustering(endpoints)
+            bool viaRedis = gateways.StartsWith(RedisScheme, StringComparison.OrdinalIgnoreCase);
+            var endpoints = viaRedis ? [] : ParseGateways(gateways);
+            builder.UseOrleansClient(client => (viaRedis
+                    // A cluster on Redis membership: the live gateways are read from Redis, so no silo is special.
+                    ? client.UseRedisClustering(gateways[RedisScheme.Length..])
+                    : client.UseStaticClustering(endpoints))
                 .Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = serviceId; })
                 .UseConnectionRetryFilter(async (exception, token) =>
                 {
@@ -71,6 +74,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
         return new ClusterConnection(host, description);
     }
+
+    /// <summary>`--gateway redis://host:port`: find the gateways in the Redis membership table.</summary>
+    public const string RedisScheme = "redis://";
 
     /// <summary>"host:port,host:port" to endpoints; names resolve through DNS (localhost works).</summary>
     public static IPEndPoint[] ParseGateways(string text)

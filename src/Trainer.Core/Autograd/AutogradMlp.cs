@@ -64,7 +64,7 @@ public sealed class AutogradMlp : IGradientModel
 
     public double Loss(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples)
     {
-        Check(parameters, x, y, samples);
+        ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
         if (GradientPenalty == 0.0)
         {
             using var noGrad = Autograd.NoGrad();
@@ -80,7 +80,7 @@ public sealed class AutogradMlp : IGradientModel
 
     public double LossAndGradient(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples, Span<double> gradient)
     {
-        Check(parameters, x, y, samples);
+        ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
         if (gradient.Length != Layout.Count)
             throw new ArgumentException($"gradient has {gradient.Length} elements, the model has {Layout.Count} parameters.", nameof(gradient));
         using var grad = Autograd.EnableGrad();
@@ -159,14 +159,4 @@ public sealed class AutogradMlp : IGradientModel
         return buffer;
     }
 
-    private void Check(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
-        if (parameters.Length != Layout.Count)
-            throw new ArgumentException($"parameters has {parameters.Length} elements, the model {Spec.Architecture} has {Layout.Count}.", nameof(parameters));
-        if (x.Length < (long)samples * Spec.InputSize)
-            throw new ArgumentException($"x has {x.Length} elements, {samples} samples of {Spec.InputSize} inputs need {(long)samples * Spec.InputSize}.", nameof(x));
-        if (y.Length < (long)samples * Spec.OutputSize)
-            throw new ArgumentException($"y has {y.Length} elements, {samples} samples of {Spec.OutputSize} outputs need {(long)samples * Spec.OutputSize}.", nameof(y));
-    }
 }

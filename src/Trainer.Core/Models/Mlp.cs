@@ -54,14 +54,14 @@ public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee7
 
     public double Loss(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples)
     {
-        Check(parameters, x, y, samples);
+        ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
         Forward(parameters, x, samples);
         return SumSquaredError(y, samples, computeDelta: false);
     }
 
     public double LossAndGradient(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Span<T> gradient)
     {
-        Check(parameters, x, y, samples);
+        ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
         if (gradient.Length != Layout.Count)
             throw new ArgumentException($"gradient has {gradient.Length} elements, the model has {Layout.Count} parameters.", nameof(gradient));
         Forward(parameters, x, samples);
@@ -170,16 +170,6 @@ public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee7
         _capacity = samples;
     }
 
-    private void Check(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
-        if (parameters.Length != Layout.Count)
-            throw new ArgumentException($"parameters has {parameters.Length} elements, the model {Spec.Architecture} has {Layout.Count}.", nameof(parameters));
-        if (x.Length < (long)samples * Spec.InputSize)
-            throw new ArgumentException($"x has {x.Length} elements, {samples} samples of {Spec.InputSize} inputs need {(long)samples * Spec.InputSize}.", nameof(x));
-        if (y.Length < (long)samples * Spec.OutputSize)
-            throw new ArgumentException($"y has {y.Length} elements, {samples} samples of {Spec.OutputSize} outputs need {(long)samples * Spec.OutputSize}.", nameof(y));
-    }
 }
 
 /// <summary>The float64 hand-derived MLP, the engine of every job that does not ask for float32.</summary>

@@ -1,0 +1,16 @@
+namespace Trainer.Core.Models;
+
+/// <summary>The argument checks every <see cref="IGradientModel"/> makes once per call, before its kernels run.</summary>
+internal static class ModelArguments
+{
+    public static void Check(ModelSpec spec, ParameterLayout layout, int parameters, int x, int y, int samples)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
+        if (parameters != layout.Count)
+            throw new ArgumentException($"parameters has {parameters} elements, the model {spec.Architecture} has {layout.Count}.", nameof(parameters));
+        if (x < (long)samples * spec.InputSize)
+            throw new ArgumentException($"x has {x} elements, {samples} samples of {spec.InputSize} inputs need {(long)samples * spec.InputSize}.", nameof(x));
+        if (y < (long)samples * spec.OutputSize)
+            throw new ArgumentException($"y has {y} elements, {samples} samples of {spec.OutputSize} outputs need {(long)samples * spec.OutputSize}.", nameof(y));
+    }
+}
