@@ -14,12 +14,12 @@ public sealed class JobRegistryGrain(
         if (record.State.Jobs.Contains(jobId)) return;
         record.State.Jobs.Add(jobId);
         record.State.Running.Add(jobId);
-        await record.WriteStateAsync();
+        await record.WriteOwnedStateAsync();
     }
 
     public async Task MarkFinishedAsync(string jobId)
     {
-        if (record.State.Running.Remove(jobId)) await record.WriteStateAsync();
+        if (record.State.Running.Remove(jobId)) await record.WriteOwnedStateAsync();
     }
 
     public Task<string[]> ListAsync() => Task.FromResult(record.State.Jobs.ToArray());

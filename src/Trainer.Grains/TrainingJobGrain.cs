@@ -27,6 +27,7 @@ public sealed class TrainingJobGrain(
     private readonly LossHistory _losses = new();
     private JobStatus? _status;
     private bool _cancelRequested;
+    private bool _deactivating;
     private IGrainTimer? _keepAlive;
 
     private string JobId => this.GetPrimaryKeyString();
@@ -46,6 +47,14 @@ public sealed class TrainingJobGrain(
         return Task.CompletedTask;
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // NOTE: the step loop must not outlive its activation: a later activation resumes from the
+        // checkpoint, and a stale loop finishing (or failing) here would overwrite its record.
+        _deactivating = true;
+        return Task.CompletedTask;
+    }
+
     public async Task<JobStatus> SubmitAsync(JobSubmission submission)
     {
         if (_status is not null)
@@ -62,11 +71,11 @@ public sealed class TrainingJobGrain(
             if (submission.Data is not null)
             {
                 data.State.Data = submission.Data;
-                await data.WriteStateAsync();
+                await data.WriteOwnedStateAsync();
             }
             record.State.Status = _status;
             record.State.Checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
-            await record.WriteStateAsync();
+            await record.WriteOwnedStateAsync();
             await RestoreAsync();
             await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
         }
@@ -122,6 +131,7 @@ public sealed class TrainingJobGrain(
         while (true)
         {
             int step = _losses.Count + 1;
+            if (_deactivating) return;
             try
             {
                 if (_cancelRequested)
@@ -182,7 +192,7 @@ public sealed class TrainingJobGrain(
         record.State.Checkpoint = await ParameterServer.GetStateAsync();
         record.State.Losses = _losses.ToBytes();
         record.State.Status = _status;
-        await record.WriteStateAsync();
+        await record.WriteOwnedStateAsync();
     }
 
     /// <summary>Records the outcome, keeps the final parameters, and frees the job's other grains.</summary>
@@ -200,7 +210,7 @@ public sealed class TrainingJobGrain(
         record.State.Status = _status;
         record.State.Losses = _losses.ToBytes();
         record.State.Checkpoint = null;
-        await record.WriteStateAsync();
+        await record.WriteOwnedStateAsync();
         logger.LogInformation("Job {Job} {State} after {Steps} steps in {Seconds:F2} s; last loss {Loss}",
             JobId, state, _status.StepsCompleted, elapsed, _status.LastLoss);
         _keepAlive?.Dispose();

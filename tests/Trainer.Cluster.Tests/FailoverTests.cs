@@ -1,3 +1,4 @@
+using Orleans.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.TestingHost;
@@ -22,9 +23,9 @@ public sealed class FailoverTests
         var spec = Jobs.Small(workers: 3, steps: 1500) with { CheckpointEvery = 50 };
         var expected = Jobs.Local(spec);
 
-        // The job grain and parameter server live on the oldest silo (0); silo 2 holds worker 2 only.
-        var run = Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: (job, id) => KillAfterAsync(cluster, job, cluster.Silos[2], 100));
-        var (id, status, losses) = await run;
+        // Kill a silo that holds a worker but not the job grain (nor, beside it, the parameter server).
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 100, killTheJobsSilo: false));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
@@ -39,20 +40,31 @@ public sealed class FailoverTests
         var spec = Jobs.Small(workers: 2, steps: 1500) with { CheckpointEvery = 50 };
         var expected = Jobs.Local(spec);
 
-        // Silo 0 is the oldest: it holds the job grain, its parameter server and the registry.
+        // Kill the silo of the job grain, which also holds its parameter server.
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: (job, _) => KillAfterAsync(cluster, job, cluster.Silos[0], 120));
+            afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 120, killTheJobsSilo: true));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
         Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
     }
 
-    /// <summary>Waits (by the job's own progress, not the clock) until it has done some steps, then kills the silo.</summary>
-    private static async Task KillAfterAsync(InProcessTestCluster cluster, ITrainingJobGrain job, InProcessSiloHandle silo, int steps)
+    /// <summary>
+    /// Waits (by the job's own progress, not the clock) until it has done some steps, then kills
+    /// either the silo that hosts the job grain or another one that hosts a worker.
+    /// </summary>
+    private static async Task KillAfterAsync(InProcessTestCluster cluster, ITrainingJobGrain job, string jobId, int steps, bool killTheJobsSilo)
     {
         while ((await job.GetLossesAsync(steps, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < steps) Token.ThrowIfCancellationRequested();
-        await cluster.KillSiloAsync(silo);
+        var management = cluster.Client.GetGrain<IManagementGrain>(0);
+#pragma warning disable xUnit1051 // the management grain's lookup takes no cancellation token
+        var jobSilo = await management.GetActivationAddress(job);
+        var workerSilo = await management.GetActivationAddress(cluster.Client.GetGrain<IWorkerGrain>(0, jobId));
+        if (!killTheJobsSilo && workerSilo == jobSilo) workerSilo = await management.GetActivationAddress(cluster.Client.GetGrain<IWorkerGrain>(1, jobId));
+#pragma warning restore xUnit1051
+        var target = killTheJobsSilo ? jobSilo : workerSilo;
+        Assert.True(target is not null && (killTheJobsSilo || target != jobSilo), $"job on {jobSilo}, worker on {workerSilo}");
+        await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(target)));
     }
 
     private static async Task<InProcessTestCluster> StartAsync(string? redis)

@@ -34,9 +34,11 @@ internal static class Jobs
         var disturbance = afterSubmit?.Invoke(job, id) ?? Task.CompletedTask;
         var losses = new List<double>();
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        var giveUp = DateTime.UtcNow + TimeSpan.FromMinutes(5);
         while (true)
         {
             cancellation.ThrowIfCancellationRequested();
+            Assert.True(DateTime.UtcNow < giveUp, $"job {id} did not end within 5 minutes ({losses.Count} losses seen)");
             LossBatch batch;
             try
             {
@@ -47,6 +49,7 @@ internal static class Jobs
                 continue;
             }
             losses.AddRange(batch.Losses.Values.ToArray());
+            Assert.True(batch.Status.State != JobState.Unknown, $"job {id} is gone: the cluster no longer knows it ({losses.Count} losses seen)");
             // A resumed job replays from its checkpoint: it reports the same losses again from there.
             if (batch.Status.StepsCompleted < losses.Count) losses.RemoveRange(batch.Status.StepsCompleted, losses.Count - batch.Status.StepsCompleted);
             if (batch.Status.IsTerminal && losses.Count >= batch.Status.StepsCompleted)
