@@ -9,8 +9,10 @@ namespace Trainer.Process.Tests;
 [Collection(RealProcessCollection.Name)]
 public sealed class SiloCrashTests
 {
-    // ~20 s undisturbed on 2 cores (about 37 steps/s with 3 workers on 3 silos, one BLAS thread each).
-    private const int Steps = 800;
+    // The job must still be running when the kill lands, whatever this machine's speed: a short
+    // calibration job measures steps/s on this cluster, and the real job is sized to ~25 s of it.
+    private const double TargetSeconds = 25;
+    private const int CalibrationSteps = 300;
     private const int KillAfterSteps = 20;
     private const int SecondJobSteps = 20;
 
@@ -31,12 +33,17 @@ public sealed class SiloCrashTests
         var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
         var recovered = Path.Combine(cluster.Folder, "recovered");
 
+        var calibration = await cluster.TrainerAsync(["train", .. Job, "--steps", $"{CalibrationSteps}", "--json"]);
+        Assert.True(calibration.Code == 0, calibration.ToString());
+        double rate = JsonDocument.Parse(calibration.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement.GetProperty("steps_per_second").GetDouble();
+        int steps = (int)Math.Clamp(rate * TargetSeconds, 800, 50_000);
+
         // The reference: the same job, nothing killed.
-        var reference = await cluster.TrainerAsync(["train", .. Job, "--steps", $"{Steps}", "--save", $"npy:{undisturbed}", "--json"]);
+        var reference = await cluster.TrainerAsync(["train", .. Job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
         var referenceLosses = StepLosses(reference.Out);
 
-        var submit = await cluster.TrainerAsync(["submit", .. Job, "--steps", $"{Steps}"]);
+        var submit = await cluster.TrainerAsync(["submit", .. Job, "--steps", $"{steps}"]);
         Assert.True(submit.Code == 0, submit.ToString());
         var jobId = submit.Out.Trim();
         var running = await Poll.UntilAsync(() => cluster.StatusAsync(jobId), s => s.GetProperty("steps").GetInt32() >= KillAfterSteps,
@@ -55,7 +62,7 @@ public sealed class SiloCrashTests
         }
         var status = await cluster.StatusAsync(jobId);
         Assert.Equal("completed", status.GetProperty("state").GetString());
-        Assert.Equal(Steps, status.GetProperty("steps").GetInt32());
+        Assert.Equal(steps, status.GetProperty("steps").GetInt32());
 
         var result = await cluster.TrainerAsync("result", jobId, "--save", $"npy:{recovered}");
         Assert.True(result.Code == 0, result.ToString());
