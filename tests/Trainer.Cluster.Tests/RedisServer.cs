@@ -11,9 +11,9 @@ namespace Trainer.Cluster.Tests;
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly System.Diagnostics.Process _process;
 
-    private RedisServer(Process process, int port)
+    private RedisServer(System.Diagnostics.Process process, int port)
     {
         _process = process;
         Port = port;
@@ -38,7 +38,7 @@ public sealed class RedisServer : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        var process = Process.Start(start)!;
+        var process = System.Diagnostics.Process.Start(start)!;
         var server = new RedisServer(process, port);
         // Ready when it accepts connections; bounded, and fails with redis's own output otherwise.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);

@@ -15,8 +15,13 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly ChildProcesses _processes = new();
     private readonly Dictionary<string, string> _environment;
 
-    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, string siloArgs)
+    private readonly string? _gateway;
+    private readonly string[] _clientArgs;
+
+    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, string siloArgs, string? gateway, string[] clientArgs)
     {
+        _gateway = gateway;
+        _clientArgs = clientArgs;
         Silos = silos;
         BaseSiloPort = baseSiloPort;
         BaseGatewayPort = baseGatewayPort;
@@ -40,13 +45,15 @@ public sealed class LocalCluster : IAsyncDisposable
     public string Folder { get; }
 
     /// <summary>Every silo's gateway, as the client's --gateway option wants them.</summary>
-    public string Gateways => string.Join(',', Enumerable.Range(0, Silos).Select(i => $"127.0.0.1:{BaseGatewayPort + i}"));
+    public string Gateways => _gateway ?? string.Join(',', Enumerable.Range(0, Silos).Select(i => $"127.0.0.1:{BaseGatewayPort + i}"));
 
     /// <summary>A cluster that has not been started yet (see <see cref="StartAsync"/>).</summary>
-    public static async Task<LocalCluster> CreateAsync(int silos, string siloArgs = "")
+    /// <param name="gateway">What the client's --gateway gets instead of the list of every gateway (e.g. redis://host:port).</param>
+    /// <param name="clientArgs">Appended to every `trainer` command (e.g. --cluster-id).</param>
+    public static async Task<LocalCluster> CreateAsync(int silos, string siloArgs = "", string? gateway = null, string[]? clientArgs = null)
     {
         var (siloBase, gatewayBase) = FreePortBases(silos);
-        var cluster = new LocalCluster(silos, siloBase, gatewayBase, siloArgs);
+        var cluster = new LocalCluster(silos, siloBase, gatewayBase, siloArgs, gateway, clientArgs ?? []);
         await Repo.EnsureBuiltAsync(cluster._processes);
         return cluster;
     }
@@ -64,7 +71,7 @@ public sealed class LocalCluster : IAsyncDisposable
     public Task<ProcessResult> TrainerAsync(params string[] args) => TrainerAsync(ClientTimeout, args);
 
     public Task<ProcessResult> TrainerAsync(TimeSpan timeout, params string[] args) =>
-        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args, "--gateway", Gateways], _environment, timeout, Folder);
+        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args, "--gateway", Gateways, .. _clientArgs], _environment, timeout, Folder);
 
     public async Task<JsonElement> StatusAsync(string jobId)
     {

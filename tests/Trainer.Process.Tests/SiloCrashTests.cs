@@ -13,7 +13,6 @@ public sealed class SiloCrashTests
     // calibration job measures steps/s on this cluster, and the real job is sized to ~25 s of it.
     private const double TargetSeconds = 25;
     private const int CalibrationSteps = 300;
-    private const int KillAfterSteps = 20;
     private const int SecondJobSteps = 20;
 
     // NOTE: Orleans declares a SIGKILLed silo dead after ~12 s with its default probes (measured);
@@ -30,33 +29,57 @@ public sealed class SiloCrashTests
     {
         await using var cluster = await LocalCluster.CreateAsync(silos: 3, SiloArgs);
         await cluster.StartAsync();
+        // Localhost clustering: silo 0 is the primary (and holds the job grain); silo 2 holds a worker.
+        await KillMidJobAndCompareAsync(cluster, killSilo: 2, Job, killAfterSteps: 20);
+    }
+
+    [Fact]
+    public async Task OnRedisMembership_KillingTheJobsSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
+    {
+        await using var redis = await Trainer.Cluster.Tests.RedisServer.StartAsync();
+        var clusterId = "crash-" + Guid.NewGuid().ToString("N")[..8];
+        await using var cluster = await LocalCluster.CreateAsync(silos: 3,
+            $"{SiloArgs} --clustering redis --redis {redis.Endpoint} --cluster-id {clusterId}",
+            gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId]);
+        await cluster.StartAsync();
+        // Redis membership has no primary: silo 0, the oldest, holds the job grain and its parameter
+        // server, and dies; the job must resume on a survivor from its checkpoint in Redis.
+        await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. Job, "--checkpoint-every", "50"], killAfterSteps: 120);
+    }
+
+    /// <summary>
+    /// Runs the job undisturbed, then again with a SIGKILL of one silo mid-job, and requires the
+    /// second run to complete by itself with byte-identical weights; then a new job on the survivors.
+    /// </summary>
+    private static async Task KillMidJobAndCompareAsync(LocalCluster cluster, int killSilo, string[] job, int killAfterSteps)
+    {
         var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
         var recovered = Path.Combine(cluster.Folder, "recovered");
 
-        var calibration = await cluster.TrainerAsync(["train", .. Job, "--steps", $"{CalibrationSteps}", "--json"]);
+        var calibration = await cluster.TrainerAsync(["train", .. job, "--steps", $"{CalibrationSteps}", "--json"]);
         Assert.True(calibration.Code == 0, calibration.ToString());
         double rate = JsonDocument.Parse(calibration.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement.GetProperty("steps_per_second").GetDouble();
         int steps = (int)Math.Clamp(rate * TargetSeconds, 800, 50_000);
 
         // The reference: the same job, nothing killed.
-        var reference = await cluster.TrainerAsync(["train", .. Job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
+        var reference = await cluster.TrainerAsync(["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
         var referenceLosses = StepLosses(reference.Out);
 
-        var submit = await cluster.TrainerAsync(["submit", .. Job, "--steps", $"{steps}"]);
+        var submit = await cluster.TrainerAsync(["submit", .. job, "--steps", $"{steps}"]);
         Assert.True(submit.Code == 0, submit.ToString());
         var jobId = submit.Out.Trim();
-        var running = await Poll.UntilAsync(() => cluster.StatusAsync(jobId), s => s.GetProperty("steps").GetInt32() >= KillAfterSteps,
+        var running = await Poll.UntilAsync(() => cluster.StatusAsync(jobId), s => s.GetProperty("steps").GetInt32() >= killAfterSteps,
             TimeSpan.FromSeconds(60), s => s.ToString());
         Assert.Equal("running", running.GetProperty("state").GetString());
 
-        cluster.Kill(2);
+        cluster.Kill(killSilo);
 
-        var watch = await cluster.TrainerAsync(TimeSpan.FromSeconds(150), "watch", jobId, "--json");
+        var watch = await cluster.TrainerAsync(TimeSpan.FromSeconds(240), "watch", jobId, "--json");
         if (watch.Code != 0)
         {
             var afterwards = await cluster.TrainerAsync("status", jobId, "--json");
-            Assert.Fail($"The job did not survive the kill of silo 2 (killed at about step {running.GetProperty("steps").GetInt32()}; "
+            Assert.Fail($"The job did not survive the kill of silo {killSilo} (killed at about step {running.GetProperty("steps").GetInt32()}; "
                 + $"the job grain ran on {cluster.SiloLogging($"Job {jobId} started")}).\n{watch}\nstatus afterwards: {afterwards}\n"
                 + $"silo log lines about the job:\n{cluster.LogLines(jobId)}\nlogs: {cluster.Folder}");
         }
@@ -71,7 +94,7 @@ public sealed class SiloCrashTests
                 $"{file} after the kill differs from the undisturbed run's");
 
         // The two survivors still take jobs; the same spec gives the reference's first losses.
-        var second = await cluster.TrainerAsync(["train", .. Job, "--steps", $"{SecondJobSteps}", "--json"]);
+        var second = await cluster.TrainerAsync(["train", .. job, "--steps", $"{SecondJobSteps}", "--json"]);
         Assert.True(second.Code == 0, second.ToString());
         Assert.Equal(referenceLosses[..SecondJobSteps], StepLosses(second.Out));
     }
