@@ -9,6 +9,7 @@ namespace Trainer.Client;
 /// <summary>The `trainer` commands. Each handler returns the process exit code (see <see cref="ExitCodes"/>).</summary>
 internal sealed class Commands(TextWriter output, TextWriter error)
 {
+    private ClusterRetry Retry => new(error);
     public RootCommand Build()
     {
         var root = new RootCommand("Trainer: data-parallel neural-network training on an Orleans cluster.");
@@ -58,7 +59,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         }
         watcher.WriteOutcome(final);
         if (saveFolder is not null && final.State == JobState.Completed)
-            await SaveAsync(job, final, saveFolder, json);
+            await SaveAsync(job, final, saveFolder, json, cancellation);
         return ExitCodes.For(final.State);
     }
 
@@ -78,7 +79,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         RequireGateway(r, "watch");
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
-        var status = await RequireJob(job);
+        var status = await RequireJob(job, cancellation);
         var watcher = new JobWatcher(output, error, r.GetValue(CliOptions.Json));
         var final = await watcher.WatchAsync(job, r.GetValue(CliOptions.FromStart) ? 1 : status.StepsCompleted + 1, cancellation);
         watcher.WriteOutcome(final);
@@ -89,7 +90,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         RequireGateway(r, "status");
         await using var cluster = await Connect(r, cancellation);
-        var status = await RequireJob(cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!));
+        var status = await RequireJob(cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!), cancellation);
         WriteStatus(status, r.GetValue(CliOptions.Json));
         return ExitCodes.Success;
     }
@@ -98,8 +99,8 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         RequireGateway(r, "list");
         await using var cluster = await Connect(r, cancellation);
-        var ids = await cluster.Client.GetGrain<IJobRegistryGrain>(0).ListAsync();
-        var statuses = await Task.WhenAll(ids.Select(id => cluster.Client.GetGrain<ITrainingJobGrain>(id).GetStatusAsync()));
+        var ids = await Retry.RunAsync(cluster.Client.GetGrain<IJobRegistryGrain>(0).ListAsync, cancellation);
+        var statuses = await Retry.RunAsync(() => Task.WhenAll(ids.Select(id => cluster.Client.GetGrain<ITrainingJobGrain>(id).GetStatusAsync())), cancellation);
         foreach (var status in statuses) WriteStatus(status, r.GetValue(CliOptions.Json));
         return ExitCodes.Success;
     }
@@ -109,8 +110,8 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         RequireGateway(r, "cancel");
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
-        await RequireJob(job);
-        WriteStatus(await job.CancelAsync(), r.GetValue(CliOptions.Json));
+        await RequireJob(job, cancellation);
+        WriteStatus(await Retry.RunAsync(job.CancelAsync, cancellation), r.GetValue(CliOptions.Json));
         return ExitCodes.Success;
     }
 
@@ -121,15 +122,15 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         bool json = r.GetValue(CliOptions.Json);
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
-        var status = await RequireJob(job);
+        var status = await RequireJob(job, cancellation);
         new JobWatcher(output, error, json).WriteOutcome(status);
-        if (saveFolder is not null) await SaveAsync(job, status, saveFolder, json);
+        if (saveFolder is not null) await SaveAsync(job, status, saveFolder, json, cancellation);
         return status.IsTerminal ? ExitCodes.For(status.State) : ExitCodes.Success;
     }
 
-    private async Task SaveAsync(ITrainingJobGrain job, JobStatus status, string folder, bool json)
+    private async Task SaveAsync(ITrainingJobGrain job, JobStatus status, string folder, bool json, CancellationToken cancellation)
     {
-        var parameters = await job.GetParametersAsync();
+        var parameters = await Retry.RunAsync(job.GetParametersAsync, cancellation);
         NpyFiles.SaveParameters(folder, status.Spec!.Model, parameters.Values);
         if (!json) output.WriteLine($"saved weights to {folder}");
     }
@@ -151,9 +152,9 @@ internal sealed class Commands(TextWriter output, TextWriter error)
             + (s.Message is { } m ? $"  ({m})" : ""));
     }
 
-    private static async Task<JobStatus> RequireJob(ITrainingJobGrain job)
+    private async Task<JobStatus> RequireJob(ITrainingJobGrain job, CancellationToken cancellation)
     {
-        var status = await job.GetStatusAsync();
+        var status = await Retry.RunAsync(job.GetStatusAsync, cancellation);
         if (status.State == JobState.Unknown) throw new SpecException("job", status.JobId, "it must be the id of a job submitted to this cluster (see `trainer list`)");
         return status;
     }

@@ -10,9 +10,9 @@ namespace Trainer.Client;
 /// </summary>
 internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
 {
+    private readonly ClusterRetry _retry = new(error);
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
     private const int BatchSize = 10_000;
-    private static readonly TimeSpan RetryBudget = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan BatchingDelay = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Watches from <paramref name="fromStep"/> (1 = the start) and returns the final status.</summary>
@@ -22,7 +22,8 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
         while (true)
         {
             cancellation.ThrowIfCancellationRequested();
-            var batch = await PollAsync(job, next, cancellation);
+            int from = next;
+            var batch = await _retry.RunAsync(() => job.GetLossesAsync(from, BatchSize, PollWait), cancellation);
             var status = batch.Status;
             if (status.State == JobState.Unknown) return status;
             var losses = batch.Losses.Values;
@@ -33,30 +34,6 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
             if (status.IsTerminal && next > status.StepsCompleted) return status;
             // Let losses pile up a little: one poll per step would compete with the job for its grain.
             if (losses.Length > 0) await Task.Delay(BatchingDelay, cancellation);
-        }
-    }
-
-    /// <summary>
-    /// One long poll. A silo failure (the gateway's, or the one holding the job grain) makes calls
-    /// fail for the seconds Orleans needs to notice; the job carries on in the cluster, so the
-    /// watcher retries with bounded back-off instead of giving up.
-    /// </summary>
-    private async Task<LossBatch> PollAsync(ITrainingJobGrain job, int next, CancellationToken cancellation)
-    {
-        var deadline = DateTime.UtcNow + RetryBudget;
-        var backoff = TimeSpan.FromMilliseconds(200);
-        while (true)
-        {
-            try
-            {
-                return await job.GetLossesAsync(next, BatchSize, PollWait);
-            }
-            catch (Exception e) when (e is not OperationCanceledException && DateTime.UtcNow + backoff < deadline)
-            {
-                error.WriteLine($"trainer: the cluster did not answer ({e.GetType().Name}); retrying");
-                await Task.Delay(backoff, cancellation);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
-            }
         }
     }
 
