@@ -9,7 +9,7 @@ namespace Trainer.Client;
 /// <summary>The `trainer` commands. Each handler returns the process exit code (see <see cref="ExitCodes"/>).</summary>
 internal sealed class Commands(TextWriter output, TextWriter error)
 {
-    private ClusterRetry Retry => new(error);
+    private readonly ClusterRetry _retry = new(error);
     public RootCommand Build()
     {
         var root = new RootCommand("Trainer: data-parallel neural-network training on an Orleans cluster.");
@@ -99,8 +99,8 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         RequireGateway(r, "list");
         await using var cluster = await Connect(r, cancellation);
-        var ids = await Retry.RunAsync(cluster.Client.GetGrain<IJobRegistryGrain>(0).ListAsync, cancellation);
-        var statuses = await Retry.RunAsync(() => Task.WhenAll(ids.Select(id => cluster.Client.GetGrain<ITrainingJobGrain>(id).GetStatusAsync())), cancellation);
+        var ids = await _retry.RunAsync(cluster.Client.GetGrain<IJobRegistryGrain>(0).ListAsync, cancellation);
+        var statuses = await _retry.RunAsync(() => Task.WhenAll(ids.Select(id => cluster.Client.GetGrain<ITrainingJobGrain>(id).GetStatusAsync())), cancellation);
         foreach (var status in statuses) WriteStatus(status, r.GetValue(CliOptions.Json));
         return ExitCodes.Success;
     }
@@ -111,7 +111,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
         await RequireJob(job, cancellation);
-        WriteStatus(await Retry.RunAsync(job.CancelAsync, cancellation), r.GetValue(CliOptions.Json));
+        WriteStatus(await _retry.RunAsync(job.CancelAsync, cancellation), r.GetValue(CliOptions.Json));
         return ExitCodes.Success;
     }
 
@@ -130,7 +130,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
 
     private async Task SaveAsync(ITrainingJobGrain job, JobStatus status, string folder, bool json, CancellationToken cancellation)
     {
-        var parameters = await Retry.RunAsync(job.GetParametersAsync, cancellation);
+        var parameters = await _retry.RunAsync(job.GetParametersAsync, cancellation);
         NpyFiles.SaveParameters(folder, status.Spec!.Model, parameters.Values);
         if (!json) output.WriteLine($"saved weights to {folder}");
     }
@@ -154,7 +154,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
 
     private async Task<JobStatus> RequireJob(ITrainingJobGrain job, CancellationToken cancellation)
     {
-        var status = await Retry.RunAsync(job.GetStatusAsync, cancellation);
+        var status = await _retry.RunAsync(job.GetStatusAsync, cancellation);
         if (status.State == JobState.Unknown) throw new SpecException("job", status.JobId, "it must be the id of a job submitted to this cluster (see `trainer list`)");
         return status;
     }

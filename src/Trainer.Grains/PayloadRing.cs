@@ -33,14 +33,5 @@ internal sealed class PayloadRing<T> where T : unmanaged
     /// <summary>Makes the other buffer current.</summary>
     public void Swap() => _current ^= 1;
 
-    /// <summary>Swaps, then returns the (new) current buffer to fill and the payload that carries it.</summary>
-    public (Memory<byte> Bytes, TensorPayload Payload) Next()
-    {
-        Swap();
-        return (_payloads[_current].Bytes, _payloads[_current]);
-    }
-
-    public static Span<T> Values(Memory<byte> bytes) => MemoryMarshal.Cast<byte, T>(bytes.Span);
-
     private Span<T> Values(int index) => MemoryMarshal.Cast<byte, T>(_payloads[index].Bytes.AsSpan());
 }

@@ -29,9 +29,9 @@ internal abstract class ShardModel
         public override (double Loss, TensorPayload Gradient) Compute(TensorPayload parameters)
         {
             var values = parameters.ValuesOf<T>(model.Layout.Count, "the parameters sent to the worker");
-            var (bytes, payload) = _gradients.Next();
-            double loss = model.LossAndGradient(values, x, y, samples, PayloadRing<T>.Values(bytes));
-            return (loss, payload);
+            _gradients.Swap();
+            double loss = model.LossAndGradient(values, x, y, samples, _gradients.Current);
+            return (loss, _gradients.CurrentPayload);
         }
     }
 }
