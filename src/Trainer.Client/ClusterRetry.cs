@@ -24,7 +24,7 @@ internal sealed class ClusterRetry(TextWriter error)
             {
                 return await call();
             }
-            catch (Exception e) when (IsRetryable(e) && DateTime.UtcNow + backoff < deadline)
+            catch (Exception e) when (IsRetryable(e, cancellation) && DateTime.UtcNow + backoff < deadline)
             {
                 error.WriteLine($"trainer: the cluster did not answer ({e.GetType().Name}); retrying");
                 await Task.Delay(backoff, cancellation);
@@ -33,6 +33,13 @@ internal sealed class ClusterRetry(TextWriter error)
         }
     }
 
-    private static bool IsRetryable(Exception e) =>
-        e is not (OperationCanceledException or JobRejectedException or SpecException or KeyNotFoundException);
+    // NOTE: an OperationCanceledException we did not ask for is Orleans' own: a gateway whose grain
+    // directory lookup was cut short by a membership change (a silo just declared dead) answers the
+    // call with it (seen in CI). Only our own cancellation (Ctrl+C) ends the command.
+    private static bool IsRetryable(Exception e, CancellationToken cancellation) => e switch
+    {
+        OperationCanceledException => !cancellation.IsCancellationRequested,
+        JobRejectedException or SpecException or KeyNotFoundException => false,
+        _ => true,
+    };
 }

@@ -120,6 +120,8 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         }
     }
 
+    // OperationCanceledException: Orleans answers a call with it when the grain-directory lookup that
+    // routes it is cancelled by a membership change, i.e. exactly while a dead silo is being removed.
     private static bool IsTransient(Exception e) =>
-        e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or ConnectionFailedException;
+        e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or ConnectionFailedException or OperationCanceledException;
 }
