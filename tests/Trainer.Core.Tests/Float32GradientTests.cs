@@ -6,7 +6,8 @@ namespace Trainer.Core.Tests;
 
 /// <summary>
 /// The float32 hand-derived MLP (<see cref="Mlp{T}"/> with T = float) against the float64 one on
-/// the same (float-representable) inputs, and against finite differences of its own loss.
+/// the same (float-representable) inputs, and against finite differences of its own loss taken
+/// through the float32 exchange (dense and factored plans).
 /// </summary>
 public class Float32GradientTests
 {
@@ -36,22 +37,23 @@ public class Float32GradientTests
     }
 
     [Theory]
-    [InlineData(Activation.Sigmoid, LossKind.Sse, false)]
-    [InlineData(Activation.Tanh, LossKind.Mse, true)]
-    [InlineData(Activation.Relu, LossKind.Sse, true)]
-    public void Float32Gradient_MatchesFiniteDifferences_Loosely(Activation activation, LossKind loss, bool bias)
+    [InlineData(Activation.Sigmoid, LossKind.Sse, false, false)]
+    [InlineData(Activation.Tanh, LossKind.Mse, true, false)]
+    [InlineData(Activation.Relu, LossKind.Sse, true, false)]
+    [InlineData(Activation.Sigmoid, LossKind.Sse, false, true)]
+    [InlineData(Activation.Tanh, LossKind.Mse, true, true)]
+    [InlineData(Activation.Relu, LossKind.Sse, true, true)]
+    public void Float32Gradient_MatchesFiniteDifferences_Loosely(Activation activation, LossKind loss, bool bias, bool factored)
     {
         var spec = new ModelSpec([4, 3, 2], activation, loss, bias);
         var (p, x, y) = FloatProblem(spec, seed: 5);
         var model = new Mlp<float>(spec, new ManagedBlas());
         float[] x32 = Precisions.Narrow(x), y32 = Precisions.Narrow(y);
 
-        var reducer = new GradientReducer<float>(p.Length, loss, Samples, spec.OutputSize, shards: 1);
-        var shardGradient = new float[p.Length];
-        reducer.Reset();
-        reducer.Add(0, model.LossAndGradient(Precisions.Narrow(p), x32, y32, Samples, shardGradient), shardGradient);
-        reducer.Complete();
-        var analytic = reducer.Gradient.ToArray();
+        // Through the float32 exchange on one shard: dense (the plain gradient) or every layer factored.
+        var plan = ExchangePlan.With(spec, Samples, factored, factored);
+        var (_, gradient) = Exchange.Gradient(spec, model, plan, Precisions.Narrow(p), x32, y32, workers: 1);
+        var analytic = Precisions.Widen(gradient);
 
         // NOTE: float32 forward passes round at ~6e-8 relative, so the step is large (h = 1e-3) and the
         // tolerance loose (1e-2): rounding noise is O(eps·loss/h) ≈ 1e-3; a larger h crosses ReLU's kink.

@@ -4,36 +4,42 @@ using Trainer.Core.Training;
 
 namespace Trainer.Core.Tests;
 
-/// <summary>The hand-derived backward pass of <see cref="Mlp"/> against central finite differences.</summary>
+/// <summary>
+/// The hand-derived backward pass of <see cref="Mlp"/> against central finite differences, taken
+/// through the exchange as training takes it (shard packs, <see cref="UpdateBuilder{T}"/>,
+/// <see cref="ReplicaUpdate{T}"/>): once with every layer dense (summed shard gradients) and once
+/// with every layer factored (δ and activations, multiplied out by the replica).
+/// </summary>
 public class MlpGradientTests
 {
     private const double Tolerance = 1e-6;
     private const int Samples = 5;
 
-    public static TheoryData<Activation, LossKind, bool> EveryActivationLossAndBias()
+    public static TheoryData<Activation, LossKind, bool, bool> EveryActivationLossBiasAndPlan()
     {
-        var data = new TheoryData<Activation, LossKind, bool>();
+        var data = new TheoryData<Activation, LossKind, bool, bool>();
         foreach (var activation in Enum.GetValues<Activation>())
             foreach (var loss in Enum.GetValues<LossKind>())
                 foreach (var bias in new[] { false, true })
-                    data.Add(activation, loss, bias);
+                    foreach (var factored in new[] { false, true })
+                        data.Add(activation, loss, bias, factored);
         return data;
     }
 
     [Theory]
-    [MemberData(nameof(EveryActivationLossAndBias))]
-    public void Gradient_MatchesFiniteDifferences_ForEveryActivationAndLoss(Activation activation, LossKind loss, bool bias)
-        => CheckEveryParameter(new ModelSpec([4, 3, 2], activation, loss, bias), seed: 1);
+    [MemberData(nameof(EveryActivationLossBiasAndPlan))]
+    public void Gradient_MatchesFiniteDifferences_ForEveryActivationAndLoss(Activation activation, LossKind loss, bool bias, bool factored)
+        => CheckEveryParameter(new ModelSpec([4, 3, 2], activation, loss, bias), factored, seed: 1);
 
     [Theory]
-    [MemberData(nameof(EveryActivationLossAndBias))]
-    public void Gradient_MatchesFiniteDifferences_ForThreeLayers(Activation activation, LossKind loss, bool bias)
-        => CheckEveryParameter(new ModelSpec([7, 5, 4, 3], activation, loss, bias), seed: 2);
+    [MemberData(nameof(EveryActivationLossBiasAndPlan))]
+    public void Gradient_MatchesFiniteDifferences_ForThreeLayers(Activation activation, LossKind loss, bool bias, bool factored)
+        => CheckEveryParameter(new ModelSpec([7, 5, 4, 3], activation, loss, bias), factored, seed: 2);
 
     [Fact]
     public void ModelGradient_IsTheSummedLoss_EvenWhenTheSpecSaysMse()
     {
-        // The model always returns sums; MSE is the reducer's job. Same data, SSE vs MSE spec: identical results.
+        // The model always returns sums; MSE's scale is the exchange's job. Same data, SSE vs MSE spec: identical results.
         var sse = new ModelSpec([4, 3, 2], Activation.Tanh, LossKind.Sse);
         var mse = new ModelSpec([4, 3, 2], Activation.Tanh, LossKind.Mse);
         var (p, x, y) = Problem(sse, seed: 3);
@@ -46,24 +52,19 @@ public class MlpGradientTests
         Assert.Equal(SumOfSquares(sse, p, x, y), lSse, 1e-12);
     }
 
-    private static void CheckEveryParameter(ModelSpec spec, int seed)
+    private static void CheckEveryParameter(ModelSpec spec, bool factored, int seed)
     {
         var (p, x, y) = Problem(spec, seed);
         var model = new Mlp(spec, new ManagedBlas());
         if (spec.Activation == Activation.Relu) AssertAwayFromKink(spec, p, x);
 
-        // Through the reducer, as training does: two shards, then the loss scale (1/(N·D_out) for MSE).
-        var shards = Data.Shard.Split(Samples, 2);
-        var reducer = new GradientReducer(p.Length, spec.Loss, Samples, spec.OutputSize, shards.Length);
-        var shardGradient = new double[p.Length];
-        reducer.Reset();
-        foreach (var s in shards)
-        {
-            double l = model.LossAndGradient(p, x.AsSpan(s.Start * spec.InputSize), y.AsSpan(s.Start * spec.OutputSize), s.Count, shardGradient);
-            reducer.Add(s.Rank, l, shardGradient);
-        }
-        double loss = reducer.Complete();
-        double[] analytic = reducer.Gradient.ToArray();
+        // Through the exchange, as training does: two shards (3 + 2 samples), their packs combined in
+        // shard order, then the replica's gradient with the loss scale (1/(N·D_out) for MSE) applied once.
+        var plan = factored
+            ? ExchangePlan.With(spec, Samples, [.. Enumerable.Repeat(true, spec.LayerCount)])
+            : ExchangePlan.For(spec, Samples, factorsAvailable: false);
+        Assert.Equal(factored, plan.AnyFactored);
+        var (loss, analytic) = Exchange.Gradient(spec, model, plan, p, x, y, workers: 2);
 
         double scale = spec.Loss.Scale(Samples, spec.OutputSize);
         Assert.Equal(SumOfSquares(spec, p, x, y) * scale, loss, 1e-12 * loss);
@@ -74,7 +75,7 @@ public class MlpGradientTests
         for (int i = 0; i < p.Length; i++)
         {
             double error = GradientCheck.RelativeError(analytic[i], numeric[i], floor);
-            Assert.True(error < Tolerance, $"{spec}: d loss / d p[{i}] analytic {analytic[i]:R}, numeric {numeric[i]:R}, relative error {error:E2}");
+            Assert.True(error < Tolerance, $"{spec} ({plan.Describe()}): d loss / d p[{i}] analytic {analytic[i]:R}, numeric {numeric[i]:R}, relative error {error:E2}");
         }
     }
 

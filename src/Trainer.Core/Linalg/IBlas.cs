@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Trainer.Core.Linalg;
 
 /// <summary>
@@ -21,4 +23,22 @@ public interface IBlas
     void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc);
+}
+
+/// <summary>The BLAS overload for a generic element type T (double or float).</summary>
+public static class BlasExtensions
+{
+    /// <summary>C = op(A)·op(B) with alpha 1, beta 0; the typeof test is folded away by the JIT.</summary>
+    public static void Gemm<T>(this IBlas blas, Transpose ta, Transpose tb, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc) where T : unmanaged
+    {
+        if (typeof(T) == typeof(double))
+            blas.Gemm(ta, tb, m, n, k, 1.0, MemoryMarshal.Cast<T, double>(a), lda,
+                MemoryMarshal.Cast<T, double>(b), ldb, 0.0, MemoryMarshal.Cast<T, double>(c), ldc);
+        else if (typeof(T) == typeof(float))
+            blas.Gemm(ta, tb, m, n, k, 1.0f, MemoryMarshal.Cast<T, float>(a), lda,
+                MemoryMarshal.Cast<T, float>(b), ldb, 0.0f, MemoryMarshal.Cast<T, float>(c), ldc);
+        else
+            throw new NotSupportedException($"GEMM of {typeof(T).Name}: only double and float have kernels.");
+    }
 }

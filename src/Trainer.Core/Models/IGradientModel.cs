@@ -28,3 +28,16 @@ public interface IGradientModel<T>
     /// <summary>Summed loss only (no backward pass).</summary>
     double Loss(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples);
 }
+
+/// <summary>
+/// A model that can hand out a layer's gradient as its sufficient factors (δ and the layer's
+/// input) instead of the matrix, for the exchange plans of <see cref="Trainer.Core.Training.ExchangePlan"/>.
+/// </summary>
+public interface IFactoredGradientModel<T> : IGradientModel<T>
+{
+    /// <summary>
+    /// Writes the shard's pack (dense layers: summed gradients; factored layers: δ and inputs, one
+    /// row per sample) into <paramref name="destination"/> and returns the summed loss.
+    /// </summary>
+    double LossAndPack(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Trainer.Core.Training.Pack pack, Span<T> destination);
+}

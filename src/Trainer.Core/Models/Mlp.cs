@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
 using Trainer.Core.Linalg;
+using Trainer.Core.Training;
 
 namespace Trainer.Core.Models;
 
@@ -27,7 +28,7 @@ namespace Trainer.Core.Models;
 /// loss is a double either way; see <see cref="SumSquaredError"/>.
 /// Not thread-safe: one instance per worker.
 /// </remarks>
-public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee754<T>
+public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly IBlas _blas;
     private readonly ParameterView[] _weights;
@@ -36,6 +37,8 @@ public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee7
     private T[][] _a = [];      // activations per hidden layer (index l-1), output is _z[L-1]
     private T[][] _delta = [];  // backward signal per layer
     private int _capacity;
+    // The plain gradient is the pack of a plan without factors: the model's own flat layout.
+    private readonly Pack _densePack;
 
     public Mlp(ModelSpec spec, IBlas? blas = null)
     {
@@ -46,6 +49,7 @@ public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee7
         _blas = blas ?? Blas.Default;
         _weights = [.. Enumerable.Range(1, spec.LayerCount).Select(Layout.Weight)];
         _biases = [.. Enumerable.Range(1, spec.LayerCount).Select(Layout.Bias)];
+        _densePack = ExchangePlan.For(spec, 1, factorsAvailable: false).PackLayout(0);
     }
 
     public ModelSpec Spec { get; }
@@ -66,7 +70,18 @@ public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee7
             throw new ArgumentException($"gradient has {gradient.Length} elements, the model has {Layout.Count} parameters.", nameof(gradient));
         Forward(parameters, x, samples);
         double loss = SumSquaredError(y, samples, computeDelta: true);
-        Backward(parameters, x, samples, gradient);
+        Backward(parameters, x, samples, _densePack, gradient);
+        return loss;
+    }
+
+    public double LossAndPack(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Pack pack, Span<T> destination)
+    {
+        ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
+        if (pack.Samples != samples || pack.Layers.Count != Spec.LayerCount || destination.Length != pack.Length)
+            throw new ArgumentException($"The pack is laid out for {pack.Samples} samples and {pack.Length} values; got {samples} samples and a {destination.Length}-value destination.", nameof(pack));
+        Forward(parameters, x, samples);
+        double loss = SumSquaredError(y, samples, computeDelta: true);
+        Backward(parameters, x, samples, pack, destination);
         return loss;
     }
 
@@ -110,20 +125,25 @@ public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Backward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b, Span<T> g)
+    private void Backward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b, Pack pack, Span<T> g)
     {
         for (int l = Spec.LayerCount - 1; l >= 0; l--)
         {
             int fanIn = Spec.LayerSizes[l], fanOut = Spec.LayerSizes[l + 1];
             ReadOnlySpan<T> input = l == 0 ? x[..(b * fanIn)] : _a[l - 1].AsSpan(0, b * fanIn);
             var delta = _delta[l].AsSpan(0, b * fanOut);
-            // g_W = δᵀ · input   (fanOut, B) x (B, fanIn)
-            Gemm(Transpose.Yes, Transpose.No, fanOut, fanIn, b, delta, fanOut, input, fanIn, _weights[l].Of(g), fanIn);
-            if (_biases[l] is { } bias)
+            var slots = pack.Layers[l];
+            if (slots.Factored)
             {
-                var gb = bias.Of(g);
-                gb.Clear();
-                for (int r = 0; r < b; r++) TensorPrimitives.Add(gb, delta.Slice(r * fanOut, fanOut), gb);
+                // The layer's gradient leaves as its factors; the replicas multiply them out.
+                delta.CopyTo(g.Slice(slots.Delta, b * fanOut));
+                if (slots.Input >= 0) input.CopyTo(g.Slice(slots.Input, b * fanIn));
+            }
+            else
+            {
+                // g_W = δᵀ · input   (fanOut, B) x (B, fanIn)
+                Gemm(Transpose.Yes, Transpose.No, fanOut, fanIn, b, delta, fanOut, input, fanIn, g.Slice(slots.Weights, fanOut * fanIn), fanIn);
+                if (slots.Bias >= 0) SumRows(delta, b, fanOut, g.Slice(slots.Bias, fanOut));
             }
             if (l == 0) break;
             // δ_{l-1} = (δ · W) ⊙ f'(z_{l-1})   (B, fanOut) x (fanOut, fanIn)
@@ -131,6 +151,13 @@ public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee7
             Gemm(Transpose.No, Transpose.No, b, fanIn, fanOut, delta, fanOut, _weights[l].Of(p), fanIn, below, fanIn);
             Activations.Backward(Spec.Activation, _z[l - 1].AsSpan(0, b * fanIn), _a[l - 1].AsSpan(0, b * fanIn), below);
         }
+    }
+
+    /// <summary>sum = Σ_r rows[r], added in row order (the bias gradient).</summary>
+    internal static void SumRows(ReadOnlySpan<T> rows, int count, int width, Span<T> sum)
+    {
+        sum.Clear();
+        for (int r = 0; r < count; r++) TensorPrimitives.Add(sum, rows.Slice(r * width, width), sum);
     }
 
     private static double SumOfSquaresInDouble(ReadOnlySpan<T> values)
@@ -144,14 +171,8 @@ public class Mlp<T> : IGradientModel<T> where T : unmanaged, IFloatingPointIeee7
         return sum;
     }
 
-    /// <summary>C = op(A)·op(B) with alpha 1, beta 0, on the BLAS overload for T (the typeof test is folded away by the JIT).</summary>
-    private void Gemm(Transpose ta, Transpose tb, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
-    {
-        if (typeof(T) == typeof(double))
-            _blas.Gemm(ta, tb, m, n, k, 1.0, MemoryMarshal.Cast<T, double>(a), lda, MemoryMarshal.Cast<T, double>(b), ldb, 0.0, MemoryMarshal.Cast<T, double>(c), ldc);
-        else
-            _blas.Gemm(ta, tb, m, n, k, 1.0f, MemoryMarshal.Cast<T, float>(a), lda, MemoryMarshal.Cast<T, float>(b), ldb, 0.0f, MemoryMarshal.Cast<T, float>(c), ldc);
-    }
+    private void Gemm(Transpose ta, Transpose tb, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc) =>
+        _blas.Gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
 
     private void EnsureCapacity(int samples)
     {

@@ -6,8 +6,9 @@ using Trainer.Core.Models;
 namespace Trainer.Core.Training;
 
 /// <summary>
-/// The single-process reference: every step runs forward/backward on each shard in turn, reduces
-/// in shard order and applies SGD, exactly as the cluster does. With one shard it is the plain
+/// The single-process reference: every step runs forward/backward on each shard in turn, combines
+/// the shards' packs in shard order and applies the update, with the same code and exchange plan
+/// as the cluster. With one shard it is the plain
 /// full-batch loop of the seed; the cluster must match it bit for bit for the same shard count.
 /// </summary>
 /// <remarks>
@@ -57,10 +58,14 @@ public sealed class LocalTrainer
     private sealed class Loop<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly IGradientModel<T> _model;
-        private readonly T[] _x, _y, _parameters, _shardGradient;
+        private readonly ExchangePlan _plan;
+        private readonly T[] _x, _y, _parameters, _update;
+        private readonly T[][] _packs;
+        private readonly Pack[] _layouts;
         private readonly int _inputs, _outputs;
         private readonly Shard[] _shards;
-        private readonly ParameterUpdate<T> _update;
+        private readonly UpdateBuilder<T> _builder;
+        private readonly ReplicaUpdate<T> _replica;
 
         public Loop(TrainingSpec spec, IGradientModel<T> model, T[] x, T[] y, Dataset batch, Shard[] shards, T[] parameters)
         {
@@ -68,21 +73,30 @@ public sealed class LocalTrainer
                 throw new ArgumentException($"parameters has {parameters.Length} values, the model has {model.Layout.Count}.", nameof(parameters));
             (_model, _x, _y, _shards, _parameters) = (model, x, y, shards, parameters);
             (_inputs, _outputs) = (batch.InputSize, batch.OutputSize);
-            _update = new ParameterUpdate<T>(spec, parameters.Length, batch.Count);
-            _shardGradient = new T[parameters.Length];
+            _plan = ExchangePlan.For(spec.Model, spec.Batch, model is IFactoredGradientModel<T> && spec.Engine == Engine.Hand);
+            _builder = new UpdateBuilder<T>(spec, _plan);
+            _replica = new ReplicaUpdate<T>(spec, _plan);
+            _layouts = [.. shards.Select(s => _plan.PackLayout(s.Count))];
+            _packs = [.. _layouts.Select(layout => new T[layout.Length])];
+            _update = new T[_builder.UpdateLength];
         }
 
         public double Step()
         {
-            _update.Reset();
+            _builder.Reset();
             foreach (var shard in _shards)
             {
                 var x = _x.AsSpan(shard.Start * _inputs, shard.Count * _inputs);
                 var y = _y.AsSpan(shard.Start * _outputs, shard.Count * _outputs);
-                double loss = _model.LossAndGradient(_parameters, x, y, shard.Count, _shardGradient);
-                _update.Add(shard.Rank, loss, _shardGradient);
+                var pack = _packs[shard.Rank];
+                double loss = _plan.AnyFactored
+                    ? ((IFactoredGradientModel<T>)_model).LossAndPack(_parameters, x, y, shard.Count, _layouts[shard.Rank], pack)
+                    : _model.LossAndGradient(_parameters, x, y, shard.Count, pack);
+                _builder.Add(shard.Rank, loss, pack, _update);
             }
-            return _update.Complete(_parameters, _parameters);
+            double total = _builder.Complete();
+            _replica.Apply(_update, _x, _parameters);
+            return total;
         }
     }
 }

@@ -1,0 +1,118 @@
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+
+namespace Trainer.Core.Training;
+
+/// <summary>
+/// What crosses the wire for each layer of a step, fixed per job (never per worker count).
+/// A fully connected layer's gradient over B samples is exactly δᵀ·a, the product of two thin
+/// factors δ (B x n_out) and a (B x n_in) ("sufficient factors", Xie et al. 2016). When those
+/// factors are smaller than the n_out x n_in matrix, the layer is FACTORED: workers send δ (and a,
+/// unless a is the batch input, which every replica already holds) and every replica multiplies
+/// them out itself, shard by shard, in shard order. Otherwise the layer is DENSE: workers send
+/// their shard's gradient, summed in shard order. Both give the same gradient to the bit.
+/// </summary>
+/// <remarks>
+/// Only the hand-derived MLP can hand out its factors; models built through autograd (and so the
+/// gradient penalty) are dense throughout. A dense-only plan's pack is the model's flat gradient.
+/// </remarks>
+public sealed class ExchangePlan
+{
+    private ExchangePlan(ModelSpec model, int batch, bool[] factored)
+    {
+        Model = model;
+        Batch = batch;
+        Factored = factored;
+        Layout = ParameterLayout.For(model);
+        Update = PackLayout(batch);
+    }
+
+    public ModelSpec Model { get; }
+
+    /// <summary>Samples per step, all shards together.</summary>
+    public int Batch { get; }
+
+    /// <summary>Per layer (0-based): true when the layer's gradient travels as factors.</summary>
+    public IReadOnlyList<bool> Factored { get; }
+
+    public ParameterLayout Layout { get; }
+
+    /// <summary>The combined update's layout (all <see cref="Batch"/> samples).</summary>
+    public Pack Update { get; }
+
+    public bool AnyFactored => Factored.Contains(true);
+
+    /// <summary>Every replica needs the whole batch's inputs when the first layer is factored.</summary>
+    public bool NeedsBatchInputs => Factored[0];
+
+    /// <summary>
+    /// The job's plan. <paramref name="factors"/> false keeps every layer dense (a cluster of one
+    /// silo, where nothing crosses a network and duplicated multiplications would only cost time).
+    /// The choice never changes the results: both exchanges do the same arithmetic.
+    /// </summary>
+    public static ExchangePlan For(TrainingSpec spec, bool factors = true) => For(spec.Model, spec.Batch, factors && spec.Engine == Engine.Hand);
+
+    public static ExchangePlan For(ModelSpec model, int batch, bool factorsAvailable)
+    {
+        var factored = new bool[model.LayerCount];
+        for (int l = 0; l < model.LayerCount; l++)
+        {
+            long fanIn = model.LayerSizes[l], fanOut = model.LayerSizes[l + 1];
+            long factorValues = batch * (fanOut + (l == 0 ? 0 : fanIn));
+            factored[l] = factorsAvailable && factorValues < fanIn * fanOut;
+        }
+        return new ExchangePlan(model, batch, factored);
+    }
+
+    /// <summary>A plan with the given per-layer choice (tests, and what a future --exchange option would build).</summary>
+    public static ExchangePlan With(ModelSpec model, int batch, params bool[] factored)
+    {
+        if (factored.Length != model.LayerCount)
+            throw new ArgumentException($"{factored.Length} choices given for {model.LayerCount} layers.", nameof(factored));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
+        return new ExchangePlan(model, batch, [.. factored]);
+    }
+
+    /// <summary>The layout of a pack holding <paramref name="samples"/> samples' worth of factors.</summary>
+    public Pack PackLayout(int samples)
+    {
+        var layers = new PackLayer[Model.LayerCount];
+        int offset = 0;
+        for (int l = 0; l < layers.Length; l++)
+        {
+            int fanIn = Model.LayerSizes[l], fanOut = Model.LayerSizes[l + 1];
+            if (Factored[l])
+            {
+                int delta = offset;
+                offset += samples * fanOut;
+                int input = l == 0 ? -1 : offset;
+                if (l > 0) offset += samples * fanIn;
+                layers[l] = new PackLayer(true, fanIn, fanOut, -1, -1, delta, input);
+            }
+            else
+            {
+                int weights = offset;
+                offset += fanIn * fanOut;
+                int bias = Model.Bias ? offset : -1;
+                if (Model.Bias) offset += fanOut;
+                layers[l] = new PackLayer(false, fanIn, fanOut, weights, bias, -1, -1);
+            }
+        }
+        return new Pack(samples, layers, offset);
+    }
+
+    /// <summary>The pack layout of each shard of a step split over <paramref name="workers"/>.</summary>
+    public Pack[] ShardPacks(int workers) => [.. Shard.Split(Batch, workers).Select(s => PackLayout(s.Count))];
+
+    public string Describe() => string.Join(", ", Factored.Select((f, l) => $"w{l + 1} {(f ? "factors" : "dense")}"));
+}
+
+/// <summary>
+/// One layer's slots in a pack: a dense layer holds its summed weight gradient (n_out x n_in) and
+/// bias gradient; a factored one holds δ (samples x n_out) and, below the first layer, its input
+/// activations a (samples x n_in). Offsets are -1 where a slot does not exist.
+/// </summary>
+public readonly record struct PackLayer(bool Factored, int FanIn, int FanOut, int Weights, int Bias, int Delta, int Input);
+
+/// <summary>A flat buffer's layout for one step's exchange: per layer, dense slots or factors.</summary>
+public sealed record Pack(int Samples, IReadOnlyList<PackLayer> Layers, int Length);

@@ -1,0 +1,310 @@
+using Trainer.Core.Data;
+using Trainer.Core.Linalg;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Core.Tests;
+
+/// <summary>
+/// The sufficient-factor exchange: <see cref="ExchangePlan"/> factors a layer exactly when its
+/// factors are smaller than its weight matrix (and the engine can hand them out), a dense-only plan's
+/// pack is the model's flat gradient, and whichever layers travel as factors the replica forms the
+/// same full-batch gradient and SGD step (to rounding: 1e-12 in float64, 1e-5 in float32) as the
+/// dense exchange. The seed's update is 7,400 values instead of 101,000, and building and applying
+/// an update is bit-deterministic, which keeps replicas identical.
+/// </summary>
+public class ExchangePlanTests
+{
+    // 7 samples over 3 workers: shards of 3, 2 and 2.
+    private const int Batch = 7, Workers = 3;
+
+    [Fact]
+    public void SeedModel_FactorsW1AndKeepsW2Dense()
+    {
+        var plan = ExchangePlan.For(new TrainingSpec());
+        Assert.Equal(ModelSpec.Seed, plan.Model);
+        Assert.Equal(64, plan.Batch);
+        // w1: 64 x 100 δ values (x is the batch input every replica holds) < 100 x 1000 weights;
+        // w2: 64 x (10 + 100) factor values > 10 x 100 weights.
+        Assert.Equal([true, false], plan.Factored);
+        Assert.True(plan.AnyFactored);
+        Assert.True(plan.NeedsBatchInputs);
+        Assert.Equal("w1 factors, w2 dense", plan.Describe());
+    }
+
+    [Fact]
+    public void WideLayersWithABigBatch_AreDenseThroughout()
+    {
+        var plan = ExchangePlan.For(new TrainingSpec { Model = new ModelSpec([784, 1024, 1024, 10]), Batch = 8192 });
+        Assert.Equal([false, false, false], plan.Factored);
+        Assert.False(plan.AnyFactored);
+        Assert.False(plan.NeedsBatchInputs);
+        Assert.Equal(plan.Layout.Count, plan.Update.Length);
+    }
+
+    [Fact]
+    public void AutogradEngine_IsDenseThroughout()
+    {
+        var plan = ExchangePlan.For(new TrainingSpec { Engine = Engine.Autograd });
+        Assert.Equal([false, false], plan.Factored);
+        Assert.Equal(101_000, plan.Update.Length);
+    }
+
+    [Theory]
+    [InlineData(3, true)]   // 3 x 2 δ values < 2 x 4 weights
+    [InlineData(4, false)]  // 4 x 2 = 8: a tie is not smaller, so the layer stays dense
+    public void For_FactorsALayerOnlyWhenItsFactorsAreStrictlySmaller(int batch, bool factored)
+        => Assert.Equal([factored], ExchangePlan.For(new ModelSpec([4, 2]), batch, factorsAvailable: true).Factored);
+
+    [Fact]
+    public void DenseOnlyPack_IsTheParameterLayout_ForAnySampleCount()
+    {
+        var spec = new ModelSpec([6, 5, 3], Activation.Tanh, LossKind.Mse, bias: true);
+        var layout = ParameterLayout.For(spec);
+        Assert.Equal(["w1", "b1", "w2", "b2"], layout.Views.Select(v => v.Name));
+        foreach (var plan in new[] { ExchangePlan.For(spec, 10, factorsAvailable: false), ExchangePlan.With(spec, 10, false, false) })
+            foreach (int samples in new[] { 0, 1, 3, 10, 1000 })
+            {
+                var pack = plan.PackLayout(samples);
+                Assert.Equal(samples, pack.Samples);
+                Assert.Equal(layout.Count, pack.Length);
+                for (int l = 0; l < spec.LayerCount; l++)
+                {
+                    var w = layout.Weight(l + 1);
+                    var b = layout.Bias(l + 1)!;
+                    Assert.Equal(new PackLayer(false, w.Cols, w.Rows, w.Offset, b.Offset, -1, -1), pack.Layers[l]);
+                }
+            }
+    }
+
+    [Fact]
+    public void FactoredPack_HoldsDeltaAndTheLayerInput_AndNoBiasSlot()
+    {
+        var spec = new ModelSpec([6, 5, 4, 3], Activation.Relu, LossKind.Sse, bias: true);
+        // Every layer factored, 7 samples: δ1 (7x5); δ2 (7x4), a1 (7x5); δ3 (7x3), a2 (7x4).
+        var all = ExchangePlan.With(spec, Batch, true, true, true).PackLayout(Batch);
+        Assert.Equal(
+            [new PackLayer(true, 6, 5, -1, -1, 0, -1), new PackLayer(true, 5, 4, -1, -1, 35, 63), new PackLayer(true, 4, 3, -1, -1, 98, 119)],
+            all.Layers);
+        Assert.Equal(147, all.Length);
+        // Mixed: δ1 (7x5); w2 (4x5) and b2 (4) summed; δ3 (7x3), a2 (7x4).
+        var mixed = ExchangePlan.With(spec, Batch, true, false, true).PackLayout(Batch);
+        Assert.Equal(
+            [new PackLayer(true, 6, 5, -1, -1, 0, -1), new PackLayer(false, 5, 4, 35, 55, -1, -1), new PackLayer(true, 4, 3, -1, -1, 59, 80)],
+            mixed.Layers);
+        Assert.Equal(108, mixed.Length);
+        // Each shard's pack counts its own samples: 3, 2, 2.
+        Assert.Equal([3 * 5 + 20 + 4 + 3 * 7, 2 * 5 + 20 + 4 + 2 * 7, 2 * 5 + 20 + 4 + 2 * 7],
+            ExchangePlan.With(spec, Batch, true, false, true).ShardPacks(Workers).Select(p => p.Length));
+    }
+
+    [Fact]
+    public void With_RejectsAChoiceCountThatIsNotTheLayerCount_AndAnEmptyBatch()
+    {
+        var spec = new ModelSpec([6, 5, 4, 3]);
+        var e = Assert.Throws<ArgumentException>(() => ExchangePlan.With(spec, Batch, true, false));
+        Assert.Contains("2 choices given for 3 layers.", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ExchangePlan.With(spec, 0, true, false, true));
+    }
+
+    [Fact]
+    public void SeedUpdate_Is7400Values_NotThe101000Parameters()
+    {
+        var job = new TrainingSpec();
+        var plan = ExchangePlan.For(job);
+        Assert.Equal(101_000, plan.Layout.Count);
+        // δ1 for all 64 samples (64 x 100), then w2's summed gradient (10 x 100).
+        Assert.Equal(64 * 100 + 10 * 100, plan.Update.Length);
+        Assert.Equal(7_400, plan.Update.Length);
+        Assert.Equal([new PackLayer(true, 1000, 100, -1, -1, 0, -1), new PackLayer(false, 100, 10, 6_400, -1, -1, -1)], plan.Update.Layers);
+        Assert.True(plan.Layout.Count > 13 * plan.Update.Length, "about 13.6x smaller");
+        // Each of the 2 workers sends δ1 for its 32 samples and its own w2 sum.
+        Assert.Equal([32 * 100 + 10 * 100, 32 * 100 + 10 * 100], plan.ShardPacks(2).Select(p => p.Length));
+        var builder = new UpdateBuilder<double>(job, plan);
+        Assert.Equal(7_400, builder.UpdateLength);
+        Assert.Equal(4_200, builder.ShardLength(0));
+        Assert.Equal(4_200, builder.ShardLength(1));
+    }
+
+    [Fact]
+    public void FactoredFirstLayer_NeedsTheWholeBatchsInputsAtTheReplica()
+    {
+        var job = new TrainingSpec();
+        var plan = ExchangePlan.For(job);
+        var replica = new ReplicaUpdate<double>(job, plan, new ManagedBlas());
+        var e = Assert.Throws<ArgumentException>(() => replica.Apply(new double[plan.Update.Length], new double[32 * 1000], new double[plan.Layout.Count]));
+        Assert.Contains("The batch inputs have 32000 values; 64 samples of 1000 are needed.", e.Message);
+    }
+
+    public static TheoryData<Activation, LossKind, bool> EveryActivationLossAndBias()
+    {
+        var data = new TheoryData<Activation, LossKind, bool>();
+        foreach (var activation in Enum.GetValues<Activation>())
+            foreach (var loss in Enum.GetValues<LossKind>())
+                foreach (var bias in new[] { false, true })
+                    data.Add(activation, loss, bias);
+        return data;
+    }
+
+    /// <summary>Every layer factored, two mixes, none: each against the dense exchange.</summary>
+    private static readonly bool[][] Plans = [[true, true, true], [true, false, true], [false, true, false]];
+
+    [Theory]
+    [MemberData(nameof(EveryActivationLossAndBias))]
+    public void FactoredAndDenseExchange_GiveTheSameGradient_ToTheBit(Activation activation, LossKind loss, bool bias)
+    {
+        var (job, p, x, y) = Problem(activation, loss, bias);
+        var model = new Mlp(job.Model, new ManagedBlas());
+        var (denseLoss, dense) = Exchange.Gradient(job, model, ExchangePlan.With(job.Model, Batch, false, false, false), p, x, y);
+        Assert.True(dense.Max(Math.Abs) > 1e-3, "the check needs a gradient that is not ~0");
+        foreach (var choice in Plans)
+        {
+            var plan = ExchangePlan.With(job.Model, Batch, choice);
+            var (l, g) = Exchange.Gradient(job, model, plan, p, x, y);
+            Assert.Equal(denseLoss, l);  // the forward pass does not depend on the plan
+            // Exact: a factored layer is multiplied out shard by shard in shard order, as the dense exchange sums it.
+            Assert.True(dense.AsSpan().SequenceEqual(g), $"{job.Model} ({plan.Describe()}): gradient differs from the dense exchange's by {TestArrays.MaxRelativeDifference(g, dense):E2} (relative)");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(EveryActivationLossAndBias))]
+    public void FactoredAndDenseExchange_GiveTheSameGradient_ToTheBit_InFloat32(Activation activation, LossKind loss, bool bias)
+    {
+        var (job, p, x, y) = Problem(activation, loss, bias);
+        var model = new Mlp<float>(job.Model, new ManagedBlas());
+        float[] p32 = Precisions.Narrow(p), x32 = Precisions.Narrow(x), y32 = Precisions.Narrow(y);
+        var (denseLoss, dense) = Exchange.Gradient(job, model, ExchangePlan.With(job.Model, Batch, false, false, false), p32, x32, y32);
+        foreach (var choice in Plans)
+        {
+            var plan = ExchangePlan.With(job.Model, Batch, choice);
+            var (l, g) = Exchange.Gradient(job, model, plan, p32, x32, y32);
+            Assert.Equal(denseLoss, l);
+            Assert.True(dense.AsSpan().SequenceEqual(g), $"{job.Model} ({plan.Describe()}): float32 gradient differs from the dense exchange's");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(EveryActivationLossAndBias))]
+    public void FactoredAndDenseExchange_TakeTheSameSgdStep_ToTheBit(Activation activation, LossKind loss, bool bias)
+    {
+        var (job, p, x, y) = Problem(activation, loss, bias);
+        var model = new Mlp(job.Model, new ManagedBlas());
+        var dense = Exchange.Step(job, model, ExchangePlan.With(job.Model, Batch, false, false, false), p, x, y);
+        Assert.NotEqual(p, dense);
+        foreach (var choice in Plans)
+        {
+            var plan = ExchangePlan.With(job.Model, Batch, choice);
+            Assert.Equal(dense, Exchange.Step(job, model, plan, p, x, y));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(EveryActivationLossAndBias))]
+    public void FactoredAndDenseExchange_TakeTheSameSgdStep_ToTheBit_InFloat32(Activation activation, LossKind loss, bool bias)
+    {
+        var (job, p, x, y) = Problem(activation, loss, bias);
+        var model = new Mlp<float>(job.Model, new ManagedBlas());
+        float[] p32 = Precisions.Narrow(p), x32 = Precisions.Narrow(x), y32 = Precisions.Narrow(y);
+        var dense = Exchange.Step(job, model, ExchangePlan.With(job.Model, Batch, false, false, false), p32, x32, y32);
+        Assert.NotEqual(p32, dense);
+        foreach (var choice in Plans)
+        {
+            var plan = ExchangePlan.With(job.Model, Batch, choice);
+            Assert.Equal(dense, Exchange.Step(job, model, plan, p32, x32, y32));
+        }
+    }
+
+    [Theory]
+    [InlineData("managed")]
+    [InlineData("openblas")]
+    public void SameShardPacks_BuildAndApplyToBitIdenticalParameters(string backend)
+    {
+        // The seed job on 3 workers (w1 factored, w2 dense), as two replicas would see it.
+        var blas = Backends.ByName(backend);
+        var job = new TrainingSpec { Workers = 3 };
+        var plan = ExchangePlan.For(job);
+        var data = Synthetic.Data(job.Batch, 1000, 10, seed: 0);
+        var p = Initializer.Create(plan.Layout, InitKind.Normal, seed: 0);
+        var (losses, packs) = Exchange.ShardPacks(job, new Mlp(job.Model, blas), plan, p, data.X, data.Y);
+
+        var (loss1, update1) = Exchange.Update(job, plan, losses, packs);
+        var (loss2, update2) = Exchange.Update(job, plan, losses, packs);
+        Assert.Equal(loss1, loss2);
+        Assert.Equal(update1, update2);
+
+        double[] replica1 = (double[])p.Clone(), replica2 = (double[])p.Clone();
+        new ReplicaUpdate<double>(job, plan, blas).Apply(update1, data.X, replica1);
+        new ReplicaUpdate<double>(job, plan, blas).Apply(update2, data.X, replica2);
+        Assert.NotEqual(p, replica1);
+        Assert.Equal(replica1, replica2);  // exact: the same bits, not merely close
+
+        // One replica applying the same update again from the same start is the same bits too.
+        var again = (double[])p.Clone();
+        var reused = new ReplicaUpdate<double>(job, plan, blas);
+        reused.Apply(update1, data.X, again);
+        Array.Copy(p, again, p.Length);
+        reused.Apply(update1, data.X, again);
+        Assert.Equal(replica1, again);
+    }
+
+    [Fact]
+    public void SameShardPacks_BuildAndApplyToBitIdenticalParameters_InFloat32()
+    {
+        var (job, p, x, y) = Problem(Activation.Tanh, LossKind.Mse, bias: true);
+        var plan = ExchangePlan.With(job.Model, Batch, true, false, true);
+        float[] p32 = Precisions.Narrow(p), x32 = Precisions.Narrow(x), y32 = Precisions.Narrow(y);
+        var (losses, packs) = Exchange.ShardPacks(job, new Mlp<float>(job.Model, new ManagedBlas()), plan, p32, x32, y32);
+
+        var (_, update1) = Exchange.Update(job, plan, losses, packs);
+        var (_, update2) = Exchange.Update(job, plan, losses, packs);
+        Assert.Equal(update1, update2);
+        float[] replica1 = (float[])p32.Clone(), replica2 = (float[])p32.Clone();
+        new ReplicaUpdate<float>(job, plan, new ManagedBlas()).Apply(update1, x32, replica1);
+        new ReplicaUpdate<float>(job, plan, new ManagedBlas()).Apply(update2, x32, replica2);
+        Assert.NotEqual(p32, replica1);
+        Assert.Equal(replica1, replica2);
+    }
+
+    /// <summary>A 6-5-4-3 job of 7 samples on 3 workers; weights small enough that the loss is O(1).</summary>
+    private static (TrainingSpec Job, double[] P, double[] X, double[] Y) Problem(Activation activation, LossKind loss, bool bias, int seed = 7)
+    {
+        var job = Exchange.Job(new ModelSpec([6, 5, 4, 3], activation, loss, bias), Batch, Workers, learningRate: 0.05);
+        var layout = ParameterLayout.For(job.Model);
+        return (job, TestArrays.Normal(layout.Count, seed, 0.5), TestArrays.Normal(Batch * 6, seed + 100), TestArrays.Normal(Batch * 3, seed + 200));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void AReplicaThatPrecomputedItsOwnShard_TakesTheSameStep_ToTheBit(int rank)
+    {
+        // A worker multiplies out its own shard's factors before the update arrives; the step must not change.
+        var job = new TrainingSpec { Workers = 3, Model = new ModelSpec([1000, 100, 10], Activation.Sigmoid, LossKind.Mse, bias: true) };
+        var plan = ExchangePlan.For(job);
+        Assert.True(plan.Factored[0]);
+        var data = Synthetic.Data(job.Batch, 1000, 10, seed: 1);
+        var p = Initializer.Create(plan.Layout, InitKind.Xavier, seed: 1);
+        var (losses, packs) = Exchange.ShardPacks(job, new Mlp(job.Model, new ManagedBlas()), plan, p, data.X, data.Y);
+        var (_, update) = Exchange.Update(job, plan, losses, packs);
+
+        var plain = (double[])p.Clone();
+        new ReplicaUpdate<double>(job, plan, new ManagedBlas()).Apply(update, data.X, plain);
+
+        var ahead = (double[])p.Clone();
+        var replica = new ReplicaUpdate<double>(job, plan, new ManagedBlas());
+        var shard = Trainer.Core.Data.Shard.Split(job.Batch, job.Workers)[rank];
+        replica.PrecomputeOwn(rank, packs[rank], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
+        replica.Apply(update, data.X, ahead);
+        Assert.NotEqual(p, ahead);
+        Assert.Equal(plain, ahead);
+
+        // Discarded (the replica was replaced), the precomputed share is not used: a corrupted one would show.
+        var discarded = (double[])p.Clone();
+        replica.PrecomputeOwn(rank, new double[packs[rank].Length], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
+        replica.DiscardOwn();
+        replica.Apply(update, data.X, discarded);
+        Assert.Equal(plain, discarded);
+    }
+}
