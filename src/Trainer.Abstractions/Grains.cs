@@ -30,8 +30,9 @@ public interface ITrainingJobGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// One per job (key: job id). Holds the parameters, fans a step out to the workers, combines
-/// their gradients in shard order and applies the optimizer.
+/// One per job (key: job id). Fans a step out to the workers, combines their gradient packs in
+/// shard order into the step's update and relays it to every replica with the next step. It keeps
+/// no parameters of its own between steps: they live, bit-identical, in every worker's replica.
 /// </summary>
 public interface IParameterServerGrain : IGrainWithStringKey
 {
@@ -48,12 +49,21 @@ public interface IParameterServerGrain : IGrainWithStringKey
 
 /// <summary>
 /// One per job and rank (key: rank, job id). Owns one contiguous shard of the batch, loaded once,
-/// and computes that shard's summed loss and gradient for the parameters it is sent.
+/// and a replica of the parameters; each step it applies the previous step's update and computes
+/// its shard's summed loss and gradient pack.
 /// </summary>
 public interface IWorkerGrain : IGrainWithIntegerCompoundKey
 {
     [ResponseTimeout("00:10:00")]
     Task<ShardGradient> ComputeAsync(WorkRequest request);
+
+    /// <summary>
+    /// A copy of the replica after <paramref name="stepsCompleted"/> steps (job precision), applying
+    /// <paramref name="pendingUpdate"/> (that step's update) first if the replica still lacks it;
+    /// null when this activation holds no such replica.
+    /// </summary>
+    [ResponseTimeout("00:02:00")]
+    Task<TensorPayload?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate);
 
     Task ReleaseAsync();
 }

@@ -68,23 +68,37 @@ public sealed record LossBatch(
     [property: Id(1)] TensorPayload Losses,
     [property: Id(2)] JobStatus Status);
 
-/// <summary>What the parameter server asks of one worker for one step.</summary>
+/// <summary>
+/// What the parameter server asks of one worker for one step. Every worker keeps a replica of the
+/// parameters; the request brings it up to date: <see cref="Update"/> is step (Step - 1)'s update
+/// pack, or, when the replica must be (re)built (the first step, after a restore, a worker re-activated
+/// after a crash), <see cref="Parameters"/> holds the parameters after Step - 1 steps. Both are in
+/// the job's precision; at most one is set. <see cref="Factors"/>: whether the job's exchange plan
+/// may factor layers (ExchangePlan.For), fixed by the parameter server for the job's run.
+/// </summary>
 /// <remarks>The spec rides along (it is small) so a worker re-activated on another silo can rebuild itself.</remarks>
 [GenerateSerializer, Immutable, Alias("trainer.work-request")]
 public sealed record WorkRequest(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] int WorldSize,
     [property: Id(2)] int Step,
-    [property: Id(3)] TensorPayload Parameters,
-    [property: Id(4)] bool UploadedData);
+    [property: Id(3)] TensorPayload? Parameters,
+    [property: Id(4)] bool UploadedData,
+    [property: Id(5)] TensorPayload? Update,
+    [property: Id(6)] bool Factors);
 
-/// <summary>One shard's SUMMED loss and gradient for one step.</summary>
+/// <summary>
+/// One shard's SUMMED loss and its gradient pack for one step (dense slots and sufficient factors,
+/// laid out by the job's ExchangePlan). <see cref="NeedsParameters"/>: the worker holds no replica
+/// at Step - 1 (it was re-activated) and computed nothing; the parameter server resends with parameters.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.shard-gradient")]
 public sealed record ShardGradient(
     [property: Id(0)] int Rank,
     [property: Id(1)] int Step,
     [property: Id(2)] double Loss,
-    [property: Id(3)] TensorPayload Gradient);
+    [property: Id(3)] TensorPayload Gradient,
+    [property: Id(4)] bool NeedsParameters = false);
 
 /// <summary>The loss of one completed step (computed before that step's update).</summary>
 [GenerateSerializer, Immutable, Alias("trainer.step-result")]

@@ -8,22 +8,33 @@ using Trainer.Core.Training;
 namespace Trainer.Grains;
 
 /// <summary>
-/// Owns a job's parameters. Each step: send the parameters to every worker, wait for all shard
-/// gradients, add them in SHARD order (never arrival order), apply the optimizer. The result is
-/// the single-process full-batch update, bit-reproducible for a given worker count.
+/// Runs a job's steps over its workers. Each step: send every worker the previous step's update,
+/// collect each shard's loss and gradient pack, combine them in SHARD order (never arrival order)
+/// into this step's update, which travels with the next step. The parameters themselves live in the
+/// workers' replicas, which all apply the same update with the same code; the result is the
+/// single-process full-batch update (LocalTrainer), bit-reproducible for a given worker count.
 /// </summary>
-/// <remarks>Placed beside the job grain that activates it: the job talks to it every step.</remarks>
+/// <remarks>
+/// Placed beside the job grain that activates it: the job talks to it every step. It holds
+/// parameters only while they must still reach the workers (the first step, after a restore); a
+/// worker that lost its replica gets a copy of a surviving worker's, and when no replica survives
+/// the step fails and the job restores its checkpoint.
+/// </remarks>
 [Orleans.Placement.PreferLocalPlacement]
-public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options)
+public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
     private TrainingSpec? _spec;
-    // The parameters and the update, in the job's precision (float64 or float32).
-    private ServerParameters? _parameters;
+    private ServerUpdates? _updates;
     private int _stepsCompleted;
     private StepResult? _lastResult;
     private bool _uploadedData;
+    // Parameters after _stepsCompleted steps (job precision) that the workers still have to be sent.
+    private TensorPayload? _syncParameters;
+    // The update of step _stepsCompleted, sent with the next step.
+    private TensorPayload? _pendingUpdate;
+    private bool _factors;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -31,7 +42,17 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         var spec = state.Spec;
         _spec = spec;
-        _parameters = ServerParameters.Create(spec, state.Parameters);
+        _factors = _options.Exchange switch
+        {
+            ExchangeMode.Dense => false,
+            ExchangeMode.Factors => true,
+            _ => membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active) > 1,
+        };
+        var plan = ExchangePlan.For(spec, _factors);
+        _updates = ServerUpdates.Create(spec, plan);
+        logger.LogInformation("Job {Job}: exchange {Plan}", JobId, plan.Describe());
+        _syncParameters = _updates.FromFloat64(state.Parameters);
+        _pendingUpdate = null;
         _stepsCompleted = state.StepsCompleted;
         _lastResult = null;
         _uploadedData = state.UploadedData;
@@ -40,44 +61,65 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
     public async Task<StepResult> RunStepAsync(int step)
     {
-        if (_spec is null || _parameters is null)
-            throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters (it was never initialised, or its silo was lost).");
+        if (_spec is null || _updates is null)
+            throw new InvalidOperationException($"The parameter server of job {JobId} was never initialised, or its silo was lost.");
         // A retried call for the step just done gets the same answer instead of a second update.
         if (_lastResult is { } last && last.Step == step) return last;
         if (step != _stepsCompleted + 1)
             throw new InvalidOperationException($"Job {JobId}: step {step} requested but {_stepsCompleted} steps are done.");
 
         var spec = _spec;
-        var parameters = _parameters;
-        var request = new WorkRequest(spec, spec.Workers, step, parameters.CurrentPayload, _uploadedData);
-        // Fan out to every worker at once, then add the results in SHARD order as they come: shard
-        // r is added while later shards still compute, and arrival order never matters.
-        var calls = Enumerable.Range(0, spec.Workers).Select(rank => ComputeWithRetryAsync(rank, request)).ToArray();
-        parameters.Reset();
-        try
-        {
-            foreach (var call in calls)
-            {
-                var shard = await call;
-                parameters.Add(shard);
-            }
-        }
-        catch
-        {
-            foreach (var call in calls) _ = call.ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-            throw;
-        }
-        double loss = parameters.Complete();
+        var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, _syncParameters is null ? _pendingUpdate : null, _factors);
+        var results = await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => ComputeWithRetryAsync(rank, request)));
+        for (int rank = 0; rank < results.Length; rank++)
+            if (results[rank].NeedsParameters) results[rank] = await ResyncAsync(rank, request, results);
+        double loss = _updates.Build(results);
+        _pendingUpdate = _updates.Current;
+        _syncParameters = null;
         _stepsCompleted = step;
         _lastResult = new StepResult(step, loss);
         return _lastResult;
     }
 
-    public Task<ParameterState> GetStateAsync()
+    public async Task<ParameterState> GetStateAsync()
     {
-        if (_spec is null)
+        if (_spec is null || _updates is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
-        return Task.FromResult(new ParameterState(_spec, _stepsCompleted, _parameters!.ToFloat64(), _uploadedData));
+        if (_syncParameters is { } pending) return State(pending);
+        for (int rank = 0; rank < _spec.Workers; rank++)
+        {
+            try
+            {
+                var replica = await Worker(rank).GetReplicaAsync(_stepsCompleted, _pendingUpdate).WaitAsync(_options.WorkerCallTimeout);
+                if (replica is not null) return State(replica);
+            }
+            catch (Exception e) when (IsTransient(e))
+            {
+                logger.LogWarning("Job {Job}: worker {Rank} could not hand over its replica ({Error}); asking the next", JobId, rank, e.GetType().Name);
+            }
+        }
+        throw new InvalidOperationException($"No worker of job {JobId} holds the parameters after step {_stepsCompleted} (their silos were lost).");
+    }
+
+    private ParameterState State(TensorPayload parameters) =>
+        new(_spec!, _stepsCompleted, _updates!.ToFloat64(parameters), _uploadedData);
+
+    /// <summary>
+    /// Worker <paramref name="rank"/> answered that it holds no replica (it was re-activated after a
+    /// crash): it gets a copy of a worker that computed this step, whose replica is exactly the
+    /// parameters after step - 1, and computes again.
+    /// </summary>
+    private async Task<ShardGradient> ResyncAsync(int rank, WorkRequest request, ShardGradient[] results)
+    {
+        int donor = Array.FindIndex(results, r => !r.NeedsParameters);
+        var parameters = donor < 0 ? null : await Worker(donor).GetReplicaAsync(request.Step - 1, null);
+        if (parameters is null)
+            throw new InvalidOperationException($"Job {JobId} step {request.Step}: no worker holds the parameters after step {request.Step - 1} (their silos were lost).");
+        logger.LogWarning("Job {Job} step {Step}: worker {Rank} lost its replica; it gets a copy of worker {Donor}'s", JobId, request.Step, rank, donor);
+        var result = await ComputeWithRetryAsync(rank, request with { Parameters = parameters, Update = null });
+        return result.NeedsParameters
+            ? throw new InvalidOperationException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent.")
+            : result;
     }
 
     public async Task ReleaseAsync()

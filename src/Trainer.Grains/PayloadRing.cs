@@ -10,10 +10,10 @@ namespace Trainer.Grains;
 /// allocating 800 KB on the large-object heap every step.
 /// </summary>
 /// <remarks>
-/// NOTE: this bends the [Immutable] rule on purpose and safely: a buffer sent at step s is written
-/// again only at step s + 1's end or later, and the protocol is synchronous: the parameter server
-/// has received (and, cross-silo, Orleans has serialized) every step-s message before anyone
-/// starts writing. A straggler from a timed-out call may read a reused buffer, but its answer is
+/// NOTE: this bends the [Immutable] rule on purpose and safely: a buffer sent at step s (a worker's
+/// pack, the parameter server's update) is written again only at step s + 2, and the protocol is
+/// synchronous: every reader of a step-s message (and, cross-silo, Orleans' serializer) is done
+/// with it before step s + 1 ends. A straggler from a timed-out call may read a reused buffer, but its answer is
 /// never used (results are matched by step).
 /// </remarks>
 internal sealed class PayloadRing<T> where T : unmanaged

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
 using Trainer.Core.Models;
@@ -7,31 +8,85 @@ using Trainer.Core.Training;
 namespace Trainer.Grains;
 
 /// <summary>
-/// A worker's shard, model and gradient buffers in the job's precision, so the worker grain stays
-/// precision-blind. A float32 job narrows the shard's rows once, when the worker loads them.
+/// A worker's shard, its replica of the parameters and its buffers, in the job's precision, so the
+/// worker grain stays precision-blind. A float32 job narrows the rows once, when the worker loads them.
 /// </summary>
-internal abstract class ShardModel
+internal abstract class ShardReplica
 {
-    /// <summary>The shard's summed loss and gradient at <paramref name="parameters"/> (of the job's precision).</summary>
-    public abstract (double Loss, TensorPayload Gradient) Compute(TensorPayload parameters);
+    /// <summary>How many steps' updates the replica holds; -1 until it is given parameters.</summary>
+    public int StepsApplied { get; protected set; } = -1;
 
-    public static ShardModel Create(TrainingSpec spec, Dataset shard) => spec.Precision switch
+    /// <summary>Replaces the replica with <paramref name="parameters"/> (the parameters after <paramref name="stepsCompleted"/> steps).</summary>
+    public abstract void Load(TensorPayload parameters, int stepsCompleted);
+
+    /// <summary>Applies the update of step StepsApplied + 1.</summary>
+    public abstract void Apply(TensorPayload update);
+
+    /// <summary>The shard's summed loss and gradient pack at the replica's parameters.</summary>
+    public abstract (double Loss, TensorPayload Pack) Compute();
+
+    /// <summary>Computes this shard's share of the coming update from the last pack, ahead of the update's arrival.</summary>
+    public abstract void PrecomputeOwn(int rank);
+
+    /// <summary>A copy of the replica's parameters (job precision).</summary>
+    public abstract TensorPayload Snapshot();
+
+    /// <param name="batchInputs">The whole batch's inputs (float64), needed when the plan factors the first layer; else null.</param>
+    public static ShardReplica Create(TrainingSpec spec, ExchangePlan plan, Dataset shard, double[]? batchInputs) => spec.Precision switch
     {
-        Precision.Float32 => new Typed<float>(GradientModels.CreateSingle(spec), Precisions.Narrow(shard.X), Precisions.Narrow(shard.Y), shard.Count),
-        _ => new Typed<double>(GradientModels.Create(spec), shard.X, shard.Y, shard.Count),
+        Precision.Float32 => new Typed<float>(spec, plan, GradientModels.CreateSingle(spec), Precisions.Narrow(shard.X), Precisions.Narrow(shard.Y), shard.Count,
+            batchInputs is null ? [] : Precisions.Narrow(batchInputs)),
+        _ => new Typed<double>(spec, plan, GradientModels.Create(spec), shard.X, shard.Y, shard.Count, batchInputs ?? []),
     };
 
-    private sealed class Typed<T>(IGradientModel<T> model, T[] x, T[] y, int samples) : ShardModel
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private sealed class Typed<T> : ShardReplica where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private readonly PayloadRing<T> _gradients = new(model.Layout.Count);
+        private readonly ExchangePlan _plan;
+        private readonly IGradientModel<T> _model;
+        private readonly T[] _x, _y, _batchInputs, _parameters;
+        private readonly int _samples;
+        private readonly Pack _pack;
+        private readonly PayloadRing<T> _packs;
+        private readonly ReplicaUpdate<T> _update;
 
-        public override (double Loss, TensorPayload Gradient) Compute(TensorPayload parameters)
+        public Typed(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, T[] x, T[] y, int samples, T[] batchInputs)
         {
-            var values = parameters.ValuesOf<T>(model.Layout.Count, "the parameters sent to the worker");
-            _gradients.Swap();
-            double loss = model.LossAndGradient(values, x, y, samples, _gradients.Current);
-            return (loss, _gradients.CurrentPayload);
+            (_plan, _model, _x, _y, _samples, _batchInputs) = (plan, model, x, y, samples, batchInputs);
+            if (plan.AnyFactored && model is not IFactoredGradientModel<T>)
+                throw new InvalidOperationException($"The job's exchange plan factors layers ({plan.Describe()}) but its model cannot produce factors.");
+            _parameters = new T[plan.Layout.Count];
+            _pack = plan.PackLayout(samples);
+            _packs = new PayloadRing<T>(_pack.Length);
+            _update = new ReplicaUpdate<T>(spec, plan);
         }
+
+        public override void Load(TensorPayload parameters, int stepsCompleted)
+        {
+            parameters.ValuesOf<T>(_parameters.Length, "the parameters sent to the worker").CopyTo(_parameters);
+            _update.DiscardOwn();
+            StepsApplied = stepsCompleted;
+        }
+
+        public override void Apply(TensorPayload update)
+        {
+            _update.Apply(update.ValuesOf<T>(_plan.Update.Length, "the step's update"), _batchInputs, _parameters);
+            StepsApplied++;
+        }
+
+        public override (double Loss, TensorPayload Pack) Compute()
+        {
+            _packs.Swap();
+            double loss = _plan.AnyFactored
+                ? ((IFactoredGradientModel<T>)_model).LossAndPack(_parameters, _x, _y, _samples, _pack, _packs.Current)
+                : _model.LossAndGradient(_parameters, _x, _y, _samples, _packs.Current);
+            return (loss, _packs.CurrentPayload);
+        }
+
+        public override void PrecomputeOwn(int rank)
+        {
+            if (_plan.AnyFactored) _update.PrecomputeOwn(rank, _packs.Current, _x);
+        }
+
+        public override TensorPayload Snapshot() => new(MemoryMarshal.AsBytes(_parameters.AsSpan()).ToArray());
     }
 }

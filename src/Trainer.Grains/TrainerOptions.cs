@@ -39,4 +39,25 @@ public sealed class TrainerOptions
     /// on the same cores made the seed job 3x slower (measured, 2 cores).
     /// </summary>
     public int BlasThreads { get; set; } = 1;
+
+    /// <summary>
+    /// Dedicated threads for workers' arithmetic in this silo (0 = one per core). Several workers of
+    /// one silo compute in parallel on up to this many threads.
+    /// </summary>
+    public int ComputeThreads { get; set; }
+
+    /// <summary>
+    /// How layer gradients travel (see ExchangePlan): Auto sends sufficient factors where they are
+    /// smaller once the cluster has more than one silo at the job's start or restore, and dense
+    /// gradients in a cluster of one silo (nothing crosses a network there). Results are the same bits either way.
+    /// </summary>
+    public ExchangeMode Exchange { get; set; } = ExchangeMode.Auto;
+}
+
+/// <summary><see cref="TrainerOptions.Exchange"/>.</summary>
+public enum ExchangeMode
+{
+    Auto,
+    Dense,
+    Factors,
 }

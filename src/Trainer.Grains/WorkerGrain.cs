@@ -1,22 +1,32 @@
 using Microsoft.Extensions.Logging;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
-using Trainer.Core.Models;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
 
 /// <summary>
-/// Computes one shard's summed loss and gradient per step. The shard's rows are fetched (or, for
-/// synthetic data, regenerated from the seed) once per activation and kept; only parameters
-/// travel each step. A worker re-activated on another silo after a crash rebuilds itself from
-/// the request alone, so its result is the same bits as before.
+/// Keeps one shard and a replica of the parameters. Each step it applies the previous step's update
+/// (sent by the parameter server) to its replica and computes its shard's summed loss and gradient
+/// pack. The shard's rows are fetched (or, for synthetic data, regenerated from the seed) once per
+/// activation. A worker re-activated on another silo after a crash rebuilds its shard from the
+/// request and asks for parameters (<see cref="ShardGradient.NeedsParameters"/>); every replica
+/// applies the same update with the same code, so they stay bit-identical.
 /// </summary>
+/// <remarks>
+/// The arithmetic runs on the silo's <see cref="ComputeScheduler"/> threads, never on Orleans'
+/// scheduler. Right after answering, the worker multiplies out its own shard's factors for the
+/// coming update while the other shards' factors travel, so a step waits only for theirs.
+/// </remarks>
 [RankPlacement]
-public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGrain
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute) : Grain, IWorkerGrain
 {
-    private ShardModel? _model;
+    private ShardReplica? _replica;
     private TrainingSpec? _spec;
+    private int _worldSize;
+    private bool _factors;
+    private ExchangePlan? _plan;
+    private Task _precompute = Task.CompletedTask;
 
     private int Rank => (int)this.GetPrimaryKeyLong(out _);
 
@@ -31,10 +41,34 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
 
     public async Task<ShardGradient> ComputeAsync(WorkRequest request)
     {
-        if (_model is null || _spec != request.Spec)
-            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData);
-        var (loss, gradient) = _model!.Compute(request.Parameters);
-        return new ShardGradient(Rank, request.Step, loss, gradient);
+        if (_replica is null || _spec != request.Spec || _worldSize != request.WorldSize || _factors != request.Factors)
+            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors);
+        var replica = _replica!;
+        int rank = Rank;
+        await _precompute;
+        var result = await compute.Run(() =>
+        {
+            if (request.Parameters is { } parameters) replica.Load(parameters, request.Step - 1);
+            else if (request.Update is { } update && replica.StepsApplied == request.Step - 2) replica.Apply(update);
+            // Anything else (no replica, or one from another point of the job) cannot be brought up to date from this request.
+            if (replica.StepsApplied != request.Step - 1)
+                return new ShardGradient(rank, request.Step, double.NaN, TensorPayload.Empty, NeedsParameters: true);
+            var (loss, pack) = replica.Compute();
+            return new ShardGradient(rank, request.Step, loss, pack);
+        });
+        if (!result.NeedsParameters && _plan!.AnyFactored) _precompute = compute.Run(() => replica.PrecomputeOwn(rank));
+        return result;
+    }
+
+    public async Task<TensorPayload?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate)
+    {
+        if (_replica is not { } replica) return null;
+        await _precompute;
+        return await compute.Run(() =>
+        {
+            if (pendingUpdate is not null && replica.StepsApplied == stepsCompleted - 1) replica.Apply(pendingUpdate);
+            return replica.StepsApplied == stepsCompleted ? replica.Snapshot() : null;
+        });
     }
 
     public Task ReleaseAsync()
@@ -43,19 +77,28 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger) : Grain, IWorkerGra
         return Task.CompletedTask;
     }
 
-    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData)
+    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors)
     {
+        var plan = ExchangePlan.For(spec, factors);
         var shard = Shard.Split(spec.Batch, worldSize)[Rank];
-        var uploaded = await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(shard.Start, shard.Count);
+        // A factored first layer needs the whole batch's inputs on every replica; otherwise the shard's rows suffice.
+        var (first, count) = plan.NeedsBatchInputs ? (0, spec.Batch) : (shard.Start, shard.Count);
+        var uploaded = await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count);
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
             throw new InvalidOperationException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
-        var shardData = uploaded is null
-            ? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).Slice(shard)
+        var rows = uploaded is null
+            ? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed)
             : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);
-        _model = ShardModel.Create(spec, shardData);
+        int offset = uploaded is null ? 0 : first;
+        var shardData = rows.Slice(shard with { Start = shard.Start - offset });
+        _replica = ShardReplica.Create(spec, plan, shardData, plan.NeedsBatchInputs ? rows.X : null);
+        _precompute = Task.CompletedTask;
         _spec = spec;
-        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}",
-            Rank, worldSize, JobId, shard.Start, shard.End, uploaded is null ? "synthetic" : "uploaded", spec.Engine, spec.Precision.Name());
+        _worldSize = worldSize;
+        _factors = factors;
+        _plan = plan;
+        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}",
+            Rank, worldSize, JobId, shard.Start, shard.End, uploaded is null ? "synthetic" : "uploaded", spec.Engine, spec.Precision.Name(), plan.Describe());
     }
 }

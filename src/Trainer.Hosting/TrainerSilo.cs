@@ -46,6 +46,11 @@ public static class TrainerSilo
             if (o.BlasThreads > 0) Blas.SystemOpenBlas?.SetThreads(o.BlasThreads);
         });
         silo.Services.AddHostedService<JobSupervisor>();
+        silo.Services.AddSingleton(sp =>
+        {
+            int threads = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TrainerOptions>>().Value.ComputeThreads;
+            return new ComputeScheduler(threads > 0 ? threads : Environment.ProcessorCount);
+        });
         // NOTE: running jobs keep their grains busy; idle ones may be collected and reload from storage.
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
         return silo;
