@@ -122,7 +122,9 @@ cluster_rows() {
   fi
   local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
   run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
+  run_row "trainer 2 silos W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --precision float32
   [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3
+  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 

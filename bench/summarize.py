@@ -22,6 +22,7 @@ TARGETS = [
     ("seed: embedded 2 workers / numpy", "trainer embedded W=2", "numpy loop", ">= 1.25"),
     ("seed: 2 silos / numpy", "trainer 2 silos W=2", "numpy loop", ">= 1.0"),
     ("seed: 2 silos / torch DDP gloo 2 processes", "trainer 2 silos W=2", "torch DDP gloo 2 processes", ">= 3"),
+    ("seed: 2 silos float32 / numpy", "trainer 2 silos W=2 float32", "numpy loop", "(info)"),
     ("seed: embedded 2 workers, managed GEMM / numpy", "trainer embedded W=2 managed GEMM", "numpy loop", ">= 1.25"),
     ("seed: autograd engine / hand engine (embedded W=2; cost <= 1.5x means >= 0.67)", "trainer embedded W=2 autograd", "trainer embedded W=2", ">= 0.67"),
     ("seed: autograd / hand, managed GEMM", "trainer embedded W=2 autograd managed GEMM", "trainer embedded W=2 managed GEMM", ">= 0.67"),
@@ -29,6 +30,7 @@ TARGETS = [
     ("job3: embedded W=2 / embedded W=1", "trainer job3 W=2", "trainer job3 W=1", "(info)"),
     ("job3: torch DDP 2 processes / torch 1 process (DDP's scaling)", "torch DDP job3 float64", "torch 1 process job3 float64", "(reference)"),
     ("job3: float32 / float64 (embedded W=2)", "trainer job3 W=2 float32", "trainer job3 W=2", ">= 1.7"),
+    ("job3: float32 / float64 (2 silos W=2)", "trainer job3 2 silos W=2 float32", "trainer job3 2 silos W=2", "(info)"),
     ("job3: numpy float32 / float64", "numpy loop job3 float32", "numpy loop job3 float64", "(reference)"),
 ]
 
