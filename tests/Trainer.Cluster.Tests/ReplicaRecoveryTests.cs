@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orleans.TestingHost;
+using Trainer.Abstractions;
+using Trainer.Grains;
+using Trainer.Hosting;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// The parameters live in the workers' replicas. A worker that loses its replica (its activation
+/// is gone, as after a crash) gets a copy of a surviving one; when none survives, the job restores
+/// its checkpoint. Either way the job ends with exactly the undisturbed weights. The silos' log
+/// shows which recovery ran, so a test cannot pass without it.
+/// </summary>
+public sealed class ReplicaRecoveryTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task AWorkerThatLostItsReplica_GetsASurvivorsCopy_AndEndsWithTheUndisturbedWeights()
+    {
+        var log = new LogCapture();
+        await using var cluster = await StartAsync(log);
+        var spec = Jobs.Small(workers: 3, steps: 400) with { CheckpointEvery = 1000 };
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 100, ranks: [1]));
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Contains(log.Lines, l => l.Contains($"Job {id} step") && l.Contains("worker 1 lost its replica; it gets a copy of worker 0's"));
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+    }
+
+    [Fact]
+    public async Task WhenNoReplicaSurvives_TheJobRestoresItsCheckpoint_AndEndsWithTheUndisturbedWeights()
+    {
+        var log = new LogCapture();
+        await using var cluster = await StartAsync(log);
+        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50 };
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [0, 1]));
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Contains(log.Lines, l => l.Contains($"Job {id} step") && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+    }
+
+    /// <summary>Waits (by the job's own progress, not the clock) for some steps, then deactivates the workers of <paramref name="ranks"/>.</summary>
+    private static async Task ReleaseWorkersAfterAsync(InProcessTestCluster cluster, ITrainingJobGrain job, string jobId, int steps, int[] ranks)
+    {
+        while ((await job.GetLossesAsync(steps, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < steps) Token.ThrowIfCancellationRequested();
+        await Task.WhenAll(ranks.Select(rank => cluster.Client.GetGrain<IWorkerGrain>(rank, jobId).ReleaseAsync()));
+    }
+
+    private static async Task<InProcessTestCluster> StartAsync(LogCapture log)
+    {
+        var builder = new InProcessTestClusterBuilder(3);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddTrainer();
+            silo.Services.AddSingleton<ILoggerProvider>(log);
+            silo.Services.Configure<TrainerOptions>(o => o.Exchange = ExchangeMode.Factors);
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+
+    /// <summary>Keeps every Trainer log line of warning level or above, formatted.</summary>
+    private sealed class LogCapture : ILoggerProvider
+    {
+        private readonly ConcurrentQueue<string> _lines = new();
+
+        public IReadOnlyCollection<string> Lines => _lines;
+
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName.StartsWith("Trainer", StringComparison.Ordinal) ? _lines : null);
+
+        public void Dispose() { }
+
+        private sealed class Logger(ConcurrentQueue<string>? lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => lines is not null && logLevel >= LogLevel.Warning;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (IsEnabled(logLevel)) lines!.Enqueue(formatter(state, exception));
+            }
+        }
+    }
+}
