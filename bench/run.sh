@@ -11,7 +11,7 @@
 #      seed job (1000-100-10, batch 64, 3000 steps, float64) for numpy, torch, torch DDP gloo
 #      2 processes, trainer embedded W=1/W=2, autograd engine, float32, 2 silo processes;
 #      job 3 (784-1024-1024-10, batch 8192) for numpy/torch float64/float32, DDP, trainer W=1/W=2,
-#      float32, 2 silos;
+#      float32, 2 silos; a 50M-parameter model (5000-10000-10, batch 8) embedded and on 2 silos;
 #   4. prints medians and ratios (steps/s over the numpy loop of the same job, same run) and
 #      writes docs/benchmarks.md with the machine, the table and this command.
 # A row whose command fails is reported as "failed: <first error line>"; the run goes on.
@@ -20,6 +20,7 @@
 #   BENCH_REPEATS=3        repetitions per row (medians are taken over them)
 #   BENCH_SEED_STEPS=3000  steps of the seed job
 #   BENCH_JOB3_STEPS=10    steps of job 3 (each is heavy: ~90 GFLOP); 0 skips job 3
+#   BENCH_BIG_STEPS=4      steps of the 50M-parameter job (5000-10000-10, batch 8); 0 skips it
 #   BENCH_MEMORY=1         1 measures the silos' resident memory after 3k and 30k steps (target 4)
 #   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
 #   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
@@ -41,10 +42,13 @@ REFS=$ROOT/bench/references
 WORK=$ROOT/artifacts/bench/$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=$WORK/results.jsonl
 mkdir -p "$WORK"
-COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
+COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
 # Job 3's learning rate: at the seed's 1e-5 a batch of 8192 summed losses diverges to inf within
 # a few steps; 1e-8 keeps every row finite (so none times inf/NaN arithmetic) and comparable.
 JOB3="--model 784-1024-1024-10 --batch 8192 --steps $JOB3_STEPS --lr 1e-8"
+# 50M parameters (5000-10000-10): does it train, and at what step time, embedded and across silos.
+BIG_STEPS=${BENCH_BIG_STEPS:-4}
+BIG="--model 5000-10000-10 --batch 8 --steps $BIG_STEPS --checkpoint-every 0"
 
 log() { echo "[bench] $*" >&2; }
 
@@ -125,6 +129,7 @@ cluster_rows() {
   run_row "trainer 2 silos W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --precision float32
   [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3
   [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32
+  [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params 2 silos W=2" big "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $BIG
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 
@@ -193,6 +198,7 @@ for rep in $(seq 1 "$REPEATS"); do
     run_row "trainer job3 W=2" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 $JOB3
     float32_row "trainer job3 W=2 float32" job3 "$rep" --workers 2 $JOB3
   fi
+  [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params embedded W=2" big "$rep" "${TRAINER_RUN[@]}" --workers 2 $BIG
   cluster_rows "$rep"
 done
 

@@ -53,6 +53,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
                     ? client.UseRedisClustering(gateways[RedisScheme.Length..])
                     : client.UseStaticClustering(endpoints))
                 .Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = serviceId; })
+                .Configure<ClientMessagingOptions>(o => o.MaxMessageBodySize = Trainer.Abstractions.WireLimits.MaxMessageBytes)
                 .UseConnectionRetryFilter(async (exception, token) =>
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(500), token);

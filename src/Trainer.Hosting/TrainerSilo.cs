@@ -1,3 +1,4 @@
+using Trainer.Abstractions;
 using Microsoft.Extensions.Hosting;
 using System.Net;
 using Microsoft.Extensions.Configuration;
@@ -45,6 +46,7 @@ public static class TrainerSilo
         {
             if (o.BlasThreads > 0) Blas.SystemOpenBlas?.SetThreads(o.BlasThreads);
         });
+        silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = WireLimits.MaxMessageBytes);
         silo.Services.AddHostedService<JobSupervisor>();
         silo.Services.AddSingleton(sp =>
         {
