@@ -38,8 +38,13 @@ public interface IParameterServerGrain : IGrainWithStringKey
 {
     Task InitializeAsync(ParameterState state);
 
+    /// <summary>
+    /// Runs steps from <paramref name="firstStep"/> on: at most <paramref name="maxSteps"/>, and no
+    /// more once a short time window has passed (so the job grain hears of progress often), ending
+    /// early at a non-finite loss. A retried call for the same first step gets the same answer.
+    /// </summary>
     [ResponseTimeout("00:10:00")]
-    Task<StepResult> RunStepAsync(int step);
+    Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps);
 
     Task<ParameterState> GetStateAsync();
 

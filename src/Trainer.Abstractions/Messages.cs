@@ -100,11 +100,14 @@ public sealed record ShardGradient(
     [property: Id(3)] TensorPayload Gradient,
     [property: Id(4)] bool NeedsParameters = false);
 
-/// <summary>The loss of one completed step (computed before that step's update).</summary>
-[GenerateSerializer, Immutable, Alias("trainer.step-result")]
-public sealed record StepResult(
-    [property: Id(0)] int Step,
-    [property: Id(1)] double Loss);
+/// <summary>
+/// The losses of consecutive completed steps [FirstStep, FirstStep + Losses.Length), each computed
+/// before that step's update. A batch ends early at a non-finite loss.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.step-batch")]
+public sealed record StepBatch(
+    [property: Id(0)] int FirstStep,
+    [property: Id(1)] TensorPayload Losses);
 
 /// <summary>Parameters and where they stand, for initialising a parameter server.</summary>
 [GenerateSerializer, Immutable, Alias("trainer.parameter-state")]

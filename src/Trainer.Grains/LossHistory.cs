@@ -16,9 +16,9 @@ internal sealed class LossHistory
 
     public double First => _losses.Count > 0 ? _losses[0] : double.NaN;
 
-    public void Add(double loss)
+    public void Add(ReadOnlySpan<double> losses)
     {
-        _losses.Add(loss);
+        _losses.AddRange(losses);
         Signal();
     }
 

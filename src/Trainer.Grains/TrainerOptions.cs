@@ -52,6 +52,12 @@ public sealed class TrainerOptions
     /// gradients in a cluster of one silo (nothing crosses a network there). Results are the same bits either way.
     /// </summary>
     public ExchangeMode Exchange { get; set; } = ExchangeMode.Auto;
+
+    /// <summary>
+    /// The parameter server runs steps back to back for up to this long per call from the job grain;
+    /// losses, status and cancellation are seen at that granularity (and at every checkpoint).
+    /// </summary>
+    public TimeSpan StepBatchWindow { get; set; } = TimeSpan.FromMilliseconds(20);
 }
 
 /// <summary><see cref="TrainerOptions.Exchange"/>.</summary>

@@ -146,16 +146,24 @@ public sealed class TrainingJobGrain(
                     step = _losses.Count + 1;
                 }
                 if (step > spec.Steps) break;
-                var result = await ParameterServer.RunStepAsync(step);
-                _status = _status! with { StepsCompleted = step, FirstLoss = step == 1 ? result.Loss : _losses.First, LastLoss = result.Loss, TrainingSeconds = Elapsed() };
-                _losses.Add(result.Loss);
-                if (!double.IsFinite(result.Loss))
+                // A batch of steps, never past the next checkpoint.
+                int most = spec.Steps - step + 1;
+                if (spec.CheckpointEvery > 0) most = Math.Min(most, spec.CheckpointEvery - (step - 1) % spec.CheckpointEvery);
+                var batch = await ParameterServer.RunStepsAsync(step, most);
+                var losses = batch.Losses.Values;
+                if (batch.FirstStep != step || losses.Length is 0 || losses.Length > most)
+                    throw new InvalidOperationException($"The parameter server answered steps {batch.FirstStep}..{batch.FirstStep + losses.Length - 1} for a batch from step {step} of at most {most}.");
+                int last = step + losses.Length - 1;
+                double lastLoss = losses[^1];
+                _status = _status! with { StepsCompleted = last, FirstLoss = step == 1 ? losses[0] : _losses.First, LastLoss = lastLoss, TrainingSeconds = Elapsed() };
+                _losses.Add(losses);
+                if (!double.IsFinite(lastLoss))
                 {
-                    await FinishAsync(JobState.Diverged, $"diverged at step {step}: the loss is {result.Loss}; lower --lr", Elapsed());
+                    await FinishAsync(JobState.Diverged, $"diverged at step {last}: the loss is {lastLoss}; lower --lr", Elapsed());
                     return;
                 }
-                if (step > furthest) (furthest, failures, failingSince) = (step, 0, DateTime.MaxValue);
-                if (spec.CheckpointEvery > 0 && step % spec.CheckpointEvery == 0 && step < spec.Steps) await CheckpointAsync();
+                if (last > furthest) (furthest, failures, failingSince) = (last, 0, DateTime.MaxValue);
+                if (spec.CheckpointEvery > 0 && last % spec.CheckpointEvery == 0 && last < spec.Steps) await CheckpointAsync();
             }
             catch (Exception e) when (DateTime.UtcNow - Min(failingSince, DateTime.UtcNow) < options.Value.RecoveryBudget)
             {
