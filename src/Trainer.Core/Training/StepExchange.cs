@@ -225,9 +225,16 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
                 // Shard 0 is written straight into the gradient; later shards go through a scratch term and are added.
                 var shardDelta = delta.Slice(shard.Start * slots.FanOut, shard.Count * slots.FanOut);
                 Span<T> term = shard.Rank == 0 ? weights : _term[l];
-                if (useOwn && shard.Rank == _ownRank) _own[l]!.CopyTo(term);
-                else Product(slots, shardDelta, input.Slice(shard.Start * slots.FanIn, shard.Count * slots.FanIn), shard.Count, term);
-                if (shard.Rank > 0) TensorPrimitives.Add(weights, term, weights);
+                if (useOwn && shard.Rank == _ownRank)
+                {
+                    if (shard.Rank == 0) _own[l]!.CopyTo(weights);
+                    else TensorPrimitives.Add(weights, _own[l]!, weights);
+                }
+                else
+                {
+                    Product(slots, shardDelta, input.Slice(shard.Start * slots.FanIn, shard.Count * slots.FanIn), shard.Count, term);
+                    if (shard.Rank > 0) TensorPrimitives.Add(weights, term, weights);
+                }
                 if (bias.IsEmpty) continue;
                 Span<T> biasTerm = shard.Rank == 0 ? bias : _biasTerm;
                 Mlp<T>.SumRows(shardDelta, shard.Count, slots.FanOut, biasTerm[..slots.FanOut]);
