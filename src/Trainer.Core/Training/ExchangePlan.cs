@@ -25,6 +25,7 @@ public sealed class ExchangePlan
         Factored = factored;
         Layout = ParameterLayout.For(model);
         Update = PackLayout(batch);
+        AnyFactored = factored.Contains(true);
     }
 
     public ModelSpec Model { get; }
@@ -40,7 +41,7 @@ public sealed class ExchangePlan
     /// <summary>The combined update's layout (all <see cref="Batch"/> samples).</summary>
     public Pack Update { get; }
 
-    public bool AnyFactored => Factored.Contains(true);
+    public bool AnyFactored { get; }
 
     /// <summary>Every replica needs the whole batch's inputs when the first layer is factored.</summary>
     public bool NeedsBatchInputs => Factored[0];

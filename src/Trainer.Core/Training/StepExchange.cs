@@ -118,6 +118,8 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     // Per factored layer: one shard's product δ_sᵀ·a_s, and the precomputed own shard's product.
     private readonly T[]?[] _term, _own;
     private readonly T[] _biasTerm;
+    private readonly ParameterView[] _weights;
+    private readonly ParameterView?[] _biases;
     private int _ownRank = -1;
 
     public ReplicaUpdate(TrainingSpec spec, ExchangePlan plan, IBlas? blas = null)
@@ -135,6 +137,9 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         _term = [.. plan.Update.Layers.Select(l => l.Factored && _shards.Length > 1 ? new T[l.FanIn * l.FanOut] : null)];
         _own = new T[]?[plan.Update.Layers.Count];
         _biasTerm = new T[plan.Model.LayerSizes.Max()];
+        // Looked up once: the views' lookups by name allocate, and Apply runs every step.
+        _weights = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Weight)];
+        _biases = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Bias)];
     }
 
     /// <summary>
@@ -205,13 +210,12 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
 
     private void Build(ReadOnlySpan<T> update, ReadOnlySpan<T> batchInputs, Span<T> g, bool useOwn)
     {
-        var layout = _plan.Layout;
         int batch = _plan.Batch;
         for (int l = 0; l < _plan.Model.LayerCount; l++)
         {
             var slots = _plan.Update.Layers[l];
-            var weights = layout.Weight(l + 1).Of(g);
-            var bias = layout.Bias(l + 1) is { } b ? b.Of(g) : default;
+            var weights = _weights[l].Of(g);
+            var bias = _biases[l] is { } b ? b.Of(g) : default;
             if (!slots.Factored)
             {
                 update.Slice(slots.Weights, weights.Length).CopyTo(weights);
