@@ -17,7 +17,9 @@ public sealed class ChildProcesses : IDisposable
 {
     private readonly List<System.Diagnostics.Process> _started = [];
 
-    public async Task<ProcessResult> RunAsync(string file, IEnumerable<string> args, IDictionary<string, string> environment, TimeSpan timeout, string? workingDirectory = null)
+    /// <param name="onLine">Called with each stdout line as it arrives (on a reader thread), e.g. to act mid-run.</param>
+    public async Task<ProcessResult> RunAsync(string file, IEnumerable<string> args, IDictionary<string, string> environment, TimeSpan timeout, string? workingDirectory = null,
+        Action<string>? onLine = null)
     {
         var info = new ProcessStartInfo(file)
         {
@@ -34,7 +36,12 @@ public sealed class ChildProcesses : IDisposable
         using var process = new System.Diagnostics.Process { StartInfo = info };
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stdout) stdout.AppendLine(e.Data);
+            onLine?.Invoke(e.Data);
+        };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
         process.Start();
         lock (_started) _started.Add(process);

@@ -70,8 +70,11 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Runs the real `trainer` client with --gateway set to every silo's gateway.</summary>
     public Task<ProcessResult> TrainerAsync(params string[] args) => TrainerAsync(ClientTimeout, args);
 
-    public Task<ProcessResult> TrainerAsync(TimeSpan timeout, params string[] args) =>
-        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args, "--gateway", Gateways, .. _clientArgs], _environment, timeout, Folder);
+    public Task<ProcessResult> TrainerAsync(TimeSpan timeout, params string[] args) => TrainerAsync(timeout, null, args);
+
+    /// <summary>As <see cref="TrainerAsync(string[])"/>, calling <paramref name="onLine"/> with each stdout line as it is printed.</summary>
+    public Task<ProcessResult> TrainerAsync(TimeSpan timeout, Action<string>? onLine, params string[] args) =>
+        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args, "--gateway", Gateways, .. _clientArgs], _environment, timeout, Folder, onLine);
 
     public async Task<JsonElement> StatusAsync(string jobId)
     {

@@ -61,8 +61,7 @@ public sealed class SiloCrashTests
         Assert.True(calibration.Code == 0, calibration.ToString());
         double rate = JsonDocument.Parse(calibration.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement.GetProperty("steps_per_second").GetDouble();
         // NOTE: the floor matters when the calibration ran while other test projects loaded both cores
-        // and the real job then runs alone, many times faster (seen in CI: the job had ended before the
-        // first status poll). 3000 steps take ~7 s even then, several status polls' worth.
+        // and the real job then runs alone, several times faster: 3000 steps still take ~7 s.
         int steps = (int)Math.Clamp(rate * TargetSeconds, MinSteps, 50_000);
 
         // The reference: the same job, nothing killed.
@@ -70,23 +69,28 @@ public sealed class SiloCrashTests
         Assert.True(reference.Code == 0, reference.ToString());
         var referenceLosses = StepLosses(reference.Out);
 
-        var submit = await cluster.TrainerAsync(["submit", .. job, "--steps", $"{steps}"]);
-        Assert.True(submit.Code == 0, submit.ToString());
-        var jobId = submit.Out.Trim();
-        var running = await Poll.UntilAsync(() => cluster.StatusAsync(jobId), s => s.GetProperty("steps").GetInt32() >= killAfterSteps,
-            TimeSpan.FromSeconds(60), s => s.ToString());
-        Assert.Equal("running", running.GetProperty("state").GetString());
-
-        cluster.Kill(killSilo);
-
-        var watch = await cluster.TrainerAsync(TimeSpan.FromSeconds(240), "watch", jobId, "--json");
-        if (watch.Code != 0)
+        // The kill is triggered from the job's own loss stream, by the client that submitted it: no
+        // extra client process has to start first (under load that took longer than the whole job).
+        int killedAt = 0;
+        void KillOnce(string line)
         {
-            var afterwards = await cluster.TrainerAsync("status", jobId, "--json");
-            Assert.Fail($"The job did not survive the kill of silo {killSilo} (killed at about step {running.GetProperty("steps").GetInt32()}; "
-                + $"the job grain ran on {cluster.SiloLogging($"Job {jobId} started")}).\n{watch}\nstatus afterwards: {afterwards}\n"
-                + $"silo log lines about the job:\n{cluster.LogLines(jobId)}\nlogs: {cluster.Folder}");
+            if (killedAt != 0 || !line.StartsWith("{\"event\":\"step\"", StringComparison.Ordinal)) return;
+            int step = JsonDocument.Parse(line).RootElement.GetProperty("step").GetInt32();
+            if (step < killAfterSteps) return;
+            killedAt = step;
+            cluster.Kill(killSilo);
         }
+        var run = await cluster.TrainerAsync(TimeSpan.FromSeconds(300), KillOnce, ["train", .. job, "--steps", $"{steps}", "--json"]);
+        Assert.True(killedAt > 0, $"silo {killSilo} was never killed: no step >= {killAfterSteps} was printed.\n{run}");
+        var jobId = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.TryGetProperty("job", out _)).Select(e => e.GetProperty("job").GetString()).LastOrDefault();
+        if (run.Code != 0 || jobId is null)
+        {
+            Assert.Fail($"The job did not survive the kill of silo {killSilo} at step {killedAt} of {steps} "
+                + $"(the job grain ran on {cluster.SiloLogging("started: ")}).\n{run}\n"
+                + $"silo log lines about jobs:\n{cluster.LogLines("Job ")}\nlogs: {cluster.Folder}");
+        }
+        Assert.True(killedAt < steps, $"the kill landed at step {killedAt}, after the last step {steps}");
         var status = await cluster.StatusAsync(jobId);
         Assert.Equal("completed", status.GetProperty("state").GetString());
         Assert.Equal(steps, status.GetProperty("steps").GetInt32());
