@@ -10,8 +10,9 @@ namespace Trainer.Grains;
 /// NOTE: measured on the seed job over two silo processes (2 cores): when the local worker computed
 /// on the thread pool, the parameter server's request to the REMOTE worker reached it only after
 /// the local computation ended (1.15 ms median from send to start, against 0.26 ms with the
-/// arithmetic on its own threads); a job ran 8.1-8.4 s instead of 8.9-10.8 s. Hand-written because .NET ships no dedicated-thread
-/// TaskScheduler (ConcurrentExclusiveSchedulerPair still runs on the pool), and it is small.
+/// arithmetic on its own threads); a job ran 8.1-8.4 s instead of 8.9-10.8 s. Hand-written because
+/// .NET ships no dedicated-thread TaskScheduler (ConcurrentExclusiveSchedulerPair still runs on
+/// the pool), and it is small.
 /// </remarks>
 public sealed class ComputeScheduler : TaskScheduler, IDisposable
 {

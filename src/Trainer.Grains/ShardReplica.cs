@@ -25,6 +25,9 @@ internal abstract class ShardReplica
     /// <summary>The shard's summed loss and gradient pack at the replica's parameters.</summary>
     public abstract (double Loss, TensorPayload Pack) Compute();
 
+    /// <summary>Whether the job's plan factors any layer (only then is there a share to <see cref="PrecomputeOwn"/>).</summary>
+    public abstract bool HasFactors { get; }
+
     /// <summary>Computes this shard's share of the coming update from the last pack, ahead of the update's arrival.</summary>
     public abstract void PrecomputeOwn(int rank);
 
@@ -52,8 +55,6 @@ internal abstract class ShardReplica
         public Typed(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, T[] x, T[] y, int samples, T[] batchInputs)
         {
             (_plan, _model, _x, _y, _samples, _batchInputs) = (plan, model, x, y, samples, batchInputs);
-            if (plan.AnyFactored && model is not IFactoredGradientModel<T>)
-                throw new InvalidOperationException($"The job's exchange plan factors layers ({plan.Describe()}) but its model cannot produce factors.");
             _parameters = new T[plan.Layout.Count];
             _pack = plan.PackLayout(samples);
             _packs = new PayloadRing<T>(_pack.Length);
@@ -76,16 +77,13 @@ internal abstract class ShardReplica
         public override (double Loss, TensorPayload Pack) Compute()
         {
             _packs.Swap();
-            double loss = _plan.AnyFactored
-                ? ((IFactoredGradientModel<T>)_model).LossAndPack(_parameters, _x, _y, _samples, _pack, _packs.Current)
-                : _model.LossAndGradient(_parameters, _x, _y, _samples, _packs.Current);
+            double loss = GradientModels.LossAndPack(_model, _parameters, _x, _y, _samples, _pack, _packs.Current);
             return (loss, _packs.CurrentPayload);
         }
 
-        public override void PrecomputeOwn(int rank)
-        {
-            if (_plan.AnyFactored) _update.PrecomputeOwn(rank, _packs.Current, _x);
-        }
+        public override bool HasFactors => _plan.AnyFactored;
+
+        public override void PrecomputeOwn(int rank) => _update.PrecomputeOwn(rank, _packs.Current, _x);
 
         public override TensorPayload Snapshot() => new(MemoryMarshal.AsBytes(_parameters.AsSpan()).ToArray());
     }

@@ -25,7 +25,6 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     private TrainingSpec? _spec;
     private int _worldSize;
     private bool _factors;
-    private ExchangePlan? _plan;
     private Task _precompute = Task.CompletedTask;
 
     private int Rank => (int)this.GetPrimaryKeyLong(out _);
@@ -56,7 +55,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             var (loss, pack) = replica.Compute();
             return new ShardGradient(rank, request.Step, loss, pack);
         });
-        if (!result.NeedsParameters && _plan!.AnyFactored) _precompute = compute.Run(() => replica.PrecomputeOwn(rank));
+        if (!result.NeedsParameters && replica.HasFactors) _precompute = compute.Run(() => replica.PrecomputeOwn(rank));
         return result;
     }
 
@@ -97,7 +96,6 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         _spec = spec;
         _worldSize = worldSize;
         _factors = factors;
-        _plan = plan;
         logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}",
             Rank, worldSize, JobId, shard.Start, shard.End, uploaded is null ? "synthetic" : "uploaded", spec.Engine, spec.Precision.Name(), plan.Describe());
     }

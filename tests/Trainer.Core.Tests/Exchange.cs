@@ -32,10 +32,7 @@ internal static class Exchange
             var pack = packs[s.Rank] = new T[layout.Length];
             var xs = x.AsSpan(s.Start * inputs, s.Count * inputs);
             var ys = y.AsSpan(s.Start * outputs, s.Count * outputs);
-            // As LocalTrainer and the workers do: a plan without factors asks for the plain gradient.
-            losses[s.Rank] = plan.AnyFactored
-                ? ((IFactoredGradientModel<T>)model).LossAndPack(p, xs, ys, s.Count, layout, pack)
-                : model.LossAndGradient(p, xs, ys, s.Count, pack);
+            losses[s.Rank] = GradientModels.LossAndPack(model, p, xs, ys, s.Count, layout, pack);
         }
         return (losses, packs);
     }

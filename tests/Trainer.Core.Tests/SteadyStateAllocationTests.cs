@@ -37,4 +37,30 @@ public class SteadyStateAllocationTests
 
         Assert.True(allocated == 0, $"{job}: 50 steady-state steps allocated {allocated} bytes");
     }
+
+    [Fact]
+    public void AWorkersEarlyShareAndUpdate_AllocateNothing()
+    {
+        // What a worker does that the single-process trainer does not: its own share ahead of the update.
+        var spec = new TrainingSpec { Workers = 2 };
+        var plan = ExchangePlan.For(spec);
+        var data = Synthetic.Data(spec.Batch, 1000, 10, spec.Seed);
+        var p = Initializer.Create(plan.Layout, InitKind.Normal, spec.Seed);
+        var (losses, packs) = Exchange.ShardPacks(spec, new Mlp(spec.Model), plan, p, data.X, data.Y);
+        var (_, update) = Exchange.Update(spec, plan, losses, packs);
+        var replica = new ReplicaUpdate<double>(spec, plan);
+        var shardInputs = data.X[(32 * 1000)..];
+        void Step()
+        {
+            replica.PrecomputeOwn(1, packs[1], shardInputs);
+            replica.Apply(update, data.X, p);
+        }
+        for (int i = 0; i < 5; i++) Step();
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++) Step();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(allocated == 0, $"50 early shares and updates allocated {allocated} bytes");
+    }
 }

@@ -105,6 +105,13 @@ public sealed class ExchangePlan
     /// <summary>The pack layout of each shard of a step split over <paramref name="workers"/>.</summary>
     public Pack[] ShardPacks(int workers) => [.. Shard.Split(Batch, workers).Select(s => PackLayout(s.Count))];
 
+    /// <summary>Throws unless this plan was made for <paramref name="spec"/>'s batch.</summary>
+    internal void CheckFits(TrainingSpec spec)
+    {
+        if (Batch != spec.Batch)
+            throw new ArgumentException($"The plan is for batches of {Batch}, the job's batch is {spec.Batch}.", "plan");
+    }
+
     public string Describe() => string.Join(", ", Factored.Select((f, l) => $"w{l + 1} {(f ? "factors" : "dense")}"));
 }
 
@@ -116,4 +123,8 @@ public sealed class ExchangePlan
 public readonly record struct PackLayer(bool Factored, int FanIn, int FanOut, int Weights, int Bias, int Delta, int Input);
 
 /// <summary>A flat buffer's layout for one step's exchange: per layer, dense slots or factors.</summary>
-public sealed record Pack(int Samples, IReadOnlyList<PackLayer> Layers, int Length);
+public sealed record Pack(int Samples, IReadOnlyList<PackLayer> Layers, int Length)
+{
+    /// <summary>False for a dense-only pack, which is laid out exactly like the model's flat gradient.</summary>
+    public bool AnyFactored { get; } = Layers.Any(l => l.Factored);
+}

@@ -76,7 +76,7 @@ public sealed class LocalTrainer
             _plan = ExchangePlan.For(spec.Model, spec.Batch, model is IFactoredGradientModel<T> && spec.Engine == Engine.Hand);
             _builder = new UpdateBuilder<T>(spec, _plan);
             _replica = new ReplicaUpdate<T>(spec, _plan);
-            _layouts = [.. shards.Select(s => _plan.PackLayout(s.Count))];
+            _layouts = _plan.ShardPacks(shards.Length);
             _packs = [.. _layouts.Select(layout => new T[layout.Length])];
             _update = new T[_builder.UpdateLength];
         }
@@ -89,9 +89,7 @@ public sealed class LocalTrainer
                 var x = _x.AsSpan(shard.Start * _inputs, shard.Count * _inputs);
                 var y = _y.AsSpan(shard.Start * _outputs, shard.Count * _outputs);
                 var pack = _packs[shard.Rank];
-                double loss = _plan.AnyFactored
-                    ? ((IFactoredGradientModel<T>)_model).LossAndPack(_parameters, x, y, shard.Count, _layouts[shard.Rank], pack)
-                    : _model.LossAndGradient(_parameters, x, y, shard.Count, pack);
+                double loss = GradientModels.LossAndPack(_model, _parameters, x, y, shard.Count, _layouts[shard.Rank], pack);
                 _builder.Add(shard.Rank, loss, pack, _update);
             }
             double total = _builder.Complete();

@@ -29,11 +29,10 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
 
     public UpdateBuilder(TrainingSpec spec, ExchangePlan plan)
     {
-        if (plan.Batch != spec.Batch)
-            throw new ArgumentException($"The plan is for batches of {plan.Batch}, the job's batch is {spec.Batch}.", nameof(plan));
+        plan.CheckFits(spec);
         _plan = plan;
         _shards = Shard.Split(spec.Batch, spec.Workers);
-        _packs = [.. _shards.Select(s => plan.PackLayout(s.Count))];
+        _packs = plan.ShardPacks(spec.Workers);
         _scale = spec.Model.Loss.Scale(spec.Batch, spec.Model.OutputSize);
     }
 
@@ -111,6 +110,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
 {
     private readonly ExchangePlan _plan;
     private readonly Shard[] _shards;
+    private readonly Pack[] _shardPacks;
     private readonly IBlas _blas;
     private readonly IOptimizer _optimizer;
     private readonly double _scale;
@@ -126,10 +126,10 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     {
         if (typeof(T) != typeof(double) && typeof(T) != typeof(float))
             throw new NotSupportedException($"ReplicaUpdate<{typeof(T).Name}>: only double and float are supported.");
-        if (plan.Batch != spec.Batch)
-            throw new ArgumentException($"The plan is for batches of {plan.Batch}, the job's batch is {spec.Batch}.", nameof(plan));
+        plan.CheckFits(spec);
         _plan = plan;
         _shards = Shard.Split(spec.Batch, spec.Workers);
+        _shardPacks = plan.ShardPacks(spec.Workers);
         _blas = blas ?? Blas.Default;
         _optimizer = new Sgd(spec.LearningRate);
         _scale = spec.Model.Loss.Scale(spec.Batch, spec.Model.OutputSize);
@@ -149,7 +149,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     public void PrecomputeOwn(int rank, ReadOnlySpan<T> ownPack, ReadOnlySpan<T> shardInputs)
     {
         var shard = _shards[rank];
-        var pack = _plan.PackLayout(shard.Count);
+        var pack = _shardPacks[rank];
         if (ownPack.Length != pack.Length)
             throw new ArgumentException($"Shard {rank}'s pack has {ownPack.Length} values; {pack.Length} expected.", nameof(ownPack));
         for (int l = 0; l < pack.Layers.Count; l++)
