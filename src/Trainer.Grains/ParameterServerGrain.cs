@@ -116,7 +116,8 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
                 logger.LogWarning("Job {Job}: worker {Rank} could not hand over its replica ({Error}); asking the next", JobId, rank, e.GetType().Name);
             }
         }
-        throw new InvalidOperationException($"No worker of job {JobId} holds the parameters after step {_stepsCompleted} (their silos were lost).");
+        // Worded as ResyncAsync's error: whichever notices first, the job grain restores its checkpoint.
+        throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (their silos were lost).");
     }
 
     private ParameterState State(TensorPayload parameters) =>

@@ -131,6 +131,7 @@ public sealed class TrainingJobGrain(
         while (true)
         {
             int step = _losses.Count + 1;
+            string stage = $"step {step}";
             if (_deactivating) return;
             try
             {
@@ -163,14 +164,18 @@ public sealed class TrainingJobGrain(
                     return;
                 }
                 if (last > furthest) (furthest, failures, failingSince) = (last, 0, DateTime.MaxValue);
-                if (spec.CheckpointEvery > 0 && last % spec.CheckpointEvery == 0 && last < spec.Steps) await CheckpointAsync();
+                if (spec.CheckpointEvery > 0 && last % spec.CheckpointEvery == 0 && last < spec.Steps)
+                {
+                    stage = $"the checkpoint after step {last}";
+                    await CheckpointAsync();
+                }
             }
             catch (Exception e) when (DateTime.UtcNow - Min(failingSince, DateTime.UtcNow) < options.Value.RecoveryBudget)
             {
                 failures++;
                 if (failingSince == DateTime.MaxValue) failingSince = DateTime.UtcNow;
-                logger.LogWarning("Job {Job} step {Step} failed ({Error}); restoring the checkpoint, attempt {Attempt}",
-                    JobId, step, e.Message, failures);
+                logger.LogWarning("Job {Job}: {Stage} failed ({Error}); restoring the checkpoint, attempt {Attempt}",
+                    JobId, stage, e.Message, failures);
                 await Task.Delay(TimeSpan.FromTicks(Math.Min(options.Value.RetryBackoff.Ticks * failures, options.Value.MaxRetryBackoff.Ticks)));
                 restore = true;
             }

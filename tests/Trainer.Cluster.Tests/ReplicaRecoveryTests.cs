@@ -47,7 +47,7 @@ public sealed class ReplicaRecoveryTests
             afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [0, 1]));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
-        Assert.Contains(log.Lines, l => l.Contains($"Job {id} step") && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
         Assert.Equal(expected.Losses, losses);
         Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
     }
