@@ -22,7 +22,7 @@ namespace Trainer.Grains;
 /// the step fails and the job restores its checkpoint.
 /// </remarks>
 [Orleans.Placement.PreferLocalPlacement]
-public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership)
+public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
@@ -50,7 +50,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
             _ => membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active) > 1,
         };
         var plan = ExchangePlan.For(spec, _factors);
-        _updates = ServerUpdates.Create(spec, plan);
+        _updates = ServerUpdates.Create(spec, plan, compute);
         logger.LogInformation("Job {Job}: exchange {Plan}", JobId, plan.Describe());
         _syncParameters = _updates.FromFloat64(state.Parameters);
         _pendingUpdate = null;
@@ -89,10 +89,18 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         var spec = _spec!;
         var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, _syncParameters is null ? _pendingUpdate : null, _factors);
-        var results = await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => ComputeWithRetryAsync(rank, request)));
-        for (int rank = 0; rank < results.Length; rank++)
-            if (results[rank].NeedsParameters) results[rank] = await ResyncAsync(rank, request, results);
-        double loss = _updates!.Build(results);
+        var pending = new Task<ShardGradient>[spec.Workers];
+        for (int rank = 0; rank < pending.Length; rank++) pending[rank] = ComputeWithRetryAsync(rank, request);
+        // Shards are added in rank order as they arrive: shard 0's pack is copied while the others
+        // still compute, so only the last shards' additions remain once every worker has answered.
+        _updates!.Begin();
+        for (int rank = 0; rank < pending.Length; rank++)
+        {
+            var result = await pending[rank];
+            if (result.NeedsParameters) result = await ResyncAsync(rank, request, await Task.WhenAll(pending));
+            await _updates.AddAsync(result);
+        }
+        double loss = _updates.Complete();
         _pendingUpdate = _updates.Current;
         _syncParameters = null;
         _stepsCompleted = step;

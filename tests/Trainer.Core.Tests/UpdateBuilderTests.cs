@@ -188,6 +188,49 @@ public class UpdateBuilderTests
         Assert.Contains("Shard -1 does not exist; there are 3.", missing.Message);
     }
 
+    [Theory]
+    [InlineData(false, 2)]
+    [InlineData(false, 3)]
+    [InlineData(true, 2)]
+    [InlineData(true, 7)]
+    public void AddingAShardInParts_InAnyOrder_GivesTheSameBitsAsAddingItWhole(bool factored, int parts)
+    {
+        // Two layers with biases over 3 uneven shards, so both dense and factored slots are cut at odd places.
+        var job = Exchange.Job(new ModelSpec([7, 5, 3], Activation.Tanh, LossKind.Mse, bias: true), batch: 8, workers: 3);
+        var plan = ExchangePlan.With(job.Model, job.Batch, factored, factored);
+        var whole = new UpdateBuilder<double>(job, plan);
+        var cut = new UpdateBuilder<double>(job, plan);
+        var expected = new double[whole.UpdateLength];
+        var actual = TestArrays.Normal(cut.UpdateLength, 99);   // stale values from an earlier step must not leak in
+        whole.Reset();
+        cut.Reset();
+        for (int rank = 0; rank < 3; rank++)
+        {
+            var pack = TestArrays.Normal(whole.ShardLength(rank), 10 + rank);
+            whole.Add(rank, rank + 0.5, pack, expected);
+            foreach (int part in Enumerable.Range(0, parts).Reverse()) cut.AddPart(rank, pack, actual, part, parts);
+            cut.Accept(rank, rank + 0.5);
+        }
+        Assert.Equal(whole.Complete(), cut.Complete());
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void AddPart_RefusesAPartThatDoesNotExist_AndAShardOutOfOrder()
+    {
+        var job = Job(3, 1, LossKind.Sse, batch: 4, workers: 2);
+        var builder = new UpdateBuilder<double>(job, Dense(job));
+        var update = new double[builder.UpdateLength];
+        builder.Reset();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => builder.AddPart(0, [1, 2, 3], update, 2, 2));
+        Assert.Contains("Part 2 of 2 does not exist.", e.Message);
+        builder.AddPart(0, [1, 2, 3], update, 0, 2);
+        var order = Assert.Throws<InvalidOperationException>(() => builder.AddPart(1, [1, 2, 3], update, 0, 2));
+        Assert.Contains("Shard 1 was added out of order; shard 0 is next.", order.Message);
+        order = Assert.Throws<InvalidOperationException>(() => builder.Accept(1, 1.0));
+        Assert.Contains("Shard 1 was added out of order; shard 0 is next.", order.Message);
+    }
+
     [Fact]
     public void BuilderAndReplica_RefuseAPlanForAnotherBatch()
     {

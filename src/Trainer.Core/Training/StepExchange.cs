@@ -52,10 +52,25 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>Adds shard <paramref name="rank"/>'s summed loss and pack into <paramref name="update"/>; shards must come in rank order.</summary>
     public void Add(int rank, double shardLoss, ReadOnlySpan<T> shardPack, Span<T> update)
     {
+        AddPart(rank, shardPack, update, 0, 1);
+        Accept(rank, shardLoss);
+    }
+
+    /// <summary>
+    /// Adds part <paramref name="part"/> of <paramref name="parts"/> of shard <paramref name="rank"/>'s
+    /// pack into <paramref name="update"/>: every slot's elements are cut into <paramref name="parts"/>
+    /// equal ranges, so the parts touch disjoint elements and may run on different threads at once.
+    /// Each element gets the same operation as in <see cref="Add"/>, so the bits do not depend on
+    /// the cut. Once every part of the shard is in, <see cref="Accept"/> it.
+    /// </summary>
+    public void AddPart(int rank, ReadOnlySpan<T> shardPack, Span<T> update, int part, int parts)
+    {
         if (rank < 0 || rank >= _shards.Length)
             throw new ArgumentOutOfRangeException(nameof(rank), $"Shard {rank} does not exist; there are {_shards.Length}.");
         if (rank != _next)
             throw new InvalidOperationException($"Shard {rank} was added out of order; shard {_next} is next. Reduce in shard order.");
+        if (parts < 1 || part < 0 || part >= parts)
+            throw new ArgumentOutOfRangeException(nameof(part), $"Part {part} of {parts} does not exist.");
         var pack = _packs[rank];
         if (shardPack.Length != pack.Length)
             throw new ArgumentException($"Shard {rank} sent {shardPack.Length} values; its pack for {pack.Samples} samples has {pack.Length}.");
@@ -69,18 +84,38 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
             if (from.Factored)
             {
                 int b = pack.Samples;
-                shardPack.Slice(from.Delta, b * from.FanOut).CopyTo(update.Slice(to.Delta + row * to.FanOut));
-                if (from.Input >= 0) shardPack.Slice(from.Input, b * from.FanIn).CopyTo(update.Slice(to.Input + row * to.FanIn));
+                Copy(shardPack.Slice(from.Delta, b * from.FanOut), update.Slice(to.Delta + row * to.FanOut, b * from.FanOut), part, parts);
+                if (from.Input >= 0) Copy(shardPack.Slice(from.Input, b * from.FanIn), update.Slice(to.Input + row * to.FanIn, b * from.FanIn), part, parts);
                 continue;
             }
             int length = from.FanIn * from.FanOut + (from.Bias >= 0 ? from.FanOut : 0);
-            var source = shardPack.Slice(from.Weights, length);
-            var target = update.Slice(to.Weights, length);
+            var (start, count) = Range(length, part, parts);
+            var source = shardPack.Slice(from.Weights + start, count);
+            var target = update.Slice(to.Weights + start, count);
             if (rank == 0) source.CopyTo(target);
             else TensorPrimitives.Add(target, source, target);
         }
+    }
+
+    /// <summary>Records shard <paramref name="rank"/>'s summed loss once all its parts are added; the next shard may then be added.</summary>
+    public void Accept(int rank, double shardLoss)
+    {
+        if (rank != _next)
+            throw new InvalidOperationException($"Shard {rank} was added out of order; shard {_next} is next. Reduce in shard order.");
         _loss += shardLoss;
         _next++;
+    }
+
+    private static void Copy(ReadOnlySpan<T> source, Span<T> target, int part, int parts)
+    {
+        var (start, count) = Range(source.Length, part, parts);
+        source.Slice(start, count).CopyTo(target.Slice(start, count));
+    }
+
+    private static (int Start, int Count) Range(int length, int part, int parts)
+    {
+        int start = (int)((long)length * part / parts);
+        return (start, (int)((long)length * (part + 1) / parts) - start);
     }
 
     /// <summary>Checks every shard was added and returns the full-batch loss (scaled once).</summary>
