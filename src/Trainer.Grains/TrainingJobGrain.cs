@@ -28,6 +28,8 @@ public sealed class TrainingJobGrain(
     private JobStatus? _status;
     private bool _cancelRequested;
     private bool _deactivating;
+    // The latest checkpoint's storage write, which runs while the next steps do (see CheckpointAsync).
+    private Task _checkpointWrite = Task.CompletedTask;
     private IGrainTimer? _keepAlive;
 
     private string JobId => this.GetPrimaryKeyString();
@@ -52,7 +54,7 @@ public sealed class TrainingJobGrain(
         // NOTE: the step loop must not outlive its activation: a later activation resumes from the
         // checkpoint, and a stale loop finishing (or failing) here would overwrite its record.
         _deactivating = true;
-        return Task.CompletedTask;
+        return _checkpointWrite.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
     public async Task<JobStatus> SubmitAsync(JobSubmission submission)
@@ -200,17 +202,44 @@ public sealed class TrainingJobGrain(
             _status = status with { StepsCompleted = checkpoint.StepsCompleted };
     }
 
+    /// <summary>
+    /// Takes the parameters after the current step as the job's checkpoint and starts writing it.
+    /// The write runs while the next steps do: it is needed only if this grain's silo dies, and then
+    /// either it or the one before is in storage, and replaying from either gives the same bits.
+    /// NOTE: measured on the seed job (embedded, memory storage, a checkpoint every 100 steps): a
+    /// write takes 2.5 ms, 10 ms when it sets off a gen-2 collection (~7% of the job's time). That is
+    /// CPU, so overlapping it gains little there; it does hide a durable store's round trips (Redis).
+    /// </summary>
     private async Task CheckpointAsync()
     {
-        record.State.Checkpoint = await ParameterServer.GetStateAsync();
+        var state = await ParameterServer.GetStateAsync();
+        await TakeCheckpointWriteAsync();   // one write at a time (the last one finished long ago)
+        record.State.Checkpoint = state;
         record.State.Losses = _losses.ToBytes();
         record.State.Status = _status;
-        await record.WriteOwnedStateAsync();
+        _checkpointWrite = record.WriteOwnedStateAsync();
+    }
+
+    /// <summary>Waits for the checkpoint write in flight; its failure surfaces here, once.</summary>
+    private Task TakeCheckpointWriteAsync()
+    {
+        var write = _checkpointWrite;
+        _checkpointWrite = Task.CompletedTask;
+        return write;
     }
 
     /// <summary>Records the outcome, keeps the final parameters, and frees the job's other grains.</summary>
     private async Task FinishAsync(JobState state, string? message, double elapsed)
     {
+        // Nothing may change the record while a write of it is in flight.
+        try
+        {
+            await TakeCheckpointWriteAsync();
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Job {Job}: the last checkpoint could not be written ({Error}); the final record replaces it", JobId, e.Message);
+        }
         try
         {
             record.State.FinalParameters = (await ParameterServer.GetStateAsync()).Parameters;
