@@ -45,6 +45,8 @@ public struct TrainingSpecSurrogate
     [Id(9)] public int CheckpointEvery;
     // NOTE: absent in messages from older builds, so it decodes as 0 = Float64, the old behaviour.
     [Id(10)] public int Precision;
+    // NOTE: absent in messages from older builds, so it decodes as 0 = Data, the old behaviour.
+    [Id(11)] public int Parallelism;
 }
 
 [RegisterConverter]
@@ -63,6 +65,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         GradientPenalty = s.GradientPenalty,
         CheckpointEvery = s.CheckpointEvery,
         Precision = (Precision)s.Precision,
+        Parallelism = (Parallelism)s.Parallelism,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -78,5 +81,6 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         GradientPenalty = value.GradientPenalty,
         CheckpointEvery = value.CheckpointEvery,
         Precision = (int)value.Precision,
+        Parallelism = (int)value.Parallelism,
     };
 }

@@ -17,6 +17,7 @@ internal static class CliOptions
     public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) [default: synthetic N(0,1)]" };
     public static readonly Option<string> Init = new("--init") { Description = "normal (N(0,1), the seed's), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => "normal" };
     public static readonly Option<string> Engine = new("--engine") { Description = "Gradient engine: hand (hand-derived) or autograd", DefaultValueFactory = _ => "hand" };
+    public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch) or split (each a slice of the first layer's units, for the whole batch; bit-identical to 1 worker)", DefaultValueFactory = _ => "data" };
     public static readonly Option<string> Precision = new("--precision") { Description = "Training arithmetic: float64 or float32 (hand engine only; stored weights stay float64)", DefaultValueFactory = _ => "float64" };
     public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
     public static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint the parameters every K steps (0: only the initial ones)", DefaultValueFactory = _ => 100 };
@@ -32,7 +33,7 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "Job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Precision, GradientPenalty, CheckpointEvery];
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel, Precision, GradientPenalty, CheckpointEvery];
 
     public static Option[] ConnectionOptions => [Gateway, ClusterId, ServiceId, Verbose];
 
@@ -51,6 +52,7 @@ internal static class CliOptions
         Init = r.GetValue(Init)!,
         Engine = r.GetValue(Engine)!,
         Precision = r.GetValue(Precision)!,
+        Parallel = r.GetValue(Parallel)!,
         GradientPenalty = r.GetValue(GradientPenalty),
         CheckpointEvery = r.GetValue(CheckpointEvery),
     };

@@ -23,6 +23,7 @@ internal sealed record JobArguments
     public string Init { get; init; } = "normal";
     public string Engine { get; init; } = "hand";
     public string Precision { get; init; } = "float64";
+    public string Parallel { get; init; } = "data";
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
 
@@ -37,6 +38,7 @@ internal sealed record JobArguments
         var model = new ModelSpec(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
         var engine = TrainingSpec.ParseEngine(Engine);
         var precision = Precisions.Parse(Precision);
+        var parallelism = TrainingSpec.ParseParallelism(Parallel);
         Dataset? data = null;
         string dataDescription = $"synthetic N(0,1), seed {Seed}";
         if (Data is not null)
@@ -79,6 +81,7 @@ internal sealed record JobArguments
             Init = initKind,
             Engine = engine,
             Precision = precision,
+            Parallelism = parallelism,
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
         }.Validate();

@@ -36,6 +36,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     // The update of step _stepsCompleted, sent with the next step.
     private TensorPayload? _pendingUpdate;
     private bool _factors;
+    // A job that splits its first layer: the gatherer, and every worker's activation block for step _stepsCompleted + 1.
+    private SplitServer? _split;
+    private TensorPayload? _pendingBlocks;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -51,7 +54,10 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         };
         var plan = ExchangePlan.For(spec, _factors);
         _updates = ServerUpdates.Create(spec, plan, compute);
-        logger.LogInformation("Job {Job}: exchange {Plan}", JobId, plan.Describe());
+        _split = spec.Parallelism == Parallelism.SplitFirstLayer ? SplitServer.Create(spec) : null;
+        _pendingBlocks = null;
+        if (_split is null) logger.LogInformation("Job {Job}: exchange {Plan}", JobId, plan.Describe());
+        else logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers; they exchange activations", JobId, spec.Model.LayerSizes[1], spec.Workers);
         _syncParameters = _updates.FromFloat64(state.Parameters);
         _pendingUpdate = null;
         _stepsCompleted = state.StepsCompleted;
@@ -87,6 +93,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
     private async Task<double> RunStepAsync(int step)
     {
+        if (_split is not null) return await RunSplitStepAsync(step, _split);
         var spec = _spec!;
         var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, _syncParameters is null ? _pendingUpdate : null, _factors);
         var pending = new Task<ShardGradient>[spec.Workers];
@@ -107,11 +114,52 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         return loss;
     }
 
+    /// <summary>
+    /// A split job's step: after a restore (or at the start) every worker first loads its share and
+    /// answers its activation block; then every worker gets all blocks, runs the step and answers the
+    /// loss and its block for the next step. A worker that lost its share fails the step, and the job
+    /// restores its checkpoint: no other worker holds that share.
+    /// </summary>
+    private async Task<double> RunSplitStepAsync(int step, SplitServer split)
+    {
+        var spec = _spec!;
+        if (_syncParameters is { } parameters)
+        {
+            var load = new WorkRequest(spec, spec.Workers, step, parameters, _uploadedData, null, false);
+            _pendingBlocks = split.Gather(await AllWorkersAsync(load));
+            _syncParameters = null;
+        }
+        var request = new WorkRequest(spec, spec.Workers, step, null, _uploadedData, _pendingBlocks, false);
+        var answers = await AllWorkersAsync(request);
+        double loss = answers[0].Loss;
+        if (answers.FirstOrDefault(a => a.Loss.CompareTo(loss) != 0) is { } other)
+            throw new InvalidOperationException($"Job {JobId} step {step}: workers 0 and {other.Rank} computed different losses ({loss:R} and {other.Loss:R}); every silo must use the same GEMM backend (TRAINER_BLAS).");
+        _pendingBlocks = split.Gather(answers);
+        _stepsCompleted = step;
+        return loss;
+
+        async Task<ShardGradient[]> AllWorkersAsync(WorkRequest request)
+        {
+            var results = await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => ComputeWithRetryAsync(rank, request)));
+            if (results.FirstOrDefault(r => r.NeedsParameters) is { } lost)
+                throw new InvalidOperationException($"Job {JobId} step {step}: worker {lost.Rank} lost its share of the parameters; no worker holds the parameters after step {step - 1} (its silo was lost).");
+            return results;
+        }
+    }
+
     public async Task<ParameterState> GetStateAsync()
     {
         if (_spec is null || _updates is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
         if (_syncParameters is { } pending) return State(pending);
+        if (_split is { } split)
+        {
+            var shares = new TensorPayload[_spec.Workers];
+            for (int rank = 0; rank < shares.Length; rank++)
+                shares[rank] = await Worker(rank).GetReplicaAsync(_stepsCompleted, null).WaitAsync(_options.WorkerCallTimeout)
+                    ?? throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (worker {rank}'s share was lost with its silo).");
+            return State(split.Merge(shares));
+        }
         for (int rank = 0; rank < _spec.Workers; rank++)
         {
             try

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
 using Trainer.Abstractions;
+using Trainer.Core.Models;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
@@ -94,5 +95,51 @@ internal abstract class ServerUpdates
         public override TensorPayload ToFloat64(TensorPayload parameters) => typeof(T) == typeof(float)
             ? TensorPayload.From(Precisions.Widen(parameters.ValuesOf<float>(_count, "a worker's replica")))
             : parameters;
+    }
+}
+
+/// <summary>
+/// The parameter server's side of a job that splits its first layer: it gathers the workers'
+/// activation blocks in rank order into the payload every worker gets with the next step, and
+/// merges their shares into whole parameters.
+/// </summary>
+internal abstract class SplitServer
+{
+    /// <summary>Every worker's block (answers in rank order) in one payload.</summary>
+    public abstract TensorPayload Gather(IReadOnlyList<ShardGradient> answers);
+
+    /// <summary>Whole-model parameters (job precision) from every worker's share (rank order).</summary>
+    public abstract TensorPayload Merge(IReadOnlyList<TensorPayload> shares);
+
+    public static SplitServer Create(TrainingSpec spec) => spec.Precision switch
+    {
+        Precision.Float32 => new Typed<float>(spec),
+        _ => new Typed<double>(spec),
+    };
+
+    private sealed class Typed<T>(TrainingSpec spec) : SplitServer where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly Core.Data.Shard[] _units = FirstLayerSplit<T>.UnitSlices(spec);
+        // Step s's blocks are sent with step s and read by every worker before it answers; step s + 1's are then gathered into the other buffer.
+        private readonly PayloadRing<T> _ring = new(spec.Batch * spec.Model.LayerSizes[1]);
+
+        public override TensorPayload Gather(IReadOnlyList<ShardGradient> answers)
+        {
+            _ring.Swap();
+            foreach (var units in _units)
+            {
+                int length = spec.Batch * units.Count;
+                answers[units.Rank].Gradient.ValuesOf<T>(length, $"the activation block of worker {units.Rank}")
+                    .CopyTo(_ring.Current.Slice(spec.Batch * units.Start, length));
+            }
+            return _ring.CurrentPayload;
+        }
+
+        public override TensorPayload Merge(IReadOnlyList<TensorPayload> shares)
+        {
+            var parameters = new T[ParameterLayout.For(spec.Model).Count];
+            FirstLayerSplit<T>.Merge(spec, [.. shares.Select(s => MemoryMarshal.Cast<byte, T>(s.Bytes.AsSpan()).ToArray())], parameters);
+            return new TensorPayload(MemoryMarshal.AsBytes(parameters.AsSpan()).ToArray());
+        }
     }
 }

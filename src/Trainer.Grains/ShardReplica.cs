@@ -88,3 +88,65 @@ internal abstract class ShardReplica
         public override TensorPayload Snapshot() => new(MemoryMarshal.AsBytes(_parameters.AsSpan()).ToArray());
     }
 }
+
+/// <summary>
+/// A worker's part of a job that splits its first layer (<see cref="FirstLayerSplit{T}"/>), in the
+/// job's precision, with its outgoing activation blocks in two reused buffers.
+/// </summary>
+internal abstract class SplitReplica
+{
+    /// <summary>How many steps the worker's share has taken; -1 until it is given parameters.</summary>
+    public abstract int StepsApplied { get; }
+
+    /// <summary>Takes this worker's share of <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps); returns its activation block for the next step.</summary>
+    public abstract TensorPayload Load(TensorPayload parameters, int stepsCompleted);
+
+    /// <summary>Runs a step from every worker's block (rank order); returns the step's loss and this worker's block for the step after.</summary>
+    public abstract (double Loss, TensorPayload Block) Step(TensorPayload blocks);
+
+    /// <summary>A copy of this worker's share of the parameters.</summary>
+    public abstract TensorPayload Share();
+
+    public static SplitReplica Create(TrainingSpec spec, int rank, Dataset batch) => spec.Precision switch
+    {
+        Precision.Float32 => new Typed<float>(spec, rank, Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y)),
+        _ => new Typed<double>(spec, rank, batch.X, batch.Y),
+    };
+
+    private sealed class Typed<T>(TrainingSpec spec, int rank, T[] x, T[] y) : SplitReplica where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly FirstLayerSplit<T> _split = new(spec, rank, x, y);
+        private readonly int _parameters = ParameterLayout.For(spec.Model).Count;
+        private readonly int _blocks = spec.Batch * spec.Model.LayerSizes[1];
+        private PayloadRing<T>? _ring;
+
+        public override int StepsApplied => _split.StepsApplied;
+
+        public override TensorPayload Load(TensorPayload parameters, int stepsCompleted)
+        {
+            _split.Load(parameters.ValuesOf<T>(_parameters, "the parameters sent to the worker"), stepsCompleted);
+            return NextBlock();
+        }
+
+        public override (double Loss, TensorPayload Block) Step(TensorPayload blocks)
+        {
+            double loss = _split.Step(blocks.ValuesOf<T>(_blocks, "the step's activation blocks"));
+            return (loss, NextBlock());
+        }
+
+        public override TensorPayload Share()
+        {
+            var share = new T[_split.ShareLength];
+            _split.WriteShare(share);
+            return new TensorPayload(MemoryMarshal.AsBytes(share.AsSpan()).ToArray());
+        }
+
+        private TensorPayload NextBlock()
+        {
+            _ring ??= new PayloadRing<T>(_split.BlockLength);
+            _ring.Swap();
+            _split.Activations(_ring.Current);
+            return _ring.CurrentPayload;
+        }
+    }
+}

@@ -22,6 +22,7 @@ namespace Trainer.Grains;
 public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute) : Grain, IWorkerGrain
 {
     private ShardReplica? _replica;
+    private SplitReplica? _split;
     private TrainingSpec? _spec;
     private int _worldSize;
     private bool _factors;
@@ -40,6 +41,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     public async Task<ShardGradient> ComputeAsync(WorkRequest request)
     {
+        if (request.Spec.Parallelism == Parallelism.SplitFirstLayer) return await ComputeSplitAsync(request);
         if (_replica is null || _spec != request.Spec || _worldSize != request.WorldSize || _factors != request.Factors)
             await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors);
         var replica = _replica!;
@@ -59,8 +61,33 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return result;
     }
 
+    /// <summary>
+    /// A split job's step: a request with parameters loads this worker's share and answers its
+    /// activation block for that step (no loss yet); a request with every worker's blocks runs the
+    /// step and answers its loss and the block for the next step.
+    /// </summary>
+    private async Task<ShardGradient> ComputeSplitAsync(WorkRequest request)
+    {
+        if (_split is null || _spec != request.Spec || _worldSize != request.WorldSize)
+            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, factors: false);
+        var split = _split!;
+        int rank = Rank;
+        return await compute.Run(() =>
+        {
+            if (request.Parameters is { } parameters)
+                return new ShardGradient(rank, request.Step, double.NaN, split.Load(parameters, request.Step - 1));
+            if (request.Update is { } blocks && split.StepsApplied == request.Step - 1)
+            {
+                var (loss, block) = split.Step(blocks);
+                return new ShardGradient(rank, request.Step, loss, block);
+            }
+            return new ShardGradient(rank, request.Step, double.NaN, TensorPayload.Empty, NeedsParameters: true);
+        });
+    }
+
     public async Task<TensorPayload?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate)
     {
+        if (_split is { } split) return await compute.Run(() => split.StepsApplied == stepsCompleted ? split.Share() : null);
         if (_replica is not { } replica) return null;
         await _precompute;
         return await compute.Run(() =>
@@ -78,10 +105,11 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors)
     {
+        bool split = spec.Parallelism == Parallelism.SplitFirstLayer;
         var plan = ExchangePlan.For(spec, factors);
         var shard = Shard.Split(spec.Batch, worldSize)[Rank];
-        // A factored first layer needs the whole batch's inputs on every replica; otherwise the shard's rows suffice.
-        var (first, count) = plan.NeedsBatchInputs ? (0, spec.Batch) : (shard.Start, shard.Count);
+        // A split job, or a factored first layer, needs the whole batch's inputs on every worker; otherwise the shard's rows suffice.
+        var (first, count) = split || plan.NeedsBatchInputs ? (0, spec.Batch) : (shard.Start, shard.Count);
         var uploaded = await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count);
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
@@ -89,14 +117,25 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         var rows = uploaded is null
             ? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed)
             : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);
-        int offset = uploaded is null ? 0 : first;
-        var shardData = rows.Slice(shard with { Start = shard.Start - offset });
-        _replica = ShardReplica.Create(spec, plan, shardData, plan.NeedsBatchInputs ? rows.X : null);
-        _precompute = Task.CompletedTask;
+        string source = uploaded is null ? "synthetic" : "uploaded";
         _spec = spec;
         _worldSize = worldSize;
         _factors = factors;
+        _precompute = Task.CompletedTask;
+        if (split)
+        {
+            _split = SplitReplica.Create(spec, Rank, rows);
+            _replica = null;
+            var units = FirstLayerSplit<double>.UnitSlices(spec)[Rank];
+            logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Batch} samples ({Source}); it owns units [{Start}, {End}) of the first layer; {Precision}",
+                Rank, worldSize, JobId, spec.Batch, source, units.Start, units.End, spec.Precision.Name());
+            return;
+        }
+        int offset = uploaded is null ? 0 : first;
+        var shardData = rows.Slice(shard with { Start = shard.Start - offset });
+        _replica = ShardReplica.Create(spec, plan, shardData, plan.NeedsBatchInputs ? rows.X : null);
+        _split = null;
         logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}",
-            Rank, worldSize, JobId, shard.Start, shard.End, uploaded is null ? "synthetic" : "uploaded", spec.Engine, spec.Precision.Name(), plan.Describe());
+            Rank, worldSize, JobId, shard.Start, shard.End, source, spec.Engine, spec.Precision.Name(), plan.Describe());
     }
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
 using Trainer.Abstractions;
+using Trainer.Core.Training;
 using Trainer.Grains;
 using Trainer.Hosting;
 
@@ -45,6 +46,24 @@ public sealed class ReplicaRecoveryTests
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
             afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [0, 1]));
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+    }
+
+    [Fact]
+    public async Task ASplitJobThatLosesAWorker_RestoresItsCheckpoint_AndEndsWithTheUndisturbedWeights()
+    {
+        // Only worker 1 held its slice of the first layer, so the job must go back to its checkpoint.
+        var log = new LogCapture();
+        await using var cluster = await StartAsync(log);
+        var spec = Jobs.Small(workers: 3, steps: 400) with { CheckpointEvery = 50, Parallelism = Parallelism.SplitFirstLayer };
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [1]));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));

@@ -85,6 +85,22 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
         return loss;
     }
 
+    /// <summary>
+    /// Loss and dense gradient of this network fed <paramref name="input"/>, and the loss's gradient
+    /// with respect to that input, <paramref name="inputDelta"/> = δ_1 · W_1 (B, n_0): the signal a
+    /// layer below this network (on another worker, in a split job) needs. The same GEMMs, in the same
+    /// order per element, as this network's layers compute inside a deeper one.
+    /// </summary>
+    public double LossGradientAndInputDelta(ReadOnlySpan<T> parameters, ReadOnlySpan<T> input, ReadOnlySpan<T> y, int samples, Span<T> gradient, Span<T> inputDelta)
+    {
+        double loss = LossAndGradient(parameters, input, y, samples, gradient);
+        int fanIn = Spec.LayerSizes[0], fanOut = Spec.LayerSizes[1];
+        if (inputDelta.Length != samples * fanIn)
+            throw new ArgumentException($"inputDelta has {inputDelta.Length} elements; {samples} samples x {fanIn} inputs expected.", nameof(inputDelta));
+        Gemm(Transpose.No, Transpose.No, samples, fanIn, fanOut, _delta[0].AsSpan(0, samples * fanOut), fanOut, _weights[0].Of(parameters), fanIn, inputDelta, fanIn);
+        return loss;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Forward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b)
     {

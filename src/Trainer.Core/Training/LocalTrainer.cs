@@ -31,7 +31,20 @@ public sealed class LocalTrainer
         var batch = data.Take(spec.Batch);
         var shards = Shard.Split(batch.Count, spec.Workers);
         _parameters = parameters;
-        if (spec.Precision == Precision.Float32)
+        if (spec.Parallelism == Parallelism.SplitFirstLayer)
+        {
+            if (model is not null) throw new ArgumentException("A split job runs the hand-derived layers; no model may be given.", nameof(model));
+            if (spec.Precision == Precision.Float32)
+            {
+                _single = Precisions.Narrow(parameters);
+                _step = new SplitLoop<float>(spec, Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), _single).Step;
+            }
+            else
+            {
+                _step = new SplitLoop<double>(spec, batch.X, batch.Y, parameters).Step;
+            }
+        }
+        else if (spec.Precision == Precision.Float32)
         {
             _single = Precisions.Narrow(parameters);
             _step = new Loop<float>(spec, GradientModels.CreateSingle(spec), Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), batch, shards, _single).Step;
@@ -95,6 +108,34 @@ public sealed class LocalTrainer
             double total = _builder.Complete();
             _replica.Apply(_update, _x, _parameters);
             return total;
+        }
+    }
+
+    /// <summary>A split job's workers, one after another, exchanging their activation blocks in rank order as the cluster does.</summary>
+    private sealed class SplitLoop<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly FirstLayerSplit<T>[] _workers;
+        private readonly T[] _blocks, _parameters;
+        private readonly T[][] _shares;
+        private readonly TrainingSpec _spec;
+
+        public SplitLoop(TrainingSpec spec, T[] x, T[] y, T[] parameters)
+        {
+            (_spec, _parameters) = (spec, parameters);
+            _workers = [.. Enumerable.Range(0, spec.Workers).Select(rank => new FirstLayerSplit<T>(spec, rank, x, y))];
+            foreach (var worker in _workers) worker.Load(parameters, 0);
+            _blocks = new T[spec.Batch * spec.Model.LayerSizes[1]];
+            _shares = [.. _workers.Select(w => new T[w.ShareLength])];
+        }
+
+        public double Step()
+        {
+            foreach (var worker in _workers) worker.Activations(_blocks.AsSpan(_spec.Batch * worker.Units.Start, worker.BlockLength));
+            double loss = 0;
+            foreach (var worker in _workers) loss = worker.Step(_blocks);
+            for (int r = 0; r < _workers.Length; r++) _workers[r].WriteShare(_shares[r]);
+            FirstLayerSplit<T>.Merge(_spec, _shares, _parameters);
+            return loss;
         }
     }
 }

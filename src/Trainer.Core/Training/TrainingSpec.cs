@@ -11,6 +11,19 @@ public enum Engine
     Autograd,
 }
 
+/// <summary>How a job's work is divided among its workers.</summary>
+public enum Parallelism
+{
+    /// <summary>Each worker computes a shard of the batch with a replica of all parameters (the default).</summary>
+    Data,
+    /// <summary>
+    /// Each worker owns a slice of the first layer's units and computes them for the whole batch;
+    /// the (small) layers above run on every worker. Bit-identical to 1 worker for any worker count.
+    /// See <see cref="FirstLayerSplit{T}"/>.
+    /// </summary>
+    SplitFirstLayer,
+}
+
 /// <summary>Element type of parameters, activations and gradients.</summary>
 public enum Precision
 {
@@ -39,6 +52,8 @@ public sealed record TrainingSpec
     public double GradientPenalty { get; init; }
     /// <summary>Element type of the training arithmetic; float32 needs the hand engine. Stored parameters stay float64 (widening is exact).</summary>
     public Precision Precision { get; init; } = Precision.Float64;
+    /// <summary>How the work is divided among the workers (<c>--parallel data|split</c>).</summary>
+    public Parallelism Parallelism { get; init; } = Parallelism.Data;
 
     /// <summary>
     /// A checkpoint (parameters after step k) is written every this many steps; a job whose
@@ -62,8 +77,19 @@ public sealed record TrainingSpec
             throw new SpecException("steps", Steps, $"allowed: a whole number from 1 to {MaxSteps}");
         if (Workers <= 0 || Workers > MaxWorkers)
             throw new SpecException("workers", Workers, $"allowed: a whole number from 1 to {MaxWorkers}");
+        if (!Enum.IsDefined(Parallelism))
+            throw new SpecException("parallel", (int)Parallelism, "allowed: data, split");
         if (Workers > Batch)
             throw new SpecException("workers", Workers, $"allowed: at most one worker per sample, so at most the batch size {Batch}");
+        if (Parallelism == Parallelism.SplitFirstLayer)
+        {
+            if (Model.LayerCount < 2)
+                throw new SpecException("parallel", "split", $"allowed only for a model with a hidden layer; {Model} has none");
+            if (Workers > Model.LayerSizes[1])
+                throw new SpecException("workers", Workers, $"allowed: at most one worker per unit of the first layer, so at most {Model.LayerSizes[1]} with --parallel split");
+            if (Engine != Engine.Hand)
+                throw new SpecException("parallel", "split", "allowed only with --engine hand (the split runs the hand-derived layers)");
+        }
         if (CheckpointEvery < 0)
             throw new SpecException("checkpoint-every", CheckpointEvery, "allowed: a whole number of steps >= 0 (0 = only the initial checkpoint)");
         if (!double.IsFinite(GradientPenalty) || GradientPenalty < 0)
@@ -76,6 +102,13 @@ public sealed record TrainingSpec
             throw new SpecException("precision", "float32", "float32 needs --engine hand (the autograd engine and the gradient penalty are float64 only)");
         return this;
     }
+
+    public static Parallelism ParseParallelism(string? value, string field = "parallel") => value?.Trim().ToLowerInvariant() switch
+    {
+        "data" => Parallelism.Data,
+        "split" => Parallelism.SplitFirstLayer,
+        _ => throw new SpecException(field, value, "allowed: data, split"),
+    };
 
     public static Engine ParseEngine(string? value, string field = "engine") => value?.Trim().ToLowerInvariant() switch
     {

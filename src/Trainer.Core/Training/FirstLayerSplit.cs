@@ -1,0 +1,203 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using Trainer.Core.Data;
+using Trainer.Core.Linalg;
+using Trainer.Core.Models;
+using Trainer.Core.Optim;
+
+namespace Trainer.Core.Training;
+
+/// <summary>
+/// One worker's part of a job that splits the first layer's units across the workers
+/// (<see cref="Parallelism.SplitFirstLayer"/>, Megatron-style column parallelism): worker r owns
+/// the rows U_r of W_1 (and b_1) and computes, for the WHOLE batch, a_1[:, U_r] = f(x · W_1[U_r]ᵀ);
+/// the layers above are small and every worker runs them on the whole batch, identically.
+/// </summary>
+/// <remarks>
+/// A step: the workers' activation blocks, concatenated in rank order, give every worker the
+/// whole a_1; each runs the upper network forward and backward (loss, upper gradients, and
+/// δa_1 = δ_2 · W_2), takes its own columns δz_1[:, U_r] = δa_1[:, U_r] ⊙ f'(z_1[:, U_r]),
+/// forms g_W1[U_r] = δz_1[:, U_r]ᵀ · x, applies SGD to its rows and the upper layers, and computes
+/// its next activation block. Only B·|U_r| activations leave a worker per step (the seed: 25 KB),
+/// against the whole W_1 gradient (800 KB) or its factors plus a 3.2M-multiply-add product per
+/// replica in data parallelism.
+/// Every value is computed by the same GEMMs, activations and updates as the single-process
+/// full-batch step, only restricted to some rows or columns; the GEMM kernels give each element the
+/// same operations whatever the tile, so a split job's weights are bit-identical to a 1-worker
+/// job's, for ANY number of workers (FirstLayerSplitTests check it per backend).
+/// </remarks>
+public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly ModelSpec _model;
+    private readonly IBlas _blas;
+    private readonly Mlp<T> _upper;
+    private readonly Sgd _sgd;
+    private readonly double _scale;
+    private readonly T[] _x, _y;
+    private readonly int _batch, _inputs, _units, _upperOffset;
+    private readonly Shard[] _slices;
+    // This worker's parameters: W_1[U_r] (row-major), b_1[U_r], then the upper network's.
+    private readonly T[] _w1, _b1, _upperParameters;
+    private readonly T[] _z, _a, _delta, _w1Gradient, _b1Gradient, _upperGradient, _allActivations, _inputDelta;
+
+    public FirstLayerSplit(TrainingSpec spec, int rank, T[] x, T[] y, IBlas? blas = null)
+    {
+        spec.Validate();
+        if (spec.Parallelism != Parallelism.SplitFirstLayer)
+            throw new ArgumentException("The job does not split its first layer.", nameof(spec));
+        _model = spec.Model;
+        _blas = blas ?? Blas.Default;
+        (_batch, _inputs, _units) = (spec.Batch, _model.InputSize, _model.LayerSizes[1]);
+        if (x.Length != _batch * _inputs || y.Length != _batch * _model.OutputSize)
+            throw new ArgumentException($"A split job's worker needs the whole batch: {_batch} x {_inputs} inputs and {_batch} x {_model.OutputSize} targets.");
+        _slices = UnitSlices(spec);
+        Units = _slices[rank];
+        (_x, _y) = (x, y);
+        var upperSpec = new ModelSpec(_model.LayerSizes.Skip(1).ToArray(), _model.Activation, _model.Loss, _model.Bias);
+        _upper = new Mlp<T>(upperSpec, _blas);
+        _upperOffset = _units * _inputs + (_model.Bias ? _units : 0);
+        _sgd = new Sgd(spec.LearningRate);
+        _scale = _model.Loss.Scale(_batch, _model.OutputSize);
+        int own = Units.Count;
+        _w1 = new T[own * _inputs];
+        _b1 = new T[_model.Bias ? own : 0];
+        _upperParameters = new T[_upper.Layout.Count];
+        _z = new T[_batch * own];
+        _a = new T[_batch * own];
+        _delta = new T[_batch * own];
+        _w1Gradient = new T[own * _inputs];
+        _b1Gradient = new T[_b1.Length];
+        _upperGradient = new T[_upper.Layout.Count];
+        _allActivations = new T[_batch * _units];
+        _inputDelta = new T[_batch * _units];
+    }
+
+    /// <summary>The first layer's units this worker owns.</summary>
+    public Shard Units { get; }
+
+    /// <summary>How many steps the parameters have taken; -1 until <see cref="Load"/>.</summary>
+    public int StepsApplied { get; private set; } = -1;
+
+    /// <summary>Values in this worker's activation block (batch x its units).</summary>
+    public int BlockLength => _batch * Units.Count;
+
+    /// <summary>Values in this worker's share of the parameters (<see cref="WriteShare"/>).</summary>
+    public int ShareLength => _w1.Length + _b1.Length + _upperParameters.Length;
+
+    /// <summary>The first layer's units of every rank: contiguous, in rank order, sizes differing by at most one.</summary>
+    public static Shard[] UnitSlices(TrainingSpec spec) => Shard.Split(spec.Model.LayerSizes[1], spec.Workers);
+
+    /// <summary>Takes this worker's rows of the whole-model <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps).</summary>
+    public void Load(ReadOnlySpan<T> parameters, int stepsCompleted)
+    {
+        if (parameters.Length != _upperOffset + _upperParameters.Length)
+            throw new ArgumentException($"parameters has {parameters.Length} values, the model has {_upperOffset + _upperParameters.Length}.", nameof(parameters));
+        parameters.Slice(Units.Start * _inputs, _w1.Length).CopyTo(_w1);
+        if (_b1.Length > 0) parameters.Slice(_units * _inputs + Units.Start, _b1.Length).CopyTo(_b1);
+        parameters[_upperOffset..].CopyTo(_upperParameters);
+        StepsApplied = stepsCompleted;
+    }
+
+    /// <summary>a_1[:, U_r] at the current parameters (batch x its units), into <paramref name="block"/>.</summary>
+    public void Activations(Span<T> block)
+    {
+        RequireParameters();
+        if (block.Length != BlockLength)
+            throw new ArgumentException($"The block has {block.Length} values; {_batch} samples x {Units.Count} units expected.", nameof(block));
+        int own = Units.Count;
+        // z = x · W_1[U_r]ᵀ   (B, inputs) x (inputs, own)
+        _blas.Gemm(Transpose.No, Transpose.Yes, _batch, own, _inputs, _x, _inputs, _w1, _inputs, _z, own);
+        if (_b1.Length > 0)
+            for (int r = 0; r < _batch; r++) TensorPrimitives.Add(_z.AsSpan(r * own, own), _b1, _z.AsSpan(r * own, own));
+        Models.Activations.Forward(_model.Activation, _z, _a);
+        _a.CopyTo(block);
+    }
+
+    /// <summary>
+    /// One step from the whole batch's first-layer activations (<paramref name="blocks"/>: every
+    /// rank's block in rank order, each batch x its units). Updates this worker's parameters and
+    /// returns the step's loss (computed before the update, scaled like the single-process step's).
+    /// Call <see cref="Activations"/> first: the step reuses its z and a.
+    /// </summary>
+    public double Step(ReadOnlySpan<T> blocks)
+    {
+        RequireParameters();
+        if (blocks.Length != _batch * _units)
+            throw new ArgumentException($"The activation blocks have {blocks.Length} values; {_batch} samples x {_units} units expected.", nameof(blocks));
+        // Interleave the blocks into row-major a_1 (B, units).
+        foreach (var slice in _slices)
+        {
+            var block = blocks.Slice(_batch * slice.Start, _batch * slice.Count);
+            for (int r = 0; r < _batch; r++) block.Slice(r * slice.Count, slice.Count).CopyTo(_allActivations.AsSpan(r * _units + slice.Start, slice.Count));
+        }
+        double loss = _upper.LossGradientAndInputDelta(_upperParameters, _allActivations, _y, _batch, _upperGradient, _inputDelta);
+        int own = Units.Count;
+        for (int r = 0; r < _batch; r++) _inputDelta.AsSpan(r * _units + Units.Start, own).CopyTo(_delta.AsSpan(r * own, own));
+        // δz_1[:, U_r] = δa_1[:, U_r] ⊙ f'(z_1[:, U_r]); g_W1[U_r] = δz_1ᵀ · x   (own, B) x (B, inputs)
+        Models.Activations.Backward(_model.Activation, _z, _a, _delta);
+        _blas.Gemm(Transpose.Yes, Transpose.No, own, _inputs, _batch, _delta, own, _x, _inputs, _w1Gradient, _inputs);
+        if (_b1.Length > 0) Mlp<T>.SumRows(_delta, _batch, own, _b1Gradient);
+        if (_scale != 1.0)
+        {
+            var scale = T.CreateTruncating(_scale);
+            TensorPrimitives.Multiply(_w1Gradient, scale, _w1Gradient);
+            TensorPrimitives.Multiply(_b1Gradient, scale, _b1Gradient);
+            TensorPrimitives.Multiply(_upperGradient, scale, _upperGradient);
+        }
+        Descend(_w1, _w1Gradient);
+        Descend(_b1, _b1Gradient);
+        Descend(_upperParameters, _upperGradient);
+        StepsApplied++;
+        return loss * _scale;
+    }
+
+    /// <summary>This worker's share of the parameters: its W_1 rows, its b_1 values, the upper network.</summary>
+    public void WriteShare(Span<T> share)
+    {
+        RequireParameters();
+        if (share.Length != ShareLength)
+            throw new ArgumentException($"The share buffer has {share.Length} values; {ShareLength} expected.", nameof(share));
+        _w1.CopyTo(share);
+        _b1.CopyTo(share[_w1.Length..]);
+        _upperParameters.CopyTo(share[(_w1.Length + _b1.Length)..]);
+    }
+
+    /// <summary>Whole-model parameters from every rank's share (rank order); the upper network is taken from rank 0's.</summary>
+    public static void Merge(TrainingSpec spec, IReadOnlyList<T[]> shares, Span<T> parameters)
+    {
+        var model = spec.Model;
+        int units = model.LayerSizes[1], inputs = model.InputSize;
+        int upperOffset = units * inputs + (model.Bias ? units : 0);
+        var slices = UnitSlices(spec);
+        if (shares.Count != slices.Length)
+            throw new ArgumentException($"{shares.Count} shares for {slices.Length} workers.", nameof(shares));
+        if (parameters.Length != ParameterLayout.For(model).Count)
+            throw new ArgumentException($"parameters has {parameters.Length} values, the model has {ParameterLayout.For(model).Count}.", nameof(parameters));
+        int upperLength = parameters.Length - upperOffset;
+        foreach (var slice in slices)
+        {
+            var share = shares[slice.Rank];
+            int w1 = slice.Count * inputs, b1 = model.Bias ? slice.Count : 0;
+            if (share.Length != w1 + b1 + upperLength)
+                throw new ArgumentException($"Worker {slice.Rank}'s share has {share.Length} values; {w1 + b1 + upperLength} expected.", nameof(shares));
+            share.AsSpan(0, w1).CopyTo(parameters.Slice(slice.Start * inputs, w1));
+            if (b1 > 0) share.AsSpan(w1, b1).CopyTo(parameters.Slice(units * inputs + slice.Start, b1));
+            if (slice.Rank == 0) share.AsSpan(w1 + b1, upperLength).CopyTo(parameters[upperOffset..]);
+        }
+    }
+
+    private void Descend(Span<T> parameters, ReadOnlySpan<T> gradient)
+    {
+        if (parameters.IsEmpty) return;
+        if (typeof(T) == typeof(double))
+            _sgd.Step(MemoryMarshal.Cast<T, double>(parameters), MemoryMarshal.Cast<T, double>(gradient), MemoryMarshal.Cast<T, double>(parameters));
+        else
+            _sgd.Step(MemoryMarshal.Cast<T, float>(parameters), MemoryMarshal.Cast<T, float>(gradient), MemoryMarshal.Cast<T, float>(parameters));
+    }
+
+    private void RequireParameters()
+    {
+        if (StepsApplied < 0) throw new InvalidOperationException("The worker holds no parameters yet; Load them first.");
+    }
+}

@@ -1,0 +1,58 @@
+using Trainer.Abstractions;
+using Trainer.Core.Linalg;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// Jobs that split their first layer's units across the workers (<c>--parallel split</c>) give
+/// the single-process split's exact bits on the cluster; with the managed GEMM those are the bits
+/// of one worker, whatever the worker count.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class SplitFirstLayerTests(ClusterFixture fixture)
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(2, LossKind.Sse, false)]
+    [InlineData(3, LossKind.Mse, true)]
+    [InlineData(8, LossKind.Sse, true)]
+    public async Task SplitJob_ReproducesTheSingleProcessRun_BitForBit(int workers, LossKind loss, bool bias)
+    {
+        var spec = Jobs.Small(workers, steps: 30, loss: loss) with
+        {
+            Model = new ModelSpec([20, 8, 3], Activation.Tanh, loss, bias),
+            Parallelism = Parallelism.SplitFirstLayer,
+        };
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
+        var expected = Jobs.Local(spec);
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        var parameters = (await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray();
+        Assert.Equal(expected.Parameters, parameters);
+
+        // One worker, data parallel: the same bits with the managed GEMM (OpenBLAS tiles differently, so there to rounding).
+        var one = Jobs.Local(spec with { Workers = 1, Parallelism = Parallelism.Data });
+        if (Blas.Default is ManagedBlas)
+        {
+            Assert.Equal(one.Losses, losses);
+            Assert.Equal(one.Parameters, parameters);
+        }
+        else
+        {
+            Assert.True(Jobs.MaxRelativeError(parameters, one.Parameters) < 1e-12);
+        }
+    }
+
+    [Fact]
+    public async Task SplitJob_WithMoreWorkersThanFirstLayerUnits_IsRejectedAtSubmission_NamingTheLimit()
+    {
+        var spec = Jobs.Small(9) with { Parallelism = Parallelism.SplitFirstLayer };
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => fixture.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId()).SubmitAsync(Jobs.Synthetic(spec)));
+        Assert.Contains("workers: '9'", e.Message);
+        Assert.Contains("at most 8 with --parallel split", e.Message);
+    }
+}
