@@ -11,7 +11,8 @@
 #      seed job (1000-100-10, batch 64, 3000 steps, float64) for numpy, torch, torch DDP gloo
 #      2 processes, trainer embedded W=1/W=2, autograd engine, float32, 2 silo processes;
 #      job 3 (784-1024-1024-10, batch 8192) for numpy/torch float64/float32, DDP, trainer W=1/W=2,
-#      float32, 2 silos; a 50M-parameter model (5000-10000-10, batch 8) embedded and on 2 silos;
+#      float32, 2 silos; the seed job with its first layer split (--parallel split) embedded and
+#      on 2 silos; a 50M-parameter model (5000-10000-10, batch 8) embedded and on 2 silos;
 #   4. prints medians and ratios (steps/s over the numpy loop of the same job, same run) and
 #      writes docs/benchmarks.md with the machine, the table and this command.
 # A row whose command fails is reported as "failed: <first error line>"; the run goes on.
@@ -127,6 +128,7 @@ cluster_rows() {
   local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
   run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
   run_row "trainer 2 silos W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --precision float32
+  run_row "trainer 2 silos W=2 split" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel split
   [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3
   [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32
   [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params 2 silos W=2" big "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $BIG
@@ -183,6 +185,7 @@ for rep in $(seq 1 "$REPEATS"); do
   run_row "torch DDP gloo 2 processes" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 --steps "$SEED_STEPS"
   run_row "trainer embedded W=1" seed "$rep" "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS"
   run_row "trainer embedded W=2" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=2 split" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel split
   run_row "trainer embedded W=2 autograd" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
   run_row "trainer embedded W=1 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS"
   run_row "trainer embedded W=2 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
