@@ -23,9 +23,10 @@ namespace Trainer.Core.Training;
 /// against the whole W_1 gradient (800 KB) or its factors plus a 3.2M-multiply-add product per
 /// replica in data parallelism.
 /// Every value is computed by the same GEMMs, activations and updates as the single-process
-/// full-batch step, only restricted to some rows or columns; the GEMM kernels give each element the
-/// same operations whatever the tile, so a split job's weights are bit-identical to a 1-worker
-/// job's, for ANY number of workers (FirstLayerSplitTests check it per backend).
+/// full-batch step, only restricted to some rows or columns; the managed GEMM gives each element the
+/// same operations whatever its tile, so a split job's weights are bit-identical to a 1-worker
+/// job's, for ANY number of workers. OpenBLAS rounds per tile, so there they agree to rounding and
+/// are bit-reproducible per worker count (FirstLayerSplitTests check both).
 /// </remarks>
 public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee754<T>
 {

@@ -18,7 +18,8 @@ public enum Parallelism
     Data,
     /// <summary>
     /// Each worker owns a slice of the first layer's units and computes them for the whole batch;
-    /// the (small) layers above run on every worker. Bit-identical to 1 worker for any worker count.
+    /// the (small) layers above run on every worker. With the managed GEMM, bit-identical to 1 worker
+    /// for any worker count.
     /// See <see cref="FirstLayerSplit{T}"/>.
     /// </summary>
     SplitFirstLayer,
