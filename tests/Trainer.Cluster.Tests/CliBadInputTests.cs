@@ -38,6 +38,19 @@ public sealed class CliBadInputTests
         Assert.Contains(allowed, err);
     }
 
+    [Theory]
+    [InlineData("parallel: 'split'", "allowed only with --engine hand", "--parallel", "split", "--engine", "autograd")]
+    [InlineData("workers: '11'", "at most 10 with --parallel split", "--parallel", "split", "--model", "1000-10-10", "--workers", "11")]
+    [InlineData("parallel: 'split'", "allowed only for a model with a hidden layer", "--parallel", "split", "--model", "1000-10", "--workers", "1")]
+    public async Task ASplitJobTheModelCannotTake_ExitsWith2_NamingTheField(string field, string allowed, params string[] options)
+    {
+        var (code, _, err) = await Cli.RunAsync(["train", .. options, "--steps", "1"]);
+
+        Assert.Equal(2, code);
+        Assert.Contains(field, err);
+        Assert.Contains(allowed, err);
+    }
+
     [Fact]
     public async Task MissingDataFolder_NamesTheMissingFile()
     {
