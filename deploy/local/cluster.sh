@@ -18,12 +18,13 @@
 #   TRAINER_START_TIMEOUT      seconds to wait for all silos to log "Silo ready"            [90]
 #   TRAINER_STOP_TIMEOUT       seconds to wait after TERM before KILL                       [20]
 #   TRAINER_PIN_CORES          1: when there are at least N usable cores, silo i runs on its own
-#                              equal, contiguous share of them (taskset); 0: no pinning         [1]
+#                              equal, contiguous share of them (taskset); 0: no pinning         [0]
 #
-# NOTE on pinning: measured on the 2-core machine (seed job, 2 silos, 2 workers, split first layer),
-# unpinned silos took 4.6-5.7 s (median 4.95), pinned 3.7-5.2 s (median ~4.1): unpinned, the
-# scheduler moves each silo's compute and messaging threads across both cores, and every step waits
-# on a message that lands behind the other silo's arithmetic.
+# NOTE on pinning (off by default): measured on the 2-core machine, by hand (seed job, 2 silos, split
+# first layer, 8 runs each) unpinned 4.6-5.7 s (median 4.95), pinned 3.7-5.2 s (median ~4.1); but in a
+# full bench run pinned against one unpinned run an hour earlier: seed data-parallel 0.70x numpy
+# (was 0.55x), split 0.79x (was 0.84x), job 3's 2-silo scaling 1.70x (was 1.81x). No clear win, so
+# it is opt-in.
 #
 # Binaries are the default Release outputs: src/Trainer.Silo/bin/Release/net10.0/trainer-silo.dll
 # and src/Trainer.Client/bin/Release/net10.0/trainer.dll.
@@ -94,7 +95,7 @@ usable_cpus() {
 # Silo i of n: its share of the usable CPUs as a taskset list, or nothing (no pinning).
 silo_cores() {
   local i="$1" n="$2" share
-  [[ "${TRAINER_PIN_CORES:-1}" == 1 ]] && command -v taskset >/dev/null || return 0
+  [[ "${TRAINER_PIN_CORES:-0}" == 1 ]] && command -v taskset >/dev/null || return 0
   local -a cpus
   mapfile -t cpus < <(usable_cpus)
   (( ${#cpus[@]} >= n )) || return 0
@@ -116,7 +117,7 @@ start_silo() {
   # shellcheck disable=SC2206 # word splitting of TRAINER_SILO_ARGS is intended
   [[ -n "${TRAINER_SILO_ARGS:-}" ]] && extra=(${TRAINER_SILO_ARGS})
   : >"$log"
-  [[ -n "$cores" ]] && echo "cluster.sh: silo $i pinned to cores $cores (TRAINER_PIN_CORES=0 to turn off)" >>"$log"
+  [[ -n "$cores" ]] && echo "cluster.sh: silo $i pinned to cores $cores (TRAINER_PIN_CORES=1)" >>"$log"
   # The silo runs in its output folder so it finds appsettings.json (the host's content root is the
   # working directory); setsid detaches it from this script's terminal and process group.
   # Log lines carry a timestamp so the silos' logs can be read side by side.
