@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using Trainer.Core.Data;
 using Trainer.Core.Linalg;
 using Trainer.Core.Models;
@@ -124,8 +123,7 @@ public class FirstLayerSplitTests
         {
             losses[s] = model.LossAndGradient(p, x, y, spec.Batch, g) * scale;
             if (scale != 1.0) TensorPrimitives.Multiply(g, T.CreateTruncating(scale), g);
-            if (typeof(T) == typeof(double)) sgd.Step(MemoryMarshal.Cast<T, double>(p.AsSpan()), MemoryMarshal.Cast<T, double>(g.AsSpan()));
-            else sgd.Step(MemoryMarshal.Cast<T, float>(p.AsSpan()), MemoryMarshal.Cast<T, float>(g.AsSpan()), MemoryMarshal.Cast<T, float>(p.AsSpan()));
+            sgd.Step(p.AsSpan(), (ReadOnlySpan<T>)g);
         }
         return (losses, p);
     }

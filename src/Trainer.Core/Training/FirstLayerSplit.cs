@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using Trainer.Core.Data;
 using Trainer.Core.Linalg;
 using Trainer.Core.Models;
@@ -146,9 +145,9 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
             TensorPrimitives.Multiply(_b1Gradient, scale, _b1Gradient);
             TensorPrimitives.Multiply(_upperGradient, scale, _upperGradient);
         }
-        Descend(_w1, _w1Gradient);
-        Descend(_b1, _b1Gradient);
-        Descend(_upperParameters, _upperGradient);
+        _sgd.Step(_w1.AsSpan(), (ReadOnlySpan<T>)_w1Gradient);
+        _sgd.Step(_b1.AsSpan(), (ReadOnlySpan<T>)_b1Gradient);
+        _sgd.Step(_upperParameters.AsSpan(), (ReadOnlySpan<T>)_upperGradient);
         StepsApplied++;
         return loss * _scale;
     }
@@ -186,15 +185,6 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
             if (b1 > 0) share.AsSpan(w1, b1).CopyTo(parameters.Slice(units * inputs + slice.Start, b1));
             if (slice.Rank == 0) share.AsSpan(w1 + b1, upperLength).CopyTo(parameters[upperOffset..]);
         }
-    }
-
-    private void Descend(Span<T> parameters, ReadOnlySpan<T> gradient)
-    {
-        if (parameters.IsEmpty) return;
-        if (typeof(T) == typeof(double))
-            _sgd.Step(MemoryMarshal.Cast<T, double>(parameters), MemoryMarshal.Cast<T, double>(gradient), MemoryMarshal.Cast<T, double>(parameters));
-        else
-            _sgd.Step(MemoryMarshal.Cast<T, float>(parameters), MemoryMarshal.Cast<T, float>(gradient), MemoryMarshal.Cast<T, float>(parameters));
     }
 
     private void RequireParameters()

@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using Trainer.Core.Data;
 using Trainer.Core.Linalg;
 using Trainer.Core.Models;
@@ -213,12 +212,12 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         if (!_plan.AnyFactored && _scale == 1.0)
         {
             // A dense-only pack is laid out like the parameters and holds the summed gradient: step on it as it is.
-            Step(parameters, update);
+            _optimizer.Step(parameters, update);
         }
         else
         {
             Build(update, batchInputs, _gradient, useOwn: true);
-            Step(parameters, _gradient);
+            _optimizer.Step(parameters, (ReadOnlySpan<T>)_gradient);
         }
         _ownRank = -1;
     }
@@ -281,14 +280,6 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             }
         }
         if (_scale != 1.0) TensorPrimitives.Multiply(g, T.CreateTruncating(_scale), g);
-    }
-
-    private void Step(Span<T> parameters, ReadOnlySpan<T> gradient)
-    {
-        if (typeof(T) == typeof(double))
-            _optimizer.Step(MemoryMarshal.Cast<T, double>(parameters), MemoryMarshal.Cast<T, double>(gradient), MemoryMarshal.Cast<T, double>(parameters));
-        else
-            _optimizer.Step(MemoryMarshal.Cast<T, float>(parameters), MemoryMarshal.Cast<T, float>(gradient), MemoryMarshal.Cast<T, float>(parameters));
     }
 
     /// <summary>g_W = δᵀ · a   (fanOut, b) x (b, fanIn).</summary>
