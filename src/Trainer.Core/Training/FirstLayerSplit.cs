@@ -35,7 +35,8 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
     private readonly Sgd _sgd;
     private readonly double _scale;
     private readonly T[] _x, _y;
-    private readonly int _batch, _inputs, _units, _upperOffset;
+    private readonly int _batch, _inputs, _units;
+    private readonly Offsets _offsets;
     private readonly Shard[] _slices;
     // This worker's parameters: W_1[U_r] (row-major), b_1[U_r], then the upper network's.
     private readonly T[] _w1, _b1, _upperParameters;
@@ -56,7 +57,7 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
         (_x, _y) = (x, y);
         var upperSpec = new ModelSpec(_model.LayerSizes.Skip(1).ToArray(), _model.Activation, _model.Loss, _model.Bias);
         _upper = new Mlp<T>(upperSpec, _blas);
-        _upperOffset = _units * _inputs + (_model.Bias ? _units : 0);
+        _offsets = Offsets.Of(_model);
         _sgd = new Sgd(spec.LearningRate);
         _scale = _model.Loss.Scale(_batch, _model.OutputSize);
         int own = Units.Count;
@@ -91,11 +92,11 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>Takes this worker's rows of the whole-model <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps).</summary>
     public void Load(ReadOnlySpan<T> parameters, int stepsCompleted)
     {
-        if (parameters.Length != _upperOffset + _upperParameters.Length)
-            throw new ArgumentException($"parameters has {parameters.Length} values, the model has {_upperOffset + _upperParameters.Length}.", nameof(parameters));
-        parameters.Slice(Units.Start * _inputs, _w1.Length).CopyTo(_w1);
-        if (_b1.Length > 0) parameters.Slice(_units * _inputs + Units.Start, _b1.Length).CopyTo(_b1);
-        parameters[_upperOffset..].CopyTo(_upperParameters);
+        if (parameters.Length != _offsets.Count)
+            throw new ArgumentException($"parameters has {parameters.Length} values, the model has {_offsets.Count}.", nameof(parameters));
+        parameters.Slice(_offsets.W1 + Units.Start * _inputs, _w1.Length).CopyTo(_w1);
+        if (_b1.Length > 0) parameters.Slice(_offsets.B1 + Units.Start, _b1.Length).CopyTo(_b1);
+        parameters[_offsets.Upper..].CopyTo(_upperParameters);
         StepsApplied = stepsCompleted;
     }
 
@@ -167,23 +168,33 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
     public static void Merge(TrainingSpec spec, IReadOnlyList<T[]> shares, Span<T> parameters)
     {
         var model = spec.Model;
-        int units = model.LayerSizes[1], inputs = model.InputSize;
-        int upperOffset = units * inputs + (model.Bias ? units : 0);
+        int inputs = model.InputSize;
+        var offsets = Offsets.Of(model);
         var slices = UnitSlices(spec);
         if (shares.Count != slices.Length)
             throw new ArgumentException($"{shares.Count} shares for {slices.Length} workers.", nameof(shares));
-        if (parameters.Length != ParameterLayout.For(model).Count)
-            throw new ArgumentException($"parameters has {parameters.Length} values, the model has {ParameterLayout.For(model).Count}.", nameof(parameters));
-        int upperLength = parameters.Length - upperOffset;
+        if (parameters.Length != offsets.Count)
+            throw new ArgumentException($"parameters has {parameters.Length} values, the model has {offsets.Count}.", nameof(parameters));
+        int upperLength = offsets.Count - offsets.Upper;
         foreach (var slice in slices)
         {
             var share = shares[slice.Rank];
             int w1 = slice.Count * inputs, b1 = model.Bias ? slice.Count : 0;
             if (share.Length != w1 + b1 + upperLength)
                 throw new ArgumentException($"Worker {slice.Rank}'s share has {share.Length} values; {w1 + b1 + upperLength} expected.", nameof(shares));
-            share.AsSpan(0, w1).CopyTo(parameters.Slice(slice.Start * inputs, w1));
-            if (b1 > 0) share.AsSpan(w1, b1).CopyTo(parameters.Slice(units * inputs + slice.Start, b1));
-            if (slice.Rank == 0) share.AsSpan(w1 + b1, upperLength).CopyTo(parameters[upperOffset..]);
+            share.AsSpan(0, w1).CopyTo(parameters.Slice(offsets.W1 + slice.Start * inputs, w1));
+            if (b1 > 0) share.AsSpan(w1, b1).CopyTo(parameters.Slice(offsets.B1 + slice.Start, b1));
+            if (slice.Rank == 0) share.AsSpan(w1 + b1, upperLength).CopyTo(parameters[offsets.Upper..]);
+        }
+    }
+
+    /// <summary>Where w_1, b_1 (-1 without biases) and the layers above start in the model's flat parameters, and their count.</summary>
+    private readonly record struct Offsets(int W1, int B1, int Upper, int Count)
+    {
+        public static Offsets Of(ModelSpec model)
+        {
+            var layout = ParameterLayout.For(model);
+            return new(layout.Weight(1).Offset, layout.Bias(1)?.Offset ?? -1, layout.Weight(2).Offset, layout.Count);
         }
     }
 
