@@ -20,6 +20,8 @@ public sealed class LocalTrainer
     private readonly double[] _parameters;
     private readonly float[]? _single;
     private readonly Func<double> _step;
+    // A split job's parameters live in its workers' shares; they are merged when read, not every step.
+    private readonly Action? _merge;
 
     public LocalTrainer(TrainingSpec spec, Dataset data, double[] parameters, IGradientModel? model = null)
     {
@@ -37,11 +39,13 @@ public sealed class LocalTrainer
             if (spec.Precision == Precision.Float32)
             {
                 _single = Precisions.Narrow(parameters);
-                _step = new SplitLoop<float>(spec, Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), _single).Step;
+                var loop = new SplitLoop<float>(spec, Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), _single);
+                (_step, _merge) = (loop.Step, loop.Merge);
             }
             else
             {
-                _step = new SplitLoop<double>(spec, batch.X, batch.Y, parameters).Step;
+                var loop = new SplitLoop<double>(spec, batch.X, batch.Y, parameters);
+                (_step, _merge) = (loop.Step, loop.Merge);
             }
         }
         else if (spec.Precision == Precision.Float32)
@@ -55,11 +59,12 @@ public sealed class LocalTrainer
         }
     }
 
-    /// <summary>The current parameters (the array given to the constructor, updated in place).</summary>
+    /// <summary>The current parameters, in the array given to the constructor (updated in place; a split job's are merged into it when read).</summary>
     public double[] Parameters
     {
         get
         {
+            _merge?.Invoke();
             if (_single is not null) Precisions.Widen(_single, _parameters);
             return _parameters;
         }
@@ -133,9 +138,14 @@ public sealed class LocalTrainer
             foreach (var worker in _workers) worker.Activations(_blocks.AsSpan(_spec.Batch * worker.Units.Start, worker.BlockLength));
             double loss = 0;
             foreach (var worker in _workers) loss = worker.Step(_blocks);
+            return loss;
+        }
+
+        /// <summary>Writes the workers' shares into the whole-model parameters.</summary>
+        public void Merge()
+        {
             for (int r = 0; r < _workers.Length; r++) _workers[r].WriteShare(_shares[r]);
             FirstLayerSplit<T>.Merge(_spec, _shares, _parameters);
-            return loss;
         }
     }
 }
