@@ -13,7 +13,7 @@ namespace Trainer.Grains;
 /// </summary>
 internal abstract class ServerUpdates
 {
-    /// <summary>The update of the last <see cref="Build"/>.</summary>
+    /// <summary>The update of the last completed step (<see cref="Complete"/>).</summary>
     public abstract TensorPayload Current { get; }
 
     /// <summary>Starts the next step's update (the previous one stays readable until the step after).</summary>
