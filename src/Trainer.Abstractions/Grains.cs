@@ -63,6 +63,22 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey
     Task<ShardGradient> ComputeAsync(WorkRequest request);
 
     /// <summary>
+    /// Runs a split job's steps (see <see cref="SplitRun"/>), sending this worker's activation block
+    /// of each step straight to the other workers and waiting for theirs; the parameter server is not
+    /// in the per-step path. A repeated call for the same generation and first step gets the same answer.
+    /// </summary>
+    [ResponseTimeout("00:10:00")]
+    Task<SplitRunResult> RunSplitAsync(SplitRun run);
+
+    /// <summary>Another worker's activation block for a step of a split job; kept until this worker's run needs it.</summary>
+    [OneWay, AlwaysInterleave]
+    Task DeliverBlockAsync(ActivationBlock block);
+
+    /// <summary>Ends a split run of <paramref name="generation"/> (or older) that waits for a block that will never come (a worker was lost).</summary>
+    [AlwaysInterleave]
+    Task AbortSplitAsync(long generation);
+
+    /// <summary>
     /// A copy of the replica after <paramref name="stepsCompleted"/> steps (job precision), applying
     /// <paramref name="pendingUpdate"/> (that step's update) first if the replica still lacks it;
     /// null when this activation holds no such replica.

@@ -36,9 +36,11 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     // The update of step _stepsCompleted, sent with the next step.
     private TensorPayload? _pendingUpdate;
     private bool _factors;
-    // A job that splits its first layer: the gatherer, and every worker's activation block for step _stepsCompleted + 1.
+    // A job that splits its first layer: merges the workers' shares; its runs' generation (new at
+    // every initialisation, larger than any before it: see BlockMailbox), and its window in steps.
     private SplitServer? _split;
-    private TensorPayload? _pendingBlocks;
+    private long _generation;
+    private int _splitWindow = 1;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -55,7 +57,10 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         var plan = ExchangePlan.For(spec, _factors);
         _updates = ServerUpdates.Create(spec, plan, compute);
         _split = spec.Parallelism == Parallelism.SplitFirstLayer ? SplitServer.Create(spec) : null;
-        _pendingBlocks = null;
+        // NOTE: clock ticks order the generations of successive parameter-server activations too (a
+        // restore takes seconds, far beyond the clock skew of one cluster's machines).
+        _generation = Math.Max(_generation + 1, DateTime.UtcNow.Ticks);
+        _splitWindow = 1;
         if (_split is null) logger.LogInformation("Job {Job}: exchange {Plan}", JobId, plan.Describe());
         else logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers; they exchange activations", JobId, spec.Model.LayerSizes[1], spec.Workers);
         _syncParameters = _updates.FromFloat64(state.Parameters);
@@ -75,6 +80,11 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         if (firstStep != _stepsCompleted + 1)
             throw new InvalidOperationException($"Job {JobId}: step {firstStep} requested but {_stepsCompleted} steps are done.");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSteps);
+        if (_split is not null)
+        {
+            _lastBatch = new StepBatch(firstStep, TensorPayload.From(await RunSplitWindowAsync(firstStep, maxSteps)));
+            return _lastBatch;
+        }
 
         // NOTE: one call per step cost the seed job a job-grain round trip per step (~0.1 ms of ~1.3);
         // a batch runs until its window closes, so the job still hears of progress every few ms.
@@ -93,7 +103,6 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
     private async Task<double> RunStepAsync(int step)
     {
-        if (_split is not null) return await RunSplitStepAsync(step, _split);
         var spec = _spec!;
         var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, _syncParameters is null ? _pendingUpdate : null, _factors);
         var pending = new Task<ShardGradient>[spec.Workers];
@@ -115,36 +124,60 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     }
 
     /// <summary>
-    /// A split job's step: after a restore (or at the start) every worker first loads its share and
-    /// answers its activation block; then every worker gets all blocks, runs the step and answers the
-    /// loss and its block for the next step. A worker that lost its share fails the step, and the job
-    /// restores its checkpoint: no other worker holds that share.
+    /// A split job's steps: every worker runs the same window of steps, exchanging activation
+    /// blocks with the others directly, and answers its losses. The window's length in steps follows
+    /// the measured step rate so a window lasts about <see cref="TrainerOptions.StepBatchWindow"/>.
+    /// A worker that lost its share (no other worker holds it) or cannot be reached fails the window:
+    /// the others are told to stop waiting for its blocks, and the job restores its checkpoint.
     /// </summary>
-    private async Task<double> RunSplitStepAsync(int step, SplitServer split)
+    private async Task<double[]> RunSplitWindowAsync(int firstStep, int maxSteps)
     {
         var spec = _spec!;
-        if (_syncParameters is { } parameters)
+        int steps = Math.Min(maxSteps, _splitWindow);
+        var run = new SplitRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData);
+        var clock = Stopwatch.StartNew();
+        var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunSplitAsync(run))).ToList();
+        var results = new SplitRunResult[spec.Workers];
+        try
         {
-            var load = new WorkRequest(spec, spec.Workers, step, parameters, _uploadedData, null, false);
-            _pendingBlocks = split.Gather(await AllWorkersAsync(load));
-            _syncParameters = null;
+            await foreach (var answered in Task.WhenEach(pending))
+            {
+                var result = await answered;
+                if (result.NeedsParameters)
+                    throw new InvalidOperationException($"Job {JobId} step {firstStep}: worker {result.Rank} lost its share of the parameters; no worker holds the parameters after step {firstStep - 1} (its silo was lost).");
+                if (result.FirstStep != firstStep)
+                    throw new InvalidOperationException($"Worker {result.Rank} answered for the window from step {result.FirstStep}; expected step {firstStep}.");
+                results[result.Rank] = result;
+            }
         }
-        var request = new WorkRequest(spec, spec.Workers, step, null, _uploadedData, _pendingBlocks, false);
-        var answers = await AllWorkersAsync(request);
-        double loss = answers[0].Loss;
-        if (answers.FirstOrDefault(a => a.Loss.CompareTo(loss) != 0) is { } other)
-            throw new InvalidOperationException($"Job {JobId} step {step}: workers 0 and {other.Rank} computed different losses ({loss:R} and {other.Loss:R}); every silo must use the same GEMM backend (TRAINER_BLAS).");
-        _pendingBlocks = split.Gather(answers);
-        _stepsCompleted = step;
-        return loss;
+        catch
+        {
+            // The others wait for blocks that will not come: release them, and let them finish before the job restores.
+            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => QuietlyAsync(() => Worker(rank).AbortSplitAsync(run.Generation))));
+            await QuietlyAsync(() => Task.WhenAll(pending).WaitAsync(_options.WorkerCallTimeout));
+            throw;
+        }
+        var losses = results[0].Losses.ToArray();
+        foreach (var other in results.Skip(1))
+        {
+            var theirs = other.Losses.Values;
+            int differs = theirs.Length != losses.Length ? Math.Min(theirs.Length, losses.Length) : theirs.IndexOfAnyExcept(losses);
+            if (differs >= 0)
+                throw new InvalidOperationException($"Job {JobId} step {firstStep + differs}: workers 0 and {other.Rank} computed different losses " +
+                    $"({(differs < losses.Length ? losses[differs].ToString("R") : "none")} and {(differs < theirs.Length ? theirs[differs].ToString("R") : "none")}); every silo must use the same GEMM backend (TRAINER_BLAS).");
+        }
+        _syncParameters = null;
+        _stepsCompleted = firstStep + losses.Length - 1;
+        // Aim the next window at StepBatchWindow; grow at most 4x at a time (the first window of a run includes loading).
+        double perStep = clock.Elapsed.TotalMilliseconds / losses.Length;
+        _splitWindow = (int)Math.Clamp(_options.StepBatchWindow.TotalMilliseconds / Math.Max(perStep, 1e-3), 1, 4.0 * steps);
+        return losses;
+    }
 
-        async Task<ShardGradient[]> AllWorkersAsync(WorkRequest request)
-        {
-            var results = await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => ComputeWithRetryAsync(rank, request)));
-            if (results.FirstOrDefault(r => r.NeedsParameters) is { } lost)
-                throw new InvalidOperationException($"Job {JobId} step {step}: worker {lost.Rank} lost its share of the parameters; no worker holds the parameters after step {step - 1} (its silo was lost).");
-            return results;
-        }
+    private async Task QuietlyAsync(Func<Task> call)
+    {
+        try { await call(); }
+        catch (Exception e) { logger.LogDebug("Job {Job}: {Error} while ending a failed window", JobId, e.Message); }
     }
 
     public async Task<ParameterState> GetStateAsync()
@@ -214,23 +247,28 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     /// </summary>
     private async Task<ShardGradient> ComputeWithRetryAsync(int rank, WorkRequest request)
     {
+        var result = await CallWithRetryAsync(rank, request.Step, worker => worker.ComputeAsync(request));
+        return result.Rank != rank || result.Step != request.Step
+            ? throw new InvalidOperationException($"Worker {rank} answered for rank {result.Rank}, step {result.Step}; expected step {request.Step}.")
+            : result;
+    }
+
+    private async Task<T> CallWithRetryAsync<T>(int rank, int step, Func<IWorkerGrain, Task<T>> call)
+    {
         var backoff = _options.RetryBackoff;
         var deadline = DateTime.UtcNow + _options.WorkerRetryBudget;
         for (int attempt = 1; ; attempt++)
         {
             try
             {
-                var result = await Worker(rank).ComputeAsync(request).WaitAsync(_options.WorkerCallTimeout);
-                if (result.Rank != rank || result.Step != request.Step)
-                    throw new InvalidOperationException($"Worker {rank} answered for rank {result.Rank}, step {result.Step}; expected step {request.Step}.");
-                return result;
+                return await call(Worker(rank)).WaitAsync(_options.WorkerCallTimeout);
             }
             catch (Exception e) when (IsTransient(e))
             {
                 if (DateTime.UtcNow + backoff > deadline)
-                    throw new TimeoutException($"worker {rank} of job {JobId} could not be reached for step {request.Step} within {_options.WorkerRetryBudget.TotalSeconds:F0} s ({attempt} attempts; last error: {e.Message})", e);
+                    throw new TimeoutException($"worker {rank} of job {JobId} could not be reached for step {step} within {_options.WorkerRetryBudget.TotalSeconds:F0} s ({attempt} attempts; last error: {e.Message})", e);
                 logger.LogWarning("Job {Job} step {Step}: worker {Rank} failed ({Error}); retry {Attempt} in {Backoff} ms",
-                    JobId, request.Step, rank, e.GetType().Name, attempt, backoff.TotalMilliseconds);
+                    JobId, step, rank, e.GetType().Name, attempt, backoff.TotalMilliseconds);
                 await Task.Delay(backoff);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxRetryBackoff.Ticks));
             }

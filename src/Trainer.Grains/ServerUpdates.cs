@@ -99,15 +99,11 @@ internal abstract class ServerUpdates
 }
 
 /// <summary>
-/// The parameter server's side of a job that splits its first layer: it gathers the workers'
-/// activation blocks in rank order into the payload every worker gets with the next step, and
-/// merges their shares into whole parameters.
+/// The parameter server's side of a job that splits its first layer: it merges the workers' shares
+/// into whole parameters (the workers exchange their activation blocks among themselves).
 /// </summary>
 internal abstract class SplitServer
 {
-    /// <summary>Every worker's block (answers in rank order) in one payload.</summary>
-    public abstract TensorPayload Gather(IReadOnlyList<ShardGradient> answers);
-
     /// <summary>Whole-model parameters (job precision) from every worker's share (rank order).</summary>
     public abstract TensorPayload Merge(IReadOnlyList<TensorPayload> shares);
 
@@ -119,22 +115,6 @@ internal abstract class SplitServer
 
     private sealed class Typed<T>(TrainingSpec spec) : SplitServer where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private readonly Core.Data.Shard[] _units = FirstLayerSplit<T>.UnitSlices(spec);
-        // Step s's blocks are sent with step s and read by every worker before it answers; step s + 1's are then gathered into the other buffer.
-        private readonly PayloadRing<T> _ring = new(spec.Batch * spec.Model.LayerSizes[1]);
-
-        public override TensorPayload Gather(IReadOnlyList<ShardGradient> answers)
-        {
-            _ring.Swap();
-            foreach (var units in _units)
-            {
-                int length = spec.Batch * units.Count;
-                answers[units.Rank].Gradient.ValuesOf<T>(length, $"the activation block of worker {units.Rank}")
-                    .CopyTo(_ring.Current.Slice(spec.Batch * units.Start, length));
-            }
-            return _ring.CurrentPayload;
-        }
-
         public override TensorPayload Merge(IReadOnlyList<TensorPayload> shares)
         {
             var parameters = new T[ParameterLayout.For(spec.Model).Count];

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
@@ -101,8 +102,11 @@ internal abstract class SplitReplica
     /// <summary>Takes this worker's share of <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps); returns its activation block for the next step.</summary>
     public abstract TensorPayload Load(TensorPayload parameters, int stepsCompleted);
 
-    /// <summary>Runs a step from every worker's block (rank order); returns the step's loss and this worker's block for the step after.</summary>
-    public abstract (double Loss, TensorPayload Block) Step(TensorPayload blocks);
+    /// <summary>Runs a step from every worker's block (rank order, as bytes of the job's precision); returns the step's loss and this worker's block for the step after.</summary>
+    public abstract (double Loss, TensorPayload Block) Step(ReadOnlySpan<byte> blocks);
+
+    /// <summary>Where each rank's block sits in a step's blocks.</summary>
+    public abstract BlockLayout Layout { get; }
 
     /// <summary>A copy of this worker's share of the parameters.</summary>
     public abstract TensorPayload Share();
@@ -117,7 +121,6 @@ internal abstract class SplitReplica
     {
         private readonly FirstLayerSplit<T> _split = new(spec, rank, x, y);
         private readonly int _parameters = ParameterLayout.For(spec.Model).Count;
-        private readonly int _blocks = spec.Batch * spec.Model.LayerSizes[1];
         private PayloadRing<T>? _ring;
 
         public override int StepsApplied => _split.StepsApplied;
@@ -128,10 +131,19 @@ internal abstract class SplitReplica
             return NextBlock();
         }
 
-        public override (double Loss, TensorPayload Block) Step(TensorPayload blocks)
+        public override (double Loss, TensorPayload Block) Step(ReadOnlySpan<byte> blocks)
         {
-            double loss = _split.Step(blocks.ValuesOf<T>(_blocks, "the step's activation blocks"));
+            double loss = _split.Step(MemoryMarshal.Cast<byte, T>(blocks));
             return (loss, NextBlock());
+        }
+
+        public override BlockLayout Layout { get; } = LayoutOf(spec);
+
+        private static BlockLayout LayoutOf(TrainingSpec spec)
+        {
+            var units = FirstLayerSplit<T>.UnitSlices(spec);
+            int size = Unsafe.SizeOf<T>() * spec.Batch;
+            return new BlockLayout([.. units.Select(u => u.Start * size)], [.. units.Select(u => u.Count * size)], spec.Model.LayerSizes[1] * size);
         }
 
         public override TensorPayload Share()

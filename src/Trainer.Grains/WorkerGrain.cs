@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
 using Trainer.Core.Training;
@@ -19,8 +20,12 @@ namespace Trainer.Grains;
 /// coming update while the other shards' factors travel, so a step waits only for theirs.
 /// </remarks>
 [RankPlacement]
-public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute) : Grain, IWorkerGrain
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger, IOptions<TrainerOptions> options, ComputeScheduler compute) : Grain, IWorkerGrain
 {
+    private readonly TrainerOptions _options = options.Value;
+    private readonly BlockMailbox _mailbox = new();
+    private long _splitGeneration;
+    private (long Generation, SplitRunResult Result)? _lastRun;
     private ShardReplica? _replica;
     private SplitReplica? _split;
     private TrainingSpec? _spec;
@@ -41,7 +46,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     public async Task<ShardGradient> ComputeAsync(WorkRequest request)
     {
-        if (request.Spec.Parallelism == Parallelism.SplitFirstLayer) return await ComputeSplitAsync(request);
+        if (request.Spec.Parallelism == Parallelism.SplitFirstLayer)
+            throw new InvalidOperationException($"Job {JobId} splits its first layer; its workers run whole windows of steps (RunSplitAsync).");
         if (_replica is null || _spec != request.Spec || _worldSize != request.WorldSize || _factors != request.Factors)
             await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors);
         var replica = _replica!;
@@ -62,27 +68,72 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     }
 
     /// <summary>
-    /// A split job's step: a request with parameters loads this worker's share and answers its
-    /// activation block for that step (no loss yet); a request with every worker's blocks runs the
-    /// step and answers its loss and the block for the next step.
+    /// A split job's steps. A run with parameters loads this worker's share (a new generation);
+    /// otherwise the share must stand where the run starts, in the same generation. Each step waits
+    /// for every worker's activation block, runs, and sends this worker's block for the next step
+    /// straight to the others (one-way messages: a step costs one trip across the network, not the
+    /// two of a call through the parameter server). The last step's block goes out too: it is the
+    /// next run's first.
     /// </summary>
-    private async Task<ShardGradient> ComputeSplitAsync(WorkRequest request)
+    public async Task<SplitRunResult> RunSplitAsync(SplitRun run)
     {
-        if (_split is null || _spec != request.Spec || _worldSize != request.WorldSize)
-            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, factors: false);
-        var split = _split!;
+        if (_lastRun is { } last && last.Generation == run.Generation && last.Result.FirstStep == run.FirstStep) return last.Result;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(run.Steps);
         int rank = Rank;
-        return await compute.Run(() =>
+        if (run.Parameters is { } parameters)
         {
-            if (request.Parameters is { } parameters)
-                return new ShardGradient(rank, request.Step, double.NaN, split.Load(parameters, request.Step - 1));
-            if (request.Update is { } blocks && split.StepsApplied == request.Step - 1)
+            if (_split is null || _spec != run.Spec) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, factors: false);
+            var loading = _split!;
+            _mailbox.Begin(run.Generation, run.FirstStep, loading.Layout);
+            _splitGeneration = run.Generation;
+            var first = await compute.Run(() => loading.Load(parameters, run.FirstStep - 1));
+            Send(run.Generation, run.FirstStep, first);
+        }
+        else if (_split is null || _splitGeneration != run.Generation || _split.StepsApplied != run.FirstStep - 1)
+        {
+            return new SplitRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
+        }
+        var split = _split!;
+        var losses = new double[run.Steps];
+        int done = 0;
+        for (int step = run.FirstStep; done < run.Steps; step++)
+        {
+            var blocks = await _mailbox.WaitAsync(run.Generation, step).WaitAsync(_options.WorkerCallTimeout);
+            var (loss, next) = await compute.Run(() =>
             {
-                var (loss, block) = split.Step(blocks);
-                return new ShardGradient(rank, request.Step, loss, block);
-            }
-            return new ShardGradient(rank, request.Step, double.NaN, TensorPayload.Empty, NeedsParameters: true);
-        });
+                var result = split.Step(blocks);
+                _mailbox.Consumed(step);
+                return result;
+            });
+            losses[done++] = loss;
+            Send(run.Generation, step + 1, next);
+            if (!double.IsFinite(loss)) break;
+        }
+        var answer = new SplitRunResult(rank, run.FirstStep, TensorPayload.From(losses.AsSpan(0, done)));
+        _lastRun = (run.Generation, answer);
+        return answer;
+    }
+
+    /// <summary>This worker's block of <paramref name="step"/>: into its own mailbox, and to every other worker.</summary>
+    private void Send(long generation, int step, TensorPayload block)
+    {
+        int rank = Rank;
+        _mailbox.Put(generation, step, rank, block.Bytes);
+        var message = new ActivationBlock(generation, step, rank, block);
+        for (int peer = 0; peer < _spec!.Workers; peer++)
+            if (peer != rank) _ = GrainFactory.GetGrain<IWorkerGrain>(peer, JobId).DeliverBlockAsync(message);
+    }
+
+    public Task DeliverBlockAsync(ActivationBlock block)
+    {
+        _mailbox.Put(block.Generation, block.Step, block.Rank, block.Values.Bytes);
+        return Task.CompletedTask;
+    }
+
+    public Task AbortSplitAsync(long generation)
+    {
+        _mailbox.Abort(generation);
+        return Task.CompletedTask;
     }
 
     public async Task<TensorPayload?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate)
