@@ -62,17 +62,17 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey
     [ResponseTimeout("00:10:00")]
     Task<ShardGradient> ComputeAsync(WorkRequest request);
 
+    /// <summary>Where this worker's silo takes split-job links ("address:port"; the same for every worker of the silo).</summary>
+    Task<string> PrepareSplitAsync();
+
     /// <summary>
     /// Runs a split job's steps (see <see cref="SplitRun"/>), sending this worker's activation block
-    /// of each step straight to the other workers and waiting for theirs; the parameter server is not
-    /// in the per-step path. A repeated call for the same generation and first step gets the same answer.
+    /// of each step straight to the other workers over links of their own and reading theirs; the
+    /// parameter server is not in the per-step path. A repeated call for the same generation and
+    /// first step gets the same answer.
     /// </summary>
     [ResponseTimeout("00:10:00")]
     Task<SplitRunResult> RunSplitAsync(SplitRun run);
-
-    /// <summary>Another worker's activation block for a step of a split job; kept until this worker's run needs it.</summary>
-    [OneWay, AlwaysInterleave]
-    Task DeliverBlockAsync(ActivationBlock block);
 
     /// <summary>Ends a split run of <paramref name="generation"/> (or older) that waits for a block that will never come (a worker was lost).</summary>
     [AlwaysInterleave]

@@ -103,10 +103,10 @@ public sealed record ShardGradient(
 /// <summary>
 /// What the parameter server asks of every worker of a job that splits its first layer: run
 /// <see cref="Steps"/> steps from <see cref="FirstStep"/>, exchanging activation blocks directly
-/// with the other workers (<see cref="ActivationBlock"/>). <see cref="Parameters"/> (job precision,
-/// the parameters after FirstStep - 1 steps) starts a run: at the job's start and after every
-/// restore, each time under a new, larger <see cref="Generation"/>; blocks of other generations
-/// are never mixed in.
+/// with the other workers. <see cref="Parameters"/> (job precision, the parameters after
+/// FirstStep - 1 steps) starts a run: at the job's start and after every restore, each time under
+/// a new <see cref="Generation"/>, with <see cref="Endpoints"/>: where each rank's silo takes the
+/// run's links (by rank), for the workers to link up.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.split-run")]
 public sealed record SplitRun(
@@ -115,7 +115,8 @@ public sealed record SplitRun(
     [property: Id(2)] int FirstStep,
     [property: Id(3)] int Steps,
     [property: Id(4)] TensorPayload? Parameters,
-    [property: Id(5)] bool UploadedData);
+    [property: Id(5)] bool UploadedData,
+    [property: Id(6)] string[]? Endpoints);
 
 /// <summary>
 /// A worker's answer to a <see cref="SplitRun"/>: the loss of each step it ran (every worker
@@ -128,14 +129,6 @@ public sealed record SplitRunResult(
     [property: Id(1)] int FirstStep,
     [property: Id(2)] TensorPayload Losses,
     [property: Id(3)] bool NeedsParameters = false);
-
-/// <summary>Worker <see cref="Rank"/>'s first-layer activations for step <see cref="Step"/> (batch x its units, job precision).</summary>
-[GenerateSerializer, Immutable, Alias("trainer.activation-block")]
-public sealed record ActivationBlock(
-    [property: Id(0)] long Generation,
-    [property: Id(1)] int Step,
-    [property: Id(2)] int Rank,
-    [property: Id(3)] TensorPayload Values);
 
 /// <summary>
 /// The losses of consecutive completed steps [FirstStep, FirstStep + Losses.Length), each computed

@@ -134,8 +134,11 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         var spec = _spec!;
         int steps = Math.Min(maxSteps, _splitWindow);
-        var run = new SplitRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData);
         var clock = Stopwatch.StartNew();
+        // A run that starts (parameters) tells every worker where the others' silos take links.
+        var endpoints = _syncParameters is null ? null
+            : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareSplitAsync())));
+        var run = new SplitRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunSplitAsync(run))).ToList();
         var results = new SplitRunResult[spec.Workers];
         try
@@ -143,18 +146,20 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
             await foreach (var answered in Task.WhenEach(pending))
             {
                 var result = await answered;
-                if (result.NeedsParameters)
-                    throw new InvalidOperationException($"Job {JobId} step {firstStep}: worker {result.Rank} lost its share of the parameters; no worker holds the parameters after step {firstStep - 1} (its silo was lost).");
+                if (result.NeedsParameters) throw LostShare(result.Rank);
                 if (result.FirstStep != firstStep)
                     throw new InvalidOperationException($"Worker {result.Rank} answered for the window from step {result.FirstStep}; expected step {firstStep}.");
                 results[result.Rank] = result;
             }
         }
-        catch
+        catch (Exception first)
         {
             // The others wait for blocks that will not come: release them, and let them finish before the job restores.
             await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => QuietlyAsync(() => Worker(rank).AbortSplitAsync(run.Generation))));
             await QuietlyAsync(() => Task.WhenAll(pending).WaitAsync(_options.WorkerCallTimeout));
+            // The others' broken links are the consequence; a worker that lost its share is the cause.
+            if (pending.FirstOrDefault(t => t.IsCompletedSuccessfully && t.Result.NeedsParameters) is { } lost) throw LostShare(lost.Result.Rank);
+            logger.LogWarning("Job {Job}: the split window from step {Step} failed: {Error}", JobId, firstStep, first.Message);
             throw;
         }
         var losses = results[0].Losses.ToArray();
@@ -173,6 +178,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         _splitWindow = (int)Math.Clamp(_options.StepBatchWindow.TotalMilliseconds / Math.Max(perStep, 1e-3), 1, 4.0 * steps);
         return losses;
     }
+
+    private InvalidOperationException LostShare(int rank) =>
+        new($"Job {JobId}: worker {rank} lost its share of the parameters; no worker holds the parameters after step {_stepsCompleted} (its silo was lost).");
 
     private async Task QuietlyAsync(Func<Task> call)
     {

@@ -162,3 +162,6 @@ internal abstract class SplitReplica
         }
     }
 }
+
+/// <summary>Where each rank's block sits in a step's blocks (rank order), in bytes.</summary>
+internal sealed record BlockLayout(int[] Offsets, int[] Lengths, int TotalBytes);

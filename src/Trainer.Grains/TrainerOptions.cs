@@ -58,6 +58,16 @@ public sealed class TrainerOptions
     /// losses, status and cancellation are seen at that granularity (and at every checkpoint).
     /// </summary>
     public TimeSpan StepBatchWindow { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>
+    /// The TCP port on which a silo takes the links between workers of split jobs (--parallel split)
+    /// that run on different silos; 0 (default) picks a free port when the first split job starts.
+    /// Fix it where a firewall or a pod spec must name it. It listens on the silo's advertised address.
+    /// </summary>
+    public int SplitLinkPort { get; set; }
+
+    /// <summary>How long the workers of a split job's run may take to link up before the run fails.</summary>
+    public TimeSpan SplitLinkTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary><see cref="TrainerOptions.Exchange"/>.</summary>

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
 using Trainer.Core.Training;
@@ -20,11 +19,10 @@ namespace Trainer.Grains;
 /// coming update while the other shards' factors travel, so a step waits only for theirs.
 /// </remarks>
 [RankPlacement]
-public sealed class WorkerGrain(ILogger<WorkerGrain> logger, IOptions<TrainerOptions> options, ComputeScheduler compute) : Grain, IWorkerGrain
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, SplitLinks links) : Grain, IWorkerGrain
 {
-    private readonly TrainerOptions _options = options.Value;
-    private readonly BlockMailbox _mailbox = new();
-    private long _splitGeneration;
+    // A split job's current run: its thread and links.
+    private SplitRunner? _runner;
     private (long Generation, SplitRunResult Result)? _lastRun;
     private ShardReplica? _replica;
     private SplitReplica? _split;
@@ -67,72 +65,50 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, IOptions<TrainerOpt
         return result;
     }
 
+    public Task<string> PrepareSplitAsync() => Task.FromResult(links.Endpoint);
+
     /// <summary>
-    /// A split job's steps. A run with parameters loads this worker's share (a new generation);
-    /// otherwise the share must stand where the run starts, in the same generation. Each step waits
-    /// for every worker's activation block, runs, and sends this worker's block for the next step
-    /// straight to the others (one-way messages: a step costs one trip across the network, not the
-    /// two of a call through the parameter server). The last step's block goes out too: it is the
-    /// next run's first.
+    /// A split job's window of steps. A run with parameters (a new generation) loads this worker's
+    /// share, links it to the other workers and starts its <see cref="SplitRunner"/>; a run without
+    /// continues the runner of its generation, which must stand where the window starts.
     /// </summary>
     public async Task<SplitRunResult> RunSplitAsync(SplitRun run)
     {
         if (_lastRun is { } last && last.Generation == run.Generation && last.Result.FirstStep == run.FirstStep) return last.Result;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(run.Steps);
         int rank = Rank;
-        if (run.Parameters is { } parameters)
+        if (run.Parameters is not null)
         {
+            _runner?.Dispose();
+            _runner = null;
+            if (run.Endpoints is not { } endpoints || endpoints.Length != run.Spec.Workers)
+                throw new ArgumentException($"Job {JobId}: a split run that starts needs every worker's link endpoint ({run.Spec.Workers}).", nameof(run));
             if (_split is null || _spec != run.Spec) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, factors: false);
-            var loading = _split!;
-            _mailbox.Begin(run.Generation, run.FirstStep, loading.Layout);
-            _splitGeneration = run.Generation;
-            var first = await compute.Run(() => loading.Load(parameters, run.FirstStep - 1));
-            Send(run.Generation, run.FirstStep, first);
+            var peers = await links.OpenAsync(JobId, run.Generation, rank, endpoints);
+            _runner = new SplitRunner(run.Generation, rank, _split!, peers, JobId);
+            logger.LogInformation("Worker {Rank} of job {Job} linked to workers {Peers} for run {Generation}",
+                rank, JobId, string.Join(", ", Enumerable.Range(0, endpoints.Length).Where(p => p != rank).Select(p => $"{p} ({(endpoints[p] == endpoints[rank] ? "same silo" : endpoints[p])})")), run.Generation);
         }
-        else if (_split is null || _splitGeneration != run.Generation || _split.StepsApplied != run.FirstStep - 1)
+        else if (_runner is not { Broken: false } runner || runner.Generation != run.Generation || _split!.StepsApplied != run.FirstStep - 1)
         {
             return new SplitRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
         }
-        var split = _split!;
-        var losses = new double[run.Steps];
-        int done = 0;
-        for (int step = run.FirstStep; done < run.Steps; step++)
-        {
-            var blocks = await _mailbox.WaitAsync(run.Generation, step).WaitAsync(_options.WorkerCallTimeout);
-            var (loss, next) = await compute.Run(() =>
-            {
-                var result = split.Step(blocks);
-                _mailbox.Consumed(step);
-                return result;
-            });
-            losses[done++] = loss;
-            Send(run.Generation, step + 1, next);
-            if (!double.IsFinite(loss)) break;
-        }
-        var answer = new SplitRunResult(rank, run.FirstStep, TensorPayload.From(losses.AsSpan(0, done)));
+        var losses = await _runner.RunAsync(run.FirstStep, run.Steps, run.Parameters);
+        var answer = new SplitRunResult(rank, run.FirstStep, TensorPayload.From(losses));
         _lastRun = (run.Generation, answer);
         return answer;
     }
 
-    /// <summary>This worker's block of <paramref name="step"/>: into its own mailbox, and to every other worker.</summary>
-    private void Send(long generation, int step, TensorPayload block)
+    public Task AbortSplitAsync(long generation)
     {
-        int rank = Rank;
-        _mailbox.Put(generation, step, rank, block.Bytes);
-        var message = new ActivationBlock(generation, step, rank, block);
-        for (int peer = 0; peer < _spec!.Workers; peer++)
-            if (peer != rank) _ = GrainFactory.GetGrain<IWorkerGrain>(peer, JobId).DeliverBlockAsync(message);
-    }
-
-    public Task DeliverBlockAsync(ActivationBlock block)
-    {
-        _mailbox.Put(block.Generation, block.Step, block.Rank, block.Values.Bytes);
+        if (_runner is { } runner && runner.Generation <= generation) runner.Abort();
         return Task.CompletedTask;
     }
 
-    public Task AbortSplitAsync(long generation)
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        _mailbox.Abort(generation);
+        _runner?.Dispose();
+        _runner = null;
         return Task.CompletedTask;
     }
 
