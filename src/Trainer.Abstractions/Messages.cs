@@ -106,7 +106,8 @@ public sealed record ShardGradient(
 /// with the other workers. <see cref="Parameters"/> (job precision, the parameters after
 /// FirstStep - 1 steps) starts a run: at the job's start and after every restore, each time under
 /// a new <see cref="Generation"/>, with <see cref="Endpoints"/>: where each rank's silo takes the
-/// run's links (by rank), for the workers to link up.
+/// run's links (by rank), for the workers to link up. <see cref="ShareAtEnd"/>: answer the worker's
+/// share after the window (the parameter server takes a checkpoint there, or the job ends).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.split-run")]
 public sealed record SplitRun(
@@ -116,19 +117,23 @@ public sealed record SplitRun(
     [property: Id(3)] int Steps,
     [property: Id(4)] TensorPayload? Parameters,
     [property: Id(5)] bool UploadedData,
-    [property: Id(6)] string[]? Endpoints);
+    [property: Id(6)] string[]? Endpoints,
+    [property: Id(7)] bool ShareAtEnd = false);
 
 /// <summary>
 /// A worker's answer to a <see cref="SplitRun"/>: the loss of each step it ran (every worker
 /// computes the same losses), ending early at a non-finite one. <see cref="NeedsParameters"/>:
 /// the worker holds no share of this generation at FirstStep - 1 (it was re-activated) and ran nothing.
+/// <see cref="Share"/>: the worker's share of the parameters after the window, when the run asked
+/// for it (<see cref="SplitRun.ShareAtEnd"/>) and every step ran.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.split-run-result")]
 public sealed record SplitRunResult(
     [property: Id(0)] int Rank,
     [property: Id(1)] int FirstStep,
     [property: Id(2)] TensorPayload Losses,
-    [property: Id(3)] bool NeedsParameters = false);
+    [property: Id(3)] bool NeedsParameters = false,
+    [property: Id(4)] TensorPayload? Share = null);
 
 /// <summary>
 /// The losses of consecutive completed steps [FirstStep, FirstStep + Losses.Length), each computed

@@ -41,6 +41,8 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private SplitServer? _split;
     private long _generation;
     private int _splitWindow = 1;
+    // The workers' shares after the last window that ended at the job grain's bound.
+    private (int StepsCompleted, TensorPayload[] Shares)? _splitShares;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -61,6 +63,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         // restore takes seconds, far beyond the clock skew of one cluster's machines).
         _generation = Math.Max(_generation + 1, DateTime.UtcNow.Ticks);
         _splitWindow = 1;
+        _splitShares = null;
         if (_split is null) logger.LogInformation("Job {Job}: exchange {Plan}", JobId, plan.Describe());
         else logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers; they exchange activations", JobId, spec.Model.LayerSizes[1], spec.Workers);
         _syncParameters = _updates.FromFloat64(state.Parameters);
@@ -126,7 +129,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     /// <summary>
     /// A split job's steps: every worker runs the same window of steps, exchanging activation
     /// blocks with the others directly, and answers its losses. The window's length in steps follows
-    /// the measured step rate so a window lasts about <see cref="TrainerOptions.StepBatchWindow"/>.
+    /// the measured step rate so a window lasts about <see cref="TrainerOptions.SplitStepBatchWindow"/>.
+    /// A window that reaches the job grain's bound (a checkpoint or the job's end) brings the
+    /// workers' shares back with it, so the checkpoint needs no further round trip.
     /// A worker that lost its share (no other worker holds it) or cannot be reached fails the window:
     /// the others are told to stop waiting for its blocks, and the job restores its checkpoint.
     /// </summary>
@@ -138,7 +143,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         // A run that starts (parameters) tells every worker where the others' silos take links.
         var endpoints = _syncParameters is null ? null
             : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareSplitAsync())));
-        var run = new SplitRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints);
+        var run = new SplitRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunSplitAsync(run))).ToList();
         var results = new SplitRunResult[spec.Workers];
         try
@@ -173,9 +178,10 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         }
         _syncParameters = null;
         _stepsCompleted = firstStep + losses.Length - 1;
-        // Aim the next window at StepBatchWindow; grow at most 4x at a time (the first window of a run includes loading).
+        _splitShares = results.All(r => r.Share is not null) ? (_stepsCompleted, [.. results.Select(r => r.Share!)]) : null;
+        // Aim the next window at the time target; grow at most 4x at a time (the first window of a run includes loading).
         double perStep = clock.Elapsed.TotalMilliseconds / losses.Length;
-        _splitWindow = (int)Math.Clamp(_options.StepBatchWindow.TotalMilliseconds / Math.Max(perStep, 1e-3), 1, 4.0 * steps);
+        _splitWindow = (int)Math.Clamp(_options.SplitStepBatchWindow.TotalMilliseconds / Math.Max(perStep, 1e-3), 1, 4.0 * steps);
         return losses;
     }
 
@@ -195,6 +201,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         if (_syncParameters is { } pending) return State(pending);
         if (_split is { } split)
         {
+            if (_splitShares is { } kept && kept.StepsCompleted == _stepsCompleted) return State(split.Merge(kept.Shares));
             var shares = new TensorPayload[_spec.Workers];
             for (int rank = 0; rank < shares.Length; rank++)
                 shares[rank] = await Worker(rank).GetReplicaAsync(_stepsCompleted, null).WaitAsync(_options.WorkerCallTimeout)

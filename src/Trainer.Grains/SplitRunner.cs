@@ -46,11 +46,12 @@ internal sealed class SplitRunner : IDisposable
     /// <summary>
     /// Runs <paramref name="steps"/> steps from <paramref name="firstStep"/>, loading
     /// <paramref name="parameters"/> (the parameters after firstStep - 1 steps) first when given;
-    /// answers each step's loss, ending early at a non-finite one.
+    /// answers each step's loss, ending early at a non-finite one, and with <paramref name="shareAtEnd"/>
+    /// this worker's share of the parameters after the window (when every step ran).
     /// </summary>
-    public Task<double[]> RunAsync(int firstStep, int steps, TensorPayload? parameters)
+    public Task<(double[] Losses, TensorPayload? Share)> RunAsync(int firstStep, int steps, TensorPayload? parameters, bool shareAtEnd)
     {
-        var window = new Window(firstStep, steps, parameters, new TaskCompletionSource<double[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var window = new Window(firstStep, steps, parameters, shareAtEnd, new(TaskCreationOptions.RunContinuationsAsynchronously));
         if (_broken || !_windows.TryAdd(window))
             window.Done.SetException(new InvalidOperationException($"Job {Job}: worker {_rank}'s run {Generation} has stopped."));
         return window.Done.Task;
@@ -90,7 +91,7 @@ internal sealed class SplitRunner : IDisposable
         }
     }
 
-    private double[] Run(Window window)
+    private (double[] Losses, TensorPayload? Share) Run(Window window)
     {
         if (window.Parameters is { } parameters) Send(window.FirstStep, _split.Load(parameters, window.FirstStep - 1));
         else if (_split.StepsApplied != window.FirstStep - 1)
@@ -106,7 +107,7 @@ internal sealed class SplitRunner : IDisposable
             Send(step + 1, next);
             if (!double.IsFinite(loss)) break;
         }
-        return done == losses.Length ? losses : losses[..done];
+        return done == losses.Length ? (losses, window.ShareAtEnd ? _split.Share() : null) : (losses[..done], null);
     }
 
     /// <summary>This worker's block of <paramref name="step"/>: into its own place in the step's blocks, and to every other worker.</summary>
@@ -116,5 +117,5 @@ internal sealed class SplitRunner : IDisposable
         foreach (var link in _links) link?.Send(step, block.Bytes);
     }
 
-    private sealed record Window(int FirstStep, int Steps, TensorPayload? Parameters, TaskCompletionSource<double[]> Done);
+    private sealed record Window(int FirstStep, int Steps, TensorPayload? Parameters, bool ShareAtEnd, TaskCompletionSource<(double[] Losses, TensorPayload? Share)> Done);
 }

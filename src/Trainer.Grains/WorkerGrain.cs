@@ -93,8 +93,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         {
             return new SplitRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
         }
-        var losses = await _runner.RunAsync(run.FirstStep, run.Steps, run.Parameters);
-        var answer = new SplitRunResult(rank, run.FirstStep, TensorPayload.From(losses));
+        var (losses, share) = await _runner.RunAsync(run.FirstStep, run.Steps, run.Parameters, run.ShareAtEnd);
+        var answer = new SplitRunResult(rank, run.FirstStep, TensorPayload.From(losses), Share: share);
         _lastRun = (run.Generation, answer);
         return answer;
     }
