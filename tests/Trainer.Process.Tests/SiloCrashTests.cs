@@ -4,7 +4,8 @@ namespace Trainer.Process.Tests;
 
 /// <summary>
 /// A job survives SIGKILL of a non-primary silo in a real three-process cluster, and ends with
-/// exactly the weights of an undisturbed run (workers are re-placed and recompute the same shards).
+/// exactly the weights of an undisturbed run (workers are re-placed and recompute the same shards;
+/// a split job restores its checkpoint).
 /// </summary>
 [Collection(RealProcessCollection.Name)]
 public sealed class SiloCrashTests
@@ -32,6 +33,16 @@ public sealed class SiloCrashTests
         await cluster.StartAsync();
         // Localhost clustering: silo 0 is the primary (and holds the job grain); silo 2 holds a worker.
         await KillMidJobAndCompareAsync(cluster, killSilo: 2, Job, killAfterSteps: 20);
+    }
+
+    [Fact]
+    public async Task KillingANonPrimarySilo_MidSplitJob_RestoresItsCheckpoint_WithTheUndisturbedWeights()
+    {
+        await using var cluster = await LocalCluster.CreateAsync(silos: 3, SiloArgs);
+        await cluster.StartAsync();
+        // Silo 2 holds worker 2, the only holder of its slice of the first layer: the other workers'
+        // links to it break at once, and the job must go back to its checkpoint.
+        await KillMidJobAndCompareAsync(cluster, killSilo: 2, [.. Job, "--parallel", "split", "--checkpoint-every", "50"], killAfterSteps: 120);
     }
 
     [Fact]

@@ -1,0 +1,166 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using Trainer.Grains;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// The links that carry a split job's activation blocks between workers: TCP between silos,
+/// in-process within one. Each test plays two silos with two <see cref="SplitLinks"/> on loopback.
+/// </summary>
+public sealed class SplitLinksTests
+{
+    private const string Job = "links-test";
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task BlocksCrossATcpLinkBetweenTwoSilos_BothWays_InStepOrder()
+    {
+        using var a = Links();
+        using var b = Links();
+        var (zero, one) = await LinkAsync(a, b);
+        Assert.IsType<TcpLink>(zero);
+
+        for (int step = 1; step <= 5; step++)
+        {
+            zero.Send(step, Block(0, step, 800));
+            one.Send(step, Block(1, step, 800));
+        }
+        for (int step = 1; step <= 5; step++)
+        {
+            Assert.Equal(Block(1, step, 800), Receive(zero, step, 800));
+            Assert.Equal(Block(0, step, 800), Receive(one, step, 800));
+        }
+    }
+
+    [Fact]
+    public async Task LargeBlocksSentByBothWorkersAtOnce_DoNotWaitForEachOther()
+    {
+        // 8 MB each way is far beyond the sockets' buffers: sending both before either reads must not hang.
+        using var a = Links();
+        using var b = Links();
+        var (zero, one) = await LinkAsync(a, b);
+        const int length = 8 << 20;
+        zero.Send(1, Block(0, 1, length));
+        one.Send(1, Block(1, 1, length));
+
+        var atOne = Task.Run(() => Receive(one, 1, length), Token);
+        Assert.Equal(Block(1, 1, length), Receive(zero, 1, length));
+        Assert.Equal(Block(0, 1, length), await atOne);
+    }
+
+    [Fact]
+    public async Task WhenAWorkerStops_ItsPeersReadFailsAtOnce_NamingIt()
+    {
+        using var a = Links();
+        using var b = Links();
+        var (zero, one) = await LinkAsync(a, b);
+        var reading = Task.Run(() => Receive(zero, 1, 800), Token);
+
+        one.Dispose();
+
+        var error = await Assert.ThrowsAsync<IOException>(() => reading);
+        Assert.Contains("worker 1", error.Message);
+    }
+
+    [Fact]
+    public async Task ABlockOfTheWrongStep_IsAProtocolError_NamingBothSteps()
+    {
+        using var a = Links();
+        using var b = Links();
+        var (zero, one) = await LinkAsync(a, b);
+        one.Send(2, Block(1, 2, 800));
+
+        var error = Assert.Throws<InvalidDataException>(() => Receive(zero, 1, 800));
+        Assert.Contains("step 2", error.Message);
+        Assert.Contains("step 1", error.Message);
+    }
+
+    [Fact]
+    public async Task AConnectionThatIsNotATrainerLink_IsClosed_AndWorkersStillLinkUp()
+    {
+        using var a = Links();
+        using var b = Links();
+        using (var stranger = new TcpClient())
+        {
+            await stranger.ConnectAsync(IPEndPoint.Parse(b.Endpoint), Token);
+            var stream = stranger.GetStream();
+            await stream.WriteAsync(Enumerable.Repeat((byte)'x', 64).ToArray(), Token);
+            // The silo reads the greeting, refuses it and closes the connection (a reset, as bytes were left unread).
+            var closed = await Record.ExceptionAsync(async () => Assert.Equal(0, await stream.ReadAsync(new byte[16], Token)));
+            Assert.True(closed is null or IOException { InnerException: SocketException { SocketErrorCode: SocketError.ConnectionReset } }, $"the connection stayed open: {closed}");
+        }
+
+        var (zero, one) = await LinkAsync(a, b);
+        zero.Send(1, Block(0, 1, 80));
+        Assert.Equal(Block(0, 1, 80), Receive(one, 1, 80));
+    }
+
+    [Fact]
+    public async Task WorkersOfOneSilo_LinkInProcess_AndAStoppedWorkerFailsItsPeersRead()
+    {
+        using var a = Links();
+        string[] endpoints = [a.Endpoint, a.Endpoint];
+        var zero = (await a.OpenAsync(Job, 1, 0, endpoints))[1]!;
+        var one = (await a.OpenAsync(Job, 1, 1, endpoints))[0]!;
+        Assert.IsType<LocalPeer>(zero);
+
+        zero.Send(1, Block(0, 1, 80));
+        one.Send(1, Block(1, 1, 80));
+        Assert.Equal(Block(1, 1, 80), Receive(zero, 1, 80));
+        Assert.Equal(Block(0, 1, 80), Receive(one, 1, 80));
+
+        one.Dispose();
+        var error = Assert.Throws<IOException>(() => Receive(zero, 2, 80));
+        Assert.Contains("worker 1", error.Message);
+    }
+
+    [Fact]
+    public async Task AWorkerWhosePeerNeverLinks_GivesUpAfterTheLinkTimeout_NamingThePeer()
+    {
+        using var a = Links();
+        using var b = Links(linkTimeout: TimeSpan.FromSeconds(1));
+        // Worker 1 waits for worker 0, whose run never starts.
+        var error = await Assert.ThrowsAsync<IOException>(() => b.OpenAsync(Job, 1, 1, [a.Endpoint, b.Endpoint]));
+        Assert.Contains("worker 0 did not link to worker 1", error.Message);
+    }
+
+    /// <summary>Worker 0 on silo <paramref name="a"/> and worker 1 on silo <paramref name="b"/>, linked for run 1.</summary>
+    private static async Task<(IBlockLink Zero, IBlockLink One)> LinkAsync(SplitLinks a, SplitLinks b)
+    {
+        string[] endpoints = [a.Endpoint, b.Endpoint];
+        var zero = a.OpenAsync(Job, 1, 0, endpoints);
+        var one = b.OpenAsync(Job, 1, 1, endpoints);
+        return ((await zero)[1]!, (await one)[0]!);
+    }
+
+    private static byte[] Block(int rank, int step, int length)
+    {
+        var block = new byte[length];
+        new Random(rank * 1000 + step).NextBytes(block);
+        return block;
+    }
+
+    private static byte[] Receive(IBlockLink link, int step, int length)
+    {
+        var block = new byte[length];
+        link.Receive(step, block);
+        return block;
+    }
+
+    private static SplitLinks Links(TimeSpan? linkTimeout = null) =>
+        new(new LoopbackSilo(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), WorkerCallTimeout = TimeSpan.FromSeconds(30) }),
+            NullLogger<SplitLinks>.Instance);
+
+    private sealed class LoopbackSilo : ILocalSiloDetails
+    {
+        public string Name => "test";
+        public string ClusterId => "test";
+        public string DnsHostName => "localhost";
+        public SiloAddress SiloAddress { get; } = SiloAddress.New(new IPEndPoint(IPAddress.Loopback, 11111), 1);
+        public SiloAddress GatewayAddress => SiloAddress;
+    }
+}
