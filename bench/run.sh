@@ -12,7 +12,9 @@
 #      2 processes, trainer embedded W=1/W=2, autograd engine, float32, 2 silo processes;
 #      job 3 (784-1024-1024-10, batch 8192) for numpy/torch float64/float32, DDP, trainer W=1/W=2,
 #      float32, 2 silos; the seed job with its first layer split (--parallel split) embedded and
-#      on 2 silos; a 50M-parameter model (5000-10000-10, batch 8) embedded and on 2 silos;
+#      on 2 silos; a 50M-parameter model (5000-10000-10, batch 8) embedded and on 2 silos.
+#      Every trainer row names its --parallel mode (the CLI's default, auto, would split the seed
+#      job), so a row measures the same thing in every run;
 #   4. prints medians and ratios (steps/s over the numpy loop of the same job, same run) and
 #      writes docs/benchmarks.md with the machine, the table and this command.
 # A row whose command fails is reported as "failed: <first error line>"; the run goes on.
@@ -126,12 +128,12 @@ cluster_rows() {
     return
   fi
   local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
-  run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
-  run_row "trainer 2 silos W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --precision float32
+  run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel data
+  run_row "trainer 2 silos W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --precision float32 --parallel data
   run_row "trainer 2 silos W=2 split" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel split
-  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3
-  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32
-  [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params 2 silos W=2" big "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $BIG
+  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --parallel data
+  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32 --parallel data
+  [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params 2 silos W=2" big "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $BIG --parallel data
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 
@@ -149,13 +151,13 @@ memory_rows() {
   [ "${BENCH_MEMORY:-1}" = 1 ] && [ -z "${TRAINER_MISSING:-}" ] || return 0
   bash deploy/local/cluster.sh start 2 >"$WORK/memory-cluster.log" 2>&1 || { echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; }
   local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
-  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 3000 >/dev/null 2>&1
+  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 3000 --parallel data >/dev/null 2>&1
   local after3k; after3k=$(silo_rss)
-  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 >/dev/null 2>&1
+  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 --parallel data >/dev/null 2>&1
   local after30k; after30k=$(silo_rss)
   bash deploy/local/cluster.sh stop >>"$WORK/memory-cluster.log" 2>&1
   {
-    echo "silo memory (2 silos, seed job W=2; current RSS / peak RSS per silo): after a 3000-step job: $after3k; after a further 30000-step job: $after30k"
+    echo "silo memory (2 silos, seed job W=2 data-parallel; current RSS / peak RSS per silo): after a 3000-step job: $after3k; after a further 30000-step job: $after30k"
   } >"$WORK/memory.txt"
 }
 
@@ -183,25 +185,25 @@ for rep in $(seq 1 "$REPEATS"); do
   run_row "torch 1 process" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --steps "$SEED_STEPS"
   run_row "torch 1 process autograd" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --autograd --steps "$SEED_STEPS"
   run_row "torch DDP gloo 2 processes" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 --steps "$SEED_STEPS"
-  run_row "trainer embedded W=1" seed "$rep" "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS"
-  run_row "trainer embedded W=2" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=1" seed "$rep" "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS" --parallel data
+  run_row "trainer embedded W=2" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel data
   run_row "trainer embedded W=2 split" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel split
   run_row "trainer embedded W=2 autograd" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
-  run_row "trainer embedded W=1 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS"
-  run_row "trainer embedded W=2 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
+  run_row "trainer embedded W=1 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS" --parallel data
+  run_row "trainer embedded W=2 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel data
   run_row "trainer embedded W=2 autograd managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
-  float32_row "trainer embedded W=2 float32" seed "$rep" --workers 2 --steps "$SEED_STEPS"
+  float32_row "trainer embedded W=2 float32" seed "$rep" --workers 2 --steps "$SEED_STEPS" --parallel data
   if [ "$JOB3_STEPS" -gt 0 ]; then
     for p in float64 float32; do
       run_row "numpy loop job3 $p" job3 "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" $JOB3 --precision $p
       run_row "torch 1 process job3 $p" job3 "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" $JOB3 --precision $p
     done
     run_row "torch DDP job3 float64" job3 "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 $JOB3
-    run_row "trainer job3 W=1" job3 "$rep" "${TRAINER_RUN[@]}" --workers 1 $JOB3
-    run_row "trainer job3 W=2" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 $JOB3
-    float32_row "trainer job3 W=2 float32" job3 "$rep" --workers 2 $JOB3
+    run_row "trainer job3 W=1" job3 "$rep" "${TRAINER_RUN[@]}" --workers 1 $JOB3 --parallel data
+    run_row "trainer job3 W=2" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 $JOB3 --parallel data
+    float32_row "trainer job3 W=2 float32" job3 "$rep" --workers 2 $JOB3 --parallel data
   fi
-  [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params embedded W=2" big "$rep" "${TRAINER_RUN[@]}" --workers 2 $BIG
+  [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params embedded W=2" big "$rep" "${TRAINER_RUN[@]}" --workers 2 $BIG --parallel data
   cluster_rows "$rep"
 done
 

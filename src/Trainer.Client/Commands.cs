@@ -187,7 +187,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     private static string NewJobId() => "job-" + Guid.NewGuid().ToString("N")[..12];
 
     private static string Describe(JobSubmission s) =>
-        $"{s.Spec.Model}, {s.Spec.Workers} workers, batch {s.Spec.Batch}, {s.Spec.Steps} steps, lr {s.Spec.LearningRate.ToString("G", CultureInfo.InvariantCulture).Replace("E", "e")}, engine {s.Spec.Engine.ToString().ToLowerInvariant()}, {s.Spec.Precision.ToString().ToLowerInvariant()}; data {s.DataDescription}; init {s.InitDescription}";
+        $"{s.Spec.Model}, {s.Spec.Workers} workers, batch {s.Spec.Batch}, {s.Spec.Steps} steps, lr {s.Spec.LearningRate.ToString("G", CultureInfo.InvariantCulture).Replace("E", "e")}, engine {s.Spec.Engine.ToString().ToLowerInvariant()}, {(s.Spec.Parallelism == Trainer.Core.Training.Parallelism.SplitFirstLayer ? "first layer split" : "data parallel")}, {s.Spec.Precision.ToString().ToLowerInvariant()}; data {s.DataDescription}; init {s.InitDescription}";
 
     /// <summary>Bad input becomes one clear line on stderr and exit code 2; nothing was started.</summary>
     private async Task<int> Guarded(ParseResult r, CancellationToken cancellation, Func<ParseResult, CancellationToken, Task<int>> handler)

@@ -23,7 +23,7 @@ internal sealed record JobArguments
     public string Init { get; init; } = "normal";
     public string Engine { get; init; } = "hand";
     public string Precision { get; init; } = "float64";
-    public string Parallel { get; init; } = "data";
+    public string Parallel { get; init; } = "auto";
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
 
@@ -81,10 +81,11 @@ internal sealed record JobArguments
             Init = initKind,
             Engine = engine,
             Precision = precision,
-            Parallelism = parallelism,
+            Parallelism = parallelism ?? Parallelism.Data,
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
-        }.Validate();
+        };
+        spec = (parallelism is null ? spec.WithPreferredParallelism() : spec).Validate();
 
         var payload = data is null ? null : new DatasetPayload(data.Count, data.InputSize, data.OutputSize, TensorPayload.From(data.X), TensorPayload.From(data.Y));
         return new JobSubmission(spec, payload, initial, dataDescription, initDescription);

@@ -24,7 +24,7 @@ public sealed class CliBadInputTests
     [InlineData("workers", "--workers", "65", "at most the batch size 64")]
     [InlineData("workers", "--workers", "0", "from 1")]
     [InlineData("engine", "--engine", "jax", "hand, autograd")]
-    [InlineData("parallel", "--parallel", "pipeline", "data, split")]
+    [InlineData("parallel", "--parallel", "pipeline", "auto, data, split")]
     [InlineData("init", "--init", "zeros", "normal, xavier, he")]
     [InlineData("data", "--data", "csv:/tmp", "npy:DIR")]
     [InlineData("gateway", "--gateway", "localhost", "host:port")]

@@ -33,6 +33,17 @@ public sealed class CliTrainTests
     }
 
     [Fact]
+    public async Task ByDefault_TheSeedModelSplitsItsFirstLayer_SaysSo_AndGivesTheSplitRunsLosses()
+    {
+        var (code, output, err) = await Cli.RunAsync("train", "--steps", "5", "--workers", "2");
+
+        Assert.True(code == 0, err);
+        Assert.Contains("first layer split", output);
+        var expected = Jobs.Local(new TrainingSpec { Steps = 5, Workers = 2, Parallelism = Parallelism.SplitFirstLayer });
+        Assert.Contains($"final loss {expected.Losses[^1].ToString("G10", System.Globalization.CultureInfo.InvariantCulture)} after 5 steps", output);
+    }
+
+    [Fact]
     public async Task NpyDataAndInit_TrainAndSave_TheSameWeightsAsOneProcess()
     {
         var data = Synthetic.Data(9, 6, 2, seed: 3);

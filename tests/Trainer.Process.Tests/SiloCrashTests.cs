@@ -24,7 +24,9 @@ public sealed class SiloCrashTests
     private const string SiloArgs = "--blas-threads 1 "
         + "--Logging:LogLevel:Orleans.Runtime.MembershipService=Information --Logging:LogLevel:Orleans.Runtime.GrainDirectory=Information";
 
-    private static readonly string[] Job = ["--model", "1000-100-10", "--workers", "3", "--seed", "0"];
+    // Data parallelism named explicitly: auto would split this model, and these tests are about replicas.
+    private static readonly string[] Job = ["--model", "1000-100-10", "--workers", "3", "--seed", "0", "--parallel", "data"];
+    private static readonly string[] SplitJob = ["--model", "1000-100-10", "--workers", "3", "--seed", "0", "--parallel", "split"];
 
     [Fact]
     public async Task KillingANonPrimarySilo_MidJob_StillCompletes_WithTheUndisturbedWeights()
@@ -42,7 +44,7 @@ public sealed class SiloCrashTests
         await cluster.StartAsync();
         // Silo 2 holds worker 2, the only holder of its slice of the first layer: the other workers'
         // links to it break at once, and the job must go back to its checkpoint.
-        await KillMidJobAndCompareAsync(cluster, killSilo: 2, [.. Job, "--parallel", "split", "--checkpoint-every", "50"], killAfterSteps: 120);
+        await KillMidJobAndCompareAsync(cluster, killSilo: 2, [.. SplitJob, "--checkpoint-every", "50"], killAfterSteps: 120);
     }
 
     [Fact]

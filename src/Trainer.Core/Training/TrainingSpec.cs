@@ -104,12 +104,47 @@ public sealed record TrainingSpec
         return this;
     }
 
-    public static Parallelism ParseParallelism(string? value, string field = "parallel") => value?.Trim().ToLowerInvariant() switch
+    /// <summary><c>--parallel</c>: data, split, or auto (null: <see cref="WithPreferredParallelism"/> chooses).</summary>
+    public static Parallelism? ParseParallelism(string? value, string field = "parallel") => value?.Trim().ToLowerInvariant() switch
     {
+        "auto" => null,
         "data" => Parallelism.Data,
         "split" => Parallelism.SplitFirstLayer,
-        _ => throw new SpecException(field, value, "allowed: data, split"),
+        _ => throw new SpecException(field, value, "allowed: auto, data, split"),
     };
+
+    /// <summary>
+    /// The layers above the first may hold at most this share of the parameters for
+    /// <see cref="WithPreferredParallelism"/> to split the first layer: every split worker runs them
+    /// on the whole batch.
+    /// </summary>
+    public const double SplitUpperShareLimit = 0.10;
+
+    /// <summary>
+    /// This spec with the parallelism that suits its model (<c>--parallel auto</c>, the CLI's
+    /// default): split the first layer when there are several workers, the hand engine, a hidden
+    /// layer with at least one unit per worker, and the layers above it hold at most
+    /// <see cref="SplitUpperShareLimit"/> of the parameters (the seed's 1000-100-10: 1%); data
+    /// parallelism otherwise (job 3's 784-1024-1024-10: 57% above the first layer).
+    /// </summary>
+    /// <remarks>
+    /// Decided from the spec alone, never from the cluster, so a job's bits do not depend on where it
+    /// runs. Measured (docs/performance.md, run E): the seed job splits 1.60x numpy embedded and
+    /// 1.21x over two silo processes, against 1.16x and 0.57x with data parallelism; with the managed
+    /// GEMM a split job's weights are a one-worker job's, bit for bit, for any worker count.
+    /// </remarks>
+    public TrainingSpec WithPreferredParallelism()
+    {
+        bool split = Workers > 1 && Engine == Engine.Hand && GradientPenalty == 0 && Model.LayerCount >= 2
+            && Workers <= Model.LayerSizes[1] && Workers <= Batch && UpperShare(Model) <= SplitUpperShareLimit;
+        return this with { Parallelism = split ? Parallelism.SplitFirstLayer : Parallelism.Data };
+    }
+
+    private static double UpperShare(ModelSpec model)
+    {
+        var layout = ParameterLayout.For(model);
+        return (double)(layout.Count - layout.Weight(2).Offset) / layout.Count;
+    }
 
     public static Engine ParseEngine(string? value, string field = "engine") => value?.Trim().ToLowerInvariant() switch
     {
