@@ -37,7 +37,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private TensorPayload? _pendingUpdate;
     private bool _factors;
     // A job that splits its first layer: merges the workers' shares; its runs' generation (new at
-    // every initialisation, larger than any before it: see BlockMailbox), and its window in steps.
+    // every initialisation: it names the run's links, so an older run's can never be mixed in), and its window in steps.
     private SplitServer? _split;
     private long _generation;
     private int _splitWindow = 1;
@@ -160,7 +160,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         catch (Exception first)
         {
             // The others wait for blocks that will not come: release them, and let them finish before the job restores.
-            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => QuietlyAsync(() => Worker(rank).AbortSplitAsync(run.Generation))));
+            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => QuietlyAsync(() => Worker(rank).AbortSplitAsync(run.Generation).WaitAsync(_options.SplitLinkTimeout))));
             await QuietlyAsync(() => Task.WhenAll(pending).WaitAsync(_options.WorkerCallTimeout));
             // The others' broken links are the consequence; a worker that lost its share is the cause.
             if (pending.FirstOrDefault(t => t.IsCompletedSuccessfully && t.Result.NeedsParameters) is { } lost) throw LostShare(lost.Result.Rank);

@@ -264,14 +264,14 @@ public sealed class SplitLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> 
         {
             var values = ArrayPool<byte>.Shared.Rent(block.Length);
             block.CopyTo(values);
-            if (!_frames.TryAdd((step, values, block.Length), (int)timeout.TotalMilliseconds, _closed.Token))
+            if (!_frames.TryAdd((step, values, block.Length), Milliseconds(timeout), _closed.Token))
                 throw new TimeoutException("its queue stayed full");
         }
 
         /// <summary>The next frame, copied into <paramref name="into"/>; answers its step and length.</summary>
         public (int Step, int Length) Receive(Span<byte> into, TimeSpan timeout)
         {
-            if (!_frames.TryTake(out var frame, (int)timeout.TotalMilliseconds, _closed.Token))
+            if (!_frames.TryTake(out var frame, Milliseconds(timeout), _closed.Token))
                 throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:F0} s");
             if (frame.Length == into.Length) frame.Values.AsSpan(0, frame.Length).CopyTo(into);
             ArrayPool<byte>.Shared.Return(frame.Values);
@@ -279,6 +279,8 @@ public sealed class SplitLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> 
         }
 
         public void Dispose() => _closed.Cancel();
+
+        private static int Milliseconds(TimeSpan timeout) => (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue);
     }
 }
 

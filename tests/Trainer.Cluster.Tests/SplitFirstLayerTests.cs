@@ -48,6 +48,19 @@ public sealed class SplitFirstLayerTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Float32SplitJob_ReproducesTheSingleProcessFloat32Run_BitForBit()
+    {
+        // float32 blocks are half the bytes: the links must carry and place them by the job's element size.
+        var spec = Jobs.Small(workers: 3, steps: 30) with { Parallelism = Parallelism.SplitFirstLayer, Precision = Precision.Float32 };
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
+        var expected = Jobs.Local(spec);
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+    }
+
+    [Fact]
     public async Task SplitJob_WithMoreWorkersThanFirstLayerUnits_IsRejectedAtSubmission_NamingTheLimit()
     {
         var spec = Jobs.Small(9) with { Parallelism = Parallelism.SplitFirstLayer };
