@@ -61,6 +61,20 @@ public sealed class SiloCrashTests
         await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. Job, "--checkpoint-every", "50"], killAfterSteps: 120);
     }
 
+    [Fact]
+    public async Task OnRedisMembership_KillingTheJobsSilo_MidSplitJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
+    {
+        // The job grain, its parameter server and worker 0 die together; workers 1 and 2 lose their
+        // link to worker 0 mid-window, and the resumed job must link its workers up again.
+        await using var redis = await Trainer.Cluster.Tests.RedisServer.StartAsync();
+        var clusterId = "crash-" + Guid.NewGuid().ToString("N")[..8];
+        await using var cluster = await LocalCluster.CreateAsync(silos: 3,
+            $"{SiloArgs} --clustering redis --redis {redis.Endpoint} --cluster-id {clusterId}",
+            gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId]);
+        await cluster.StartAsync();
+        await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. SplitJob, "--checkpoint-every", "50"], killAfterSteps: 120);
+    }
+
     /// <summary>
     /// Runs the job undisturbed, then again with a SIGKILL of one silo mid-job, and requires the
     /// second run to complete by itself with byte-identical weights; then a new job on the survivors.
