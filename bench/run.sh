@@ -156,8 +156,16 @@ memory_rows() {
   "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 --parallel data >/dev/null 2>&1
   local after30k; after30k=$(silo_rss)
   bash deploy/local/cluster.sh stop >>"$WORK/memory-cluster.log" 2>&1
+  # The same on a fresh cluster with the seed job's default mode (auto: the first layer split).
+  bash deploy/local/cluster.sh start 2 >>"$WORK/memory-cluster.log" 2>&1 || { echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; }
+  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 3000 --parallel split >/dev/null 2>&1
+  local split3k; split3k=$(silo_rss)
+  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 --parallel split >/dev/null 2>&1
+  local split30k; split30k=$(silo_rss)
+  bash deploy/local/cluster.sh stop >>"$WORK/memory-cluster.log" 2>&1
   {
     echo "silo memory (2 silos, seed job W=2 data-parallel; current RSS / peak RSS per silo): after a 3000-step job: $after3k; after a further 30000-step job: $after30k"
+    echo "silo memory (the same, first layer split, the seed job's default): after a 3000-step job: $split3k; after a further 30000-step job: $split30k"
   } >"$WORK/memory.txt"
 }
 
