@@ -55,7 +55,8 @@ public interface IParameterServerGrain : IGrainWithStringKey
 /// <summary>
 /// One per job and rank (key: rank, job id). Owns one contiguous shard of the batch, loaded once,
 /// and a replica of the parameters; each step it applies the previous step's update and computes
-/// its shard's summed loss and gradient pack.
+/// its shard's summed loss and gradient pack. In a split job it owns a slice of the first layer's
+/// units instead and runs windows of steps with the other workers (<see cref="RunSplitAsync"/>).
 /// </summary>
 public interface IWorkerGrain : IGrainWithIntegerCompoundKey
 {

@@ -14,6 +14,9 @@ namespace Trainer.Grains;
 /// into this step's update, which travels with the next step. The parameters themselves live in the
 /// workers' replicas, which all apply the same update with the same code; the result is the
 /// single-process full-batch update (LocalTrainer), bit-reproducible for a given worker count.
+/// A job that splits its first layer is driven a window of steps at a time instead: the workers
+/// exchange activations among themselves, and the parameter server only starts each window,
+/// checks that every worker computed the same losses, and keeps the slices a checkpoint needs.
 /// </summary>
 /// <remarks>
 /// Placed beside the job grain that activates it: the job talks to it every step. It holds

@@ -12,10 +12,13 @@ namespace Trainer.Grains;
 /// activation. A worker re-activated on another silo after a crash rebuilds its shard from the
 /// request and asks for parameters (<see cref="ShardGradient.NeedsParameters"/>); every replica
 /// applies the same update with the same code, so they stay bit-identical.
+/// In a job that splits its first layer the worker instead holds its slice of that layer and the
+/// whole batch, and runs windows of steps on its own <see cref="SplitRunner"/> thread, exchanging
+/// activation blocks with the other workers over <see cref="SplitLinks"/>.
 /// </summary>
 /// <remarks>
-/// The arithmetic runs on the silo's <see cref="ComputeScheduler"/> threads, never on Orleans'
-/// scheduler. Right after answering, the worker multiplies out its own shard's factors for the
+/// The arithmetic runs on the silo's <see cref="ComputeScheduler"/> threads (a split job's on its
+/// runner's thread), never on Orleans' scheduler. Right after answering, the worker multiplies out its own shard's factors for the
 /// coming update while the other shards' factors travel, so a step waits only for theirs.
 /// </remarks>
 [RankPlacement]
