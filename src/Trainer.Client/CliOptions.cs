@@ -12,7 +12,7 @@ internal static class CliOptions
     public static readonly Option<double> LearningRate = new("--lr") { Description = "SGD learning rate", DefaultValueFactory = _ => 1e-5 };
     public static readonly Option<int?> Batch = new("--batch") { Description = "Samples per step [default: 64, or the whole npy file]" };
     public static readonly Option<int> Steps = new("--steps") { Description = "Training steps", DefaultValueFactory = _ => 3000 };
-    public static readonly Option<int> Workers = new("--workers") { Description = "Worker grains (data-parallel shards)", DefaultValueFactory = _ => 2 };
+    public static readonly Option<int> Workers = new("--workers") { Description = "Worker grains (each a shard of the batch, or with --parallel split a slice of the first layer)", DefaultValueFactory = _ => 2 };
     public static readonly Option<int> Seed = new("--seed") { Description = "Seed of the synthetic data and the initial weights", DefaultValueFactory = _ => 0 };
     public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) [default: synthetic N(0,1)]" };
     public static readonly Option<string> Init = new("--init") { Description = "normal (N(0,1), the seed's), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => "normal" };

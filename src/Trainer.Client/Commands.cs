@@ -12,7 +12,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     private readonly ClusterRetry _retry = new(error);
     public RootCommand Build()
     {
-        var root = new RootCommand("Trainer: data-parallel neural-network training on an Orleans cluster.");
+        var root = new RootCommand("Trainer: distributed neural-network training on an Orleans cluster.");
         root.Subcommands.Add(Command("train", "Submit a job and watch it to the end (with no --gateway: on an embedded silo)",
             Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions));
         root.Subcommands.Add(Command("submit", "Submit a job to a running cluster and print its id at once",
