@@ -225,6 +225,12 @@ public sealed class SplitLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> 
         _local.TryRemove(new KeyValuePair<LinkKey, LocalLink>(key, link));
     }
 
+    /// <summary>How many connections to workers of <paramref name="job"/> wait for their worker to take them up.</summary>
+    internal int Parked(string job) => _incoming.Count(e => e.Key.Job == job && e.Value.Task.IsCompleted);
+
+    /// <summary>Closes every link of <paramref name="job"/> still parked for worker <paramref name="rank"/> (the worker is going away).</summary>
+    internal void Release(string job, int rank) => Sweep(job, long.MaxValue, rank);
+
     /// <summary>Closes what older runs of <paramref name="job"/> left for worker <paramref name="rank"/>: links nobody will claim.</summary>
     private void Sweep(string job, long generation, int rank)
     {

@@ -112,6 +112,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     {
         _runner?.Dispose();
         _runner = null;
+        // A connection a peer opened for a run this worker never took up would otherwise stay parked in the silo.
+        links.Release(JobId, Rank);
         return Task.CompletedTask;
     }
 

@@ -128,6 +128,23 @@ public sealed class SplitLinksTests
         Assert.Contains("worker 0 did not link to worker 1", error.Message);
     }
 
+    [Fact]
+    public async Task ALinkNoWorkerTakesUp_IsClosedWhenItsWorkerGoesAway()
+    {
+        using var a = Links();
+        using var b = Links();
+        // Worker 0 links to worker 1, whose run never starts on silo b; then worker 1 is deactivated.
+        var zero = (await a.OpenAsync(Job, 1, 0, [a.Endpoint, b.Endpoint]))[1]!;
+        while (b.Parked(Job) == 0) await Task.Delay(10, Token);   // silo b has read the greeting
+
+        b.Release(Job, 1);
+
+        Assert.Equal(0, b.Parked(Job));
+        var error = await Assert.ThrowsAsync<IOException>(() => Task.Run(() => Receive(zero, 1, 80), Token));
+        Assert.Contains("worker 1", error.Message);
+        Assert.DoesNotContain("timed out", error.Message);
+    }
+
     /// <summary>Worker 0 on silo <paramref name="a"/> and worker 1 on silo <paramref name="b"/>, linked for run 1.</summary>
     private static async Task<(IBlockLink Zero, IBlockLink One)> LinkAsync(SplitLinks a, SplitLinks b)
     {
