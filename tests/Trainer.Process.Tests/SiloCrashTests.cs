@@ -24,9 +24,9 @@ public sealed class SiloCrashTests
     private const string SiloArgs = "--blas-threads 1 "
         + "--Logging:LogLevel:Orleans.Runtime.MembershipService=Information --Logging:LogLevel:Orleans.Runtime.GrainDirectory=Information";
 
-    // Data parallelism named explicitly: auto would split this model, and these tests are about replicas.
-    private static readonly string[] Job = ["--model", "1000-100-10", "--workers", "3", "--seed", "0", "--parallel", "data"];
-    private static readonly string[] SplitJob = ["--model", "1000-100-10", "--workers", "3", "--seed", "0", "--parallel", "split"];
+    // The mode is always named: auto would split this model, and the data-parallel tests are about replicas.
+    private static readonly string[] Job = JobIn("data");
+    private static readonly string[] SplitJob = JobIn("split");
 
     [Fact]
     public async Task KillingANonPrimarySilo_MidJob_StillCompletes_WithTheUndisturbedWeights()
@@ -47,32 +47,30 @@ public sealed class SiloCrashTests
         await KillMidJobAndCompareAsync(cluster, killSilo: 2, [.. SplitJob, "--checkpoint-every", "50"], killAfterSteps: 120);
     }
 
+    // Redis membership has no primary: silo 0, the oldest, holds the job grain and its parameter
+    // server, and dies; the job must resume on a survivor from its checkpoint in Redis.
     [Fact]
-    public async Task OnRedisMembership_KillingTheJobsSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
-    {
-        await using var redis = await Trainer.Cluster.Tests.RedisServer.StartAsync();
-        var clusterId = "crash-" + Guid.NewGuid().ToString("N")[..8];
-        await using var cluster = await LocalCluster.CreateAsync(silos: 3,
-            $"{SiloArgs} --clustering redis --redis {redis.Endpoint} --cluster-id {clusterId}",
-            gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId]);
-        await cluster.StartAsync();
-        // Redis membership has no primary: silo 0, the oldest, holds the job grain and its parameter
-        // server, and dies; the job must resume on a survivor from its checkpoint in Redis.
-        await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. Job, "--checkpoint-every", "50"], killAfterSteps: 120);
-    }
+    public Task OnRedisMembership_KillingTheJobsSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
+        => KillTheJobsSiloOnRedisAsync(Job);
 
+    // Worker 0 dies with them; workers 1 and 2 lose their link to it mid-window, and the resumed job
+    // must link its workers up again.
     [Fact]
-    public async Task OnRedisMembership_KillingTheJobsSilo_MidSplitJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
+    public Task OnRedisMembership_KillingTheJobsSilo_MidSplitJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
+        => KillTheJobsSiloOnRedisAsync(SplitJob);
+
+    private static string[] JobIn(string parallel) => ["--model", "1000-100-10", "--workers", "3", "--seed", "0", "--parallel", parallel];
+
+    /// <summary>A 3-silo cluster on Redis membership (its own redis-server); SIGKILL of silo 0, which holds the job grain, mid-job.</summary>
+    private static async Task KillTheJobsSiloOnRedisAsync(string[] job)
     {
-        // The job grain, its parameter server and worker 0 die together; workers 1 and 2 lose their
-        // link to worker 0 mid-window, and the resumed job must link its workers up again.
         await using var redis = await Trainer.Cluster.Tests.RedisServer.StartAsync();
         var clusterId = "crash-" + Guid.NewGuid().ToString("N")[..8];
         await using var cluster = await LocalCluster.CreateAsync(silos: 3,
             $"{SiloArgs} --clustering redis --redis {redis.Endpoint} --cluster-id {clusterId}",
             gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId]);
         await cluster.StartAsync();
-        await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. SplitJob, "--checkpoint-every", "50"], killAfterSteps: 120);
+        await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. job, "--checkpoint-every", "50"], killAfterSteps: 120);
     }
 
     /// <summary>
