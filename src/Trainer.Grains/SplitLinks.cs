@@ -308,6 +308,16 @@ internal interface IBlockLink : IDisposable
     void Receive(int step, Span<byte> into);
 }
 
+/// <summary>What every link checks of an incoming block: it is the step and the size the reader is due.</summary>
+internal static class BlockFrame
+{
+    public static void Check(int peer, int sentStep, int sentBytes, int step, int bytes)
+    {
+        if (sentStep != step || sentBytes != bytes)
+            throw new InvalidDataException($"Worker {peer} sent step {sentStep}'s block ({sentBytes} bytes) where step {step}'s ({bytes} bytes) was due.");
+    }
+}
+
 /// <summary>Two workers of one silo: a <see cref="SplitLinks.LocalLink"/> each way.</summary>
 internal sealed class LocalPeer(SplitLinks links, SplitLinks.LinkKey outKey, SplitLinks.LinkKey inKey, TimeSpan timeout) : IBlockLink
 {
@@ -338,8 +348,7 @@ internal sealed class LocalPeer(SplitLinks links, SplitLinks.LinkKey outKey, Spl
         {
             throw Closed(e);
         }
-        if (frame.Step != step || frame.Length != into.Length)
-            throw new InvalidDataException($"Worker {Peer} sent step {frame.Step}'s block ({frame.Length} bytes) where step {step}'s ({into.Length} bytes) was due.");
+        BlockFrame.Check(Peer, frame.Step, frame.Length, step, into.Length);
     }
 
     private IOException Closed(Exception e) =>
@@ -396,8 +405,7 @@ internal sealed class TcpLink : IBlockLink
         {
             _stream.ReadExactly(_header);
             int sent = BinaryPrimitives.ReadInt32LittleEndian(_header), length = BinaryPrimitives.ReadInt32LittleEndian(_header.AsSpan(4));
-            if (sent != step || length != into.Length)
-                throw new InvalidDataException($"Job {_job}: worker {Peer} sent step {sent}'s block ({length} bytes) where step {step}'s ({into.Length} bytes) was due.");
+            BlockFrame.Check(Peer, sent, length, step, into.Length);
             _stream.ReadExactly(into);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
