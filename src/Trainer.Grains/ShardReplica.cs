@@ -92,18 +92,23 @@ internal abstract class ShardReplica
 
 /// <summary>
 /// A worker's part of a job that splits its first layer (<see cref="FirstLayerSplit{T}"/>), in the
-/// job's precision, with its outgoing activation blocks in two reused buffers.
+/// job's precision. It writes its activation blocks where the caller says: the
+/// <see cref="SplitRunner"/> has them written straight into their place among the step's blocks.
 /// </summary>
 internal abstract class SplitReplica
 {
     /// <summary>How many steps the worker's share has taken; -1 until it is given parameters.</summary>
     public abstract int StepsApplied { get; }
 
-    /// <summary>Takes this worker's share of <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps); returns its activation block for the next step.</summary>
-    public abstract TensorPayload Load(TensorPayload parameters, int stepsCompleted);
+    /// <summary>Takes this worker's share of <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps) and writes its activation block for the next step into <paramref name="block"/>.</summary>
+    public abstract void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block);
 
-    /// <summary>Runs a step from every worker's block (rank order, as bytes of the job's precision); returns the step's loss and this worker's block for the step after.</summary>
-    public abstract (double Loss, TensorPayload Block) Step(ReadOnlySpan<byte> blocks);
+    /// <summary>
+    /// Runs a step from every worker's block (rank order, as bytes of the job's precision), writes this
+    /// worker's block for the step after into <paramref name="next"/> and returns the step's loss.
+    /// <paramref name="next"/> may be this worker's own place in <paramref name="blocks"/>: the step has read them all before it writes.
+    /// </summary>
+    public abstract double Step(ReadOnlySpan<byte> blocks, Span<byte> next);
 
     /// <summary>Where each rank's block sits in a step's blocks.</summary>
     public abstract BlockLayout Layout { get; }
@@ -121,20 +126,20 @@ internal abstract class SplitReplica
     {
         private readonly FirstLayerSplit<T> _split = new(spec, rank, x, y);
         private readonly int _parameters = ParameterLayout.For(spec.Model).Count;
-        private PayloadRing<T>? _ring;
 
         public override int StepsApplied => _split.StepsApplied;
 
-        public override TensorPayload Load(TensorPayload parameters, int stepsCompleted)
+        public override void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block)
         {
             _split.Load(parameters.ValuesOf<T>(_parameters, "the parameters sent to the worker"), stepsCompleted);
-            return NextBlock();
+            _split.Activations(MemoryMarshal.Cast<byte, T>(block));
         }
 
-        public override (double Loss, TensorPayload Block) Step(ReadOnlySpan<byte> blocks)
+        public override double Step(ReadOnlySpan<byte> blocks, Span<byte> next)
         {
             double loss = _split.Step(MemoryMarshal.Cast<byte, T>(blocks));
-            return (loss, NextBlock());
+            _split.Activations(MemoryMarshal.Cast<byte, T>(next));
+            return loss;
         }
 
         public override BlockLayout Layout { get; } = LayoutOf(spec);
@@ -151,14 +156,6 @@ internal abstract class SplitReplica
             var share = new T[_split.ShareLength];
             _split.WriteShare(share);
             return new TensorPayload(MemoryMarshal.AsBytes(share.AsSpan()).ToArray());
-        }
-
-        private TensorPayload NextBlock()
-        {
-            _ring ??= new PayloadRing<T>(_split.BlockLength);
-            _ring.Swap();
-            _split.Activations(_ring.Current);
-            return _ring.CurrentPayload;
         }
     }
 }

@@ -93,7 +93,11 @@ internal sealed class SplitRunner : IDisposable
 
     private (double[] Losses, TensorPayload? Share) Run(Window window)
     {
-        if (window.Parameters is { } parameters) Send(window.FirstStep, _split.Load(parameters, window.FirstStep - 1));
+        if (window.Parameters is { } parameters)
+        {
+            _split.Load(parameters, window.FirstStep - 1, Own);
+            Send(window.FirstStep);
+        }
         else if (_split.StepsApplied != window.FirstStep - 1)
             throw new InvalidOperationException($"Job {Job}: worker {_rank} stands after step {_split.StepsApplied}, not {window.FirstStep - 1}.");
         var losses = new double[window.Steps];
@@ -102,19 +106,21 @@ internal sealed class SplitRunner : IDisposable
         {
             foreach (var link in _links)
                 link?.Receive(step, _blocks.AsSpan(_layout.Offsets[link.Peer], _layout.Lengths[link.Peer]));
-            var (loss, next) = _split.Step(_blocks);
+            double loss = _split.Step(_blocks, Own);
             losses[done++] = loss;
-            Send(step + 1, next);
+            Send(step + 1);
             if (!double.IsFinite(loss)) break;
         }
         return done == losses.Length ? (losses, window.ShareAtEnd ? _split.Share() : null) : (losses[..done], null);
     }
 
-    /// <summary>This worker's block of <paramref name="step"/>: into its own place in the step's blocks, and to every other worker.</summary>
-    private void Send(int step, TensorPayload block)
+    /// <summary>This worker's own place in the step's blocks, where its block of each step is computed.</summary>
+    private Span<byte> Own => _blocks.AsSpan(_layout.Offsets[_rank], _layout.Lengths[_rank]);
+
+    /// <summary>Sends this worker's block of <paramref name="step"/> (in <see cref="Own"/>) to every other worker.</summary>
+    private void Send(int step)
     {
-        block.Bytes.CopyTo(_blocks.AsSpan(_layout.Offsets[_rank], _layout.Lengths[_rank]));
-        foreach (var link in _links) link?.Send(step, block.Bytes);
+        foreach (var link in _links) link?.Send(step, Own);
     }
 
     private sealed record Window(int FirstStep, int Steps, TensorPayload? Parameters, bool ShareAtEnd, TaskCompletionSource<(double[] Losses, TensorPayload? Share)> Done);
