@@ -135,8 +135,9 @@ public sealed record TrainingSpec
     /// </remarks>
     public TrainingSpec WithPreferredParallelism()
     {
-        bool split = Workers > 1 && Engine == Engine.Hand && GradientPenalty == 0 && Model.LayerCount >= 2
-            && Workers <= Model.LayerSizes[1] && Workers <= Batch && UpperShare(Model) <= SplitUpperShareLimit;
+        // Only the split's own limits are checked here; every other rule is Validate's, and holds either way.
+        bool split = Workers > 1 && Engine == Engine.Hand && Model.LayerCount >= 2
+            && Workers <= Model.LayerSizes[1] && UpperShare(Model) <= SplitUpperShareLimit;
         return this with { Parallelism = split ? Parallelism.SplitFirstLayer : Parallelism.Data };
     }
 
