@@ -147,25 +147,26 @@ silo_rss() {  # "<VmRSS MB>/<VmHWM MB>" for each silo of the running cluster
   echo "$out"
 }
 
+# memory_pass MODE: a fresh 2-silo cluster, the seed job W=2 in MODE for 3k steps and then 30k more;
+# prints the silos' memory after each, or fails when the cluster does not start.
+memory_pass() {
+  bash deploy/local/cluster.sh start 2 >>"$WORK/memory-cluster.log" 2>&1 || return 1
+  local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
+  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 3000 --parallel "$1" >/dev/null 2>&1
+  local after3k; after3k=$(silo_rss)
+  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 --parallel "$1" >/dev/null 2>&1
+  echo "after a 3000-step job: $after3k; after a further 30000-step job: $(silo_rss)"
+  bash deploy/local/cluster.sh stop >>"$WORK/memory-cluster.log" 2>&1
+}
+
 memory_rows() {
   [ "${BENCH_MEMORY:-1}" = 1 ] && [ -z "${TRAINER_MISSING:-}" ] || return 0
-  bash deploy/local/cluster.sh start 2 >"$WORK/memory-cluster.log" 2>&1 || { echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; }
-  local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
-  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 3000 --parallel data >/dev/null 2>&1
-  local after3k; after3k=$(silo_rss)
-  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 --parallel data >/dev/null 2>&1
-  local after30k; after30k=$(silo_rss)
-  bash deploy/local/cluster.sh stop >>"$WORK/memory-cluster.log" 2>&1
-  # The same on a fresh cluster with the seed job's default mode (auto: the first layer split).
-  bash deploy/local/cluster.sh start 2 >>"$WORK/memory-cluster.log" 2>&1 || { echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; }
-  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 3000 --parallel split >/dev/null 2>&1
-  local split3k; split3k=$(silo_rss)
-  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 --parallel split >/dev/null 2>&1
-  local split30k; split30k=$(silo_rss)
-  bash deploy/local/cluster.sh stop >>"$WORK/memory-cluster.log" 2>&1
+  local data split
+  # The first layer split is the seed job's default mode (auto).
+  if ! data=$(memory_pass data) || ! split=$(memory_pass split); then echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; fi
   {
-    echo "silo memory (2 silos, seed job W=2 data-parallel; current RSS / peak RSS per silo): after a 3000-step job: $after3k; after a further 30000-step job: $after30k"
-    echo "silo memory (the same, first layer split, the seed job's default): after a 3000-step job: $split3k; after a further 30000-step job: $split30k"
+    echo "silo memory (2 silos, seed job W=2 data-parallel; current RSS / peak RSS per silo): $data"
+    echo "silo memory (the same, first layer split, the seed job's default): $split"
   } >"$WORK/memory.txt"
 }
 
