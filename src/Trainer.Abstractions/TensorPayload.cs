@@ -50,5 +50,17 @@ public sealed record TensorPayload([property: Id(0)] byte[] Bytes)
     public static TensorPayload From(ReadOnlySpan<float> values) =>
         new(MemoryMarshal.AsBytes(values).ToArray());
 
+    /// <summary>
+    /// A new payload of <paramref name="count"/> T values and a view to write them through: the
+    /// builder writes the values once, straight into the bytes that travel (no copy), and must not
+    /// touch <paramref name="values"/> after the payload is sent or stored.
+    /// </summary>
+    public static TensorPayload Allocate<T>(int count, out Span<T> values) where T : unmanaged
+    {
+        var bytes = GC.AllocateUninitializedArray<byte>(checked(count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()));
+        values = MemoryMarshal.Cast<byte, T>(bytes.AsSpan());
+        return new TensorPayload(bytes);
+    }
+
     public double[] ToArray() => Values.ToArray();
 }

@@ -117,9 +117,14 @@ internal abstract class SplitServer
     {
         public override TensorPayload Merge(IReadOnlyList<TensorPayload> shares)
         {
-            var parameters = new T[ParameterLayout.For(spec.Model).Count];
-            FirstLayerSplit<T>.Merge(spec, [.. shares.Select(s => MemoryMarshal.Cast<byte, T>(s.Bytes.AsSpan()).ToArray())], parameters);
-            return new TensorPayload(MemoryMarshal.AsBytes(parameters.AsSpan()).ToArray());
+            int count = ParameterLayout.For(spec.Model).Count;
+            if (shares.Count != spec.Workers)
+                throw new ArgumentException($"{shares.Count} shares for {spec.Workers} workers.", nameof(shares));
+            // Written straight into the payload's bytes: a checkpoint allocates the parameters once.
+            var merged = TensorPayload.Allocate<T>(count, out var parameters);
+            for (int rank = 0; rank < shares.Count; rank++)
+                FirstLayerSplit<T>.MergeShare(spec, rank, MemoryMarshal.Cast<byte, T>(shares[rank].Bytes.AsSpan()), parameters);
+            return merged;
         }
     }
 }

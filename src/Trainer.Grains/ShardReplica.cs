@@ -153,9 +153,9 @@ internal abstract class SplitReplica
 
         public override TensorPayload Share()
         {
-            var share = new T[_split.ShareLength];
+            var payload = TensorPayload.Allocate<T>(_split.ShareLength, out var share);
             _split.WriteShare(share);
-            return new TensorPayload(MemoryMarshal.AsBytes(share.AsSpan()).ToArray());
+            return payload;
         }
     }
 }

@@ -22,7 +22,7 @@ public static class TrainerSilo
     {
         // NOTE: grain state in Orleans' binary format, not the default System.Text.Json, which cannot
         // round-trip the core's immutable specs (a checkpoint read back with the wrong model is worse than none).
-        silo.Services.AddSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>();
+        silo.Services.AddSingleton<IGrainStorageSerializer, ExactSizeStorageSerializer>();
         // NOTE: the default directory deactivates live grains whose directory entry was owned by a dead silo,
         // which would restart a healthy job; the distributed directory hands entries over instead.
 #pragma warning disable ORLEANSEXP003 // experimental in Orleans 10

@@ -167,25 +167,35 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>Whole-model parameters from every rank's share (rank order); the upper network is taken from rank 0's.</summary>
     public static void Merge(TrainingSpec spec, IReadOnlyList<T[]> shares, Span<T> parameters)
     {
+        int workers = UnitSlices(spec).Length;
+        if (shares.Count != workers)
+            throw new ArgumentException($"{shares.Count} shares for {workers} workers.", nameof(shares));
+        for (int rank = 0; rank < workers; rank++) MergeShare(spec, rank, shares[rank], parameters);
+    }
+
+    /// <summary>
+    /// Writes rank <paramref name="rank"/>'s share into its place in the whole-model
+    /// <paramref name="parameters"/>; rank 0's also brings the upper network. Every rank's share
+    /// merged this way gives <see cref="Merge"/>'s result, without gathering the shares first.
+    /// </summary>
+    public static void MergeShare(TrainingSpec spec, int rank, ReadOnlySpan<T> share, Span<T> parameters)
+    {
         var model = spec.Model;
         int inputs = model.InputSize;
         var offsets = Offsets.Of(model);
         var slices = UnitSlices(spec);
-        if (shares.Count != slices.Length)
-            throw new ArgumentException($"{shares.Count} shares for {slices.Length} workers.", nameof(shares));
+        if ((uint)rank >= (uint)slices.Length)
+            throw new ArgumentOutOfRangeException(nameof(rank), rank, $"The job has {slices.Length} workers.");
         if (parameters.Length != offsets.Count)
             throw new ArgumentException($"parameters has {parameters.Length} values, the model has {offsets.Count}.", nameof(parameters));
         int upperLength = offsets.Count - offsets.Upper;
-        foreach (var slice in slices)
-        {
-            var share = shares[slice.Rank];
-            int w1 = slice.Count * inputs, b1 = model.Bias ? slice.Count : 0;
-            if (share.Length != w1 + b1 + upperLength)
-                throw new ArgumentException($"Worker {slice.Rank}'s share has {share.Length} values; {w1 + b1 + upperLength} expected.", nameof(shares));
-            share.AsSpan(0, w1).CopyTo(parameters.Slice(offsets.W1 + slice.Start * inputs, w1));
-            if (b1 > 0) share.AsSpan(w1, b1).CopyTo(parameters.Slice(offsets.B1 + slice.Start, b1));
-            if (slice.Rank == 0) share.AsSpan(w1 + b1, upperLength).CopyTo(parameters[offsets.Upper..]);
-        }
+        var slice = slices[rank];
+        int w1 = slice.Count * inputs, b1 = model.Bias ? slice.Count : 0;
+        if (share.Length != w1 + b1 + upperLength)
+            throw new ArgumentException($"Worker {rank}'s share has {share.Length} values; {w1 + b1 + upperLength} expected.", nameof(share));
+        share[..w1].CopyTo(parameters.Slice(offsets.W1 + slice.Start * inputs, w1));
+        if (b1 > 0) share.Slice(w1, b1).CopyTo(parameters.Slice(offsets.B1 + slice.Start, b1));
+        if (rank == 0) share.Slice(w1 + b1, upperLength).CopyTo(parameters[offsets.Upper..]);
     }
 
     /// <summary>Where w_1, b_1 (-1 without biases) and the layers above start in the model's flat parameters, and their count.</summary>
