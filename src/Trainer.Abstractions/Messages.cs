@@ -101,13 +101,15 @@ public sealed record ShardGradient(
     [property: Id(4)] bool NeedsParameters = false);
 
 /// <summary>
-/// What the parameter server asks of every worker of a job that splits its first layer: run
-/// <see cref="Steps"/> steps from <see cref="FirstStep"/>, exchanging activation blocks directly
-/// with the other workers. <see cref="Parameters"/> (job precision, the parameters after
+/// What the parameter server asks of every worker of a job whose workers exchange blocks directly
+/// (activation blocks of a job that splits its first layer, gradient packs of a data-parallel job
+/// on the links data plane, which <see cref="Factors"/> as the exchange plan says): run
+/// <see cref="Steps"/> steps from <see cref="FirstStep"/>, exchanging blocks with the other workers. <see cref="Parameters"/> (job precision, the parameters after
 /// FirstStep - 1 steps) starts a run: at the job's start and after every restore, each time under
 /// a new <see cref="Generation"/>, with <see cref="Endpoints"/>: where each rank's silo takes the
 /// run's links (by rank), for the workers to link up. <see cref="ShareAtEnd"/>: answer the worker's
-/// share after the window (the parameter server takes a checkpoint there, or the job ends).
+/// share after the window (the parameter server takes a checkpoint there, or the job ends); of a
+/// data-parallel job's identical replicas only worker 0 answers one.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.split-run")]
 public sealed record SplitRun(
@@ -118,14 +120,17 @@ public sealed record SplitRun(
     [property: Id(4)] TensorPayload? Parameters,
     [property: Id(5)] bool UploadedData,
     [property: Id(6)] string[]? Endpoints,
-    [property: Id(7)] bool ShareAtEnd = false);
+    [property: Id(7)] bool ShareAtEnd = false,
+    [property: Id(8)] bool Factors = false);
 
 /// <summary>
 /// A worker's answer to a <see cref="SplitRun"/>: the loss of each step it ran (every worker
 /// computes the same losses), ending early at a non-finite one. <see cref="NeedsParameters"/>:
 /// the worker holds no share of this generation at FirstStep - 1 (it was re-activated) and ran nothing.
 /// <see cref="Share"/>: the worker's share of the parameters after the window, when the run asked
-/// for it (<see cref="SplitRun.ShareAtEnd"/>) and every step ran.
+/// for it (<see cref="SplitRun.ShareAtEnd"/>) and every step ran. <see cref="Failure"/>: why the
+/// window stopped early (a link to another worker broke, the run was aborted); the losses are then
+/// those of the steps the worker completed and applied before it stopped.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.split-run-result")]
 public sealed record SplitRunResult(
@@ -133,7 +138,8 @@ public sealed record SplitRunResult(
     [property: Id(1)] int FirstStep,
     [property: Id(2)] TensorPayload Losses,
     [property: Id(3)] bool NeedsParameters = false,
-    [property: Id(4)] TensorPayload? Share = null);
+    [property: Id(4)] TensorPayload? Share = null,
+    [property: Id(5)] string? Failure = null);
 
 /// <summary>
 /// The losses of consecutive completed steps [FirstStep, FirstStep + Losses.Length), each computed

@@ -14,9 +14,11 @@ namespace Trainer.Grains;
 /// into this step's update, which travels with the next step. The parameters themselves live in the
 /// workers' replicas, which all apply the same update with the same code; the result is the
 /// single-process full-batch update (LocalTrainer), bit-reproducible for a given worker count.
-/// A job that splits its first layer is driven a window of steps at a time instead: the workers
-/// exchange activations among themselves, and the parameter server only starts each window,
-/// checks that every worker computed the same losses, and keeps the slices a checkpoint needs.
+/// On the links data plane (<see cref="DataPlane.Links"/>, the default), and always for a job that
+/// splits its first layer, the job is driven a window of steps at a time instead: the workers
+/// exchange their packs (or activations) among themselves and each builds the update in rank order,
+/// and the parameter server only starts each window, checks that every worker computed the same
+/// losses, and keeps the replica (or the slices) a checkpoint needs.
 /// </summary>
 /// <remarks>
 /// Placed beside the job grain that activates it: the job talks to it every step. It holds
@@ -39,12 +41,14 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     // The update of step _stepsCompleted, sent with the next step.
     private TensorPayload? _pendingUpdate;
     private bool _factors;
-    // A job that splits its first layer: merges the workers' shares; its runs' generation (new at
+    // Whether the workers run windows of steps over links (a split job, or data-parallel on the links data plane).
+    private bool _linked;
+    // A job that splits its first layer: merges the workers' shares. A linked job's runs' generation (new at
     // every initialisation: it names the run's links, so an older run's can never be mixed in), and its window in steps.
     private SplitServer? _split;
     private long _generation;
     private int _splitWindow = 1;
-    // The workers' shares after the last window that ended at the job grain's bound.
+    // The workers' shares (a data-parallel job's: worker 0's replica) after the last window that ended at the job grain's bound.
     private (int StepsCompleted, TensorPayload[] Shares)? _splitShares;
 
     private string JobId => this.GetPrimaryKeyString();
@@ -62,12 +66,12 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         var plan = ExchangePlan.For(spec, _factors);
         _updates = ServerUpdates.Create(spec, plan, compute);
         _split = spec.Parallelism == Parallelism.SplitFirstLayer ? SplitServer.Create(spec) : null;
-        // NOTE: clock ticks order the generations of successive parameter-server activations too (a
-        // restore takes seconds, far beyond the clock skew of one cluster's machines).
-        _generation = Math.Max(_generation + 1, DateTime.UtcNow.Ticks);
+        _linked = _split is not null || _options.DataPlane == DataPlane.Links;
+        NextGeneration();
         _splitWindow = 1;
         _splitShares = null;
-        if (_split is null) logger.LogInformation("Job {Job}: exchange {Plan}", JobId, plan.Describe());
+        if (_split is null) logger.LogInformation("Job {Job}: exchange {Plan}; the workers send their packs {Plane}", JobId, plan.Describe(),
+            _linked ? "to each other over links and each builds the update" : "to the parameter server");
         else logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers; they exchange activations", JobId, spec.Model.LayerSizes[1], spec.Workers);
         _syncParameters = _updates.FromFloat64(state.Parameters);
         _pendingUpdate = null;
@@ -86,9 +90,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         if (firstStep != _stepsCompleted + 1)
             throw new InvalidOperationException($"Job {JobId}: step {firstStep} requested but {_stepsCompleted} steps are done.");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSteps);
-        if (_split is not null)
+        if (_linked)
         {
-            _lastBatch = new StepBatch(firstStep, TensorPayload.From(await RunSplitWindowAsync(firstStep, maxSteps)));
+            _lastBatch = new StepBatch(firstStep, TensorPayload.From(await RunLinkedWindowAsync(firstStep, maxSteps)));
             return _lastBatch;
         }
 
@@ -130,15 +134,31 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     }
 
     /// <summary>
-    /// A split job's steps: every worker runs the same window of steps, exchanging activation
-    /// blocks with the others directly, and answers its losses. The window's length in steps follows
-    /// the measured step rate so a window lasts about <see cref="TrainerOptions.SplitStepBatchWindow"/>.
+    /// A linked job's steps: every worker runs the same window of steps, exchanging its blocks
+    /// (activations, or packs) with the others directly, and answers its losses. The window's length
+    /// in steps follows the measured step rate so a window lasts about <see cref="TrainerOptions.SplitStepBatchWindow"/>.
     /// A window that reaches the job grain's bound (a checkpoint or the job's end) brings the
-    /// workers' shares back with it, so the checkpoint needs no further round trip.
-    /// A worker that lost its share (no other worker holds it) or cannot be reached fails the window:
-    /// the others are told to stop waiting for its blocks, and the job restores its checkpoint.
+    /// workers' shares (worker 0's replica) back with it, so the checkpoint needs no further round trip.
+    /// A worker that lost its share or replica, or cannot be reached, fails the window and the others
+    /// are told to stop waiting for its blocks. A split job then restores its checkpoint (only that
+    /// worker held its slice); a data-parallel job carries on from a surviving replica
+    /// (<see cref="ResumeFromSurvivorAsync"/>), retrying a window that failed before any step a few times.
     /// </summary>
-    private async Task<double[]> RunSplitWindowAsync(int firstStep, int maxSteps)
+    private async Task<double[]> RunLinkedWindowAsync(int firstStep, int maxSteps)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var losses = await TryLinkedWindowAsync(firstStep, maxSteps);
+            if (losses.Length > 0) return losses;
+            if (attempt == ResumesWithoutProgress)
+                throw new InvalidOperationException($"Job {JobId}: the window from step {firstStep} failed {attempt} times in a row before completing a step.");
+        }
+    }
+
+    // How often a data-parallel window may fail before its first step and resume from a survivor before the job restores its checkpoint instead.
+    private const int ResumesWithoutProgress = 3;
+
+    private async Task<double[]> TryLinkedWindowAsync(int firstStep, int maxSteps)
     {
         var spec = _spec!;
         int steps = Math.Min(maxSteps, _splitWindow);
@@ -146,50 +166,117 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         // A run that starts (parameters) tells every worker where the others' silos take links.
         var endpoints = _syncParameters is null ? null
             : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareSplitAsync())));
-        var run = new SplitRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps);
+        var run = new SplitRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunSplitAsync(run))).ToList();
-        var results = new SplitRunResult[spec.Workers];
+        var results = new SplitRunResult?[spec.Workers];
+        string? failure = null;
+        bool aborted = false;
+        // The others wait for blocks that will not come: release them.
+        async Task AbortAllAsync()
+        {
+            if (aborted) return;
+            aborted = true;
+            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => QuietlyAsync(() => Worker(rank).AbortSplitAsync(run.Generation).WaitAsync(_options.SplitLinkTimeout))));
+        }
         try
         {
             await foreach (var answered in Task.WhenEach(pending))
             {
                 var result = await answered;
-                if (result.NeedsParameters) throw LostShare(result.Rank);
                 if (result.FirstStep != firstStep)
                     throw new InvalidOperationException($"Worker {result.Rank} answered for the window from step {result.FirstStep}; expected step {firstStep}.");
                 results[result.Rank] = result;
+                if (result.NeedsParameters || result.Failure is not null)
+                {
+                    failure ??= result.NeedsParameters ? $"worker {result.Rank} holds no parameters (it was re-activated)" : result.Failure;
+                    await AbortAllAsync();
+                }
             }
         }
-        catch (Exception first)
+        catch (Exception e)
         {
-            // The others wait for blocks that will not come: release them, and let them finish before the job restores.
-            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => QuietlyAsync(() => Worker(rank).AbortSplitAsync(run.Generation).WaitAsync(_options.SplitLinkTimeout))));
+            failure ??= e.Message;
+            await AbortAllAsync();
+            // Let the others finish before the job goes on or restores.
             await QuietlyAsync(() => Task.WhenAll(pending).WaitAsync(_options.WorkerCallTimeout));
-            // The others' broken links are the consequence; a worker that lost its share is the cause.
-            if (pending.FirstOrDefault(t => t.IsCompletedSuccessfully && t.Result.NeedsParameters) is { } lost) throw LostShare(lost.Result.Rank);
-            logger.LogWarning("Job {Job}: the split window from step {Step} failed: {Error}", JobId, firstStep, first.Message);
-            throw;
+            foreach (var done in pending.Where(t => t.IsCompletedSuccessfully && t.Result.FirstStep == firstStep)) results[done.Result.Rank] ??= done.Result;
         }
-        var losses = results[0].Losses.ToArray();
-        foreach (var other in results.Skip(1))
-        {
-            var theirs = other.Losses.Values;
-            int differs = theirs.Length != losses.Length ? Math.Min(theirs.Length, losses.Length) : theirs.IndexOfAnyExcept(losses);
-            if (differs >= 0)
-                throw new InvalidOperationException($"Job {JobId} step {firstStep + differs}: workers 0 and {other.Rank} computed different losses " +
-                    $"({(differs < losses.Length ? losses[differs].ToString("R") : "none")} and {(differs < theirs.Length ? theirs[differs].ToString("R") : "none")}); every silo must use the same GEMM backend (TRAINER_BLAS).");
-        }
+        if (failure is not null) return await ResumeFromSurvivorAsync(firstStep, results, failure);
+
+        var losses = results[0]!.Losses.ToArray();
+        foreach (var other in results.Skip(1)) CheckSameLosses(firstStep, losses, other!);
         _syncParameters = null;
         _stepsCompleted = firstStep + losses.Length - 1;
-        _splitShares = results.All(r => r.Share is not null) ? (_stepsCompleted, [.. results.Select(r => r.Share!)]) : null;
+        _splitShares = _split is null
+            ? results[0]!.Share is { } replica ? (_stepsCompleted, [replica]) : null
+            : results.All(r => r!.Share is not null) ? (_stepsCompleted, [.. results.Select(r => r!.Share!)]) : null;
         // Aim the next window at the time target; grow at most 4x at a time (the first window of a run includes loading).
         double perStep = clock.Elapsed.TotalMilliseconds / losses.Length;
         _splitWindow = (int)Math.Clamp(_options.SplitStepBatchWindow.TotalMilliseconds / Math.Max(perStep, 1e-3), 1, 4.0 * steps);
         return losses;
     }
 
+    /// <summary>
+    /// After a failed window. A data-parallel job's replicas are all the same at the same step, so
+    /// the job carries on from the last step every surviving worker completed: it takes those steps'
+    /// losses, starts a new run from a survivor's replica there, and the lost worker gets that
+    /// replica with the others. The bits are those of an undisturbed run. A split job (only the lost
+    /// worker held its slice), or a job no worker survived, fails the window: the job grain restores its checkpoint.
+    /// </summary>
+    private async Task<double[]> ResumeFromSurvivorAsync(int firstStep, SplitRunResult?[] results, string failure)
+    {
+        int lost = Array.FindIndex(results, r => r is null or { NeedsParameters: true });
+        var survivors = results.Where(r => r is { NeedsParameters: false }).Select(r => r!).ToArray();
+        if (_split is not null || survivors.Length == 0)
+        {
+            if (lost >= 0 && results[lost] is { NeedsParameters: true }) throw LostShare(lost);
+            logger.LogWarning("Job {Job}: the window from step {Step} failed: {Error}", JobId, firstStep, failure);
+            throw new InvalidOperationException($"Job {JobId}: the window from step {firstStep} failed: {failure}");
+        }
+        int agreed = survivors.Min(r => r.Losses.Length);
+        var losses = survivors[0].Losses.Values[..agreed].ToArray();
+        foreach (var other in survivors.Skip(1)) CheckSameLosses(firstStep, losses, other, agreed);
+        int after = firstStep - 1 + agreed;
+        foreach (var donor in survivors.Where(r => r.Losses.Length == agreed))
+        {
+            TensorPayload? replica = null;
+            try
+            {
+                replica = await Worker(donor.Rank).GetReplicaAsync(after, null).WaitAsync(_options.WorkerCallTimeout);
+            }
+            catch (Exception e) when (IsTransient(e))
+            {
+                logger.LogWarning("Job {Job}: worker {Rank} could not hand over its replica ({Error}); asking the next", JobId, donor.Rank, e.GetType().Name);
+            }
+            if (replica is null) continue;
+            logger.LogWarning("Job {Job} step {Step}: the window failed ({Error}); the workers carry on from worker {Donor}'s replica after step {After}",
+                JobId, after + 1, failure, donor.Rank, after);
+            _syncParameters = replica;
+            _stepsCompleted = after;
+            _splitShares = null;
+            NextGeneration();
+            return losses;
+        }
+        throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {after} (the window from step {firstStep} failed: {failure}).");
+    }
+
+    // NOTE: clock ticks order the generations of successive parameter-server activations too (a
+    // restore takes seconds, far beyond the clock skew of one cluster's machines).
+    private void NextGeneration() => _generation = Math.Max(_generation + 1, DateTime.UtcNow.Ticks);
+
+    /// <summary>Every worker computed the same losses (for the first <paramref name="count"/> steps, or all of them, of equal count).</summary>
+    private void CheckSameLosses(int firstStep, double[] losses, SplitRunResult other, int count = -1)
+    {
+        var theirs = other.Losses.Values;
+        if (count >= 0) theirs = theirs[..count];
+        int differs = theirs.Length != losses.Length ? Math.Min(theirs.Length, losses.Length) : theirs.IndexOfAnyExcept(losses);
+        if (differs >= 0)
+            throw new InvalidOperationException($"Job {JobId} step {firstStep + differs}: workers computed different losses " +
+                $"({(differs < losses.Length ? losses[differs].ToString("R") : "none")} and worker {other.Rank}'s {(differs < theirs.Length ? theirs[differs].ToString("R") : "none")}); every silo must use the same GEMM backend (TRAINER_BLAS).");
+    }
+
     private InvalidOperationException LostShare(int rank) =>
-        new($"Job {JobId}: worker {rank} lost its share of the parameters; no worker holds the parameters after step {_stepsCompleted} (its silo was lost).");
+        new($"Job {JobId}: worker {rank} lost its {(_split is null ? "replica" : "share")} of the parameters; no worker holds the parameters after step {_stepsCompleted} (its silo was lost).");
 
     private async Task QuietlyAsync(Func<Task> call)
     {
@@ -202,9 +289,10 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         if (_spec is null || _updates is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
         if (_syncParameters is { } pending) return State(pending);
+        if (_splitShares is { } kept && kept.StepsCompleted == _stepsCompleted)
+            return State(_split is { } merger ? merger.Merge(kept.Shares) : kept.Shares[0]);
         if (_split is { } split)
         {
-            if (_splitShares is { } kept && kept.StepsCompleted == _stepsCompleted) return State(split.Merge(kept.Shares));
             var shares = new TensorPayload[_spec.Workers];
             for (int rank = 0; rank < shares.Length; rank++)
                 shares[rank] = await Worker(rank).GetReplicaAsync(_stepsCompleted, null).WaitAsync(_options.WorkerCallTimeout)

@@ -47,44 +47,49 @@ internal abstract class ServerUpdates
 
     private sealed class Typed<T>(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) : ServerUpdates where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private readonly UpdateBuilder<T> _builder = new(spec, plan);
+        // Made at the first step the server builds: a job whose workers build the update themselves (over links) never needs them.
+        private UpdateBuilder<T>? _builder;
         // Step s's update is sent with step s + 1 and read by every worker before it answers; step
         // s + 1's update is then written into the other buffer, so nothing is allocated per step.
-        private readonly PayloadRing<T> _ring = new(plan.Update.Length);
+        private PayloadRing<T>? _ring;
         private readonly int _count = plan.Layout.Count;
 
-        public override TensorPayload Current => _ring.CurrentPayload;
+        private UpdateBuilder<T> Builder => _builder ??= new(spec, plan);
+
+        private PayloadRing<T> Ring => _ring ??= new(plan.Update.Length);
+
+        public override TensorPayload Current => Ring.CurrentPayload;
 
         public override void Begin()
         {
-            _ring.Swap();
-            _builder.Reset();
+            Ring.Swap();
+            Builder.Reset();
         }
 
         public override async ValueTask AddAsync(ShardGradient shard)
         {
             int rank = shard.Rank;
-            int parts = Math.Clamp(_builder.ShardLength(rank) / PartValues, 1, compute.MaximumConcurrencyLevel);
+            int parts = Math.Clamp(Builder.ShardLength(rank) / PartValues, 1, compute.MaximumConcurrencyLevel);
             if (parts == 1)
             {
-                _builder.Add(rank, shard.Loss, Values(shard), _ring.Current);
+                Builder.Add(rank, shard.Loss, Values(shard), Ring.Current);
                 return;
             }
             var others = new Task[parts - 1];
             for (int part = 1; part < parts; part++)
             {
                 int which = part;
-                others[part - 1] = compute.Run(() => _builder.AddPart(rank, Values(shard), _ring.Current, which, parts));
+                others[part - 1] = compute.Run(() => Builder.AddPart(rank, Values(shard), Ring.Current, which, parts));
             }
-            _builder.AddPart(rank, Values(shard), _ring.Current, 0, parts);
+            Builder.AddPart(rank, Values(shard), Ring.Current, 0, parts);
             await Task.WhenAll(others);
-            _builder.Accept(rank, shard.Loss);
+            Builder.Accept(rank, shard.Loss);
         }
 
         private ReadOnlySpan<T> Values(ShardGradient shard) =>
-            shard.Gradient.ValuesOf<T>(_builder.ShardLength(shard.Rank), $"the gradient pack of worker {shard.Rank}");
+            shard.Gradient.ValuesOf<T>(Builder.ShardLength(shard.Rank), $"the gradient pack of worker {shard.Rank}");
 
-        public override double Complete() => _builder.Complete();
+        public override double Complete() => Builder.Complete();
 
         public override TensorPayload FromFloat64(TensorPayload parameters)
         {

@@ -91,31 +91,53 @@ internal abstract class ShardReplica
 }
 
 /// <summary>
-/// A worker's part of a job that splits its first layer (<see cref="FirstLayerSplit{T}"/>), in the
-/// job's precision. It writes its activation blocks where the caller says: the
-/// <see cref="SplitRunner"/> has them written straight into their place among the step's blocks.
+/// A worker's part of a job whose workers run windows of steps on their own, exchanging one block
+/// each per step over links (<see cref="LinkRunner"/>), in the job's precision: a split job's
+/// activation blocks (<see cref="SplitReplica"/>) or a data-parallel job's gradient packs
+/// (<see cref="DataReplica"/>). It writes its blocks where the caller says: the runner has them
+/// written straight into their place among the step's blocks.
 /// </summary>
-internal abstract class SplitReplica
+internal abstract class LinkedReplica
 {
-    /// <summary>How many steps the worker's share has taken; -1 until it is given parameters.</summary>
+    /// <summary>How many steps the worker's parameters have taken; -1 until it is given parameters.</summary>
     public abstract int StepsApplied { get; }
 
-    /// <summary>Takes this worker's share of <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps) and writes its activation block for the next step into <paramref name="block"/>.</summary>
+    /// <summary>The job's last step (no block is needed after it).</summary>
+    public abstract int LastStep { get; }
+
+    /// <summary>Takes <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps) and writes this worker's block for the next step into <paramref name="block"/>.</summary>
     public abstract void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block);
 
     /// <summary>
-    /// Runs a step from every worker's block (rank order, as bytes of the job's precision), writes this
-    /// worker's block for the step after into <paramref name="next"/> and returns the step's loss.
-    /// <paramref name="next"/> may be this worker's own place in <paramref name="blocks"/>: the step has read them all before it writes.
+    /// Runs a step from every worker's block (rank order, as bytes), writes this worker's block for
+    /// the step after into <paramref name="next"/> (none when it is empty: the job's last step) and
+    /// returns the step's loss. <paramref name="next"/> may be this worker's own place in
+    /// <paramref name="blocks"/>: the step has read them all before it writes.
     /// </summary>
     public abstract double Step(ReadOnlySpan<byte> blocks, Span<byte> next);
+
+    /// <summary>
+    /// Work on this worker's own block (<paramref name="own"/>, just sent) that the next step would do
+    /// anyway, done now while the other workers' blocks travel. The same arithmetic, so the same bits.
+    /// </summary>
+    public virtual void AfterSend(ReadOnlySpan<byte> own) { }
 
     /// <summary>Where each rank's block sits in a step's blocks.</summary>
     public abstract BlockLayout Layout { get; }
 
-    /// <summary>A copy of this worker's share of the parameters.</summary>
-    public abstract TensorPayload Share();
+    /// <summary>Whether the parameter server needs this worker's <see cref="Share"/> at a checkpoint (a data-parallel job needs only one replica).</summary>
+    public abstract bool SharesAtCheckpoint { get; }
 
+    /// <summary>A copy of the parameters this worker holds: a split job's slice, a data-parallel job's whole replica.</summary>
+    public abstract TensorPayload Share();
+}
+
+/// <summary>
+/// A worker's part of a job that splits its first layer (<see cref="FirstLayerSplit{T}"/>): its
+/// blocks are its units' activations for the whole batch.
+/// </summary>
+internal abstract class SplitReplica : LinkedReplica
+{
     public static SplitReplica Create(TrainingSpec spec, int rank, Dataset batch) => spec.Precision switch
     {
         Precision.Float32 => new Typed<float>(spec, rank, Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y)),
@@ -129,6 +151,8 @@ internal abstract class SplitReplica
 
         public override int StepsApplied => _split.StepsApplied;
 
+        public override int LastStep => spec.Steps;
+
         public override void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block)
         {
             _split.Load(parameters.ValuesOf<T>(_parameters, "the parameters sent to the worker"), stepsCompleted);
@@ -138,11 +162,13 @@ internal abstract class SplitReplica
         public override double Step(ReadOnlySpan<byte> blocks, Span<byte> next)
         {
             double loss = _split.Step(MemoryMarshal.Cast<byte, T>(blocks));
-            _split.Activations(MemoryMarshal.Cast<byte, T>(next));
+            if (!next.IsEmpty) _split.Activations(MemoryMarshal.Cast<byte, T>(next));
             return loss;
         }
 
         public override BlockLayout Layout { get; } = LayoutOf(spec);
+
+        public override bool SharesAtCheckpoint => true;
 
         private static BlockLayout LayoutOf(TrainingSpec spec)
         {
@@ -155,6 +181,102 @@ internal abstract class SplitReplica
         {
             var payload = TensorPayload.Allocate<T>(_split.ShareLength, out var share);
             _split.WriteShare(share);
+            return payload;
+        }
+    }
+}
+
+/// <summary>
+/// A worker's part of a data-parallel job whose workers exchange their gradient packs over links
+/// instead of through the parameter server: each worker builds the step's update from every pack
+/// in rank order and applies it to its own replica, with the very code the parameter server and
+/// the replicas run on the other data plane (<see cref="UpdateBuilder{T}"/>, <see cref="ReplicaUpdate{T}"/>),
+/// so the bits are the same on either. A block is the shard's summed loss (float64) and its pack
+/// (job precision); the block for step s + 1 is computed right after step s's update.
+/// </summary>
+internal abstract class DataReplica : LinkedReplica
+{
+    /// <param name="batchInputs">The whole batch's inputs (float64), needed when the plan factors the first layer; else null.</param>
+    public static DataReplica Create(TrainingSpec spec, ExchangePlan plan, int rank, Dataset shard, double[]? batchInputs) => spec.Precision switch
+    {
+        Precision.Float32 => new Typed<float>(spec, plan, rank, GradientModels.CreateSingle(spec), Precisions.Narrow(shard.X), Precisions.Narrow(shard.Y), shard.Count,
+            batchInputs is null ? [] : Precisions.Narrow(batchInputs)),
+        _ => new Typed<double>(spec, plan, rank, GradientModels.Create(spec), shard.X, shard.Y, shard.Count, batchInputs ?? []),
+    };
+
+    private sealed class Typed<T> : DataReplica where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly ExchangePlan _plan;
+        private readonly int _rank, _samples;
+        private readonly IGradientModel<T> _model;
+        private readonly T[] _x, _y, _batchInputs, _parameters, _update;
+        private readonly Pack[] _packs;
+        private readonly UpdateBuilder<T> _builder;
+        private readonly ReplicaUpdate<T> _replica;
+        private int _stepsApplied = -1;
+
+        public Typed(TrainingSpec spec, ExchangePlan plan, int rank, IGradientModel<T> model, T[] x, T[] y, int samples, T[] batchInputs)
+        {
+            (_plan, _rank, _model, _x, _y, _samples, _batchInputs, LastStep) = (plan, rank, model, x, y, samples, batchInputs, spec.Steps);
+            _packs = plan.ShardPacks(spec.Workers);
+            _builder = new UpdateBuilder<T>(spec, plan);
+            _replica = new ReplicaUpdate<T>(spec, plan);
+            _parameters = new T[plan.Layout.Count];
+            _update = new T[_builder.UpdateLength];
+            int size = Unsafe.SizeOf<T>();
+            var lengths = _packs.Select(p => sizeof(double) + p.Length * size).ToArray();
+            var offsets = new int[lengths.Length];
+            for (int r = 1; r < offsets.Length; r++) offsets[r] = offsets[r - 1] + lengths[r - 1];
+            Layout = new BlockLayout(offsets, lengths, offsets[^1] + lengths[^1]);
+        }
+
+        public override int StepsApplied => _stepsApplied;
+
+        public override int LastStep { get; }
+
+        public override BlockLayout Layout { get; }
+
+        public override bool SharesAtCheckpoint => _rank == 0;
+
+        public override void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block)
+        {
+            parameters.ValuesOf<T>(_parameters.Length, "the parameters sent to the worker").CopyTo(_parameters);
+            _replica.DiscardOwn();
+            _stepsApplied = stepsCompleted;
+            Compute(block);
+        }
+
+        public override double Step(ReadOnlySpan<byte> blocks, Span<byte> next)
+        {
+            _builder.Reset();
+            for (int rank = 0; rank < _packs.Length; rank++)
+            {
+                var block = blocks.Slice(Layout.Offsets[rank], Layout.Lengths[rank]);
+                _builder.Add(rank, MemoryMarshal.Read<double>(block), MemoryMarshal.Cast<byte, T>(block[sizeof(double)..]), _update);
+            }
+            double loss = _builder.Complete();
+            _replica.Apply(_update, _batchInputs, _parameters);
+            _stepsApplied++;
+            if (!next.IsEmpty) Compute(next);
+            return loss;
+        }
+
+        public override void AfterSend(ReadOnlySpan<byte> own)
+        {
+            if (_plan.AnyFactored) _replica.PrecomputeOwn(_rank, MemoryMarshal.Cast<byte, T>(own[sizeof(double)..]), _x);
+        }
+
+        /// <summary>This shard's summed loss and pack at the replica's parameters, as this worker's block.</summary>
+        private void Compute(Span<byte> block)
+        {
+            double loss = GradientModels.LossAndPack(_model, _parameters, _x, _y, _samples, _packs[_rank], MemoryMarshal.Cast<byte, T>(block[sizeof(double)..]));
+            MemoryMarshal.Write(block, in loss);
+        }
+
+        public override TensorPayload Share()
+        {
+            var payload = TensorPayload.Allocate<T>(_parameters.Length, out var copy);
+            _parameters.CopyTo(copy);
             return payload;
         }
     }

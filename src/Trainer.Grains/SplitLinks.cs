@@ -11,8 +11,9 @@ using Orleans.Runtime;
 namespace Trainer.Grains;
 
 /// <summary>
-/// The data plane of jobs that split their first layer: links between workers that carry each
-/// step's activation blocks outside Orleans' messaging. Workers of one silo share in-process links;
+/// The data plane of jobs whose workers exchange blocks directly (split jobs' activations, and
+/// data-parallel jobs' gradient packs on the links data plane): links between workers that carry
+/// each step's blocks outside Orleans' messaging. Workers of one silo share in-process links;
 /// workers of different silos get one TCP connection per pair, opened once per run (generation)
 /// through this silo's listener. Orleans stays the control plane: placement, membership, the
 /// windows of steps, failures, checkpoints.
@@ -293,7 +294,7 @@ public sealed class SplitLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> 
 /// <summary>
 /// A worker's link to one other worker of its split job: blocks go out with <see cref="Send"/>
 /// and come in, in step order, with <see cref="Receive"/>. Used by one thread (the worker's
-/// <see cref="SplitRunner"/>); <see cref="IDisposable.Dispose"/> may come from any thread and makes
+/// <see cref="LinkRunner"/>); <see cref="IDisposable.Dispose"/> may come from any thread and makes
 /// a blocked call fail.
 /// </summary>
 internal interface IBlockLink : IDisposable

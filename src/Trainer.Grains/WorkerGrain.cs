@@ -12,9 +12,11 @@ namespace Trainer.Grains;
 /// activation. A worker re-activated on another silo after a crash rebuilds its shard from the
 /// request and asks for parameters (<see cref="ShardGradient.NeedsParameters"/>); every replica
 /// applies the same update with the same code, so they stay bit-identical.
-/// In a job that splits its first layer the worker instead holds its slice of that layer and the
-/// whole batch, and runs windows of steps on its own <see cref="SplitRunner"/> thread, exchanging
-/// activation blocks with the other workers over <see cref="SplitLinks"/>.
+/// On the links data plane (<see cref="DataPlane.Links"/>, the default) the workers instead run
+/// windows of steps on their own <see cref="LinkRunner"/> threads, exchanging their packs over
+/// <see cref="SplitLinks"/>, and each builds the update itself, in rank order. In a job that splits
+/// its first layer the worker holds its slice of that layer and the whole batch, and exchanges
+/// activation blocks the same way.
 /// </summary>
 /// <remarks>
 /// The arithmetic runs on the silo's <see cref="ComputeScheduler"/> threads (a split job's on its
@@ -24,11 +26,12 @@ namespace Trainer.Grains;
 [RankPlacement]
 public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, SplitLinks links) : Grain, IWorkerGrain
 {
-    // A split job's current run: its thread and links.
-    private SplitRunner? _runner;
+    // The current run of a job whose workers exchange blocks over links: its thread and links.
+    private LinkRunner? _runner;
     private (long Generation, SplitRunResult Result)? _lastRun;
+    // The worker's part of the job on the Orleans data plane (the parameter server drives each step), or on links.
     private ShardReplica? _replica;
-    private SplitReplica? _split;
+    private LinkedReplica? _linked;
     private TrainingSpec? _spec;
     private int _worldSize;
     private bool _factors;
@@ -50,7 +53,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         if (request.Spec.Parallelism == Parallelism.SplitFirstLayer)
             throw new InvalidOperationException($"Job {JobId} splits its first layer; its workers run whole windows of steps (RunSplitAsync).");
         if (_replica is null || _spec != request.Spec || _worldSize != request.WorldSize || _factors != request.Factors)
-            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors);
+            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors, linked: false);
         var replica = _replica!;
         int rank = Rank;
         await _precompute;
@@ -71,9 +74,10 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     public Task<string> PrepareSplitAsync() => Task.FromResult(links.Endpoint);
 
     /// <summary>
-    /// A split job's window of steps. A run with parameters (a new generation) loads this worker's
-    /// share, links it to the other workers and starts its <see cref="SplitRunner"/>; a run without
-    /// continues the runner of its generation, which must stand where the window starts.
+    /// A window of steps over links (a split job, or a data-parallel job on the links data plane).
+    /// A run with parameters (a new generation) loads this worker's share or replica, links it to
+    /// the other workers and starts its <see cref="LinkRunner"/>; a run without continues the
+    /// runner of its generation, which must stand where the window starts.
     /// </summary>
     public async Task<SplitRunResult> RunSplitAsync(SplitRun run)
     {
@@ -86,18 +90,18 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             _runner = null;
             if (run.Endpoints is not { } endpoints || endpoints.Length != run.Spec.Workers)
                 throw new ArgumentException($"Job {JobId}: a split run that starts needs every worker's link endpoint ({run.Spec.Workers}).", nameof(run));
-            if (_split is null || _spec != run.Spec) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, factors: false);
+            if (_linked is null || _spec != run.Spec || _factors != run.Factors) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, run.Factors, linked: true);
             var peers = await links.OpenAsync(JobId, run.Generation, rank, endpoints);
-            _runner = new SplitRunner(run.Generation, rank, _split!, peers, JobId);
+            _runner = new LinkRunner(run.Generation, rank, _linked!, peers, JobId);
             logger.LogInformation("Worker {Rank} of job {Job} linked to workers {Peers} for run {Generation}",
                 rank, JobId, string.Join(", ", Enumerable.Range(0, endpoints.Length).Where(p => p != rank).Select(p => $"{p} ({(endpoints[p] == endpoints[rank] ? "same silo" : endpoints[p])})")), run.Generation);
         }
-        else if (_runner is not { Broken: false } runner || runner.Generation != run.Generation || _split!.StepsApplied != run.FirstStep - 1)
+        else if (_runner is not { Broken: false } runner || runner.Generation != run.Generation || _linked!.StepsApplied != run.FirstStep - 1)
         {
             return new SplitRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
         }
-        var (losses, share) = await _runner.RunAsync(run.FirstStep, run.Steps, run.Parameters, run.ShareAtEnd);
-        var answer = new SplitRunResult(rank, run.FirstStep, TensorPayload.From(losses), Share: share);
+        var window = await _runner.RunAsync(run.FirstStep, run.Steps, run.Parameters, run.ShareAtEnd);
+        var answer = new SplitRunResult(rank, run.FirstStep, TensorPayload.From(window.Losses), Share: window.Share, Failure: window.Failure);
         _lastRun = (run.Generation, answer);
         return answer;
     }
@@ -119,7 +123,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     public async Task<TensorPayload?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate)
     {
-        if (_split is { } split) return await compute.Run(() => split.StepsApplied == stepsCompleted ? split.Share() : null);
+        if (_linked is { } linked) return await compute.Run(() => linked.StepsApplied == stepsCompleted ? linked.Share() : null);
         if (_replica is not { } replica) return null;
         await _precompute;
         return await compute.Run(() =>
@@ -135,7 +139,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return Task.CompletedTask;
     }
 
-    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors)
+    /// <param name="linked">Whether the worker runs windows of steps over links (<see cref="RunSplitAsync"/>) rather than one step per <see cref="ComputeAsync"/>.</param>
+    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors, bool linked)
     {
         bool split = spec.Parallelism == Parallelism.SplitFirstLayer;
         var plan = ExchangePlan.For(spec, factors);
@@ -156,7 +161,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         _precompute = Task.CompletedTask;
         if (split)
         {
-            _split = SplitReplica.Create(spec, Rank, rows);
+            _linked = SplitReplica.Create(spec, Rank, rows);
             _replica = null;
             var units = FirstLayerSplit<double>.UnitSlices(spec)[Rank];
             logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Batch} samples ({Source}); it owns units [{Start}, {End}) of the first layer; {Precision}",
@@ -165,9 +170,18 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         }
         int offset = uploaded is null ? 0 : first;
         var shardData = rows.Slice(shard with { Start = shard.Start - offset });
-        _replica = ShardReplica.Create(spec, plan, shardData, plan.NeedsBatchInputs ? rows.X : null);
-        _split = null;
-        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}",
-            Rank, worldSize, JobId, shard.Start, shard.End, source, spec.Engine, spec.Precision.Name(), plan.Describe());
+        if (linked)
+        {
+            _linked = DataReplica.Create(spec, plan, Rank, shardData, plan.NeedsBatchInputs ? rows.X : null);
+            _replica = null;
+        }
+        else
+        {
+            _replica = ShardReplica.Create(spec, plan, shardData, plan.NeedsBatchInputs ? rows.X : null);
+            _linked = null;
+        }
+        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}, {Plane}",
+            Rank, worldSize, JobId, shard.Start, shard.End, source, spec.Engine, spec.Precision.Name(), plan.Describe(),
+            linked ? "packs to the other workers over links" : "packs through the parameter server");
     }
 }

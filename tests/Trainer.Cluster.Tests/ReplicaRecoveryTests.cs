@@ -11,19 +11,20 @@ namespace Trainer.Cluster.Tests;
 
 /// <summary>
 /// The parameters live in the workers' replicas. A worker that loses its replica (its activation
-/// is gone, as after a crash) gets a copy of a surviving one; when none survives, the job restores
-/// its checkpoint. Either way the job ends with exactly the undisturbed weights. The silos' log
-/// shows which recovery ran, so a test cannot pass without it.
+/// is gone, as after a crash) gets a copy of a surviving one: on the Orleans data plane at the step
+/// it missed, on links from the last step every survivor completed. When none survives, the job
+/// restores its checkpoint. Either way the job ends with exactly the undisturbed weights. The
+/// silos' log shows which recovery ran, so a test cannot pass without it.
 /// </summary>
 public sealed class ReplicaRecoveryTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task AWorkerThatLostItsReplica_GetsASurvivorsCopy_AndEndsWithTheUndisturbedWeights()
+    public async Task OnTheOrleansDataPlane_AWorkerThatLostItsReplica_GetsASurvivorsCopy_AndEndsWithTheUndisturbedWeights()
     {
         var log = new LogCapture();
-        await using var cluster = await StartAsync(log);
+        await using var cluster = await StartAsync(log, DataPlane.Orleans);
         var spec = Jobs.Small(workers: 3, steps: 400) with { CheckpointEvery = 1000 };
         var expected = Jobs.Local(spec);
 
@@ -37,10 +38,31 @@ public sealed class ReplicaRecoveryTests
     }
 
     [Fact]
-    public async Task WhenNoReplicaSurvives_TheJobRestoresItsCheckpoint_AndEndsWithTheUndisturbedWeights()
+    public async Task OnLinks_AWorkerThatLostItsReplica_TheWorkersCarryOnFromASurvivorsReplica_WithoutRestoringTheCheckpoint()
     {
         var log = new LogCapture();
         await using var cluster = await StartAsync(log);
+        // No checkpoint after the initial one: a restore would replay from step 0, and the log would say so.
+        var spec = Jobs.Small(workers: 3, steps: 400) with { CheckpointEvery = 1000 };
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 100, ranks: [1]));
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id} step ", StringComparison.Ordinal) && l.Contains("the workers carry on from worker ") && l.Contains("'s replica after step "));
+        Assert.DoesNotContain(log.Lines, l => l.Contains($"Job {id}: ") && l.Contains("restoring the checkpoint"));
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+    }
+
+    [Theory]
+    [InlineData(DataPlane.Links)]
+    [InlineData(DataPlane.Orleans)]
+    public async Task WhenNoReplicaSurvives_TheJobRestoresItsCheckpoint_AndEndsWithTheUndisturbedWeights(DataPlane plane)
+    {
+        var log = new LogCapture();
+        await using var cluster = await StartAsync(log, plane);
         var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50 };
         var expected = Jobs.Local(spec);
 
@@ -78,14 +100,15 @@ public sealed class ReplicaRecoveryTests
         await Task.WhenAll(ranks.Select(rank => cluster.Client.GetGrain<IWorkerGrain>(rank, jobId).ReleaseAsync()));
     }
 
-    private static async Task<InProcessTestCluster> StartAsync(LogCapture log)
+    /// <param name="window">The links' window of steps: short, so that a worker released after some step misses a later window of the job.</param>
+    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, DataPlane plane = DataPlane.Links, double window = 2)
     {
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddTrainer();
             silo.Services.AddSingleton<ILoggerProvider>(log);
-            silo.Services.Configure<TrainerOptions>(o => o.Exchange = ExchangeMode.Factors);
+            silo.Services.Configure<TrainerOptions>(o => (o.Exchange, o.DataPlane, o.SplitStepBatchWindow) = (ExchangeMode.Factors, plane, TimeSpan.FromMilliseconds(window)));
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
