@@ -56,7 +56,7 @@ public interface IParameterServerGrain : IGrainWithStringKey
 /// One per job and rank (key: rank, job id). Owns one contiguous shard of the batch, loaded once,
 /// and a replica of the parameters; each step it computes its shard's summed loss and gradient
 /// pack, and applies the step's update. On the links data plane it runs windows of steps with the
-/// other workers (<see cref="RunSplitAsync"/>), exchanging packs and building each update itself;
+/// other workers (<see cref="RunWindowAsync"/>), exchanging packs and building each update itself;
 /// on the Orleans data plane the parameter server sends it every step (<see cref="ComputeAsync"/>).
 /// In a split job it owns a slice of the first layer's units instead and runs windows of steps
 /// with the other workers, exchanging activations.
@@ -67,20 +67,20 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey
     Task<ShardGradient> ComputeAsync(WorkRequest request);
 
     /// <summary>Where this worker's silo takes workers' links ("address:port"; the same for every worker of the silo).</summary>
-    Task<string> PrepareSplitAsync();
+    Task<string> PrepareLinksAsync();
 
     /// <summary>
-    /// Runs a window of a linked job's steps (see <see cref="SplitRun"/>), sending this worker's
+    /// Runs a window of a linked job's steps (see <see cref="LinkedRun"/>), sending this worker's
     /// block of each step (activations, or its pack) straight to the other workers over links of
     /// their own and reading theirs; the parameter server is not in the per-step path. A repeated
     /// call for the same generation and first step gets the same answer.
     /// </summary>
     [ResponseTimeout("00:10:00")]
-    Task<SplitRunResult> RunSplitAsync(SplitRun run);
+    Task<LinkedRunResult> RunWindowAsync(LinkedRun run);
 
     /// <summary>Ends a linked run of <paramref name="generation"/> (or older) that waits for a block that will never come (a worker was lost).</summary>
     [AlwaysInterleave]
-    Task AbortSplitAsync(long generation);
+    Task AbortRunAsync(long generation);
 
     /// <summary>
     /// A copy of the replica after <paramref name="stepsCompleted"/> steps (job precision), applying

@@ -111,8 +111,8 @@ public sealed record ShardGradient(
 /// share after the window (the parameter server takes a checkpoint there, or the job ends); of a
 /// data-parallel job's identical replicas only worker 0 answers one.
 /// </summary>
-[GenerateSerializer, Immutable, Alias("trainer.split-run")]
-public sealed record SplitRun(
+[GenerateSerializer, Immutable, Alias("trainer.linked-run")]
+public sealed record LinkedRun(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] long Generation,
     [property: Id(2)] int FirstStep,
@@ -124,16 +124,16 @@ public sealed record SplitRun(
     [property: Id(8)] bool Factors = false);
 
 /// <summary>
-/// A worker's answer to a <see cref="SplitRun"/>: the loss of each step it ran (every worker
+/// A worker's answer to a <see cref="LinkedRun"/>: the loss of each step it ran (every worker
 /// computes the same losses), ending early at a non-finite one. <see cref="NeedsParameters"/>:
 /// the worker holds no share of this generation at FirstStep - 1 (it was re-activated) and ran nothing.
 /// <see cref="Share"/>: the worker's share of the parameters after the window, when the run asked
-/// for it (<see cref="SplitRun.ShareAtEnd"/>) and every step ran. <see cref="Failure"/>: why the
+/// for it (<see cref="LinkedRun.ShareAtEnd"/>) and every step ran. <see cref="Failure"/>: why the
 /// window stopped early (a link to another worker broke, the run was aborted); the losses are then
 /// those of the steps the worker completed and applied before it stopped.
 /// </summary>
-[GenerateSerializer, Immutable, Alias("trainer.split-run-result")]
-public sealed record SplitRunResult(
+[GenerateSerializer, Immutable, Alias("trainer.linked-run-result")]
+public sealed record LinkedRunResult(
     [property: Id(0)] int Rank,
     [property: Id(1)] int FirstStep,
     [property: Id(2)] TensorPayload Losses,

@@ -11,7 +11,7 @@ namespace Trainer.Grains;
 /// </summary>
 /// <remarks>
 /// A thread per worker, not the silo's <see cref="ComputeScheduler"/>: the thread blocks in its
-/// links' reads (one wake-up per block, see <see cref="SplitLinks"/>), and a worker blocked on a
+/// links' reads (one wake-up per block, see <see cref="WorkerLinks"/>), and a worker blocked on a
 /// shared pool thread could keep another worker of its silo from computing the very block it waits
 /// for. The blocks of a window's last step go out too: they are the next window's first, and wait
 /// in the links. Any failure breaks the runner (the job restores its checkpoint and starts a new run).

@@ -47,9 +47,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     // every initialisation: it names the run's links, so an older run's can never be mixed in), and its window in steps.
     private SplitServer? _split;
     private long _generation;
-    private int _splitWindow = 1;
+    private int _linkedWindow = 1;
     // The workers' shares (a data-parallel job's: worker 0's replica) after the last window that ended at the job grain's bound.
-    private (int StepsCompleted, TensorPayload[] Shares)? _splitShares;
+    private (int StepsCompleted, TensorPayload[] Shares)? _checkpointShares;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -68,8 +68,8 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         _split = spec.Parallelism == Parallelism.SplitFirstLayer ? SplitServer.Create(spec) : null;
         _linked = _split is not null || _options.DataPlane == DataPlane.Links;
         NextGeneration();
-        _splitWindow = 1;
-        _splitShares = null;
+        _linkedWindow = 1;
+        _checkpointShares = null;
         if (_split is null) logger.LogInformation("Job {Job}: exchange {Plan}; the workers send their packs {Plane}", JobId, plan.Describe(),
             _linked ? "to each other over links and each builds the update" : "to the parameter server");
         else logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers; they exchange activations", JobId, spec.Model.LayerSizes[1], spec.Workers);
@@ -161,14 +161,14 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private async Task<double[]> TryLinkedWindowAsync(int firstStep, int maxSteps)
     {
         var spec = _spec!;
-        int steps = Math.Min(maxSteps, _splitWindow);
+        int steps = Math.Min(maxSteps, _linkedWindow);
         var clock = Stopwatch.StartNew();
         // A run that starts (parameters) tells every worker where the others' silos take links.
         var endpoints = _syncParameters is null ? null
-            : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareSplitAsync())));
-        var run = new SplitRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors);
-        var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunSplitAsync(run))).ToList();
-        var results = new SplitRunResult?[spec.Workers];
+            : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareLinksAsync())));
+        var run = new LinkedRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors);
+        var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
+        var results = new LinkedRunResult?[spec.Workers];
         string? failure = null;
         bool aborted = false;
         // The others wait for blocks that will not come: release them.
@@ -176,7 +176,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         {
             if (aborted) return;
             aborted = true;
-            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => QuietlyAsync(() => Worker(rank).AbortSplitAsync(run.Generation).WaitAsync(_options.SplitLinkTimeout))));
+            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => QuietlyAsync(() => Worker(rank).AbortRunAsync(run.Generation).WaitAsync(_options.SplitLinkTimeout))));
         }
         try
         {
@@ -207,12 +207,12 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         foreach (var other in results.Skip(1)) CheckSameLosses(firstStep, losses, other!);
         _syncParameters = null;
         _stepsCompleted = firstStep + losses.Length - 1;
-        _splitShares = _split is null
+        _checkpointShares = _split is null
             ? results[0]!.Share is { } replica ? (_stepsCompleted, [replica]) : null
             : results.All(r => r!.Share is not null) ? (_stepsCompleted, [.. results.Select(r => r!.Share!)]) : null;
         // Aim the next window at the time target; grow at most 4x at a time (the first window of a run includes loading).
         double perStep = clock.Elapsed.TotalMilliseconds / losses.Length;
-        _splitWindow = (int)Math.Clamp(_options.SplitStepBatchWindow.TotalMilliseconds / Math.Max(perStep, 1e-3), 1, 4.0 * steps);
+        _linkedWindow = (int)Math.Clamp(_options.SplitStepBatchWindow.TotalMilliseconds / Math.Max(perStep, 1e-3), 1, 4.0 * steps);
         return losses;
     }
 
@@ -223,7 +223,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     /// replica with the others. The bits are those of an undisturbed run. A split job (only the lost
     /// worker held its slice), or a job no worker survived, fails the window: the job grain restores its checkpoint.
     /// </summary>
-    private async Task<double[]> ResumeFromSurvivorAsync(int firstStep, SplitRunResult?[] results, string failure)
+    private async Task<double[]> ResumeFromSurvivorAsync(int firstStep, LinkedRunResult?[] results, string failure)
     {
         int lost = Array.FindIndex(results, r => r is null or { NeedsParameters: true });
         var survivors = results.Where(r => r is { NeedsParameters: false }).Select(r => r!).ToArray();
@@ -253,7 +253,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
                 JobId, after + 1, failure, donor.Rank, after);
             _syncParameters = replica;
             _stepsCompleted = after;
-            _splitShares = null;
+            _checkpointShares = null;
             NextGeneration();
             return losses;
         }
@@ -265,7 +265,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private void NextGeneration() => _generation = Math.Max(_generation + 1, DateTime.UtcNow.Ticks);
 
     /// <summary>Every worker computed the same losses (for the first <paramref name="count"/> steps, or all of them, of equal count).</summary>
-    private void CheckSameLosses(int firstStep, double[] losses, SplitRunResult other, int count = -1)
+    private void CheckSameLosses(int firstStep, double[] losses, LinkedRunResult other, int count = -1)
     {
         var theirs = other.Losses.Values;
         if (count >= 0) theirs = theirs[..count];
@@ -289,7 +289,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         if (_spec is null || _updates is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
         if (_syncParameters is { } pending) return State(pending);
-        if (_splitShares is { } kept && kept.StepsCompleted == _stepsCompleted)
+        if (_checkpointShares is { } kept && kept.StepsCompleted == _stepsCompleted)
             return State(_split is { } merger ? merger.Merge(kept.Shares) : kept.Shares[0]);
         if (_split is { } split)
         {

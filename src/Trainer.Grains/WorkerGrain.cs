@@ -14,7 +14,7 @@ namespace Trainer.Grains;
 /// applies the same update with the same code, so they stay bit-identical.
 /// On the links data plane (<see cref="DataPlane.Links"/>, the default) the workers instead run
 /// windows of steps on their own <see cref="LinkRunner"/> threads, exchanging their packs over
-/// <see cref="SplitLinks"/>, and each builds the update itself, in rank order. In a job that splits
+/// <see cref="WorkerLinks"/>, and each builds the update itself, in rank order. In a job that splits
 /// its first layer the worker holds its slice of that layer and the whole batch, and exchanges
 /// activation blocks the same way.
 /// </summary>
@@ -24,11 +24,11 @@ namespace Trainer.Grains;
 /// coming update while the other shards' factors travel, so a step waits only for theirs.
 /// </remarks>
 [RankPlacement]
-public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, SplitLinks links) : Grain, IWorkerGrain
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links) : Grain, IWorkerGrain
 {
     // The current run of a job whose workers exchange blocks over links: its thread and links.
     private LinkRunner? _runner;
-    private (long Generation, SplitRunResult Result)? _lastRun;
+    private (long Generation, LinkedRunResult Result)? _lastRun;
     // The worker's part of the job on the Orleans data plane (the parameter server drives each step), or on links.
     private ShardReplica? _replica;
     private LinkedReplica? _linked;
@@ -51,7 +51,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     public async Task<ShardGradient> ComputeAsync(WorkRequest request)
     {
         if (request.Spec.Parallelism == Parallelism.SplitFirstLayer)
-            throw new InvalidOperationException($"Job {JobId} splits its first layer; its workers run whole windows of steps (RunSplitAsync).");
+            throw new InvalidOperationException($"Job {JobId} splits its first layer; its workers run whole windows of steps (RunWindowAsync).");
         if (_replica is null || _spec != request.Spec || _worldSize != request.WorldSize || _factors != request.Factors)
             await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors, linked: false);
         var replica = _replica!;
@@ -71,7 +71,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return result;
     }
 
-    public Task<string> PrepareSplitAsync() => Task.FromResult(links.Endpoint);
+    public Task<string> PrepareLinksAsync() => Task.FromResult(links.Endpoint);
 
     /// <summary>
     /// A window of steps over links (a split job, or a data-parallel job on the links data plane).
@@ -79,7 +79,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     /// the other workers and starts its <see cref="LinkRunner"/>; a run without continues the
     /// runner of its generation, which must stand where the window starts.
     /// </summary>
-    public async Task<SplitRunResult> RunSplitAsync(SplitRun run)
+    public async Task<LinkedRunResult> RunWindowAsync(LinkedRun run)
     {
         if (_lastRun is { } last && last.Generation == run.Generation && last.Result.FirstStep == run.FirstStep) return last.Result;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(run.Steps);
@@ -89,7 +89,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             _runner?.Dispose();
             _runner = null;
             if (run.Endpoints is not { } endpoints || endpoints.Length != run.Spec.Workers)
-                throw new ArgumentException($"Job {JobId}: a split run that starts needs every worker's link endpoint ({run.Spec.Workers}).", nameof(run));
+                throw new ArgumentException($"Job {JobId}: a run that starts needs every worker's link endpoint ({run.Spec.Workers}).", nameof(run));
             if (_linked is null || _spec != run.Spec || _factors != run.Factors) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, run.Factors, linked: true);
             var peers = await links.OpenAsync(JobId, run.Generation, rank, endpoints);
             _runner = new LinkRunner(run.Generation, rank, _linked!, peers, JobId);
@@ -98,15 +98,15 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         }
         else if (_runner is not { Broken: false } runner || runner.Generation != run.Generation || _linked!.StepsApplied != run.FirstStep - 1)
         {
-            return new SplitRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
+            return new LinkedRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
         }
         var window = await _runner.RunAsync(run.FirstStep, run.Steps, run.Parameters, run.ShareAtEnd);
-        var answer = new SplitRunResult(rank, run.FirstStep, TensorPayload.From(window.Losses), Share: window.Share, Failure: window.Failure);
+        var answer = new LinkedRunResult(rank, run.FirstStep, TensorPayload.From(window.Losses), Share: window.Share, Failure: window.Failure);
         _lastRun = (run.Generation, answer);
         return answer;
     }
 
-    public Task AbortSplitAsync(long generation)
+    public Task AbortRunAsync(long generation)
     {
         if (_runner is { } runner && runner.Generation <= generation) runner.Abort();
         return Task.CompletedTask;
@@ -139,7 +139,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return Task.CompletedTask;
     }
 
-    /// <param name="linked">Whether the worker runs windows of steps over links (<see cref="RunSplitAsync"/>) rather than one step per <see cref="ComputeAsync"/>.</param>
+    /// <param name="linked">Whether the worker runs windows of steps over links (<see cref="RunWindowAsync"/>) rather than one step per <see cref="ComputeAsync"/>.</param>
     private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors, bool linked)
     {
         bool split = spec.Parallelism == Parallelism.SplitFirstLayer;

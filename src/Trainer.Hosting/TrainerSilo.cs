@@ -53,7 +53,7 @@ public static class TrainerSilo
             int threads = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TrainerOptions>>().Value.ComputeThreads;
             return new ComputeScheduler(threads > 0 ? threads : Environment.ProcessorCount);
         });
-        silo.Services.AddSingleton<SplitLinks>();
+        silo.Services.AddSingleton<WorkerLinks>();
         // NOTE: running jobs keep their grains busy; idle ones may be collected and reload from storage.
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
         return silo;

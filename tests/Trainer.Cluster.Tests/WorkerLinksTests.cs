@@ -8,10 +8,10 @@ using Trainer.Grains;
 namespace Trainer.Cluster.Tests;
 
 /// <summary>
-/// The links that carry a split job's activation blocks between workers: TCP between silos,
-/// in-process within one. Each test plays two silos with two <see cref="SplitLinks"/> on loopback.
+/// The links that carry workers' blocks (a split job's activations, a data-parallel job's packs): TCP between silos,
+/// in-process within one. Each test plays two silos with two <see cref="WorkerLinks"/> on loopback.
 /// </summary>
-public sealed class SplitLinksTests
+public sealed class WorkerLinksTests
 {
     private const string Job = "links-test";
     private static CancellationToken Token => TestContext.Current.CancellationToken;
@@ -146,7 +146,7 @@ public sealed class SplitLinksTests
     }
 
     /// <summary>Worker 0 on silo <paramref name="a"/> and worker 1 on silo <paramref name="b"/>, linked for run 1.</summary>
-    private static async Task<(IBlockLink Zero, IBlockLink One)> LinkAsync(SplitLinks a, SplitLinks b)
+    private static async Task<(IBlockLink Zero, IBlockLink One)> LinkAsync(WorkerLinks a, WorkerLinks b)
     {
         string[] endpoints = [a.Endpoint, b.Endpoint];
         var zero = a.OpenAsync(Job, 1, 0, endpoints);
@@ -168,9 +168,9 @@ public sealed class SplitLinksTests
         return block;
     }
 
-    private static SplitLinks Links(TimeSpan? linkTimeout = null) =>
+    private static WorkerLinks Links(TimeSpan? linkTimeout = null) =>
         new(new LoopbackSilo(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), WorkerCallTimeout = TimeSpan.FromSeconds(30) }),
-            NullLogger<SplitLinks>.Instance);
+            NullLogger<WorkerLinks>.Instance);
 
     private sealed class LoopbackSilo : ILocalSiloDetails
     {

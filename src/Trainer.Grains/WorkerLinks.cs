@@ -30,7 +30,7 @@ namespace Trainer.Grains;
 /// The listener is unauthenticated like the silo port itself: expose it only inside the cluster's
 /// network (<see cref="TrainerOptions.SplitLinkPort"/> fixes its port for firewalls and pod specs).
 /// </remarks>
-public sealed class SplitLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> options, ILogger<SplitLinks> logger) : IDisposable
+public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> options, ILogger<WorkerLinks> logger) : IDisposable
 {
     private const int Magic = 0x544E5254;   // "TRNT"
     private const int Version = 1;
@@ -319,10 +319,10 @@ internal static class BlockFrame
     }
 }
 
-/// <summary>Two workers of one silo: a <see cref="SplitLinks.LocalLink"/> each way.</summary>
-internal sealed class LocalPeer(SplitLinks links, SplitLinks.LinkKey outKey, SplitLinks.LinkKey inKey, TimeSpan timeout) : IBlockLink
+/// <summary>Two workers of one silo: a <see cref="WorkerLinks.LocalLink"/> each way.</summary>
+internal sealed class LocalPeer(WorkerLinks links, WorkerLinks.LinkKey outKey, WorkerLinks.LinkKey inKey, TimeSpan timeout) : IBlockLink
 {
-    private readonly SplitLinks.LocalLink _outgoing = links.Local(outKey), _incoming = links.Local(inKey);
+    private readonly WorkerLinks.LocalLink _outgoing = links.Local(outKey), _incoming = links.Local(inKey);
 
     public int Peer => outKey.To;
 
