@@ -14,7 +14,7 @@ namespace Trainer.Grains;
 /// into this step's update, which travels with the next step. The parameters themselves live in the
 /// workers' replicas, which all apply the same update with the same code; the result is the
 /// single-process full-batch update (LocalTrainer), bit-reproducible for a given worker count.
-/// On the links data plane (<see cref="DataPlane.Links"/>, the default), and always for a job that
+/// On the links data plane (<see cref="DataPlane.Links"/>, the default across silos), and always for a job that
 /// splits its first layer, the job is driven a window of steps at a time instead: the workers
 /// exchange their packs (or activations) among themselves and each builds the update in rank order,
 /// and the parameter server only starts each window, checks that every worker computed the same
@@ -57,16 +57,23 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         var spec = state.Spec;
         _spec = spec;
+        // Within one silo nothing crosses a network: dense packs (no duplicated factor products) through the parameter server (no copies).
+        bool spansSilos = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active) > 1;
         _factors = _options.Exchange switch
         {
             ExchangeMode.Dense => false,
             ExchangeMode.Factors => true,
-            _ => membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active) > 1,
+            _ => spansSilos,
         };
         var plan = ExchangePlan.For(spec, _factors);
         _updates = ServerUpdates.Create(spec, plan, compute);
         _split = spec.Parallelism == Parallelism.SplitFirstLayer ? SplitServer.Create(spec) : null;
-        _linked = _split is not null || _options.DataPlane == DataPlane.Links;
+        _linked = _split is not null || _options.DataPlane switch
+        {
+            DataPlane.Links => true,
+            DataPlane.Orleans => false,
+            _ => spansSilos,
+        };
         NextGeneration();
         _linkedWindow = 1;
         _checkpointShares = null;

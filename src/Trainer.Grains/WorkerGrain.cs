@@ -12,7 +12,7 @@ namespace Trainer.Grains;
 /// activation. A worker re-activated on another silo after a crash rebuilds its shard from the
 /// request and asks for parameters (<see cref="ShardGradient.NeedsParameters"/>); every replica
 /// applies the same update with the same code, so they stay bit-identical.
-/// On the links data plane (<see cref="DataPlane.Links"/>, the default) the workers instead run
+/// On the links data plane (<see cref="DataPlane.Links"/>, the default across silos) the workers instead run
 /// windows of steps on their own <see cref="LinkRunner"/> threads, exchanging their packs over
 /// <see cref="WorkerLinks"/>, and each builds the update itself, in rank order. In a job that splits
 /// its first layer the worker holds its slice of that layer and the whole batch, and exchanges

@@ -1,5 +1,6 @@
 using Orleans.TestingHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Trainer.Abstractions;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
@@ -47,5 +48,28 @@ public sealed class DataPlaneTests
             Assert.Equal(expected.Losses, losses);
             Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
         }
+    }
+
+    [Theory]
+    [InlineData(1, "to the parameter server")]
+    [InlineData(2, "to each other over links")]
+    public async Task TheAutoDataPlane_SendsPacksOverLinks_ExactlyWhenTheClusterHasSeveralSilos(int silos, string expected)
+    {
+        var log = new LogCapture(LogLevel.Information);
+        var builder = new InProcessTestClusterBuilder((short)silos);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddTrainer();
+            silo.Services.AddSingleton<ILoggerProvider>(log);
+        });
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync(Token);
+        var spec = Jobs.Small(workers: 2, steps: 20);
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token);
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: exchange ", StringComparison.Ordinal) && l.Contains($"the workers send their packs {expected}"));
+        Assert.Equal(Jobs.Local(spec).Losses, losses);
     }
 }

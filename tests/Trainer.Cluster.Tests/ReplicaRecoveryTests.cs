@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
@@ -113,29 +112,5 @@ public sealed class ReplicaRecoveryTests
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
-    }
-
-    /// <summary>Keeps every Trainer log line of warning level or above, formatted.</summary>
-    private sealed class LogCapture : ILoggerProvider
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-
-        public IReadOnlyCollection<string> Lines => _lines;
-
-        public ILogger CreateLogger(string categoryName) => new Logger(categoryName.StartsWith("Trainer", StringComparison.Ordinal) ? _lines : null);
-
-        public void Dispose() { }
-
-        private sealed class Logger(ConcurrentQueue<string>? lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => lines is not null && logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (IsEnabled(logLevel)) lines!.Enqueue(formatter(state, exception));
-            }
-        }
     }
 }
