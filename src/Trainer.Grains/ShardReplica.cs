@@ -9,13 +9,75 @@ using Trainer.Core.Training;
 namespace Trainer.Grains;
 
 /// <summary>
-/// A worker's shard, its replica of the parameters and its buffers, in the job's precision, so the
-/// worker grain stays precision-blind. A float32 job narrows the rows once, when the worker loads them.
+/// A shard's rows and a replica of the parameters in precision T, and the arithmetic a data-parallel
+/// worker runs on them on either data plane: the shard's loss and pack, the update's application.
+/// One class for both planes, so they cannot drift apart in a bit.
+/// </summary>
+internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, T[] x, T[] y, int samples, T[] batchInputs)
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly T[] _parameters = new T[plan.Layout.Count];
+    private readonly ReplicaUpdate<T> _update = new(spec, plan);
+
+    public ExchangePlan Plan => plan;
+
+    /// <summary>The layout of this shard's pack.</summary>
+    public Pack Pack { get; } = plan.PackLayout(samples);
+
+    /// <summary>How many steps' updates the replica holds; -1 until it is given parameters.</summary>
+    public int StepsApplied { get; private set; } = -1;
+
+    /// <summary>Replaces the replica with <paramref name="parameters"/> (the parameters after <paramref name="stepsCompleted"/> steps).</summary>
+    public void Load(TensorPayload parameters, int stepsCompleted)
+    {
+        parameters.ValuesOf<T>(_parameters.Length, "the parameters sent to the worker").CopyTo(_parameters);
+        _update.DiscardOwn();
+        StepsApplied = stepsCompleted;
+    }
+
+    /// <summary>Applies the update of step StepsApplied + 1.</summary>
+    public void Apply(ReadOnlySpan<T> update)
+    {
+        _update.Apply(update, batchInputs, _parameters);
+        StepsApplied++;
+    }
+
+    /// <summary>Writes the shard's pack at the replica's parameters into <paramref name="pack"/>; returns the shard's summed loss.</summary>
+    public double Compute(Span<T> pack) => GradientModels.LossAndPack(model, _parameters, x, y, samples, Pack, pack);
+
+    /// <summary>Computes this shard's share of the coming update from its own pack, ahead of the update (<see cref="ReplicaUpdate{T}.PrecomputeOwn"/>).</summary>
+    public void PrecomputeOwn(int rank, ReadOnlySpan<T> ownPack) => _update.PrecomputeOwn(rank, ownPack, x);
+
+    /// <summary>A copy of the replica's parameters (job precision).</summary>
+    public TensorPayload Snapshot()
+    {
+        var payload = TensorPayload.Allocate<T>(_parameters.Length, out var copy);
+        _parameters.CopyTo(copy);
+        return payload;
+    }
+}
+
+/// <summary>Makes a worker's <see cref="ReplicaState{T}"/> in the job's precision: a float32 job narrows the rows once, when the worker loads them.</summary>
+internal static class ReplicaStates
+{
+    /// <param name="batchInputs">The whole batch's inputs (float64), needed when the plan factors the first layer; else null.</param>
+    public static TReplica Create<TReplica>(TrainingSpec spec, ExchangePlan plan, Dataset shard, double[]? batchInputs,
+        Func<ReplicaState<double>, TReplica> float64, Func<ReplicaState<float>, TReplica> float32) => spec.Precision switch
+    {
+        Precision.Float32 => float32(new(spec, plan, GradientModels.CreateSingle(spec), Precisions.Narrow(shard.X), Precisions.Narrow(shard.Y), shard.Count,
+            batchInputs is null ? [] : Precisions.Narrow(batchInputs))),
+        _ => float64(new(spec, plan, GradientModels.Create(spec), shard.X, shard.Y, shard.Count, batchInputs ?? [])),
+    };
+}
+
+/// <summary>
+/// A worker's shard and replica on the Orleans data plane (one step per request from the parameter
+/// server), with its packs in two reused buffers, so the worker grain stays precision-blind.
 /// </summary>
 internal abstract class ShardReplica
 {
     /// <summary>How many steps' updates the replica holds; -1 until it is given parameters.</summary>
-    public int StepsApplied { get; protected set; } = -1;
+    public abstract int StepsApplied { get; }
 
     /// <summary>Replaces the replica with <paramref name="parameters"/> (the parameters after <paramref name="stepsCompleted"/> steps).</summary>
     public abstract void Load(TensorPayload parameters, int stepsCompleted);
@@ -36,57 +98,31 @@ internal abstract class ShardReplica
     public abstract TensorPayload Snapshot();
 
     /// <param name="batchInputs">The whole batch's inputs (float64), needed when the plan factors the first layer; else null.</param>
-    public static ShardReplica Create(TrainingSpec spec, ExchangePlan plan, Dataset shard, double[]? batchInputs) => spec.Precision switch
+    public static ShardReplica Create(TrainingSpec spec, ExchangePlan plan, Dataset shard, double[]? batchInputs) =>
+        ReplicaStates.Create<ShardReplica>(spec, plan, shard, batchInputs, state => new Typed<double>(state), state => new Typed<float>(state));
+
+    private sealed class Typed<T>(ReplicaState<T> state) : ShardReplica where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Precision.Float32 => new Typed<float>(spec, plan, GradientModels.CreateSingle(spec), Precisions.Narrow(shard.X), Precisions.Narrow(shard.Y), shard.Count,
-            batchInputs is null ? [] : Precisions.Narrow(batchInputs)),
-        _ => new Typed<double>(spec, plan, GradientModels.Create(spec), shard.X, shard.Y, shard.Count, batchInputs ?? []),
-    };
+        private readonly PayloadRing<T> _packs = new(state.Pack.Length);
 
-    private sealed class Typed<T> : ShardReplica where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        private readonly ExchangePlan _plan;
-        private readonly IGradientModel<T> _model;
-        private readonly T[] _x, _y, _batchInputs, _parameters;
-        private readonly int _samples;
-        private readonly Pack _pack;
-        private readonly PayloadRing<T> _packs;
-        private readonly ReplicaUpdate<T> _update;
+        public override int StepsApplied => state.StepsApplied;
 
-        public Typed(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, T[] x, T[] y, int samples, T[] batchInputs)
-        {
-            (_plan, _model, _x, _y, _samples, _batchInputs) = (plan, model, x, y, samples, batchInputs);
-            _parameters = new T[plan.Layout.Count];
-            _pack = plan.PackLayout(samples);
-            _packs = new PayloadRing<T>(_pack.Length);
-            _update = new ReplicaUpdate<T>(spec, plan);
-        }
+        public override void Load(TensorPayload parameters, int stepsCompleted) => state.Load(parameters, stepsCompleted);
 
-        public override void Load(TensorPayload parameters, int stepsCompleted)
-        {
-            parameters.ValuesOf<T>(_parameters.Length, "the parameters sent to the worker").CopyTo(_parameters);
-            _update.DiscardOwn();
-            StepsApplied = stepsCompleted;
-        }
-
-        public override void Apply(TensorPayload update)
-        {
-            _update.Apply(update.ValuesOf<T>(_plan.Update.Length, "the step's update"), _batchInputs, _parameters);
-            StepsApplied++;
-        }
+        public override void Apply(TensorPayload update) => state.Apply(update.ValuesOf<T>(state.Plan.Update.Length, "the step's update"));
 
         public override (double Loss, TensorPayload Pack) Compute()
         {
             _packs.Swap();
-            double loss = GradientModels.LossAndPack(_model, _parameters, _x, _y, _samples, _pack, _packs.Current);
+            double loss = state.Compute(_packs.Current);
             return (loss, _packs.CurrentPayload);
         }
 
-        public override bool HasFactors => _plan.AnyFactored;
+        public override bool HasFactors => state.Plan.AnyFactored;
 
-        public override void PrecomputeOwn(int rank) => _update.PrecomputeOwn(rank, _packs.Current, _x);
+        public override void PrecomputeOwn(int rank) => state.PrecomputeOwn(rank, _packs.Current);
 
-        public override TensorPayload Snapshot() => new(MemoryMarshal.AsBytes(_parameters.AsSpan()).ToArray());
+        public override TensorPayload Snapshot() => state.Snapshot();
     }
 }
 
@@ -197,40 +233,29 @@ internal abstract class SplitReplica : LinkedReplica
 internal abstract class DataReplica : LinkedReplica
 {
     /// <param name="batchInputs">The whole batch's inputs (float64), needed when the plan factors the first layer; else null.</param>
-    public static DataReplica Create(TrainingSpec spec, ExchangePlan plan, int rank, Dataset shard, double[]? batchInputs) => spec.Precision switch
-    {
-        Precision.Float32 => new Typed<float>(spec, plan, rank, GradientModels.CreateSingle(spec), Precisions.Narrow(shard.X), Precisions.Narrow(shard.Y), shard.Count,
-            batchInputs is null ? [] : Precisions.Narrow(batchInputs)),
-        _ => new Typed<double>(spec, plan, rank, GradientModels.Create(spec), shard.X, shard.Y, shard.Count, batchInputs ?? []),
-    };
+    public static DataReplica Create(TrainingSpec spec, ExchangePlan plan, int rank, Dataset shard, double[]? batchInputs) =>
+        ReplicaStates.Create<DataReplica>(spec, plan, shard, batchInputs, state => new Typed<double>(spec, rank, state), state => new Typed<float>(spec, rank, state));
 
     private sealed class Typed<T> : DataReplica where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private readonly ExchangePlan _plan;
-        private readonly int _rank, _samples;
-        private readonly IGradientModel<T> _model;
-        private readonly T[] _x, _y, _batchInputs, _parameters, _update;
-        private readonly Pack[] _packs;
+        private readonly ReplicaState<T> _state;
+        private readonly int _rank, _workers;
         private readonly UpdateBuilder<T> _builder;
-        private readonly ReplicaUpdate<T> _replica;
-        private int _stepsApplied = -1;
+        private readonly T[] _update;
 
-        public Typed(TrainingSpec spec, ExchangePlan plan, int rank, IGradientModel<T> model, T[] x, T[] y, int samples, T[] batchInputs)
+        public Typed(TrainingSpec spec, int rank, ReplicaState<T> state)
         {
-            (_plan, _rank, _model, _x, _y, _samples, _batchInputs, LastStep) = (plan, rank, model, x, y, samples, batchInputs, spec.Steps);
-            _packs = plan.ShardPacks(spec.Workers);
-            _builder = new UpdateBuilder<T>(spec, plan);
-            _replica = new ReplicaUpdate<T>(spec, plan);
-            _parameters = new T[plan.Layout.Count];
+            (_state, _rank, _workers, LastStep) = (state, rank, spec.Workers, spec.Steps);
+            _builder = new UpdateBuilder<T>(spec, state.Plan);
             _update = new T[_builder.UpdateLength];
             int size = Unsafe.SizeOf<T>();
-            var lengths = _packs.Select(p => sizeof(double) + p.Length * size).ToArray();
+            var lengths = Enumerable.Range(0, _workers).Select(r => sizeof(double) + _builder.ShardLength(r) * size).ToArray();
             var offsets = new int[lengths.Length];
             for (int r = 1; r < offsets.Length; r++) offsets[r] = offsets[r - 1] + lengths[r - 1];
             Layout = new BlockLayout(offsets, lengths, offsets[^1] + lengths[^1]);
         }
 
-        public override int StepsApplied => _stepsApplied;
+        public override int StepsApplied => _state.StepsApplied;
 
         public override int LastStep { get; }
 
@@ -240,45 +265,40 @@ internal abstract class DataReplica : LinkedReplica
 
         public override void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block)
         {
-            parameters.ValuesOf<T>(_parameters.Length, "the parameters sent to the worker").CopyTo(_parameters);
-            _replica.DiscardOwn();
-            _stepsApplied = stepsCompleted;
+            _state.Load(parameters, stepsCompleted);
             Compute(block);
         }
 
         public override double Step(ReadOnlySpan<byte> blocks, Span<byte> next)
         {
             _builder.Reset();
-            for (int rank = 0; rank < _packs.Length; rank++)
+            for (int rank = 0; rank < _workers; rank++)
             {
                 var block = blocks.Slice(Layout.Offsets[rank], Layout.Lengths[rank]);
-                _builder.Add(rank, MemoryMarshal.Read<double>(block), MemoryMarshal.Cast<byte, T>(block[sizeof(double)..]), _update);
+                _builder.Add(rank, MemoryMarshal.Read<double>(block), Pack(block), _update);
             }
             double loss = _builder.Complete();
-            _replica.Apply(_update, _batchInputs, _parameters);
-            _stepsApplied++;
+            _state.Apply(_update);
             if (!next.IsEmpty) Compute(next);
             return loss;
         }
 
         public override void AfterSend(ReadOnlySpan<byte> own)
         {
-            if (_plan.AnyFactored) _replica.PrecomputeOwn(_rank, MemoryMarshal.Cast<byte, T>(own[sizeof(double)..]), _x);
+            if (_state.Plan.AnyFactored) _state.PrecomputeOwn(_rank, Pack(own));
         }
 
         /// <summary>This shard's summed loss and pack at the replica's parameters, as this worker's block.</summary>
         private void Compute(Span<byte> block)
         {
-            double loss = GradientModels.LossAndPack(_model, _parameters, _x, _y, _samples, _packs[_rank], MemoryMarshal.Cast<byte, T>(block[sizeof(double)..]));
+            double loss = _state.Compute(MemoryMarshal.Cast<byte, T>(block[sizeof(double)..]));
             MemoryMarshal.Write(block, in loss);
         }
 
-        public override TensorPayload Share()
-        {
-            var payload = TensorPayload.Allocate<T>(_parameters.Length, out var copy);
-            _parameters.CopyTo(copy);
-            return payload;
-        }
+        /// <summary>The pack in a block (after its float64 loss).</summary>
+        private static ReadOnlySpan<T> Pack(ReadOnlySpan<byte> block) => MemoryMarshal.Cast<byte, T>(block[sizeof(double)..]);
+
+        public override TensorPayload Share() => _state.Snapshot();
     }
 }
 
