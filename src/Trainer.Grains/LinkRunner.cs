@@ -13,8 +13,9 @@ namespace Trainer.Grains;
 /// A thread per worker, not the silo's <see cref="ComputeScheduler"/>: the thread blocks in its
 /// links' reads (one wake-up per block, see <see cref="WorkerLinks"/>), and a worker blocked on a
 /// shared pool thread could keep another worker of its silo from computing the very block it waits
-/// for. The blocks of a window's last step go out too: they are the next window's first, and wait
-/// in the links. Any failure breaks the runner (the job restores its checkpoint and starts a new run).
+/// for. The blocks of a window's last step go out too (but for the job's last step): they are the
+/// next window's first, and wait in the links. Any failure breaks the runner; the parameter server
+/// starts a new run, from a surviving replica (data-parallel) or from the checkpoint (split).
 /// </remarks>
 internal sealed class LinkRunner : IDisposable
 {
@@ -88,7 +89,27 @@ internal sealed class LinkRunner : IDisposable
         int done = 0;
         try
         {
-            return Run(window, losses, ref done);
+            if (window.Parameters is { } parameters)
+            {
+                _replica.Load(parameters, window.FirstStep - 1, Own);
+                Send(window.FirstStep);
+            }
+            else if (_replica.StepsApplied != window.FirstStep - 1)
+                throw new InvalidOperationException($"Job {Job}: worker {_rank} stands after step {_replica.StepsApplied}, not {window.FirstStep - 1}.");
+            for (int step = window.FirstStep; done < window.Steps; step++)
+            {
+                foreach (var link in _links)
+                    link?.Receive(step, _blocks.AsSpan(_layout.Offsets[link.Peer], _layout.Lengths[link.Peer]));
+                // The job's last step has no step after it: its block would be computed and sent for nothing (job 3: a whole step's arithmetic).
+                bool more = step < _replica.LastStep;
+                double loss = _replica.Step(_blocks, more ? Own : []);
+                losses[done++] = loss;
+                if (more) Send(step + 1);
+                if (!double.IsFinite(loss)) break;
+            }
+            return done == losses.Length
+                ? new WindowResult(losses, window.ShareAtEnd && _replica.SharesAtCheckpoint ? _replica.Share() : null, null)
+                : new WindowResult(losses[..done], null, null);
         }
         catch (Exception e)
         {
@@ -96,31 +117,6 @@ internal sealed class LinkRunner : IDisposable
             Abort();
             return new WindowResult(losses[..done], null, e.Message);
         }
-    }
-
-    private WindowResult Run(Window window, double[] losses, ref int done)
-    {
-        if (window.Parameters is { } parameters)
-        {
-            _replica.Load(parameters, window.FirstStep - 1, Own);
-            Send(window.FirstStep);
-        }
-        else if (_replica.StepsApplied != window.FirstStep - 1)
-            throw new InvalidOperationException($"Job {Job}: worker {_rank} stands after step {_replica.StepsApplied}, not {window.FirstStep - 1}.");
-        for (int step = window.FirstStep; done < window.Steps; step++)
-        {
-            foreach (var link in _links)
-                link?.Receive(step, _blocks.AsSpan(_layout.Offsets[link.Peer], _layout.Lengths[link.Peer]));
-            // The job's last step has no step after it: its block would be computed and sent for nothing (job 3: a whole step's arithmetic).
-            bool more = step < _replica.LastStep;
-            double loss = _replica.Step(_blocks, more ? Own : []);
-            losses[done++] = loss;
-            if (more) Send(step + 1);
-            if (!double.IsFinite(loss)) break;
-        }
-        return done == losses.Length
-            ? new WindowResult(losses, window.ShareAtEnd && _replica.SharesAtCheckpoint ? _replica.Share() : null, null)
-            : new WindowResult(losses[..done], null, null);
     }
 
     /// <summary>This worker's own place in the step's blocks, where its block of each step is computed.</summary>
