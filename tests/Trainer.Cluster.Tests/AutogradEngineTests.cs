@@ -27,9 +27,7 @@ public sealed class AutogradEngineTests(ClusterFixture fixture)
         var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), TestContext.Current.CancellationToken);
 
         var expected = Jobs.Local(spec);
-        Assert.Equal(JobState.Completed, status.State);
-        Assert.Equal(expected.Losses, losses);
-        Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+        await Jobs.AssertCompletedAsAsync(fixture.Client, id, status, losses, expected);
         // The penalty changes the objective: the same job without it follows another trajectory.
         Assert.NotEqual(Jobs.Local(spec with { GradientPenalty = 0 }).Losses[^1], losses[^1]);
     }

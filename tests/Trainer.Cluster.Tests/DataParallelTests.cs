@@ -92,9 +92,7 @@ public sealed class DataParallelTests(ClusterFixture fixture)
         for (int i = 0; i < specs.Length; i++)
         {
             var expected = Jobs.Local(specs[i]);
-            Assert.Equal(JobState.Completed, runs[i].Status.State);
-            Assert.Equal(expected.Losses, runs[i].Losses);
-            Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(runs[i].Id).GetParametersAsync()).ToArray());
+            await Jobs.AssertCompletedAsAsync(fixture.Client, runs[i].Id, runs[i].Status, runs[i].Losses, expected);
         }
     }
 

@@ -44,9 +44,7 @@ public sealed class DataPlaneTests
             var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token);
             var expected = Jobs.Local(spec);
 
-            Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
-            Assert.Equal(expected.Losses, losses);
-            Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+            await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         }
     }
 

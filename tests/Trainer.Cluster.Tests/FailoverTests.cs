@@ -27,9 +27,7 @@ public sealed class FailoverTests
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
             afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 100, killTheJobsSilo: false));
 
-        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
-        Assert.Equal(expected.Losses, losses);
-        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
     }
 
     [Fact]
@@ -44,9 +42,7 @@ public sealed class FailoverTests
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
             afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 120, killTheJobsSilo: true));
 
-        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
-        Assert.Equal(expected.Losses, losses);
-        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
     }
 
     /// <summary>

@@ -18,6 +18,14 @@ internal static class Jobs
         Seed = 7,
     };
 
+    /// <summary>The job completed with exactly <paramref name="expected"/>'s losses and weights (the single-process run's, <see cref="Local"/>), bit for bit.</summary>
+    public static async Task AssertCompletedAsAsync(IClusterClient client, string id, JobStatus status, double[] losses, (double[] Losses, double[] Parameters) expected)
+    {
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+    }
+
     public static string NewId() => "test-" + Guid.NewGuid().ToString("N")[..10];
 
     /// <summary>Submits and waits until the job ends; returns its id, final status and every loss.</summary>

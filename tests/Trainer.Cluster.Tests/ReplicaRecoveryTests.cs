@@ -30,10 +30,8 @@ public sealed class ReplicaRecoveryTests
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
             afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 100, ranks: [1]));
 
-        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         Assert.Contains(log.Lines, l => l.Contains($"Job {id} step") && l.Contains("worker 1 lost its replica; it gets a copy of worker 0's"));
-        Assert.Equal(expected.Losses, losses);
-        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
     }
 
     [Fact]
@@ -48,11 +46,9 @@ public sealed class ReplicaRecoveryTests
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
             afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 100, ranks: [1]));
 
-        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id} step ", StringComparison.Ordinal) && l.Contains("the workers carry on from worker ") && l.Contains("'s replica after step "));
         Assert.DoesNotContain(log.Lines, l => l.Contains($"Job {id}: ") && l.Contains("restoring the checkpoint"));
-        Assert.Equal(expected.Losses, losses);
-        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
     }
 
     [Theory]
@@ -68,10 +64,8 @@ public sealed class ReplicaRecoveryTests
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
             afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [0, 1]));
 
-        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
-        Assert.Equal(expected.Losses, losses);
-        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
     }
 
     [Fact]
@@ -86,10 +80,8 @@ public sealed class ReplicaRecoveryTests
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
             afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [1]));
 
-        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
-        Assert.Equal(expected.Losses, losses);
-        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
     }
 
     /// <summary>Waits (by the job's own progress, not the clock) for some steps, then deactivates the workers of <paramref name="ranks"/>.</summary>

@@ -55,9 +55,7 @@ public sealed class SplitFirstLayerTests(ClusterFixture fixture)
         var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
         var expected = Jobs.Local(spec);
 
-        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
-        Assert.Equal(expected.Losses, losses);
-        Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+        await Jobs.AssertCompletedAsAsync(fixture.Client, id, status, losses, expected);
     }
 
     [Fact]
