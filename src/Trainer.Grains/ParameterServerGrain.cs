@@ -244,27 +244,36 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         var losses = survivors[0].Losses.Values[..agreed].ToArray();
         foreach (var other in survivors.Skip(1)) CheckSameLosses(firstStep, losses, other, agreed);
         int after = firstStep - 1 + agreed;
-        foreach (var donor in survivors.Where(r => r.Losses.Length == agreed))
+        if (await FirstReplicaAsync(survivors.Where(r => r.Losses.Length == agreed).Select(r => r.Rank), after, null) is not { } found)
+            throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {after} (the window from step {firstStep} failed: {failure}).");
+        logger.LogWarning("Job {Job} step {Step}: the window failed ({Error}); the workers carry on from worker {Donor}'s replica after step {After}",
+            JobId, after + 1, failure, found.Rank, after);
+        _syncParameters = found.Replica;
+        _stepsCompleted = after;
+        _checkpointShares = null;
+        NextGeneration();
+        return losses;
+    }
+
+    /// <summary>
+    /// The replica after <paramref name="stepsCompleted"/> steps of the first of <paramref name="ranks"/>
+    /// that holds one (applying <paramref name="pendingUpdate"/> first where given); a worker that
+    /// cannot be reached is skipped. Null when none holds it.
+    /// </summary>
+    private async Task<(int Rank, TensorPayload Replica)?> FirstReplicaAsync(IEnumerable<int> ranks, int stepsCompleted, TensorPayload? pendingUpdate)
+    {
+        foreach (int rank in ranks)
         {
-            TensorPayload? replica = null;
             try
             {
-                replica = await Worker(donor.Rank).GetReplicaAsync(after, null).WaitAsync(_options.WorkerCallTimeout);
+                if (await Worker(rank).GetReplicaAsync(stepsCompleted, pendingUpdate).WaitAsync(_options.WorkerCallTimeout) is { } replica) return (rank, replica);
             }
             catch (Exception e) when (IsTransient(e))
             {
-                logger.LogWarning("Job {Job}: worker {Rank} could not hand over its replica ({Error}); asking the next", JobId, donor.Rank, e.GetType().Name);
+                logger.LogWarning("Job {Job}: worker {Rank} could not hand over its replica ({Error}); asking the next", JobId, rank, e.GetType().Name);
             }
-            if (replica is null) continue;
-            logger.LogWarning("Job {Job} step {Step}: the window failed ({Error}); the workers carry on from worker {Donor}'s replica after step {After}",
-                JobId, after + 1, failure, donor.Rank, after);
-            _syncParameters = replica;
-            _stepsCompleted = after;
-            _checkpointShares = null;
-            NextGeneration();
-            return losses;
         }
-        throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {after} (the window from step {firstStep} failed: {failure}).");
+        return null;
     }
 
     // NOTE: clock ticks order the generations of successive parameter-server activations too (a
@@ -306,18 +315,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
                     ?? throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (worker {rank}'s share was lost with its silo).");
             return State(split.Merge(shares));
         }
-        for (int rank = 0; rank < _spec.Workers; rank++)
-        {
-            try
-            {
-                var replica = await Worker(rank).GetReplicaAsync(_stepsCompleted, _pendingUpdate).WaitAsync(_options.WorkerCallTimeout);
-                if (replica is not null) return State(replica);
-            }
-            catch (Exception e) when (IsTransient(e))
-            {
-                logger.LogWarning("Job {Job}: worker {Rank} could not hand over its replica ({Error}); asking the next", JobId, rank, e.GetType().Name);
-            }
-        }
+        if (await FirstReplicaAsync(Enumerable.Range(0, _spec.Workers), _stepsCompleted, _pendingUpdate) is { } found) return State(found.Replica);
         // Worded as ResyncAsync's error: whichever notices first, the job grain restores its checkpoint.
         throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (their silos were lost).");
     }
