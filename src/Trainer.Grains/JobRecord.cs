@@ -3,17 +3,36 @@ using Trainer.Abstractions;
 namespace Trainer.Grains;
 
 /// <summary>
-/// What a job grain writes to grain storage: its status, the losses up to the latest checkpoint,
-/// the checkpoint itself (parameters after step k) and, once the job is over, every loss and the
-/// final parameters. Only the job grain writes it.
+/// What a job grain writes to grain storage: its status, the checkpoint (parameters after step k),
+/// the losses up to it that no sealed chunk holds and, once the job is over, the final parameters.
+/// Only the job grain writes it, and it rewrites it at every checkpoint, so its size must not grow
+/// with the step count: the losses live in chunks of <see cref="LossChunkSteps"/> steps
+/// (<see cref="LossChunk"/>, each written once) and the record keeps only those after the last
+/// full chunk.
 /// </summary>
 [GenerateSerializer, Alias("trainer.job-record")]
 public sealed class JobRecord
 {
     [Id(0)] public JobStatus? Status { get; set; }
+
+    /// <summary>The losses of the steps after the <see cref="SealedLossChunks"/> chunks (all of them in a record without chunks).</summary>
     [Id(1)] public byte[] Losses { get; set; } = [];
+
     [Id(2)] public TensorPayload? FinalParameters { get; set; }
     [Id(3)] public ParameterState? Checkpoint { get; set; }
+
+    /// <summary>Losses per chunk, fixed for the job when it is submitted (0 in a record from before chunks: no chunks).</summary>
+    [Id(4)] public int LossChunkSteps { get; set; }
+
+    /// <summary>How many chunks of losses storage holds for this record: steps 1 to <see cref="SealedLossChunks"/> x <see cref="LossChunkSteps"/>.</summary>
+    [Id(5)] public int SealedLossChunks { get; set; }
+}
+
+/// <summary>The losses of <see cref="JobRecord.LossChunkSteps"/> consecutive steps, stored once under the job grain's id (see <see cref="StoredLosses"/>).</summary>
+[GenerateSerializer, Alias("trainer.loss-chunk")]
+public sealed class LossChunk
+{
+    [Id(0)] public byte[] Losses { get; set; } = [];
 }
 
 /// <summary>A job's uploaded samples, stored once at submission, apart from the record that is rewritten at every checkpoint.</summary>

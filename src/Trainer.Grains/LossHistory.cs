@@ -42,11 +42,13 @@ internal sealed class LossHistory
         return available == 0 ? TensorPayload.Empty : TensorPayload.From(CollectionsMarshal.AsSpan(_losses).Slice(fromStep - 1, available));
     }
 
-    public byte[] ToBytes() => MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(_losses)).ToArray();
+    /// <summary>The losses of <paramref name="count"/> steps from 0-based index <paramref name="start"/>, as stored.</summary>
+    public byte[] ToBytes(int start, int count) => MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(_losses).Slice(start, count)).ToArray();
 
-    public void Load(byte[] bytes)
+    /// <summary>Replaces the history with the concatenation of stored parts, in order.</summary>
+    public void Load(IEnumerable<byte[]> parts)
     {
         _losses.Clear();
-        _losses.AddRange(MemoryMarshal.Cast<byte, double>(bytes).ToArray());
+        foreach (var part in parts) _losses.AddRange(MemoryMarshal.Cast<byte, double>(part));
     }
 }

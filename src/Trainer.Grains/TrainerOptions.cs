@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Trainer.Grains;
 
 /// <summary>
@@ -82,6 +84,22 @@ public sealed class TrainerOptions
 
     /// <summary>How long the workers of a run over links may take to link up before the run fails.</summary>
     public TimeSpan SplitLinkTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Losses per stored chunk of a job's loss history (at least 1; fixed for a job when it is
+    /// submitted). The job's record, rewritten at every checkpoint, keeps only the losses after the
+    /// last full chunk, so a checkpoint writes the same amount at step 300,000 as at step 300.
+    /// </summary>
+    public int LossChunkSteps { get; set; } = StoredLosses.DefaultChunkSteps;
+}
+
+/// <summary>Refuses settings no job could run with, when the silo starts (naming the setting, its value and what is allowed).</summary>
+public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TrainerOptions options) =>
+        options.LossChunkSteps >= 1
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"{TrainerOptions.Section}:{nameof(TrainerOptions.LossChunkSteps)} is {options.LossChunkSteps}; it must be at least 1 (losses per stored chunk of a job's loss history).");
 }
 
 /// <summary><see cref="TrainerOptions.Exchange"/>.</summary>

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
+using Orleans.Storage;
 using Trainer.Abstractions;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
@@ -25,6 +27,9 @@ public sealed class TrainingJobGrain(
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
+    private StoredLosses _storedLosses = null!;
+    // Chunks of losses known to be in storage (see WriteRecord).
+    private int _chunksStored;
     private JobStatus? _status;
     private bool _cancelRequested;
     private bool _deactivating;
@@ -36,17 +41,22 @@ public sealed class TrainingJobGrain(
 
     private IParameterServerGrain ParameterServer => GrainFactory.GetGrain<IParameterServerGrain>(JobId);
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _storedLosses = new StoredLosses(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs), this.GetGrainId());
         _status = record.State.Status;
-        _losses.Load(record.State.Losses);
+        var parts = new List<byte[]>();
+        for (int chunk = 0; chunk < record.State.SealedLossChunks; chunk++)
+            parts.Add(await _storedLosses.ReadAsync(chunk, record.State.LossChunkSteps));
+        parts.Add(record.State.Losses);
+        _losses.Load(parts);
+        _chunksStored = record.State.SealedLossChunks;
         if (_status is { IsTerminal: false })
         {
             // This activation replaces one lost with its silo: resume from the latest checkpoint.
             logger.LogWarning("Job {Job} resumes from its checkpoint at step {Step}", JobId, record.State.Checkpoint?.StepsCompleted);
             Start(_status.Spec!, restoreFirst: true);
         }
-        return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -77,6 +87,7 @@ public sealed class TrainingJobGrain(
             }
             record.State.Status = _status;
             record.State.Checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
+            record.State.LossChunkSteps = options.Value.LossChunkSteps;
             await record.WriteOwnedStateAsync();
             await RestoreAsync();
             await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
@@ -215,9 +226,34 @@ public sealed class TrainingJobGrain(
         var state = await ParameterServer.GetStateAsync();
         await TakeCheckpointWriteAsync();   // one write at a time (the last one finished long ago)
         record.State.Checkpoint = state;
-        record.State.Losses = _losses.ToBytes();
         record.State.Status = _status;
-        _checkpointWrite = record.WriteOwnedStateAsync();
+        _checkpointWrite = WriteRecord();
+    }
+
+    /// <summary>
+    /// Starts writing the record, after the chunks of losses that filled up since the last write; the
+    /// record keeps the losses after them. Takes what it writes at once (the steps go on meanwhile),
+    /// and writes the record only once its chunks are in storage, so a stored record never counts a
+    /// chunk that storage lacks.
+    /// </summary>
+    private Task WriteRecord()
+    {
+        int chunkSteps = record.State.LossChunkSteps;
+        int sealedChunks = chunkSteps > 0 ? _losses.Count / chunkSteps : 0;
+        int first = Math.Min(_chunksStored, sealedChunks);
+        var chunks = new byte[sealedChunks - first][];
+        for (int i = 0; i < chunks.Length; i++) chunks[i] = _losses.ToBytes((first + i) * chunkSteps, chunkSteps);
+        var rest = _losses.ToBytes(sealedChunks * chunkSteps, _losses.Count - sealedChunks * chunkSteps);
+        return WriteAsync();
+
+        async Task WriteAsync()
+        {
+            for (int i = 0; i < chunks.Length; i++) await _storedLosses.WriteAsync(first + i, chunks[i]);
+            _chunksStored = sealedChunks;
+            record.State.SealedLossChunks = sealedChunks;
+            record.State.Losses = rest;
+            await record.WriteOwnedStateAsync();
+        }
     }
 
     /// <summary>Waits for the checkpoint write in flight; its failure surfaces here, once.</summary>
@@ -250,9 +286,8 @@ public sealed class TrainingJobGrain(
         }
         _status = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
         record.State.Status = _status;
-        record.State.Losses = _losses.ToBytes();
         record.State.Checkpoint = null;
-        await record.WriteOwnedStateAsync();
+        await WriteRecord();
         logger.LogInformation("Job {Job} {State} after {Steps} steps in {Seconds:F2} s; last loss {Loss}",
             JobId, state, _status.StepsCompleted, elapsed, _status.LastLoss);
         _keepAlive?.Dispose();

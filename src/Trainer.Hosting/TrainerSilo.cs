@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Storage;
 using StackExchange.Redis;
@@ -35,7 +36,8 @@ public static class TrainerSilo
         else
             silo.AddMemoryGrainStorage(StorageNames.Jobs);
 
-        var options = silo.Services.AddOptions<TrainerOptions>();
+        var options = silo.Services.AddOptions<TrainerOptions>().ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<TrainerOptions>, TrainerOptionsValidation>();
         if (configuration is not null)
         {
             options.Bind(configuration.GetSection(TrainerOptions.Section));

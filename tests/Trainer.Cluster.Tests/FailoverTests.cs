@@ -79,6 +79,8 @@ public sealed class FailoverTests
             {
                 o.SupervisorPeriod = TimeSpan.FromMilliseconds(500);
                 o.WorkerRetryBudget = TimeSpan.FromSeconds(60);
+                // Small chunks of losses, so that a resumed job grain reads several back (from Redis in the second test).
+                o.LossChunkSteps = 40;
             });
         });
         var cluster = builder.Build();

@@ -18,11 +18,16 @@ internal static class Jobs
         Seed = 7,
     };
 
-    /// <summary>The job completed with exactly <paramref name="expected"/>'s losses and weights (the single-process run's, <see cref="Local"/>), bit for bit.</summary>
+    /// <summary>
+    /// The job completed with exactly <paramref name="expected"/>'s losses and weights (the
+    /// single-process run's, <see cref="Local"/>), bit for bit: the losses seen while watching, the
+    /// job grain's whole history (which a resumed job grain read back from storage) and the weights.
+    /// </summary>
     public static async Task AssertCompletedAsAsync(IClusterClient client, string id, JobStatus status, double[] losses, (double[] Losses, double[] Parameters) expected)
     {
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Losses, (await client.GetGrain<ITrainingJobGrain>(id).GetLossesAsync(1, expected.Losses.Length, TimeSpan.Zero)).Losses.Values.ToArray());
         Assert.Equal(expected.Parameters, (await client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
     }
 
