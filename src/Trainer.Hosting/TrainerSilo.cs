@@ -58,6 +58,11 @@ public static class TrainerSilo
         silo.Services.AddSingleton<WorkerLinks>();
         // NOTE: running jobs keep their grains busy; idle ones may be collected and reload from storage.
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
+        // NOTE: Orleans sizes its grain directory caches for 1,000,000 entries up front: two 9.3 MB
+        // arrays of references per silo, which every full collection walks, so they become resident.
+        // A job has a handful of grains (and the cache is an LRU: a miss costs one directory lookup).
+        // Measured (2 silo processes, after a 3000-step data-parallel seed job): 8-11 MB less resident per silo.
+        silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 10_000);
         return silo;
     }
 
