@@ -24,7 +24,8 @@
 #   BENCH_SEED_STEPS=3000  steps of the seed job
 #   BENCH_JOB3_STEPS=10    steps of job 3 (each is heavy: ~90 GFLOP); 0 skips job 3
 #   BENCH_BIG_STEPS=4      steps of the 50M-parameter job (5000-10000-10, batch 8); 0 skips it
-#   BENCH_MEMORY=1         1 measures the silos' resident memory after 3k and 30k steps (target 4)
+#   BENCH_MEMORY=1         1 measures the silos' peak RSS early and late in a 30k-step job (target 4)
+#   BENCH_MEMORY_PASSES=2  passes of that measure per mode (data, split)
 #   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
 #   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
 #   BENCH_TRAINER=path     trainer executable (default: the Release build of src/Trainer.Client)
@@ -145,37 +146,51 @@ cluster_rows() {
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 
-# Target 4: a silo's resident memory on the seed job, after 3k steps and after 30k more (flat?).
-silo_rss() {  # "<VmRSS MB>/<VmHWM MB>" for each silo of the running cluster
-  local dir=${TRAINER_CLUSTER_DIR:-$ROOT/.cluster} out=""
-  for f in "$dir"/silo-*.pid; do
-    local pid; pid=$(cat "$f")
-    out+="$(awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {printf "%.0f/%.0f MB ", r/1024, h/1024}' /proc/"$pid"/status 2>/dev/null)"
-  done
-  echo "$out"
-}
+# Target 4: a silo's peak resident memory on the seed job, early and late in one 30k-step job (flat?).
+vm_peak() { awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/"$1"/status 2>/dev/null; }
 
-# memory_pass MODE: a fresh 2-silo cluster, the seed job W=2 in MODE for 3k steps and then 30k more;
-# prints the silos' memory after each, or fails when the cluster does not start.
+# memory_pass MODE: a fresh 2-silo cluster runs one 30000-step seed job W=2 in MODE. Per silo it
+# prints the peak RSS over steps 1-3000 (VmHWM when the job reports step 3000, start-up included),
+# over the last 3000 steps (VmHWM reset through /proc/PID/clear_refs when the job reports step
+# 27000) and over the whole job; fails when the cluster does not start.
+# NOTE: two different jobs (3k, then 30k) would measure the silo's second job against its first:
+# the GC's budgets grow over a silo's first jobs, and a finished job's record stays in memory storage.
 memory_pass() {
+  local dir=${TRAINER_CLUSTER_DIR:-$ROOT/.cluster}
   bash deploy/local/cluster.sh start 2 >>"$WORK/memory-cluster.log" 2>&1 || return 1
-  local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
-  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 3000 --parallel "$1" >/dev/null 2>&1
-  local after3k; after3k=$(silo_rss)
-  "${TRAINER_RUN[@]}" $gw --workers 2 --steps 30000 --parallel "$1" >/dev/null 2>&1
-  echo "after a 3000-step job: $after3k; after a further 30000-step job: $(silo_rss)"
+  local pids=() f
+  for f in "$dir"/silo-*.pid; do pids+=("$(cat "$f")"); done
+  "${TRAINER_RUN[@]}" --gateway 127.0.0.1:30000,127.0.0.1:30001 --workers 2 --steps 30000 --parallel "$1" 2>&1 | {
+    local -A early before
+    local line p late out="" reset=yes
+    while IFS= read -r line; do
+      case $line in
+        *'"step":3000,'*) for p in "${pids[@]}"; do early[$p]=$(vm_peak "$p"); done ;;
+        *'"step":27000,'*) for p in "${pids[@]}"; do before[$p]=$(vm_peak "$p"); echo 5 2>/dev/null >/proc/"$p"/clear_refs || reset=no; done ;;
+      esac
+    done
+    for p in "${pids[@]}"; do
+      late=$(vm_peak "$p")
+      if [ -z "${early[$p]:-}" ] || [ -z "${before[$p]:-}" ] || [ -z "$late" ]; then out+="[no reading: the job did not report steps 3000 and 27000] "; continue; fi
+      [ "$reset" = yes ] || { out+="[steps 1-3000: ${early[$p]} MB; whole job: $late MB; /proc/PID/clear_refs refused, so no late-only peak] "; continue; }
+      out+="[steps 1-3000: ${early[$p]} MB, steps 27001-30000: $late MB ($(awk -v a="${early[$p]}" -v b="$late" 'BEGIN {printf "%+.0f%%", 100 * (b - a) / a}')), whole job: $(( late > before[$p] ? late : before[$p] )) MB] "
+    done
+    echo "$out"
+  }
   bash deploy/local/cluster.sh stop >>"$WORK/memory-cluster.log" 2>&1
 }
 
 memory_rows() {
   [ "${BENCH_MEMORY:-1}" = 1 ] && [ -z "${TRAINER_MISSING:-}" ] || return 0
-  local data split
+  local mode pass reading
+  : >"$WORK/memory.txt"
   # The first layer split is the seed job's default mode (auto).
-  if ! data=$(memory_pass data) || ! split=$(memory_pass split); then echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; fi
-  {
-    echo "silo memory (2 silos, seed job W=2 data-parallel; current RSS / peak RSS per silo): $data"
-    echo "silo memory (the same, first layer split, the seed job's default): $split"
-  } >"$WORK/memory.txt"
+  for mode in data split; do
+    for pass in $(seq 1 "${BENCH_MEMORY_PASSES:-2}"); do
+      if ! reading=$(memory_pass "$mode"); then echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; fi
+      echo "silo peak RSS, 2 silos, one 30000-step seed job W=2 $mode, pass $pass (per silo): $reading" >>"$WORK/memory.txt"
+    done
+  done
 }
 
 machine_info() {
