@@ -24,7 +24,7 @@
 #   BENCH_SEED_STEPS=3000  steps of the seed job
 #   BENCH_JOB3_STEPS=10    steps of job 3 (each is heavy: ~90 GFLOP); 0 skips job 3
 #   BENCH_BIG_STEPS=4      steps of the 50M-parameter job (5000-10000-10, batch 8); 0 skips it
-#   BENCH_MEMORY=1         1 measures the silos' peak RSS early and late in a 30k-step job (target 4)
+#   BENCH_MEMORY=1         1 measures the silos' peak RSS early, midway and late in a 30k-step job (target 4)
 #   BENCH_MEMORY_PASSES=2  passes of that measure per mode (data, split)
 #   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
 #   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
@@ -151,8 +151,9 @@ vm_peak() { awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/"$1"/status 2>/dev/null
 
 # memory_pass MODE: a fresh 2-silo cluster runs one 30000-step seed job W=2 in MODE. Per silo it
 # prints the peak RSS over steps 1-3000 (VmHWM when the job reports step 3000, start-up included),
-# over the last 3000 steps (VmHWM reset through /proc/PID/clear_refs when the job reports step
-# 27000) and over the whole job; fails when the cluster does not start.
+# over steps 13501-16500 and over the last 3000 steps (VmHWM reset through /proc/PID/clear_refs
+# when the job reports steps 13500 and 27000), and over the whole job; fails when the cluster does
+# not start. The middle reading tells a plateau after warm-up from a steady climb.
 # NOTE: two different jobs (3k, then 30k) would measure the silo's second job against its first:
 # the GC's budgets grow over a silo's first jobs, and a finished job's record stays in memory storage.
 memory_pass() {
@@ -161,19 +162,22 @@ memory_pass() {
   local pids=() f
   for f in "$dir"/silo-*.pid; do pids+=("$(cat "$f")"); done
   "${TRAINER_RUN[@]}" --gateway 127.0.0.1:30000,127.0.0.1:30001 --workers 2 --steps 30000 --parallel "$1" 2>&1 | {
-    local -A early before
-    local line p late out="" reset=yes
+    local -A early first mid second
+    local line p late whole out="" reset=yes
     while IFS= read -r line; do
       case $line in
         *'"step":3000,'*) for p in "${pids[@]}"; do early[$p]=$(vm_peak "$p"); done ;;
-        *'"step":27000,'*) for p in "${pids[@]}"; do before[$p]=$(vm_peak "$p"); echo 5 2>/dev/null >/proc/"$p"/clear_refs || reset=no; done ;;
+        *'"step":13500,'*) for p in "${pids[@]}"; do first[$p]=$(vm_peak "$p"); echo 5 2>/dev/null >/proc/"$p"/clear_refs || reset=no; done ;;
+        *'"step":16500,'*) for p in "${pids[@]}"; do mid[$p]=$(vm_peak "$p"); done ;;
+        *'"step":27000,'*) for p in "${pids[@]}"; do second[$p]=$(vm_peak "$p"); echo 5 2>/dev/null >/proc/"$p"/clear_refs || reset=no; done ;;
       esac
     done
     for p in "${pids[@]}"; do
       late=$(vm_peak "$p")
-      if [ -z "${early[$p]:-}" ] || [ -z "${before[$p]:-}" ] || [ -z "$late" ]; then out+="[no reading: the job did not report steps 3000 and 27000] "; continue; fi
-      [ "$reset" = yes ] || { out+="[steps 1-3000: ${early[$p]} MB; whole job: $late MB; /proc/PID/clear_refs refused, so no late-only peak] "; continue; }
-      out+="[steps 1-3000: ${early[$p]} MB, steps 27001-30000: $late MB ($(awk -v a="${early[$p]}" -v b="$late" 'BEGIN {printf "%+.0f%%", 100 * (b - a) / a}')), whole job: $(( late > before[$p] ? late : before[$p] )) MB] "
+      if [ -z "${early[$p]:-}" ] || [ -z "${mid[$p]:-}" ] || [ -z "${second[$p]:-}" ] || [ -z "$late" ]; then out+="[no reading: the job did not report steps 3000, 13500, 16500 and 27000] "; continue; fi
+      [ "$reset" = yes ] || { out+="[steps 1-3000: ${early[$p]} MB; whole job: $late MB; /proc/PID/clear_refs refused, so no later peaks] "; continue; }
+      whole=$(printf '%s\n' "${first[$p]}" "${second[$p]}" "$late" | sort -n | tail -n1)
+      out+="[steps 1-3000: ${early[$p]} MB, steps 13501-16500: ${mid[$p]} MB, steps 27001-30000: $late MB ($(awk -v a="${early[$p]}" -v b="$late" 'BEGIN {printf "%+.0f%%", 100 * (b - a) / a}')), whole job: $whole MB] "
     done
     echo "$out"
   }
