@@ -146,7 +146,7 @@ cluster_rows() {
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 
-# Target 4: a silo's peak resident memory on the seed job, early and late in one 30k-step job (flat?).
+# Target 4: a silo's peak resident memory on the seed job, early, midway and late in one 30k-step job (flat?).
 vm_peak() { awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/"$1"/status 2>/dev/null; }
 
 # memory_pass MODE: a fresh 2-silo cluster runs one 30000-step seed job W=2 in MODE. Per silo it
