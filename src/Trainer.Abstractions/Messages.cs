@@ -36,7 +36,10 @@ public enum JobState
     Cancelled,
 }
 
-/// <summary>A job's state as the job grain sees it.</summary>
+/// <summary>
+/// A job's state as the job grain sees it. <see cref="CheckpointStep"/>: the step of the job's latest
+/// checkpoint (0: the initial parameters), where a lost parameter server would replay from.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.job-status")]
 public sealed record JobStatus(
     [property: Id(0)] string JobId,
@@ -50,7 +53,8 @@ public sealed record JobStatus(
     [property: Id(8)] DateTimeOffset? CompletedAt,
     [property: Id(9)] double TrainingSeconds,
     [property: Id(10)] string DataDescription,
-    [property: Id(11)] string InitDescription)
+    [property: Id(11)] string InitDescription,
+    [property: Id(12)] int CheckpointStep = 0)
 {
     public bool IsTerminal => State is JobState.Completed or JobState.Diverged or JobState.Failed or JobState.Cancelled;
 

@@ -47,6 +47,8 @@ public struct TrainingSpecSurrogate
     [Id(10)] public int Precision;
     // NOTE: absent in messages from older builds, so it decodes as 0 = Data, the old behaviour.
     [Id(11)] public int Parallelism;
+    // NOTE: absent in messages from older builds, so it decodes as 0 = a checkpoint at every multiple, the old behaviour.
+    [Id(12)] public double CheckpointMinSeconds;
 }
 
 [RegisterConverter]
@@ -64,6 +66,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Engine = (Engine)s.Engine,
         GradientPenalty = s.GradientPenalty,
         CheckpointEvery = s.CheckpointEvery,
+        CheckpointMinSeconds = s.CheckpointMinSeconds,
         Precision = (Precision)s.Precision,
         Parallelism = (Parallelism)s.Parallelism,
     };
@@ -80,6 +83,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Engine = (int)value.Engine,
         GradientPenalty = value.GradientPenalty,
         CheckpointEvery = value.CheckpointEvery,
+        CheckpointMinSeconds = value.CheckpointMinSeconds,
         Precision = (int)value.Precision,
         Parallelism = (int)value.Parallelism,
     };

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Trainer.Core.Training;
 
 namespace Trainer.Client;
 
@@ -20,7 +21,8 @@ internal static class CliOptions
     public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch), split (each a slice of the first layer's units, for the whole batch; bit-identical to 1 worker), or auto: split when the layers above the first hold at most 10% of the parameters (and the engine is hand), else data", DefaultValueFactory = _ => "auto" };
     public static readonly Option<string> Precision = new("--precision") { Description = "Training arithmetic: float64 or float32 (hand engine only; stored weights stay float64)", DefaultValueFactory = _ => "float64" };
     public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
-    public static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint the parameters every K steps (0: only the initial ones)", DefaultValueFactory = _ => 100 };
+    public static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint the parameters every K steps (0: only the initial ones), but see --checkpoint-min-seconds", DefaultValueFactory = _ => 100 };
+    public static readonly Option<double> CheckpointMinSeconds = new("--checkpoint-min-seconds") { Description = "At least this much training time between checkpoints: a multiple of K steps is one only once this long has passed since the last (0: every multiple is)", DefaultValueFactory = _ => TrainingSpec.DefaultCheckpointMinSeconds };
     public static readonly Option<string?> Save = new("--save") { Description = "npy:DIR to write the trained weights to (w1.npy, ...)" };
     public static readonly Option<bool> Json = new("--json") { Description = "One JSON object per line" };
 
@@ -33,7 +35,7 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "Job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel, Precision, GradientPenalty, CheckpointEvery];
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel, Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds];
 
     public static Option[] ConnectionOptions => [Gateway, ClusterId, ServiceId, Verbose];
 
@@ -55,6 +57,7 @@ internal static class CliOptions
         Parallel = r.GetValue(Parallel)!,
         GradientPenalty = r.GetValue(GradientPenalty),
         CheckpointEvery = r.GetValue(CheckpointEvery),
+        CheckpointMinSeconds = r.GetValue(CheckpointMinSeconds),
     };
 
     public static Command With(this Command command, params IEnumerable<Symbol>[] groups)

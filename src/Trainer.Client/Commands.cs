@@ -142,13 +142,14 @@ internal sealed class Commands(TextWriter output, TextWriter error)
             output.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
             {
                 @event = "status", job = s.JobId, state = s.State.ToString().ToLowerInvariant(),
-                steps = s.StepsCompleted, total_steps = s.Spec?.Steps,
+                steps = s.StepsCompleted, total_steps = s.Spec?.Steps, checkpoint_step = s.CheckpointStep,
                 last_loss = double.IsFinite(s.LastLoss) ? s.LastLoss : (double?)null,
                 seconds = s.TrainingSeconds, message = s.Message, model = s.Spec?.Model.ToString(),
             }));
             return;
         }
         output.WriteLine($"{s.JobId}  {s.State.ToString().ToLowerInvariant(),-9}  step {s.StepsCompleted}/{s.Spec?.Steps}  loss {s.LastLoss.ToString("G8", CultureInfo.InvariantCulture)}  {s.Spec?.Model}, {s.Spec?.Workers} workers"
+            + (s.State == JobState.Running ? $"  checkpoint at step {s.CheckpointStep}" : "")
             + (s.Message is { } m ? $"  ({m})" : ""));
     }
 

@@ -26,6 +26,7 @@ internal sealed record JobArguments
     public string Parallel { get; init; } = "auto";
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
+    public double CheckpointMinSeconds { get; init; } = TrainingSpec.DefaultCheckpointMinSeconds;
 
     public const int SyntheticBatch = 64;
 
@@ -84,6 +85,7 @@ internal sealed record JobArguments
             Parallelism = parallelism ?? Parallelism.Data,
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
+            CheckpointMinSeconds = CheckpointMinSeconds,
         };
         spec = (parallelism is null ? spec.WithPreferredParallelism() : spec).Validate();
 

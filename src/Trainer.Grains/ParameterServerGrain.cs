@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Orleans.Runtime.Messaging;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -105,16 +106,16 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
         // NOTE: one call per step cost the seed job a job-grain round trip per step (~0.1 ms of ~1.3);
         // a batch runs until its window closes, so the job still hears of progress every few ms.
-        var losses = new double[maxSteps];
+        // maxSteps may be the rest of the job (no checkpoint due), so the losses go to a list, not an array of that size.
+        var losses = new List<double>(Math.Min(maxSteps, 1024));
         var clock = Stopwatch.StartNew();
-        int done = 0;
-        while (done < maxSteps && (done == 0 || clock.Elapsed < _options.StepBatchWindow))
+        while (losses.Count < maxSteps && (losses.Count == 0 || clock.Elapsed < _options.StepBatchWindow))
         {
-            double loss = await RunStepAsync(firstStep + done);
-            losses[done++] = loss;
+            double loss = await RunStepAsync(firstStep + losses.Count);
+            losses.Add(loss);
             if (!double.IsFinite(loss)) break;
         }
-        _lastBatch = new StepBatch(firstStep, TensorPayload.From(losses.AsSpan(0, done)));
+        _lastBatch = new StepBatch(firstStep, TensorPayload.From(CollectionsMarshal.AsSpan(losses)));
         return _lastBatch;
     }
 

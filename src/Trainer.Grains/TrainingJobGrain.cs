@@ -13,7 +13,8 @@ namespace Trainer.Grains;
 /// <summary>
 /// Runs one job: refuses a bad submission before anything starts, then drives synchronous steps
 /// through the parameter server in the background while answering status, loss and cancel
-/// requests. Every <see cref="TrainingSpec.CheckpointEvery"/> steps it checkpoints the parameters;
+/// requests. Every <see cref="TrainingSpec.CheckpointEvery"/> steps, but at most once per
+/// <see cref="TrainingSpec.CheckpointMinSeconds"/> of training, it checkpoints the parameters;
 /// when a step fails (a lost parameter server, worker or its own silo) it restores the latest
 /// checkpoint and replays. The reduction order is fixed, so the replay gives the same bits.
 /// Only this grain writes the job's record.
@@ -141,6 +142,9 @@ public sealed class TrainingJobGrain(
         int failures = 0, furthest = _losses.Count;
         var failingSince = DateTime.MaxValue;
         bool restore = restoreFirst;
+        // Training time of the latest checkpoint (or start, or restore): the next one is due once
+        // CheckpointMinSeconds more have passed, at the next multiple of CheckpointEvery steps.
+        double checkpointedAt = Elapsed();
         while (true)
         {
             int step = _losses.Count + 1;
@@ -158,11 +162,15 @@ public sealed class TrainingJobGrain(
                     await RestoreAsync();
                     restore = false;
                     step = _losses.Count + 1;
+                    checkpointedAt = Elapsed();
                 }
                 if (step > spec.Steps) break;
-                // A batch of steps, never past the next checkpoint.
+                // A batch of steps; once a checkpoint is due, never past the next multiple of K. The
+                // parameter server ends a batch after a window of time, so a due checkpoint comes
+                // at most one window late.
+                bool due = spec.CheckpointEvery > 0 && Elapsed() - checkpointedAt >= spec.CheckpointMinSeconds;
                 int most = spec.Steps - step + 1;
-                if (spec.CheckpointEvery > 0) most = Math.Min(most, spec.CheckpointEvery - (step - 1) % spec.CheckpointEvery);
+                if (due) most = Math.Min(most, spec.CheckpointEvery - (step - 1) % spec.CheckpointEvery);
                 var batch = await ParameterServer.RunStepsAsync(step, most);
                 var losses = batch.Losses.Values;
                 if (batch.FirstStep != step || losses.Length is 0 || losses.Length > most)
@@ -177,10 +185,11 @@ public sealed class TrainingJobGrain(
                     return;
                 }
                 if (last > furthest) (furthest, failures, failingSince) = (last, 0, DateTime.MaxValue);
-                if (spec.CheckpointEvery > 0 && last % spec.CheckpointEvery == 0 && last < spec.Steps)
+                if (due && last % spec.CheckpointEvery == 0 && last < spec.Steps)
                 {
                     stage = $"the checkpoint after step {last}";
                     await CheckpointAsync();
+                    checkpointedAt = Elapsed();
                 }
             }
             catch (Exception e) when (DateTime.UtcNow - Min(failingSince, DateTime.UtcNow) < options.Value.RecoveryBudget)
@@ -209,8 +218,8 @@ public sealed class TrainingJobGrain(
         if (data.State.Data is { } uploaded) await GrainFactory.GetGrain<IDatasetGrain>(JobId).StoreAsync(uploaded);
         await ParameterServer.InitializeAsync(checkpoint);
         _losses.TruncateTo(checkpoint.StepsCompleted);
-        if (_status is { } status && status.StepsCompleted > checkpoint.StepsCompleted)
-            _status = status with { StepsCompleted = checkpoint.StepsCompleted };
+        if (_status is { } status)
+            _status = status with { StepsCompleted = Math.Min(status.StepsCompleted, checkpoint.StepsCompleted), CheckpointStep = checkpoint.StepsCompleted };
     }
 
     /// <summary>
@@ -220,11 +229,13 @@ public sealed class TrainingJobGrain(
     /// NOTE: measured on the seed job (embedded, memory storage, a checkpoint every 100 steps): a
     /// write takes 2.5 ms, 10 ms when it sets off a gen-2 collection (~7% of the job's time). That is
     /// CPU, so overlapping it gains little there; it does hide a durable store's round trips (Redis).
+    /// Hence <see cref="TrainingSpec.CheckpointMinSeconds"/>: by default at most one a second.
     /// </summary>
     private async Task CheckpointAsync()
     {
         var state = await ParameterServer.GetStateAsync();
         await TakeCheckpointWriteAsync();   // one write at a time (the last one finished long ago)
+        _status = _status! with { CheckpointStep = state.StepsCompleted };
         record.State.Checkpoint = state;
         record.State.Status = _status;
         _checkpointWrite = WriteRecord();

@@ -28,6 +28,9 @@ public sealed class CliBadInputTests
     [InlineData("init", "--init", "zeros", "normal, xavier, he")]
     [InlineData("data", "--data", "csv:/tmp", "npy:DIR")]
     [InlineData("gateway", "--gateway", "localhost", "host:port")]
+    [InlineData("checkpoint-every", "--checkpoint-every", "-1", ">= 0")]
+    [InlineData("checkpoint-min-seconds", "--checkpoint-min-seconds", "-1", "from 0 to 86400")]
+    [InlineData("checkpoint-min-seconds", "--checkpoint-min-seconds", "NaN", "from 0 to 86400")]
     public async Task BadOption_ExitsWith2_NamingFieldValueAndWhatIsAllowed(string field, string option, string value, string allowed)
     {
         string[] args = option == "--steps" ? ["train", option, value] : ["train", option, value, "--steps", "1"];

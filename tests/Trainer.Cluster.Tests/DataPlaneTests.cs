@@ -37,7 +37,7 @@ public sealed class DataPlaneTests
 
         foreach (var spec in new[]
         {
-            Jobs.Small(workers: 3, steps: 60) with { CheckpointEvery = 7 },
+            Jobs.Small(workers: 3, steps: 60) with { CheckpointEvery = 7, CheckpointMinSeconds = 0 },
             Jobs.Small(workers: 2, steps: 40, loss: LossKind.Mse) with { Precision = Precision.Float32 },
         })
         {

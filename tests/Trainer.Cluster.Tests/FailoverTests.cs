@@ -20,7 +20,7 @@ public sealed class FailoverTests
     public async Task KillingAWorkerSilo_MidJob_FinishesWithTheUndisturbedWeights()
     {
         await using var cluster = await StartAsync(redis: null);
-        var spec = Jobs.Small(workers: 3, steps: 1500) with { CheckpointEvery = 50 };
+        var spec = Jobs.Small(workers: 3, steps: 1500) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
         var expected = Jobs.Local(spec);
 
         // Kill a silo that holds a worker but not the job grain (nor, beside it, the parameter server).
@@ -35,7 +35,7 @@ public sealed class FailoverTests
     {
         await using var redis = await RedisServer.StartAsync();
         await using var cluster = await StartAsync(redis.Endpoint);
-        var spec = Jobs.Small(workers: 2, steps: 1500) with { CheckpointEvery = 50 };
+        var spec = Jobs.Small(workers: 2, steps: 1500) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
         var expected = Jobs.Local(spec);
 
         // Kill the silo of the job grain, which also holds its parameter server.

@@ -58,7 +58,7 @@ public sealed class ReplicaRecoveryTests
     {
         var log = new LogCapture();
         await using var cluster = await StartAsync(log, plane);
-        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50 };
+        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
@@ -74,7 +74,7 @@ public sealed class ReplicaRecoveryTests
         // Only worker 1 held its slice of the first layer, so the job must go back to its checkpoint.
         var log = new LogCapture();
         await using var cluster = await StartAsync(log);
-        var spec = Jobs.Small(workers: 3, steps: 1000) with { CheckpointEvery = 50, Parallelism = Parallelism.SplitFirstLayer };
+        var spec = Jobs.Small(workers: 3, steps: 1000) with { CheckpointEvery = 50, CheckpointMinSeconds = 0, Parallelism = Parallelism.SplitFirstLayer };
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,

@@ -30,6 +30,11 @@ public class TrainingSpecValidationTests
         { "penalty negative", new TrainingSpec { GradientPenalty = -0.5 }, "gradient-penalty: '-0.5'" },
         { "penalty NaN", new TrainingSpec { GradientPenalty = double.NaN, Engine = Engine.Autograd }, "gradient-penalty: 'NaN'" },
         { "penalty without autograd", new TrainingSpec { GradientPenalty = 0.1 }, "gradient-penalty: '0.1'" },
+        { "checkpoint-every negative", new TrainingSpec { CheckpointEvery = -1 }, "checkpoint-every: '-1'" },
+        { "checkpoint-min-seconds negative", new TrainingSpec { CheckpointMinSeconds = -0.5 }, "checkpoint-min-seconds: '-0.5'" },
+        { "checkpoint-min-seconds NaN", new TrainingSpec { CheckpointMinSeconds = double.NaN }, "checkpoint-min-seconds: 'NaN'" },
+        { "checkpoint-min-seconds +Inf", new TrainingSpec { CheckpointMinSeconds = double.PositiveInfinity }, "checkpoint-min-seconds: 'Infinity'" },
+        { "checkpoint-min-seconds over a day", new TrainingSpec { CheckpointMinSeconds = 86_401 }, "checkpoint-min-seconds: '86401'" },
     };
 
     [Theory]

@@ -44,7 +44,7 @@ public sealed class SiloCrashTests
         await cluster.StartAsync();
         // Silo 2 holds worker 2, the only holder of its slice of the first layer: the other workers'
         // links to it break at once, and the job must go back to its checkpoint.
-        await KillMidJobAndCompareAsync(cluster, killSilo: 2, [.. SplitJob, "--checkpoint-every", "50"], killAfterSteps: 120);
+        await KillMidJobAndCompareAsync(cluster, killSilo: 2, [.. SplitJob, "--checkpoint-every", "50", "--checkpoint-min-seconds", "0"], killAfterSteps: 120);
     }
 
     // Redis membership has no primary: silo 0, the oldest, holds the job grain and its parameter
@@ -70,7 +70,7 @@ public sealed class SiloCrashTests
             $"{SiloArgs} --clustering redis --redis {redis.Endpoint} --cluster-id {clusterId}",
             gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId]);
         await cluster.StartAsync();
-        await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. job, "--checkpoint-every", "50"], killAfterSteps: 120);
+        await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. job, "--checkpoint-every", "50", "--checkpoint-min-seconds", "0"], killAfterSteps: 120);
     }
 
     /// <summary>
