@@ -8,7 +8,16 @@ namespace Trainer.Abstractions;
 /// </summary>
 public interface ITrainingJobGrain : IGrainWithStringKey
 {
-    /// <summary>Validates and starts the job, returning at once; throws <see cref="JobRejectedException"/> for bad input.</summary>
+    /// <summary>
+    /// Validates and starts the job, returning once its initial checkpoint is stored and loaded (the
+    /// steps run on in the background); throws <see cref="JobRejectedException"/> for bad input.
+    /// </summary>
+    /// <remarks>
+    /// NOTE: a 50M-parameter job's initial weights are drawn, stored (400 MB) and loaded before
+    /// this answers: measured 10-30 s on the 2-core machine in a slow hour, so Orleans' default 30 s
+    /// response timeout failed the client while the job went on starting.
+    /// </remarks>
+    [ResponseTimeout("00:10:00")]
     Task<JobStatus> SubmitAsync(JobSubmission submission);
 
     [AlwaysInterleave]
@@ -22,7 +31,7 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     Task<LossBatch> GetLossesAsync(int fromStep, int maxCount, TimeSpan wait);
 
     /// <summary>The current (or final) parameters as one flat buffer in the model's layout.</summary>
-    [AlwaysInterleave]
+    [AlwaysInterleave, ResponseTimeout("00:10:00")]
     Task<TensorPayload> GetParametersAsync();
 
     [AlwaysInterleave]
@@ -36,6 +45,8 @@ public interface ITrainingJobGrain : IGrainWithStringKey
 /// </summary>
 public interface IParameterServerGrain : IGrainWithStringKey
 {
+    // A large model's parameters travel in these (400 MB for 50M parameters); see SubmitAsync.
+    [ResponseTimeout("00:10:00")]
     Task InitializeAsync(ParameterState state);
 
     /// <summary>
@@ -46,6 +57,7 @@ public interface IParameterServerGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps);
 
+    [ResponseTimeout("00:10:00")]
     Task<ParameterState> GetStateAsync();
 
     /// <summary>Deactivates the server and its workers once the job is over.</summary>

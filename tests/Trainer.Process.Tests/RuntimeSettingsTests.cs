@@ -1,0 +1,30 @@
+using System.Text.Json;
+
+namespace Trainer.Process.Tests;
+
+/// <summary>
+/// The two processes that host a silo (trainer-silo, and trainer in its embedded mode) run with the
+/// GC and JIT settings of src/Trainer.Runtime.props, as built by the cluster script: among them the
+/// gen-0 budget cap without which an idle silo commits up to ~84 MB of gen-0 pages before collecting.
+/// </summary>
+[Collection(RealProcessCollection.Name)]
+public sealed class RuntimeSettingsTests
+{
+    [Fact]
+    public async Task BothSiloHostingProcesses_RunWithTheRuntimeSettingsOfTheSharedProps()
+    {
+        using var processes = new ChildProcesses();
+        await Repo.EnsureBuiltAsync(processes);
+
+        foreach (var (project, assembly) in new[] { ("Trainer.Silo", "trainer-silo"), ("Trainer.Client", "trainer") })
+        {
+            var file = Path.Combine(Repo.Root, "src", project, "bin", "Release", "net10.0", $"{assembly}.runtimeconfig.json");
+            using var config = JsonDocument.Parse(File.ReadAllText(file));
+            var properties = config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+            string Value(string name) => properties.TryGetProperty(name, out var value) ? value.ToString() : "(missing)";
+
+            Assert.Equal(("8388608", "7", "False", "False", "False"),
+                (Value("System.GC.Gen0MaxBudget"), Value("System.GC.ConserveMemory"), Value("System.GC.Server"), Value("System.GC.Concurrent"), Value("System.Runtime.TieredCompilation")));
+        }
+    }
+}
