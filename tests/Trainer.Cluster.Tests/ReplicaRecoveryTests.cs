@@ -58,11 +58,14 @@ public sealed class ReplicaRecoveryTests
     {
         var log = new LogCapture();
         await using var cluster = await StartAsync(log, plane);
-        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
+        // One worker, so that its replica is the only one. Two workers released "at once" are not
+        // lost at once: one release can land a window later, and the job then rightly carries on
+        // from the other's replica (seen once in CI), so no restore would be logged.
+        var spec = Jobs.Small(workers: 1, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [0, 1]));
+            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [0]));
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
