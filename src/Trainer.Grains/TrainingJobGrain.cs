@@ -295,10 +295,20 @@ public sealed class TrainingJobGrain(
         {
             logger.LogWarning("Job {Job}: final parameters could not be read: {Error}", JobId, e.Message);
         }
-        _status = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
-        record.State.Status = _status;
+        // The final status shows only once the record holding it is stored (or failed to store): a
+        // client that sees the job end can read its whole record and history from storage. With
+        // checkpoints at most once a second, a short job's final write carries every loss chunk.
+        var final = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
+        record.State.Status = final;
         record.State.Checkpoint = null;
-        await WriteRecord();
+        try
+        {
+            await WriteRecord();
+        }
+        finally
+        {
+            _status = final;
+        }
         logger.LogInformation("Job {Job} {State} after {Steps} steps in {Seconds:F2} s; last loss {Loss}",
             JobId, state, _status.StepsCompleted, elapsed, _status.LastLoss);
         _keepAlive?.Dispose();
