@@ -14,7 +14,8 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     /// </summary>
     /// <remarks>
     /// NOTE: a 50M-parameter job's initial weights are drawn, stored (400 MB) and loaded before
-    /// this answers: measured 10-30 s on the 2-core machine in a slow hour, so Orleans' default 30 s
+    /// this answers: 10-35 s on the 2-core machine in a slow hour (the client's wall time less the
+    /// job's training time, 5 runs on 2 silos), so Orleans' default 30 s
     /// response timeout failed the client while the job went on starting.
     /// </remarks>
     [ResponseTimeout("00:10:00")]

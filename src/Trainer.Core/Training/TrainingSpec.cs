@@ -67,9 +67,9 @@ public sealed record TrainingSpec
     /// <see cref="CheckpointEvery"/> steps is a checkpoint only once this long has passed since the
     /// last one (0: every multiple is). Where the checkpoints fall changes no bits (a replay from any
     /// of them gives the same); it bounds their cost when steps are short: the seed job's 100 steps
-    /// take ~0.1 s, and with a checkpoint at each its job silo allocated 11 MB/s, almost all of it
-    /// large-object heap, and ran 91 full collections in 30k steps; with one a second, 3.4 MB/s and 22
-    /// (2 silos, data parallel, measured with dotnet-counters).
+    /// take ~0.1 s, and with a checkpoint at each its job silo allocated 828 MB over a 30k-step job,
+    /// almost all of it large-object heap, and ran 91 full collections; with one a second, 172 MB
+    /// and 22 (2 silos, data parallel, dotnet-counters; two passes an hour apart, not an A/B).
     /// </summary>
     public double CheckpointMinSeconds { get; init; } = DefaultCheckpointMinSeconds;
 
