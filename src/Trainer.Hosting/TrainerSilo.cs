@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using StackExchange.Redis;
 using Trainer.Core.Linalg;
@@ -34,7 +35,7 @@ public static class TrainerSilo
         if (settings?.Redis is { Length: > 0 } redis)
             silo.AddRedisGrainStorage(StorageNames.Jobs, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
         else
-            silo.AddMemoryGrainStorage(StorageNames.Jobs);
+            silo.Services.AddGrainStorage(StorageNames.Jobs, BlockMemoryGrainStorage.Create);
 
         var options = silo.Services.AddOptions<TrainerOptions>().ValidateOnStart();
         silo.Services.AddSingleton<IValidateOptions<TrainerOptions>, TrainerOptionsValidation>();
