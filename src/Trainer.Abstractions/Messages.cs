@@ -77,8 +77,10 @@ public sealed record LossBatch(
 /// parameters; the request brings it up to date: <see cref="Update"/> is step (Step - 1)'s update
 /// pack, or, when the replica must be (re)built (the first step, after a restore, a worker re-activated
 /// after a crash), <see cref="Parameters"/> holds the parameters after Step - 1 steps. Both are in
-/// the job's precision; at most one is set. <see cref="Factors"/>: whether the job's exchange plan
-/// may factor layers (ExchangePlan.For), fixed by the parameter server for the job's run.
+/// the job's precision; at most one is set. <see cref="Seeded"/> (Step 1 only, no parameters): build
+/// the replica from the spec's initial parameters, drawn by the worker from the seed.
+/// <see cref="Factors"/>: whether the job's exchange plan may factor layers (ExchangePlan.For), fixed
+/// by the parameter server for the job's run.
 /// </summary>
 /// <remarks>The spec rides along (it is small) so a worker re-activated on another silo can rebuild itself.</remarks>
 [GenerateSerializer, Immutable, Alias("trainer.work-request")]
@@ -89,7 +91,8 @@ public sealed record WorkRequest(
     [property: Id(3)] TensorPayload? Parameters,
     [property: Id(4)] bool UploadedData,
     [property: Id(5)] TensorPayload? Update,
-    [property: Id(6)] bool Factors);
+    [property: Id(6)] bool Factors,
+    [property: Id(7)] bool Seeded = false);
 
 /// <summary>
 /// One shard's SUMMED loss and its gradient pack for one step (dense slots and sufficient factors,
@@ -113,7 +116,9 @@ public sealed record ShardGradient(
 /// a new <see cref="Generation"/>, with <see cref="Endpoints"/>: where each rank's silo takes the
 /// run's links (by rank), for the workers to link up. <see cref="ShareAtEnd"/>: answer the worker's
 /// share after the window (the parameter server takes a checkpoint there, or the job ends); of a
-/// data-parallel job's identical replicas only worker 0 answers one.
+/// data-parallel job's identical replicas only worker 0 answers one. <see cref="Seeded"/> starts a
+/// run as parameters do, from the spec's initial parameters, which each worker draws from the seed
+/// (FirstStep 1, no parameters).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.linked-run")]
 public sealed record LinkedRun(
@@ -125,7 +130,12 @@ public sealed record LinkedRun(
     [property: Id(5)] bool UploadedData,
     [property: Id(6)] string[]? Endpoints,
     [property: Id(7)] bool ShareAtEnd = false,
-    [property: Id(8)] bool Factors = false);
+    [property: Id(8)] bool Factors = false,
+    [property: Id(9)] bool Seeded = false)
+{
+    /// <summary>Whether this window starts a run (a new generation): it brings parameters, or the seed's.</summary>
+    public bool Starts => Parameters is not null || Seeded;
+}
 
 /// <summary>
 /// A worker's answer to a <see cref="LinkedRun"/>: the loss of each step it ran (every worker
@@ -154,10 +164,14 @@ public sealed record StepBatch(
     [property: Id(0)] int FirstStep,
     [property: Id(1)] TensorPayload Losses);
 
-/// <summary>Parameters and where they stand, for initialising a parameter server.</summary>
+/// <summary>
+/// Parameters (float64) and where they stand, for initialising a parameter server, and as a job's
+/// checkpoint. <see cref="Parameters"/> is null only at step 0 of a job whose spec draws its initial
+/// parameters (Init from Seed): whoever needs them draws them, so they are never stored or sent.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.parameter-state")]
 public sealed record ParameterState(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] int StepsCompleted,
-    [property: Id(2)] TensorPayload Parameters,
+    [property: Id(2)] TensorPayload? Parameters,
     [property: Id(3)] bool UploadedData);

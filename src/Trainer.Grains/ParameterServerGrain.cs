@@ -23,7 +23,8 @@ namespace Trainer.Grains;
 /// </summary>
 /// <remarks>
 /// Placed beside the job grain that activates it: the job talks to it every step. It holds
-/// parameters only while they must still reach the workers (the first step, after a restore); a
+/// parameters only while they must still reach the workers (after a restore; at the first step
+/// only uploaded ones: drawn ones each worker draws from the seed, <see cref="InitialParameters"/>); a
 /// worker that lost its replica gets a copy of a surviving worker's, and when no replica survives
 /// the step fails and the job restores its checkpoint.
 /// </remarks>
@@ -39,6 +40,8 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private bool _uploadedData;
     // Parameters after _stepsCompleted steps (job precision) that the workers still have to be sent.
     private TensorPayload? _syncParameters;
+    // At step 0 of a job whose spec draws its initial parameters: the workers draw them (InitialParameters).
+    private bool _seededStart;
     // The update of step _stepsCompleted, sent with the next step.
     private TensorPayload? _pendingUpdate;
     private bool _factors;
@@ -53,6 +56,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private (int StepsCompleted, TensorPayload[] Shares)? _checkpointShares;
 
     private string JobId => this.GetPrimaryKeyString();
+
+    // Whether the workers' replicas must be (re)built before the next step: from parameters, or from the seed.
+    private bool Syncing => _syncParameters is not null || _seededStart;
 
     public Task InitializeAsync(ParameterState state)
     {
@@ -81,7 +87,10 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         if (_split is null) logger.LogInformation("Job {Job}: exchange {Plan}; the workers send their packs {Plane}", JobId, plan.Describe(),
             _linked ? "to each other over links and each builds the update" : "to the parameter server");
         else logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers; they exchange activations", JobId, spec.Model.LayerSizes[1], spec.Workers);
-        _syncParameters = _updates.FromFloat64(state.Parameters);
+        if (state.Parameters is null && state.StepsCompleted != 0)
+            throw new ArgumentException($"Job {JobId}: parameters after step {state.StepsCompleted} are missing; only step 0 may come without them (drawn from the seed).", nameof(state));
+        _syncParameters = state.Parameters is { } parameters ? _updates.FromFloat64(parameters) : null;
+        _seededStart = state.Parameters is null;
         _pendingUpdate = null;
         _stepsCompleted = state.StepsCompleted;
         _lastBatch = null;
@@ -122,7 +131,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private async Task<double> RunStepAsync(int step)
     {
         var spec = _spec!;
-        var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, _syncParameters is null ? _pendingUpdate : null, _factors);
+        var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, Syncing ? null : _pendingUpdate, _factors, _seededStart);
         var pending = new Task<ShardGradient>[spec.Workers];
         for (int rank = 0; rank < pending.Length; rank++) pending[rank] = ComputeWithRetryAsync(rank, request);
         // Shards are added in rank order as they arrive: shard 0's pack is copied while the others
@@ -136,7 +145,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         }
         double loss = _updates.Complete();
         _pendingUpdate = _updates.Current;
-        _syncParameters = null;
+        (_syncParameters, _seededStart) = (null, false);
         _stepsCompleted = step;
         return loss;
     }
@@ -172,9 +181,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         int steps = Math.Min(maxSteps, _linkedWindow);
         var clock = Stopwatch.StartNew();
         // A run that starts (parameters) tells every worker where the others' silos take links.
-        var endpoints = _syncParameters is null ? null
+        var endpoints = !Syncing ? null
             : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareLinksAsync())));
-        var run = new LinkedRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors);
+        var run = new LinkedRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors, _seededStart);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
         var results = new LinkedRunResult?[spec.Workers];
         string? failure = null;
@@ -213,7 +222,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
         var losses = results[0]!.Losses.ToArray();
         foreach (var other in results.Skip(1)) CheckSameLosses(firstStep, losses, other!);
-        _syncParameters = null;
+        (_syncParameters, _seededStart) = (null, false);
         _stepsCompleted = firstStep + losses.Length - 1;
         _checkpointShares = _split is null
             ? results[0]!.Share is { } replica ? (_stepsCompleted, [replica]) : null
@@ -249,7 +258,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
             throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {after} (the window from step {firstStep} failed: {failure}).");
         logger.LogWarning("Job {Job} step {Step}: the window failed ({Error}); the workers carry on from worker {Donor}'s replica after step {After}",
             JobId, after + 1, failure, found.Rank, after);
-        _syncParameters = found.Replica;
+        (_syncParameters, _seededStart) = (found.Replica, false);
         _stepsCompleted = after;
         _checkpointShares = null;
         NextGeneration();
@@ -305,6 +314,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         if (_spec is null || _updates is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
+        if (_seededStart) return new ParameterState(_spec, 0, null, _uploadedData);
         if (_syncParameters is { } pending) return State(pending);
         if (_checkpointShares is { } kept && kept.StepsCompleted == _stepsCompleted)
             return State(_split is { } merger ? merger.Merge(kept.Shares) : kept.Shares[0]);
@@ -336,7 +346,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         if (parameters is null)
             throw new InvalidOperationException($"Job {JobId} step {request.Step}: no worker holds the parameters after step {request.Step - 1} (their silos were lost).");
         logger.LogWarning("Job {Job} step {Step}: worker {Rank} lost its replica; it gets a copy of worker {Donor}'s", JobId, request.Step, rank, donor);
-        var result = await ComputeWithRetryAsync(rank, request with { Parameters = parameters, Update = null });
+        var result = await ComputeWithRetryAsync(rank, request with { Parameters = parameters, Update = null, Seeded = false });
         return result.NeedsParameters
             ? throw new InvalidOperationException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent.")
             : result;

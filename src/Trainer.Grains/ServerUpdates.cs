@@ -94,7 +94,8 @@ internal abstract class ServerUpdates
         public override TensorPayload FromFloat64(TensorPayload parameters)
         {
             var values = parameters.ValuesOf<double>(_count, "the stored parameters");
-            return typeof(T) == typeof(float) ? TensorPayload.From(Precisions.Narrow(values)) : TensorPayload.From(values);
+            // A float64 job's parameters travel as they are (payloads are immutable): a copy would cost a 50M model 400 MB.
+            return typeof(T) == typeof(float) ? TensorPayload.From(Precisions.Narrow(values)) : parameters;
         }
 
         public override TensorPayload ToFloat64(TensorPayload parameters) => typeof(T) == typeof(float)

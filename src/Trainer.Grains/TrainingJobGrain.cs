@@ -5,7 +5,6 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Storage;
 using Trainer.Abstractions;
-using Trainer.Core.Models;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
@@ -73,8 +72,8 @@ public sealed class TrainingJobGrain(
         if (_status is not null)
             throw new JobRejectedException("job", JobId, $"job: '{JobId}' already exists (state {_status.State}); submit under a new id.");
         var spec = SubmissionChecks.Check(submission);
-        var parameters = submission.InitialParameters
-            ?? TensorPayload.From(Initializer.Create(ParameterLayout.For(spec.Model), spec.Init, spec.Seed));
+        // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
+        var parameters = submission.InitialParameters;
 
         // Everything below changes the cluster, so it happens only after every check passed.
         _status = new JobStatus(JobId, JobState.Running, spec, 0, double.NaN, double.NaN, null,
@@ -117,7 +116,8 @@ public sealed class TrainingJobGrain(
     {
         if (_status is null) throw new KeyNotFoundException(JobStatus.NotFound(JobId).Message);
         if (record.State.FinalParameters is { } final) return final;
-        return (await ParameterServer.GetStateAsync()).Parameters;
+        var state = await ParameterServer.GetStateAsync();
+        return state.Parameters ?? InitialParameters.Float64(state.Spec);
     }
 
     public Task<JobStatus> CancelAsync()
@@ -289,7 +289,8 @@ public sealed class TrainingJobGrain(
         }
         try
         {
-            record.State.FinalParameters = (await ParameterServer.GetStateAsync()).Parameters;
+            var last = await ParameterServer.GetStateAsync();
+            record.State.FinalParameters = last.Parameters ?? InitialParameters.Float64(last.Spec);
         }
         catch (Exception e)
         {

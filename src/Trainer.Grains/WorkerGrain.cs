@@ -59,7 +59,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         await _precompute;
         var result = await compute.Run(() =>
         {
-            if (request.Parameters is { } parameters) replica.Load(parameters, request.Step - 1);
+            if ((request.Parameters ?? (request.Seeded && request.Step == 1 ? InitialParameters.InJobPrecision(request.Spec) : null)) is { } parameters)
+                replica.Load(parameters, request.Step - 1);
             else if (request.Update is { } update && replica.StepsApplied == request.Step - 2) replica.Apply(update);
             // Anything else (no replica, or one from another point of the job) cannot be brought up to date from this request.
             if (replica.StepsApplied != request.Step - 1)
@@ -84,13 +85,19 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         if (_lastRun is { } last && last.Generation == run.Generation && last.Result.FirstStep == run.FirstStep) return last.Result;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(run.Steps);
         int rank = Rank;
-        if (run.Parameters is not null)
+        var parameters = run.Parameters;
+        if (run.Starts)
         {
             _runner?.Dispose();
             _runner = null;
             if (run.Endpoints is not { } endpoints || endpoints.Length != run.Spec.Workers)
                 throw new ArgumentException($"Job {JobId}: a run that starts needs every worker's link endpoint ({run.Spec.Workers}).", nameof(run));
             if (_linked is null || _spec != run.Spec || _factors != run.Factors) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, run.Factors, linked: true);
+            if (parameters is null)
+            {
+                if (run.FirstStep != 1) throw new ArgumentException($"Job {JobId}: a run from the seed's parameters must start at step 1, not {run.FirstStep}.", nameof(run));
+                parameters = await compute.Run(() => InitialParameters.InJobPrecision(run.Spec));
+            }
             var peers = await links.OpenAsync(JobId, run.Generation, rank, endpoints);
             _runner = new LinkRunner(run.Generation, rank, _linked!, peers, JobId);
             logger.LogInformation("Worker {Rank} of job {Job} linked to workers {Peers} for run {Generation}",
@@ -100,7 +107,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         {
             return new LinkedRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
         }
-        var window = await _runner.RunAsync(run.FirstStep, run.Steps, run.Parameters, run.ShareAtEnd);
+        var window = await _runner.RunAsync(run.FirstStep, run.Steps, parameters, run.ShareAtEnd);
         var answer = new LinkedRunResult(rank, run.FirstStep, TensorPayload.From(window.Losses), Share: window.Share, Failure: window.Failure);
         _lastRun = (run.Generation, answer);
         return answer;

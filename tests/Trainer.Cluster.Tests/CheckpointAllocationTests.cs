@@ -35,8 +35,8 @@ public class CheckpointAllocationTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.Equal(orleans.Serialize(state).ToArray(), written.ToArray());
-        Assert.Equal(parameters, orleans.Deserialize<ParameterState>(written)!.Parameters.ToArray());
-        Assert.Equal(parameters, ours.Deserialize<ParameterState>(orleans.Serialize(state))!.Parameters.ToArray());
+        Assert.Equal(parameters, orleans.Deserialize<ParameterState>(written)!.Parameters!.ToArray());
+        Assert.Equal(parameters, ours.Deserialize<ParameterState>(orleans.Serialize(state))!.Parameters!.ToArray());
         long bytes = parameters.Length * sizeof(double);
         Assert.True(allocated < bytes + 16 * 1024, $"serializing {bytes} bytes of parameters allocated {allocated} bytes");
     }

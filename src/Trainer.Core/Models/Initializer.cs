@@ -32,6 +32,16 @@ public static class Initializer
     public static double[] Create(ParameterLayout layout, InitKind kind, int seed)
     {
         var parameters = new double[layout.Count];
+        Fill(layout, kind, seed, parameters);
+        return parameters;
+    }
+
+    /// <summary>Writes <see cref="Create"/>'s parameters into <paramref name="parameters"/> (of <paramref name="layout"/>'s size), whatever it held.</summary>
+    public static void Fill(ParameterLayout layout, InitKind kind, int seed, Span<double> parameters)
+    {
+        if (parameters.Length != layout.Count)
+            throw new ArgumentException($"The layout has {layout.Count} parameters; the destination holds {parameters.Length}.", nameof(parameters));
+        parameters.Clear();
         int layer = 0;
         foreach (var view in layout.Views)
         {
@@ -43,9 +53,8 @@ public static class Initializer
                 InitKind.He => Math.Sqrt(2.0 / view.Cols),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind)),
             };
-            Synthetic.Normals(view.Of(parameters.AsSpan()), unchecked(seed + Synthetic.InitStreamOffset + layer), std);
+            Synthetic.Normals(view.Of(parameters), unchecked(seed + Synthetic.InitStreamOffset + layer), std);
             layer++;
         }
-        return parameters;
     }
 }

@@ -1,0 +1,33 @@
+using Trainer.Abstractions;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// A job's initial parameters when the spec draws them (<see cref="TrainingSpec.Init"/> from
+/// <see cref="TrainingSpec.Seed"/>), drawn where they are needed instead of travelling: the job's
+/// first checkpoint holds no parameters (<see cref="ParameterState.Parameters"/> is null), and each
+/// worker draws its own replica's. The draws are deterministic, so every worker holds the same bits
+/// the single-process run starts from.
+/// </summary>
+/// <remarks>
+/// Measured before (a 50M-parameter job on 2 silo processes): the 400 MB of initial parameters were
+/// drawn, copied, serialized into the job's record, loaded into the parameter server and sent to
+/// the workers, and submitting took 10-35 s.
+/// </remarks>
+internal static class InitialParameters
+{
+    /// <summary>float64, as a checkpoint or a client holds them.</summary>
+    public static TensorPayload Float64(TrainingSpec spec)
+    {
+        var layout = ParameterLayout.For(spec.Model);
+        var payload = TensorPayload.Allocate<double>(layout.Count, out var values);
+        Initializer.Fill(layout, spec.Init, spec.Seed, values);
+        return payload;
+    }
+
+    /// <summary>In the job's precision, as the parameter server sends parameters to the workers (narrowed as <see cref="ServerUpdates.FromFloat64"/> narrows them).</summary>
+    public static TensorPayload InJobPrecision(TrainingSpec spec) =>
+        spec.Precision == Precision.Float32 ? TensorPayload.From(Precisions.Narrow(Float64(spec).Values)) : Float64(spec);
+}
