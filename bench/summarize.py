@@ -35,7 +35,7 @@ TARGETS = [
     ("job3: torch DDP 2 processes / torch 1 process (DDP's scaling)", "torch DDP job3 float64", "torch 1 process job3 float64", "(reference)"),
     ("job3: float32 / float64 (embedded W=2)", "trainer job3 W=2 float32", "trainer job3 W=2", ">= 1.7"),
     ("job3: float32 / float64 (2 silos W=2)", "trainer job3 2 silos W=2 float32", "trainer job3 2 silos W=2", "(info)"),
-    ("50M parameters: 2 silos W=2 / embedded W=2 (first step includes sending the parameters)", "trainer 50M params 2 silos W=2", "trainer 50M params embedded W=2", "(info)"),
+    ("50M parameters: 2 silos W=2 / embedded W=2 (the first step includes loading the parameters; drawn ones each worker draws)", "trainer 50M params 2 silos W=2", "trainer 50M params embedded W=2", "(info)"),
     ("job3: numpy float32 / float64", "numpy loop job3 float32", "numpy loop job3 float64", "(reference)"),
 ]
 
