@@ -77,6 +77,8 @@ public sealed record StoredBlock([property: Id(0)] byte[]? Bytes, [property: Id(
 public interface IMemoryBlockStoreGrain : IGrainWithIntegerKey
 {
     /// <summary>The state under <paramref name="key"/>; null if never written or deleted.</summary>
+    /// <remarks>Reads and writes may carry a whole model's parameters (400 MB at 50M), hence the job calls' 10-minute timeout.</remarks>
+    [ResponseTimeout("00:10:00")]
     Task<StoredBlock?> ReadAsync(string key);
 
     /// <summary>Stores <paramref name="block"/>'s bytes if its ETag is the stored one; answers the new ETag.</summary>
