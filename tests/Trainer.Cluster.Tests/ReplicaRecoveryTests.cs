@@ -54,18 +54,24 @@ public sealed class ReplicaRecoveryTests
     [Theory]
     [InlineData(DataPlane.Links)]
     [InlineData(DataPlane.Orleans)]
-    public async Task WhenNoReplicaSurvives_TheJobRestoresItsCheckpoint_AndEndsWithTheUndisturbedWeights(DataPlane plane)
+    public async Task WhenEveryWorkerIsLostBetweenTwoSteps_TheJobRestoresItsCheckpoint_AndEndsWithTheUndisturbedWeights(DataPlane plane)
     {
         var log = new LogCapture();
-        await using var cluster = await StartAsync(log, plane);
-        // One worker, so that its replica is the only one. Two workers released "at once" are not
-        // lost at once: one release can land a window later, and the job then rightly carries on
-        // from the other's replica (seen once in CI), so no restore would be logged.
-        var spec = Jobs.Small(workers: 1, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
+        // Both workers are lost while the parameter server's next call to them is held, so neither
+        // can carry on from the other's replica (released without the gate, one release could land
+        // a window later, and the job would rightly resume from the other's replica: seen once in CI).
+        var gate = new StepGate(fromStep: 121);
+        await using var cluster = await StartAsync(log, plane, gate: gate);
+        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 120, ranks: [0]));
+            afterSubmit: async (job, jobId) =>
+            {
+                await gate.Reached.WaitAsync(Token);
+                await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => cluster.Client.GetGrain<IWorkerGrain>(rank, jobId).ReleaseAsync()));
+                gate.Open();
+            });
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
@@ -95,17 +101,50 @@ public sealed class ReplicaRecoveryTests
     }
 
     /// <param name="window">The links' window of steps: short, so that a worker released after some step misses a later window of the job.</param>
-    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, DataPlane plane = DataPlane.Links, double window = 2)
+    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, DataPlane plane = DataPlane.Links, double window = 2, StepGate? gate = null)
     {
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddTrainer();
+            if (gate is not null) silo.AddOutgoingGrainCallFilter(gate.FilterAsync);
             silo.Services.AddSingleton<ILoggerProvider>(log);
             silo.Services.Configure<TrainerOptions>(o => (o.Exchange, o.DataPlane, o.SplitStepBatchWindow) = (ExchangeMode.Factors, plane, TimeSpan.FromMilliseconds(window)));
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
+    }
+
+    /// <summary>
+    /// Holds every call that would run a step from <paramref name="fromStep"/> on (a window of steps
+    /// over links, or one step on the Orleans plane) until <see cref="Open"/>: the cluster can be
+    /// changed between two steps, whatever the timing. <see cref="Reached"/> completes when the
+    /// first such call is held, i.e. when every step before it is done.
+    /// </summary>
+    private sealed class StepGate(int fromStep)
+    {
+        private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Reached => _reached.Task;
+
+        public void Open() => _open.TrySetResult();
+
+        public async Task FilterAsync(IOutgoingGrainCallContext context)
+        {
+            int? step = context.Request.GetArgumentCount() == 1 ? context.Request.GetArgument(0) switch
+            {
+                LinkedRun run => run.FirstStep,
+                WorkRequest request => request.Step,
+                _ => null,
+            } : null;
+            if (step >= fromStep && !_open.Task.IsCompleted)
+            {
+                _reached.TrySetResult();
+                await _open.Task;
+            }
+            await context.Invoke();
+        }
     }
 }
