@@ -27,6 +27,9 @@ internal static class InitialParameters
         return payload;
     }
 
+    /// <summary><paramref name="state"/>'s float64 parameters: its own, or at a seeded start the drawn ones.</summary>
+    public static TensorPayload Resolve(ParameterState state) => state.Parameters ?? Float64(state.Spec);
+
     /// <summary>In the job's precision, as the parameter server sends parameters to the workers (narrowed as <see cref="ServerUpdates.FromFloat64"/> narrows them).</summary>
     public static TensorPayload InJobPrecision(TrainingSpec spec) =>
         spec.Precision == Precision.Float32 ? TensorPayload.From(Precisions.Narrow(Float64(spec).Values)) : Float64(spec);

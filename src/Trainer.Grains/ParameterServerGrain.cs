@@ -40,8 +40,6 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private bool _uploadedData;
     // Parameters after _stepsCompleted steps (job precision) that the workers still have to be sent.
     private TensorPayload? _syncParameters;
-    // At step 0 of a job whose spec draws its initial parameters: the workers draw them (InitialParameters).
-    private bool _seededStart;
     // The update of step _stepsCompleted, sent with the next step.
     private TensorPayload? _pendingUpdate;
     private bool _factors;
@@ -57,8 +55,12 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
     private string JobId => this.GetPrimaryKeyString();
 
+    // At step 0 of a job whose spec draws its initial parameters the workers draw them (InitialParameters):
+    // only such a start has neither a step done nor parameters to send (InitializeAsync refuses any other state without them).
+    private bool SeededStart => _stepsCompleted == 0 && _syncParameters is null;
+
     // Whether the workers' replicas must be (re)built before the next step: from parameters, or from the seed.
-    private bool Syncing => _syncParameters is not null || _seededStart;
+    private bool Syncing => _syncParameters is not null || SeededStart;
 
     public Task InitializeAsync(ParameterState state)
     {
@@ -90,7 +92,6 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         if (state.Parameters is null && state.StepsCompleted != 0)
             throw new ArgumentException($"Job {JobId}: parameters after step {state.StepsCompleted} are missing; only step 0 may come without them (drawn from the seed).", nameof(state));
         _syncParameters = state.Parameters is { } parameters ? _updates.FromFloat64(parameters) : null;
-        _seededStart = state.Parameters is null;
         _pendingUpdate = null;
         _stepsCompleted = state.StepsCompleted;
         _lastBatch = null;
@@ -131,7 +132,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private async Task<double> RunStepAsync(int step)
     {
         var spec = _spec!;
-        var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, Syncing ? null : _pendingUpdate, _factors, _seededStart);
+        var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, Syncing ? null : _pendingUpdate, _factors, SeededStart);
         var pending = new Task<ShardGradient>[spec.Workers];
         for (int rank = 0; rank < pending.Length; rank++) pending[rank] = ComputeWithRetryAsync(rank, request);
         // Shards are added in rank order as they arrive: shard 0's pack is copied while the others
@@ -145,7 +146,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         }
         double loss = _updates.Complete();
         _pendingUpdate = _updates.Current;
-        (_syncParameters, _seededStart) = (null, false);
+        _syncParameters = null;
         _stepsCompleted = step;
         return loss;
     }
@@ -183,7 +184,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         // A run that starts (parameters) tells every worker where the others' silos take links.
         var endpoints = !Syncing ? null
             : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareLinksAsync())));
-        var run = new LinkedRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors, _seededStart);
+        var run = new LinkedRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors, SeededStart);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
         var results = new LinkedRunResult?[spec.Workers];
         string? failure = null;
@@ -222,7 +223,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
         var losses = results[0]!.Losses.ToArray();
         foreach (var other in results.Skip(1)) CheckSameLosses(firstStep, losses, other!);
-        (_syncParameters, _seededStart) = (null, false);
+        _syncParameters = null;
         _stepsCompleted = firstStep + losses.Length - 1;
         _checkpointShares = _split is null
             ? results[0]!.Share is { } replica ? (_stepsCompleted, [replica]) : null
@@ -258,7 +259,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
             throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {after} (the window from step {firstStep} failed: {failure}).");
         logger.LogWarning("Job {Job} step {Step}: the window failed ({Error}); the workers carry on from worker {Donor}'s replica after step {After}",
             JobId, after + 1, failure, found.Rank, after);
-        (_syncParameters, _seededStart) = (found.Replica, false);
+        _syncParameters = found.Replica;
         _stepsCompleted = after;
         _checkpointShares = null;
         NextGeneration();
@@ -314,7 +315,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     {
         if (_spec is null || _updates is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
-        if (_seededStart) return new ParameterState(_spec, 0, null, _uploadedData);
+        if (SeededStart) return new ParameterState(_spec, 0, null, _uploadedData);
         if (_syncParameters is { } pending) return State(pending);
         if (_checkpointShares is { } kept && kept.StepsCompleted == _stepsCompleted)
             return State(_split is { } merger ? merger.Merge(kept.Shares) : kept.Shares[0]);

@@ -116,8 +116,7 @@ public sealed class TrainingJobGrain(
     {
         if (_status is null) throw new KeyNotFoundException(JobStatus.NotFound(JobId).Message);
         if (record.State.FinalParameters is { } final) return final;
-        var state = await ParameterServer.GetStateAsync();
-        return state.Parameters ?? InitialParameters.Float64(state.Spec);
+        return InitialParameters.Resolve(await ParameterServer.GetStateAsync());
     }
 
     public Task<JobStatus> CancelAsync()
@@ -289,8 +288,7 @@ public sealed class TrainingJobGrain(
         }
         try
         {
-            var last = await ParameterServer.GetStateAsync();
-            record.State.FinalParameters = last.Parameters ?? InitialParameters.Float64(last.Spec);
+            record.State.FinalParameters = InitialParameters.Resolve(await ParameterServer.GetStateAsync());
         }
         catch (Exception e)
         {
