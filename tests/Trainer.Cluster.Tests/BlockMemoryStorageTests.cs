@@ -31,7 +31,7 @@ public sealed class BlockMemoryStorageTests
         });
         await using var cluster = builder.Build();
         await cluster.DeployAsync(Token);
-        IGrainStorage On(int silo, string name) => ((InProcessSiloHandle)cluster.Silos[silo]).ServiceProvider.GetRequiredKeyedService<IGrainStorage>(name);
+        IGrainStorage On(int silo, string name) => StoredStates.Storage(cluster, silo, name);
 
         var ours = await ScriptAsync(On(0, StorageNames.Jobs), On(1, StorageNames.Jobs));
         var orleans = await ScriptAsync(On(0, OrleansMemory), On(1, OrleansMemory));

@@ -31,13 +31,13 @@ public sealed class LossHistoryStorageTests
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
 
         // In storage: 15 full chunks of 64 losses, each the run's own, and the 40 after them in the record.
-        var storage = Storage(cluster);
+        var storage = StoredStates.Storage(cluster);
         var grain = cluster.Client.GetGrain<ITrainingJobGrain>(id).GetGrainId();
-        var record = await ReadAsync<JobRecord>(storage, "job", grain);
+        var record = await StoredStates.ReadAsync<JobRecord>(storage, "job", grain);
         Assert.Equal((ChunkSteps, 15), (record.LossChunkSteps, record.SealedLossChunks));
         Assert.Equal(expected.Losses[(15 * ChunkSteps)..], Doubles(record.Losses));
         for (int chunk = 0; chunk < 15; chunk++)
-            Assert.Equal(expected.Losses.AsSpan(chunk * ChunkSteps, ChunkSteps).ToArray(), Doubles((await ReadAsync<LossChunk>(storage, StoredLosses.StateName(chunk), grain)).Losses));
+            Assert.Equal(expected.Losses.AsSpan(chunk * ChunkSteps, ChunkSteps).ToArray(), Doubles((await StoredStates.ReadAsync<LossChunk>(storage, StoredLosses.StateName(chunk), grain)).Losses));
 
         // A new activation of the job grain rebuilds every loss from the chunks and the record.
         await DeactivateAsync(cluster, id);
@@ -58,7 +58,7 @@ public sealed class LossHistoryStorageTests
             Status = new JobStatus(id, JobState.Completed, spec, 3, losses[0], losses[^1], null, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, 0.1, "synthetic", "normal"),
             Losses = Bytes(losses),
         };
-        await Storage(cluster).WriteStateAsync("job", cluster.Client.GetGrain<ITrainingJobGrain>(id).GetGrainId(), new GrainState<JobRecord>(record));
+        await StoredStates.Storage(cluster).WriteStateAsync("job", cluster.Client.GetGrain<ITrainingJobGrain>(id).GetGrainId(), new GrainState<JobRecord>(record));
 
         var batch = await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetLossesAsync(1, 100, TimeSpan.Zero);
 
@@ -80,7 +80,7 @@ public sealed class LossHistoryStorageTests
             SealedLossChunks = 3,
         };
         var grain = cluster.Client.GetGrain<ITrainingJobGrain>(id).GetGrainId();
-        var storage = Storage(cluster);
+        var storage = StoredStates.Storage(cluster);
         await storage.WriteStateAsync("job", grain, new GrainState<JobRecord>(record));
         foreach (int chunk in new[] { 0, 2 })
             await storage.WriteStateAsync(StoredLosses.StateName(chunk), grain, new GrainState<LossChunk>(new LossChunk { Losses = Bytes(new double[ChunkSteps]) }));
@@ -104,17 +104,6 @@ public sealed class LossHistoryStorageTests
         var error = await Assert.ThrowsAnyAsync<Exception>(() => cluster.DeployAsync(Token));
 
         Assert.Contains("Trainer:LossChunkSteps is 0; it must be at least 1", error.ToString());
-    }
-
-    private static IGrainStorage Storage(InProcessTestCluster cluster) =>
-        ((InProcessSiloHandle)cluster.Silos[0]).ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs);
-
-    private static async Task<T> ReadAsync<T>(IGrainStorage storage, string stateName, GrainId grain) where T : class, new()
-    {
-        var state = new GrainState<T>(new T());
-        await storage.ReadStateAsync(stateName, grain, state);
-        Assert.True(state.RecordExists, $"storage has no '{stateName}' for {grain}");
-        return state.State!;
     }
 
     /// <summary>Deactivates the (idle, finished) job grain, and checks that it is gone.</summary>

@@ -1,7 +1,4 @@
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
-using Orleans.Storage;
-using Orleans.TestingHost;
 using Trainer.Abstractions;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
@@ -75,11 +72,9 @@ public sealed class SeededStartTests(ClusterFixture fixture)
         await job.SubmitAsync(submission);
         try
         {
-            var storage = ((InProcessSiloHandle)fixture.Cluster.Silos[0]).ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs);
-            var record = new GrainState<JobRecord>(new JobRecord());
-            await storage.ReadStateAsync("job", job.GetGrainId(), record);
-            Assert.Equal(JobState.Running, record.State!.Status?.State);
-            return record.State!.Checkpoint!;
+            var record = await StoredStates.ReadAsync<JobRecord>(StoredStates.Storage(fixture.Cluster), "job", job.GetGrainId());
+            Assert.Equal(JobState.Running, record.Status?.State);
+            return record.Checkpoint!;
         }
         finally
         {
