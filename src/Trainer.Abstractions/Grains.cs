@@ -6,8 +6,15 @@ namespace Trainer.Abstractions;
 /// One per job (key: job id). Owns the job's lifecycle: validates and starts it, drives
 /// synchronous steps through the parameter server, records losses, keeps the history queryable.
 /// </summary>
-public interface ITrainingJobGrain : IGrainWithStringKey
+public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
 {
+    /// <summary>
+    /// Takes the next chunk of initial parameters too large for one message, before
+    /// <see cref="SubmitAsync"/> names them (<see cref="JobSubmission.StagedInitialBytes"/>). A chunk
+    /// at offset 0 starts over. Nothing is stored until the submission passes its checks.
+    /// </summary>
+    Task StageInitialParametersAsync(TensorChunk chunk);
+
     /// <summary>
     /// Validates and starts the job, returning once its initial checkpoint is stored and loaded (the
     /// steps run on in the background); throws <see cref="JobRejectedException"/> for bad input.
@@ -31,9 +38,12 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task<LossBatch> GetLossesAsync(int fromStep, int maxCount, TimeSpan wait);
 
-    /// <summary>The current (or final) parameters as one flat buffer in the model's layout.</summary>
+    /// <summary>
+    /// The current (or final) parameters as one flat float64 buffer in the model's layout, by
+    /// reference when larger than one chunk (<see cref="TrainingJobs.ReadParametersAsync"/> reads them either way).
+    /// </summary>
     [AlwaysInterleave, ResponseTimeout("00:10:00")]
-    Task<TensorPayload> GetParametersAsync();
+    Task<TensorTransfer> GetParametersAsync();
 
     [AlwaysInterleave]
     Task<JobStatus> CancelAsync();
@@ -44,11 +54,11 @@ public interface ITrainingJobGrain : IGrainWithStringKey
 /// shard order into the step's update and relays it to every replica with the next step. It keeps
 /// no parameters of its own between steps: they live, bit-identical, in every worker's replica.
 /// </summary>
-public interface IParameterServerGrain : IGrainWithStringKey
+public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
 {
-    // A large model's parameters travel in these (400 MB for 50M parameters); see SubmitAsync.
+    // A large model's parameters are read in chunks while these run (400 MB for 50M parameters); see SubmitAsync.
     [ResponseTimeout("00:10:00")]
-    Task InitializeAsync(ParameterState state);
+    Task InitializeAsync(ParameterTransfer state);
 
     /// <summary>
     /// Runs steps from <paramref name="firstStep"/> on: at most <paramref name="maxSteps"/>, and no
@@ -58,8 +68,9 @@ public interface IParameterServerGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps);
 
+    /// <summary>The parameters after the steps done (by reference when large: read them at once, the offer lasts until the next step).</summary>
     [ResponseTimeout("00:10:00")]
-    Task<ParameterState> GetStateAsync();
+    Task<ParameterTransfer> GetStateAsync();
 
     /// <summary>Deactivates the server and its workers once the job is over.</summary>
     Task ReleaseAsync();
@@ -74,7 +85,7 @@ public interface IParameterServerGrain : IGrainWithStringKey
 /// In a split job it owns a slice of the first layer's units instead and runs windows of steps
 /// with the other workers, exchanging activations.
 /// </summary>
-public interface IWorkerGrain : IGrainWithIntegerCompoundKey
+public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
 {
     [ResponseTimeout("00:10:00")]
     Task<ShardGradient> ComputeAsync(WorkRequest request);
@@ -98,10 +109,10 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey
     /// <summary>
     /// A copy of the replica after <paramref name="stepsCompleted"/> steps (job precision), applying
     /// <paramref name="pendingUpdate"/> (that step's update) first if the replica still lacks it;
-    /// null when this activation holds no such replica.
+    /// null when this activation holds no such replica. A large one comes by reference, offered until read once.
     /// </summary>
     [ResponseTimeout("00:02:00")]
-    Task<TensorPayload?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate);
+    Task<TensorTransfer?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate);
 
     Task ReleaseAsync();
 }

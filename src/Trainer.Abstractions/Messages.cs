@@ -14,7 +14,10 @@ public sealed record DatasetPayload(
 /// <summary>
 /// A job as submitted. <see cref="Data"/> is null for the seed's synthetic data (regenerated from
 /// the seed wherever it is needed); <see cref="InitialParameters"/> is null when the spec's
-/// <see cref="TrainingSpec.Init"/> generates them. The descriptions are for status displays.
+/// <see cref="TrainingSpec.Init"/> generates them, or when they were too large for one message and
+/// were uploaded before in chunks (<see cref="StagedInitialBytes"/> of them,
+/// <see cref="ITrainingJobGrain.StageInitialParametersAsync"/>; <see cref="TrainingJobs.UploadAndSubmitAsync"/>
+/// does both). The descriptions are for status displays.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.job-submission")]
 public sealed record JobSubmission(
@@ -22,7 +25,8 @@ public sealed record JobSubmission(
     [property: Id(1)] DatasetPayload? Data,
     [property: Id(2)] TensorPayload? InitialParameters,
     [property: Id(3)] string DataDescription,
-    [property: Id(4)] string InitDescription);
+    [property: Id(4)] string InitDescription,
+    [property: Id(5)] long StagedInitialBytes = 0);
 
 public enum JobState
 {
@@ -88,7 +92,7 @@ public sealed record WorkRequest(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] int WorldSize,
     [property: Id(2)] int Step,
-    [property: Id(3)] TensorPayload? Parameters,
+    [property: Id(3)] TensorTransfer? Parameters,
     [property: Id(4)] bool UploadedData,
     [property: Id(5)] TensorPayload? Update,
     [property: Id(6)] bool Factors,
@@ -126,7 +130,7 @@ public sealed record LinkedRun(
     [property: Id(1)] long Generation,
     [property: Id(2)] int FirstStep,
     [property: Id(3)] int Steps,
-    [property: Id(4)] TensorPayload? Parameters,
+    [property: Id(4)] TensorTransfer? Parameters,
     [property: Id(5)] bool UploadedData,
     [property: Id(6)] string[]? Endpoints,
     [property: Id(7)] bool ShareAtEnd = false,
@@ -152,7 +156,7 @@ public sealed record LinkedRunResult(
     [property: Id(1)] int FirstStep,
     [property: Id(2)] TensorPayload Losses,
     [property: Id(3)] bool NeedsParameters = false,
-    [property: Id(4)] TensorPayload? Share = null,
+    [property: Id(4)] TensorTransfer? Share = null,
     [property: Id(5)] string? Failure = null);
 
 /// <summary>
@@ -175,3 +179,19 @@ public sealed record ParameterState(
     [property: Id(1)] int StepsCompleted,
     [property: Id(2)] TensorPayload? Parameters,
     [property: Id(3)] bool UploadedData);
+
+/// <summary>
+/// A <see cref="ParameterState"/> between grains: its parameters inline when they fit one chunk,
+/// otherwise read from the sender (<see cref="TensorTransfer"/>); null as in the state (step 0, drawn from the seed).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.parameter-transfer")]
+public sealed record ParameterTransfer(
+    [property: Id(0)] TrainingSpec Spec,
+    [property: Id(1)] int StepsCompleted,
+    [property: Id(2)] TensorTransfer? Parameters,
+    [property: Id(3)] bool UploadedData)
+{
+    /// <summary>The state, its parameters read from their holder when they came by reference.</summary>
+    public async Task<ParameterState> ReceiveAsync(int maxChunkBytes) =>
+        new(Spec, StepsCompleted, Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null, UploadedData);
+}

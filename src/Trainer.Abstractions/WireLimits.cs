@@ -1,23 +1,34 @@
 namespace Trainer.Abstractions;
 
 /// <summary>
-/// The largest message Trainer's silos and clients accept (Orleans' MaxMessageBodySize on both ends).
+/// How large Trainer's messages and tensors may be.
 /// </summary>
 /// <remarks>
-/// NOTE: Orleans' default is 100 MB, and an oversized frame tears the connection down and leaves
-/// the call hanging until it times out. Per step only updates and gradient packs travel, but a
-/// worker's first parameters, a replica read for a checkpoint, the checkpoint write and a client
-/// fetching the weights each carry the whole parameter buffer once: a 50M-parameter model is
-/// 400 MB. So the limit is raised to 1 GiB and a job whose parameters would not fit is rejected
-/// at submission, naming the model, instead of hanging later.
+/// NOTE: Orleans checks its message limit (MaxMessageBodySize, default 100 MB) on send and receive,
+/// and an oversized frame tears the connection down and leaves the call hanging until it times
+/// out. A tensor that may be as large as the model (parameters to the workers, a worker's share, a
+/// checkpoint, the weights a client fetches or uploads) therefore crosses the cluster in chunks of
+/// <see cref="ChunkBytesFor"/> (<see cref="TensorTransfer"/>), and a checkpoint goes to storage in
+/// chunks too. The per-step packs of a large model travel over the workers' links, which have no
+/// message limit. Only uploaded data still travels whole, so the limit stays raised to
+/// <see cref="MaxMessageBytes"/> on both ends.
 /// </remarks>
 public static class WireLimits
 {
     public const int MaxMessageBytes = 1 << 30;
 
-    /// <summary>Room left in a message for everything that is not the parameters.</summary>
-    public const int Headroom = 16 << 20;
+    /// <summary>The largest chunk a tensor is cut into, whatever the message limit.</summary>
+    public const int MaxChunkBytes = 16 << 20;
 
-    /// <summary>Most parameters a job may have: its float64 parameter buffer must fit one message.</summary>
-    public const long MaxParameters = (MaxMessageBytes - Headroom) / sizeof(double);
+    /// <summary>
+    /// The chunk size under a message limit of <paramref name="maxMessageBytes"/>: a quarter of it
+    /// (room for the message's other fields and its headers), at most <see cref="MaxChunkBytes"/>.
+    /// </summary>
+    public static int ChunkBytesFor(int maxMessageBytes) => Math.Max(1024, Math.Min(MaxChunkBytes, maxMessageBytes / 4));
+
+    /// <summary>A tensor is assembled in one .NET byte array.</summary>
+    public static long MaxTensorBytes => Array.MaxLength;
+
+    /// <summary>Most parameters a job may have: its float64 parameter buffer must fit one array (<see cref="MaxTensorBytes"/>).</summary>
+    public static long MaxParameters => MaxTensorBytes / sizeof(double);
 }

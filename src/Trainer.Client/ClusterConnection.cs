@@ -25,6 +25,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     public IClusterClient Client => _host.Services.GetRequiredService<IClusterClient>();
 
+    /// <summary>The chunk size of the whole-model tensors this client uploads and reads, under the message limit it configures.</summary>
+    public static int ChunkBytes => Trainer.Abstractions.WireLimits.ChunkBytesFor(Trainer.Abstractions.WireLimits.MaxMessageBytes);
+
     public string Description { get; }
 
     public static async Task<ClusterConnection> OpenAsync(string? gateways, string clusterId, string serviceId, bool verbose, CancellationToken cancellation)

@@ -42,7 +42,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         await using var cluster = await Connect(r, cancellation);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
-        await job.SubmitAsync(submission);
+        await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {Describe(submission)}"
                 + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : ""));
@@ -69,7 +69,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         RequireGateway(r, "submit");
         await using var cluster = await Connect(r, cancellation);
         var jobId = NewJobId();
-        await cluster.Client.GetGrain<ITrainingJobGrain>(jobId).SubmitAsync(submission);
+        await cluster.Client.GetGrain<ITrainingJobGrain>(jobId).UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
         output.WriteLine(r.GetValue(CliOptions.Json) ? $"{{\"event\":\"submitted\",\"job\":\"{jobId}\"}}" : jobId);
         return ExitCodes.Success;
     }
@@ -130,7 +130,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
 
     private async Task SaveAsync(ITrainingJobGrain job, JobStatus status, string folder, bool json, CancellationToken cancellation)
     {
-        var parameters = await _retry.RunAsync(job.GetParametersAsync, cancellation);
+        var parameters = await _retry.RunAsync(() => job.ReadParametersAsync(ClusterConnection.ChunkBytes), cancellation);
         NpyFiles.SaveParameters(folder, status.Spec!.Model, parameters.Values);
         if (!json) output.WriteLine($"saved weights to {folder}");
     }

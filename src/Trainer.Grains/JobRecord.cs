@@ -18,7 +18,10 @@ public sealed class JobRecord
     /// <summary>The losses of the steps after the <see cref="SealedLossChunks"/> chunks (all of them in a record without chunks).</summary>
     [Id(1)] public byte[] Losses { get; set; } = [];
 
+    /// <summary>The final parameters when they fit one chunk (otherwise <see cref="StoredFinalParameters"/> says where they are).</summary>
     [Id(2)] public TensorPayload? FinalParameters { get; set; }
+
+    /// <summary>The latest checkpoint; its parameters are null when at a seeded start, or when <see cref="StoredCheckpointParameters"/> says where they are.</summary>
     [Id(3)] public ParameterState? Checkpoint { get; set; }
 
     /// <summary>Losses per chunk, fixed for the job when it is submitted (0 in a record from before chunks: no chunks).</summary>
@@ -26,6 +29,12 @@ public sealed class JobRecord
 
     /// <summary>How many chunks of losses storage holds for this record: steps 1 to <see cref="SealedLossChunks"/> x <see cref="LossChunkSteps"/>.</summary>
     [Id(5)] public int SealedLossChunks { get; set; }
+
+    /// <summary>The checkpoint's parameters when they went to storage in chunks (larger than one chunk; see <see cref="StoredTensors"/>).</summary>
+    [Id(6)] public StoredTensor? StoredCheckpointParameters { get; set; }
+
+    /// <summary>The final parameters when they went to storage in chunks.</summary>
+    [Id(7)] public StoredTensor? StoredFinalParameters { get; set; }
 }
 
 /// <summary>The losses of <see cref="JobRecord.LossChunkSteps"/> consecutive steps, stored once under the job grain's id (see <see cref="StoredLosses"/>).</summary>

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Orleans.Runtime.Messaging;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Runtime;
 using Trainer.Abstractions;
 using Trainer.Core.Training;
@@ -29,10 +30,13 @@ namespace Trainer.Grains;
 /// the step fails and the job restores its checkpoint.
 /// </remarks>
 [Orleans.Placement.PreferLocalPlacement]
-public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute)
+public sealed class ParameterServerGrain(
+    ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
+    // Parameters too large for one message, which the workers (the "sync" offer) or the job grain (a "state") read in chunks.
+    private TensorOffers? _offers;
     private TrainingSpec? _spec;
     private ServerUpdates? _updates;
     private int _stepsCompleted;
@@ -55,6 +59,21 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
     private string JobId => this.GetPrimaryKeyString();
 
+    private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
+
+    public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes) => Offers.ReadAsync(offer, maxChunkBytes);
+
+    private async Task<TensorPayload?> ReceiveAsync(TensorTransfer? transfer) => transfer is null ? null : await transfer.ReceiveAsync(Offers.ChunkBytes);
+
+    // The parameters the workers must load, by reference when large (every worker reads the same offer).
+    private TensorTransfer? SyncTransfer => Offers.SendOptional("sync", _syncParameters);
+
+    private void Synced()
+    {
+        _syncParameters = null;
+        Offers.Withdraw("sync");
+    }
+
     // At step 0 of a job whose spec draws its initial parameters the workers draw them (InitialParameters):
     // only such a start has neither a step done nor parameters to send (InitializeAsync refuses any other state without them).
     private bool SeededStart => _stepsCompleted == 0 && _syncParameters is null;
@@ -62,8 +81,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     // Whether the workers' replicas must be (re)built before the next step: from parameters, or from the seed.
     private bool Syncing => _syncParameters is not null || SeededStart;
 
-    public Task InitializeAsync(ParameterState state)
+    public async Task InitializeAsync(ParameterTransfer transfer)
     {
+        var state = await transfer.ReceiveAsync(Offers.ChunkBytes);
         var spec = state.Spec;
         _spec = spec;
         // Within one silo nothing crosses a network: dense packs (no duplicated factor products) through the parameter server (no copies).
@@ -77,7 +97,11 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         var plan = ExchangePlan.For(spec, _factors);
         _updates = ServerUpdates.Create(spec, plan, compute);
         _split = spec.Parallelism == Parallelism.SplitFirstLayer ? SplitServer.Create(spec) : null;
-        _linked = _split is not null || _options.DataPlane switch
+        // NOTE: on the Orleans data plane every step's update and packs are messages as large as the
+        // model's dense layers; across silos, a model larger than one chunk would exceed the message
+        // limit, so its packs go over links (which have none) whatever the option says.
+        bool large = (long)plan.Layout.Count * spec.Precision.Size() > Offers.ChunkBytes;
+        _linked = _split is not null || (spansSilos && large) || _options.DataPlane switch
         {
             DataPlane.Links => true,
             DataPlane.Orleans => false,
@@ -91,12 +115,13 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         else logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers; they exchange activations", JobId, spec.Model.LayerSizes[1], spec.Workers);
         if (state.Parameters is null && state.StepsCompleted != 0)
             throw new ArgumentException($"Job {JobId}: parameters after step {state.StepsCompleted} are missing; only step 0 may come without them (drawn from the seed).", nameof(state));
+        Offers.Withdraw("sync");
+        Offers.Withdraw("state");
         _syncParameters = state.Parameters is { } parameters ? _updates.FromFloat64(parameters) : null;
         _pendingUpdate = null;
         _stepsCompleted = state.StepsCompleted;
         _lastBatch = null;
         _uploadedData = state.UploadedData;
-        return Task.CompletedTask;
     }
 
     public async Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps)
@@ -132,7 +157,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private async Task<double> RunStepAsync(int step)
     {
         var spec = _spec!;
-        var request = new WorkRequest(spec, spec.Workers, step, _syncParameters, _uploadedData, Syncing ? null : _pendingUpdate, _factors, SeededStart);
+        var request = new WorkRequest(spec, spec.Workers, step, SyncTransfer, _uploadedData, Syncing ? null : _pendingUpdate, _factors, SeededStart);
         var pending = new Task<ShardGradient>[spec.Workers];
         for (int rank = 0; rank < pending.Length; rank++) pending[rank] = ComputeWithRetryAsync(rank, request);
         // Shards are added in rank order as they arrive: shard 0's pack is copied while the others
@@ -146,7 +171,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         }
         double loss = _updates.Complete();
         _pendingUpdate = _updates.Current;
-        _syncParameters = null;
+        Synced();
         _stepsCompleted = step;
         return loss;
     }
@@ -184,7 +209,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         // A run that starts (parameters) tells every worker where the others' silos take links.
         var endpoints = !Syncing ? null
             : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareLinksAsync())));
-        var run = new LinkedRun(spec, _generation, firstStep, steps, _syncParameters, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors, SeededStart);
+        var run = new LinkedRun(spec, _generation, firstStep, steps, SyncTransfer, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors, SeededStart);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
         var results = new LinkedRunResult?[spec.Workers];
         string? failure = null;
@@ -223,11 +248,23 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
 
         var losses = results[0]!.Losses.ToArray();
         foreach (var other in results.Skip(1)) CheckSameLosses(firstStep, losses, other!);
-        _syncParameters = null;
+        Synced();
         _stepsCompleted = firstStep + losses.Length - 1;
-        _checkpointShares = _split is null
-            ? results[0]!.Share is { } replica ? (_stepsCompleted, [replica]) : null
-            : results.All(r => r!.Share is not null) ? (_stepsCompleted, [.. results.Select(r => r!.Share!)]) : null;
+        _checkpointShares = null;
+        var shares = _split is null ? [results[0]!.Share] : results.Select(r => r!.Share).ToArray();
+        if (shares.All(share => share is not null))
+        {
+            try
+            {
+                // Read now: a share too large for one message is offered until read (GetStateAsync would ask again otherwise).
+                var read = await Task.WhenAll(shares.Select(ReceiveAsync));
+                _checkpointShares = (_stepsCompleted, [.. read.Select(share => share!)]);
+            }
+            catch (Exception e) when (IsTransient(e) || e is InvalidOperationException)
+            {
+                logger.LogWarning("Job {Job}: the workers' shares after step {Step} could not be read ({Error}); a checkpoint asks again", JobId, _stepsCompleted, e.Message);
+            }
+        }
         // Aim the next window at the time target; grow at most 4x at a time (the first window of a run includes loading).
         double perStep = clock.Elapsed.TotalMilliseconds / losses.Length;
         _linkedWindow = (int)Math.Clamp(_options.SplitStepBatchWindow.TotalMilliseconds / Math.Max(perStep, 1e-3), 1, 4.0 * steps);
@@ -259,6 +296,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
             throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {after} (the window from step {firstStep} failed: {failure}).");
         logger.LogWarning("Job {Job} step {Step}: the window failed ({Error}); the workers carry on from worker {Donor}'s replica after step {After}",
             JobId, after + 1, failure, found.Rank, after);
+        Synced();
         _syncParameters = found.Replica;
         _stepsCompleted = after;
         _checkpointShares = null;
@@ -277,7 +315,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         {
             try
             {
-                if (await Worker(rank).GetReplicaAsync(stepsCompleted, pendingUpdate).WaitAsync(_options.WorkerCallTimeout) is { } replica) return (rank, replica);
+                if (await ReplicaAsync(rank, stepsCompleted, pendingUpdate) is { } replica) return (rank, replica);
             }
             catch (Exception e) when (IsTransient(e))
             {
@@ -286,6 +324,10 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         }
         return null;
     }
+
+    /// <summary>Worker <paramref name="rank"/>'s replica (or share) after <paramref name="stepsCompleted"/> steps, read in chunks when large; null when it holds none.</summary>
+    private async Task<TensorPayload?> ReplicaAsync(int rank, int stepsCompleted, TensorPayload? pendingUpdate) =>
+        await ReceiveAsync(await Worker(rank).GetReplicaAsync(stepsCompleted, pendingUpdate).WaitAsync(_options.WorkerCallTimeout));
 
     // NOTE: clock ticks order the generations of successive parameter-server activations too (a
     // restore takes seconds, far beyond the clock skew of one cluster's machines).
@@ -311,11 +353,11 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         catch (Exception e) { logger.LogDebug("Job {Job}: {Error} while ending a failed window", JobId, e.Message); }
     }
 
-    public async Task<ParameterState> GetStateAsync()
+    public async Task<ParameterTransfer> GetStateAsync()
     {
         if (_spec is null || _updates is null)
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
-        if (SeededStart) return new ParameterState(_spec, 0, null, _uploadedData);
+        if (SeededStart) return new ParameterTransfer(_spec, 0, null, _uploadedData);
         if (_syncParameters is { } pending) return State(pending);
         if (_checkpointShares is { } kept && kept.StepsCompleted == _stepsCompleted)
             return State(_split is { } merger ? merger.Merge(kept.Shares) : kept.Shares[0]);
@@ -323,7 +365,7 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         {
             var shares = new TensorPayload[_spec.Workers];
             for (int rank = 0; rank < shares.Length; rank++)
-                shares[rank] = await Worker(rank).GetReplicaAsync(_stepsCompleted, null).WaitAsync(_options.WorkerCallTimeout)
+                shares[rank] = await ReplicaAsync(rank, _stepsCompleted, null)
                     ?? throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (worker {rank}'s share was lost with its silo).");
             return State(split.Merge(shares));
         }
@@ -332,8 +374,9 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
         throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (their silos were lost).");
     }
 
-    private ParameterState State(TensorPayload parameters) =>
-        new(_spec!, _stepsCompleted, _updates!.ToFloat64(parameters), _uploadedData);
+    // Offered until read once; two may be out at a time (a checkpoint and a client's fetch).
+    private ParameterTransfer State(TensorPayload parameters) =>
+        new(_spec!, _stepsCompleted, Offers.Send("state", _updates!.ToFloat64(parameters), once: true, keep: 2), _uploadedData);
 
     /// <summary>
     /// Worker <paramref name="rank"/> answered that it holds no replica (it was re-activated after a
@@ -343,11 +386,12 @@ public sealed class ParameterServerGrain(ILogger<ParameterServerGrain> logger, I
     private async Task<ShardGradient> ResyncAsync(int rank, WorkRequest request, ShardGradient[] results)
     {
         int donor = Array.FindIndex(results, r => !r.NeedsParameters);
-        var parameters = donor < 0 ? null : await Worker(donor).GetReplicaAsync(request.Step - 1, null);
+        var parameters = donor < 0 ? null : await ReplicaAsync(donor, request.Step - 1, null);
         if (parameters is null)
             throw new InvalidOperationException($"Job {JobId} step {request.Step}: no worker holds the parameters after step {request.Step - 1} (their silos were lost).");
         logger.LogWarning("Job {Job} step {Step}: worker {Rank} lost its replica; it gets a copy of worker {Donor}'s", JobId, request.Step, rank, donor);
-        var result = await ComputeWithRetryAsync(rank, request with { Parameters = parameters, Update = null, Seeded = false });
+        var result = await ComputeWithRetryAsync(rank, request with { Parameters = Offers.Send("resync", parameters), Update = null, Seeded = false });
+        Offers.Withdraw("resync");
         return result.NeedsParameters
             ? throw new InvalidOperationException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent.")
             : result;

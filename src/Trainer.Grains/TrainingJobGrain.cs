@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Runtime;
 using Orleans.Storage;
 using Trainer.Abstractions;
@@ -23,11 +24,20 @@ public sealed class TrainingJobGrain(
     ILogger<TrainingJobGrain> logger,
     IOptions<TrainerOptions> options,
     [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobRecord> record,
-    [PersistentState("data", StorageNames.Jobs)] IPersistentState<JobData> data)
+    [PersistentState("data", StorageNames.Jobs)] IPersistentState<JobData> data,
+    IOptions<SiloMessagingOptions> messaging)
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
     private StoredLosses _storedLosses = null!;
+    // Whole-model tensors: offered to the parameter server and clients in chunks, and stored in chunks.
+    private TensorOffers _offers = null!;
+    private StoredTensors _storedTensors = null!;
+    // The latest checkpoint and the final parameters, whole (the record holds them only when they fit one chunk).
+    private ParameterState? _checkpoint;
+    private TensorPayload? _final;
+    // Initial parameters being uploaded in chunks ahead of the submission that names them.
+    private TensorAssembly? _staged;
     // Chunks of losses known to be in storage (see WriteRecord).
     private int _chunksStored;
     private JobStatus? _status;
@@ -43,8 +53,14 @@ public sealed class TrainingJobGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _storedLosses = new StoredLosses(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs), this.GetGrainId());
+        var storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs);
+        int chunkBytes = WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize);
+        _storedLosses = new StoredLosses(storage, this.GetGrainId());
+        _storedTensors = new StoredTensors(storage, this.GetGrainId(), chunkBytes);
+        _offers = new TensorOffers(this.AsReference<ITensorSource>(), chunkBytes);
         _status = record.State.Status;
+        _checkpoint = record.State.Checkpoint;
+        _final = record.State.FinalParameters;
         var parts = new List<byte[]>();
         for (int chunk = 0; chunk < record.State.SealedLossChunks; chunk++)
             parts.Add(await _storedLosses.ReadAsync(chunk, record.State.LossChunkSteps));
@@ -53,6 +69,11 @@ public sealed class TrainingJobGrain(
         _chunksStored = record.State.SealedLossChunks;
         if (_status is { IsTerminal: false })
         {
+            if (record.State.StoredCheckpointParameters is { } stored && _checkpoint is not null)
+            {
+                _checkpoint = _checkpoint with { Parameters = await _storedTensors.ReadAsync(stored) };
+                _storedParameters.Add((_checkpoint.Parameters!, stored));
+            }
             // This activation replaces one lost with its silo: resume from the latest checkpoint.
             logger.LogWarning("Job {Job} resumes from its checkpoint at step {Step}", JobId, record.State.Checkpoint?.StepsCompleted);
             Start(_status.Spec!, restoreFirst: true);
@@ -67,10 +88,47 @@ public sealed class TrainingJobGrain(
         return _checkpointWrite.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
-    public async Task<JobStatus> SubmitAsync(JobSubmission submission)
+    public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes) => _offers.ReadAsync(offer, maxChunkBytes);
+
+    public Task StageInitialParametersAsync(TensorChunk chunk)
+    {
+        RefuseIfExists();
+        if (chunk.Offset == 0)
+        {
+            if (chunk.TotalBytes > WireLimits.MaxTensorBytes)
+                throw new JobRejectedException("init", $"{chunk.TotalBytes} bytes", $"init: {chunk.TotalBytes} bytes of initial parameters; at most {WireLimits.MaxTensorBytes} are allowed (one array)");
+            _staged = new TensorAssembly(chunk.TotalBytes);
+        }
+        try
+        {
+            (_staged ?? throw new InvalidOperationException($"A chunk at byte {chunk.Offset} arrived, but no upload started with the chunk at byte 0.")).Add(chunk);
+        }
+        catch (InvalidOperationException e)
+        {
+            _staged = null;
+            throw new JobRejectedException("init", $"a chunk at byte {chunk.Offset}", $"init: {e.Message}");
+        }
+        return Task.CompletedTask;
+    }
+
+    private void RefuseIfExists()
     {
         if (_status is not null)
             throw new JobRejectedException("job", JobId, $"job: '{JobId}' already exists (state {_status.State}); submit under a new id.");
+    }
+
+    public async Task<JobStatus> SubmitAsync(JobSubmission submission)
+    {
+        RefuseIfExists();
+        var staged = _staged;
+        _staged = null;
+        if (submission.StagedInitialBytes != 0)
+        {
+            if (staged is not { Complete: true } || staged.TotalBytes != submission.StagedInitialBytes)
+                throw new JobRejectedException("init", $"{submission.StagedInitialBytes} uploaded bytes",
+                    $"init: the submission names {submission.StagedInitialBytes} bytes of uploaded initial parameters, but {(staged is null ? "none were uploaded" : staged.Complete ? $"{staged.TotalBytes} were" : $"the upload of {staged.TotalBytes} is incomplete")}");
+            submission = submission with { InitialParameters = staged.Take(), StagedInitialBytes = 0 };
+        }
         var spec = SubmissionChecks.Check(submission);
         // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
         var parameters = submission.InitialParameters;
@@ -86,9 +144,9 @@ public sealed class TrainingJobGrain(
                 await data.WriteOwnedStateAsync();
             }
             record.State.Status = _status;
-            record.State.Checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
+            _checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
             record.State.LossChunkSteps = options.Value.LossChunkSteps;
-            await record.WriteOwnedStateAsync();
+            await WriteRecord();
             await RestoreAsync();
             await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
         }
@@ -112,12 +170,17 @@ public sealed class TrainingJobGrain(
         return new LossBatch(fromStep, _losses.Slice(fromStep, maxCount), _status ?? JobStatus.NotFound(JobId));
     }
 
-    public async Task<TensorPayload> GetParametersAsync()
+    public async Task<TensorTransfer> GetParametersAsync()
     {
         if (_status is null) throw new KeyNotFoundException(JobStatus.NotFound(JobId).Message);
-        if (record.State.FinalParameters is { } final) return final;
-        return InitialParameters.Resolve(await ParameterServer.GetStateAsync());
+        if (_final is null && record.State.StoredFinalParameters is { } stored) _final = await _storedTensors.ReadAsync(stored);
+        // Two may be out at a time (two clients); a running job's are read once, the final ones stay.
+        if (_final is { } final) return _offers.Send("weights", final, keep: 2);
+        return _offers.Send("weights", InitialParameters.Resolve(await StateAsync()), once: true, keep: 2);
     }
+
+    /// <summary>The parameter server's parameters after the steps done, read in chunks when large.</summary>
+    private async Task<ParameterState> StateAsync() => await (await ParameterServer.GetStateAsync()).ReceiveAsync(_offers.ChunkBytes);
 
     public Task<JobStatus> CancelAsync()
     {
@@ -213,9 +276,18 @@ public sealed class TrainingJobGrain(
     /// <summary>Puts the latest checkpoint (and the uploaded data) back into the cluster and forgets later losses.</summary>
     private async Task RestoreAsync()
     {
-        var checkpoint = record.State.Checkpoint ?? throw new InvalidOperationException($"Job {JobId} has no checkpoint to restore.");
+        var checkpoint = _checkpoint ?? throw new InvalidOperationException($"Job {JobId} has no checkpoint to restore.");
         if (data.State.Data is { } uploaded) await GrainFactory.GetGrain<IDatasetGrain>(JobId).StoreAsync(uploaded);
-        await ParameterServer.InitializeAsync(checkpoint);
+        try
+        {
+            // Large parameters are offered while the call runs: the parameter server reads them from here.
+            await ParameterServer.InitializeAsync(new ParameterTransfer(checkpoint.Spec, checkpoint.StepsCompleted,
+                _offers.SendOptional("checkpoint", checkpoint.Parameters), checkpoint.UploadedData));
+        }
+        finally
+        {
+            _offers.Withdraw("checkpoint");
+        }
         _losses.TruncateTo(checkpoint.StepsCompleted);
         if (_status is { } status)
             _status = status with { StepsCompleted = Math.Min(status.StepsCompleted, checkpoint.StepsCompleted), CheckpointStep = checkpoint.StepsCompleted };
@@ -232,10 +304,10 @@ public sealed class TrainingJobGrain(
     /// </summary>
     private async Task CheckpointAsync()
     {
-        var state = await ParameterServer.GetStateAsync();
+        var state = await StateAsync();
         await TakeCheckpointWriteAsync();   // one write at a time (the last one finished long ago)
         _status = _status! with { CheckpointStep = state.StepsCompleted };
-        record.State.Checkpoint = state;
+        _checkpoint = state;
         record.State.Status = _status;
         _checkpointWrite = WriteRecord();
     }
@@ -244,7 +316,9 @@ public sealed class TrainingJobGrain(
     /// Starts writing the record, after the chunks of losses that filled up since the last write; the
     /// record keeps the losses after them. Takes what it writes at once (the steps go on meanwhile),
     /// and writes the record only once its chunks are in storage, so a stored record never counts a
-    /// chunk that storage lacks.
+    /// chunk that storage lacks. Parameters larger than one chunk (the checkpoint's, the final ones)
+    /// go to storage in chunks first too (<see cref="StoredTensors"/>), under a new number each time,
+    /// and the chunks the stored record no longer names are cleared once it is stored.
     /// </summary>
     private Task WriteRecord()
     {
@@ -254,17 +328,50 @@ public sealed class TrainingJobGrain(
         var chunks = new byte[sealedChunks - first][];
         for (int i = 0; i < chunks.Length; i++) chunks[i] = _losses.ToBytes((first + i) * chunkSteps, chunkSteps);
         var rest = _losses.ToBytes(sealedChunks * chunkSteps, _losses.Count - sealedChunks * chunkSteps);
+        var (checkpoint, final) = (_checkpoint, _final);
         return WriteAsync();
 
         async Task WriteAsync()
         {
             for (int i = 0; i < chunks.Length; i++) await _storedLosses.WriteAsync(first + i, chunks[i]);
             _chunksStored = sealedChunks;
+            var storedCheckpoint = await StoreAsync(checkpoint?.Parameters);
+            var storedFinal = await StoreAsync(final);
             record.State.SealedLossChunks = sealedChunks;
             record.State.Losses = rest;
+            record.State.Checkpoint = storedCheckpoint is null ? checkpoint : checkpoint! with { Parameters = null };
+            record.State.StoredCheckpointParameters = storedCheckpoint?.Where;
+            record.State.FinalParameters = storedFinal is null ? final : null;
+            record.State.StoredFinalParameters = storedFinal?.Where;
             await record.WriteOwnedStateAsync();
+            var named = new[] { storedCheckpoint, storedFinal }.OfType<(TensorPayload Payload, StoredTensor Where)>().ToList();
+            foreach (var stale in _storedParameters.Except(named))
+            {
+                try { await _storedTensors.ClearAsync(stale.Where); }
+                catch (Exception e) { logger.LogWarning("Job {Job}: stale parameter chunks {Slot} could not be cleared: {Error}", JobId, stale.Where.Slot, e.Message); }
+            }
+            _storedParameters = named;
         }
     }
+
+    // The chunked parameters the stored record names (at most a checkpoint's and the final ones).
+    private List<(TensorPayload Payload, StoredTensor Where)> _storedParameters = [];
+
+    /// <summary>
+    /// Writes <paramref name="parameters"/> to storage in chunks when larger than one (null: they
+    /// stay in the record), under a number no stored record names; the same parameters already stored are not written again.
+    /// </summary>
+    private async Task<(TensorPayload Payload, StoredTensor Where)?> StoreAsync(TensorPayload? parameters)
+    {
+        if (parameters is null || parameters.Bytes.Length <= _storedTensors.ChunkBytes) return null;
+        foreach (var stored in _storedParameters)
+            if (ReferenceEquals(stored.Payload, parameters)) return stored;
+        int slot = Math.Max(_nextSlot, 1 + Math.Max(record.State.StoredCheckpointParameters?.Slot ?? 0, record.State.StoredFinalParameters?.Slot ?? 0));
+        _nextSlot = slot + 1;
+        return (parameters, await _storedTensors.WriteAsync(slot, parameters));
+    }
+
+    private int _nextSlot;
 
     /// <summary>Waits for the checkpoint write in flight; its failure surfaces here, once.</summary>
     private Task TakeCheckpointWriteAsync()
@@ -288,7 +395,7 @@ public sealed class TrainingJobGrain(
         }
         try
         {
-            record.State.FinalParameters = InitialParameters.Resolve(await ParameterServer.GetStateAsync());
+            _final = InitialParameters.Resolve(await StateAsync());
         }
         catch (Exception e)
         {
@@ -299,7 +406,7 @@ public sealed class TrainingJobGrain(
         // checkpoints at most once a second, a short job's final write carries every loss chunk.
         var final = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
         record.State.Status = final;
-        record.State.Checkpoint = null;
+        _checkpoint = null;
         try
         {
             await WriteRecord();

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
 using Trainer.Core.Training;
@@ -24,8 +26,10 @@ namespace Trainer.Grains;
 /// coming update while the other shards' factors travel, so a step waits only for theirs.
 /// </remarks>
 [RankPlacement]
-public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links) : Grain, IWorkerGrain
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, IOptions<SiloMessagingOptions> messaging) : Grain, IWorkerGrain
 {
+    // A share or replica too large for one message, offered to the parameter server until it has read it.
+    private TensorOffers? _offers;
     // The current run of a job whose workers exchange blocks over links: its thread and links.
     private LinkRunner? _runner;
     private (long Generation, LinkedRunResult Result)? _lastRun;
@@ -38,6 +42,12 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     private Task _precompute = Task.CompletedTask;
 
     private int Rank => (int)this.GetPrimaryKeyLong(out _);
+
+    private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
+
+    public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes) => Offers.ReadAsync(offer, maxChunkBytes);
+
+    private Task<TensorPayload> ReceiveAsync(TensorTransfer transfer) => transfer.ReceiveAsync(Offers.ChunkBytes);
 
     private string JobId
     {
@@ -56,10 +66,11 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors, linked: false);
         var replica = _replica!;
         int rank = Rank;
+        var sent = request.Parameters is { } transfer ? await ReceiveAsync(transfer) : null;
         await _precompute;
         var result = await compute.Run(() =>
         {
-            if ((request.Parameters ?? (request.Seeded && request.Step == 1 ? InitialParameters.InJobPrecision(request.Spec) : null)) is { } parameters)
+            if ((sent ?? (request.Seeded && request.Step == 1 ? InitialParameters.InJobPrecision(request.Spec) : null)) is { } parameters)
                 replica.Load(parameters, request.Step - 1);
             else if (request.Update is { } update && replica.StepsApplied == request.Step - 2) replica.Apply(update);
             // Anything else (no replica, or one from another point of the job) cannot be brought up to date from this request.
@@ -85,7 +96,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         if (_lastRun is { } last && last.Generation == run.Generation && last.Result.FirstStep == run.FirstStep) return last.Result;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(run.Steps);
         int rank = Rank;
-        var parameters = run.Parameters;
+        TensorPayload? parameters = null;
         if (run.Starts)
         {
             _runner?.Dispose();
@@ -93,7 +104,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             if (run.Endpoints is not { } endpoints || endpoints.Length != run.Spec.Workers)
                 throw new ArgumentException($"Job {JobId}: a run that starts needs every worker's link endpoint ({run.Spec.Workers}).", nameof(run));
             if (_linked is null || _spec != run.Spec || _factors != run.Factors) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, run.Factors, linked: true);
-            if (parameters is null)
+            if (run.Parameters is { } transfer) parameters = await ReceiveAsync(transfer);
+            else
             {
                 if (run.FirstStep != 1) throw new ArgumentException($"Job {JobId}: a run from the seed's parameters must start at step 1, not {run.FirstStep}.", nameof(run));
                 parameters = await compute.Run(() => InitialParameters.InJobPrecision(run.Spec));
@@ -108,7 +120,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             return new LinkedRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
         }
         var window = await _runner.RunAsync(run.FirstStep, run.Steps, parameters, run.ShareAtEnd);
-        var answer = new LinkedRunResult(rank, run.FirstStep, TensorPayload.From(window.Losses), Share: window.Share, Failure: window.Failure);
+        var answer = new LinkedRunResult(rank, run.FirstStep, TensorPayload.From(window.Losses), Share: Offers.SendOptional("share", window.Share, once: true), Failure: window.Failure);
         _lastRun = (run.Generation, answer);
         return answer;
     }
@@ -128,7 +140,10 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return Task.CompletedTask;
     }
 
-    public async Task<TensorPayload?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate)
+    public async Task<TensorTransfer?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate) =>
+        Offers.SendOptional("replica", await SnapshotAsync(stepsCompleted, pendingUpdate), once: true);
+
+    private async Task<TensorPayload?> SnapshotAsync(int stepsCompleted, TensorPayload? pendingUpdate)
     {
         if (_linked is { } linked) return await compute.Run(() => linked.StepsApplied == stepsCompleted ? linked.Share() : null);
         if (_replica is not { } replica) return null;

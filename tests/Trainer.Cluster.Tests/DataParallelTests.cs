@@ -22,7 +22,7 @@ public sealed class DataParallelTests(ClusterFixture fixture)
 
         Assert.Equal(JobState.Completed, status.State);
         Assert.Equal(expected.Losses, losses);
-        var parameters = await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync();
+        var parameters = await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync();
         Assert.Equal(expected.Parameters, parameters.ToArray());
     }
 
@@ -37,7 +37,7 @@ public sealed class DataParallelTests(ClusterFixture fixture)
         var wholeBatch = Jobs.Local(spec with { Workers = 1 });
 
         Assert.True(Jobs.MaxRelativeError(losses, wholeBatch.Losses) < 1e-12);
-        var parameters = await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync();
+        var parameters = await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync();
         Assert.True(Jobs.MaxRelativeError(parameters.Values, wholeBatch.Parameters) < 1e-12);
     }
 

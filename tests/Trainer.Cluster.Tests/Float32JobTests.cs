@@ -23,7 +23,7 @@ public sealed class Float32JobTests(ClusterFixture fixture)
         Assert.Equal(JobState.Completed, status.State);
         Assert.Equal(Precision.Float32, status.Spec!.Precision);
         Assert.Equal(expected.Losses, losses);
-        var parameters = (await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray();
+        var parameters = (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync()).ToArray();
         Assert.Equal(expected.Parameters, parameters);
         // Stored as float64, but every value is a float32 widened exactly.
         Assert.All(parameters, v => Assert.Equal(v, (double)(float)v));

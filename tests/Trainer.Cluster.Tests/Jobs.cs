@@ -28,7 +28,7 @@ internal static class Jobs
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
         Assert.Equal(expected.Losses, (await client.GetGrain<ITrainingJobGrain>(id).GetLossesAsync(1, expected.Losses.Length, TimeSpan.Zero)).Losses.Values.ToArray());
-        Assert.Equal(expected.Parameters, (await client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray());
+        Assert.Equal(expected.Parameters, (await client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync()).ToArray());
     }
 
     public static string NewId() => "test-" + Guid.NewGuid().ToString("N")[..10];
@@ -39,11 +39,11 @@ internal static class Jobs
     /// (bounded), since the job itself carries on in the cluster.
     /// </remarks>
     public static async Task<(string Id, JobStatus Status, double[] Losses)> RunAsync(IClusterClient client, JobSubmission submission, CancellationToken cancellation,
-        Func<ITrainingJobGrain, string, Task>? afterSubmit = null)
+        Func<ITrainingJobGrain, string, Task>? afterSubmit = null, Func<ITrainingJobGrain, Task>? submit = null)
     {
         var id = NewId();
         var job = client.GetGrain<ITrainingJobGrain>(id);
-        await job.SubmitAsync(submission);
+        await (submit?.Invoke(job) ?? job.SubmitAsync(submission));
         var disturbance = afterSubmit?.Invoke(job, id) ?? Task.CompletedTask;
         var losses = new List<double>();
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);

@@ -32,7 +32,7 @@ public sealed class NumpyReferenceThroughClusterTests(ClusterFixture fixture)
         Assert.Equal(JobState.Completed, status.State);
         Assert.True(Jobs.MaxRelativeError(losses, expectedLosses) < 1e-9);
         var layout = ParameterLayout.For(spec.Model);
-        var final = (await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).Values;
+        var final = (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync()).Values;
         AssertClose(layout["w1"].Of(final), Read("w1_final.npy").Data);
         AssertClose(layout["w2"].Of(final), Read("w2_final.npy").Data);
     }

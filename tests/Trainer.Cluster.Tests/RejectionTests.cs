@@ -14,8 +14,8 @@ public sealed class RejectionTests(ClusterFixture fixture)
         { "lr", Jobs.Small(2) with { LearningRate = -1 } },
         { "steps", Jobs.Small(2) with { Steps = 0 } },
         { "batch", Jobs.Small(1) with { Batch = 0 } },
-        // 160M parameters: 1.2 GB as float64, more than one cluster message may carry.
-        { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([20000, 8000, 10]) } },
+        // 300M parameters: 2.4 GB as float64, more than one array may hold.
+        { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([30000, 10000, 10]) } },
     };
 
     [Theory]

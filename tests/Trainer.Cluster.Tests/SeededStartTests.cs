@@ -27,12 +27,12 @@ public sealed class SeededStartTests(ClusterFixture fixture)
         var expected = Jobs.Local(spec);
         var server = fixture.Client.GetGrain<IParameterServerGrain>(Jobs.NewId());
 
-        await server.InitializeAsync(new ParameterState(spec, 0, null, false));
+        await server.InitializeAsync(new ParameterTransfer(spec, 0, null, false));
         Assert.Null((await server.GetStateAsync()).Parameters);
         var losses = new List<double>();
         while (losses.Count < spec.Steps)
             losses.AddRange((await server.RunStepsAsync(losses.Count + 1, spec.Steps - losses.Count)).Losses.Values.ToArray());
-        var after = await server.GetStateAsync();
+        var after = await (await server.GetStateAsync()).ReceiveAsync(WireLimits.MaxChunkBytes);
         await server.ReleaseAsync();
 
         Assert.Equal(expected.Losses, losses);
@@ -45,7 +45,7 @@ public sealed class SeededStartTests(ClusterFixture fixture)
     {
         var server = fixture.Client.GetGrain<IParameterServerGrain>(Jobs.NewId());
 
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => server.InitializeAsync(new ParameterState(Jobs.Small(workers: 2), 5, null, false)));
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => server.InitializeAsync(new ParameterTransfer(Jobs.Small(workers: 2), 5, null, false)));
 
         Assert.Contains("parameters after step 5 are missing; only step 0 may come without them", error.Message);
     }

@@ -31,7 +31,7 @@ public sealed class SplitFirstLayerTests(ClusterFixture fixture)
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
-        var parameters = (await fixture.Client.GetGrain<ITrainingJobGrain>(id).GetParametersAsync()).ToArray();
+        var parameters = (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync()).ToArray();
         Assert.Equal(expected.Parameters, parameters);
 
         // One worker, data parallel: the same bits with the managed GEMM (OpenBLAS tiles differently, so there to rounding).

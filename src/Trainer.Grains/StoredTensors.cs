@@ -1,0 +1,104 @@
+using Orleans.Runtime;
+using Orleans.Storage;
+using Trainer.Abstractions;
+
+namespace Trainer.Grains;
+
+/// <summary>Where a job's record keeps a tensor that went to storage in chunks: slot <see cref="Slot"/>, <see cref="Bytes"/> bytes in chunks of <see cref="ChunkBytes"/>.</summary>
+[GenerateSerializer, Immutable, Alias("trainer.stored-tensor")]
+public sealed record StoredTensor(
+    [property: Id(0)] int Slot,
+    [property: Id(1)] long Bytes,
+    [property: Id(2)] int ChunkBytes)
+{
+    public int Chunks => (int)((Bytes + ChunkBytes - 1) / ChunkBytes);
+}
+
+/// <summary>One chunk of a <see cref="StoredTensor"/>.</summary>
+[GenerateSerializer, Alias("trainer.stored-chunk")]
+public sealed class StoredChunk
+{
+    [Id(0)] public byte[] Bytes { get; set; } = [];
+}
+
+/// <summary>
+/// A job's whole-model tensors (a checkpoint's parameters, the final ones) in grain storage, one
+/// state per chunk ("parameters-1-0", "parameters-1-1", ...) under the job grain's id, so that no
+/// storage write is larger than one chunk. Two slots alternate: a new checkpoint goes to the slot
+/// the stored record does not name, so a write that fails halfway leaves the stored record whole.
+/// </summary>
+/// <remarks>
+/// NOTE: before, a 50M-parameter checkpoint was one 400 MB write: one message to a memory store
+/// grain, one value in Redis (whose strings stop at 512 MB), and the job's record was the largest
+/// object on the silo's heap. Orleans' <c>IPersistentState</c> binds a fixed set of named states,
+/// so the chunks go through the storage provider itself, as <see cref="StoredLosses"/> do.
+/// </remarks>
+internal sealed class StoredTensors(IGrainStorage storage, GrainId grain, int chunkBytes)
+{
+    // Chunks written at a time: overlaps the store's round trips without holding many chunk copies.
+    private const int Parallel = 4;
+
+    // The ETag of every chunk this activation wrote, for the next write or clear of the same state.
+    private readonly Dictionary<string, string?> _etags = [];
+
+    public int ChunkBytes => chunkBytes;
+
+    internal static string StateName(int slot, int chunk) => $"parameters-{slot}-{chunk}";
+
+    public async Task<StoredTensor> WriteAsync(int slot, TensorPayload payload)
+    {
+        var stored = new StoredTensor(slot, payload.Bytes.Length, chunkBytes);
+        var chunks = TensorChunk.Split(payload, chunkBytes).Select((chunk, index) => (chunk, index));
+        foreach (var batch in chunks.Chunk(Parallel))
+            await Task.WhenAll(batch.Select(c => WriteChunkAsync(StateName(slot, c.index), c.chunk.Bytes)));
+        return stored;
+    }
+
+    public async Task<TensorPayload> ReadAsync(StoredTensor stored)
+    {
+        var assembly = new TensorAssembly(stored.Bytes);
+        for (int chunk = 0; chunk < stored.Chunks; chunk++)
+        {
+            var state = new GrainState<StoredChunk>(new StoredChunk());
+            await storage.ReadStateAsync(StateName(stored.Slot, chunk), grain, state);
+            long offset = (long)chunk * stored.ChunkBytes;
+            var bytes = state.RecordExists ? state.State?.Bytes : null;
+            if (bytes is null || bytes.Length != Math.Min(stored.ChunkBytes, stored.Bytes - offset))
+                throw new InvalidOperationException(
+                    $"Job {grain}: storage has {(bytes is null ? "nothing" : $"{bytes.Length} bytes")} in parameter chunk {chunk} of slot {stored.Slot}, which the job's record says holds bytes from {offset} of {stored.Bytes}.");
+            _etags[StateName(stored.Slot, chunk)] = state.ETag;
+            assembly.Add(new TensorChunk(offset, stored.Bytes, bytes));
+        }
+        return assembly.Take();
+    }
+
+    /// <summary>Removes the chunks (a tensor no stored record names any more); failures are the caller's to log.</summary>
+    public async Task ClearAsync(StoredTensor stored)
+    {
+        for (int chunk = 0; chunk < stored.Chunks; chunk++)
+        {
+            string name = StateName(stored.Slot, chunk);
+            var state = new GrainState<StoredChunk>(new StoredChunk()) { ETag = _etags.GetValueOrDefault(name) };
+            if (state.ETag is null) await storage.ReadStateAsync(name, grain, state);
+            await storage.ClearStateAsync(name, grain, state);
+            _etags.Remove(name);
+        }
+    }
+
+    private async Task WriteChunkAsync(string name, byte[] bytes)
+    {
+        var state = new GrainState<StoredChunk>(new StoredChunk { Bytes = bytes }) { ETag = _etags.GetValueOrDefault(name) };
+        try
+        {
+            await storage.WriteStateAsync(name, grain, state);
+        }
+        catch (InconsistentStateException)
+        {
+            // Written before (two checkpoints ago, or by an earlier activation): take the stored ETag and overwrite.
+            await storage.ReadStateAsync(name, grain, state);
+            state.State = new StoredChunk { Bytes = bytes };
+            await storage.WriteStateAsync(name, grain, state);
+        }
+        _etags[name] = state.ETag;
+    }
+}

@@ -1,0 +1,211 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.Runtime;
+using Orleans.Storage;
+using Orleans.TestingHost;
+using Trainer.Abstractions;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+using Trainer.Grains;
+using Trainer.Hosting;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// Three silos and a client whose messages may carry at most 256 KB, and a model of 675 KB
+/// (84,410 float64 parameters): every path that carries the whole model (uploaded initial
+/// parameters, parameters to the workers, their shares at checkpoints, the checkpoint and the
+/// final weights in storage, a restore, the weights a client reads) must go in chunks, or the job
+/// cannot finish. It must end with exactly the single-process run's bits.
+/// </summary>
+[Collection(Name)]
+public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixture)
+{
+    public const string Name = "three silos, 256 KB messages";
+
+    public const int Limit = 256 << 10;
+
+    private static int ChunkBytes => WireLimits.ChunkBytesFor(Limit);
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private static TrainingSpec Spec(Parallelism parallelism, int workers = 3) => Jobs.Small(workers, steps: 60) with
+    {
+        Model = new ModelSpec([200, 400, 10]),
+        Parallelism = parallelism,
+        CheckpointEvery = 10,
+        CheckpointMinSeconds = 0,
+    };
+
+    [Fact]
+    public void TheModel_IsLargerThanOneMessage_SoNoWholeModelMessageCouldCarryIt()
+    {
+        int bytes = ParameterLayout.For(Spec(Parallelism.Data).Model).Count * sizeof(double);
+
+        Assert.True(bytes > Limit, $"{bytes} bytes");
+        Assert.Equal(Limit, ((InProcessSiloHandle)fixture.Cluster.Silos[0]).ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<SiloMessagingOptions>>().Value.MaxMessageBodySize);
+        Assert.Equal(Limit, fixture.Cluster.Client.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClientMessagingOptions>>().Value.MaxMessageBodySize);
+    }
+
+    [Theory]
+    [InlineData(Parallelism.Data)]
+    [InlineData(Parallelism.SplitFirstLayer)]
+    public async Task AJobLargerThanOneMessage_StartsFromUploadedParameters_CheckpointsInChunks_AndEndsWithTheSingleProcessRunsBits(Parallelism parallelism)
+    {
+        var spec = Spec(parallelism);
+        var initial = Initializer.Create(ParameterLayout.For(spec.Model), InitKind.He, seed: 5);
+        var expected = Jobs.Local(spec, initial: initial);
+        var submission = Jobs.Synthetic(spec) with { InitialParameters = TensorPayload.From(initial), InitDescription = "uploaded" };
+
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, submission, Token,
+            submit: job => job.UploadAndSubmitAsync(submission, ChunkBytes));
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(ChunkBytes)).ToArray());
+        await AssertStoredInChunksAsync(id, ParameterLayout.For(spec.Model).Count * sizeof(double));
+    }
+
+    [Fact]
+    public async Task AJobLargerThanOneMessage_ThatLosesItsOnlyWorker_RestoresItsCheckpointThroughChunks_AndEndsWithTheUndisturbedBits()
+    {
+        var spec = Spec(Parallelism.Data, workers: 1) with { Steps = 400, CheckpointEvery = 50 };
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: async (job, jobId) =>
+            {
+                while ((await job.GetLossesAsync(120, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 120) Token.ThrowIfCancellationRequested();
+                await fixture.Client.GetGrain<IWorkerGrain>(0, jobId).ReleaseAsync();
+            });
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(ChunkBytes)).ToArray());
+        Assert.Contains(fixture.Log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
+    }
+
+    [Fact]
+    public async Task InitialParameters_UploadedIncompletely_AreRefusedNamingInit_AndNoJobStarts()
+    {
+        var spec = Spec(Parallelism.Data);
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
+        var initial = TensorPayload.From(Initializer.Create(ParameterLayout.For(spec.Model), InitKind.He, seed: 5));
+        foreach (var chunk in TensorChunk.Split(initial, ChunkBytes).SkipLast(1)) await job.StageInitialParametersAsync(chunk);
+
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() =>
+            job.SubmitAsync(Jobs.Synthetic(spec) with { StagedInitialBytes = initial.Bytes.Length }));
+
+        Assert.Equal("init", error.Field);
+        Assert.Contains($"names {initial.Bytes.Length} bytes of uploaded initial parameters, but the upload of {initial.Bytes.Length} is incomplete", error.Message);
+        Assert.Equal(JobState.Unknown, (await job.GetStatusAsync()).State);
+    }
+
+    [Fact]
+    public async Task AChunkOutOfOrder_IsRefusedNamingInit()
+    {
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
+        await job.StageInitialParametersAsync(new TensorChunk(0, 100, new byte[40]));
+
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.StageInitialParametersAsync(new TensorChunk(60, 100, new byte[40])));
+
+        Assert.Equal("init", error.Field);
+        Assert.Contains("bytes [60, 100) of 100 arrived where bytes from 40 of 100 were expected", error.Message);
+    }
+
+    /// <summary>
+    /// The finished job's record names its final parameters in chunks, each within one chunk size,
+    /// which add up to the model; the checkpoints' chunks it no longer names are gone from storage.
+    /// </summary>
+    private async Task AssertStoredInChunksAsync(string id, long bytes)
+    {
+        var storage = StoredStates.Storage(fixture.Cluster);
+        var grain = fixture.Client.GetGrain<ITrainingJobGrain>(id).GetGrainId();
+        var record = await StoredStates.ReadAsync<JobRecord>(storage, "job", grain);
+        Assert.Null(record.FinalParameters);
+        Assert.Null(record.Checkpoint);
+        var final = Assert.IsType<StoredTensor>(record.StoredFinalParameters);
+        Assert.Equal(bytes, final.Bytes);
+        long total = 0;
+        for (int chunk = 0; chunk < final.Chunks; chunk++)
+        {
+            var stored = await StoredStates.ReadAsync<StoredChunk>(storage, StoredTensors.StateName(final.Slot, chunk), grain);
+            Assert.InRange(stored.Bytes.Length, 1, ChunkBytes);
+            total += stored.Bytes.Length;
+        }
+        Assert.Equal(bytes, total);
+        // Six checkpoints (and the initial one) were stored in chunks under lower numbers; none is left.
+        Assert.True(final.Slot >= 6, $"final parameters under number {final.Slot}");
+        for (int slot = 0; slot < final.Slot; slot++)
+        {
+            var state = new GrainState<StoredChunk>(new StoredChunk());
+            await storage.ReadStateAsync(StoredTensors.StateName(slot, 0), grain, state);
+            Assert.False(state.RecordExists, $"checkpoint chunks under number {slot} are still stored");
+        }
+    }
+
+    public sealed class SmallMessages : IAsyncLifetime
+    {
+        public InProcessTestCluster Cluster { get; private set; } = null!;
+
+        public IClusterClient Client => Cluster.Client;
+
+        internal LogCapture Log { get; } = new();
+
+        public async ValueTask InitializeAsync()
+        {
+            var builder = new InProcessTestClusterBuilder(3);
+            builder.ConfigureSilo((_, silo) =>
+            {
+                silo.AddTrainer();
+                silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = Limit);
+                silo.Services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(Log);
+                // A short window, so the restore test's released worker misses a later window.
+                silo.Services.Configure<TrainerOptions>(o => o.SplitStepBatchWindow = TimeSpan.FromMilliseconds(2));
+            });
+            builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.MaxMessageBodySize = Limit));
+            Cluster = builder.Build();
+            await Cluster.DeployAsync();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Cluster.StopAllSilosAsync();
+            await Cluster.DisposeAsync();
+        }
+    }
+}
+
+[CollectionDefinition(ChunkedTransferTests.Name)]
+public sealed class SmallMessagesCollection : ICollectionFixture<ChunkedTransferTests.SmallMessages>;
+
+/// <summary>
+/// The tripwire for <see cref="ChunkedTransferTests"/>: in a cluster with their 256 KB limit, one
+/// message larger than it never arrives (Orleans drops the connection; the call times out). Its
+/// own cluster, as the dropped connection would disturb the other tests' calls.
+/// </summary>
+public sealed class MessageLimitTests
+{
+    [Fact]
+    public async Task AMessageLargerThanTheLimit_NeverArrives()
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddTrainer();
+            silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = ChunkedTransferTests.Limit);
+        });
+        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o =>
+        {
+            o.MaxMessageBodySize = ChunkedTransferTests.Limit;
+            o.ResponseTimeout = TimeSpan.FromSeconds(3);
+        }));
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync(TestContext.Current.CancellationToken);
+        var job = cluster.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
+        await job.StageInitialParametersAsync(new TensorChunk(0, 2 * ChunkedTransferTests.Limit, new byte[ChunkedTransferTests.Limit / 2]));
+
+        await Assert.ThrowsAsync<TimeoutException>(() => job.StageInitialParametersAsync(
+            new TensorChunk(ChunkedTransferTests.Limit / 2, 2 * ChunkedTransferTests.Limit, new byte[ChunkedTransferTests.Limit + 1024])));
+    }
+}
