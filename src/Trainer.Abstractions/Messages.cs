@@ -191,7 +191,7 @@ public sealed record ParameterTransfer(
     [property: Id(2)] TensorTransfer? Parameters,
     [property: Id(3)] bool UploadedData)
 {
-    /// <summary>The state, its parameters read from their holder when they came by reference.</summary>
+    /// <summary>The state, its parameters read from their holder (in chunks of at most <paramref name="maxChunkBytes"/>) when they came by reference.</summary>
     public async Task<ParameterState> ReceiveAsync(int maxChunkBytes) =>
         new(Spec, StepsCompleted, Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null, UploadedData);
 }

@@ -59,11 +59,11 @@ public sealed class ParameterServerGrain(
 
     private string JobId => this.GetPrimaryKeyString();
 
-    private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
+    private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), GrainContext.Address.SiloAddress, WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
 
     public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes) => Offers.ReadAsync(offer, maxChunkBytes);
 
-    private async Task<TensorPayload?> ReceiveAsync(TensorTransfer? transfer) => transfer is null ? null : await transfer.ReceiveAsync(Offers.ChunkBytes);
+    private Task<TensorPayload?> ReceiveAsync(TensorTransfer? transfer) => Offers.ReceiveOptionalAsync(transfer);
 
     // The parameters the workers must load, by reference when large (every worker reads the same offer).
     private TensorTransfer? SyncTransfer => Offers.SendOptional("sync", _syncParameters);
@@ -83,7 +83,7 @@ public sealed class ParameterServerGrain(
 
     public async Task InitializeAsync(ParameterTransfer transfer)
     {
-        var state = await transfer.ReceiveAsync(Offers.ChunkBytes);
+        var state = await Offers.ReceiveAsync(transfer);
         var spec = state.Spec;
         _spec = spec;
         // Within one silo nothing crosses a network: dense packs (no duplicated factor products) through the parameter server (no copies).

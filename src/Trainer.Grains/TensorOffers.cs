@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Orleans.Runtime;
 using Trainer.Abstractions;
 
 namespace Trainer.Grains;
@@ -15,7 +16,7 @@ namespace Trainer.Grains;
 /// reads). A slot may keep more than one so that two readers of the same kind (a checkpoint and a
 /// client fetching the weights) do not push each other's offer out mid-read.
 /// </remarks>
-internal sealed class TensorOffers(ITensorSource self, int chunkBytes)
+internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int chunkBytes)
 {
     private readonly List<Entry> _offers = [];
 
@@ -30,11 +31,19 @@ internal sealed class TensorOffers(ITensorSource self, int chunkBytes)
         var entry = new Entry(slot, Random.Shared.NextInt64(1, long.MaxValue), payload, once);
         _offers.Add(entry);
         while (_offers.Count(o => o.Slot == slot) > keep) _offers.Remove(_offers.First(o => o.Slot == slot));
-        return new TensorTransfer(null, self, entry.Id, payload.Bytes.Length);
+        return new TensorTransfer(null, self, entry.Id, payload.Bytes.Length, silo);
     }
 
     public TensorTransfer? SendOptional(string slot, TensorPayload? payload, bool once = false, int keep = 1) =>
         payload is null ? null : Send(slot, payload, once, keep);
+
+    /// <summary>A tensor sent to this grain: inline, or read from its holder (whole when the holder is on this silo).</summary>
+    public Task<TensorPayload> ReceiveAsync(TensorTransfer transfer) => transfer.ReceiveAsync(chunkBytes, silo);
+
+    public async Task<TensorPayload?> ReceiveOptionalAsync(TensorTransfer? transfer) => transfer is null ? null : await ReceiveAsync(transfer);
+
+    public async Task<ParameterState> ReceiveAsync(ParameterTransfer transfer) =>
+        new(transfer.Spec, transfer.StepsCompleted, await ReceiveOptionalAsync(transfer.Parameters), transfer.UploadedData);
 
     /// <summary>Forgets the slot's offers.</summary>
     public void Withdraw(string slot) => _offers.RemoveAll(o => o.Slot == slot);

@@ -57,7 +57,7 @@ public sealed class TrainingJobGrain(
         int chunkBytes = WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize);
         _storedLosses = new StoredLosses(storage, this.GetGrainId());
         _storedTensors = new StoredTensors(storage, this.GetGrainId(), chunkBytes);
-        _offers = new TensorOffers(this.AsReference<ITensorSource>(), chunkBytes);
+        _offers = new TensorOffers(this.AsReference<ITensorSource>(), GrainContext.Address.SiloAddress, chunkBytes);
         _status = record.State.Status;
         _checkpoint = record.State.Checkpoint;
         _final = record.State.FinalParameters;
@@ -180,7 +180,7 @@ public sealed class TrainingJobGrain(
     }
 
     /// <summary>The parameter server's parameters after the steps done, read in chunks when large.</summary>
-    private async Task<ParameterState> StateAsync() => await (await ParameterServer.GetStateAsync()).ReceiveAsync(_offers.ChunkBytes);
+    private async Task<ParameterState> StateAsync() => await _offers.ReceiveAsync(await ParameterServer.GetStateAsync());
 
     public Task<JobStatus> CancelAsync()
     {

@@ -43,11 +43,11 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     private int Rank => (int)this.GetPrimaryKeyLong(out _);
 
-    private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
+    private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), GrainContext.Address.SiloAddress, WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
 
     public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes) => Offers.ReadAsync(offer, maxChunkBytes);
 
-    private Task<TensorPayload> ReceiveAsync(TensorTransfer transfer) => transfer.ReceiveAsync(Offers.ChunkBytes);
+    private Task<TensorPayload> ReceiveAsync(TensorTransfer transfer) => Offers.ReceiveAsync(transfer);
 
     private string JobId
     {

@@ -45,6 +45,23 @@ public sealed class FailoverTests
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
     }
 
+    [Fact]
+    public async Task KillingTheJobsSilo_OfAModelLargerThanOneMessage_ResumesFromItsCheckpointStoredInChunks_WithTheUndisturbedWeights()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var cluster = await StartAsync(redis.Endpoint, messageLimit: ChunkedTransferTests.Limit);
+        // 675 KB of parameters against 256 KB messages: the checkpoint is stored, and read back by the new job grain, in 64 KB chunks.
+        var spec = Jobs.Small(workers: 2, steps: 600) with { Model = new Trainer.Core.Models.ModelSpec([200, 400, 10]), CheckpointEvery = 50, CheckpointMinSeconds = 0 };
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 120, killTheJobsSilo: true));
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(WireLimits.ChunkBytesFor(ChunkedTransferTests.Limit))).ToArray());
+    }
+
     /// <summary>
     /// Waits (by the job's own progress, not the clock) until it has done some steps, then kills
     /// either the silo that hosts the job grain or another one that hosts a worker.
@@ -63,12 +80,14 @@ public sealed class FailoverTests
         await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(target)));
     }
 
-    private static async Task<InProcessTestCluster> StartAsync(string? redis)
+    private static async Task<InProcessTestCluster> StartAsync(string? redis, int? messageLimit = null)
     {
         var builder = new InProcessTestClusterBuilder(3);
+        if (messageLimit is { } clientLimit) builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.MaxMessageBodySize = clientLimit));
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddTrainer(settings: new SiloSettings { Redis = redis });
+            if (messageLimit is { } limit) silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = limit);
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = TimeSpan.FromSeconds(1);
