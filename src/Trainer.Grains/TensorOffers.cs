@@ -20,7 +20,15 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
 {
     private readonly List<Entry> _offers = [];
 
-    private sealed record Entry(string Slot, long Id, TensorPayload Payload, bool Once);
+    private sealed class Entry(string slot, long id, TensorPayload payload, bool once)
+    {
+        public string Slot => slot;
+        public long Id => id;
+        public TensorPayload Payload => payload;
+        public bool Once => once;
+        // Bytes served so far: a once-offer is withdrawn when all its bytes were (readers take ranges in parallel).
+        public long Served;
+    }
 
     public int ChunkBytes => chunkBytes;
 
@@ -48,16 +56,20 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
     /// <summary>Forgets the slot's offers.</summary>
     public void Withdraw(string slot) => _offers.RemoveAll(o => o.Slot == slot);
 
-    public async IAsyncEnumerable<TensorChunk> ReadAsync(long offer, int maxChunkBytes, [EnumeratorCancellation] CancellationToken cancellation = default)
+    /// <summary>Bytes [<paramref name="from"/>, <paramref name="to"/>) of an offer in chunks of at most <paramref name="maxChunkBytes"/> (whole, when a reader on this silo asks for that).</summary>
+    public async IAsyncEnumerable<TensorChunk> ReadAsync(long offer, int maxChunkBytes, long from, long to, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         var entry = _offers.Find(o => o.Id == offer)
             ?? throw new InvalidOperationException($"{self.GetGrainId()} no longer offers tensor {offer} (newer offers replaced it, or the grain was re-activated).");
-        foreach (var chunk in TensorChunk.Split(entry.Payload, Math.Min(chunkBytes, maxChunkBytes)))
+        // A reader may ask for larger chunks than this silo's limit allows only on this silo (int.MaxValue: whole).
+        int size = maxChunkBytes == int.MaxValue ? int.MaxValue : Math.Min(chunkBytes, maxChunkBytes);
+        foreach (var chunk in TensorChunk.Split(entry.Payload, size, from, to))
         {
             cancellation.ThrowIfCancellationRequested();
             yield return chunk;
+            entry.Served += chunk.Bytes.Length;
         }
-        if (entry.Once) _offers.Remove(entry);
+        if (entry.Once && entry.Served >= entry.Payload.Bytes.Length) _offers.Remove(entry);
         await Task.CompletedTask;
     }
 }

@@ -88,7 +88,7 @@ public sealed class TrainingJobGrain(
         return _checkpointWrite.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
-    public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes) => _offers.ReadAsync(offer, maxChunkBytes);
+    public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes, long from, long to) => _offers.ReadAsync(offer, maxChunkBytes, from, to);
 
     public Task StageInitialParametersAsync(TensorChunk chunk)
     {

@@ -45,7 +45,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), GrainContext.Address.SiloAddress, WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
 
-    public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes) => Offers.ReadAsync(offer, maxChunkBytes);
+    public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes, long from, long to) => Offers.ReadAsync(offer, maxChunkBytes, from, to);
 
     private Task<TensorPayload> ReceiveAsync(TensorTransfer transfer) => Offers.ReceiveAsync(transfer);
 
