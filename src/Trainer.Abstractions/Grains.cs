@@ -9,11 +9,12 @@ namespace Trainer.Abstractions;
 public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
 {
     /// <summary>
-    /// Takes the next chunk of initial parameters too large for one message, before
-    /// <see cref="SubmitAsync"/> names them (<see cref="JobSubmission.StagedInitialBytes"/>). A chunk
-    /// at offset 0 starts over. Nothing is stored until the submission passes its checks.
+    /// Takes the next chunk of initial parameters or samples too large for one message, before
+    /// <see cref="SubmitAsync"/> names them (<see cref="JobSubmission.StagedInitialBytes"/>,
+    /// <see cref="JobSubmission.StagedData"/>). A chunk at offset 0 starts that part over. Nothing
+    /// is stored until the submission passes its checks.
     /// </summary>
-    Task StageInitialParametersAsync(TensorChunk chunk);
+    Task StageAsync(UploadPart part, TensorChunk chunk);
 
     /// <summary>
     /// Validates and starts the job, returning once its initial checkpoint is stored and loaded (the
@@ -32,7 +33,8 @@ public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
     Task<JobStatus> GetStatusAsync();
 
     /// <summary>
-    /// Losses from 1-based step <paramref name="fromStep"/> on. Waits up to <paramref name="wait"/>
+    /// Losses from 1-based step <paramref name="fromStep"/> on, at most <paramref name="maxCount"/> and
+    /// at most 1,048,576 per answer (read on from where one ends). Waits up to <paramref name="wait"/>
     /// for new ones (a long poll) when none are there yet and the job is still running.
     /// </summary>
     [AlwaysInterleave]
@@ -117,13 +119,15 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
     Task ReleaseAsync();
 }
 
-/// <summary>One per job (key: job id). Holds the job's uploaded data and hands out shards.</summary>
-public interface IDatasetGrain : IGrainWithStringKey
+/// <summary>One per job (key: job id). Holds the job's uploaded data and hands out shards (large ones by reference).</summary>
+public interface IDatasetGrain : IGrainWithStringKey, ITensorSource
 {
-    Task StoreAsync(DatasetPayload data);
+    [ResponseTimeout("00:10:00")]
+    Task StoreAsync(DatasetTransfer data);
 
     /// <summary>Rows [start, start + count); null when nothing was uploaded (the job uses synthetic data).</summary>
-    Task<DatasetPayload?> GetRowsAsync(int start, int count);
+    [ResponseTimeout("00:02:00")]
+    Task<DatasetTransfer?> GetRowsAsync(int start, int count);
 
     Task ReleaseAsync();
 }

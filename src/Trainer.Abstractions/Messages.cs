@@ -9,15 +9,39 @@ public sealed record DatasetPayload(
     [property: Id(1)] int InputSize,
     [property: Id(2)] int OutputSize,
     [property: Id(3)] TensorPayload X,
-    [property: Id(4)] TensorPayload Y);
+    [property: Id(4)] TensorPayload Y)
+{
+    /// <summary>The sizes without the samples (a submission whose samples were uploaded before in chunks).</summary>
+    public DatasetPayload WithoutSamples() => this with { X = TensorPayload.Empty, Y = TensorPayload.Empty };
+}
+
+/// <summary>A <see cref="DatasetPayload"/> between grains: its inputs and targets inline when they fit one chunk, otherwise read from the sender.</summary>
+[GenerateSerializer, Immutable, Alias("trainer.dataset-transfer")]
+public sealed record DatasetTransfer(
+    [property: Id(0)] int Count,
+    [property: Id(1)] int InputSize,
+    [property: Id(2)] int OutputSize,
+    [property: Id(3)] TensorTransfer X,
+    [property: Id(4)] TensorTransfer Y);
+
+/// <summary>What a client uploads in chunks ahead of a submission (<see cref="ITrainingJobGrain.StageAsync"/>).</summary>
+public enum UploadPart
+{
+    InitialParameters,
+    /// <summary>The samples' inputs (<see cref="DatasetPayload.X"/>).</summary>
+    Inputs,
+    /// <summary>The samples' targets (<see cref="DatasetPayload.Y"/>).</summary>
+    Targets,
+}
 
 /// <summary>
 /// A job as submitted. <see cref="Data"/> is null for the seed's synthetic data (regenerated from
 /// the seed wherever it is needed); <see cref="InitialParameters"/> is null when the spec's
 /// <see cref="TrainingSpec.Init"/> generates them, or when they were too large for one message and
 /// were uploaded before in chunks (<see cref="StagedInitialBytes"/> of them,
-/// <see cref="ITrainingJobGrain.StageInitialParametersAsync"/>; <see cref="TrainingJobs.UploadAndSubmitAsync"/>
-/// does both). The descriptions are for status displays.
+/// <see cref="ITrainingJobGrain.StageAsync"/>; <see cref="TrainingJobs.UploadAndSubmitAsync"/>
+/// does both). Samples too large for one message are uploaded the same way: <see cref="StagedData"/>,
+/// and <see cref="Data"/> holds only their sizes. The descriptions are for status displays.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.job-submission")]
 public sealed record JobSubmission(
@@ -26,7 +50,8 @@ public sealed record JobSubmission(
     [property: Id(2)] TensorPayload? InitialParameters,
     [property: Id(3)] string DataDescription,
     [property: Id(4)] string InitDescription,
-    [property: Id(5)] long StagedInitialBytes = 0);
+    [property: Id(5)] long StagedInitialBytes = 0,
+    [property: Id(6)] bool StagedData = false);
 
 public enum JobState
 {

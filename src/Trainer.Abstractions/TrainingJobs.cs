@@ -4,14 +4,28 @@ namespace Trainer.Abstractions;
 public static class TrainingJobs
 {
     /// <summary>
-    /// Submits <paramref name="submission"/>; initial parameters larger than one chunk of
+    /// Submits <paramref name="submission"/>; initial parameters or samples larger than one chunk of
     /// <paramref name="chunkBytes"/> are uploaded first, chunk by chunk, and the submission names them.
     /// </summary>
     public static async Task<JobStatus> UploadAndSubmitAsync(this ITrainingJobGrain job, JobSubmission submission, int chunkBytes)
     {
-        if (submission.InitialParameters is not { } init || init.Bytes.Length <= chunkBytes) return await job.SubmitAsync(submission);
-        foreach (var chunk in TensorChunk.Split(init, chunkBytes)) await job.StageInitialParametersAsync(chunk);
-        return await job.SubmitAsync(submission with { InitialParameters = null, StagedInitialBytes = init.Bytes.Length });
+        if (submission.InitialParameters is { } init && init.Bytes.Length > chunkBytes)
+        {
+            await StageAsync(job, UploadPart.InitialParameters, init, chunkBytes);
+            submission = submission with { InitialParameters = null, StagedInitialBytes = init.Bytes.Length };
+        }
+        if (submission.Data is { } data && Math.Max(data.X.Bytes.Length, data.Y.Bytes.Length) > chunkBytes)
+        {
+            await StageAsync(job, UploadPart.Inputs, data.X, chunkBytes);
+            await StageAsync(job, UploadPart.Targets, data.Y, chunkBytes);
+            submission = submission with { Data = data.WithoutSamples(), StagedData = true };
+        }
+        return await job.SubmitAsync(submission);
+    }
+
+    private static async Task StageAsync(ITrainingJobGrain job, UploadPart part, TensorPayload tensor, int chunkBytes)
+    {
+        foreach (var chunk in TensorChunk.Split(tensor, chunkBytes)) await job.StageAsync(part, chunk);
     }
 
     /// <summary>The job's current (or final) float64 parameters, read in chunks of at most <paramref name="maxChunkBytes"/> when large.</summary>

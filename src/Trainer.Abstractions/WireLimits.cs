@@ -6,16 +6,16 @@ namespace Trainer.Abstractions;
 /// <remarks>
 /// NOTE: Orleans checks its message limit (MaxMessageBodySize, default 100 MB) on send and receive,
 /// and an oversized frame tears the connection down and leaves the call hanging until it times
-/// out. A tensor that may be as large as the model (parameters to the workers, a worker's share, a
-/// checkpoint, the weights a client fetches or uploads) therefore crosses the cluster in chunks of
-/// <see cref="ChunkBytesFor"/> (<see cref="TensorTransfer"/>), and a checkpoint goes to storage in
-/// chunks too. The per-step packs of a large model travel over the workers' links, which have no
-/// message limit. Only uploaded data still travels whole, so the limit stays raised to
-/// <see cref="MaxMessageBytes"/> on both ends.
+/// out. Every tensor that may be large (parameters to the workers, a worker's share, a checkpoint,
+/// the weights a client fetches or uploads, uploaded samples and each worker's rows of them)
+/// therefore crosses the cluster in chunks of <see cref="ChunkBytesFor"/> (<see cref="TensorTransfer"/>),
+/// and goes to storage in chunks too. A large model's per-step packs travel over the workers'
+/// links, which have no message limit. So Trainer keeps Orleans' default limit on silos and clients.
 /// </remarks>
 public static class WireLimits
 {
-    public const int MaxMessageBytes = 1 << 30;
+    /// <summary>Orleans' default MaxMessageBodySize, which Trainer's silos and clients keep.</summary>
+    public const int DefaultMaxMessageBytes = 100 << 20;
 
     /// <summary>The largest chunk a tensor is cut into, whatever the message limit.</summary>
     public const int MaxChunkBytes = 16 << 20;

@@ -25,8 +25,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     public IClusterClient Client => _host.Services.GetRequiredService<IClusterClient>();
 
-    /// <summary>The chunk size of the whole-model tensors this client uploads and reads, under the message limit it configures.</summary>
-    public static int ChunkBytes => Trainer.Abstractions.WireLimits.ChunkBytesFor(Trainer.Abstractions.WireLimits.MaxMessageBytes);
+    /// <summary>The chunk size of the large tensors this client uploads and reads, under Orleans' default message limit (which Trainer keeps).</summary>
+    public static int ChunkBytes => Trainer.Abstractions.WireLimits.ChunkBytesFor(Trainer.Abstractions.WireLimits.DefaultMaxMessageBytes);
 
     public string Description { get; }
 
@@ -56,7 +56,6 @@ internal sealed class ClusterConnection : IAsyncDisposable
                     ? client.UseRedisClustering(gateways[RedisScheme.Length..])
                     : client.UseStaticClustering(endpoints))
                 .Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = serviceId; })
-                .Configure<ClientMessagingOptions>(o => o.MaxMessageBodySize = Trainer.Abstractions.WireLimits.MaxMessageBytes)
                 .UseConnectionRetryFilter(async (exception, token) =>
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(500), token);

@@ -48,5 +48,10 @@ public sealed class LossChunk
 [GenerateSerializer, Alias("trainer.job-data")]
 public sealed class JobData
 {
+    /// <summary>The samples, or only their sizes when they went to storage in chunks (<see cref="StoredInputs"/>, <see cref="StoredTargets"/>).</summary>
     [Id(0)] public DatasetPayload? Data { get; set; }
+
+    [Id(1)] public StoredTensor? StoredInputs { get; set; }
+
+    [Id(2)] public StoredTensor? StoredTargets { get; set; }
 }

@@ -43,7 +43,15 @@ internal sealed class StoredTensors(IGrainStorage storage, GrainId grain, int ch
 
     public int ChunkBytes => chunkBytes;
 
-    internal static string StateName(int slot, int chunk) => $"parameters-{slot}-{chunk}";
+    /// <summary>The numbers of a job's uploaded samples (inputs, targets), apart from the parameters' 0, 1, 2, ...</summary>
+    public const int Inputs = -1, Targets = -2;
+
+    internal static string StateName(int slot, int chunk) => slot switch
+    {
+        Inputs => $"inputs-{chunk}",
+        Targets => $"targets-{chunk}",
+        _ => $"parameters-{slot}-{chunk}",
+    };
 
     public async Task<StoredTensor> WriteAsync(int slot, TensorPayload payload)
     {

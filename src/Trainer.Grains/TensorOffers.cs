@@ -50,6 +50,9 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
 
     public async Task<TensorPayload?> ReceiveOptionalAsync(TensorTransfer? transfer) => transfer is null ? null : await ReceiveAsync(transfer);
 
+    public async Task<DatasetPayload?> ReceiveAsync(DatasetTransfer? transfer) => transfer is null ? null
+        : new(transfer.Count, transfer.InputSize, transfer.OutputSize, await ReceiveAsync(transfer.X), await ReceiveAsync(transfer.Y));
+
     public async Task<ParameterState> ReceiveAsync(ParameterTransfer transfer) =>
         new(transfer.Spec, transfer.StepsCompleted, await ReceiveOptionalAsync(transfer.Parameters), transfer.UploadedData);
 

@@ -37,7 +37,9 @@ public sealed class TrainingJobGrain(
     private ParameterState? _checkpoint;
     private TensorPayload? _final;
     // Initial parameters being uploaded in chunks ahead of the submission that names them.
-    private TensorAssembly? _staged;
+    private readonly Dictionary<UploadPart, TensorAssembly> _staged = [];
+    // The uploaded samples, whole (the stored state holds them only when they fit one chunk).
+    private DatasetPayload? _data;
     // Chunks of losses known to be in storage (see WriteRecord).
     private int _chunksStored;
     private JobStatus? _status;
@@ -46,6 +48,8 @@ public sealed class TrainingJobGrain(
     // The latest checkpoint's storage write, which runs while the next steps do (see CheckpointAsync).
     private Task _checkpointWrite = Task.CompletedTask;
     private IGrainTimer? _keepAlive;
+
+    private const int MaxLossesPerBatch = 1 << 20;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -69,6 +73,9 @@ public sealed class TrainingJobGrain(
         _chunksStored = record.State.SealedLossChunks;
         if (_status is { IsTerminal: false })
         {
+            _data = data.State.Data is { } sizes && data.State.StoredInputs is { } x && data.State.StoredTargets is { } y
+                ? sizes with { X = await _storedTensors.ReadAsync(x), Y = await _storedTensors.ReadAsync(y) }
+                : data.State.Data;
             if (record.State.StoredCheckpointParameters is { } stored && _checkpoint is not null)
             {
                 _checkpoint = _checkpoint with { Parameters = await _storedTensors.ReadAsync(stored) };
@@ -90,25 +97,45 @@ public sealed class TrainingJobGrain(
 
     public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes, long from, long to) => _offers.ReadAsync(offer, maxChunkBytes, from, to);
 
-    public Task StageInitialParametersAsync(TensorChunk chunk)
+    public Task StageAsync(UploadPart part, TensorChunk chunk)
     {
         RefuseIfExists();
+        string field = part == UploadPart.InitialParameters ? "init" : "data";
+        if (!Enum.IsDefined(part)) throw new JobRejectedException(field, part.ToString(), $"{field}: unknown upload part {part}; allowed: {string.Join(", ", Enum.GetNames<UploadPart>())}");
         if (chunk.Offset == 0)
         {
             if (chunk.TotalBytes > WireLimits.MaxTensorBytes)
-                throw new JobRejectedException("init", $"{chunk.TotalBytes} bytes", $"init: {chunk.TotalBytes} bytes of initial parameters; at most {WireLimits.MaxTensorBytes} are allowed (one array)");
-            _staged = new TensorAssembly(chunk.TotalBytes);
+                throw new JobRejectedException(field, $"{chunk.TotalBytes} bytes", $"{field}: {chunk.TotalBytes} bytes of {Describe(part)}; at most {WireLimits.MaxTensorBytes} are allowed (one array)");
+            _staged[part] = new TensorAssembly(chunk.TotalBytes);
         }
         try
         {
-            (_staged ?? throw new InvalidOperationException($"A chunk at byte {chunk.Offset} arrived, but no upload started with the chunk at byte 0.")).Add(chunk);
+            (_staged.GetValueOrDefault(part) ?? throw new InvalidOperationException($"A chunk at byte {chunk.Offset} arrived, but no upload started with the chunk at byte 0.")).Add(chunk);
         }
         catch (InvalidOperationException e)
         {
-            _staged = null;
-            throw new JobRejectedException("init", $"a chunk at byte {chunk.Offset}", $"init: {e.Message}");
+            _staged.Remove(part);
+            throw new JobRejectedException(field, $"a chunk at byte {chunk.Offset}", $"{field}: {e.Message}");
         }
         return Task.CompletedTask;
+    }
+
+    private static string Describe(UploadPart part) => part switch
+    {
+        UploadPart.InitialParameters => "initial parameters",
+        UploadPart.Inputs => "the samples' inputs",
+        _ => "the samples' targets",
+    };
+
+    /// <summary>The uploaded <paramref name="part"/>, which must be complete and <paramref name="bytes"/> long.</summary>
+    private TensorPayload TakeStaged(UploadPart part, long bytes)
+    {
+        string field = part == UploadPart.InitialParameters ? "init" : "data";
+        var staged = _staged.GetValueOrDefault(part);
+        if (staged is not { Complete: true } || staged.TotalBytes != bytes)
+            throw new JobRejectedException(field, $"{bytes} uploaded bytes",
+                $"{field}: the submission names {bytes} bytes of uploaded {Describe(part)}, but {(staged is null ? "none were uploaded" : staged.Complete ? $"{staged.TotalBytes} were" : $"the upload of {staged.TotalBytes} is incomplete")}");
+        return staged.Take();
     }
 
     private void RefuseIfExists()
@@ -120,14 +147,24 @@ public sealed class TrainingJobGrain(
     public async Task<JobStatus> SubmitAsync(JobSubmission submission)
     {
         RefuseIfExists();
-        var staged = _staged;
-        _staged = null;
-        if (submission.StagedInitialBytes != 0)
+        try
         {
-            if (staged is not { Complete: true } || staged.TotalBytes != submission.StagedInitialBytes)
-                throw new JobRejectedException("init", $"{submission.StagedInitialBytes} uploaded bytes",
-                    $"init: the submission names {submission.StagedInitialBytes} bytes of uploaded initial parameters, but {(staged is null ? "none were uploaded" : staged.Complete ? $"{staged.TotalBytes} were" : $"the upload of {staged.TotalBytes} is incomplete")}");
-            submission = submission with { InitialParameters = staged.Take(), StagedInitialBytes = 0 };
+            if (submission.StagedInitialBytes != 0)
+                submission = submission with { InitialParameters = TakeStaged(UploadPart.InitialParameters, submission.StagedInitialBytes), StagedInitialBytes = 0 };
+            if (submission is { StagedData: true, Data: { } sizes })
+                submission = submission with
+                {
+                    Data = sizes with
+                    {
+                        X = TakeStaged(UploadPart.Inputs, (long)sizes.Count * sizes.InputSize * sizeof(double)),
+                        Y = TakeStaged(UploadPart.Targets, (long)sizes.Count * sizes.OutputSize * sizeof(double)),
+                    },
+                    StagedData = false,
+                };
+        }
+        finally
+        {
+            _staged.Clear();
         }
         var spec = SubmissionChecks.Check(submission);
         // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
@@ -138,10 +175,10 @@ public sealed class TrainingJobGrain(
             DateTimeOffset.UtcNow, null, 0, submission.DataDescription, submission.InitDescription);
         try
         {
-            if (submission.Data is not null)
+            if (submission.Data is { } samples)
             {
-                data.State.Data = submission.Data;
-                await data.WriteOwnedStateAsync();
+                _data = samples;
+                await WriteDataAsync(samples);
             }
             record.State.Status = _status;
             _checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
@@ -166,6 +203,8 @@ public sealed class TrainingJobGrain(
     public async Task<LossBatch> GetLossesAsync(int fromStep, int maxCount, TimeSpan wait)
     {
         fromStep = Math.Max(1, fromStep);
+        // One answer stays well under the message limit (8 MB of losses); a caller reads on from where it ends.
+        maxCount = Math.Min(maxCount, MaxLossesPerBatch);
         if (_status is { IsTerminal: false }) await _losses.WaitBeyondAsync(fromStep, wait);
         return new LossBatch(fromStep, _losses.Slice(fromStep, maxCount), _status ?? JobStatus.NotFound(JobId));
     }
@@ -277,7 +316,20 @@ public sealed class TrainingJobGrain(
     private async Task RestoreAsync()
     {
         var checkpoint = _checkpoint ?? throw new InvalidOperationException($"Job {JobId} has no checkpoint to restore.");
-        if (data.State.Data is { } uploaded) await GrainFactory.GetGrain<IDatasetGrain>(JobId).StoreAsync(uploaded);
+        if (_data is { } uploaded)
+        {
+            try
+            {
+                // Large samples are offered while the call runs: the dataset grain reads them from here.
+                await GrainFactory.GetGrain<IDatasetGrain>(JobId).StoreAsync(new DatasetTransfer(uploaded.Count, uploaded.InputSize, uploaded.OutputSize,
+                    _offers.Send("inputs", uploaded.X), _offers.Send("targets", uploaded.Y)));
+            }
+            finally
+            {
+                _offers.Withdraw("inputs");
+                _offers.Withdraw("targets");
+            }
+        }
         try
         {
             // Large parameters are offered while the call runs: the parameter server reads them from here.
@@ -373,6 +425,23 @@ public sealed class TrainingJobGrain(
 
     private int _nextSlot;
 
+    /// <summary>Stores the uploaded samples, once: in the state when they fit one chunk, otherwise in chunks that the state names.</summary>
+    private async Task WriteDataAsync(DatasetPayload samples)
+    {
+        bool large = Math.Max(samples.X.Bytes.Length, samples.Y.Bytes.Length) > _storedTensors.ChunkBytes;
+        data.State.StoredInputs = large ? await _storedTensors.WriteAsync(StoredTensors.Inputs, samples.X) : null;
+        data.State.StoredTargets = large ? await _storedTensors.WriteAsync(StoredTensors.Targets, samples.Y) : null;
+        data.State.Data = large ? samples.WithoutSamples() : samples;
+        await data.WriteOwnedStateAsync();
+    }
+
+    private async Task ClearDataAsync()
+    {
+        foreach (var stored in new[] { data.State.StoredInputs, data.State.StoredTargets })
+            if (stored is not null) await _storedTensors.ClearAsync(stored);
+        await data.ClearStateAsync();
+    }
+
     /// <summary>Waits for the checkpoint write in flight; its failure surfaces here, once.</summary>
     private Task TakeCheckpointWriteAsync()
     {
@@ -423,7 +492,7 @@ public sealed class TrainingJobGrain(
         await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
         await QuietlyAsync(ParameterServer.ReleaseAsync);
         await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
-        if (data.State.Data is not null) await QuietlyAsync(data.ClearStateAsync);
+        if (data.State.Data is not null) await QuietlyAsync(ClearDataAsync);
     }
 
     private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;

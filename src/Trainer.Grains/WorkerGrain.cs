@@ -169,7 +169,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         var shard = Shard.Split(spec.Batch, worldSize)[Rank];
         // A split job, or a factored first layer, needs the whole batch's inputs on every worker; otherwise the shard's rows suffice.
         var (first, count) = split || plan.NeedsBatchInputs ? (0, spec.Batch) : (shard.Start, shard.Count);
-        var uploaded = await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count);
+        var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count));
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
             throw new InvalidOperationException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");

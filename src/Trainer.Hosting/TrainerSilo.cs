@@ -49,7 +49,6 @@ public static class TrainerSilo
         {
             if (o.BlasThreads > 0) Blas.SystemOpenBlas?.SetThreads(o.BlasThreads);
         });
-        silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = WireLimits.MaxMessageBytes);
         silo.Services.AddHostedService<JobSupervisor>();
         silo.Services.AddSingleton(sp =>
         {

@@ -67,6 +67,24 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
     }
 
     [Fact]
+    public async Task UploadedSamplesLargerThanOneMessage_AreUploadedStoredAndShardedInChunks_AndTheJobEndsWithTheSingleProcessRunsBits()
+    {
+        // 200 samples of 200 inputs: 320 KB of inputs; each worker's shard (67 rows, 107 KB) is larger than a chunk too.
+        // NOTE: at lr 1e-3 this job diverges (loss 5.6e17 by step 5), and there the cluster's bits part from the
+        // single process's in the last place, with the samples inline too (a finding of its own, noted on issue 5).
+        var spec = Spec(Parallelism.Data) with { Batch = 200, Steps = 30, LearningRate = 1e-5 };
+        var (submission, samples) = Jobs.UploadedSamples(spec, seed: 99);
+        var expected = Jobs.Local(spec, samples);
+
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, submission, Token,
+            submit: job => job.UploadAndSubmitAsync(submission, ChunkBytes));
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(ChunkBytes)).ToArray());
+    }
+
+    [Fact]
     public async Task AJobLargerThanOneMessage_ThatLosesItsOnlyWorker_RestoresItsCheckpointThroughChunks_AndEndsWithTheUndisturbedBits()
     {
         var spec = Spec(Parallelism.Data, workers: 1) with { Steps = 400, CheckpointEvery = 50 };
@@ -91,7 +109,7 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         var spec = Spec(Parallelism.Data);
         var job = fixture.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
         var initial = TensorPayload.From(Initializer.Create(ParameterLayout.For(spec.Model), InitKind.He, seed: 5));
-        foreach (var chunk in TensorChunk.Split(initial, ChunkBytes).SkipLast(1)) await job.StageInitialParametersAsync(chunk);
+        foreach (var chunk in TensorChunk.Split(initial, ChunkBytes).SkipLast(1)) await job.StageAsync(UploadPart.InitialParameters, chunk);
 
         var error = await Assert.ThrowsAsync<JobRejectedException>(() =>
             job.SubmitAsync(Jobs.Synthetic(spec) with { StagedInitialBytes = initial.Bytes.Length }));
@@ -105,9 +123,9 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
     public async Task AChunkOutOfOrder_IsRefusedNamingInit()
     {
         var job = fixture.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
-        await job.StageInitialParametersAsync(new TensorChunk(0, 100, new byte[40]));
+        await job.StageAsync(UploadPart.InitialParameters, new TensorChunk(0, 100, new byte[40]));
 
-        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.StageInitialParametersAsync(new TensorChunk(60, 100, new byte[40])));
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.StageAsync(UploadPart.InitialParameters, new TensorChunk(60, 100, new byte[40])));
 
         Assert.Equal("init", error.Field);
         Assert.Contains("bytes [60, 100) of 100 arrived where bytes from 40 of 100 were expected", error.Message);
@@ -203,9 +221,9 @@ public sealed class MessageLimitTests
         await using var cluster = builder.Build();
         await cluster.DeployAsync(TestContext.Current.CancellationToken);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
-        await job.StageInitialParametersAsync(new TensorChunk(0, 2 * ChunkedTransferTests.Limit, new byte[ChunkedTransferTests.Limit / 2]));
+        await job.StageAsync(UploadPart.InitialParameters, new TensorChunk(0, 2 * ChunkedTransferTests.Limit, new byte[ChunkedTransferTests.Limit / 2]));
 
-        await Assert.ThrowsAsync<TimeoutException>(() => job.StageInitialParametersAsync(
+        await Assert.ThrowsAsync<TimeoutException>(() => job.StageAsync(UploadPart.InitialParameters, 
             new TensorChunk(ChunkedTransferTests.Limit / 2, 2 * ChunkedTransferTests.Limit, new byte[ChunkedTransferTests.Limit + 1024])));
     }
 }

@@ -46,16 +46,19 @@ public sealed class FailoverTests
     }
 
     [Fact]
-    public async Task KillingTheJobsSilo_OfAModelLargerThanOneMessage_ResumesFromItsCheckpointStoredInChunks_WithTheUndisturbedWeights()
+    public async Task KillingTheJobsSilo_OfAJobLargerThanOneMessage_ResumesFromItsCheckpointAndSamplesStoredInChunks_WithTheUndisturbedWeights()
     {
         await using var redis = await RedisServer.StartAsync();
         await using var cluster = await StartAsync(redis.Endpoint, messageLimit: ChunkedTransferTests.Limit);
-        // 675 KB of parameters against 256 KB messages: the checkpoint is stored, and read back by the new job grain, in 64 KB chunks.
-        var spec = Jobs.Small(workers: 2, steps: 600) with { Model = new Trainer.Core.Models.ModelSpec([200, 400, 10]), CheckpointEvery = 50, CheckpointMinSeconds = 0 };
-        var expected = Jobs.Local(spec);
+        // 675 KB of parameters and 320 KB of uploaded inputs against 256 KB messages: the checkpoint and
+        // the samples are stored, and read back by the new job grain, in 64 KB chunks.
+        var spec = Jobs.Small(workers: 2, steps: 400) with { Model = new Trainer.Core.Models.ModelSpec([200, 400, 10]), Batch = 200, LearningRate = 1e-5, CheckpointEvery = 50, CheckpointMinSeconds = 0 };
+        var (submission, samples) = Jobs.UploadedSamples(spec, seed: 99);
+        var expected = Jobs.Local(spec, samples);
 
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 120, killTheJobsSilo: true));
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, submission, Token,
+            afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 120, killTheJobsSilo: true),
+            submit: job => job.UploadAndSubmitAsync(submission, WireLimits.ChunkBytesFor(ChunkedTransferTests.Limit)));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);

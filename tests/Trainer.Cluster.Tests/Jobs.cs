@@ -75,6 +75,14 @@ internal static class Jobs
 
     public static JobSubmission Synthetic(TrainingSpec spec) => new(spec, null, null, "synthetic", "normal");
 
+    /// <summary>A submission that uploads a batch of samples (drawn as the synthetic data are, from <paramref name="seed"/>), and the samples.</summary>
+    public static (JobSubmission Submission, Dataset Samples) UploadedSamples(TrainingSpec spec, int seed)
+    {
+        var samples = Core.Data.Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, seed);
+        var data = new DatasetPayload(samples.Count, samples.InputSize, samples.OutputSize, TensorPayload.From(samples.X), TensorPayload.From(samples.Y));
+        return (Synthetic(spec) with { Data = data, DataDescription = "uploaded" }, samples);
+    }
+
     /// <summary>The single-process reference: the same data, initial weights and shard count.</summary>
     public static (double[] Losses, double[] Parameters) Local(TrainingSpec spec, Dataset? data = null, double[]? initial = null)
     {
