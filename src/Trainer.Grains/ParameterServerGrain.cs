@@ -59,7 +59,7 @@ public sealed class ParameterServerGrain(
 
     private string JobId => this.GetPrimaryKeyString();
 
-    private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), GrainContext.Address.SiloAddress, WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
+    private TensorOffers Offers => _offers ??= TensorOffers.For(this, messaging.Value);
 
     public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes, long from, long to) => Offers.ReadAsync(offer, maxChunkBytes, from, to);
 

@@ -31,19 +31,6 @@ internal sealed class StoredLosses(IGrainStorage storage, GrainId grain)
         return losses;
     }
 
-    public async Task WriteAsync(int chunk, byte[] losses)
-    {
-        var state = new GrainState<LossChunk>(new LossChunk { Losses = losses });
-        try
-        {
-            await storage.WriteStateAsync(StateName(chunk), grain, state);
-        }
-        catch (InconsistentStateException)
-        {
-            // Written before by this job (see the summary): take the stored version's ETag and overwrite.
-            await storage.ReadStateAsync(StateName(chunk), grain, state);
-            state.State = new LossChunk { Losses = losses };
-            await storage.WriteStateAsync(StateName(chunk), grain, state);
-        }
-    }
+    // Written before by this job (see the summary): a stale ETag is overwritten.
+    public Task WriteAsync(int chunk, byte[] losses) => storage.OverwriteAsync(StateName(chunk), grain, new LossChunk { Losses = losses }, etag: null);
 }

@@ -24,8 +24,9 @@ public sealed class StoredChunk
 /// <summary>
 /// A job's whole-model tensors (a checkpoint's parameters, the final ones) in grain storage, one
 /// state per chunk ("parameters-1-0", "parameters-1-1", ...) under the job grain's id, so that no
-/// storage write is larger than one chunk. Two slots alternate: a new checkpoint goes to the slot
-/// the stored record does not name, so a write that fails halfway leaves the stored record whole.
+/// storage write is larger than one chunk. Every write goes under a number no stored record names
+/// (the job grain picks it), so a write that fails halfway leaves the stored record whole; uploaded
+/// samples go under numbers of their own (<see cref="Inputs"/>, <see cref="Targets"/>).
 /// </summary>
 /// <remarks>
 /// NOTE: before, a 50M-parameter checkpoint was one 400 MB write: one message to a memory store
@@ -73,7 +74,7 @@ internal sealed class StoredTensors(IGrainStorage storage, GrainId grain, int ch
             var bytes = state.RecordExists ? state.State?.Bytes : null;
             if (bytes is null || bytes.Length != Math.Min(stored.ChunkBytes, stored.Bytes - offset))
                 throw new InvalidOperationException(
-                    $"Job {grain}: storage has {(bytes is null ? "nothing" : $"{bytes.Length} bytes")} in parameter chunk {chunk} of slot {stored.Slot}, which the job's record says holds bytes from {offset} of {stored.Bytes}.");
+                    $"Job {grain}: storage has {(bytes is null ? "nothing" : $"{bytes.Length} bytes")} in chunk {chunk} ({StateName(stored.Slot, chunk)}), which the job's record says holds bytes from {offset} of {stored.Bytes}.");
             _etags[StateName(stored.Slot, chunk)] = state.ETag;
             assembly.Add(new TensorChunk(offset, stored.Bytes, bytes));
         }
@@ -93,20 +94,7 @@ internal sealed class StoredTensors(IGrainStorage storage, GrainId grain, int ch
         }
     }
 
-    private async Task WriteChunkAsync(string name, byte[] bytes)
-    {
-        var state = new GrainState<StoredChunk>(new StoredChunk { Bytes = bytes }) { ETag = _etags.GetValueOrDefault(name) };
-        try
-        {
-            await storage.WriteStateAsync(name, grain, state);
-        }
-        catch (InconsistentStateException)
-        {
-            // Written before (two checkpoints ago, or by an earlier activation): take the stored ETag and overwrite.
-            await storage.ReadStateAsync(name, grain, state);
-            state.State = new StoredChunk { Bytes = bytes };
-            await storage.WriteStateAsync(name, grain, state);
-        }
-        _etags[name] = state.ETag;
-    }
+    // A stale ETag (the state was written by an earlier activation) is overwritten: the caller owns these states.
+    private async Task WriteChunkAsync(string name, byte[] bytes) =>
+        _etags[name] = await storage.OverwriteAsync(name, grain, new StoredChunk { Bytes = bytes }, _etags.GetValueOrDefault(name));
 }

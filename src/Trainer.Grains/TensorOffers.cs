@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Orleans.Configuration;
 using Orleans.Runtime;
 using Trainer.Abstractions;
 
@@ -31,6 +32,10 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
     }
 
     public int ChunkBytes => chunkBytes;
+
+    /// <summary>The offers of <paramref name="grain"/>, in chunks sized to this silo's message limit.</summary>
+    public static TensorOffers For(Grain grain, SiloMessagingOptions messaging) =>
+        new(grain.AsReference<ITensorSource>(), grain.GrainContext.Address.SiloAddress, WireLimits.ChunkBytesFor(messaging.MaxMessageBodySize));
 
     /// <summary><paramref name="payload"/> inline when it fits one chunk, otherwise offered in <paramref name="slot"/>, which keeps its <paramref name="keep"/> latest offers.</summary>
     public TensorTransfer Send(string slot, TensorPayload payload, bool once = false, int keep = 1)

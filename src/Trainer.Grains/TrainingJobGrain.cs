@@ -36,7 +36,7 @@ public sealed class TrainingJobGrain(
     // The latest checkpoint and the final parameters, whole (the record holds them only when they fit one chunk).
     private ParameterState? _checkpoint;
     private TensorPayload? _final;
-    // Initial parameters being uploaded in chunks ahead of the submission that names them.
+    // Initial parameters and samples being uploaded in chunks ahead of the submission that names them.
     private readonly Dictionary<UploadPart, TensorAssembly> _staged = [];
     // The uploaded samples, whole (the stored state holds them only when they fit one chunk).
     private DatasetPayload? _data;
@@ -58,10 +58,9 @@ public sealed class TrainingJobGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs);
-        int chunkBytes = WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize);
         _storedLosses = new StoredLosses(storage, this.GetGrainId());
-        _storedTensors = new StoredTensors(storage, this.GetGrainId(), chunkBytes);
-        _offers = new TensorOffers(this.AsReference<ITensorSource>(), GrainContext.Address.SiloAddress, chunkBytes);
+        _offers = TensorOffers.For(this, messaging.Value);
+        _storedTensors = new StoredTensors(storage, this.GetGrainId(), _offers.ChunkBytes);
         _status = record.State.Status;
         _checkpoint = record.State.Checkpoint;
         _final = record.State.FinalParameters;
@@ -100,7 +99,7 @@ public sealed class TrainingJobGrain(
     public Task StageAsync(UploadPart part, TensorChunk chunk)
     {
         RefuseIfExists();
-        string field = part == UploadPart.InitialParameters ? "init" : "data";
+        string field = Field(part);
         if (!Enum.IsDefined(part)) throw new JobRejectedException(field, part.ToString(), $"{field}: unknown upload part {part}; allowed: {string.Join(", ", Enum.GetNames<UploadPart>())}");
         if (chunk.Offset == 0)
         {
@@ -120,6 +119,9 @@ public sealed class TrainingJobGrain(
         return Task.CompletedTask;
     }
 
+    // The submission's field an upload part belongs to, as errors name it.
+    private static string Field(UploadPart part) => part == UploadPart.InitialParameters ? "init" : "data";
+
     private static string Describe(UploadPart part) => part switch
     {
         UploadPart.InitialParameters => "initial parameters",
@@ -130,7 +132,7 @@ public sealed class TrainingJobGrain(
     /// <summary>The uploaded <paramref name="part"/>, which must be complete and <paramref name="bytes"/> long.</summary>
     private TensorPayload TakeStaged(UploadPart part, long bytes)
     {
-        string field = part == UploadPart.InitialParameters ? "init" : "data";
+        string field = Field(part);
         var staged = _staged.GetValueOrDefault(part);
         if (staged is not { Complete: true } || staged.TotalBytes != bytes)
             throw new JobRejectedException(field, $"{bytes} uploaded bytes",

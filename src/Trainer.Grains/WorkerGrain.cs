@@ -43,7 +43,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     private int Rank => (int)this.GetPrimaryKeyLong(out _);
 
-    private TensorOffers Offers => _offers ??= new TensorOffers(this.AsReference<ITensorSource>(), GrainContext.Address.SiloAddress, WireLimits.ChunkBytesFor(messaging.Value.MaxMessageBodySize));
+    private TensorOffers Offers => _offers ??= TensorOffers.For(this, messaging.Value);
 
     public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes, long from, long to) => Offers.ReadAsync(offer, maxChunkBytes, from, to);
 
