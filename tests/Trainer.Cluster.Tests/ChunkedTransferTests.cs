@@ -70,8 +70,7 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
     public async Task UploadedSamplesLargerThanOneMessage_AreUploadedStoredAndShardedInChunks_AndTheJobEndsWithTheSingleProcessRunsBits()
     {
         // 200 samples of 200 inputs: 320 KB of inputs; each worker's shard (67 rows, 107 KB) is larger than a chunk too.
-        // NOTE: at lr 1e-3 this job diverges (loss 5.6e17 by step 5), and there the cluster's bits part from the
-        // single process's in the last place, with the samples inline too (a finding of its own, noted on issue 5).
+        // (At lr 1e-3 this job diverges; DataParallelTests covers that case.)
         var spec = Spec(Parallelism.Data) with { Batch = 200, Steps = 30, LearningRate = 1e-5 };
         var (submission, samples) = Jobs.UploadedSamples(spec, seed: 99);
         var expected = Jobs.Local(spec, samples);

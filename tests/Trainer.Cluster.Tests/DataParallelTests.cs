@@ -1,6 +1,7 @@
 using Orleans.Runtime;
 using Trainer.Abstractions;
 using Trainer.Core.Models;
+using Trainer.Core.Training;
 
 namespace Trainer.Cluster.Tests;
 
@@ -24,6 +25,24 @@ public sealed class DataParallelTests(ClusterFixture fixture)
         Assert.Equal(expected.Losses, losses);
         var parameters = await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync();
         Assert.Equal(expected.Parameters, parameters.ToArray());
+    }
+
+    [Theory]
+    [InlineData(Parallelism.Data)]
+    [InlineData(Parallelism.SplitFirstLayer)]
+    public async Task ADivergingJob_WhoseActivationsLeaveExpsRange_StillReproducesTheSingleProcessRun_BitForBit(Parallelism parallelism)
+    {
+        // lr 1e-3 on 200 samples blows this model up: the loss passes 1e17 by step 5 and the hidden
+        // pre-activations leave [-708, 708], where TensorPrimitives' vector exp gives up on a whole vector.
+        var spec = Jobs.Small(workers: 3, steps: 12) with { Model = new ModelSpec([200, 400, 10]), Batch = 200, LearningRate = 1e-3, Parallelism = parallelism };
+        var expected = Jobs.Local(spec);
+        Assert.True(expected.Losses[^1] > 1e15, $"the check needs a job that diverges; final loss {expected.Losses[^1]}");
+
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync()).ToArray());
     }
 
     [Theory]

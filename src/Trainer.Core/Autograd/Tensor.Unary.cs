@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Trainer.Core.Models;
 
 namespace Trainer.Core.Autograd;
 
@@ -13,7 +14,7 @@ public sealed partial class Tensor
     public Tensor Exp()
     {
         var data = new double[Size];
-        TensorPrimitives.Exp(_data, data);
+        Elementwise.Exp<double>(_data, data);
         Tensor? y = null;
         y = Node(data, Shape, "exp", [this], (g, need) => [g * y!]);
         return y;
@@ -24,14 +25,14 @@ public sealed partial class Tensor
     {
         var x = this;
         var data = new double[Size];
-        TensorPrimitives.Log(_data, data);
+        Elementwise.Log<double>(_data, data);
         return Node(data, Shape, "log", [x], (g, need) => [g / x]);
     }
 
     public Tensor Sigmoid()
     {
         var data = new double[Size];
-        TensorPrimitives.Sigmoid(_data, data);
+        Elementwise.Sigmoid<double>(_data, data);
         Tensor? y = null;
         // g · (y (1 - y)), grouped as the hand-derived Mlp groups it, so both agree to the last bit.
         y = Node(data, Shape, "sigmoid", [this], (g, need) => [g * (y! * (1.0 - y!))]);
@@ -41,7 +42,7 @@ public sealed partial class Tensor
     public Tensor Tanh()
     {
         var data = new double[Size];
-        TensorPrimitives.Tanh(_data, data);
+        Elementwise.Tanh<double>(_data, data);
         Tensor? y = null;
         y = Node(data, Shape, "tanh", [this], (g, need) => [g * (1.0 - y! * y!)]);
         return y;

@@ -30,8 +30,8 @@ public static class Activations
     {
         switch (activation)
         {
-            case Activation.Sigmoid: TensorPrimitives.Sigmoid(z, a); break;
-            case Activation.Tanh: TensorPrimitives.Tanh(z, a); break;
+            case Activation.Sigmoid: Elementwise.Sigmoid(z, a); break;
+            case Activation.Tanh: Elementwise.Tanh(z, a); break;
             case Activation.Relu: TensorPrimitives.Max(z, T.Zero, a); break;
             default: throw new ArgumentOutOfRangeException(nameof(activation));
         }
