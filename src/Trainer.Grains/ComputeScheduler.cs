@@ -51,6 +51,12 @@ public sealed class ComputeScheduler : TaskScheduler, IDisposable
 
     private void Run()
     {
-        foreach (var task in _queue.GetConsumingEnumerable()) TryExecuteTask(task);
+        // NOTE: not foreach over GetConsumingEnumerable: its enumerator keeps the last task (and its
+        // result, a whole model's share after a checkpoint) reachable until the next task arrives.
+        while (_queue.TryTake(out var task, Timeout.Infinite))
+        {
+            TryExecuteTask(task);
+            task = null;
+        }
     }
 }

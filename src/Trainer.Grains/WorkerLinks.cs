@@ -58,7 +58,10 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
                     listener.Start();
                     _listener = listener;
                     _endpoint = ((IPEndPoint)listener.LocalEndpoint).ToString();
-                    _ = AcceptLoopAsync(listener);
+                    // NOTE: on the thread pool, not on the calling worker grain's scheduler: an async loop
+                    // started inside a grain resumes on that activation's scheduler for ever, which kept the
+                    // first worker (and its replica: 1.6 GB for a 50M model) reachable after it deactivated.
+                    _ = Task.Run(() => AcceptLoopAsync(listener));
                     logger.LogInformation("Split-job links listen on {Endpoint}", _endpoint);
                 }
                 return _endpoint;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -152,6 +153,63 @@ public sealed class WorkerLinksTests
         var zero = a.OpenAsync(Job, 1, 0, endpoints);
         var one = b.OpenAsync(Job, 1, 1, endpoints);
         return ((await zero)[1]!, (await one)[0]!);
+    }
+
+    [Fact]
+    public async Task TheListener_StartedFromAGrainsScheduler_KeepsNoReferenceToIt()
+    {
+        // The first worker to ask for the endpoint starts the listener. Its accept loop used to resume
+        // on that worker's activation scheduler for ever, which kept the deactivated worker (and its
+        // replica: 1.6 GB for a 50M model) reachable.
+        using var links = Links();
+        // On threads of their own, joined before collecting: no stack frame can still hold the scheduler.
+        WeakReference? scheduler = null;
+        var starter = new Thread(() => scheduler = StartListenerOnASchedulerOfItsOwn(links));
+        starter.Start();
+        starter.Join();
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.False(scheduler!.IsAlive, "the listener's accept loop still references the scheduler it was started from");
+        // And the listener still accepts: a link opens through it.
+        using var other = Links();
+        var (zero, _) = await LinkAsync(links, other);
+        Assert.IsType<TcpLink>(zero);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference StartListenerOnASchedulerOfItsOwn(WorkerLinks links)
+    {
+        var scheduler = new ThreadPerTaskScheduler();
+        Task.Factory.StartNew(() => links.Endpoint, CancellationToken.None, TaskCreationOptions.None, scheduler).GetAwaiter().GetResult();
+        scheduler.JoinAll();
+        return new WeakReference(scheduler);
+    }
+
+    /// <summary>Stands in for a grain activation's scheduler: a TaskScheduler that is not the default one.</summary>
+    private sealed class ThreadPerTaskScheduler : TaskScheduler
+    {
+        private readonly List<Thread> _threads = [];
+
+        public void JoinAll()
+        {
+            Thread[] threads;
+            lock (_threads) threads = [.. _threads];
+            foreach (var thread in threads) thread.Join();
+        }
+
+        protected override void QueueTask(Task task)
+        {
+            var thread = new Thread(() => TryExecuteTask(task)) { IsBackground = true };
+            lock (_threads) _threads.Add(thread);
+            thread.Start();
+        }
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+
+        protected override IEnumerable<Task> GetScheduledTasks() => [];
     }
 
     private static byte[] Block(int rank, int step, int length)
