@@ -25,7 +25,7 @@
 #   BENCH_JOB3_STEPS=10    steps of job 3 (each is heavy: ~90 GFLOP); 0 skips job 3
 #   BENCH_BIG_STEPS=4      steps of the 50M-parameter job (5000-10000-10, batch 8); 0 skips it
 #   BENCH_MEMORY=1         1 measures the silos' peak RSS early, midway and late in a 30k-step job (target 4)
-#   BENCH_MEMORY_PASSES=2  passes of that measure per mode (data, split)
+#   BENCH_MEMORY_PASSES=3  passes of that measure per mode (data, split); the table quotes each and their medians
 #   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
 #   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
 #   BENCH_TRAINER=path     trainer executable (default: the Release build of src/Trainer.Client)
@@ -194,11 +194,29 @@ memory_rows() {
   : >"$WORK/memory.txt"
   # The first layer split is the seed job's default mode (auto).
   for mode in data split; do
-    for pass in $(seq 1 "${BENCH_MEMORY_PASSES:-2}"); do
+    for pass in $(seq 1 "${BENCH_MEMORY_PASSES:-3}"); do
       if ! reading=$(memory_pass "$mode"); then echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; fi
       echo "silo peak RSS, 2 silos, one 30000-step seed job W=2 $mode, pass $pass (per silo): $reading" >>"$WORK/memory.txt"
     done
   done
+  # Medians over the passes, per mode and silo (silo-0, silo-1): late peak against early peak, and the peaks.
+  awk '
+    /one 30000-step seed job/ {
+      mode = ($0 ~ / split, pass /) ? "split" : "data"; n = 0; line = $0
+      while (match(line, /steps 1-3000: [0-9]+ MB, steps 13501-16500: [0-9]+ MB, steps 27001-30000: [0-9]+ MB \([-+][0-9]+%\)/)) {
+        part = substr(line, RSTART, RLENGTH); line = substr(line, RSTART + RLENGTH)
+        gsub(/steps [0-9]+-[0-9]+: /, "", part); gsub(/[^-+0-9]/, " ", part); split(part, f, " "); key = mode " silo-" n++
+        early[key] = early[key] " " f[1]; late[key] = late[key] " " f[3]; growth[key] = growth[key] " " f[4] + 0; shown[key] = shown[key] " " f[4] "%"
+      }
+    }
+    function median(list,   v, k, i, j, t) {
+      k = split(list, v, " "); for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+      return k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
+    }
+    END {
+      for (m = 0; m < 2; m++) for (i = 0; i < 8; i++) { k = (m ? "split" : "data") " silo-" i; if (!(k in growth)) continue; printf "silo peak RSS, median over the passes, %s: steps 1-3000 %s MB, steps 27001-30000 %s MB, late against early %+.1f%% (passes:%s)\n", k, median(early[k]), median(late[k]), median(growth[k]), shown[k] }
+    }' "$WORK/memory.txt" >"$WORK/memory-medians.txt"
+  cat "$WORK/memory-medians.txt" >>"$WORK/memory.txt"
 }
 
 machine_info() {
