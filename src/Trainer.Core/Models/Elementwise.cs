@@ -11,15 +11,15 @@ namespace Trainer.Core.Models;
 /// <remarks>
 /// NOTE: TensorPrimitives' float64 Exp (and Sigmoid and Tanh, built on it) computes a whole vector
 /// with the scalar Math.Exp as soon as one lane's argument is beyond its vector kernel's range
-/// (|x| &gt; 708 for exp and sigmoid, &gt; 354 for tanh) or NaN, and a span shorter than one 128-bit
-/// vector (1 double, 1-3 floats) always takes the scalar path (every function, float32 too). The two paths differ in the last place for
-/// about one argument in six. Which elements share a vector depends on the span's length and on its
-/// address (the kernel aligns its stores), so an element's bits would depend on its neighbours, on
-/// how the batch is sharded and on where the GC put the buffer: a diverging job (hidden
-/// pre-activations past ±708) parted from the single process in the last place. Here every
-/// in-range element takes the vector kernel and every out-of-range one a scalar formula of its own.
-/// float32 arguments are widened to double inside the vector kernel and never fall back, but short
-/// spans do. Measured on System.Numerics.Tensors 10.0.0 (ElementwiseTests keeps watch).
+/// (|x| &gt; 708 for exp and sigmoid, &gt; 354 for tanh) or NaN, and a span shorter than one
+/// 128-bit vector (1 double, 1-3 floats) always takes the scalar path (every function, float32
+/// too). The two paths differ in the last place for about one argument in six. Which elements
+/// share a vector depends on the span's length and on its address (the kernel aligns its stores),
+/// so an element's bits would depend on its neighbours, on how the batch is sharded and on where
+/// the GC put the buffer: a diverging job (hidden pre-activations past ±708) parted from the single
+/// process in the last place. Here every in-range element takes the vector kernel and every
+/// out-of-range one a scalar formula of its own. float32 arguments are widened to double inside the
+/// vector kernel and never fall back, but short spans do. Measured on System.Numerics.Tensors 10.0.0 (ElementwiseTests keeps watch).
 /// </remarks>
 public static class Elementwise
 {
