@@ -4,31 +4,65 @@ namespace Trainer.Core.Tests;
 
 /// <summary>
 /// The blocked managed GEMM against a plain triple loop, on sizes chosen to hit every edge of the
-/// blocking: partial micro-tiles (MR = 6 rows, NR = 2W columns), more than one MC (96), KC (256)
-/// and NC (512) block, padded leading dimensions, and every transpose combination.
+/// blocking: partial micro-tiles (MR = 6 rows and NR = 2W columns for the Vector&lt;T&gt; kernel, 4 and
+/// 2V for the 512-bit one), more than one MC (96), KC (256) and NC (512) block, padded leading
+/// dimensions, and every transpose combination; both kernels, and the same bits from both.
 /// </summary>
 public class ManagedBlasKernelTests
 {
-    public static TheoryData<Transpose, Transpose, int, int, int> Shapes()
+    private static readonly (int M, int N, int K)[] Sizes =
+        [(1, 1, 1), (5, 7, 3), (6, 8, 1), (7, 9, 13), (13, 17, 31), (97, 33, 257), (11, 515, 19), (64, 100, 1000), (4, 16, 5), (9, 33, 300)];
+
+    public static TheoryData<Transpose, Transpose, int, int, int, bool> Shapes()
+    {
+        var data = new TheoryData<Transpose, Transpose, int, int, int, bool>();
+        foreach (bool wide in new[] { false, true })
+            foreach (var ta in new[] { Transpose.No, Transpose.Yes })
+                foreach (var tb in new[] { Transpose.No, Transpose.Yes })
+                    foreach (var (m, n, k) in Sizes)
+                        data.Add(ta, tb, m, n, k, wide);
+        return data;
+    }
+
+    public static TheoryData<Transpose, Transpose, int, int, int> ShapesOnce()
     {
         var data = new TheoryData<Transpose, Transpose, int, int, int>();
-        (int m, int n, int k)[] sizes = [(1, 1, 1), (5, 7, 3), (6, 8, 1), (7, 9, 13), (13, 17, 31), (97, 33, 257), (11, 515, 19), (64, 100, 1000)];
         foreach (var ta in new[] { Transpose.No, Transpose.Yes })
             foreach (var tb in new[] { Transpose.No, Transpose.Yes })
-                foreach (var (m, n, k) in sizes)
+                foreach (var (m, n, k) in Sizes)
                     data.Add(ta, tb, m, n, k);
         return data;
     }
 
     [Theory]
+    [MemberData(nameof(ShapesOnce))]
+    public void TheTwoKernels_GiveEveryElementTheSameBits(Transpose ta, Transpose tb, int m, int n, int k)
+    {
+        // Every element of C gets the same chain of fused multiply-adds in both kernels; only the tile
+        // around it differs. This is what lets a job's bits not depend on whether its silo has AVX-512.
+        var (a, lda, b, ldb, c, ldc) = Operands(ta, tb, m, n, k, seed: m + 3 * n + 5 * k);
+        var narrow = (double[])c.Clone();
+        new ManagedBlas(wide: false).Gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, narrow, ldc);
+        new ManagedBlas(wide: true).Gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+        Assert.Equal(narrow, c);
+
+        var narrowSingle = new float[c.Length];
+        var wideSingle = new float[c.Length];
+        var (af, bf) = (Array.ConvertAll(a, v => (float)v), Array.ConvertAll(b, v => (float)v));
+        new ManagedBlas(wide: false).Gemm(ta, tb, m, n, k, 1f, af, lda, bf, ldb, 0f, narrowSingle, ldc);
+        new ManagedBlas(wide: true).Gemm(ta, tb, m, n, k, 1f, af, lda, bf, ldb, 0f, wideSingle, ldc);
+        Assert.Equal(narrowSingle, wideSingle);
+    }
+
+    [Theory]
     [MemberData(nameof(Shapes))]
-    public void Double_MatchesTripleLoop_WithPaddedStridesAndBeta(Transpose ta, Transpose tb, int m, int n, int k)
+    public void Double_MatchesTripleLoop_WithPaddedStridesAndBeta(Transpose ta, Transpose tb, int m, int n, int k, bool wide)
     {
         var (a, lda, b, ldb, c, ldc) = Operands(ta, tb, m, n, k, seed: m * 31 + n * 7 + k);
         var expected = (double[])c.Clone();
         Reference(ta, tb, m, n, k, -0.75, a, lda, b, ldb, 0.5, expected, ldc);
 
-        new ManagedBlas().Gemm(ta, tb, m, n, k, -0.75, a, lda, b, ldb, 0.5, c, ldc);
+        new ManagedBlas(wide).Gemm(ta, tb, m, n, k, -0.75, a, lda, b, ldb, 0.5, c, ldc);
 
         for (int i = 0; i < c.Length; i++)
             Assert.True(Math.Abs(c[i] - expected[i]) <= 1e-12 * (1 + Math.Abs(expected[i])) * Math.Sqrt(k),
@@ -37,14 +71,14 @@ public class ManagedBlasKernelTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Float_MatchesTripleLoop(Transpose ta, Transpose tb, int m, int n, int k)
+    public void Float_MatchesTripleLoop(Transpose ta, Transpose tb, int m, int n, int k, bool wide)
     {
         var (a, lda, b, ldb, c, ldc) = Operands(ta, tb, m, n, k, seed: k);
         var expected = new double[c.Length];
         Reference(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, expected, ldc);
         var cf = new float[c.Length];
 
-        new ManagedBlas().Gemm(ta, tb, m, n, k, 1f, Array.ConvertAll(a, v => (float)v), lda,
+        new ManagedBlas(wide).Gemm(ta, tb, m, n, k, 1f, Array.ConvertAll(a, v => (float)v), lda,
             Array.ConvertAll(b, v => (float)v), ldb, 0f, cf, ldc);
 
         for (int i = 0; i < cf.Length; i++)

@@ -76,10 +76,17 @@ internal static class GemmMicroKernel
         Spill(ref Unsafe.Add(ref t, 6 * w), c30, c31);
         Spill(ref Unsafe.Add(ref t, 8 * w), c40, c41);
         Spill(ref Unsafe.Add(ref t, 10 * w), c50, c51);
+        AddEdge(tile, 2 * w, alpha, c, ldc, rows, cols);
+    }
+
+    /// <summary>C[0..rows, 0..cols] += alpha · tile (row-major, <paramref name="width"/> wide): an edge tile's valid part, in both kernels.</summary>
+    internal static void AddEdge<T>(ReadOnlySpan<T> tile, int width, T alpha, Span<T> c, int ldc, int rows, int cols)
+        where T : unmanaged, INumberBase<T>
+    {
         for (int r = 0; r < rows; r++)
         {
             var cr = c.Slice(r * ldc, cols);
-            for (int j = 0; j < cols; j++) cr[j] += alpha * tile[r * 2 * w + j];
+            for (int j = 0; j < cols; j++) cr[j] += alpha * tile[r * width + j];
         }
     }
 

@@ -1,13 +1,15 @@
 using System.Runtime.CompilerServices;
-using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Trainer.Core.Linalg;
 
 /// <summary>
 /// GEMM in managed code for machines without OpenBLAS: packed panels and a register-blocked
-/// <see cref="Vector{T}"/> micro-kernel (<see cref="GemmMicroKernel"/>), single-threaded.
+/// micro-kernel, 512-bit where the CPU has AVX-512 (<see cref="GemmMicroKernel512"/>), else
+/// <see cref="Vector{T}"/> (<see cref="GemmMicroKernel"/>); single-threaded. Both give every element
+/// of C the same operations, so the bits do not depend on which one runs.
 /// </summary>
 /// <remarks>
 /// Hand-written because MathNet's managed provider is ~5x slower than OpenBLAS on the seed step
@@ -21,24 +23,31 @@ public sealed class ManagedBlas : IBlas
 {
     // Block sizes in elements. KC x NR (B micro-panel) stays in L1, MC x KC (packed A) in L2.
     private const int KC = 256;
-    private const int MC = 96;   // a multiple of MR
-    private const int NC = 512;  // a multiple of NR for float and double
+    private const int MC = 96;   // a multiple of MR (6, or 4 for the 512-bit kernel)
+    private const int NC = 512;  // a multiple of NR for float and double, both kernels
+
+    // Whether the 512-bit kernel runs: where the CPU has AVX-512, unless a test asks for the other.
+    private readonly bool _wide;
+
+    public ManagedBlas() : this(Vector512.IsHardwareAccelerated) { }
+
+    internal ManagedBlas(bool wide) => _wide = wide;
 
     public string Name => "managed";
 
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
         double beta, Span<double> c, int ldc)
-        => Kernel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Kernel(_wide, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
-        => Kernel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Kernel(_wide, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     // Shapes: op(A) m x k, op(B) k x n, C m x n; all row-major.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel<T>(Transpose transA, Transpose transB, int m, int n, int k,
+    private static void Kernel<T>(bool wide, Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -53,36 +62,52 @@ public sealed class ManagedBlas : IBlas
         }
         if (m == 0 || n == 0 || k == 0 || alpha == T.Zero) return;
 
-        int mr = GemmMicroKernel.Rows, nr = GemmMicroKernel.Columns<T>();
+        int mr = wide ? GemmMicroKernel512.Rows : GemmMicroKernel.Rows;
+        int nr = wide ? GemmMicroKernel512.Columns<T>() : GemmMicroKernel.Columns<T>();
         int kcMax = Math.Min(k, KC);
-        var packedA = ArrayPool<T>.Shared.Rent(Math.Min(RoundUp(m, mr), MC) * kcMax);
-        var packedB = ArrayPool<T>.Shared.Rent(Math.Min(RoundUp(n, nr), NC) * kcMax);
-        try
+        var packedA = Packing<T>.A(Math.Min(RoundUp(m, mr), MC) * kcMax);
+        var packedB = Packing<T>.B(Math.Min(RoundUp(n, nr), NC) * kcMax);
+        for (int jc = 0; jc < n; jc += NC)
         {
-            for (int jc = 0; jc < n; jc += NC)
+            int nc = Math.Min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC)
             {
-                int nc = Math.Min(NC, n - jc);
-                for (int pc = 0; pc < k; pc += KC)
+                int kc = Math.Min(KC, k - pc);
+                PackB(transB, b, ldb, pc, kc, jc, nc, nr, packedB);
+                for (int ic = 0; ic < m; ic += MC)
                 {
-                    int kc = Math.Min(KC, k - pc);
-                    PackB(transB, b, ldb, pc, kc, jc, nc, nr, packedB);
-                    for (int ic = 0; ic < m; ic += MC)
-                    {
-                        int mc = Math.Min(MC, m - ic);
-                        PackA(transA, a, lda, ic, mc, pc, kc, mr, packedA);
-                        for (int jr = 0; jr < nc; jr += nr)
-                            for (int ir = 0; ir < mc; ir += mr)
-                                GemmMicroKernel.Run(kc, packedA.AsSpan(ir * kc), packedB.AsSpan(jr * kc), alpha,
-                                    c[((ic + ir) * ldc + jc + jr)..], ldc, Math.Min(mr, mc - ir), Math.Min(nr, nc - jr));
-                    }
+                    int mc = Math.Min(MC, m - ic);
+                    PackA(transA, a, lda, ic, mc, pc, kc, mr, packedA);
+                    for (int jr = 0; jr < nc; jr += nr)
+                        for (int ir = 0; ir < mc; ir += mr)
+                        {
+                            var tile = c[((ic + ir) * ldc + jc + jr)..];
+                            int rows = Math.Min(mr, mc - ir), cols = Math.Min(nr, nc - jr);
+                            if (wide) GemmMicroKernel512.Run(kc, packedA.AsSpan(ir * kc), packedB.AsSpan(jr * kc), alpha, tile, ldc, rows, cols);
+                            else GemmMicroKernel.Run(kc, packedA.AsSpan(ir * kc), packedB.AsSpan(jr * kc), alpha, tile, ldc, rows, cols);
+                        }
                 }
             }
         }
-        finally
-        {
-            ArrayPool<T>.Shared.Return(packedA);
-            ArrayPool<T>.Shared.Return(packedB);
-        }
+    }
+
+    /// <summary>
+    /// The packed panels, one pair per thread, grown as needed and kept: a GEMM runs on one thread
+    /// and calls nothing that could start another on it.
+    /// </summary>
+    /// <remarks>
+    /// NOTE: not ArrayPool.Shared. When both panels fell in one of its size buckets, the second went
+    /// through the pool's shared per-core stacks, where other threads' rentals took it: a step then
+    /// allocated a fresh 16 KB panel now and then (SteadyStateAllocationTests, with other tests running).
+    /// </remarks>
+    private static class Packing<T>
+    {
+        [ThreadStatic] private static T[]? _a;
+        [ThreadStatic] private static T[]? _b;
+
+        public static T[] A(int length) => _a is { } a && a.Length >= length ? a : _a = new T[length];
+
+        public static T[] B(int length) => _b is { } b && b.Length >= length ? b : _b = new T[length];
     }
 
     /// <summary>
