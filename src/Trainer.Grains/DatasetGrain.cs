@@ -19,10 +19,7 @@ public sealed class DatasetGrain(IOptions<SiloMessagingOptions> messaging) : Gra
 
     public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes, long from, long to) => Offers.ReadAsync(offer, maxChunkBytes, from, to);
 
-    public async Task StoreAsync(DatasetTransfer data)
-    {
-        _data = new DatasetPayload(data.Count, data.InputSize, data.OutputSize, await Offers.ReceiveAsync(data.X), await Offers.ReceiveAsync(data.Y));
-    }
+    public async Task StoreAsync(DatasetTransfer data) => _data = await Offers.ReceiveAsync(data);
 
     public Task<DatasetTransfer?> GetRowsAsync(int start, int count)
     {
