@@ -70,17 +70,11 @@ public sealed record TensorTransfer(
 
     private async Task ReadRangeAsync(ITensorSource source, byte[] bytes, long from, long to, int maxChunkBytes, CancellationToken cancellation)
     {
-        long next = from;
+        var assembly = new TensorAssembly(bytes, from, to);
         // NOTE: one chunk per message: Orleans batches up to 100 ready items into one answer by default.
         await foreach (var chunk in source.ReadOfferAsync(Offer, maxChunkBytes, from, to).WithBatchSize(1).WithCancellation(cancellation))
-        {
-            if (chunk.TotalBytes != bytes.Length || chunk.Offset != next || chunk.Bytes.Length > to - next)
-                throw new InvalidOperationException(
-                    $"A chunk of bytes [{chunk.Offset}, {chunk.Offset + chunk.Bytes.Length}) of {chunk.TotalBytes} arrived where bytes from {next} to {to} of {bytes.Length} were expected.");
-            chunk.Bytes.CopyTo(bytes.AsSpan((int)next));
-            next += chunk.Bytes.Length;
-        }
-        if (next != to) throw new InvalidOperationException($"Only bytes [{from}, {next}) of the range to {to} of a tensor of {bytes.Length} bytes arrived.");
+            assembly.Add(chunk);
+        assembly.EnsureComplete();
     }
 }
 
@@ -127,41 +121,65 @@ public interface ITensorSource : IGrain
 }
 
 /// <summary>
-/// Puts a tensor back together from its chunks, which must arrive in order and add up to exactly
-/// its length. A single chunk that is the whole tensor is taken as it is (no copy).
+/// Puts a tensor (or one range of it) back together from its chunks, which must arrive in order and
+/// add up to exactly its length. A single chunk that is the whole tensor is taken as it is (no copy).
 /// </summary>
 public sealed class TensorAssembly
 {
     private byte[]? _bytes;
-    private long _received;
+    private readonly long _from, _to;
+    private long _next;
 
     public TensorAssembly(long totalBytes)
     {
         if (totalBytes < 0 || totalBytes > WireLimits.MaxTensorBytes)
             throw new ArgumentOutOfRangeException(nameof(totalBytes), totalBytes, $"a tensor may have 0 to {WireLimits.MaxTensorBytes} bytes");
         TotalBytes = totalBytes;
+        _to = totalBytes;
+    }
+
+    /// <summary>Bytes [<paramref name="from"/>, <paramref name="to"/>) of a tensor, written into <paramref name="target"/> (the whole tensor's array, which other ranges fill at the same time).</summary>
+    public TensorAssembly(byte[] target, long from, long to)
+    {
+        if (from < 0 || to > target.Length || from > to)
+            throw new ArgumentOutOfRangeException(nameof(from), $"bytes [{from}, {to}) are not within the tensor's {target.Length}.");
+        (_bytes, TotalBytes, _from, _next, _to) = (target, target.Length, from, from, to);
     }
 
     public long TotalBytes { get; }
 
-    public bool Complete => _received == TotalBytes;
+    public bool Complete => _next == _to;
+
+    // A range's messages name its end too; a whole tensor's keep their first form.
+    private bool Ranged => _from != 0 || _to != TotalBytes;
 
     public void Add(TensorChunk chunk)
     {
-        if (chunk.TotalBytes != TotalBytes || chunk.Offset != _received || chunk.Bytes.Length > TotalBytes - _received)
+        if (chunk.TotalBytes != TotalBytes || chunk.Offset != _next || chunk.Bytes.Length > _to - _next)
             throw new InvalidOperationException(
-                $"A chunk of bytes [{chunk.Offset}, {chunk.Offset + chunk.Bytes.Length}) of {chunk.TotalBytes} arrived where bytes from {_received} of {TotalBytes} were expected.");
-        if (_received == 0 && chunk.Bytes.Length == TotalBytes) _bytes = chunk.Bytes;
+                $"A chunk of bytes [{chunk.Offset}, {chunk.Offset + chunk.Bytes.Length}) of {chunk.TotalBytes} arrived where bytes from {_next}{(Ranged ? $" to {_to}" : "")} of {TotalBytes} were expected.");
+        if (_bytes is null && chunk.Bytes.Length == TotalBytes) _bytes = chunk.Bytes;
         else
         {
             _bytes ??= GC.AllocateUninitializedArray<byte>((int)TotalBytes);
-            chunk.Bytes.CopyTo(_bytes.AsSpan((int)_received));
+            chunk.Bytes.CopyTo(_bytes.AsSpan((int)_next));
         }
-        _received += chunk.Bytes.Length;
+        _next += chunk.Bytes.Length;
+    }
+
+    /// <summary>Fails when chunks are missing.</summary>
+    public void EnsureComplete()
+    {
+        if (Complete) return;
+        throw new InvalidOperationException(Ranged
+            ? $"Only bytes [{_from}, {_next}) of the range to {_to} of a tensor of {TotalBytes} bytes arrived."
+            : $"Only {_next} of the tensor's {TotalBytes} bytes arrived.");
     }
 
     /// <summary>The whole tensor; fails when chunks are missing.</summary>
-    public TensorPayload Take() =>
-        Complete ? new TensorPayload(_bytes ?? [])
-            : throw new InvalidOperationException($"Only {_received} of the tensor's {TotalBytes} bytes arrived.");
+    public TensorPayload Take()
+    {
+        EnsureComplete();
+        return new TensorPayload(_bytes ?? []);
+    }
 }
