@@ -1,4 +1,5 @@
 using Trainer.Core.Models;
+using Trainer.Core.Optim;
 using Trainer.Core.Training;
 
 namespace Trainer.Abstractions;
@@ -49,6 +50,8 @@ public struct TrainingSpecSurrogate
     [Id(11)] public int Parallelism;
     // NOTE: absent in messages from older builds, so it decodes as 0 = a checkpoint at every multiple, the old behaviour.
     [Id(12)] public double CheckpointMinSeconds;
+    // NOTE: absent in messages from older builds, so it decodes as null = plain SGD, the old behaviour.
+    [Id(13)] public OptimizerSpec? Optimizer;
 }
 
 [RegisterConverter]
@@ -69,6 +72,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         CheckpointMinSeconds = s.CheckpointMinSeconds,
         Precision = (Precision)s.Precision,
         Parallelism = (Parallelism)s.Parallelism,
+        Optimizer = s.Optimizer ?? OptimizerSpec.Sgd,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -86,5 +90,53 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         CheckpointMinSeconds = value.CheckpointMinSeconds,
         Precision = (int)value.Precision,
         Parallelism = (int)value.Parallelism,
+        Optimizer = value.Optimizer,
+    };
+}
+
+[GenerateSerializer, Alias("trainer.optimizer-spec")]
+public struct OptimizerSpecSurrogate
+{
+    [Id(0)] public int Kind;
+    [Id(1)] public double Momentum;
+    [Id(2)] public double Beta1;
+    [Id(3)] public double Beta2;
+    [Id(4)] public double Eps;
+    [Id(5)] public double WeightDecay;
+    [Id(6)] public int Schedule;
+    [Id(7)] public int WarmupSteps;
+    [Id(8)] public int StepEvery;
+    [Id(9)] public double Gamma;
+}
+
+[RegisterConverter]
+public sealed class OptimizerSpecConverter : IConverter<OptimizerSpec, OptimizerSpecSurrogate>
+{
+    public OptimizerSpec ConvertFromSurrogate(in OptimizerSpecSurrogate s) => new()
+    {
+        Kind = (OptimizerKind)s.Kind,
+        Momentum = s.Momentum,
+        Beta1 = s.Beta1,
+        Beta2 = s.Beta2,
+        Eps = s.Eps,
+        WeightDecay = s.WeightDecay,
+        Schedule = (ScheduleKind)s.Schedule,
+        WarmupSteps = s.WarmupSteps,
+        StepEvery = s.StepEvery,
+        Gamma = s.Gamma,
+    };
+
+    public OptimizerSpecSurrogate ConvertToSurrogate(in OptimizerSpec value) => new()
+    {
+        Kind = (int)value.Kind,
+        Momentum = value.Momentum,
+        Beta1 = value.Beta1,
+        Beta2 = value.Beta2,
+        Eps = value.Eps,
+        WeightDecay = value.WeightDecay,
+        Schedule = (int)value.Schedule,
+        WarmupSteps = value.WarmupSteps,
+        StepEvery = value.StepEvery,
+        Gamma = value.Gamma,
     };
 }

@@ -1,4 +1,5 @@
 using Trainer.Core.Models;
+using Trainer.Core.Optim;
 
 namespace Trainer.Core.Training;
 
@@ -55,6 +56,8 @@ public sealed record TrainingSpec
     public Precision Precision { get; init; } = Precision.Float64;
     /// <summary>How the work is divided among the workers (<c>--parallel data|split</c>).</summary>
     public Parallelism Parallelism { get; init; } = Parallelism.Data;
+    /// <summary>The update rule and learning-rate schedule the parameter server applies (<c>--optimizer</c>, <c>--lr-schedule</c>, ...).</summary>
+    public OptimizerSpec Optimizer { get; init; } = OptimizerSpec.Sgd;
 
     /// <summary>
     /// A checkpoint (parameters after step k) is written every this many steps; a job whose
@@ -88,6 +91,8 @@ public sealed record TrainingSpec
     {
         if (!double.IsFinite(LearningRate) || LearningRate <= 0)
             throw new SpecException("lr", LearningRate, "allowed: a finite number greater than 0, e.g. 1e-5");
+        if (Optimizer is null)
+            throw new SpecException("optimizer", null, "allowed: sgd, momentum, nesterov, adam, adamw");
         if (Batch <= 0)
             throw new SpecException("batch", Batch, "allowed: a whole number of samples greater than 0");
         if (Steps <= 0 || Steps > MaxSteps)
@@ -107,6 +112,7 @@ public sealed record TrainingSpec
             if (Engine != Engine.Hand)
                 throw new SpecException("parallel", "split", "allowed only with --engine hand (the split runs the hand-derived layers)");
         }
+        Optimizer.Validate(Steps);
         if (CheckpointEvery < 0)
             throw new SpecException("checkpoint-every", CheckpointEvery, "allowed: a whole number of steps >= 0 (0 = only the initial checkpoint)");
         if (!double.IsFinite(CheckpointMinSeconds) || CheckpointMinSeconds < 0 || CheckpointMinSeconds > MaxCheckpointMinSeconds)

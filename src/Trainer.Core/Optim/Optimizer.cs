@@ -1,0 +1,48 @@
+using System.Numerics;
+using Trainer.Core.Training;
+
+namespace Trainer.Core.Optim;
+
+/// <summary>
+/// An update rule in precision T, element-wise: it steps any contiguous range of the model's flat
+/// parameters with that range's gradient and that range's optimizer state, so a parameter-server
+/// shard that owns a range steps it alone, with the same bits as a whole-model step.
+/// </summary>
+/// <remarks>
+/// State is <see cref="StateSlots"/> buffers of the range's length, laid out slot after slot
+/// (momentum: the buffer b; Adam: m then v), zero before the first step. The step number t
+/// (1-based, the job's step) drives the schedule and Adam's bias correction, so the state holds no
+/// counter and a checkpoint is parameters + state + t.
+/// </remarks>
+public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    protected Optimizer(OptimizerSpec spec, double learningRate, int steps)
+    {
+        Spec = spec;
+        BaseLearningRate = learningRate;
+        Steps = steps;
+    }
+
+    public OptimizerSpec Spec { get; }
+
+    /// <summary>The spec's learning rate, before the schedule.</summary>
+    public double BaseLearningRate { get; }
+
+    /// <summary>The job's step count (the cosine schedule's horizon).</summary>
+    public int Steps { get; }
+
+    /// <summary>State values per parameter.</summary>
+    public int StateSlots => Spec.StateSlots;
+
+    /// <summary>The learning rate of step <paramref name="step"/> (1-based) after warm-up and schedule.</summary>
+    public double LearningRate(int step) => LearningRates.At(Spec, BaseLearningRate, Steps, step);
+
+    /// <summary>
+    /// Step <paramref name="step"/> on one range: <paramref name="parameters"/> and <paramref name="gradient"/>
+    /// of equal length n, <paramref name="state"/> of length <see cref="StateSlots"/>·n.
+    /// </summary>
+    public abstract void Step(int step, Span<T> parameters, ReadOnlySpan<T> gradient, Span<T> state);
+
+    /// <summary>The job's optimizer in precision T.</summary>
+    public static Optimizer<T> For(TrainingSpec spec) => Optimizers.Create<T>(spec.Optimizer, spec.LearningRate, spec.Steps);
+}
