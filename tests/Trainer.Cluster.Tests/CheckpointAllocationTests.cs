@@ -49,7 +49,7 @@ public class CheckpointAllocationTests
         var shares = Enumerable.Range(0, Spec.Workers).Select(rank =>
         {
             var worker = new FirstLayerSplit<double>(Spec, rank, data.X, data.Y);
-            worker.Load(parameters, 0);
+            worker.Load(parameters, [], 0);
             var share = new double[worker.ShareLength];
             worker.WriteShare(share);
             return TensorPayload.From(share);

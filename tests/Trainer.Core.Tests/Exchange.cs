@@ -10,7 +10,7 @@ namespace Trainer.Core.Tests;
 /// One step's exchange run the way training runs it (<see cref="LocalTrainer"/>, the cluster):
 /// every shard writes its pack (factors for factored layers, summed gradients for dense ones), the
 /// <see cref="UpdateBuilder{T}"/> combines them in shard order, and a <see cref="ReplicaUpdate{T}"/>
-/// turns the update into the full-batch gradient and the SGD step.
+/// turns the update into the full-batch gradient and the (SGD) step 1.
 /// </summary>
 internal static class Exchange
 {
@@ -71,7 +71,7 @@ internal static class Exchange
         var (losses, packs) = ShardPacks(job, model, plan, p, x, y);
         var (_, update) = Update(job, plan, losses, packs);
         var next = (T[])p.Clone();
-        new ReplicaUpdate<T>(job, plan, new ManagedBlas()).Apply(update, x, next);
+        new ReplicaUpdate<T>(job, plan, new ManagedBlas()).Apply(1, update, x, next, []);
         return next;
     }
 }

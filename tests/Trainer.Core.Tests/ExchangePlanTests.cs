@@ -133,7 +133,7 @@ public class ExchangePlanTests
         var job = new TrainingSpec();
         var plan = ExchangePlan.For(job);
         var replica = new ReplicaUpdate<double>(job, plan, new ManagedBlas());
-        var e = Assert.Throws<ArgumentException>(() => replica.Apply(new double[plan.Update.Length], new double[32 * 1000], new double[plan.Layout.Count]));
+        var e = Assert.Throws<ArgumentException>(() => replica.Apply(1, new double[plan.Update.Length], new double[32 * 1000], new double[plan.Layout.Count], []));
         Assert.Contains("The batch inputs have 32000 values; 64 samples of 1000 are needed.", e.Message);
     }
 
@@ -233,17 +233,17 @@ public class ExchangePlanTests
         Assert.Equal(update1, update2);
 
         double[] replica1 = (double[])p.Clone(), replica2 = (double[])p.Clone();
-        new ReplicaUpdate<double>(job, plan, blas).Apply(update1, data.X, replica1);
-        new ReplicaUpdate<double>(job, plan, blas).Apply(update2, data.X, replica2);
+        new ReplicaUpdate<double>(job, plan, blas).Apply(1, update1, data.X, replica1, []);
+        new ReplicaUpdate<double>(job, plan, blas).Apply(1, update2, data.X, replica2, []);
         Assert.NotEqual(p, replica1);
         Assert.Equal(replica1, replica2);  // exact: the same bits, not merely close
 
         // One replica applying the same update again from the same start is the same bits too.
         var again = (double[])p.Clone();
         var reused = new ReplicaUpdate<double>(job, plan, blas);
-        reused.Apply(update1, data.X, again);
+        reused.Apply(1, update1, data.X, again, []);
         Array.Copy(p, again, p.Length);
-        reused.Apply(update1, data.X, again);
+        reused.Apply(1, update1, data.X, again, []);
         Assert.Equal(replica1, again);
     }
 
@@ -259,8 +259,8 @@ public class ExchangePlanTests
         var (_, update2) = Exchange.Update(job, plan, losses, packs);
         Assert.Equal(update1, update2);
         float[] replica1 = (float[])p32.Clone(), replica2 = (float[])p32.Clone();
-        new ReplicaUpdate<float>(job, plan, new ManagedBlas()).Apply(update1, x32, replica1);
-        new ReplicaUpdate<float>(job, plan, new ManagedBlas()).Apply(update2, x32, replica2);
+        new ReplicaUpdate<float>(job, plan, new ManagedBlas()).Apply(1, update1, x32, replica1, []);
+        new ReplicaUpdate<float>(job, plan, new ManagedBlas()).Apply(1, update2, x32, replica2, []);
         Assert.NotEqual(p32, replica1);
         Assert.Equal(replica1, replica2);
     }
@@ -289,13 +289,13 @@ public class ExchangePlanTests
         var (_, update) = Exchange.Update(job, plan, losses, packs);
 
         var plain = (double[])p.Clone();
-        new ReplicaUpdate<double>(job, plan, new ManagedBlas()).Apply(update, data.X, plain);
+        new ReplicaUpdate<double>(job, plan, new ManagedBlas()).Apply(1, update, data.X, plain, []);
 
         var ahead = (double[])p.Clone();
         var replica = new ReplicaUpdate<double>(job, plan, new ManagedBlas());
         var shard = Trainer.Core.Data.Shard.Split(job.Batch, job.Workers)[rank];
         replica.PrecomputeOwn(rank, packs[rank], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
-        replica.Apply(update, data.X, ahead);
+        replica.Apply(1, update, data.X, ahead, []);
         Assert.NotEqual(p, ahead);
         Assert.Equal(plain, ahead);
 
@@ -303,7 +303,7 @@ public class ExchangePlanTests
         var discarded = (double[])p.Clone();
         replica.PrecomputeOwn(rank, new double[packs[rank].Length], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
         replica.DiscardOwn();
-        replica.Apply(update, data.X, discarded);
+        replica.Apply(1, update, data.X, discarded, []);
         Assert.Equal(plain, discarded);
     }
 }

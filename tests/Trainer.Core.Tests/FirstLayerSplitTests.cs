@@ -80,7 +80,7 @@ public class FirstLayerSplitTests
         Assert.Equal(new Shard(1, 2, 1), split.Units);
         var e = Assert.Throws<InvalidOperationException>(() => split.Activations(new double[split.BlockLength]));
         Assert.Contains("holds no parameters", e.Message);
-        split.Load(new double[ParameterLayout.For(model).Count], 0);
+        split.Load(new double[ParameterLayout.For(model).Count], [], 0);
         var wrong = Assert.Throws<ArgumentException>(() => split.Activations(new double[split.BlockLength + 1]));
         Assert.Contains($"{spec.Batch} samples x 1 units expected", wrong.Message);
     }
@@ -116,14 +116,14 @@ public class FirstLayerSplitTests
     {
         var p = (T[])initial.Clone();
         var g = new T[p.Length];
-        var sgd = new Sgd(spec.LearningRate);
+        var sgd = new Sgd<T>(spec.Optimizer, spec.LearningRate, spec.Steps);
         double scale = spec.Model.Loss.Scale(spec.Batch, spec.Model.OutputSize);
         var losses = new double[Steps];
         for (int s = 0; s < Steps; s++)
         {
             losses[s] = model.LossAndGradient(p, x, y, spec.Batch, g) * scale;
             if (scale != 1.0) TensorPrimitives.Multiply(g, T.CreateTruncating(scale), g);
-            sgd.Step(p.AsSpan(), (ReadOnlySpan<T>)g);
+            sgd.Step(s + 1, p, g, []);
         }
         return (losses, p);
     }
@@ -133,7 +133,7 @@ public class FirstLayerSplitTests
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var workers = Enumerable.Range(0, spec.Workers).Select(r => new FirstLayerSplit<T>(spec, r, x, y, blas)).ToArray();
-        foreach (var w in workers) w.Load(initial, 0);
+        foreach (var w in workers) w.Load(initial, [], 0);
         var blocks = new T[spec.Batch * spec.Model.LayerSizes[1]];
         var losses = new double[Steps];
         for (int s = 0; s < Steps; s++)
@@ -149,7 +149,7 @@ public class FirstLayerSplitTests
             return share;
         }).ToArray();
         var parameters = new T[initial.Length];
-        FirstLayerSplit<T>.Merge(spec, shares, parameters);
+        FirstLayerSplit<T>.Merge(spec, shares, parameters, []);
         return (losses, parameters);
     }
 }

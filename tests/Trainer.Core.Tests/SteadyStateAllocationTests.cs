@@ -53,7 +53,7 @@ public class SteadyStateAllocationTests
         void Step()
         {
             replica.PrecomputeOwn(1, packs[1], shardInputs);
-            replica.Apply(update, data.X, p);
+            replica.Apply(1, update, data.X, p, []);
         }
         for (int i = 0; i < 5; i++) Step();
 

@@ -13,9 +13,22 @@ namespace Trainer.Core.Optim;
 /// (momentum: the buffer b; Adam: m then v), zero before the first step. The step number t
 /// (1-based, the job's step) drives the schedule and Adam's bias correction, so the state holds no
 /// counter and a checkpoint is parameters + state + t.
+/// <para>
+/// Every per-step scalar (the learning rate, 1-β, bias corrections) is computed in float64 and
+/// rounded to T once, as PyTorch rounds a Python float for a float32 tensor; every element then
+/// gets the same sequence of correctly rounded TensorPrimitives operations, whatever its position,
+/// so how a range is cut never changes a bit.
+/// </para>
 /// </remarks>
 public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    /// <summary>
+    /// Elements per piece when a rule needs scratch space (a decayed gradient, Adam's denominator):
+    /// the scratch lives on the stack, so a step allocates nothing and a shared optimizer may step
+    /// disjoint ranges on several threads at once. Element-wise, so the piece size changes no bits.
+    /// </summary>
+    protected const int Piece = 512;
+
     protected Optimizer(OptimizerSpec spec, double learningRate, int steps)
     {
         Spec = spec;
@@ -45,4 +58,19 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The job's optimizer in precision T.</summary>
     public static Optimizer<T> For(TrainingSpec spec) => Optimizers.Create<T>(spec.Optimizer, spec.LearningRate, spec.Steps);
+
+    /// <summary>Checks one step's buffers (step in range, lengths agree) and returns the range's length n.</summary>
+    protected int CheckStep(int step, ReadOnlySpan<T> parameters, ReadOnlySpan<T> gradient, ReadOnlySpan<T> state)
+    {
+        if (step < 1 || step > Steps)
+            throw new ArgumentOutOfRangeException(nameof(step), step, $"Steps are numbered from 1 to the job's {Steps}.");
+        if (gradient.Length != parameters.Length)
+            throw new ArgumentException($"gradient has {gradient.Length} elements, parameters {parameters.Length}.", nameof(gradient));
+        if (state.Length != StateSlots * parameters.Length)
+            throw new ArgumentException($"{Spec.Name} keeps {StateSlots} state value(s) per parameter: the state has {state.Length} elements for {parameters.Length} parameters.", nameof(state));
+        return parameters.Length;
+    }
+
+    /// <summary>A float64 scalar in the step's precision (rounded once, to nearest).</summary>
+    protected static T Of(double value) => T.CreateTruncating(value);
 }

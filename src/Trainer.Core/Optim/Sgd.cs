@@ -1,42 +1,37 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace Trainer.Core.Optim;
 
-/// <summary>Plain SGD, the seed's update: w -= lr * g.</summary>
-public sealed class Sgd : IOptimizer
+/// <summary>
+/// Plain SGD, PyTorch's <c>SGD(momentum=0)</c>: w -= lr·(g + λ·w). Without weight decay it is the
+/// seed's update w -= lr·g, with the seed's bits.
+/// </summary>
+public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public Sgd(double learningRate)
+    public Sgd(OptimizerSpec spec, double learningRate, int steps) : base(spec, learningRate, steps) { }
+
+    public override void Step(int step, Span<T> parameters, ReadOnlySpan<T> gradient, Span<T> state)
     {
-        if (!double.IsFinite(learningRate) || learningRate <= 0)
-            throw new SpecException("lr", learningRate, "allowed: a finite number greater than 0");
-        LearningRate = learningRate;
-    }
-
-    public double LearningRate { get; }
-
-    public string Name => "sgd";
-
-    public double[] State => [];
-
-    public void Step(Span<double> parameters, ReadOnlySpan<double> gradient) => Step(parameters, gradient, parameters);
-
-    /// <summary>
-    /// next = current - lr * g, out of place (next may be current). The same operation per element
-    /// as the in-place update, so both give the same bits.
-    /// </summary>
-    public void Step(ReadOnlySpan<double> current, ReadOnlySpan<double> gradient, Span<double> next)
-    {
-        if (current.Length != gradient.Length || next.Length != current.Length)
-            throw new ArgumentException($"gradient has {gradient.Length} elements, parameters {current.Length}, destination {next.Length}.", nameof(gradient));
-        // NOTE: MultiplyAdd is not fused (FusedMultiplyAdd is), so this rounds exactly like numpy's w - lr*g.
-        TensorPrimitives.MultiplyAdd(gradient, -LearningRate, current, next);
-    }
-
-    /// <summary>The float32 update: lr is rounded to float once, then next = current + g * (-lr) in float.</summary>
-    public void Step(ReadOnlySpan<float> current, ReadOnlySpan<float> gradient, Span<float> next)
-    {
-        if (current.Length != gradient.Length || next.Length != current.Length)
-            throw new ArgumentException($"gradient has {gradient.Length} elements, parameters {current.Length}, destination {next.Length}.", nameof(gradient));
-        TensorPrimitives.MultiplyAdd(gradient, -(float)LearningRate, current, next);
+        int n = CheckStep(step, parameters, gradient, state);
+        // NOTE: MultiplyAdd is not fused (FusedMultiplyAdd is): w + g·(-lr) rounds the product, then
+        // the sum, exactly like numpy's w - lr*g and like the seed's SGD before it, whose bits every
+        // recorded job keeps. -lr is rounded to T first: -(float)lr, as the float32 seed did.
+        T negativeRate = Of(-LearningRate(step));
+        if (Spec.WeightDecay == 0)
+        {
+            TensorPrimitives.MultiplyAdd(gradient, negativeRate, parameters, parameters);
+            return;
+        }
+        T decay = Of(Spec.WeightDecay);
+        Span<T> scratch = stackalloc T[Piece];
+        for (int i = 0; i < n; i += Piece)
+        {
+            int c = Math.Min(Piece, n - i);
+            var w = parameters.Slice(i, c);
+            var d = scratch[..c];
+            TensorPrimitives.MultiplyAdd(w, decay, gradient.Slice(i, c), d);   // d = g + λ·w
+            TensorPrimitives.MultiplyAdd(d, negativeRate, w, w);               // w = w - lr·d
+        }
     }
 }

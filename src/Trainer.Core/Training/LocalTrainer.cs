@@ -12,50 +12,67 @@ namespace Trainer.Core.Training;
 /// full-batch loop of the seed; the cluster must match it bit for bit for the same shard count.
 /// </summary>
 /// <remarks>
-/// A float32 spec narrows the data and the parameters once and trains in float;
-/// <see cref="Parameters"/> then widens the float values (exactly) into the caller's array.
+/// A float32 spec narrows the data, the parameters and the optimizer state once and trains in float;
+/// <see cref="Parameters"/> and <see cref="OptimizerState"/> then widen the float values (exactly).
+/// A trainer built from (parameters, optimizer state, k) after k steps continues with the bits of an
+/// uninterrupted run: the step number, not a counter in the state, drives the schedule.
 /// </remarks>
 public sealed class LocalTrainer
 {
-    private readonly double[] _parameters;
-    private readonly float[]? _single;
-    private readonly Func<double> _step;
-    // A split job's parameters live in its workers' shares; they are merged when read, not every step.
+    private readonly double[] _parameters, _state;
+    private readonly float[]? _single, _singleState;
+    private readonly Func<int, double> _step;
+    // A split job's parameters and state live in its workers' shares; they are merged when read, not every step.
     private readonly Action? _merge;
 
-    public LocalTrainer(TrainingSpec spec, Dataset data, double[] parameters, IGradientModel? model = null)
+    /// <param name="parameters">The initial parameters, updated in place (see <see cref="Parameters"/>).</param>
+    /// <param name="model">A float64 gradient model to use instead of the spec's (data parallelism only).</param>
+    /// <param name="optimizerState">
+    /// The optimizer's state after <paramref name="stepsCompleted"/> steps, slot after slot over the flat
+    /// parameters (StateSlots·parameter count values), updated in place; null: zeros, as before step 1.
+    /// </param>
+    /// <param name="stepsCompleted">Steps the parameters and state have already taken; the next step is this + 1.</param>
+    public LocalTrainer(TrainingSpec spec, Dataset data, double[] parameters, IGradientModel? model = null,
+        double[]? optimizerState = null, int stepsCompleted = 0)
     {
         spec.Validate();
         if (data.Count < spec.Batch)
             throw new SpecException("batch", spec.Batch, $"the data has {data.Count} samples, so at most {data.Count}");
         if (model is not null && spec.Precision != Precision.Float64)
             throw new ArgumentException("A float64 model was given for a float32 spec.", nameof(model));
+        int slots = spec.Optimizer.StateSlots, count = ParameterLayout.For(spec.Model).Count;
+        if (optimizerState is not null && optimizerState.Length != slots * count)
+            throw new ArgumentException($"{spec.Optimizer.Name} keeps {slots} state value(s) per parameter: the state has {optimizerState.Length} values for {count} parameters.", nameof(optimizerState));
+        if (stepsCompleted < 0 || stepsCompleted > spec.Steps)
+            throw new ArgumentOutOfRangeException(nameof(stepsCompleted), stepsCompleted, $"allowed: 0 to the job's {spec.Steps} steps");
         var batch = data.Take(spec.Batch);
         var shards = Shard.Split(batch.Count, spec.Workers);
         _parameters = parameters;
+        _state = optimizerState ?? new double[slots * count];
+        StepsCompleted = stepsCompleted;
         if (spec.Parallelism == Parallelism.SplitFirstLayer)
         {
             if (model is not null) throw new ArgumentException("A split job runs the hand-derived layers; no model may be given.", nameof(model));
             if (spec.Precision == Precision.Float32)
             {
-                _single = Precisions.Narrow(parameters);
-                var loop = new SplitLoop<float>(spec, Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), _single);
+                (_single, _singleState) = (Precisions.Narrow(parameters), Precisions.Narrow(_state));
+                var loop = new SplitLoop<float>(spec, Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), _single, _singleState, stepsCompleted);
                 (_step, _merge) = (loop.Step, loop.Merge);
             }
             else
             {
-                var loop = new SplitLoop<double>(spec, batch.X, batch.Y, parameters);
+                var loop = new SplitLoop<double>(spec, batch.X, batch.Y, parameters, _state, stepsCompleted);
                 (_step, _merge) = (loop.Step, loop.Merge);
             }
         }
         else if (spec.Precision == Precision.Float32)
         {
-            _single = Precisions.Narrow(parameters);
-            _step = new Loop<float>(spec, GradientModels.CreateSingle(spec), Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), batch, shards, _single).Step;
+            (_single, _singleState) = (Precisions.Narrow(parameters), Precisions.Narrow(_state));
+            _step = new Loop<float>(spec, GradientModels.CreateSingle(spec), Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), batch, shards, _single, _singleState).Step;
         }
         else
         {
-            _step = new Loop<double>(spec, model ?? GradientModels.Create(spec), batch.X, batch.Y, batch, shards, parameters).Step;
+            _step = new Loop<double>(spec, model ?? GradientModels.Create(spec), batch.X, batch.Y, batch, shards, parameters, _state).Step;
         }
     }
 
@@ -70,14 +87,37 @@ public sealed class LocalTrainer
         }
     }
 
-    /// <summary>One step; returns the loss of the forward pass, computed before the update.</summary>
-    public double Step() => _step();
+    /// <summary>
+    /// The optimizer's state (float64, widened exactly for a float32 job), slot after slot over the flat
+    /// parameters: momentum's buffer, or Adam's m then v; empty for SGD. In the array given to the
+    /// constructor, if one was.
+    /// </summary>
+    public double[] OptimizerState
+    {
+        get
+        {
+            _merge?.Invoke();
+            if (_singleState is not null) Precisions.Widen(_singleState, _state);
+            return _state;
+        }
+    }
+
+    /// <summary>Steps taken so far, counting those completed before the constructor's state.</summary>
+    public int StepsCompleted { get; private set; }
+
+    /// <summary>One step (the job's step <see cref="StepsCompleted"/> + 1); returns the loss of the forward pass, computed before the update.</summary>
+    public double Step()
+    {
+        double loss = _step(StepsCompleted + 1);
+        StepsCompleted++;
+        return loss;
+    }
 
     private sealed class Loop<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly IGradientModel<T> _model;
         private readonly ExchangePlan _plan;
-        private readonly T[] _x, _y, _parameters, _update;
+        private readonly T[] _x, _y, _parameters, _state, _update;
         private readonly T[][] _packs;
         private readonly Pack[] _layouts;
         private readonly int _inputs, _outputs;
@@ -85,11 +125,11 @@ public sealed class LocalTrainer
         private readonly UpdateBuilder<T> _builder;
         private readonly ReplicaUpdate<T> _replica;
 
-        public Loop(TrainingSpec spec, IGradientModel<T> model, T[] x, T[] y, Dataset batch, Shard[] shards, T[] parameters)
+        public Loop(TrainingSpec spec, IGradientModel<T> model, T[] x, T[] y, Dataset batch, Shard[] shards, T[] parameters, T[] state)
         {
             if (parameters.Length != model.Layout.Count)
                 throw new ArgumentException($"parameters has {parameters.Length} values, the model has {model.Layout.Count}.", nameof(parameters));
-            (_model, _x, _y, _shards, _parameters) = (model, x, y, shards, parameters);
+            (_model, _x, _y, _shards, _parameters, _state) = (model, x, y, shards, parameters, state);
             (_inputs, _outputs) = (batch.InputSize, batch.OutputSize);
             _plan = ExchangePlan.For(spec.Model, spec.Batch, model is IFactoredGradientModel<T> && spec.Engine == Engine.Hand);
             _builder = new UpdateBuilder<T>(spec, _plan);
@@ -99,7 +139,7 @@ public sealed class LocalTrainer
             _update = new T[_builder.UpdateLength];
         }
 
-        public double Step()
+        public double Step(int step)
         {
             _builder.Reset();
             foreach (var shard in _shards)
@@ -111,7 +151,7 @@ public sealed class LocalTrainer
                 _builder.Add(shard.Rank, loss, pack, _update);
             }
             double total = _builder.Complete();
-            _replica.Apply(_update, _x, _parameters);
+            _replica.Apply(step, _update, _x, _parameters, _state);
             return total;
         }
     }
@@ -120,32 +160,35 @@ public sealed class LocalTrainer
     private sealed class SplitLoop<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly FirstLayerSplit<T>[] _workers;
-        private readonly T[] _blocks, _parameters;
+        private readonly T[] _blocks, _parameters, _state;
         private readonly T[][] _shares;
         private readonly TrainingSpec _spec;
 
-        public SplitLoop(TrainingSpec spec, T[] x, T[] y, T[] parameters)
+        public SplitLoop(TrainingSpec spec, T[] x, T[] y, T[] parameters, T[] state, int stepsCompleted)
         {
-            (_spec, _parameters) = (spec, parameters);
+            (_spec, _parameters, _state) = (spec, parameters, state);
             _workers = [.. Enumerable.Range(0, spec.Workers).Select(rank => new FirstLayerSplit<T>(spec, rank, x, y))];
-            foreach (var worker in _workers) worker.Load(parameters, 0);
+            foreach (var worker in _workers) worker.Load(parameters, state, stepsCompleted);
             _blocks = new T[spec.Batch * spec.Model.LayerSizes[1]];
             _shares = [.. _workers.Select(w => new T[w.ShareLength])];
         }
 
-        public double Step()
+        /// <summary>Step <paramref name="step"/>; the workers count their steps themselves (each loaded with the same count), so this only checks they agree.</summary>
+        public double Step(int step)
         {
+            if (_workers[0].StepsApplied + 1 != step)
+                throw new InvalidOperationException($"The split workers are at step {_workers[0].StepsApplied + 1}, not {step}.");
             foreach (var worker in _workers) worker.Activations(_blocks.AsSpan(_spec.Batch * worker.Units.Start, worker.BlockLength));
             double loss = 0;
             foreach (var worker in _workers) loss = worker.Step(_blocks);
             return loss;
         }
 
-        /// <summary>Writes the workers' shares into the whole-model parameters.</summary>
+        /// <summary>Writes the workers' shares into the whole-model parameters and optimizer state.</summary>
         public void Merge()
         {
             for (int r = 0; r < _workers.Length; r++) _workers[r].WriteShare(_shares[r]);
-            FirstLayerSplit<T>.Merge(_spec, _shares, _parameters);
+            FirstLayerSplit<T>.Merge(_spec, _shares, _parameters, _state);
         }
     }
 }

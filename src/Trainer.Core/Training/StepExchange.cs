@@ -146,7 +146,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     private readonly Shard[] _shards;
     private readonly Pack[] _shardPacks;
     private readonly IBlas _blas;
-    private readonly IOptimizer _optimizer;
+    private readonly Optimizer<T> _optimizer;
     private readonly double _scale;
     private readonly T[] _gradient;
     // Per factored layer: one shard's product δ_sᵀ·a_s, and the precomputed own shard's product.
@@ -165,7 +165,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         _shards = Shard.Split(spec.Batch, spec.Workers);
         _shardPacks = plan.ShardPacks(spec.Workers);
         _blas = blas ?? Blas.Default;
-        _optimizer = new Sgd(spec.LearningRate);
+        _optimizer = Optimizer<T>.For(spec);
         _scale = spec.Model.Loss.Scale(spec.Batch, spec.Model.OutputSize);
         _gradient = new T[plan.Layout.Count];
         _term = [.. plan.Update.Layers.Select(l => l.Factored && _shards.Length > 1 ? new T[l.FanIn * l.FanOut] : null)];
@@ -200,11 +200,16 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>Forgets a precomputed own share (the replica was replaced, so it no longer applies).</summary>
     public void DiscardOwn() => _ownRank = -1;
 
+    /// <summary>Optimizer-state values per parameter: <see cref="Apply"/>'s state holds this many times the parameter count.</summary>
+    public int StateSlots => _optimizer.StateSlots;
+
     /// <summary>
-    /// parameters ← optimizer(parameters, gradient of <paramref name="update"/>). <paramref name="batchInputs"/>
-    /// is the whole batch's x (Batch x inputs); it is read only when the first layer is factored.
+    /// Step <paramref name="step"/> (1-based, the job's): parameters ← optimizer(parameters, gradient of
+    /// <paramref name="update"/>, state). <paramref name="batchInputs"/> is the whole batch's x (Batch x inputs);
+    /// it is read only when the first layer is factored. <paramref name="state"/> is the optimizer's memory over the
+    /// whole flat parameters, <see cref="StateSlots"/> slots one after another (empty for SGD).
     /// </summary>
-    public void Apply(ReadOnlySpan<T> update, ReadOnlySpan<T> batchInputs, Span<T> parameters)
+    public void Apply(int step, ReadOnlySpan<T> update, ReadOnlySpan<T> batchInputs, Span<T> parameters, Span<T> state)
     {
         Check(update, batchInputs);
         if (parameters.Length != _plan.Layout.Count)
@@ -212,12 +217,12 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         if (!_plan.AnyFactored && _scale == 1.0)
         {
             // A dense-only pack is laid out like the parameters and holds the summed gradient: step on it as it is.
-            _optimizer.Step(parameters, update);
+            _optimizer.Step(step, parameters, update, state);
         }
         else
         {
             Build(update, batchInputs, _gradient, useOwn: true);
-            _optimizer.Step(parameters, (ReadOnlySpan<T>)_gradient);
+            _optimizer.Step(step, parameters, _gradient, state);
         }
         _ownRank = -1;
     }
