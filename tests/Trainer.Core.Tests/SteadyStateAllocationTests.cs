@@ -1,5 +1,6 @@
 using Trainer.Core.Data;
 using Trainer.Core.Models;
+using Trainer.Core.Optim;
 using Trainer.Core.Training;
 
 namespace Trainer.Core.Tests;
@@ -21,6 +22,14 @@ public class SteadyStateAllocationTests
         // Dense throughout (the batch is larger than the input width).
         { "dense, 2 shards", new TrainingSpec { Workers = 2, Batch = 128, LearningRate = 1e-4,
             Model = new ModelSpec([20, 64, 3], Activation.Relu, LossKind.Sse, bias: true) } },
+        // Optimizers with state and scratch (on the stack), and a schedule.
+        { "seed, 2 shards, adamw, cosine", new TrainingSpec { Workers = 2,
+            Optimizer = new OptimizerSpec { Kind = OptimizerKind.AdamW, WeightDecay = 0.01, Schedule = ScheduleKind.Cosine, WarmupSteps = 10 } } },
+        { "seed split over 2, float32, nesterov with decay", new TrainingSpec { Workers = 2, Parallelism = Parallelism.SplitFirstLayer, Precision = Precision.Float32,
+            Optimizer = new OptimizerSpec { Kind = OptimizerKind.Nesterov, WeightDecay = 0.01 } } },
+        { "dense, 2 shards, adam with decay", new TrainingSpec { Workers = 2, Batch = 128, LearningRate = 1e-4,
+            Model = new ModelSpec([20, 64, 3], Activation.Relu, LossKind.Sse, bias: true),
+            Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam, WeightDecay = 0.01 } } },
     };
 
     [Theory]
