@@ -55,6 +55,30 @@ public class FirstLayerSplitTests
         }
     }
 
+    [Theory]
+    [InlineData(OptimizerKind.Momentum)]
+    [InlineData(OptimizerKind.Nesterov)]
+    [InlineData(OptimizerKind.Adam)]
+    [InlineData(OptimizerKind.AdamW)]
+    public void SplitJob_WithAStatefulOptimizer_EqualsTheSingleProcessStep_BitForBit_StateIncluded(OptimizerKind kind)
+    {
+        // Each worker steps its own rows and its replica of the upper layers with their own state: element-wise, so the same bits.
+        var blas = new ManagedBlas();
+        var optimizer = new OptimizerSpec { Kind = kind, WeightDecay = 0.01, Schedule = ScheduleKind.Cosine, WarmupSteps = 2 };
+        foreach (var model in Models)
+        {
+            var spec = Spec(model, 3) with { Optimizer = optimizer };
+            var data = Synthetic.Data(spec.Batch, model.InputSize, model.OutputSize, seed: 3);
+            var initial = Initializer.Create(ParameterLayout.For(model), InitKind.Normal, seed: 4);
+            var (expectedLosses, expected, expectedState) = SingleProcess(spec, new Mlp<double>(model, blas), initial, data.X, data.Y);
+            var (losses, parameters, state) = Split(spec, blas, initial, data.X, data.Y);
+            Assert.Equal(expectedLosses, losses);
+            Assert.Equal(expected, parameters);
+            Assert.Equal(expectedState, state);
+            Assert.Contains(state, v => v != 0);
+        }
+    }
+
     [Fact]
     public void SplitJob_InFloat32_EqualsTheSingleProcessFloat32Step_BitForBit()
     {
@@ -64,8 +88,8 @@ public class FirstLayerSplitTests
         var data = Synthetic.Data(spec.Batch, model.InputSize, model.OutputSize, seed: 3);
         var initial = Precisions.Narrow(Initializer.Create(ParameterLayout.For(model), InitKind.Normal, seed: 4));
         float[] x = Precisions.Narrow(data.X), y = Precisions.Narrow(data.Y);
-        var (expectedLosses, expected) = SingleProcess(spec, new Mlp<float>(model, blas), initial, x, y);
-        var (losses, parameters) = Split(spec, blas, initial, x, y);
+        var (expectedLosses, expected, _) = SingleProcess(spec, new Mlp<float>(model, blas), initial, x, y);
+        var (losses, parameters, _) = Split(spec, blas, initial, x, y);
         Assert.Equal(expectedLosses, losses);
         Assert.Equal(expected, parameters);
     }
@@ -103,37 +127,43 @@ public class FirstLayerSplitTests
         var spec = Spec(model, workers);
         var data = Synthetic.Data(spec.Batch, model.InputSize, model.OutputSize, seed: 3);
         var initial = Initializer.Create(ParameterLayout.For(model), InitKind.Normal, seed: 4);
-        var (losses, parameters) = SingleProcess(spec, new Mlp<double>(model, blas), initial, data.X, data.Y);
-        return (spec, initial, losses, parameters, () => Split(spec, blas, initial, data.X, data.Y));
+        var (losses, parameters, _) = SingleProcess(spec, new Mlp<double>(model, blas), initial, data.X, data.Y);
+        return (spec, initial, losses, parameters, () =>
+        {
+            var (splitLosses, splitParameters, _) = Split(spec, blas, initial, data.X, data.Y);
+            return (splitLosses, splitParameters);
+        });
     }
 
     private static double MaxRelativeError(double[] actual, double[] expected) =>
         actual.Zip(expected, (a, e) => GradientCheck.RelativeError(a, e, 1e-12)).Max();
 
-    /// <summary>The plain full-batch loop: loss and gradient, the loss scale once, SGD.</summary>
-    private static (double[] Losses, T[] Parameters) SingleProcess<T>(TrainingSpec spec, Mlp<T> model, T[] initial, T[] x, T[] y)
+    /// <summary>The plain full-batch loop: loss and gradient, the loss scale once, the job's optimizer on the whole model.</summary>
+    private static (double[] Losses, T[] Parameters, T[] State) SingleProcess<T>(TrainingSpec spec, Mlp<T> model, T[] initial, T[] x, T[] y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var p = (T[])initial.Clone();
         var g = new T[p.Length];
-        var sgd = new Sgd<T>(spec.Optimizer, spec.LearningRate, spec.Steps);
+        var optimizer = Optimizer<T>.For(spec);
+        var state = new T[optimizer.StateSlots * p.Length];
         double scale = spec.Model.Loss.Scale(spec.Batch, spec.Model.OutputSize);
         var losses = new double[Steps];
         for (int s = 0; s < Steps; s++)
         {
             losses[s] = model.LossAndGradient(p, x, y, spec.Batch, g) * scale;
             if (scale != 1.0) TensorPrimitives.Multiply(g, T.CreateTruncating(scale), g);
-            sgd.Step(s + 1, p, g, []);
+            optimizer.Step(s + 1, p, g, state);
         }
-        return (losses, p);
+        return (losses, p, state);
     }
 
     /// <summary>W split workers exchanging their activation blocks in rank order, as the cluster runs them.</summary>
-    private static (double[] Losses, T[] Parameters) Split<T>(TrainingSpec spec, IBlas blas, T[] initial, T[] x, T[] y)
+    private static (double[] Losses, T[] Parameters, T[] State) Split<T>(TrainingSpec spec, IBlas blas, T[] initial, T[] x, T[] y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var workers = Enumerable.Range(0, spec.Workers).Select(r => new FirstLayerSplit<T>(spec, r, x, y, blas)).ToArray();
-        foreach (var w in workers) w.Load(initial, [], 0);
+        var state = new T[spec.Optimizer.StateSlots * initial.Length];
+        foreach (var w in workers) w.Load(initial, state, 0);
         var blocks = new T[spec.Batch * spec.Model.LayerSizes[1]];
         var losses = new double[Steps];
         for (int s = 0; s < Steps; s++)
@@ -149,7 +179,7 @@ public class FirstLayerSplitTests
             return share;
         }).ToArray();
         var parameters = new T[initial.Length];
-        FirstLayerSplit<T>.Merge(spec, shares, parameters, []);
-        return (losses, parameters);
+        FirstLayerSplit<T>.Merge(spec, shares, parameters, state);
+        return (losses, parameters, state);
     }
 }
