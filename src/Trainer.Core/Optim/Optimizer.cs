@@ -66,8 +66,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             throw new ArgumentOutOfRangeException(nameof(step), step, $"Steps are numbered from 1 to the job's {Steps}.");
         if (gradient.Length != parameters.Length)
             throw new ArgumentException($"gradient has {gradient.Length} elements, parameters {parameters.Length}.", nameof(gradient));
-        if (state.Length != StateSlots * parameters.Length)
-            throw new ArgumentException($"{Spec.Name} keeps {StateSlots} state value(s) per parameter: the state has {state.Length} elements for {parameters.Length} parameters.", nameof(state));
+        Optimizers.CheckState(Spec, state.Length, parameters.Length, nameof(state));
         return parameters.Length;
     }
 

@@ -29,4 +29,15 @@ public static class Optimizers
             _ => throw new SpecException("optimizer", (int)spec.Kind, "allowed: sgd, momentum, nesterov, adam, adamw"),
         };
     }
+
+    /// <summary>
+    /// Checks that an optimizer state buffer fits <paramref name="parameters"/> parameters: StateSlots values
+    /// per parameter, slot after slot (empty for SGD); every holder of state (a range, a split worker, a
+    /// trainer) checks it here, with one message.
+    /// </summary>
+    public static void CheckState(OptimizerSpec spec, int stateLength, int parameters, string paramName)
+    {
+        if (stateLength != spec.StateSlots * parameters)
+            throw new ArgumentException($"{spec.Name} keeps {spec.StateSlots} state value(s) per parameter: the state has {stateLength} values for {parameters} parameters.", paramName);
+    }
 }

@@ -106,8 +106,7 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
         if (parameters.Length != _offsets.Count)
             throw new ArgumentException($"parameters has {parameters.Length} values, the model has {_offsets.Count}.", nameof(parameters));
         int slots = _optimizer.StateSlots;
-        if (state.Length != slots * _offsets.Count)
-            throw new ArgumentException($"{_optimizer.Spec.Name} keeps {slots} state value(s) per parameter: the state has {state.Length} values for {_offsets.Count} parameters.", nameof(state));
+        Optimizers.CheckState(_optimizer.Spec, state.Length, _offsets.Count, nameof(state));
         if (stepsCompleted < 0)
             throw new ArgumentOutOfRangeException(nameof(stepsCompleted), stepsCompleted, "A step count is 0 or more.");
         int length = _parameters.Length;
@@ -217,8 +216,7 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
             throw new ArgumentOutOfRangeException(nameof(rank), rank, $"The job has {slices.Length} workers.");
         if (parameters.Length != offsets.Count)
             throw new ArgumentException($"parameters has {parameters.Length} values, the model has {offsets.Count}.", nameof(parameters));
-        if (state.Length != slots * offsets.Count)
-            throw new ArgumentException($"{spec.Optimizer.Name} keeps {slots} state value(s) per parameter: the state has {state.Length} values for {offsets.Count} parameters.", nameof(state));
+        Optimizers.CheckState(spec.Optimizer, state.Length, offsets.Count, nameof(state));
         int upperLength = offsets.Count - offsets.Upper;
         var slice = slices[rank];
         int w1 = slice.Count * inputs, b1 = model.Bias ? slice.Count : 0, length = w1 + b1 + upperLength;

@@ -2,6 +2,7 @@ using System.Numerics;
 using Trainer.Core;
 using Trainer.Core.Data;
 using Trainer.Core.Models;
+using Trainer.Core.Optim;
 
 namespace Trainer.Core.Training;
 
@@ -41,8 +42,7 @@ public sealed class LocalTrainer
         if (model is not null && spec.Precision != Precision.Float64)
             throw new ArgumentException("A float64 model was given for a float32 spec.", nameof(model));
         int slots = spec.Optimizer.StateSlots, count = ParameterLayout.For(spec.Model).Count;
-        if (optimizerState is not null && optimizerState.Length != slots * count)
-            throw new ArgumentException($"{spec.Optimizer.Name} keeps {slots} state value(s) per parameter: the state has {optimizerState.Length} values for {count} parameters.", nameof(optimizerState));
+        if (optimizerState is not null) Optimizers.CheckState(spec.Optimizer, optimizerState.Length, count, nameof(optimizerState));
         if (stepsCompleted < 0 || stepsCompleted > spec.Steps)
             throw new ArgumentOutOfRangeException(nameof(stepsCompleted), stepsCompleted, $"allowed: 0 to the job's {spec.Steps} steps");
         var batch = data.Take(spec.Batch);

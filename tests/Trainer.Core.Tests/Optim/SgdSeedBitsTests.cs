@@ -60,7 +60,7 @@ public class SgdSeedBitsTests
         Assert.Contains("from 1 to the job's 10", step.Message);
         var adam = Optimizers.Create<float>(new OptimizerSpec { Kind = OptimizerKind.Adam }, 0.1, steps: 10);
         e = Assert.Throws<ArgumentException>(() => adam.Step(1, new float[3], new float[3], new float[3]));
-        Assert.Contains("adam keeps 2 state value(s) per parameter: the state has 3 elements for 3 parameters", e.Message);
+        Assert.Contains("adam keeps 2 state value(s) per parameter: the state has 3 values for 3 parameters", e.Message);
         Assert.Throws<NotSupportedException>(() => Optimizers.Create<Half>(OptimizerSpec.Sgd, 0.1, 10));
     }
 }
