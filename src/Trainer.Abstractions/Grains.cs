@@ -52,9 +52,11 @@ public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
 }
 
 /// <summary>
-/// One per job (key: job id). Fans a step out to the workers, combines their gradient packs in
-/// shard order into the step's update and relays it to every replica with the next step. It keeps
-/// no parameters of its own between steps: they live, bit-identical, in every worker's replica.
+/// One per job (key: job id). Owns a data-parallel job's parameters and optimizer state: fans each
+/// step out to the workers, adds their gradient packs in shard order into the step's update, applies
+/// the optimizer, and brings the workers' caches up to date with the next step. A split job's
+/// workers own their slices (and their optimizer state); the server starts their windows of steps
+/// and merges their shares for checkpoints.
 /// </summary>
 public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
 {
@@ -70,7 +72,10 @@ public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
     [ResponseTimeout("00:10:00")]
     Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps);
 
-    /// <summary>The parameters after the steps done (by reference when large: read them at once, the offer lasts until the next step).</summary>
+    /// <summary>
+    /// The model state after the steps done: float64 parameters followed by the optimizer's state
+    /// slots (by reference when large: read it at once, the offer lasts until the next step).
+    /// </summary>
     [ResponseTimeout("00:10:00")]
     Task<ParameterTransfer> GetStateAsync();
 
@@ -79,13 +84,11 @@ public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
 }
 
 /// <summary>
-/// One per job and rank (key: rank, job id). Owns one contiguous shard of the batch, loaded once,
-/// and a replica of the parameters; each step it computes its shard's summed loss and gradient
-/// pack, and applies the step's update. On the links data plane it runs windows of steps with the
-/// other workers (<see cref="RunWindowAsync"/>), exchanging packs and building each update itself;
-/// on the Orleans data plane the parameter server sends it every step (<see cref="ComputeAsync"/>).
-/// In a split job it owns a slice of the first layer's units instead and runs windows of steps
-/// with the other workers, exchanging activations.
+/// One per job and rank (key: rank, job id). In a data-parallel job it owns one contiguous shard of
+/// the batch, loaded once, and a cache of the parameters; each step (<see cref="ComputeAsync"/>) it
+/// brings the cache up to date from the request and computes its shard's summed loss and gradient
+/// pack. In a split job it owns a slice of the first layer's units and that slice's optimizer state,
+/// and runs windows of steps with the other workers (<see cref="RunWindowAsync"/>), exchanging activations.
 /// </summary>
 public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
 {
@@ -96,10 +99,10 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
     Task<string> PrepareLinksAsync();
 
     /// <summary>
-    /// Runs a window of a linked job's steps (see <see cref="LinkedRun"/>), sending this worker's
-    /// block of each step (activations, or its pack) straight to the other workers over links of
-    /// their own and reading theirs; the parameter server is not in the per-step path. A repeated
-    /// call for the same generation and first step gets the same answer.
+    /// Runs a window of a split job's steps (see <see cref="LinkedRun"/>), sending this worker's
+    /// activation block of each step straight to the other workers over links of their own and
+    /// reading theirs; the parameter server is not in the per-step path. A repeated call for the
+    /// same generation and first step gets the same answer.
     /// </summary>
     [ResponseTimeout("00:10:00")]
     Task<LinkedRunResult> RunWindowAsync(LinkedRun run);
@@ -109,12 +112,12 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
     Task AbortRunAsync(long generation);
 
     /// <summary>
-    /// A copy of the replica after <paramref name="stepsCompleted"/> steps (job precision), applying
-    /// <paramref name="pendingUpdate"/> (that step's update) first if the replica still lacks it;
-    /// null when this activation holds no such replica. A large one comes by reference, offered until read once.
+    /// A split worker's share (its slice's parameters, then their optimizer state; job precision)
+    /// after <paramref name="stepsCompleted"/> steps; null when this activation holds no such share.
+    /// A large one comes by reference, offered until read once.
     /// </summary>
     [ResponseTimeout("00:02:00")]
-    Task<TensorTransfer?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate);
+    Task<TensorTransfer?> GetShareAsync(int stepsCompleted);
 
     Task ReleaseAsync();
 }

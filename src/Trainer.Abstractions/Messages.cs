@@ -102,12 +102,13 @@ public sealed record LossBatch(
     [property: Id(2)] JobStatus Status);
 
 /// <summary>
-/// What the parameter server asks of one worker for one step. Every worker keeps a replica of the
-/// parameters; the request brings it up to date: <see cref="Update"/> is step (Step - 1)'s update
-/// pack, or, when the replica must be (re)built (the first step, after a restore, a worker re-activated
-/// after a crash), <see cref="Parameters"/> holds the parameters after Step - 1 steps. Both are in
-/// the job's precision; at most one is set. <see cref="Seeded"/> (Step 1 only, no parameters): build
-/// the replica from the spec's initial parameters, drawn by the worker from the seed.
+/// What the parameter server asks of one worker for one step. Every worker keeps a cache of the
+/// parameters; the request brings it up to date: <see cref="Parameters"/> are the parameters after
+/// Step - 1 steps (the first step, after a restore, a worker re-activated after a crash, and every
+/// step of an optimizer other than plain SGD), or <see cref="Update"/> is step (Step - 1)'s update
+/// pack, which an SGD cache applies with the parameter server's own code. Both are in the job's
+/// precision; at most one is set. <see cref="Seeded"/> (Step 1 only, no parameters): build the
+/// cache from the spec's initial parameters, drawn by the worker from the seed.
 /// <see cref="Factors"/>: whether the job's exchange plan may factor layers (ExchangePlan.For), fixed
 /// by the parameter server for the job's run.
 /// </summary>
@@ -119,33 +120,31 @@ public sealed record WorkRequest(
     [property: Id(2)] int Step,
     [property: Id(3)] TensorTransfer? Parameters,
     [property: Id(4)] bool UploadedData,
-    [property: Id(5)] TensorPayload? Update,
+    [property: Id(5)] TensorTransfer? Update,
     [property: Id(6)] bool Factors,
     [property: Id(7)] bool Seeded = false);
 
 /// <summary>
 /// One shard's SUMMED loss and its gradient pack for one step (dense slots and sufficient factors,
-/// laid out by the job's ExchangePlan). <see cref="NeedsParameters"/>: the worker holds no replica
-/// at Step - 1 (it was re-activated) and computed nothing; the parameter server resends with parameters.
+/// laid out by the job's ExchangePlan; by reference when larger than one chunk). <see cref="NeedsParameters"/>:
+/// the worker holds no cache at Step - 1 (it was re-activated) and computed nothing; the parameter server resends with parameters.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.shard-gradient")]
 public sealed record ShardGradient(
     [property: Id(0)] int Rank,
     [property: Id(1)] int Step,
     [property: Id(2)] double Loss,
-    [property: Id(3)] TensorPayload Gradient,
+    [property: Id(3)] TensorTransfer Pack,
     [property: Id(4)] bool NeedsParameters = false);
 
 /// <summary>
-/// What the parameter server asks of every worker of a job whose workers exchange blocks directly
-/// (activation blocks of a job that splits its first layer, gradient packs of a data-parallel job
-/// on the links data plane, which <see cref="Factors"/> as the exchange plan says): run
-/// <see cref="Steps"/> steps from <see cref="FirstStep"/>, exchanging blocks with the other workers. <see cref="Parameters"/> (job precision, the parameters after
-/// FirstStep - 1 steps) starts a run: at the job's start and after every restore, each time under
+/// What the parameter server asks of every worker of a job that splits its first layer: run
+/// <see cref="Steps"/> steps from <see cref="FirstStep"/>, exchanging activation blocks with the
+/// other workers. <see cref="Parameters"/> (job precision: the model state after FirstStep - 1
+/// steps, parameters then optimizer state) starts a run: at the job's start and after every restore, each time under
 /// a new <see cref="Generation"/>, with <see cref="Endpoints"/>: where each rank's silo takes the
 /// run's links (by rank), for the workers to link up. <see cref="ShareAtEnd"/>: answer the worker's
-/// share after the window (the parameter server takes a checkpoint there, or the job ends); of a
-/// data-parallel job's identical replicas only worker 0 answers one. <see cref="Seeded"/> starts a
+/// share after the window (the parameter server takes a checkpoint there, or the job ends). <see cref="Seeded"/> starts a
 /// run as parameters do, from the spec's initial parameters, which each worker draws from the seed
 /// (FirstStep 1, no parameters).
 /// </summary>
@@ -194,9 +193,11 @@ public sealed record StepBatch(
     [property: Id(1)] TensorPayload Losses);
 
 /// <summary>
-/// Parameters (float64) and where they stand, for initialising a parameter server, and as a job's
-/// checkpoint. <see cref="Parameters"/> is null only at step 0 of a job whose spec draws its initial
-/// parameters (Init from Seed): whoever needs them draws them, so they are never stored or sent.
+/// A job's model state (float64) and where it stands, for initialising a parameter server, and as a
+/// job's checkpoint. <see cref="Parameters"/> holds the parameters followed by the optimizer's state
+/// slots (momentum's buffer; Adam's m then v; none for SGD); parameters alone stand for a zero
+/// state (step 0: uploaded initial parameters). It is null only at step 0 of a job whose spec draws
+/// its initial parameters (Init from Seed): whoever needs them draws them, so they are never stored or sent.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.parameter-state")]
 public sealed record ParameterState(

@@ -27,8 +27,16 @@ internal static class InitialParameters
         return payload;
     }
 
-    /// <summary><paramref name="state"/>'s float64 parameters: its own, or at a seeded start the drawn ones.</summary>
-    public static TensorPayload Resolve(ParameterState state) => state.Parameters ?? Float64(state.Spec);
+    /// <summary>
+    /// <paramref name="state"/>'s float64 parameters without the optimizer state that may follow
+    /// them: its own, or at a seeded start the drawn ones.
+    /// </summary>
+    public static TensorPayload Resolve(ParameterState state)
+    {
+        if (state.Parameters is not { } modelState) return Float64(state.Spec);
+        int count = ParameterLayout.For(state.Spec.Model).Count;
+        return modelState.Length == count ? modelState : TensorPayload.From(modelState.Values[..count]);
+    }
 
     /// <summary>In the job's precision, as the parameter server sends parameters to the workers (narrowed as <see cref="ServerUpdates.FromFloat64"/> narrows them).</summary>
     public static TensorPayload InJobPrecision(TrainingSpec spec) =>

@@ -108,7 +108,7 @@ internal sealed class LinkRunner : IDisposable
                 if (!double.IsFinite(loss)) break;
             }
             return done == losses.Length
-                ? new WindowResult(losses, window.ShareAtEnd && _replica.SharesAtCheckpoint ? _replica.Share() : null, null)
+                ? new WindowResult(losses, window.ShareAtEnd ? _replica.Share() : null, null)
                 : new WindowResult(losses[..done], null, null);
         }
         catch (Exception e)

@@ -6,28 +6,27 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Runtime;
 using Trainer.Abstractions;
+using Trainer.Core.Data;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
 
 /// <summary>
-/// Runs a job's steps over its workers. Each step: send every worker the previous step's update,
-/// collect each shard's loss and gradient pack, combine them in SHARD order (never arrival order)
-/// into this step's update, which travels with the next step. The parameters themselves live in the
-/// workers' replicas, which all apply the same update with the same code; the result is the
-/// single-process full-batch update (LocalTrainer), bit-reproducible for a given worker count.
-/// On the links data plane (<see cref="DataPlane.Links"/>, the default across silos), and always for a job that
-/// splits its first layer, the job is driven a window of steps at a time instead: the workers
-/// exchange their packs (or activations) among themselves and each builds the update in rank order,
-/// and the parameter server only starts each window, checks that every worker computed the same
-/// losses, and keeps the replica (or the slices) a checkpoint needs.
+/// Owns a job's model. For a data-parallel job it holds the authoritative parameters and the
+/// optimizer's state (<see cref="ServerModel"/>); each step it sends every worker what its cache of
+/// the parameters lacks, collects each shard's loss and gradient pack, adds them in SHARD order
+/// (never arrival order) into the step's update, and applies the optimizer. The result is the
+/// single-process run's (LocalTrainer), bit-reproducible for a given worker count; checkpoints are
+/// read from here. A job that splits its first layer (model parallelism of that layer) is driven a
+/// window of steps at a time instead: each worker owns its slice of the first layer and that
+/// slice's optimizer state, the workers exchange their activations over links, and the server
+/// starts each window, checks that every worker computed the same losses, and merges the workers'
+/// shares for a checkpoint.
 /// </summary>
 /// <remarks>
-/// Placed beside the job grain that activates it: the job talks to it every step. It holds
-/// parameters only while they must still reach the workers (after a restore; at the first step
-/// only uploaded ones: drawn ones each worker draws from the seed, <see cref="InitialParameters"/>); a
-/// worker that lost its replica gets a copy of a surviving worker's, and when no replica survives
-/// the step fails and the job restores its checkpoint.
+/// Placed beside the job grain that activates it: the job talks to it every batch of steps. A
+/// worker re-activated after a crash is sent the server's parameters; a lost server (or a lost split
+/// worker, which held the only copy of its slice) fails the step and the job restores its checkpoint.
 /// </remarks>
 [Orleans.Placement.PreferLocalPlacement]
 public sealed class ParameterServerGrain(
@@ -35,26 +34,29 @@ public sealed class ParameterServerGrain(
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
-    // Parameters too large for one message, which the workers (the "sync" offer) or the job grain (a "state") read in chunks.
+    // Tensors too large for one message, which the workers (parameters, updates) or the job grain (a "state") read in chunks.
     private TensorOffers? _offers;
     private TrainingSpec? _spec;
-    private ServerUpdates? _updates;
     private int _stepsCompleted;
     private StepBatch? _lastBatch;
     private bool _uploadedData;
-    // Parameters after _stepsCompleted steps (job precision) that the workers still have to be sent.
-    private TensorPayload? _syncParameters;
-    // The update of step _stepsCompleted, sent with the next step.
-    private TensorPayload? _pendingUpdate;
     private bool _factors;
-    // Whether the workers run windows of steps over links (a split job, or data-parallel on the links data plane).
-    private bool _linked;
-    // A job that splits its first layer: merges the workers' shares. A linked job's runs' generation (new at
-    // every initialisation: it names the run's links, so an older run's can never be mixed in), and its window in steps.
+    // A data-parallel job's parameters, optimizer state and update.
+    private ServerModel? _model;
+    // Whether the workers' caches must be (re)loaded before the next step: after every initialisation.
+    private bool _workersLoad;
+    // A step 0 whose spec draws the initial parameters: every worker draws its cache itself (InitialParameters).
+    private bool _seeded;
+    // SGD's pending update applied on a compute thread while the workers compute the next step.
+    private Task _applying = Task.CompletedTask;
+    // A job that splits its first layer: merges the workers' shares. Its model state (job precision)
+    // that the workers still have to load, and its runs' generation (new at every initialisation:
+    // it names the run's links, so an older run's can never be mixed in), and its window in steps.
     private SplitServer? _split;
+    private TensorPayload? _splitState;
     private long _generation;
     private int _linkedWindow = 1;
-    // The workers' shares (a data-parallel job's: worker 0's replica) after the last window that ended at the job grain's bound.
+    // The split workers' shares after the last window that ended at the job grain's bound.
     private (int StepsCompleted, TensorPayload[] Shares)? _checkpointShares;
 
     private string JobId => this.GetPrimaryKeyString();
@@ -65,28 +67,15 @@ public sealed class ParameterServerGrain(
 
     private Task<TensorPayload?> ReceiveAsync(TensorTransfer? transfer) => Offers.ReceiveOptionalAsync(transfer);
 
-    // The parameters the workers must load, by reference when large (every worker reads the same offer).
-    private TensorTransfer? SyncTransfer => Offers.SendOptional("sync", _syncParameters);
-
-    private void Synced()
-    {
-        _syncParameters = null;
-        Offers.Withdraw("sync");
-    }
-
-    // At step 0 of a job whose spec draws its initial parameters the workers draw them (InitialParameters):
-    // only such a start has neither a step done nor parameters to send (InitializeAsync refuses any other state without them).
-    private bool SeededStart => _stepsCompleted == 0 && _syncParameters is null;
-
-    // Whether the workers' replicas must be (re)built before the next step: from parameters, or from the seed.
-    private bool Syncing => _syncParameters is not null || SeededStart;
-
     public async Task InitializeAsync(ParameterTransfer transfer)
     {
         var state = await Offers.ReceiveAsync(transfer);
         var spec = state.Spec;
+        if (state.Parameters is null && state.StepsCompleted != 0)
+            throw new ArgumentException($"Job {JobId}: parameters after step {state.StepsCompleted} are missing; only step 0 may come without them (drawn from the seed).", nameof(transfer));
+        await _applying;
         _spec = spec;
-        // Within one silo nothing crosses a network: dense packs (no duplicated factor products) through the parameter server (no copies).
+        // Within one silo nothing crosses a network: dense packs (no duplicated factor products).
         bool spansSilos = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active) > 1;
         _factors = _options.Exchange switch
         {
@@ -95,45 +84,56 @@ public sealed class ParameterServerGrain(
             _ => spansSilos,
         };
         var plan = ExchangePlan.For(spec, _factors);
-        _updates = ServerUpdates.Create(spec, plan, compute);
-        _split = spec.Parallelism == Parallelism.SplitFirstLayer ? SplitServer.Create(spec) : null;
-        // NOTE: on the Orleans data plane every step's update and packs are messages as large as the
-        // model's dense layers; across silos, a model larger than one chunk would exceed the message
-        // limit, so its packs go over links (which have none) whatever the option says.
-        bool large = (long)plan.Layout.Count * spec.Precision.Size() > Offers.ChunkBytes;
-        _linked = _split is not null || (spansSilos && large) || _options.DataPlane switch
-        {
-            DataPlane.Links => true,
-            DataPlane.Orleans => false,
-            _ => spansSilos,
-        };
-        NextGeneration();
-        _linkedWindow = 1;
-        _checkpointShares = null;
-        if (_split is null) logger.LogInformation("Job {Job}: exchange {Plan}; the workers send their packs {Plane}", JobId, plan.Describe(),
-            _linked ? "to each other over links and each builds the update" : "to the parameter server");
-        else logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers; they exchange activations", JobId, spec.Model.LayerSizes[1], spec.Workers);
-        if (state.Parameters is null && state.StepsCompleted != 0)
-            throw new ArgumentException($"Job {JobId}: parameters after step {state.StepsCompleted} are missing; only step 0 may come without them (drawn from the seed).", nameof(state));
         Offers.Withdraw("sync");
+        Offers.Withdraw("update");
         Offers.Withdraw("state");
-        _syncParameters = state.Parameters is { } parameters ? _updates.FromFloat64(parameters) : null;
-        _pendingUpdate = null;
         _stepsCompleted = state.StepsCompleted;
         _lastBatch = null;
         _uploadedData = state.UploadedData;
+        _seeded = state.Parameters is null;
+        _workersLoad = true;
+        _checkpointShares = null;
+        if (spec.Parallelism == Parallelism.SplitFirstLayer)
+        {
+            _model = null;
+            _split = SplitServer.Create(spec);
+            _splitState = state.Parameters is { } parameters ? _split.FromFloat64(parameters) : null;
+            NextGeneration();
+            _linkedWindow = 1;
+            logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers, each applying optimizer {Optimizer} to its slice; they exchange activations",
+                JobId, spec.Model.LayerSizes[1], spec.Workers, spec.Optimizer.Name);
+            return;
+        }
+        _split = null;
+        _splitState = null;
+        _model = ServerModel.Create(spec, plan, compute);
+        var batchInputs = plan.NeedsBatchInputs ? await BatchInputsAsync(spec) : null;
+        var modelState = state.Parameters ?? await compute.Run(() => InitialParameters.Float64(spec));
+        await compute.Run(() => _model.Load(modelState, _stepsCompleted, batchInputs));
+        logger.LogInformation("Job {Job}: the parameter server holds the parameters and applies optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
+            JobId, spec.Optimizer.Name, plan.Describe(), _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step");
+    }
+
+    /// <summary>The whole batch's inputs (float64), which a factored first layer's gradient is multiplied out with.</summary>
+    private async Task<double[]> BatchInputsAsync(TrainingSpec spec)
+    {
+        var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(0, spec.Batch));
+        // NOTE: a dataset grain lost with its silo comes back empty; synthetic data instead would be silently wrong.
+        if (uploaded is null && _uploadedData)
+            throw new InvalidOperationException($"The parameter server of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
+        return uploaded?.X.ToArray() ?? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).X;
     }
 
     public async Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps)
     {
-        if (_spec is null || _updates is null)
+        if (_spec is null || (_model is null && _split is null))
             throw new InvalidOperationException($"The parameter server of job {JobId} was never initialised, or its silo was lost.");
         // A retried call for the batch just done gets the same answer instead of more updates.
         if (_lastBatch is { } last && last.FirstStep == firstStep) return last;
         if (firstStep != _stepsCompleted + 1)
             throw new InvalidOperationException($"Job {JobId}: step {firstStep} requested but {_stepsCompleted} steps are done.");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSteps);
-        if (_linked)
+        if (_split is not null)
         {
             _lastBatch = new StepBatch(firstStep, TensorPayload.From(await RunLinkedWindowAsync(firstStep, maxSteps)));
             return _lastBatch;
@@ -157,59 +157,52 @@ public sealed class ParameterServerGrain(
     private async Task<double> RunStepAsync(int step)
     {
         var spec = _spec!;
-        var request = new WorkRequest(spec, spec.Workers, step, SyncTransfer, _uploadedData, Syncing ? null : _pendingUpdate, _factors, SeededStart);
+        var model = _model!;
+        // Workers that (re)load read the parameters themselves, which must then be whole; otherwise the update travels.
+        if (_workersLoad) await _applying;
+        var request = new WorkRequest(spec, spec.Workers, step,
+            _workersLoad && !_seeded || !_workersLoad && !model.CachesFollowUpdates ? Offers.Send("sync", model.Parameters) : null,
+            _uploadedData, _workersLoad || !model.CachesFollowUpdates ? null : Offers.Send("update", model.Update), _factors, Seeded: _workersLoad && _seeded);
         var pending = new Task<ShardGradient>[spec.Workers];
         for (int rank = 0; rank < pending.Length; rank++) pending[rank] = ComputeWithRetryAsync(rank, request);
-        // Shards are added in rank order as they arrive: shard 0's pack is copied while the others
+        // The previous step's SGD update reaches the server's own parameters while the workers compute.
+        if (!_workersLoad) _applying = compute.Run(model.ApplyPending);
+        // Shards are added in rank order as they arrive: shard 0's pack is added while the others
         // still compute, so only the last shards' additions remain once every worker has answered.
-        _updates!.Begin();
+        model.Begin();
         for (int rank = 0; rank < pending.Length; rank++)
         {
             var result = await pending[rank];
-            if (result.NeedsParameters) result = await ResyncAsync(rank, request, await Task.WhenAll(pending));
-            await _updates.AddAsync(result);
+            if (result.NeedsParameters) result = await ResyncAsync(rank, request);
+            await model.AddAsync(rank, result.Loss, await Offers.ReceiveAsync(result.Pack));
         }
-        double loss = _updates.Complete();
-        _pendingUpdate = _updates.Current;
-        Synced();
+        await _applying;
+        double loss = model.Complete(step);
+        _workersLoad = false;
+        _seeded = false;
         _stepsCompleted = step;
         return loss;
     }
 
     /// <summary>
-    /// A linked job's steps: every worker runs the same window of steps, exchanging its blocks
-    /// (activations, or packs) with the others directly, and answers its losses. The window's length
-    /// in steps follows the measured step rate so a window lasts about <see cref="TrainerOptions.SplitStepBatchWindow"/>.
+    /// A split job's steps: every worker runs the same window of steps, exchanging its activation
+    /// blocks with the others directly, and answers its losses. The window's length in steps follows
+    /// the measured step rate so a window lasts about <see cref="TrainerOptions.SplitStepBatchWindow"/>.
     /// A window that reaches the job grain's bound (a checkpoint or the job's end) brings the
-    /// workers' shares (worker 0's replica) back with it, so the checkpoint needs no further round trip.
-    /// A worker that lost its share or replica, or cannot be reached, fails the window and the others
-    /// are told to stop waiting for its blocks. A split job then restores its checkpoint (only that
-    /// worker held its slice); a data-parallel job carries on from a surviving replica
-    /// (<see cref="ResumeFromSurvivorAsync"/>), retrying a window that failed before any step a few times.
+    /// workers' shares back with it, so the checkpoint needs no further round trip. A worker that
+    /// lost its share, or cannot be reached, fails the window (the others are told to stop waiting
+    /// for its blocks), and the job restores its checkpoint: only that worker held its slice.
     /// </summary>
     private async Task<double[]> RunLinkedWindowAsync(int firstStep, int maxSteps)
-    {
-        for (int attempt = 1; ; attempt++)
-        {
-            var losses = await TryLinkedWindowAsync(firstStep, maxSteps);
-            if (losses.Length > 0) return losses;
-            if (attempt == ResumesWithoutProgress)
-                throw new InvalidOperationException($"Job {JobId}: the window from step {firstStep} failed {attempt} times in a row before completing a step.");
-        }
-    }
-
-    // How often a data-parallel window may fail before its first step and resume from a survivor before the job restores its checkpoint instead.
-    private const int ResumesWithoutProgress = 3;
-
-    private async Task<double[]> TryLinkedWindowAsync(int firstStep, int maxSteps)
     {
         var spec = _spec!;
         int steps = Math.Min(maxSteps, _linkedWindow);
         var clock = Stopwatch.StartNew();
-        // A run that starts (parameters) tells every worker where the others' silos take links.
-        var endpoints = !Syncing ? null
+        // A run that starts (model state) tells every worker where the others' silos take links.
+        var endpoints = !_workersLoad ? null
             : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareLinksAsync())));
-        var run = new LinkedRun(spec, _generation, firstStep, steps, SyncTransfer, _uploadedData, endpoints, ShareAtEnd: steps == maxSteps, _factors, SeededStart);
+        var run = new LinkedRun(spec, _generation, firstStep, steps, _workersLoad ? Offers.SendOptional("sync", _splitState) : null, _uploadedData, endpoints,
+            ShareAtEnd: steps == maxSteps, _factors, Seeded: _workersLoad && _splitState is null);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
         var results = new LinkedRunResult?[spec.Workers];
         string? failure = null;
@@ -240,18 +233,26 @@ public sealed class ParameterServerGrain(
         {
             failure ??= e.Message;
             await AbortAllAsync();
-            // Let the others finish before the job goes on or restores.
+            // Let the others finish before the job restores.
             await QuietlyAsync(() => Task.WhenAll(pending).WaitAsync(_options.WorkerCallTimeout));
-            foreach (var done in pending.Where(t => t.IsCompletedSuccessfully && t.Result.FirstStep == firstStep)) results[done.Result.Rank] ??= done.Result;
         }
-        if (failure is not null) return await ResumeFromSurvivorAsync(firstStep, results, failure);
+        if (failure is not null)
+        {
+            int lost = Array.FindIndex(results, r => r is { NeedsParameters: true });
+            if (lost >= 0) throw LostShare(lost);
+            logger.LogWarning("Job {Job}: the window from step {Step} failed: {Error}", JobId, firstStep, failure);
+            throw new InvalidOperationException($"Job {JobId}: the window from step {firstStep} failed: {failure}");
+        }
 
         var losses = results[0]!.Losses.ToArray();
         foreach (var other in results.Skip(1)) CheckSameLosses(firstStep, losses, other!);
-        Synced();
+        Offers.Withdraw("sync");
+        _splitState = null;
+        _workersLoad = false;
+        _seeded = false;
         _stepsCompleted = firstStep + losses.Length - 1;
         _checkpointShares = null;
-        var shares = _split is null ? [results[0]!.Share] : results.Select(r => r!.Share).ToArray();
+        var shares = results.Select(r => r!.Share).ToArray();
         if (shares.All(share => share is not null))
         {
             try
@@ -271,73 +272,14 @@ public sealed class ParameterServerGrain(
         return losses;
     }
 
-    /// <summary>
-    /// After a failed window. A data-parallel job's replicas are all the same at the same step, so
-    /// the job carries on from the last step every surviving worker completed: it takes those steps'
-    /// losses, starts a new run from a survivor's replica there, and the lost worker gets that
-    /// replica with the others. The bits are those of an undisturbed run. A split job (only the lost
-    /// worker held its slice), or a job no worker survived, fails the window: the job grain restores its checkpoint.
-    /// </summary>
-    private async Task<double[]> ResumeFromSurvivorAsync(int firstStep, LinkedRunResult?[] results, string failure)
-    {
-        int lost = Array.FindIndex(results, r => r is null or { NeedsParameters: true });
-        var survivors = results.Where(r => r is { NeedsParameters: false }).Select(r => r!).ToArray();
-        if (_split is not null || survivors.Length == 0)
-        {
-            if (lost >= 0 && results[lost] is { NeedsParameters: true }) throw LostShare(lost);
-            logger.LogWarning("Job {Job}: the window from step {Step} failed: {Error}", JobId, firstStep, failure);
-            throw new InvalidOperationException($"Job {JobId}: the window from step {firstStep} failed: {failure}");
-        }
-        int agreed = survivors.Min(r => r.Losses.Length);
-        var losses = survivors[0].Losses.Values[..agreed].ToArray();
-        foreach (var other in survivors.Skip(1)) CheckSameLosses(firstStep, losses, other, agreed);
-        int after = firstStep - 1 + agreed;
-        if (await FirstReplicaAsync(survivors.Where(r => r.Losses.Length == agreed).Select(r => r.Rank), after, null) is not { } found)
-            throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {after} (the window from step {firstStep} failed: {failure}).");
-        logger.LogWarning("Job {Job} step {Step}: the window failed ({Error}); the workers carry on from worker {Donor}'s replica after step {After}",
-            JobId, after + 1, failure, found.Rank, after);
-        Synced();
-        _syncParameters = found.Replica;
-        _stepsCompleted = after;
-        _checkpointShares = null;
-        NextGeneration();
-        return losses;
-    }
-
-    /// <summary>
-    /// The replica after <paramref name="stepsCompleted"/> steps of the first of <paramref name="ranks"/>
-    /// that holds one (applying <paramref name="pendingUpdate"/> first where given); a worker that
-    /// cannot be reached is skipped. Null when none holds it.
-    /// </summary>
-    private async Task<(int Rank, TensorPayload Replica)?> FirstReplicaAsync(IEnumerable<int> ranks, int stepsCompleted, TensorPayload? pendingUpdate)
-    {
-        foreach (int rank in ranks)
-        {
-            try
-            {
-                if (await ReplicaAsync(rank, stepsCompleted, pendingUpdate) is { } replica) return (rank, replica);
-            }
-            catch (Exception e) when (IsTransient(e))
-            {
-                logger.LogWarning("Job {Job}: worker {Rank} could not hand over its replica ({Error}); asking the next", JobId, rank, e.GetType().Name);
-            }
-        }
-        return null;
-    }
-
-    /// <summary>Worker <paramref name="rank"/>'s replica (or share) after <paramref name="stepsCompleted"/> steps, read in chunks when large; null when it holds none.</summary>
-    private async Task<TensorPayload?> ReplicaAsync(int rank, int stepsCompleted, TensorPayload? pendingUpdate) =>
-        await ReceiveAsync(await Worker(rank).GetReplicaAsync(stepsCompleted, pendingUpdate).WaitAsync(_options.WorkerCallTimeout));
-
     // NOTE: clock ticks order the generations of successive parameter-server activations too (a
     // restore takes seconds, far beyond the clock skew of one cluster's machines).
     private void NextGeneration() => _generation = Math.Max(_generation + 1, DateTime.UtcNow.Ticks);
 
-    /// <summary>Every worker computed the same losses (for the first <paramref name="count"/> steps, or all of them, of equal count).</summary>
-    private void CheckSameLosses(int firstStep, double[] losses, LinkedRunResult other, int count = -1)
+    /// <summary>Every worker computed the same losses.</summary>
+    private void CheckSameLosses(int firstStep, double[] losses, LinkedRunResult other)
     {
         var theirs = other.Losses.Values;
-        if (count >= 0) theirs = theirs[..count];
         int differs = theirs.Length != losses.Length ? Math.Min(theirs.Length, losses.Length) : theirs.IndexOfAnyExcept(losses);
         if (differs >= 0)
             throw new InvalidOperationException($"Job {JobId} step {firstStep + differs}: workers computed different losses " +
@@ -345,7 +287,7 @@ public sealed class ParameterServerGrain(
     }
 
     private InvalidOperationException LostShare(int rank) =>
-        new($"Job {JobId}: worker {rank} lost its {(_split is null ? "replica" : "share")} of the parameters; no worker holds the parameters after step {_stepsCompleted} (its silo was lost).");
+        new($"Job {JobId}: worker {rank} lost its share of the parameters; no worker holds the parameters after step {_stepsCompleted} (its silo was lost).");
 
     private async Task QuietlyAsync(Func<Task> call)
     {
@@ -355,42 +297,42 @@ public sealed class ParameterServerGrain(
 
     public async Task<ParameterTransfer> GetStateAsync()
     {
-        if (_spec is null || _updates is null)
+        if (_spec is null || (_model is null && _split is null))
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
-        if (SeededStart) return new ParameterTransfer(_spec, 0, null, _uploadedData);
-        if (_syncParameters is { } pending) return State(pending);
-        if (_checkpointShares is { } kept && kept.StepsCompleted == _stepsCompleted)
-            return State(_split is { } merger ? merger.Merge(kept.Shares) : kept.Shares[0]);
-        if (_split is { } split)
+        if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData);
+        if (_model is { } model)
         {
-            var shares = new TensorPayload[_spec.Workers];
-            for (int rank = 0; rank < shares.Length; rank++)
-                shares[rank] = await ReplicaAsync(rank, _stepsCompleted, null)
-                    ?? throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (worker {rank}'s share was lost with its silo).");
-            return State(split.Merge(shares));
+            await _applying;
+            return State(await compute.Run(() =>
+            {
+                model.ApplyPending();
+                return model.ModelState();
+            }));
         }
-        if (await FirstReplicaAsync(Enumerable.Range(0, _spec.Workers), _stepsCompleted, _pendingUpdate) is { } found) return State(found.Replica);
-        // Worded as ResyncAsync's error: whichever notices first, the job grain restores its checkpoint.
-        throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (their silos were lost).");
+        var split = _split!;
+        if (_splitState is { } loading) return State(split.ToFloat64(loading));
+        if (_checkpointShares is { } kept && kept.StepsCompleted == _stepsCompleted) return State(split.ToFloat64(split.Merge(kept.Shares)));
+        var shares = new TensorPayload[_spec.Workers];
+        for (int rank = 0; rank < shares.Length; rank++)
+            shares[rank] = await ReceiveAsync(await Worker(rank).GetShareAsync(_stepsCompleted).WaitAsync(_options.WorkerCallTimeout))
+                ?? throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (worker {rank}'s share was lost with its silo).");
+        return State(split.ToFloat64(split.Merge(shares)));
     }
 
     // Offered until read once; two may be out at a time (a checkpoint and a client's fetch).
-    private ParameterTransfer State(TensorPayload parameters) =>
-        new(_spec!, _stepsCompleted, Offers.Send("state", _updates!.ToFloat64(parameters), once: true, keep: 2), _uploadedData);
+    private ParameterTransfer State(TensorPayload modelState) =>
+        new(_spec!, _stepsCompleted, Offers.Send("state", modelState, once: true, keep: 2), _uploadedData);
 
     /// <summary>
-    /// Worker <paramref name="rank"/> answered that it holds no replica (it was re-activated after a
-    /// crash): it gets a copy of a worker that computed this step, whose replica is exactly the
-    /// parameters after step - 1, and computes again.
+    /// Worker <paramref name="rank"/> answered that it holds no cache of the parameters (it was
+    /// re-activated after a crash): it is sent the server's, the parameters after step - 1, and computes again.
     /// </summary>
-    private async Task<ShardGradient> ResyncAsync(int rank, WorkRequest request, ShardGradient[] results)
+    private async Task<ShardGradient> ResyncAsync(int rank, WorkRequest request)
     {
-        int donor = Array.FindIndex(results, r => !r.NeedsParameters);
-        var parameters = donor < 0 ? null : await ReplicaAsync(donor, request.Step - 1, null);
-        if (parameters is null)
-            throw new InvalidOperationException($"Job {JobId} step {request.Step}: no worker holds the parameters after step {request.Step - 1} (their silos were lost).");
-        logger.LogWarning("Job {Job} step {Step}: worker {Rank} lost its replica; it gets a copy of worker {Donor}'s", JobId, request.Step, rank, donor);
-        var result = await ComputeWithRetryAsync(rank, request with { Parameters = Offers.Send("resync", parameters), Update = null, Seeded = false });
+        await _applying;
+        _model!.ApplyPending();
+        logger.LogWarning("Job {Job} step {Step}: worker {Rank} holds no parameters; it is sent the parameter server's", JobId, request.Step, rank);
+        var result = await ComputeWithRetryAsync(rank, request with { Parameters = Offers.Send("resync", _model.Parameters), Update = null, Seeded = false });
         Offers.Withdraw("resync");
         return result.NeedsParameters
             ? throw new InvalidOperationException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent.")

@@ -9,9 +9,9 @@ using Trainer.Core.Training;
 namespace Trainer.Grains;
 
 /// <summary>
-/// A shard's rows and a replica of the parameters in precision T, and the arithmetic a data-parallel
-/// worker runs on them on either data plane: the shard's loss and pack, the update's application.
-/// One class for both planes, so they cannot drift apart in a bit.
+/// A shard's rows and a cache of the parameters in precision T, and the arithmetic a data-parallel
+/// worker runs on them: the shard's loss and pack, and (plain SGD) the update's application, with
+/// the code the parameter server applies it with, so the cache keeps the server's bits.
 /// </summary>
 internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, T[] x, T[] y, int samples, T[] batchInputs)
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -35,10 +35,12 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         StepsApplied = stepsCompleted;
     }
 
-    /// <summary>Applies the update of step StepsApplied + 1.</summary>
+    /// <summary>Applies the update of step StepsApplied + 1 (plain SGD: any other optimizer's step needs its state, which the parameter server holds).</summary>
     public void Apply(ReadOnlySpan<T> update)
     {
-        _update.Apply(update, batchInputs, _parameters);
+        if (spec.Optimizer.StateSlots != 0)
+            throw new InvalidOperationException($"Optimizer {spec.Optimizer.Name} keeps state on the parameter server; a worker's cache takes its parameters, not its updates.");
+        _update.Apply(StepsApplied + 1, update, batchInputs, _parameters, []);
         StepsApplied++;
     }
 
@@ -71,8 +73,8 @@ internal static class ReplicaStates
 }
 
 /// <summary>
-/// A worker's shard and replica on the Orleans data plane (one step per request from the parameter
-/// server), with its packs in two reused buffers, so the worker grain stays precision-blind.
+/// A data-parallel worker's shard and cache of the parameters (one step per request from the
+/// parameter server), with its packs in two reused buffers, so the worker grain stays precision-blind.
 /// </summary>
 internal abstract class ShardReplica
 {
@@ -129,9 +131,8 @@ internal abstract class ShardReplica
 /// <summary>
 /// A worker's part of a job whose workers run windows of steps on their own, exchanging one block
 /// each per step over links (<see cref="LinkRunner"/>), in the job's precision: a split job's
-/// activation blocks (<see cref="SplitReplica"/>) or a data-parallel job's gradient packs
-/// (<see cref="DataReplica"/>). It writes its blocks where the caller says: the runner has them
-/// written straight into their place among the step's blocks.
+/// activation blocks (<see cref="SplitReplica"/>). It writes its blocks where the caller says: the
+/// runner has them written straight into their place among the step's blocks.
 /// </summary>
 internal abstract class LinkedReplica
 {
@@ -141,8 +142,8 @@ internal abstract class LinkedReplica
     /// <summary>The job's last step (no block is needed after it).</summary>
     public abstract int LastStep { get; }
 
-    /// <summary>Takes <paramref name="parameters"/> (after <paramref name="stepsCompleted"/> steps) and writes this worker's block for the next step into <paramref name="block"/>.</summary>
-    public abstract void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block);
+    /// <summary>Takes the model state <paramref name="modelState"/> (after <paramref name="stepsCompleted"/> steps) and writes this worker's block for the next step into <paramref name="block"/>.</summary>
+    public abstract void Load(TensorPayload modelState, int stepsCompleted, Span<byte> block);
 
     /// <summary>
     /// Runs a step from every worker's block (rank order, as bytes), writes this worker's block for
@@ -161,10 +162,7 @@ internal abstract class LinkedReplica
     /// <summary>Where each rank's block sits in a step's blocks.</summary>
     public abstract BlockLayout Layout { get; }
 
-    /// <summary>Whether the parameter server needs this worker's <see cref="Share"/> at a checkpoint (a data-parallel job needs only one replica).</summary>
-    public abstract bool SharesAtCheckpoint { get; }
-
-    /// <summary>A copy of the parameters this worker holds: a split job's slice, a data-parallel job's whole replica.</summary>
+    /// <summary>A copy of what this worker owns: its slice's parameters, then their optimizer state.</summary>
     public abstract TensorPayload Share();
 }
 
@@ -184,14 +182,19 @@ internal abstract class SplitReplica : LinkedReplica
     {
         private readonly FirstLayerSplit<T> _split = new(spec, rank, x, y);
         private readonly int _parameters = ParameterLayout.For(spec.Model).Count;
+        // The whole model's optimizer state when a model state arrives without one (step 0: zero).
+        private T[]? _zeroState;
 
         public override int StepsApplied => _split.StepsApplied;
 
         public override int LastStep => spec.Steps;
 
-        public override void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block)
+        public override void Load(TensorPayload modelState, int stepsCompleted, Span<byte> block)
         {
-            _split.Load(parameters.ValuesOf<T>(_parameters, "the parameters sent to the worker"), stepsCompleted);
+            int slots = spec.Optimizer.StateSlots;
+            var values = modelState.ValuesOf<T>(modelState.Bytes.Length == _parameters * Unsafe.SizeOf<T>() ? _parameters : (1 + slots) * _parameters, "the model state sent to the worker");
+            var state = values.Length > _parameters ? values[_parameters..] : (_zeroState ??= new T[slots * _parameters]);
+            _split.Load(values[.._parameters], state, stepsCompleted);
             _split.Activations(MemoryMarshal.Cast<byte, T>(block));
         }
 
@@ -203,8 +206,6 @@ internal abstract class SplitReplica : LinkedReplica
         }
 
         public override BlockLayout Layout { get; } = LayoutOf(spec);
-
-        public override bool SharesAtCheckpoint => true;
 
         private static BlockLayout LayoutOf(TrainingSpec spec)
         {
@@ -219,86 +220,6 @@ internal abstract class SplitReplica : LinkedReplica
             _split.WriteShare(share);
             return payload;
         }
-    }
-}
-
-/// <summary>
-/// A worker's part of a data-parallel job whose workers exchange their gradient packs over links
-/// instead of through the parameter server: each worker builds the step's update from every pack
-/// in rank order and applies it to its own replica, with the very code the parameter server and
-/// the replicas run on the other data plane (<see cref="UpdateBuilder{T}"/>, <see cref="ReplicaUpdate{T}"/>),
-/// so the bits are the same on either. A block is the shard's summed loss (float64) and its pack
-/// (job precision); the block for step s + 1 is computed right after step s's update.
-/// </summary>
-internal abstract class DataReplica : LinkedReplica
-{
-    /// <param name="batchInputs">The whole batch's inputs (float64), needed when the plan factors the first layer; else null.</param>
-    public static DataReplica Create(TrainingSpec spec, ExchangePlan plan, int rank, Dataset shard, double[]? batchInputs) =>
-        ReplicaStates.Create<DataReplica>(spec, plan, shard, batchInputs, state => new Typed<double>(spec, rank, state), state => new Typed<float>(spec, rank, state));
-
-    private sealed class Typed<T> : DataReplica where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        private readonly ReplicaState<T> _state;
-        private readonly int _rank, _workers;
-        private readonly UpdateBuilder<T> _builder;
-        private readonly T[] _update;
-
-        public Typed(TrainingSpec spec, int rank, ReplicaState<T> state)
-        {
-            (_state, _rank, _workers, LastStep) = (state, rank, spec.Workers, spec.Steps);
-            _builder = new UpdateBuilder<T>(spec, state.Plan);
-            _update = new T[_builder.UpdateLength];
-            int size = Unsafe.SizeOf<T>();
-            var lengths = Enumerable.Range(0, _workers).Select(r => sizeof(double) + _builder.ShardLength(r) * size).ToArray();
-            var offsets = new int[lengths.Length];
-            for (int r = 1; r < offsets.Length; r++) offsets[r] = offsets[r - 1] + lengths[r - 1];
-            Layout = new BlockLayout(offsets, lengths, offsets[^1] + lengths[^1]);
-        }
-
-        public override int StepsApplied => _state.StepsApplied;
-
-        public override int LastStep { get; }
-
-        public override BlockLayout Layout { get; }
-
-        public override bool SharesAtCheckpoint => _rank == 0;
-
-        public override void Load(TensorPayload parameters, int stepsCompleted, Span<byte> block)
-        {
-            _state.Load(parameters, stepsCompleted);
-            Compute(block);
-        }
-
-        public override double Step(ReadOnlySpan<byte> blocks, Span<byte> next)
-        {
-            _builder.Reset();
-            for (int rank = 0; rank < _workers; rank++)
-            {
-                var block = blocks.Slice(Layout.Offsets[rank], Layout.Lengths[rank]);
-                _builder.Add(rank, MemoryMarshal.Read<double>(block), Pack(block), _update);
-            }
-            double loss = _builder.Complete();
-            _state.Apply(_update);
-            if (!next.IsEmpty) Compute(next);
-            return loss;
-        }
-
-        public override void AfterSend(ReadOnlySpan<byte> own)
-        {
-            if (_state.Plan.AnyFactored) _state.PrecomputeOwn(_rank, Pack(own));
-        }
-
-        /// <summary>This shard's summed loss and pack at the replica's parameters, as this worker's block.</summary>
-        private void Compute(Span<byte> block)
-        {
-            double loss = _state.Compute(MemoryMarshal.Cast<byte, T>(block[sizeof(double)..]));
-            MemoryMarshal.Write(block, in loss);
-        }
-
-        /// <summary>The pack in a block (after its float64 loss).</summary>
-        private static ReadOnlySpan<T> Pack(ReadOnlySpan<byte> block) => MemoryMarshal.Cast<byte, T>(block[sizeof(double)..]);
-
-        public override TensorPayload Share() => _state.Snapshot();
     }
 }
 

@@ -56,12 +56,6 @@ public sealed class TrainerOptions
     public ExchangeMode Exchange { get; set; } = ExchangeMode.Auto;
 
     /// <summary>
-    /// How the workers of a data-parallel job exchange their gradient packs (see <see cref="Trainer.Grains.DataPlane"/>).
-    /// Either way the job's losses and weights are the same bits.
-    /// </summary>
-    public DataPlane DataPlane { get; set; } = DataPlane.Auto;
-
-    /// <summary>
     /// The parameter server runs steps back to back for up to this long per call from the job grain;
     /// losses, status and cancellation are seen at that granularity (and at every checkpoint).
     /// </summary>
@@ -110,33 +104,3 @@ public enum ExchangeMode
     Factors,
 }
 
-/// <summary><see cref="TrainerOptions.DataPlane"/>.</summary>
-public enum DataPlane
-{
-    /// <summary>
-    /// <see cref="Links"/> when the cluster has more than one active silo at the job's start or
-    /// restore, else <see cref="Orleans"/>. Measured (docs/performance.md, fifth session): across
-    /// two silo processes links took the seed job from 8.1 s to 6.6 s in one bench run; within one
-    /// silo the parameter server's messages copy nothing and it builds the update once instead of
-    /// once per worker (embedded seed, 2 workers: 3.4 s against 3.8-4.0 s on links; the
-    /// 50M-parameter model 7.1 s against 11.8 s).
-    /// </summary>
-    Auto,
-
-    /// <summary>
-    /// The workers run windows of steps on their own threads, send their packs straight to each
-    /// other (TCP between silos, in process within one) and each builds the update in rank order and
-    /// applies it: the parameter server only starts windows and keeps checkpoints. When a worker is
-    /// lost, the job carries on from the last step every surviving worker completed, from a
-    /// survivor's replica; only when none survives does it restore its checkpoint.
-    /// </summary>
-    Links,
-
-    /// <summary>
-    /// Every step goes through the parameter server in Orleans messages: it gathers the packs, builds
-    /// the update and sends it with the next step. No port beyond Orleans' own; slower across silos
-    /// (measured: the seed job on 2 silo processes 6.4-7.7 s against 4.6-4.8 s on links); a worker
-    /// that lost its replica gets a copy of a surviving worker's at the step it missed.
-    /// </summary>
-    Orleans,
-}

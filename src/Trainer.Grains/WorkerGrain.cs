@@ -8,17 +8,15 @@ using Trainer.Core.Training;
 namespace Trainer.Grains;
 
 /// <summary>
-/// Keeps one shard and a replica of the parameters. Each step it applies the previous step's update
-/// (sent by the parameter server) to its replica and computes its shard's summed loss and gradient
-/// pack. The shard's rows are fetched (or, for synthetic data, regenerated from the seed) once per
-/// activation. A worker re-activated on another silo after a crash rebuilds its shard from the
-/// request and asks for parameters (<see cref="ShardGradient.NeedsParameters"/>); every replica
-/// applies the same update with the same code, so they stay bit-identical.
-/// On the links data plane (<see cref="DataPlane.Links"/>, the default across silos) the workers instead run
-/// windows of steps on their own <see cref="LinkRunner"/> threads, exchanging their packs over
-/// <see cref="WorkerLinks"/>, and each builds the update itself, in rank order. In a job that splits
-/// its first layer the worker holds its slice of that layer and the whole batch, and exchanges
-/// activation blocks the same way.
+/// A data-parallel worker keeps one shard and a cache of the parameters. Each step the parameter
+/// server's request brings the cache up to date (the parameters, or with plain SGD the previous
+/// step's update, applied with the server's own code) and the worker computes its shard's summed
+/// loss and gradient pack. The shard's rows are fetched (or, for synthetic data, regenerated from the
+/// seed) once per activation. A worker re-activated on another silo after a crash rebuilds its shard
+/// from the request and asks for parameters (<see cref="ShardGradient.NeedsParameters"/>).
+/// In a job that splits its first layer the worker owns its slice of that layer (and the slice's
+/// optimizer state) and the whole batch, and runs windows of steps on its own <see cref="LinkRunner"/>
+/// thread, exchanging activation blocks with the other workers over <see cref="WorkerLinks"/>.
 /// </summary>
 /// <remarks>
 /// The arithmetic runs on the silo's <see cref="ComputeScheduler"/> threads (a split job's on its
@@ -30,10 +28,10 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 {
     // A share or replica too large for one message, offered to the parameter server until it has read it.
     private TensorOffers? _offers;
-    // The current run of a job whose workers exchange blocks over links: its thread and links.
+    // The current run of a split job: its thread and links.
     private LinkRunner? _runner;
     private (long Generation, LinkedRunResult Result)? _lastRun;
-    // The worker's part of the job on the Orleans data plane (the parameter server drives each step), or on links.
+    // The worker's part of a data-parallel job (the parameter server drives each step), or of a split job.
     private ShardReplica? _replica;
     private LinkedReplica? _linked;
     private TrainingSpec? _spec;
@@ -63,31 +61,35 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         if (request.Spec.Parallelism == Parallelism.SplitFirstLayer)
             throw new InvalidOperationException($"Job {JobId} splits its first layer; its workers run whole windows of steps (RunWindowAsync).");
         if (_replica is null || _spec != request.Spec || _worldSize != request.WorldSize || _factors != request.Factors)
-            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors, linked: false);
+            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors);
         var replica = _replica!;
         int rank = Rank;
         var sent = request.Parameters is { } transfer ? await ReceiveAsync(transfer) : null;
+        var update = request.Update is { } updateTransfer ? await ReceiveAsync(updateTransfer) : null;
         await _precompute;
-        var result = await compute.Run(() =>
+        var result = await compute.Run<(double Loss, TensorPayload? Pack)>(() =>
         {
             if ((sent ?? (request.Seeded && request.Step == 1 ? InitialParameters.InJobPrecision(request.Spec) : null)) is { } parameters)
                 replica.Load(parameters, request.Step - 1);
-            else if (request.Update is { } update && replica.StepsApplied == request.Step - 2) replica.Apply(update);
-            // Anything else (no replica, or one from another point of the job) cannot be brought up to date from this request.
+            else if (update is not null && replica.StepsApplied == request.Step - 2) replica.Apply(update);
+            // Anything else (no cache, or one from another point of the job) cannot be brought up to date from this request.
             if (replica.StepsApplied != request.Step - 1)
-                return new ShardGradient(rank, request.Step, double.NaN, TensorPayload.Empty, NeedsParameters: true);
-            var (loss, pack) = replica.Compute();
-            return new ShardGradient(rank, request.Step, loss, pack);
+                return (double.NaN, null);
+            return replica.Compute();
         });
-        if (!result.NeedsParameters && replica.HasFactors) _precompute = compute.Run(() => replica.PrecomputeOwn(rank));
-        return result;
+        // A pack too large for one message is offered until the server reads it (before the next step reuses its buffer).
+        var answer = result.Pack is { } computed
+            ? new ShardGradient(rank, request.Step, result.Loss, Offers.Send("pack", computed))
+            : new ShardGradient(rank, request.Step, double.NaN, TensorTransfer.Of(TensorPayload.Empty), NeedsParameters: true);
+        if (!answer.NeedsParameters && replica.HasFactors) _precompute = compute.Run(() => replica.PrecomputeOwn(rank));
+        return answer;
     }
 
     public Task<string> PrepareLinksAsync() => Task.FromResult(links.Endpoint);
 
     /// <summary>
-    /// A window of steps over links (a split job, or a data-parallel job on the links data plane).
-    /// A run with parameters (a new generation) loads this worker's share or replica, links it to
+    /// A window of a split job's steps over links.
+    /// A run with a model state (a new generation) loads this worker's share, links it to
     /// the other workers and starts its <see cref="LinkRunner"/>; a run without continues the
     /// runner of its generation, which must stand where the window starts.
     /// </summary>
@@ -103,7 +105,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             _runner = null;
             if (run.Endpoints is not { } endpoints || endpoints.Length != run.Spec.Workers)
                 throw new ArgumentException($"Job {JobId}: a run that starts needs every worker's link endpoint ({run.Spec.Workers}).", nameof(run));
-            if (_linked is null || _spec != run.Spec || _factors != run.Factors) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, run.Factors, linked: true);
+            if (_linked is null || _spec != run.Spec) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, run.Factors);
             if (run.Parameters is { } transfer) parameters = await ReceiveAsync(transfer);
             else
             {
@@ -140,20 +142,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return Task.CompletedTask;
     }
 
-    public async Task<TensorTransfer?> GetReplicaAsync(int stepsCompleted, TensorPayload? pendingUpdate) =>
-        Offers.SendOptional("replica", await SnapshotAsync(stepsCompleted, pendingUpdate), once: true);
-
-    private async Task<TensorPayload?> SnapshotAsync(int stepsCompleted, TensorPayload? pendingUpdate)
-    {
-        if (_linked is { } linked) return await compute.Run(() => linked.StepsApplied == stepsCompleted ? linked.Share() : null);
-        if (_replica is not { } replica) return null;
-        await _precompute;
-        return await compute.Run(() =>
-        {
-            if (pendingUpdate is not null && replica.StepsApplied == stepsCompleted - 1) replica.Apply(pendingUpdate);
-            return replica.StepsApplied == stepsCompleted ? replica.Snapshot() : null;
-        });
-    }
+    public async Task<TensorTransfer?> GetShareAsync(int stepsCompleted) =>
+        Offers.SendOptional("share", _linked is { } linked ? await compute.Run(() => linked.StepsApplied == stepsCompleted ? linked.Share() : null) : null, once: true);
 
     public Task ReleaseAsync()
     {
@@ -161,8 +151,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return Task.CompletedTask;
     }
 
-    /// <param name="linked">Whether the worker runs windows of steps over links (<see cref="RunWindowAsync"/>) rather than one step per <see cref="ComputeAsync"/>.</param>
-    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors, bool linked)
+    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors)
     {
         bool split = spec.Parallelism == Parallelism.SplitFirstLayer;
         var plan = ExchangePlan.For(spec, factors);
@@ -192,18 +181,9 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         }
         int offset = uploaded is null ? 0 : first;
         var shardData = rows.Slice(shard with { Start = shard.Start - offset });
-        if (linked)
-        {
-            _linked = DataReplica.Create(spec, plan, Rank, shardData, plan.NeedsBatchInputs ? rows.X : null);
-            _replica = null;
-        }
-        else
-        {
-            _replica = ShardReplica.Create(spec, plan, shardData, plan.NeedsBatchInputs ? rows.X : null);
-            _linked = null;
-        }
-        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}, {Plane}",
-            Rank, worldSize, JobId, shard.Start, shard.End, source, spec.Engine, spec.Precision.Name(), plan.Describe(),
-            linked ? "packs to the other workers over links" : "packs through the parameter server");
+        _replica = ShardReplica.Create(spec, plan, shardData, plan.NeedsBatchInputs ? rows.X : null);
+        _linked = null;
+        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}",
+            Rank, worldSize, JobId, shard.Start, shard.End, source, spec.Engine, spec.Precision.Name(), plan.Describe());
     }
 }

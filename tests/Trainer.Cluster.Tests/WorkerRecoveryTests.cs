@@ -9,37 +9,21 @@ using Trainer.Hosting;
 namespace Trainer.Cluster.Tests;
 
 /// <summary>
-/// The parameters live in the workers' replicas. A worker that loses its replica (its activation
-/// is gone, as after a crash) gets a copy of a surviving one: on the Orleans data plane at the step
-/// it missed, on links from the last step every survivor completed. When none survives, the job
-/// restores its checkpoint. Either way the job ends with exactly the undisturbed weights. The
-/// silos' log shows which recovery ran, so a test cannot pass without it.
+/// A data-parallel job's parameters live in its parameter server; the workers keep caches. A worker
+/// that loses its cache (its activation is gone, as after a crash) is sent the server's parameters at
+/// the step it missed, and even losing every worker at once costs no checkpoint replay. A split job's
+/// workers own their slices, so losing one restores the checkpoint. Either way the job ends with
+/// exactly the undisturbed weights. The silos' log shows which recovery ran, so a test cannot pass without it.
 /// </summary>
-public sealed class ReplicaRecoveryTests
+public sealed class WorkerRecoveryTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task OnTheOrleansDataPlane_AWorkerThatLostItsReplica_GetsASurvivorsCopy_AndEndsWithTheUndisturbedWeights()
-    {
-        var log = new LogCapture();
-        await using var cluster = await StartAsync(log, DataPlane.Orleans);
-        var spec = Jobs.Small(workers: 3, steps: 400) with { CheckpointEvery = 1000 };
-        var expected = Jobs.Local(spec);
-
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 100, ranks: [1]));
-
-        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
-        Assert.Contains(log.Lines, l => l.Contains($"Job {id} step") && l.Contains("worker 1 lost its replica; it gets a copy of worker 0's"));
-    }
-
-    [Fact]
-    public async Task OnLinks_AWorkerThatLostItsReplica_TheWorkersCarryOnFromASurvivorsReplica_WithoutRestoringTheCheckpoint()
+    public async Task AWorkerThatLostItsCache_IsSentTheParameterServersParameters_AndTheJobEndsWithTheUndisturbedWeights()
     {
         var log = new LogCapture();
         await using var cluster = await StartAsync(log);
-        // No checkpoint after the initial one: a restore would replay from step 0, and the log would say so.
         var spec = Jobs.Small(workers: 3, steps: 400) with { CheckpointEvery = 1000 };
         var expected = Jobs.Local(spec);
 
@@ -47,22 +31,20 @@ public sealed class ReplicaRecoveryTests
             afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 100, ranks: [1]));
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
-        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id} step ", StringComparison.Ordinal) && l.Contains("the workers carry on from worker ") && l.Contains("'s replica after step "));
+        Assert.Contains(log.Lines, l => l.Contains($"Job {id} step") && l.Contains("worker 1 holds no parameters; it is sent the parameter server's"));
         Assert.DoesNotContain(log.Lines, l => l.Contains($"Job {id}: ") && l.Contains("restoring the checkpoint"));
     }
 
     [Theory]
-    [InlineData(DataPlane.Links)]
-    [InlineData(DataPlane.Orleans)]
-    public async Task WhenEveryWorkerIsLostBetweenTwoSteps_TheJobRestoresItsCheckpoint_AndEndsWithTheUndisturbedWeights(DataPlane plane)
+    [InlineData(Core.Optim.OptimizerKind.Sgd)]
+    [InlineData(Core.Optim.OptimizerKind.Momentum)]
+    public async Task WhenEveryWorkerIsLostBetweenTwoSteps_TheParameterServerReloadsThem_WithoutRestoringTheCheckpoint(Core.Optim.OptimizerKind optimizer)
     {
-        var log = new LogCapture();
-        // Both workers are lost while the parameter server's next call to them is held, so neither
-        // can carry on from the other's replica (released without the gate, one release could land
-        // a window later, and the job would rightly resume from the other's replica: seen once in CI).
+        var log = new LogCapture(LogLevel.Information);
+        // Both workers are lost while the parameter server's next call to them is held.
         var gate = new StepGate(fromStep: 121);
-        await using var cluster = await StartAsync(log, plane, gate: gate);
-        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
+        await using var cluster = await StartAsync(log, gate: gate);
+        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0, Optimizer = new() { Kind = optimizer } };
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
@@ -74,7 +56,15 @@ public sealed class ReplicaRecoveryTests
             });
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
-        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("no worker holds the parameters") && l.Contains("restoring the checkpoint"));
+        foreach (int rank in new[] { 0, 1 })
+        {
+            // Both were re-activated and loaded their shards again; an SGD cache follows the updates, so
+            // it must be sent the parameters; a momentum cache is sent them with every step anyway.
+            Assert.Equal(2, log.Lines.Count(l => l.StartsWith($"Worker {rank}/2 of job {id} loaded samples", StringComparison.Ordinal)));
+            if (optimizer == Core.Optim.OptimizerKind.Sgd)
+                Assert.Contains(log.Lines, l => l.Contains($"Job {id} step 121: worker {rank} holds no parameters; it is sent the parameter server's"));
+        }
+        Assert.DoesNotContain(log.Lines, l => l.Contains($"Job {id}: ") && l.Contains("restoring the checkpoint"));
     }
 
     [Fact]
@@ -100,8 +90,8 @@ public sealed class ReplicaRecoveryTests
         await Task.WhenAll(ranks.Select(rank => cluster.Client.GetGrain<IWorkerGrain>(rank, jobId).ReleaseAsync()));
     }
 
-    /// <param name="window">The links' window of steps: short, so that a worker released after some step misses a later window of the job.</param>
-    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, DataPlane plane = DataPlane.Links, double window = 2, StepGate? gate = null)
+    /// <param name="window">A split job's window of steps: short, so that a worker released after some step misses a later window of the job.</param>
+    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, double window = 2, StepGate? gate = null)
     {
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
@@ -109,7 +99,7 @@ public sealed class ReplicaRecoveryTests
             silo.AddTrainer();
             if (gate is not null) silo.AddOutgoingGrainCallFilter(gate.FilterAsync);
             silo.Services.AddSingleton<ILoggerProvider>(log);
-            silo.Services.Configure<TrainerOptions>(o => (o.Exchange, o.DataPlane, o.SplitStepBatchWindow) = (ExchangeMode.Factors, plane, TimeSpan.FromMilliseconds(window)));
+            silo.Services.Configure<TrainerOptions>(o => (o.Exchange, o.SplitStepBatchWindow) = (ExchangeMode.Factors, TimeSpan.FromMilliseconds(window)));
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
@@ -117,8 +107,8 @@ public sealed class ReplicaRecoveryTests
     }
 
     /// <summary>
-    /// Holds every call that would run a step from <paramref name="fromStep"/> on (a window of steps
-    /// over links, or one step on the Orleans plane) until <see cref="Open"/>: the cluster can be
+    /// Holds every call that would run a step from <paramref name="fromStep"/> on (a split job's
+    /// window of steps, or one data-parallel step) until <see cref="Open"/>: the cluster can be
     /// changed between two steps, whatever the timing. <see cref="Reached"/> completes when the
     /// first such call is held, i.e. when every step before it is done.
     /// </summary>

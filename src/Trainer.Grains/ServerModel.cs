@@ -1,0 +1,181 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Trainer.Abstractions;
+using Trainer.Core.Models;
+using Trainer.Core.Optim;
+using Trainer.Core.Training;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// What a data-parallel job's parameter server owns, in the job's precision: the authoritative
+/// parameters, the optimizer's state, and the step's update built from the workers' packs in SHARD
+/// order (never arrival order). It applies the optimizer to the full-batch gradient the update stands
+/// for with <see cref="ReplicaUpdate{T}"/>, the code the single-process trainer runs, so its
+/// parameters are the single-process run's bits. The grain itself stays precision-blind.
+/// </summary>
+/// <remarks>
+/// The workers keep caches of the parameters. With plain SGD a cache is brought up to date with the
+/// update itself (every element gets the same operations as here, so the same bits; with factored
+/// layers the update is the sufficient factors, Poseidon's "sufficient-factor broadcasting"), and the
+/// server applies it to its own copy while the workers compute the next step (<see cref="ApplyPending"/>).
+/// Any other optimizer's step is not a function of the update alone (it reads the state), so the
+/// server applies it at once and the workers get the new parameters.
+/// A model-state tensor (checkpoints, <see cref="ParameterState.Parameters"/>) is float64: the
+/// parameters followed by the optimizer's state slots; parameters alone mean a zero state.
+/// </remarks>
+internal abstract class ServerModel
+{
+    /// <summary>Whether the workers' caches follow the updates (plain SGD) rather than being sent the parameters every step.</summary>
+    public abstract bool CachesFollowUpdates { get; }
+
+    /// <summary>The parameters after the steps done (job precision), by reference: sent to workers, read before the next step changes them.</summary>
+    public abstract TensorPayload Parameters { get; }
+
+    /// <summary>The update of the last completed step (<see cref="Complete"/>), what SGD caches apply.</summary>
+    public abstract TensorPayload Update { get; }
+
+    /// <summary>
+    /// Takes a float64 model-state tensor (parameters, optionally followed by the optimizer's state)
+    /// after <paramref name="stepsCompleted"/> steps; <paramref name="batchInputs"/> is the whole batch's x
+    /// (float64), read when the plan factors the first layer.
+    /// </summary>
+    public abstract void Load(TensorPayload modelState, int stepsCompleted, double[]? batchInputs);
+
+    /// <summary>Starts the next step's update (a pending one may still be applied meanwhile, on another thread).</summary>
+    public abstract void Begin();
+
+    /// <summary>
+    /// Adds the next shard's pack; shards must come in rank order. A large pack is added in parts,
+    /// one on the calling thread and the others on compute threads at the same time: element-wise,
+    /// so the same bits (the sum of the last shard is on the step's critical path).
+    /// </summary>
+    public abstract ValueTask AddAsync(int rank, double loss, TensorPayload pack);
+
+    /// <summary>
+    /// Checks every shard was added and returns the step's loss. With SGD the update is left pending
+    /// (<see cref="ApplyPending"/>); otherwise the optimizer steps the parameters now.
+    /// </summary>
+    public abstract double Complete(int step);
+
+    /// <summary>Applies a pending SGD update to the parameters (nothing when none is pending).</summary>
+    public abstract void ApplyPending();
+
+    /// <summary>A float64 copy of the parameters followed by the optimizer state (checkpoints, final weights).</summary>
+    public abstract TensorPayload ModelState();
+
+    public static ServerModel Create(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) => spec.Precision switch
+    {
+        Precision.Float32 => new Typed<float>(spec, plan, compute),
+        _ => new Typed<double>(spec, plan, compute),
+    };
+
+    // Packs below this many values are added on one thread: a hop to a compute thread costs more.
+    private const int PartValues = 1 << 15;
+
+    private sealed class Typed<T>(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) : ServerModel where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly UpdateBuilder<T> _builder = new(spec, plan);
+        private readonly ReplicaUpdate<T> _replica = new(spec, plan);
+        // Step s's update is sent with step s + 1 and read by every worker before it answers; step
+        // s + 1's update is then written into the other buffer, so nothing is allocated per step.
+        private readonly PayloadRing<T> _ring = new(plan.Update.Length);
+        private readonly int _count = plan.Layout.Count;
+        private readonly int _slots = spec.Optimizer.StateSlots;
+        private readonly TensorPayload _parameters = new(new byte[plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]);
+        private readonly T[] _state = new T[spec.Optimizer.StateSlots * plan.Layout.Count];
+        private T[] _batchInputs = [];
+        // The step whose update the parameters still lack (SGD only; 0: none), and that update. The
+        // next step's update is built into the ring's other buffer meanwhile, so the two never meet.
+        private int _pending;
+        private TensorPayload _pendingUpdate = TensorPayload.Empty;
+
+        public override bool CachesFollowUpdates => spec.Optimizer.Kind == OptimizerKind.Sgd;
+
+        public override TensorPayload Parameters => _pending == 0 ? _parameters
+            : throw new InvalidOperationException($"The parameters lack step {_pending}'s update; apply it first.");
+
+        public override TensorPayload Update => _ring.CurrentPayload;
+
+        private Span<T> Values => MemoryMarshal.Cast<byte, T>(_parameters.Bytes.AsSpan());
+
+        public override void Load(TensorPayload modelState, int stepsCompleted, double[]? batchInputs)
+        {
+            var values = modelState.Values;
+            if (values.Length != _count && values.Length != (1 + _slots) * _count)
+                throw new InvalidOperationException($"The model state has {values.Length} values; the model has {_count} parameters and the optimizer {_slots} state slots of as many.");
+            Narrow(values[.._count], Values);
+            if (values.Length == _count) _state.AsSpan().Clear();
+            else Narrow(values[_count..], _state);
+            if (plan.NeedsBatchInputs)
+            {
+                var x = batchInputs ?? throw new InvalidOperationException("The plan factors the first layer: the parameter server needs the batch's inputs.");
+                _batchInputs = typeof(T) == typeof(double) ? (T[])(object)x : (T[])(object)Precisions.Narrow(x);
+            }
+            _pending = 0;
+        }
+
+        private static void Narrow(ReadOnlySpan<double> from, Span<T> to)
+        {
+            if (typeof(T) == typeof(double)) from.CopyTo(MemoryMarshal.Cast<T, double>(to));
+            else Precisions.Narrow(from, MemoryMarshal.Cast<T, float>(to));
+        }
+
+        public override void Begin()
+        {
+            _ring.Swap();
+            _builder.Reset();
+        }
+
+        public override async ValueTask AddAsync(int rank, double loss, TensorPayload pack)
+        {
+            int parts = Math.Clamp(_builder.ShardLength(rank) / PartValues, 1, compute.MaximumConcurrencyLevel);
+            if (parts == 1)
+            {
+                _builder.Add(rank, loss, Pack(rank, pack), _ring.Current);
+                return;
+            }
+            var others = new Task[parts - 1];
+            for (int part = 1; part < parts; part++)
+            {
+                int which = part;
+                others[part - 1] = compute.Run(() => _builder.AddPart(rank, Pack(rank, pack), _ring.Current, which, parts));
+            }
+            _builder.AddPart(rank, Pack(rank, pack), _ring.Current, 0, parts);
+            await Task.WhenAll(others);
+            _builder.Accept(rank, loss);
+        }
+
+        private ReadOnlySpan<T> Pack(int rank, TensorPayload pack) => pack.ValuesOf<T>(_builder.ShardLength(rank), $"the gradient pack of worker {rank}");
+
+        public override double Complete(int step)
+        {
+            if (_pending != 0) throw new InvalidOperationException($"Step {_pending}'s update was never applied.");
+            double loss = _builder.Complete();
+            (_pending, _pendingUpdate) = (step, _ring.CurrentPayload);
+            if (!CachesFollowUpdates) ApplyPending();
+            return loss;
+        }
+
+        public override void ApplyPending()
+        {
+            if (_pending == 0) return;
+            _replica.Apply(_pending, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), _batchInputs, Values, _state);
+            _pending = 0;
+        }
+
+        public override TensorPayload ModelState()
+        {
+            var payload = TensorPayload.Allocate<double>((1 + _slots) * _count, out var values);
+            Widen(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), values[.._count]);
+            Widen(_state, values[_count..]);
+            return payload;
+        }
+
+        private static void Widen(ReadOnlySpan<T> from, Span<double> to)
+        {
+            if (typeof(T) == typeof(double)) MemoryMarshal.Cast<T, double>(from).CopyTo(to);
+            else Precisions.Widen(MemoryMarshal.Cast<T, float>(from), to);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Trainer.Abstractions;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// The parameter server's side of a job that splits its first layer (model parallelism of that
+/// layer): each worker owns its slice of the first layer and its optimizer state, as a
+/// parameter-server shard beside its compute, so the server only merges the workers' shares into a
+/// whole model-state tensor (parameters, then the optimizer's state slots) for checkpoints, and
+/// converts between float64 (checkpoints) and the job's precision (what the workers load).
+/// </summary>
+internal abstract class SplitServer
+{
+    /// <summary>The whole model state (job precision) from every worker's share (rank order).</summary>
+    public abstract TensorPayload Merge(IReadOnlyList<TensorPayload> shares);
+
+    /// <summary>A float64 model-state tensor in the job's precision (a float64 job's travels as it is: payloads are immutable).</summary>
+    public abstract TensorPayload FromFloat64(TensorPayload modelState);
+
+    /// <summary>A job-precision model-state tensor in float64 (widening float32 is exact).</summary>
+    public abstract TensorPayload ToFloat64(TensorPayload modelState);
+
+    public static SplitServer Create(TrainingSpec spec) => spec.Precision switch
+    {
+        Precision.Float32 => new Typed<float>(spec),
+        _ => new Typed<double>(spec),
+    };
+
+    private sealed class Typed<T>(TrainingSpec spec) : SplitServer where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly int _count = ParameterLayout.For(spec.Model).Count;
+
+        public override TensorPayload Merge(IReadOnlyList<TensorPayload> shares)
+        {
+            if (shares.Count != spec.Workers)
+                throw new ArgumentException($"{shares.Count} shares for {spec.Workers} workers.", nameof(shares));
+            // Written straight into the payload's bytes: a checkpoint allocates the model state once.
+            var merged = TensorPayload.Allocate<T>((1 + spec.Optimizer.StateSlots) * _count, out var values);
+            for (int rank = 0; rank < shares.Count; rank++)
+                FirstLayerSplit<T>.MergeShare(spec, rank, MemoryMarshal.Cast<byte, T>(shares[rank].Bytes.AsSpan()), values[.._count], values[_count..]);
+            return merged;
+        }
+
+        public override TensorPayload FromFloat64(TensorPayload modelState) =>
+            typeof(T) == typeof(float) ? TensorPayload.From(Precisions.Narrow(modelState.Values)) : modelState;
+
+        public override TensorPayload ToFloat64(TensorPayload modelState) =>
+            typeof(T) == typeof(float) ? TensorPayload.From(Precisions.Widen(modelState.ValuesSingle)) : modelState;
+    }
+}

@@ -1,0 +1,92 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orleans.TestingHost;
+using Trainer.Abstractions;
+using Trainer.Core.Models;
+using Trainer.Core.Optim;
+using Trainer.Core.Training;
+using Trainer.Grains;
+using Trainer.Hosting;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// A data-parallel step has one protocol: the workers' packs go to the parameter server, which adds
+/// them in shard order, applies the optimizer to the parameters it owns, and brings the workers'
+/// caches up to date (with the update for plain SGD, with the parameters otherwise). Both pack
+/// encodings (dense gradients, sufficient factors), every optimizer and both precisions give the
+/// single-process run's losses and weights, bit for bit.
+/// </summary>
+public sealed class ParameterServerStepTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    public static TheoryData<ExchangeMode, OptimizerKind> Cases()
+    {
+        var cases = new TheoryData<ExchangeMode, OptimizerKind>();
+        foreach (var exchange in new[] { ExchangeMode.Dense, ExchangeMode.Factors })
+            foreach (var optimizer in new[] { OptimizerKind.Sgd, OptimizerKind.Nesterov, OptimizerKind.Adam })
+                cases.Add(exchange, optimizer);
+        return cases;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task EitherPackEncoding_WithEachOptimizer_ReproducesTheSingleProcessRun_BitForBit(ExchangeMode exchange, OptimizerKind optimizer)
+    {
+        var log = new LogCapture(LogLevel.Information);
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddTrainer();
+            silo.Services.AddSingleton<ILoggerProvider>(log);
+            silo.Services.Configure<TrainerOptions>(o => o.Exchange = exchange);
+        });
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync(Token);
+        var rule = new OptimizerSpec { Kind = optimizer, WeightDecay = 1e-3, Schedule = ScheduleKind.Cosine, WarmupSteps = 5 };
+
+        foreach (var spec in new[]
+        {
+            Jobs.Small(workers: 3, steps: 60) with { CheckpointEvery = 7, CheckpointMinSeconds = 0, Optimizer = rule },
+            Jobs.Small(workers: 2, steps: 40, loss: LossKind.Mse) with { Precision = Precision.Float32, Optimizer = rule },
+        })
+        {
+            var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token);
+
+            await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
+            Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: the parameter server holds the parameters and applies optimizer {rule.Name}", StringComparison.Ordinal)
+                && l.Contains(optimizer == OptimizerKind.Sgd ? "each step's update" : "the new parameters each step"));
+        }
+    }
+
+    [Fact]
+    public async Task TheCheckpoint_HoldsTheOptimizerState_SoARestoredAdamJobEndsWithTheUndisturbedBits()
+    {
+        // The parameter server is lost between two steps (its activation goes, as with its silo): the
+        // job restores its latest checkpoint, parameters AND Adam's moments, and replays.
+        var log = new LogCapture();
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddTrainer();
+            silo.Services.AddSingleton<ILoggerProvider>(log);
+        });
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync(Token);
+        var spec = Jobs.Small(workers: 2, steps: 300) with
+        {
+            CheckpointEvery = 50, CheckpointMinSeconds = 0,
+            Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam },
+        };
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: async (job, jobId) =>
+        {
+            while ((await job.GetLossesAsync(120, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 120) Token.ThrowIfCancellationRequested();
+            await cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
+        });
+
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("restoring the checkpoint"));
+    }
+}
