@@ -23,7 +23,7 @@ internal sealed record JobArguments
     public string Init { get; init; } = "normal";
     public string Engine { get; init; } = "hand";
     public string Precision { get; init; } = "float64";
-    public string Parallel { get; init; } = "auto";
+    public string Parallel { get; init; } = "data";
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
     public double CheckpointMinSeconds { get; init; } = TrainingSpec.DefaultCheckpointMinSeconds;

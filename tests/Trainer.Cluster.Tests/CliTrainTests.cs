@@ -33,9 +33,20 @@ public sealed class CliTrainTests
     }
 
     [Fact]
-    public async Task ByDefault_TheSeedModelSplitsItsFirstLayer_SaysSo_AndGivesTheSplitRunsLosses()
+    public async Task ByDefault_TheSeedJobRunsDataParallel_SaysSo_AndGivesTheDataParallelLosses()
     {
         var (code, output, err) = await Cli.RunAsync("train", "--steps", "5", "--workers", "2");
+
+        Assert.True(code == 0, err);
+        Assert.Contains("data parallel", output);
+        var expected = Jobs.Local(new TrainingSpec { Steps = 5, Workers = 2, Parallelism = Parallelism.Data });
+        Assert.Contains($"final loss {expected.Losses[^1].ToString("G10", System.Globalization.CultureInfo.InvariantCulture)} after 5 steps", output);
+    }
+
+    [Fact]
+    public async Task ParallelSplit_TheSeedModelSplitsItsFirstLayer_SaysSo_AndGivesTheSplitRunsLosses()
+    {
+        var (code, output, err) = await Cli.RunAsync("train", "--steps", "5", "--workers", "2", "--parallel", "split");
 
         Assert.True(code == 0, err);
         Assert.Contains("first layer split", output);
