@@ -38,7 +38,7 @@ public sealed class CliTrainTests
         var (code, output, err) = await Cli.RunAsync("train", "--steps", "5", "--workers", "2");
 
         Assert.True(code == 0, err);
-        Assert.Contains("data parallel", output);
+        Assert.Contains(", data parallel, optimizer sgd on the parameter server; data ", output);
         var expected = Jobs.Local(new TrainingSpec { Steps = 5, Workers = 2, Parallelism = Parallelism.Data });
         Assert.Contains($"final loss {expected.Losses[^1].ToString("G10", System.Globalization.CultureInfo.InvariantCulture)} after 5 steps", output);
     }
@@ -49,7 +49,7 @@ public sealed class CliTrainTests
         var (code, output, err) = await Cli.RunAsync("train", "--steps", "5", "--workers", "2", "--parallel", "split");
 
         Assert.True(code == 0, err);
-        Assert.Contains("first layer split", output);
+        Assert.Contains(", first layer split over 2 workers (model parallel; each worker applies the optimizer to its slice), optimizer sgd; data ", output);
         var expected = Jobs.Local(new TrainingSpec { Steps = 5, Workers = 2, Parallelism = Parallelism.SplitFirstLayer });
         Assert.Contains($"final loss {expected.Losses[^1].ToString("G10", System.Globalization.CultureInfo.InvariantCulture)} after 5 steps", output);
     }
