@@ -30,6 +30,7 @@ public sealed class CliTrainTests
         Assert.StartsWith("job-", done.GetProperty("job").GetString());
         Assert.True(done.GetProperty("seconds").GetDouble() > 0);
         Assert.True(done.GetProperty("steps_per_second").GetDouble() > 0);
+        Assert.Equal("sgd", done.GetProperty("optimizer").GetString());
     }
 
     [Fact]

@@ -1,10 +1,13 @@
+using System.Text.Json;
+using Trainer.Abstractions;
 using Trainer.Client;
 
 namespace Trainer.Cluster.Tests;
 
 /// <summary>
 /// The job line says how the job runs (data parallel, or the first layer split) and which optimizer
-/// applies the update where, naming only the hyper-parameters that differ from their defaults.
+/// applies the update where, naming only the hyper-parameters that differ from their defaults;
+/// with --json, the final event names the optimizer.
 /// </summary>
 public sealed class JobLineTests
 {
@@ -40,4 +43,18 @@ public sealed class JobLineTests
     public void AWarmUpAlone_IsAConstantSchedule()
         => Assert.Equal("data parallel, optimizer adamw (eps 1e-06) on the parameter server, lr schedule constant with 1 warm-up step",
             JobLine.HowItRuns(Cli.Submission("--optimizer", "adamw", "--eps", "1e-6", "--warmup-steps", "1").Spec));
+
+    [Fact]
+    public void TheJsonCompletedEvent_NamesTheOptimizer_AfterItsExistingFields()
+    {
+        var spec = Cli.Submission("--optimizer", "adam").Spec;
+        var status = new JobStatus("job-1", JobState.Completed, spec, 4, 2.0, 1.5, null, null, null, 2.0, "synthetic", "normal");
+        var output = new StringWriter();
+
+        new JobWatcher(output, TextWriter.Null, json: true).WriteOutcome(status);
+
+        var fields = JsonDocument.Parse(output.ToString()).RootElement.EnumerateObject().Select(p => p.Name).ToArray();
+        Assert.Equal(["event", "job", "steps", "final_loss", "seconds", "steps_per_second", "optimizer"], fields);
+        Assert.Equal("adam", JsonDocument.Parse(output.ToString()).RootElement.GetProperty("optimizer").GetString());
+    }
 }
