@@ -33,15 +33,6 @@ public sealed class CliOptimizerTests
     }
 
     [Theory]
-    [InlineData("sgd", OptimizerKind.Sgd)]
-    [InlineData("momentum", OptimizerKind.Momentum)]
-    [InlineData("nesterov", OptimizerKind.Nesterov)]
-    [InlineData("adam", OptimizerKind.Adam)]
-    [InlineData("adamw", OptimizerKind.AdamW)]
-    public void EveryOptimizerName_IsAccepted(string name, OptimizerKind kind)
-        => Assert.Equal(kind, Cli.Submission("--optimizer", name).Spec.Optimizer.Kind);
-
-    [Theory]
     [InlineData("data", Parallelism.Data)]
     [InlineData("split", Parallelism.SplitFirstLayer)]
     [InlineData("auto", Parallelism.SplitFirstLayer)]  // auto still picks the split for the seed's model
