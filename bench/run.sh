@@ -13,8 +13,8 @@
 #      job 3 (784-1024-1024-10, batch 8192) for numpy/torch float64/float32, DDP, trainer W=1/W=2,
 #      float32, 2 silos; the seed job with its first layer split (--parallel split) embedded and
 #      on 2 silos; a 50M-parameter model (5000-10000-10, batch 8) embedded and on 2 silos.
-#      Every trainer row names its --parallel mode (the CLI's default, auto, would split the seed
-#      job), so a row measures the same thing in every run;
+#      Every trainer row names its --parallel mode (the CLI's default was auto, which split the
+#      seed job, before it became data), so a row measures the same thing in every run;
 #   4. prints medians and ratios (steps/s over the numpy loop of the same job, same run) and
 #      writes docs/benchmarks.md with the machine, the table and this command.
 # A row whose command fails is reported as "failed: <first error line>"; the run goes on.
@@ -192,7 +192,7 @@ memory_rows() {
   [ "${BENCH_MEMORY:-1}" = 1 ] && [ -z "${TRAINER_MISSING:-}" ] || return 0
   local mode pass reading
   : >"$WORK/memory.txt"
-  # The first layer split is the seed job's default mode (auto).
+  # Both modes of the seed job: data (the CLI's default) and the first layer split.
   for mode in data split; do
     for pass in $(seq 1 "${BENCH_MEMORY_PASSES:-3}"); do
       if ! reading=$(memory_pass "$mode"); then echo "memory: cluster did not start" >"$WORK/memory.txt"; return 0; fi

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Trainer.Core.Optim;
 using Trainer.Core.Training;
 
 namespace Trainer.Client;
@@ -10,7 +11,7 @@ internal static class CliOptions
     public static readonly Option<string> Activation = new("--activation") { Description = "Hidden activation: sigmoid, tanh, relu", DefaultValueFactory = _ => "sigmoid" };
     public static readonly Option<string> Loss = new("--loss") { Description = "Loss: sse (sum, the seed's) or mse (mean)", DefaultValueFactory = _ => "sse" };
     public static readonly Option<bool> Bias = new("--bias") { Description = "Give every layer a bias (the seed has none)" };
-    public static readonly Option<double> LearningRate = new("--lr") { Description = "SGD learning rate", DefaultValueFactory = _ => 1e-5 };
+    public static readonly Option<double> LearningRate = new("--lr") { Description = "Learning rate (before any --lr-schedule)", DefaultValueFactory = _ => 1e-5 };
     public static readonly Option<int?> Batch = new("--batch") { Description = "Samples per step [default: 64, or the whole npy file]" };
     public static readonly Option<int> Steps = new("--steps") { Description = "Training steps", DefaultValueFactory = _ => 3000 };
     public static readonly Option<int> Workers = new("--workers") { Description = "Worker grains (each a shard of the batch, or with --parallel split a slice of the first layer)", DefaultValueFactory = _ => 2 };
@@ -18,7 +19,17 @@ internal static class CliOptions
     public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) [default: synthetic N(0,1)]" };
     public static readonly Option<string> Init = new("--init") { Description = "normal (N(0,1), the seed's), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => "normal" };
     public static readonly Option<string> Engine = new("--engine") { Description = "Gradient engine: hand (hand-derived) or autograd", DefaultValueFactory = _ => "hand" };
-    public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch), split (each a slice of the first layer's units, for the whole batch; bit-identical to 1 worker), or auto: split when the layers above the first hold at most 10% of the parameters (and the engine is hand), else data", DefaultValueFactory = _ => "auto" };
+    public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch; the parameter server applies the optimizer), split (each a slice of the first layer's units, for the whole batch, and applies the optimizer to it; bit-identical to 1 worker), or auto: split when the layers above the first hold at most 10% of the parameters (and the engine is hand), else data", DefaultValueFactory = _ => "data" };
+    public static readonly Option<string> Optimizer = new("--optimizer") { Description = "Update rule: sgd (the seed's), momentum, nesterov, adam, adamw (PyTorch's)", DefaultValueFactory = _ => OptimizerSpec.Sgd.Name };
+    public static readonly Option<double> Momentum = new("--momentum") { Description = "μ of momentum and nesterov", DefaultValueFactory = _ => OptimizerSpec.Sgd.Momentum };
+    public static readonly Option<double> Beta1 = new("--beta1") { Description = "β1 of adam and adamw", DefaultValueFactory = _ => OptimizerSpec.Sgd.Beta1 };
+    public static readonly Option<double> Beta2 = new("--beta2") { Description = "β2 of adam and adamw", DefaultValueFactory = _ => OptimizerSpec.Sgd.Beta2 };
+    public static readonly Option<double> Eps = new("--eps") { Description = "ε of adam and adamw", DefaultValueFactory = _ => OptimizerSpec.Sgd.Eps };
+    public static readonly Option<double> WeightDecay = new("--weight-decay") { Description = "λ: L2 added to the gradient, or decoupled with adamw (0: off)", DefaultValueFactory = _ => OptimizerSpec.Sgd.WeightDecay };
+    public static readonly Option<string> LrSchedule = new("--lr-schedule") { Description = "Learning rate over the steps: constant, step (times --lr-gamma every --lr-step-every steps), cosine (annealed to 0)", DefaultValueFactory = _ => "constant" };
+    public static readonly Option<int> WarmupSteps = new("--warmup-steps") { Description = "Steps of linear warm-up before the schedule (0: none)", DefaultValueFactory = _ => OptimizerSpec.Sgd.WarmupSteps };
+    public static readonly Option<int> LrStepEvery = new("--lr-step-every") { Description = "Period in steps of --lr-schedule step", DefaultValueFactory = _ => OptimizerSpec.Sgd.StepEvery };
+    public static readonly Option<double> LrGamma = new("--lr-gamma") { Description = "Factor γ of --lr-schedule step", DefaultValueFactory = _ => OptimizerSpec.Sgd.Gamma };
     public static readonly Option<string> Precision = new("--precision") { Description = "Training arithmetic: float64 or float32 (hand engine only; stored weights stay float64)", DefaultValueFactory = _ => "float64" };
     public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
     public static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint the parameters every K steps (0: only the initial ones), but see --checkpoint-min-seconds", DefaultValueFactory = _ => 100 };
@@ -35,7 +46,9 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "Job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel, Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds];
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel,
+         Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma,
+         Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds];
 
     public static Option[] ConnectionOptions => [Gateway, ClusterId, ServiceId, Verbose];
 
@@ -55,6 +68,16 @@ internal static class CliOptions
         Engine = r.GetValue(Engine)!,
         Precision = r.GetValue(Precision)!,
         Parallel = r.GetValue(Parallel)!,
+        Optimizer = r.GetValue(Optimizer)!,
+        Momentum = r.GetValue(Momentum),
+        Beta1 = r.GetValue(Beta1),
+        Beta2 = r.GetValue(Beta2),
+        Eps = r.GetValue(Eps),
+        WeightDecay = r.GetValue(WeightDecay),
+        LrSchedule = r.GetValue(LrSchedule)!,
+        WarmupSteps = r.GetValue(WarmupSteps),
+        LrStepEvery = r.GetValue(LrStepEvery),
+        LrGamma = r.GetValue(LrGamma),
         GradientPenalty = r.GetValue(GradientPenalty),
         CheckpointEvery = r.GetValue(CheckpointEvery),
         CheckpointMinSeconds = r.GetValue(CheckpointMinSeconds),

@@ -44,7 +44,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
         await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
         if (!json)
-            output.WriteLine($"job {jobId} on {cluster.Description}: {Describe(submission)}"
+            output.WriteLine($"job {jobId} on {cluster.Description}: {JobLine.Describe(submission)}"
                 + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : ""));
         var watcher = new JobWatcher(output, error, json);
         JobStatus final;
@@ -186,9 +186,6 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         r.GetValue(CliOptions.Gateway) ?? (Environment.GetEnvironmentVariable("TRAINER_GATEWAY") is { Length: > 0 } g ? g : null);
 
     private static string NewJobId() => "job-" + Guid.NewGuid().ToString("N")[..12];
-
-    private static string Describe(JobSubmission s) =>
-        $"{s.Spec.Model}, {s.Spec.Workers} workers, batch {s.Spec.Batch}, {s.Spec.Steps} steps, lr {s.Spec.LearningRate.ToString("G", CultureInfo.InvariantCulture).Replace("E", "e")}, engine {s.Spec.Engine.ToString().ToLowerInvariant()}, {(s.Spec.Parallelism == Trainer.Core.Training.Parallelism.SplitFirstLayer ? "first layer split" : "data parallel")}, {s.Spec.Precision.ToString().ToLowerInvariant()}; data {s.DataDescription}; init {s.InitDescription}";
 
     /// <summary>Bad input becomes one clear line on stderr and exit code 2; nothing was started.</summary>
     private async Task<int> Guarded(ParseResult r, CancellationToken cancellation, Func<ParseResult, CancellationToken, Task<int>> handler)

@@ -2,6 +2,7 @@ using Trainer.Abstractions;
 using Trainer.Core;
 using Trainer.Core.Data;
 using Trainer.Core.Models;
+using Trainer.Core.Optim;
 using Trainer.Core.Training;
 
 namespace Trainer.Client;
@@ -23,7 +24,17 @@ internal sealed record JobArguments
     public string Init { get; init; } = "normal";
     public string Engine { get; init; } = "hand";
     public string Precision { get; init; } = "float64";
-    public string Parallel { get; init; } = "auto";
+    public string Parallel { get; init; } = "data";
+    public string Optimizer { get; init; } = "sgd";
+    public double Momentum { get; init; } = OptimizerSpec.Sgd.Momentum;
+    public double Beta1 { get; init; } = OptimizerSpec.Sgd.Beta1;
+    public double Beta2 { get; init; } = OptimizerSpec.Sgd.Beta2;
+    public double Eps { get; init; } = OptimizerSpec.Sgd.Eps;
+    public double WeightDecay { get; init; } = OptimizerSpec.Sgd.WeightDecay;
+    public string LrSchedule { get; init; } = "constant";
+    public int WarmupSteps { get; init; } = OptimizerSpec.Sgd.WarmupSteps;
+    public int LrStepEvery { get; init; } = OptimizerSpec.Sgd.StepEvery;
+    public double LrGamma { get; init; } = OptimizerSpec.Sgd.Gamma;
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
     public double CheckpointMinSeconds { get; init; } = TrainingSpec.DefaultCheckpointMinSeconds;
@@ -40,6 +51,19 @@ internal sealed record JobArguments
         var engine = TrainingSpec.ParseEngine(Engine);
         var precision = Precisions.Parse(Precision);
         var parallelism = TrainingSpec.ParseParallelism(Parallel);
+        var optimizer = new OptimizerSpec
+        {
+            Kind = OptimizerSpec.ParseKind(Optimizer),
+            Momentum = Momentum,
+            Beta1 = Beta1,
+            Beta2 = Beta2,
+            Eps = Eps,
+            WeightDecay = WeightDecay,
+            Schedule = OptimizerSpec.ParseSchedule(LrSchedule),
+            WarmupSteps = WarmupSteps,
+            StepEvery = LrStepEvery,
+            Gamma = LrGamma,
+        };
         Dataset? data = null;
         string dataDescription = $"synthetic N(0,1), seed {Seed}";
         if (Data is not null)
@@ -83,6 +107,7 @@ internal sealed record JobArguments
             Engine = engine,
             Precision = precision,
             Parallelism = parallelism ?? Parallelism.Data,
+            Optimizer = optimizer,
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
             CheckpointMinSeconds = CheckpointMinSeconds,

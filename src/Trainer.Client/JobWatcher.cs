@@ -6,7 +6,7 @@ namespace Trainer.Client;
 
 /// <summary>
 /// Streams a job's losses to the console until it ends, as human-readable lines or, with --json,
-/// one JSON object per line: {"event":"step","step":N,"loss":X} then a final event.
+/// one JSON object per line: {"event":"step","step":N,"loss":X} then a final event (which names the optimizer).
 /// </summary>
 internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
 {
@@ -73,6 +73,7 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
                 $"\"seconds\":{Number(seconds)}",
                 $"\"steps_per_second\":{Number(rate)}",
             };
+            if (status.Spec is { } spec) fields.Add($"\"optimizer\":{JsonSerializer.Serialize(spec.Optimizer.Name)}");
             if (status.Message is { } message) fields.Add($"\"message\":{JsonSerializer.Serialize(message)}");
             output.WriteLine("{" + string.Join(",", fields) + "}");
             return;

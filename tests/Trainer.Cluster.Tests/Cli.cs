@@ -1,3 +1,4 @@
+using Trainer.Abstractions;
 using Trainer.Client;
 
 namespace Trainer.Cluster.Tests;
@@ -16,7 +17,15 @@ internal static class Cli
         return (code, output.ToString(), error.ToString());
     }
 
-    public static string TempFolder()
+    /// <summary>What `trainer train OPTIONS` would submit, parsed and checked as the command does, without a cluster.</summary>
+    public static JobSubmission Submission(params string[] options)
+    {
+        var parsed = new Commands(TextWriter.Null, TextWriter.Null).Build().Parse(["train", .. options]);
+        Assert.Empty(parsed.Errors);
+        return CliOptions.JobArguments(parsed).ToSubmission();
+    }
+
+        public static string TempFolder()
     {
         var path = Path.Combine(Path.GetTempPath(), "trainer-tests", Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(path);

@@ -31,6 +31,20 @@ public sealed class CliBadInputTests
     [InlineData("checkpoint-every", "--checkpoint-every", "-1", ">= 0")]
     [InlineData("checkpoint-min-seconds", "--checkpoint-min-seconds", "-1", "from 0 to 86400")]
     [InlineData("checkpoint-min-seconds", "--checkpoint-min-seconds", "NaN", "from 0 to 86400")]
+    [InlineData("optimizer", "--optimizer", "rmsprop", "sgd, momentum, nesterov, adam, adamw")]
+    [InlineData("momentum", "--momentum", "1", "from 0 up to (not including) 1")]
+    [InlineData("momentum", "--momentum", "-0.5", "from 0 up to (not including) 1")]
+    [InlineData("beta1", "--beta1", "1", "from 0 up to (not including) 1")]
+    [InlineData("beta2", "--beta2", "1.5", "from 0 up to (not including) 1")]
+    [InlineData("beta2", "--beta2", "NaN", "from 0 up to (not including) 1")]
+    [InlineData("eps", "--eps", "0", "greater than 0")]
+    [InlineData("weight-decay", "--weight-decay", "-0.01", ">= 0")]
+    [InlineData("lr-schedule", "--lr-schedule", "linear", "constant, step, cosine")]
+    [InlineData("warmup-steps", "--warmup-steps", "-1", "from 0 to the job's 1")]
+    [InlineData("warmup-steps", "--warmup-steps", "2", "from 0 to the job's 1")]
+    [InlineData("lr-step-every", "--lr-step-every", "0", "greater than 0")]
+    [InlineData("lr-gamma", "--lr-gamma", "0", "greater than 0 and at most 1")]
+    [InlineData("lr-gamma", "--lr-gamma", "1.5", "greater than 0 and at most 1")]
     public async Task BadOption_ExitsWith2_NamingFieldValueAndWhatIsAllowed(string field, string option, string value, string allowed)
     {
         string[] args = option == "--steps" ? ["train", option, value] : ["train", option, value, "--steps", "1"];

@@ -30,15 +30,27 @@ public sealed class CliTrainTests
         Assert.StartsWith("job-", done.GetProperty("job").GetString());
         Assert.True(done.GetProperty("seconds").GetDouble() > 0);
         Assert.True(done.GetProperty("steps_per_second").GetDouble() > 0);
+        Assert.Equal("sgd", done.GetProperty("optimizer").GetString());
     }
 
     [Fact]
-    public async Task ByDefault_TheSeedModelSplitsItsFirstLayer_SaysSo_AndGivesTheSplitRunsLosses()
+    public async Task ByDefault_TheSeedJobRunsDataParallel_SaysSo_AndGivesTheDataParallelLosses()
     {
         var (code, output, err) = await Cli.RunAsync("train", "--steps", "5", "--workers", "2");
 
         Assert.True(code == 0, err);
-        Assert.Contains("first layer split", output);
+        Assert.Contains(", data parallel, optimizer sgd on the parameter server; data ", output);
+        var expected = Jobs.Local(new TrainingSpec { Steps = 5, Workers = 2, Parallelism = Parallelism.Data });
+        Assert.Contains($"final loss {expected.Losses[^1].ToString("G10", System.Globalization.CultureInfo.InvariantCulture)} after 5 steps", output);
+    }
+
+    [Fact]
+    public async Task ParallelSplit_TheSeedModelSplitsItsFirstLayer_SaysSo_AndGivesTheSplitRunsLosses()
+    {
+        var (code, output, err) = await Cli.RunAsync("train", "--steps", "5", "--workers", "2", "--parallel", "split");
+
+        Assert.True(code == 0, err);
+        Assert.Contains(", first layer split over 2 workers (model parallel; each worker applies the optimizer to its slice), optimizer sgd; data ", output);
         var expected = Jobs.Local(new TrainingSpec { Steps = 5, Workers = 2, Parallelism = Parallelism.SplitFirstLayer });
         Assert.Contains($"final loss {expected.Losses[^1].ToString("G10", System.Globalization.CultureInfo.InvariantCulture)} after 5 steps", output);
     }

@@ -1,9 +1,10 @@
 using Trainer.Core.Models;
+using Trainer.Core.Optim;
 using Trainer.Core.Training;
 
 namespace Trainer.Core.Tests;
 
-/// <summary>Command-line spellings of the model, activation, loss, init and engine, and their errors.</summary>
+/// <summary>Command-line spellings of the model, activation, loss, init, engine, optimizer and schedule, and their errors.</summary>
 public class SpecParsingTests
 {
     [Theory]
@@ -50,6 +51,8 @@ public class SpecParsingTests
     [InlineData("loss", "mae", "allowed: sse, mse")]
     [InlineData("init", "uniform", "allowed: normal, xavier, he")]
     [InlineData("engine", "jit", "allowed: hand, autograd")]
+    [InlineData("optimizer", "rmsprop", "allowed: sgd, momentum, nesterov, adam, adamw")]
+    [InlineData("lr-schedule", "linear", "allowed: constant, step, cosine")]
     public void Parse_RejectsUnknownNames_ListingTheAllowedOnes(string field, string value, string allowed)
     {
         Func<string, string, object> parse = field switch
@@ -57,6 +60,8 @@ public class SpecParsingTests
             "activation" => (v, f) => Activations.Parse(v, f),
             "loss" => (v, f) => Losses.Parse(v, f),
             "init" => (v, f) => Initializer.Parse(v, f),
+            "optimizer" => (v, f) => OptimizerSpec.ParseKind(v, f),
+            "lr-schedule" => (v, f) => OptimizerSpec.ParseSchedule(v, f),
             _ => (v, f) => TrainingSpec.ParseEngine(v, f),
         };
         var e = Assert.Throws<SpecException>(() => parse(value, field));
@@ -72,5 +77,34 @@ public class SpecParsingTests
         Assert.Equal(LossKind.Mse, Losses.Parse("Mse"));
         Assert.Equal(InitKind.He, Initializer.Parse("he"));
         Assert.Equal(Engine.Autograd, TrainingSpec.ParseEngine("AutoGrad"));
+        Assert.Equal(OptimizerKind.AdamW, OptimizerSpec.ParseKind(" AdamW "));
+        Assert.Equal(ScheduleKind.Cosine, OptimizerSpec.ParseSchedule("COSINE"));
+    }
+
+    [Theory]
+    [InlineData("sgd", OptimizerKind.Sgd)]
+    [InlineData("momentum", OptimizerKind.Momentum)]
+    [InlineData("nesterov", OptimizerKind.Nesterov)]
+    [InlineData("adam", OptimizerKind.Adam)]
+    [InlineData("adamw", OptimizerKind.AdamW)]
+    public void ParseKind_ReadsEveryOptimizer_AndNameSpellsItBack(string text, OptimizerKind kind)
+    {
+        Assert.Equal(kind, OptimizerSpec.ParseKind(text));
+        Assert.Equal(text, new OptimizerSpec { Kind = kind }.Name);
+    }
+
+    [Theory]
+    [InlineData("constant", ScheduleKind.Constant)]
+    [InlineData("step", ScheduleKind.Step)]
+    [InlineData("cosine", ScheduleKind.Cosine)]
+    public void ParseSchedule_ReadsEverySchedule(string text, ScheduleKind kind)
+        => Assert.Equal(kind, OptimizerSpec.ParseSchedule(text));
+
+    [Fact]
+    public void Parallelism_ReadsDataSplitAndAuto()
+    {
+        Assert.Equal(Parallelism.Data, TrainingSpec.ParseParallelism("data"));
+        Assert.Equal(Parallelism.SplitFirstLayer, TrainingSpec.ParseParallelism("Split"));
+        Assert.Null(TrainingSpec.ParseParallelism("auto"));
     }
 }

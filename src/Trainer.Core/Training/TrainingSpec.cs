@@ -145,11 +145,11 @@ public sealed record TrainingSpec
     public const double SplitUpperShareLimit = 0.10;
 
     /// <summary>
-    /// This spec with the parallelism that suits its model (<c>--parallel auto</c>, the CLI's
-    /// default): split the first layer when there are several workers, the hand engine, a hidden
-    /// layer with at least one unit per worker, and the layers above it hold at most
-    /// <see cref="SplitUpperShareLimit"/> of the parameters (the seed's 1000-100-10: 1%); data
-    /// parallelism otherwise (job 3's 784-1024-1024-10: 57% above the first layer).
+    /// This spec with the parallelism that suits its model (<c>--parallel auto</c>, only when asked
+    /// for: the CLI's default, like this API's, is data): split the first layer when there are
+    /// several workers, the hand engine, a hidden layer with at least one unit per worker, and the
+    /// layers above it hold at most <see cref="SplitUpperShareLimit"/> of the parameters (the seed's
+    /// 1000-100-10: 1%); data parallelism otherwise (job 3's 784-1024-1024-10: 57% above the first layer).
     /// </summary>
     /// <remarks>
     /// Decided from the spec alone, never from the cluster, so a job's bits do not depend on where it

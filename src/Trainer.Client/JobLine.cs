@@ -1,0 +1,63 @@
+using System.Globalization;
+using Trainer.Abstractions;
+using Trainer.Core.Optim;
+using Trainer.Core.Training;
+
+namespace Trainer.Client;
+
+/// <summary>
+/// The line `trainer train` prints as a job starts: the job's sizes, how its workers divide a step
+/// and where the optimizer runs, then its data and initial weights. For example:
+/// <c>1000-100-10 sigmoid sse, 2 workers, batch 64, 3000 steps, lr 1e-05, engine hand, float64,
+/// data parallel, optimizer adam (beta2 0.99, weight decay 0.01) on the parameter server,
+/// lr schedule cosine with 100 warm-up steps; data synthetic N(0,1), seed 0; init normal, seed 0</c>.
+/// </summary>
+internal static class JobLine
+{
+    public static string Describe(JobSubmission s)
+    {
+        var spec = s.Spec;
+        return $"{spec.Model}, {spec.Workers} workers, batch {spec.Batch}, {spec.Steps} steps, lr {Number(spec.LearningRate)}, "
+            + $"engine {Lower(spec.Engine)}, {Lower(spec.Precision)}, {HowItRuns(spec)}; data {s.DataDescription}; init {s.InitDescription}";
+    }
+
+    /// <summary>The parallelism, who applies the optimizer, and the learning-rate schedule if it is not a constant rate.</summary>
+    public static string HowItRuns(TrainingSpec spec)
+    {
+        var optimizer = $"optimizer {Optimizer(spec.Optimizer)}";
+        var mode = spec.Parallelism == Parallelism.SplitFirstLayer
+            ? $"first layer split over {spec.Workers} workers (model parallel; each worker applies the optimizer to its slice), {optimizer}"
+            : $"data parallel, {optimizer} on the parameter server";
+        return Schedule(spec.Optimizer) is { } schedule ? $"{mode}, {schedule}" : mode;
+    }
+
+    /// <summary>The optimizer's name, then the hyper-parameters its rule uses that differ from their defaults: <c>adam (beta2 0.99, weight decay 0.01)</c>.</summary>
+    public static string Optimizer(OptimizerSpec o)
+    {
+        var defaults = OptimizerSpec.Sgd;
+        bool momentum = o.Kind is OptimizerKind.Momentum or OptimizerKind.Nesterov;
+        bool adam = o.Kind is OptimizerKind.Adam or OptimizerKind.AdamW;
+        var changed = new List<string>();
+        if (momentum && o.Momentum != defaults.Momentum) changed.Add($"momentum {Number(o.Momentum)}");
+        if (adam && o.Beta1 != defaults.Beta1) changed.Add($"beta1 {Number(o.Beta1)}");
+        if (adam && o.Beta2 != defaults.Beta2) changed.Add($"beta2 {Number(o.Beta2)}");
+        if (adam && o.Eps != defaults.Eps) changed.Add($"eps {Number(o.Eps)}");
+        if (o.WeightDecay != defaults.WeightDecay) changed.Add($"weight decay {Number(o.WeightDecay)}");
+        return changed.Count == 0 ? o.Name : $"{o.Name} ({string.Join(", ", changed)})";
+    }
+
+    /// <summary><c>lr schedule step (gamma 0.5 every 200 steps) with 10 warm-up steps</c>; null for a constant rate without warm-up (the default).</summary>
+    public static string? Schedule(OptimizerSpec o)
+    {
+        if (o.Schedule == ScheduleKind.Constant && o.WarmupSteps == 0) return null;
+        var schedule = o.Schedule == ScheduleKind.Step ? $"step (gamma {Number(o.Gamma)} every {Steps(o.StepEvery)})" : Lower(o.Schedule);
+        return o.WarmupSteps == 0 ? $"lr schedule {schedule}" : $"lr schedule {schedule} with {o.WarmupSteps} warm-up step{(o.WarmupSteps == 1 ? "" : "s")}";
+    }
+
+    /// <summary>Shortest round-trip spelling, with a lower-case exponent: 1e-05, 0.999.</summary>
+    public static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e");
+
+    private static string Steps(int n) => n == 1 ? "1 step" : $"{n} steps";
+
+    private static string Lower<TEnum>(TEnum value) where TEnum : struct, Enum => value.ToString().ToLowerInvariant();
+}
