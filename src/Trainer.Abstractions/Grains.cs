@@ -84,6 +84,33 @@ public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
 }
 
 /// <summary>
+/// One per job and shard (key: shard, job id) of a data-parallel job whose parameter server is
+/// sharded (<c>--ps-shards</c>): owns one contiguous range of the flat parameters and that range's
+/// optimizer state, and applies the optimizer to it each step. Shard k is placed as worker rank k
+/// is, so the shards spread over the silos.
+/// </summary>
+public interface IParameterShardGrain : IGrainWithIntegerCompoundKey, ITensorSource
+{
+    /// <summary>Takes the shard's range of the model state (read in chunks when large).</summary>
+    [ResponseTimeout("00:10:00")]
+    Task LoadAsync(ShardLoad load);
+
+    /// <summary>
+    /// Applies step <paramref name="step"/>'s optimizer update to the range from its range of the full-batch
+    /// gradient (job precision); answers the range's new parameters (by reference when large: read them at once).
+    /// A repeated call for the step just done gets the same answer.
+    /// </summary>
+    [ResponseTimeout("00:10:00")]
+    Task<TensorTransfer> StepAsync(int step, TensorTransfer gradient);
+
+    /// <summary>The range's model state (float64) after <paramref name="stepsCompleted"/> steps; throws when the shard stands elsewhere (it was lost).</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<TensorTransfer> GetStateAsync(int stepsCompleted);
+
+    Task ReleaseAsync();
+}
+
+/// <summary>
 /// One per job and rank (key: rank, job id). In a data-parallel job it owns one contiguous shard of
 /// the batch, loaded once, and a cache of the parameters; each step (<see cref="ComputeAsync"/>) it
 /// brings the cache up to date from the request and computes its shard's summed loss and gradient

@@ -221,3 +221,14 @@ public sealed record ParameterTransfer(
     public async Task<ParameterState> ReceiveAsync(int maxChunkBytes) =>
         new(Spec, StepsCompleted, Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null, UploadedData);
 }
+
+/// <summary>
+/// What a parameter-server shard loads (<see cref="IParameterShardGrain.LoadAsync"/>): the job's spec,
+/// where the job stands, and the shard's range of the model state (float64: its range of the
+/// parameters, then its range of each optimizer-state slot).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.shard-load")]
+public sealed record ShardLoad(
+    [property: Id(0)] TrainingSpec Spec,
+    [property: Id(1)] int StepsCompleted,
+    [property: Id(2)] TensorTransfer State);

@@ -52,6 +52,8 @@ public struct TrainingSpecSurrogate
     [Id(12)] public double CheckpointMinSeconds;
     // NOTE: absent in messages from older builds, so it decodes as null = plain SGD, the old behaviour.
     [Id(13)] public OptimizerSpec? Optimizer;
+    // NOTE: absent in messages from older builds, so it decodes as 0 = automatic.
+    [Id(14)] public int ParameterServerShards;
 }
 
 [RegisterConverter]
@@ -73,6 +75,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Precision = (Precision)s.Precision,
         Parallelism = (Parallelism)s.Parallelism,
         Optimizer = s.Optimizer ?? OptimizerSpec.Sgd,
+        ParameterServerShards = s.ParameterServerShards,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -91,6 +94,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Precision = (int)value.Precision,
         Parallelism = (int)value.Parallelism,
         Optimizer = value.Optimizer,
+        ParameterServerShards = value.ParameterServerShards,
     };
 }
 

@@ -30,6 +30,7 @@ internal static class CliOptions
     public static readonly Option<int> WarmupSteps = new("--warmup-steps") { Description = "Steps of linear warm-up before the schedule (0: none)", DefaultValueFactory = _ => OptimizerSpec.Sgd.WarmupSteps };
     public static readonly Option<int> LrStepEvery = new("--lr-step-every") { Description = "Period in steps of --lr-schedule step", DefaultValueFactory = _ => OptimizerSpec.Sgd.StepEvery };
     public static readonly Option<double> LrGamma = new("--lr-gamma") { Description = "Factor γ of --lr-schedule step", DefaultValueFactory = _ => OptimizerSpec.Sgd.Gamma };
+    public static readonly Option<int> PsShards = new("--ps-shards") { Description = "Parameter-server shards, each holding a range of the parameters and its optimizer state (data parallel; 0: automatic, one for sgd, otherwise one per 16.8M parameters)", DefaultValueFactory = _ => 0 };
     public static readonly Option<string> Precision = new("--precision") { Description = "Training arithmetic: float64 or float32 (hand engine only; stored weights stay float64)", DefaultValueFactory = _ => "float64" };
     public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
     public static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint the parameters every K steps (0: only the initial ones), but see --checkpoint-min-seconds", DefaultValueFactory = _ => 100 };
@@ -47,7 +48,7 @@ internal static class CliOptions
 
     public static Option[] JobOptions =>
         [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel,
-         Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma,
+         Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds];
 
     public static Option[] ConnectionOptions => [Gateway, ClusterId, ServiceId, Verbose];
@@ -78,6 +79,7 @@ internal static class CliOptions
         WarmupSteps = r.GetValue(WarmupSteps),
         LrStepEvery = r.GetValue(LrStepEvery),
         LrGamma = r.GetValue(LrGamma),
+        PsShards = r.GetValue(PsShards),
         GradientPenalty = r.GetValue(GradientPenalty),
         CheckpointEvery = r.GetValue(CheckpointEvery),
         CheckpointMinSeconds = r.GetValue(CheckpointMinSeconds),

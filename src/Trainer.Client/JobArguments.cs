@@ -35,6 +35,7 @@ internal sealed record JobArguments
     public int WarmupSteps { get; init; } = OptimizerSpec.Sgd.WarmupSteps;
     public int LrStepEvery { get; init; } = OptimizerSpec.Sgd.StepEvery;
     public double LrGamma { get; init; } = OptimizerSpec.Sgd.Gamma;
+    public int PsShards { get; init; }
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
     public double CheckpointMinSeconds { get; init; } = TrainingSpec.DefaultCheckpointMinSeconds;
@@ -108,6 +109,7 @@ internal sealed record JobArguments
             Precision = precision,
             Parallelism = parallelism ?? Parallelism.Data,
             Optimizer = optimizer,
+            ParameterServerShards = PsShards,
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
             CheckpointMinSeconds = CheckpointMinSeconds,

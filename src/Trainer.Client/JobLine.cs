@@ -27,6 +27,7 @@ internal static class JobLine
         var optimizer = $"optimizer {Optimizer(spec.Optimizer)}";
         var mode = spec.Parallelism == Parallelism.SplitFirstLayer
             ? $"first layer split over {spec.Workers} workers (model parallel; each worker applies the optimizer to its slice), {optimizer}"
+            : spec.ResolvedParameterServerShards() is > 1 and var shards ? $"data parallel, {optimizer} on {shards} parameter-server shards"
             : $"data parallel, {optimizer} on the parameter server";
         return Schedule(spec.Optimizer) is { } schedule ? $"{mode}, {schedule}" : mode;
     }

@@ -7,6 +7,7 @@ using Orleans.Configuration;
 using Orleans.Runtime;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
+using Trainer.Core.Models;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
@@ -110,8 +111,49 @@ public sealed class ParameterServerGrain(
         var batchInputs = plan.NeedsBatchInputs ? await BatchInputsAsync(spec) : null;
         var modelState = state.Parameters ?? await compute.Run(() => InitialParameters.Float64(spec));
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, batchInputs));
-        logger.LogInformation("Job {Job}: the parameter server holds the parameters and applies optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
-            JobId, spec.Optimizer.Name, plan.Describe(), _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step");
+        if (_model.Sharded) await LoadShardsAsync(spec, modelState);
+        logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
+            JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold its state and apply" : "applies", spec.Optimizer.Name, plan.Describe(),
+            _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step");
+    }
+
+    private IParameterShardGrain ParameterShard(int shard) => GrainFactory.GetGrain<IParameterShardGrain>(shard, JobId);
+
+    /// <summary>Gives every parameter-server shard its range of the model state (all at once, each read in chunks when large).</summary>
+    private async Task LoadShardsAsync(TrainingSpec spec, TensorPayload modelState)
+    {
+        var model = _model!;
+        int count = ParameterLayout.For(spec.Model).Count;
+        try
+        {
+            var ranges = await compute.Run(() => model.Ranges.Select(range => ServerModel.RangeOf(modelState, range, count, spec.Optimizer.StateSlots)).ToArray());
+            await Task.WhenAll(model.Ranges.Select((_, k) => ParameterShard(k).LoadAsync(new ShardLoad(spec, _stepsCompleted, Offers.Send($"load-{k}", ranges[k])))));
+        }
+        finally
+        {
+            for (int k = 0; k < model.Ranges.Count; k++) Offers.Withdraw($"load-{k}");
+        }
+    }
+
+    /// <summary>
+    /// A sharded server's optimizer step: the full-batch gradient goes to the shards by range (all at
+    /// once), each steps its range and its state, and their new parameters become the ones the
+    /// workers' caches are sent.
+    /// </summary>
+    private async Task StepShardsAsync(int step)
+    {
+        var model = _model!;
+        var gradients = await compute.Run(() =>
+        {
+            model.BuildGradient();
+            return model.Ranges.Select((_, k) => model.GradientRange(k)).ToArray();
+        });
+        var answers = await Task.WhenAll(gradients.Select((gradient, k) => ParameterShard(k).StepAsync(step, Offers.Send($"gradient-{k}", gradient))));
+        var stepped = await Task.WhenAll(answers.Select(Offers.ReceiveAsync));
+        await compute.Run(() =>
+        {
+            for (int k = 0; k < stepped.Length; k++) model.TakeRange(k, stepped[k]);
+        });
     }
 
     /// <summary>The whole batch's inputs (float64), which a factored first layer's gradient is multiplied out with.</summary>
@@ -178,6 +220,7 @@ public sealed class ParameterServerGrain(
         }
         await _applying;
         double loss = model.Complete(step);
+        if (model.Sharded) await StepShardsAsync(step);
         _workersLoad = false;
         _seeded = false;
         _stepsCompleted = step;
@@ -300,6 +343,11 @@ public sealed class ParameterServerGrain(
         if (_spec is null || (_model is null && _split is null))
             throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
         if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData);
+        if (_model is { Sharded: true } sharded)
+        {
+            var ranges = await Task.WhenAll(sharded.Ranges.Select(async (_, k) => await Offers.ReceiveAsync(await ParameterShard(k).GetStateAsync(_stepsCompleted))));
+            return State(await compute.Run(() => ServerModel.Assemble(ranges, sharded.Ranges, ParameterLayout.For(_spec.Model).Count, _spec.Optimizer.StateSlots)));
+        }
         if (_model is { } model)
         {
             await _applying;
@@ -342,7 +390,8 @@ public sealed class ParameterServerGrain(
     public async Task ReleaseAsync()
     {
         if (_spec is not null)
-            await Task.WhenAll(Enumerable.Range(0, _spec.Workers).Select(rank => Worker(rank).ReleaseAsync()));
+            await Task.WhenAll(Enumerable.Range(0, _spec.Workers).Select(rank => Worker(rank).ReleaseAsync())
+                .Concat(Enumerable.Range(0, _model?.Ranges.Count is > 1 and var shards ? shards : 0).Select(k => ParameterShard(k).ReleaseAsync())));
         DeactivateOnIdle();
     }
 

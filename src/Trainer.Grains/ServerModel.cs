@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
 using Trainer.Abstractions;
+using Trainer.Core.Data;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
 using Trainer.Core.Training;
@@ -61,8 +62,56 @@ internal abstract class ServerModel
     /// <summary>Applies a pending SGD update to the parameters (nothing when none is pending).</summary>
     public abstract void ApplyPending();
 
-    /// <summary>A float64 copy of the parameters followed by the optimizer state (checkpoints, final weights).</summary>
+    /// <summary>A float64 copy of the parameters followed by the optimizer state (checkpoints, final weights); unsharded only.</summary>
     public abstract TensorPayload ModelState();
+
+    /// <summary>
+    /// The parameter ranges of the job's parameter-server shards (<see cref="TrainingSpec.ResolvedParameterServerShards"/>).
+    /// With more than one, the shards own the optimizer state and step their ranges; this server
+    /// keeps the parameters the workers' caches are sent, and only builds the step's gradient.
+    /// </summary>
+    public abstract IReadOnlyList<Shard> Ranges { get; }
+
+    public bool Sharded => Ranges.Count > 1;
+
+    /// <summary>Sharded: the full-batch gradient of the completed step, built now (a compute thread's work).</summary>
+    public abstract void BuildGradient();
+
+    /// <summary>Sharded: range <paramref name="shard"/> of the gradient, in a buffer of that shard's own that stays unchanged until the next step.</summary>
+    public abstract TensorPayload GradientRange(int shard);
+
+    /// <summary>Sharded: takes shard <paramref name="shard"/>'s stepped parameters (job precision) into the parameters.</summary>
+    public abstract void TakeRange(int shard, TensorPayload parameters);
+
+    /// <summary>Sharded: what shard <paramref name="shard"/> loads from a float64 model state: its range of the parameters, then its range of each state slot.</summary>
+    public static TensorPayload RangeOf(TensorPayload modelState, Shard range, int count, int slots)
+    {
+        var values = modelState.Values;
+        bool withState = values.Length > count;
+        var payload = TensorPayload.Allocate<double>((1 + slots) * range.Count, out var to);
+        values.Slice(range.Start, range.Count).CopyTo(to);
+        for (int slot = 0; slot < slots; slot++)
+        {
+            var target = to.Slice((1 + slot) * range.Count, range.Count);
+            if (withState) values.Slice((1 + slot) * count + range.Start, range.Count).CopyTo(target);
+            else target.Clear();
+        }
+        return payload;
+    }
+
+    /// <summary>Sharded: the whole float64 model state from every shard's (each: its parameters' range, then its range of each state slot).</summary>
+    public static TensorPayload Assemble(IReadOnlyList<TensorPayload> ranges, IReadOnlyList<Shard> shards, int count, int slots)
+    {
+        var payload = TensorPayload.Allocate<double>((1 + slots) * count, out var to);
+        for (int k = 0; k < shards.Count; k++)
+        {
+            var range = shards[k];
+            var values = ranges[k].ValuesOf<double>((1 + slots) * range.Count, $"parameter-server shard {k}'s state");
+            for (int slot = 0; slot <= slots; slot++)
+                values.Slice(slot * range.Count, range.Count).CopyTo(to.Slice(slot * count + range.Start, range.Count));
+        }
+        return payload;
+    }
 
     public static ServerModel Create(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) => spec.Precision switch
     {
@@ -83,14 +132,21 @@ internal abstract class ServerModel
         private readonly int _count = plan.Layout.Count;
         private readonly int _slots = spec.Optimizer.StateSlots;
         private readonly TensorPayload _parameters = new(new byte[plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]);
-        private readonly T[] _state = new T[spec.Optimizer.StateSlots * plan.Layout.Count];
+        private readonly Shard[] _ranges = Shard.Split(plan.Layout.Count, spec.ResolvedParameterServerShards());
+        // Unsharded: the optimizer state. Sharded: the shards hold it, and this server the step's gradient and each shard's range of it.
+        private readonly T[] _state = spec.ResolvedParameterServerShards() > 1 ? [] : new T[spec.Optimizer.StateSlots * plan.Layout.Count];
+        private T[]? _gradient;
+        private TensorPayload[]? _gradientRanges;
         private T[] _batchInputs = [];
         // The step whose update the parameters still lack (SGD only; 0: none), and that update. The
         // next step's update is built into the ring's other buffer meanwhile, so the two never meet.
         private int _pending;
         private TensorPayload _pendingUpdate = TensorPayload.Empty;
 
-        public override bool CachesFollowUpdates => spec.Optimizer.Kind == OptimizerKind.Sgd;
+        // Sharded, the optimizer runs on the shards: the caches get the parameters they send back.
+        public override bool CachesFollowUpdates => spec.Optimizer.Kind == OptimizerKind.Sgd && _ranges.Length == 1;
+
+        public override IReadOnlyList<Shard> Ranges => _ranges;
 
         public override TensorPayload Parameters => _pending == 0 ? _parameters
             : throw new InvalidOperationException($"The parameters lack step {_pending}'s update; apply it first.");
@@ -104,21 +160,15 @@ internal abstract class ServerModel
             var values = modelState.Values;
             if (values.Length != _count && values.Length != (1 + _slots) * _count)
                 throw new InvalidOperationException($"The model state has {values.Length} values; the model has {_count} parameters and the optimizer {_slots} state slots of as many.");
-            Narrow(values[.._count], Values);
-            if (values.Length == _count) _state.AsSpan().Clear();
-            else Narrow(values[_count..], _state);
+            Precisions.Narrow<T>(values[.._count], Values);
+            if (values.Length == _count || Sharded) _state.AsSpan().Clear();
+            else Precisions.Narrow<T>(values[_count..], _state);
             if (plan.NeedsBatchInputs)
             {
                 var x = batchInputs ?? throw new InvalidOperationException("The plan factors the first layer: the parameter server needs the batch's inputs.");
                 _batchInputs = typeof(T) == typeof(double) ? (T[])(object)x : (T[])(object)Precisions.Narrow(x);
             }
             _pending = 0;
-        }
-
-        private static void Narrow(ReadOnlySpan<double> from, Span<T> to)
-        {
-            if (typeof(T) == typeof(double)) from.CopyTo(MemoryMarshal.Cast<T, double>(to));
-            else Precisions.Narrow(from, MemoryMarshal.Cast<T, float>(to));
         }
 
         public override void Begin()
@@ -153,8 +203,30 @@ internal abstract class ServerModel
             if (_pending != 0) throw new InvalidOperationException($"Step {_pending}'s update was never applied.");
             double loss = _builder.Complete();
             (_pending, _pendingUpdate) = (step, _ring.CurrentPayload);
-            if (!CachesFollowUpdates) ApplyPending();
+            if (Sharded) _pending = 0;
+            else if (!CachesFollowUpdates) ApplyPending();
             return loss;
+        }
+
+        public override void BuildGradient()
+        {
+            _gradient ??= new T[_count];
+            _replica.Gradient(MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), _batchInputs, _gradient);
+        }
+
+        public override TensorPayload GradientRange(int shard)
+        {
+            var range = _ranges[shard];
+            _gradientRanges ??= [.. _ranges.Select(r => new TensorPayload(new byte[r.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]))];
+            var payload = _gradientRanges[shard];
+            _gradient.AsSpan(range.Start, range.Count).CopyTo(MemoryMarshal.Cast<byte, T>(payload.Bytes.AsSpan()));
+            return payload;
+        }
+
+        public override void TakeRange(int shard, TensorPayload parameters)
+        {
+            var range = _ranges[shard];
+            parameters.ValuesOf<T>(range.Count, $"parameter-server shard {shard}'s parameters").CopyTo(Values.Slice(range.Start, range.Count));
         }
 
         public override void ApplyPending()
@@ -166,16 +238,12 @@ internal abstract class ServerModel
 
         public override TensorPayload ModelState()
         {
+            if (Sharded) throw new InvalidOperationException("A sharded parameter server's state is on its shards; assemble it from theirs.");
             var payload = TensorPayload.Allocate<double>((1 + _slots) * _count, out var values);
-            Widen(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), values[.._count]);
-            Widen(_state, values[_count..]);
+            Precisions.Widen<T>(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), values[.._count]);
+            Precisions.Widen<T>(_state, values[_count..]);
             return payload;
         }
 
-        private static void Widen(ReadOnlySpan<T> from, Span<double> to)
-        {
-            if (typeof(T) == typeof(double)) MemoryMarshal.Cast<T, double>(from).CopyTo(to);
-            else Precisions.Widen(MemoryMarshal.Cast<T, float>(from), to);
-        }
     }
 }

@@ -60,6 +60,41 @@ public sealed class ParameterServerStepTests
         }
     }
 
+    [Theory]
+    [InlineData(OptimizerKind.Sgd, Precision.Float64)]
+    [InlineData(OptimizerKind.Momentum, Precision.Float64)]
+    [InlineData(OptimizerKind.AdamW, Precision.Float64)]
+    [InlineData(OptimizerKind.Adam, Precision.Float32)]
+    public async Task AParameterServerShardedByRange_ReproducesTheSingleProcessRun_AndItsCheckpointRestoresExactly(OptimizerKind optimizer, Precision precision)
+    {
+        // Three shards over three silos own the ranges and their state; the parameter server is lost
+        // mid-job, so the job restores a checkpoint assembled from the shards and reloads them.
+        var log = new LogCapture(LogLevel.Information);
+        var builder = new InProcessTestClusterBuilder(3);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddTrainer();
+            silo.Services.AddSingleton<ILoggerProvider>(log);
+        });
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync(Token);
+        var spec = Jobs.Small(workers: 2, steps: 200) with
+        {
+            CheckpointEvery = 40, CheckpointMinSeconds = 0, Precision = precision, ParameterServerShards = 3,
+            Optimizer = new OptimizerSpec { Kind = optimizer, WeightDecay = 1e-2, Schedule = ScheduleKind.Step, StepEvery = 50, Gamma = 0.5 },
+        };
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: async (job, jobId) =>
+        {
+            while ((await job.GetLossesAsync(90, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 90) Token.ThrowIfCancellationRequested();
+            await cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
+        });
+
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: the parameter server holds the parameters and 3 parameter-server shards hold its state and apply optimizer {spec.Optimizer.Name}", StringComparison.Ordinal));
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("restoring the checkpoint"));
+    }
+
     [Fact]
     public async Task TheCheckpoint_HoldsTheOptimizerState_SoARestoredAdamJobEndsWithTheUndisturbedBits()
     {

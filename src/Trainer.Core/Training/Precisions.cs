@@ -48,4 +48,20 @@ public static class Precisions
             throw new ArgumentException($"destination has {destination.Length} elements, the source {values.Length}.", nameof(destination));
         for (int i = 0; i < values.Length; i++) destination[i] = values[i];
     }
+
+    /// <summary>float64 values into precision T (double: copied; float: narrowed).</summary>
+    public static void Narrow<T>(ReadOnlySpan<double> values, Span<T> destination) where T : unmanaged
+    {
+        if (typeof(T) == typeof(double)) values.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(destination));
+        else if (typeof(T) == typeof(float)) Narrow(values, System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(destination));
+        else throw new NotSupportedException($"Precision {typeof(T).Name}: only double and float are supported.");
+    }
+
+    /// <summary>Precision-T values into float64 (double: copied; float: widened, exactly).</summary>
+    public static void Widen<T>(ReadOnlySpan<T> values, Span<double> destination) where T : unmanaged
+    {
+        if (typeof(T) == typeof(double)) System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(values).CopyTo(destination);
+        else if (typeof(T) == typeof(float)) Widen(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(values), destination);
+        else throw new NotSupportedException($"Precision {typeof(T).Name}: only double and float are supported.");
+    }
 }

@@ -58,6 +58,30 @@ public sealed record TrainingSpec
     public Parallelism Parallelism { get; init; } = Parallelism.Data;
     /// <summary>The update rule and learning-rate schedule the parameter server applies (<c>--optimizer</c>, <c>--lr-schedule</c>, ...).</summary>
     public OptimizerSpec Optimizer { get; init; } = OptimizerSpec.Sgd;
+    /// <summary>
+    /// Parameter-server shards of a data-parallel job (<c>--ps-shards</c>): each owns a contiguous range
+    /// of the flat parameters and its optimizer state and applies the optimizer to it. 0: automatic
+    /// (<see cref="ResolvedParameterServerShards"/>).
+    /// </summary>
+    public int ParameterServerShards { get; init; }
+
+    /// <summary>Parameters per shard under the automatic rule: one shard per started 2^24 (16.8M; 128 MB in float64, 384 MB with Adam's state).</summary>
+    public const int AutoShardParameters = 1 << 24;
+    /// <summary>Largest <see cref="ParameterServerShards"/> a job may ask for.</summary>
+    public const int MaxParameterServerShards = 64;
+
+    /// <summary>
+    /// The shard count the job runs with: the given one, or automatically one shard for plain SGD
+    /// (it keeps no state to spread) and otherwise one per started <see cref="AutoShardParameters"/>
+    /// parameters, at most 16. Sharding never changes the bits (the optimizers are element-wise).
+    /// </summary>
+    public int ResolvedParameterServerShards()
+    {
+        if (ParameterServerShards > 0) return ParameterServerShards;
+        if (Optimizer.StateSlots == 0) return 1;
+        long count = ParameterLayout.For(Model).Count;
+        return (int)Math.Clamp((count + AutoShardParameters - 1) / AutoShardParameters, 1, 16);
+    }
 
     /// <summary>
     /// A checkpoint (parameters after step k) is written every this many steps; a job whose
@@ -113,6 +137,12 @@ public sealed record TrainingSpec
                 throw new SpecException("parallel", "split", "allowed only with --engine hand (the split runs the hand-derived layers)");
         }
         Optimizer.Validate(Steps);
+        if (ParameterServerShards < 0 || ParameterServerShards > MaxParameterServerShards)
+            throw new SpecException("ps-shards", ParameterServerShards, $"allowed: a whole number from 0 (automatic) to {MaxParameterServerShards}");
+        if (ParameterServerShards > ParameterLayout.For(Model).Count)
+            throw new SpecException("ps-shards", ParameterServerShards, $"allowed: at most one shard per parameter, so at most {ParameterLayout.For(Model).Count} for {Model}");
+        if (ParameterServerShards > 1 && Parallelism == Parallelism.SplitFirstLayer)
+            throw new SpecException("ps-shards", ParameterServerShards, "allowed only with --parallel data (a split job's workers each own their slice and its optimizer state)");
         if (CheckpointEvery < 0)
             throw new SpecException("checkpoint-every", CheckpointEvery, "allowed: a whole number of steps >= 0 (0 = only the initial checkpoint)");
         if (!double.IsFinite(CheckpointMinSeconds) || CheckpointMinSeconds < 0 || CheckpointMinSeconds > MaxCheckpointMinSeconds)

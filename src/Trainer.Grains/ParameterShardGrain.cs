@@ -1,0 +1,138 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Trainer.Abstractions;
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+using Trainer.Core.Optim;
+using Trainer.Core.Training;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// A parameter-server shard: one contiguous range of a job's flat parameters and that range's
+/// optimizer state, stepped with the job's optimizer. The optimizers are element-wise, so a range
+/// stepped here has the bits the whole model stepped in one place would have.
+/// </summary>
+/// <remarks>
+/// Holds nothing durable: a shard lost with its silo answers that it stands nowhere, the step
+/// fails, and the job restores its checkpoint (which the parameter server assembles from every shard).
+/// </remarks>
+[RankPlacement]
+public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging) : Grain, IParameterShardGrain
+{
+    private TensorOffers? _offers;
+    private ShardState? _state;
+    private (int Step, TensorTransfer Answer)? _last;
+
+    private TensorOffers Offers => _offers ??= TensorOffers.For(this, messaging.Value);
+
+    private int Index => (int)this.GetPrimaryKeyLong(out _);
+
+    public IAsyncEnumerable<TensorChunk> ReadOfferAsync(long offer, int maxChunkBytes, long from, long to) => Offers.ReadAsync(offer, maxChunkBytes, from, to);
+
+    public async Task LoadAsync(ShardLoad load)
+    {
+        var values = await Offers.ReceiveAsync(load.State);
+        var range = Shard.Split(ParameterLayout.For(load.Spec.Model).Count, load.Spec.ResolvedParameterServerShards())[Index];
+        _state = await compute.Run(() => ShardState.Create(load.Spec, range, values, load.StepsCompleted));
+        _last = null;
+        Offers.Withdraw("parameters");
+    }
+
+    public async Task<TensorTransfer> StepAsync(int step, TensorTransfer gradient)
+    {
+        if (_last is { } last && last.Step == step) return last.Answer;
+        var state = _state ?? throw new InvalidOperationException($"Parameter-server shard {Index} of job {JobId} holds no parameters (it was re-activated); the job must restore its checkpoint.");
+        if (state.StepsCompleted != step - 1)
+            throw new InvalidOperationException($"Parameter-server shard {Index} of job {JobId} stands after step {state.StepsCompleted}; step {step} cannot be applied.");
+        var values = await Offers.ReceiveAsync(gradient);
+        var parameters = await compute.Run(() => state.Step(step, values));
+        var answer = Offers.Send("parameters", parameters);
+        _last = (step, answer);
+        return answer;
+    }
+
+    public async Task<TensorTransfer> GetStateAsync(int stepsCompleted)
+    {
+        var state = _state is { } held && held.StepsCompleted == stepsCompleted ? held
+            : throw new InvalidOperationException($"Parameter-server shard {Index} of job {JobId} holds no state after step {stepsCompleted} (it was re-activated, or stands elsewhere).");
+        return Offers.Send("state", await compute.Run(state.ModelState), once: true, keep: 2);
+    }
+
+    public Task ReleaseAsync()
+    {
+        DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
+    private string JobId
+    {
+        get
+        {
+            this.GetPrimaryKeyLong(out var jobId);
+            return jobId!;
+        }
+    }
+}
+
+/// <summary>A shard's range in the job's precision, kept precision-blind for the grain.</summary>
+internal abstract class ShardState
+{
+    public int StepsCompleted { get; protected set; }
+
+    /// <summary>Steps the range from its gradient; the new parameters (job precision) in a payload that stays unchanged until the step after next.</summary>
+    public abstract TensorPayload Step(int step, TensorPayload gradient);
+
+    /// <summary>The range's parameters, then its state slots (float64).</summary>
+    public abstract TensorPayload ModelState();
+
+    /// <param name="modelState">float64: the range's parameters, then its range of each state slot.</param>
+    public static ShardState Create(TrainingSpec spec, Shard range, TensorPayload modelState, int stepsCompleted) => spec.Precision switch
+    {
+        Precision.Float32 => new Typed<float>(spec, range, modelState, stepsCompleted),
+        _ => new Typed<double>(spec, range, modelState, stepsCompleted),
+    };
+
+    private sealed class Typed<T> : ShardState where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly Optimizer<T> _optimizer;
+        private readonly int _count;
+        // The parameters in two payloads used in turn: one is being read by the parameter server while the next step writes the other.
+        private readonly PayloadRing<T> _parameters;
+        private readonly T[] _state;
+
+        public Typed(TrainingSpec spec, Shard range, TensorPayload modelState, int stepsCompleted)
+        {
+            _optimizer = Optimizer<T>.For(spec);
+            _count = range.Count;
+            int slots = _optimizer.StateSlots;
+            var values = modelState.ValuesOf<double>((1 + slots) * _count, "a parameter-server shard's model state");
+            _parameters = new PayloadRing<T>(_count);
+            _state = new T[slots * _count];
+            Precisions.Narrow<T>(values[.._count], _parameters.Current);
+            Precisions.Narrow<T>(values[_count..], _state);
+            StepsCompleted = stepsCompleted;
+        }
+
+        public override TensorPayload Step(int step, TensorPayload gradient)
+        {
+            var g = gradient.ValuesOf<T>(_count, "a parameter-server shard's gradient");
+            _parameters.Current.CopyTo(_parameters.Other);
+            _parameters.Swap();
+            _optimizer.Step(step, _parameters.Current, g, _state);
+            StepsCompleted = step;
+            return _parameters.CurrentPayload;
+        }
+
+        public override TensorPayload ModelState()
+        {
+            var payload = TensorPayload.Allocate<double>(_count + _state.Length, out var to);
+            Precisions.Widen<T>(_parameters.Current, to[.._count]);
+            Precisions.Widen<T>(_state, to[_count..]);
+            return payload;
+        }
+
+    }
+}
