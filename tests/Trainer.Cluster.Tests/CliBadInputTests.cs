@@ -45,6 +45,8 @@ public sealed class CliBadInputTests
     [InlineData("lr-step-every", "--lr-step-every", "0", "greater than 0")]
     [InlineData("lr-gamma", "--lr-gamma", "0", "greater than 0 and at most 1")]
     [InlineData("lr-gamma", "--lr-gamma", "1.5", "greater than 0 and at most 1")]
+    [InlineData("ps-shards", "--ps-shards", "-1", "from 0 (automatic) to 64")]
+    [InlineData("ps-shards", "--ps-shards", "65", "from 0 (automatic) to 64")]
     public async Task BadOption_ExitsWith2_NamingFieldValueAndWhatIsAllowed(string field, string option, string value, string allowed)
     {
         string[] args = option == "--steps" ? ["train", option, value] : ["train", option, value, "--steps", "1"];
@@ -59,6 +61,8 @@ public sealed class CliBadInputTests
     [InlineData("parallel: 'split'", "allowed only with --engine hand", "--parallel", "split", "--engine", "autograd")]
     [InlineData("workers: '11'", "at most 10 with --parallel split", "--parallel", "split", "--model", "1000-10-10", "--workers", "11")]
     [InlineData("parallel: 'split'", "allowed only for a model with a hidden layer", "--parallel", "split", "--model", "1000-10", "--workers", "1")]
+    [InlineData("ps-shards: '2'", "allowed only with --parallel data", "--parallel", "split", "--ps-shards", "2")]
+    [InlineData("ps-shards: '9'", "at most one shard per parameter, so at most 8", "--model", "2-2-2", "--ps-shards", "9", "--workers", "1")]
     public async Task ASplitJobTheModelCannotTake_ExitsWith2_NamingTheField(string field, string allowed, params string[] options)
     {
         var (code, _, err) = await Cli.RunAsync(["train", .. options, "--steps", "1"]);

@@ -40,6 +40,21 @@ public sealed class JobLineTests
                 "--lr-schedule", "step", "--lr-step-every", "200", "--lr-gamma", "0.5").Spec));
 
     [Fact]
+    public void AShardedParameterServer_SaysOnHowManyShards()
+        => Assert.Equal("data parallel, optimizer adam on 3 parameter-server shards",
+            JobLine.HowItRuns(Cli.Submission("--optimizer", "adam", "--ps-shards", "3").Spec));
+
+    [Fact]
+    public void TheAutomaticShardCount_IsOneShardPer2To24Parameters_ForAnOptimizerWithState_AndOneForSgd()
+    {
+        // 5000-10000-10: 50.1M parameters, so 3 shards of at most 2^24 for Adam; SGD keeps no state to spread.
+        Assert.Equal("data parallel, optimizer adam on 3 parameter-server shards",
+            JobLine.HowItRuns(Cli.Submission("--model", "5000-10000-10", "--optimizer", "adam").Spec));
+        Assert.Equal("data parallel, optimizer sgd on the parameter server",
+            JobLine.HowItRuns(Cli.Submission("--model", "5000-10000-10").Spec));
+    }
+
+    [Fact]
     public void AWarmUpAlone_IsAConstantSchedule()
         => Assert.Equal("data parallel, optimizer adamw (eps 1e-06) on the parameter server, lr schedule constant with 1 warm-up step",
             JobLine.HowItRuns(Cli.Submission("--optimizer", "adamw", "--eps", "1e-6", "--warmup-steps", "1").Spec));
