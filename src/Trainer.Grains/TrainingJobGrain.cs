@@ -29,10 +29,10 @@ public sealed class TrainingJobGrain(
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
-    private StoredLosses _storedLosses = null!;
-    // Whole-model tensors: offered to the parameter server and clients in chunks, and stored in chunks.
+    // The record, its chunks and the uploaded samples in storage.
+    private JobStore _store = null!;
+    // Whole-model tensors: offered to the parameter server and clients in chunks.
     private TensorOffers _offers = null!;
-    private StoredTensors _storedTensors = null!;
     // The latest checkpoint and the final parameters, whole (the record holds them only when they fit one chunk).
     private ParameterState? _checkpoint;
     private TensorPayload? _final;
@@ -40,8 +40,6 @@ public sealed class TrainingJobGrain(
     private readonly Dictionary<UploadPart, TensorAssembly> _staged = [];
     // The uploaded samples, whole (the stored state holds them only when they fit one chunk).
     private DatasetPayload? _data;
-    // Chunks of losses known to be in storage (see WriteRecord).
-    private int _chunksStored;
     private JobStatus? _status;
     private bool _cancelRequested;
     private bool _deactivating;
@@ -58,30 +56,18 @@ public sealed class TrainingJobGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs);
-        _storedLosses = new StoredLosses(storage, this.GetGrainId());
         _offers = TensorOffers.For(this, messaging.Value);
-        _storedTensors = new StoredTensors(storage, this.GetGrainId(), _offers.ChunkBytes);
-        _status = record.State.Status;
-        _checkpoint = record.State.Checkpoint;
-        _final = record.State.FinalParameters;
-        var parts = new List<byte[]>();
-        for (int chunk = 0; chunk < record.State.SealedLossChunks; chunk++)
-            parts.Add(await _storedLosses.ReadAsync(chunk, record.State.LossChunkSteps));
-        parts.Add(record.State.Losses);
-        _losses.Load(parts);
-        _chunksStored = record.State.SealedLossChunks;
+        _store = new JobStore(record, data, storage, this.GetGrainId(), JobId, _offers.ChunkBytes, logger);
+        _status = _store.Record.Status;
+        _checkpoint = _store.Record.Checkpoint;
+        _final = _store.Record.FinalParameters;
+        await _store.ReadLossesAsync(_losses);
         if (_status is { IsTerminal: false })
         {
-            _data = data.State.Data is { } sizes && data.State.StoredInputs is { } x && data.State.StoredTargets is { } y
-                ? sizes with { X = await _storedTensors.ReadAsync(x), Y = await _storedTensors.ReadAsync(y) }
-                : data.State.Data;
-            if (record.State.StoredCheckpointParameters is { } stored && _checkpoint is not null)
-            {
-                _checkpoint = _checkpoint with { Parameters = await _storedTensors.ReadAsync(stored) };
-                _storedParameters.Add((_checkpoint.Parameters!, stored));
-            }
+            _data = await _store.ReadDataAsync();
+            _checkpoint = await _store.ReadCheckpointAsync();
             // This activation replaces one lost with its silo: resume from the latest checkpoint.
-            logger.LogWarning("Job {Job} resumes from its checkpoint at step {Step}", JobId, record.State.Checkpoint?.StepsCompleted);
+            logger.LogWarning("Job {Job} resumes from its checkpoint at step {Step}", JobId, _store.Record.Checkpoint?.StepsCompleted);
             Start(_status.Spec!, restoreFirst: true);
         }
     }
@@ -180,11 +166,11 @@ public sealed class TrainingJobGrain(
             if (submission.Data is { } samples)
             {
                 _data = samples;
-                await WriteDataAsync(samples);
+                await _store.WriteDataAsync(samples);
             }
-            record.State.Status = _status;
+            _store.Record.Status = _status;
             _checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
-            record.State.LossChunkSteps = options.Value.LossChunkSteps;
+            _store.Record.LossChunkSteps = options.Value.LossChunkSteps;
             await WriteRecord();
             await RestoreAsync();
             await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
@@ -214,7 +200,7 @@ public sealed class TrainingJobGrain(
     public async Task<TensorTransfer> GetParametersAsync()
     {
         if (_status is null) throw new KeyNotFoundException(JobStatus.NotFound(JobId).Message);
-        if (_final is null && record.State.StoredFinalParameters is { } stored) _final = await _storedTensors.ReadAsync(stored);
+        _final ??= await _store.ReadFinalAsync();
         // Two may be out at a time (two clients); a running job's are read once, the final ones stay.
         if (_final is { } final) return _offers.Send("weights", final, keep: 2);
         return _offers.Send("weights", InitialParameters.Resolve(await StateAsync()), once: true, keep: 2);
@@ -362,87 +348,11 @@ public sealed class TrainingJobGrain(
         await TakeCheckpointWriteAsync();   // one write at a time (the last one finished long ago)
         _status = _status! with { CheckpointStep = state.StepsCompleted };
         _checkpoint = state;
-        record.State.Status = _status;
+        _store.Record.Status = _status;
         _checkpointWrite = WriteRecord();
     }
 
-    /// <summary>
-    /// Starts writing the record, after the chunks of losses that filled up since the last write; the
-    /// record keeps the losses after them. Takes what it writes at once (the steps go on meanwhile),
-    /// and writes the record only once its chunks are in storage, so a stored record never counts a
-    /// chunk that storage lacks. Parameters larger than one chunk (the checkpoint's, the final ones)
-    /// go to storage in chunks first too (<see cref="StoredTensors"/>), under a new number each time,
-    /// and the chunks the stored record no longer names are cleared once it is stored.
-    /// </summary>
-    private Task WriteRecord()
-    {
-        int chunkSteps = record.State.LossChunkSteps;
-        int sealedChunks = chunkSteps > 0 ? _losses.Count / chunkSteps : 0;
-        int first = Math.Min(_chunksStored, sealedChunks);
-        var chunks = new byte[sealedChunks - first][];
-        for (int i = 0; i < chunks.Length; i++) chunks[i] = _losses.ToBytes((first + i) * chunkSteps, chunkSteps);
-        var rest = _losses.ToBytes(sealedChunks * chunkSteps, _losses.Count - sealedChunks * chunkSteps);
-        var (checkpoint, final) = (_checkpoint, _final);
-        return WriteAsync();
-
-        async Task WriteAsync()
-        {
-            for (int i = 0; i < chunks.Length; i++) await _storedLosses.WriteAsync(first + i, chunks[i]);
-            _chunksStored = sealedChunks;
-            var storedCheckpoint = await StoreAsync(checkpoint?.Parameters);
-            var storedFinal = await StoreAsync(final);
-            record.State.SealedLossChunks = sealedChunks;
-            record.State.Losses = rest;
-            record.State.Checkpoint = storedCheckpoint is null ? checkpoint : checkpoint! with { Parameters = null };
-            record.State.StoredCheckpointParameters = storedCheckpoint?.Where;
-            record.State.FinalParameters = storedFinal is null ? final : null;
-            record.State.StoredFinalParameters = storedFinal?.Where;
-            await record.WriteOwnedStateAsync();
-            var named = new[] { storedCheckpoint, storedFinal }.OfType<(TensorPayload Payload, StoredTensor Where)>().ToList();
-            foreach (var stale in _storedParameters.Except(named))
-            {
-                try { await _storedTensors.ClearAsync(stale.Where); }
-                catch (Exception e) { logger.LogWarning("Job {Job}: stale parameter chunks {Slot} could not be cleared: {Error}", JobId, stale.Where.Slot, e.Message); }
-            }
-            _storedParameters = named;
-        }
-    }
-
-    // The chunked parameters the stored record names (at most a checkpoint's and the final ones).
-    private List<(TensorPayload Payload, StoredTensor Where)> _storedParameters = [];
-
-    /// <summary>
-    /// Writes <paramref name="parameters"/> to storage in chunks when larger than one (null: they
-    /// stay in the record), under a number no stored record names; the same parameters already stored are not written again.
-    /// </summary>
-    private async Task<(TensorPayload Payload, StoredTensor Where)?> StoreAsync(TensorPayload? parameters)
-    {
-        if (parameters is null || parameters.Bytes.Length <= _storedTensors.ChunkBytes) return null;
-        foreach (var stored in _storedParameters)
-            if (ReferenceEquals(stored.Payload, parameters)) return stored;
-        int slot = Math.Max(_nextSlot, 1 + Math.Max(record.State.StoredCheckpointParameters?.Slot ?? 0, record.State.StoredFinalParameters?.Slot ?? 0));
-        _nextSlot = slot + 1;
-        return (parameters, await _storedTensors.WriteAsync(slot, parameters));
-    }
-
-    private int _nextSlot;
-
-    /// <summary>Stores the uploaded samples, once: in the state when they fit one chunk, otherwise in chunks that the state names.</summary>
-    private async Task WriteDataAsync(DatasetPayload samples)
-    {
-        bool large = Math.Max(samples.X.Bytes.Length, samples.Y.Bytes.Length) > _storedTensors.ChunkBytes;
-        data.State.StoredInputs = large ? await _storedTensors.WriteAsync(StoredTensors.Inputs, samples.X) : null;
-        data.State.StoredTargets = large ? await _storedTensors.WriteAsync(StoredTensors.Targets, samples.Y) : null;
-        data.State.Data = large ? samples.WithoutSamples() : samples;
-        await data.WriteOwnedStateAsync();
-    }
-
-    private async Task ClearDataAsync()
-    {
-        foreach (var stored in new[] { data.State.StoredInputs, data.State.StoredTargets })
-            if (stored is not null) await _storedTensors.ClearAsync(stored);
-        await data.ClearStateAsync();
-    }
+    private Task WriteRecord() => _store.WriteRecord(_losses, _checkpoint, _final);
 
     /// <summary>Waits for the checkpoint write in flight; its failure surfaces here, once.</summary>
     private Task TakeCheckpointWriteAsync()
@@ -476,7 +386,7 @@ public sealed class TrainingJobGrain(
         // client that sees the job end can read its whole record and history from storage. With
         // checkpoints at most once a second, a short job's final write carries every loss chunk.
         var final = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
-        record.State.Status = final;
+        _store.Record.Status = final;
         _checkpoint = null;
         try
         {
@@ -494,7 +404,7 @@ public sealed class TrainingJobGrain(
         await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
         await QuietlyAsync(ParameterServer.ReleaseAsync);
         await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
-        if (data.State.Data is not null) await QuietlyAsync(ClearDataAsync);
+        if (_store.HasData) await QuietlyAsync(_store.ClearDataAsync);
     }
 
     private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
