@@ -33,9 +33,12 @@ public sealed class TrainingJobGrain(
     private JobStore _store = null!;
     // Whole-model tensors: offered to the parameter server and clients in chunks.
     private TensorOffers _offers = null!;
-    // The latest checkpoint and the final parameters, whole (the record holds them only when they fit one chunk).
+    // The latest checkpoint and the final model state (parameters, then the optimizer's state), whole
+    // (the record holds them only when they fit one chunk).
     private ParameterState? _checkpoint;
     private TensorPayload? _final;
+    // The final model state's parameters, as clients fetch them.
+    private TensorPayload? _finalParameters;
     // Initial parameters and samples being uploaded in chunks ahead of the submission that names them.
     private readonly Dictionary<UploadPart, TensorAssembly> _staged = [];
     // The uploaded samples, whole (the stored state holds them only when they fit one chunk).
@@ -155,12 +158,17 @@ public sealed class TrainingJobGrain(
             _staged.Clear();
         }
         var spec = SubmissionChecks.Check(submission);
+        var checksum = ResumeChecks.Checksum(submission.Data);
+        (ParameterState State, double[] Losses, double Seconds)? resumed = submission.ResumeFrom is { } from ? await ResumePointAsync(from, spec, checksum) : null;
         // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
         var parameters = submission.InitialParameters;
 
         // Everything below changes the cluster, so it happens only after every check passed.
-        _status = new JobStatus(JobId, JobState.Running, spec, 0, double.NaN, double.NaN, null,
-            DateTimeOffset.UtcNow, null, 0, submission.DataDescription, submission.InitDescription);
+        int resumedAt = resumed?.State.StepsCompleted ?? 0;
+        _losses.Add(resumed?.Losses ?? []);
+        _status = new JobStatus(JobId, JobState.Running, spec, resumedAt, _losses.First, _losses.Last, null,
+            DateTimeOffset.UtcNow, null, resumed?.Seconds ?? 0, submission.DataDescription, submission.InitDescription,
+            CheckpointStep: resumedAt, ResumedFrom: submission.ResumeFrom, ResumedAtStep: resumedAt);
         try
         {
             if (submission.Data is { } samples)
@@ -169,8 +177,11 @@ public sealed class TrainingJobGrain(
                 await _store.WriteDataAsync(samples);
             }
             _store.Record.Status = _status;
-            _checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
+            _checkpoint = resumed is { } start
+                ? start.State with { Spec = spec, UploadedData = submission.Data is not null }
+                : new ParameterState(spec, 0, parameters, submission.Data is not null);
             _store.Record.LossChunkSteps = options.Value.LossChunkSteps;
+            _store.Record.DataChecksum = checksum;
             await WriteRecord();
             await RestoreAsync();
             await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
@@ -180,8 +191,9 @@ public sealed class TrainingJobGrain(
             await FinishAsync(JobState.Failed, $"could not start: {e.Message}", elapsed: 0);
             throw;
         }
-        logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}",
-            JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine);
+        logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}{Resumed}",
+            JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine,
+            resumed is null ? "" : $", resumed from job {submission.ResumeFrom} at step {resumedAt}");
         Start(spec, restoreFirst: false);
         return _status;
     }
@@ -202,8 +214,48 @@ public sealed class TrainingJobGrain(
         if (_status is null) throw new KeyNotFoundException(JobStatus.NotFound(JobId).Message);
         _final ??= await _store.ReadFinalAsync();
         // Two may be out at a time (two clients); a running job's are read once, the final ones stay.
-        if (_final is { } final) return _offers.Send("weights", final, keep: 2);
+        if (_final is { } final) return _offers.Send("weights", _finalParameters ??= InitialParameters.ParametersOf(_status.Spec!, final), keep: 2);
         return _offers.Send("weights", InitialParameters.Resolve(await StateAsync()), once: true, keep: 2);
+    }
+
+    public async Task<ResumePoint> GetResumePointAsync()
+    {
+        if (_status is not { IsTerminal: true } status) return new ResumePoint(_status ?? JobStatus.NotFound(JobId), null, null, null);
+        if (await ResumeStateAsync(status) is not { } state) return new ResumePoint(status, null, null, _store.Record.DataChecksum);
+        // Offered until read once; two at a time, for two jobs resuming this one at once.
+        return new ResumePoint(status,
+            new ParameterTransfer(state.Spec, state.StepsCompleted, _offers.SendOptional("resume", state.Parameters, once: true, keep: 2), state.UploadedData),
+            _offers.Send("resume-losses", _losses.Slice(1, state.StepsCompleted), once: true, keep: 2),
+            _store.Record.DataChecksum);
+    }
+
+    /// <summary>The final model state, after the status's steps, or the checkpoint the job kept because it ended without one (see FinishAsync).</summary>
+    private async Task<ParameterState?> ResumeStateAsync(JobStatus status)
+    {
+        if (_store.Record.Checkpoint is not null)
+            return _checkpoint = _checkpoint?.Parameters is null ? await _store.ReadCheckpointAsync() : _checkpoint;
+        _final ??= await _store.ReadFinalAsync();
+        return _final is { } final ? new ParameterState(status.Spec!, status.StepsCompleted, final, _store.Record.DataChecksum is not null) : null;
+    }
+
+    /// <summary>
+    /// Where the job <paramref name="from"/> that this submission resumes stands, checked against the
+    /// submission (<see cref="ResumeChecks"/>): its model state and losses, read in chunks when large.
+    /// </summary>
+    private async Task<(ParameterState State, double[] Losses, double Seconds)> ResumePointAsync(string from, TrainingSpec spec, string? checksum)
+    {
+        // NOTE: asking itself would wait on its own turn forever.
+        if (string.IsNullOrWhiteSpace(from) || from == JobId)
+            throw new JobRejectedException(ResumeChecks.Field, from, $"{ResumeChecks.Field}: '{from}' cannot be resumed by job {JobId}; name another, finished job");
+        var point = await GrainFactory.GetGrain<ITrainingJobGrain>(from).GetResumePointAsync();
+        ResumeChecks.CheckJob(from, point);
+        ResumeChecks.CheckSubmission(from, point, spec, checksum);
+        var state = await _offers.ReceiveAsync(point.State!);
+        ResumeChecks.CheckModelState(from, spec, state);
+        var losses = (await _offers.ReceiveAsync(point.Losses!)).ToArray();
+        if (losses.Length != state.StepsCompleted)
+            throw new InvalidOperationException($"Job {from} sent {losses.Length} losses for {state.StepsCompleted} steps.");
+        return (state, losses, point.Status.TrainingSeconds);
     }
 
     /// <summary>The parameter server's parameters after the steps done, read in chunks when large.</summary>
@@ -362,7 +414,7 @@ public sealed class TrainingJobGrain(
         return write;
     }
 
-    /// <summary>Records the outcome, keeps the final parameters, and frees the job's other grains.</summary>
+    /// <summary>Records the outcome, keeps the final model state, and frees the job's other grains.</summary>
     private async Task FinishAsync(JobState state, string? message, double elapsed)
     {
         // Nothing may change the record while a write of it is in flight.
@@ -374,20 +426,25 @@ public sealed class TrainingJobGrain(
         {
             logger.LogWarning("Job {Job}: the last checkpoint could not be written ({Error}); the final record replaces it", JobId, e.Message);
         }
+        // The final model state, when it is the one after the recorded steps, is what a job resuming
+        // this one starts from; otherwise the record keeps the latest checkpoint for that.
+        bool resumable = false;
         try
         {
-            _final = InitialParameters.Resolve(await StateAsync());
+            var last = await StateAsync();
+            resumable = last.StepsCompleted == _losses.Count;
+            _final = resumable ? last.Parameters ?? InitialParameters.Float64(last.Spec) : InitialParameters.Resolve(last);
         }
         catch (Exception e)
         {
-            logger.LogWarning("Job {Job}: final parameters could not be read: {Error}", JobId, e.Message);
+            logger.LogWarning("Job {Job}: the final model state could not be read: {Error}", JobId, e.Message);
         }
         // The final status shows only once the record holding it is stored (or failed to store): a
         // client that sees the job end can read its whole record and history from storage. With
         // checkpoints at most once a second, a short job's final write carries every loss chunk.
         var final = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
         _store.Record.Status = final;
-        _checkpoint = null;
+        if (resumable) _checkpoint = null;
         try
         {
             await WriteRecord();
