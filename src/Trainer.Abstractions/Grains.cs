@@ -49,6 +49,14 @@ public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
 
     [AlwaysInterleave]
     Task<JobStatus> CancelAsync();
+
+    /// <summary>
+    /// What a job that resumes this one starts from (<see cref="JobSubmission.ResumeFrom"/>): its final
+    /// model state (parameters and optimizer state) or, when it ended without one, its latest
+    /// checkpoint, with the losses up to there; both by reference when larger than one chunk.
+    /// </summary>
+    [AlwaysInterleave, ResponseTimeout("00:10:00")]
+    Task<ResumePoint> GetResumePointAsync();
 }
 
 /// <summary>

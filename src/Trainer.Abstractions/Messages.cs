@@ -42,6 +42,10 @@ public enum UploadPart
 /// <see cref="ITrainingJobGrain.StageAsync"/>; <see cref="TrainingJobs.UploadAndSubmitAsync"/>
 /// does both). Samples too large for one message are uploaded the same way: <see cref="StagedData"/>,
 /// and <see cref="Data"/> holds only their sizes. The descriptions are for status displays.
+/// <see cref="ResumeFrom"/>: the id of a finished job to continue (<see cref="ITrainingJobGrain.GetResumePointAsync"/>):
+/// the job starts from its model state and loss history and runs on to <see cref="TrainingSpec.Steps"/>
+/// in all; its spec must equal that job's but for the step count and the checkpoint settings, and
+/// its data must be the same (uploaded again when that job's were uploaded). Initial parameters are then not used.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.job-submission")]
 public sealed record JobSubmission(
@@ -51,7 +55,8 @@ public sealed record JobSubmission(
     [property: Id(3)] string DataDescription,
     [property: Id(4)] string InitDescription,
     [property: Id(5)] long StagedInitialBytes = 0,
-    [property: Id(6)] bool StagedData = false);
+    [property: Id(6)] bool StagedData = false,
+    [property: Id(7)] string? ResumeFrom = null);
 
 public enum JobState
 {
@@ -68,6 +73,8 @@ public enum JobState
 /// <summary>
 /// A job's state as the job grain sees it. <see cref="CheckpointStep"/>: the step of the job's latest
 /// checkpoint (0: the initial parameters), where a lost parameter server would replay from.
+/// <see cref="ResumedFrom"/>: the job this one continues (<see cref="JobSubmission.ResumeFrom"/>), from
+/// its step <see cref="ResumedAtStep"/>; the losses, steps and training time then count from that job's start.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.job-status")]
 public sealed record JobStatus(
@@ -83,7 +90,9 @@ public sealed record JobStatus(
     [property: Id(9)] double TrainingSeconds,
     [property: Id(10)] string DataDescription,
     [property: Id(11)] string InitDescription,
-    [property: Id(12)] int CheckpointStep = 0)
+    [property: Id(12)] int CheckpointStep = 0,
+    [property: Id(13)] string? ResumedFrom = null,
+    [property: Id(14)] int ResumedAtStep = 0)
 {
     public bool IsTerminal => State is JobState.Completed or JobState.Diverged or JobState.Failed or JobState.Cancelled;
 
@@ -205,6 +214,20 @@ public sealed record ParameterState(
     [property: Id(1)] int StepsCompleted,
     [property: Id(2)] TensorPayload? Parameters,
     [property: Id(3)] bool UploadedData);
+
+/// <summary>
+/// Where a finished job stands, for a job that resumes it: its status (<see cref="JobState.Unknown"/>
+/// or running: nothing to resume, <see cref="State"/> and <see cref="Losses"/> are null), its model
+/// state after <see cref="ParameterState.StepsCompleted"/> steps (the final one, or the latest
+/// checkpoint when the job ended without one), the losses of those steps, and a checksum of the
+/// uploaded samples it trained on (null: synthetic data, or a record from before checksums).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.resume-point")]
+public sealed record ResumePoint(
+    [property: Id(0)] JobStatus Status,
+    [property: Id(1)] ParameterTransfer? State,
+    [property: Id(2)] TensorTransfer? Losses,
+    [property: Id(3)] string? DataChecksum);
 
 /// <summary>
 /// A <see cref="ParameterState"/> between grains: its parameters inline when they fit one chunk,

@@ -35,6 +35,7 @@ internal static class CliOptions
     public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
     public static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint the parameters every K steps (0: only the initial ones), but see --checkpoint-min-seconds", DefaultValueFactory = _ => 100 };
     public static readonly Option<double> CheckpointMinSeconds = new("--checkpoint-min-seconds") { Description = "At least this much training time between checkpoints: a multiple of K steps is one only once this long has passed since the last (0: every multiple is)", DefaultValueFactory = _ => TrainingSpec.DefaultCheckpointMinSeconds };
+    public static readonly Option<string?> Resume = new("--resume") { Description = "Continue this finished (or failed) job from its last model state and losses to --steps in all; pass its options and --data again (only --steps, --checkpoint-every and --checkpoint-min-seconds may change)" };
     public static readonly Option<string?> Save = new("--save") { Description = "npy:DIR to write the trained weights to (w1.npy, ...)" };
     public static readonly Option<bool> Json = new("--json") { Description = "One JSON object per line" };
 
@@ -49,7 +50,7 @@ internal static class CliOptions
     public static Option[] JobOptions =>
         [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel,
          Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards,
-         Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds];
+         Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
     public static Option[] ConnectionOptions => [Gateway, ClusterId, ServiceId, Verbose];
 
@@ -83,6 +84,7 @@ internal static class CliOptions
         GradientPenalty = r.GetValue(GradientPenalty),
         CheckpointEvery = r.GetValue(CheckpointEvery),
         CheckpointMinSeconds = r.GetValue(CheckpointMinSeconds),
+        Resume = r.GetValue(Resume),
     };
 
     public static Command With(this Command command, params IEnumerable<Symbol>[] groups)

@@ -42,15 +42,16 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         await using var cluster = await Connect(r, cancellation);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
-        await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
+        var started = await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {JobLine.Describe(submission)}"
-                + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : ""));
+                + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : "") + JobLine.Resumed(started));
         var watcher = new JobWatcher(output, error, json);
         JobStatus final;
         try
         {
-            final = await watcher.WatchAsync(job, 1, cancellation);
+            // A resumed job's earlier steps were the old job's, watched then.
+            final = await watcher.WatchAsync(job, started.ResumedAtStep + 1, cancellation);
         }
         catch (OperationCanceledException)
         {

@@ -39,6 +39,8 @@ internal sealed record JobArguments
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
     public double CheckpointMinSeconds { get; init; } = TrainingSpec.DefaultCheckpointMinSeconds;
+    /// <summary>The id of a finished job to continue (<see cref="JobSubmission.ResumeFrom"/>); null: start from step 0.</summary>
+    public string? Resume { get; init; }
 
     public const int SyntheticBatch = 64;
 
@@ -117,6 +119,8 @@ internal sealed record JobArguments
         spec = (parallelism is null ? spec.WithPreferredParallelism() : spec).Validate();
 
         var payload = data is null ? null : new DatasetPayload(data.Count, data.InputSize, data.OutputSize, TensorPayload.From(data.X), TensorPayload.From(data.Y));
-        return new JobSubmission(spec, payload, initial, dataDescription, initDescription);
+        if (Resume is { } resume && string.IsNullOrWhiteSpace(resume))
+            throw new SpecException("resume", resume, "allowed: the id of a finished job (see `trainer list`)");
+        return new JobSubmission(spec, payload, initial, dataDescription, initDescription, ResumeFrom: Resume);
     }
 }

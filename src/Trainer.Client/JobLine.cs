@@ -21,6 +21,10 @@ internal static class JobLine
             + $"engine {Lower(spec.Engine)}, {Lower(spec.Precision)}, {HowItRuns(spec)}; data {s.DataDescription}; init {s.InitDescription}";
     }
 
+    /// <summary><c>; resumed from job-… at step 500</c> for a job that continues another; empty otherwise.</summary>
+    public static string Resumed(JobStatus started) =>
+        started.ResumedFrom is { } from ? $"; resumed from {from} at step {started.ResumedAtStep}" : "";
+
     /// <summary>The parallelism, who applies the optimizer, and the learning-rate schedule if it is not a constant rate.</summary>
     public static string HowItRuns(TrainingSpec spec)
     {

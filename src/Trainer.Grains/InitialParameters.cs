@@ -31,10 +31,13 @@ internal static class InitialParameters
     /// <paramref name="state"/>'s float64 parameters without the optimizer state that may follow
     /// them: its own, or at a seeded start the drawn ones.
     /// </summary>
-    public static TensorPayload Resolve(ParameterState state)
+    public static TensorPayload Resolve(ParameterState state) =>
+        state.Parameters is { } modelState ? ParametersOf(state.Spec, modelState) : Float64(state.Spec);
+
+    /// <summary>The parameters at the front of a float64 model state (itself when it holds no optimizer state).</summary>
+    public static TensorPayload ParametersOf(TrainingSpec spec, TensorPayload modelState)
     {
-        if (state.Parameters is not { } modelState) return Float64(state.Spec);
-        int count = ParameterLayout.For(state.Spec.Model).Count;
+        int count = ParameterLayout.For(spec.Model).Count;
         return modelState.Length == count ? modelState : TensorPayload.From(modelState.Values[..count]);
     }
 

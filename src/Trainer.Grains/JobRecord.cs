@@ -3,8 +3,8 @@ using Trainer.Abstractions;
 namespace Trainer.Grains;
 
 /// <summary>
-/// What a job grain writes to grain storage: its status, the checkpoint (parameters after step k),
-/// the losses up to it that no sealed chunk holds and, once the job is over, the final parameters.
+/// What a job grain writes to grain storage: its status, the checkpoint (model state after step k),
+/// the losses up to it that no sealed chunk holds and, once the job is over, the final model state.
 /// Only the job grain writes it, and it rewrites it at every checkpoint, so its size must not grow
 /// with the step count: the losses live in chunks of <see cref="LossChunkSteps"/> steps
 /// (<see cref="LossChunk"/>, each written once) and the record keeps only those after the last
@@ -18,10 +18,18 @@ public sealed class JobRecord
     /// <summary>The losses of the steps after the <see cref="SealedLossChunks"/> chunks (all of them in a record without chunks).</summary>
     [Id(1)] public byte[] Losses { get; set; } = [];
 
-    /// <summary>The final parameters when they fit one chunk (otherwise <see cref="StoredFinalParameters"/> says where they are).</summary>
+    /// <summary>
+    /// The final model state when it fits one chunk (otherwise <see cref="StoredFinalParameters"/> says
+    /// where it is): the parameters followed by the optimizer's state (<see cref="ParameterState.Parameters"/>),
+    /// after the status's steps, so a job can resume from it. A record from before model states holds the
+    /// parameters alone; whoever hands out weights slices the parameters off the front either way.
+    /// </summary>
     [Id(2)] public TensorPayload? FinalParameters { get; set; }
 
-    /// <summary>The latest checkpoint; its parameters are null when at a seeded start, or when <see cref="StoredCheckpointParameters"/> says where they are.</summary>
+    /// <summary>
+    /// The latest checkpoint; its parameters are null when at a seeded start, or when <see cref="StoredCheckpointParameters"/>
+    /// says where they are. A finished job keeps it only when it has no final model state to resume from.
+    /// </summary>
     [Id(3)] public ParameterState? Checkpoint { get; set; }
 
     /// <summary>Losses per chunk, fixed for the job when it is submitted (0 in a record from before chunks: no chunks).</summary>
@@ -33,8 +41,11 @@ public sealed class JobRecord
     /// <summary>The checkpoint's parameters when they went to storage in chunks (larger than one chunk; see <see cref="StoredTensors"/>).</summary>
     [Id(6)] public StoredTensor? StoredCheckpointParameters { get; set; }
 
-    /// <summary>The final parameters when they went to storage in chunks.</summary>
+    /// <summary>The final model state when it went to storage in chunks.</summary>
     [Id(7)] public StoredTensor? StoredFinalParameters { get; set; }
+
+    /// <summary>SHA-256 of the uploaded samples (null: synthetic data), which a job resuming this one must match.</summary>
+    [Id(8)] public string? DataChecksum { get; set; }
 }
 
 /// <summary>The losses of <see cref="JobRecord.LossChunkSteps"/> consecutive steps, stored once under the job grain's id (see <see cref="StoredLosses"/>).</summary>

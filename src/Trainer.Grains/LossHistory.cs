@@ -16,6 +16,8 @@ internal sealed class LossHistory
 
     public double First => _losses.Count > 0 ? _losses[0] : double.NaN;
 
+    public double Last => _losses.Count > 0 ? _losses[^1] : double.NaN;
+
     public void Add(ReadOnlySpan<double> losses)
     {
         _losses.AddRange(losses);

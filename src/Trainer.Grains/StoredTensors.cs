@@ -25,7 +25,7 @@ public sealed class StoredChunk
 /// A job's whole-model tensors (a checkpoint's parameters, the final ones) in grain storage, one
 /// state per chunk ("parameters-1-0", "parameters-1-1", ...) under the job grain's id, so that no
 /// storage write is larger than one chunk. Every write goes under a number no stored record names
-/// (the job grain picks it), so a write that fails halfway leaves the stored record whole; uploaded
+/// (<see cref="JobStore"/> picks it), so a write that fails halfway leaves the stored record whole; uploaded
 /// samples go under numbers of their own (<see cref="Inputs"/>, <see cref="Targets"/>).
 /// </summary>
 /// <remarks>

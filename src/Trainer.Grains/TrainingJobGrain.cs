@@ -29,19 +29,20 @@ public sealed class TrainingJobGrain(
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
-    private StoredLosses _storedLosses = null!;
-    // Whole-model tensors: offered to the parameter server and clients in chunks, and stored in chunks.
+    // The record, its chunks and the uploaded samples in storage.
+    private JobStore _store = null!;
+    // Whole-model tensors: offered to the parameter server and clients in chunks.
     private TensorOffers _offers = null!;
-    private StoredTensors _storedTensors = null!;
-    // The latest checkpoint and the final parameters, whole (the record holds them only when they fit one chunk).
+    // The latest checkpoint and the final model state (parameters, then the optimizer's state), whole
+    // (the record holds them only when they fit one chunk).
     private ParameterState? _checkpoint;
     private TensorPayload? _final;
+    // The final model state's parameters, as clients fetch them.
+    private TensorPayload? _finalParameters;
     // Initial parameters and samples being uploaded in chunks ahead of the submission that names them.
     private readonly Dictionary<UploadPart, TensorAssembly> _staged = [];
     // The uploaded samples, whole (the stored state holds them only when they fit one chunk).
     private DatasetPayload? _data;
-    // Chunks of losses known to be in storage (see WriteRecord).
-    private int _chunksStored;
     private JobStatus? _status;
     private bool _cancelRequested;
     private bool _deactivating;
@@ -58,30 +59,18 @@ public sealed class TrainingJobGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs);
-        _storedLosses = new StoredLosses(storage, this.GetGrainId());
         _offers = TensorOffers.For(this, messaging.Value);
-        _storedTensors = new StoredTensors(storage, this.GetGrainId(), _offers.ChunkBytes);
-        _status = record.State.Status;
-        _checkpoint = record.State.Checkpoint;
-        _final = record.State.FinalParameters;
-        var parts = new List<byte[]>();
-        for (int chunk = 0; chunk < record.State.SealedLossChunks; chunk++)
-            parts.Add(await _storedLosses.ReadAsync(chunk, record.State.LossChunkSteps));
-        parts.Add(record.State.Losses);
-        _losses.Load(parts);
-        _chunksStored = record.State.SealedLossChunks;
+        _store = new JobStore(record, data, storage, this.GetGrainId(), JobId, _offers.ChunkBytes, logger);
+        _status = _store.Record.Status;
+        _checkpoint = _store.Record.Checkpoint;
+        _final = _store.Record.FinalParameters;
+        await _store.ReadLossesAsync(_losses);
         if (_status is { IsTerminal: false })
         {
-            _data = data.State.Data is { } sizes && data.State.StoredInputs is { } x && data.State.StoredTargets is { } y
-                ? sizes with { X = await _storedTensors.ReadAsync(x), Y = await _storedTensors.ReadAsync(y) }
-                : data.State.Data;
-            if (record.State.StoredCheckpointParameters is { } stored && _checkpoint is not null)
-            {
-                _checkpoint = _checkpoint with { Parameters = await _storedTensors.ReadAsync(stored) };
-                _storedParameters.Add((_checkpoint.Parameters!, stored));
-            }
+            _data = await _store.ReadDataAsync();
+            _checkpoint = await _store.ReadCheckpointAsync();
             // This activation replaces one lost with its silo: resume from the latest checkpoint.
-            logger.LogWarning("Job {Job} resumes from its checkpoint at step {Step}", JobId, record.State.Checkpoint?.StepsCompleted);
+            logger.LogWarning("Job {Job} resumes from its checkpoint at step {Step}", JobId, _store.Record.Checkpoint?.StepsCompleted);
             Start(_status.Spec!, restoreFirst: true);
         }
     }
@@ -169,22 +158,30 @@ public sealed class TrainingJobGrain(
             _staged.Clear();
         }
         var spec = SubmissionChecks.Check(submission);
+        var checksum = ResumeChecks.Checksum(submission.Data);
+        (ParameterState State, double[] Losses, double Seconds)? resumed = submission.ResumeFrom is { } from ? await ResumePointAsync(from, spec, checksum) : null;
         // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
         var parameters = submission.InitialParameters;
 
         // Everything below changes the cluster, so it happens only after every check passed.
-        _status = new JobStatus(JobId, JobState.Running, spec, 0, double.NaN, double.NaN, null,
-            DateTimeOffset.UtcNow, null, 0, submission.DataDescription, submission.InitDescription);
+        int resumedAt = resumed?.State.StepsCompleted ?? 0;
+        _losses.Add(resumed?.Losses ?? []);
+        _status = new JobStatus(JobId, JobState.Running, spec, resumedAt, _losses.First, _losses.Last, null,
+            DateTimeOffset.UtcNow, null, resumed?.Seconds ?? 0, submission.DataDescription, submission.InitDescription,
+            CheckpointStep: resumedAt, ResumedFrom: submission.ResumeFrom, ResumedAtStep: resumedAt);
         try
         {
             if (submission.Data is { } samples)
             {
                 _data = samples;
-                await WriteDataAsync(samples);
+                await _store.WriteDataAsync(samples);
             }
-            record.State.Status = _status;
-            _checkpoint = new ParameterState(spec, 0, parameters, submission.Data is not null);
-            record.State.LossChunkSteps = options.Value.LossChunkSteps;
+            _store.Record.Status = _status;
+            _checkpoint = resumed is { } start
+                ? start.State with { Spec = spec, UploadedData = submission.Data is not null }
+                : new ParameterState(spec, 0, parameters, submission.Data is not null);
+            _store.Record.LossChunkSteps = options.Value.LossChunkSteps;
+            _store.Record.DataChecksum = checksum;
             await WriteRecord();
             await RestoreAsync();
             await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
@@ -194,8 +191,9 @@ public sealed class TrainingJobGrain(
             await FinishAsync(JobState.Failed, $"could not start: {e.Message}", elapsed: 0);
             throw;
         }
-        logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}",
-            JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine);
+        logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}{Resumed}",
+            JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine,
+            resumed is null ? "" : $", resumed from job {submission.ResumeFrom} at step {resumedAt}");
         Start(spec, restoreFirst: false);
         return _status;
     }
@@ -214,10 +212,50 @@ public sealed class TrainingJobGrain(
     public async Task<TensorTransfer> GetParametersAsync()
     {
         if (_status is null) throw new KeyNotFoundException(JobStatus.NotFound(JobId).Message);
-        if (_final is null && record.State.StoredFinalParameters is { } stored) _final = await _storedTensors.ReadAsync(stored);
+        _final ??= await _store.ReadFinalAsync();
         // Two may be out at a time (two clients); a running job's are read once, the final ones stay.
-        if (_final is { } final) return _offers.Send("weights", final, keep: 2);
+        if (_final is { } final) return _offers.Send("weights", _finalParameters ??= InitialParameters.ParametersOf(_status.Spec!, final), keep: 2);
         return _offers.Send("weights", InitialParameters.Resolve(await StateAsync()), once: true, keep: 2);
+    }
+
+    public async Task<ResumePoint> GetResumePointAsync()
+    {
+        if (_status is not { IsTerminal: true } status) return new ResumePoint(_status ?? JobStatus.NotFound(JobId), null, null, null);
+        if (await ResumeStateAsync(status) is not { } state) return new ResumePoint(status, null, null, _store.Record.DataChecksum);
+        // Offered until read once; two at a time, for two jobs resuming this one at once.
+        return new ResumePoint(status,
+            new ParameterTransfer(state.Spec, state.StepsCompleted, _offers.SendOptional("resume", state.Parameters, once: true, keep: 2), state.UploadedData),
+            _offers.Send("resume-losses", _losses.Slice(1, state.StepsCompleted), once: true, keep: 2),
+            _store.Record.DataChecksum);
+    }
+
+    /// <summary>The final model state, after the status's steps, or the checkpoint the job kept because it ended without one (see FinishAsync).</summary>
+    private async Task<ParameterState?> ResumeStateAsync(JobStatus status)
+    {
+        if (_store.Record.Checkpoint is not null)
+            return _checkpoint = _checkpoint?.Parameters is null ? await _store.ReadCheckpointAsync() : _checkpoint;
+        _final ??= await _store.ReadFinalAsync();
+        return _final is { } final ? new ParameterState(status.Spec!, status.StepsCompleted, final, _store.Record.DataChecksum is not null) : null;
+    }
+
+    /// <summary>
+    /// Where the job <paramref name="from"/> that this submission resumes stands, checked against the
+    /// submission (<see cref="ResumeChecks"/>): its model state and losses, read in chunks when large.
+    /// </summary>
+    private async Task<(ParameterState State, double[] Losses, double Seconds)> ResumePointAsync(string from, TrainingSpec spec, string? checksum)
+    {
+        // NOTE: asking itself would wait on its own turn forever.
+        if (string.IsNullOrWhiteSpace(from) || from == JobId)
+            throw new JobRejectedException(ResumeChecks.Field, from, $"{ResumeChecks.Field}: '{from}' cannot be resumed by job {JobId}; name another, finished job");
+        var point = await GrainFactory.GetGrain<ITrainingJobGrain>(from).GetResumePointAsync();
+        ResumeChecks.CheckJob(from, point);
+        ResumeChecks.CheckSubmission(from, point, spec, checksum);
+        var state = await _offers.ReceiveAsync(point.State!);
+        ResumeChecks.CheckModelState(from, spec, state);
+        var losses = (await _offers.ReceiveAsync(point.Losses!)).ToArray();
+        if (losses.Length != state.StepsCompleted)
+            throw new InvalidOperationException($"Job {from} sent {losses.Length} losses for {state.StepsCompleted} steps.");
+        return (state, losses, point.Status.TrainingSeconds);
     }
 
     /// <summary>The parameter server's parameters after the steps done, read in chunks when large.</summary>
@@ -362,87 +400,11 @@ public sealed class TrainingJobGrain(
         await TakeCheckpointWriteAsync();   // one write at a time (the last one finished long ago)
         _status = _status! with { CheckpointStep = state.StepsCompleted };
         _checkpoint = state;
-        record.State.Status = _status;
+        _store.Record.Status = _status;
         _checkpointWrite = WriteRecord();
     }
 
-    /// <summary>
-    /// Starts writing the record, after the chunks of losses that filled up since the last write; the
-    /// record keeps the losses after them. Takes what it writes at once (the steps go on meanwhile),
-    /// and writes the record only once its chunks are in storage, so a stored record never counts a
-    /// chunk that storage lacks. Parameters larger than one chunk (the checkpoint's, the final ones)
-    /// go to storage in chunks first too (<see cref="StoredTensors"/>), under a new number each time,
-    /// and the chunks the stored record no longer names are cleared once it is stored.
-    /// </summary>
-    private Task WriteRecord()
-    {
-        int chunkSteps = record.State.LossChunkSteps;
-        int sealedChunks = chunkSteps > 0 ? _losses.Count / chunkSteps : 0;
-        int first = Math.Min(_chunksStored, sealedChunks);
-        var chunks = new byte[sealedChunks - first][];
-        for (int i = 0; i < chunks.Length; i++) chunks[i] = _losses.ToBytes((first + i) * chunkSteps, chunkSteps);
-        var rest = _losses.ToBytes(sealedChunks * chunkSteps, _losses.Count - sealedChunks * chunkSteps);
-        var (checkpoint, final) = (_checkpoint, _final);
-        return WriteAsync();
-
-        async Task WriteAsync()
-        {
-            for (int i = 0; i < chunks.Length; i++) await _storedLosses.WriteAsync(first + i, chunks[i]);
-            _chunksStored = sealedChunks;
-            var storedCheckpoint = await StoreAsync(checkpoint?.Parameters);
-            var storedFinal = await StoreAsync(final);
-            record.State.SealedLossChunks = sealedChunks;
-            record.State.Losses = rest;
-            record.State.Checkpoint = storedCheckpoint is null ? checkpoint : checkpoint! with { Parameters = null };
-            record.State.StoredCheckpointParameters = storedCheckpoint?.Where;
-            record.State.FinalParameters = storedFinal is null ? final : null;
-            record.State.StoredFinalParameters = storedFinal?.Where;
-            await record.WriteOwnedStateAsync();
-            var named = new[] { storedCheckpoint, storedFinal }.OfType<(TensorPayload Payload, StoredTensor Where)>().ToList();
-            foreach (var stale in _storedParameters.Except(named))
-            {
-                try { await _storedTensors.ClearAsync(stale.Where); }
-                catch (Exception e) { logger.LogWarning("Job {Job}: stale parameter chunks {Slot} could not be cleared: {Error}", JobId, stale.Where.Slot, e.Message); }
-            }
-            _storedParameters = named;
-        }
-    }
-
-    // The chunked parameters the stored record names (at most a checkpoint's and the final ones).
-    private List<(TensorPayload Payload, StoredTensor Where)> _storedParameters = [];
-
-    /// <summary>
-    /// Writes <paramref name="parameters"/> to storage in chunks when larger than one (null: they
-    /// stay in the record), under a number no stored record names; the same parameters already stored are not written again.
-    /// </summary>
-    private async Task<(TensorPayload Payload, StoredTensor Where)?> StoreAsync(TensorPayload? parameters)
-    {
-        if (parameters is null || parameters.Bytes.Length <= _storedTensors.ChunkBytes) return null;
-        foreach (var stored in _storedParameters)
-            if (ReferenceEquals(stored.Payload, parameters)) return stored;
-        int slot = Math.Max(_nextSlot, 1 + Math.Max(record.State.StoredCheckpointParameters?.Slot ?? 0, record.State.StoredFinalParameters?.Slot ?? 0));
-        _nextSlot = slot + 1;
-        return (parameters, await _storedTensors.WriteAsync(slot, parameters));
-    }
-
-    private int _nextSlot;
-
-    /// <summary>Stores the uploaded samples, once: in the state when they fit one chunk, otherwise in chunks that the state names.</summary>
-    private async Task WriteDataAsync(DatasetPayload samples)
-    {
-        bool large = Math.Max(samples.X.Bytes.Length, samples.Y.Bytes.Length) > _storedTensors.ChunkBytes;
-        data.State.StoredInputs = large ? await _storedTensors.WriteAsync(StoredTensors.Inputs, samples.X) : null;
-        data.State.StoredTargets = large ? await _storedTensors.WriteAsync(StoredTensors.Targets, samples.Y) : null;
-        data.State.Data = large ? samples.WithoutSamples() : samples;
-        await data.WriteOwnedStateAsync();
-    }
-
-    private async Task ClearDataAsync()
-    {
-        foreach (var stored in new[] { data.State.StoredInputs, data.State.StoredTargets })
-            if (stored is not null) await _storedTensors.ClearAsync(stored);
-        await data.ClearStateAsync();
-    }
+    private Task WriteRecord() => _store.WriteRecord(_losses, _checkpoint, _final);
 
     /// <summary>Waits for the checkpoint write in flight; its failure surfaces here, once.</summary>
     private Task TakeCheckpointWriteAsync()
@@ -452,7 +414,7 @@ public sealed class TrainingJobGrain(
         return write;
     }
 
-    /// <summary>Records the outcome, keeps the final parameters, and frees the job's other grains.</summary>
+    /// <summary>Records the outcome, keeps the final model state, and frees the job's other grains.</summary>
     private async Task FinishAsync(JobState state, string? message, double elapsed)
     {
         // Nothing may change the record while a write of it is in flight.
@@ -464,20 +426,25 @@ public sealed class TrainingJobGrain(
         {
             logger.LogWarning("Job {Job}: the last checkpoint could not be written ({Error}); the final record replaces it", JobId, e.Message);
         }
+        // The final model state, when it is the one after the recorded steps, is what a job resuming
+        // this one starts from; otherwise the record keeps the latest checkpoint for that.
+        bool resumable = false;
         try
         {
-            _final = InitialParameters.Resolve(await StateAsync());
+            var last = await StateAsync();
+            resumable = last.StepsCompleted == _losses.Count;
+            _final = resumable ? last.Parameters ?? InitialParameters.Float64(last.Spec) : InitialParameters.Resolve(last);
         }
         catch (Exception e)
         {
-            logger.LogWarning("Job {Job}: final parameters could not be read: {Error}", JobId, e.Message);
+            logger.LogWarning("Job {Job}: the final model state could not be read: {Error}", JobId, e.Message);
         }
         // The final status shows only once the record holding it is stored (or failed to store): a
         // client that sees the job end can read its whole record and history from storage. With
         // checkpoints at most once a second, a short job's final write carries every loss chunk.
         var final = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
-        record.State.Status = final;
-        _checkpoint = null;
+        _store.Record.Status = final;
+        if (resumable) _checkpoint = null;
         try
         {
             await WriteRecord();
@@ -494,7 +461,7 @@ public sealed class TrainingJobGrain(
         await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
         await QuietlyAsync(ParameterServer.ReleaseAsync);
         await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
-        if (data.State.Data is not null) await QuietlyAsync(ClearDataAsync);
+        if (_store.HasData) await QuietlyAsync(_store.ClearDataAsync);
     }
 
     private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
