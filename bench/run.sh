@@ -136,14 +136,6 @@ cluster_rows() {
   [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32 --parallel data
   [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params 2 silos W=2" big "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $BIG --parallel data
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
-  # The same data-parallel seed job with its packs through the parameter server in Orleans messages
-  # (Trainer:DataPlane=Orleans, the only plane before the fifth session): the links' gain, in this run.
-  if Trainer__DataPlane=Orleans bash deploy/local/cluster.sh start 2 >>"$WORK/cluster.$rep.log" 2>&1; then
-    run_row "trainer 2 silos W=2 Orleans plane" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel data
-  else
-    unavailable "trainer 2 silos W=2 Orleans plane" seed "$rep" "cluster.sh start 2 failed"
-  fi
-  bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 
 # Target 4: a silo's peak resident memory on the seed job, early, midway and late in one 30k-step job (flat?).

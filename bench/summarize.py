@@ -26,7 +26,6 @@ TARGETS = [
     ("seed: 2 silos, first layer split / numpy", "trainer 2 silos W=2 split", "numpy loop", ">= 1.0"),
     ("seed: 2 silos, first layer split / torch DDP gloo 2 processes", "trainer 2 silos W=2 split", "torch DDP gloo 2 processes", ">= 3"),
     ("seed: 2 silos float32 / numpy", "trainer 2 silos W=2 float32", "numpy loop", "(info)"),
-    ("seed: 2 silos data-parallel, packs over links / through the parameter server (Orleans plane)", "trainer 2 silos W=2", "trainer 2 silos W=2 Orleans plane", "(info)"),
     ("seed: embedded 2 workers, managed GEMM / numpy", "trainer embedded W=2 managed GEMM", "numpy loop", ">= 1.25"),
     ("seed: autograd engine / hand engine (embedded W=2; cost <= 1.5x means >= 0.67)", "trainer embedded W=2 autograd", "trainer embedded W=2", ">= 0.67"),
     ("seed: autograd / hand, managed GEMM", "trainer embedded W=2 autograd managed GEMM", "trainer embedded W=2 managed GEMM", ">= 0.67"),
