@@ -11,12 +11,16 @@
 #      seed job (1000-100-10, batch 64, 3000 steps, float64) for numpy, torch, torch DDP gloo
 #      2 processes, trainer embedded W=1/W=2, autograd engine, float32, 2 silo processes;
 #      job 3 (784-1024-1024-10, batch 8192) for numpy/torch float64/float32, DDP, trainer W=1/W=2,
-#      float32, 2 silos; the seed job with its first layer split (--parallel split) embedded and
-#      on 2 silos; a 50M-parameter model (5000-10000-10, batch 8) embedded and on 2 silos.
-#      Every trainer row names its --parallel mode (the CLI's default was auto, which split the
-#      seed job, before it became data), so a row measures the same thing in every run;
+#      float32, 2 silos, and W=2 with --optimizer adam; the seed job with its first layer split
+#      (--parallel split) embedded and on 2 silos; a 50M-parameter model (5000-10000-10, batch 8)
+#      embedded, and on 2 silos with SGD and with Adam, each on a cluster of its own whose silos'
+#      peak RSS is read when the job ends. Every trainer row names its --parallel mode (the CLI's
+#      default was auto, which split the seed job, before it became data), so a row measures the
+#      same thing in every run, except the two "default" rows (seed job W=2, embedded and on
+#      2 silos), which give no --parallel to measure whatever `trainer train` does by default;
 #   4. prints medians and ratios (steps/s over the numpy loop of the same job, same run) and
-#      writes docs/benchmarks.md with the machine, the table and this command.
+#      writes docs/benchmarks.md with the machine, the table, the targets (met or not) and this
+#      command. Every run's raw result records the CPU model, its wall time and any peak RSS.
 # A row whose command fails is reported as "failed: <first error line>"; the run goes on.
 #
 # Environment:
@@ -24,12 +28,15 @@
 #   BENCH_SEED_STEPS=3000  steps of the seed job
 #   BENCH_JOB3_STEPS=10    steps of job 3 (each is heavy: ~90 GFLOP); 0 skips job 3
 #   BENCH_BIG_STEPS=4      steps of the 50M-parameter job (5000-10000-10, batch 8); 0 skips it
-#   BENCH_MEMORY=1         1 measures the silos' peak RSS early, midway and late in a 30k-step job (target 4)
+#   BENCH_MEMORY=1         1 measures the silos' peak RSS early, midway and late in a 30k-step job (target 4); 0 skips it
 #   BENCH_MEMORY_PASSES=3  passes of that measure per mode (data, split); the table quotes each and their medians
 #   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
 #   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
 #   BENCH_TRAINER=path     trainer executable (default: the Release build of src/Trainer.Client)
 #   BENCH_OUT=path         markdown written at the end (default docs/benchmarks.md)
+#   TRAINER_BASE_SILO_PORT, TRAINER_BASE_GATEWAY_PORT, TRAINER_CLUSTER_DIR: passed to
+#                          deploy/local/cluster.sh (default 11111, 30000, .cluster), e.g. to run
+#                          beside a cluster that already uses those ports
 # NOTE: the references run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in their command
 # only); the trainer runs in the environment as given. The kernel OpenBLAS picked is in the table.
 set -uo pipefail
@@ -46,13 +53,16 @@ REFS=$ROOT/bench/references
 WORK=$ROOT/artifacts/bench/$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=$WORK/results.jsonl
 mkdir -p "$WORK"
-COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
+COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_MEMORY=${BENCH_MEMORY:-1} BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
 # Job 3's learning rate: at the seed's 1e-5 a batch of 8192 summed losses diverges to inf within
 # a few steps; 1e-8 keeps every row finite (so none times inf/NaN arithmetic) and comparable.
 JOB3="--model 784-1024-1024-10 --batch 8192 --steps $JOB3_STEPS --lr 1e-8"
 # 50M parameters (5000-10000-10): does it train, and at what step time, embedded and across silos.
 BIG_STEPS=${BENCH_BIG_STEPS:-4}
 BIG="--model 5000-10000-10 --batch 8 --steps $BIG_STEPS --checkpoint-every 0"
+# The 2-silo clusters' gateways, where deploy/local/cluster.sh puts them (TRAINER_BASE_GATEWAY_PORT moves them).
+GATEWAY_PORT=${TRAINER_BASE_GATEWAY_PORT:-30000}
+GATEWAYS="127.0.0.1:$GATEWAY_PORT,127.0.0.1:$((GATEWAY_PORT + 1))"
 
 log() { echo "[bench] $*" >&2; }
 
@@ -78,14 +88,24 @@ build_trainer() {
   fi
 }
 
-# run_row NAME JOB REP COMMAND...: runs one repetition of one row and appends its result.
+# A process's peak resident memory so far (VmHWM), in MB.
+vm_peak() { awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/"$1"/status 2>/dev/null; }
+
+# Silo pids whose peak RSS run_row reads when its command ends (set by fresh_cluster_row).
+RSS_PIDS=()
+
+# run_row NAME JOB REP COMMAND...: runs one repetition of one row and appends its result, with
+# the command's wall time and, when RSS_PIDS is set, each of those silos' peak RSS.
 run_row() {
   local name=$1 job=$2 rep=$3; shift 3
   local slug; slug=$(echo "$name" | tr -c 'A-Za-z0-9=\n' '_')
-  local out=$WORK/$slug.$rep.out err=$WORK/$slug.$rep.err
+  local out=$WORK/$slug.$rep.out err=$WORK/$slug.$rep.err start=$EPOCHREALTIME
   timeout "$TIMEOUT" "$@" >"$out" 2>"$err"
-  local code=$?
-  $PY bench/summarize.py record "$name" "$job" "$rep" "$code" "$out" "$err" >>"$RESULTS"
+  local code=$? wall p rss=()
+  wall=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')
+  for p in "${RSS_PIDS[@]}"; do rss+=("$(vm_peak "$p")"); done
+  $PY bench/summarize.py record "$name" "$job" "$rep" "$code" "$out" "$err" --wall-seconds "$wall" \
+    ${rss[@]+--peak-rss-mb "$(IFS=,; echo "${rss[*]}")"} >>"$RESULTS"
   log "rep $rep  $name: $(tail -n1 "$RESULTS" | $PY -c 'import json,sys; r=json.load(sys.stdin); print("%.3f s" % r["result"]["seconds"] if r["result"] else "failed: %s" % r["failed"])')"
 }
 
@@ -128,27 +148,38 @@ cluster_rows() {
     bash deploy/local/cluster.sh stop >/dev/null 2>&1
     return
   fi
-  local gw="--gateway 127.0.0.1:30000,127.0.0.1:30001"
+  local gw="--gateway $GATEWAYS"
   run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel data
   run_row "trainer 2 silos W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --precision float32 --parallel data
   run_row "trainer 2 silos W=2 split" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel split
+  run_row "trainer 2 silos W=2 default" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
   [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --parallel data
   [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32 --parallel data
-  [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params 2 silos W=2" big "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $BIG --parallel data
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
-  # The same data-parallel seed job with its packs through the parameter server in Orleans messages
-  # (Trainer:DataPlane=Orleans, the only plane before the fifth session): the links' gain, in this run.
-  if Trainer__DataPlane=Orleans bash deploy/local/cluster.sh start 2 >>"$WORK/cluster.$rep.log" 2>&1; then
-    run_row "trainer 2 silos W=2 Orleans plane" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel data
-  else
-    unavailable "trainer 2 silos W=2 Orleans plane" seed "$rep" "cluster.sh start 2 failed"
+  # Adam's parameter server holds two moments beside the parameters (3 x 400 MB here): each
+  # optimizer on a fresh cluster, so each silo's peak RSS is this job's (start-up included).
+  [ "$BIG_STEPS" -gt 0 ] && fresh_cluster_row "trainer 50M params 2 silos W=2" big "$rep" --workers 2 $BIG --parallel data
+  [ "$BIG_STEPS" -gt 0 ] && fresh_cluster_row "trainer 50M params 2 silos W=2 adam" big "$rep" --workers 2 $BIG --parallel data --optimizer adam
+}
+
+# fresh_cluster_row NAME JOB REP JOB-OPTIONS...: one row on a 2-silo cluster started for it, with
+# each silo's peak RSS read when the job ends, before the silos stop.
+fresh_cluster_row() {
+  local name=$1 job=$2 rep=$3; shift 3
+  local dir=${TRAINER_CLUSTER_DIR:-$ROOT/.cluster} f
+  if ! bash deploy/local/cluster.sh start 2 >>"$WORK/cluster.$rep.log" 2>&1; then
+    unavailable "$name" "$job" "$rep" "cluster.sh start 2 failed"
+    bash deploy/local/cluster.sh stop >/dev/null 2>&1
+    return
   fi
+  RSS_PIDS=()
+  for f in "$dir"/silo-*.pid; do RSS_PIDS+=("$(cat "$f")"); done
+  run_row "$name" "$job" "$rep" "${TRAINER_RUN[@]}" --gateway "$GATEWAYS" "$@"
+  RSS_PIDS=()
   bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
 }
 
 # Target 4: a silo's peak resident memory on the seed job, early, midway and late in one 30k-step job (flat?).
-vm_peak() { awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/"$1"/status 2>/dev/null; }
-
 # memory_pass MODE: a fresh 2-silo cluster runs one 30000-step seed job W=2 in MODE. Per silo it
 # prints the peak RSS over steps 1-3000 (VmHWM when the job reports step 3000, start-up included),
 # over steps 13501-16500 and over the last 3000 steps (VmHWM reset through /proc/PID/clear_refs
@@ -164,7 +195,7 @@ memory_pass() {
   # grep passes on only the four lines the readings need: a shell loop over every line (one per
   # step) takes CPU beside the silos, and a probe that forked per line fell so far behind the job
   # that its "step N" readings were taken after the job had ended.
-  "${TRAINER_RUN[@]}" --gateway 127.0.0.1:30000,127.0.0.1:30001 --workers 2 --steps 30000 --parallel "$1" 2>&1 \
+  "${TRAINER_RUN[@]}" --gateway "$GATEWAYS" --workers 2 --steps 30000 --parallel "$1" 2>&1 \
     | grep --line-buffered -E '"step":(3000|13500|16500|27000),' | {
     local -A early first mid second
     local line p late whole out="" reset=yes
@@ -246,6 +277,7 @@ for rep in $(seq 1 "$REPEATS"); do
   run_row "trainer embedded W=1" seed "$rep" "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS" --parallel data
   run_row "trainer embedded W=2" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel data
   run_row "trainer embedded W=2 split" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel split
+  run_row "trainer embedded W=2 default" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
   run_row "trainer embedded W=2 autograd" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
   run_row "trainer embedded W=1 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS" --parallel data
   run_row "trainer embedded W=2 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel data
@@ -259,6 +291,7 @@ for rep in $(seq 1 "$REPEATS"); do
     run_row "torch DDP job3 float64" job3 "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 $JOB3
     run_row "trainer job3 W=1" job3 "$rep" "${TRAINER_RUN[@]}" --workers 1 $JOB3 --parallel data
     run_row "trainer job3 W=2" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 $JOB3 --parallel data
+    run_row "trainer job3 W=2 adam" job3 "$rep" "${TRAINER_RUN[@]}" --workers 2 $JOB3 --parallel data --optimizer adam
     float32_row "trainer job3 W=2 float32" job3 "$rep" --workers 2 $JOB3 --parallel data
   fi
   [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params embedded W=2" big "$rep" "${TRAINER_RUN[@]}" --workers 2 $BIG --parallel data

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Aggregation for bench/run.sh (standard library only).
 
-  summarize.py record ROW JOB REP EXIT STDOUT STDERR   append one run's result to stdout as a JSON line
+  summarize.py record ROW JOB REP EXIT STDOUT STDERR [--wall-seconds S] [--peak-rss-mb MB,MB...]
+                                                      append one run's result to stdout as a JSON line
   summarize.py report RESULTS.jsonl --machine FILE --command CMD [--micro REPORT.md ...] [--out FILE]
                                                       print the table of medians; write the markdown
 
@@ -9,6 +10,8 @@ A run's result is the LAST JSON object on its stdout that has "steps_per_second"
 references print one; `trainer train --json` ends with {"event": "completed", ...}). A run that
 exits non-zero or prints no such line is a failure, reported with the first line of its stderr.
 Ratios are steps/s divided by the numpy loop's steps/s for the same job, measured in the same run.
+Every run's line also carries the CPU model it ran on, its wall time (the whole command, start-up
+included) and, for rows on a cluster of their own, each silo's peak RSS when the job ended.
 """
 import argparse
 import json
@@ -17,26 +20,38 @@ import sys
 
 BASELINE = {"seed": "numpy loop", "job3": "numpy loop job3 float64"}
 
-# (label, numerator row, denominator row, target) -- the issue's targets, checked when both rows exist.
+# (label, kind, row, other row, target), checked when the rows exist. Kinds:
+#   ratio  row's steps/s over the other row's (target ">= x");
+#   cost   row's time per step over the other row's, minus 1, in % (target "<= x%");
+#   wall   row's median wall time; rss  row's median peak RSS per silo (no other row).
+# Targets that are not ">= x" or "<= x%" ("(info)", "(reference)") are shown without a verdict.
 TARGETS = [
-    ("seed: embedded 2 workers / numpy", "trainer embedded W=2", "numpy loop", ">= 1.25"),
-    ("seed: 2 silos / numpy", "trainer 2 silos W=2", "numpy loop", ">= 1.0"),
-    ("seed: 2 silos / torch DDP gloo 2 processes", "trainer 2 silos W=2", "torch DDP gloo 2 processes", ">= 3"),
-    ("seed: embedded 2 workers, first layer split / numpy", "trainer embedded W=2 split", "numpy loop", ">= 1.25"),
-    ("seed: 2 silos, first layer split / numpy", "trainer 2 silos W=2 split", "numpy loop", ">= 1.0"),
-    ("seed: 2 silos, first layer split / torch DDP gloo 2 processes", "trainer 2 silos W=2 split", "torch DDP gloo 2 processes", ">= 3"),
-    ("seed: 2 silos float32 / numpy", "trainer 2 silos W=2 float32", "numpy loop", "(info)"),
-    ("seed: 2 silos data-parallel, packs over links / through the parameter server (Orleans plane)", "trainer 2 silos W=2", "trainer 2 silos W=2 Orleans plane", "(info)"),
-    ("seed: embedded 2 workers, managed GEMM / numpy", "trainer embedded W=2 managed GEMM", "numpy loop", ">= 1.25"),
-    ("seed: autograd engine / hand engine (embedded W=2; cost <= 1.5x means >= 0.67)", "trainer embedded W=2 autograd", "trainer embedded W=2", ">= 0.67"),
-    ("seed: autograd / hand, managed GEMM", "trainer embedded W=2 autograd managed GEMM", "trainer embedded W=2 managed GEMM", ">= 0.67"),
-    ("job3: 2 silos W=2 / embedded W=1", "trainer job3 2 silos W=2", "trainer job3 W=1", ">= 1.8"),
-    ("job3: embedded W=2 / embedded W=1", "trainer job3 W=2", "trainer job3 W=1", "(info)"),
-    ("job3: torch DDP 2 processes / torch 1 process (DDP's scaling)", "torch DDP job3 float64", "torch 1 process job3 float64", "(reference)"),
-    ("job3: float32 / float64 (embedded W=2)", "trainer job3 W=2 float32", "trainer job3 W=2", ">= 1.7"),
-    ("job3: float32 / float64 (2 silos W=2)", "trainer job3 2 silos W=2 float32", "trainer job3 2 silos W=2", "(info)"),
-    ("50M parameters: 2 silos W=2 / embedded W=2 (the first step includes loading the parameters; drawn ones each worker draws)", "trainer 50M params 2 silos W=2", "trainer 50M params embedded W=2", "(info)"),
-    ("job3: numpy float32 / float64", "numpy loop job3 float32", "numpy loop job3 float64", "(reference)"),
+    ("seed: embedded 2 workers / numpy", "ratio", "trainer embedded W=2", "numpy loop", ">= 1.25"),
+    ("seed: 2 silos / numpy", "ratio", "trainer 2 silos W=2", "numpy loop", ">= 1.0"),
+    ("seed: 2 silos / torch DDP gloo 2 processes", "ratio", "trainer 2 silos W=2", "torch DDP gloo 2 processes", ">= 3"),
+    ("seed: embedded 2 workers, first layer split / numpy", "ratio", "trainer embedded W=2 split", "numpy loop", ">= 1.25"),
+    ("seed: 2 silos, first layer split / numpy", "ratio", "trainer 2 silos W=2 split", "numpy loop", ">= 1.0"),
+    ("seed: 2 silos, first layer split / torch DDP gloo 2 processes", "ratio", "trainer 2 silos W=2 split", "torch DDP gloo 2 processes", ">= 3"),
+    # The CLI's default path (no --parallel: data parallel, SGD applied by the parameter server).
+    ("seed: embedded 2 workers, the CLI's default (data, SGD on the parameter server) / numpy", "ratio", "trainer embedded W=2 default", "numpy loop", ">= 1.25"),
+    ("seed: 2 silos, the CLI's default (data, SGD on the parameter server) / numpy", "ratio", "trainer 2 silos W=2 default", "numpy loop", ">= 0.9"),
+    ("seed: 2 silos float32 / numpy", "ratio", "trainer 2 silos W=2 float32", "numpy loop", "(info)"),
+    ("seed: embedded 2 workers, managed GEMM / numpy", "ratio", "trainer embedded W=2 managed GEMM", "numpy loop", ">= 1.25"),
+    ("seed: autograd engine / hand engine (embedded W=2; cost <= 1.5x means >= 0.67)", "ratio", "trainer embedded W=2 autograd", "trainer embedded W=2", ">= 0.67"),
+    ("seed: autograd / hand, managed GEMM", "ratio", "trainer embedded W=2 autograd managed GEMM", "trainer embedded W=2 managed GEMM", ">= 0.67"),
+    ("job3: 2 silos W=2 / embedded W=1", "ratio", "trainer job3 2 silos W=2", "trainer job3 W=1", ">= 1.8"),
+    ("job3: embedded W=2 / embedded W=1", "ratio", "trainer job3 W=2", "trainer job3 W=1", "(info)"),
+    ("job3: torch DDP 2 processes / torch 1 process (DDP's scaling)", "ratio", "torch DDP job3 float64", "torch 1 process job3 float64", "(reference)"),
+    ("job3: float32 / float64 (embedded W=2)", "ratio", "trainer job3 W=2 float32", "trainer job3 W=2", ">= 1.7"),
+    ("job3: float32 / float64 (2 silos W=2)", "ratio", "trainer job3 2 silos W=2 float32", "trainer job3 2 silos W=2", "(info)"),
+    # Adam on the parameter server: its step reads and writes two moments per parameter.
+    ("job3: Adam's step time over SGD's (embedded W=2), cost", "cost", "trainer job3 W=2 adam", "trainer job3 W=2", "<= 10%"),
+    ("50M parameters: 2 silos W=2 / embedded W=2 (the first step includes loading the parameters; drawn ones each worker draws)", "ratio", "trainer 50M params 2 silos W=2", "trainer 50M params embedded W=2", "(info)"),
+    ("50M parameters, Adam, 2 silos W=2: wall time", "wall", "trainer 50M params 2 silos W=2 adam", None, "(info)"),
+    ("50M parameters, Adam, 2 silos W=2: peak RSS per silo", "rss", "trainer 50M params 2 silos W=2 adam", None, "(info)"),
+    ("50M parameters, SGD, 2 silos W=2: peak RSS per silo", "rss", "trainer 50M params 2 silos W=2", None, "(info)"),
+    ("50M parameters, 2 silos W=2: Adam's step time over SGD's, cost", "cost", "trainer 50M params 2 silos W=2 adam", "trainer 50M params 2 silos W=2", "(info)"),
+    ("job3: numpy float32 / float64", "ratio", "numpy loop job3 float32", "numpy loop job3 float64", "(reference)"),
 ]
 
 
@@ -55,12 +70,26 @@ def record(a):
                         result = obj
     except OSError as e:
         failure = str(e)
+    cpu = cpu_model()
     if a.exit != 0 or result is None:
         failure = failure or first_error_line(a.stderr) or first_error_line(a.stdout) or f"exit code {a.exit}, no result line"
         if a.exit == 124:
             failure = "timed out; " + failure
         result = None
-    print(json.dumps({"row": a.row, "job": a.job, "rep": a.rep, "exit": a.exit, "result": result, "failed": failure}))
+    rss = [float(v) for v in a.peak_rss_mb.split(",") if v] if a.peak_rss_mb else None
+    print(json.dumps({"row": a.row, "job": a.job, "rep": a.rep, "exit": a.exit, "result": result, "failed": failure,
+                      "cpu": cpu, "wall_seconds": a.wall_seconds, "peak_rss_mb": rss}))
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def first_error_line(path):
@@ -91,20 +120,31 @@ def medians(rows):
         ok = [r["result"] for r in row["runs"] if r["result"]]
         failed = [r["failed"] for r in row["runs"] if not r["result"]]
         m = {"job": row["job"], "reps": len(row["runs"]), "ok": len(ok), "failed": failed[0] if failed else None}
+        walls = [r["wall_seconds"] for r in row["runs"] if r["result"] and r.get("wall_seconds") is not None]
+        if walls:
+            m["wall_seconds"] = statistics.median(walls)
+        # Peak RSS per silo (index i is silo-i), median over the runs that read it.
+        rss = [r["peak_rss_mb"] for r in row["runs"] if r["result"] and r.get("peak_rss_mb")]
+        if rss:
+            m["peak_rss_mb"] = [statistics.median(run[i] for run in rss if len(run) > i) for i in range(max(map(len, rss)))]
         if ok:
             m["seconds"] = statistics.median(r["seconds"] for r in ok)
             m["steps_per_second"] = statistics.median(r["steps_per_second"] for r in ok)
             m["steps"] = ok[0]["steps"]
             m["final_loss"] = statistics.median(r["final_loss"] for r in ok)
-            m["note"] = note_of(ok[0])
+            m["note"] = "; ".join(filter(None, [note_of(ok[0]), rss_text(m) if "peak_rss_mb" in m else ""]))
         out[name] = m
     return out
 
 
 def note_of(r):
-    keys = [("blas_core", "OpenBLAS kernel {}"), ("backward", "backward {}"), ("threads", "{} threads"),
+    keys = [("optimizer", "{}"), ("blas_core", "OpenBLAS kernel {}"), ("backward", "backward {}"), ("threads", "{} threads"),
             ("threads_per_rank", "{} threads/rank")]
     return ", ".join(fmt.format(r[k]) for k, fmt in keys if k in r)
+
+
+def rss_text(m):
+    return "peak RSS " + ", ".join(f"silo-{i} {mb:.0f} MB" for i, mb in enumerate(m["peak_rss_mb"]))
 
 
 def ratio(med, num, den):
@@ -115,24 +155,51 @@ def ratio(med, num, den):
 
 
 def table(med):
-    head = "| row | job | steps | median s | median steps/s | vs numpy (same job) | final loss | runs ok | note |"
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    head = "| row | job | steps | median s | median wall s | median steps/s | vs numpy (same job) | final loss | runs ok | note |"
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, m in med.items():
         if "steps_per_second" in m:
             r = ratio(med, name, BASELINE.get(m["job"], ""))
-            lines.append(f"| {name} | {m['job']} | {m['steps']} | {m['seconds']:.3f} | {m['steps_per_second']:.2f} | "
+            wall = f"{m['wall_seconds']:.2f}" if "wall_seconds" in m else ""
+            lines.append(f"| {name} | {m['job']} | {m['steps']} | {m['seconds']:.3f} | {wall} | {m['steps_per_second']:.2f} | "
                          f"{'%.2fx' % r if r else 'n/a'} | {m['final_loss']:.6g} | {m['ok']}/{m['reps']} | "
                          f"{m['note']}{'; some runs failed: ' + m['failed'] if m['failed'] else ''} |")
         else:
-            lines.append(f"| {name} | {m['job']} | | | | | | 0/{m['reps']} | failed: {m['failed']} |")
+            lines.append(f"| {name} | {m['job']} | | | | | | | 0/{m['reps']} | failed: {m['failed']} |")
     return lines
 
 
+def measure(med, kind, row, other):
+    """(value, shown) of one target's measure, or (None, "not measured")."""
+    m = med.get(row, {})
+    if kind == "ratio":
+        r = ratio(med, row, other)
+        return (r, f"{r:.2f}x") if r else (None, "not measured")
+    if kind == "cost":
+        r = ratio(med, other, row)   # time per step is 1 / steps per second
+        return (100 * (r - 1), f"{100 * (r - 1):+.1f}%") if r else (None, "not measured")
+    if kind == "wall" and "wall_seconds" in m and "steps_per_second" in m:
+        return m["wall_seconds"], f"{m['wall_seconds']:.2f} s ({m['seconds']:.2f} s training)"
+    if kind == "rss" and "peak_rss_mb" in m:
+        return max(m["peak_rss_mb"]), rss_text(m).removeprefix("peak RSS ")
+    return None, "not measured"
+
+
+def verdict(value, target):
+    """pass/FAIL for ">= x" and "<= x%" targets, nothing for the others."""
+    if target[:2] not in (">=", "<="):
+        return ""
+    if value is None:
+        return "not measured"
+    bound = float(target[2:].strip().rstrip("%"))
+    return "pass" if (value >= bound if target.startswith(">=") else value <= bound) else "FAIL"
+
+
 def targets(med):
-    lines = ["| ratio (steps/s) | value | target |", "|---|---:|---|"]
-    for label, num, den, target in TARGETS:
-        r = ratio(med, num, den)
-        lines.append(f"| {label} | {'%.2fx' % r if r else 'not measured'} | {target} |")
+    lines = ["| measure | value | target | met |", "|---|---:|---|---|"]
+    for label, kind, row, other, target in TARGETS:
+        value, shown = measure(med, kind, row, other)
+        lines.append(f"| {label} | {shown} | {target} | {verdict(value, target)} |")
     return lines
 
 
@@ -148,7 +215,7 @@ def report(a):
           "Written by `bench/run.sh` (medians over the repetitions; ratios are taken between rows of the same run).", "",
           "## Machine", ""] + [f"- {l}" for l in machine] + [
           "", "## Command", "", "```", a.command, "```", "",
-          "## Results (medians)", ""] + table(med) + ["", "## Issue 5 targets", ""] + targets(med)
+          "## Results (medians)", ""] + table(med) + ["", "## Targets", ""] + targets(med)
     for path in a.micro or []:
         try:
             with open(path) as f:
@@ -173,6 +240,8 @@ def main():
     r.add_argument("exit", type=int)
     r.add_argument("stdout")
     r.add_argument("stderr")
+    r.add_argument("--wall-seconds", type=float, help="the whole command's elapsed time")
+    r.add_argument("--peak-rss-mb", help="each silo's peak RSS when the run ended, comma-separated, silo-0 first")
     s = sub.add_parser("report")
     s.add_argument("results")
     s.add_argument("--machine", required=True)

@@ -5,7 +5,9 @@ namespace Trainer.Process.Tests;
 /// <summary>
 /// A job survives SIGKILL of a non-primary silo in a real three-process cluster, and ends with
 /// exactly the weights of an undisturbed run (workers are re-placed and recompute the same shards;
-/// a split job restores its checkpoint).
+/// a split job restores its checkpoint). Data-parallel jobs run with SGD and with Adam: Adam's step
+/// reads its moments, so a resumed job only ends with the undisturbed bits when the parameter server
+/// kept them (a lost worker) or its checkpoint carried them (the job's silo lost).
 /// </summary>
 [Collection(RealProcessCollection.Name)]
 public sealed class SiloCrashTests
@@ -24,17 +26,15 @@ public sealed class SiloCrashTests
     private const string SiloArgs = "--blas-threads 1 "
         + "--Logging:LogLevel:Orleans.Runtime.MembershipService=Information --Logging:LogLevel:Orleans.Runtime.GrainDirectory=Information";
 
-    // The mode is always named: auto would split this model, and the data-parallel tests are about replicas.
-    private static readonly string[] Job = JobIn("data");
-    private static readonly string[] SplitJob = JobIn("split");
-
-    [Fact]
-    public async Task KillingANonPrimarySilo_MidJob_StillCompletes_WithTheUndisturbedWeights()
+    [Theory]
+    [InlineData("sgd")]
+    [InlineData("adam")]
+    public async Task KillingANonPrimarySilo_MidJob_StillCompletes_WithTheUndisturbedWeights(string optimizer)
     {
         await using var cluster = await LocalCluster.CreateAsync(silos: 3, SiloArgs);
         await cluster.StartAsync();
         // Localhost clustering: silo 0 is the primary (and holds the job grain); silo 2 holds a worker.
-        await KillMidJobAndCompareAsync(cluster, killSilo: 2, Job, killAfterSteps: 20);
+        await KillMidJobAndCompareAsync(cluster, killSilo: 2, Job("data", optimizer), killAfterSteps: 20);
     }
 
     [Fact]
@@ -44,22 +44,27 @@ public sealed class SiloCrashTests
         await cluster.StartAsync();
         // Silo 2 holds worker 2, the only holder of its slice of the first layer: the other workers'
         // links to it break at once, and the job must go back to its checkpoint.
-        await KillMidJobAndCompareAsync(cluster, killSilo: 2, [.. SplitJob, "--checkpoint-every", "50", "--checkpoint-min-seconds", "0"], killAfterSteps: 120);
+        await KillMidJobAndCompareAsync(cluster, killSilo: 2, [.. Job("split", "sgd"), "--checkpoint-every", "50", "--checkpoint-min-seconds", "0"], killAfterSteps: 120);
     }
 
     // Redis membership has no primary: silo 0, the oldest, holds the job grain and its parameter
-    // server, and dies; the job must resume on a survivor from its checkpoint in Redis.
-    [Fact]
-    public Task OnRedisMembership_KillingTheJobsSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
-        => KillTheJobsSiloOnRedisAsync(Job);
+    // server, and dies; the job must resume on a survivor from its checkpoint in Redis (with Adam,
+    // the moments too: they are in the checkpoint after the parameters).
+    [Theory]
+    [InlineData("sgd")]
+    [InlineData("adam")]
+    public Task OnRedisMembership_KillingTheJobsSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights(string optimizer)
+        => KillTheJobsSiloOnRedisAsync(Job("data", optimizer));
 
     // Worker 0 dies with them; workers 1 and 2 lose their link to it mid-window, and the resumed job
     // must link its workers up again.
     [Fact]
     public Task OnRedisMembership_KillingTheJobsSilo_MidSplitJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
-        => KillTheJobsSiloOnRedisAsync(SplitJob);
+        => KillTheJobsSiloOnRedisAsync(Job("split", "sgd"));
 
-    private static string[] JobIn(string parallel) => ["--model", "1000-100-10", "--workers", "3", "--seed", "0", "--parallel", parallel];
+    // The mode is always named: auto would split this model, and the data-parallel tests are about replicas.
+    private static string[] Job(string parallel, string optimizer) =>
+        ["--model", "1000-100-10", "--workers", "3", "--seed", "0", "--parallel", parallel, "--optimizer", optimizer];
 
     /// <summary>A 3-silo cluster on Redis membership (its own redis-server); SIGKILL of silo 0, which holds the job grain, mid-job.</summary>
     private static async Task KillTheJobsSiloOnRedisAsync(string[] job)
@@ -84,7 +89,7 @@ public sealed class SiloCrashTests
 
         var calibration = await cluster.TrainerAsync(["train", .. job, "--steps", $"{CalibrationSteps}", "--json"]);
         Assert.True(calibration.Code == 0, calibration.ToString());
-        double rate = JsonDocument.Parse(calibration.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement.GetProperty("steps_per_second").GetDouble();
+        double rate = FinalEvent(calibration.Out).GetProperty("steps_per_second").GetDouble();
         // NOTE: the floor matters when the calibration ran while other test projects loaded both cores
         // and the real job then runs alone, several times faster: 3000 steps still take ~7 s.
         int steps = (int)Math.Clamp(rate * TargetSeconds, MinSteps, 50_000);
@@ -92,6 +97,9 @@ public sealed class SiloCrashTests
         // The reference: the same job, nothing killed.
         var reference = await cluster.TrainerAsync(["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
+        // The CLI's final event names the optimizer the job trained with: the option reached the job.
+        string optimizer = job[Array.IndexOf(job, "--optimizer") + 1];
+        Assert.Equal(optimizer, FinalEvent(reference.Out).GetProperty("optimizer").GetString());
         var referenceLosses = StepLosses(reference.Out);
 
         // The kill is triggered from the job's own loss stream, by the client that submitted it: no
@@ -116,6 +124,7 @@ public sealed class SiloCrashTests
                 + $"silo log lines about jobs:\n{cluster.LogLines("Job ")}\nlogs: {cluster.Folder}");
         }
         Assert.True(killedAt < steps, $"the kill landed at step {killedAt}, after the last step {steps}");
+        Assert.Equal(optimizer, FinalEvent(run.Out).GetProperty("optimizer").GetString());
         var status = await cluster.StatusAsync(jobId);
         Assert.Equal("completed", status.GetProperty("state").GetString());
         Assert.Equal(steps, status.GetProperty("steps").GetInt32());
@@ -131,6 +140,10 @@ public sealed class SiloCrashTests
         Assert.True(second.Code == 0, second.ToString());
         Assert.Equal(referenceLosses[..SecondJobSteps], StepLosses(second.Out));
     }
+
+    /// <summary>The last line of `trainer train --json`: {"event":"completed",...} when the job completed.</summary>
+    private static JsonElement FinalEvent(string jsonLines) =>
+        JsonDocument.Parse(jsonLines.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
 
     /// <summary>The losses of the {"event":"step"} lines of `trainer train --json`, in step order.</summary>
     private static double[] StepLosses(string jsonLines) =>
