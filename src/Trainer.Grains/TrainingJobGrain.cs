@@ -448,20 +448,22 @@ public sealed class TrainingJobGrain(
         try
         {
             await WriteRecord();
+            // The job's other grains are released before the final status shows too: a client that
+            // sees the job end (an embedded `trainer train` then stops its silo) leaves nothing of it running.
+            await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
+            await QuietlyAsync(ParameterServer.ReleaseAsync);
+            await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
+            if (_store.HasData) await QuietlyAsync(_store.ClearDataAsync);
         }
         finally
         {
             _status = final;
+            _keepAlive?.Dispose();
+            _keepAlive = null;
+            _losses.Signal();
         }
         logger.LogInformation("Job {Job} {State} after {Steps} steps in {Seconds:F2} s; last loss {Loss}",
             JobId, state, _status.StepsCompleted, elapsed, _status.LastLoss);
-        _keepAlive?.Dispose();
-        _keepAlive = null;
-        _losses.Signal();
-        await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
-        await QuietlyAsync(ParameterServer.ReleaseAsync);
-        await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
-        if (_store.HasData) await QuietlyAsync(_store.ClearDataAsync);
     }
 
     private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
