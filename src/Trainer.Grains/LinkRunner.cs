@@ -4,8 +4,8 @@ using Trainer.Abstractions;
 namespace Trainer.Grains;
 
 /// <summary>
-/// Runs one worker's windows of steps of a job whose workers exchange blocks over links (a split
-/// job's activations, a data-parallel job's gradient packs), for one run (generation), on a thread
+/// Runs one worker's windows of steps of a split job, whose workers exchange their activation
+/// blocks over links, for one run (generation), on a thread
 /// of its own: each step it reads every other worker's block from its link (rank order) into the
 /// step's blocks, runs the step, and sends its block for the next step on every link.
 /// </summary>
@@ -14,8 +14,8 @@ namespace Trainer.Grains;
 /// links' reads (one wake-up per block, see <see cref="WorkerLinks"/>), and a worker blocked on a
 /// shared pool thread could keep another worker of its silo from computing the very block it waits
 /// for. The blocks of a window's last step go out too (but for the job's last step): they are the
-/// next window's first, and wait in the links. Any failure breaks the runner; the parameter server
-/// starts a new run, from a surviving replica (data-parallel) or from the checkpoint (split).
+/// next window's first, and wait in the links. Any failure breaks the runner; the job restores its
+/// checkpoint and the parameter server starts a new run from it.
 /// </remarks>
 internal sealed class LinkRunner : IDisposable
 {
@@ -47,11 +47,11 @@ internal sealed class LinkRunner : IDisposable
 
     /// <summary>
     /// Runs <paramref name="steps"/> steps from <paramref name="firstStep"/>, loading
-    /// <paramref name="parameters"/> (the parameters after firstStep - 1 steps) first when given;
+    /// <paramref name="parameters"/> (the model state after firstStep - 1 steps) first when given;
     /// answers each step's loss, ending early at a non-finite one, and with <paramref name="shareAtEnd"/>
     /// this worker's share of the parameters after the window (when every step ran). A window that
     /// fails (a link broke, the run was aborted) answers the losses of the steps it completed and
-    /// why it stopped: those steps are applied, so a data-parallel replica can carry the job on from there.
+    /// why it stopped.
     /// </summary>
     public Task<WindowResult> RunAsync(int firstStep, int steps, TensorPayload? parameters, bool shareAtEnd)
     {

@@ -70,8 +70,8 @@ public sealed class TrainerOptions
     public TimeSpan SplitStepBatchWindow { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// The TCP port on which a silo takes the links between workers (of split jobs, and of
-    /// data-parallel jobs on the links data plane) that run on different silos; 0 (default) picks a free port when the first split job starts.
+    /// The TCP port on which a silo takes the links between the workers of split jobs that run on
+    /// different silos; 0 (default) picks a free port when the first split job starts.
     /// Fix it where a firewall or a pod spec must name it. It listens on the silo's advertised address.
     /// </summary>
     public int SplitLinkPort { get; set; }

@@ -14,8 +14,8 @@ namespace Trainer.Core.Training;
 /// are added in shard order and the loss scale is applied once.
 /// </summary>
 /// <remarks>
-/// The update is the same bits whichever machine builds it, and every replica turns it into the
-/// same parameters (<see cref="ReplicaUpdate{T}"/>), so replicas never drift apart.
+/// The update is the same bits whichever machine builds it, and the parameter server and every
+/// worker's cache turn it into the same parameters (<see cref="ReplicaUpdate{T}"/>), so they never drift apart.
 /// </remarks>
 public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<T>
 {

@@ -15,7 +15,7 @@ public enum Engine
 /// <summary>How a job's work is divided among its workers.</summary>
 public enum Parallelism
 {
-    /// <summary>Each worker computes a shard of the batch with a replica of all parameters (the default).</summary>
+    /// <summary>Each worker computes a shard of the batch with a cache of all parameters; the parameter server applies the optimizer (the default).</summary>
     Data,
     /// <summary>
     /// Each worker owns a slice of the first layer's units and computes them for the whole batch;
