@@ -35,15 +35,7 @@ public sealed class ParameterServerStepTests
     public async Task EitherPackEncoding_WithEachOptimizer_ReproducesTheSingleProcessRun_BitForBit(ExchangeMode exchange, OptimizerKind optimizer)
     {
         var log = new LogCapture(LogLevel.Information);
-        var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddTrainer();
-            silo.Services.AddSingleton<ILoggerProvider>(log);
-            silo.Services.Configure<TrainerOptions>(o => o.Exchange = exchange);
-        });
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync(Token);
+        await using var cluster = await StartAsync(2, log, o => o.Exchange = exchange);
         var rule = new OptimizerSpec { Kind = optimizer, WeightDecay = 1e-3, Schedule = ScheduleKind.Cosine, WarmupSteps = 5 };
 
         foreach (var spec in new[]
@@ -70,14 +62,7 @@ public sealed class ParameterServerStepTests
         // Three shards over three silos own the ranges and their state; the parameter server is lost
         // mid-job, so the job restores a checkpoint assembled from the shards and reloads them.
         var log = new LogCapture(LogLevel.Information);
-        var builder = new InProcessTestClusterBuilder(3);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddTrainer();
-            silo.Services.AddSingleton<ILoggerProvider>(log);
-        });
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync(Token);
+        await using var cluster = await StartAsync(3, log);
         var spec = Jobs.Small(workers: 2, steps: 200) with
         {
             CheckpointEvery = 40, CheckpointMinSeconds = 0, Precision = precision, ParameterServerShards = 3,
@@ -101,14 +86,7 @@ public sealed class ParameterServerStepTests
         // The parameter server is lost between two steps (its activation goes, as with its silo): the
         // job restores its latest checkpoint, parameters AND Adam's moments, and replays.
         var log = new LogCapture();
-        var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddTrainer();
-            silo.Services.AddSingleton<ILoggerProvider>(log);
-        });
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync(Token);
+        await using var cluster = await StartAsync(2, log);
         var spec = Jobs.Small(workers: 2, steps: 300) with
         {
             CheckpointEvery = 50, CheckpointMinSeconds = 0,
@@ -123,5 +101,20 @@ public sealed class ParameterServerStepTests
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("restoring the checkpoint"));
+    }
+
+    /// <summary>An in-memory cluster of <paramref name="silos"/> Trainer silos whose log goes to <paramref name="log"/>.</summary>
+    private static async Task<InProcessTestCluster> StartAsync(short silos, LogCapture log, Action<TrainerOptions>? configure = null)
+    {
+        var builder = new InProcessTestClusterBuilder(silos);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddTrainer();
+            silo.Services.AddSingleton<ILoggerProvider>(log);
+            if (configure is not null) silo.Services.Configure(configure);
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync(Token);
+        return cluster;
     }
 }
