@@ -10,6 +10,19 @@ namespace Trainer.Client;
 internal sealed class Commands(TextWriter output, TextWriter error)
 {
     private readonly ClusterRetry _retry = new(error);
+
+    /// <summary>Parses and runs one command line. A usage error is one line on stderr and exit code 2.</summary>
+    public async Task<int> RunAsync(string[] args)
+    {
+        var parsed = Build().Parse(args);
+        if (parsed.Errors.Count > 0 && parsed.Action is not { ClearsParseErrors: true })
+        {
+            error.WriteLine($"trainer: error: {UsageErrors.Describe(parsed)}");
+            return ExitCodes.BadInput;
+        }
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+    }
+
     public RootCommand Build()
     {
         var root = new RootCommand("Trainer: distributed neural-network training on an Orleans cluster.");

@@ -10,10 +10,7 @@ internal static class Cli
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var root = new Commands(output, error).Build();
-        var parsed = root.Parse(args);
-        int code = parsed.Errors.Count > 0 ? ExitCodes.BadInput : await parsed.InvokeAsync();
-        if (parsed.Errors.Count > 0) error.WriteLine(string.Join(Environment.NewLine, parsed.Errors.Select(e => e.Message)));
+        int code = await new Commands(output, error).RunAsync(args);
         return (code, output.ToString(), error.ToString());
     }
 
