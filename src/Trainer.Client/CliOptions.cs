@@ -39,7 +39,11 @@ internal static class CliOptions
     public static readonly Option<string?> Save = new("--save") { Description = "npy:DIR to write the trained weights to (w1.npy, ...)" };
     public static readonly Option<bool> Json = new("--json") { Description = "One JSON object per line" };
 
-    public static readonly Option<string?> Gateway = new("--gateway") { Description = "host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [default: an embedded silo in this process]" };
+    public const string StartACluster = "deploy/local/cluster.sh start 3";
+
+    // NOTE: two --gateway options because only `train` can run without a cluster; the others must not promise an embedded silo.
+    public static readonly Option<string?> Gateway = new("--gateway") { Description = "host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [default: TRAINER_GATEWAY, else an embedded silo in this process]" };
+    public static readonly Option<string?> ClusterGateway = new("--gateway") { Description = $"host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [required, or TRAINER_GATEWAY; start a local cluster with {StartACluster}]" };
     public static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Cluster id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<string> ServiceId = new("--service-id") { Description = "Service id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the cluster's log on stderr" };
@@ -52,7 +56,8 @@ internal static class CliOptions
          Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
-    public static Option[] ConnectionOptions => [Gateway, ClusterId, ServiceId, Verbose];
+    /// <summary>The connection options of `train` (which may run an embedded silo) and, with <paramref name="embedded"/> false, of the commands that need a running cluster.</summary>
+    public static Option[] ConnectionOptions(bool embedded) => [embedded ? Gateway : ClusterGateway, ClusterId, ServiceId, Verbose];
 
     public static JobArguments JobArguments(ParseResult r) => new()
     {

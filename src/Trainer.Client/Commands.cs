@@ -27,16 +27,16 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         var root = new RootCommand("Trainer: distributed neural-network training on an Orleans cluster.");
         root.Subcommands.Add(Command("train", "Submit a job and watch it to the end (with no --gateway: on an embedded silo)",
-            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions));
+            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions(embedded: true)));
         root.Subcommands.Add(Command("submit", "Submit a job to a running cluster and print its id at once",
-            Submit, CliOptions.JobOptions, [CliOptions.Json], CliOptions.ConnectionOptions));
+            Submit, CliOptions.JobOptions, [CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("watch", "Stream a job's losses until it ends",
-            Watch, [CliOptions.JobId, CliOptions.FromStart, CliOptions.Json], CliOptions.ConnectionOptions));
-        root.Subcommands.Add(Command("status", "Show a job's state", Status, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions));
-        root.Subcommands.Add(Command("list", "List the cluster's jobs", List, [CliOptions.Json], CliOptions.ConnectionOptions));
-        root.Subcommands.Add(Command("cancel", "Cancel a running job", Cancel, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions));
+            Watch, [CliOptions.JobId, CliOptions.FromStart, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
+        root.Subcommands.Add(Command("status", "Show a job's state", Status, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
+        root.Subcommands.Add(Command("list", "List the cluster's jobs", List, [CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
+        root.Subcommands.Add(Command("cancel", "Cancel a running job", Cancel, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("result", "Print a finished job's summary; --save fetches its weights",
-            Result, [CliOptions.JobId, CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions));
+            Result, [CliOptions.JobId, CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         return root;
     }
 
@@ -177,7 +177,8 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     private static void RequireGateway(ParseResult r, string command)
     {
         if (Gateway(r) is null)
-            throw new SpecException("gateway", null, $"`trainer {command}` talks to a running cluster, so --gateway host:port is required");
+            throw new SpecException("gateway", null,
+                $"`trainer {command}` talks to a running cluster: pass --gateway host:port or set TRAINER_GATEWAY (start a local cluster with {CliOptions.StartACluster}; its gateways are 127.0.0.1:30000 and up)");
     }
 
     private static string? PrepareSave(ParseResult r)
@@ -197,7 +198,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
 
     /// <summary>--gateway, else the TRAINER_GATEWAY environment variable, else null (embedded).</summary>
     private static string? Gateway(ParseResult r) =>
-        r.GetValue(CliOptions.Gateway) ?? (Environment.GetEnvironmentVariable("TRAINER_GATEWAY") is { Length: > 0 } g ? g : null);
+        r.GetValue<string?>("--gateway") ?? (Environment.GetEnvironmentVariable("TRAINER_GATEWAY") is { Length: > 0 } g ? g : null);
 
     private static string NewJobId() => "job-" + Guid.NewGuid().ToString("N")[..12];
 
