@@ -37,6 +37,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         root.Subcommands.Add(Command("cancel", "Cancel a running job", Cancel, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("result", "Print a finished job's summary; --save fetches its weights",
             Result, [CliOptions.JobId, CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
+        HelpExamples.Install(root);
         return root;
     }
 

@@ -1,0 +1,68 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+
+namespace Trainer.Client;
+
+/// <summary>
+/// System.CommandLine's help followed by an "Examples:" section for the command asked about, and
+/// the exit codes (<see cref="ExitCodes"/>) in the root help.
+/// </summary>
+internal sealed class HelpExamples(HelpAction help) : SynchronousCommandLineAction
+{
+    private const string G = "127.0.0.1:30000";
+
+    private static readonly Dictionary<string, string[]> Examples = new()
+    {
+        [""] = ["trainer train", $"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)", $"trainer watch $id --gateway {G}"],
+        ["train"] = ["trainer train                     # the seed job, on an embedded silo",
+            "trainer train --model 784-256-128-10 --activation relu --bias --optimizer adam --lr 1e-3",
+            $"trainer train --gateway {G} --workers 3 --steps 500 --save npy:out"],
+        ["submit"] = [$"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)",
+            $"trainer submit --gateway {G} --model 784-256-128-10 --activation relu --bias --optimizer adam --lr 1e-3"],
+        ["watch"] = [$"trainer watch $id --gateway {G}", $"trainer watch $id --gateway {G} --from-start --json"],
+        ["status"] = [$"trainer status $id --gateway {G}", $"trainer status $id --gateway {G} --json"],
+        ["list"] = [$"trainer list --gateway {G}", $"TRAINER_GATEWAY={G} trainer list --json"],
+        ["cancel"] = [$"trainer cancel $id --gateway {G}", $"trainer cancel $id --gateway {G} --json"],
+        ["result"] = [$"trainer result $id --gateway {G}", $"trainer result $id --gateway {G} --save npy:weights"],
+    };
+
+    private const string ExitCodeHelp = """
+        Exit codes:
+          0    completed
+          1    unexpected error
+          2    bad input (nothing was started)
+          3    diverged (the loss became NaN/Inf)
+          4    failed
+          5    cancelled
+          130  interrupted (Ctrl+C)
+        """;
+
+    // Help must show even when the rest of the command line does not parse (`trainer train --steps x --help`).
+    public override bool ClearsParseErrors => true;
+
+    /// <summary>Replaces the root's (recursive) help option's action, so every command's help gets its examples.</summary>
+    public static void Install(RootCommand root)
+    {
+        var option = root.Options.OfType<HelpOption>().Single();
+        option.Action = new HelpExamples((HelpAction)option.Action!);
+    }
+
+    public override int Invoke(ParseResult parseResult)
+    {
+        int code = help.Invoke(parseResult);
+        var output = parseResult.InvocationConfiguration.Output;
+        var command = parseResult.CommandResult.Command;
+        if (Examples.TryGetValue(command is RootCommand ? "" : command.Name, out var lines))
+        {
+            output.WriteLine("Examples:");
+            foreach (var line in lines) output.WriteLine($"  {line}");
+            output.WriteLine();
+        }
+        if (command is RootCommand)
+        {
+            output.WriteLine(ExitCodeHelp);
+        }
+        return code;
+    }
+}
