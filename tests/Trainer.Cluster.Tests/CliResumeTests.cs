@@ -1,10 +1,6 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
-using Microsoft.Extensions.Hosting;
 using Trainer.Core.Optim;
-using Trainer.Hosting;
 
 namespace Trainer.Cluster.Tests;
 
@@ -14,27 +10,18 @@ namespace Trainer.Cluster.Tests;
 /// </summary>
 public sealed partial class CliResumeTests : IAsyncLifetime
 {
-    private IHost _silo = null!;
+    private LoopbackSilo _silo = null!;
     private string _gateway = null!;
 
     private static readonly string[] Job = ["--model", "20-8-3", "--batch", "13", "--workers", "2", "--seed", "7", "--lr", "1e-3"];
 
     public async ValueTask InitializeAsync()
     {
-        int siloPort = FreePort(), gatewayPort = FreePort();
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        // The CLI's default cluster and service ids.
-        builder.UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort, null, "trainer", "trainer").AddTrainer());
-        _silo = builder.Build();
-        await _silo.StartAsync(TestContext.Current.CancellationToken);
-        _gateway = $"127.0.0.1:{gatewayPort}";
+        _silo = await LoopbackSilo.StartAsync(TestContext.Current.CancellationToken);
+        _gateway = _silo.Gateway;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _silo.StopAsync(CancellationToken.None);
-        _silo.Dispose();
-    }
+    public ValueTask DisposeAsync() => _silo.DisposeAsync();
 
     [Fact]
     public async Task TrainResume_ContinuesAFinishedJob_ToTheLongerRunsFinalLoss()
@@ -70,11 +57,4 @@ public sealed partial class CliResumeTests : IAsyncLifetime
 
     [GeneratedRegex(@"^job (\S+) on ", RegexOptions.Multiline)]
     private static partial Regex JobIdPattern();
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
