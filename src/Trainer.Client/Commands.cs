@@ -85,7 +85,14 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         await using var cluster = await Connect(r, cancellation);
         var jobId = NewJobId();
         await cluster.Client.GetGrain<ITrainingJobGrain>(jobId).UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
-        output.WriteLine(r.GetValue(CliOptions.Json) ? $"{{\"event\":\"submitted\",\"job\":\"{jobId}\"}}" : jobId);
+        bool json = r.GetValue(CliOptions.Json);
+        output.WriteLine(json ? $"{{\"event\":\"submitted\",\"job\":\"{jobId}\"}}" : jobId);
+        // NOTE: the id alone on stdout (`id=$(trainer submit ...)`); the hints go to stderr.
+        if (!json)
+        {
+            error.WriteLine($"follow it: trainer watch {jobId} --gateway {Gateway(r)}");
+            error.WriteLine($"stop it:   trainer cancel {jobId} --gateway {Gateway(r)}");
+        }
         return ExitCodes.Success;
     }
 
@@ -123,12 +130,38 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     private async Task<int> Cancel(ParseResult r, CancellationToken cancellation)
     {
         RequireGateway(r, "cancel");
+        bool json = r.GetValue(CliOptions.Json);
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
-        await RequireJob(job, cancellation);
-        WriteStatus(await _retry.RunAsync(job.CancelAsync, cancellation), r.GetValue(CliOptions.Json));
-        return ExitCodes.Success;
+        var status = await RequireJob(job, cancellation);
+        if (status.IsTerminal)
+        {
+            if (json) WriteStatus(status, json);
+            else output.WriteLine($"{status.JobId} had already ended: {Ended(status)}");
+            return ExitCodes.Success;
+        }
+        var final = await WaitForEndAsync(job, await _retry.RunAsync(job.CancelAsync, cancellation), cancellation);
+        if (json) WriteStatus(final, json);
+        else if (final.IsTerminal) output.WriteLine($"{final.JobId} {Ended(final)}");
+        else error.WriteLine($"trainer: {final.JobId} was asked to stop but is still {final.State.ToString().ToLowerInvariant()} at step {final.StepsCompleted} after {CancelWait.TotalSeconds:0} s; see `trainer status {final.JobId}`");
+        return final.IsTerminal ? ExitCodes.Success : ExitCodes.Error;
     }
+
+    /// <summary>How long `cancel` waits for the job to stop: a step in flight finishes first.</summary>
+    private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(30);
+
+    private async Task<JobStatus> WaitForEndAsync(ITrainingJobGrain job, JobStatus status, CancellationToken cancellation)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!status.IsTerminal && waited.Elapsed < CancelWait)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellation);
+            status = await _retry.RunAsync(job.GetStatusAsync, cancellation);
+        }
+        return status;
+    }
+
+    private static string Ended(JobStatus s) => $"{s.State.ToString().ToLowerInvariant()} after step {s.StepsCompleted}";
 
     private async Task<int> Result(ParseResult r, CancellationToken cancellation)
     {
