@@ -49,7 +49,7 @@ internal static class CliOptions
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the cluster's log on stderr" };
 
     public static readonly Option<bool> FromStart = new("--from-start") { Description = "Replay every loss from step 1 (default: from now on)" };
-    public static readonly Argument<string> JobId = new("job") { Description = "Job id, as printed by submit or list" };
+    public static readonly Argument<string> JobId = new("job") { Description = "a job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
         [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel,

@@ -17,6 +17,10 @@ internal static class UsageErrors
         if (parsed.UnmatchedTokens.Count > 0) return Unknown(command, parsed.UnmatchedTokens[0]);
         foreach (var parseError in parsed.Errors)
             if (OptionOf(parseError.SymbolResult) is { } option) return BadValue(option).Message;
+        if (command.Subcommands.Count > 0 && command.Action is null)
+            return $"a command is needed: {string.Join(", ", command.Subcommands.Select(c => c.Name))}; see 'trainer --help'";
+        if (command.Arguments.FirstOrDefault(a => parsed.GetResult(a) is null or { Tokens.Count: 0 }) is { } missing)
+            return new SpecException(missing.Name, null, $"allowed: {missing.Description}, e.g. trainer {command.Name} job-0123456789ab").Message;
         return parsed.Errors[0].Message;
     }
 

@@ -30,6 +30,24 @@ public sealed class CliUsageTests
         Assert.Equal("trainer: error: unknown command 'frobnicate'; see 'trainer --help'", err.TrimEnd());
     }
 
+    [Fact]
+    public async Task NoCommand_ListsTheCommands()
+    {
+        var (code, _, err) = await Cli.RunAsync();
+
+        Assert.Equal(2, code);
+        Assert.Equal("trainer: error: a command is needed: train, submit, watch, status, list, cancel, result; see 'trainer --help'", err.TrimEnd());
+    }
+
+    [Fact]
+    public async Task AMissingJobId_IsNamedInTheSpecShape()
+    {
+        var (code, _, err) = await Cli.RunAsync("watch");
+
+        Assert.Equal(2, code);
+        Assert.Equal("trainer: error: job: '(none)' is not allowed; allowed: a job id, as printed by submit or list, e.g. trainer watch job-0123456789ab.", err.TrimEnd());
+    }
+
     [Theory]
     [InlineData("steps", "ten", "a whole number (e.g. --steps 3000)", "--steps", "ten")]
     [InlineData("workers", "2.5", "a whole number (e.g. --workers 2)", "--workers", "2.5")]
