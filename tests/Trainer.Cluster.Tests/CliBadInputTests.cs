@@ -15,6 +15,8 @@ public sealed class CliBadInputTests
     [InlineData("model", "--model", "1000", "two or more")]
     [InlineData("batch", "--batch", "0", "greater than 0")]
     [InlineData("batch", "--batch", "-5", "greater than 0")]
+    [InlineData("batch", "--batch", "100000000", "from 1 to 16777216")]
+    [InlineData("batch", "--batch", "300000", "at most 268435 samples for 1000-100-10")]
     [InlineData("steps", "--steps", "0", "from 1")]
     [InlineData("steps", "--steps", "-1", "from 1")]
     [InlineData("lr", "--lr", "0", "greater than 0")]

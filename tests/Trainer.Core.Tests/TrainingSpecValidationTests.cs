@@ -1,3 +1,4 @@
+using Trainer.Core.Models;
 using Trainer.Core.Training;
 
 namespace Trainer.Core.Tests;
@@ -22,6 +23,9 @@ public class TrainingSpecValidationTests
         { "lr -Inf", new TrainingSpec { LearningRate = double.NegativeInfinity }, "lr: '-Infinity'" },
         { "batch 0", new TrainingSpec { Batch = 0 }, "batch: '0'" },
         { "batch -1", new TrainingSpec { Batch = -1 }, "batch: '-1'" },
+        { "batch over MaxBatch", new TrainingSpec { Batch = TrainingSpec.MaxBatch + 1 }, $"batch: '{TrainingSpec.MaxBatch + 1}'" },
+        { "batch 100M (the issue's)", new TrainingSpec { Batch = 100_000_000 }, "batch: '100000000'" },
+        { "batch x inputs past one array", new TrainingSpec { Batch = 300_000 }, "batch: '300000'" },
         { "steps 0", new TrainingSpec { Steps = 0 }, "steps: '0'" },
         { "steps too many", new TrainingSpec { Steps = TrainingSpec.MaxSteps + 1 }, $"steps: '{TrainingSpec.MaxSteps + 1}'" },
         { "workers 0", new TrainingSpec { Workers = 0 }, "workers: '0'" },
@@ -57,4 +61,27 @@ public class TrainingSpecValidationTests
     [Fact]
     public void Validate_AcceptsAGradientPenaltyWithTheAutogradEngine()
         => new TrainingSpec { GradientPenalty = 0.1, Engine = Engine.Autograd }.Validate();
+
+    [Fact]
+    public void Validate_BoundsTheBatchByTheWidestLayerAndPrecision()
+    {
+        // Seed 1000-100-10: its widest layer is the 1000 inputs; float64 values are 8 bytes.
+        int max64 = Array.MaxLength / (1000 * 8);
+        Assert.Equal(max64, TrainingSpec.MaxBatchFor(ModelSpec.Seed, Precision.Float64));
+        new TrainingSpec { Batch = max64 }.Validate();
+        var e = Assert.Throws<SpecException>(() => new TrainingSpec { Batch = max64 + 1 }.Validate());
+        Assert.Equal("batch", e.Field);
+        Assert.Contains($"allowed: at most {max64} samples for 1000-100-10 in float64 (batch x widest layer must fit one array", e.Message);
+
+        // float32 halves the bytes, so the same batch fits.
+        new TrainingSpec { Batch = max64 + 1, Precision = Precision.Float32 }.Validate();
+    }
+
+    [Fact]
+    public void MaxBatchFor_UsesAHiddenLayerWiderThanTheInputs()
+    {
+        var model = new ModelSpec([4, 1 << 20, 2]);
+        Assert.Equal(Array.MaxLength / ((1 << 20) * 8), TrainingSpec.MaxBatchFor(model, Precision.Float64));
+        Assert.Equal(TrainingSpec.MaxBatch, TrainingSpec.MaxBatchFor(new ModelSpec([4, 8, 2]), Precision.Float64));
+    }
 }

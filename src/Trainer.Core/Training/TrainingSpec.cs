@@ -109,6 +109,22 @@ public sealed record TrainingSpec
     public const int MaxSteps = 100_000_000;
     /// <summary>Largest worker count a job may ask for.</summary>
     public const int MaxWorkers = 1024;
+    /// <summary>
+    /// Largest batch a job may ask for (2^24 samples). A smaller model-dependent bound also holds:
+    /// batch x the widest layer (inputs included) must fit one array (<see cref="MaxBatchFor"/>).
+    /// </summary>
+    public const int MaxBatch = 1 << 24;
+
+    /// <summary>
+    /// The largest batch whose largest per-step buffer (batch x the widest layer, inputs included,
+    /// in values of <paramref name="precision"/>) fits one .NET array of <see cref="Array.MaxLength"/> bytes.
+    /// </summary>
+    public static int MaxBatchFor(ModelSpec model, Precision precision)
+    {
+        long widest = model.LayerSizes.Max();
+        long valueBytes = precision == Precision.Float32 ? sizeof(float) : sizeof(double);
+        return (int)Math.Min(MaxBatch, Array.MaxLength / checked(widest * valueBytes));
+    }
 
     /// <summary>Throws <see cref="SpecException"/> naming the first field that is not allowed.</summary>
     public TrainingSpec Validate()
@@ -119,6 +135,8 @@ public sealed record TrainingSpec
             throw new SpecException("optimizer", null, "allowed: sgd, momentum, nesterov, adam, adamw");
         if (Batch <= 0)
             throw new SpecException("batch", Batch, "allowed: a whole number of samples greater than 0");
+        if (Batch > MaxBatch)
+            throw new SpecException("batch", Batch, $"allowed: a whole number of samples from 1 to {MaxBatch}");
         if (Steps <= 0 || Steps > MaxSteps)
             throw new SpecException("steps", Steps, $"allowed: a whole number from 1 to {MaxSteps}");
         if (Workers <= 0 || Workers > MaxWorkers)
@@ -155,6 +173,11 @@ public sealed record TrainingSpec
             throw new SpecException("precision", (int)Precision, "allowed: float64, float32");
         if (Precision == Precision.Float32 && (Engine != Engine.Hand || GradientPenalty > 0))
             throw new SpecException("precision", "float32", "float32 needs --engine hand (the autograd engine and the gradient penalty are float64 only)");
+        // NOTE: a batch past this bound overflows the first step's buffers (batch x inputs values in one
+        // array) on every worker, and each retry fails the same way; refuse it here instead.
+        int maxBatch = MaxBatchFor(Model, Precision);
+        if (Batch > maxBatch)
+            throw new SpecException("batch", Batch, $"allowed: at most {maxBatch} samples for {Model.Architecture} in {Precision.ToString().ToLowerInvariant()} (batch x widest layer must fit one array of {Array.MaxLength} bytes)");
         return this;
     }
 
