@@ -87,6 +87,7 @@ public sealed class TrainingJobGrain(
 
     public Task StageAsync(UploadPart part, TensorChunk chunk)
     {
+        JobIds.Check(JobId);
         RefuseIfExists();
         string field = Field(part);
         if (!Enum.IsDefined(part)) throw new JobRejectedException(field, part.ToString(), $"{field}: unknown upload part {part}; allowed: {string.Join(", ", Enum.GetNames<UploadPart>())}");
@@ -137,6 +138,7 @@ public sealed class TrainingJobGrain(
 
     public async Task<JobStatus> SubmitAsync(JobSubmission submission)
     {
+        JobIds.Check(JobId);
         RefuseIfExists();
         try
         {

@@ -58,4 +58,50 @@ public sealed class RejectionTests(ClusterFixture fixture)
         Assert.Equal("job", error.Field);
         Assert.Equal(first, await job.GetStatusAsync());
     }
+
+    public static TheoryData<string> BadIds => new()
+    {
+        "test-" + new string('a', JobIds.MaxLength - 4),
+        "test-" + new string('x', 1020),
+        "test-with space",
+        "test/../etc",
+        "test-é",
+    };
+
+    [Theory]
+    [MemberData(nameof(BadIds))]
+    public async Task BadJobId_IsRejectedAtSubmission_AndNoJobIsRegistered(string id)
+    {
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(id);
+
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.SubmitAsync(Jobs.Synthetic(Jobs.Small(1, steps: 3))));
+
+        Assert.Equal("job", error.Field);
+        Assert.StartsWith("job: '", error.Message);
+        Assert.Contains($"allowed: 1 to {JobIds.MaxLength} characters from A-Z, a-z, 0-9, '.', '_' and '-'", error.Message);
+        Assert.Equal(JobState.Unknown, (await job.GetStatusAsync()).State);
+        Assert.DoesNotContain(id, await fixture.Client.GetGrain<IJobRegistryGrain>(0).ListAsync());
+    }
+
+    [Fact]
+    public async Task BadJobId_IsRejectedBeforeAnUploadIsStaged()
+    {
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>("test-" + new string('x', 200));
+
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.StageAsync(UploadPart.InitialParameters, new TensorChunk(0, 8, new byte[8])));
+
+        Assert.Equal("job", error.Field);
+        Assert.Contains("(205 characters)", error.Message);
+    }
+
+    [Fact]
+    public async Task JobId_OfExactlyTheMaximumLength_IsAccepted()
+    {
+        var id = "test-" + new string('a', JobIds.MaxLength - 5);
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(id);
+
+        await job.SubmitAsync(Jobs.Synthetic(Jobs.Small(1, steps: 1)));
+
+        Assert.Contains(id, await fixture.Client.GetGrain<IJobRegistryGrain>(0).ListAsync());
+    }
 }
