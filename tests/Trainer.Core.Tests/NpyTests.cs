@@ -92,7 +92,6 @@ public class NpyTests
     [InlineData(4, "the magic string")]
     [InlineData(9, "the header length")]
     [InlineData(60, "the header")]
-    [InlineData(175, "the data (6 values of 8 bytes)")]
     public void Read_RejectsTruncatedFiles_SayingWhereTheyEnd(int keep, string where)
     {
         var bytes = File.ReadAllBytes(Reference.PathOf("npy", "f8_2x3.npy"))[..keep];
@@ -127,5 +126,61 @@ public class NpyTests
         byte[] bytes = [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. Encoding.ASCII.GetBytes(header)];
         var e = Assert.Throws<NpyFormatException>(() => Npy.Read(new MemoryStream(bytes), "huge.npy"));
         Assert.StartsWith("huge.npy: ", e.Message);
+    }
+
+    [Theory]
+    [InlineData(5, "53 bytes after the header, but its shape (2, 3) float64 needs 48; the file has trailing bytes")]
+    [InlineData(-1, "47 bytes after the header, but its shape (2, 3) float64 needs 48; it is truncated")]
+    [InlineData(-48, "0 bytes after the header, but its shape (2, 3) float64 needs 48; it is truncated")]
+    public void Read_RejectsDataNotExactlyTheShapesSize_NamingFileAndBothSizes(int change, string expected)
+    {
+        var file = File.ReadAllBytes(Reference.PathOf("npy", "f8_2x3.npy"));
+        byte[] bytes = change > 0 ? [.. file, .. new byte[change]] : file[..^(-change)];
+
+        var e = Assert.Throws<NpyFormatException>(() => Npy.Read(new MemoryStream(bytes), "x.npy"));
+
+        Assert.StartsWith($"x.npy: {expected}", e.Message);
+    }
+
+    [Theory]
+    [InlineData("(100000000,)")]
+    [InlineData("(16000, 16000)")]
+    public void Read_RefusesAHeaderClaimingMoreThanTheFileHolds_BeforeAllocatingIt(string shape)
+    {
+        var header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}\n";
+        byte[] bytes = [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. Encoding.ASCII.GetBytes(header), .. new byte[16]];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+
+        var e = Assert.Throws<NpyFormatException>(() => Npy.Read(new MemoryStream(bytes), "liar.npy"));
+
+        Assert.StartsWith("liar.npy: 16 bytes after the header, but its shape ", e.Message);
+        // The claim is 800 MB / 2 GB of float64; reading the header and refusing it allocates a few kilobytes.
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "the claimed data was allocated before the check");
+    }
+
+    [Fact]
+    public void Read_RefusesAHeaderLengthLongerThanTheFile()
+    {
+        byte[] bytes = [0x93, .. "NUMPY"u8, 2, 0, 0xFF, 0xFF, 0xFF, 0x7F, .. "{}"u8];
+
+        var e = Assert.Throws<NpyFormatException>(() => Npy.Read(new MemoryStream(bytes), "liar.npy"));
+
+        Assert.Equal("liar.npy: the file ends inside the header; it is truncated or not a .npy file.", e.Message);
+    }
+
+    [Fact]
+    public void Read_FromAStreamThatCannotSeek_StillRefusesTrailingBytes()
+    {
+        var file = File.ReadAllBytes(Reference.PathOf("npy", "f8_2x3.npy"));
+        Assert.Equal(6, Npy.Read(new BufferedStream(new NonSeekable(file)), "ok.npy").Data.Length);
+
+        var e = Assert.Throws<NpyFormatException>(() => Npy.Read(new NonSeekable([.. file, 0]), "x.npy"));
+
+        Assert.StartsWith("x.npy: 49 bytes after the header, but its shape (2, 3) float64 needs 48", e.Message);
+    }
+
+    private sealed class NonSeekable(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
     }
 }

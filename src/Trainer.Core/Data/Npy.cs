@@ -23,6 +23,16 @@ public static partial class Npy
     /// <summary>Reads a whole array; <paramref name="source"/> names it in error messages (usually the file path).</summary>
     public static NpyArray Read(Stream stream, string source)
     {
+        // NOTE: every size the header claims is checked against the bytes the stream holds before
+        // anything that size is allocated, so a lying header costs nothing. That needs the length:
+        // a stream that cannot seek is first read into memory (its real bytes, not its claims).
+        if (!stream.CanSeek)
+        {
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            stream = copy;
+        }
         var prefix = ReadExactly(stream, 8, source, "the magic string");
         if (!prefix.AsSpan(0, 6).SequenceEqual(Magic))
             throw new NpyFormatException($"{source}: not a .npy file (it does not start with \\x93NUMPY).");
@@ -56,6 +66,10 @@ public static partial class Npy
         if (bytes > Array.MaxLength)
             throw new NpyFormatException($"{source}: shape ({shapeText}) needs {bytes:G4} bytes; at most {Array.MaxLength} bytes ({Array.MaxLength / width} values of {width} bytes) can be read.");
         long count = shape.Aggregate(1L, (acc, d) => acc * d);
+        long remaining = stream.Length - stream.Position;
+        if (remaining != count * width)
+            throw new NpyFormatException($"{source}: {remaining} bytes after the header, but its shape {ShapeText(shape)} {(width == 8 ? "float64" : "float32")} needs {count * width}"
+                + (remaining > count * width ? "; the file has trailing bytes (it was not written by numpy.save, or was appended to)." : "; it is truncated."));
 
         var raw = ReadExactly(stream, checked((int)(count * width)), source, $"the data ({count} values of {width} bytes)");
         var data = new double[count];
@@ -101,8 +115,13 @@ public static partial class Npy
             : throw new NpyFormatException($"{source}: the header has no readable '{field}' entry: {header.Trim()}");
     }
 
+    // numpy's spelling: (10, 4), (10,), ().
+    private static string ShapeText(int[] shape) => shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
+
     private static byte[] ReadExactly(Stream stream, int count, string source, string what)
     {
+        if (count > stream.Length - stream.Position)
+            throw new NpyFormatException($"{source}: the file ends inside {what}; it is truncated or not a .npy file.");
         var buffer = new byte[count];
         try
         {
