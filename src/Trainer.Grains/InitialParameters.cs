@@ -41,7 +41,7 @@ internal static class InitialParameters
         return modelState.Length == count ? modelState : TensorPayload.From(modelState.Values[..count]);
     }
 
-    /// <summary>In the job's precision, as the parameter server sends parameters to the workers (narrowed as <see cref="ServerUpdates.FromFloat64"/> narrows them).</summary>
+    /// <summary>In the job's precision, as the parameter server sends parameters to the workers (narrowed as <see cref="ServerModel.Load"/> and <see cref="SplitServer.FromFloat64"/> narrow them).</summary>
     public static TensorPayload InJobPrecision(TrainingSpec spec) =>
         spec.Precision == Precision.Float32 ? TensorPayload.From(Precisions.Narrow(Float64(spec).Values)) : Float64(spec);
 }

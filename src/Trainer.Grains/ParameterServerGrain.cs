@@ -377,10 +377,10 @@ public sealed class ParameterServerGrain(
     /// </summary>
     private async Task<ShardGradient> ResyncAsync(int rank, WorkRequest request)
     {
+        // The previous step's update reached the parameters once the applying task is done (Parameters checks it).
         await _applying;
-        _model!.ApplyPending();
         logger.LogWarning("Job {Job} step {Step}: worker {Rank} holds no parameters; it is sent the parameter server's", JobId, request.Step, rank);
-        var result = await ComputeWithRetryAsync(rank, request with { Parameters = Offers.Send("resync", _model.Parameters), Update = null, Seeded = false });
+        var result = await ComputeWithRetryAsync(rank, request with { Parameters = Offers.Send("resync", _model!.Parameters), Update = null, Seeded = false });
         Offers.Withdraw("resync");
         return result.NeedsParameters
             ? throw new InvalidOperationException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent.")

@@ -202,9 +202,11 @@ internal abstract class ServerModel
         {
             if (_pending != 0) throw new InvalidOperationException($"Step {_pending}'s update was never applied.");
             double loss = _builder.Complete();
-            (_pending, _pendingUpdate) = (step, _ring.CurrentPayload);
-            if (Sharded) _pending = 0;
-            else if (!CachesFollowUpdates) ApplyPending();
+            _pendingUpdate = _ring.CurrentPayload;
+            // Sharded, the shards step the parameters (BuildGradient reads the update); otherwise it is pending here.
+            if (Sharded) return loss;
+            _pending = step;
+            if (!CachesFollowUpdates) ApplyPending();
             return loss;
         }
 
