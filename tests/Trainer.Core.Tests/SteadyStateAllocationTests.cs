@@ -12,10 +12,10 @@ namespace Trainer.Core.Tests;
 /// the parameter server.
 /// </summary>
 /// <remarks>
-/// Run alone, not beside other test classes: in a full run a step once allocated a few KB on its
-/// own thread (5976 bytes over 50 steps) while other classes ran in the same process, and never
-/// alone or beside two busy processes; the counter is per thread, but what the runtime does on
-/// that thread while others run is not the step's.
+/// Each test measures three windows of 50 steps and asserts on the smallest. A step that allocates
+/// allocates in every window, so the test still fails on any steady-state allocation; what the
+/// runtime does once on the measuring thread under load (a few KB, seen only in full CI runs, even
+/// alone in its collection and without tiered compilation) lands in one window, not all three.
 /// </remarks>
 [Collection(Name)]
 public class SteadyStateAllocationTests
@@ -49,11 +49,8 @@ public class SteadyStateAllocationTests
         var trainer = new LocalTrainer(spec, data, Initializer.Create(ParameterLayout.For(spec.Model), InitKind.Xavier, spec.Seed));
         for (int i = 0; i < 5; i++) trainer.Step();  // warm-up: JIT, pooled GEMM buffers
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++) trainer.Step();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        Assert.True(allocated == 0, $"{job}: 50 steady-state steps allocated {allocated} bytes");
+        long allocated = SmallestWindow(() => trainer.Step());
+        Assert.True(allocated == 0, $"{job}: every window of 50 steady-state steps allocated, the least {allocated} bytes");
     }
 
     [Fact]
@@ -75,11 +72,21 @@ public class SteadyStateAllocationTests
         }
         for (int i = 0; i < 5; i++) Step();
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++) Step();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = SmallestWindow(Step);
+        Assert.True(allocated == 0, $"every window of 50 early shares and updates allocated, the least {allocated} bytes");
+    }
 
-        Assert.True(allocated == 0, $"50 early shares and updates allocated {allocated} bytes");
+    /// <summary>The fewest bytes any of three windows of 50 calls allocated on this thread.</summary>
+    private static long SmallestWindow(Action step)
+    {
+        long least = long.MaxValue;
+        for (int window = 0; window < 3; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 50; i++) step();
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        return least;
     }
 }
 
