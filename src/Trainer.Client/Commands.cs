@@ -102,7 +102,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
         var status = await RequireJob(job, cancellation);
-        var watcher = new JobWatcher(output, error, r.GetValue(CliOptions.Json));
+        var watcher = new JobWatcher(output, error, r.GetValue(CliOptions.Json), live: true);
         var final = await watcher.WatchAsync(job, r.GetValue(CliOptions.FromStart) ? 1 : status.StepsCompleted + 1, cancellation);
         watcher.WriteOutcome(final);
         return ExitCodes.For(final.State);
@@ -112,7 +112,9 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         RequireGateway(r, "status");
         await using var cluster = await Connect(r, cancellation);
+        var asked = System.Diagnostics.Stopwatch.StartNew();
         var status = await RequireJob(cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!), cancellation);
+        if (r.GetValue(CliOptions.Verbose)) error.WriteLine($"trainer: the job answered in {asked.ElapsedMilliseconds} ms");
         WriteStatus(status, r.GetValue(CliOptions.Json));
         return ExitCodes.Success;
     }
@@ -227,7 +229,11 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         bool verbose = r.GetValue(CliOptions.Verbose);
         if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Describe(Blas.Default)}");
-        return await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation);
+        var connecting = System.Diagnostics.Stopwatch.StartNew();
+        var connection = await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation);
+        // The client's own start-up (mostly compiling Orleans' client code) is most of a short command's time: say how much.
+        if (verbose) error.WriteLine($"trainer: connected to the {connection.Description} in {connecting.ElapsedMilliseconds} ms ({(DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds:F0} ms since this process started)");
+        return connection;
     }
 
     /// <summary>--gateway, else the TRAINER_GATEWAY environment variable, else null (embedded).</summary>

@@ -8,8 +8,16 @@ namespace Trainer.Client;
 /// Streams a job's losses to the console until it ends, as human-readable lines or, with --json,
 /// one JSON object per line: {"event":"step","step":N,"loss":X} then a final event (which names the optimizer).
 /// </summary>
-internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
+/// <param name="live">
+/// Human lines for a job already running (`watch`): besides the tutorial's ~10 lines, the latest
+/// step whenever <see cref="LiveEvery"/> has passed since the last line, and at once when the first
+/// losses arrive, so a long job shows where it is within a second. `train` keeps the ~10 lines.
+/// </param>
+internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json, bool live = false)
 {
+    /// <summary>The longest a live human watch stays silent while steps complete.</summary>
+    public static readonly TimeSpan LiveEvery = TimeSpan.FromSeconds(1);
+
     private readonly ClusterRetry _retry = new(error);
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
     private const int BatchSize = 10_000;
@@ -19,6 +27,8 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
     public async Task<JobStatus> WatchAsync(ITrainingJobGrain job, int fromStep, CancellationToken cancellation)
     {
         int next = Math.Max(1, fromStep);
+        var sinceLine = System.Diagnostics.Stopwatch.StartNew();
+        bool anyLine = false;
         while (true)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -28,7 +38,18 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
             if (status.State == JobState.Unknown) return status;
             var losses = batch.Losses.Values;
             int totalSteps = status.Spec?.Steps ?? 0;
-            for (int i = 0; i < losses.Length; i++) WriteStep(batch.FromStep + i, losses[i], totalSteps);
+            bool printed = false;
+            for (int i = 0; i < losses.Length; i++) printed = WriteStep(batch.FromStep + i, losses[i], totalSteps);
+            if (live && !json && losses.Length > 0 && !printed && (!anyLine || sinceLine.Elapsed >= LiveEvery))
+            {
+                WriteLine(batch.FromStep + losses.Length - 1, losses[^1]);
+                printed = true;
+            }
+            if (printed)
+            {
+                anyLine = true;
+                sinceLine.Restart();
+            }
             next = batch.FromStep + losses.Length;
             // Terminal and nothing more to read: every loss has been printed.
             if (status.IsTerminal && next > status.StepsCompleted) return status;
@@ -37,18 +58,22 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
         }
     }
 
-    public void WriteStep(int step, double loss, int totalSteps)
+    /// <summary>Writes step <paramref name="step"/>'s line if it is one to show; true when it wrote one.</summary>
+    public bool WriteStep(int step, double loss, int totalSteps)
     {
         if (json)
         {
             output.WriteLine($"{{\"event\":\"step\",\"step\":{step},\"loss\":{Number(loss)}}}");
-            return;
+            return true;
         }
         // Like the tutorial: the first and last step, plus about ten progress lines in between.
         int every = Math.Max(1, totalSteps / 10);
-        if (step == 1 || step == totalSteps || step % every == 0 || !double.IsFinite(loss))
-            output.WriteLine($"step {step}: loss {loss.ToString("G10", CultureInfo.InvariantCulture)}");
+        if (!(step == 1 || step == totalSteps || step % every == 0 || !double.IsFinite(loss))) return false;
+        WriteLine(step, loss);
+        return true;
     }
+
+    private void WriteLine(int step, double loss) => output.WriteLine($"step {step}: loss {loss.ToString("G10", CultureInfo.InvariantCulture)}");
 
     public void WriteOutcome(JobStatus status)
     {
