@@ -14,6 +14,7 @@ public sealed class DatasetGrain(IOptions<SiloMessagingOptions> messaging) : Gra
 {
     private DatasetPayload? _data;
     private TensorOffers? _offers;
+    private long _requests;
 
     private TensorOffers Offers => _offers ??= TensorOffers.For(this, messaging.Value);
 
@@ -26,11 +27,17 @@ public sealed class DatasetGrain(IOptions<SiloMessagingOptions> messaging) : Gra
         if (_data is null) return Task.FromResult<DatasetTransfer?>(null);
         if (start < 0 || count <= 0 || start + count > _data.Count)
             throw new ArgumentOutOfRangeException(nameof(start), $"rows [{start}, {start + count}) are outside the dataset's {_data.Count} rows.");
-        var x = _data.X.Bytes.AsSpan(start * _data.InputSize * sizeof(double), count * _data.InputSize * sizeof(double)).ToArray();
-        var y = _data.Y.Bytes.AsSpan(start * _data.OutputSize * sizeof(double), count * _data.OutputSize * sizeof(double)).ToArray();
-        // Each worker's rows are its own offer, read once (several workers may ask at a time).
+        // All the rows go as they are stored (offers never change a payload); a range is copied out.
+        bool all = start == 0 && count == _data.Count;
+        var x = all ? _data.X : new TensorPayload(_data.X.Bytes.AsSpan(start * _data.InputSize * sizeof(double), count * _data.InputSize * sizeof(double)).ToArray());
+        var y = all ? _data.Y : new TensorPayload(_data.Y.Bytes.AsSpan(start * _data.OutputSize * sizeof(double), count * _data.OutputSize * sizeof(double)).ToArray());
+        // NOTE: every request gets offers of its own, read once. Workers of a split job (and a factored
+        // first layer's workers and parameter server) all ask for the same rows at once; under one slot
+        // per range the second request replaced the first's offer before it was read, and that reader
+        // waited out its call timeout (5 min) whenever the rows were over one chunk (16 MiB).
+        long request = ++_requests;
         return Task.FromResult<DatasetTransfer?>(new DatasetTransfer(count, _data.InputSize, _data.OutputSize,
-            Offers.Send($"inputs-{start}-{count}", new TensorPayload(x), once: true), Offers.Send($"targets-{start}-{count}", new TensorPayload(y), once: true)));
+            Offers.Send($"inputs-{request}", x, once: true), Offers.Send($"targets-{request}", y, once: true)));
     }
 
     public Task ReleaseAsync()

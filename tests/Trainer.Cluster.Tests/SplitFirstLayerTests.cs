@@ -15,6 +15,36 @@ public sealed class SplitFirstLayerTests(ClusterFixture fixture)
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
+    // Every split worker reads the whole batch from the job's dataset grain at once. Rows over one
+    // chunk (16 MiB) go by offer; when the requests shared one offer slot, the second replaced the
+    // first before it was read, and the first worker waited out its 5-minute call timeout. 20,000
+    // rows (125 MB) take long enough to read that the requests overlap every time here; with
+    // 2,700 (17 MB) the first read sometimes finished first.
+    [Fact]
+    public async Task SplitJob_WithUploadedRowsOverOneChunk_TrainsWithoutWaitingOutACallTimeout()
+    {
+        var spec = new TrainingSpec
+        {
+            Model = new ModelSpec([784, 16, 10], Activation.Sigmoid, LossKind.Mse),
+            Batch = 20_000,
+            Steps = 3,
+            Workers = 2,
+            Seed = 3,
+            LearningRate = 1e-2,
+            Parallelism = Parallelism.SplitFirstLayer,
+        };
+        var (submission, samples) = Jobs.UploadedSamples(spec, seed: 11);
+        Assert.True(samples.X.Length * sizeof(double) > WireLimits.ChunkBytesFor(WireLimits.DefaultMaxMessageBytes), "the rows must need more than one chunk");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (_, status, losses) = await Jobs.RunAsync(fixture.Client, submission, Token,
+            submit: job => job.UploadAndSubmitAsync(submission, WireLimits.ChunkBytesFor(WireLimits.DefaultMaxMessageBytes)));
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(Jobs.Local(spec, samples).Losses, losses);
+        // The stall lasted the worker call timeout (5 minutes); the job itself takes seconds.
+        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), $"the job took {clock.Elapsed.TotalSeconds:F0} s");
+    }
+
     [Theory]
     [InlineData(2, LossKind.Sse, false)]
     [InlineData(3, LossKind.Mse, true)]
