@@ -54,6 +54,9 @@ public struct TrainingSpecSurrogate
     [Id(13)] public OptimizerSpec? Optimizer;
     // NOTE: absent in messages from older builds, so it decodes as 0 = automatic.
     [Id(14)] public int ParameterServerShards;
+    // NOTE: absent in messages from older builds, so they decode as 0 = one full batch per step, and keep the last batch.
+    [Id(15)] public int Samples;
+    [Id(16)] public bool DropLast;
 }
 
 [RegisterConverter]
@@ -76,6 +79,8 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Parallelism = (Parallelism)s.Parallelism,
         Optimizer = s.Optimizer ?? OptimizerSpec.Sgd,
         ParameterServerShards = s.ParameterServerShards,
+        Samples = s.Samples,
+        DropLast = s.DropLast,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -95,6 +100,8 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Parallelism = (int)value.Parallelism,
         Optimizer = value.Optimizer,
         ParameterServerShards = value.ParameterServerShards,
+        Samples = value.Samples,
+        DropLast = value.DropLast,
     };
 }
 

@@ -237,8 +237,8 @@ public class UpdateBuilderTests
         var job = Job(1, 1, LossKind.Sse, batch: 3, workers: 3);
         var plan = ExchangePlan.With(job.Model, 4, false);
         var e = Assert.Throws<ArgumentException>(() => new UpdateBuilder<double>(job, plan));
-        Assert.Contains("The plan is for batches of 4, the job's batch is 3.", e.Message);
+        Assert.Contains("The plan is for batches of 4; the job's batches hold 3 samples.", e.Message);
         e = Assert.Throws<ArgumentException>(() => new ReplicaUpdate<double>(job, plan));
-        Assert.Contains("The plan is for batches of 4, the job's batch is 3.", e.Message);
+        Assert.Contains("The plan is for batches of 4; the job's batches hold 3 samples.", e.Message);
     }
 }

@@ -74,6 +74,12 @@ public sealed class ExchangePlan
         return new ExchangePlan(model, batch, [.. factored]);
     }
 
+    /// <summary>
+    /// This plan for a batch of <paramref name="batch"/> samples with the same per-layer choices: an
+    /// epoch's smaller last batch travels as the others do (the choice never changes the results).
+    /// </summary>
+    public ExchangePlan ForBatch(int batch) => batch == Batch ? this : new ExchangePlan(Model, batch, [.. Factored]);
+
     /// <summary>The layout of a pack holding <paramref name="samples"/> samples' worth of factors.</summary>
     public Pack PackLayout(int samples)
     {
@@ -105,11 +111,11 @@ public sealed class ExchangePlan
     /// <summary>The pack layout of each shard of a step split over <paramref name="workers"/>.</summary>
     public Pack[] ShardPacks(int workers) => [.. Shard.Split(Batch, workers).Select(s => PackLayout(s.Count))];
 
-    /// <summary>Throws unless this plan was made for <paramref name="spec"/>'s batch.</summary>
+    /// <summary>Throws unless this plan was made for one of <paramref name="spec"/>'s batch sizes (its batch, or an epoch's smaller last one).</summary>
     internal void CheckFits(TrainingSpec spec)
     {
-        if (Batch != spec.Batch)
-            throw new ArgumentException($"The plan is for batches of {Batch}, the job's batch is {spec.Batch}.", "plan");
+        if (Batch != spec.Batch && Batch != spec.Schedule().LastBatch)
+            throw new ArgumentException($"The plan is for batches of {Batch}; the job's batches hold {string.Join(" or ", spec.Schedule().Sizes)} samples.", "plan");
     }
 
     public string Describe() => string.Join(", ", Factored.Select((f, l) => $"w{l + 1} {(f ? "factors" : "dense")}"));

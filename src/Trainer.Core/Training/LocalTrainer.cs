@@ -37,16 +37,15 @@ public sealed class LocalTrainer
         double[]? optimizerState = null, int stepsCompleted = 0)
     {
         spec.Validate();
-        if (data.Count < spec.Batch)
-            throw new SpecException("batch", spec.Batch, $"the data has {data.Count} samples, so at most {data.Count}");
+        if (data.Count < spec.ResolvedSamples)
+            throw new SpecException(spec.Samples == 0 ? "batch" : "samples", spec.Samples == 0 ? spec.Batch : spec.Samples, $"the data has {data.Count} samples, so at most {data.Count}");
         if (model is not null && spec.Precision != Precision.Float64)
             throw new ArgumentException("A float64 model was given for a float32 spec.", nameof(model));
         int slots = spec.Optimizer.StateSlots, count = ParameterLayout.For(spec.Model).Count;
         if (optimizerState is not null) Optimizers.CheckState(spec.Optimizer, optimizerState.Length, count, nameof(optimizerState));
         if (stepsCompleted < 0 || stepsCompleted > spec.Steps)
             throw new ArgumentOutOfRangeException(nameof(stepsCompleted), stepsCompleted, $"allowed: 0 to the job's {spec.Steps} steps");
-        var batch = data.Take(spec.Batch);
-        var shards = Shard.Split(batch.Count, spec.Workers);
+        var batch = data.Take(spec.ResolvedSamples);
         _parameters = parameters;
         _state = optimizerState ?? new double[slots * count];
         StepsCompleted = stepsCompleted;
@@ -68,11 +67,11 @@ public sealed class LocalTrainer
         else if (spec.Precision == Precision.Float32)
         {
             (_single, _singleState) = (Precisions.Narrow(parameters), Precisions.Narrow(_state));
-            _step = new Loop<float>(spec, GradientModels.CreateSingle(spec), Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), batch, shards, _single, _singleState).Step;
+            _step = new Loop<float>(spec, GradientModels.CreateSingle(spec), Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y), batch, _single, _singleState).Step;
         }
         else
         {
-            _step = new Loop<double>(spec, model ?? GradientModels.Create(spec), batch.X, batch.Y, batch, shards, parameters, _state).Step;
+            _step = new Loop<double>(spec, model ?? GradientModels.Create(spec), batch.X, batch.Y, batch, parameters, _state).Step;
         }
     }
 
@@ -116,43 +115,75 @@ public sealed class LocalTrainer
     private sealed class Loop<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly IGradientModel<T> _model;
-        private readonly ExchangePlan _plan;
-        private readonly T[] _x, _y, _parameters, _state, _update;
-        private readonly T[][] _packs;
-        private readonly Pack[] _layouts;
+        private readonly T[] _x, _y, _parameters, _state;
+        // A mini-batch's rows, gathered from the data (unused when every step trains on all of it).
+        private readonly T[] _batchX, _batchY;
         private readonly int _inputs, _outputs;
-        private readonly Shard[] _shards;
-        private readonly UpdateBuilder<T> _builder;
-        private readonly ReplicaUpdate<T> _replica;
+        private readonly BatchSchedule _schedule;
+        // One per batch size: the batch's, and an epoch's smaller last one.
+        private readonly Shape[] _shapes;
 
-        public Loop(TrainingSpec spec, IGradientModel<T> model, T[] x, T[] y, Dataset batch, Shard[] shards, T[] parameters, T[] state)
+        public Loop(TrainingSpec spec, IGradientModel<T> model, T[] x, T[] y, Dataset data, T[] parameters, T[] state)
         {
             if (parameters.Length != model.Layout.Count)
                 throw new ArgumentException($"parameters has {parameters.Length} values, the model has {model.Layout.Count}.", nameof(parameters));
-            (_model, _x, _y, _shards, _parameters, _state) = (model, x, y, shards, parameters, state);
-            (_inputs, _outputs) = (batch.InputSize, batch.OutputSize);
-            _plan = ExchangePlan.For(spec.Model, spec.Batch, model is IFactoredGradientModel<T> && spec.Engine == Engine.Hand);
-            _builder = new UpdateBuilder<T>(spec, _plan);
-            _replica = new ReplicaUpdate<T>(spec, _plan);
-            _layouts = _plan.ShardPacks(shards.Length);
-            _packs = [.. _layouts.Select(layout => new T[layout.Length])];
-            _update = new T[_builder.UpdateLength];
+            (_model, _x, _y, _parameters, _state) = (model, x, y, parameters, state);
+            (_inputs, _outputs) = (data.InputSize, data.OutputSize);
+            _schedule = spec.Schedule();
+            (_batchX, _batchY) = _schedule.Fixed ? ([], []) : (new T[spec.Batch * _inputs], new T[spec.Batch * _outputs]);
+            var plan = ExchangePlan.For(spec.Model, spec.Batch, model is IFactoredGradientModel<T> && spec.Engine == Engine.Hand);
+            _shapes = [.. _schedule.Sizes.Select(size => new Shape(spec, plan.ForBatch(size)))];
         }
 
         public double Step(int step)
         {
-            _builder.Reset();
-            foreach (var shard in _shards)
+            int size = _schedule.SizeOf(step);
+            var shape = size == _shapes[0].Samples ? _shapes[0] : _shapes[1];
+            var (xs, ys) = Batch(step, size);
+            ReadOnlySpan<T> x = xs.AsSpan(0, size * _inputs), y = ys.AsSpan(0, size * _outputs);
+            shape.Builder.Reset();
+            foreach (var shard in shape.Shards)
             {
-                var x = _x.AsSpan(shard.Start * _inputs, shard.Count * _inputs);
-                var y = _y.AsSpan(shard.Start * _outputs, shard.Count * _outputs);
-                var pack = _packs[shard.Rank];
-                double loss = GradientModels.LossAndPack(_model, _parameters, x, y, shard.Count, _layouts[shard.Rank], pack);
-                _builder.Add(shard.Rank, loss, pack, _update);
+                var pack = shape.Packs[shard.Rank];
+                double loss = GradientModels.LossAndPack(_model, _parameters, x.Slice(shard.Start * _inputs, shard.Count * _inputs),
+                    y.Slice(shard.Start * _outputs, shard.Count * _outputs), shard.Count, shape.Layouts[shard.Rank], pack);
+                shape.Builder.Add(shard.Rank, loss, pack, shape.Update);
             }
-            double total = _builder.Complete();
-            _replica.Apply(step, _update, _x, _parameters, _state);
+            double total = shape.Builder.Complete();
+            shape.Replica.Apply(step, shape.Update, x, _parameters, _state);
             return total;
+        }
+
+        /// <summary>Arrays whose first rows are the step's batch: all the data in order, or its mini-batch's rows gathered.</summary>
+        private (T[] X, T[] Y) Batch(int step, int size)
+        {
+            if (_schedule.Fixed) return (_x, _y);
+            _schedule.Gather<T>(step, _x, _inputs, 0, _batchX.AsSpan(0, size * _inputs));
+            _schedule.Gather<T>(step, _y, _outputs, 0, _batchY.AsSpan(0, size * _outputs));
+            return (_batchX, _batchY);
+        }
+
+        /// <summary>What a step of one batch size works with.</summary>
+        private sealed class Shape
+        {
+            public Shape(TrainingSpec spec, ExchangePlan plan)
+            {
+                Samples = plan.Batch;
+                Shards = Shard.Split(plan.Batch, spec.Workers);
+                Builder = new UpdateBuilder<T>(spec, plan);
+                Replica = new ReplicaUpdate<T>(spec, plan);
+                Layouts = plan.ShardPacks(spec.Workers);
+                Packs = [.. Layouts.Select(layout => new T[layout.Length])];
+                Update = new T[Builder.UpdateLength];
+            }
+
+            public int Samples { get; }
+            public Shard[] Shards { get; }
+            public UpdateBuilder<T> Builder { get; }
+            public ReplicaUpdate<T> Replica { get; }
+            public Pack[] Layouts { get; }
+            public T[][] Packs { get; }
+            public T[] Update { get; }
         }
     }
 

@@ -30,9 +30,9 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
     {
         plan.CheckFits(spec);
         _plan = plan;
-        _shards = Shard.Split(spec.Batch, spec.Workers);
+        _shards = Shard.Split(plan.Batch, spec.Workers);
         _packs = plan.ShardPacks(spec.Workers);
-        _scale = spec.Model.Loss.Scale(spec.Batch, spec.Model.OutputSize);
+        _scale = spec.Model.Loss.Scale(plan.Batch, spec.Model.OutputSize);
     }
 
     /// <summary>Values in shard <paramref name="rank"/>'s pack.</summary>
@@ -162,11 +162,11 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             throw new NotSupportedException($"ReplicaUpdate<{typeof(T).Name}>: only double and float are supported.");
         plan.CheckFits(spec);
         _plan = plan;
-        _shards = Shard.Split(spec.Batch, spec.Workers);
+        _shards = Shard.Split(plan.Batch, spec.Workers);
         _shardPacks = plan.ShardPacks(spec.Workers);
         _blas = blas ?? Blas.Default;
         _optimizer = Optimizer<T>.For(spec);
-        _scale = spec.Model.Loss.Scale(spec.Batch, spec.Model.OutputSize);
+        _scale = spec.Model.Loss.Scale(plan.Batch, spec.Model.OutputSize);
         _gradient = new T[plan.Layout.Count];
         _term = [.. plan.Update.Layers.Select(l => l.Factored && _shards.Length > 1 ? new T[l.FanIn * l.FanOut] : null)];
         _own = new T[]?[plan.Update.Layers.Count];

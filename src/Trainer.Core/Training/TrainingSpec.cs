@@ -43,8 +43,16 @@ public sealed record TrainingSpec
 {
     public ModelSpec Model { get; init; } = ModelSpec.Seed;
     public double LearningRate { get; init; } = 1e-5;
-    /// <summary>Samples per step (the whole dataset for the seed's full-batch descent).</summary>
+    /// <summary>Samples per step: a mini-batch of <see cref="Samples"/>, or all of them (the seed's full-batch descent).</summary>
     public int Batch { get; init; } = 64;
+    /// <summary>
+    /// The training data's sample count, which the steps go through in epochs of shuffled
+    /// mini-batches of <see cref="Batch"/> (<see cref="Data.BatchSchedule"/>). 0: the data is the batch,
+    /// and every step trains on all of it, in order (the seed's full-batch descent).
+    /// </summary>
+    public int Samples { get; init; }
+    /// <summary>Drop an epoch's last batch when it would hold fewer than <see cref="Batch"/> samples (<c>--drop-last</c>); kept by default, as PyTorch's DataLoader does.</summary>
+    public bool DropLast { get; init; }
     public int Steps { get; init; } = 3000;
     public int Workers { get; init; } = 2;
     public int Seed { get; init; }
@@ -126,6 +134,15 @@ public sealed record TrainingSpec
         return (int)Math.Min(MaxBatch, Array.MaxLength / checked(widest * valueBytes));
     }
 
+    /// <summary>The samples the batches are drawn from (<see cref="Samples"/>, or the batch when 0).</summary>
+    public int ResolvedSamples => Samples == 0 ? Batch : Samples;
+
+    /// <summary>Whether the steps go through the data in mini-batches (rather than all of it at every step).</summary>
+    public bool MiniBatches => ResolvedSamples > Batch;
+
+    /// <summary>Which rows each step trains on: every worker and the parameter server build their own.</summary>
+    public Data.BatchSchedule Schedule() => new(ResolvedSamples, Batch, DropLast, Seed);
+
     /// <summary>Throws <see cref="SpecException"/> naming the first field that is not allowed.</summary>
     public TrainingSpec Validate()
     {
@@ -143,8 +160,13 @@ public sealed record TrainingSpec
             throw new SpecException("workers", Workers, $"allowed: a whole number from 1 to {MaxWorkers}");
         if (!Enum.IsDefined(Parallelism))
             throw new SpecException("parallel", (int)Parallelism, "allowed: data, split");
+        if (Samples < 0 || Samples > 0 && Samples < Batch)
+            throw new SpecException("batch", Batch, $"allowed: at most the data's {Samples} samples");
         if (Workers > Batch)
             throw new SpecException("workers", Workers, $"allowed: at most one worker per sample, so at most the batch size {Batch}");
+        // NOTE: the epoch's last batch is sharded over the workers like the others.
+        if (MiniBatches && Schedule().LastBatch < Workers)
+            throw new SpecException("workers", Workers, $"allowed: at most one worker per sample of every batch; an epoch of {Samples} samples in batches of {Batch} ends with a batch of {Schedule().LastBatch} (--drop-last drops it)");
         if (Parallelism == Parallelism.SplitFirstLayer)
         {
             if (Model.LayerCount < 2)
@@ -153,6 +175,8 @@ public sealed record TrainingSpec
                 throw new SpecException("workers", Workers, $"allowed: at most one worker per unit of the first layer, so at most {Model.LayerSizes[1]} with --parallel split");
             if (Engine != Engine.Hand)
                 throw new SpecException("parallel", "split", "allowed only with --engine hand (the split runs the hand-derived layers)");
+            if (MiniBatches)
+                throw new SpecException("parallel", "split", $"allowed only when every step trains on all the data; with mini-batches of {Batch} of {Samples} samples use --parallel data");
         }
         Optimizer.Validate(Steps);
         if (ParameterServerShards < 0 || ParameterServerShards > MaxParameterServerShards)
@@ -200,7 +224,7 @@ public sealed record TrainingSpec
     /// <summary>
     /// This spec with the parallelism that suits its model (<c>--parallel auto</c>, only when asked
     /// for: the CLI's default, like this API's, is data): split the first layer when there are
-    /// several workers, the hand engine, a hidden layer with at least one unit per worker, and the
+    /// several workers, the hand engine, all the data in every step, a hidden layer with at least one unit per worker, and the
     /// layers above it hold at most <see cref="SplitUpperShareLimit"/> of the parameters (the seed's
     /// 1000-100-10: 1%); data parallelism otherwise (job 3's 784-1024-1024-10: 57% above the first layer).
     /// </summary>
@@ -213,7 +237,7 @@ public sealed record TrainingSpec
     public TrainingSpec WithPreferredParallelism()
     {
         // Only the split's own limits are checked here; every other rule is Validate's, and holds either way.
-        bool split = Workers > 1 && Engine == Engine.Hand && Model.LayerCount >= 2
+        bool split = Workers > 1 && Engine == Engine.Hand && !MiniBatches && Model.LayerCount >= 2
             && Workers <= Model.LayerSizes[1] && UpperShare(Model) <= SplitUpperShareLimit;
         return this with { Parallelism = split ? Parallelism.SplitFirstLayer : Parallelism.Data };
     }
