@@ -108,9 +108,9 @@ public sealed class ParameterServerGrain(
         _split = null;
         _splitState = null;
         _model = ServerModel.Create(spec, plan, compute);
-        var batchInputs = plan.NeedsBatchInputs ? await BatchInputsAsync(spec) : null;
+        var inputs = plan.NeedsBatchInputs ? await InputsAsync(spec) : null;
         var modelState = state.Parameters ?? await compute.Run(() => InitialParameters.Float64(spec));
-        await compute.Run(() => _model.Load(modelState, _stepsCompleted, batchInputs));
+        await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
         if (_model.Sharded) await LoadShardsAsync(spec, modelState);
         logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
             JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold its state and apply" : "applies", spec.Optimizer.Name, plan.Describe(),
@@ -156,14 +156,17 @@ public sealed class ParameterServerGrain(
         });
     }
 
-    /// <summary>The whole batch's inputs (float64), which a factored first layer's gradient is multiplied out with.</summary>
-    private async Task<double[]> BatchInputsAsync(TrainingSpec spec)
+    /// <summary>
+    /// The whole batch's inputs (float64), which a factored first layer's gradient is multiplied out
+    /// with; with mini-batches, every sample's, from which each step's batch is gathered.
+    /// </summary>
+    private async Task<double[]> InputsAsync(TrainingSpec spec)
     {
-        var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(0, spec.Batch));
+        var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(0, spec.ResolvedSamples));
         // NOTE: a dataset grain lost with its silo comes back empty; synthetic data instead would be silently wrong.
         if (uploaded is null && _uploadedData)
             throw new InvalidOperationException($"The parameter server of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
-        return uploaded?.X.ToArray() ?? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).X;
+        return uploaded?.X.ToArray() ?? Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).X;
     }
 
     public async Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps)
@@ -211,7 +214,7 @@ public sealed class ParameterServerGrain(
         if (!_workersLoad) _applying = compute.Run(model.ApplyPending);
         // Shards are added in rank order as they arrive: shard 0's pack is added while the others
         // still compute, so only the last shards' additions remain once every worker has answered.
-        model.Begin();
+        model.Begin(step);
         for (int rank = 0; rank < pending.Length; rank++)
         {
             var result = await pending[rank];

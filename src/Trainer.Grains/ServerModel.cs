@@ -38,13 +38,13 @@ internal abstract class ServerModel
 
     /// <summary>
     /// Takes a float64 model-state tensor (parameters, optionally followed by the optimizer's state)
-    /// after <paramref name="stepsCompleted"/> steps; <paramref name="batchInputs"/> is the whole batch's x
-    /// (float64), read when the plan factors the first layer.
+    /// after <paramref name="stepsCompleted"/> steps; <paramref name="inputs"/> is the data's x (float64):
+    /// the batch's, or with mini-batches every sample's, read when the plan factors the first layer.
     /// </summary>
-    public abstract void Load(TensorPayload modelState, int stepsCompleted, double[]? batchInputs);
+    public abstract void Load(TensorPayload modelState, int stepsCompleted, double[]? inputs);
 
-    /// <summary>Starts the next step's update (a pending one may still be applied meanwhile, on another thread).</summary>
-    public abstract void Begin();
+    /// <summary>Starts step <paramref name="step"/>'s update (a pending one may still be applied meanwhile, on another thread).</summary>
+    public abstract void Begin(int step);
 
     /// <summary>
     /// Adds the next shard's pack; shards must come in rank order. A large pack is added in parts,
@@ -124,11 +124,9 @@ internal abstract class ServerModel
 
     private sealed class Typed<T>(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) : ServerModel where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private readonly UpdateBuilder<T> _builder = new(spec, plan);
-        private readonly ReplicaUpdate<T> _replica = new(spec, plan);
-        // Step s's update is sent with step s + 1 and read by every worker before it answers; step
-        // s + 1's update is then written into the other buffer, so nothing is allocated per step.
-        private readonly PayloadRing<T> _ring = new(plan.Update.Length);
+        private readonly BatchSchedule _schedule = spec.Schedule();
+        // One per batch size (the batch's, and an epoch's smaller last one).
+        private readonly Shape[] _shapes = [.. spec.Schedule().Sizes.Select(size => new Shape(spec, plan.ForBatch(size)))];
         private readonly int _count = plan.Layout.Count;
         private readonly int _slots = spec.Optimizer.StateSlots;
         private readonly TensorPayload _parameters = new(new byte[plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]);
@@ -137,11 +135,18 @@ internal abstract class ServerModel
         private readonly T[] _state = spec.ResolvedParameterServerShards() > 1 ? [] : new T[spec.Optimizer.StateSlots * plan.Layout.Count];
         private T[]? _gradient;
         private TensorPayload[]? _gradientRanges;
-        private T[] _batchInputs = [];
+        // The data's inputs (a factored first layer), and a mini-batch's, gathered for the step being applied.
+        private T[] _inputs = [];
+        private readonly T[] _batchInputs = spec.MiniBatches && plan.NeedsBatchInputs ? new T[spec.Batch * spec.Model.InputSize] : [];
+        // The step being built, and the last one completed (whose update the workers are sent).
+        private Shape _building = null!, _completed = null!;
         // The step whose update the parameters still lack (SGD only; 0: none), and that update. The
-        // next step's update is built into the ring's other buffer meanwhile, so the two never meet.
+        // next step's update is built into its ring's other buffer meanwhile, so the two never meet.
         private int _pending;
+        private Shape _pendingShape = null!;
         private TensorPayload _pendingUpdate = TensorPayload.Empty;
+        // Sharded: the step whose gradient BuildGradient builds.
+        private int _sharded;
 
         // Sharded, the optimizer runs on the shards: the caches get the parameters they send back.
         public override bool CachesFollowUpdates => spec.Optimizer.Kind == OptimizerKind.Sgd && _ranges.Length == 1;
@@ -151,11 +156,11 @@ internal abstract class ServerModel
         public override TensorPayload Parameters => _pending == 0 ? _parameters
             : throw new InvalidOperationException($"The parameters lack step {_pending}'s update; apply it first.");
 
-        public override TensorPayload Update => _ring.CurrentPayload;
+        public override TensorPayload Update => (_completed ?? throw new InvalidOperationException("No step has completed on this server.")).Ring.CurrentPayload;
 
         private Span<T> Values => MemoryMarshal.Cast<byte, T>(_parameters.Bytes.AsSpan());
 
-        public override void Load(TensorPayload modelState, int stepsCompleted, double[]? batchInputs)
+        public override void Load(TensorPayload modelState, int stepsCompleted, double[]? inputs)
         {
             var values = modelState.Values;
             if (values.Length != _count && values.Length != (1 + _slots) * _count)
@@ -165,46 +170,54 @@ internal abstract class ServerModel
             else Precisions.Narrow<T>(values[_count..], _state);
             if (plan.NeedsBatchInputs)
             {
-                var x = batchInputs ?? throw new InvalidOperationException("The plan factors the first layer: the parameter server needs the batch's inputs.");
-                _batchInputs = typeof(T) == typeof(double) ? (T[])(object)x : (T[])(object)Precisions.Narrow(x);
+                var x = inputs ?? throw new InvalidOperationException("The plan factors the first layer: the parameter server needs the batch's inputs.");
+                _inputs = typeof(T) == typeof(double) ? (T[])(object)x : (T[])(object)Precisions.Narrow(x);
             }
             _pending = 0;
         }
 
-        public override void Begin()
+        public override void Begin(int step)
         {
-            _ring.Swap();
-            _builder.Reset();
+            _building = ShapeOf(step);
+            _building.Ring.Swap();
+            _building.Builder.Reset();
         }
 
         public override async ValueTask AddAsync(int rank, double loss, TensorPayload pack)
         {
-            int parts = Math.Clamp(_builder.ShardLength(rank) / PartValues, 1, compute.MaximumConcurrencyLevel);
+            var shape = _building;
+            int parts = Math.Clamp(shape.Builder.ShardLength(rank) / PartValues, 1, compute.MaximumConcurrencyLevel);
             if (parts == 1)
             {
-                _builder.Add(rank, loss, Pack(rank, pack), _ring.Current);
+                shape.Builder.Add(rank, loss, Pack(shape, rank, pack), shape.Ring.Current);
                 return;
             }
             var others = new Task[parts - 1];
             for (int part = 1; part < parts; part++)
             {
                 int which = part;
-                others[part - 1] = compute.Run(() => _builder.AddPart(rank, Pack(rank, pack), _ring.Current, which, parts));
+                others[part - 1] = compute.Run(() => shape.Builder.AddPart(rank, Pack(shape, rank, pack), shape.Ring.Current, which, parts));
             }
-            _builder.AddPart(rank, Pack(rank, pack), _ring.Current, 0, parts);
+            shape.Builder.AddPart(rank, Pack(shape, rank, pack), shape.Ring.Current, 0, parts);
             await Task.WhenAll(others);
-            _builder.Accept(rank, loss);
+            shape.Builder.Accept(rank, loss);
         }
 
-        private ReadOnlySpan<T> Pack(int rank, TensorPayload pack) => pack.ValuesOf<T>(_builder.ShardLength(rank), $"the gradient pack of worker {rank}");
+        private static ReadOnlySpan<T> Pack(Shape shape, int rank, TensorPayload pack) => pack.ValuesOf<T>(shape.Builder.ShardLength(rank), $"the gradient pack of worker {rank}");
 
         public override double Complete(int step)
         {
             if (_pending != 0) throw new InvalidOperationException($"Step {_pending}'s update was never applied.");
-            double loss = _builder.Complete();
-            _pendingUpdate = _ring.CurrentPayload;
+            double loss = _building.Builder.Complete();
+            _completed = _building;
+            _pendingUpdate = _building.Ring.CurrentPayload;
+            _pendingShape = _building;
             // Sharded, the shards step the parameters (BuildGradient reads the update); otherwise it is pending here.
-            if (Sharded) return loss;
+            if (Sharded)
+            {
+                _sharded = step;
+                return loss;
+            }
             _pending = step;
             if (!CachesFollowUpdates) ApplyPending();
             return loss;
@@ -213,7 +226,7 @@ internal abstract class ServerModel
         public override void BuildGradient()
         {
             _gradient ??= new T[_count];
-            _replica.Gradient(MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), _batchInputs, _gradient);
+            _pendingShape.Replica.Gradient(MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_sharded), _gradient);
         }
 
         public override TensorPayload GradientRange(int shard)
@@ -234,7 +247,7 @@ internal abstract class ServerModel
         public override void ApplyPending()
         {
             if (_pending == 0) return;
-            _replica.Apply(_pending, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), _batchInputs, Values, _state);
+            _pendingShape.Replica.Apply(_pending, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_pending), Values, _state);
             _pending = 0;
         }
 
@@ -247,5 +260,29 @@ internal abstract class ServerModel
             return payload;
         }
 
+        private Shape ShapeOf(int step) => _shapes.Length == 1 || _schedule.SizeOf(step) == _shapes[0].Plan.Batch ? _shapes[0] : _shapes[1];
+
+        /// <summary>Step <paramref name="step"/>'s whole batch's inputs (a factored first layer's product reads them; else empty).</summary>
+        private ReadOnlySpan<T> BatchInputs(int step)
+        {
+            if (!plan.NeedsBatchInputs) return [];
+            if (!spec.MiniBatches) return _inputs;
+            var batch = _batchInputs.AsSpan(0, _schedule.SizeOf(step) * spec.Model.InputSize);
+            _schedule.Gather<T>(step, _inputs, spec.Model.InputSize, 0, batch);
+            return batch;
+        }
+
+        /// <summary>
+        /// What a step of one batch size works with: its plan, the builder and the update's code, and
+        /// the update buffers (step s's update is sent with step s + 1 and read by every worker before
+        /// it answers; step s + 1's is written into the other buffer, so nothing is allocated per step).
+        /// </summary>
+        private sealed class Shape(TrainingSpec spec, ExchangePlan plan)
+        {
+            public ExchangePlan Plan => plan;
+            public UpdateBuilder<T> Builder { get; } = new(spec, plan);
+            public ReplicaUpdate<T> Replica { get; } = new(spec, plan);
+            public PayloadRing<T> Ring { get; } = new(plan.Update.Length);
+        }
     }
 }

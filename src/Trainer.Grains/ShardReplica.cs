@@ -9,20 +9,30 @@ using Trainer.Core.Training;
 namespace Trainer.Grains;
 
 /// <summary>
-/// A shard's rows and a cache of the parameters in precision T, and the arithmetic a data-parallel
-/// worker runs on them: the shard's loss and pack, and (plain SGD) the update's application, with
-/// the code the parameter server applies it with, so the cache keeps the server's bits.
+/// A worker's rows and a cache of the parameters in precision T, and the arithmetic a data-parallel
+/// worker runs on them: its shard of each step's batch, that shard's loss and pack, and (plain SGD)
+/// the update's application, with the code the parameter server applies it with, so the cache keeps
+/// the server's bits.
 /// </summary>
-internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, T[] x, T[] y, int samples, T[] batchInputs)
+/// <remarks>
+/// <paramref name="x"/> and <paramref name="y"/> hold the data's rows from <paramref name="firstRow"/> on:
+/// the shard's rows when every step trains on all the data and the first layer is not factored, else
+/// the whole batch or, with mini-batches, all the data, from which each step's rows are gathered.
+/// </remarks>
+internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, int rank, T[] x, T[] y, int firstRow)
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly T[] _parameters = new T[plan.Layout.Count];
-    private readonly ReplicaUpdate<T> _update = new(spec, plan);
+    private readonly BatchSchedule _schedule = spec.Schedule();
+    private readonly int _inputs = spec.Model.InputSize, _outputs = spec.Model.OutputSize;
+    // One per batch size (the batch's, and an epoch's smaller last one).
+    private readonly Shape[] _shapes = [.. spec.Schedule().Sizes.Select(size => new Shape(spec, plan.ForBatch(size), rank))];
+    // A mini-batch's shard rows and (a factored first layer) all its inputs, gathered for the step at hand.
+    private readonly T[] _shardX = spec.MiniBatches ? new T[Shard.Split(spec.Batch, spec.Workers)[rank].Count * spec.Model.InputSize] : [];
+    private readonly T[] _shardY = spec.MiniBatches ? new T[Shard.Split(spec.Batch, spec.Workers)[rank].Count * spec.Model.OutputSize] : [];
+    private readonly T[] _batchX = spec.MiniBatches && plan.NeedsBatchInputs ? new T[spec.Batch * spec.Model.InputSize] : [];
 
     public ExchangePlan Plan => plan;
-
-    /// <summary>The layout of this shard's pack.</summary>
-    public Pack Pack { get; } = plan.PackLayout(samples);
 
     /// <summary>How many steps' updates the replica holds; -1 until it is given parameters.</summary>
     public int StepsApplied { get; private set; } = -1;
@@ -31,24 +41,45 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     public void Load(TensorPayload parameters, int stepsCompleted)
     {
         parameters.ValuesOf<T>(_parameters.Length, "the parameters sent to the worker").CopyTo(_parameters);
-        _update.DiscardOwn();
+        foreach (var shape in _shapes) shape.Update.DiscardOwn();
         StepsApplied = stepsCompleted;
     }
+
+    /// <summary>The update's length for step StepsApplied + 1 (its batch's size decides it).</summary>
+    public int UpdateLength => ShapeOf(StepsApplied + 1).Plan.Update.Length;
 
     /// <summary>Applies the update of step StepsApplied + 1 (plain SGD: any other optimizer's step needs its state, which the parameter server holds).</summary>
     public void Apply(ReadOnlySpan<T> update)
     {
         if (spec.Optimizer.StateSlots != 0)
             throw new InvalidOperationException($"Optimizer {spec.Optimizer.Name} keeps state on the parameter server; a worker's cache takes its parameters, not its updates.");
-        _update.Apply(StepsApplied + 1, update, batchInputs, _parameters, []);
+        int step = StepsApplied + 1;
+        ShapeOf(step).Update.Apply(step, update, BatchInputs(step), _parameters, []);
         StepsApplied++;
     }
 
-    /// <summary>Writes the shard's pack at the replica's parameters into <paramref name="pack"/>; returns the shard's summed loss.</summary>
-    public double Compute(Span<T> pack) => GradientModels.LossAndPack(model, _parameters, x, y, samples, Pack, pack);
+    /// <summary>
+    /// Writes the pack of this worker's shard of step StepsApplied + 1 at the replica's parameters into
+    /// the step's pack buffer and returns the shard's summed loss and the pack.
+    /// </summary>
+    public (double Loss, TensorPayload Pack) Compute()
+    {
+        int step = StepsApplied + 1;
+        var shape = ShapeOf(step);
+        ShardRows(step, shape.Shard, out var shardX, out var shardY);
+        shape.Packs.Swap();
+        double loss = GradientModels.LossAndPack(model, _parameters, shardX, shardY, shape.Shard.Count, shape.Pack, shape.Packs.Current);
+        return (loss, shape.Packs.CurrentPayload);
+    }
 
-    /// <summary>Computes this shard's share of the coming update from its own pack, ahead of the update (<see cref="ReplicaUpdate{T}.PrecomputeOwn"/>).</summary>
-    public void PrecomputeOwn(int rank, ReadOnlySpan<T> ownPack) => _update.PrecomputeOwn(rank, ownPack, x);
+    /// <summary>Computes this shard's share of step StepsApplied + 1's update from the pack just computed, ahead of the update (<see cref="ReplicaUpdate{T}.PrecomputeOwn"/>).</summary>
+    public void PrecomputeOwn()
+    {
+        int step = StepsApplied + 1;
+        var shape = ShapeOf(step);
+        ShardRows(step, shape.Shard, out var shardX, out _);
+        shape.Update.PrecomputeOwn(rank, shape.Packs.Current, shardX);
+    }
 
     /// <summary>A copy of the replica's parameters (job precision).</summary>
     public TensorPayload Snapshot()
@@ -57,24 +88,62 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         _parameters.CopyTo(copy);
         return payload;
     }
+
+    private Shape ShapeOf(int step) => _shapes.Length == 1 || _schedule.SizeOf(step) == _shapes[0].Plan.Batch ? _shapes[0] : _shapes[1];
+
+    /// <summary>This worker's rows of step <paramref name="step"/>'s batch: where they are held, or gathered (mini-batches).</summary>
+    private void ShardRows(int step, Shard shard, out ReadOnlySpan<T> shardX, out ReadOnlySpan<T> shardY)
+    {
+        if (!spec.MiniBatches)
+        {
+            shardX = x.AsSpan((shard.Start - firstRow) * _inputs, shard.Count * _inputs);
+            shardY = y.AsSpan((shard.Start - firstRow) * _outputs, shard.Count * _outputs);
+            return;
+        }
+        var gatheredX = _shardX.AsSpan(0, shard.Count * _inputs);
+        var gatheredY = _shardY.AsSpan(0, shard.Count * _outputs);
+        _schedule.Gather<T>(step, x, _inputs, shard.Start, gatheredX);
+        _schedule.Gather<T>(step, y, _outputs, shard.Start, gatheredY);
+        shardX = gatheredX;
+        shardY = gatheredY;
+    }
+
+    /// <summary>Step <paramref name="step"/>'s whole batch's inputs, read when the first layer is factored (else empty).</summary>
+    private ReadOnlySpan<T> BatchInputs(int step)
+    {
+        if (!plan.NeedsBatchInputs) return [];
+        if (!spec.MiniBatches) return x;
+        var batchX = _batchX.AsSpan(0, _schedule.SizeOf(step) * _inputs);
+        _schedule.Gather<T>(step, x, _inputs, 0, batchX);
+        return batchX;
+    }
+
+    /// <summary>What a step of one batch size works with: the plan, this worker's shard and pack layout, the update's code, and the pack buffers.</summary>
+    private sealed class Shape(TrainingSpec spec, ExchangePlan plan, int rank)
+    {
+        public ExchangePlan Plan => plan;
+        public Shard Shard { get; } = Shard.Split(plan.Batch, spec.Workers)[rank];
+        public Pack Pack { get; } = plan.PackLayout(Shard.Split(plan.Batch, spec.Workers)[rank].Count);
+        public ReplicaUpdate<T> Update { get; } = new(spec, plan);
+        public PayloadRing<T> Packs { get; } = new(plan.PackLayout(Shard.Split(plan.Batch, spec.Workers)[rank].Count).Length);
+    }
 }
 
 /// <summary>Makes a worker's <see cref="ReplicaState{T}"/> in the job's precision: a float32 job narrows the rows once, when the worker loads them.</summary>
 internal static class ReplicaStates
 {
-    /// <param name="batchInputs">The whole batch's inputs (float64), needed when the plan factors the first layer; else null.</param>
-    public static TReplica Create<TReplica>(TrainingSpec spec, ExchangePlan plan, Dataset shard, double[]? batchInputs,
+    /// <param name="rows">The data's rows from <paramref name="firstRow"/> on that the worker holds (see <see cref="ReplicaState{T}"/>).</param>
+    public static TReplica Create<TReplica>(TrainingSpec spec, ExchangePlan plan, int rank, Dataset rows, int firstRow,
         Func<ReplicaState<double>, TReplica> float64, Func<ReplicaState<float>, TReplica> float32) => spec.Precision switch
     {
-        Precision.Float32 => float32(new(spec, plan, GradientModels.CreateSingle(spec), Precisions.Narrow(shard.X), Precisions.Narrow(shard.Y), shard.Count,
-            batchInputs is null ? [] : Precisions.Narrow(batchInputs))),
-        _ => float64(new(spec, plan, GradientModels.Create(spec), shard.X, shard.Y, shard.Count, batchInputs ?? [])),
+        Precision.Float32 => float32(new(spec, plan, GradientModels.CreateSingle(spec), rank, Precisions.Narrow(rows.X), Precisions.Narrow(rows.Y), firstRow)),
+        _ => float64(new(spec, plan, GradientModels.Create(spec), rank, rows.X, rows.Y, firstRow)),
     };
 }
 
 /// <summary>
-/// A data-parallel worker's shard and cache of the parameters (one step per request from the
-/// parameter server), with its packs in two reused buffers, so the worker grain stays precision-blind.
+/// A data-parallel worker's rows and cache of the parameters (one step per request from the
+/// parameter server), with its packs in reused buffers, so the worker grain stays precision-blind.
 /// </summary>
 internal abstract class ShardReplica
 {
@@ -87,42 +156,35 @@ internal abstract class ShardReplica
     /// <summary>Applies the update of step StepsApplied + 1.</summary>
     public abstract void Apply(TensorPayload update);
 
-    /// <summary>The shard's summed loss and gradient pack at the replica's parameters.</summary>
+    /// <summary>The shard's summed loss and gradient pack for step StepsApplied + 1 at the replica's parameters.</summary>
     public abstract (double Loss, TensorPayload Pack) Compute();
 
     /// <summary>Whether the job's plan factors any layer (only then is there a share to <see cref="PrecomputeOwn"/>).</summary>
     public abstract bool HasFactors { get; }
 
     /// <summary>Computes this shard's share of the coming update from the last pack, ahead of the update's arrival.</summary>
-    public abstract void PrecomputeOwn(int rank);
+    public abstract void PrecomputeOwn();
 
     /// <summary>A copy of the replica's parameters (job precision).</summary>
     public abstract TensorPayload Snapshot();
 
-    /// <param name="batchInputs">The whole batch's inputs (float64), needed when the plan factors the first layer; else null.</param>
-    public static ShardReplica Create(TrainingSpec spec, ExchangePlan plan, Dataset shard, double[]? batchInputs) =>
-        ReplicaStates.Create<ShardReplica>(spec, plan, shard, batchInputs, state => new Typed<double>(state), state => new Typed<float>(state));
+    /// <param name="rows">The data's rows from <paramref name="firstRow"/> on that the worker holds (see <see cref="ReplicaState{T}"/>).</param>
+    public static ShardReplica Create(TrainingSpec spec, ExchangePlan plan, int rank, Dataset rows, int firstRow) =>
+        ReplicaStates.Create<ShardReplica>(spec, plan, rank, rows, firstRow, state => new Typed<double>(state), state => new Typed<float>(state));
 
     private sealed class Typed<T>(ReplicaState<T> state) : ShardReplica where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private readonly PayloadRing<T> _packs = new(state.Pack.Length);
-
         public override int StepsApplied => state.StepsApplied;
 
         public override void Load(TensorPayload parameters, int stepsCompleted) => state.Load(parameters, stepsCompleted);
 
-        public override void Apply(TensorPayload update) => state.Apply(update.ValuesOf<T>(state.Plan.Update.Length, "the step's update"));
+        public override void Apply(TensorPayload update) => state.Apply(update.ValuesOf<T>(state.UpdateLength, "the step's update"));
 
-        public override (double Loss, TensorPayload Pack) Compute()
-        {
-            _packs.Swap();
-            double loss = state.Compute(_packs.Current);
-            return (loss, _packs.CurrentPayload);
-        }
+        public override (double Loss, TensorPayload Pack) Compute() => state.Compute();
 
         public override bool HasFactors => state.Plan.AnyFactored;
 
-        public override void PrecomputeOwn(int rank) => state.PrecomputeOwn(rank, _packs.Current);
+        public override void PrecomputeOwn() => state.PrecomputeOwn();
 
         public override TensorPayload Snapshot() => state.Snapshot();
     }

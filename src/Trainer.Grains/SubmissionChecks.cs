@@ -34,8 +34,9 @@ internal static class SubmissionChecks
             throw new SpecException("data", $"{data.InputSize} inputs per sample", $"the model {spec.Model.Architecture} takes {spec.Model.InputSize}");
         if (data.OutputSize != spec.Model.OutputSize)
             throw new SpecException("data", $"{data.OutputSize} targets per sample", $"the model {spec.Model.Architecture} outputs {spec.Model.OutputSize}");
-        if (data.Count != spec.Batch)
-            throw new SpecException("batch", spec.Batch, $"the uploaded data has {data.Count} samples and the batch must match it");
+        if (data.Count != spec.ResolvedSamples)
+            throw new SpecException(spec.MiniBatches ? "samples" : "batch", spec.MiniBatches ? spec.Samples : spec.Batch,
+                spec.MiniBatches ? $"the uploaded data has {data.Count} samples and the spec must say so" : $"the uploaded data has {data.Count} samples, so the batch must be {data.Count} or the spec's samples {data.Count}");
         if (data.X.Length != (long)data.Count * data.InputSize || data.Y.Length != (long)data.Count * data.OutputSize)
             throw new SpecException("data", $"{data.X.Length} + {data.Y.Length} values", $"{data.Count} samples need {data.Count * data.InputSize} inputs and {data.Count * data.OutputSize} targets");
     }

@@ -81,7 +81,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         var answer = result.Pack is { } computed
             ? new ShardGradient(rank, request.Step, result.Loss, Offers.Send("pack", computed))
             : new ShardGradient(rank, request.Step, double.NaN, TensorTransfer.Of(TensorPayload.Empty), NeedsParameters: true);
-        if (!answer.NeedsParameters && replica.HasFactors) _precompute = compute.Run(() => replica.PrecomputeOwn(rank));
+        if (!answer.NeedsParameters && replica.HasFactors) _precompute = compute.Run(replica.PrecomputeOwn);
         return answer;
     }
 
@@ -156,14 +156,15 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         bool split = spec.Parallelism == Parallelism.SplitFirstLayer;
         var plan = ExchangePlan.For(spec, factors);
         var shard = Shard.Split(spec.Batch, worldSize)[Rank];
-        // A split job, or a factored first layer, needs the whole batch's inputs on every worker; otherwise the shard's rows suffice.
-        var (first, count) = split || plan.NeedsBatchInputs ? (0, spec.Batch) : (shard.Start, shard.Count);
+        // Mini-batches: every row (each step's shard is gathered from them). A split job, or a factored
+        // first layer, needs the whole batch's inputs on every worker; otherwise the shard's rows suffice.
+        var (first, count) = spec.MiniBatches ? (0, spec.ResolvedSamples) : split || plan.NeedsBatchInputs ? (0, spec.Batch) : (shard.Start, shard.Count);
         var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count));
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
             throw new InvalidOperationException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
         var rows = uploaded is null
-            ? Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed)
+            ? Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed)
             : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);
         string source = uploaded is null ? "synthetic" : "uploaded";
         _spec = spec;
@@ -179,11 +180,15 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
                 Rank, worldSize, JobId, spec.Batch, source, units.Start, units.End, spec.Precision.Name());
             return;
         }
-        int offset = uploaded is null ? 0 : first;
-        var shardData = rows.Slice(shard with { Start = shard.Start - offset });
-        _replica = ShardReplica.Create(spec, plan, shardData, plan.NeedsBatchInputs ? rows.X : null);
+        // Synthetic rows are drawn whole; keep the ones an uploaded request would have brought.
+        if (uploaded is null && count != rows.Count) rows = rows.Slice(new Shard(Rank, first, count));
+        _replica = ShardReplica.Create(spec, plan, Rank, rows, first);
         _linked = null;
-        logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}",
-            Rank, worldSize, JobId, shard.Start, shard.End, source, spec.Engine, spec.Precision.Name(), plan.Describe());
+        if (spec.MiniBatches)
+            logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Samples} samples ({Source}) for mini-batches of {Batch}; engine {Engine}, {Precision}; exchange: {Plan}",
+                Rank, worldSize, JobId, spec.ResolvedSamples, source, spec.Batch, spec.Engine, spec.Precision.Name(), plan.Describe());
+        else
+            logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded samples [{Start}, {End}) ({Source}); engine {Engine}, {Precision}; exchange: {Plan}",
+                Rank, worldSize, JobId, shard.Start, shard.End, source, spec.Engine, spec.Precision.Name(), plan.Describe());
     }
 }

@@ -86,7 +86,7 @@ internal static class Jobs
     /// <summary>The single-process reference: the same data, initial weights and shard count.</summary>
     public static (double[] Losses, double[] Parameters) Local(TrainingSpec spec, Dataset? data = null, double[]? initial = null)
     {
-        data ??= Core.Data.Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
+        data ??= Core.Data.Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
         initial ??= Initializer.Create(ParameterLayout.For(spec.Model), spec.Init, spec.Seed);
         var trainer = new LocalTrainer(spec, data, (double[])initial.Clone());
         var losses = new double[spec.Steps];

@@ -104,7 +104,7 @@ public sealed class ParameterServerStepTests
     }
 
     /// <summary>An in-memory cluster of <paramref name="silos"/> Trainer silos whose log goes to <paramref name="log"/>.</summary>
-    private static async Task<InProcessTestCluster> StartAsync(short silos, LogCapture log, Action<TrainerOptions>? configure = null)
+    internal static async Task<InProcessTestCluster> StartAsync(short silos, LogCapture log, Action<TrainerOptions>? configure = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>

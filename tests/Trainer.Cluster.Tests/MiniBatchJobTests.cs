@@ -1,0 +1,56 @@
+using Microsoft.Extensions.Logging;
+using Trainer.Abstractions;
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+using Trainer.Core.Optim;
+using Trainer.Core.Training;
+using Trainer.Grains;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// A data-parallel job that goes through its data in epochs of shuffled mini-batches (an epoch's
+/// smaller last batch kept or dropped) gives the single-process run's losses and weights, bit for
+/// bit: every worker and the parameter server find each step's rows from the spec alone, with
+/// either pack encoding, with SGD (caches follow the updates) and Adam (caches get the parameters),
+/// through checkpoints, and from uploaded data as from synthetic.
+/// </summary>
+public sealed class MiniBatchJobTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    public static TheoryData<ExchangeMode, OptimizerKind> Cases()
+    {
+        var cases = new TheoryData<ExchangeMode, OptimizerKind>();
+        foreach (var exchange in new[] { ExchangeMode.Dense, ExchangeMode.Factors })
+            foreach (var optimizer in new[] { OptimizerKind.Sgd, OptimizerKind.Adam })
+                cases.Add(exchange, optimizer);
+        return cases;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task MiniBatchEpochs_ReproduceTheSingleProcessRun_BitForBit(ExchangeMode exchange, OptimizerKind optimizer)
+    {
+        await using var cluster = await ParameterServerStepTests.StartAsync(2, new LogCapture(LogLevel.Warning), o => o.Exchange = exchange);
+        var rule = new OptimizerSpec { Kind = optimizer };
+
+        // 40 samples in batches of 6: six of 6 and a last of 4 kept; the first layer's factors (batch 6 x 8 < 20 x 8).
+        var kept = Jobs.Small(workers: 3, steps: 30, batch: 6) with { Samples = 40, CheckpointEvery = 5, CheckpointMinSeconds = 0, Optimizer = rule };
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(kept), Token);
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(kept));
+        Assert.Equal(7, kept.Schedule().BatchesPerEpoch);
+
+        // Uploaded samples, the last batch dropped, float32, two workers.
+        var dropped = Jobs.Small(workers: 2, steps: 20, batch: 8, loss: LossKind.Mse) with
+            { Samples = 30, DropLast = true, Precision = Precision.Float32, Optimizer = rule };
+        var samples = Synthetic.Data(dropped.Samples, dropped.Model.InputSize, dropped.Model.OutputSize, seed: 21);
+        var submission = Jobs.Synthetic(dropped) with
+        {
+            Data = new DatasetPayload(samples.Count, samples.InputSize, samples.OutputSize, TensorPayload.From(samples.X), TensorPayload.From(samples.Y)),
+            DataDescription = "uploaded",
+        };
+        (id, status, losses) = await Jobs.RunAsync(cluster.Client, submission, Token);
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(dropped, samples));
+    }
+}
