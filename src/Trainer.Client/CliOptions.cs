@@ -38,6 +38,7 @@ internal static class CliOptions
     public static readonly Option<string?> Resume = new("--resume") { Description = "Continue this finished (or failed) job from its last model state and losses to --steps in all; pass its options and --data again (only --steps, --checkpoint-every and --checkpoint-min-seconds may change)" };
     public static readonly Option<string?> Save = new("--save") { Description = "npy:DIR to write the trained weights to (w1.npy, ...)" };
     public static readonly Option<bool> Json = new("--json") { Description = "One JSON object per line" };
+    public static readonly Option<string> Progress = new("--progress") { Description = "How steps are shown: auto (a live bar with step, loss, steps/s, elapsed and ETA when the output is a terminal, else plain), bar, or plain (about ten `step N: loss X` lines); --json always writes JSON lines", DefaultValueFactory = _ => "auto" };
 
     public const string StartACluster = "deploy/local/cluster.sh start 3";
 
