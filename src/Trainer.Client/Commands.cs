@@ -11,7 +11,7 @@ namespace Trainer.Client;
 /// <paramref name="outputIsTerminal"/>: whether <paramref name="output"/> is a terminal, where
 /// `--progress auto` shows a live display (<see cref="ProgressReporters"/>).
 /// </summary>
-internal sealed class Commands(TextWriter output, TextWriter error, bool outputIsTerminal = false)
+internal sealed partial class Commands(TextWriter output, TextWriter error, bool outputIsTerminal = false)
 {
     private readonly ClusterRetry _retry = new(error);
 
@@ -31,7 +31,7 @@ internal sealed class Commands(TextWriter output, TextWriter error, bool outputI
     {
         var root = new RootCommand("Trainer: distributed neural-network training on an Orleans cluster.");
         root.Subcommands.Add(Command("train", "Submit a job and watch it to the end (with no --gateway: on an embedded silo)",
-            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Json, CliOptions.Progress], CliOptions.ConnectionOptions(embedded: true)));
+            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Plot, CliOptions.Json, CliOptions.Progress], CliOptions.ConnectionOptions(embedded: true)));
         root.Subcommands.Add(Command("submit", "Submit a job to a running cluster and print its id at once",
             Submit, CliOptions.JobOptions, [CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("watch", "Stream a job's losses until it ends",
@@ -41,6 +41,8 @@ internal sealed class Commands(TextWriter output, TextWriter error, bool outputI
         root.Subcommands.Add(Command("cancel", "Cancel a running job", Cancel, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("result", "Print a finished job's summary; --save fetches its weights",
             Result, [CliOptions.JobId, CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
+        root.Subcommands.Add(Command("plot", "Draw loss against step for jobs or --json logs into a PNG or SVG file",
+            Plot, [CliOptions.PlotSources, CliOptions.PlotOut, CliOptions.LogY, CliOptions.PlotX], CliOptions.ConnectionOptions(CliOptions.PlotGateway)));
         HelpExamples.Install(root);
         return root;
     }
@@ -56,6 +58,7 @@ internal sealed class Commands(TextWriter output, TextWriter error, bool outputI
     {
         var submission = CliOptions.JobArguments(r).ToSubmission();
         var saveFolder = PrepareSave(r);
+        var plotFile = r.GetValue(CliOptions.Plot) is { } plot ? PlotFile.Parse("plot", plot) : null;
         bool json = r.GetValue(CliOptions.Json);
         var progress = Progress(r);
         await using var cluster = await Connect(r, cancellation);
@@ -80,6 +83,8 @@ internal sealed class Commands(TextWriter output, TextWriter error, bool outputI
         watcher.WriteOutcome(final);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);
+        if (plotFile is not null && final.StepsCompleted > 0)
+            await PlotTrainedAsync(job, jobId, plotFile, json, cancellation);
         return ExitCodes.For(final.State);
     }
 
