@@ -28,10 +28,10 @@ internal static class LossLogReader
             if (!line.StartsWith('{')) continue;
             // NOTE: a log still being written (`trainer watch --json | tee log`) may end in half a line; that one is left out.
             bool unfinished = i == lines.Length - 1 && !text.EndsWith('\n');
-            JsonElement e;
+            JsonDocument document;
             try
             {
-                e = JsonDocument.Parse(line).RootElement;
+                document = JsonDocument.Parse(line);
             }
             catch (JsonException) when (unfinished)
             {
@@ -41,27 +41,32 @@ internal static class LossLogReader
             {
                 throw Bad(path, i, "it starts like a JSON object but does not parse");
             }
-            switch (Text(e, "event"))
-            {
-                case "step":
-                    Add(steps, losses, Int(e, "step", path, i), Number(e, "loss", path, i));
-                    break;
-                case "eval":
-                    evals.Add(new EvalPoint(Int(e, "step", path, i), e.TryGetProperty("epoch", out var epoch) && epoch.ValueKind == JsonValueKind.Number ? epoch.GetInt32() : null,
-                        Text(e, "split") ?? "eval", Number(e, "loss", path, i), Number(e, "accuracy", path, i)));
-                    break;
-            }
+            using (document) Add(document.RootElement, path, i, steps, losses, evals);
         }
         if (steps.Count == 0)
             throw new SpecException(Field, path, "it holds no step events ({\"event\":\"step\",\"step\":N,\"loss\":X} lines, as `trainer train --json` writes); nothing was plotted");
         return new LossSeries(Path.GetFileName(path), [.. steps], [.. losses], evals);
     }
 
+    private static void Add(JsonElement e, string path, int line, List<int> steps, List<double> losses, List<EvalPoint> evals)
+    {
+        switch (Text(e, "event"))
+        {
+            case "step":
+                AddStep(steps, losses, Int(e, "step", path, line), Number(e, "loss", path, line));
+                break;
+            case "eval":
+                evals.Add(new EvalPoint(Int(e, "step", path, line), e.TryGetProperty("epoch", out var epoch) && epoch.ValueKind == JsonValueKind.Number && epoch.TryGetInt32(out var n) ? n : null,
+                    Text(e, "split") ?? "eval", Number(e, "loss", path, line), Number(e, "accuracy", path, line)));
+                break;
+        }
+    }
+
     /// <summary>
     /// Appends one step. A step at or before the last one starts the history over from there: a job
     /// that lost its parameter server replays from its checkpoint, and a log may hold a watch --from-start.
     /// </summary>
-    private static void Add(List<int> steps, List<double> losses, int step, double loss)
+    private static void AddStep(List<int> steps, List<double> losses, int step, double loss)
     {
         int keep = steps.Count;
         while (keep > 0 && steps[keep - 1] >= step) keep--;
