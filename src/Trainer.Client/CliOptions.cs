@@ -38,12 +38,20 @@ internal static class CliOptions
     public static readonly Option<string?> Resume = new("--resume") { Description = "Continue this finished (or failed) job from its last model state and losses to --steps in all; pass its options and --data again (only --steps, --checkpoint-every and --checkpoint-min-seconds may change)" };
     public static readonly Option<string?> Save = new("--save") { Description = "npy:DIR to write the trained weights to (w1.npy, ...)" };
     public static readonly Option<bool> Json = new("--json") { Description = "One JSON object per line" };
+    public static readonly Option<string> Progress = new("--progress") { Description = "How steps are shown: auto (a live bar with step, loss, steps/s, elapsed and ETA when the output is a terminal, else plain), bar, or plain (about ten `step N: loss X` lines); --json always writes JSON lines", DefaultValueFactory = _ => "auto" };
+    public static readonly Option<string?> Plot = new("--plot") { Description = "When the job ends, draw its loss against step into this .png or .svg file [default: no plot]" };
+
+    public static readonly Argument<string[]> PlotSources = new("source") { Description = "a job id (with --gateway) or a log written by `trainer train --json` or `trainer watch --json`", Arity = ArgumentArity.OneOrMore };
+    public static readonly Option<string> PlotOut = new("--out") { Description = "The plot's file: .png or .svg (by its extension)", DefaultValueFactory = _ => "loss.png" };
+    public static readonly Option<bool> LogY = new("--log-y") { Description = "Log scale for the loss axis [default: linear]" };
+    public static readonly Option<string> PlotX = new("--x") { Description = "The x axis: step (the only one until jobs run in epochs)", DefaultValueFactory = _ => "step" };
 
     public const string StartACluster = "deploy/local/cluster.sh start 3";
 
     // NOTE: two --gateway options because only `train` can run without a cluster; the others must not promise an embedded silo.
     public static readonly Option<string?> Gateway = new("--gateway") { Description = "host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [default: TRAINER_GATEWAY, else an embedded silo in this process]" };
     public static readonly Option<string?> ClusterGateway = new("--gateway") { Description = $"host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [required, or TRAINER_GATEWAY; start a local cluster with {StartACluster}]" };
+    public static readonly Option<string?> PlotGateway = new("--gateway") { Description = "host:port[,host:port...] or redis://host:port of the cluster that runs the jobs to plot [needed only for job ids; default: TRAINER_GATEWAY]" };
     public static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Cluster id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<string> ServiceId = new("--service-id") { Description = "Service id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the cluster's log on stderr, and how long connecting (and, for status, the job's answer) took" };
@@ -57,7 +65,9 @@ internal static class CliOptions
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
     /// <summary>The connection options of `train` (which may run an embedded silo) and, with <paramref name="embedded"/> false, of the commands that need a running cluster.</summary>
-    public static Option[] ConnectionOptions(bool embedded) => [embedded ? Gateway : ClusterGateway, ClusterId, ServiceId, Verbose];
+    public static Option[] ConnectionOptions(bool embedded) => ConnectionOptions(embedded ? Gateway : ClusterGateway);
+
+    public static Option[] ConnectionOptions(Option<string?> gateway) => [gateway, ClusterId, ServiceId, Verbose];
 
     public static JobArguments JobArguments(ParseResult r) => new()
     {

@@ -6,8 +6,12 @@ using Trainer.Core.Linalg;
 
 namespace Trainer.Client;
 
-/// <summary>The `trainer` commands. Each handler returns the process exit code (see <see cref="ExitCodes"/>).</summary>
-internal sealed class Commands(TextWriter output, TextWriter error)
+/// <summary>
+/// The `trainer` commands. Each handler returns the process exit code (see <see cref="ExitCodes"/>).
+/// <paramref name="outputIsTerminal"/>: whether <paramref name="output"/> is a terminal, where
+/// `--progress auto` shows a live display (<see cref="ProgressReporters"/>).
+/// </summary>
+internal sealed partial class Commands(TextWriter output, TextWriter error, bool outputIsTerminal = false)
 {
     private readonly ClusterRetry _retry = new(error);
 
@@ -15,9 +19,9 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     public async Task<int> RunAsync(string[] args)
     {
         var parsed = Build().Parse(args);
-        if (parsed.Errors.Count > 0 && parsed.Action is not { ClearsParseErrors: true })
+        if (parsed.Action is not { ClearsParseErrors: true } && UsageErrors.Find(parsed) is { } usage)
         {
-            error.WriteLine($"trainer: error: {UsageErrors.Describe(parsed)}");
+            error.WriteLine($"trainer: error: {usage}");
             return ExitCodes.BadInput;
         }
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
@@ -27,16 +31,18 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         var root = new RootCommand("Trainer: distributed neural-network training on an Orleans cluster.");
         root.Subcommands.Add(Command("train", "Submit a job and watch it to the end (with no --gateway: on an embedded silo)",
-            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions(embedded: true)));
+            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Plot, CliOptions.Json, CliOptions.Progress], CliOptions.ConnectionOptions(embedded: true)));
         root.Subcommands.Add(Command("submit", "Submit a job to a running cluster and print its id at once",
             Submit, CliOptions.JobOptions, [CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("watch", "Stream a job's losses until it ends",
-            Watch, [CliOptions.JobId, CliOptions.FromStart, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
+            Watch, [CliOptions.JobId, CliOptions.FromStart, CliOptions.Json, CliOptions.Progress], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("status", "Show a job's state", Status, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("list", "List the cluster's jobs", List, [CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("cancel", "Cancel a running job", Cancel, [CliOptions.JobId, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("result", "Print a finished job's summary; --save fetches its weights",
             Result, [CliOptions.JobId, CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
+        root.Subcommands.Add(Command("plot", "Draw loss against step for jobs or --json logs into a PNG or SVG file",
+            Plot, [CliOptions.PlotSources, CliOptions.PlotOut, CliOptions.LogY, CliOptions.PlotX], CliOptions.ConnectionOptions(CliOptions.PlotGateway)));
         HelpExamples.Install(root);
         return root;
     }
@@ -52,7 +58,9 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         var submission = CliOptions.JobArguments(r).ToSubmission();
         var saveFolder = PrepareSave(r);
+        var plotFile = r.GetValue(CliOptions.Plot) is { } plot ? PlotFile.Parse("plot", plot) : null;
         bool json = r.GetValue(CliOptions.Json);
+        var progress = Progress(r);
         await using var cluster = await Connect(r, cancellation);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
@@ -65,7 +73,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         try
         {
             // A resumed job's earlier steps were the old job's, watched then.
-            final = await watcher.WatchAsync(job, started.ResumedAtStep + 1, cancellation);
+            final = await watcher.WatchAsync(job, started.ResumedAtStep + 1, progress, cancellation);
         }
         catch (OperationCanceledException)
         {
@@ -75,6 +83,8 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         watcher.WriteOutcome(final);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);
+        if (plotFile is not null && final.StepsCompleted > 0)
+            await PlotTrainedAsync(job, jobId, plotFile, json, cancellation);
         return ExitCodes.For(final.State);
     }
 
@@ -99,11 +109,12 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     private async Task<int> Watch(ParseResult r, CancellationToken cancellation)
     {
         RequireGateway(r, "watch");
+        var progress = Progress(r, live: true);
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
         var status = await RequireJob(job, cancellation);
-        var watcher = new JobWatcher(output, error, r.GetValue(CliOptions.Json), live: true);
-        var final = await watcher.WatchAsync(job, r.GetValue(CliOptions.FromStart) ? 1 : status.StepsCompleted + 1, cancellation);
+        var watcher = new JobWatcher(output, error, r.GetValue(CliOptions.Json));
+        var final = await watcher.WatchAsync(job, r.GetValue(CliOptions.FromStart) ? 1 : status.StepsCompleted + 1, progress, cancellation);
         watcher.WriteOutcome(final);
         return ExitCodes.For(final.State);
     }
@@ -206,9 +217,16 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     private async Task<JobStatus> RequireJob(ITrainingJobGrain job, CancellationToken cancellation)
     {
         var status = await _retry.RunAsync(job.GetStatusAsync, cancellation);
-        if (status.State == JobState.Unknown) throw new SpecException("job", status.JobId, "it must be the id of a job submitted to this cluster (see `trainer list`)");
+        if (status.State == JobState.Unknown) throw UnknownJob(status.JobId);
         return status;
     }
+
+    public static SpecException UnknownJob(string jobId) =>
+        new("job", jobId, "it must be the id of a job submitted to this cluster (see `trainer list`)");
+
+    /// <param name="live">A job already running (`watch`): plain lines also show the latest step once a second.</param>
+    private IProgressReporter Progress(ParseResult r, bool live = false) =>
+        ProgressReporters.For(ProgressReporters.ParseMode(r.GetValue(CliOptions.Progress)!), r.GetValue(CliOptions.Json), output, outputIsTerminal, live);
 
     private static void RequireGateway(ParseResult r, string command)
     {

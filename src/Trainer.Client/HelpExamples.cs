@@ -14,17 +14,23 @@ internal sealed class HelpExamples(HelpAction help) : SynchronousCommandLineActi
 
     private static readonly Dictionary<string, string[]> Examples = new()
     {
-        [""] = ["trainer train", $"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)", $"trainer watch $id --gateway {G}"],
+        [""] = ["trainer train", $"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)", $"trainer watch $id --gateway {G}", $"trainer plot $id --gateway {G}"],
         ["train"] = ["trainer train                     # the seed job, on an embedded silo",
             "trainer train --model 784-256-128-10 --activation relu --bias --optimizer adam --lr 1e-3",
-            $"trainer train --gateway {G} --workers 3 --steps 500 --save npy:out"],
+            $"trainer train --gateway {G} --workers 3 --steps 500 --save npy:out",
+            "trainer train --steps 500 --plot loss.png        # the live bar, then the loss curve",
+            "trainer train --steps 500 --json > run.log       # a log for `trainer plot`"],
         ["submit"] = [$"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)",
             $"trainer submit --gateway {G} --model 784-256-128-10 --activation relu --bias --optimizer adam --lr 1e-3"],
-        ["watch"] = [$"trainer watch $id --gateway {G}", $"trainer watch $id --gateway {G} --from-start --json"],
+        ["watch"] = [$"trainer watch $id --gateway {G}", $"trainer watch $id --gateway {G} --from-start --json",
+            $"trainer watch $id --gateway {G} --progress plain   # the step lines, even on a terminal"],
         ["status"] = [$"trainer status $id --gateway {G}", $"trainer status $id --gateway {G} --json"],
         ["list"] = [$"trainer list --gateway {G}", $"TRAINER_GATEWAY={G} trainer list --json"],
         ["cancel"] = [$"trainer cancel $id --gateway {G}", $"trainer cancel $id --gateway {G} --json"],
         ["result"] = [$"trainer result $id --gateway {G}", $"trainer result $id --gateway {G} --save npy:weights"],
+        ["plot"] = ["trainer plot run.log                              # loss.png from a --json log",
+            $"trainer plot $id --gateway {G} --log-y --out loss.svg",
+            $"trainer plot run1.log run2.log $id --gateway {G} --out compare.png"],
     };
 
     private const string ExitCodeHelp = """

@@ -11,6 +11,19 @@ namespace Trainer.Client;
 /// </summary>
 internal static class UsageErrors
 {
+    /// <summary>What is wrong with the command line, or null when nothing is.</summary>
+    public static string? Find(ParseResult parsed) =>
+        OptionTakenAsValue(parsed) is { } token ? Unknown(parsed.CommandResult.Command, token)
+        : parsed.Errors.Count > 0 ? Describe(parsed)
+        : null;
+
+    // NOTE: an argument that takes many values (`trainer plot SOURCE...`) swallows a misspelt option
+    // ("--lgo-y") as one more value, so the parser reports nothing; a value that looks like an option
+    // is taken for one here. A file of such a name can still be passed as ./--name.
+    private static string? OptionTakenAsValue(ParseResult parsed) =>
+        parsed.CommandResult.Children.OfType<ArgumentResult>().SelectMany(a => a.Tokens)
+            .Select(t => t.Value).FirstOrDefault(v => v.Length > 1 && v.StartsWith('-'));
+
     public static string Describe(ParseResult parsed)
     {
         var command = parsed.CommandResult.Command;

@@ -11,6 +11,9 @@ public sealed class CliHelpTests
     [InlineData("list", "trainer list --gateway 127.0.0.1:30000")]
     [InlineData("cancel", "trainer cancel $id --gateway 127.0.0.1:30000")]
     [InlineData("result", "trainer result $id --gateway 127.0.0.1:30000 --save npy:weights")]
+    [InlineData("plot", "trainer plot $id --gateway 127.0.0.1:30000 --log-y --out loss.svg")]
+    [InlineData("train", "trainer train --steps 500 --plot loss.png")]
+    [InlineData("watch", "trainer watch $id --gateway 127.0.0.1:30000 --progress plain")]
     public async Task ACommandsHelp_EndsWithExamplesOfThatCommand(string command, string example)
     {
         var (code, output, _) = await Cli.RunAsync(command, "--help");

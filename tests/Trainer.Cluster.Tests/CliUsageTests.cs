@@ -36,7 +36,7 @@ public sealed class CliUsageTests
         var (code, _, err) = await Cli.RunAsync();
 
         Assert.Equal(2, code);
-        Assert.Equal("trainer: error: a command is needed: train, submit, watch, status, list, cancel, result; see 'trainer --help'", err.TrimEnd());
+        Assert.Equal("trainer: error: a command is needed: train, submit, watch, status, list, cancel, result, plot; see 'trainer --help'", err.TrimEnd());
     }
 
     [Fact]

@@ -19,7 +19,7 @@ public sealed class LiveWatchTests
     // Far more steps than the test lasts: the jobs are cancelled at the end.
     private static readonly string[] LongJob = ["--model", "1000-100-10", "--workers", "3", "--parallel", "data", "--steps", "1000000"];
     private static readonly TimeSpan JsonLatency = TimeSpan.FromSeconds(1);
-    // A human watch prints the latest step once a second (JobWatcher.LiveEvery), so a step waits up to that long for its line.
+    // A human watch prints the latest step once a second (PlainProgress.LiveEvery), so a step waits up to that long for its line.
     private static readonly TimeSpan HumanLatency = TimeSpan.FromSeconds(2);
     private const int Probes = 3;
     private const int StatusAnswerMs = 1000;
