@@ -31,8 +31,9 @@ internal static class DataFiles
         }
         if (value.StartsWith(IdxFiles.Scheme, StringComparison.Ordinal) && value.Length > IdxFiles.Scheme.Length)
         {
-            if (scale is { } s && (!double.IsFinite(s) || s <= 0))
-                throw new SpecException("scale", s, "allowed: a finite number greater than 0, the factor raw pixel bytes are multiplied by (e.g. 0.00392156862745098 = 1/255)");
+            // NOTE: 255 × scale must be finite too, or the brightest pixels would enter training as infinities.
+            if (scale is { } s && (!double.IsFinite(255 * s) || s <= 0))
+                throw new SpecException("scale", s, "allowed: a finite number greater than 0 (and 255 times it finite), the factor raw pixel bytes are multiplied by (e.g. 0.00392156862745098 = 1/255)");
             var (train, test) = IdxFiles.Load(value[IdxFiles.Scheme.Length..], model.OutputSize, scale);
             return new LoadedData(train, test, value);
         }

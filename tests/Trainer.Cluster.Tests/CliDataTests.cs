@@ -232,6 +232,7 @@ public sealed class CliDataTests
     [InlineData(null, "0.5", "scale: '0.5' is not allowed; allowed only with --data idx:DIR")]
     [InlineData("idx", "0", "scale: '0' is not allowed; allowed: a finite number greater than 0")]
     [InlineData("idx", "NaN", "scale: 'NaN' is not allowed; allowed: a finite number greater than 0")]
+    [InlineData("idx", "1e307", "scale: '1E+307' is not allowed; allowed: a finite number greater than 0 (and 255 times it finite)")]
     public async Task ScaleOutsideIdxDataOrNotPositive_ExitsWith2(string? data, string scale, string message)
     {
         var npy = Cli.TempFolder();
