@@ -9,14 +9,15 @@ internal static class CliOptions
 {
     public static readonly Option<string> Model = new("--model") { Description = "Layer widths from input to output", DefaultValueFactory = _ => "1000-100-10" };
     public static readonly Option<string> Activation = new("--activation") { Description = "Hidden activation: sigmoid, tanh, relu", DefaultValueFactory = _ => "sigmoid" };
-    public static readonly Option<string> Loss = new("--loss") { Description = "Loss: sse (sum, the seed's) or mse (mean)", DefaultValueFactory = _ => "sse" };
+    public static readonly Option<string> Loss = new("--loss") { Description = "Loss: sse (sum of squares, the seed's), mse (their mean), or ce (softmax cross-entropy, the mean over the batch; needs class data)", DefaultValueFactory = _ => "sse" };
     public static readonly Option<bool> Bias = new("--bias") { Description = "Give every layer a bias (the seed has none)" };
     public static readonly Option<double> LearningRate = new("--lr") { Description = "Learning rate (before any --lr-schedule)", DefaultValueFactory = _ => 1e-5 };
-    public static readonly Option<int?> Batch = new("--batch") { Description = "Samples per step [default: 64, or the whole npy file]" };
+    public static readonly Option<int?> Batch = new("--batch") { Description = "Samples per step, the first rows of the data [default: 64, or every training row of --data]" };
     public static readonly Option<int> Steps = new("--steps") { Description = "Training steps", DefaultValueFactory = _ => 3000 };
     public static readonly Option<int> Workers = new("--workers") { Description = "Worker grains (each a shard of the batch, or with --parallel split a slice of the first layer)", DefaultValueFactory = _ => 2 };
     public static readonly Option<int> Seed = new("--seed") { Description = "Seed of the synthetic data and the initial weights", DefaultValueFactory = _ => 0 };
-    public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) [default: synthetic N(0,1)]" };
+    public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) or (N,) integer class labels, or idx:DIR with MNIST-style train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (t10k-* as the test set) [default: synthetic N(0,1)]" };
+    public static readonly Option<double?> Scale = new("--scale") { Description = "idx data: pixel = raw byte x this [default: byte / 255, pixels in [0, 1]]" };
     public static readonly Option<string> Init = new("--init") { Description = "normal (N(0,1), the seed's), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => "normal" };
     public static readonly Option<string> Engine = new("--engine") { Description = "Gradient engine: hand (hand-derived) or autograd", DefaultValueFactory = _ => "hand" };
     public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch; the parameter server applies the optimizer), split (each a slice of the first layer's units, for the whole batch, and applies the optimizer to it; bit-identical to 1 worker), or auto: split when the layers above the first hold at most 10% of the parameters (and the engine is hand), else data", DefaultValueFactory = _ => "data" };
@@ -60,7 +61,7 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "a job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Init, Engine, Parallel,
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Scale, Init, Engine, Parallel,
          Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
@@ -81,6 +82,7 @@ internal static class CliOptions
         Workers = r.GetValue(Workers),
         Seed = r.GetValue(Seed),
         Data = r.GetValue(Data),
+        Scale = r.GetValue(Scale),
         Init = r.GetValue(Init)!,
         Engine = r.GetValue(Engine)!,
         Precision = r.GetValue(Precision)!,

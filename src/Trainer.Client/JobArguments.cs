@@ -15,12 +15,14 @@ internal sealed record JobArguments
     public string Loss { get; init; } = "sse";
     public bool Bias { get; init; }
     public double LearningRate { get; init; } = 1e-5;
-    /// <summary>Null: 64 for synthetic data, the whole file for npy data.</summary>
+    /// <summary>Null: 64 for synthetic data, every training row for npy or idx data.</summary>
     public int? Batch { get; init; }
     public int Steps { get; init; } = 3000;
     public int Workers { get; init; } = 2;
     public int Seed { get; init; }
     public string? Data { get; init; }
+    /// <summary>idx data only: raw pixel bytes are multiplied by this; null: divided by 255 (pixels in [0, 1]).</summary>
+    public double? Scale { get; init; }
     public string Init { get; init; } = "normal";
     public string Engine { get; init; } = "hand";
     public string Precision { get; init; } = "float64";
@@ -45,7 +47,28 @@ internal sealed record JobArguments
     public const int SyntheticBatch = 64;
 
     /// <summary>
-    /// Turns the arguments into a submission, reading npy files as needed. Every check that can be
+    /// The --data the job trains on, read and checked against <paramref name="model"/>: its training rows
+    /// and, for idx data with t10k files, its test set; null for synthetic data.
+    /// </summary>
+    public LoadedData? LoadData(ModelSpec model)
+    {
+        if (Data is null)
+        {
+            if (Scale is { } scale) throw DataFiles.ScaleOnlyWithIdx(scale);
+            if (model.Loss == LossKind.CrossEntropy)
+                throw new SpecException("loss", model.Loss.Name(), "allowed only with class data: --data npy:DIR or idx:DIR (the synthetic targets are N(0,1) values, not classes)");
+            return null;
+        }
+        var loaded = DataFiles.Load(Data, model, Scale);
+        var train = loaded.Train;
+        if (train.InputSize != model.InputSize || train.OutputSize != model.OutputSize)
+            throw new SpecException("model", model.Architecture,
+                $"the data in {loaded.Description} has {train.InputSize} inputs and {train.OutputSize} targets per sample, so the model must be {train.InputSize}-...-{train.OutputSize}");
+        return loaded;
+    }
+
+    /// <summary>
+    /// Turns the arguments into a submission, reading data files as needed. Every check that can be
     /// made here is made before the cluster is contacted; errors are <see cref="SpecException"/>s.
     /// </summary>
     public JobSubmission ToSubmission()
@@ -69,17 +92,13 @@ internal sealed record JobArguments
         };
         Dataset? data = null;
         string dataDescription = $"synthetic N(0,1), seed {Seed}";
-        if (Data is not null)
+        if (LoadData(model) is { } loaded)
         {
-            var folder = NpyFiles.Folder("data", Data);
-            data = NpyFiles.LoadData(folder);
-            if (data.InputSize != model.InputSize || data.OutputSize != model.OutputSize)
-                throw new SpecException("model", Model,
-                    $"the data in {folder} has {data.InputSize} inputs and {data.OutputSize} targets per sample, so the model must be {data.InputSize}-...-{data.OutputSize}");
+            data = loaded.Train;
             if (Batch is { } b && b > data.Count)
-                throw new SpecException("batch", b, $"the data in {folder} has {data.Count} samples, so at most {data.Count}");
+                throw new SpecException("batch", b, $"the data in {loaded.Description} has {data.Count} samples, so at most {data.Count}");
             if (Batch is { } positive && positive > 0) data = data.Take(positive);
-            dataDescription = $"npy:{folder} ({data.Count} samples)";
+            dataDescription = $"{loaded.Description} ({data.Count} samples)";
         }
         int batch = Batch ?? data?.Count ?? SyntheticBatch;
 

@@ -6,7 +6,7 @@ namespace Trainer.Client;
 
 /// <summary>
 /// Data and weights in numpy's format, for interop with Python users: samples as ROWS
-/// (x.npy is N x D_in, y.npy is N x D_out); weights in PyTorch's Linear layout (w1.npy is H x D_in).
+/// (x.npy is N x D_in, y.npy is N x D_out or N class labels); weights in PyTorch's Linear layout (w1.npy is H x D_in).
 /// </summary>
 internal static class NpyFiles
 {
@@ -20,17 +20,46 @@ internal static class NpyFiles
         return value[Scheme.Length..];
     }
 
-    public static Dataset LoadData(string folder)
+    /// <summary>
+    /// x.npy (N, D_in) and y.npy: (N, D_out) targets, or (N,) integer class labels, which become one-hot
+    /// rows of the model's output width. NaN and infinities are refused, and for ce every target row
+    /// must be a distribution (one-hot or probabilities), each naming the file, row and column.
+    /// </summary>
+    public static Dataset LoadData(string folder, ModelSpec model)
     {
         var x = Read("data", folder, "x.npy");
         var y = Read("data", folder, "y.npy");
+        string xPath = Path.Combine(folder, "x.npy"), yPath = Path.Combine(folder, "y.npy");
         Require2D("data", folder, "x.npy", x, "(N, D_in)");
-        Require2D("data", folder, "y.npy", y, "(N, D_out)");
+        if (y.Shape.Length != 1) Require2D("data", folder, "y.npy", y, "(N, D_out), or (N,) class labels");
         if (x.Shape[0] != y.Shape[0])
             throw new SpecException("data", $"npy:{folder}", $"x.npy has {x.Shape[0]} samples (rows) but y.npy has {y.Shape[0]}; they must match");
-        if (x.Shape[0] == 0 || x.Shape[1] == 0 || y.Shape[1] == 0)
+        if (x.Shape[0] == 0 || x.Shape[1] == 0 || (y.Shape.Length == 2 && y.Shape[1] == 0))
             throw new SpecException("data", $"npy:{folder}", "x.npy and y.npy must have at least one sample and one column");
-        return new Dataset(x.Data, y.Data, x.Shape[0], x.Shape[1], y.Shape[1]);
+        if (y.Shape.Length == 1 && !y.IsInteger)
+            throw new SpecException("data", yPath, $"it is a 1-D {y.DtypeName} array; 1-D targets are class labels and must be integers (int64, int32 or uint8): save them with y.astype(np.int64), or save one-hot rows (N, classes)");
+        Check(xPath, () => FiniteValues.Require(x.Data, x.Shape[1], xPath));
+        bool labels = y.Shape.Length == 1;
+        int outputs = labels ? model.OutputSize : y.Shape[1];
+        var targets = labels ? Check(yPath, () => Labels.OneHot<double>(y.Data, outputs, yPath)) : y.Data;
+        Check(yPath, () => FiniteValues.Require(targets, outputs, yPath));
+        // A y of another width is refused by the caller, naming the model; only a fitting one is checked as ce targets.
+        if (model.Loss == LossKind.CrossEntropy && outputs == model.OutputSize) Check(yPath, () => Labels.RequireDistributions(targets, outputs, yPath));
+        return new Dataset(x.Data, targets, x.Shape[0], x.Shape[1], outputs);
+    }
+
+    private static void Check(string path, Action check) => Check(path, () => { check(); return 0; });
+
+    private static T Check<T>(string path, Func<T> check)
+    {
+        try
+        {
+            return check();
+        }
+        catch (DataValueException e)
+        {
+            throw DataFiles.Refused(path, e);
+        }
     }
 
     /// <summary>Reads w{l}.npy (and b{l}.npy with biases) into a flat buffer in the model's layout.</summary>
@@ -90,7 +119,7 @@ internal static class NpyFiles
         }
         catch (NpyFormatException e)
         {
-            throw new SpecException(field, path, e.Message);
+            throw new SpecException(field, path, e.Message.TrimEnd('.'));
         }
     }
 

@@ -22,7 +22,10 @@ internal static class Cli
         return CliOptions.JobArguments(parsed).ToSubmission();
     }
 
-        public static string TempFolder()
+    /// <summary>tests/fixtures/fashion-mnist-small: the first 512 train and 128 test images of Fashion-MNIST, gzipped IDX.</summary>
+    public static string SmallFashionMnist => Path.Combine(AppContext.BaseDirectory, "fixtures", "fashion-mnist-small");
+
+    public static string TempFolder()
     {
         var path = Path.Combine(Path.GetTempPath(), "trainer-tests", Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(path);

@@ -10,7 +10,7 @@ public sealed class CliBadInputTests
 {
     [Theory]
     [InlineData("activation", "--activation", "swish", "sigmoid, tanh, relu")]
-    [InlineData("loss", "--loss", "mae", "sse, mse")]
+    [InlineData("loss", "--loss", "mae", "sse, mse, ce")]
     [InlineData("model", "--model", "1000-x-10", "positive layer widths")]
     [InlineData("model", "--model", "1000", "two or more")]
     [InlineData("batch", "--batch", "0", "greater than 0")]
@@ -104,7 +104,7 @@ public sealed class CliBadInputTests
     {
         var folder = Cli.TempFolder();
         var bytes = NpyBytes(new double[4 * 1000], 4, 1000);
-        var header = System.Text.Encoding.Latin1.GetString(bytes, 0, 128).Replace("'<f8'", "'<i8'");
+        var header = System.Text.Encoding.Latin1.GetString(bytes, 0, 128).Replace("'<f8'", "'<f2'");
         System.Text.Encoding.Latin1.GetBytes(header).CopyTo(bytes, 0);
         File.WriteAllBytes(Path.Combine(folder, "x.npy"), bytes);
         WriteNpy(folder, "y.npy", new double[4 * 10], 4, 10);
@@ -112,7 +112,7 @@ public sealed class CliBadInputTests
         var (code, _, err) = await Cli.RunAsync("train", "--data", $"npy:{folder}");
 
         Assert.Equal(2, code);
-        Assert.Contains("dtype '<i8' is not supported", err);
+        Assert.Contains("dtype '<f2' is not supported", err);
         Assert.Contains("float64", err);
     }
 

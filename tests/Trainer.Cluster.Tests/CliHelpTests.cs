@@ -5,6 +5,7 @@ public sealed class CliHelpTests
 {
     [Theory]
     [InlineData("train", "trainer train --model 784-256-128-10 --activation relu --bias --optimizer adam --lr 1e-3")]
+    [InlineData("train", "trainer train --data idx:/usr/share/datasets/fashion-mnist --model 784-128-10 --activation relu --bias --init he --loss ce")]
     [InlineData("submit", "id=$(trainer submit --gateway 127.0.0.1:30000 --workers 3 --steps 5000)")]
     [InlineData("watch", "trainer watch $id --gateway 127.0.0.1:30000")]
     [InlineData("status", "trainer status $id --gateway 127.0.0.1:30000")]

@@ -14,12 +14,14 @@ public class Float32GradientTests
     private const int Samples = 8;
 
     [Theory]
-    [InlineData(Activation.Sigmoid, false)]
-    [InlineData(Activation.Tanh, true)]
-    [InlineData(Activation.Relu, true)]
-    public void Float32Gradient_MatchesFloat64Gradient_ToAboutFourDigits(Activation activation, bool bias)
+    [InlineData(Activation.Sigmoid, false, LossKind.Sse)]
+    [InlineData(Activation.Tanh, true, LossKind.Sse)]
+    [InlineData(Activation.Relu, true, LossKind.Sse)]
+    [InlineData(Activation.Relu, true, LossKind.CrossEntropy)]
+    [InlineData(Activation.Sigmoid, false, LossKind.CrossEntropy)]
+    public void Float32Gradient_MatchesFloat64Gradient_ToAboutFourDigits(Activation activation, bool bias, LossKind loss)
     {
-        var spec = new ModelSpec([30, 16, 8, 4], activation, LossKind.Sse, bias);
+        var spec = new ModelSpec([30, 16, 8, 4], activation, loss, bias);
         var (p, x, y) = FloatProblem(spec, seed: 11);
         var g64 = new double[p.Length];
         var g32 = new float[p.Length];
@@ -43,6 +45,9 @@ public class Float32GradientTests
     [InlineData(Activation.Sigmoid, LossKind.Sse, false, true)]
     [InlineData(Activation.Tanh, LossKind.Mse, true, true)]
     [InlineData(Activation.Relu, LossKind.Sse, true, true)]
+    [InlineData(Activation.Relu, LossKind.CrossEntropy, true, false)]
+    [InlineData(Activation.Relu, LossKind.CrossEntropy, false, true)]
+    [InlineData(Activation.Sigmoid, LossKind.CrossEntropy, true, false)]
     public void Float32Gradient_MatchesFiniteDifferences_Loosely(Activation activation, LossKind loss, bool bias, bool factored)
     {
         var spec = new ModelSpec([4, 3, 2], activation, loss, bias);
@@ -67,13 +72,13 @@ public class Float32GradientTests
         }
     }
 
-    /// <summary>Parameters and data already rounded to float, so both precisions see the same inputs.</summary>
+    /// <summary>Parameters and data already rounded to float, so both precisions see the same inputs (one-hot targets for cross-entropy).</summary>
     private static (double[] P, double[] X, double[] Y) FloatProblem(ModelSpec spec, int seed)
     {
         var layout = ParameterLayout.For(spec);
         static double[] Round(double[] v) => Precisions.Widen(Precisions.Narrow(v));
         return (Round(TestArrays.Normal(layout.Count, seed, 0.5)),
             Round(TestArrays.Normal(Samples * spec.InputSize, seed + 100)),
-            Round(TestArrays.Normal(Samples * spec.OutputSize, seed + 200)));
+            spec.Loss == LossKind.CrossEntropy ? TestArrays.OneHot(Samples, spec.OutputSize, seed + 200) : Round(TestArrays.Normal(Samples * spec.OutputSize, seed + 200)));
     }
 }

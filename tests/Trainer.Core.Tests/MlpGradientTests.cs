@@ -49,7 +49,7 @@ public class MlpGradientTests
         double lMse = new Mlp(mse, new ManagedBlas()).LossAndGradient(p, x, y, Samples, gMse);
         Assert.Equal(lSse, lMse);
         Assert.Equal(gSse, gMse);
-        Assert.Equal(SumOfSquares(sse, p, x, y), lSse, 1e-12);
+        Assert.Equal(SummedLoss(sse, p, x, y), lSse, 1e-12);
     }
 
     private static void CheckEveryParameter(ModelSpec spec, bool factored, int seed)
@@ -59,7 +59,7 @@ public class MlpGradientTests
         if (spec.Activation == Activation.Relu) AssertAwayFromKink(spec, p, x);
 
         // Through the exchange, as training does: two shards (3 + 2 samples), their packs combined in
-        // shard order, then the replica's gradient with the loss scale (1/(N·D_out) for MSE) applied once.
+        // shard order, then the replica's gradient with the loss scale (1/(N·D_out) for MSE, 1/N for CE) applied once.
         var plan = factored
             ? ExchangePlan.With(spec, Samples, [.. Enumerable.Repeat(true, spec.LayerCount)])
             : ExchangePlan.For(spec, Samples, factorsAvailable: false);
@@ -67,7 +67,7 @@ public class MlpGradientTests
         var (loss, analytic) = Exchange.Gradient(spec, model, plan, p, x, y, workers: 2);
 
         double scale = spec.Loss.Scale(Samples, spec.OutputSize);
-        Assert.Equal(SumOfSquares(spec, p, x, y) * scale, loss, 1e-12 * loss);
+        Assert.Equal(SummedLoss(spec, p, x, y) * scale, loss, 1e-12 * loss);
         var numeric = GradientCheck.Numeric(q => model.Loss(q, x, y, Samples) * scale, p, TestArrays.All(p.Length), h: 1e-5);
         // NOTE: finite differences carry ~eps·loss/h ≈ 1e-10 absolute rounding error, so entries 1e3 times
         // smaller than the largest are judged against that floor rather than their own tiny size.
@@ -79,16 +79,23 @@ public class MlpGradientTests
         }
     }
 
-    /// <summary>Small weights and inputs keep the loss O(1), so finite differences with h = 1e-6 are accurate to ~1e-9.</summary>
+    /// <summary>
+    /// Small weights and inputs keep the loss O(1), so finite differences with h = 1e-6 are accurate to ~1e-9.
+    /// Cross-entropy gets one-hot targets (class labels); the squared errors get N(0, 1) targets.
+    /// </summary>
     internal static (double[] P, double[] X, double[] Y) Problem(ModelSpec spec, int seed)
     {
         var layout = ParameterLayout.For(spec);
         var p = TestArrays.Normal(layout.Count, seed, 0.5);
-        return (p, TestArrays.Normal(Samples * spec.InputSize, seed + 100), TestArrays.Normal(Samples * spec.OutputSize, seed + 200));
+        var y = spec.Loss == LossKind.CrossEntropy ? TestArrays.OneHot(Samples, spec.OutputSize, seed + 200) : TestArrays.Normal(Samples * spec.OutputSize, seed + 200);
+        return (p, TestArrays.Normal(Samples * spec.InputSize, seed + 100), y);
     }
 
-    /// <summary>Independent forward pass (plain loops, tutorial formulas), summed squared error.</summary>
-    internal static double SumOfSquares(ModelSpec spec, double[] p, double[] x, double[] y)
+    /// <summary>
+    /// Independent forward pass (plain loops, tutorial formulas) and summed loss: squared error, or
+    /// for cross-entropy Σ_o y_o (lse - a_o) with lse = m + log Σ_o exp(a_o - m).
+    /// </summary>
+    internal static double SummedLoss(ModelSpec spec, double[] p, double[] x, double[] y)
     {
         var layout = ParameterLayout.For(spec);
         int samples = x.Length / spec.InputSize;
@@ -114,7 +121,16 @@ public class MlpGradientTests
                 }
                 a = z;
             }
-            for (int o = 0; o < spec.OutputSize; o++) total += (a[o] - y[s * spec.OutputSize + o]) * (a[o] - y[s * spec.OutputSize + o]);
+            var target = y.AsSpan(s * spec.OutputSize, spec.OutputSize);
+            if (spec.Loss == LossKind.CrossEntropy)
+            {
+                double m = a.Max(), lse = m + Math.Log(a.Sum(v => Math.Exp(v - m)));
+                for (int o = 0; o < spec.OutputSize; o++) total += target[o] * (lse - a[o]);
+            }
+            else
+            {
+                for (int o = 0; o < spec.OutputSize; o++) total += (a[o] - target[o]) * (a[o] - target[o]);
+            }
         }
         return total;
     }

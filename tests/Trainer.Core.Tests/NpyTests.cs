@@ -61,7 +61,7 @@ public class NpyTests
     }
 
     [Theory]
-    [InlineData("i8_2x3.npy", "dtype '<i8' is not supported")]
+    [InlineData("f2_2x3.npy", "dtype '<f2' is not supported")]
     [InlineData("f8_bigendian.npy", "dtype '>f8' is not supported")]
     public void Read_RejectsOtherDtypes_NamingFileAndAllowedDtypes(string file, string what)
     {
@@ -69,7 +69,29 @@ public class NpyTests
         var e = Assert.Throws<NpyFormatException>(() => Reference.ReadNpy("npy", file));
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(what, e.Message);
-        Assert.Contains("allowed: float64 ('<f8') or float32 ('<f4'), little-endian", e.Message);
+        Assert.Contains("allowed: float64 ('<f8') or float32 ('<f4'), little-endian, or for labels int64 ('<i8'), int32 ('<i4') or uint8 ('|u1')", e.Message);
+    }
+
+    [Theory]
+    [InlineData("i8_2x3.npy", new[] { 2, 3 }, "<i8", "int64", new double[] { 0, 1, 2, 3, 4, 5 })]
+    [InlineData("i4_labels.npy", new[] { 4 }, "<i4", "int32", new double[] { 3, 0, 9, 1 })]
+    [InlineData("u1_labels.npy", new[] { 4 }, "|u1", "uint8", new double[] { 3, 0, 9, 255 })]
+    public void Read_IntegerArrays_GivesTheirValuesExactly(string file, int[] shape, string dtype, string name, double[] values)
+    {
+        var array = Reference.ReadNpy("npy", file);
+        Assert.Equal(shape, array.Shape);
+        Assert.Equal(dtype, array.Dtype);
+        Assert.Equal(name, array.DtypeName);
+        Assert.True(array.IsInteger);
+        Assert.Equal(values, array.Data);
+    }
+
+    [Fact]
+    public void Read_RefusesAnInt64BeyondTwoToThe53_WhichFloat64CannotHold()
+    {
+        var path = Reference.PathOf("npy", "i8_beyond_2p53.npy");
+        var e = Assert.Throws<NpyFormatException>(() => Reference.ReadNpy("npy", "i8_beyond_2p53.npy"));
+        Assert.Equal($"{path}: value 9007199254740993 at index 2 is beyond ±2^53, so float64 cannot hold it exactly; allowed: int64 values from -9007199254740992 to 9007199254740992.", e.Message);
     }
 
     [Fact]

@@ -48,7 +48,7 @@ public class SpecParsingTests
 
     [Theory]
     [InlineData("activation", "softmax", "allowed: sigmoid, tanh, relu")]
-    [InlineData("loss", "mae", "allowed: sse, mse")]
+    [InlineData("loss", "mae", "allowed: sse, mse, ce")]
     [InlineData("init", "uniform", "allowed: normal, xavier, he")]
     [InlineData("engine", "jit", "allowed: hand, autograd")]
     [InlineData("optimizer", "rmsprop", "allowed: sgd, momentum, nesterov, adam, adamw")]
@@ -79,6 +79,25 @@ public class SpecParsingTests
         Assert.Equal(Engine.Autograd, TrainingSpec.ParseEngine("AutoGrad"));
         Assert.Equal(OptimizerKind.AdamW, OptimizerSpec.ParseKind(" AdamW "));
         Assert.Equal(ScheduleKind.Cosine, OptimizerSpec.ParseSchedule("COSINE"));
+    }
+
+    [Theory]
+    [InlineData("sse", LossKind.Sse)]
+    [InlineData("mse", LossKind.Mse)]
+    [InlineData("ce", LossKind.CrossEntropy)]
+    public void ParseLoss_ReadsEveryLoss_AndNameSpellsItBack(string text, LossKind loss)
+    {
+        Assert.Equal(loss, Losses.Parse(text));
+        Assert.Equal(text, loss.Name());
+        Assert.EndsWith($" {text}", new ModelSpec([3, 2], loss: loss).ToString());
+    }
+
+    [Fact]
+    public void ModelSpec_RefusesCrossEntropyOverOneOutput_WhoseSoftmaxIsAlwaysOne()
+    {
+        var e = Assert.Throws<SpecException>(() => new ModelSpec([4, 3, 1], loss: LossKind.CrossEntropy));
+        Assert.Equal("loss", e.Field);
+        Assert.Contains("at least 2 outputs", e.Message);
     }
 
     [Theory]

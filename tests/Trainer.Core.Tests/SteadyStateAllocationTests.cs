@@ -36,6 +36,12 @@ public class SteadyStateAllocationTests
             Optimizer = new OptimizerSpec { Kind = OptimizerKind.AdamW, WeightDecay = 0.01, Schedule = ScheduleKind.Cosine, WarmupSteps = 10 } } },
         { "seed split over 2, float32, nesterov with decay", new TrainingSpec { Workers = 2, Parallelism = Parallelism.SplitFirstLayer, Precision = Precision.Float32,
             Optimizer = new OptimizerSpec { Kind = OptimizerKind.Nesterov, WeightDecay = 0.01 } } },
+        // A classifier: softmax cross-entropy, w1 factored, Adam; and its float32 twin, dense.
+        { "784-32-10 relu ce, 2 shards, adam", new TrainingSpec { Workers = 2, Batch = 64, LearningRate = 1e-3,
+            Model = new ModelSpec([784, 32, 10], Activation.Relu, LossKind.CrossEntropy, bias: true),
+            Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam } } },
+        { "20-64-3 relu ce, 3 shards, float32", new TrainingSpec { Workers = 3, Batch = 128, LearningRate = 1e-2, Precision = Precision.Float32,
+            Model = new ModelSpec([20, 64, 3], Activation.Relu, LossKind.CrossEntropy, bias: true) } },
         { "dense, 2 shards, adam with decay", new TrainingSpec { Workers = 2, Batch = 128, LearningRate = 1e-4,
             Model = new ModelSpec([20, 64, 3], Activation.Relu, LossKind.Sse, bias: true),
             Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam, WeightDecay = 0.01 } } },
@@ -46,6 +52,8 @@ public class SteadyStateAllocationTests
     public void SteadyStateSteps_AllocateNothing(string job, TrainingSpec spec)
     {
         var data = Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
+        if (spec.Model.Loss == LossKind.CrossEntropy)
+            data = new Dataset(data.X, TestArrays.OneHot(spec.Batch, spec.Model.OutputSize, spec.Seed), spec.Batch, spec.Model.InputSize, spec.Model.OutputSize);
         var trainer = new LocalTrainer(spec, data, Initializer.Create(ParameterLayout.For(spec.Model), InitKind.Xavier, spec.Seed));
         for (int i = 0; i < 5; i++) trainer.Step();  // warm-up: JIT, pooled GEMM buffers
 

@@ -16,6 +16,15 @@ internal static class TestArrays
         return values;
     }
 
+    /// <summary>One-hot rows (rows x classes) of seeded uniform class labels, the targets of a cross-entropy test.</summary>
+    public static double[] OneHot(int rows, int classes, int seed)
+    {
+        var random = new Random(seed);
+        var values = new double[rows * classes];
+        for (int r = 0; r < rows; r++) values[r * classes + random.Next(classes)] = 1.0;
+        return values;
+    }
+
     /// <summary>max_i |a_i - b_i| / max_i |b_i|: the norm-wise relative difference, robust to entries near zero.</summary>
     public static double MaxRelativeDifference(ReadOnlySpan<double> actual, ReadOnlySpan<double> expected)
     {

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Trainer.Core.Linalg;
 using Trainer.Core.Models;
 
@@ -5,15 +6,17 @@ namespace Trainer.Core.Autograd;
 
 /// <summary>
 /// The same multi-layer perceptron as <see cref="Mlp"/> (same <see cref="ModelSpec"/>, same flat
-/// <see cref="ParameterLayout"/>, same SUMMED squared error), with gradients from the autograd
+/// <see cref="ParameterLayout"/>, same SUMMED loss), with gradients from the autograd
 /// engine instead of a hand-derived backward pass, plus an optional input-gradient penalty.
 /// </summary>
 /// <remarks>
-/// Legend: B = samples, n_l = width of layer l, one sample per row, as in <see cref="Mlp"/>:
+/// Legend: B = samples, n_l = width of layer l, C = n_L, one sample per row, as in <see cref="Mlp"/>:
 /// <code>
 /// z_l = a_{l-1} · W_lᵀ + b_l     a_0 = X (B, n_0), a_l = f(z_l), y_pred = z_L
-/// sse = Σ (y_pred - Y)²
+/// sse = Σ (y_pred - Y)²                                        (sse and mse)
+/// ce  = Σ Y ⊙ (log Σ_cols exp(y_pred - M) - (y_pred - M))      M = row maxima (B, 1), a constant
 /// </code>
+/// The formulas below write sse for whichever summed loss the spec has.
 /// Input-gradient penalty, weight λ (<see cref="GradientPenalty"/>):
 /// <code>
 /// loss = sse + λ · ‖∂sse/∂X‖²_F  =  sse + λ · Σ_samples ‖∂sse/∂x_s‖²
@@ -120,7 +123,21 @@ public sealed class AutogradMlp : IGradientModel
             if (Spec.Bias) z += leaves[next++];                             // (n_l,) broadcast over rows
             a = l < Spec.LayerCount - 1 ? Activate(z) : z;
         }
-        return (a - y).Pow(2).Sum();
+        return Spec.Loss == LossKind.CrossEntropy ? CrossEntropy(a, y) : (a - y).Pow(2).Sum();
+    }
+
+    /// <summary>Summed softmax cross-entropy, the same formula as <see cref="SoftmaxCrossEntropy"/>.</summary>
+    private static Tensor CrossEntropy(Tensor logits, Tensor y)
+    {
+        // NOTE: the row maxima are a constant, not a graph node: log Σ exp(z - m) + m is the same
+        // function of z for ANY constant m, so leaving m out of the graph changes no gradient (first or
+        // second order); it only keeps exp from overflowing, as in PyTorch's log_softmax.
+        int rows = logits.Shape.Rows, classes = logits.Shape.Cols;
+        var maxima = new double[rows];
+        for (int r = 0; r < rows; r++) maxima[r] = TensorPrimitives.Max(logits.Values.Slice(r * classes, classes));
+        var shifted = logits - Tensor.Wrap(maxima, Shape.Matrix(rows, 1));
+        var logSum = shifted.Exp().Sum(1, keepDim: true).Log();   // (B, 1)
+        return (y * (logSum - shifted)).Sum();
     }
 
     private Tensor Activate(Tensor z) => Spec.Activation switch

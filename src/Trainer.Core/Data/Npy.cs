@@ -5,16 +5,25 @@ using System.Text.RegularExpressions;
 
 namespace Trainer.Core.Data;
 
-/// <summary>An array read from numpy's .npy format, widened to float64.</summary>
-public sealed record NpyArray(double[] Data, int[] Shape, string Dtype);
+/// <summary>An array read from numpy's .npy format, converted to float64 (exactly: see <see cref="Npy"/>).</summary>
+public sealed record NpyArray(double[] Data, int[] Shape, string Dtype)
+{
+    /// <summary>True for an integer dtype (int64, int32, uint8): class labels, for instance.</summary>
+    public bool IsInteger => Dtype is "<i8" or "<i4" or "|u1";
+
+    /// <summary>numpy's name of the dtype: float64, float32, int64, int32, uint8.</summary>
+    public string DtypeName => Npy.DtypeName(Dtype);
+}
 
 /// <summary>A .npy stream that cannot be used; the message names the source and what is wrong.</summary>
 public sealed class NpyFormatException(string message) : FormatException(message);
 
 /// <summary>
-/// numpy's .npy format (versions 1.0-3.0), C order, little-endian float64 ('&lt;f8') or float32
-/// ('&lt;f4'). Written by hand: the format is a 10-line header plus raw values, and no maintained
-/// .NET package reads it without pulling in a whole tensor library.
+/// numpy's .npy format (versions 1.0-3.0), C order, little-endian float64 ('&lt;f8'), float32
+/// ('&lt;f4'), int64 ('&lt;i8'), int32 ('&lt;i4') or uint8 ('|u1'), every value converted to float64
+/// exactly: an int64 beyond ±2^53, which float64 cannot hold, is refused. Written by hand: the format
+/// is a 10-line header plus raw values, and no maintained .NET package reads it without pulling in a
+/// whole tensor library.
 /// </summary>
 public static partial class Npy
 {
@@ -52,9 +61,10 @@ public static partial class Npy
             throw new NpyFormatException($"{source}: fortran_order is True; allowed: C order only (save with np.ascontiguousarray).");
         int width = descr switch
         {
-            "<f8" => 8,
-            "<f4" => 4,
-            _ => throw new NpyFormatException($"{source}: dtype '{descr}' is not supported; allowed: float64 ('<f8') or float32 ('<f4'), little-endian."),
+            "<f8" or "<i8" => 8,
+            "<f4" or "<i4" => 4,
+            "|u1" => 1,
+            _ => throw new NpyFormatException($"{source}: dtype '{descr}' is not supported; allowed: float64 ('<f8') or float32 ('<f4'), little-endian, or for labels int64 ('<i8'), int32 ('<i4') or uint8 ('|u1')."),
         };
         var shape = shapeText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var d) ? d
@@ -68,16 +78,53 @@ public static partial class Npy
         long count = shape.Aggregate(1L, (acc, d) => acc * d);
         long remaining = stream.Length - stream.Position;
         if (remaining != count * width)
-            throw new NpyFormatException($"{source}: {remaining} bytes after the header, but its shape {ShapeText(shape)} {(width == 8 ? "float64" : "float32")} needs {count * width}"
+            throw new NpyFormatException($"{source}: {remaining} bytes after the header, but its shape {ShapeText(shape)} {DtypeName(descr)} needs {count * width}"
                 + (remaining > count * width ? "; the file has trailing bytes (it was not written by numpy.save, or was appended to)." : "; it is truncated."));
 
         var raw = ReadExactly(stream, checked((int)(count * width)), source, $"the data ({count} values of {width} bytes)");
+        return new NpyArray(Values(raw, descr, count, source), shape, descr);
+    }
+
+    /// <summary>numpy's name of a supported dtype descriptor ('&lt;f8' is float64).</summary>
+    public static string DtypeName(string descr) => descr switch
+    {
+        "<f8" => "float64",
+        "<f4" => "float32",
+        "<i8" => "int64",
+        "<i4" => "int32",
+        "|u1" => "uint8",
+        _ => descr,
+    };
+
+    private static double[] Values(byte[] raw, string descr, long count, string source)
+    {
         var data = new double[count];
-        if (width == 8)
-            for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadDoubleLittleEndian(raw.AsSpan(i * 8));
-        else
-            for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(i * 4));
-        return new NpyArray(data, shape, descr);
+        switch (descr)
+        {
+            case "<f8":
+                for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadDoubleLittleEndian(raw.AsSpan(i * 8));
+                break;
+            case "<f4":
+                for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(i * 4));
+                break;
+            case "<i8":
+                const long exact = 1L << 53;
+                for (int i = 0; i < data.Length; i++)
+                {
+                    long value = BinaryPrimitives.ReadInt64LittleEndian(raw.AsSpan(i * 8));
+                    if (value > exact || value < -exact)
+                        throw new NpyFormatException($"{source}: value {value} at index {i} is beyond ±2^53, so float64 cannot hold it exactly; allowed: int64 values from -{exact} to {exact}.");
+                    data[i] = value;
+                }
+                break;
+            case "<i4":
+                for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(i * 4));
+                break;
+            default:
+                for (int i = 0; i < data.Length; i++) data[i] = raw[i];
+                break;
+        }
+        return data;
     }
 
     /// <summary>Writes float64 values as a version 1.0, C-order '&lt;f8' array.</summary>

@@ -17,8 +17,9 @@ namespace Trainer.Core.Models;
 /// <code>
 /// z_l = a_{l-1} · W_lᵀ + b_l        (B, n_l)      a_0 = x
 /// a_l = f(z_l) for hidden l, a_L = z_L = y_pred
-/// loss = sum((y_pred - y)^2)
+/// loss = sum((y_pred - y)^2)        sse, mse (their scale is applied after the shards are summed)
 /// δ_L = 2 (y_pred - y)              (B, n_L)
+///   or, for ce, loss = Σ_rows -Σ_k y_k log softmax(y_pred)_k and δ_L = softmax(y_pred)·Σ_k y_k - y (<see cref="SoftmaxCrossEntropy"/>)
 /// g_W_l = δ_lᵀ · a_{l-1}            (n_l, n_{l-1})  the tutorial's g_w2 = g_y·hᵀ is wrong: it is aᵀ
 /// g_b_l = Σ_rows δ_l
 /// δ_{l-1} = (δ_l · W_l) ⊙ f'(z_{l-1})
@@ -60,7 +61,21 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
     {
         ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
         Forward(parameters, x, samples);
-        return SumSquaredError(y, samples, computeDelta: false);
+        return OutputLoss(y, samples, computeDelta: false);
+    }
+
+    /// <summary>
+    /// Summed loss, and the network's outputs (the logits, for ce), <paramref name="samples"/> x n_L,
+    /// into <paramref name="outputs"/>: what an evaluation needs besides the loss.
+    /// </summary>
+    public double Loss(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Span<T> outputs)
+    {
+        ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
+        if (outputs.Length < samples * Spec.OutputSize)
+            throw new ArgumentException($"outputs has {outputs.Length} elements, {samples} samples of {Spec.OutputSize} outputs need {samples * Spec.OutputSize}.", nameof(outputs));
+        Forward(parameters, x, samples);
+        _z[^1].AsSpan(0, samples * Spec.OutputSize).CopyTo(outputs);
+        return OutputLoss(y, samples, computeDelta: false);
     }
 
     public double LossAndGradient(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Span<T> gradient)
@@ -69,7 +84,7 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
         if (gradient.Length != Layout.Count)
             throw new ArgumentException($"gradient has {gradient.Length} elements, the model has {Layout.Count} parameters.", nameof(gradient));
         Forward(parameters, x, samples);
-        double loss = SumSquaredError(y, samples, computeDelta: true);
+        double loss = OutputLoss(y, samples, computeDelta: true);
         Backward(parameters, x, samples, _densePack, gradient);
         return loss;
     }
@@ -80,7 +95,7 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
         if (pack.Samples != samples || pack.Layers.Count != Spec.LayerCount || destination.Length != pack.Length)
             throw new ArgumentException($"The pack is laid out for {pack.Samples} samples and {pack.Length} values; got {samples} samples and a {destination.Length}-value destination.", nameof(pack));
         Forward(parameters, x, samples);
-        double loss = SumSquaredError(y, samples, computeDelta: true);
+        double loss = OutputLoss(y, samples, computeDelta: true);
         Backward(parameters, x, samples, pack, destination);
         return loss;
     }
@@ -120,6 +135,14 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
             }
             if (l < layers - 1) Activations.Forward(Spec.Activation, z, _a[l].AsSpan(0, b * fanOut));
         }
+    }
+
+    /// <summary>The summed loss of the spec's kind over the output layer; optionally δ_L into _delta[^1].</summary>
+    private double OutputLoss(ReadOnlySpan<T> y, int b, bool computeDelta)
+    {
+        if (Spec.Loss != LossKind.CrossEntropy) return SumSquaredError(y, b, computeDelta);
+        int outputs = Spec.OutputSize;
+        return SoftmaxCrossEntropy.Sum<T>(_z[^1].AsSpan(0, b * outputs), y[..(b * outputs)], b, outputs, _delta[^1].AsSpan(0, b * outputs), computeDelta);
     }
 
     /// <summary>Sum of squared errors of the output; optionally δ_L = 2 (y_pred - y).</summary>

@@ -14,6 +14,8 @@ public sealed record ModelSpec
     public ModelSpec(IReadOnlyList<int> layerSizes, Activation activation = Activation.Sigmoid, LossKind loss = LossKind.Sse, bool bias = false)
     {
         LayerSizes = Validate(layerSizes, bias);
+        if (loss == LossKind.CrossEntropy && LayerSizes[^1] < 2)
+            throw new SpecException("loss", loss.Name(), $"allowed only for a model with at least 2 outputs (classes); {Architecture} has 1, whose softmax is always 1");
         Activation = activation;
         Loss = loss;
         Bias = bias;

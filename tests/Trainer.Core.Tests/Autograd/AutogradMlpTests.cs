@@ -24,12 +24,13 @@ public sealed class AutogradMlpTests
     {
         var spec = new ModelSpec([1000, 100, 10], activation, loss, bias);
         var data = Synthetic.Data(64, 1000, 10, seed: 7);
+        var y = loss == LossKind.CrossEntropy ? TestArrays.OneHot(64, 10, seed: 7) : data.Y;
         var parameters = Initializer.Create(ParameterLayout.For(spec), InitKind.Normal, seed: 7);   // the seed's N(0, 1)
         var hand = new double[parameters.Length];
         var auto = new double[parameters.Length];
 
-        double handLoss = new Mlp(spec).LossAndGradient(parameters, data.X, data.Y, 64, hand);
-        double autoLoss = new AutogradMlp(spec).LossAndGradient(parameters, data.X, data.Y, 64, auto);
+        double handLoss = new Mlp(spec).LossAndGradient(parameters, data.X, y, 64, hand);
+        double autoLoss = new AutogradMlp(spec).LossAndGradient(parameters, data.X, y, 64, auto);
 
         Assert.True(Math.Abs(handLoss - autoLoss) <= 1e-12 * handLoss, $"loss {autoLoss:R} vs hand {handLoss:R}");
         TestTensors.Close(hand, auto, 1e-12, $"{spec} gradient");

@@ -4,29 +4,33 @@ using Trainer.Core.Autograd;
 using Trainer.Core.Data;
 using Trainer.Core.Models;
 
-/// <summary>The input-gradient penalty loss = sse + λ Σ_s ‖∂sse/∂x_s‖², trained by double backward.</summary>
+/// <summary>The input-gradient penalty loss = sse + λ Σ_s ‖∂sse/∂x_s‖² (or ce in place of sse), trained by double backward.</summary>
 public sealed class GradientPenaltyTests
 {
     private const int Samples = 6;
 
-    private static (ModelSpec Spec, Dataset Data, double[] Parameters) Small(Activation activation, bool bias)
+    private static (ModelSpec Spec, Dataset Data, double[] Parameters) Small(Activation activation, bool bias, LossKind loss = LossKind.Sse)
     {
-        var spec = new ModelSpec([4, 5, 3], activation, LossKind.Sse, bias);
+        var spec = new ModelSpec([4, 5, 3], activation, loss, bias);
         var layout = ParameterLayout.For(spec);
         var parameters = Initializer.Create(layout, InitKind.Xavier, seed: 11);
         foreach (var view in layout.Views.Where(v => v.Name.StartsWith('b')))
             Synthetic.Normals(view.Of(parameters.AsSpan()), seed: 5 + view.Offset, std: 0.3);
-        return (spec, Synthetic.Data(Samples, 4, 3, seed: 11), parameters);
+        var data = Synthetic.Data(Samples, 4, 3, seed: 11);
+        if (loss == LossKind.CrossEntropy) data = new Dataset(data.X, TestArrays.OneHot(Samples, 3, seed: 11), Samples, 4, 3);
+        return (spec, data, parameters);
     }
 
     [Theory]
-    [InlineData(Activation.Sigmoid, false)]
-    [InlineData(Activation.Sigmoid, true)]
-    [InlineData(Activation.Tanh, true)]
-    [InlineData(Activation.Relu, true)]
-    public void ParameterGradient_MatchesFiniteDifferencesOfThePenalizedLoss(Activation activation, bool bias)
+    [InlineData(Activation.Sigmoid, false, LossKind.Sse)]
+    [InlineData(Activation.Sigmoid, true, LossKind.Sse)]
+    [InlineData(Activation.Tanh, true, LossKind.Sse)]
+    [InlineData(Activation.Relu, true, LossKind.Sse)]
+    [InlineData(Activation.Tanh, true, LossKind.CrossEntropy)]
+    [InlineData(Activation.Sigmoid, false, LossKind.CrossEntropy)]
+    public void ParameterGradient_MatchesFiniteDifferencesOfThePenalizedLoss(Activation activation, bool bias, LossKind loss)
     {
-        var (spec, data, parameters) = Small(activation, bias);
+        var (spec, data, parameters) = Small(activation, bias, loss);
         var model = new AutogradMlp(spec, gradientPenalty: 0.3);
         var gradient = new double[parameters.Length];
         model.LossAndGradient(parameters, data.X, data.Y, Samples, gradient);

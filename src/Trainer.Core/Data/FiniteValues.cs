@@ -1,0 +1,25 @@
+using System.Globalization;
+using System.Numerics.Tensors;
+
+namespace Trainer.Core.Data;
+
+/// <summary>The check that data holds only finite numbers, made once at load.</summary>
+public static class FiniteValues
+{
+    /// <summary>
+    /// Refuses the first NaN or infinity in <paramref name="values"/> (rows of <paramref name="columns"/>),
+    /// naming <paramref name="source"/>, its row and column: one would make the loss NaN at step 1, and
+    /// the job would only say that it diverged.
+    /// </summary>
+    public static void Require(ReadOnlySpan<double> values, int columns, string source)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(columns);
+        // Vectorized fast path: the largest magnitude is NaN or infinite exactly when some value is.
+        if (values.IsEmpty || double.IsFinite(TensorPrimitives.MaxMagnitude(values))) return;
+        for (int i = 0; i < values.Length; i++)
+            if (!double.IsFinite(values[i]))
+                throw new DataValueException(string.Create(CultureInfo.InvariantCulture, $"{source}: row {i / columns}, column {i % columns} (counting from 0) is {Describe(values[i])}; every value must be a finite number."));
+    }
+
+    private static string Describe(double value) => double.IsNaN(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
+}
