@@ -27,7 +27,7 @@ internal sealed class Commands(TextWriter output, TextWriter error)
     {
         var root = new RootCommand("Trainer: distributed neural-network training on an Orleans cluster.");
         root.Subcommands.Add(Command("train", "Submit a job and watch it to the end (with no --gateway: on an embedded silo)",
-            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions(embedded: true)));
+            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Json, CliOptions.DashboardPort], CliOptions.ConnectionOptions(embedded: true)));
         root.Subcommands.Add(Command("submit", "Submit a job to a running cluster and print its id at once",
             Submit, CliOptions.JobOptions, [CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("watch", "Stream a job's losses until it ends",
@@ -53,7 +53,11 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         var submission = CliOptions.JobArguments(r).ToSubmission();
         var saveFolder = PrepareSave(r);
         bool json = r.GetValue(CliOptions.Json);
-        await using var cluster = await Connect(r, cancellation);
+        var dashboardPort = r.GetValue(CliOptions.DashboardPort);
+        if (dashboardPort is not null && Gateway(r) is not null)
+            throw new SpecException("dashboard-port", dashboardPort,
+                "allowed only with an embedded silo (no --gateway): a running cluster's silos serve their own dashboards (deploy/local/cluster.sh: silo i on http://127.0.0.1:8080+i/)");
+        await using var cluster = await Connect(r, cancellation, dashboardPort);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
         var started = await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
@@ -223,11 +227,11 @@ internal sealed class Commands(TextWriter output, TextWriter error)
         return folder;
     }
 
-    private async Task<ClusterConnection> Connect(ParseResult r, CancellationToken cancellation)
+    private async Task<ClusterConnection> Connect(ParseResult r, CancellationToken cancellation, int? dashboardPort = null)
     {
         bool verbose = r.GetValue(CliOptions.Verbose);
         if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Describe(Blas.Default)}");
-        return await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation);
+        return await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation, dashboardPort);
     }
 
     /// <summary>--gateway, else the TRAINER_GATEWAY environment variable, else null (embedded).</summary>
