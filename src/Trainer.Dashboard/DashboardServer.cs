@@ -27,6 +27,9 @@ internal sealed class DashboardServer(IServiceProvider silo, DashboardSettings s
     /// <summary>Where Orleans' own dashboard is mounted.</summary>
     public const string OrleansPath = "/orleans";
 
+    /// <summary>How long requests in flight may take to finish when the silo stops.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
+
     private WebApplication? _app;
 
     public async Task StartingAsync(CancellationToken cancellationToken)
@@ -49,7 +52,11 @@ internal sealed class DashboardServer(IServiceProvider silo, DashboardSettings s
     {
         if (_app is not { } app) return;
         _app = null;
-        await app.StopAsync(cancellationToken);
+        // NOTE: a request that streams (Orleans' /orleans/Trace, open for an hour) would hold the
+        // silo's shutdown for the host's whole timeout; requests get a short grace, then are cut.
+        using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        grace.CancelAfter(StopGrace);
+        await app.StopAsync(grace.Token);
         await app.DisposeAsync();
     }
 

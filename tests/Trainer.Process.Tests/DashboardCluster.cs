@@ -24,14 +24,22 @@ public sealed class DashboardCluster : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        // --blas-threads 1: two silos share 2 cores (and the browser of the page test).
-        _cluster = await LocalCluster.CreateAsync(silos: 2, "--blas-threads 1", dashboards: true);
-        Started = await Cluster.StartAsync();
-        var submit = await Cluster.TrainerAsync("submit", "--steps", Steps.ToString());
-        Assert.True(submit.Code == 0, submit.ToString());
-        JobId = submit.Out.Trim();
-        await Poll.UntilAsync(() => GetAsync(0, $"api/jobs/{JobId}"), r => r.Status == HttpStatusCode.OK && StepsCompleted(r.Body) > 0,
-            TimeSpan.FromSeconds(60), r => $"{r.Status} {r.Body}");
+        try
+        {
+            // --blas-threads 1: two silos share 2 cores (and the browser of the page test).
+            _cluster = await LocalCluster.CreateAsync(silos: 2, "--blas-threads 1", dashboards: true);
+            Started = await Cluster.StartAsync();
+            var submit = await Cluster.TrainerAsync("submit", "--steps", Steps.ToString());
+            Assert.True(submit.Code == 0, submit.ToString());
+            JobId = submit.Out.Trim();
+            await Poll.UntilAsync(() => GetAsync(0, $"api/jobs/{JobId}"), r => r.Status == HttpStatusCode.OK && StepsCompleted(r.Body) > 0,
+                TimeSpan.FromSeconds(60), r => $"{r.Status} {r.Body}");
+        }
+        catch
+        {
+            await DisposeAsync(); // no silo outlives a fixture that failed to start
+            throw;
+        }
 
         static int StepsCompleted(JsonElement job) => job.GetProperty("status").GetProperty("steps_completed").GetInt32();
     }
@@ -46,21 +54,16 @@ public sealed class DashboardCluster : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        Http.Dispose();
+        if (_cluster is not { } cluster) return;
+        _cluster = null;
         try
         {
-            if (JobId != "") await Cluster.TrainerAsync("cancel", JobId);
+            if (JobId != "") await cluster.TrainerAsync("cancel", JobId);
         }
         finally
         {
-            Http.Dispose();
-            if (_cluster is not null) await _cluster.DisposeAsync();
+            await cluster.DisposeAsync();
         }
     }
-}
-
-/// <summary>The dashboard tests share one cluster and its running job, and run alone (the page test adds a browser to two silos on 2 cores).</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class DashboardCollection : ICollectionFixture<DashboardCluster>
-{
-    public const string Name = "dashboard";
 }
