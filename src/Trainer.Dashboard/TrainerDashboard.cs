@@ -21,6 +21,9 @@ public static class TrainerDashboard
         // NOTE: Orleans' dashboard needs its services on every silo of the cluster (its grains run
         // anywhere): turn the dashboard on for all silos or none, as deploy/local/cluster.sh does.
         silo.AddDashboard();
+        // The dashboard's app has a container of its own; the services it shares with the silo are
+        // resolved from the silo, so they are the silo's instances (its grain factory; Orleans'
+        // dashboard client and the log sink of its /orleans/Trace, internal types named only here).
         var orleansDashboard = typeof(DashboardOptions).Assembly;
         Type[] shared =
         [
