@@ -6,14 +6,16 @@
 #   deploy/local/cluster.sh stop      TERM, bounded wait, then KILL; removes the pid files
 #   deploy/local/cluster.sh build     build trainer-silo and trainer (Release) if missing or stale
 #
-# Silo i listens on silo port BASE_SILO+i and gateway port BASE_GATEWAY+i; silo 0 is the
-# primary. NOTE: localhost clustering keeps the membership table on the primary silo, so killing
-# silo 0 ends the cluster; any other silo may die.
+# Silo i listens on silo port BASE_SILO+i and gateway port BASE_GATEWAY+i, and serves its web
+# dashboard on http://127.0.0.1:BASE_DASHBOARD+i/ (docs/dashboard.md); silo 0 is the primary.
+# NOTE: localhost clustering keeps the membership table on the primary silo, so killing silo 0
+# ends the cluster; any other silo may die.
 #
 # Environment:
 #   TRAINER_CLUSTER_DIR        logs (silo-<i>.log), pid files (silo-<i>.pid), cluster.env  [<repo>/.cluster]
 #   TRAINER_BASE_SILO_PORT     silo port of silo 0                                          [11111]
 #   TRAINER_BASE_GATEWAY_PORT  gateway port of silo 0                                       [30000]
+#   TRAINER_BASE_DASHBOARD_PORT  web dashboard port of silo 0 (loopback); 0: no dashboards  [8080]
 #   TRAINER_SILO_ARGS          extra arguments appended to every silo's command line        []
 #   TRAINER_START_TIMEOUT      seconds to wait for all silos to log "Silo ready"            [90]
 #   TRAINER_STOP_TIMEOUT       seconds to wait after TERM before KILL                       [20]
@@ -34,6 +36,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 dir="${TRAINER_CLUSTER_DIR:-$repo/.cluster}"
 base_silo="${TRAINER_BASE_SILO_PORT:-11111}"
 base_gateway="${TRAINER_BASE_GATEWAY_PORT:-30000}"
+base_dashboard="${TRAINER_BASE_DASHBOARD_PORT:-8080}"
 start_timeout="${TRAINER_START_TIMEOUT:-90}"
 stop_timeout="${TRAINER_STOP_TIMEOUT:-20}"
 silo_bin="$repo/src/Trainer.Silo/bin/Release/net10.0"
@@ -108,7 +111,7 @@ usable_cpu_count() { usable_cpus | wc -l; }
 
 start_silo() {
   local i="$1" n="$2" log="$dir/silo-$1.log" cores
-  local -a extra=() pin=()
+  local -a extra=() pin=() dashboard=()
   cores="$(silo_cores "$i" "$n")"
   # NOTE: .NET sizes its thread pool and spinning by the CPUs it may use; a silo pinned to one core
   # that believes it has one (measured: 5.0-6.7 s) was slower than not pinning it (4.6-5.7 s), and
@@ -116,6 +119,7 @@ start_silo() {
   [[ -n "$cores" ]] && pin=(env "DOTNET_PROCESSOR_COUNT=${DOTNET_PROCESSOR_COUNT:-$(usable_cpu_count)}" taskset -c "$cores")
   # shellcheck disable=SC2206 # word splitting of TRAINER_SILO_ARGS is intended
   [[ -n "${TRAINER_SILO_ARGS:-}" ]] && extra=(${TRAINER_SILO_ARGS})
+  [[ "$base_dashboard" != 0 ]] && dashboard=(--dashboard-port $((base_dashboard + i)))
   : >"$log"
   [[ -n "$cores" ]] && echo "cluster.sh: silo $i pinned to cores $cores (TRAINER_PIN_CORES=1)" >>"$log"
   # The silo runs in its output folder so it finds appsettings.json (the host's content root is the
@@ -124,7 +128,7 @@ start_silo() {
   (cd "$silo_bin" && exec setsid "${pin[@]}" dotnet trainer-silo.dll \
       --silo-port $((base_silo + i)) --gateway-port $((base_gateway + i)) --primary-port "$base_silo" \
       "--Logging:Console:TimestampFormat=HH:mm:ss.fff " \
-      "${extra[@]}" </dev/null >>"$log" 2>&1) &
+      "${dashboard[@]}" "${extra[@]}" </dev/null >>"$log" 2>&1) &
   echo $! >"$dir/silo-$i.pid"
 }
 
@@ -160,6 +164,8 @@ wait_ready() {
 cmd_start() {
   local n="${1:-}"
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "start needs the number of silos, e.g. 'start 3' (got '${n}')"
+  [[ "$base_dashboard" =~ ^[0-9]+$ ]] && ((base_dashboard == 0 || base_dashboard + n - 1 <= 65535)) \
+    || die "TRAINER_BASE_DASHBOARD_PORT must be 0 (no dashboards) or a port such that $n silos fit below 65536 (got '${base_dashboard}')"
   mkdir -p "$dir"
   local i running=()
   for i in $(silo_indices); do
@@ -170,7 +176,7 @@ cmd_start() {
   fi
   rm -f "$dir"/silo-*.pid
   build_if_stale Trainer.Silo "$silo_bin/trainer-silo.dll"
-  printf 'SILOS=%s\nBASE_SILO_PORT=%s\nBASE_GATEWAY_PORT=%s\n' "$n" "$base_silo" "$base_gateway" >"$dir/cluster.env"
+  printf 'SILOS=%s\nBASE_SILO_PORT=%s\nBASE_GATEWAY_PORT=%s\nBASE_DASHBOARD_PORT=%s\n' "$n" "$base_silo" "$base_gateway" "$base_dashboard" >"$dir/cluster.env"
 
   # The primary first: the others join through it.
   start_silo 0 "$n"
@@ -180,11 +186,16 @@ cmd_start() {
   for ((i = 1; i < n; i++)); do rest+=("$i"); done
   [[ ${#rest[@]} -gt 0 ]] && wait_ready "${rest[@]}"
 
-  local gateways=()
-  for ((i = 0; i < n; i++)); do gateways+=("127.0.0.1:$((base_gateway + i))"); done
+  local gateways=() dashboards=()
+  for ((i = 0; i < n; i++)); do
+    gateways+=("127.0.0.1:$((base_gateway + i))")
+    [[ "$base_dashboard" != 0 ]] && dashboards+=("http://127.0.0.1:$((base_dashboard + i))/")
+  done
   local IFS=,
   echo "cluster of $n silos ready; logs in $dir"
   echo "gateways: ${gateways[*]}"
+  [[ ${#dashboards[@]} -gt 0 ]] && echo "dashboards: ${dashboards[*]}"
+  return 0
 }
 
 cmd_status() {

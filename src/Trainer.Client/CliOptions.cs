@@ -56,6 +56,7 @@ internal static class CliOptions
     public static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Cluster id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<string> ServiceId = new("--service-id") { Description = "Service id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the cluster's log on stderr, and how long connecting (and, for status, the job's answer) took" };
+    public static readonly Option<int?> DashboardPort = new("--dashboard-port") { Description = "Serve the embedded silo's web dashboard on http://127.0.0.1:PORT/ while the job runs [default: none; a running cluster's silos serve their own]" };
 
     public static readonly Option<bool> FromStart = new("--from-start") { Description = "Replay every loss from step 1 (default: from now on)" };
     public static readonly Argument<string> JobId = new("job") { Description = "a job id, as printed by submit or list" };

@@ -1,10 +1,13 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Trainer.Core;
+using Trainer.Dashboard;
 using Trainer.Hosting;
 
 namespace Trainer.Client;
@@ -30,7 +33,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     public string Description { get; }
 
-    public static async Task<ClusterConnection> OpenAsync(string? gateways, string clusterId, string serviceId, bool verbose, CancellationToken cancellation)
+    /// <param name="dashboardPort">The embedded silo serves its web dashboard on this loopback port (null: none).</param>
+    public static async Task<ClusterConnection> OpenAsync(string? gateways, string clusterId, string serviceId, bool verbose, CancellationToken cancellation,
+        int? dashboardPort = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
@@ -42,10 +47,12 @@ internal sealed class ClusterConnection : IAsyncDisposable
         {
             // NOTE: the embedded silo takes free ports so it never collides with a local cluster on 11111/30000.
             int siloPort = FreePort(), gatewayPort = FreePort();
+            if (dashboardPort is { } port)
+                builder.Configuration.AddInMemoryCollection([new(DashboardSettings.PortKey, port.ToString(CultureInfo.InvariantCulture))]);
             builder.UseOrleans(silo => silo
                 .UseLocalhostClustering(siloPort, gatewayPort, null, serviceId, $"{clusterId}-embedded-{Environment.ProcessId}")
                 .AddTrainer(builder.Configuration));
-            description = "embedded silo (in this process)";
+            description = "embedded silo (in this process)" + (dashboardPort is null or 0 ? "" : $", dashboard {DashboardSettings.From(builder.Configuration).Url}");
         }
         else
         {
@@ -74,6 +81,12 @@ internal sealed class ClusterConnection : IAsyncDisposable
         {
             host.Dispose();
             throw new SpecException("gateway", gateways, "no gateway answered within 30 s; start the cluster first (deploy/local/cluster.sh start N) or check the ports");
+        }
+        catch
+        {
+            // E.g. the dashboard's port is in use: nothing of the embedded silo may stay behind.
+            host.Dispose();
+            throw;
         }
         return new ClusterConnection(host, description);
     }

@@ -31,7 +31,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     {
         var root = new RootCommand("Trainer: distributed neural-network training on an Orleans cluster.");
         root.Subcommands.Add(Command("train", "Submit a job and watch it to the end (with no --gateway: on an embedded silo)",
-            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Plot, CliOptions.Json, CliOptions.Progress], CliOptions.ConnectionOptions(embedded: true)));
+            Train, CliOptions.JobOptions, [CliOptions.Save, CliOptions.Plot, CliOptions.Json, CliOptions.Progress, CliOptions.DashboardPort], CliOptions.ConnectionOptions(embedded: true)));
         root.Subcommands.Add(Command("submit", "Submit a job to a running cluster and print its id at once",
             Submit, CliOptions.JobOptions, [CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("watch", "Stream a job's losses until it ends",
@@ -61,7 +61,11 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         var plotFile = r.GetValue(CliOptions.Plot) is { } plot ? PlotFile.Parse("plot", plot) : null;
         bool json = r.GetValue(CliOptions.Json);
         var progress = Progress(r);
-        await using var cluster = await Connect(r, cancellation);
+        var dashboardPort = r.GetValue(CliOptions.DashboardPort);
+        if (dashboardPort is not null && Gateway(r) is not null)
+            throw new SpecException("dashboard-port", dashboardPort,
+                "allowed only with an embedded silo (no --gateway): a running cluster's silos serve their own dashboards (deploy/local/cluster.sh: silo i on http://127.0.0.1:8080+i/)");
+        await using var cluster = await Connect(r, cancellation, dashboardPort);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
         var started = await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
@@ -243,12 +247,12 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         return folder;
     }
 
-    private async Task<ClusterConnection> Connect(ParseResult r, CancellationToken cancellation)
+    private async Task<ClusterConnection> Connect(ParseResult r, CancellationToken cancellation, int? dashboardPort = null)
     {
         bool verbose = r.GetValue(CliOptions.Verbose);
         if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Describe(Blas.Default)}");
         var connecting = System.Diagnostics.Stopwatch.StartNew();
-        var connection = await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation);
+        var connection = await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation, dashboardPort);
         // The client's own start-up (mostly compiling Orleans' client code) is most of a short command's time: say how much.
         if (verbose) error.WriteLine($"trainer: connected to the {connection.Description} in {connecting.ElapsedMilliseconds} ms ({(DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds:F0} ms since this process started)");
         return connection;

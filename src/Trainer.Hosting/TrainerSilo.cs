@@ -9,6 +9,7 @@ using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using StackExchange.Redis;
 using Trainer.Core.Linalg;
+using Trainer.Dashboard;
 using Trainer.Grains;
 
 namespace Trainer.Hosting;
@@ -19,6 +20,8 @@ public static class TrainerSilo
     /// <summary>
     /// Grains, placement, job storage, the job supervisor and options every Trainer silo needs
     /// (any clustering). Job records go to memory storage unless <see cref="SiloSettings.Redis"/> is set.
+    /// The web dashboard is served when <paramref name="configuration"/> sets Trainer:DashboardPort
+    /// (<see cref="DashboardSettings"/>; a setting that is not allowed throws <see cref="Trainer.Core.SpecException"/> here).
     /// </summary>
     public static ISiloBuilder AddTrainer(this ISiloBuilder silo, IConfiguration? configuration = null, SiloSettings? settings = null)
     {
@@ -50,6 +53,7 @@ public static class TrainerSilo
             if (o.BlasThreads > 0) Blas.SystemOpenBlas?.SetThreads(o.BlasThreads);
         });
         silo.Services.AddHostedService<JobSupervisor>();
+        if (configuration is not null) silo.AddTrainerDashboard(configuration);
         silo.Services.AddSingleton(sp =>
         {
             int threads = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TrainerOptions>>().Value.ComputeThreads;

@@ -2,11 +2,16 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Trainer.Core;
 using Trainer.Core.Linalg;
+using Trainer.Dashboard;
 using Trainer.Hosting;
 
 // One silo of a Trainer cluster. Settings layer the standard .NET way: appsettings.json, then
 // environment variables (Silo__SiloPort=11112), then the command line (--silo-port 11112).
+// Exit code 2: a setting is not allowed or cannot be used (e.g. the dashboard's port is in use);
+// the message names it, and the silo never joined the cluster.
 var builder = Host.CreateApplicationBuilder(args);
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 {
@@ -18,15 +23,36 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--blas-threads"] = "Trainer:BlasThreads",
     ["--redis"] = "Silo:Redis",
     ["--clustering"] = "Silo:Clustering",
+    ["--dashboard-port"] = DashboardSettings.PortKey,
+    ["--dashboard-address"] = DashboardSettings.AddressKey,
 });
 var settings = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
-builder.UseOrleans(silo => silo.UseTrainerClustering(settings).AddTrainer(builder.Configuration, settings));
+try
+{
+    builder.UseOrleans(silo => silo.UseTrainerClustering(settings).AddTrainer(builder.Configuration, settings));
 
-using var host = builder.Build();
-var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Silo");
-var blas = Blas.Default;
-log.LogInformation("Silo starting: cluster {Cluster}, silo port {SiloPort}, gateway {GatewayPort}, primary {Primary}, GEMM backend {Backend}",
-    settings.ClusterId, settings.SiloPort, settings.GatewayPort, settings.PrimarySiloPort, Blas.Describe(blas));
-await host.StartAsync();
-log.LogInformation("Silo ready: gateway 127.0.0.1:{GatewayPort}", settings.GatewayPort);
-await host.WaitForShutdownAsync();
+    using var host = builder.Build();
+    var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Silo");
+    var blas = Blas.Default;
+    log.LogInformation("Silo starting: cluster {Cluster}, silo port {SiloPort}, gateway {GatewayPort}, primary {Primary}, GEMM backend {Backend}",
+        settings.ClusterId, settings.SiloPort, settings.GatewayPort, settings.PrimarySiloPort, Blas.Describe(blas));
+    await host.StartAsync();
+    var dashboard = host.Services.GetService<DashboardSettings>();
+    log.LogInformation("Silo ready: gateway 127.0.0.1:{GatewayPort}{Dashboard}", settings.GatewayPort, dashboard is null ? "" : $", dashboard {dashboard.Url}");
+    await host.WaitForShutdownAsync();
+    return 0;
+}
+catch (Exception e) when (SettingError(e) is { } message)
+{
+    Console.Error.WriteLine($"trainer-silo: error: {message}");
+    return 2;
+}
+
+// The message of a setting that is not allowed, wherever start-up wrapped it; null for any other failure.
+static string? SettingError(Exception? e) => e switch
+{
+    null => null,
+    SpecException or OptionsValidationException => e.Message,
+    AggregateException a => a.InnerExceptions.Select(SettingError).FirstOrDefault(m => m is not null),
+    _ => SettingError(e.InnerException),
+};

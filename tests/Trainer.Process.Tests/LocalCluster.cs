@@ -18,13 +18,14 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly string? _gateway;
     private readonly string[] _clientArgs;
 
-    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, string siloArgs, string? gateway, string[] clientArgs)
+    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, int baseDashboardPort, string siloArgs, string? gateway, string[] clientArgs)
     {
         _gateway = gateway;
         _clientArgs = clientArgs;
         Silos = silos;
         BaseSiloPort = baseSiloPort;
         BaseGatewayPort = baseGatewayPort;
+        BaseDashboardPort = baseDashboardPort;
         Folder = Path.Combine(Path.GetTempPath(), "trainer-process-tests", Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Folder);
         _environment = new()
@@ -32,6 +33,7 @@ public sealed class LocalCluster : IAsyncDisposable
             ["TRAINER_CLUSTER_DIR"] = Folder,
             ["TRAINER_BASE_SILO_PORT"] = baseSiloPort.ToString(),
             ["TRAINER_BASE_GATEWAY_PORT"] = baseGatewayPort.ToString(),
+            ["TRAINER_BASE_DASHBOARD_PORT"] = baseDashboardPort.ToString(),
             ["TRAINER_SILO_ARGS"] = siloArgs,
             ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
         };
@@ -40,6 +42,14 @@ public sealed class LocalCluster : IAsyncDisposable
     public int Silos { get; }
     public int BaseSiloPort { get; }
     public int BaseGatewayPort { get; }
+
+    /// <summary>Silo i serves its web dashboard on this + i; 0: the silos serve none.</summary>
+    public int BaseDashboardPort { get; }
+
+    /// <summary>The web dashboard of silo <paramref name="silo"/>, e.g. http://127.0.0.1:41234/.</summary>
+    public Uri Dashboard(int silo) => BaseDashboardPort == 0
+        ? throw new InvalidOperationException("This cluster was created without dashboards (LocalCluster.CreateAsync(..., dashboards: true)).")
+        : new Uri($"http://127.0.0.1:{BaseDashboardPort + silo}/");
 
     /// <summary>Logs, pid files and anything the test writes (kept after the test, for reading).</summary>
     public string Folder { get; }
@@ -50,10 +60,11 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>A cluster that has not been started yet (see <see cref="StartAsync"/>).</summary>
     /// <param name="gateway">What the client's --gateway gets instead of the list of every gateway (e.g. redis://host:port).</param>
     /// <param name="clientArgs">Appended to every `trainer` command (e.g. --cluster-id).</param>
-    public static async Task<LocalCluster> CreateAsync(int silos, string siloArgs = "", string? gateway = null, string[]? clientArgs = null)
+    /// <param name="dashboards">Whether the silos serve their web dashboards (on free ports, see <see cref="Dashboard"/>).</param>
+    public static async Task<LocalCluster> CreateAsync(int silos, string siloArgs = "", string? gateway = null, string[]? clientArgs = null, bool dashboards = false)
     {
-        var (siloBase, gatewayBase) = FreePortBases(silos);
-        var cluster = new LocalCluster(silos, siloBase, gatewayBase, siloArgs, gateway, clientArgs ?? []);
+        var (siloBase, gatewayBase, dashboardBase) = FreePortBases(silos);
+        var cluster = new LocalCluster(silos, siloBase, gatewayBase, dashboards ? dashboardBase : 0, siloArgs, gateway, clientArgs ?? []);
         await Repo.EnsureBuiltAsync(cluster._processes);
         return cluster;
     }
@@ -61,10 +72,12 @@ public sealed class LocalCluster : IAsyncDisposable
     public Task<ProcessResult> ScriptAsync(params string[] args) =>
         _processes.RunAsync("bash", [Repo.ClusterScript, .. args], _environment, TimeSpan.FromMinutes(3), Repo.Root);
 
-    public async Task StartAsync()
+    /// <summary>`cluster.sh start N`, which must succeed; its output (the gateways, the dashboards).</summary>
+    public async Task<ProcessResult> StartAsync()
     {
         var result = await ScriptAsync("start", Silos.ToString());
         Assert.True(result.Code == 0, result.ToString());
+        return result;
     }
 
     /// <summary>Runs the real `trainer` client with --gateway set to every silo's gateway.</summary>
@@ -127,21 +140,21 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>
-    /// Random silo and gateway port bases in 21000-28999 / 31000-38999 whose next
-    /// <paramref name="count"/> ports are all free on loopback right now.
+    /// Random silo, gateway and dashboard port bases in 21000-28999 / 31000-38999 / 41000-48999 whose
+    /// next <paramref name="count"/> ports are all free on loopback right now.
     /// </summary>
-    private static (int Silo, int Gateway) FreePortBases(int count)
+    private static (int Silo, int Gateway, int Dashboard) FreePortBases(int count)
     {
         for (int attempt = 0; attempt < 50; attempt++)
         {
             int silo = Random.Shared.Next(21000, 29000 - count);
-            int gateway = silo + 10000;
-            if (Enumerable.Range(0, count).All(i => IsFree(silo + i) && IsFree(gateway + i))) return (silo, gateway);
+            int gateway = silo + 10000, dashboard = silo + 20000;
+            if (Enumerable.Range(0, count).All(i => IsFree(silo + i) && IsFree(gateway + i) && IsFree(dashboard + i))) return (silo, gateway, dashboard);
         }
-        throw new InvalidOperationException("No free port range found in 21000-38999 after 50 tries.");
+        throw new InvalidOperationException("No free port range found in 21000-48999 after 50 tries.");
     }
 
-    private static bool IsFree(int port)
+    public static bool IsFree(int port)
     {
         try
         {

@@ -14,6 +14,9 @@ public static class Repo
     /// <summary>The client as built by `cluster.sh build` (run it with `dotnet`, which needs no apphost).</summary>
     public static string TrainerDll => Path.Combine(Root, "src", "Trainer.Client", "bin", "Release", "net10.0", "trainer.dll");
 
+    /// <summary>The folder of trainer-silo as built by `cluster.sh build`; a silo runs in it, to find its appsettings.json.</summary>
+    public static string SiloFolder => Path.Combine(Root, "src", "Trainer.Silo", "bin", "Release", "net10.0");
+
     /// <summary>Builds trainer-silo and trainer through the script, once, if missing or stale.</summary>
     public static async Task EnsureBuiltAsync(ChildProcesses processes)
     {

@@ -1,0 +1,11 @@
+namespace Trainer.Dashboard;
+
+/// <summary>
+/// One evaluation of a job's model, as GET /api/jobs/{id} lists them in "evals":
+/// <c>{"step": 500, "epoch": 2, "split": "validation", "loss": 0.31, "accuracy": 0.91}</c>: after step
+/// <see cref="Step"/> (in epoch <see cref="Epoch"/>), on the samples of <see cref="Split"/> ("train",
+/// "validation" or "test"), their mean loss and the fraction classified right, in [0, 1].
+/// NOTE: jobs record no evaluations yet (they come with a later issue), so "evals" is empty; the
+/// field and this shape are the contract the page already plots (accuracy per split against step).
+/// </summary>
+public sealed record EvalPoint(int Step, int Epoch, string Split, double Loss, double Accuracy);

@@ -1,0 +1,44 @@
+using PuppeteerSharp;
+
+namespace Trainer.Process.Tests;
+
+/// <summary>The dashboard's page in a real headless chromium, against real silo processes while a job runs.</summary>
+[Collection(DashboardCollection.Name)]
+public sealed class DashboardPageTests(DashboardCluster fixture)
+{
+    private const int Deadline = 30_000;
+    private const string PlottedPoints = "Number(document.getElementById('loss-chart').dataset.points)";
+
+    [Fact]
+    public async Task ThePage_ListsTheRunningJob_AndItsLossCurveGrowsBetweenPolls()
+    {
+        await using var browser = await SystemChromium.LaunchAsync();
+        await using var page = await browser.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, e) => { lock (errors) errors.Add(e.Message); };
+
+        var response = await page.GoToAsync(fixture.Cluster.Dashboard(1).ToString());
+        Assert.True(response.Ok, $"GET / answered {response.Status}");
+
+        // The job's row says running, as a person reads it.
+        var row = await page.WaitForSelectorAsync($"#jobs tbody tr[data-job-id='{fixture.JobId}'][data-state='running']", new WaitForSelectorOptions { Timeout = Deadline });
+        Assert.Equal("running", await row.EvaluateFunctionAsync<string>("r => r.cells[1].textContent"));
+
+        // With no job chosen the page shows the running one; its curve has points, then more.
+        await page.WaitForFunctionAsync($"() => document.getElementById('job-id').textContent === '{fixture.JobId}' && {PlottedPoints} > 0",
+            new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
+        int before = await page.EvaluateExpressionAsync<int>(PlottedPoints);
+        await page.WaitForFunctionAsync($"() => {PlottedPoints} > {before}", new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
+
+        // Its workers, and both silos, active.
+        await page.WaitForFunctionAsync("() => document.querySelectorAll('#workers tbody tr').length === 2 && document.querySelectorAll(\"#silos tbody tr[data-status='active']\").length === 2",
+            new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
+        Assert.Equal($"127.0.0.1:{fixture.Cluster.BaseSiloPort + 1}", await page.EvaluateExpressionAsync<string>("document.getElementById('self').textContent"));
+
+        // The log scale redraws the same points.
+        await page.ClickAsync("#log-scale");
+        Assert.True(await page.EvaluateExpressionAsync<int>(PlottedPoints) >= before);
+        await page.ScreenshotAsync(Path.Combine(fixture.Cluster.Folder, "dashboard.png"));
+        Assert.Empty(errors);
+    }
+}
