@@ -12,8 +12,10 @@ internal static class CliOptions
     public static readonly Option<string> Loss = new("--loss") { Description = "Loss: sse (sum of squares, the seed's), mse (their mean), or ce (softmax cross-entropy, the mean over the batch; needs class data)", DefaultValueFactory = _ => "sse" };
     public static readonly Option<bool> Bias = new("--bias") { Description = "Give every layer a bias (the seed has none)" };
     public static readonly Option<double> LearningRate = new("--lr") { Description = "Learning rate (before any --lr-schedule)", DefaultValueFactory = _ => 1e-5 };
-    public static readonly Option<int?> Batch = new("--batch") { Description = "Samples per step, the first rows of the data [default: 64, or every training row of --data]" };
-    public static readonly Option<int> Steps = new("--steps") { Description = "Training steps", DefaultValueFactory = _ => 3000 };
+    public static readonly Option<int?> Batch = new("--batch") { Description = "Samples per step: with --data, mini-batches drawn from the data in epochs, each a shuffle seeded by --seed [default: every training row of --data, or 64 synthetic samples]" };
+    public static readonly Option<int?> Epochs = new("--epochs") { Description = "Train for this many passes over --data (instead of --steps): epochs x ceil(samples / batch) steps, or floor with --drop-last" };
+    public static readonly Option<bool> DropLast = new("--drop-last") { Description = "Drop each epoch's last batch when the data leaves fewer than --batch samples for it (kept by default, as in PyTorch)" };
+    public static readonly Option<int> Steps = new("--steps") { Description = "Training steps (or give --epochs)", DefaultValueFactory = _ => JobArgumentsDefaults.Steps };
     public static readonly Option<int> Workers = new("--workers") { Description = "Worker grains (each a shard of the batch, or with --parallel split a slice of the first layer)", DefaultValueFactory = _ => 2 };
     public static readonly Option<int> Seed = new("--seed") { Description = "Seed of the synthetic data and the initial weights", DefaultValueFactory = _ => 0 };
     public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) or (N,) integer class labels, or idx:DIR with MNIST-style train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (t10k-* as the test set) [default: synthetic N(0,1)]" };
@@ -62,7 +64,7 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "a job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Steps, Workers, Seed, Data, Scale, Init, Engine, Parallel,
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, Scale, Init, Engine, Parallel,
          Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
@@ -79,7 +81,10 @@ internal static class CliOptions
         Bias = r.GetValue(Bias),
         LearningRate = r.GetValue(LearningRate),
         Batch = r.GetValue(Batch),
-        Steps = r.GetValue(Steps),
+        // null when not typed: --epochs may then set the steps.
+        Steps = r.GetResult(Steps) is { Implicit: false } ? r.GetValue(Steps) : null,
+        Epochs = r.GetValue(Epochs),
+        DropLast = r.GetValue(DropLast),
         Workers = r.GetValue(Workers),
         Seed = r.GetValue(Seed),
         Data = r.GetValue(Data),

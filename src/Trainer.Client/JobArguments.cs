@@ -17,7 +17,11 @@ internal sealed record JobArguments
     public double LearningRate { get; init; } = 1e-5;
     /// <summary>Null: 64 for synthetic data, every training row for npy or idx data.</summary>
     public int? Batch { get; init; }
-    public int Steps { get; init; } = 3000;
+    /// <summary>Null: <see cref="JobArgumentsDefaults.Steps"/>, or what <see cref="Epochs"/> makes of it.</summary>
+    public int? Steps { get; init; }
+    /// <summary>Passes over the data; sets the steps (refused together with <see cref="Steps"/>).</summary>
+    public int? Epochs { get; init; }
+    public bool DropLast { get; init; }
     public int Workers { get; init; } = 2;
     public int Seed { get; init; }
     public string? Data { get; init; }
@@ -45,6 +49,21 @@ internal sealed record JobArguments
     public string? Resume { get; init; }
 
     public const int SyntheticBatch = 64;
+
+    /// <summary>--steps, or --epochs passes over the data in batches of <paramref name="batch"/> (<paramref name="samples"/> 0: one batch is all of it).</summary>
+    private int StepsFor(int batch, int samples)
+    {
+        if (Epochs is not { } epochs) return Steps ?? JobArgumentsDefaults.Steps;
+        if (Steps is { } steps)
+            throw new SpecException("epochs", epochs, $"allowed only without --steps (given: {steps}); give one of them");
+        if (epochs <= 0)
+            throw new SpecException("epochs", epochs, "allowed: a whole number of passes over the data from 1");
+        if (batch <= 0) return epochs; // Validate names the batch.
+        long total = new Trainer.Core.Data.BatchSchedule(samples == 0 ? batch : samples, batch, DropLast, Seed).StepsFor(epochs);
+        if (total > TrainingSpec.MaxSteps)
+            throw new SpecException("epochs", epochs, $"allowed: at most {TrainingSpec.MaxSteps} steps in all; {epochs} epochs of this data are {total}");
+        return (int)total;
+    }
 
     /// <summary>
     /// The --data the job trains on, read and checked against <paramref name="model"/>: its training rows
@@ -97,10 +116,14 @@ internal sealed record JobArguments
             data = loaded.Train;
             if (Batch is { } b && b > data.Count)
                 throw new SpecException("batch", b, $"the data in {loaded.Description} has {data.Count} samples, so at most {data.Count}");
-            if (Batch is { } positive && positive > 0) data = data.Take(positive);
             dataDescription = $"{loaded.Description} ({data.Count} samples)";
         }
+        // Synthetic data is one full batch of --batch samples; real data is gone through in mini-batches of it.
         int batch = Batch ?? data?.Count ?? SyntheticBatch;
+        int samples = data is not null && batch > 0 && batch < data.Count ? data.Count : 0;
+        if (DropLast && samples == 0)
+            throw new SpecException("drop-last", "true", $"allowed only with mini-batches: --data and a --batch below its sample count ({(data is null ? "synthetic data is one batch" : $"{data.Count} samples")})");
+        int steps = StepsFor(batch, samples);
 
         InitKind initKind = InitKind.Normal;
         TensorPayload? initial = null;
@@ -122,7 +145,9 @@ internal sealed record JobArguments
             Model = model,
             LearningRate = LearningRate,
             Batch = batch,
-            Steps = Steps,
+            Samples = samples,
+            DropLast = DropLast,
+            Steps = steps,
             Workers = Workers,
             Seed = Seed,
             Init = initKind,
@@ -142,4 +167,10 @@ internal sealed record JobArguments
             throw new SpecException("resume", resume, "allowed: the id of a finished job (see `trainer list`)");
         return new JobSubmission(spec, payload, initial, dataDescription, initDescription, ResumeFrom: Resume);
     }
+}
+
+/// <summary>Defaults shared by the options and <see cref="JobArguments"/>.</summary>
+internal static class JobArgumentsDefaults
+{
+    public const int Steps = 3000;
 }

@@ -17,8 +17,26 @@ internal static class JobLine
     public static string Describe(JobSubmission s)
     {
         var spec = s.Spec;
-        return $"{spec.Model}, {spec.Workers} workers, batch {spec.Batch}, {spec.Steps} steps, lr {Number(spec.LearningRate)}, "
+        return $"{spec.Model}, {spec.Workers} workers, {Batches(spec)}, {spec.Steps} steps{Epochs(spec)}, lr {Number(spec.LearningRate)}, "
             + $"engine {Lower(spec.Engine)}, {Lower(spec.Precision)}, {HowItRuns(spec)}; data {s.DataDescription}; init {s.InitDescription}";
+    }
+
+    /// <summary><c>batch 64</c> (all the data at every step), or <c>mini-batches of 128 from 60000 samples (469 an epoch, the last of 96)</c>.</summary>
+    public static string Batches(TrainingSpec spec)
+    {
+        if (!spec.MiniBatches) return $"batch {spec.Batch}";
+        var schedule = spec.Schedule();
+        var last = schedule.LastBatch != spec.Batch ? $", the last of {schedule.LastBatch}"
+            : spec.DropLast && spec.Samples % spec.Batch != 0 ? $", {spec.Samples % spec.Batch} left out each" : "";
+        return $"mini-batches of {spec.Batch} from {spec.Samples} samples ({schedule.BatchesPerEpoch} an epoch{last})";
+    }
+
+    /// <summary><c> (10 epochs)</c> for a mini-batch job; empty otherwise.</summary>
+    private static string Epochs(TrainingSpec spec)
+    {
+        if (!spec.MiniBatches) return "";
+        double epochs = (double)spec.Steps / spec.Schedule().BatchesPerEpoch;
+        return $" ({epochs.ToString("0.##", CultureInfo.InvariantCulture)} epoch{(epochs == 1 ? "" : "s")})";
     }
 
     /// <summary><c>; resumed from job-… at step 500</c> for a job that continues another; empty otherwise.</summary>

@@ -34,7 +34,14 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
             int totalSteps = status.Spec?.Steps ?? 0;
             var elapsed = TimeSpan.FromSeconds(status.TrainingSeconds);
             double rate = Rate(status);
-            for (int i = 0; i < losses.Length; i++) progress.Report(new StepProgress(batch.FromStep + i, totalSteps, losses[i], elapsed, rate));
+            // A mini-batch job's steps belong to epochs: the display shows which.
+            int perEpoch = status.Spec is { MiniBatches: true } spec ? spec.Schedule().BatchesPerEpoch : 0;
+            for (int i = 0; i < losses.Length; i++)
+            {
+                int step = batch.FromStep + i;
+                progress.Report(perEpoch == 0 ? new StepProgress(step, totalSteps, losses[i], elapsed, rate)
+                    : new StepProgress(step, totalSteps, losses[i], elapsed, rate) { Epoch = (step - 1) / perEpoch + 1, TotalEpochs = (totalSteps + perEpoch - 1) / perEpoch });
+            }
             next = batch.FromStep + losses.Length;
             // Terminal and nothing more to read: every loss has been shown.
             if (status.IsTerminal && next > status.StepsCompleted) return status;
