@@ -3,6 +3,7 @@ using System.Globalization;
 using Trainer.Abstractions;
 using Trainer.Core;
 using Trainer.Core.Linalg;
+using Trainer.Core.Training;
 
 namespace Trainer.Client;
 
@@ -56,7 +57,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
 
     private async Task<int> Train(ParseResult r, CancellationToken cancellation)
     {
-        var submission = CliOptions.JobArguments(r).ToSubmission();
+        var submission = CliOptions.JobArguments(r).ToSubmission(out var testSet);
         var saveFolder = PrepareSave(r);
         var plotFile = r.GetValue(CliOptions.Plot) is { } plot ? PlotFile.Parse("plot", plot) : null;
         bool json = r.GetValue(CliOptions.Json);
@@ -84,7 +85,11 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
             await job.CancelAsync();
             throw;
         }
-        watcher.WriteOutcome(final);
+        // The trained weights on the data's test set: the figure a classifier is judged by.
+        var test = testSet is not null && final.State == JobState.Completed
+            ? new Evaluation(final.Spec!.Model).Evaluate((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).Values, testSet)
+            : null;
+        watcher.WriteOutcome(final, test);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);
         if (plotFile is not null && final.StepsCompleted > 0)

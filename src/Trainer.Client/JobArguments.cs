@@ -27,7 +27,14 @@ internal sealed record JobArguments
     public string? Data { get; init; }
     /// <summary>idx data only: raw pixel bytes are multiplied by this; null: divided by 255 (pixels in [0, 1]).</summary>
     public double? Scale { get; init; }
-    public string Init { get; init; } = "normal";
+    public string Init { get; init; } = AutoInit;
+
+    /// <summary>
+    /// --init's default: the seed's N(0,1) on synthetic data (the tutorial's job keeps its bits), and
+    /// the usual scaled draw on real data, He for relu and Xavier otherwise: N(0,1) weights on 784
+    /// inputs start a classifier with logits in the hundreds.
+    /// </summary>
+    public const string AutoInit = "auto";
     public string Engine { get; init; } = "hand";
     public string Precision { get; init; } = "float64";
     public string Parallel { get; init; } = "data";
@@ -90,8 +97,12 @@ internal sealed record JobArguments
     /// Turns the arguments into a submission, reading data files as needed. Every check that can be
     /// made here is made before the cluster is contacted; errors are <see cref="SpecException"/>s.
     /// </summary>
-    public JobSubmission ToSubmission()
+    public JobSubmission ToSubmission() => ToSubmission(out _);
+
+    /// <param name="test">The data's test set (idx data with t10k files), which `train` evaluates the trained weights on; null without one.</param>
+    public JobSubmission ToSubmission(out Dataset? test)
     {
+        test = null;
         var model = new ModelSpec(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
         var engine = TrainingSpec.ParseEngine(Engine);
         var precision = Precisions.Parse(Precision);
@@ -114,6 +125,7 @@ internal sealed record JobArguments
         if (LoadData(model) is { } loaded)
         {
             data = loaded.Train;
+            test = loaded.Test;
             if (Batch is { } b && b > data.Count)
                 throw new SpecException("batch", b, $"the data in {loaded.Description} has {data.Count} samples, so at most {data.Count}");
             dataDescription = $"{loaded.Description} ({data.Count} samples)";
@@ -136,7 +148,10 @@ internal sealed record JobArguments
         }
         else
         {
-            initKind = Initializer.Parse(Init);
+            initKind = Init.Trim().Equals(AutoInit, StringComparison.OrdinalIgnoreCase)
+                ? data is null ? InitKind.Normal : model.Activation == Trainer.Core.Models.Activation.Relu ? InitKind.He : InitKind.Xavier
+                : Init.Trim().ToLowerInvariant() is "normal" or "xavier" or "he" ? Initializer.Parse(Init)
+                : throw new SpecException("init", Init, "allowed: auto, normal, xavier, he, or npy:DIR");
             initDescription = $"{initKind.Name()}, seed {Seed}";
         }
 

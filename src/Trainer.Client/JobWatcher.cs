@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Trainer.Abstractions;
+using Trainer.Core.Training;
 
 namespace Trainer.Client;
 
@@ -54,7 +55,8 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
     private static double Rate(JobStatus status) =>
         status.TrainingSeconds > 0 ? status.StepsCompleted / status.TrainingSeconds : 0;
 
-    public void WriteOutcome(JobStatus status)
+    /// <param name="test">The trained weights' loss and accuracy on the data's test set, when there is one.</param>
+    public void WriteOutcome(JobStatus status, EvaluationResult? test = null)
     {
         double seconds = status.TrainingSeconds;
         double rate = Rate(status);
@@ -78,6 +80,12 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
                 $"\"steps_per_second\":{Number(rate)}",
             };
             if (status.Spec is { } spec) fields.Add($"\"optimizer\":{JsonSerializer.Serialize(spec.Optimizer.Name)}");
+            if (test is not null)
+            {
+                fields.Add($"\"test_loss\":{Number(test.Loss)}");
+                fields.Add($"\"test_accuracy\":{Number(test.Accuracy)}");
+                fields.Add($"\"test_samples\":{test.Samples}");
+            }
             if (status.Message is { } message) fields.Add($"\"message\":{JsonSerializer.Serialize(message)}");
             output.WriteLine("{" + string.Join(",", fields) + "}");
             return;
@@ -90,6 +98,8 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
         };
         output.WriteLine($"{summary}: job {status.JobId}, final loss {status.LastLoss.ToString("G10", CultureInfo.InvariantCulture)} after {status.StepsCompleted} steps in {seconds.ToString("F2", CultureInfo.InvariantCulture)} s ({rate.ToString("F1", CultureInfo.InvariantCulture)} steps/s)"
             + (status.Message is { } m ? $"; {m}" : ""));
+        if (test is not null)
+            output.WriteLine($"test: {test.Samples} samples, loss {test.Loss.ToString("G10", CultureInfo.InvariantCulture)}, accuracy {(100 * test.Accuracy).ToString("F2", CultureInfo.InvariantCulture)}%");
     }
 
     /// <summary>JSON has no NaN or Infinity; they are written as null.</summary>
