@@ -207,18 +207,24 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
 
     private void WriteStatus(JobStatus s, bool json)
     {
+        // A mini-batch job's latest step is in an epoch: which, of how many.
+        var schedule = s.Spec is { MiniBatches: true } spec ? spec.Schedule() : null;
+        int? epoch = schedule is not null && s.StepsCompleted > 0 ? schedule.EpochOf(s.StepsCompleted) : null;
+        int? epochs = schedule?.EpochsIn(s.Spec!.Steps);
         if (json)
         {
             output.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
             {
                 @event = "status", job = s.JobId, state = s.State.ToString().ToLowerInvariant(),
-                steps = s.StepsCompleted, total_steps = s.Spec?.Steps, checkpoint_step = s.CheckpointStep,
+                steps = s.StepsCompleted, total_steps = s.Spec?.Steps, epoch, epochs, checkpoint_step = s.CheckpointStep,
                 last_loss = double.IsFinite(s.LastLoss) ? s.LastLoss : (double?)null,
                 seconds = s.TrainingSeconds, message = s.Message, model = s.Spec?.Model.ToString(),
             }));
             return;
         }
-        output.WriteLine($"{s.JobId}  {s.State.ToString().ToLowerInvariant(),-9}  step {s.StepsCompleted}/{s.Spec?.Steps}  loss {s.LastLoss.ToString("G8", CultureInfo.InvariantCulture)}  {s.Spec?.Model}, {s.Spec?.Workers} workers"
+        output.WriteLine($"{s.JobId}  {s.State.ToString().ToLowerInvariant(),-9}  step {s.StepsCompleted}/{s.Spec?.Steps}"
+            + (epoch is not null ? $"  epoch {epoch}/{epochs}" : "")
+            + $"  loss {s.LastLoss.ToString("G8", CultureInfo.InvariantCulture)}  {s.Spec?.Model}, {s.Spec?.Workers} workers"
             + (s.State == JobState.Running ? $"  checkpoint at step {s.CheckpointStep}" : "")
             + (s.Message is { } m ? $"  ({m})" : ""));
     }

@@ -36,12 +36,12 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
             var elapsed = TimeSpan.FromSeconds(status.TrainingSeconds);
             double rate = Rate(status);
             // A mini-batch job's steps belong to epochs: the display shows which.
-            int perEpoch = status.Spec is { MiniBatches: true } spec ? spec.Schedule().BatchesPerEpoch : 0;
+            var schedule = status.Spec is { MiniBatches: true } spec ? spec.Schedule() : null;
             for (int i = 0; i < losses.Length; i++)
             {
                 int step = batch.FromStep + i;
-                progress.Report(perEpoch == 0 ? new StepProgress(step, totalSteps, losses[i], elapsed, rate)
-                    : new StepProgress(step, totalSteps, losses[i], elapsed, rate) { Epoch = (step - 1) / perEpoch + 1, TotalEpochs = (totalSteps + perEpoch - 1) / perEpoch });
+                progress.Report(schedule is null ? new StepProgress(step, totalSteps, losses[i], elapsed, rate)
+                    : new StepProgress(step, totalSteps, losses[i], elapsed, rate) { Epoch = schedule.EpochOf(step), TotalEpochs = schedule.EpochsIn(totalSteps) });
             }
             next = batch.FromStep + losses.Length;
             // Terminal and nothing more to read: every loss has been shown.

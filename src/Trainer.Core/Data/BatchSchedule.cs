@@ -47,6 +47,9 @@ public sealed class BatchSchedule
     /// <summary>Whether <paramref name="step"/> is the last of its epoch.</summary>
     public bool EndsEpoch(int step) => step % BatchesPerEpoch == 0;
 
+    /// <summary>The epochs <paramref name="steps"/> steps reach into (the last may be partial).</summary>
+    public int EpochsIn(int steps) => (steps + BatchesPerEpoch - 1) / BatchesPerEpoch;
+
     /// <summary>The steps of <paramref name="epochs"/> whole epochs.</summary>
     public long StepsFor(int epochs) => (long)epochs * BatchesPerEpoch;
 
