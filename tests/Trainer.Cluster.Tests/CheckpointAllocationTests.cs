@@ -30,9 +30,17 @@ public class CheckpointAllocationTests
         IGrainStorageSerializer ours = new ExactSizeStorageSerializer(serializer), orleans = new OrleansGrainStorageSerializer(serializer);
         ours.Serialize(state);  // warm-up: codecs, pooled buffers
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        var written = ours.Serialize(state);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // NOTE: the least of three: a pooled buffer trimmed by a full collection between two calls (seen
+        // once in a full CI run, 2.3x the bytes) is allocated again by one call, not by all three; an
+        // extra copy in the serializer would show in every one.
+        BinaryData written = default!;
+        long allocated = long.MaxValue;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            written = ours.Serialize(state);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
 
         Assert.Equal(orleans.Serialize(state).ToArray(), written.ToArray());
         Assert.Equal(parameters, orleans.Deserialize<ParameterState>(written)!.Parameters!.ToArray());
