@@ -49,6 +49,11 @@ internal static class CliOptions
     public static readonly Option<bool> LogY = new("--log-y") { Description = "Log scale for the loss axis [default: linear]" };
     public static readonly Option<string> PlotX = new("--x") { Description = "The x axis: step (the only one until jobs run in epochs)", DefaultValueFactory = _ => "step" };
 
+    public static readonly Option<string?> Weights = new("--weights") { Description = "npy:DIR with the saved weights, as `train --save` or `result --save` wrote them (w1.npy, b1.npy with --bias, w2.npy, ...) [required]" };
+    public static readonly Option<string?> SavedData = new("--data") { Description = "The samples: npy:DIR with x.npy (N, D_in) and y.npy (targets or integer class labels; predict needs only x.npy), or idx:DIR with MNIST-style train-* and t10k-* files [required]" };
+    public static readonly Option<string?> Split = new("--split") { Description = "Which rows of --data: test (the t10k files of idx:DIR) or train (the train-* files, or npy:DIR's rows) [default: test when --data has a test set, else train]" };
+    public static readonly Option<string?> PredictOut = new("--out") { Description = "Write every sample's prediction to FILE.npy (the classes: int64, shape (N,)) or FILE.csv (index,class then p0,p1,...: the softmax probabilities for --loss ce, else z0,z1,...: the raw outputs) [default: print the first 10 and the count per class]" };
+
     public const string StartACluster = "deploy/local/cluster.sh start 3";
 
     // NOTE: two --gateway options because only `train` can run without a cluster; the others must not promise an embedded silo.
@@ -67,6 +72,21 @@ internal static class CliOptions
         [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, Scale, Init, Engine, Parallel,
          Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
+
+    /// <summary>The model the saved weights were trained as: the options, and defaults, of `train`.</summary>
+    public static Option[] SavedModelOptions => [Weights, Model, Activation, Bias, Loss, SavedData, Scale, Split];
+
+    public static SavedModelArguments SavedModelArguments(ParseResult r) => new()
+    {
+        Weights = r.GetValue(Weights),
+        Model = r.GetValue(Model)!,
+        Activation = r.GetValue(Activation)!,
+        Loss = r.GetValue(Loss)!,
+        Bias = r.GetValue(Bias),
+        Data = r.GetValue(SavedData),
+        Scale = r.GetValue(Scale),
+        Split = r.GetValue(Split),
+    };
 
     /// <summary>The connection options of `train` (which may run an embedded silo) and, with <paramref name="embedded"/> false, of the commands that need a running cluster.</summary>
     public static Option[] ConnectionOptions(bool embedded) => ConnectionOptions(embedded ? Gateway : ClusterGateway);

@@ -44,6 +44,11 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
             Result, [CliOptions.JobId, CliOptions.Save, CliOptions.Json], CliOptions.ConnectionOptions(embedded: false)));
         root.Subcommands.Add(Command("plot", "Draw loss against step for jobs or --json logs into a PNG or SVG file",
             Plot, [CliOptions.PlotSources, CliOptions.PlotOut, CliOptions.LogY, CliOptions.PlotX], CliOptions.ConnectionOptions(CliOptions.PlotGateway)));
+        // NOTE: no --gateway: these run the saved weights in this process; a forward pass needs no cluster.
+        root.Subcommands.Add(Command("evaluate", "Print saved weights' loss (and accuracy, for class data) on --data, in this process (no cluster, no --gateway): pass the --model, --activation, --bias and --loss they were trained with",
+            Evaluate, CliOptions.SavedModelOptions, [CliOptions.Json]));
+        root.Subcommands.Add(Command("predict", "Predict the class of every sample of --data with saved weights, in this process (no cluster, no --gateway): the first 10 and the count per class, or all of them into --out",
+            Predict, CliOptions.SavedModelOptions, [CliOptions.PredictOut, CliOptions.Json]));
         HelpExamples.Install(root);
         return root;
     }

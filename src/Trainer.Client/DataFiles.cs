@@ -40,6 +40,18 @@ internal static class DataFiles
         throw new SpecException("data", value, Allowed);
     }
 
+    /// <summary>
+    /// Refuses data whose rows do not fit <paramref name="model"/>: <paramref name="inputs"/> per sample,
+    /// and <paramref name="targets"/> unless null (inputs alone, for a prediction).
+    /// </summary>
+    public static void RequireFits(ModelSpec model, string description, int inputs, int? targets)
+    {
+        if (inputs == model.InputSize && (targets ?? model.OutputSize) == model.OutputSize) return;
+        throw new SpecException("model", model.Architecture, targets is { } t
+            ? $"the data in {description} has {inputs} inputs and {t} targets per sample, so the model must be {inputs}-...-{t}"
+            : $"the data in {description} has {inputs} inputs per sample, so the model's first width must be {inputs}");
+    }
+
     public static SpecException ScaleOnlyWithIdx(double scale) =>
         new("scale", scale, "allowed only with --data idx:DIR (it scales raw pixel bytes; npy and synthetic data are used as they are)");
 

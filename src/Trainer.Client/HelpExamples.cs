@@ -11,10 +11,13 @@ namespace Trainer.Client;
 internal sealed class HelpExamples(HelpAction help) : SynchronousCommandLineAction
 {
     private const string G = "127.0.0.1:30000";
+    // Workload F's model, and the data it was trained on: what `train --save npy:w` wrote weights for.
+    private const string FashionModel = "--model 784-256-128-10 --activation relu --bias --loss ce";
+    private const string Fashion = "--data idx:/usr/share/datasets/fashion-mnist " + FashionModel;
 
     private static readonly Dictionary<string, string[]> Examples = new()
     {
-        [""] = ["trainer train", $"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)", $"trainer watch $id --gateway {G}", $"trainer plot $id --gateway {G}"],
+        [""] = ["trainer train", $"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)", $"trainer watch $id --gateway {G}", $"trainer plot $id --gateway {G}", $"trainer evaluate --weights npy:w {Fashion}"],
         ["train"] = ["trainer train                     # the seed job, on an embedded silo",
             "trainer train --model 784-256-128-10 --activation relu --bias --optimizer adam --lr 1e-3",
             $"trainer train --gateway {G} --workers 3 --steps 500 --save npy:out",
@@ -32,6 +35,12 @@ internal sealed class HelpExamples(HelpAction help) : SynchronousCommandLineActi
         ["plot"] = ["trainer plot run.log                              # loss.png from a --json log",
             $"trainer plot $id --gateway {G} --log-y --out loss.svg",
             $"trainer plot run1.log run2.log $id --gateway {G} --out compare.png"],
+        ["evaluate"] = [$"trainer evaluate --weights npy:w {Fashion}        # the test set",
+            $"trainer evaluate --weights npy:w {Fashion} --split train --json",
+            "trainer evaluate --weights npy:w --data npy:data --model 20-16-1 --loss mse   # regression: the loss alone"],
+        ["predict"] = [$"trainer predict --weights npy:w {Fashion}",
+            $"trainer predict --weights npy:w {Fashion} --out probabilities.csv",
+            $"trainer predict --weights npy:w {FashionModel} --data npy:new --out classes.npy   # x.npy alone is enough"],
     };
 
     private const string ExitCodeHelp = """

@@ -86,10 +86,7 @@ internal sealed record JobArguments
             return null;
         }
         var loaded = DataFiles.Load(Data, model, Scale);
-        var train = loaded.Train;
-        if (train.InputSize != model.InputSize || train.OutputSize != model.OutputSize)
-            throw new SpecException("model", model.Architecture,
-                $"the data in {loaded.Description} has {train.InputSize} inputs and {train.OutputSize} targets per sample, so the model must be {train.InputSize}-...-{train.OutputSize}");
+        DataFiles.RequireFits(model, loaded.Description, loaded.Train.InputSize, loaded.Train.OutputSize);
         return loaded;
     }
 
@@ -143,7 +140,7 @@ internal sealed record JobArguments
         if (Init.StartsWith(NpyFiles.Scheme, StringComparison.Ordinal))
         {
             var folder = NpyFiles.Folder("init", Init);
-            initial = TensorPayload.From(NpyFiles.LoadParameters(folder, model));
+            initial = TensorPayload.From(NpyFiles.LoadParameters("init", folder, model));
             initDescription = Init;
         }
         else

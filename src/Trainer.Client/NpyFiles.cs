@@ -8,7 +8,7 @@ namespace Trainer.Client;
 /// Data and weights in numpy's format, for interop with Python users: samples as ROWS
 /// (x.npy is N x D_in, y.npy is N x D_out or N class labels); weights in PyTorch's Linear layout (w1.npy is H x D_in).
 /// </summary>
-internal static class NpyFiles
+internal static partial class NpyFiles
 {
     public const string Scheme = "npy:";
 
@@ -27,18 +27,16 @@ internal static class NpyFiles
     /// </summary>
     public static Dataset LoadData(string folder, ModelSpec model)
     {
-        var x = Read("data", folder, "x.npy");
+        var x = LoadInputs(folder);
         var y = Read("data", folder, "y.npy");
-        string xPath = Path.Combine(folder, "x.npy"), yPath = Path.Combine(folder, "y.npy");
-        Require2D("data", folder, "x.npy", x, "(N, D_in)");
+        string yPath = Path.Combine(folder, "y.npy");
         if (y.Shape.Length != 1) Require2D("data", folder, "y.npy", y, "(N, D_out), or (N,) class labels");
         if (x.Shape[0] != y.Shape[0])
             throw new SpecException("data", $"npy:{folder}", $"x.npy has {x.Shape[0]} samples (rows) but y.npy has {y.Shape[0]}; they must match");
-        if (x.Shape[0] == 0 || x.Shape[1] == 0 || (y.Shape.Length == 2 && y.Shape[1] == 0))
-            throw new SpecException("data", $"npy:{folder}", "x.npy and y.npy must have at least one sample and one column");
+        if (y.Shape.Length == 2 && y.Shape[1] == 0)
+            throw new SpecException("data", yPath, "it has no columns; allowed: at least one target per sample");
         if (y.Shape.Length == 1 && !y.IsInteger)
             throw new SpecException("data", yPath, $"it is a 1-D {y.DtypeName} array; 1-D targets are class labels and must be integers (int64, int32 or uint8): save them with y.astype(np.int64), or save one-hot rows (N, classes)");
-        Check(xPath, () => FiniteValues.Require(x.Data, x.Shape[1], xPath));
         bool labels = y.Shape.Length == 1;
         int outputs = labels ? model.OutputSize : y.Shape[1];
         var targets = labels ? Check(yPath, () => Labels.OneHot<double>(y.Data, outputs, yPath)) : y.Data;
@@ -46,6 +44,21 @@ internal static class NpyFiles
         // A y of another width is refused by the caller, naming the model; only a fitting one is checked as ce targets.
         if (model.Loss == LossKind.CrossEntropy && outputs == model.OutputSize) Check(yPath, () => Labels.RequireDistributions(targets, outputs, yPath));
         return new Dataset(x.Data, targets, x.Shape[0], x.Shape[1], outputs);
+    }
+
+    /// <summary>
+    /// x.npy alone, (N, D_in), checked as for training (2-D, at least one sample and one column, every
+    /// value finite): the inputs `trainer predict` needs, and the first half of <see cref="LoadData"/>.
+    /// </summary>
+    public static NpyArray LoadInputs(string folder)
+    {
+        var x = Read("data", folder, "x.npy");
+        string xPath = Path.Combine(folder, "x.npy");
+        Require2D("data", folder, "x.npy", x, "(N, D_in)");
+        if (x.Shape[0] == 0 || x.Shape[1] == 0)
+            throw new SpecException("data", xPath, $"its shape is ({string.Join(", ", x.Shape)}); allowed: at least one sample and one column");
+        Check(xPath, () => FiniteValues.Require(x.Data, x.Shape[1], xPath));
+        return x;
     }
 
     private static void Check(string path, Action check) => Check(path, () => { check(); return 0; });
@@ -62,23 +75,50 @@ internal static class NpyFiles
         }
     }
 
-    /// <summary>Reads w{l}.npy (and b{l}.npy with biases) into a flat buffer in the model's layout.</summary>
-    public static double[] LoadParameters(string folder, ModelSpec model)
+    /// <summary>
+    /// Reads w{l}.npy (and b{l}.npy with biases) into a flat buffer in the model's layout. A missing file,
+    /// a file of another shape, and a weight or bias file the model has no place for (b1.npy without
+    /// --bias, w3.npy beside a 2-layer model) are refused as <paramref name="field"/>, naming the file.
+    /// </summary>
+    public static double[] LoadParameters(string field, string folder, ModelSpec model)
     {
         var layout = ParameterLayout.For(model);
+        RefuseStrayParameters(field, folder, model, layout);
         var parameters = new double[layout.Count];
         foreach (var view in layout.Views)
         {
             var file = view.Name + ".npy";
-            var array = Read("init", folder, file);
-            int[] expected = view.Cols == 1 && view.Name.StartsWith('b') ? [view.Rows] : [view.Rows, view.Cols];
+            var array = Read(field, folder, file);
+            int[] expected = ShapeOf(view);
             if (!array.Shape.SequenceEqual(expected))
-                throw new SpecException("init", Path.Combine(folder, file),
+                throw new SpecException(field, Path.Combine(folder, file),
                     $"its shape is ({string.Join(", ", array.Shape)}); the model {model.Architecture} needs ({string.Join(", ", expected)})");
             array.Data.CopyTo(view.Of(parameters.AsSpan()));
         }
         return parameters;
     }
+
+    // NOTE: without this, weights saved with --bias and loaded without it would load their w files
+    // and silently drop the biases: the model would run, with other numbers than were trained.
+    private static void RefuseStrayParameters(string field, string folder, ModelSpec model, ParameterLayout layout)
+    {
+        if (!Directory.Exists(folder)) return; // Read names the first missing file.
+        var names = layout.Views.Select(v => v.Name).ToHashSet();
+        foreach (var path in Directory.EnumerateFiles(folder, "*.npy").Order(StringComparer.Ordinal))
+        {
+            var name = Path.GetFileNameWithoutExtension(path);
+            if (!ParameterFileName().IsMatch(name) || names.Contains(name)) continue;
+            throw new SpecException(field, path, name.StartsWith('b') && !model.Bias
+                ? $"the model {model.Architecture} has no biases; pass --bias if the weights were trained with it"
+                : $"the model {model.Architecture} has {model.LayerCount} layers, whose files are {string.Join(", ", layout.Views.Select(v => v.Name + ".npy"))}; pass the --model the weights were trained with");
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[wb][1-9][0-9]*$")]
+    private static partial System.Text.RegularExpressions.Regex ParameterFileName();
+
+    /// <summary>numpy's shape of a parameter file: (rows, cols) for a weight, (rows,) for a bias.</summary>
+    private static int[] ShapeOf(ParameterView view) => view.Name.StartsWith('b') ? [view.Rows] : [view.Rows, view.Cols];
 
     /// <summary>Creates the folder up front, so a bad --save fails before training rather than after.</summary>
     public static void PrepareSaveFolder(string folder)
@@ -102,8 +142,7 @@ internal static class NpyFiles
         foreach (var view in ParameterLayout.For(model).Views)
         {
             using var stream = File.Create(Path.Combine(folder, view.Name + ".npy"));
-            int[] shape = view.Name.StartsWith('b') ? [view.Rows] : [view.Rows, view.Cols];
-            Npy.Write(stream, view.Of(parameters), shape);
+            Npy.Write(stream, view.Of(parameters), ShapeOf(view));
         }
     }
 

@@ -1,5 +1,3 @@
-using Trainer.Core;
-
 namespace Trainer.Client;
 
 internal enum PlotFormat { Png, Svg }
@@ -10,17 +8,6 @@ internal enum PlotFormat { Png, Svg }
 /// </summary>
 internal sealed record PlotFile(string Path, PlotFormat Format)
 {
-    public static PlotFile Parse(string field, string path)
-    {
-        var format = System.IO.Path.GetExtension(path).ToLowerInvariant() switch
-        {
-            ".png" => PlotFormat.Png,
-            ".svg" => PlotFormat.Svg,
-            _ => throw new SpecException(field, path, "allowed: a file name ending in .png or .svg"),
-        };
-        var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (folder is not null && !Directory.Exists(folder))
-            throw new SpecException(field, path, $"its folder {folder} does not exist");
-        return new PlotFile(path, format);
-    }
+    public static PlotFile Parse(string field, string path) =>
+        new(path, OutputFile.FormatOf(field, path, "allowed: a file name ending in .png or .svg", (".png", PlotFormat.Png), (".svg", PlotFormat.Svg)));
 }

@@ -258,7 +258,7 @@ public sealed class CliDataTests
         File.WriteAllBytes(Path.Combine(folder, "y.npy"), bytes);
     }
 
-    private static byte[] Gunzip(string path)
+    internal static byte[] Gunzip(string path)
     {
         using var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
         var copy = new MemoryStream();

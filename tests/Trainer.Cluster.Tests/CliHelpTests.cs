@@ -15,6 +15,8 @@ public sealed class CliHelpTests
     [InlineData("plot", "trainer plot $id --gateway 127.0.0.1:30000 --log-y --out loss.svg")]
     [InlineData("train", "trainer train --steps 500 --plot loss.png")]
     [InlineData("watch", "trainer watch $id --gateway 127.0.0.1:30000 --progress plain")]
+    [InlineData("evaluate", "trainer evaluate --weights npy:w --data idx:/usr/share/datasets/fashion-mnist --model 784-256-128-10 --activation relu --bias --loss ce")]
+    [InlineData("predict", "trainer predict --weights npy:w --data idx:/usr/share/datasets/fashion-mnist --model 784-256-128-10 --activation relu --bias --loss ce --out probabilities.csv")]
     public async Task ACommandsHelp_EndsWithExamplesOfThatCommand(string command, string example)
     {
         var (code, output, _) = await Cli.RunAsync(command, "--help");
@@ -23,6 +25,21 @@ public sealed class CliHelpTests
         var examples = output[output.IndexOf("Examples:", StringComparison.Ordinal)..];
         Assert.Contains(example, examples);
         Assert.DoesNotContain("Exit codes:", output);
+    }
+
+    [Theory]
+    [InlineData("evaluate")]
+    [InlineData("predict")]
+    public async Task EvaluateAndPredictHelp_SayTheyRunInThisProcess_AndOfferNoGateway(string command)
+    {
+        var (code, output, _) = await Cli.RunAsync(command, "--help");
+
+        Assert.Equal(0, code);
+        Assert.Contains("in this process (no cluster, no --gateway)", output);
+        Assert.DoesNotContain("--gateway <", output);
+        foreach (var option in new[] { "--weights", "--data", "--model", "--activation", "--bias", "--loss", "--split", "--scale", "--json" })
+            Assert.Contains(option, output);
+        Assert.Contains("[default: test when --data has a test set, else train]", output);
     }
 
     [Fact]

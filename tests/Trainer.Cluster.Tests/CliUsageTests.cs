@@ -9,6 +9,10 @@ public sealed class CliUsageTests
     [Theory]
     [InlineData("command 'trian'", "'train'", "trian")]
     [InlineData("command 'sbumit'", "'submit'", "sbumit")]
+    [InlineData("command 'evalute'", "'evaluate'", "evalute")]
+    [InlineData("command 'predcit'", "'predict'", "predcit")]
+    [InlineData("option '--weigths'", "'--weights'", "evaluate", "--weigths", "npy:w")]
+    [InlineData("option '--spilt'", "'--split'", "predict", "--spilt", "test")]
     [InlineData("option '--stpes'", "'--steps'", "train", "--stpes", "10")]
     [InlineData("option '--optimiser'", "'--optimizer'", "train", "--optimiser", "adam")]
     [InlineData("option '--gatway'", "'--gateway'", "watch", "job-1", "--gatway", "127.0.0.1:30000")]
@@ -36,7 +40,7 @@ public sealed class CliUsageTests
         var (code, _, err) = await Cli.RunAsync();
 
         Assert.Equal(2, code);
-        Assert.Equal("trainer: error: a command is needed: train, submit, watch, status, list, cancel, result, plot; see 'trainer --help'", err.TrimEnd());
+        Assert.Equal("trainer: error: a command is needed: train, submit, watch, status, list, cancel, result, plot, evaluate, predict; see 'trainer --help'", err.TrimEnd());
     }
 
     [Fact]

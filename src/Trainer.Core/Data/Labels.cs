@@ -31,6 +31,21 @@ public static class Labels
     }
 
     /// <summary>
+    /// True when every row of <paramref name="targets"/> is one-hot (a single 1, the rest 0) and there
+    /// are at least 2 classes: targets made from class labels, for which an accuracy means something.
+    /// </summary>
+    public static bool AreOneHot(ReadOnlySpan<double> targets, int classes)
+    {
+        if (classes < 2) return false;
+        for (int r = 0; r < targets.Length / classes; r++)
+        {
+            var row = targets.Slice(r * classes, classes);
+            if (row.Count(1.0) != 1 || row.Count(0.0) != classes - 1) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
     /// Refuses target rows cross-entropy cannot train on: every value must be in [0, 1] and every
     /// row must sum to 1 (within <see cref="RowSumTolerance"/>). Names the row and what is wrong.
     /// </summary>

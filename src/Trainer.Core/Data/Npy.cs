@@ -130,11 +130,24 @@ public static partial class Npy
     /// <summary>Writes float64 values as a version 1.0, C-order '&lt;f8' array.</summary>
     public static void Write(Stream stream, ReadOnlySpan<double> data, params int[] shape)
     {
+        WriteHeader(stream, "<f8", data.Length, shape);
+        WriteValues(stream, data, 8, static (span, value) => BinaryPrimitives.WriteDoubleLittleEndian(span, value));
+    }
+
+    /// <summary>Writes int64 values (class labels, predicted classes) as a version 1.0, C-order '&lt;i8' array.</summary>
+    public static void Write(Stream stream, ReadOnlySpan<long> data, params int[] shape)
+    {
+        WriteHeader(stream, "<i8", data.Length, shape);
+        WriteValues(stream, data, 8, static (span, value) => BinaryPrimitives.WriteInt64LittleEndian(span, value));
+    }
+
+    private static void WriteHeader(Stream stream, string descr, int length, int[] shape)
+    {
         long count = shape.Aggregate(1L, (acc, d) => acc * d);
-        if (count != data.Length)
-            throw new ArgumentException($"shape ({string.Join(", ", shape)}) holds {count} values, data has {data.Length}.", nameof(shape));
+        if (count != length)
+            throw new ArgumentException($"shape ({string.Join(", ", shape)}) holds {count} values, data has {length}.", nameof(shape));
         string shapeText = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape);
-        var dict = $"{{'descr': '<f8', 'fortran_order': False, 'shape': ({shapeText}), }}";
+        var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shapeText}), }}";
         // The header (magic + version + length + dict + '\n') is padded with spaces to a multiple of 64 bytes.
         int unpadded = 10 + dict.Length + 1;
         int total = (unpadded + 63) / 64 * 64;
@@ -146,12 +159,16 @@ public static partial class Npy
         BinaryPrimitives.WriteUInt16LittleEndian(prefix[8..], checked((ushort)header.Length));
         stream.Write(prefix);
         stream.Write(Encoding.Latin1.GetBytes(header));
-        var buffer = new byte[8 * Math.Min(data.Length, 8192)];
-        for (int offset = 0; offset < data.Length; offset += buffer.Length / 8)
+    }
+
+    private static void WriteValues<T>(Stream stream, ReadOnlySpan<T> data, int width, Action<Span<byte>, T> write)
+    {
+        var buffer = new byte[width * Math.Min(data.Length, 8192)];
+        for (int offset = 0; offset < data.Length; offset += buffer.Length / width)
         {
-            int n = Math.Min(buffer.Length / 8, data.Length - offset);
-            for (int i = 0; i < n; i++) BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(i * 8), data[offset + i]);
-            stream.Write(buffer, 0, n * 8);
+            int n = Math.Min(buffer.Length / width, data.Length - offset);
+            for (int i = 0; i < n; i++) write(buffer.AsSpan(i * width), data[offset + i]);
+            stream.Write(buffer, 0, n * width);
         }
     }
 

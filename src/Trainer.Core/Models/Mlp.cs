@@ -71,11 +71,21 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
     public double Loss(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Span<T> outputs)
     {
         ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
+        Outputs(parameters, x, samples, outputs);
+        return OutputLoss(y, samples, computeDelta: false);
+    }
+
+    /// <summary>
+    /// The network's outputs alone (the logits, for ce), <paramref name="samples"/> x n_L, into
+    /// <paramref name="outputs"/>: a prediction, for inputs that have no targets.
+    /// </summary>
+    public void Outputs(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, int samples, Span<T> outputs)
+    {
+        ModelArguments.CheckInputs(Spec, Layout, parameters.Length, x.Length, samples);
         if (outputs.Length < samples * Spec.OutputSize)
             throw new ArgumentException($"outputs has {outputs.Length} elements, {samples} samples of {Spec.OutputSize} outputs need {samples * Spec.OutputSize}.", nameof(outputs));
         Forward(parameters, x, samples);
         _z[^1].AsSpan(0, samples * Spec.OutputSize).CopyTo(outputs);
-        return OutputLoss(y, samples, computeDelta: false);
     }
 
     public double LossAndGradient(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Span<T> gradient)

@@ -1,0 +1,89 @@
+using Trainer.Core;
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+
+namespace Trainer.Client;
+
+/// <summary>
+/// What `trainer evaluate` and `trainer predict` run, as typed: saved weights (--weights npy:DIR, as
+/// `train --save` writes them), the model they were trained as (--model, --activation, --bias,
+/// --loss, with train's defaults), and the split of --data to run them on. Everything is read and
+/// checked here, in this process, with the loaders `train` uses; no cluster is involved.
+/// </summary>
+internal sealed record SavedModelArguments
+{
+    public const string Train = "train";
+    public const string Test = "test";
+
+    public string? Weights { get; init; }
+    public string Model { get; init; } = "1000-100-10";
+    public string Activation { get; init; } = "sigmoid";
+    public string Loss { get; init; } = "sse";
+    public bool Bias { get; init; }
+    public string? Data { get; init; }
+    /// <summary>idx data only: raw pixel bytes are multiplied by this; null: divided by 255.</summary>
+    public double? Scale { get; init; }
+    /// <summary><see cref="Train"/> or <see cref="Test"/>; null: test when the data has a test set, else train.</summary>
+    public string? Split { get; init; }
+
+    public ModelSpec ToModelSpec() =>
+        new(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
+
+    /// <summary>The weights in the model's flat layout; a missing file, or one of another shape, is refused naming it.</summary>
+    public double[] LoadWeights(ModelSpec model)
+    {
+        RequireOptions();
+        var folder = NpyFiles.Folder("weights", Weights!);
+        return NpyFiles.LoadParameters("weights", folder, model);
+    }
+
+    /// <summary>The split's inputs and targets, checked against the model: what `evaluate` needs.</summary>
+    public (string Split, Dataset Rows) LoadRows(ModelSpec model)
+    {
+        RequireOptions();
+        var loaded = DataFiles.Load(Data!, model, Scale);
+        DataFiles.RequireFits(model, loaded.Description, loaded.Train.InputSize, loaded.Train.OutputSize);
+        var split = Chosen(loaded.Test is not null, loaded.Description);
+        return (split, split == Test ? loaded.Test! : loaded.Train);
+    }
+
+    /// <summary>
+    /// The split's inputs, (count, D_in), checked against the model: what `predict` needs. npy data is
+    /// x.npy alone (no y.npy needed); idx data is read whole, as its labels come with its images.
+    /// </summary>
+    public (string Split, double[] Inputs, int Count) LoadInputs(ModelSpec model)
+    {
+        RequireOptions();
+        var data = Data!;
+        if (!data.StartsWith(NpyFiles.Scheme, StringComparison.Ordinal))
+        {
+            var (split, rows) = LoadRows(model);
+            return (split, rows.X, rows.Count);
+        }
+        if (Scale is { } scale) throw DataFiles.ScaleOnlyWithIdx(scale);
+        var x = NpyFiles.LoadInputs(NpyFiles.Folder("data", data));
+        DataFiles.RequireFits(model, data, x.Shape[1], targets: null);
+        return (Chosen(hasTest: false, data), x.Data, x.Shape[0]);
+    }
+
+    /// <summary>
+    /// The checks that need no file, made before any is read: --weights and --data given, and a known
+    /// --split (a misspelt split should not wait for 60,000 images to load).
+    /// </summary>
+    private void RequireOptions()
+    {
+        if (Weights is null)
+            throw new SpecException("weights", null, "allowed: npy:DIR, a folder of weights as `trainer train --save npy:DIR` writes them (w1.npy, b1.npy, ...)");
+        if (Data is null)
+            throw new SpecException("data", null, $"{DataFiles.Allowed}, the samples to run the weights on");
+        if (Split is not (null or Train or Test))
+            throw new SpecException("split", Split, $"allowed: {Train}, {Test}");
+    }
+
+    private string Chosen(bool hasTest, string description) => Split switch
+    {
+        null => hasTest ? Test : Train,
+        Test when !hasTest => throw new SpecException("split", Split, $"the data in {description} has no test set (only idx:DIR folders with t10k-* files have one); allowed: {Train}"),
+        _ => Split,
+    };
+}
