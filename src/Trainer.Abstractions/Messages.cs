@@ -75,6 +75,7 @@ public enum JobState
 /// checkpoint (0: the initial parameters), where a lost parameter server would replay from.
 /// <see cref="ResumedFrom"/>: the job this one continues (<see cref="JobSubmission.ResumeFrom"/>), from
 /// its step <see cref="ResumedAtStep"/>; the losses, steps and training time then count from that job's start.
+/// <see cref="LastEval"/>: the job's latest evaluation on its test set (none without one).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.job-status")]
 public sealed record JobStatus(
@@ -92,7 +93,8 @@ public sealed record JobStatus(
     [property: Id(11)] string InitDescription,
     [property: Id(12)] int CheckpointStep = 0,
     [property: Id(13)] string? ResumedFrom = null,
-    [property: Id(14)] int ResumedAtStep = 0)
+    [property: Id(14)] int ResumedAtStep = 0,
+    [property: Id(15)] EvalRecord? LastEval = null)
 {
     public bool IsTerminal => State is JobState.Completed or JobState.Diverged or JobState.Failed or JobState.Cancelled;
 
@@ -102,13 +104,29 @@ public sealed record JobStatus(
 
 /// <summary>
 /// Losses of steps [FromStep, FromStep + Losses.Length), 1-based steps, plus the job's status
-/// at the time, so a watcher learns about completion in the same round trip.
+/// at the time, so a watcher learns about completion in the same round trip, and the job's
+/// evaluations after those steps (<see cref="Evals"/>, in step order).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.loss-batch")]
 public sealed record LossBatch(
     [property: Id(0)] int FromStep,
     [property: Id(1)] TensorPayload Losses,
-    [property: Id(2)] JobStatus Status);
+    [property: Id(2)] JobStatus Status,
+    [property: Id(3)] EvalRecord[]? Evals = null);
+
+/// <summary>
+/// One evaluation of a job's parameters after step <see cref="Step"/> (in epoch <see cref="Epoch"/>)
+/// on the samples of <see cref="Split"/> ("test"): their loss (the job's loss: a mean for ce and mse,
+/// a sum for sse) and the fraction classified right, in [0, 1].
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.eval-record")]
+public sealed record EvalRecord(
+    [property: Id(0)] int Step,
+    [property: Id(1)] int Epoch,
+    [property: Id(2)] string Split,
+    [property: Id(3)] int Samples,
+    [property: Id(4)] double Loss,
+    [property: Id(5)] double Accuracy);
 
 /// <summary>
 /// What the parameter server asks of one worker for one step. Every worker keeps a cache of the
@@ -199,7 +217,8 @@ public sealed record LinkedRunResult(
 [GenerateSerializer, Immutable, Alias("trainer.step-batch")]
 public sealed record StepBatch(
     [property: Id(0)] int FirstStep,
-    [property: Id(1)] TensorPayload Losses);
+    [property: Id(1)] TensorPayload Losses,
+    [property: Id(2)] EvalRecord[]? Evals = null);
 
 /// <summary>
 /// A job's model state (float64) and where it stands, for initialising a parameter server, and as a

@@ -57,6 +57,8 @@ public struct TrainingSpecSurrogate
     // NOTE: absent in messages from older builds, so they decode as 0 = one full batch per step, and keep the last batch.
     [Id(15)] public int Samples;
     [Id(16)] public bool DropLast;
+    // NOTE: absent in messages from older builds, so it decodes as 0 = no test set.
+    [Id(17)] public int TestSamples;
 }
 
 [RegisterConverter]
@@ -81,6 +83,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         ParameterServerShards = s.ParameterServerShards,
         Samples = s.Samples,
         DropLast = s.DropLast,
+        TestSamples = s.TestSamples,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -102,6 +105,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         ParameterServerShards = value.ParameterServerShards,
         Samples = value.Samples,
         DropLast = value.DropLast,
+        TestSamples = value.TestSamples,
     };
 }
 

@@ -90,10 +90,10 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
             await job.CancelAsync();
             throw;
         }
-        // The trained weights on the data's test set: the figure a classifier is judged by.
-        var test = testSet is not null && final.State == JobState.Completed
-            ? new Evaluation(final.Spec!.Model).Evaluate((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).Values, testSet)
-            : null;
+        // The trained weights on the data's test set: the figure a classifier is judged by. A
+        // data-parallel job scores them itself after its last step; otherwise they are scored here.
+        var test = testSet is null || final.State != JobState.Completed ? null
+            : FinalEval(final) ?? Scored(final, new Evaluation(final.Spec!.Model).Evaluate((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).Values, testSet));
         watcher.WriteOutcome(final, test);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);
@@ -101,6 +101,13 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
             await PlotTrainedAsync(job, jobId, plotFile, json, cancellation);
         return ExitCodes.For(final.State);
     }
+
+    /// <summary>The job's own score of its final parameters on its test set, if it made one.</summary>
+    private static EvalRecord? FinalEval(JobStatus status) =>
+        status.LastEval is { } last && last.Step == status.StepsCompleted && status.State == JobState.Completed ? last : null;
+
+    private static EvalRecord Scored(JobStatus final, EvaluationResult result) =>
+        new(final.StepsCompleted, final.Spec!.Schedule().EpochOf(Math.Max(1, final.StepsCompleted)), "test", result.Samples, result.Loss, result.Accuracy);
 
     private async Task<int> Submit(ParseResult r, CancellationToken cancellation)
     {
@@ -129,7 +136,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         var status = await RequireJob(job, cancellation);
         var watcher = new JobWatcher(output, error, r.GetValue(CliOptions.Json));
         var final = await watcher.WatchAsync(job, r.GetValue(CliOptions.FromStart) ? 1 : status.StepsCompleted + 1, progress, cancellation);
-        watcher.WriteOutcome(final);
+        watcher.WriteOutcome(final, FinalEval(final));
         return ExitCodes.For(final.State);
     }
 
@@ -198,7 +205,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
         var status = await RequireJob(job, cancellation);
-        new JobWatcher(output, error, json).WriteOutcome(status);
+        new JobWatcher(output, error, json).WriteOutcome(status, FinalEval(status));
         if (saveFolder is not null) await SaveAsync(job, status, saveFolder, json, cancellation);
         return status.IsTerminal ? ExitCodes.For(status.State) : ExitCodes.Success;
     }

@@ -57,6 +57,15 @@ internal sealed record JobArguments
 
     public const int SyntheticBatch = 64;
 
+    /// <summary>The training rows, then the test set's, as one payload.</summary>
+    private static TensorPayload Rows(double[] training, double[] test)
+    {
+        var payload = TensorPayload.Allocate<double>(training.Length + test.Length, out var values);
+        training.CopyTo(values);
+        test.CopyTo(values[training.Length..]);
+        return payload;
+    }
+
     /// <summary>--steps, or --epochs passes over the data in batches of <paramref name="batch"/> (<paramref name="samples"/> 0: one batch is all of it).</summary>
     private int StepsFor(int batch, int samples)
     {
@@ -125,7 +134,7 @@ internal sealed record JobArguments
             test = loaded.Test;
             if (Batch is { } b && b > data.Count)
                 throw new SpecException("batch", b, $"the data in {loaded.Description} has {data.Count} samples, so at most {data.Count}");
-            dataDescription = $"{loaded.Description} ({data.Count} samples)";
+            dataDescription = $"{loaded.Description} ({data.Count} samples{(test is null ? "" : $", {test.Count} test")})";
         }
         // Synthetic data is one full batch of --batch samples; real data is gone through in mini-batches of it.
         int batch = Batch ?? data?.Count ?? SyntheticBatch;
@@ -171,10 +180,14 @@ internal sealed record JobArguments
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
             CheckpointMinSeconds = CheckpointMinSeconds,
+            // The test set travels after the training rows; the job scores its parameters on it.
+            TestSamples = test?.Count ?? 0,
         };
         spec = (parallelism is null ? spec.WithPreferredParallelism() : spec).Validate();
 
-        var payload = data is null ? null : new DatasetPayload(data.Count, data.InputSize, data.OutputSize, TensorPayload.From(data.X), TensorPayload.From(data.Y));
+        var payload = data is null ? null : test is null
+            ? new DatasetPayload(data.Count, data.InputSize, data.OutputSize, TensorPayload.From(data.X), TensorPayload.From(data.Y))
+            : new DatasetPayload(data.Count + test.Count, data.InputSize, data.OutputSize, Rows(data.X, test.X), Rows(data.Y, test.Y));
         if (Resume is { } resume && string.IsNullOrWhiteSpace(resume))
             throw new SpecException("resume", resume, "allowed: the id of a finished job (see `trainer list`)");
         return new JobSubmission(spec, payload, initial, dataDescription, initDescription, ResumeFrom: Resume);

@@ -13,6 +13,8 @@ namespace Trainer.Client;
 internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
 {
     private readonly ClusterRetry _retry = new(error);
+    // The latest evaluation's accuracy, shown beside the steps after it.
+    private double? _accuracy;
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
     private const int BatchSize = 10_000;
     private static readonly TimeSpan BatchingDelay = TimeSpan.FromMilliseconds(50);
@@ -35,13 +37,20 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
             int totalSteps = status.Spec?.Steps ?? 0;
             var elapsed = TimeSpan.FromSeconds(status.TrainingSeconds);
             double rate = Rate(status);
-            // A mini-batch job's steps belong to epochs: the display shows which.
+            // A mini-batch job's steps belong to epochs: the display shows which, and the latest test accuracy.
             var schedule = status.Spec is { MiniBatches: true } spec ? spec.Schedule() : null;
+            var evals = batch.Evals ?? [];
+            int nextEval = 0;
             for (int i = 0; i < losses.Length; i++)
             {
                 int step = batch.FromStep + i;
-                progress.Report(schedule is null ? new StepProgress(step, totalSteps, losses[i], elapsed, rate)
-                    : new StepProgress(step, totalSteps, losses[i], elapsed, rate) { Epoch = schedule.EpochOf(step), TotalEpochs = schedule.EpochsIn(totalSteps) });
+                progress.Report(new StepProgress(step, totalSteps, losses[i], elapsed, rate)
+                    { Epoch = schedule?.EpochOf(step), TotalEpochs = schedule?.EpochsIn(totalSteps), Accuracy = _accuracy });
+                for (; nextEval < evals.Length && evals[nextEval].Step == step; nextEval++)
+                {
+                    progress.ReportEval(evals[nextEval]);
+                    _accuracy = evals[nextEval].Accuracy;
+                }
             }
             next = batch.FromStep + losses.Length;
             // Terminal and nothing more to read: every loss has been shown.
@@ -56,7 +65,7 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
         status.TrainingSeconds > 0 ? status.StepsCompleted / status.TrainingSeconds : 0;
 
     /// <param name="test">The trained weights' loss and accuracy on the data's test set, when there is one.</param>
-    public void WriteOutcome(JobStatus status, EvaluationResult? test = null)
+    public void WriteOutcome(JobStatus status, EvalRecord? test = null)
     {
         double seconds = status.TrainingSeconds;
         double rate = Rate(status);

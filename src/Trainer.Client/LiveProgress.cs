@@ -1,6 +1,7 @@
 using System.Globalization;
 using Spectre.Console;
 using Spectre.Console.Rendering;
+using Trainer.Abstractions;
 
 namespace Trainer.Client;
 
@@ -31,6 +32,12 @@ internal sealed class LiveProgress(IAnsiConsole console) : IProgressReporter
         task.MaxValue = Math.Max(1, progress.TotalSteps);
         task.Value = progress.Step;
     }
+
+    /// <summary>
+    /// Nothing of its own: the accuracy shows in the bar from the next step on (JobWatcher passes it),
+    /// and writing lines while Spectre redraws the live display from its own thread would tear it.
+    /// </summary>
+    public void ReportEval(EvalRecord eval) { }
 
     public static string Describe(StepProgress p)
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Trainer.Abstractions;
 
 namespace Trainer.Client;
 
@@ -27,4 +28,10 @@ internal sealed class PlainProgress(TextWriter output, bool live = false) : IPro
         output.WriteLine($"step {p.Step}: loss {p.Loss.ToString("G10", CultureInfo.InvariantCulture)}");
         if (live) (_sinceLine ??= new Stopwatch()).Restart();
     }
+
+    public void ReportEval(EvalRecord e) => output.WriteLine(EvalLine(e));
+
+    /// <summary><c>epoch 3 (step 1407): test loss 0.3521, accuracy 87.41%</c></summary>
+    public static string EvalLine(EvalRecord e) =>
+        $"epoch {e.Epoch} (step {e.Step}): {e.Split} loss {e.Loss.ToString("G6", CultureInfo.InvariantCulture)}, accuracy {(100 * e.Accuracy).ToString("F2", CultureInfo.InvariantCulture)}%";
 }

@@ -1,3 +1,4 @@
+using Trainer.Abstractions;
 using Spectre.Console;
 using Trainer.Core;
 
@@ -10,6 +11,9 @@ internal interface IProgressReporter
     Task<T> ShowWhileAsync<T>(Func<Task<T>> watch);
 
     void Report(StepProgress progress);
+
+    /// <summary>An evaluation of the job's parameters on its test set (after a step already reported).</summary>
+    void ReportEval(EvalRecord eval);
 }
 
 /// <summary>--progress: auto (a live bar on a terminal, else plain lines), bar, plain.</summary>

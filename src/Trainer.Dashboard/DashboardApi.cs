@@ -67,7 +67,8 @@ public sealed class DashboardApi(IGrainFactory grains, ILocalSiloDetails silo)
         var losses = batch.Losses.ToArray();
         return Ok(new JobDetail(JobStatusView.Of(status), status.Spec is { } spec ? SpecSummary.Of(spec) : null,
             status.DataDescription, status.InitDescription,
-            new LossSeries(batch.FromStep, batch.FromStep + losses.Length, losses), [], workers, others));
+            new LossSeries(batch.FromStep, batch.FromStep + losses.Length, losses),
+            [.. (batch.Evals ?? []).Select(e => new EvalPoint(e.Step, e.Epoch, e.Split, e.Loss, e.Accuracy))], workers, others));
     }
 
     public async Task<IResult> SilosAsync()

@@ -5,7 +5,7 @@ namespace Trainer.Dashboard;
 /// <c>{"step": 500, "epoch": 2, "split": "validation", "loss": 0.31, "accuracy": 0.91}</c>: after step
 /// <see cref="Step"/> (in epoch <see cref="Epoch"/>), on the samples of <see cref="Split"/> ("train",
 /// "validation" or "test"), their mean loss and the fraction classified right, in [0, 1].
-/// NOTE: jobs record no evaluations yet (they come with a later issue), so "evals" is empty; the
-/// field and this shape are the contract the page already plots (accuracy per split against step).
+/// A job with a test set records one after every epoch and after its last step; the page plots
+/// accuracy per split against step. Only evaluations after the losses in the same answer are listed.
 /// </summary>
 public sealed record EvalPoint(int Step, int Epoch, string Split, double Loss, double Accuracy);

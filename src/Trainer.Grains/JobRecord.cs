@@ -46,6 +46,9 @@ public sealed class JobRecord
 
     /// <summary>SHA-256 of the uploaded samples (null: synthetic data), which a job resuming this one must match.</summary>
     [Id(8)] public string? DataChecksum { get; set; }
+
+    /// <summary>The job's evaluations on its test set so far, in step order (one per epoch: small).</summary>
+    [Id(9)] public EvalRecord[] Evals { get; set; } = [];
 }
 
 /// <summary>The losses of <see cref="JobRecord.LossChunkSteps"/> consecutive steps, stored once under the job grain's id (see <see cref="StoredLosses"/>).</summary>

@@ -44,6 +44,10 @@ public sealed class ParameterServerGrain(
     private bool _factors;
     // A data-parallel job's parameters, optimizer state and update.
     private ServerModel? _model;
+    // The job's test set (the rows after its training samples), what scores it, and a float64 copy of the parameters to score.
+    private Dataset? _test;
+    private Evaluation? _evaluation;
+    private double[] _scored = [];
     // Whether the workers' caches must be (re)loaded before the next step: after every initialisation.
     private bool _workersLoad;
     // A step 0 whose spec draws the initial parameters: every worker draws its cache itself (InitialParameters).
@@ -112,6 +116,7 @@ public sealed class ParameterServerGrain(
         var modelState = state.Parameters ?? await compute.Run(() => InitialParameters.Float64(spec));
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
         if (_model.Sharded) await LoadShardsAsync(spec, modelState);
+        await LoadTestSetAsync(spec);
         logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
             JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold its state and apply" : "applies", spec.Optimizer.Name, plan.Describe(),
             _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step");
@@ -156,6 +161,33 @@ public sealed class ParameterServerGrain(
         });
     }
 
+    /// <summary>The job's test set: the <see cref="TrainingSpec.TestSamples"/> rows after its training samples in the uploaded data.</summary>
+    private async Task LoadTestSetAsync(TrainingSpec spec)
+    {
+        if (spec.TestSamples == 0)
+        {
+            (_test, _evaluation) = (null, null);
+            return;
+        }
+        var rows = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(spec.ResolvedSamples, spec.TestSamples))
+            ?? throw new InvalidOperationException($"The parameter server of job {JobId}: the job's test set is gone (its silo was lost); the job must restore it.");
+        _test = new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize);
+        _evaluation = new Evaluation(spec.Model);
+        _scored = new double[ParameterLayout.For(spec.Model).Count];
+    }
+
+    /// <summary>The parameters after <paramref name="step"/> scored on the test set (a compute thread's work).</summary>
+    private async Task<EvalRecord> EvaluateAsync(int step)
+    {
+        var (model, test, evaluation, spec) = (_model!, _test!, _evaluation!, _spec!);
+        var result = await compute.Run(() =>
+        {
+            model.CopyParameters(_scored);
+            return evaluation.Evaluate(_scored, test);
+        });
+        return new EvalRecord(step, spec.Schedule().EpochOf(step), "test", result.Samples, result.Loss, result.Accuracy);
+    }
+
     /// <summary>
     /// The whole batch's inputs (float64), which a factored first layer's gradient is multiplied out
     /// with; with mini-batches, every sample's, from which each step's batch is gathered.
@@ -188,14 +220,17 @@ public sealed class ParameterServerGrain(
         // a batch runs until its window closes, so the job still hears of progress every few ms.
         // maxSteps may be the rest of the job (no checkpoint due), so the losses go to a list, not an array of that size.
         var losses = new List<double>(Math.Min(maxSteps, 1024));
+        List<EvalRecord>? evals = null;
         var clock = Stopwatch.StartNew();
         while (losses.Count < maxSteps && (losses.Count == 0 || clock.Elapsed < _options.StepBatchWindow))
         {
-            double loss = await RunStepAsync(firstStep + losses.Count);
+            int step = firstStep + losses.Count;
+            double loss = await RunStepAsync(step);
             losses.Add(loss);
             if (!double.IsFinite(loss)) break;
+            if (_evaluation is not null && _spec.EvaluatesAfter(step)) (evals ??= []).Add(await EvaluateAsync(step));
         }
-        _lastBatch = new StepBatch(firstStep, TensorPayload.From(CollectionsMarshal.AsSpan(losses)));
+        _lastBatch = new StepBatch(firstStep, TensorPayload.From(CollectionsMarshal.AsSpan(losses)), evals?.ToArray());
         return _lastBatch;
     }
 

@@ -62,6 +62,9 @@ internal abstract class ServerModel
     /// <summary>Applies a pending SGD update to the parameters (nothing when none is pending).</summary>
     public abstract void ApplyPending();
 
+    /// <summary>Writes the parameters after the steps done, widened to float64, into <paramref name="to"/> (a pending SGD update applied first).</summary>
+    public abstract void CopyParameters(Span<double> to);
+
     /// <summary>A float64 copy of the parameters followed by the optimizer state (checkpoints, final weights); unsharded only.</summary>
     public abstract TensorPayload ModelState();
 
@@ -249,6 +252,12 @@ internal abstract class ServerModel
             if (_pending == 0) return;
             _pendingShape.Replica.Apply(_pending, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_pending), Values, _state);
             _pending = 0;
+        }
+
+        public override void CopyParameters(Span<double> to)
+        {
+            ApplyPending();
+            Precisions.Widen<T>(Values, to);
         }
 
         public override TensorPayload ModelState()

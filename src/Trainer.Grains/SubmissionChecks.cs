@@ -14,6 +14,8 @@ internal static class SubmissionChecks
         {
             var spec = submission.Spec.Validate();
             if (submission.Data is { } data) CheckData(spec, data);
+            else if (spec.TestSamples > 0)
+                throw new SpecException("test-samples", spec.TestSamples, "allowed only with uploaded data, whose last rows they are");
             int expected = ParameterLayout.For(spec.Model).Count;
             if (expected > WireLimits.MaxParameters)
                 throw new SpecException("model", spec.Model.Architecture,
@@ -34,9 +36,12 @@ internal static class SubmissionChecks
             throw new SpecException("data", $"{data.InputSize} inputs per sample", $"the model {spec.Model.Architecture} takes {spec.Model.InputSize}");
         if (data.OutputSize != spec.Model.OutputSize)
             throw new SpecException("data", $"{data.OutputSize} targets per sample", $"the model {spec.Model.Architecture} outputs {spec.Model.OutputSize}");
-        if (data.Count != spec.ResolvedSamples)
+        // The training samples, then the test set's rows.
+        int training = data.Count - spec.TestSamples;
+        if (training != spec.ResolvedSamples)
             throw new SpecException(spec.MiniBatches ? "samples" : "batch", spec.MiniBatches ? spec.Samples : spec.Batch,
-                spec.MiniBatches ? $"the uploaded data has {data.Count} samples and the spec must say so" : $"the uploaded data has {data.Count} samples, so the batch must be {data.Count} or the spec's samples {data.Count}");
+                spec.MiniBatches ? $"the uploaded data has {training} training samples (and {spec.TestSamples} test rows) and the spec must say so"
+                : $"the uploaded data has {training} training samples (and {spec.TestSamples} test rows), so the batch must be {training} or the spec's samples {training}");
         if (data.X.Length != (long)data.Count * data.InputSize || data.Y.Length != (long)data.Count * data.OutputSize)
             throw new SpecException("data", $"{data.X.Length} + {data.Y.Length} values", $"{data.Count} samples need {data.Count * data.InputSize} inputs and {data.Count * data.OutputSize} targets");
     }

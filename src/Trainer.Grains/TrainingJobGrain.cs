@@ -29,6 +29,8 @@ public sealed class TrainingJobGrain(
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
+    // Evaluations of the parameters on the job's test set, in step order.
+    private readonly List<EvalRecord> _evals = [];
     // The record, its chunks and the uploaded samples in storage.
     private JobStore _store = null!;
     // Whole-model tensors: offered to the parameter server and clients in chunks.
@@ -65,6 +67,7 @@ public sealed class TrainingJobGrain(
         _checkpoint = _store.Record.Checkpoint;
         _final = _store.Record.FinalParameters;
         await _store.ReadLossesAsync(_losses);
+        _evals.AddRange(_store.Record.Evals);
         if (_status is { IsTerminal: false })
         {
             _data = await _store.ReadDataAsync();
@@ -208,7 +211,11 @@ public sealed class TrainingJobGrain(
         // One answer stays well under the message limit (8 MB of losses); a caller reads on from where it ends.
         maxCount = Math.Min(maxCount, MaxLossesPerBatch);
         if (_status is { IsTerminal: false }) await _losses.WaitBeyondAsync(fromStep, wait);
-        return new LossBatch(fromStep, _losses.Slice(fromStep, maxCount), _status ?? JobStatus.NotFound(JobId));
+        var losses = _losses.Slice(fromStep, maxCount);
+        // The evaluations after the steps whose losses go out, which a watcher shows beside them.
+        int last = fromStep + losses.Length - 1;
+        var evals = _evals.Count == 0 || losses.Length == 0 ? null : _evals.Where(e => e.Step >= fromStep && e.Step <= last).ToArray();
+        return new LossBatch(fromStep, losses, _status ?? JobStatus.NotFound(JobId), evals is { Length: > 0 } ? evals : null);
     }
 
     public async Task<TensorTransfer> GetParametersAsync()
@@ -320,7 +327,9 @@ public sealed class TrainingJobGrain(
                     throw new InvalidOperationException($"The parameter server answered steps {batch.FirstStep}..{batch.FirstStep + losses.Length - 1} for a batch from step {step} of at most {most}.");
                 int last = step + losses.Length - 1;
                 double lastLoss = losses[^1];
-                _status = _status! with { StepsCompleted = last, FirstLoss = step == 1 ? losses[0] : _losses.First, LastLoss = lastLoss, TrainingSeconds = Elapsed() };
+                if (batch.Evals is { Length: > 0 } evals) _evals.AddRange(evals);
+                _status = _status! with { StepsCompleted = last, FirstLoss = step == 1 ? losses[0] : _losses.First, LastLoss = lastLoss, TrainingSeconds = Elapsed(),
+                    LastEval = _evals.Count > 0 ? _evals[^1] : null };
                 _losses.Add(losses);
                 if (!double.IsFinite(lastLoss))
                 {
@@ -383,8 +392,11 @@ public sealed class TrainingJobGrain(
             _offers.Withdraw("checkpoint");
         }
         _losses.TruncateTo(checkpoint.StepsCompleted);
+        // Replayed steps evaluate again, to the same bits.
+        _evals.RemoveAll(e => e.Step > checkpoint.StepsCompleted);
         if (_status is { } status)
-            _status = status with { StepsCompleted = Math.Min(status.StepsCompleted, checkpoint.StepsCompleted), CheckpointStep = checkpoint.StepsCompleted };
+            _status = status with { StepsCompleted = Math.Min(status.StepsCompleted, checkpoint.StepsCompleted), CheckpointStep = checkpoint.StepsCompleted,
+                LastEval = _evals.Count > 0 ? _evals[^1] : null };
     }
 
     /// <summary>
@@ -406,7 +418,11 @@ public sealed class TrainingJobGrain(
         _checkpointWrite = WriteRecord();
     }
 
-    private Task WriteRecord() => _store.WriteRecord(_losses, _checkpoint, _final);
+    private Task WriteRecord()
+    {
+        _store.Record.Evals = [.. _evals];
+        return _store.WriteRecord(_losses, _checkpoint, _final);
+    }
 
     /// <summary>Waits for the checkpoint write in flight; its failure surfaces here, once.</summary>
     private Task TakeCheckpointWriteAsync()

@@ -43,7 +43,7 @@ public sealed class CliClassifierTests
 
         Assert.True(code == 0, err);
         Assert.Contains("784-32-10 relu ce bias, 2 workers, batch 512, 25 steps, lr 0.003", output);
-        Assert.Contains($"; data idx:{Cli.SmallFashionMnist} (512 samples); init he, seed 0", output);
+        Assert.Contains($"; data idx:{Cli.SmallFashionMnist} (512 samples, 128 test); init he, seed 0", output);
         Assert.Contains($"final loss {Expected()[^1].ToString("G10", CultureInfo.InvariantCulture)} after {Steps} steps", output);
     }
 

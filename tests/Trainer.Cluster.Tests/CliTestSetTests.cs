@@ -8,9 +8,10 @@ using Trainer.Core.Training;
 namespace Trainer.Cluster.Tests;
 
 /// <summary>
-/// `trainer train` on data with a test set (idx t10k files) ends by evaluating the trained weights on
-/// it: the line and the completed event give the test loss and accuracy of the single-process run's
-/// weights; and --init's default suits the data (the seed's N(0,1) on synthetic data, He for relu on real data).
+/// `trainer train` on data with a test set (idx t10k files): the job scores its weights on it after
+/// every epoch (an eval event / line each) and its last step, and the completed event and the last
+/// line give that score, each the single-process run's weights' to the bit; and --init's default
+/// suits the data (the seed's N(0,1) on synthetic data, He for relu on real data).
 /// </summary>
 public sealed class CliTestSetTests
 {
@@ -24,8 +25,16 @@ public sealed class CliTestSetTests
         var (code, output, err) = await Cli.RunAsync(["train", .. Options, "--json"]);
 
         Assert.True(code == 0, err);
-        var completed = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
-        var expected = Expected();
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var completed = lines[^1];
+        var scores = Expected();
+        var expected = scores[^1];
+        // 512 images in batches of 64: eight steps an epoch, an evaluation after steps 8 and 16.
+        var evals = lines.Where(e => e.GetProperty("event").GetString() == "eval").ToArray();
+        Assert.Equal([8, 16], evals.Select(e => e.GetProperty("step").GetInt32()));
+        Assert.Equal([1, 2], evals.Select(e => e.GetProperty("epoch").GetInt32()));
+        Assert.Equal(scores.Select(s => s.Accuracy), evals.Select(e => e.GetProperty("accuracy").GetDouble()));
+        Assert.Equal(scores.Select(s => s.Loss), evals.Select(e => e.GetProperty("loss").GetDouble()));
         Assert.Equal("completed", completed.GetProperty("event").GetString());
         Assert.Equal(expected.Samples, completed.GetProperty("test_samples").GetInt32());
         Assert.Equal(expected.Loss, completed.GetProperty("test_loss").GetDouble());
@@ -33,6 +42,7 @@ public sealed class CliTestSetTests
 
         (code, output, err) = await Cli.RunAsync(["train", .. Options, "--progress", "plain"]);
         Assert.True(code == 0, err);
+        Assert.Contains($"epoch 1 (step 8): test loss {scores[0].Loss.ToString("G6", CultureInfo.InvariantCulture)}, accuracy {(100 * scores[0].Accuracy).ToString("F2", CultureInfo.InvariantCulture)}%", output);
         Assert.EndsWith($"test: {expected.Samples} samples, loss {expected.Loss.ToString("G10", CultureInfo.InvariantCulture)}, accuracy {(100 * expected.Accuracy).ToString("F2", CultureInfo.InvariantCulture)}%",
             output.TrimEnd());
         // --init auto on real data with relu layers.
@@ -58,8 +68,8 @@ public sealed class CliTestSetTests
         Assert.Contains("init: 'kaiming' is not allowed; allowed: auto, normal, xavier, he, or npy:DIR", err);
     }
 
-    /// <summary>The same job in one process, then its weights on the fixture's 128 test images.</summary>
-    private static EvaluationResult Expected()
+    /// <summary>The same job in one process, its weights scored on the fixture's 128 test images after steps 8 and 16.</summary>
+    private static EvaluationResult[] Expected()
     {
         var model = new ModelSpec([784, 32, 10], Activation.Relu, LossKind.CrossEntropy, bias: true);
         var loaded = new JobArguments { Data = $"idx:{Cli.SmallFashionMnist}" }.LoadData(model)!;
@@ -68,7 +78,13 @@ public sealed class CliTestSetTests
             Model = model, LearningRate = 0.003, Batch = 64, Samples = loaded.Train.Count, Steps = 16, Workers = 2,
             Init = InitKind.He, Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam },
         };
-        var (_, parameters) = Jobs.Local(spec, loaded.Train);
-        return new Evaluation(model).Evaluate(parameters, loaded.Test!);
+        var trainer = new LocalTrainer(spec, loaded.Train, Initializer.Create(ParameterLayout.For(model), InitKind.He, 0));
+        var scores = new List<EvaluationResult>();
+        for (int step = 1; step <= spec.Steps; step++)
+        {
+            trainer.Step();
+            if (step % 8 == 0) scores.Add(new Evaluation(model).Evaluate(trainer.Parameters, loaded.Test!));
+        }
+        return [.. scores];
     }
 }

@@ -53,4 +53,41 @@ public sealed class MiniBatchJobTests
         (id, status, losses) = await Jobs.RunAsync(cluster.Client, submission, Token);
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(dropped, samples));
     }
+
+    [Theory]
+    [InlineData(OptimizerKind.Sgd)]
+    [InlineData(OptimizerKind.Adam)]
+    public async Task AJobWithATestSet_ScoresItAfterEveryEpochAndTheLastStep_AsTheSingleProcessWeightsScore(OptimizerKind optimizer)
+    {
+        await using var cluster = await ParameterServerStepTests.StartAsync(1, new LogCapture(LogLevel.Warning));
+        // 30 training rows in batches of 8 (four an epoch, the last of 6), 2.5 epochs; 11 test rows after them.
+        var spec = Jobs.Small(workers: 2, steps: 10, batch: 8, loss: LossKind.Mse) with
+            { Samples = 30, TestSamples = 11, Optimizer = new OptimizerSpec { Kind = optimizer }, CheckpointEvery = 3, CheckpointMinSeconds = 0 };
+        var rows = Synthetic.Data(spec.Samples + spec.TestSamples, spec.Model.InputSize, spec.Model.OutputSize, seed: 4);
+        var submission = Jobs.Synthetic(spec) with
+        {
+            Data = new DatasetPayload(rows.Count, rows.InputSize, rows.OutputSize, TensorPayload.From(rows.X), TensorPayload.From(rows.Y)),
+            DataDescription = "uploaded",
+        };
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, submission, Token);
+
+        var training = rows.Take(spec.Samples);
+        var test = new Dataset(rows.X[(spec.Samples * rows.InputSize)..], rows.Y[(spec.Samples * rows.OutputSize)..], spec.TestSamples, rows.InputSize, rows.OutputSize);
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec, training));
+        var trainer = new LocalTrainer(spec, training, Initializer.Create(ParameterLayout.For(spec.Model), spec.Init, spec.Seed));
+        var expected = new List<EvalRecord>();
+        for (int step = 1; step <= spec.Steps; step++)
+        {
+            trainer.Step();
+            if (step is 4 or 8 or 10)
+            {
+                var score = new Evaluation(spec.Model).Evaluate(trainer.Parameters, test);
+                expected.Add(new EvalRecord(step, (step - 1) / 4 + 1, "test", score.Samples, score.Loss, score.Accuracy));
+            }
+        }
+        var evals = (await cluster.Client.GetGrain<ITrainingJobGrain>(id).GetLossesAsync(1, spec.Steps, TimeSpan.Zero)).Evals;
+        Assert.Equal(expected, evals);
+        Assert.Equal(expected[^1], status.LastEval);
+    }
 }

@@ -51,6 +51,12 @@ public sealed record TrainingSpec
     /// and every step trains on all of it, in order (the seed's full-batch descent).
     /// </summary>
     public int Samples { get; init; }
+    /// <summary>
+    /// Rows after the training samples in the job's data that are its test set (0: none). The
+    /// parameter server scores its parameters on them at the end of every epoch and after the last
+    /// step; they are never trained on.
+    /// </summary>
+    public int TestSamples { get; init; }
     /// <summary>Drop an epoch's last batch when it would hold fewer than <see cref="Batch"/> samples (<c>--drop-last</c>); kept by default, as PyTorch's DataLoader does.</summary>
     public bool DropLast { get; init; }
     public int Steps { get; init; } = 3000;
@@ -137,6 +143,9 @@ public sealed record TrainingSpec
     /// <summary>The samples the batches are drawn from (<see cref="Samples"/>, or the batch when 0).</summary>
     public int ResolvedSamples => Samples == 0 ? Batch : Samples;
 
+    /// <summary>Whether the job scores its parameters after <paramref name="step"/>: at every epoch's end with mini-batches, and after the last step.</summary>
+    public bool EvaluatesAfter(int step) => TestSamples > 0 && (step == Steps || MiniBatches && Schedule().EndsEpoch(step));
+
     /// <summary>Whether the steps go through the data in mini-batches (rather than all of it at every step).</summary>
     public bool MiniBatches => ResolvedSamples > Batch;
 
@@ -160,6 +169,8 @@ public sealed record TrainingSpec
             throw new SpecException("workers", Workers, $"allowed: a whole number from 1 to {MaxWorkers}");
         if (!Enum.IsDefined(Parallelism))
             throw new SpecException("parallel", (int)Parallelism, "allowed: data, split");
+        if (TestSamples < 0)
+            throw new SpecException("test-samples", TestSamples, "allowed: a whole number of test rows >= 0");
         if (Samples < 0 || Samples > 0 && Samples < Batch)
             throw new SpecException("batch", Batch, $"allowed: at most the data's {Samples} samples");
         if (Workers > Batch)
