@@ -59,6 +59,7 @@ public struct TrainingSpecSurrogate
     [Id(16)] public bool DropLast;
     // NOTE: absent in messages from older builds, so it decodes as 0 = no test set.
     [Id(17)] public int TestSamples;
+    [Id(18)] public int EvalEvery;
 }
 
 [RegisterConverter]
@@ -84,6 +85,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Samples = s.Samples,
         DropLast = s.DropLast,
         TestSamples = s.TestSamples,
+        EvalEvery = s.EvalEvery,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -106,6 +108,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         Samples = value.Samples,
         DropLast = value.DropLast,
         TestSamples = value.TestSamples,
+        EvalEvery = value.EvalEvery,
     };
 }
 

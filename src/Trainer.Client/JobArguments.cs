@@ -22,6 +22,9 @@ internal sealed record JobArguments
     /// <summary>Passes over the data; sets the steps (refused together with <see cref="Steps"/>).</summary>
     public int? Epochs { get; init; }
     public bool DropLast { get; init; }
+    /// <summary>--test: a folder whose rows are the test set (instead of the idx t10k files beside --data).</summary>
+    public string? Test { get; init; }
+    public int EvalEvery { get; init; }
     public int Workers { get; init; } = 2;
     public int Seed { get; init; }
     public string? Data { get; init; }
@@ -132,10 +135,20 @@ internal sealed record JobArguments
         {
             data = loaded.Train;
             test = loaded.Test;
+            if (Test is { } testFolder)
+            {
+                var other = DataFiles.Load(testFolder, model, Scale);
+                DataFiles.RequireFits(model, other.Description, other.Train.InputSize, other.Train.OutputSize);
+                test = other.Train;
+            }
             if (Batch is { } b && b > data.Count)
                 throw new SpecException("batch", b, $"the data in {loaded.Description} has {data.Count} samples, so at most {data.Count}");
             dataDescription = $"{loaded.Description} ({data.Count} samples{(test is null ? "" : $", {test.Count} test")})";
         }
+        else if (Test is { } given)
+            throw new SpecException("test", given, "allowed only with --data (a test set scores a job trained on real data)");
+        if (EvalEvery != 0 && test is null)
+            throw new SpecException("eval-every", EvalEvery, "allowed only with a test set: idx t10k files beside --data, or --test");
         // Synthetic data is one full batch of --batch samples; real data is gone through in mini-batches of it.
         int batch = Batch ?? data?.Count ?? SyntheticBatch;
         int samples = data is not null && batch > 0 && batch < data.Count ? data.Count : 0;
@@ -182,6 +195,7 @@ internal sealed record JobArguments
             CheckpointMinSeconds = CheckpointMinSeconds,
             // The test set travels after the training rows; the job scores its parameters on it.
             TestSamples = test?.Count ?? 0,
+            EvalEvery = EvalEvery,
         };
         spec = (parallelism is null ? spec.WithPreferredParallelism() : spec).Validate();
 

@@ -87,4 +87,29 @@ public sealed class CliTestSetTests
         }
         return [.. scores];
     }
+
+    [Fact]
+    public async Task ATestSetFromAnotherFolder_IsScoredEveryNSteps_AndAfterTheEpochsLastStep()
+    {
+        // The fixture's 128 test images as x.npy and one-hot y.npy in a folder of their own.
+        var model = new ModelSpec([784, 32, 10], Activation.Relu, LossKind.CrossEntropy, bias: true);
+        var test = new JobArguments { Data = $"idx:{Cli.SmallFashionMnist}" }.LoadData(model)!.Test!;
+        var folder = Directory.CreateTempSubdirectory("trainer-test-set-").FullName;
+        using (var x = File.Create(Path.Combine(folder, "x.npy"))) Trainer.Core.Data.Npy.Write(x, test.X, test.Count, test.InputSize);
+        using (var y = File.Create(Path.Combine(folder, "y.npy"))) Trainer.Core.Data.Npy.Write(y, test.Y, test.Count, test.OutputSize);
+
+        var (code, output, err) = await Cli.RunAsync(["train", .. Options[..^4], "--epochs", "1", "--workers", "2", "--test", $"npy:{folder}", "--eval-every", "3", "--json"]);
+
+        Assert.True(code == 0, err);
+        var evals = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("event").GetString() == "eval").ToArray();
+        // Every 3 steps, and after step 8, the epoch's (and the job's) last.
+        Assert.Equal([3, 6, 8], evals.Select(e => e.GetProperty("step").GetInt32()));
+        Assert.All(evals, e => Assert.Equal(("test", 1), (e.GetProperty("split").GetString(), e.GetProperty("epoch").GetInt32())));
+        var completed = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
+        Assert.Equal(test.Count, completed.GetProperty("test_samples").GetInt32());
+        var (refused, _, error) = await Cli.RunAsync(["train", "--steps", "3", "--eval-every", "2"]);
+        Assert.Equal(2, refused);
+        Assert.Contains("eval-every: '2' is not allowed; allowed only with a test set", error);
+    }
 }

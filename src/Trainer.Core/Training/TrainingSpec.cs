@@ -57,6 +57,8 @@ public sealed record TrainingSpec
     /// step; they are never trained on.
     /// </summary>
     public int TestSamples { get; init; }
+    /// <summary>Also score the test set every this many steps (<c>--eval-every</c>; 0: only after each epoch and the last step).</summary>
+    public int EvalEvery { get; init; }
     /// <summary>Drop an epoch's last batch when it would hold fewer than <see cref="Batch"/> samples (<c>--drop-last</c>); kept by default, as PyTorch's DataLoader does.</summary>
     public bool DropLast { get; init; }
     public int Steps { get; init; } = 3000;
@@ -144,7 +146,8 @@ public sealed record TrainingSpec
     public int ResolvedSamples => Samples == 0 ? Batch : Samples;
 
     /// <summary>Whether the job scores its parameters after <paramref name="step"/>: at every epoch's end with mini-batches, and after the last step.</summary>
-    public bool EvaluatesAfter(int step) => TestSamples > 0 && (step == Steps || MiniBatches && Schedule().EndsEpoch(step));
+    public bool EvaluatesAfter(int step) =>
+        TestSamples > 0 && (step == Steps || MiniBatches && Schedule().EndsEpoch(step) || EvalEvery > 0 && step % EvalEvery == 0);
 
     /// <summary>Whether the steps go through the data in mini-batches (rather than all of it at every step).</summary>
     public bool MiniBatches => ResolvedSamples > Batch;
@@ -171,6 +174,8 @@ public sealed record TrainingSpec
             throw new SpecException("parallel", (int)Parallelism, "allowed: data, split");
         if (TestSamples < 0)
             throw new SpecException("test-samples", TestSamples, "allowed: a whole number of test rows >= 0");
+        if (EvalEvery < 0)
+            throw new SpecException("eval-every", EvalEvery, "allowed: a whole number of steps >= 0 (0: after each epoch and the last step)");
         if (Samples < 0 || Samples > 0 && Samples < Batch)
             throw new SpecException("batch", Batch, $"allowed: at most the data's {Samples} samples");
         if (Workers > Batch)
