@@ -28,8 +28,8 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     // One per batch size (the batch's, and an epoch's smaller last one).
     private readonly Shape[] _shapes = [.. spec.Schedule().Sizes.Select(size => new Shape(spec, plan.ForBatch(size), rank))];
     // A mini-batch's shard rows and (a factored first layer) all its inputs, gathered for the step at hand.
-    private readonly T[] _shardX = spec.MiniBatches ? new T[Shard.Split(spec.Batch, spec.Workers)[rank].Count * spec.Model.InputSize] : [];
-    private readonly T[] _shardY = spec.MiniBatches ? new T[Shard.Split(spec.Batch, spec.Workers)[rank].Count * spec.Model.OutputSize] : [];
+    private readonly T[] _shardX = spec.MiniBatches ? new T[LargestShard(spec, rank) * spec.Model.InputSize] : [];
+    private readonly T[] _shardY = spec.MiniBatches ? new T[LargestShard(spec, rank) * spec.Model.OutputSize] : [];
     private readonly T[] _batchX = spec.MiniBatches && plan.NeedsBatchInputs ? new T[spec.Batch * spec.Model.InputSize] : [];
 
     public ExchangePlan Plan => plan;
@@ -89,6 +89,9 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         return payload;
     }
 
+    /// <summary>The most rows worker <paramref name="rank"/> gets of a step's batch (of a full batch: a smaller last one gives it no more).</summary>
+    private static int LargestShard(TrainingSpec spec, int rank) => Shard.Split(spec.Batch, spec.Workers)[rank].Count;
+
     private Shape ShapeOf(int step) => _shapes.Length == 1 || _schedule.SizeOf(step) == _shapes[0].Plan.Batch ? _shapes[0] : _shapes[1];
 
     /// <summary>This worker's rows of step <paramref name="step"/>'s batch: where they are held, or gathered (mini-batches).</summary>
@@ -119,13 +122,22 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     }
 
     /// <summary>What a step of one batch size works with: the plan, this worker's shard and pack layout, the update's code, and the pack buffers.</summary>
-    private sealed class Shape(TrainingSpec spec, ExchangePlan plan, int rank)
+    private sealed class Shape
     {
-        public ExchangePlan Plan => plan;
-        public Shard Shard { get; } = Shard.Split(plan.Batch, spec.Workers)[rank];
-        public Pack Pack { get; } = plan.PackLayout(Shard.Split(plan.Batch, spec.Workers)[rank].Count);
-        public ReplicaUpdate<T> Update { get; } = new(spec, plan);
-        public PayloadRing<T> Packs { get; } = new(plan.PackLayout(Shard.Split(plan.Batch, spec.Workers)[rank].Count).Length);
+        public Shape(TrainingSpec spec, ExchangePlan plan, int rank)
+        {
+            Plan = plan;
+            Shard = Shard.Split(plan.Batch, spec.Workers)[rank];
+            Pack = plan.PackLayout(Shard.Count);
+            Update = new ReplicaUpdate<T>(spec, plan);
+            Packs = new PayloadRing<T>(Pack.Length);
+        }
+
+        public ExchangePlan Plan { get; }
+        public Shard Shard { get; }
+        public Pack Pack { get; }
+        public ReplicaUpdate<T> Update { get; }
+        public PayloadRing<T> Packs { get; }
     }
 }
 
