@@ -7,6 +7,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
+using Trainer.Abstractions;
 
 namespace Trainer.Grains;
 
@@ -79,7 +80,7 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     {
         string own = Endpoint;
         if (endpoints[rank] != own)
-            throw new InvalidOperationException($"Job {job}: worker {rank} is on the silo whose links are at {own}, not at {endpoints[rank]} as the run says (it moved since the run was prepared).");
+            throw new StateLostException($"Job {job}: worker {rank} is on the silo whose links are at {own}, not at {endpoints[rank]} as the run says (it moved since the run was prepared).");
         Sweep(job, generation, rank);
         var opening = new Task<IBlockLink>[endpoints.Count];
         for (int peer = 0; peer < endpoints.Count; peer++)
