@@ -31,18 +31,35 @@ internal static class BlockFrame
     }
 }
 
-/// <summary>Two workers of one silo: a <see cref="WorkerLinks.LocalLink"/> each way.</summary>
-internal sealed class LocalPeer(WorkerLinks links, WorkerLinks.LinkKey outKey, WorkerLinks.LinkKey inKey, TimeSpan timeout) : IBlockLink
+/// <summary>
+/// Two workers of one silo: a <see cref="WorkerLinks.LocalLink"/> each way. A send or receive
+/// that waits longer than <paramref name="timeout"/> (<see cref="TrainerOptions.LinkReadTimeout"/>) fails: the peer is hung.
+/// </summary>
+internal sealed class LocalPeer : IBlockLink
 {
-    private readonly WorkerLinks.LocalLink _outgoing = links.Local(outKey), _incoming = links.Local(inKey);
+    private readonly WorkerLinks _links;
+    private readonly WorkerLinks.LinkKey _outKey, _inKey;
+    private readonly WorkerLinks.LocalLink _outgoing, _incoming;
+    private readonly TimeSpan _timeout;
 
-    public int Peer => outKey.To;
+    /// <summary>Takes up this worker's end: the peer's link to it (<paramref name="inKey"/>).</summary>
+    public LocalPeer(WorkerLinks links, WorkerLinks.LinkKey outKey, WorkerLinks.LinkKey inKey, TimeSpan timeout)
+    {
+        (_links, _outKey, _inKey, _timeout) = (links, outKey, inKey, timeout);
+        (_outgoing, _incoming) = (links.Local(outKey), links.Local(inKey));
+        _incoming.TakeUp();
+    }
+
+    public int Peer => _outKey.To;
+
+    /// <summary>Completes once the peer has taken up its end.</summary>
+    public Task TakenUp => _outgoing.TakenUp;
 
     public void Send(int step, ReadOnlySpan<byte> block)
     {
         try
         {
-            _outgoing.Send(step, block, timeout);
+            _outgoing.Send(step, block, _timeout);
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException)
         {
@@ -55,7 +72,7 @@ internal sealed class LocalPeer(WorkerLinks links, WorkerLinks.LinkKey outKey, W
         (int Step, int Length) frame;
         try
         {
-            frame = _incoming.Receive(into, timeout);
+            frame = _incoming.Receive(into, _timeout);
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException)
         {
@@ -65,29 +82,34 @@ internal sealed class LocalPeer(WorkerLinks links, WorkerLinks.LinkKey outKey, W
     }
 
     private IOException Closed(Exception e) =>
-        new($"The link to worker {Peer} (same silo) closed: {(e is TimeoutException ? e.Message : "the worker stopped")}.", e);
+        new($"The link to worker {Peer} (same silo) {(e is TimeoutException ? $"failed: {e.Message}" : "closed: the worker stopped")}.", e);
 
     public void Dispose()
     {
-        links.Close(outKey, _outgoing);
-        links.Close(inKey, _incoming);
+        _links.Close(_outKey, _outgoing);
+        _links.Close(_inKey, _incoming);
     }
 }
 
-/// <summary>Two workers of different silos: one TCP connection, frames of (step, length, block).</summary>
+/// <summary>
+/// Two workers of different silos: one TCP connection, frames of (step, length, block). A read that
+/// sees nothing, or a send whose previous block the peer does not take, for <paramref name="timeout"/>
+/// (<see cref="TrainerOptions.LinkReadTimeout"/>) fails: the peer is hung or cut off.
+/// </summary>
 internal sealed class TcpLink : IBlockLink
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly string _job;
+    private readonly TimeSpan _timeout;
     private readonly byte[] _header = new byte[8];
     private byte[] _frame = [];
     private Task _sending = Task.CompletedTask;
 
     public TcpLink(int peer, Socket socket, string job, TimeSpan timeout)
     {
-        (Peer, _socket, _job) = (peer, socket, job);
-        _socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
+        (Peer, _socket, _job, _timeout) = (peer, socket, job, timeout);
+        _socket.ReceiveTimeout = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
         _stream = new NetworkStream(socket, ownsSocket: true);
     }
 
@@ -98,7 +120,7 @@ internal sealed class TcpLink : IBlockLink
         try
         {
             // One write in flight: the peer reads a frame per step, so waiting here never waits on this worker's own reads.
-            _sending.GetAwaiter().GetResult();
+            _sending.WaitAsync(_timeout).GetAwaiter().GetResult();
             if (_frame.Length != block.Length + 8) _frame = new byte[block.Length + 8];
             BinaryPrimitives.WriteInt32LittleEndian(_frame, step);
             BinaryPrimitives.WriteInt32LittleEndian(_frame.AsSpan(4), block.Length);
@@ -106,9 +128,13 @@ internal sealed class TcpLink : IBlockLink
             // Large blocks go out while this worker reads the peer's: both sending synchronously could fill both sockets' buffers and wait forever.
             _sending = _stream.WriteAsync(_frame).AsTask();
         }
+        catch (TimeoutException e)
+        {
+            throw Closed(e, $"the peer took no block for {_timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): it is hung or cut off");
+        }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
-            throw Closed(e);
+            throw Closed(e, e.Message);
         }
     }
 
@@ -121,14 +147,18 @@ internal sealed class TcpLink : IBlockLink
             BlockFrame.Check(Peer, sent, length, step, into.Length);
             _stream.ReadExactly(into);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
         {
-            throw Closed(e);
+            throw Closed(e, $"nothing arrived for {_timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the peer is hung or cut off");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            throw Closed(e, e.Message);
         }
     }
 
-    private IOException Closed(Exception e) =>
-        new($"Job {_job}: the link to worker {Peer} at {Describe(_socket)} failed: {e.Message}", e);
+    private IOException Closed(Exception e, string why) =>
+        new($"Job {_job}: the link to worker {Peer} at {Describe(_socket)} failed: {why}", e);
 
     private static string Describe(Socket socket)
     {

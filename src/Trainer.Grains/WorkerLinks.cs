@@ -34,7 +34,9 @@ namespace Trainer.Grains;
 public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> options, ILogger<WorkerLinks> logger) : IDisposable
 {
     private const int Magic = 0x544E5254;   // "TRNT"
-    private const int Version = 1;
+    // Version 2: the accepting side answers a hello with one byte once its worker has taken the link up.
+    private const int Version = 2;
+    private const byte TakenUp = 1;
     private const int MaxJobIdBytes = 1024;
     private readonly TrainerOptions _options = options.Value;
     private readonly Lock _gate = new();
@@ -73,8 +75,11 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     /// <summary>
     /// Opens worker <paramref name="rank"/>'s links to every other worker of the job's run
     /// <paramref name="generation"/>, whose silos' endpoints are <paramref name="endpoints"/> (by rank):
-    /// in-process to workers of this silo; over TCP to others, the lower rank connecting. Index
-    /// <paramref name="rank"/> of the answer is null. Links of this worker's older runs are closed.
+    /// in-process to workers of this silo; over TCP to others, the lower rank connecting. Answers
+    /// once every other worker has taken up its end (within <see cref="TrainerOptions.SplitLinkTimeout"/>),
+    /// so from then on a peer that sends nothing for <see cref="TrainerOptions.LinkReadTimeout"/> is hung,
+    /// not still loading. Index <paramref name="rank"/> of the answer is null. Links of this worker's
+    /// older runs are closed.
     /// </summary>
     internal async Task<IBlockLink?[]> OpenAsync(string job, long generation, int rank, IReadOnlyList<string> endpoints)
     {
@@ -87,7 +92,7 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         {
             if (peer == rank) continue;
             opening[peer] = endpoints[peer] == own
-                ? Task.FromResult<IBlockLink>(new LocalPeer(this, new(job, generation, rank, peer), new(job, generation, peer, rank), _options.WorkerCallTimeout))
+                ? LinkInProcessAsync(new(job, generation, rank, peer), new(job, generation, peer, rank))
                 : peer > rank
                     ? ConnectAsync(new(job, generation, rank, peer), endpoints[peer])
                     : AcceptAsync(new(job, generation, peer, rank));
@@ -116,12 +121,16 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
             timeout.CancelAfter(_options.SplitLinkTimeout);
             await socket.ConnectAsync(IPEndPoint.Parse(endpoint), timeout.Token);
             await socket.SendAsync(Hello(key), SocketFlags.None, timeout.Token);
-            return new TcpLink(key.To, socket, key.Job, _options.WorkerCallTimeout);
+            // The peer's worker has taken the link up: it is ready to send its blocks.
+            var answer = new byte[1];
+            await ReceiveExactlyAsync(socket, answer, timeout.Token);
+            if (answer[0] != TakenUp) throw new InvalidDataException($"the peer answered {answer[0]} instead of {TakenUp}");
+            return new TcpLink(key.To, socket, key.Job, _options.LinkReadTimeout);
         }
         catch (Exception e)
         {
             socket.Dispose();
-            throw new IOException($"Job {key.Job}: worker {key.From} could not link to worker {key.To} at {endpoint} within {_options.SplitLinkTimeout.TotalSeconds:F0} s: {e.Message}", e);
+            throw new IOException($"Job {key.Job}: worker {key.From} could not link to worker {key.To} at {endpoint} within {_options.SplitLinkTimeout.TotalSeconds:F0} s (Trainer:SplitLinkTimeout): {e.Message}", e);
         }
     }
 
@@ -131,11 +140,20 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         try
         {
             var socket = await waiting.Task.WaitAsync(_options.SplitLinkTimeout, _stopping.Token);
-            return new TcpLink(key.From, socket, key.Job, _options.WorkerCallTimeout);
+            try
+            {
+                await socket.SendAsync(new[] { TakenUp }, SocketFlags.None, _stopping.Token);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                socket.Dispose();
+                throw new IOException($"Job {key.Job}: worker {key.From}'s link to worker {key.To} closed before it was taken up: {e.Message}", e);
+            }
+            return new TcpLink(key.From, socket, key.Job, _options.LinkReadTimeout);
         }
         catch (TimeoutException e)
         {
-            throw new IOException($"Job {key.Job}: worker {key.From} did not link to worker {key.To} within {_options.SplitLinkTimeout.TotalSeconds:F0} s.", e);
+            throw new IOException($"Job {key.Job}: worker {key.From} did not link to worker {key.To} within {_options.SplitLinkTimeout.TotalSeconds:F0} s (Trainer:SplitLinkTimeout).", e);
         }
         finally
         {
@@ -221,6 +239,22 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         return hello;
     }
 
+    /// <summary>Worker <c>outKey.From</c>'s link to worker <c>outKey.To</c> of the same silo, once that worker has taken up its end too.</summary>
+    private async Task<IBlockLink> LinkInProcessAsync(LinkKey outKey, LinkKey inKey)
+    {
+        var peer = new LocalPeer(this, outKey, inKey, _options.LinkReadTimeout);
+        try
+        {
+            await peer.TakenUp.WaitAsync(_options.SplitLinkTimeout, _stopping.Token);
+            return peer;
+        }
+        catch (Exception e)
+        {
+            peer.Dispose();
+            throw new IOException($"Job {outKey.Job}: worker {outKey.To} did not link to worker {outKey.From} (same silo) within {_options.SplitLinkTimeout.TotalSeconds:F0} s (Trainer:SplitLinkTimeout).", e);
+        }
+    }
+
     internal LocalLink Local(LinkKey key) => _local.GetOrAdd(key, _ => new LocalLink());
 
     /// <summary>Closes an in-process link and lets it go (its other end fails, as over TCP).</summary>
@@ -270,20 +304,26 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         // Frames are rented (the receiver returns them), so steady-state steps allocate nothing.
         private readonly BlockingCollection<(int Step, byte[] Values, int Length)> _frames = new(boundedCapacity: 2);
         private readonly CancellationTokenSource _closed = new();
+        private readonly TaskCompletionSource _receiving = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes once the receiving worker has taken this direction up (<see cref="TakeUp"/>).</summary>
+        public Task TakenUp => _receiving.Task;
+
+        public void TakeUp() => _receiving.TrySetResult();
 
         public void Send(int step, ReadOnlySpan<byte> block, TimeSpan timeout)
         {
             var values = ArrayPool<byte>.Shared.Rent(block.Length);
             block.CopyTo(values);
             if (!_frames.TryAdd((step, values, block.Length), Milliseconds(timeout), _closed.Token))
-                throw new TimeoutException("its queue stayed full");
+                throw new TimeoutException($"it took no block for {timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the worker is hung");
         }
 
         /// <summary>The next frame, copied into <paramref name="into"/>; answers its step and length.</summary>
         public (int Step, int Length) Receive(Span<byte> into, TimeSpan timeout)
         {
             if (!_frames.TryTake(out var frame, Milliseconds(timeout), _closed.Token))
-                throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:F0} s");
+                throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the worker is hung");
             if (frame.Length == into.Length) frame.Values.AsSpan(0, frame.Length).CopyTo(into);
             ArrayPool<byte>.Shared.Return(frame.Values);
             return (frame.Step, frame.Length);

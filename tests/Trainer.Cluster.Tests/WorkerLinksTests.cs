@@ -104,9 +104,7 @@ public sealed class WorkerLinksTests
     public async Task WorkersOfOneSilo_LinkInProcess_AndAStoppedWorkerFailsItsPeersRead()
     {
         using var a = Links();
-        string[] endpoints = [a.Endpoint, a.Endpoint];
-        var zero = (await a.OpenAsync(Job, 1, 0, endpoints))[1]!;
-        var one = (await a.OpenAsync(Job, 1, 1, endpoints))[0]!;
+        var (zero, one) = await LinkAsync(a, a);
         Assert.IsType<LocalPeer>(zero);
 
         zero.Send(1, Block(0, 1, 80));
@@ -130,20 +128,73 @@ public sealed class WorkerLinksTests
     }
 
     [Fact]
-    public async Task ALinkNoWorkerTakesUp_IsClosedWhenItsWorkerGoesAway()
+    public async Task ALinkNoWorkerTakesUp_IsClosedWhenItsWorkerGoesAway_AndItsOpenerHearsSoAtOnce()
     {
         using var a = Links();
         using var b = Links();
         // Worker 0 links to worker 1, whose run never starts on silo b; then worker 1 is deactivated.
-        var zero = (await a.OpenAsync(Job, 1, 0, [a.Endpoint, b.Endpoint]))[1]!;
+        var opening = a.OpenAsync(Job, 1, 0, [a.Endpoint, b.Endpoint]);
         while (b.Parked(Job) == 0) await Task.Delay(10, Token);   // silo b has read the greeting
 
         b.Release(Job, 1);
 
         Assert.Equal(0, b.Parked(Job));
+        var error = await Assert.ThrowsAsync<IOException>(() => opening);
+        Assert.Contains("worker 1", error.Message);
+        Assert.Contains("the connection closed", error.Message);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task OpeningLinks_AnswersOnlyOnceThePeerHasTakenUpItsEnd(bool sameSilo)
+    {
+        using var a = Links();
+        using var b = Links();
+        var other = sameSilo ? a : b;
+        string[] endpoints = [a.Endpoint, other.Endpoint];
+        var zero = a.OpenAsync(Job, 1, 0, endpoints);
+        // Worker 0 has sent its greeting (over TCP: silo b holds it); worker 1 has not started its run.
+        if (!sameSilo) while (b.Parked(Job) == 0) await Task.Delay(10, Token);
+
+        Assert.False(zero.IsCompleted, "worker 0's links opened before worker 1 took up its end");
+        var one = await other.OpenAsync(Job, 1, 1, endpoints);
+        (await zero)[1]!.Send(1, Block(0, 1, 80));
+        Assert.Equal(Block(0, 1, 80), Receive(one[0]!, 1, 80));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AReadThatSeesNothingForTheLinkReadTimeout_Fails_NamingThePeerAndTheSetting(bool sameSilo)
+    {
+        using var a = Links(readTimeout: TimeSpan.FromSeconds(1));
+        using var b = Links(readTimeout: TimeSpan.FromSeconds(1));
+        // Worker 1 is linked but hung: it never sends.
+        var (zero, _) = await LinkAsync(a, sameSilo ? a : b);
+
         var error = await Assert.ThrowsAsync<IOException>(() => Task.Run(() => Receive(zero, 1, 80), Token));
         Assert.Contains("worker 1", error.Message);
-        Assert.DoesNotContain("timed out", error.Message);
+        Assert.Contains("Trainer:LinkReadTimeout", error.Message);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ASendThePeerNeverTakes_FailsAfterTheLinkReadTimeout_NamingThePeerAndTheSetting(bool sameSilo)
+    {
+        using var a = Links(readTimeout: TimeSpan.FromSeconds(1));
+        using var b = Links(readTimeout: TimeSpan.FromSeconds(1));
+        // Worker 1 is linked but hung: it never reads. 8 MB blocks fill the sockets' buffers; in process, two blocks fill the queue.
+        var (zero, _) = await LinkAsync(a, sameSilo ? a : b);
+        const int length = 8 << 20;
+
+        var error = await Assert.ThrowsAsync<IOException>(() => Task.Run(() =>
+        {
+            for (int step = 1; step <= 3; step++) zero.Send(step, Block(0, step, length));
+        }, Token));
+        Assert.Contains("worker 1", error.Message);
+        Assert.Contains("Trainer:LinkReadTimeout", error.Message);
     }
 
     /// <summary>Worker 0 on silo <paramref name="a"/> and worker 1 on silo <paramref name="b"/>, linked for run 1.</summary>
@@ -226,8 +277,8 @@ public sealed class WorkerLinksTests
         return block;
     }
 
-    private static WorkerLinks Links(TimeSpan? linkTimeout = null) =>
-        new(new LoopbackSilo(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), WorkerCallTimeout = TimeSpan.FromSeconds(30) }),
+    private static WorkerLinks Links(TimeSpan? linkTimeout = null, TimeSpan? readTimeout = null) =>
+        new(new LoopbackSilo(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), LinkReadTimeout = readTimeout ?? TimeSpan.FromSeconds(30) }),
             NullLogger<WorkerLinks>.Instance);
 
     private sealed class LoopbackSilo : ILocalSiloDetails
