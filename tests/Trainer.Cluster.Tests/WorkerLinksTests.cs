@@ -278,15 +278,6 @@ public sealed class WorkerLinksTests
     }
 
     private static WorkerLinks Links(TimeSpan? linkTimeout = null, TimeSpan? readTimeout = null) =>
-        new(new LoopbackSilo(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), LinkReadTimeout = readTimeout ?? TimeSpan.FromSeconds(30) }),
+        new(new TestSiloDetails(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), LinkReadTimeout = readTimeout ?? TimeSpan.FromSeconds(30) }),
             NullLogger<WorkerLinks>.Instance);
-
-    private sealed class LoopbackSilo : ILocalSiloDetails
-    {
-        public string Name => "test";
-        public string ClusterId => "test";
-        public string DnsHostName => "localhost";
-        public SiloAddress SiloAddress { get; } = SiloAddress.New(new IPEndPoint(IPAddress.Loopback, 11111), 1);
-        public SiloAddress GatewayAddress => SiloAddress;
-    }
 }
