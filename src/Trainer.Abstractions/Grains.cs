@@ -130,7 +130,10 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
     [ResponseTimeout(CallTimeouts.Long)]
     Task<ShardGradient> ComputeAsync(WorkRequest request);
 
-    /// <summary>Where this worker's silo takes workers' links ("address:port"; the same for every worker of the silo).</summary>
+    /// <summary>
+    /// Where this worker's silo takes workers' links ("address:port"; the same for every worker of the silo);
+    /// from now on the silo takes links to this worker (a connection for a worker without a run there is refused).
+    /// </summary>
     Task<string> PrepareLinksAsync();
 
     /// <summary>

@@ -99,6 +99,14 @@ public sealed class TrainerOptions
     public TimeSpan LinkReadTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
+    /// How many connections the link port holds that no worker has claimed yet (waiting for their
+    /// hello, or for their worker): the oldest is closed to make room for a new one. A run needs at
+    /// most one per pair of its workers on different silos for a moment; the cap keeps a flood of
+    /// connections from using up the silo's file handles. Each also closes after <see cref="SplitLinkTimeout"/>.
+    /// </summary>
+    public int MaxUnclaimedLinks { get; set; } = 256;
+
+    /// <summary>
     /// Losses per stored chunk of a job's loss history (at least 1; fixed for a job when it is
     /// submitted). The job's record, rewritten at every checkpoint, keeps only the losses after the
     /// last full chunk, so a checkpoint writes the same amount at step 300,000 as at step 300.
@@ -119,6 +127,8 @@ public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
     {
         if (o.LossChunkSteps < 1)
             yield return $"{Key(nameof(o.LossChunkSteps))} is {o.LossChunkSteps}; it must be at least 1 (losses per stored chunk of a job's loss history).";
+        if (o.MaxUnclaimedLinks < 1)
+            yield return $"{Key(nameof(o.MaxUnclaimedLinks))} is {o.MaxUnclaimedLinks}; it must be at least 1 (connections the link port holds for their worker).";
         (string Name, TimeSpan Value)[] spans = [(nameof(o.LinkReadTimeout), o.LinkReadTimeout), (nameof(o.SplitLinkTimeout), o.SplitLinkTimeout),
             (nameof(o.WorkerCallTimeout), o.WorkerCallTimeout), (nameof(o.WorkerRetryBudget), o.WorkerRetryBudget), (nameof(o.RecoveryBudget), o.RecoveryBudget)];
         foreach (var (option, value) in spans.Where(s => s.Value <= TimeSpan.Zero))

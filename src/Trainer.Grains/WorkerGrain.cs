@@ -86,7 +86,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return answer;
     }
 
-    public Task<string> PrepareLinksAsync() => Task.FromResult(links.Endpoint);
+    public Task<string> PrepareLinksAsync() => Task.FromResult(links.Prepare(JobId, Rank));
 
     /// <summary>
     /// A window of a split job's steps over links.

@@ -1,9 +1,7 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -28,48 +26,50 @@ namespace Trainer.Grains;
 /// starved those very threads (8.3 s instead of 4.8 s per job). Here the receiving worker's own
 /// thread blocks in the socket read: one wake-up per block. Hand-written because nothing in
 /// .NET's or Orleans' box moves a buffer between two threads of two processes with less.
-/// The listener is unauthenticated like the silo port itself: expose it only inside the cluster's
-/// network (<see cref="TrainerOptions.SplitLinkPort"/> fixes its port for firewalls and pod specs).
+/// The listener (<see cref="LinkListener"/>) is unauthenticated like the silo port itself: expose it
+/// only inside the cluster's network (<see cref="TrainerOptions.SplitLinkPort"/> fixes its port for
+/// firewalls and pod specs). What it holds for connections no worker has claimed is bounded, so a
+/// flood on the port cannot use up the silo's file handles.
 /// </remarks>
 public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> options, ILogger<WorkerLinks> logger) : IDisposable
 {
-    private const int Magic = 0x544E5254;   // "TRNT"
-    // Version 2: the accepting side answers a hello with one byte once its worker has taken the link up.
-    private const int Version = 2;
-    private const byte TakenUp = 1;
-    private const int MaxJobIdBytes = 1024;
     private readonly TrainerOptions _options = options.Value;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<LinkKey, TaskCompletionSource<Socket>> _incoming = new();
     private readonly ConcurrentDictionary<LinkKey, LocalLink> _local = new();
-    private TcpListener? _listener;
-    private string? _endpoint;
+    // The workers of this silo that have a run over links (job, rank): only their links are taken.
+    private readonly ConcurrentDictionary<(string Job, int Rank), byte> _workers = new();
+    private LinkListener? _listener;
 
     /// <summary>Where other silos' workers reach this silo's workers ("address:port"); unique per silo. Starts the listener on first use.</summary>
-    public string Endpoint
+    public string Endpoint => Listener.Endpoint.ToString();
+
+    private LinkListener Listener
     {
         get
         {
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
-                if (_endpoint is null)
+                if (_listener is null)
                 {
-                    var address = silo.SiloAddress.Endpoint.Address;
-                    var listener = new TcpListener(address, _options.SplitLinkPort);
-                    listener.Start();
-                    _listener = listener;
-                    _endpoint = ((IPEndPoint)listener.LocalEndpoint).ToString();
-                    // NOTE: on the thread pool, not on the calling worker grain's scheduler: an async loop
-                    // started inside a grain resumes on that activation's scheduler for ever, which kept the
-                    // first worker (and its replica: 1.6 GB for a 50M model) reachable after it deactivated.
-                    _ = Task.Run(() => AcceptLoopAsync(listener));
-                    logger.LogInformation("Split-job links listen on {Endpoint}", _endpoint);
+                    _listener = new LinkListener(new IPEndPoint(silo.SiloAddress.Endpoint.Address, _options.SplitLinkPort), key => _workers.ContainsKey((key.Job, key.To)), _options, logger);
+                    logger.LogInformation("Split-job links listen on {Endpoint}", _listener.Endpoint);
                 }
-                return _endpoint;
+                return _listener;
             }
         }
+    }
+
+    /// <summary>
+    /// Worker <paramref name="rank"/> of <paramref name="job"/> is about to run over links from this silo:
+    /// connections to it are taken from now on (until <see cref="Release"/>). Answers <see cref="Endpoint"/>.
+    /// </summary>
+    internal string Prepare(string job, int rank)
+    {
+        string endpoint = Endpoint;
+        _workers[(job, rank)] = 0;
+        return endpoint;
     }
 
     /// <summary>
@@ -83,7 +83,7 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     /// </summary>
     internal async Task<IBlockLink?[]> OpenAsync(string job, long generation, int rank, IReadOnlyList<string> endpoints)
     {
-        string own = Endpoint;
+        string own = Prepare(job, rank);
         if (endpoints[rank] != own)
             throw new StateLostException($"Job {job}: worker {rank} is on the silo whose links are at {own}, not at {endpoints[rank]} as the run says (it moved since the run was prepared).");
         Sweep(job, generation, rank);
@@ -120,11 +120,11 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             timeout.CancelAfter(_options.SplitLinkTimeout);
             await socket.ConnectAsync(IPEndPoint.Parse(endpoint), timeout.Token);
-            await socket.SendAsync(Hello(key), SocketFlags.None, timeout.Token);
+            await socket.SendAsync(LinkHello.Encode(key), SocketFlags.None, timeout.Token);
             // The peer's worker has taken the link up: it is ready to send its blocks.
             var answer = new byte[1];
-            await ReceiveExactlyAsync(socket, answer, timeout.Token);
-            if (answer[0] != TakenUp) throw new InvalidDataException($"the peer answered {answer[0]} instead of {TakenUp}");
+            await LinkHello.ReceiveExactlyAsync(socket, answer, timeout.Token);
+            if (answer[0] != LinkHello.TakenUp) throw new InvalidDataException($"the peer answered {answer[0]} instead of {LinkHello.TakenUp}");
             return new TcpLink(key.To, socket, key.Job, _options.LinkReadTimeout);
         }
         catch (Exception e)
@@ -136,107 +136,25 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
 
     private async Task<IBlockLink> AcceptAsync(LinkKey key)
     {
-        var waiting = _incoming.GetOrAdd(key, _ => NewWaiter());
+        Socket socket;
         try
         {
-            var socket = await waiting.Task.WaitAsync(_options.SplitLinkTimeout, _stopping.Token);
-            try
-            {
-                await socket.SendAsync(new[] { TakenUp }, SocketFlags.None, _stopping.Token);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                socket.Dispose();
-                throw new IOException($"Job {key.Job}: worker {key.From}'s link to worker {key.To} closed before it was taken up: {e.Message}", e);
-            }
-            return new TcpLink(key.From, socket, key.Job, _options.LinkReadTimeout);
+            socket = await Listener.ClaimAsync(key, _options.SplitLinkTimeout, _stopping.Token);
         }
         catch (TimeoutException e)
         {
             throw new IOException($"Job {key.Job}: worker {key.From} did not link to worker {key.To} within {_options.SplitLinkTimeout.TotalSeconds:F0} s (Trainer:SplitLinkTimeout).", e);
         }
-        finally
-        {
-            _incoming.TryRemove(new KeyValuePair<LinkKey, TaskCompletionSource<Socket>>(key, waiting));
-        }
-    }
-
-    private async Task AcceptLoopAsync(TcpListener listener)
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptSocketAsync(_stopping.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                logger.LogWarning("Split-job links: accepting a connection failed: {Error}", e.Message);
-                continue;
-            }
-            _ = ReceiveHelloAsync(socket);
-        }
-    }
-
-    /// <summary>A new connection names its link first; it waits for its worker under that name.</summary>
-    private async Task ReceiveHelloAsync(Socket socket)
-    {
         try
         {
-            socket.NoDelay = true;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            timeout.CancelAfter(_options.SplitLinkTimeout);
-            var head = new byte[28];
-            await ReceiveExactlyAsync(socket, head, timeout.Token);
-            int magic = BinaryPrimitives.ReadInt32LittleEndian(head), version = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(4));
-            if (magic != Magic || version != Version)
-                throw new InvalidDataException($"it is not a Trainer split link of version {Version} (magic 0x{magic:X8}, version {version})");
-            long generation = BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(8));
-            int from = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(16)), to = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(20));
-            int jobBytes = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(24));
-            if (jobBytes is <= 0 or > MaxJobIdBytes)
-                throw new InvalidDataException($"job id length {jobBytes} is outside 1..{MaxJobIdBytes}");
-            var job = new byte[jobBytes];
-            await ReceiveExactlyAsync(socket, job, timeout.Token);
-            var key = new LinkKey(Encoding.UTF8.GetString(job), generation, from, to);
-            if (!_incoming.GetOrAdd(key, _ => NewWaiter()).TrySetResult(socket))
-                throw new InvalidDataException($"job {key.Job} already has a link from worker {from} to worker {to} in run {generation}");
+            await socket.SendAsync(new[] { LinkHello.TakenUp }, SocketFlags.None, _stopping.Token);
         }
-        catch (Exception e)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            logger.LogWarning("Split-job links: a connection from {Remote} was refused: {Error}", socket.RemoteEndPoint, e.Message);
             socket.Dispose();
+            throw new IOException($"Job {key.Job}: worker {key.From}'s link to worker {key.To} closed before it was taken up: {e.Message}", e);
         }
-    }
-
-    private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancel)
-    {
-        while (buffer.Length > 0)
-        {
-            int read = await socket.ReceiveAsync(buffer, SocketFlags.None, cancel);
-            if (read == 0) throw new EndOfStreamException("the connection closed");
-            buffer = buffer[read..];
-        }
-    }
-
-    private static byte[] Hello(LinkKey key)
-    {
-        var job = Encoding.UTF8.GetBytes(key.Job);
-        if (job.Length > MaxJobIdBytes) throw new ArgumentException($"The job id has {job.Length} UTF-8 bytes; split links allow {MaxJobIdBytes}.");
-        var hello = new byte[28 + job.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(hello, Magic);
-        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(4), Version);
-        BinaryPrimitives.WriteInt64LittleEndian(hello.AsSpan(8), key.Generation);
-        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(16), key.From);
-        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(20), key.To);
-        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(24), job.Length);
-        job.CopyTo(hello, 28);
-        return hello;
+        return new TcpLink(key.From, socket, key.Job, _options.LinkReadTimeout);
     }
 
     /// <summary>Worker <c>outKey.From</c>'s link to worker <c>outKey.To</c> of the same silo, once that worker has taken up its end too.</summary>
@@ -265,23 +183,34 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     }
 
     /// <summary>How many connections to workers of <paramref name="job"/> wait for their worker to take them up.</summary>
-    internal int Parked(string job) => _incoming.Count(e => e.Key.Job == job && e.Value.Task.IsCompleted);
+    internal int Parked(string job) => CurrentListener?.Parked(job) ?? 0;
 
-    /// <summary>Closes every link of <paramref name="job"/> still parked for worker <paramref name="rank"/> (the worker is going away).</summary>
-    internal void Release(string job, int rank) => Sweep(job, long.MaxValue, rank);
+    /// <summary>Connections this silo's listener holds that no worker has claimed (waiting for their hello or their worker).</summary>
+    internal int Unclaimed => CurrentListener?.Unclaimed ?? 0;
+
+    private LinkListener? CurrentListener
+    {
+        get { lock (_gate) return _listener; }
+    }
+
+    /// <summary>
+    /// Worker <paramref name="rank"/> of <paramref name="job"/> is going away: its links still parked
+    /// are closed, and no more are taken for it.
+    /// </summary>
+    internal void Release(string job, int rank)
+    {
+        _workers.TryRemove((job, rank), out _);
+        Sweep(job, long.MaxValue, rank);
+    }
 
     /// <summary>Closes what older runs of <paramref name="job"/> left for worker <paramref name="rank"/>: links nobody will claim.</summary>
     private void Sweep(string job, long generation, int rank)
     {
-        foreach (var (key, waiting) in _incoming)
-            if (key.Job == job && key.To == rank && key.Generation < generation && _incoming.TryRemove(new(key, waiting)))
-                waiting.Task.ContinueWith(t => t.Result.Dispose(), TaskContinuationOptions.OnlyOnRanToCompletion);
+        CurrentListener?.Close(job, generation, rank);
         foreach (var (key, link) in _local)
             if (key.Job == job && (key.To == rank || key.From == rank) && key.Generation < generation && _local.TryRemove(new(key, link)))
                 link.Dispose();
     }
-
-    private static TaskCompletionSource<Socket> NewWaiter() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void Dispose()
     {
@@ -289,9 +218,8 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         {
             if (_stopping.IsCancellationRequested) return;
             _stopping.Cancel();
-            _listener?.Stop();
+            _listener?.Dispose();
         }
-        foreach (var waiting in _incoming.Values) waiting.Task.ContinueWith(t => t.Result.Dispose(), TaskContinuationOptions.OnlyOnRanToCompletion);
         foreach (var link in _local.Values) link.Dispose();
     }
 

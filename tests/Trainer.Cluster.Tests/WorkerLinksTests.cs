@@ -133,8 +133,9 @@ public sealed class WorkerLinksTests
         using var a = Links();
         using var b = Links();
         // Worker 0 links to worker 1, whose run never starts on silo b; then worker 1 is deactivated.
+        b.Prepare(Job, 1);
         var opening = a.OpenAsync(Job, 1, 0, [a.Endpoint, b.Endpoint]);
-        while (b.Parked(Job) == 0) await Task.Delay(10, Token);   // silo b has read the greeting
+        await UntilAsync(() => b.Parked(Job) == 1, "silo b holds worker 0's greeting");
 
         b.Release(Job, 1);
 
@@ -153,9 +154,10 @@ public sealed class WorkerLinksTests
         using var b = Links();
         var other = sameSilo ? a : b;
         string[] endpoints = [a.Endpoint, other.Endpoint];
+        other.Prepare(Job, 1);
         var zero = a.OpenAsync(Job, 1, 0, endpoints);
         // Worker 0 has sent its greeting (over TCP: silo b holds it); worker 1 has not started its run.
-        if (!sameSilo) while (b.Parked(Job) == 0) await Task.Delay(10, Token);
+        if (!sameSilo) await UntilAsync(() => b.Parked(Job) == 1, "silo b holds worker 0's greeting");
 
         Assert.False(zero.IsCompleted, "worker 0's links opened before worker 1 took up its end");
         var one = await other.OpenAsync(Job, 1, 1, endpoints);
@@ -200,6 +202,9 @@ public sealed class WorkerLinksTests
     /// <summary>Worker 0 on silo <paramref name="a"/> and worker 1 on silo <paramref name="b"/>, linked for run 1.</summary>
     private static async Task<(IBlockLink Zero, IBlockLink One)> LinkAsync(WorkerLinks a, WorkerLinks b)
     {
+        // As the parameter server does: every worker of the run is prepared before any opens its links.
+        a.Prepare(Job, 0);
+        b.Prepare(Job, 1);
         string[] endpoints = [a.Endpoint, b.Endpoint];
         var zero = a.OpenAsync(Job, 1, 0, endpoints);
         var one = b.OpenAsync(Job, 1, 1, endpoints);
@@ -275,6 +280,17 @@ public sealed class WorkerLinksTests
         var block = new byte[length];
         link.Receive(step, block);
         return block;
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds, failing after 10 s.</summary>
+    internal static async Task UntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not within 10 s: {what}");
+            await Task.Delay(10, Token);
+        }
     }
 
     private static WorkerLinks Links(TimeSpan? linkTimeout = null, TimeSpan? readTimeout = null) =>
