@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Options;
 using Trainer.Abstractions;
 
@@ -83,9 +84,16 @@ public sealed class TrainerOptions
     /// <summary>
     /// The TCP port on which a silo takes the links between the workers of split jobs that run on
     /// different silos; 0 (default) picks a free port when the first split job starts.
-    /// Fix it where a firewall or a pod spec must name it. It listens on the silo's advertised address.
+    /// Fix it where a firewall or a pod spec must name it.
     /// </summary>
     public int SplitLinkPort { get; set; }
+
+    /// <summary>
+    /// The IP address the link port listens on; empty (default): the silo's advertised address
+    /// (Silo:AdvertisedAddress). 0.0.0.0 or :: listens on every interface, and other silos are then
+    /// told the advertised address.
+    /// </summary>
+    public string? SplitLinkAddress { get; set; }
 
     /// <summary>How long the workers of a run over links may take to link up before the run fails.</summary>
     public TimeSpan SplitLinkTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -127,6 +135,8 @@ public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
     {
         if (o.LossChunkSteps < 1)
             yield return $"{Key(nameof(o.LossChunkSteps))} is {o.LossChunkSteps}; it must be at least 1 (losses per stored chunk of a job's loss history).";
+        if (!string.IsNullOrWhiteSpace(o.SplitLinkAddress) && !(IPAddress.TryParse(o.SplitLinkAddress, out var linkAddress) && HostAddresses.CanListenOn(linkAddress)))
+            yield return $"{Key(nameof(o.SplitLinkAddress))}: '{o.SplitLinkAddress}' is not allowed; allowed: an IP address of this machine, or 0.0.0.0 (every interface), or empty for the silo's advertised address.";
         if (o.MaxUnclaimedLinks < 1)
             yield return $"{Key(nameof(o.MaxUnclaimedLinks))} is {o.MaxUnclaimedLinks}; it must be at least 1 (connections the link port holds for their worker).";
         (string Name, TimeSpan Value)[] spans = [(nameof(o.LinkReadTimeout), o.LinkReadTimeout), (nameof(o.SplitLinkTimeout), o.SplitLinkTimeout),

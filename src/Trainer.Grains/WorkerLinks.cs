@@ -40,9 +40,17 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     // The workers of this silo that have a run over links (job, rank): only their links are taken.
     private readonly ConcurrentDictionary<(string Job, int Rank), byte> _workers = new();
     private LinkListener? _listener;
+    private string? _endpoint;
 
     /// <summary>Where other silos' workers reach this silo's workers ("address:port"); unique per silo. Starts the listener on first use.</summary>
-    public string Endpoint => Listener.Endpoint.ToString();
+    public string Endpoint
+    {
+        get
+        {
+            _ = Listener;
+            return _endpoint!;
+        }
+    }
 
     private LinkListener Listener
     {
@@ -53,8 +61,12 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
                 ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
                 if (_listener is null)
                 {
-                    _listener = new LinkListener(new IPEndPoint(silo.SiloAddress.Endpoint.Address, _options.SplitLinkPort), key => _workers.ContainsKey((key.Job, key.To)), _options, logger);
-                    logger.LogInformation("Split-job links listen on {Endpoint}", _listener.Endpoint);
+                    var advertised = silo.SiloAddress.Endpoint.Address;
+                    var address = string.IsNullOrWhiteSpace(_options.SplitLinkAddress) ? advertised : IPAddress.Parse(_options.SplitLinkAddress);
+                    _listener = new LinkListener(new IPEndPoint(address, _options.SplitLinkPort), key => _workers.ContainsKey((key.Job, key.To)), _options, logger);
+                    // Listening on every interface, the silo tells other silos its advertised address.
+                    _endpoint = new IPEndPoint(HostAddresses.IsAny(address) ? advertised : address, _listener.Endpoint.Port).ToString();
+                    logger.LogInformation("Split-job links listen on {Endpoint}", _endpoint);
                 }
                 return _listener;
             }

@@ -37,6 +37,23 @@ public sealed class WorkerLinksTests
         }
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("0.0.0.0")]
+    public async Task SilosOnDifferentAddresses_LinkAtTheirOwnAddress(string? linkAddress)
+    {
+        // Linux routes all of 127/8 to loopback: two silos on two addresses of one machine. With
+        // Trainer:SplitLinkAddress 0.0.0.0 the port takes every interface; peers are told the silo's address.
+        using var a = Links();
+        using var b = new WorkerLinks(new TestSiloDetails(IPAddress.Parse("127.0.0.2")),
+            Options.Create(new TrainerOptions { SplitLinkAddress = linkAddress }), NullLogger<WorkerLinks>.Instance);
+        Assert.StartsWith("127.0.0.2:", b.Endpoint);
+
+        var (zero, one) = await LinkAsync(a, b);
+        zero.Send(1, Block(0, 1, 800));
+        Assert.Equal(Block(0, 1, 800), Receive(one, 1, 800));
+    }
+
     [Fact]
     public async Task LargeBlocksSentByBothWorkersAtOnce_DoNotWaitForEachOther()
     {
