@@ -6,8 +6,9 @@
 #   deploy/local/cluster.sh stop      TERM, bounded wait, then KILL; removes the pid files
 #   deploy/local/cluster.sh build     build trainer-silo and trainer (Release) if missing or stale
 #
-# Silo i listens on silo port BASE_SILO+i and gateway port BASE_GATEWAY+i, and serves its web
-# dashboard on http://127.0.0.1:BASE_DASHBOARD+i/ (docs/dashboard.md); silo 0 is the primary.
+# Silo i listens on silo port BASE_SILO+i and gateway port BASE_GATEWAY+i at its address (127.0.0.1
+# unless TRAINER_SILO_ADDRESSES gives it another), and serves its web dashboard on
+# http://127.0.0.1:BASE_DASHBOARD+i/ (docs/dashboard.md); silo 0 is the primary.
 # NOTE: localhost clustering keeps the membership table on the primary silo, so killing silo 0
 # ends the cluster; any other silo may die.
 #
@@ -16,6 +17,10 @@
 #   TRAINER_BASE_SILO_PORT     silo port of silo 0                                          [11111]
 #   TRAINER_BASE_GATEWAY_PORT  gateway port of silo 0                                       [30000]
 #   TRAINER_BASE_DASHBOARD_PORT  web dashboard port of silo 0 (loopback); 0: no dashboards  [8080]
+#   TRAINER_SILO_ADDRESSES     comma-separated IP addresses, silo i at entry i (the last entry for the
+#                              silos beyond the list): its silo, gateway and link ports listen
+#                              there and it advertises it; e.g. 127.0.0.1,127.0.0.2 (Linux routes all
+#                              of 127/8 to loopback)                                        [127.0.0.1]
 #   TRAINER_SILO_ARGS          extra arguments appended to every silo's command line        []
 #   TRAINER_START_TIMEOUT      seconds to wait for all silos to log "Silo ready"            [90]
 #   TRAINER_STOP_TIMEOUT       seconds to wait after TERM before KILL                       [20]
@@ -37,6 +42,7 @@ dir="${TRAINER_CLUSTER_DIR:-$repo/.cluster}"
 base_silo="${TRAINER_BASE_SILO_PORT:-11111}"
 base_gateway="${TRAINER_BASE_GATEWAY_PORT:-30000}"
 base_dashboard="${TRAINER_BASE_DASHBOARD_PORT:-8080}"
+IFS=, read -r -a addresses <<<"${TRAINER_SILO_ADDRESSES:-127.0.0.1}"
 start_timeout="${TRAINER_START_TIMEOUT:-90}"
 stop_timeout="${TRAINER_STOP_TIMEOUT:-20}"
 silo_bin="$repo/src/Trainer.Silo/bin/Release/net10.0"
@@ -68,6 +74,15 @@ build_if_stale() {
 }
 
 pid_of() { cat "$dir/silo-$1.pid" 2>/dev/null || true; }
+
+# Silo i's IP address: entry i of TRAINER_SILO_ADDRESSES, or its last entry.
+address_of() {
+  local i="$1" n=${#addresses[@]}
+  if ((i < n)); then echo "${addresses[$i]}"; else echo "${addresses[$((n - 1))]}"; fi
+}
+
+# host:port of an address and a port ([v6]:port for IPv6).
+endpoint() { if [[ "$1" == *:* ]]; then echo "[$1]:$2"; else echo "$1:$2"; fi; }
 
 # Alive = the pid exists AND is a trainer-silo (a recycled pid is not our silo).
 alive() {
@@ -126,6 +141,7 @@ start_silo() {
   # working directory); setsid detaches it from this script's terminal and process group.
   # Log lines carry a timestamp so the silos' logs can be read side by side.
   (cd "$silo_bin" && exec setsid "${pin[@]}" dotnet trainer-silo.dll \
+      --advertise "$(address_of "$i")" --primary-address "$(address_of 0)" \
       --silo-port $((base_silo + i)) --gateway-port $((base_gateway + i)) --primary-port "$base_silo" \
       "--Logging:Console:TimestampFormat=HH:mm:ss.fff " \
       "${dashboard[@]}" "${extra[@]}" </dev/null >>"$log" 2>&1) &
@@ -176,7 +192,8 @@ cmd_start() {
   fi
   rm -f "$dir"/silo-*.pid
   build_if_stale Trainer.Silo "$silo_bin/trainer-silo.dll"
-  printf 'SILOS=%s\nBASE_SILO_PORT=%s\nBASE_GATEWAY_PORT=%s\nBASE_DASHBOARD_PORT=%s\n' "$n" "$base_silo" "$base_gateway" "$base_dashboard" >"$dir/cluster.env"
+  printf 'SILOS=%s\nBASE_SILO_PORT=%s\nBASE_GATEWAY_PORT=%s\nBASE_DASHBOARD_PORT=%s\nSILO_ADDRESSES=%s\n' \
+    "$n" "$base_silo" "$base_gateway" "$base_dashboard" "${TRAINER_SILO_ADDRESSES:-127.0.0.1}" >"$dir/cluster.env"
 
   # The primary first: the others join through it.
   start_silo 0 "$n"
@@ -188,7 +205,7 @@ cmd_start() {
 
   local gateways=() dashboards=()
   for ((i = 0; i < n; i++)); do
-    gateways+=("127.0.0.1:$((base_gateway + i))")
+    gateways+=("$(endpoint "$(address_of "$i")" $((base_gateway + i)))")
     [[ "$base_dashboard" != 0 ]] && dashboards+=("http://127.0.0.1:$((base_dashboard + i))/")
   done
   local IFS=,
@@ -201,6 +218,7 @@ cmd_start() {
 cmd_status() {
   local i pid any=0
   [[ -f "$dir/cluster.env" ]] && . "$dir/cluster.env"
+  [[ -n "${SILO_ADDRESSES:-}" ]] && IFS=, read -r -a addresses <<<"$SILO_ADDRESSES"
   for i in $(silo_indices); do
     any=1
     pid="$(pid_of "$i")"
@@ -208,7 +226,7 @@ cmd_status() {
     alive "$pid" && state=alive
     local role=""
     [[ "$i" == 0 ]] && role=" (primary)"
-    echo "silo $i$role: pid $pid, silo port $((${BASE_SILO_PORT:-$base_silo} + i)), gateway 127.0.0.1:$((${BASE_GATEWAY_PORT:-$base_gateway} + i)), $state"
+    echo "silo $i$role: pid $pid, silo port $((${BASE_SILO_PORT:-$base_silo} + i)), gateway $(endpoint "$(address_of "$i")" $((${BASE_GATEWAY_PORT:-$base_gateway} + i))), $state"
   done
   [[ $any == 1 ]] || echo "no silos in $dir"
 }

@@ -26,7 +26,7 @@ public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
     /// job's training time, 5 runs on 2 silos), so Orleans' default 30 s
     /// response timeout failed the client while the job went on starting.
     /// </remarks>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<JobStatus> SubmitAsync(JobSubmission submission);
 
     [AlwaysInterleave]
@@ -44,7 +44,7 @@ public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
     /// The current (or final) parameters as one flat float64 buffer in the model's layout, by
     /// reference when larger than one chunk (<see cref="TrainingJobs.ReadParametersAsync"/> reads them either way).
     /// </summary>
-    [AlwaysInterleave, ResponseTimeout("00:10:00")]
+    [AlwaysInterleave, ResponseTimeout(CallTimeouts.Long)]
     Task<TensorTransfer> GetParametersAsync();
 
     [AlwaysInterleave]
@@ -55,7 +55,7 @@ public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
     /// model state (parameters and optimizer state) or, when it ended without one, its latest
     /// checkpoint, with the losses up to there; both by reference when larger than one chunk.
     /// </summary>
-    [AlwaysInterleave, ResponseTimeout("00:10:00")]
+    [AlwaysInterleave, ResponseTimeout(CallTimeouts.Long)]
     Task<ResumePoint> GetResumePointAsync();
 }
 
@@ -69,7 +69,7 @@ public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
 public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
 {
     // A large model's parameters are read in chunks while these run (400 MB for 50M parameters); see SubmitAsync.
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task InitializeAsync(ParameterTransfer state);
 
     /// <summary>
@@ -77,14 +77,14 @@ public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
     /// more once a short time window has passed (so the job grain hears of progress often), ending
     /// early at a non-finite loss. A retried call for the same first step gets the same answer.
     /// </summary>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps);
 
     /// <summary>
     /// The model state after the steps done: float64 parameters followed by the optimizer's state
     /// slots (by reference when large: read it at once, the offer lasts until the next step).
     /// </summary>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<ParameterTransfer> GetStateAsync();
 
     /// <summary>Deactivates the server and its workers once the job is over.</summary>
@@ -100,7 +100,7 @@ public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
 public interface IParameterShardGrain : IGrainWithIntegerCompoundKey, ITensorSource
 {
     /// <summary>Takes the shard's range of the model state (read in chunks when large).</summary>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task LoadAsync(ShardLoad load);
 
     /// <summary>
@@ -108,11 +108,11 @@ public interface IParameterShardGrain : IGrainWithIntegerCompoundKey, ITensorSou
     /// gradient (job precision); answers the range's new parameters (by reference when large: read them at once).
     /// A repeated call for the step just done gets the same answer.
     /// </summary>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<TensorTransfer> StepAsync(int step, TensorTransfer gradient);
 
     /// <summary>The range's model state (float64) after <paramref name="stepsCompleted"/> steps; throws when the shard stands elsewhere (it was lost).</summary>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<TensorTransfer> GetStateAsync(int stepsCompleted);
 
     Task ReleaseAsync();
@@ -127,10 +127,13 @@ public interface IParameterShardGrain : IGrainWithIntegerCompoundKey, ITensorSou
 /// </summary>
 public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
 {
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<ShardGradient> ComputeAsync(WorkRequest request);
 
-    /// <summary>Where this worker's silo takes workers' links ("address:port"; the same for every worker of the silo).</summary>
+    /// <summary>
+    /// Where this worker's silo takes workers' links ("address:port"; the same for every worker of the silo);
+    /// from now on the silo takes links to this worker (a connection for a worker without a run there is refused).
+    /// </summary>
     Task<string> PrepareLinksAsync();
 
     /// <summary>
@@ -139,7 +142,7 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
     /// reading theirs; the parameter server is not in the per-step path. A repeated call for the
     /// same generation and first step gets the same answer.
     /// </summary>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<LinkedRunResult> RunWindowAsync(LinkedRun run);
 
     /// <summary>Ends a linked run of <paramref name="generation"/> (or older) that waits for a block that will never come (a worker was lost).</summary>
@@ -151,7 +154,7 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
     /// after <paramref name="stepsCompleted"/> steps; null when this activation holds no such share.
     /// A large one comes by reference, offered until read once.
     /// </summary>
-    [ResponseTimeout("00:02:00")]
+    [ResponseTimeout(CallTimeouts.Read)]
     Task<TensorTransfer?> GetShareAsync(int stepsCompleted);
 
     Task ReleaseAsync();
@@ -160,11 +163,11 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
 /// <summary>One per job (key: job id). Holds the job's uploaded data and hands out shards (large ones by reference).</summary>
 public interface IDatasetGrain : IGrainWithStringKey, ITensorSource
 {
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task StoreAsync(DatasetTransfer data);
 
     /// <summary>Rows [start, start + count); null when nothing was uploaded (the job uses synthetic data).</summary>
-    [ResponseTimeout("00:02:00")]
+    [ResponseTimeout(CallTimeouts.Read)]
     Task<DatasetTransfer?> GetRowsAsync(int start, int count);
 
     Task ReleaseAsync();

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
+using Trainer.Abstractions;
 
 namespace Trainer.Grains;
 
@@ -78,11 +79,11 @@ public interface IMemoryBlockStoreGrain : IGrainWithIntegerKey
 {
     /// <summary>The state under <paramref name="key"/>; null if never written or deleted.</summary>
     /// <remarks>Reads and writes may carry a whole model's parameters (400 MB at 50M), hence the job calls' 10-minute timeout.</remarks>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<StoredBlock?> ReadAsync(string key);
 
     /// <summary>Stores <paramref name="block"/>'s bytes if its ETag is the stored one; answers the new ETag.</summary>
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout(CallTimeouts.Long)]
     Task<string> WriteAsync(string key, StoredBlock block);
 
     /// <summary>Forgets the bytes under <paramref name="key"/> (remembering that it existed) if <paramref name="eTag"/> is the stored one.</summary>

@@ -14,8 +14,9 @@ namespace Trainer.Grains;
 /// links' reads (one wake-up per block, see <see cref="WorkerLinks"/>), and a worker blocked on a
 /// shared pool thread could keep another worker of its silo from computing the very block it waits
 /// for. The blocks of a window's last step go out too (but for the job's last step): they are the
-/// next window's first, and wait in the links. Any failure breaks the runner; the job restores its
-/// checkpoint and the parameter server starts a new run from it.
+/// next window's first, and wait in the links. Any failure breaks the runner: a broken link makes the
+/// job restore its checkpoint and the parameter server start a new run from it; a bug in the step
+/// fails the job (<see cref="Failures"/>).
 /// </remarks>
 internal sealed class LinkRunner : IDisposable
 {
@@ -60,7 +61,7 @@ internal sealed class LinkRunner : IDisposable
         return window.Done.Task;
     }
 
-    private WindowResult Stopped() => new([], null, $"worker {_rank}'s run {Generation} has stopped");
+    private WindowResult Stopped() => new([], null, new OperationCanceledException($"Job {Job}: worker {_rank}'s run {Generation} has stopped"));
 
     /// <summary>Closes the links, so a window waiting for a block fails now.</summary>
     public void Abort()
@@ -113,9 +114,10 @@ internal sealed class LinkRunner : IDisposable
         }
         catch (Exception e)
         {
-            // Any failure breaks the run; the steps done so far stand.
+            // Any failure breaks the run; the steps done so far stand. The whole exception goes back:
+            // a bug in the step fails the job, a broken link restores its checkpoint (Failures).
             Abort();
-            return new WindowResult(losses[..done], null, e.Message);
+            return new WindowResult(losses[..done], null, e);
         }
     }
 
@@ -133,4 +135,4 @@ internal sealed class LinkRunner : IDisposable
 }
 
 /// <summary>A window's outcome: the losses of the steps it completed, the share it was asked for, and why it stopped early (null: it did not fail).</summary>
-internal sealed record WindowResult(double[] Losses, TensorPayload? Share, string? Failure);
+internal sealed record WindowResult(double[] Losses, TensorPayload? Share, Exception? Failure);

@@ -1,6 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
-using Orleans.Runtime.Messaging;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -197,18 +197,18 @@ public sealed class ParameterServerGrain(
         var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(0, spec.ResolvedSamples));
         // NOTE: a dataset grain lost with its silo comes back empty; synthetic data instead would be silently wrong.
         if (uploaded is null && _uploadedData)
-            throw new InvalidOperationException($"The parameter server of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
+            throw new StateLostException($"The parameter server of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
         return uploaded?.X.ToArray() ?? Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).X;
     }
 
     public async Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps)
     {
         if (_spec is null || (_model is null && _split is null))
-            throw new InvalidOperationException($"The parameter server of job {JobId} was never initialised, or its silo was lost.");
+            throw new StateLostException($"The parameter server of job {JobId} was never initialised, or its silo was lost.");
         // A retried call for the batch just done gets the same answer instead of more updates.
         if (_lastBatch is { } last && last.FirstStep == firstStep) return last;
         if (firstStep != _stepsCompleted + 1)
-            throw new InvalidOperationException($"Job {JobId}: step {firstStep} requested but {_stepsCompleted} steps are done.");
+            throw new StateLostException($"Job {JobId}: step {firstStep} requested but {_stepsCompleted} steps are done.");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSteps);
         if (_split is not null)
         {
@@ -287,6 +287,7 @@ public sealed class ParameterServerGrain(
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
         var results = new LinkedRunResult?[spec.Workers];
         string? failure = null;
+        Exception? error = null;
         bool aborted = false;
         // The others wait for blocks that will not come: release them.
         async Task AbortAllAsync()
@@ -312,17 +313,21 @@ public sealed class ParameterServerGrain(
         }
         catch (Exception e)
         {
-            failure ??= e.Message;
+            (error, failure) = (e, failure ?? e.Message);
             await AbortAllAsync();
             // Let the others finish before the job restores.
             await QuietlyAsync(() => Task.WhenAll(pending).WaitAsync(_options.WorkerCallTimeout));
         }
         if (failure is not null)
         {
+            // A worker's bug fails the job whatever the others saw after it (their links to it broke).
+            var fatal = pending.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException!).Prepend(error)
+                .FirstOrDefault(e => e is not null && Failures.Classify(e) == FailureKind.Fatal);
+            if (fatal is not null) ExceptionDispatchInfo.Throw(fatal);
             int lost = Array.FindIndex(results, r => r is { NeedsParameters: true });
             if (lost >= 0) throw LostShare(lost);
-            logger.LogWarning("Job {Job}: the window from step {Step} failed: {Error}", JobId, firstStep, failure);
-            throw new InvalidOperationException($"Job {JobId}: the window from step {firstStep} failed: {failure}");
+            logger.LogWarning(error, "Job {Job}: the window from step {Step} failed: {Error}", JobId, firstStep, failure);
+            throw new IOException($"Job {JobId}: the window from step {firstStep} failed: {failure}", error);
         }
 
         var losses = results[0]!.Losses.ToArray();
@@ -342,9 +347,9 @@ public sealed class ParameterServerGrain(
                 var read = await Task.WhenAll(shares.Select(ReceiveAsync));
                 _checkpointShares = (_stepsCompleted, [.. read.Select(share => share!)]);
             }
-            catch (Exception e) when (IsTransient(e) || e is InvalidOperationException)
+            catch (Exception e) when (Failures.Classify(e) != FailureKind.Fatal)
             {
-                logger.LogWarning("Job {Job}: the workers' shares after step {Step} could not be read ({Error}); a checkpoint asks again", JobId, _stepsCompleted, e.Message);
+                logger.LogWarning(e, "Job {Job}: the workers' shares after step {Step} could not be read ({Error}); a checkpoint asks again", JobId, _stepsCompleted, e.Message);
             }
         }
         // Aim the next window at the time target; grow at most 4x at a time (the first window of a run includes loading).
@@ -367,19 +372,19 @@ public sealed class ParameterServerGrain(
                 $"({(differs < losses.Length ? losses[differs].ToString("R") : "none")} and worker {other.Rank}'s {(differs < theirs.Length ? theirs[differs].ToString("R") : "none")}); every silo must use the same GEMM backend (TRAINER_BLAS).");
     }
 
-    private InvalidOperationException LostShare(int rank) =>
+    private StateLostException LostShare(int rank) =>
         new($"Job {JobId}: worker {rank} lost its share of the parameters; no worker holds the parameters after step {_stepsCompleted} (its silo was lost).");
 
     private async Task QuietlyAsync(Func<Task> call)
     {
         try { await call(); }
-        catch (Exception e) { logger.LogDebug("Job {Job}: {Error} while ending a failed window", JobId, e.Message); }
+        catch (Exception e) { logger.LogWarning(e, "Job {Job}: {Error} while ending a failed window", JobId, e.Message); }
     }
 
     public async Task<ParameterTransfer> GetStateAsync()
     {
         if (_spec is null || (_model is null && _split is null))
-            throw new InvalidOperationException($"The parameter server of job {JobId} holds no parameters.");
+            throw new StateLostException($"The parameter server of job {JobId} holds no parameters (its silo was lost).");
         if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData);
         if (_model is { Sharded: true } sharded)
         {
@@ -401,7 +406,7 @@ public sealed class ParameterServerGrain(
         var shares = new TensorPayload[_spec.Workers];
         for (int rank = 0; rank < shares.Length; rank++)
             shares[rank] = await ReceiveAsync(await Worker(rank).GetShareAsync(_stepsCompleted).WaitAsync(_options.WorkerCallTimeout))
-                ?? throw new InvalidOperationException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (worker {rank}'s share was lost with its silo).");
+                ?? throw new StateLostException($"Job {JobId}: no worker holds the parameters after step {_stepsCompleted} (worker {rank}'s share was lost with its silo).");
         return State(split.ToFloat64(split.Merge(shares)));
     }
 
@@ -421,7 +426,7 @@ public sealed class ParameterServerGrain(
         var result = await ComputeWithRetryAsync(rank, request with { Parameters = Offers.Send("resync", _model!.Parameters), Update = null, Seeded = false });
         Offers.Withdraw("resync");
         return result.NeedsParameters
-            ? throw new InvalidOperationException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent.")
+            ? throw new StateLostException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent (it was re-activated again).")
             : result;
     }
 
@@ -459,7 +464,7 @@ public sealed class ParameterServerGrain(
             {
                 return await call(Worker(rank)).WaitAsync(_options.WorkerCallTimeout);
             }
-            catch (Exception e) when (IsTransient(e))
+            catch (Exception e) when (Failures.Classify(e) == FailureKind.Retry)
             {
                 if (DateTime.UtcNow + backoff > deadline)
                     throw new TimeoutException($"worker {rank} of job {JobId} could not be reached for step {step} within {_options.WorkerRetryBudget.TotalSeconds:F0} s ({attempt} attempts; last error: {e.Message})", e);
@@ -470,9 +475,4 @@ public sealed class ParameterServerGrain(
             }
         }
     }
-
-    // OperationCanceledException: Orleans answers a call with it when the grain-directory lookup that
-    // routes it is cancelled by a membership change, i.e. exactly while a dead silo is being removed.
-    private static bool IsTransient(Exception e) =>
-        e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or ConnectionFailedException or OperationCanceledException;
 }

@@ -44,9 +44,9 @@ public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloM
     public async Task<TensorTransfer> StepAsync(int step, TensorTransfer gradient)
     {
         if (_last is { } last && last.Step == step) return last.Answer;
-        var state = _state ?? throw new InvalidOperationException($"Parameter-server shard {Index} of job {JobId} holds no parameters (it was re-activated); the job must restore its checkpoint.");
+        var state = _state ?? throw new StateLostException($"Parameter-server shard {Index} of job {JobId} holds no parameters (it was re-activated); the job must restore its checkpoint.");
         if (state.StepsCompleted != step - 1)
-            throw new InvalidOperationException($"Parameter-server shard {Index} of job {JobId} stands after step {state.StepsCompleted}; step {step} cannot be applied.");
+            throw new StateLostException($"Parameter-server shard {Index} of job {JobId} stands after step {state.StepsCompleted}; step {step} cannot be applied.");
         var values = await Offers.ReceiveAsync(gradient);
         var parameters = await compute.Run(() => state.Step(step, values));
         var answer = Offers.Send("parameters", parameters);
@@ -57,7 +57,7 @@ public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloM
     public async Task<TensorTransfer> GetStateAsync(int stepsCompleted)
     {
         var state = _state is { } held && held.StepsCompleted == stepsCompleted ? held
-            : throw new InvalidOperationException($"Parameter-server shard {Index} of job {JobId} holds no state after step {stepsCompleted} (it was re-activated, or stands elsewhere).");
+            : throw new StateLostException($"Parameter-server shard {Index} of job {JobId} holds no state after step {stepsCompleted} (it was re-activated, or stands elsewhere).");
         return Offers.Send("state", await compute.Run(state.ModelState), once: true, keep: 2);
     }
 

@@ -68,7 +68,7 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
     public async IAsyncEnumerable<TensorChunk> ReadAsync(long offer, int maxChunkBytes, long from, long to, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         var entry = _offers.Find(o => o.Id == offer)
-            ?? throw new InvalidOperationException($"{self.GetGrainId()} no longer offers tensor {offer} (newer offers replaced it, or the grain was re-activated).");
+            ?? throw new StateLostException($"{self.GetGrainId()} no longer offers tensor {offer} (newer offers replaced it, or the grain was re-activated).");
         // A reader may ask for larger chunks than this silo's limit allows only on this silo (int.MaxValue: whole).
         int size = maxChunkBytes == int.MaxValue ? int.MaxValue : Math.Min(chunkBytes, maxChunkBytes);
         foreach (var chunk in TensorChunk.Split(entry.Payload, size, from, to))

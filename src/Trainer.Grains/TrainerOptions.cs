@@ -1,4 +1,6 @@
+using System.Net;
 using Microsoft.Extensions.Options;
+using Trainer.Abstractions;
 
 namespace Trainer.Grains;
 
@@ -6,6 +8,10 @@ namespace Trainer.Grains;
 /// Cluster-side knobs for running jobs, bound from configuration section "Trainer"
 /// (appsettings.json, environment variables Trainer__WorkerRetryBudget=00:01:00, or the command line).
 /// Every wait is bounded: a job that cannot make progress fails with a clear status instead of hanging.
+/// The timeouts nest (docs/operations.md, "Timeouts"): <see cref="LinkReadTimeout"/> and
+/// <see cref="SplitLinkTimeout"/> below <see cref="WorkerCallTimeout"/>, and a worker's retries
+/// (<see cref="WorkerRetryBudget"/> + <see cref="WorkerCallTimeout"/>) below the job's call to its
+/// parameter server (<see cref="Trainer.Abstractions.CallTimeouts.Long"/>); the silo refuses to start otherwise.
 /// </summary>
 public sealed class TrainerOptions
 {
@@ -23,12 +29,18 @@ public sealed class TrainerOptions
 
     public TimeSpan MaxRetryBackoff { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>How long one worker may take for one shard step before the call counts as failed.</summary>
-    public TimeSpan WorkerCallTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// How long one worker call may take before it counts as failed (and is retried): one shard step
+    /// of a data-parallel job, or a split job's window of steps, whose first includes linking up
+    /// (<see cref="SplitLinkTimeout"/>). Far above any step (the 50M-parameter job's: ~4 s), so it
+    /// only catches a hung worker.
+    /// </summary>
+    public TimeSpan WorkerCallTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
     /// How long a job keeps restoring its checkpoint and retrying after failed steps without getting
-    /// past the furthest step it had reached, before it gives up and fails.
+    /// past the furthest step it had reached, before it gives up and fails. Only infrastructure
+    /// failures are retried (<see cref="Failures"/>); a bug fails the job at once.
     /// </summary>
     public TimeSpan RecoveryBudget { get; set; } = TimeSpan.FromMinutes(3);
 
@@ -72,12 +84,35 @@ public sealed class TrainerOptions
     /// <summary>
     /// The TCP port on which a silo takes the links between the workers of split jobs that run on
     /// different silos; 0 (default) picks a free port when the first split job starts.
-    /// Fix it where a firewall or a pod spec must name it. It listens on the silo's advertised address.
+    /// Fix it where a firewall or a pod spec must name it.
     /// </summary>
     public int SplitLinkPort { get; set; }
 
+    /// <summary>
+    /// The IP address the link port listens on; empty (default): the silo's advertised address
+    /// (Silo:AdvertisedAddress). 0.0.0.0 or :: listens on every interface, and other silos are then
+    /// told the advertised address.
+    /// </summary>
+    public string? SplitLinkAddress { get; set; }
+
     /// <summary>How long the workers of a run over links may take to link up before the run fails.</summary>
     public TimeSpan SplitLinkTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a worker waits on a link for a peer's block (or for the peer to take its own) before
+    /// the window fails as a hung peer and the job restores its checkpoint. Workers link up only once
+    /// every one of them is ready, so within a run this need only exceed one step of the slowest
+    /// worker (milliseconds for most models, ~1-2 s for the largest measured).
+    /// </summary>
+    public TimeSpan LinkReadTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How many connections the link port holds that no worker has claimed yet (waiting for their
+    /// hello, or for their worker): the oldest is closed to make room for a new one. A run needs at
+    /// most one per pair of its workers on different silos for a moment; the cap keeps a flood of
+    /// connections from using up the silo's file handles. Each also closes after <see cref="SplitLinkTimeout"/>.
+    /// </summary>
+    public int MaxUnclaimedLinks { get; set; } = 256;
 
     /// <summary>
     /// Losses per stored chunk of a job's loss history (at least 1; fixed for a job when it is
@@ -90,10 +125,38 @@ public sealed class TrainerOptions
 /// <summary>Refuses settings no job could run with, when the silo starts (naming the setting, its value and what is allowed).</summary>
 public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
 {
-    public ValidateOptionsResult Validate(string? name, TrainerOptions options) =>
-        options.LossChunkSteps >= 1
-            ? ValidateOptionsResult.Success
-            : ValidateOptionsResult.Fail($"{TrainerOptions.Section}:{nameof(TrainerOptions.LossChunkSteps)} is {options.LossChunkSteps}; it must be at least 1 (losses per stored chunk of a job's loss history).");
+    public ValidateOptionsResult Validate(string? name, TrainerOptions options)
+    {
+        var errors = Errors(options).ToList();
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static IEnumerable<string> Errors(TrainerOptions o)
+    {
+        if (o.LossChunkSteps < 1)
+            yield return $"{Key(nameof(o.LossChunkSteps))} is {o.LossChunkSteps}; it must be at least 1 (losses per stored chunk of a job's loss history).";
+        if (!string.IsNullOrWhiteSpace(o.SplitLinkAddress) && !(IPAddress.TryParse(o.SplitLinkAddress, out var linkAddress) && HostAddresses.CanListenOn(linkAddress)))
+            yield return $"{Key(nameof(o.SplitLinkAddress))}: '{o.SplitLinkAddress}' is not allowed; allowed: an IP address of this machine, or 0.0.0.0 (every interface), or empty for the silo's advertised address.";
+        if (o.MaxUnclaimedLinks < 1)
+            yield return $"{Key(nameof(o.MaxUnclaimedLinks))} is {o.MaxUnclaimedLinks}; it must be at least 1 (connections the link port holds for their worker).";
+        (string Name, TimeSpan Value)[] spans = [(nameof(o.LinkReadTimeout), o.LinkReadTimeout), (nameof(o.SplitLinkTimeout), o.SplitLinkTimeout),
+            (nameof(o.WorkerCallTimeout), o.WorkerCallTimeout), (nameof(o.WorkerRetryBudget), o.WorkerRetryBudget), (nameof(o.RecoveryBudget), o.RecoveryBudget)];
+        foreach (var (option, value) in spans.Where(s => s.Value <= TimeSpan.Zero))
+            yield return $"{Key(option)} is {value}; it must be a positive time span (hh:mm:ss).";
+        if (o.LinkReadTimeout >= o.WorkerCallTimeout)
+            yield return Below(nameof(o.LinkReadTimeout), o.LinkReadTimeout, nameof(o.WorkerCallTimeout), o.WorkerCallTimeout, "a hung link peer must fail its window before the call running the window times out");
+        if (o.SplitLinkTimeout >= o.WorkerCallTimeout)
+            yield return Below(nameof(o.SplitLinkTimeout), o.SplitLinkTimeout, nameof(o.WorkerCallTimeout), o.WorkerCallTimeout, "a run's first window links its workers up within one worker call");
+        // The parameter server answers the job, even after retrying a worker for its whole budget, before the job's call to it times out.
+        if (o.WorkerRetryBudget + o.WorkerCallTimeout >= CallTimeouts.LongSpan)
+            yield return $"{Key(nameof(o.WorkerRetryBudget))} ({o.WorkerRetryBudget}) + {Key(nameof(o.WorkerCallTimeout))} ({o.WorkerCallTimeout}) must stay below {CallTimeouts.LongSpan}: "
+                + "a job's call to its parameter server times out then, and the parameter server may retry a worker that long.";
+    }
+
+    private static string Key(string option) => $"{TrainerOptions.Section}:{option}";
+
+    private static string Below(string option, TimeSpan value, string bound, TimeSpan limit, string why) =>
+        $"{Key(option)} ({value}) must be below {Key(bound)} ({limit}): {why}.";
 }
 
 /// <summary><see cref="TrainerOptions.Exchange"/>.</summary>

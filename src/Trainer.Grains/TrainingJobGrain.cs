@@ -15,8 +15,10 @@ namespace Trainer.Grains;
 /// through the parameter server in the background while answering status, loss and cancel
 /// requests. Every <see cref="TrainingSpec.CheckpointEvery"/> steps, but at most once per
 /// <see cref="TrainingSpec.CheckpointMinSeconds"/> of training, it checkpoints the parameters;
-/// when a step fails (a lost parameter server, worker or its own silo) it restores the latest
-/// checkpoint and replays. The reduction order is fixed, so the replay gives the same bits.
+/// when a step fails for the infrastructure's sake (a lost parameter server, worker or its own silo,
+/// a timeout, a broken link) it restores the latest checkpoint and replays. The reduction order is
+/// fixed, so the replay gives the same bits. A failure no replay can fix (<see cref="Failures"/>)
+/// fails the job at once.
 /// Only this grain writes the job's record.
 /// </summary>
 [OldestSiloPlacement]
@@ -298,7 +300,8 @@ public sealed class TrainingJobGrain(
         while (true)
         {
             int step = _losses.Count + 1;
-            string stage = $"step {step}";
+            // A batch of steps fails as a whole: the step that failed is one of them.
+            string stage = $"the steps from {step}";
             if (_deactivating) return;
             try
             {
@@ -309,9 +312,11 @@ public sealed class TrainingJobGrain(
                 }
                 if (restore)
                 {
+                    stage = $"the restore of the checkpoint after step {_checkpoint?.StepsCompleted}";
                     await RestoreAsync();
                     restore = false;
                     step = _losses.Count + 1;
+                    stage = $"the steps from {step}";
                     checkpointedAt = Elapsed();
                 }
                 if (step > spec.Steps) break;
@@ -344,23 +349,43 @@ public sealed class TrainingJobGrain(
                     checkpointedAt = Elapsed();
                 }
             }
-            catch (Exception e) when (DateTime.UtcNow - Min(failingSince, DateTime.UtcNow) < options.Value.RecoveryBudget)
+            // Only the infrastructure's failures are replayed (Failures): a lost silo, a timeout, a broken link.
+            catch (Exception e) when (Failures.Classify(e) != FailureKind.Fatal && DateTime.UtcNow - Min(failingSince, DateTime.UtcNow) < options.Value.RecoveryBudget)
             {
                 failures++;
                 if (failingSince == DateTime.MaxValue) failingSince = DateTime.UtcNow;
-                logger.LogWarning("Job {Job}: {Stage} failed ({Error}); restoring the checkpoint, attempt {Attempt}",
+                logger.LogWarning(e, "Job {Job}: {Stage} failed ({Error}); restoring the checkpoint, attempt {Attempt}",
                     JobId, stage, e.Message, failures);
                 await Task.Delay(TimeSpan.FromTicks(Math.Min(options.Value.RetryBackoff.Ticks * failures, options.Value.MaxRetryBackoff.Ticks)));
                 restore = true;
             }
             catch (Exception e)
             {
-                logger.LogError(e, "Job {Job} failed at step {Step}", JobId, step);
-                await FinishAsync(JobState.Failed, $"failed at step {step} after {failures} recoveries: {e.Message}", Elapsed());
+                // NOTE: a loop whose activation is going away leaves the record to the next one (see OnDeactivateAsync).
+                if (!_deactivating) await FailAsync(e, stage, failures, furthest, Elapsed());
                 return;
             }
         }
         await FinishAsync(JobState.Completed, null, Elapsed());
+    }
+
+    /// <summary>
+    /// Fails the job: at once for an error no replay can fix (a bug, bad data, out of memory), or
+    /// after recoveries that got no further within the recovery budget. The whole exception goes to
+    /// the log; its type and message to the job's status.
+    /// </summary>
+    private Task FailAsync(Exception e, string stage, int failures, int furthest, double elapsed)
+    {
+        if (Failures.Classify(e) == FailureKind.Fatal)
+        {
+            logger.LogError(e, "Job {Job}: {Stage} failed with an error no replay can fix; the job fails", JobId, stage);
+            return FinishAsync(JobState.Failed,
+                $"failed in {stage}: {Failures.Describe(e)} (not retried: a replay would fail the same way; the silo log has the stack trace)", elapsed);
+        }
+        logger.LogError(e, "Job {Job}: {Stage} failed; no recovery got past step {Furthest} within the recovery budget, the job fails", JobId, stage, furthest);
+        return FinishAsync(JobState.Failed,
+            $"failed in {stage}: {failures} recoveries within the recovery budget ({options.Value.RecoveryBudget.TotalSeconds:F0} s, Trainer:RecoveryBudget) "
+            + $"got no further than step {furthest}; the last error: {Failures.Describe(e)}", elapsed);
     }
 
     /// <summary>Puts the latest checkpoint (and the uploaded data) back into the cluster and forgets later losses.</summary>
@@ -442,7 +467,7 @@ public sealed class TrainingJobGrain(
         }
         catch (Exception e)
         {
-            logger.LogWarning("Job {Job}: the last checkpoint could not be written ({Error}); the final record replaces it", JobId, e.Message);
+            logger.LogWarning(e, "Job {Job}: the last checkpoint could not be written ({Error}); the final record replaces it", JobId, e.Message);
         }
         // The final model state, when it is the one after the recorded steps, is what a job resuming
         // this one starts from; otherwise the record keeps the latest checkpoint for that.
@@ -455,7 +480,7 @@ public sealed class TrainingJobGrain(
         }
         catch (Exception e)
         {
-            logger.LogWarning("Job {Job}: the final model state could not be read: {Error}", JobId, e.Message);
+            logger.LogWarning(e, "Job {Job}: the final model state could not be read: {Error}", JobId, e.Message);
         }
         // The final status shows only once the record holding it is stored (or failed to store): a
         // client that sees the job end can read its whole record and history from storage. With
@@ -489,6 +514,6 @@ public sealed class TrainingJobGrain(
     private async Task QuietlyAsync(Func<Task> release)
     {
         try { await release(); }
-        catch (Exception e) { logger.LogWarning("Job {Job}: cleanup step failed: {Error}", JobId, e.Message); }
+        catch (Exception e) { logger.LogWarning(e, "Job {Job}: cleanup step failed: {Error}", JobId, e.Message); }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -85,7 +86,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return answer;
     }
 
-    public Task<string> PrepareLinksAsync() => Task.FromResult(links.Endpoint);
+    public Task<string> PrepareLinksAsync() => Task.FromResult(links.Prepare(JobId, Rank));
 
     /// <summary>
     /// A window of a split job's steps over links.
@@ -122,9 +123,26 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             return new LinkedRunResult(rank, run.FirstStep, TensorPayload.Empty, NeedsParameters: true);
         }
         var window = await _runner.RunAsync(run.FirstStep, run.Steps, parameters, run.ShareAtEnd);
-        var answer = new LinkedRunResult(rank, run.FirstStep, TensorPayload.From(window.Losses), Share: Offers.SendOptional("share", window.Share, once: true), Failure: window.Failure);
+        if (window.Failure is { } failure) Report(run, window.Losses.Length, failure);
+        var answer = new LinkedRunResult(rank, run.FirstStep, TensorPayload.From(window.Losses), Share: Offers.SendOptional("share", window.Share, once: true),
+            Failure: window.Failure is { } error ? Failures.Describe(error) : null);
         _lastRun = (run.Generation, answer);
         return answer;
+    }
+
+    /// <summary>
+    /// Logs why this worker's window stopped, with the whole exception; a failure no replay can fix
+    /// (a bug in the step) is thrown to the parameter server, which fails the job with it.
+    /// </summary>
+    private void Report(LinkedRun run, int done, Exception failure)
+    {
+        if (Failures.Classify(failure) == FailureKind.Fatal)
+        {
+            logger.LogError(failure, "Worker {Rank} of job {Job}: the window from step {Step} failed after {Done} steps with an error no replay can fix",
+                Rank, JobId, run.FirstStep, done);
+            ExceptionDispatchInfo.Throw(failure);
+        }
+        logger.LogWarning(failure, "Worker {Rank} of job {Job}: the window from step {Step} stopped after {Done} steps: {Error}", Rank, JobId, run.FirstStep, done, failure.Message);
     }
 
     public Task AbortRunAsync(long generation)
@@ -162,7 +180,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count));
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
-            throw new InvalidOperationException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
+            throw new StateLostException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
         var rows = uploaded is null
             ? Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed)
             : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);

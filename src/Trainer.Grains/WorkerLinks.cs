@@ -1,12 +1,11 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
+using Trainer.Abstractions;
 
 namespace Trainer.Grains;
 
@@ -27,20 +26,20 @@ namespace Trainer.Grains;
 /// starved those very threads (8.3 s instead of 4.8 s per job). Here the receiving worker's own
 /// thread blocks in the socket read: one wake-up per block. Hand-written because nothing in
 /// .NET's or Orleans' box moves a buffer between two threads of two processes with less.
-/// The listener is unauthenticated like the silo port itself: expose it only inside the cluster's
-/// network (<see cref="TrainerOptions.SplitLinkPort"/> fixes its port for firewalls and pod specs).
+/// The listener (<see cref="LinkListener"/>) is unauthenticated like the silo port itself: expose it
+/// only inside the cluster's network (<see cref="TrainerOptions.SplitLinkPort"/> fixes its port for
+/// firewalls and pod specs). What it holds for connections no worker has claimed is bounded, so a
+/// flood on the port cannot use up the silo's file handles.
 /// </remarks>
 public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> options, ILogger<WorkerLinks> logger) : IDisposable
 {
-    private const int Magic = 0x544E5254;   // "TRNT"
-    private const int Version = 1;
-    private const int MaxJobIdBytes = 1024;
     private readonly TrainerOptions _options = options.Value;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<LinkKey, TaskCompletionSource<Socket>> _incoming = new();
     private readonly ConcurrentDictionary<LinkKey, LocalLink> _local = new();
-    private TcpListener? _listener;
+    // The workers of this silo that have a run over links (job, rank): only their links are taken.
+    private readonly ConcurrentDictionary<(string Job, int Rank), byte> _workers = new();
+    private LinkListener? _listener;
     private string? _endpoint;
 
     /// <summary>Where other silos' workers reach this silo's workers ("address:port"); unique per silo. Starts the listener on first use.</summary>
@@ -48,45 +47,64 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     {
         get
         {
+            _ = Listener;
+            return _endpoint!;
+        }
+    }
+
+    private LinkListener Listener
+    {
+        get
+        {
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
-                if (_endpoint is null)
+                if (_listener is null)
                 {
-                    var address = silo.SiloAddress.Endpoint.Address;
-                    var listener = new TcpListener(address, _options.SplitLinkPort);
-                    listener.Start();
-                    _listener = listener;
-                    _endpoint = ((IPEndPoint)listener.LocalEndpoint).ToString();
-                    // NOTE: on the thread pool, not on the calling worker grain's scheduler: an async loop
-                    // started inside a grain resumes on that activation's scheduler for ever, which kept the
-                    // first worker (and its replica: 1.6 GB for a 50M model) reachable after it deactivated.
-                    _ = Task.Run(() => AcceptLoopAsync(listener));
+                    var advertised = silo.SiloAddress.Endpoint.Address;
+                    var address = string.IsNullOrWhiteSpace(_options.SplitLinkAddress) ? advertised : IPAddress.Parse(_options.SplitLinkAddress);
+                    _listener = new LinkListener(new IPEndPoint(address, _options.SplitLinkPort), key => _workers.ContainsKey((key.Job, key.To)), _options, logger);
+                    // Listening on every interface, the silo tells other silos its advertised address.
+                    _endpoint = new IPEndPoint(HostAddresses.IsAny(address) ? advertised : address, _listener.Endpoint.Port).ToString();
                     logger.LogInformation("Split-job links listen on {Endpoint}", _endpoint);
                 }
-                return _endpoint;
+                return _listener;
             }
         }
     }
 
     /// <summary>
+    /// Worker <paramref name="rank"/> of <paramref name="job"/> is about to run over links from this silo:
+    /// connections to it are taken from now on (until <see cref="Release"/>). Answers <see cref="Endpoint"/>.
+    /// </summary>
+    internal string Prepare(string job, int rank)
+    {
+        string endpoint = Endpoint;
+        _workers[(job, rank)] = 0;
+        return endpoint;
+    }
+
+    /// <summary>
     /// Opens worker <paramref name="rank"/>'s links to every other worker of the job's run
     /// <paramref name="generation"/>, whose silos' endpoints are <paramref name="endpoints"/> (by rank):
-    /// in-process to workers of this silo; over TCP to others, the lower rank connecting. Index
-    /// <paramref name="rank"/> of the answer is null. Links of this worker's older runs are closed.
+    /// in-process to workers of this silo; over TCP to others, the lower rank connecting. Answers
+    /// once every other worker has taken up its end (within <see cref="TrainerOptions.SplitLinkTimeout"/>),
+    /// so from then on a peer that sends nothing for <see cref="TrainerOptions.LinkReadTimeout"/> is hung,
+    /// not still loading. Index <paramref name="rank"/> of the answer is null. Links of this worker's
+    /// older runs are closed.
     /// </summary>
     internal async Task<IBlockLink?[]> OpenAsync(string job, long generation, int rank, IReadOnlyList<string> endpoints)
     {
-        string own = Endpoint;
+        string own = Prepare(job, rank);
         if (endpoints[rank] != own)
-            throw new InvalidOperationException($"Job {job}: worker {rank} is on the silo whose links are at {own}, not at {endpoints[rank]} as the run says (it moved since the run was prepared).");
+            throw new StateLostException($"Job {job}: worker {rank} is on the silo whose links are at {own}, not at {endpoints[rank]} as the run says (it moved since the run was prepared).");
         Sweep(job, generation, rank);
         var opening = new Task<IBlockLink>[endpoints.Count];
         for (int peer = 0; peer < endpoints.Count; peer++)
         {
             if (peer == rank) continue;
             opening[peer] = endpoints[peer] == own
-                ? Task.FromResult<IBlockLink>(new LocalPeer(this, new(job, generation, rank, peer), new(job, generation, peer, rank), _options.WorkerCallTimeout))
+                ? LinkInProcessAsync(new(job, generation, rank, peer), new(job, generation, peer, rank))
                 : peer > rank
                     ? ConnectAsync(new(job, generation, rank, peer), endpoints[peer])
                     : AcceptAsync(new(job, generation, peer, rank));
@@ -114,110 +132,57 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             timeout.CancelAfter(_options.SplitLinkTimeout);
             await socket.ConnectAsync(IPEndPoint.Parse(endpoint), timeout.Token);
-            await socket.SendAsync(Hello(key), SocketFlags.None, timeout.Token);
-            return new TcpLink(key.To, socket, key.Job, _options.WorkerCallTimeout);
+            await socket.SendAsync(LinkHello.Encode(key), SocketFlags.None, timeout.Token);
+            // The peer's worker has taken the link up: it is ready to send its blocks.
+            var answer = new byte[1];
+            await LinkHello.ReceiveExactlyAsync(socket, answer, timeout.Token);
+            if (answer[0] != LinkHello.TakenUp) throw new InvalidDataException($"the peer answered {answer[0]} instead of {LinkHello.TakenUp}");
+            return new TcpLink(key.To, socket, key.Job, _options.LinkReadTimeout);
         }
         catch (Exception e)
         {
             socket.Dispose();
-            throw new IOException($"Job {key.Job}: worker {key.From} could not link to worker {key.To} at {endpoint} within {_options.SplitLinkTimeout.TotalSeconds:F0} s: {e.Message}", e);
+            throw new IOException($"Job {key.Job}: worker {key.From} could not link to worker {key.To} at {endpoint} within {_options.SplitLinkTimeout.TotalSeconds:F0} s (Trainer:SplitLinkTimeout): {e.Message}", e);
         }
     }
 
     private async Task<IBlockLink> AcceptAsync(LinkKey key)
     {
-        var waiting = _incoming.GetOrAdd(key, _ => NewWaiter());
+        Socket socket;
         try
         {
-            var socket = await waiting.Task.WaitAsync(_options.SplitLinkTimeout, _stopping.Token);
-            return new TcpLink(key.From, socket, key.Job, _options.WorkerCallTimeout);
+            socket = await Listener.ClaimAsync(key, _options.SplitLinkTimeout, _stopping.Token);
         }
         catch (TimeoutException e)
         {
-            throw new IOException($"Job {key.Job}: worker {key.From} did not link to worker {key.To} within {_options.SplitLinkTimeout.TotalSeconds:F0} s.", e);
+            throw new IOException($"Job {key.Job}: worker {key.From} did not link to worker {key.To} within {_options.SplitLinkTimeout.TotalSeconds:F0} s (Trainer:SplitLinkTimeout).", e);
         }
-        finally
-        {
-            _incoming.TryRemove(new KeyValuePair<LinkKey, TaskCompletionSource<Socket>>(key, waiting));
-        }
-    }
-
-    private async Task AcceptLoopAsync(TcpListener listener)
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptSocketAsync(_stopping.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                logger.LogWarning("Split-job links: accepting a connection failed: {Error}", e.Message);
-                continue;
-            }
-            _ = ReceiveHelloAsync(socket);
-        }
-    }
-
-    /// <summary>A new connection names its link first; it waits for its worker under that name.</summary>
-    private async Task ReceiveHelloAsync(Socket socket)
-    {
         try
         {
-            socket.NoDelay = true;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            timeout.CancelAfter(_options.SplitLinkTimeout);
-            var head = new byte[28];
-            await ReceiveExactlyAsync(socket, head, timeout.Token);
-            int magic = BinaryPrimitives.ReadInt32LittleEndian(head), version = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(4));
-            if (magic != Magic || version != Version)
-                throw new InvalidDataException($"it is not a Trainer split link of version {Version} (magic 0x{magic:X8}, version {version})");
-            long generation = BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(8));
-            int from = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(16)), to = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(20));
-            int jobBytes = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(24));
-            if (jobBytes is <= 0 or > MaxJobIdBytes)
-                throw new InvalidDataException($"job id length {jobBytes} is outside 1..{MaxJobIdBytes}");
-            var job = new byte[jobBytes];
-            await ReceiveExactlyAsync(socket, job, timeout.Token);
-            var key = new LinkKey(Encoding.UTF8.GetString(job), generation, from, to);
-            if (!_incoming.GetOrAdd(key, _ => NewWaiter()).TrySetResult(socket))
-                throw new InvalidDataException($"job {key.Job} already has a link from worker {from} to worker {to} in run {generation}");
+            await socket.SendAsync(new[] { LinkHello.TakenUp }, SocketFlags.None, _stopping.Token);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            socket.Dispose();
+            throw new IOException($"Job {key.Job}: worker {key.From}'s link to worker {key.To} closed before it was taken up: {e.Message}", e);
+        }
+        return new TcpLink(key.From, socket, key.Job, _options.LinkReadTimeout);
+    }
+
+    /// <summary>Worker <c>outKey.From</c>'s link to worker <c>outKey.To</c> of the same silo, once that worker has taken up its end too.</summary>
+    private async Task<IBlockLink> LinkInProcessAsync(LinkKey outKey, LinkKey inKey)
+    {
+        var peer = new LocalPeer(this, outKey, inKey, _options.LinkReadTimeout);
+        try
+        {
+            await peer.TakenUp.WaitAsync(_options.SplitLinkTimeout, _stopping.Token);
+            return peer;
         }
         catch (Exception e)
         {
-            logger.LogWarning("Split-job links: a connection from {Remote} was refused: {Error}", socket.RemoteEndPoint, e.Message);
-            socket.Dispose();
+            peer.Dispose();
+            throw new IOException($"Job {outKey.Job}: worker {outKey.To} did not link to worker {outKey.From} (same silo) within {_options.SplitLinkTimeout.TotalSeconds:F0} s (Trainer:SplitLinkTimeout).", e);
         }
-    }
-
-    private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancel)
-    {
-        while (buffer.Length > 0)
-        {
-            int read = await socket.ReceiveAsync(buffer, SocketFlags.None, cancel);
-            if (read == 0) throw new EndOfStreamException("the connection closed");
-            buffer = buffer[read..];
-        }
-    }
-
-    private static byte[] Hello(LinkKey key)
-    {
-        var job = Encoding.UTF8.GetBytes(key.Job);
-        if (job.Length > MaxJobIdBytes) throw new ArgumentException($"The job id has {job.Length} UTF-8 bytes; split links allow {MaxJobIdBytes}.");
-        var hello = new byte[28 + job.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(hello, Magic);
-        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(4), Version);
-        BinaryPrimitives.WriteInt64LittleEndian(hello.AsSpan(8), key.Generation);
-        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(16), key.From);
-        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(20), key.To);
-        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(24), job.Length);
-        job.CopyTo(hello, 28);
-        return hello;
     }
 
     internal LocalLink Local(LinkKey key) => _local.GetOrAdd(key, _ => new LocalLink());
@@ -230,23 +195,34 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     }
 
     /// <summary>How many connections to workers of <paramref name="job"/> wait for their worker to take them up.</summary>
-    internal int Parked(string job) => _incoming.Count(e => e.Key.Job == job && e.Value.Task.IsCompleted);
+    internal int Parked(string job) => CurrentListener?.Parked(job) ?? 0;
 
-    /// <summary>Closes every link of <paramref name="job"/> still parked for worker <paramref name="rank"/> (the worker is going away).</summary>
-    internal void Release(string job, int rank) => Sweep(job, long.MaxValue, rank);
+    /// <summary>Connections this silo's listener holds that no worker has claimed (waiting for their hello or their worker).</summary>
+    internal int Unclaimed => CurrentListener?.Unclaimed ?? 0;
+
+    private LinkListener? CurrentListener
+    {
+        get { lock (_gate) return _listener; }
+    }
+
+    /// <summary>
+    /// Worker <paramref name="rank"/> of <paramref name="job"/> is going away: its links still parked
+    /// are closed, and no more are taken for it.
+    /// </summary>
+    internal void Release(string job, int rank)
+    {
+        _workers.TryRemove((job, rank), out _);
+        Sweep(job, long.MaxValue, rank);
+    }
 
     /// <summary>Closes what older runs of <paramref name="job"/> left for worker <paramref name="rank"/>: links nobody will claim.</summary>
     private void Sweep(string job, long generation, int rank)
     {
-        foreach (var (key, waiting) in _incoming)
-            if (key.Job == job && key.To == rank && key.Generation < generation && _incoming.TryRemove(new(key, waiting)))
-                waiting.Task.ContinueWith(t => t.Result.Dispose(), TaskContinuationOptions.OnlyOnRanToCompletion);
+        CurrentListener?.Close(job, generation, rank);
         foreach (var (key, link) in _local)
             if (key.Job == job && (key.To == rank || key.From == rank) && key.Generation < generation && _local.TryRemove(new(key, link)))
                 link.Dispose();
     }
-
-    private static TaskCompletionSource<Socket> NewWaiter() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void Dispose()
     {
@@ -254,9 +230,8 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         {
             if (_stopping.IsCancellationRequested) return;
             _stopping.Cancel();
-            _listener?.Stop();
+            _listener?.Dispose();
         }
-        foreach (var waiting in _incoming.Values) waiting.Task.ContinueWith(t => t.Result.Dispose(), TaskContinuationOptions.OnlyOnRanToCompletion);
         foreach (var link in _local.Values) link.Dispose();
     }
 
@@ -269,20 +244,26 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         // Frames are rented (the receiver returns them), so steady-state steps allocate nothing.
         private readonly BlockingCollection<(int Step, byte[] Values, int Length)> _frames = new(boundedCapacity: 2);
         private readonly CancellationTokenSource _closed = new();
+        private readonly TaskCompletionSource _receiving = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes once the receiving worker has taken this direction up (<see cref="TakeUp"/>).</summary>
+        public Task TakenUp => _receiving.Task;
+
+        public void TakeUp() => _receiving.TrySetResult();
 
         public void Send(int step, ReadOnlySpan<byte> block, TimeSpan timeout)
         {
             var values = ArrayPool<byte>.Shared.Rent(block.Length);
             block.CopyTo(values);
             if (!_frames.TryAdd((step, values, block.Length), Milliseconds(timeout), _closed.Token))
-                throw new TimeoutException("its queue stayed full");
+                throw new TimeoutException($"it took no block for {timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the worker is hung");
         }
 
         /// <summary>The next frame, copied into <paramref name="into"/>; answers its step and length.</summary>
         public (int Step, int Length) Receive(Span<byte> into, TimeSpan timeout)
         {
             if (!_frames.TryTake(out var frame, Milliseconds(timeout), _closed.Token))
-                throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:F0} s");
+                throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the worker is hung");
             if (frame.Length == into.Length) frame.Values.AsSpan(0, frame.Length).CopyTo(into);
             ArrayPool<byte>.Shared.Return(frame.Values);
             return (frame.Step, frame.Length);
@@ -292,140 +273,4 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
 
         private static int Milliseconds(TimeSpan timeout) => (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue);
     }
-}
-
-/// <summary>
-/// A worker's link to one other worker of its split job: blocks go out with <see cref="Send"/>
-/// and come in, in step order, with <see cref="Receive"/>. Used by one thread (the worker's
-/// <see cref="LinkRunner"/>); <see cref="IDisposable.Dispose"/> may come from any thread and makes
-/// a blocked call fail.
-/// </summary>
-internal interface IBlockLink : IDisposable
-{
-    /// <summary>The other worker's rank.</summary>
-    int Peer { get; }
-
-    /// <summary>Sends this worker's block of <paramref name="step"/>. It may return before the peer has it; <paramref name="block"/> may change right after.</summary>
-    void Send(int step, ReadOnlySpan<byte> block);
-
-    /// <summary>Waits for the peer's block of <paramref name="step"/> and copies it into <paramref name="into"/> (exactly its length).</summary>
-    void Receive(int step, Span<byte> into);
-}
-
-/// <summary>What every link checks of an incoming block: it is the step and the size the reader is due.</summary>
-internal static class BlockFrame
-{
-    public static void Check(int peer, int sentStep, int sentBytes, int step, int bytes)
-    {
-        if (sentStep != step || sentBytes != bytes)
-            throw new InvalidDataException($"Worker {peer} sent step {sentStep}'s block ({sentBytes} bytes) where step {step}'s ({bytes} bytes) was due.");
-    }
-}
-
-/// <summary>Two workers of one silo: a <see cref="WorkerLinks.LocalLink"/> each way.</summary>
-internal sealed class LocalPeer(WorkerLinks links, WorkerLinks.LinkKey outKey, WorkerLinks.LinkKey inKey, TimeSpan timeout) : IBlockLink
-{
-    private readonly WorkerLinks.LocalLink _outgoing = links.Local(outKey), _incoming = links.Local(inKey);
-
-    public int Peer => outKey.To;
-
-    public void Send(int step, ReadOnlySpan<byte> block)
-    {
-        try
-        {
-            _outgoing.Send(step, block, timeout);
-        }
-        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
-        {
-            throw Closed(e);
-        }
-    }
-
-    public void Receive(int step, Span<byte> into)
-    {
-        (int Step, int Length) frame;
-        try
-        {
-            frame = _incoming.Receive(into, timeout);
-        }
-        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
-        {
-            throw Closed(e);
-        }
-        BlockFrame.Check(Peer, frame.Step, frame.Length, step, into.Length);
-    }
-
-    private IOException Closed(Exception e) =>
-        new($"The link to worker {Peer} (same silo) closed: {(e is TimeoutException ? e.Message : "the worker stopped")}.", e);
-
-    public void Dispose()
-    {
-        links.Close(outKey, _outgoing);
-        links.Close(inKey, _incoming);
-    }
-}
-
-/// <summary>Two workers of different silos: one TCP connection, frames of (step, length, block).</summary>
-internal sealed class TcpLink : IBlockLink
-{
-    private readonly Socket _socket;
-    private readonly NetworkStream _stream;
-    private readonly string _job;
-    private readonly byte[] _header = new byte[8];
-    private byte[] _frame = [];
-    private Task _sending = Task.CompletedTask;
-
-    public TcpLink(int peer, Socket socket, string job, TimeSpan timeout)
-    {
-        (Peer, _socket, _job) = (peer, socket, job);
-        _socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
-        _stream = new NetworkStream(socket, ownsSocket: true);
-    }
-
-    public int Peer { get; }
-
-    public void Send(int step, ReadOnlySpan<byte> block)
-    {
-        try
-        {
-            // One write in flight: the peer reads a frame per step, so waiting here never waits on this worker's own reads.
-            _sending.GetAwaiter().GetResult();
-            if (_frame.Length != block.Length + 8) _frame = new byte[block.Length + 8];
-            BinaryPrimitives.WriteInt32LittleEndian(_frame, step);
-            BinaryPrimitives.WriteInt32LittleEndian(_frame.AsSpan(4), block.Length);
-            block.CopyTo(_frame.AsSpan(8));
-            // Large blocks go out while this worker reads the peer's: both sending synchronously could fill both sockets' buffers and wait forever.
-            _sending = _stream.WriteAsync(_frame).AsTask();
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-        {
-            throw Closed(e);
-        }
-    }
-
-    public void Receive(int step, Span<byte> into)
-    {
-        try
-        {
-            _stream.ReadExactly(_header);
-            int sent = BinaryPrimitives.ReadInt32LittleEndian(_header), length = BinaryPrimitives.ReadInt32LittleEndian(_header.AsSpan(4));
-            BlockFrame.Check(Peer, sent, length, step, into.Length);
-            _stream.ReadExactly(into);
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
-        {
-            throw Closed(e);
-        }
-    }
-
-    private IOException Closed(Exception e) =>
-        new($"Job {_job}: the link to worker {Peer} at {Describe(_socket)} failed: {e.Message}", e);
-
-    private static string Describe(Socket socket)
-    {
-        try { return socket.RemoteEndPoint?.ToString() ?? "?"; }
-        catch (ObjectDisposedException) { return "(closed)"; }
-    }
-
-    public void Dispose() => _stream.Dispose();
 }

@@ -1,3 +1,7 @@
+using System.Net;
+using Trainer.Core;
+using Trainer.Grains;
+
 namespace Trainer.Hosting;
 
 /// <summary>
@@ -7,6 +11,23 @@ namespace Trainer.Hosting;
 public sealed class SiloSettings
 {
     public const string Section = "Silo";
+
+    /// <summary>
+    /// The IP address other silos and clients reach this silo at (its silo and gateway ports, and by
+    /// default its workers' link port): an address of this host on the cluster's network.
+    /// Default 127.0.0.1: a cluster on one machine.
+    /// </summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// The IP address the silo and gateway ports listen on; empty (default): the advertised address.
+    /// 0.0.0.0 listens on every interface (the silo still advertises <see cref="AdvertisedAddress"/>);
+    /// a different address of this host fits a NAT that forwards the advertised one to it.
+    /// </summary>
+    public string? ListenAddress { get; set; }
+
+    /// <summary>The IP address of the primary silo (localhost clustering), whose silo port is <see cref="PrimarySiloPort"/>. Default 127.0.0.1.</summary>
+    public string PrimarySiloAddress { get; set; } = "127.0.0.1";
 
     public string ClusterId { get; set; } = "trainer";
     public string ServiceId { get; set; } = "trainer";
@@ -31,6 +52,27 @@ public sealed class SiloSettings
     /// survive any silo; when empty they live in silo memory (see README, "What survives what").
     /// </summary>
     public string? Redis { get; set; }
+
+    /// <summary>
+    /// The advertised, listening and primary silo's addresses, checked; throws <see cref="SpecException"/>
+    /// naming the setting, its value and what is allowed.
+    /// </summary>
+    public (IPAddress Advertised, IPAddress Listen, IPAddress Primary) Addresses()
+    {
+        var advertised = Parse(nameof(AdvertisedAddress), AdvertisedAddress);
+        if (!HostAddresses.CanAdvertise(advertised))
+            throw new SpecException($"{Section}:{nameof(AdvertisedAddress)}", AdvertisedAddress,
+                "allowed: the one IP address other silos and clients reach this silo at, e.g. 10.0.0.5 (not 0.0.0.0: listen on every interface with --listen 0.0.0.0)");
+        var listen = string.IsNullOrWhiteSpace(ListenAddress) ? advertised : Parse(nameof(ListenAddress), ListenAddress);
+        if (!HostAddresses.CanListenOn(listen))
+            throw new SpecException($"{Section}:{nameof(ListenAddress)}", listen.ToString(),
+                $"allowed: an IP address of this machine, or 0.0.0.0 (every interface); {listen} is not one{(string.IsNullOrWhiteSpace(ListenAddress) ? $" (it is the advertised address: give --listen when the advertised one belongs to a NAT)" : "")}");
+        return (advertised, listen, Parse(nameof(PrimarySiloAddress), PrimarySiloAddress));
+    }
+
+    private static IPAddress Parse(string name, string? value) =>
+        IPAddress.TryParse(value, out var address) ? address
+            : throw new SpecException($"{Section}:{name}", value, "allowed: an IP address (IPv4 or IPv6), e.g. 127.0.0.2 or 10.0.0.5");
 }
 
 public enum ClusteringKind

@@ -70,20 +70,32 @@ public static class TrainerSilo
         return silo;
     }
 
-    /// <summary>Membership for a silo of a cluster: localhost (primary silo holds the table) or Redis.</summary>
+    /// <summary>
+    /// Addresses and membership for a silo of a cluster: it advertises <see cref="SiloSettings.AdvertisedAddress"/>
+    /// and listens on <see cref="SiloSettings.ListenAddress"/>; localhost clustering (the primary silo
+    /// holds the table) or Redis. A setting that is not allowed throws <see cref="Trainer.Core.SpecException"/>.
+    /// </summary>
     public static ISiloBuilder UseTrainerClustering(this ISiloBuilder silo, SiloSettings settings)
     {
+        var (advertised, listen, primary) = settings.Addresses();
+        silo.Configure<EndpointOptions>(o =>
+        {
+            o.AdvertisedIPAddress = advertised;
+            (o.SiloPort, o.GatewayPort) = (settings.SiloPort, settings.GatewayPort);
+            o.SiloListeningEndpoint = new IPEndPoint(listen, settings.SiloPort);
+            o.GatewayListeningEndpoint = new IPEndPoint(listen, settings.GatewayPort);
+        });
+        silo.Configure<ClusterOptions>(o => { o.ClusterId = settings.ClusterId; o.ServiceId = settings.ServiceId; });
         if (settings.Clustering == ClusteringKind.Redis)
         {
             if (settings.Redis is not { Length: > 0 } redis)
                 throw new InvalidOperationException("Silo:Clustering is redis but Silo:Redis (host:port of the Redis server) is not set.");
             silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
-            silo.Configure<ClusterOptions>(o => { o.ClusterId = settings.ClusterId; o.ServiceId = settings.ServiceId; });
-            silo.ConfigureEndpoints(IPAddress.Loopback, settings.SiloPort, settings.GatewayPort);
-            return silo;
         }
-        silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort,
-            new IPEndPoint(IPAddress.Loopback, settings.PrimarySiloPort), settings.ServiceId, settings.ClusterId);
+        else
+        {
+            silo.UseDevelopmentClustering(new IPEndPoint(primary, settings.PrimarySiloPort));
+        }
         return silo;
     }
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -10,6 +11,9 @@ using Trainer.Hosting;
 
 // One silo of a Trainer cluster. Settings layer the standard .NET way: appsettings.json, then
 // environment variables (Silo__SiloPort=11112), then the command line (--silo-port 11112).
+// Addresses (docs/operations.md): --advertise ADDRESS (what other silos and clients reach this silo
+// at; default 127.0.0.1), --listen ADDRESS (what it binds; default the advertised one, 0.0.0.0 for
+// every interface), --primary-address with --primary-port (localhost clustering's primary silo).
 // Exit code 2: a setting is not allowed or cannot be used (e.g. the dashboard's port is in use);
 // the message names it, and the silo never joined the cluster.
 var builder = Host.CreateApplicationBuilder(args);
@@ -20,6 +24,11 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--silo-port"] = "Silo:SiloPort",
     ["--gateway-port"] = "Silo:GatewayPort",
     ["--primary-port"] = "Silo:PrimarySiloPort",
+    ["--primary-address"] = "Silo:PrimarySiloAddress",
+    ["--advertise"] = "Silo:AdvertisedAddress",
+    ["--listen"] = "Silo:ListenAddress",
+    ["--link-port"] = "Trainer:SplitLinkPort",
+    ["--link-address"] = "Trainer:SplitLinkAddress",
     ["--blas-threads"] = "Trainer:BlasThreads",
     ["--redis"] = "Silo:Redis",
     ["--clustering"] = "Silo:Clustering",
@@ -34,11 +43,12 @@ try
     using var host = builder.Build();
     var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Silo");
     var blas = Blas.Default;
-    log.LogInformation("Silo starting: cluster {Cluster}, silo port {SiloPort}, gateway {GatewayPort}, primary {Primary}, GEMM backend {Backend}",
-        settings.ClusterId, settings.SiloPort, settings.GatewayPort, settings.PrimarySiloPort, Blas.Describe(blas));
+    var (advertised, listen, _) = settings.Addresses();
+    log.LogInformation("Silo starting: cluster {Cluster}, address {Address} (listening on {Listen}), silo port {SiloPort}, gateway {GatewayPort}, primary {Primary}, GEMM backend {Backend}",
+        settings.ClusterId, advertised, listen, settings.SiloPort, settings.GatewayPort, $"{settings.PrimarySiloAddress}:{settings.PrimarySiloPort}", Blas.Describe(blas));
     await host.StartAsync();
     var dashboard = host.Services.GetService<DashboardSettings>();
-    log.LogInformation("Silo ready: gateway 127.0.0.1:{GatewayPort}{Dashboard}", settings.GatewayPort, dashboard is null ? "" : $", dashboard {dashboard.Url}");
+    log.LogInformation("Silo ready: gateway {Gateway}{Dashboard}", new IPEndPoint(advertised, settings.GatewayPort), dashboard is null ? "" : $", dashboard {dashboard.Url}");
     await host.WaitForShutdownAsync();
     return 0;
 }

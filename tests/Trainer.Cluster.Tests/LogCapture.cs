@@ -3,7 +3,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Trainer.Cluster.Tests;
 
-/// <summary>Keeps every Trainer log line of <paramref name="minimum"/> level or above, formatted: tests read which path a silo took.</summary>
+/// <summary>
+/// Keeps every Trainer log line of <paramref name="minimum"/> level or above, formatted, followed by
+/// the exception logged with it (type, message, stack), if any: tests read which path a silo took.
+/// </summary>
 internal sealed class LogCapture(LogLevel minimum = LogLevel.Warning) : ILoggerProvider
 {
     private readonly ConcurrentQueue<string> _lines = new();
@@ -22,7 +25,7 @@ internal sealed class LogCapture(LogLevel minimum = LogLevel.Warning) : ILoggerP
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (IsEnabled(logLevel)) lines!.Enqueue(formatter(state, exception));
+            if (IsEnabled(logLevel)) lines!.Enqueue(exception is null ? formatter(state, exception) : $"{formatter(state, exception)}\n{exception}");
         }
     }
 }

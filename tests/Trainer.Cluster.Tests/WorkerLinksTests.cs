@@ -37,6 +37,23 @@ public sealed class WorkerLinksTests
         }
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("0.0.0.0")]
+    public async Task SilosOnDifferentAddresses_LinkAtTheirOwnAddress(string? linkAddress)
+    {
+        // Linux routes all of 127/8 to loopback: two silos on two addresses of one machine. With
+        // Trainer:SplitLinkAddress 0.0.0.0 the port takes every interface; peers are told the silo's address.
+        using var a = Links();
+        using var b = new WorkerLinks(new TestSiloDetails(IPAddress.Parse("127.0.0.2")),
+            Options.Create(new TrainerOptions { SplitLinkAddress = linkAddress }), NullLogger<WorkerLinks>.Instance);
+        Assert.StartsWith("127.0.0.2:", b.Endpoint);
+
+        var (zero, one) = await LinkAsync(a, b);
+        zero.Send(1, Block(0, 1, 800));
+        Assert.Equal(Block(0, 1, 800), Receive(one, 1, 800));
+    }
+
     [Fact]
     public async Task LargeBlocksSentByBothWorkersAtOnce_DoNotWaitForEachOther()
     {
@@ -104,9 +121,7 @@ public sealed class WorkerLinksTests
     public async Task WorkersOfOneSilo_LinkInProcess_AndAStoppedWorkerFailsItsPeersRead()
     {
         using var a = Links();
-        string[] endpoints = [a.Endpoint, a.Endpoint];
-        var zero = (await a.OpenAsync(Job, 1, 0, endpoints))[1]!;
-        var one = (await a.OpenAsync(Job, 1, 1, endpoints))[0]!;
+        var (zero, one) = await LinkAsync(a, a);
         Assert.IsType<LocalPeer>(zero);
 
         zero.Send(1, Block(0, 1, 80));
@@ -130,25 +145,83 @@ public sealed class WorkerLinksTests
     }
 
     [Fact]
-    public async Task ALinkNoWorkerTakesUp_IsClosedWhenItsWorkerGoesAway()
+    public async Task ALinkNoWorkerTakesUp_IsClosedWhenItsWorkerGoesAway_AndItsOpenerHearsSoAtOnce()
     {
         using var a = Links();
         using var b = Links();
         // Worker 0 links to worker 1, whose run never starts on silo b; then worker 1 is deactivated.
-        var zero = (await a.OpenAsync(Job, 1, 0, [a.Endpoint, b.Endpoint]))[1]!;
-        while (b.Parked(Job) == 0) await Task.Delay(10, Token);   // silo b has read the greeting
+        b.Prepare(Job, 1);
+        var opening = a.OpenAsync(Job, 1, 0, [a.Endpoint, b.Endpoint]);
+        await UntilAsync(() => b.Parked(Job) == 1, "silo b holds worker 0's greeting");
 
         b.Release(Job, 1);
 
         Assert.Equal(0, b.Parked(Job));
+        var error = await Assert.ThrowsAsync<IOException>(() => opening);
+        Assert.Contains("worker 1", error.Message);
+        Assert.Contains("the connection closed", error.Message);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task OpeningLinks_AnswersOnlyOnceThePeerHasTakenUpItsEnd(bool sameSilo)
+    {
+        using var a = Links();
+        using var b = Links();
+        var other = sameSilo ? a : b;
+        string[] endpoints = [a.Endpoint, other.Endpoint];
+        other.Prepare(Job, 1);
+        var zero = a.OpenAsync(Job, 1, 0, endpoints);
+        // Worker 0 has sent its greeting (over TCP: silo b holds it); worker 1 has not started its run.
+        if (!sameSilo) await UntilAsync(() => b.Parked(Job) == 1, "silo b holds worker 0's greeting");
+
+        Assert.False(zero.IsCompleted, "worker 0's links opened before worker 1 took up its end");
+        var one = await other.OpenAsync(Job, 1, 1, endpoints);
+        (await zero)[1]!.Send(1, Block(0, 1, 80));
+        Assert.Equal(Block(0, 1, 80), Receive(one[0]!, 1, 80));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AReadThatSeesNothingForTheLinkReadTimeout_Fails_NamingThePeerAndTheSetting(bool sameSilo)
+    {
+        using var a = Links(readTimeout: TimeSpan.FromSeconds(1));
+        using var b = Links(readTimeout: TimeSpan.FromSeconds(1));
+        // Worker 1 is linked but hung: it never sends.
+        var (zero, _) = await LinkAsync(a, sameSilo ? a : b);
+
         var error = await Assert.ThrowsAsync<IOException>(() => Task.Run(() => Receive(zero, 1, 80), Token));
         Assert.Contains("worker 1", error.Message);
-        Assert.DoesNotContain("timed out", error.Message);
+        Assert.Contains("Trainer:LinkReadTimeout", error.Message);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ASendThePeerNeverTakes_FailsAfterTheLinkReadTimeout_NamingThePeerAndTheSetting(bool sameSilo)
+    {
+        using var a = Links(readTimeout: TimeSpan.FromSeconds(1));
+        using var b = Links(readTimeout: TimeSpan.FromSeconds(1));
+        // Worker 1 is linked but hung: it never reads. 8 MB blocks fill the sockets' buffers; in process, two blocks fill the queue.
+        var (zero, _) = await LinkAsync(a, sameSilo ? a : b);
+        const int length = 8 << 20;
+
+        var error = await Assert.ThrowsAsync<IOException>(() => Task.Run(() =>
+        {
+            for (int step = 1; step <= 3; step++) zero.Send(step, Block(0, step, length));
+        }, Token));
+        Assert.Contains("worker 1", error.Message);
+        Assert.Contains("Trainer:LinkReadTimeout", error.Message);
     }
 
     /// <summary>Worker 0 on silo <paramref name="a"/> and worker 1 on silo <paramref name="b"/>, linked for run 1.</summary>
     private static async Task<(IBlockLink Zero, IBlockLink One)> LinkAsync(WorkerLinks a, WorkerLinks b)
     {
+        // As the parameter server does: every worker of the run is prepared before any opens its links.
+        a.Prepare(Job, 0);
+        b.Prepare(Job, 1);
         string[] endpoints = [a.Endpoint, b.Endpoint];
         var zero = a.OpenAsync(Job, 1, 0, endpoints);
         var one = b.OpenAsync(Job, 1, 1, endpoints);
@@ -226,16 +299,18 @@ public sealed class WorkerLinksTests
         return block;
     }
 
-    private static WorkerLinks Links(TimeSpan? linkTimeout = null) =>
-        new(new LoopbackSilo(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), WorkerCallTimeout = TimeSpan.FromSeconds(30) }),
-            NullLogger<WorkerLinks>.Instance);
-
-    private sealed class LoopbackSilo : ILocalSiloDetails
+    /// <summary>Polls <paramref name="condition"/> until it holds, failing after 10 s.</summary>
+    internal static async Task UntilAsync(Func<bool> condition, string what)
     {
-        public string Name => "test";
-        public string ClusterId => "test";
-        public string DnsHostName => "localhost";
-        public SiloAddress SiloAddress { get; } = SiloAddress.New(new IPEndPoint(IPAddress.Loopback, 11111), 1);
-        public SiloAddress GatewayAddress => SiloAddress;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not within 10 s: {what}");
+            await Task.Delay(10, Token);
+        }
     }
+
+    private static WorkerLinks Links(TimeSpan? linkTimeout = null, TimeSpan? readTimeout = null) =>
+        new(new TestSiloDetails(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), LinkReadTimeout = readTimeout ?? TimeSpan.FromSeconds(30) }),
+            NullLogger<WorkerLinks>.Instance);
 }

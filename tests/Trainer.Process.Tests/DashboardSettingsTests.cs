@@ -20,9 +20,9 @@ public sealed class DashboardSettingsTests
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         int port = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var (silo, gateway) = FreePorts();
+        var (silo, gateway) = SiloProcess.FreePorts();
 
-        var result = await RunSiloAsync(processes, silo, gateway, "--dashboard-port", port.ToString());
+        var result = await SiloProcess.RunAsync(processes, silo, gateway, "--dashboard-port", port.ToString());
 
         Assert.True(result.Code == 2, result.ToString());
         Assert.Contains($"trainer-silo: error: Trainer:DashboardPort: '{port}' is not allowed; allowed: a port free on 127.0.0.1; {port} is in use there", result.Err);
@@ -38,10 +38,10 @@ public sealed class DashboardSettingsTests
     {
         using var processes = new ChildProcesses();
         await Repo.EnsureBuiltAsync(processes);
-        var (silo, gateway) = FreePorts();
+        var (silo, gateway) = SiloProcess.FreePorts();
         string[] args = option == "--dashboard-port" ? [option, value] : ["--dashboard-port", "0", option, value];
 
-        var result = await RunSiloAsync(processes, silo, gateway, args);
+        var result = await SiloProcess.RunAsync(processes, silo, gateway, args);
 
         Assert.True(result.Code == 2, result.ToString());
         Assert.Contains($"trainer-silo: error: {message}", result.Err);
@@ -64,7 +64,7 @@ public sealed class DashboardSettingsTests
     {
         using var processes = new ChildProcesses();
         await Repo.EnsureBuiltAsync(processes);
-        var (port, _) = FreePorts();
+        var (port, _) = SiloProcess.FreePorts();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var train = processes.RunAsync("dotnet", [Repo.TrainerDll, "train", "--steps", "200000", "--dashboard-port", port.ToString()],
             new Dictionary<string, string>(), TimeSpan.FromMinutes(5));
@@ -88,18 +88,5 @@ public sealed class DashboardSettingsTests
         {
             return e.Message;
         }
-    }
-
-    private static Task<ProcessResult> RunSiloAsync(ChildProcesses processes, int silo, int gateway, params string[] args) =>
-        processes.RunAsync("dotnet", ["trainer-silo.dll", "--silo-port", silo.ToString(), "--gateway-port", gateway.ToString(), "--primary-port", silo.ToString(), .. args],
-            new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" }, SiloTimeout, Repo.SiloFolder);
-
-    private static (int Silo, int Gateway) FreePorts()
-    {
-        using var a = new TcpListener(IPAddress.Loopback, 0);
-        using var b = new TcpListener(IPAddress.Loopback, 0);
-        a.Start();
-        b.Start();
-        return (((IPEndPoint)a.LocalEndpoint).Port, ((IPEndPoint)b.LocalEndpoint).Port);
     }
 }

@@ -17,11 +17,13 @@ public sealed class LocalCluster : IAsyncDisposable
 
     private readonly string? _gateway;
     private readonly string[] _clientArgs;
+    private readonly string[] _addresses;
 
-    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, int baseDashboardPort, string siloArgs, string? gateway, string[] clientArgs)
+    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, int baseDashboardPort, string siloArgs, string? gateway, string[] clientArgs, string[] addresses)
     {
         _gateway = gateway;
         _clientArgs = clientArgs;
+        _addresses = addresses;
         Silos = silos;
         BaseSiloPort = baseSiloPort;
         BaseGatewayPort = baseGatewayPort;
@@ -35,6 +37,7 @@ public sealed class LocalCluster : IAsyncDisposable
             ["TRAINER_BASE_GATEWAY_PORT"] = baseGatewayPort.ToString(),
             ["TRAINER_BASE_DASHBOARD_PORT"] = baseDashboardPort.ToString(),
             ["TRAINER_SILO_ARGS"] = siloArgs,
+            ["TRAINER_SILO_ADDRESSES"] = string.Join(',', addresses),
             ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
         };
     }
@@ -54,17 +57,22 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Logs, pid files and anything the test writes (kept after the test, for reading).</summary>
     public string Folder { get; }
 
+    /// <summary>Silo <paramref name="silo"/>'s IP address (cluster.sh's TRAINER_SILO_ADDRESSES: entry i, or the last).</summary>
+    public string Address(int silo) => _addresses[Math.Min(silo, _addresses.Length - 1)];
+
     /// <summary>Every silo's gateway, as the client's --gateway option wants them.</summary>
-    public string Gateways => _gateway ?? string.Join(',', Enumerable.Range(0, Silos).Select(i => $"127.0.0.1:{BaseGatewayPort + i}"));
+    public string Gateways => _gateway ?? string.Join(',', Enumerable.Range(0, Silos).Select(i => $"{Address(i)}:{BaseGatewayPort + i}"));
 
     /// <summary>A cluster that has not been started yet (see <see cref="StartAsync"/>).</summary>
     /// <param name="gateway">What the client's --gateway gets instead of the list of every gateway (e.g. redis://host:port).</param>
     /// <param name="clientArgs">Appended to every `trainer` command (e.g. --cluster-id).</param>
     /// <param name="dashboards">Whether the silos serve their web dashboards (on free ports, see <see cref="Dashboard"/>).</param>
-    public static async Task<LocalCluster> CreateAsync(int silos, string siloArgs = "", string? gateway = null, string[]? clientArgs = null, bool dashboards = false)
+    /// <param name="addresses">Silo i's IP address is entry i (the last for silos beyond the list); default 127.0.0.1 for all.</param>
+    public static async Task<LocalCluster> CreateAsync(int silos, string siloArgs = "", string? gateway = null, string[]? clientArgs = null, bool dashboards = false,
+        string[]? addresses = null)
     {
         var (siloBase, gatewayBase, dashboardBase) = FreePortBases(silos);
-        var cluster = new LocalCluster(silos, siloBase, gatewayBase, dashboards ? dashboardBase : 0, siloArgs, gateway, clientArgs ?? []);
+        var cluster = new LocalCluster(silos, siloBase, gatewayBase, dashboards ? dashboardBase : 0, siloArgs, gateway, clientArgs ?? [], addresses ?? ["127.0.0.1"]);
         await Repo.EnsureBuiltAsync(cluster._processes);
         return cluster;
     }

@@ -87,20 +87,17 @@ public sealed class SiloCrashTests
         var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
         var recovered = Path.Combine(cluster.Folder, "recovered");
 
-        var calibration = await cluster.TrainerAsync(["train", .. job, "--steps", $"{CalibrationSteps}", "--json"]);
-        Assert.True(calibration.Code == 0, calibration.ToString());
-        double rate = FinalEvent(calibration.Out).GetProperty("steps_per_second").GetDouble();
         // NOTE: the floor matters when the calibration ran while other test projects loaded both cores
         // and the real job then runs alone, several times faster: 3000 steps still take ~7 s.
-        int steps = (int)Math.Clamp(rate * TargetSeconds, MinSteps, 50_000);
+        int steps = await TrainJson.StepsForAsync(cluster, job, CalibrationSteps, TargetSeconds, MinSteps);
 
         // The reference: the same job, nothing killed.
         var reference = await cluster.TrainerAsync(["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
         // The CLI's final event names the optimizer the job trained with: the option reached the job.
         string optimizer = job[Array.IndexOf(job, "--optimizer") + 1];
-        Assert.Equal(optimizer, FinalEvent(reference.Out).GetProperty("optimizer").GetString());
-        var referenceLosses = StepLosses(reference.Out);
+        Assert.Equal(optimizer, TrainJson.FinalEvent(reference.Out).GetProperty("optimizer").GetString());
+        var referenceLosses = TrainJson.StepLosses(reference.Out);
 
         // The kill is triggered from the job's own loss stream, by the client that submitted it: no
         // extra client process has to start first (under load that took longer than the whole job).
@@ -115,8 +112,7 @@ public sealed class SiloCrashTests
         }
         var run = await cluster.TrainerAsync(TimeSpan.FromSeconds(300), KillOnce, ["train", .. job, "--steps", $"{steps}", "--json"]);
         Assert.True(killedAt > 0, $"silo {killSilo} was never killed: no step >= {killAfterSteps} was printed.\n{run}");
-        var jobId = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
-            .Where(e => e.TryGetProperty("job", out _)).Select(e => e.GetProperty("job").GetString()).LastOrDefault();
+        var jobId = TrainJson.JobId(run.Out);
         if (run.Code != 0 || jobId is null)
         {
             Assert.Fail($"The job did not survive the kill of silo {killSilo} at step {killedAt} of {steps} "
@@ -124,7 +120,7 @@ public sealed class SiloCrashTests
                 + $"silo log lines about jobs:\n{cluster.LogLines("Job ")}\nlogs: {cluster.Folder}");
         }
         Assert.True(killedAt < steps, $"the kill landed at step {killedAt}, after the last step {steps}");
-        Assert.Equal(optimizer, FinalEvent(run.Out).GetProperty("optimizer").GetString());
+        Assert.Equal(optimizer, TrainJson.FinalEvent(run.Out).GetProperty("optimizer").GetString());
         var status = await cluster.StatusAsync(jobId);
         Assert.Equal("completed", status.GetProperty("state").GetString());
         Assert.Equal(steps, status.GetProperty("steps").GetInt32());
@@ -138,20 +134,6 @@ public sealed class SiloCrashTests
         // The two survivors still take jobs; the same spec gives the reference's first losses.
         var second = await cluster.TrainerAsync(["train", .. job, "--steps", $"{SecondJobSteps}", "--json"]);
         Assert.True(second.Code == 0, second.ToString());
-        Assert.Equal(referenceLosses[..SecondJobSteps], StepLosses(second.Out));
+        Assert.Equal(referenceLosses[..SecondJobSteps], TrainJson.StepLosses(second.Out));
     }
-
-    /// <summary>The last line of `trainer train --json`: {"event":"completed",...} when the job completed.</summary>
-    private static JsonElement FinalEvent(string jsonLines) =>
-        JsonDocument.Parse(jsonLines.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
-
-    /// <summary>The losses of the {"event":"step"} lines of `trainer train --json`, in step order.</summary>
-    private static double[] StepLosses(string jsonLines) =>
-    [
-        .. jsonLines.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(line => JsonDocument.Parse(line).RootElement)
-            .Where(e => e.GetProperty("event").GetString() == "step")
-            .OrderBy(e => e.GetProperty("step").GetInt32())
-            .Select(e => e.GetProperty("loss").GetDouble()),
-    ];
 }

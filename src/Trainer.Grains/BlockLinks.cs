@@ -1,0 +1,170 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// A worker's link to one other worker of its split job: blocks go out with <see cref="Send"/>
+/// and come in, in step order, with <see cref="Receive"/>. Used by one thread (the worker's
+/// <see cref="LinkRunner"/>); <see cref="IDisposable.Dispose"/> may come from any thread and makes
+/// a blocked call fail.
+/// </summary>
+internal interface IBlockLink : IDisposable
+{
+    /// <summary>The other worker's rank.</summary>
+    int Peer { get; }
+
+    /// <summary>Sends this worker's block of <paramref name="step"/>. It may return before the peer has it; <paramref name="block"/> may change right after.</summary>
+    void Send(int step, ReadOnlySpan<byte> block);
+
+    /// <summary>Waits for the peer's block of <paramref name="step"/> and copies it into <paramref name="into"/> (exactly its length).</summary>
+    void Receive(int step, Span<byte> into);
+}
+
+/// <summary>What every link checks of an incoming block: it is the step and the size the reader is due.</summary>
+internal static class BlockFrame
+{
+    public static void Check(int peer, int sentStep, int sentBytes, int step, int bytes)
+    {
+        if (sentStep != step || sentBytes != bytes)
+            throw new InvalidDataException($"Worker {peer} sent step {sentStep}'s block ({sentBytes} bytes) where step {step}'s ({bytes} bytes) was due.");
+    }
+}
+
+/// <summary>
+/// Two workers of one silo: a <see cref="WorkerLinks.LocalLink"/> each way. A send or receive
+/// that waits longer than <paramref name="timeout"/> (<see cref="TrainerOptions.LinkReadTimeout"/>) fails: the peer is hung.
+/// </summary>
+internal sealed class LocalPeer : IBlockLink
+{
+    private readonly WorkerLinks _links;
+    private readonly WorkerLinks.LinkKey _outKey, _inKey;
+    private readonly WorkerLinks.LocalLink _outgoing, _incoming;
+    private readonly TimeSpan _timeout;
+
+    /// <summary>Takes up this worker's end: the peer's link to it (<paramref name="inKey"/>).</summary>
+    public LocalPeer(WorkerLinks links, WorkerLinks.LinkKey outKey, WorkerLinks.LinkKey inKey, TimeSpan timeout)
+    {
+        (_links, _outKey, _inKey, _timeout) = (links, outKey, inKey, timeout);
+        (_outgoing, _incoming) = (links.Local(outKey), links.Local(inKey));
+        _incoming.TakeUp();
+    }
+
+    public int Peer => _outKey.To;
+
+    /// <summary>Completes once the peer has taken up its end.</summary>
+    public Task TakenUp => _outgoing.TakenUp;
+
+    public void Send(int step, ReadOnlySpan<byte> block)
+    {
+        try
+        {
+            _outgoing.Send(step, block, _timeout);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
+        {
+            throw Closed(e);
+        }
+    }
+
+    public void Receive(int step, Span<byte> into)
+    {
+        (int Step, int Length) frame;
+        try
+        {
+            frame = _incoming.Receive(into, _timeout);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
+        {
+            throw Closed(e);
+        }
+        BlockFrame.Check(Peer, frame.Step, frame.Length, step, into.Length);
+    }
+
+    private IOException Closed(Exception e) =>
+        new($"The link to worker {Peer} (same silo) {(e is TimeoutException ? $"failed: {e.Message}" : "closed: the worker stopped")}.", e);
+
+    public void Dispose()
+    {
+        _links.Close(_outKey, _outgoing);
+        _links.Close(_inKey, _incoming);
+    }
+}
+
+/// <summary>
+/// Two workers of different silos: one TCP connection, frames of (step, length, block). A read that
+/// sees nothing, or a send whose previous block the peer does not take, for <paramref name="timeout"/>
+/// (<see cref="TrainerOptions.LinkReadTimeout"/>) fails: the peer is hung or cut off.
+/// </summary>
+internal sealed class TcpLink : IBlockLink
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly string _job;
+    private readonly TimeSpan _timeout;
+    private readonly byte[] _header = new byte[8];
+    private byte[] _frame = [];
+    private Task _sending = Task.CompletedTask;
+
+    public TcpLink(int peer, Socket socket, string job, TimeSpan timeout)
+    {
+        (Peer, _socket, _job, _timeout) = (peer, socket, job, timeout);
+        _socket.ReceiveTimeout = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
+        _stream = new NetworkStream(socket, ownsSocket: true);
+    }
+
+    public int Peer { get; }
+
+    public void Send(int step, ReadOnlySpan<byte> block)
+    {
+        try
+        {
+            // One write in flight: the peer reads a frame per step, so waiting here never waits on this worker's own reads.
+            _sending.WaitAsync(_timeout).GetAwaiter().GetResult();
+            if (_frame.Length != block.Length + 8) _frame = new byte[block.Length + 8];
+            BinaryPrimitives.WriteInt32LittleEndian(_frame, step);
+            BinaryPrimitives.WriteInt32LittleEndian(_frame.AsSpan(4), block.Length);
+            block.CopyTo(_frame.AsSpan(8));
+            // Large blocks go out while this worker reads the peer's: both sending synchronously could fill both sockets' buffers and wait forever.
+            _sending = _stream.WriteAsync(_frame).AsTask();
+        }
+        catch (TimeoutException e)
+        {
+            throw Closed(e, $"the peer took no block for {_timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): it is hung or cut off");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            throw Closed(e, e.Message);
+        }
+    }
+
+    public void Receive(int step, Span<byte> into)
+    {
+        try
+        {
+            _stream.ReadExactly(_header);
+            int sent = BinaryPrimitives.ReadInt32LittleEndian(_header), length = BinaryPrimitives.ReadInt32LittleEndian(_header.AsSpan(4));
+            BlockFrame.Check(Peer, sent, length, step, into.Length);
+            _stream.ReadExactly(into);
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+        {
+            throw Closed(e, $"nothing arrived for {_timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the peer is hung or cut off");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            throw Closed(e, e.Message);
+        }
+    }
+
+    private IOException Closed(Exception e, string why) =>
+        new($"Job {_job}: the link to worker {Peer} at {Describe(_socket)} failed: {why}", e);
+
+    private static string Describe(Socket socket)
+    {
+        try { return socket.RemoteEndPoint?.ToString() ?? "?"; }
+        catch (ObjectDisposedException) { return "(closed)"; }
+    }
+
+    public void Dispose() => _stream.Dispose();
+}

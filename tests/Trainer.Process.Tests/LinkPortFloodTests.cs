@@ -1,0 +1,168 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Trainer.Process.Tests;
+
+/// <summary>
+/// A silo's link port takes connections from anyone who reaches it. A flood of well-formed
+/// greetings for made-up jobs, greetings naming a running job's worker under made-up runs, idle
+/// connections, random bytes and lying length headers must leave the silo up, its file handles
+/// bounded (Trainer:MaxUnclaimedLinks, 256 by default, plus what is in flight), its log short, and
+/// a split job training meanwhile with the bits of an undisturbed run.
+/// </summary>
+[Collection(RealProcessCollection.Name)]
+public sealed partial class LinkPortFloodTests
+{
+    private const int MadeUpGreetings = 5000, GreetingsForTheJob = 1000, IdleConnections = 300, Garbage = 200;
+    private const int MaxUnclaimed = 256;
+    // What else a silo may open meanwhile: connections being accepted or read, Orleans' and the client's.
+    private const int InFlight = 128;
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task AFloodOnTheLinkPort_LeavesTheSilosFileHandlesBounded_AndASplitJobTrainingMeanwhileEndsWithItsUndisturbedBits()
+    {
+        await using var cluster = await LocalCluster.CreateAsync(silos: 2, "--blas-threads 1");
+        await cluster.StartAsync();
+        // Worker 0 on silo 0 links to worker 1 on silo 1, through silo 1's link port.
+        string[] job = ["--model", "1000-100-10", "--workers", "2", "--seed", "0", "--parallel", "split"];
+        int steps = await TrainJson.StepsForAsync(cluster, job, calibrationSteps: 300, seconds: 30, minSteps: 3000);
+        var port = IPEndPoint.Parse(LinksListen().Match(cluster.Log(1)).Groups[1].Value);
+        int silo = cluster.Pid(1);
+        int handlesBefore = OpenFiles(silo);
+
+        var submitted = await cluster.TrainerAsync(["submit", .. job, "--steps", $"{steps}"]);
+        Assert.True(submitted.Code == 0, submitted.ToString());
+        string target = submitted.Out.Trim();
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int lastStep = 0;
+        void OnLine(string line)
+        {
+            var e = JsonDocument.Parse(line).RootElement;
+            if (e.GetProperty("event").GetString() != "step") return;
+            lastStep = e.GetProperty("step").GetInt32();
+            running.TrySetResult();
+        }
+        var watch = cluster.TrainerAsync(TimeSpan.FromMinutes(5), OnLine, "watch", target, "--from-start", "--json");
+
+        await running.Task.WaitAsync(TimeSpan.FromMinutes(2), Token);
+        using var sampling = new CancellationTokenSource();
+        var peak = SamplePeakAsync(silo, sampling.Token);
+        var held = await FloodAsync(port, target);
+        int stepAfterFlood = lastStep;
+        await sampling.CancelAsync();
+        var (peakHandles, peakRssMb) = await peak;
+        foreach (var socket in held) socket.Dispose();
+
+        var result = await watch;
+        Assert.True(result.Code == 0, result.ToString());
+        Assert.Equal("completed", TrainJson.FinalEvent(result.Out).GetProperty("event").GetString());
+        Assert.True(stepAfterFlood < steps, $"the job ended (step {stepAfterFlood} of {steps}) before the flood did: nothing was shown");
+        Assert.True(peakHandles <= handlesBefore + MaxUnclaimed + InFlight,
+            $"silo 1 had {peakHandles} file handles open during the flood, {handlesBefore} before it (at most {MaxUnclaimed} unclaimed connections + {InFlight} in flight allowed)");
+        // What the flood left unclaimed closes by itself within the link setup time (30 s).
+        await Poll.UntilAsync(() => Task.FromResult(OpenFiles(silo)), n => n <= handlesBefore + 16, TimeSpan.FromSeconds(60), n => $"{n} file handles open, {handlesBefore} before the flood");
+        var warnings = File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Split-job links: "));
+        Assert.True(warnings <= 30, $"silo 1 logged {warnings} warnings about the flood");
+        TestContext.Current.TestOutputHelper?.WriteLine($"silo 1: {handlesBefore} file handles before the flood, peak {peakHandles}; peak RSS {peakRssMb} MB; " +
+            $"{warnings} warning lines; the job was at step {stepAfterFlood} of {steps} when the flood ended");
+
+        var disturbed = Path.Combine(cluster.Folder, "disturbed");
+        var saved = await cluster.TrainerAsync("result", target, "--save", $"npy:{disturbed}");
+        Assert.True(saved.Code == 0, saved.ToString());
+        var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
+        var reference = await cluster.TrainerAsync(["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
+        Assert.True(reference.Code == 0, reference.ToString());
+        Assert.Equal(TrainJson.StepLosses(reference.Out), TrainJson.StepLosses(result.Out));
+        foreach (var file in new[] { "w1.npy", "w2.npy" })
+            Assert.True(File.ReadAllBytes(Path.Combine(undisturbed, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(disturbed, file))),
+                $"{file} after the flood differs from the undisturbed run's");
+    }
+
+    /// <summary>
+    /// Greetings for made-up jobs (sent, then closed), then, held open: greetings naming the job's
+    /// worker 1 under made-up runs, idle connections, random bytes and lying length headers.
+    /// </summary>
+    private static async Task<List<Socket>> FloodAsync(IPEndPoint port, string job)
+    {
+        var held = new List<Socket>();
+        await Parallel.ForAsync(0, MadeUpGreetings, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = Token }, async (i, cancel) =>
+        {
+            using var socket = await ConnectAsync(port, cancel);
+            await socket.SendAsync(Greeting($"made-up-{i}", i, 0, 1), SocketFlags.None, cancel);
+        });
+        for (int i = 0; i < GreetingsForTheJob; i++)
+        {
+            held.Add(await ConnectAsync(port, Token));
+            await held[^1].SendAsync(Greeting(job, Random.Shared.NextInt64(), 0, 1), SocketFlags.None, Token);
+        }
+        for (int i = 0; i < IdleConnections; i++) held.Add(await ConnectAsync(port, Token));
+        for (int i = 0; i < Garbage; i++)
+        {
+            held.Add(await ConnectAsync(port, Token));
+            // Half random bytes; half a greeting whose job id says 1024 bytes and brings 10.
+            var bytes = i % 2 == 0 ? RandomBytes(64) : Greeting(job, 1, 0, 1)[..28].Concat(new byte[10]).ToArray();
+            if (i % 2 == 1) BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(24), 1024);
+            await held[^1].SendAsync(bytes, SocketFlags.None, Token);
+        }
+        return held;
+    }
+
+    private static byte[] RandomBytes(int length)
+    {
+        var bytes = new byte[length];
+        Random.Shared.NextBytes(bytes);
+        return bytes;
+    }
+
+    /// <summary>A link greeting as a silo's worker sends it: "TRNT", version 2, run, from, to, the job id's length, the job id.</summary>
+    private static byte[] Greeting(string job, long run, int from, int to)
+    {
+        var id = Encoding.UTF8.GetBytes(job);
+        var bytes = new byte[28 + id.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, 0x544E5254);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(4), 2);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(8), run);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(16), from);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(20), to);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(24), id.Length);
+        id.CopyTo(bytes, 28);
+        return bytes;
+    }
+
+    private static async Task<Socket> ConnectAsync(IPEndPoint port, CancellationToken cancel)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(port, cancel);
+        return socket;
+    }
+
+    /// <summary>The most file handles and resident megabytes seen in <paramref name="pid"/>, sampled every 50 ms until cancelled.</summary>
+    private static async Task<(int Handles, long RssMb)> SamplePeakAsync(int pid, CancellationToken stop)
+    {
+        int handles = 0;
+        long rss = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            handles = Math.Max(handles, OpenFiles(pid));
+            rss = Math.Max(rss, ResidentMb(pid));
+            try { await Task.Delay(50, stop); }
+            catch (OperationCanceledException) { }
+        }
+        return (handles, rss);
+    }
+
+    private static int OpenFiles(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
+
+    private static long ResidentMb(int pid) =>
+        File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024).FirstOrDefault();
+
+    [GeneratedRegex(@"Split-job links listen on (\S+)")]
+    private static partial Regex LinksListen();
+}
