@@ -16,7 +16,7 @@
 #      embedded, and on 2 silos with SGD and with Adam, each on a cluster of its own whose silos'
 #      peak RSS is read when the job ends; workload F (issue 16: Fashion-MNIST, 784-256-128-10 relu,
 #      biases, cross-entropy, Adam 1e-3, batch 128, BENCH_FASHION_EPOCHS epochs, then the test set)
-#      for PyTorch float32/float64 (2 threads) and the trainer embedded W=2 float64/float32, W=1,
+#      for PyTorch float32/float64 (2 threads) and float32 on 1 thread, and the trainer embedded W=2 float64/float32, W=1,
 #      W=2 with SGD (Adam's cost per step), and on 2 silos W=2. Every trainer row names its --parallel mode (the CLI's
 #      default was auto, which split the seed job, before it became data), so a row measures the
 #      same thing in every run, except the two "default" rows (seed job W=2, embedded and on
@@ -160,6 +160,8 @@ fashion_rows() {
   for p in float32 float64; do
     run_row "torch fashion $p" fashion "$rep" "${PY_RUN[@]}" "$REFS/torch_fashion.py" --data "$FASHION_DATA" --epochs "$FASHION_EPOCHS" --precision $p
   done
+  # The issue's peer has 2 threads; with one, torch's OpenMP threads stop spinning against OpenBLAS's (notes.md).
+  run_row "torch fashion float32 1 thread" fashion "$rep" "${PY_RUN[@]}" "$REFS/torch_fashion.py" --data "$FASHION_DATA" --epochs "$FASHION_EPOCHS" --threads 1
   run_row "trainer fashion W=2" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION --parallel data
   float32_row "trainer fashion W=2 float32" fashion "$rep" --workers 2 $FASHION --parallel data
   run_row "trainer fashion W=1" fashion "$rep" "${TRAINER_RUN[@]}" --workers 1 $FASHION --parallel data

@@ -70,6 +70,11 @@ TARGETS = [
     ("F: embedded W=2 / W=1 (float64)", "ratio", "trainer fashion W=2", "trainer fashion W=1", "(info)"),
     ("F: Adam's time per step over SGD's (embedded W=2), cost", "cost", "trainer fashion W=2", "trainer fashion W=2 sgd", "<= 10%"),
     ("F: PyTorch float64 / float32", "ratio", "torch fashion float64", "torch fashion float32", "(reference)"),
+    # PyTorch on 1 thread, where its 2 threads spin against OpenBLAS's (bench/notes.md): the fairer peer.
+    ("F: PyTorch float32, 1 thread / 2 threads", "ratio", "torch fashion float32 1 thread", "torch fashion float32", "(reference)"),
+    ("F: embedded W=2 float64 / PyTorch float32 1 thread, samples/s", "ratio", "trainer fashion W=2", "torch fashion float32 1 thread", "(info)"),
+    ("F: embedded W=2 float32 / PyTorch float32 1 thread, samples/s", "ratio", "trainer fashion W=2 float32", "torch fashion float32 1 thread", "(info)"),
+    ("F: 2 silos W=2 / PyTorch float32 1 thread, samples/s", "ratio", "trainer fashion 2 silos W=2", "torch fashion float32 1 thread", "(info)"),
 ]
 
 
