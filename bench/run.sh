@@ -5,7 +5,7 @@
 #
 # What it does:
 #   1. installs the Debian packages it needs when missing (python3-numpy python3-torch
-#      libopenblas0-pthread; apt-get as root);
+#      libopenblas0-pthread, and dataset-fashion-mnist for workload F; apt-get as root);
 #   2. builds the trainer (dotnet build -c Release src/Trainer.Client);
 #   3. runs every row BENCH_REPEATS times, repetitions interleaved so drift hits all rows alike:
 #      seed job (1000-100-10, batch 64, 3000 steps, float64) for numpy, torch, torch DDP gloo
@@ -14,7 +14,10 @@
 #      float32, 2 silos, and W=2 with --optimizer adam; the seed job with its first layer split
 #      (--parallel split) embedded and on 2 silos; a 50M-parameter model (5000-10000-10, batch 8)
 #      embedded, and on 2 silos with SGD and with Adam, each on a cluster of its own whose silos'
-#      peak RSS is read when the job ends. Every trainer row names its --parallel mode (the CLI's
+#      peak RSS is read when the job ends; workload F (issue 16: Fashion-MNIST, 784-256-128-10 relu,
+#      biases, cross-entropy, Adam 1e-3, batch 128, BENCH_FASHION_EPOCHS epochs, then the test set)
+#      for PyTorch float32/float64 (2 threads) and float32 on 1 thread, and the trainer embedded W=2 float64/float32, W=1,
+#      W=2 with SGD (Adam's cost per step), and on 2 silos W=2. Every trainer row names its --parallel mode (the CLI's
 #      default was auto, which split the seed job, before it became data), so a row measures the
 #      same thing in every run, except the two "default" rows (seed job W=2, embedded and on
 #      2 silos), which give no --parallel to measure whatever `trainer train` does by default;
@@ -25,9 +28,11 @@
 #
 # Environment:
 #   BENCH_REPEATS=3        repetitions per row (medians are taken over them)
-#   BENCH_SEED_STEPS=3000  steps of the seed job
+#   BENCH_SEED_STEPS=3000  steps of the seed job; 0 skips its rows (the memory rows are BENCH_MEMORY's)
 #   BENCH_JOB3_STEPS=10    steps of job 3 (each is heavy: ~90 GFLOP); 0 skips job 3
 #   BENCH_BIG_STEPS=4      steps of the 50M-parameter job (5000-10000-10, batch 8); 0 skips it
+#   BENCH_FASHION_EPOCHS=10  epochs of workload F; 0 skips it
+#   BENCH_FASHION_DATA=/usr/share/datasets/fashion-mnist  its IDX files (Debian package dataset-fashion-mnist)
 #   BENCH_MEMORY=1         1 measures the silos' peak RSS early, midway and late in a 30k-step job (target 4); 0 skips it
 #   BENCH_MEMORY_PASSES=3  passes of that measure per mode (data, split); the table quotes each and their medians
 #   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
@@ -46,6 +51,8 @@ cd "$ROOT"
 REPEATS=${BENCH_REPEATS:-3}
 SEED_STEPS=${BENCH_SEED_STEPS:-3000}
 JOB3_STEPS=${BENCH_JOB3_STEPS:-10}
+FASHION_EPOCHS=${BENCH_FASHION_EPOCHS:-10}
+FASHION_DATA=${BENCH_FASHION_DATA:-/usr/share/datasets/fashion-mnist}
 TIMEOUT=${BENCH_TIMEOUT:-900}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 PY=/usr/bin/python3                       # Debian's python, where python3-numpy/torch live
@@ -53,13 +60,19 @@ REFS=$ROOT/bench/references
 WORK=$ROOT/artifacts/bench/$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=$WORK/results.jsonl
 mkdir -p "$WORK"
-COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_MEMORY=${BENCH_MEMORY:-1} BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_FASHION_EPOCHS=$FASHION_EPOCHS BENCH_MEMORY=${BENCH_MEMORY:-1} BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
 # Job 3's learning rate: at the seed's 1e-5 a batch of 8192 summed losses diverges to inf within
 # a few steps; 1e-8 keeps every row finite (so none times inf/NaN arithmetic) and comparable.
 JOB3="--model 784-1024-1024-10 --batch 8192 --steps $JOB3_STEPS --lr 1e-8"
 # 50M parameters (5000-10000-10): does it train, and at what step time, embedded and across silos.
 BIG_STEPS=${BENCH_BIG_STEPS:-4}
 BIG="--model 5000-10000-10 --batch 8 --steps $BIG_STEPS --checkpoint-every 0"
+# Workload F (issue 16), the command a user types for it; samples/s = 60000 x epochs / seconds.
+FASHION="--data idx:$FASHION_DATA --model 784-256-128-10 --activation relu --bias --loss ce --optimizer adam --lr 1e-3 --batch 128 --epochs $FASHION_EPOCHS"
+FASHION_SAMPLES=$((60000 * FASHION_EPOCHS))
+# SGD at the same step count for Adam's cost per step: 0.05 trains this model (Adam's 1e-3 barely moves it).
+FASHION_SGD="${FASHION/--optimizer adam --lr 1e-3/--optimizer sgd --lr 0.05}"
 # The 2-silo clusters' gateways, where deploy/local/cluster.sh puts them (TRAINER_BASE_GATEWAY_PORT moves them).
 GATEWAY_PORT=${TRAINER_BASE_GATEWAY_PORT:-30000}
 GATEWAYS="127.0.0.1:$GATEWAY_PORT,127.0.0.1:$((GATEWAY_PORT + 1))"
@@ -68,7 +81,9 @@ log() { echo "[bench] $*" >&2; }
 
 install_packages() {
   local need=() p
-  for p in python3-numpy python3-torch libopenblas0-pthread; do
+  local wanted=(python3-numpy python3-torch libopenblas0-pthread)
+  [ "$FASHION_EPOCHS" -gt 0 ] && [ "$FASHION_DATA" = /usr/share/datasets/fashion-mnist ] && wanted+=(dataset-fashion-mnist)
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
   done
   [ ${#need[@]} -eq 0 ] && return
@@ -93,6 +108,9 @@ vm_peak() { awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/"$1"/status 2>/dev/null
 
 # Silo pids whose peak RSS run_row reads when its command ends (set by fresh_cluster_row).
 RSS_PIDS=()
+# Training samples a row goes through, recorded for its samples/s (set by fashion_rows, or as the
+# prefix of one run_row call: bash keeps such an assignment for that function call only).
+ROW_SAMPLES=
 
 # run_row NAME JOB REP COMMAND...: runs one repetition of one row and appends its result, with
 # the command's wall time and, when RSS_PIDS is set, each of those silos' peak RSS.
@@ -105,7 +123,7 @@ run_row() {
   wall=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')
   for p in "${RSS_PIDS[@]}"; do rss+=("$(vm_peak "$p")"); done
   $PY bench/summarize.py record "$name" "$job" "$rep" "$code" "$out" "$err" --wall-seconds "$wall" \
-    ${rss[@]+--peak-rss-mb "$(IFS=,; echo "${rss[*]}")"} >>"$RESULTS"
+    ${rss[@]+--peak-rss-mb "$(IFS=,; echo "${rss[*]}")"} ${ROW_SAMPLES:+--samples "$ROW_SAMPLES"} >>"$RESULTS"
   log "rep $rep  $name: $(tail -n1 "$RESULTS" | $PY -c 'import json,sys; r=json.load(sys.stdin); print("%.3f s" % r["result"]["seconds"] if r["result"] else "failed: %s" % r["failed"])')"
 }
 
@@ -134,28 +152,57 @@ float32_row() {
   fi
 }
 
+# Workload F, embedded and PyTorch: every row records its samples (60000 x epochs) for samples/s.
+# Ratios are taken against the PyTorch float32 row.
+fashion_rows() {
+  local rep=$1 p
+  ROW_SAMPLES=$FASHION_SAMPLES
+  for p in float32 float64; do
+    run_row "torch fashion $p" fashion "$rep" "${PY_RUN[@]}" "$REFS/torch_fashion.py" --data "$FASHION_DATA" --epochs "$FASHION_EPOCHS" --precision $p
+  done
+  # The issue's peer has 2 threads; with one, torch's OpenMP threads stop spinning against OpenBLAS's (notes.md).
+  run_row "torch fashion float32 1 thread" fashion "$rep" "${PY_RUN[@]}" "$REFS/torch_fashion.py" --data "$FASHION_DATA" --epochs "$FASHION_EPOCHS" --threads 1
+  run_row "trainer fashion W=2" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION --parallel data
+  float32_row "trainer fashion W=2 float32" fashion "$rep" --workers 2 $FASHION --parallel data
+  run_row "trainer fashion W=1" fashion "$rep" "${TRAINER_RUN[@]}" --workers 1 $FASHION --parallel data
+  run_row "trainer fashion W=2 sgd" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION_SGD --parallel data
+  ROW_SAMPLES=
+}
+
+# shared_cluster_unavailable REP WHY: records the rows of the shared 2-silo cluster as unavailable.
+shared_cluster_unavailable() {
+  [ "$SEED_STEPS" -gt 0 ] && unavailable "trainer 2 silos W=2" seed "$1" "$2"
+  [ "$JOB3_STEPS" -gt 0 ] && unavailable "trainer job3 2 silos W=2" job3 "$1" "$2"
+  [ "$FASHION_EPOCHS" -gt 0 ] && unavailable "trainer fashion 2 silos W=2" fashion "$1" "$2"
+  return 0
+}
+
 cluster_rows() {
   local rep=$1
   if [ ! -x deploy/local/cluster.sh ] && [ ! -f deploy/local/cluster.sh ]; then
-    unavailable "trainer 2 silos W=2" seed "$rep" "deploy/local/cluster.sh does not exist"
-    [ "$JOB3_STEPS" -gt 0 ] && unavailable "trainer job3 2 silos W=2" job3 "$rep" "deploy/local/cluster.sh does not exist"
+    shared_cluster_unavailable "$rep" "deploy/local/cluster.sh does not exist"
     return
   fi
-  if [ -n "${TRAINER_MISSING:-}" ] || ! bash deploy/local/cluster.sh start 2 >"$WORK/cluster.$rep.log" 2>&1; then
-    local why=${TRAINER_MISSING:-"cluster.sh start 2 failed: $(grep -m1 -iE 'error|fail' "$WORK/cluster.$rep.log" | cut -c1-160)"}
-    unavailable "trainer 2 silos W=2" seed "$rep" "$why"
-    [ "$JOB3_STEPS" -gt 0 ] && unavailable "trainer job3 2 silos W=2" job3 "$rep" "$why"
-    bash deploy/local/cluster.sh stop >/dev/null 2>&1
-    return
+  # One cluster for the seed, job 3 and workload F rows (started only when one of them runs).
+  if [ "$SEED_STEPS" -gt 0 ] || [ "$JOB3_STEPS" -gt 0 ] || [ "$FASHION_EPOCHS" -gt 0 ]; then
+    if [ -n "${TRAINER_MISSING:-}" ] || ! bash deploy/local/cluster.sh start 2 >"$WORK/cluster.$rep.log" 2>&1; then
+      local why=${TRAINER_MISSING:-"cluster.sh start 2 failed: $(grep -m1 -iE 'error|fail' "$WORK/cluster.$rep.log" | cut -c1-160)"}
+      shared_cluster_unavailable "$rep" "$why"
+      bash deploy/local/cluster.sh stop >/dev/null 2>&1
+      return
+    fi
+    local gw="--gateway $GATEWAYS"
+    if [ "$SEED_STEPS" -gt 0 ]; then
+      run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel data
+      run_row "trainer 2 silos W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --precision float32 --parallel data
+      run_row "trainer 2 silos W=2 split" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel split
+      run_row "trainer 2 silos W=2 default" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
+    fi
+    [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --parallel data
+    [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32 --parallel data
+    [ "$FASHION_EPOCHS" -gt 0 ] && ROW_SAMPLES=$FASHION_SAMPLES run_row "trainer fashion 2 silos W=2" fashion "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $FASHION --parallel data
+    bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
   fi
-  local gw="--gateway $GATEWAYS"
-  run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel data
-  run_row "trainer 2 silos W=2 float32" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --precision float32 --parallel data
-  run_row "trainer 2 silos W=2 split" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel split
-  run_row "trainer 2 silos W=2 default" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
-  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --parallel data
-  [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32 --parallel data
-  bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
   # Adam's parameter server holds two moments beside the parameters (3 x 400 MB here): each
   # optimizer on a fresh cluster, so each silo's peak RSS is this job's (start-up included).
   [ "$BIG_STEPS" -gt 0 ] && fresh_cluster_row "trainer 50M params 2 silos W=2" big "$rep" --workers 2 $BIG --parallel data
@@ -252,7 +299,8 @@ memory_rows() {
 
 machine_info() {
   echo "cores (nproc): $(nproc)"
-  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') (avx512f: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no))"
+  echo "load average (1, 5, 15 min) at the start / the end of the run: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "date (UTC): $(date -u '+%Y-%m-%d %H:%M')"
   echo "dotnet --version: $(dotnet --version 2>/dev/null || echo none)"
@@ -270,19 +318,21 @@ install_packages
 build_trainer
 set_trainer_command
 for rep in $(seq 1 "$REPEATS"); do
-  run_row "numpy loop" seed "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" --steps "$SEED_STEPS"
-  run_row "torch 1 process" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --steps "$SEED_STEPS"
-  run_row "torch 1 process autograd" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --autograd --steps "$SEED_STEPS"
-  run_row "torch DDP gloo 2 processes" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 --steps "$SEED_STEPS"
-  run_row "trainer embedded W=1" seed "$rep" "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS" --parallel data
-  run_row "trainer embedded W=2" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel data
-  run_row "trainer embedded W=2 split" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel split
-  run_row "trainer embedded W=2 default" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
-  run_row "trainer embedded W=2 autograd" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
-  run_row "trainer embedded W=1 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS" --parallel data
-  run_row "trainer embedded W=2 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel data
-  run_row "trainer embedded W=2 autograd managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
-  float32_row "trainer embedded W=2 float32" seed "$rep" --workers 2 --steps "$SEED_STEPS" --parallel data
+  if [ "$SEED_STEPS" -gt 0 ]; then
+    run_row "numpy loop" seed "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" --steps "$SEED_STEPS"
+    run_row "torch 1 process" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --steps "$SEED_STEPS"
+    run_row "torch 1 process autograd" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --autograd --steps "$SEED_STEPS"
+    run_row "torch DDP gloo 2 processes" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 --steps "$SEED_STEPS"
+    run_row "trainer embedded W=1" seed "$rep" "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS" --parallel data
+    run_row "trainer embedded W=2" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel data
+    run_row "trainer embedded W=2 split" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel split
+    run_row "trainer embedded W=2 default" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS"
+    run_row "trainer embedded W=2 autograd" seed "$rep" "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
+    run_row "trainer embedded W=1 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 1 --steps "$SEED_STEPS" --parallel data
+    run_row "trainer embedded W=2 managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --steps "$SEED_STEPS" --parallel data
+    run_row "trainer embedded W=2 autograd managed GEMM" seed "$rep" env TRAINER_BLAS=managed "${TRAINER_RUN[@]}" --workers 2 --engine autograd --steps "$SEED_STEPS"
+    float32_row "trainer embedded W=2 float32" seed "$rep" --workers 2 --steps "$SEED_STEPS" --parallel data
+  fi
   if [ "$JOB3_STEPS" -gt 0 ]; then
     for p in float64 float32; do
       run_row "numpy loop job3 $p" job3 "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" $JOB3 --precision $p
@@ -295,6 +345,7 @@ for rep in $(seq 1 "$REPEATS"); do
     float32_row "trainer job3 W=2 float32" job3 "$rep" --workers 2 $JOB3 --parallel data
   fi
   [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params embedded W=2" big "$rep" "${TRAINER_RUN[@]}" --workers 2 $BIG --parallel data
+  [ "$FASHION_EPOCHS" -gt 0 ] && fashion_rows "$rep"
   cluster_rows "$rep"
 done
 

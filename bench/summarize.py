@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Aggregation for bench/run.sh (standard library only).
 
-  summarize.py record ROW JOB REP EXIT STDOUT STDERR [--wall-seconds S] [--peak-rss-mb MB,MB...]
+  summarize.py record ROW JOB REP EXIT STDOUT STDERR [--wall-seconds S] [--peak-rss-mb MB,MB...] [--samples N]
                                                       append one run's result to stdout as a JSON line
   summarize.py report RESULTS.jsonl --machine FILE --command CMD [--micro REPORT.md ...] [--out FILE]
                                                       print the table of medians; write the markdown
@@ -10,6 +10,9 @@ A run's result is the LAST JSON object on its stdout that has "steps_per_second"
 references print one; `trainer train --json` ends with {"event": "completed", ...}). A run that
 exits non-zero or prints no such line is a failure, reported with the first line of its stderr.
 Ratios are steps/s divided by the numpy loop's steps/s for the same job, measured in the same run.
+Workload F ("fashion": Fashion-MNIST, issue 16) has a table of its own: samples/s (the training
+samples run.sh records, 60000 x epochs, over the training seconds), test accuracy and test loss,
+and ratios over the PyTorch float32 row of the same run.
 Every run's line also carries the CPU model it ran on, its wall time (the whole command, start-up
 included) and, for rows on a cluster of their own, each silo's peak RSS when the job ended.
 """
@@ -18,12 +21,16 @@ import json
 import statistics
 import sys
 
-BASELINE = {"seed": "numpy loop", "job3": "numpy loop job3 float64"}
+FASHION_WHAT = ("`--data idx:/usr/share/datasets/fashion-mnist --model 784-256-128-10 --activation relu --bias --loss ce "
+                "--optimizer adam --lr 1e-3 --batch 128 --epochs E` (the SGD row: `--optimizer sgd --lr 0.05`); "
+                "samples/s = 60000 x epochs / training seconds; test accuracy on the 10,000 t10k images.")
+BASELINE = {"seed": "numpy loop", "job3": "numpy loop job3 float64", "fashion": "torch fashion float32"}
 
 # (label, kind, row, other row, target), checked when the rows exist. Kinds:
-#   ratio  row's steps/s over the other row's (target ">= x");
+#   ratio  row's steps/s (samples/s where both rows record them) over the other row's (target ">= x");
 #   cost   row's time per step over the other row's, minus 1, in % (target "<= x%");
-#   wall   row's median wall time; rss  row's median peak RSS per silo (no other row).
+#   wall   row's median wall time; rss  row's median peak RSS per silo (no other row);
+#   accuracy  row's median test accuracy in % (no other row; target ">= x%").
 # Targets that are not ">= x" or "<= x%" ("(info)", "(reference)") are shown without a verdict.
 TARGETS = [
     ("seed: embedded 2 workers / numpy", "ratio", "trainer embedded W=2", "numpy loop", ">= 1.25"),
@@ -52,6 +59,22 @@ TARGETS = [
     ("50M parameters, SGD, 2 silos W=2: peak RSS per silo", "rss", "trainer 50M params 2 silos W=2", None, "(info)"),
     ("50M parameters, 2 silos W=2: Adam's step time over SGD's, cost", "cost", "trainer 50M params 2 silos W=2 adam", "trainer 50M params 2 silos W=2", "(info)"),
     ("job3: numpy float32 / float64", "ratio", "numpy loop job3 float32", "numpy loop job3 float64", "(reference)"),
+    # Workload F (issue 16): Fashion-MNIST, 784-256-128-10 relu, Adam 1e-3, batch 128, against PyTorch float32.
+    ("F: test accuracy, embedded W=2 (float64)", "accuracy", "trainer fashion W=2", None, ">= 88.5%"),
+    ("F: test accuracy, embedded W=2 float32", "accuracy", "trainer fashion W=2 float32", None, "(info)"),
+    ("F: test accuracy, 2 silos W=2", "accuracy", "trainer fashion 2 silos W=2", None, "(info)"),
+    ("F: test accuracy, PyTorch float32", "accuracy", "torch fashion float32", None, "(reference)"),
+    ("F: embedded W=2 float64 / PyTorch float32, samples/s", "ratio", "trainer fashion W=2", "torch fashion float32", ">= 1.5"),
+    ("F: embedded W=2 float32 / PyTorch float32, samples/s", "ratio", "trainer fashion W=2 float32", "torch fashion float32", ">= 1.5"),
+    ("F: 2 silos W=2 / PyTorch float32, samples/s", "ratio", "trainer fashion 2 silos W=2", "torch fashion float32", ">= 1.0"),
+    ("F: embedded W=2 / W=1 (float64)", "ratio", "trainer fashion W=2", "trainer fashion W=1", "(info)"),
+    ("F: Adam's time per step over SGD's (embedded W=2), cost", "cost", "trainer fashion W=2", "trainer fashion W=2 sgd", "<= 10%"),
+    ("F: PyTorch float64 / float32", "ratio", "torch fashion float64", "torch fashion float32", "(reference)"),
+    # PyTorch on 1 thread, where its 2 threads spin against OpenBLAS's (bench/notes.md): the fairer peer.
+    ("F: PyTorch float32, 1 thread / 2 threads", "ratio", "torch fashion float32 1 thread", "torch fashion float32", "(reference)"),
+    ("F: embedded W=2 float64 / PyTorch float32 1 thread, samples/s", "ratio", "trainer fashion W=2", "torch fashion float32 1 thread", "(info)"),
+    ("F: embedded W=2 float32 / PyTorch float32 1 thread, samples/s", "ratio", "trainer fashion W=2 float32", "torch fashion float32 1 thread", "(info)"),
+    ("F: 2 silos W=2 / PyTorch float32 1 thread, samples/s", "ratio", "trainer fashion 2 silos W=2", "torch fashion float32 1 thread", "(info)"),
 ]
 
 
@@ -77,8 +100,11 @@ def record(a):
             failure = "timed out; " + failure
         result = None
     rss = [float(v) for v in a.peak_rss_mb.split(",") if v] if a.peak_rss_mb else None
-    print(json.dumps({"row": a.row, "job": a.job, "rep": a.rep, "exit": a.exit, "result": result, "failed": failure,
-                      "cpu": cpu, "wall_seconds": a.wall_seconds, "peak_rss_mb": rss}))
+    line = {"row": a.row, "job": a.job, "rep": a.rep, "exit": a.exit, "result": result, "failed": failure,
+            "cpu": cpu, "wall_seconds": a.wall_seconds, "peak_rss_mb": rss}
+    if a.samples:
+        line["samples"] = a.samples
+    print(json.dumps(line))
 
 
 def cpu_model():
@@ -132,6 +158,15 @@ def medians(rows):
             m["steps_per_second"] = statistics.median(r["steps_per_second"] for r in ok)
             m["steps"] = ok[0]["steps"]
             m["final_loss"] = statistics.median(r["final_loss"] for r in ok)
+            samples = [r["samples"] / r["result"]["seconds"] for r in row["runs"] if r["result"] and r.get("samples")]
+            if samples:
+                m["samples"] = next(r["samples"] for r in row["runs"] if r.get("samples"))
+                m["samples_per_second"] = statistics.median(samples)
+            for key in ("test_accuracy", "test_loss"):
+                values = [r[key] for r in ok if r.get(key) is not None]
+                if values:
+                    m[key] = statistics.median(values)
+                    m[key + "_range"] = (min(values), max(values))
             m["note"] = "; ".join(filter(None, [note_of(ok[0]), rss_text(m) if "peak_rss_mb" in m else ""]))
         out[name] = m
     return out
@@ -149,6 +184,8 @@ def rss_text(m):
 
 def ratio(med, num, den):
     a, b = med.get(num, {}), med.get(den, {})
+    if a.get("samples_per_second") and b.get("samples_per_second"):
+        return a["samples_per_second"] / b["samples_per_second"]
     if a.get("steps_per_second") and b.get("steps_per_second"):
         return a["steps_per_second"] / b["steps_per_second"]
     return None
@@ -158,6 +195,8 @@ def table(med):
     head = "| row | job | steps | median s | median wall s | median steps/s | vs numpy (same job) | final loss | runs ok | note |"
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, m in med.items():
+        if m["job"] == "fashion":
+            continue
         if "steps_per_second" in m:
             r = ratio(med, name, BASELINE.get(m["job"], ""))
             wall = f"{m['wall_seconds']:.2f}" if "wall_seconds" in m else ""
@@ -166,7 +205,33 @@ def table(med):
                          f"{m['note']}{'; some runs failed: ' + m['failed'] if m['failed'] else ''} |")
         else:
             lines.append(f"| {name} | {m['job']} | | | | | | | 0/{m['reps']} | failed: {m['failed']} |")
-    return lines
+    return lines if len(lines) > 2 else []   # a run of workload F alone has no rows here
+
+
+def fashion_table(med):
+    """Workload F's rows: samples/s and test accuracy, ratios over PyTorch float32 of the same run."""
+    head = ("| row | epochs | steps | median s | median wall s | median samples/s | vs PyTorch float32 | "
+            "test accuracy (median; min-max) | test loss | runs ok | note |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name, m in med.items():
+        if m["job"] != "fashion":
+            continue
+        if "steps_per_second" not in m:
+            lines.append(f"| {name} | | | | | | | | | 0/{m['reps']} | failed: {m['failed']} |")
+            continue
+        r = ratio(med, name, BASELINE["fashion"])
+        epochs = f"{m['samples'] / 60000:g}" if "samples" in m else ""
+        rate = f"{m['samples_per_second']:.0f}" if "samples_per_second" in m else ""
+        wall = f"{m['wall_seconds']:.2f}" if "wall_seconds" in m else ""
+        acc = ""
+        if "test_accuracy" in m:
+            lo, hi = m["test_accuracy_range"]
+            acc = f"{100 * m['test_accuracy']:.2f}%" + ("" if lo == hi else f"; {100 * lo:.2f}-{100 * hi:.2f}%")
+        loss = f"{m['test_loss']:.4f}" if "test_loss" in m else ""
+        lines.append(f"| {name} | {epochs} | {m['steps']} | {m['seconds']:.2f} | {wall} | {rate} | "
+                     f"{'%.2fx' % r if r else 'n/a'} | {acc} | {loss} | {m['ok']}/{m['reps']} | "
+                     f"{m['note']}{'; some runs failed: ' + m['failed'] if m['failed'] else ''} |")
+    return lines if len(lines) > 2 else []
 
 
 def measure(med, kind, row, other):
@@ -180,6 +245,8 @@ def measure(med, kind, row, other):
         return (100 * (r - 1), f"{100 * (r - 1):+.1f}%") if r else (None, "not measured")
     if kind == "wall" and "wall_seconds" in m and "steps_per_second" in m:
         return m["wall_seconds"], f"{m['wall_seconds']:.2f} s ({m['seconds']:.2f} s training)"
+    if kind == "accuracy" and "test_accuracy" in m:
+        return 100 * m["test_accuracy"], f"{100 * m['test_accuracy']:.2f}%"
     if kind == "rss" and "peak_rss_mb" in m:
         return max(m["peak_rss_mb"]), rss_text(m).removeprefix("peak RSS ")
     return None, "not measured"
@@ -198,6 +265,8 @@ def verdict(value, target):
 def targets(med):
     lines = ["| measure | value | target | met |", "|---|---:|---|---|"]
     for label, kind, row, other, target in TARGETS:
+        if row not in med and other not in med:
+            continue   # a job the run skipped (BENCH_*_STEPS=0)
         value, shown = measure(med, kind, row, other)
         lines.append(f"| {label} | {shown} | {target} | {verdict(value, target)} |")
     return lines
@@ -205,7 +274,10 @@ def targets(med):
 
 def report(a):
     med = medians(load(a.results))
-    body = table(med) + [""] + targets(med)
+    main, fashion = table(med), fashion_table(med)
+    main_md = ["", "## Results (medians)", ""] + main if main else []
+    fashion_md = ["", "## Workload F: Fashion-MNIST (medians)", "", FASHION_WHAT, ""] + fashion if fashion else []
+    body = main + ([""] + fashion if main and fashion else fashion) + [""] + targets(med)
     print("\n".join(body))
     if not a.out:
         return
@@ -214,8 +286,7 @@ def report(a):
     md = ["# Benchmarks", "",
           "Written by `bench/run.sh` (medians over the repetitions; ratios are taken between rows of the same run).", "",
           "## Machine", ""] + [f"- {l}" for l in machine] + [
-          "", "## Command", "", "```", a.command, "```", "",
-          "## Results (medians)", ""] + table(med) + ["", "## Targets", ""] + targets(med)
+          "", "## Command", "", "```", a.command, "```"] + main_md + fashion_md + ["", "## Targets", ""] + targets(med)
     for path in a.micro or []:
         try:
             with open(path) as f:
@@ -242,6 +313,7 @@ def main():
     r.add_argument("stderr")
     r.add_argument("--wall-seconds", type=float, help="the whole command's elapsed time")
     r.add_argument("--peak-rss-mb", help="each silo's peak RSS when the run ended, comma-separated, silo-0 first")
+    r.add_argument("--samples", type=int, help="training samples the run went through (samples/s = this / its seconds)")
     s = sub.add_parser("report")
     s.add_argument("results")
     s.add_argument("--machine", required=True)
