@@ -170,7 +170,7 @@ public sealed class ParameterServerGrain(
             return;
         }
         var rows = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(spec.ResolvedSamples, spec.TestSamples))
-            ?? throw new InvalidOperationException($"The parameter server of job {JobId}: the job's test set is gone (its silo was lost); the job must restore it.");
+            ?? throw new StateLostException($"The parameter server of job {JobId}: the job's test set is gone (its silo was lost); the job must restore it.");
         _test = new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize);
         _evaluation = new Evaluation(spec.Model);
         _scored = new double[ParameterLayout.For(spec.Model).Count];
