@@ -115,6 +115,20 @@ public sealed class TrainerOptions
     public int MaxUnclaimedLinks { get; set; } = 256;
 
     /// <summary>
+    /// Most bytes one job may upload ahead of its submission (initial parameters and samples
+    /// together, float64 as they travel), checked before anything is allocated. Default 4 GiB
+    /// (the full Fashion-MNIST training set is 376 MB; a 50M-parameter model's initial weights 400 MB).
+    /// </summary>
+    public long MaxUploadBytesPerJob { get; set; } = 4L << 30;
+
+    /// <summary>
+    /// Most bytes of uploads a silo holds for submissions not made yet, over all its jobs (whose ids
+    /// the clients choose), checked before anything is allocated; 0 (default): half the memory .NET
+    /// may use in the silo's process. An upload refused for it may be retried once others are submitted.
+    /// </summary>
+    public long MaxStagedBytesPerSilo { get; set; }
+
+    /// <summary>
     /// Losses per stored chunk of a job's loss history (at least 1; fixed for a job when it is
     /// submitted). The job's record, rewritten at every checkpoint, keeps only the losses after the
     /// last full chunk, so a checkpoint writes the same amount at step 300,000 as at step 300.
@@ -137,6 +151,10 @@ public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
             yield return $"{Key(nameof(o.LossChunkSteps))} is {o.LossChunkSteps}; it must be at least 1 (losses per stored chunk of a job's loss history).";
         if (!string.IsNullOrWhiteSpace(o.SplitLinkAddress) && !(IPAddress.TryParse(o.SplitLinkAddress, out var linkAddress) && HostAddresses.CanListenOn(linkAddress)))
             yield return $"{Key(nameof(o.SplitLinkAddress))}: '{o.SplitLinkAddress}' is not allowed; allowed: an IP address of this machine, or 0.0.0.0 (every interface), or empty for the silo's advertised address.";
+        if (o.MaxUploadBytesPerJob < 1)
+            yield return $"{Key(nameof(o.MaxUploadBytesPerJob))} is {o.MaxUploadBytesPerJob}; it must be at least 1 (bytes a job may upload ahead of its submission).";
+        if (o.MaxStagedBytesPerSilo < 0)
+            yield return $"{Key(nameof(o.MaxStagedBytesPerSilo))} is {o.MaxStagedBytesPerSilo}; it must be 0 (half the memory .NET may use) or more (bytes of uploads a silo holds for submissions not made yet).";
         if (o.MaxUnclaimedLinks < 1)
             yield return $"{Key(nameof(o.MaxUnclaimedLinks))} is {o.MaxUnclaimedLinks}; it must be at least 1 (connections the link port holds for their worker).";
         (string Name, TimeSpan Value)[] spans = [(nameof(o.LinkReadTimeout), o.LinkReadTimeout), (nameof(o.SplitLinkTimeout), o.SplitLinkTimeout),

@@ -27,7 +27,8 @@ public sealed class TrainingJobGrain(
     IOptions<TrainerOptions> options,
     [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobRecord> record,
     [PersistentState("data", StorageNames.Jobs)] IPersistentState<JobData> data,
-    IOptions<SiloMessagingOptions> messaging)
+    IOptions<SiloMessagingOptions> messaging,
+    StagingQuota staging)
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
@@ -44,7 +45,7 @@ public sealed class TrainingJobGrain(
     // The final model state's parameters, as clients fetch them.
     private TensorPayload? _finalParameters;
     // Initial parameters and samples being uploaded in chunks ahead of the submission that names them.
-    private readonly Dictionary<UploadPart, TensorAssembly> _staged = [];
+    private StagedUploads _uploads = null!;
     // The uploaded samples, whole (the stored state holds them only when they fit one chunk).
     private DatasetPayload? _data;
     private JobStatus? _status;
@@ -64,6 +65,7 @@ public sealed class TrainingJobGrain(
     {
         var storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Jobs);
         _offers = TensorOffers.For(this, messaging.Value);
+        _uploads = new StagedUploads(JobId, staging, options.Value.MaxUploadBytesPerJob);
         _store = new JobStore(record, data, storage, this.GetGrainId(), JobId, _offers.ChunkBytes, logger);
         _status = _store.Record.Status;
         _checkpoint = _store.Record.Checkpoint;
@@ -85,6 +87,8 @@ public sealed class TrainingJobGrain(
         // NOTE: the step loop must not outlive its activation: a later activation resumes from the
         // checkpoint, and a stale loop finishing (or failing) here would overwrite its record.
         _deactivating = true;
+        // (null when the activation failed before it was made)
+        _uploads?.Clear();
         return _checkpointWrite.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
@@ -94,45 +98,8 @@ public sealed class TrainingJobGrain(
     {
         JobIds.Check(JobId);
         RefuseIfExists();
-        string field = Field(part);
-        if (!Enum.IsDefined(part)) throw new JobRejectedException(field, part.ToString(), $"{field}: unknown upload part {part}; allowed: {string.Join(", ", Enum.GetNames<UploadPart>())}");
-        if (chunk.Offset == 0)
-        {
-            if (chunk.TotalBytes > WireLimits.MaxTensorBytes)
-                throw new JobRejectedException(field, $"{chunk.TotalBytes} bytes", $"{field}: {chunk.TotalBytes} bytes of {Describe(part)}; at most {WireLimits.MaxTensorBytes} are allowed (one array)");
-            _staged[part] = new TensorAssembly(chunk.TotalBytes);
-        }
-        try
-        {
-            (_staged.GetValueOrDefault(part) ?? throw new InvalidOperationException($"A chunk at byte {chunk.Offset} arrived, but no upload started with the chunk at byte 0.")).Add(chunk);
-        }
-        catch (InvalidOperationException e)
-        {
-            _staged.Remove(part);
-            throw new JobRejectedException(field, $"a chunk at byte {chunk.Offset}", $"{field}: {e.Message}");
-        }
+        _uploads.Add(part, chunk);
         return Task.CompletedTask;
-    }
-
-    // The submission's field an upload part belongs to, as errors name it.
-    private static string Field(UploadPart part) => part == UploadPart.InitialParameters ? "init" : "data";
-
-    private static string Describe(UploadPart part) => part switch
-    {
-        UploadPart.InitialParameters => "initial parameters",
-        UploadPart.Inputs => "the samples' inputs",
-        _ => "the samples' targets",
-    };
-
-    /// <summary>The uploaded <paramref name="part"/>, which must be complete and <paramref name="bytes"/> long.</summary>
-    private TensorPayload TakeStaged(UploadPart part, long bytes)
-    {
-        string field = Field(part);
-        var staged = _staged.GetValueOrDefault(part);
-        if (staged is not { Complete: true } || staged.TotalBytes != bytes)
-            throw new JobRejectedException(field, $"{bytes} uploaded bytes",
-                $"{field}: the submission names {bytes} bytes of uploaded {Describe(part)}, but {(staged is null ? "none were uploaded" : staged.Complete ? $"{staged.TotalBytes} were" : $"the upload of {staged.TotalBytes} is incomplete")}");
-        return staged.Take();
     }
 
     private void RefuseIfExists()
@@ -148,21 +115,21 @@ public sealed class TrainingJobGrain(
         try
         {
             if (submission.StagedInitialBytes != 0)
-                submission = submission with { InitialParameters = TakeStaged(UploadPart.InitialParameters, submission.StagedInitialBytes), StagedInitialBytes = 0 };
+                submission = submission with { InitialParameters = _uploads.Take(UploadPart.InitialParameters, submission.StagedInitialBytes), StagedInitialBytes = 0 };
             if (submission is { StagedData: true, Data: { } sizes })
                 submission = submission with
                 {
                     Data = sizes with
                     {
-                        X = TakeStaged(UploadPart.Inputs, (long)sizes.Count * sizes.InputSize * sizeof(double)),
-                        Y = TakeStaged(UploadPart.Targets, (long)sizes.Count * sizes.OutputSize * sizeof(double)),
+                        X = _uploads.Take(UploadPart.Inputs, (long)sizes.Count * sizes.InputSize * sizeof(double)),
+                        Y = _uploads.Take(UploadPart.Targets, (long)sizes.Count * sizes.OutputSize * sizeof(double)),
                     },
                     StagedData = false,
                 };
         }
         finally
         {
-            _staged.Clear();
+            _uploads.Clear();
         }
         var spec = SubmissionChecks.Check(submission);
         var checksum = ResumeChecks.Checksum(submission.Data);

@@ -60,6 +60,7 @@ public static class TrainerSilo
             return new ComputeScheduler(threads > 0 ? threads : Environment.ProcessorCount);
         });
         silo.Services.AddSingleton<WorkerLinks>();
+        silo.Services.AddSingleton<StagingQuota>();
         // NOTE: running jobs keep their grains busy; idle ones may be collected and reload from storage.
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
         // NOTE: Orleans sizes its grain directory caches for 1,000,000 entries up front: two 9.3 MB

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Hosting;
+using Trainer.Grains;
 using Trainer.Hosting;
 
 namespace Trainer.Cluster.Tests;
@@ -22,11 +23,16 @@ internal sealed class LoopbackSilo : IAsyncDisposable
     /// <summary>host:port to pass as --gateway.</summary>
     public string Gateway { get; }
 
-    public static async Task<LoopbackSilo> StartAsync(CancellationToken cancellation)
+    /// <param name="configure">Changes the silo's <see cref="TrainerOptions"/> (e.g. its limits).</param>
+    public static async Task<LoopbackSilo> StartAsync(CancellationToken cancellation, Action<TrainerOptions>? configure = null)
     {
         int siloPort = FreePort(), gatewayPort = FreePort();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort, null, "trainer", "trainer").AddTrainer());
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(siloPort, gatewayPort, null, "trainer", "trainer").AddTrainer();
+            if (configure is not null) silo.Configure(configure);
+        });
         var host = builder.Build();
         await host.StartAsync(cancellation);
         return new LoopbackSilo(host, $"127.0.0.1:{gatewayPort}");
