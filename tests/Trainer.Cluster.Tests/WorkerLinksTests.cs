@@ -189,8 +189,9 @@ public sealed class WorkerLinksTests
     {
         using var a = Links(readTimeout: TimeSpan.FromSeconds(1));
         using var b = Links(readTimeout: TimeSpan.FromSeconds(1));
-        // Worker 1 is linked but hung: it never sends.
-        var (zero, _) = await LinkAsync(a, sameSilo ? a : b);
+        // Worker 1 is linked but hung: it never sends. (Its link is kept: a collected socket would close.)
+        var (zero, one) = await LinkAsync(a, sameSilo ? a : b);
+        using var hung = one;
 
         var error = await Assert.ThrowsAsync<IOException>(() => Task.Run(() => Receive(zero, 1, 80), Token));
         Assert.Contains("worker 1", error.Message);
@@ -205,7 +206,8 @@ public sealed class WorkerLinksTests
         using var a = Links(readTimeout: TimeSpan.FromSeconds(1));
         using var b = Links(readTimeout: TimeSpan.FromSeconds(1));
         // Worker 1 is linked but hung: it never reads. 8 MB blocks fill the sockets' buffers; in process, two blocks fill the queue.
-        var (zero, _) = await LinkAsync(a, sameSilo ? a : b);
+        var (zero, one) = await LinkAsync(a, sameSilo ? a : b);
+        using var hung = one;
         const int length = 8 << 20;
 
         var error = await Assert.ThrowsAsync<IOException>(() => Task.Run(() =>
