@@ -74,9 +74,7 @@ public sealed partial class LinkPortFloodTests
         var reference = await cluster.TrainerAsync(["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
         Assert.Equal(TrainJson.StepLosses(reference.Out), TrainJson.StepLosses(result.Out));
-        foreach (var file in new[] { "w1.npy", "w2.npy" })
-            Assert.True(File.ReadAllBytes(Path.Combine(undisturbed, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(disturbed, file))),
-                $"{file} after the flood differs from the undisturbed run's");
+        Weights.AssertSameBytes(undisturbed, disturbed, "after the flood");
     }
 
     /// <summary>
