@@ -51,7 +51,7 @@ public sealed class ClusterRestartTests
         var answered = restart.Elapsed;
         Assert.True(listed.Code == 0, listed.ToString());
         int addEventFailures = cluster.LogLines("ProcessSiloAddEvent").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
-        TestContext.Current.TestOutputHelper?.WriteLine($"killed every silo after step {killedAfter} of {steps}; started again, all 3 silos were ready after " +
+        cluster.Report($"killed every silo after step {killedAfter} of {steps}; started again, all 3 silos were ready after " +
             $"{ready.TotalSeconds:F1} s and `list` answered after {answered.TotalSeconds:F1} s; {addEventFailures} 'ProcessSiloAddEvent' lines in their logs");
         Assert.True(ready < ReadyBound, $"the restarted cluster took {ready.TotalSeconds:F1} s to be ready (bound {ReadyBound.TotalSeconds} s); logs: {cluster.Folder}");
 

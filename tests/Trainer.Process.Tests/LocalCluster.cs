@@ -57,6 +57,13 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Logs, pid files and anything the test writes (kept after the test, for reading).</summary>
     public string Folder { get; }
 
+    /// <summary>A line for the test's output that is also kept in report.log beside the silos' logs (an xunit run shows a passing test's output only on request).</summary>
+    public void Report(string line)
+    {
+        TestContext.Current.TestOutputHelper?.WriteLine(line);
+        File.AppendAllLines(Path.Combine(Folder, "report.log"), [line]);
+    }
+
     /// <summary>Silo <paramref name="silo"/>'s IP address (cluster.sh's TRAINER_SILO_ADDRESSES: entry i, or the last).</summary>
     public string Address(int silo) => _addresses[Math.Min(silo, _addresses.Length - 1)];
 
