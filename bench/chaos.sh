@@ -7,7 +7,7 @@
 #
 # What it does:
 #   1. starts redis-server on a free port and 3 silos (deploy/local/cluster.sh, --clustering redis);
-#   2. keeps CHAOS_JOBS jobs running for CHAOS_SECONDS (a job that ends is replaced by the next one),
+#   2. keeps up to CHAOS_JOBS jobs running for CHAOS_SECONDS (jobs that end are replaced, 2 per kill),
 #      specs cycling through data-parallel SGD/Adam/momentum/Nesterov and split SGD/Adam, seed = job
 #      number; meanwhile, CHAOS_KILL_EVERY seconds after each restart, SIGKILLs a random silo
 #      (seeded: CHAOS_SEED) and starts it again (cluster.sh restart);
@@ -22,7 +22,7 @@
 #   CHAOS_JOBS=10          jobs kept running at once
 #   CHAOS_SECONDS=180      how long silos are killed
 #   CHAOS_KILL_EVERY=5     seconds between a silo being ready again and the next kill
-#   CHAOS_STEPS=3000       steps per job
+#   CHAOS_STEPS=5000       steps per job
 #   CHAOS_SEED=1           seed of the choice of silos
 #   CHAOS_DIR=/tmp/trainer-chaos   logs, weights, the report (chaos.log)
 set -uo pipefail
@@ -31,7 +31,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JOBS=${CHAOS_JOBS:-10}
 SECONDS_OF_CHAOS=${CHAOS_SECONDS:-180}
 KILL_EVERY=${CHAOS_KILL_EVERY:-5}
-STEPS=${CHAOS_STEPS:-3000}
+STEPS=${CHAOS_STEPS:-5000}
 RANDOM=${CHAOS_SEED:-1}
 DIR=${CHAOS_DIR:-/tmp/trainer-chaos}
 rm -rf "$DIR"
@@ -110,8 +110,8 @@ kills=0 restarts=0 job_kills=0
 start=$SECONDS
 while ((SECONDS - start < SECONDS_OF_CHAOS)); do
   states >"$DIR/states"
-  # Keep JOBS running: replace the ones that ended.
-  for ((i = $(running_jobs); i < JOBS; i++)); do submit; done
+  # Keep JOBS running: replace the ones that ended, at most 2 per kill (each client takes seconds to start).
+  for ((i = $(running_jobs); i < JOBS && i < $(running_jobs) + 2; i++)); do submit; done
   states >"$DIR/states"
   silo=$((RANDOM % 3))
   running=$(running_jobs)
