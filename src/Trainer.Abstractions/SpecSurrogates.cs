@@ -60,6 +60,8 @@ public struct TrainingSpecSurrogate
     // NOTE: absent in messages from older builds, so it decodes as 0 = no test set.
     [Id(17)] public int TestSamples;
     [Id(18)] public int EvalEvery;
+    // NOTE: absent in messages from older builds, so it decodes as 0 = automatic.
+    [Id(19)] public int MicroShards;
 }
 
 [RegisterConverter]
@@ -86,6 +88,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         DropLast = s.DropLast,
         TestSamples = s.TestSamples,
         EvalEvery = s.EvalEvery,
+        MicroShards = s.MicroShards,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -109,6 +112,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         DropLast = value.DropLast,
         TestSamples = value.TestSamples,
         EvalEvery = value.EvalEvery,
+        MicroShards = value.MicroShards,
     };
 }
 

@@ -47,11 +47,11 @@ internal abstract class ServerModel
     public abstract void Begin(int step);
 
     /// <summary>
-    /// Adds the next shard's pack; shards must come in rank order. A large pack is added in parts,
+    /// Adds the next worker's pack and its blocks' summed losses; workers must come in rank order. A large pack is added in parts,
     /// one on the calling thread and the others on compute threads at the same time: element-wise,
     /// so the same bits (the sum of the last shard is on the step's critical path).
     /// </summary>
-    public abstract ValueTask AddAsync(int rank, double loss, TensorPayload pack);
+    public abstract ValueTask AddAsync(int rank, double[] losses, TensorPayload pack);
 
     /// <summary>
     /// Checks every shard was added and returns the step's loss. With SGD the update is left pending
@@ -128,8 +128,7 @@ internal abstract class ServerModel
     private sealed class Typed<T>(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) : ServerModel where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly BatchSchedule _schedule = spec.Schedule();
-        // One per batch size (the batch's, and an epoch's smaller last one).
-        private readonly Shape[] _shapes = [.. spec.Schedule().Sizes.Select(size => new Shape(spec, plan.ForBatch(size)))];
+        private readonly PerBatchSize<Shape> _shapes = new(spec.Schedule(), size => new Shape(spec, plan.ForBatch(size)));
         private readonly int _count = plan.Layout.Count;
         private readonly int _slots = spec.Optimizer.StateSlots;
         private readonly TensorPayload _parameters = new(new byte[plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]);
@@ -181,18 +180,18 @@ internal abstract class ServerModel
 
         public override void Begin(int step)
         {
-            _building = ShapeOf(step);
+            _building = _shapes.For(step);
             _building.Ring.Swap();
             _building.Builder.Reset();
         }
 
-        public override async ValueTask AddAsync(int rank, double loss, TensorPayload pack)
+        public override async ValueTask AddAsync(int rank, double[] losses, TensorPayload pack)
         {
             var shape = _building;
             int parts = Math.Clamp(shape.Builder.ShardLength(rank) / PartValues, 1, compute.MaximumConcurrencyLevel);
             if (parts == 1)
             {
-                shape.Builder.Add(rank, loss, Pack(shape, rank, pack), shape.Ring.Current);
+                shape.Builder.Add(rank, losses, Pack(shape, rank, pack), shape.Ring.Current);
                 return;
             }
             var others = new Task[parts - 1];
@@ -203,7 +202,7 @@ internal abstract class ServerModel
             }
             shape.Builder.AddPart(rank, Pack(shape, rank, pack), shape.Ring.Current, 0, parts);
             await Task.WhenAll(others);
-            shape.Builder.Accept(rank, loss);
+            shape.Builder.Accept(rank, losses);
         }
 
         private static ReadOnlySpan<T> Pack(Shape shape, int rank, TensorPayload pack) => pack.ValuesOf<T>(shape.Builder.ShardLength(rank), $"the gradient pack of worker {rank}");
@@ -268,8 +267,6 @@ internal abstract class ServerModel
             Precisions.Widen<T>(_state, values[_count..]);
             return payload;
         }
-
-        private Shape ShapeOf(int step) => _shapes.Length == 1 || _schedule.SizeOf(step) == _shapes[0].Plan.Batch ? _shapes[0] : _shapes[1];
 
         /// <summary>Step <paramref name="step"/>'s whole batch's inputs (a factored first layer's product reads them; else empty).</summary>
         private ReadOnlySpan<T> BatchInputs(int step)
