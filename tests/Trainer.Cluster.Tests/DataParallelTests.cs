@@ -52,7 +52,7 @@ public sealed class DataParallelTests(ClusterFixture fixture)
     public async Task AnyWorkerCount_GivesTheOneWorkerRunsBits(int workers, LossKind loss)
     {
         // 13 samples in 4 micro-shards (4, 3, 3, 3): 3 workers own 2, 1 and 1 of them.
-        var spec = Jobs.Small(workers, loss: loss);
+        var spec = Jobs.Small(workers, loss: loss) with { MicroShards = 4 };
         var (id, _, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
         var oneWorker = Jobs.Local(spec with { Workers = 1 });
 

@@ -19,15 +19,15 @@ public class DataParallelTests
 
     public static TheoryData<string, TrainingSpec> Jobs => new()
     {
-        { "seed (w1 factored, w2 dense)", new TrainingSpec() },
-        { "adam, cross-entropy, 13 samples", new TrainingSpec
+        { "seed (w1 factored, w2 dense), 2 micro-shards", new TrainingSpec() },
+        { "adam, cross-entropy, 13 samples in 4 micro-shards", new TrainingSpec
             {
-                Model = new ModelSpec([50, 16, 10], Activation.Relu, LossKind.CrossEntropy, bias: true), Batch = 13, LearningRate = 0.01,
+                Model = new ModelSpec([50, 16, 10], Activation.Relu, LossKind.CrossEntropy, bias: true), Batch = 13, LearningRate = 0.01, MicroShards = 4,
                 Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam },
             } },
-        { "float32 momentum, mse with biases, all dense", new TrainingSpec
+        { "float32 momentum, mse with biases, all dense, 3 micro-shards", new TrainingSpec
             {
-                Model = new ModelSpec([6, 5, 3], Activation.Tanh, LossKind.Mse, bias: true), Batch = 10, LearningRate = 0.05,
+                Model = new ModelSpec([6, 5, 3], Activation.Tanh, LossKind.Mse, bias: true), Batch = 10, LearningRate = 0.05, MicroShards = 3,
                 Precision = Precision.Float32, Optimizer = new OptimizerSpec { Kind = OptimizerKind.Momentum },
             } },
         { "mini-batches of 16 of 60, last batch of 12 kept, 8 micro-shards", new TrainingSpec
@@ -56,8 +56,8 @@ public class DataParallelTests
     [Fact]
     public void AnotherMicroShardCount_GivesOtherBits_SoTheCheckCanTell()
     {
-        var four = Run(new TrainingSpec { Workers = 2 }, SeedData());
-        var two = Run(new TrainingSpec { Workers = 2, MicroShards = 2 }, SeedData());
+        var four = Run(new TrainingSpec { Workers = 2, MicroShards = 4 }, SeedData());
+        var two = Run(new TrainingSpec { Workers = 2 }, SeedData());
         AssertClose(four, two, "2 micro-shards instead of 4");
         Assert.False(four.Parameters.SequenceEqual(two.Parameters), "the sums' order should show in the last bits");
     }
@@ -66,8 +66,9 @@ public class DataParallelTests
     [MemberData(nameof(WorkerCounts))]
     public void SeedJob_WithWWorkers_MatchesTheSingleProcessRun(int workers)
     {
-        var one = Run(new TrainingSpec { Workers = 1 }, SeedData());
-        var many = Run(new TrainingSpec { Workers = workers }, SeedData());
+        // The seed's batch of 64 is 2 micro-shards by default; 4 let up to 4 workers give 1 worker's bits.
+        var one = Run(new TrainingSpec { Workers = 1, MicroShards = 4 }, SeedData());
+        var many = Run(new TrainingSpec { Workers = workers, MicroShards = 4 }, SeedData());
         Assert.Equal(one.Losses, many.Losses);
         Assert.Equal(one.Parameters, many.Parameters);
     }

@@ -90,17 +90,22 @@ public sealed record TrainingSpec
     /// </summary>
     public int MicroShards { get; init; }
 
-    /// <summary>Micro-shards under the automatic rule: enough for 1 to 4 workers to give the same bits.</summary>
+    /// <summary>Most micro-shards under the automatic rule: enough for 1 to 4 workers to give the same bits.</summary>
     public const int AutoMicroShards = 4;
+    /// <summary>Fewest samples in a micro-shard under the automatic rule (below it, the per-micro-shard GEMMs' fixed costs show).</summary>
+    public const int AutoMicroShardSamples = 32;
     /// <summary>Largest <see cref="MicroShards"/> a job may ask for.</summary>
     public const int MaxMicroShards = MaxWorkers;
 
     /// <summary>
-    /// The micro-shard count the job runs with: the given one, or <see cref="AutoMicroShards"/>, or
-    /// the worker count when there are more workers (each worker owns at least one). A batch smaller
-    /// than this (an epoch's last) is cut into one micro-shard per sample.
+    /// The micro-shard count the job runs with: the given one, or automatically one per
+    /// <see cref="AutoMicroShardSamples"/> samples of the batch, from 1 to <see cref="AutoMicroShards"/>
+    /// (the seed's batch of 64: 2; 128 and more: 4), raised to the worker count when there are more
+    /// workers (each owns at least one). A batch smaller than this (an epoch's last) is cut into one
+    /// micro-shard per sample.
     /// </summary>
-    public int ResolvedMicroShards => MicroShards > 0 ? MicroShards : Math.Max(AutoMicroShards, Workers);
+    public int ResolvedMicroShards => MicroShards > 0 ? MicroShards
+        : Math.Max(Math.Clamp(Batch / AutoMicroShardSamples, 1, AutoMicroShards), Workers);
 
     /// <summary>Parameters per shard under the automatic rule: one shard per started 2^24 (16.8M; 128 MB in float64, 384 MB with Adam's state).</summary>
     public const int AutoShardParameters = 1 << 24;
