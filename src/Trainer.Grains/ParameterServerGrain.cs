@@ -257,7 +257,7 @@ public sealed class ParameterServerGrain(
             await model.AddAsync(rank, result.Losses, await Offers.ReceiveAsync(result.Pack));
         }
         await _applying;
-        double loss = model.Complete(step);
+        double loss = await model.CompleteAsync(step);
         if (model.Sharded) await StepShardsAsync(step);
         _workersLoad = false;
         _seeded = false;
