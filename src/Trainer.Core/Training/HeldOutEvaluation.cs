@@ -39,8 +39,9 @@ public sealed class HeldOutEvaluation
         if (spec.EarlyStopping == 0 && stopping is not null)
             throw new ArgumentException("Early stopping's state was given for a job without early stopping.", nameof(stopping));
         int count = ParameterLayout.For(spec.Model).Count;
-        if (best is not null && (best.Length != count || stopping is not { BestStep: > 0 }))
-            throw new ArgumentException($"The best parameters need an early-stopping state with a best step, and {count} values; {best.Length} were given.", nameof(best));
+        // NOTE: a best step without its parameters (a checkpoint that lost them) would end the job with the wrong weights.
+        if ((best is not null) != (stopping is { BestStep: > 0 }) || best is not null && best.Length != count)
+            throw new ArgumentException($"The best parameters ({best?.Length.ToString() ?? "none"}; the model has {count}) must come with an early-stopping state with a best step, and only with one.", nameof(best));
         _evaluation = new Evaluation(spec.Model);
         _validation = spec.ValidationSamples > 0 ? heldOut.Slice(new Shard(0, 0, spec.ValidationSamples)) : null;
         _test = spec.TestSamples > 0 ? heldOut.Slice(new Shard(0, spec.ValidationSamples, spec.TestSamples)) : null;

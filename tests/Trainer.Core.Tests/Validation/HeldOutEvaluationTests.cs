@@ -87,6 +87,15 @@ public sealed class HeldOutEvaluationTests
     }
 
     [Fact]
+    public void ABestStepWithoutItsParameters_IsRefused()
+    {
+        var restored = new EarlyStopping(Patience: 2, BestStep: 30, BestLoss: 0.5, Since: 1);
+
+        Assert.Throws<ArgumentException>(() => new HeldOutEvaluation(Spec(patience: 2), HeldOut(), restored, best: null));
+        Assert.Throws<ArgumentException>(() => new HeldOutEvaluation(Spec(patience: 2), HeldOut(), EarlyStopping.Start(2), TestArrays.Normal(Count, seed: 1)));
+    }
+
+    [Fact]
     public void RegressionTargets_HaveNoAccuracy_ClassTargetsDo()
     {
         var spec = Spec(patience: 0) with { Model = new ModelSpec([6, 5, 3], Activation.Tanh, LossKind.Mse) };
