@@ -92,7 +92,7 @@ public sealed class ValidationJobTests
         var expected = Overfitting.Reference(spec, rows);
         int stoppedAt = expected.Losses.Length;
         // Held before the step before the last: the checkpoint then is after the best step, with evaluations since it.
-        var gate = new BatchGate(atStep: stoppedAt - 1);
+        var gate = CallGate.AtBatch(stoppedAt - 1);
         Assert.True(expected.Stopping!.BestStep < stoppedAt - 4, $"best step {expected.Stopping.BestStep}, stopped after {stoppedAt}");
         var log = new LogCapture();
         await using var cluster = await ParameterServerStepTests.StartAsync(2, log, configureSilo: silo => silo.AddOutgoingGrainCallFilter(gate.FilterAsync));
@@ -123,7 +123,7 @@ public sealed class ValidationJobTests
         var expected = Overfitting.Reference(spec, rows);
         int stoppedAt = expected.Losses.Length;
         // The job grain's record holds a checkpoint one or two steps before the gate (the latest write may still be running): after the best step.
-        var gate = new BatchGate(atStep: stoppedAt - 1);
+        var gate = CallGate.AtBatch(stoppedAt - 1);
         Assert.True(expected.Stopping!.Stopped && expected.Stopping.BestStep > 3 && expected.Stopping.BestStep < stoppedAt - 4, $"best step {expected.Stopping.BestStep}, stopped after {stoppedAt}");
         await using var cluster = await FailoverTests.StartAsync(redis.Endpoint, messageLimit: ChunkedTransferTests.Limit, configureSilo: silo => silo.AddOutgoingGrainCallFilter(gate.FilterAsync));
         var submission = Overfitting.Submission(spec, rows);
@@ -144,30 +144,5 @@ public sealed class ValidationJobTests
         Assert.Equal(expected.Losses, losses);
         Assert.Equal(expected.Stopping, status.Stopping);
         Assert.Equal(expected.Final, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(WireLimits.ChunkBytesFor(ChunkedTransferTests.Limit))).ToArray());
-    }
-
-    /// <summary>
-    /// Holds the job grain's call for the batch of steps from <paramref name="atStep"/> until
-    /// <see cref="Open"/>: the parameter server is idle between two steps, whatever the timing.
-    /// </summary>
-    internal sealed class BatchGate(int atStep)
-    {
-        private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task Reached => _reached.Task;
-
-        public void Open() => _open.TrySetResult();
-
-        public async Task FilterAsync(IOutgoingGrainCallContext context)
-        {
-            if (context.InterfaceMethod is { Name: nameof(IParameterServerGrain.RunStepsAsync) } method && method.DeclaringType == typeof(IParameterServerGrain)
-                && context.Request.GetArgument(0) is int firstStep && firstStep == atStep && !_open.Task.IsCompleted)
-            {
-                _reached.TrySetResult();
-                await _open.Task;
-            }
-            await context.Invoke();
-        }
     }
 }
