@@ -22,7 +22,9 @@ namespace Trainer.Grains;
 /// window of steps at a time instead: each worker owns its slice of the first layer and that
 /// slice's optimizer state, the workers exchange their activations over links, and the server
 /// starts each window, checks that every worker computed the same losses, and merges the workers'
-/// shares for a checkpoint.
+/// shares for a checkpoint. A data-parallel job's server also scores its parameters on the held-out
+/// rows (<see cref="HeldOutEvaluation"/>) and ends a batch where early stopping stops the job; that
+/// state goes into every checkpoint with the model state.
 /// </summary>
 /// <remarks>
 /// Placed beside the job grain that activates it: the job talks to it every batch of steps. A

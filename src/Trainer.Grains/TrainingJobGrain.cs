@@ -18,7 +18,8 @@ namespace Trainer.Grains;
 /// when a step fails for the infrastructure's sake (a lost parameter server, worker or its own silo,
 /// a timeout, a broken link) it restores the latest checkpoint and replays. The reduction order is
 /// fixed, so the replay gives the same bits. A failure no replay can fix (<see cref="Failures"/>)
-/// fails the job at once.
+/// fails the job at once. A batch that early stopping ends completes the job there, with the best
+/// step's weights as its final ones.
 /// Only this grain writes the job's record.
 /// </summary>
 [OldestSiloPlacement]
