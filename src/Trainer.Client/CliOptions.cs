@@ -20,7 +20,9 @@ internal static class CliOptions
     public static readonly Option<int> Seed = new("--seed") { Description = "Seed of the synthetic data and the initial weights", DefaultValueFactory = _ => 0 };
     public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) or (N,) integer class labels, or idx:DIR with MNIST-style train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (t10k-* as the test set) [default: synthetic N(0,1)]" };
     public static readonly Option<string?> Test = new("--test") { Description = "npy:DIR or idx:DIR whose (training) rows are the job's test set, scored after every epoch [default: the idx t10k files beside --data, if any]" };
-    public static readonly Option<int> EvalEvery = new("--eval-every") { Description = "Also score the test set every N steps (0: only after each epoch and the last step)", DefaultValueFactory = _ => 0 };
+    public static readonly Option<int> EvalEvery = new("--eval-every") { Description = "Also score the test and validation sets every N steps (0: only after each epoch and the last step)", DefaultValueFactory = _ => 0 };
+    public static readonly Option<double> ValFraction = new("--val-fraction") { Description = "Hold out this fraction of the training rows (ceil(f x N), a random subset seeded by --seed) as a validation set, scored when the test set is and never trained on (0: none)", DefaultValueFactory = _ => 0.0 };
+    public static readonly Option<int> EarlyStopping = new("--early-stopping") { Description = "Stop once P evaluations in a row have not lowered the validation loss, and keep the weights of the lowest (needs --val-fraction; 0: off)", DefaultValueFactory = _ => 0 };
     public static readonly Option<double?> Scale = new("--scale") { Description = "idx data: pixel = raw byte x this [default: byte / 255, pixels in [0, 1]]" };
     public static readonly Option<string> Init = new("--init") { Description = "auto (normal on synthetic data, as the seed; with --data: he for relu, else xavier), normal (N(0,1)), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => Client.JobArguments.AutoInit };
     public static readonly Option<string> Engine = new("--engine") { Description = "Gradient engine: hand (hand-derived) or autograd", DefaultValueFactory = _ => "hand" };
@@ -72,7 +74,7 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "a job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, Test, EvalEvery, Scale, Init, Engine, Parallel,
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, Test, EvalEvery, ValFraction, EarlyStopping, Scale, Init, Engine, Parallel,
          Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards, MicroShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
@@ -110,6 +112,8 @@ internal static class CliOptions
         DropLast = r.GetValue(DropLast),
         Test = r.GetValue(Test),
         EvalEvery = r.GetValue(EvalEvery),
+        ValFraction = r.GetValue(ValFraction),
+        EarlyStopping = r.GetValue(EarlyStopping),
         Workers = r.GetValue(Workers),
         Seed = r.GetValue(Seed),
         Data = r.GetValue(Data),

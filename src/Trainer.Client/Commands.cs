@@ -104,10 +104,13 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
 
     /// <summary>The job's own score of its final parameters on its test set, if it made one.</summary>
     private static EvalRecord? FinalEval(JobStatus status) =>
-        status.LastEval is { } last && last.Step == status.StepsCompleted && status.State == JobState.Completed ? last : null;
+        status.LastEval is { } last && last.Step == FinalWeightsStep(status) && status.State == JobState.Completed ? last : null;
+
+    /// <summary>The step after which the job's final weights are: its last, or with early stopping its best.</summary>
+    private static int FinalWeightsStep(JobStatus status) => status.Stopping is { BestStep: > 0 } best ? best.BestStep : status.StepsCompleted;
 
     private static EvalRecord Scored(JobStatus final, EvaluationResult result) =>
-        new(final.StepsCompleted, final.Spec!.Schedule().EpochOf(Math.Max(1, final.StepsCompleted)), "test", result.Samples, result.Loss, result.Accuracy);
+        new(FinalWeightsStep(final), final.Spec!.Schedule().EpochOf(Math.Max(1, FinalWeightsStep(final))), HeldOutEvaluation.TestSplit, result.Samples, result.Loss, result.Accuracy);
 
     private async Task<int> Submit(ParseResult r, CancellationToken cancellation)
     {

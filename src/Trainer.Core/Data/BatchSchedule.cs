@@ -87,19 +87,12 @@ public sealed class BatchSchedule
 
     /// <summary>
     /// Epoch <paramref name="epoch"/>'s order into <paramref name="order"/>: file order for epoch 0
-    /// (a fixed schedule), else a Fisher-Yates shuffle driven by System.Random seeded from the job's
-    /// seed and the epoch. A seeded System.Random runs the same legacy generator on every platform
-    /// and .NET version (documented), so every machine finds the same batches.
+    /// (a fixed schedule), else a seeded shuffle of the job's seed and the epoch (<see cref="Permutation"/>).
     /// </summary>
     private static void Order(int[] order, int seed, int epoch)
     {
         for (int i = 0; i < order.Length; i++) order[i] = i;
         if (epoch == 0) return;
-        var random = new Random(unchecked(seed * 1_000_003 + epoch));
-        for (int i = order.Length - 1; i > 0; i--)
-        {
-            int j = random.Next(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
+        Permutation.Shuffle(order, Permutation.Stream(seed, epoch));
     }
 }

@@ -58,7 +58,19 @@ public sealed record TrainingSpec
     /// step; they are never trained on.
     /// </summary>
     public int TestSamples { get; init; }
-    /// <summary>Also score the test set every this many steps (<c>--eval-every</c>; 0: only after each epoch and the last step).</summary>
+    /// <summary>
+    /// Rows after the training samples (and before the test set) in the job's data that are its
+    /// validation set (0: none): held out of the training rows by <c>--val-fraction</c>
+    /// (<see cref="Data.ValidationSplit"/>), scored when the test set is, never trained on.
+    /// </summary>
+    public int ValidationSamples { get; init; }
+    /// <summary>
+    /// Early stopping's patience (<c>--early-stopping P</c>; 0: off): the job stops once P evaluations
+    /// in a row have not lowered the validation loss, and its final weights are those of the lowest
+    /// (<see cref="Training.EarlyStopping"/>). Needs a validation set.
+    /// </summary>
+    public int EarlyStopping { get; init; }
+    /// <summary>Also score the held-out sets every this many steps (<c>--eval-every</c>; 0: only after each epoch and the last step).</summary>
     public int EvalEvery { get; init; }
     /// <summary>Drop an epoch's last batch when it would hold fewer than <see cref="Batch"/> samples (<c>--drop-last</c>); kept by default, as PyTorch's DataLoader does.</summary>
     public bool DropLast { get; init; }
@@ -172,10 +184,15 @@ public sealed record TrainingSpec
     public int ResolvedSamples => Samples == 0 ? Batch : Samples;
 
     /// <summary>
-    /// Whether the job scores its parameters after <paramref name="step"/>: at every epoch's end with
-    /// mini-batches, every <see cref="EvalEvery"/> steps, and after the last step. Called after every step: it makes no schedule.</summary>
+    /// Whether the job scores its parameters on its held-out sets (validation, test) after
+    /// <paramref name="step"/>: at every epoch's end with mini-batches, every <see cref="EvalEvery"/>
+    /// steps, and after the last step. Called after every step: it makes no schedule.
+    /// </summary>
     public bool EvaluatesAfter(int step) =>
-        TestSamples > 0 && (step == Steps || MiniBatches && step % Data.BatchSchedule.BatchesIn(ResolvedSamples, Batch, DropLast) == 0 || EvalEvery > 0 && step % EvalEvery == 0);
+        HeldOutSamples > 0 && (step == Steps || MiniBatches && step % Data.BatchSchedule.BatchesIn(ResolvedSamples, Batch, DropLast) == 0 || EvalEvery > 0 && step % EvalEvery == 0);
+
+    /// <summary>The rows after the training samples that the job scores and never trains on: the validation set's, then the test set's.</summary>
+    public int HeldOutSamples => ValidationSamples + TestSamples;
 
     /// <summary>Whether the steps go through the data in mini-batches (rather than all of it at every step).</summary>
     public bool MiniBatches => ResolvedSamples > Batch;
@@ -202,6 +219,12 @@ public sealed record TrainingSpec
             throw new SpecException("parallel", (int)Parallelism, "allowed: data, split");
         if (TestSamples < 0)
             throw new SpecException("test-samples", TestSamples, "allowed: a whole number of test rows >= 0");
+        if (ValidationSamples < 0)
+            throw new SpecException("val-samples", ValidationSamples, "allowed: a whole number of validation rows >= 0 (--val-fraction sets it)");
+        if (EarlyStopping < 0)
+            throw new SpecException("early-stopping", EarlyStopping, "allowed: a whole number of evaluations >= 1 without a better validation loss before the job stops (0: off)");
+        if (EarlyStopping > 0 && ValidationSamples == 0)
+            throw new SpecException("early-stopping", EarlyStopping, "allowed only with a validation set (--val-fraction f above 0): it watches the validation loss");
         if (EvalEvery < 0)
             throw new SpecException("eval-every", EvalEvery, "allowed: a whole number of steps >= 0 (0: after each epoch and the last step)");
         if (Samples < 0 || Samples > 0 && Samples < Batch)
@@ -229,6 +252,8 @@ public sealed record TrainingSpec
                 throw new SpecException("parallel", "split", "allowed only with --engine hand (the split runs the hand-derived layers)");
             if (MiniBatches)
                 throw new SpecException("parallel", "split", $"allowed only when every step trains on all the data; with mini-batches of {Batch} of {Samples} samples use --parallel data");
+            if (ValidationSamples > 0)
+                throw new SpecException("parallel", "split", "allowed only without a validation set (--val-fraction): a split job's workers hold its parameters, and only the parameter server of a data-parallel job scores them; use --parallel data");
         }
         Optimizer.Validate(Steps);
         if (ParameterServerShards < 0 || ParameterServerShards > MaxParameterServerShards)
@@ -276,7 +301,7 @@ public sealed record TrainingSpec
     /// <summary>
     /// This spec with the parallelism that suits its model (<c>--parallel auto</c>, only when asked
     /// for: the CLI's default, like this API's, is data): split the first layer when there are
-    /// several workers, the hand engine, all the data in every step, a hidden layer with at least one unit per worker, and the
+    /// several workers, the hand engine, all the data in every step, no validation set, a hidden layer with at least one unit per worker, and the
     /// layers above it hold at most <see cref="SplitUpperShareLimit"/> of the parameters (the seed's
     /// 1000-100-10: 1%); data parallelism otherwise (job 3's 784-1024-1024-10: 57% above the first layer).
     /// </summary>
@@ -289,7 +314,7 @@ public sealed record TrainingSpec
     public TrainingSpec WithPreferredParallelism()
     {
         // Only the split's own limits are checked here; every other rule is Validate's, and holds either way.
-        bool split = Workers > 1 && Engine == Engine.Hand && !MiniBatches && Model.LayerCount >= 2
+        bool split = Workers > 1 && Engine == Engine.Hand && !MiniBatches && ValidationSamples == 0 && Model.LayerCount >= 2
             && Workers <= Model.LayerSizes[1] && UpperShare(Model) <= SplitUpperShareLimit;
         return this with { Parallelism = split ? Parallelism.SplitFirstLayer : Parallelism.Data };
     }
