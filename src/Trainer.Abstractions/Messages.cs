@@ -156,15 +156,16 @@ public sealed record WorkRequest(
     [property: Id(7)] bool Seeded = false);
 
 /// <summary>
-/// One shard's SUMMED loss and its gradient pack for one step (dense slots and sufficient factors,
-/// laid out by the job's ExchangePlan; by reference when larger than one chunk). <see cref="NeedsParameters"/>:
+/// One worker's gradient pack for one step (one pack per block of its micro-shards: dense slots and
+/// sufficient factors, laid out by the job's ExchangePlan; by reference when larger than one chunk)
+/// and each block's SUMMED loss, in block order. <see cref="NeedsParameters"/>:
 /// the worker holds no cache at Step - 1 (it was re-activated) and computed nothing; the parameter server resends with parameters.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.shard-gradient")]
 public sealed record ShardGradient(
     [property: Id(0)] int Rank,
     [property: Id(1)] int Step,
-    [property: Id(2)] double Loss,
+    [property: Id(2)] double[] Losses,
     [property: Id(3)] TensorTransfer Pack,
     [property: Id(4)] bool NeedsParameters = false);
 

@@ -60,7 +60,9 @@ public struct TrainingSpecSurrogate
     // NOTE: absent in messages from older builds, so it decodes as 0 = no test set.
     [Id(17)] public int TestSamples;
     [Id(18)] public int EvalEvery;
-    // NOTE: id 19 is another field's. Absent in messages from older builds, so they decode as 0 = no validation set, no early stopping.
+    // NOTE: absent in messages from older builds, so it decodes as 0 = automatic.
+    [Id(19)] public int MicroShards;
+    // NOTE: absent in messages from older builds, so they decode as 0 = no validation set, no early stopping.
     [Id(20)] public int ValidationSamples;
     [Id(21)] public int EarlyStopping;
 }
@@ -89,6 +91,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         DropLast = s.DropLast,
         TestSamples = s.TestSamples,
         EvalEvery = s.EvalEvery,
+        MicroShards = s.MicroShards,
         ValidationSamples = s.ValidationSamples,
         EarlyStopping = s.EarlyStopping,
     };
@@ -114,6 +117,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         DropLast = value.DropLast,
         TestSamples = value.TestSamples,
         EvalEvery = value.EvalEvery,
+        MicroShards = value.MicroShards,
         ValidationSamples = value.ValidationSamples,
         EarlyStopping = value.EarlyStopping,
     };

@@ -26,7 +26,7 @@ internal static class CliOptions
     public static readonly Option<double?> Scale = new("--scale") { Description = "idx data: pixel = raw byte x this [default: byte / 255, pixels in [0, 1]]" };
     public static readonly Option<string> Init = new("--init") { Description = "auto (normal on synthetic data, as the seed; with --data: he for relu, else xavier), normal (N(0,1)), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => Client.JobArguments.AutoInit };
     public static readonly Option<string> Engine = new("--engine") { Description = "Gradient engine: hand (hand-derived) or autograd", DefaultValueFactory = _ => "hand" };
-    public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch; the parameter server applies the optimizer), split (each a slice of the first layer's units, for the whole batch, and applies the optimizer to it; bit-identical to 1 worker), or auto: split when the layers above the first hold at most 10% of the parameters (and the engine is hand), else data", DefaultValueFactory = _ => "data" };
+    public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch; the parameter server applies the optimizer), split (each a slice of the first layer's units, for the whole batch, and applies the optimizer to it; bit-identical to 1 worker with --micro-shards 1), or auto: split when the layers above the first hold at most 10% of the parameters (and the engine is hand), else data", DefaultValueFactory = _ => "data" };
     public static readonly Option<string> Optimizer = new("--optimizer") { Description = "Update rule: sgd (the seed's), momentum, nesterov, adam, adamw (PyTorch's)", DefaultValueFactory = _ => OptimizerSpec.Sgd.Name };
     public static readonly Option<double> Momentum = new("--momentum") { Description = "μ of momentum and nesterov", DefaultValueFactory = _ => OptimizerSpec.Sgd.Momentum };
     public static readonly Option<double> Beta1 = new("--beta1") { Description = "β1 of adam and adamw", DefaultValueFactory = _ => OptimizerSpec.Sgd.Beta1 };
@@ -37,6 +37,7 @@ internal static class CliOptions
     public static readonly Option<int> WarmupSteps = new("--warmup-steps") { Description = "Steps of linear warm-up before the schedule (0: none)", DefaultValueFactory = _ => OptimizerSpec.Sgd.WarmupSteps };
     public static readonly Option<int> LrStepEvery = new("--lr-step-every") { Description = "Period in steps of --lr-schedule step", DefaultValueFactory = _ => OptimizerSpec.Sgd.StepEvery };
     public static readonly Option<double> LrGamma = new("--lr-gamma") { Description = "Factor γ of --lr-schedule step", DefaultValueFactory = _ => OptimizerSpec.Sgd.Gamma };
+    public static readonly Option<int> MicroShards = new("--micro-shards") { Description = "Fixed parts each batch is cut into (data parallel): workers own whole parts and sums follow one tree over them, so the weights are the same bits for any worker count up to this (0: automatic, one per 32 samples of the batch, from 1 to 4, or the worker count if higher)", DefaultValueFactory = _ => 0 };
     public static readonly Option<int> PsShards = new("--ps-shards") { Description = "Parameter-server shards, each holding a range of the parameters and its optimizer state (data parallel; 0: automatic, one for sgd, otherwise one per 16.8M parameters)", DefaultValueFactory = _ => 0 };
     public static readonly Option<string> Precision = new("--precision") { Description = "Training arithmetic: float64 or float32 (hand engine only; stored weights stay float64)", DefaultValueFactory = _ => "float64" };
     public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
@@ -74,7 +75,7 @@ internal static class CliOptions
 
     public static Option[] JobOptions =>
         [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, Test, EvalEvery, ValFraction, EarlyStopping, Scale, Init, Engine, Parallel,
-         Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards,
+         Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards, MicroShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
     /// <summary>The model the saved weights were trained as: the options, and defaults, of `train`.</summary>
@@ -132,6 +133,7 @@ internal static class CliOptions
         LrStepEvery = r.GetValue(LrStepEvery),
         LrGamma = r.GetValue(LrGamma),
         PsShards = r.GetValue(PsShards),
+        MicroShards = r.GetValue(MicroShards),
         GradientPenalty = r.GetValue(GradientPenalty),
         CheckpointEvery = r.GetValue(CheckpointEvery),
         CheckpointMinSeconds = r.GetValue(CheckpointMinSeconds),

@@ -56,6 +56,7 @@ internal sealed record JobArguments
     public int LrStepEvery { get; init; } = OptimizerSpec.Sgd.StepEvery;
     public double LrGamma { get; init; } = OptimizerSpec.Sgd.Gamma;
     public int PsShards { get; init; }
+    public int MicroShards { get; init; }
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
     public double CheckpointMinSeconds { get; init; } = TrainingSpec.DefaultCheckpointMinSeconds;
@@ -234,6 +235,7 @@ internal sealed record JobArguments
             Parallelism = parallelism ?? Parallelism.Data,
             Optimizer = optimizer,
             ParameterServerShards = PsShards,
+            MicroShards = MicroShards,
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
             CheckpointMinSeconds = CheckpointMinSeconds,

@@ -267,10 +267,10 @@ public sealed class ParameterServerGrain(
         {
             var result = await pending[rank];
             if (result.NeedsParameters) result = await ResyncAsync(rank, request);
-            await model.AddAsync(rank, result.Loss, await Offers.ReceiveAsync(result.Pack));
+            await model.AddAsync(rank, result.Losses, await Offers.ReceiveAsync(result.Pack));
         }
         await _applying;
-        double loss = model.Complete(step);
+        double loss = await model.CompleteAsync(step);
         if (model.Sharded) await StepShardsAsync(step);
         _workersLoad = false;
         _seeded = false;

@@ -24,8 +24,12 @@ public sealed class BatchSchedule
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
         if (samples < batch) throw new ArgumentOutOfRangeException(nameof(samples), samples, $"A batch of {batch} needs at least {batch} samples.");
         (Samples, Batch, DropLast, _seed) = (samples, batch, dropLast, seed);
-        BatchesPerEpoch = Fixed || dropLast ? samples / batch : (samples + batch - 1) / batch;
+        BatchesPerEpoch = BatchesIn(samples, batch, dropLast);
     }
+
+    /// <summary>The batches of an epoch of <paramref name="samples"/> rows in batches of <paramref name="batch"/>, without making a schedule.</summary>
+    public static int BatchesIn(int samples, int batch, bool dropLast) =>
+        samples == batch || dropLast ? samples / batch : (samples + batch - 1) / batch;
 
     public int Samples { get; }
     public int Batch { get; }

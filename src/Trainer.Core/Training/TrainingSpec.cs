@@ -19,7 +19,8 @@ public enum Parallelism
     Data,
     /// <summary>
     /// Each worker owns a slice of the first layer's units and computes them for the whole batch;
-    /// the (small) layers above run on every worker. With the managed GEMM, bit-identical to 1 worker
+    /// the (small) layers above run on every worker. With the managed GEMM, bit-identical to 1 data-parallel
+    /// worker with the batch as one micro-shard (<c>--micro-shards 1</c>)
     /// for any worker count.
     /// See <see cref="FirstLayerSplit{T}"/>.
     /// </summary>
@@ -93,6 +94,31 @@ public sealed record TrainingSpec
     /// </summary>
     public int ParameterServerShards { get; init; }
 
+    /// <summary>
+    /// Micro-shards per batch of a data-parallel job (<c>--micro-shards</c>; 0: automatic,
+    /// <see cref="ResolvedMicroShards"/>). Each batch is cut into this many fixed sample ranges; workers
+    /// own whole micro-shards and sums run over a fixed tree of them (<see cref="MicroShards"/>), so a
+    /// job's weights are the same bits for every worker count up to this one.
+    /// </summary>
+    public int MicroShards { get; init; }
+
+    /// <summary>Most micro-shards under the automatic rule: enough for 1 to 4 workers to give the same bits.</summary>
+    public const int AutoMicroShards = 4;
+    /// <summary>Fewest samples in a micro-shard under the automatic rule (below it, the per-micro-shard GEMMs' fixed costs show).</summary>
+    public const int AutoMicroShardSamples = 32;
+    /// <summary>Largest <see cref="MicroShards"/> a job may ask for.</summary>
+    public const int MaxMicroShards = MaxWorkers;
+
+    /// <summary>
+    /// The micro-shard count the job runs with: the given one, or automatically one per
+    /// <see cref="AutoMicroShardSamples"/> samples of the batch, from 1 to <see cref="AutoMicroShards"/>
+    /// (the seed's batch of 64: 2; 128 and more: 4), raised to the worker count when there are more
+    /// workers (each owns at least one). A batch smaller than this (an epoch's last) is cut into one
+    /// micro-shard per sample.
+    /// </summary>
+    public int ResolvedMicroShards => MicroShards > 0 ? MicroShards
+        : Math.Max(Math.Clamp(Batch / AutoMicroShardSamples, 1, AutoMicroShards), Workers);
+
     /// <summary>Parameters per shard under the automatic rule: one shard per started 2^24 (16.8M; 128 MB in float64, 384 MB with Adam's state).</summary>
     public const int AutoShardParameters = 1 << 24;
     /// <summary>Largest <see cref="ParameterServerShards"/> a job may ask for.</summary>
@@ -157,9 +183,12 @@ public sealed record TrainingSpec
     /// <summary>The samples the batches are drawn from (<see cref="Samples"/>, or the batch when 0).</summary>
     public int ResolvedSamples => Samples == 0 ? Batch : Samples;
 
-    /// <summary>Whether the job scores its parameters on its held-out sets (validation, test) after <paramref name="step"/>: at every epoch's end with mini-batches, and after the last step.</summary>
+    /// <summary>
+    /// Whether the job scores its parameters on its held-out sets (validation, test) after <paramref name="step"/>:
+    /// at every epoch's end with mini-batches, every <see cref="EvalEvery"/> steps, and after the last step.
+    /// Called after every step: it makes no schedule.</summary>
     public bool EvaluatesAfter(int step) =>
-        HeldOutSamples > 0 && (step == Steps || MiniBatches && Schedule().EndsEpoch(step) || EvalEvery > 0 && step % EvalEvery == 0);
+        HeldOutSamples > 0 && (step == Steps || MiniBatches && step % Data.BatchSchedule.BatchesIn(ResolvedSamples, Batch, DropLast) == 0 || EvalEvery > 0 && step % EvalEvery == 0);
 
     /// <summary>The rows after the training samples that the job scores and never trains on: the validation set's, then the test set's.</summary>
     public int HeldOutSamples => ValidationSamples + TestSamples;
@@ -204,8 +233,16 @@ public sealed record TrainingSpec
         // NOTE: the epoch's last batch is sharded over the workers like the others.
         if (MiniBatches && Schedule().LastBatch < Workers)
             throw new SpecException("workers", Workers, $"allowed: at most one worker per sample of every batch; an epoch of {Samples} samples in batches of {Batch} ends with a batch of {Schedule().LastBatch} (--drop-last drops it)");
+        if (MicroShards < 0 || MicroShards > MaxMicroShards)
+            throw new SpecException("micro-shards", MicroShards, $"allowed: a whole number from 0 (automatic) to {MaxMicroShards}");
+        if (MicroShards > 0 && MicroShards < Workers)
+            throw new SpecException("micro-shards", MicroShards, $"allowed: at least the {Workers} workers (each owns whole micro-shards), or 0 (automatic)");
+        if (MicroShards > Batch)
+            throw new SpecException("micro-shards", MicroShards, $"allowed: at most the batch of {Batch} samples (a micro-shard holds at least one)");
         if (Parallelism == Parallelism.SplitFirstLayer)
         {
+            if (MicroShards > 0)
+                throw new SpecException("micro-shards", MicroShards, "allowed only with --parallel data (a split job's workers share units, not samples)");
             if (Model.LayerCount < 2)
                 throw new SpecException("parallel", "split", $"allowed only for a model with a hidden layer; {Model} has none");
             if (Workers > Model.LayerSizes[1])
@@ -271,7 +308,7 @@ public sealed record TrainingSpec
     /// Decided from the spec alone, never from the cluster, so a job's bits do not depend on where it
     /// runs. Measured (docs/performance.md, run E): the seed job splits 1.60x numpy embedded and
     /// 1.21x over two silo processes, against 1.16x and 0.57x with data parallelism; with the managed
-    /// GEMM a split job's weights are a one-worker job's, bit for bit, for any worker count.
+    /// GEMM a split job's weights are a one-worker, one-micro-shard job's, bit for bit, for any worker count.
     /// </remarks>
     public TrainingSpec WithPreferredParallelism()
     {
