@@ -90,6 +90,11 @@ public sealed class ValidationJobTests
             detail.GetProperty("evals").EnumerateArray().Select(e => (e.GetProperty("step").GetInt32(), e.GetProperty("split").GetString()!, e.GetProperty("loss").GetDouble())));
         Assert.Equal((stopping.BestStep, true), (detail.GetProperty("status").GetProperty("best_step").GetInt32(), detail.GetProperty("status").GetProperty("stopped_early").GetBoolean()));
         Assert.Equal((12, 3), (detail.GetProperty("spec").GetProperty("validation_samples").GetInt32(), detail.GetProperty("spec").GetProperty("early_stopping").GetInt32()));
+
+        // It kept its best step's weights, not a state after its last step: nothing to resume.
+        var resume = Overfitting.Submission(spec with { Steps = spec.Steps + 10 }, rows) with { ResumeFrom = id };
+        var refused = await Assert.ThrowsAsync<JobRejectedException>(() => cluster.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId()).SubmitAsync(resume));
+        Assert.StartsWith($"resume: job {id} ran with --early-stopping 3: it kept its best step's weights", refused.Message);
     }
 
     [Fact]
