@@ -109,7 +109,7 @@ internal sealed class TcpLink : IBlockLink
     public TcpLink(int peer, LinkConnection connection, string job, TimeSpan timeout)
     {
         (Peer, _socket, _stream, _job, _timeout) = (peer, connection.Socket, connection.Stream, job, timeout);
-        // A TLS stream's reads block in the socket's reads too, so this bounds them as well.
+        // A TLS stream's reads block in the socket's reads too (their timeout reaches it as the same IOException), so this bounds them as well.
         _socket.ReceiveTimeout = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
     }
 
@@ -147,7 +147,7 @@ internal sealed class TcpLink : IBlockLink
             BlockFrame.Check(Peer, sent, length, step, into.Length);
             _stream.ReadExactly(into);
         }
-        catch (IOException e) when (TimedOut(e))
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
         {
             throw Closed(e, $"nothing arrived for {_timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the peer is hung or cut off");
         }
@@ -156,10 +156,6 @@ internal sealed class TcpLink : IBlockLink
             throw Closed(e, e.Message);
         }
     }
-
-    // A plain stream wraps the socket's timeout in one IOException; TLS may wrap that once more.
-    private static bool TimedOut(Exception? e) =>
-        e is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock } || (e?.InnerException is { } inner && TimedOut(inner));
 
     private IOException Closed(Exception e, string why) =>
         new($"Job {_job}: the link to worker {Peer} at {Describe(_socket)} failed: {why}", e);

@@ -140,7 +140,7 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
             await stream.WriteAsync(LinkHello.Encode(key), timeout.Token);
             // The peer's worker has taken the link up: it is ready to send its blocks.
             var answer = new byte[1];
-            await stream.ReadExactlyAsync(answer, timeout.Token);
+            if (await stream.ReadAsync(answer, timeout.Token) == 0) throw new EndOfStreamException("the connection closed");
             if (answer[0] != LinkHello.TakenUp) throw new InvalidDataException($"the peer answered {answer[0]} instead of {LinkHello.TakenUp}");
             return new TcpLink(key.To, new LinkConnection(socket, stream), key.Job, _options.LinkReadTimeout);
         }
