@@ -64,6 +64,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
         {
             bool viaRedis = gateways.StartsWith(RedisScheme, StringComparison.OrdinalIgnoreCase);
             var endpoints = viaRedis ? [] : ParseGateways(gateways);
+            // Whether a gateway's TLS was found to agree with this client's: then TLS is not why connecting fails.
+            bool agreed = false;
             int probes = 0;
             builder.UseOrleansClient(client =>
             {
@@ -75,8 +77,11 @@ internal sealed class ClusterConnection : IAsyncDisposable
                 .UseConnectionRetryFilter(async (exception, token) =>
                 {
                     // A gateway that closes the connection may be refusing this client's TLS (or its lack of it): ask one, a few times at most.
-                    for (int i = 0; tlsProblem is null && probes < MaxTlsProbes && i < endpoints.Length; i++, probes++)
-                        tlsProblem = await GatewayTlsProbe.DiagnoseAsync(endpoints[i], certificate, token);
+                    for (int i = 0; !agreed && tlsProblem is null && probes < MaxTlsProbes && i < endpoints.Length; i++, probes++)
+                    {
+                        var (reached, problem) = await GatewayTlsProbe.DiagnoseAsync(endpoints[i], certificate, token);
+                        (agreed, tlsProblem) = (reached && problem is null, problem);
+                    }
                     if (tlsProblem is not null) return false;
                     await Task.Delay(TimeSpan.FromMilliseconds(500), token);
                     return !token.IsCancellationRequested;

@@ -20,10 +20,11 @@ internal static class GatewayTlsProbe
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// What is wrong between <paramref name="ours"/> (the client's certificate, or none) and the gateway at <paramref name="gateway"/>, as the error to show; null when TLS is
-    /// not the problem, or the gateway cannot be reached to tell.
+    /// What is wrong between <paramref name="ours"/> (the client's certificate, or none) and the
+    /// gateway at <paramref name="gateway"/>, as the error to show (null when TLS is not the
+    /// problem), and whether the gateway was reached to tell (if not, ask again later).
     /// </summary>
-    public static async Task<SpecException?> DiagnoseAsync(IPEndPoint gateway, ClusterCertificate? ours, CancellationToken cancel)
+    public static async Task<(bool Reached, SpecException? Problem)> DiagnoseAsync(IPEndPoint gateway, ClusterCertificate? ours, CancellationToken cancel)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         timeout.CancelAfter(Timeout);
@@ -34,7 +35,7 @@ internal static class GatewayTlsProbe
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
-            return null;   // not up yet: Orleans keeps trying
+            return (false, null);   // not up yet: Orleans keeps trying
         }
         X509Certificate2? presented = null;
         await using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false);
@@ -56,7 +57,7 @@ internal static class GatewayTlsProbe
         {
             // A gateway without TLS closes (or ignores) a handshake; one with TLS refuses a client without the certificate.
         }
-        return (presented, ours) switch
+        return (true, (presented, ours) switch
         {
             ({ } theirs, null) => new SpecException("tls-cert", null,
                 $"the cluster's gateway at {gateway} runs TLS (it presented the certificate {Describe(theirs)}): give the cluster's certificate with --tls-cert (or TRAINER_TLS_CERT), the one its silos were started with"),
@@ -65,7 +66,7 @@ internal static class GatewayTlsProbe
             (null, { } mine) => new SpecException("tls-cert", mine.File,
                 $"the gateway at {gateway} does not answer TLS: its cluster runs without it (leave out --tls-cert and TRAINER_TLS_CERT), or it is not a Trainer gateway"),
             _ => null,
-        };
+        });
     }
 
     private static string Describe(X509Certificate2 certificate) => $"{certificate.Subject}, SHA-256 {certificate.GetCertHashString(HashAlgorithmName.SHA256)[..16]}...";
