@@ -21,6 +21,11 @@
 #                              silos beyond the list): its silo, gateway and link ports listen
 #                              there and it advertises it; e.g. 127.0.0.1,127.0.0.2 (Linux routes all
 #                              of 127/8 to loopback)                                        [127.0.0.1]
+#   TRAINER_TLS_CERT           the cluster's certificate (.pfx, or PEM with TRAINER_TLS_KEY): every silo
+#                              runs TLS with it (--tls-cert) and clients must give the same file
+#                              (docs/operations.md, "TLS and authentication"); its password, if any,
+#                              in TRAINER_TLS_PASSWORD                                      [no TLS]
+#   TRAINER_TLS_KEY            the PEM private key of TRAINER_TLS_CERT (--tls-key)          []
 #   TRAINER_SILO_ARGS          extra arguments appended to every silo's command line        []
 #   TRAINER_START_TIMEOUT      seconds to wait for all silos to log "Silo ready"            [90]
 #   TRAINER_STOP_TIMEOUT       seconds to wait after TERM before KILL                       [20]
@@ -124,9 +129,20 @@ silo_cores() {
 
 usable_cpu_count() { usable_cpus | wc -l; }
 
+# --tls-cert/--tls-key for every silo, as absolute paths (a silo runs in its output folder).
+tls_args() {
+  [[ -n "${TRAINER_TLS_CERT:-}" ]] || return 0
+  echo --tls-cert
+  realpath -m "$TRAINER_TLS_CERT"
+  if [[ -n "${TRAINER_TLS_KEY:-}" ]]; then
+    echo --tls-key
+    realpath -m "$TRAINER_TLS_KEY"
+  fi
+}
+
 start_silo() {
   local i="$1" n="$2" log="$dir/silo-$1.log" cores
-  local -a extra=() pin=() dashboard=()
+  local -a extra=() pin=() dashboard=() tls=()
   cores="$(silo_cores "$i" "$n")"
   # NOTE: .NET sizes its thread pool and spinning by the CPUs it may use; a silo pinned to one core
   # that believes it has one (measured: 5.0-6.7 s) was slower than not pinning it (4.6-5.7 s), and
@@ -135,6 +151,7 @@ start_silo() {
   # shellcheck disable=SC2206 # word splitting of TRAINER_SILO_ARGS is intended
   [[ -n "${TRAINER_SILO_ARGS:-}" ]] && extra=(${TRAINER_SILO_ARGS})
   [[ "$base_dashboard" != 0 ]] && dashboard=(--dashboard-port $((base_dashboard + i)))
+  mapfile -t tls < <(tls_args)
   : >"$log"
   [[ -n "$cores" ]] && echo "cluster.sh: silo $i pinned to cores $cores (TRAINER_PIN_CORES=1)" >>"$log"
   # The silo runs in its output folder so it finds appsettings.json (the host's content root is the
@@ -144,7 +161,7 @@ start_silo() {
       --advertise "$(address_of "$i")" --primary-address "$(address_of 0)" \
       --silo-port $((base_silo + i)) --gateway-port $((base_gateway + i)) --primary-port "$base_silo" \
       "--Logging:Console:TimestampFormat=HH:mm:ss.fff " \
-      "${dashboard[@]}" "${extra[@]}" </dev/null >>"$log" 2>&1) &
+      "${dashboard[@]}" "${tls[@]}" "${extra[@]}" </dev/null >>"$log" 2>&1) &
   echo $! >"$dir/silo-$i.pid"
 }
 
@@ -211,6 +228,7 @@ cmd_start() {
   local IFS=,
   echo "cluster of $n silos ready; logs in $dir"
   echo "gateways: ${gateways[*]}"
+  [[ -n "${TRAINER_TLS_CERT:-}" ]] && echo "TLS: clients need --tls-cert $(realpath -m "$TRAINER_TLS_CERT")${TRAINER_TLS_KEY:+ --tls-key $(realpath -m "$TRAINER_TLS_KEY")}"
   [[ ${#dashboards[@]} -gt 0 ]] && echo "dashboards: ${dashboards[*]}"
   return 0
 }

@@ -65,6 +65,9 @@ internal static class CliOptions
     public static readonly Option<string?> Gateway = new("--gateway") { Description = "host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [default: TRAINER_GATEWAY, else an embedded silo in this process]" };
     public static readonly Option<string?> ClusterGateway = new("--gateway") { Description = $"host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [required, or TRAINER_GATEWAY; start a local cluster with {StartACluster}]" };
     public static readonly Option<string?> PlotGateway = new("--gateway") { Description = "host:port[,host:port...] or redis://host:port of the cluster that runs the jobs to plot [needed only for job ids; default: TRAINER_GATEWAY]" };
+    public static readonly Option<string?> TlsCert = new("--tls-cert") { Description = "The cluster's certificate, as its silos were started with: a .pfx (PKCS#12) file, or a PEM certificate with --tls-key (a running cluster only) [default: TRAINER_TLS_CERT, else no TLS]" };
+    public static readonly Option<string?> TlsKey = new("--tls-key") { Description = "The PEM private key of --tls-cert, when that file does not hold it [default: TRAINER_TLS_KEY]" };
+    public static readonly Option<string?> TlsPassword = new("--tls-password") { Description = "The password of the --tls-cert .pfx or of an encrypted PEM key [default: TRAINER_TLS_PASSWORD]" };
     public static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Cluster id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<string> ServiceId = new("--service-id") { Description = "Service id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the cluster's log on stderr, and how long connecting (and, for status, the job's answer) took" };
@@ -96,7 +99,7 @@ internal static class CliOptions
     /// <summary>The connection options of `train` (which may run an embedded silo) and, with <paramref name="embedded"/> false, of the commands that need a running cluster.</summary>
     public static Option[] ConnectionOptions(bool embedded) => ConnectionOptions(embedded ? Gateway : ClusterGateway);
 
-    public static Option[] ConnectionOptions(Option<string?> gateway) => [gateway, ClusterId, ServiceId, Verbose];
+    public static Option[] ConnectionOptions(Option<string?> gateway) => [gateway, TlsCert, TlsKey, TlsPassword, ClusterId, ServiceId, Verbose];
 
     public static JobArguments JobArguments(ParseResult r) => new()
     {
