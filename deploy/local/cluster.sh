@@ -26,6 +26,11 @@
 #                              silos beyond the list): its silo, gateway and link ports listen
 #                              there and it advertises it; e.g. 127.0.0.1,127.0.0.2 (Linux routes all
 #                              of 127/8 to loopback)                                        [127.0.0.1]
+#   TRAINER_TLS_CERT           the cluster's certificate (.pfx, or PEM with TRAINER_TLS_KEY): every silo
+#                              runs TLS with it (--tls-cert) and clients must give the same file
+#                              (docs/operations.md, "TLS and authentication"); its password, if any,
+#                              in TRAINER_TLS_PASSWORD                                      [no TLS]
+#   TRAINER_TLS_KEY            the PEM private key of TRAINER_TLS_CERT (--tls-key)          []
 #   TRAINER_SILO_ARGS          extra arguments appended to every silo's command line        []
 #   TRAINER_START_TIMEOUT      seconds to wait for all silos to log "Silo ready"            [90]
 #   TRAINER_STOP_TIMEOUT       seconds to wait after TERM before KILL                       [20]
@@ -129,9 +134,23 @@ silo_cores() {
 
 usable_cpu_count() { usable_cpus | wc -l; }
 
+# An absolute path for a non-empty one (cluster.env keeps the TLS files for `restart`).
+tls_path() { [[ -z "$1" ]] || realpath -m "$1"; }
+
+# --tls-cert/--tls-key for every silo, as absolute paths (a silo runs in its output folder).
+tls_args() {
+  [[ -n "${TRAINER_TLS_CERT:-}" ]] || return 0
+  echo --tls-cert
+  realpath -m "$TRAINER_TLS_CERT"
+  if [[ -n "${TRAINER_TLS_KEY:-}" ]]; then
+    echo --tls-key
+    realpath -m "$TRAINER_TLS_KEY"
+  fi
+}
+
 start_silo() {
   local i="$1" n="$2" log="$dir/silo-$1.log" cores
-  local -a extra=() pin=() dashboard=()
+  local -a extra=() pin=() dashboard=() tls=()
   cores="$(silo_cores "$i" "$n")"
   # NOTE: .NET sizes its thread pool and spinning by the CPUs it may use; a silo pinned to one core
   # that believes it has one (measured: 5.0-6.7 s) was slower than not pinning it (4.6-5.7 s), and
@@ -141,6 +160,7 @@ start_silo() {
   [[ -n "${TRAINER_SILO_ARGS:-}" ]] && extra=(${TRAINER_SILO_ARGS})
   [[ "$base_dashboard" != 0 ]] && dashboard=(--dashboard-port $((base_dashboard + i)))
   keep_previous_log "$log"
+  mapfile -t tls < <(tls_args)
   : >"$log"
   [[ -n "$cores" ]] && echo "cluster.sh: silo $i pinned to cores $cores (TRAINER_PIN_CORES=1)" >>"$log"
   # The silo runs in its output folder so it finds appsettings.json (the host's content root is the
@@ -150,7 +170,7 @@ start_silo() {
       --advertise "$(address_of "$i")" --primary-address "$(address_of 0)" \
       --silo-port $((base_silo + i)) --gateway-port $((base_gateway + i)) --primary-port "$base_silo" \
       "--Logging:Console:TimestampFormat=HH:mm:ss.fff " \
-      "${dashboard[@]}" "${extra[@]}" </dev/null >>"$log" 2>&1) &
+      "${dashboard[@]}" "${tls[@]}" "${extra[@]}" </dev/null >>"$log" 2>&1) &
   echo $! >"$dir/silo-$i.pid"
 }
 
@@ -211,8 +231,9 @@ cmd_start() {
   fi
   rm -f "$dir"/silo-*.pid
   build_if_stale Trainer.Silo "$silo_bin/trainer-silo.dll"
-  printf 'SILOS=%q\nBASE_SILO_PORT=%q\nBASE_GATEWAY_PORT=%q\nBASE_DASHBOARD_PORT=%q\nSILO_ADDRESSES=%q\nSILO_ARGS=%q\n' \
-    "$n" "$base_silo" "$base_gateway" "$base_dashboard" "${TRAINER_SILO_ADDRESSES:-127.0.0.1}" "${TRAINER_SILO_ARGS:-}" >"$dir/cluster.env"
+  printf 'SILOS=%q\nBASE_SILO_PORT=%q\nBASE_GATEWAY_PORT=%q\nBASE_DASHBOARD_PORT=%q\nSILO_ADDRESSES=%q\nSILO_ARGS=%q\nTLS_CERT=%q\nTLS_KEY=%q\n' \
+    "$n" "$base_silo" "$base_gateway" "$base_dashboard" "${TRAINER_SILO_ADDRESSES:-127.0.0.1}" "${TRAINER_SILO_ARGS:-}" \
+    "$(tls_path "${TRAINER_TLS_CERT:-}")" "$(tls_path "${TRAINER_TLS_KEY:-}")" >"$dir/cluster.env"
 
   local all=()
   for ((i = 0; i < n; i++)); do all+=("$i"); done
@@ -235,6 +256,7 @@ cmd_start() {
   local IFS=,
   echo "cluster of $n silos ready; logs in $dir"
   echo "gateways: ${gateways[*]}"
+  [[ -n "${TRAINER_TLS_CERT:-}" ]] && echo "TLS: clients need --tls-cert $(realpath -m "$TRAINER_TLS_CERT")${TRAINER_TLS_KEY:+ --tls-key $(realpath -m "$TRAINER_TLS_KEY")}"
   [[ ${#dashboards[@]} -gt 0 ]] && echo "dashboards: ${dashboards[*]}"
   return 0
 }
@@ -247,7 +269,7 @@ cmd_restart() {
   . "$dir/cluster.env"
   base_silo="$BASE_SILO_PORT" base_gateway="$BASE_GATEWAY_PORT" base_dashboard="$BASE_DASHBOARD_PORT"
   IFS=, read -r -a addresses <<<"$SILO_ADDRESSES"
-  TRAINER_SILO_ARGS="$SILO_ARGS"
+  TRAINER_SILO_ARGS="$SILO_ARGS" TRAINER_TLS_CERT="${TLS_CERT:-}" TRAINER_TLS_KEY="${TLS_KEY:-}"
   local i
   for i in "$@"; do
     [[ "$i" =~ ^[0-9]+$ ]] && ((i < SILOS)) || die "silo '$i' is not one of this cluster's silos 0..$((SILOS - 1))"

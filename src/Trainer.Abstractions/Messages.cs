@@ -75,7 +75,10 @@ public enum JobState
 /// checkpoint (0: the initial parameters), where a lost parameter server would replay from.
 /// <see cref="ResumedFrom"/>: the job this one continues (<see cref="JobSubmission.ResumeFrom"/>), from
 /// its step <see cref="ResumedAtStep"/>; the losses, steps and training time then count from that job's start.
-/// <see cref="LastEval"/>: the job's latest evaluation on its test set (none without one).
+/// <see cref="LastEval"/>: the job's latest evaluation on its test set (none without one); once a job with
+/// early stopping has ended, the one of its final weights, after the best step.
+/// <see cref="Stopping"/>: a job with early stopping's state after its latest evaluation (the best
+/// step, whose weights are its final ones, and whether it stopped early); null without early stopping.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.job-status")]
 public sealed record JobStatus(
@@ -94,7 +97,8 @@ public sealed record JobStatus(
     [property: Id(12)] int CheckpointStep = 0,
     [property: Id(13)] string? ResumedFrom = null,
     [property: Id(14)] int ResumedAtStep = 0,
-    [property: Id(15)] EvalRecord? LastEval = null)
+    [property: Id(15)] EvalRecord? LastEval = null,
+    [property: Id(16)] EarlyStopping? Stopping = null)
 {
     public bool IsTerminal => State is JobState.Completed or JobState.Diverged or JobState.Failed or JobState.Cancelled;
 
@@ -116,8 +120,8 @@ public sealed record LossBatch(
 
 /// <summary>
 /// One evaluation of a job's parameters after step <see cref="Step"/> (in epoch <see cref="Epoch"/>)
-/// on the samples of <see cref="Split"/> ("test"): their loss (the job's loss: a mean for ce and mse,
-/// a sum for sse) and the fraction classified right, in [0, 1].
+/// on the samples of <see cref="Split"/> ("val" or "test", <see cref="HeldOutEvaluation"/>): their loss (the job's loss: a mean for ce and mse,
+/// a sum for sse) and the fraction classified right, in [0, 1] (NaN when its targets are not classes).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.eval-record")]
 public sealed record EvalRecord(
@@ -152,15 +156,16 @@ public sealed record WorkRequest(
     [property: Id(7)] bool Seeded = false);
 
 /// <summary>
-/// One shard's SUMMED loss and its gradient pack for one step (dense slots and sufficient factors,
-/// laid out by the job's ExchangePlan; by reference when larger than one chunk). <see cref="NeedsParameters"/>:
+/// One worker's gradient pack for one step (one pack per block of its micro-shards: dense slots and
+/// sufficient factors, laid out by the job's ExchangePlan; by reference when larger than one chunk)
+/// and each block's SUMMED loss, in block order. <see cref="NeedsParameters"/>:
 /// the worker holds no cache at Step - 1 (it was re-activated) and computed nothing; the parameter server resends with parameters.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.shard-gradient")]
 public sealed record ShardGradient(
     [property: Id(0)] int Rank,
     [property: Id(1)] int Step,
-    [property: Id(2)] double Loss,
+    [property: Id(2)] double[] Losses,
     [property: Id(3)] TensorTransfer Pack,
     [property: Id(4)] bool NeedsParameters = false);
 
@@ -212,13 +217,16 @@ public sealed record LinkedRunResult(
 
 /// <summary>
 /// The losses of consecutive completed steps [FirstStep, FirstStep + Losses.Length), each computed
-/// before that step's update. A batch ends early at a non-finite loss.
+/// before that step's update, and the evaluations after them. A batch ends early at a non-finite
+/// loss, and where early stopping stops the job (<see cref="Stopping"/>: its state after the batch;
+/// null without early stopping).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.step-batch")]
 public sealed record StepBatch(
     [property: Id(0)] int FirstStep,
     [property: Id(1)] TensorPayload Losses,
-    [property: Id(2)] EvalRecord[]? Evals = null);
+    [property: Id(2)] EvalRecord[]? Evals = null,
+    [property: Id(3)] EarlyStopping? Stopping = null);
 
 /// <summary>
 /// A job's model state (float64) and where it stands, for initialising a parameter server, and as a
@@ -226,13 +234,18 @@ public sealed record StepBatch(
 /// slots (momentum's buffer; Adam's m then v; none for SGD); parameters alone stand for a zero
 /// state (step 0: uploaded initial parameters). It is null only at step 0 of a job whose spec draws
 /// its initial parameters (Init from Seed): whoever needs them draws them, so they are never stored or sent.
+/// A job with early stopping also carries its <see cref="Stopping"/> state and the float64 parameters
+/// after its best step (<see cref="Best"/>, null before the first validation), so a restored job
+/// stops where an undisturbed one does, with the same final weights.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.parameter-state")]
 public sealed record ParameterState(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] int StepsCompleted,
     [property: Id(2)] TensorPayload? Parameters,
-    [property: Id(3)] bool UploadedData);
+    [property: Id(3)] bool UploadedData,
+    [property: Id(4)] EarlyStopping? Stopping = null,
+    [property: Id(5)] TensorPayload? Best = null);
 
 /// <summary>
 /// Where a finished job stands, for a job that resumes it: its status (<see cref="JobState.Unknown"/>
@@ -251,17 +264,21 @@ public sealed record ResumePoint(
 /// <summary>
 /// A <see cref="ParameterState"/> between grains: its parameters inline when they fit one chunk,
 /// otherwise read from the sender (<see cref="TensorTransfer"/>); null as in the state (step 0, drawn from the seed).
+/// The best parameters of early stopping travel the same way.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.parameter-transfer")]
 public sealed record ParameterTransfer(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] int StepsCompleted,
     [property: Id(2)] TensorTransfer? Parameters,
-    [property: Id(3)] bool UploadedData)
+    [property: Id(3)] bool UploadedData,
+    [property: Id(4)] EarlyStopping? Stopping = null,
+    [property: Id(5)] TensorTransfer? Best = null)
 {
-    /// <summary>The state, its parameters read from their holder (in chunks of at most <paramref name="maxChunkBytes"/>) when they came by reference.</summary>
+    /// <summary>The state, its tensors read from their holder (in chunks of at most <paramref name="maxChunkBytes"/>) when they came by reference.</summary>
     public async Task<ParameterState> ReceiveAsync(int maxChunkBytes) =>
-        new(Spec, StepsCompleted, Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null, UploadedData);
+        new(Spec, StepsCompleted, Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null, UploadedData,
+            Stopping, Best is { } best ? await best.ReceiveAsync(maxChunkBytes) : null);
 }
 
 /// <summary>

@@ -60,6 +60,11 @@ public struct TrainingSpecSurrogate
     // NOTE: absent in messages from older builds, so it decodes as 0 = no test set.
     [Id(17)] public int TestSamples;
     [Id(18)] public int EvalEvery;
+    // NOTE: absent in messages from older builds, so it decodes as 0 = automatic.
+    [Id(19)] public int MicroShards;
+    // NOTE: absent in messages from older builds, so they decode as 0 = no validation set, no early stopping.
+    [Id(20)] public int ValidationSamples;
+    [Id(21)] public int EarlyStopping;
 }
 
 [RegisterConverter]
@@ -86,6 +91,9 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         DropLast = s.DropLast,
         TestSamples = s.TestSamples,
         EvalEvery = s.EvalEvery,
+        MicroShards = s.MicroShards,
+        ValidationSamples = s.ValidationSamples,
+        EarlyStopping = s.EarlyStopping,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -109,6 +117,9 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         DropLast = value.DropLast,
         TestSamples = value.TestSamples,
         EvalEvery = value.EvalEvery,
+        MicroShards = value.MicroShards,
+        ValidationSamples = value.ValidationSamples,
+        EarlyStopping = value.EarlyStopping,
     };
 }
 
@@ -156,5 +167,28 @@ public sealed class OptimizerSpecConverter : IConverter<OptimizerSpec, Optimizer
         WarmupSteps = value.WarmupSteps,
         StepEvery = value.StepEvery,
         Gamma = value.Gamma,
+    };
+}
+
+[GenerateSerializer, Alias("trainer.early-stopping")]
+public struct EarlyStoppingSurrogate
+{
+    [Id(0)] public int Patience;
+    [Id(1)] public int BestStep;
+    [Id(2)] public double BestLoss;
+    [Id(3)] public int Since;
+}
+
+[RegisterConverter]
+public sealed class EarlyStoppingConverter : IConverter<EarlyStopping, EarlyStoppingSurrogate>
+{
+    public EarlyStopping ConvertFromSurrogate(in EarlyStoppingSurrogate s) => new(s.Patience, s.BestStep, s.BestLoss, s.Since);
+
+    public EarlyStoppingSurrogate ConvertToSurrogate(in EarlyStopping value) => new()
+    {
+        Patience = value.Patience,
+        BestStep = value.BestStep,
+        BestLoss = value.BestLoss,
+        Since = value.Since,
     };
 }

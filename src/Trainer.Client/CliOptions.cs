@@ -20,11 +20,13 @@ internal static class CliOptions
     public static readonly Option<int> Seed = new("--seed") { Description = "Seed of the synthetic data and the initial weights", DefaultValueFactory = _ => 0 };
     public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) or (N,) integer class labels, or idx:DIR with MNIST-style train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (t10k-* as the test set) [default: synthetic N(0,1)]" };
     public static readonly Option<string?> Test = new("--test") { Description = "npy:DIR or idx:DIR whose (training) rows are the job's test set, scored after every epoch [default: the idx t10k files beside --data, if any]" };
-    public static readonly Option<int> EvalEvery = new("--eval-every") { Description = "Also score the test set every N steps (0: only after each epoch and the last step)", DefaultValueFactory = _ => 0 };
+    public static readonly Option<int> EvalEvery = new("--eval-every") { Description = "Also score the test and validation sets every N steps (0: only after each epoch and the last step)", DefaultValueFactory = _ => 0 };
+    public static readonly Option<double> ValFraction = new("--val-fraction") { Description = "Hold out this fraction of the training rows (ceil(f x N), a random subset seeded by --seed) as a validation set, scored when the test set is and never trained on (0: none)", DefaultValueFactory = _ => 0.0 };
+    public static readonly Option<int> EarlyStopping = new("--early-stopping") { Description = "Stop once P evaluations in a row have not lowered the validation loss, and keep the weights of the lowest (needs --val-fraction; 0: off)", DefaultValueFactory = _ => 0 };
     public static readonly Option<double?> Scale = new("--scale") { Description = "idx data: pixel = raw byte x this [default: byte / 255, pixels in [0, 1]]" };
     public static readonly Option<string> Init = new("--init") { Description = "auto (normal on synthetic data, as the seed; with --data: he for relu, else xavier), normal (N(0,1)), xavier, he, or npy:DIR with w1.npy, w2.npy, ...", DefaultValueFactory = _ => Client.JobArguments.AutoInit };
     public static readonly Option<string> Engine = new("--engine") { Description = "Gradient engine: hand (hand-derived) or autograd", DefaultValueFactory = _ => "hand" };
-    public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch; the parameter server applies the optimizer), split (each a slice of the first layer's units, for the whole batch, and applies the optimizer to it; bit-identical to 1 worker), or auto: split when the layers above the first hold at most 10% of the parameters (and the engine is hand), else data", DefaultValueFactory = _ => "data" };
+    public static readonly Option<string> Parallel = new("--parallel") { Description = "How workers divide the work: data (each a shard of the batch; the parameter server applies the optimizer), split (each a slice of the first layer's units, for the whole batch, and applies the optimizer to it; bit-identical to 1 worker with --micro-shards 1), or auto: split when the layers above the first hold at most 10% of the parameters (and the engine is hand), else data", DefaultValueFactory = _ => "data" };
     public static readonly Option<string> Optimizer = new("--optimizer") { Description = "Update rule: sgd (the seed's), momentum, nesterov, adam, adamw (PyTorch's)", DefaultValueFactory = _ => OptimizerSpec.Sgd.Name };
     public static readonly Option<double> Momentum = new("--momentum") { Description = "μ of momentum and nesterov", DefaultValueFactory = _ => OptimizerSpec.Sgd.Momentum };
     public static readonly Option<double> Beta1 = new("--beta1") { Description = "β1 of adam and adamw", DefaultValueFactory = _ => OptimizerSpec.Sgd.Beta1 };
@@ -35,6 +37,7 @@ internal static class CliOptions
     public static readonly Option<int> WarmupSteps = new("--warmup-steps") { Description = "Steps of linear warm-up before the schedule (0: none)", DefaultValueFactory = _ => OptimizerSpec.Sgd.WarmupSteps };
     public static readonly Option<int> LrStepEvery = new("--lr-step-every") { Description = "Period in steps of --lr-schedule step", DefaultValueFactory = _ => OptimizerSpec.Sgd.StepEvery };
     public static readonly Option<double> LrGamma = new("--lr-gamma") { Description = "Factor γ of --lr-schedule step", DefaultValueFactory = _ => OptimizerSpec.Sgd.Gamma };
+    public static readonly Option<int> MicroShards = new("--micro-shards") { Description = "Fixed parts each batch is cut into (data parallel): workers own whole parts and sums follow one tree over them, so the weights are the same bits for any worker count up to this (0: automatic, one per 32 samples of the batch, from 1 to 4, or the worker count if higher)", DefaultValueFactory = _ => 0 };
     public static readonly Option<int> PsShards = new("--ps-shards") { Description = "Parameter-server shards, each holding a range of the parameters and its optimizer state (data parallel; 0: automatic, one for sgd, otherwise one per 16.8M parameters)", DefaultValueFactory = _ => 0 };
     public static readonly Option<string> Precision = new("--precision") { Description = "Training arithmetic: float64 or float32 (hand engine only; stored weights stay float64)", DefaultValueFactory = _ => "float64" };
     public static readonly Option<double> GradientPenalty = new("--gradient-penalty") { Description = "λ of the input-gradient penalty λ·‖∂loss/∂x‖² (autograd engine only)", DefaultValueFactory = _ => 0.0 };
@@ -62,6 +65,9 @@ internal static class CliOptions
     public static readonly Option<string?> Gateway = new("--gateway") { Description = "host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [default: TRAINER_GATEWAY, else an embedded silo in this process]" };
     public static readonly Option<string?> ClusterGateway = new("--gateway") { Description = $"host:port[,host:port...] of a running cluster, or redis://host:port for a cluster on Redis membership [required, or TRAINER_GATEWAY; start a local cluster with {StartACluster}]" };
     public static readonly Option<string?> PlotGateway = new("--gateway") { Description = "host:port[,host:port...] or redis://host:port of the cluster that runs the jobs to plot [needed only for job ids; default: TRAINER_GATEWAY]" };
+    public static readonly Option<string?> TlsCert = new("--tls-cert") { Description = "The cluster's certificate, as its silos were started with: a .pfx (PKCS#12) file, or a PEM certificate with --tls-key (a running cluster only) [default: TRAINER_TLS_CERT, else no TLS]" };
+    public static readonly Option<string?> TlsKey = new("--tls-key") { Description = "The PEM private key of --tls-cert, when that file does not hold it [default: TRAINER_TLS_KEY]" };
+    public static readonly Option<string?> TlsPassword = new("--tls-password") { Description = "The password of the --tls-cert .pfx or of an encrypted PEM key [default: TRAINER_TLS_PASSWORD]" };
     public static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Cluster id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<string> ServiceId = new("--service-id") { Description = "Service id of the running cluster", DefaultValueFactory = _ => "trainer" };
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the cluster's log on stderr, and how long connecting (and, for status, the job's answer) took" };
@@ -71,8 +77,8 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "a job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, Test, EvalEvery, Scale, Init, Engine, Parallel,
-         Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards,
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, Test, EvalEvery, ValFraction, EarlyStopping, Scale, Init, Engine, Parallel,
+         Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards, MicroShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
     /// <summary>The model the saved weights were trained as: the options, and defaults, of `train`.</summary>
@@ -93,7 +99,7 @@ internal static class CliOptions
     /// <summary>The connection options of `train` (which may run an embedded silo) and, with <paramref name="embedded"/> false, of the commands that need a running cluster.</summary>
     public static Option[] ConnectionOptions(bool embedded) => ConnectionOptions(embedded ? Gateway : ClusterGateway);
 
-    public static Option[] ConnectionOptions(Option<string?> gateway) => [gateway, ClusterId, ServiceId, Verbose];
+    public static Option[] ConnectionOptions(Option<string?> gateway) => [gateway, TlsCert, TlsKey, TlsPassword, ClusterId, ServiceId, Verbose];
 
     public static JobArguments JobArguments(ParseResult r) => new()
     {
@@ -109,6 +115,8 @@ internal static class CliOptions
         DropLast = r.GetValue(DropLast),
         Test = r.GetValue(Test),
         EvalEvery = r.GetValue(EvalEvery),
+        ValFraction = r.GetValue(ValFraction),
+        EarlyStopping = r.GetValue(EarlyStopping),
         Workers = r.GetValue(Workers),
         Seed = r.GetValue(Seed),
         Data = r.GetValue(Data),
@@ -128,6 +136,7 @@ internal static class CliOptions
         LrStepEvery = r.GetValue(LrStepEvery),
         LrGamma = r.GetValue(LrGamma),
         PsShards = r.GetValue(PsShards),
+        MicroShards = r.GetValue(MicroShards),
         GradientPenalty = r.GetValue(GradientPenalty),
         CheckpointEvery = r.GetValue(CheckpointEvery),
         CheckpointMinSeconds = r.GetValue(CheckpointMinSeconds),

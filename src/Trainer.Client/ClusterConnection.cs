@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Trainer.Core;
 using Trainer.Dashboard;
+using Trainer.Grains;
 using Trainer.Hosting;
 
 namespace Trainer.Client;
@@ -34,14 +35,18 @@ internal sealed class ClusterConnection : IAsyncDisposable
     public string Description { get; }
 
     /// <param name="dashboardPort">The embedded silo serves its web dashboard on this loopback port (null: none).</param>
+    /// <param name="certificate">The cluster's certificate: connect to the gateways over TLS with it (null: plain TCP).</param>
     public static async Task<ClusterConnection> OpenAsync(string? gateways, string clusterId, string serviceId, bool verbose, CancellationToken cancellation,
-        int? dashboardPort = null)
+        int? dashboardPort = null, ClusterCertificate? certificate = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        SpecException? tlsProblem = null;
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning);
         builder.Logging.AddFilter("Orleans", verbose ? LogLevel.Warning : LogLevel.Error);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // A failed start is reported once, as this command's error; the host's own log of it is a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", verbose ? LogLevel.Warning : LogLevel.None);
         string description;
         if (gateways is null)
         {
@@ -51,23 +56,38 @@ internal sealed class ClusterConnection : IAsyncDisposable
                 builder.Configuration.AddInMemoryCollection([new(DashboardSettings.PortKey, port.ToString(CultureInfo.InvariantCulture))]);
             builder.UseOrleans(silo => silo
                 .UseLocalhostClustering(siloPort, gatewayPort, null, serviceId, $"{clusterId}-embedded-{Environment.ProcessId}")
-                .AddTrainer(builder.Configuration));
+                .AddTrainer(builder.Configuration)
+                .GuardInternalGrains());
             description = "embedded silo (in this process)" + (dashboardPort is null or 0 ? "" : $", dashboard {DashboardSettings.From(builder.Configuration).Url}");
         }
         else
         {
             bool viaRedis = gateways.StartsWith(RedisScheme, StringComparison.OrdinalIgnoreCase);
             var endpoints = viaRedis ? [] : ParseGateways(gateways);
-            builder.UseOrleansClient(client => (viaRedis
+            // Whether a gateway's TLS was found to agree with this client's: then TLS is not why connecting fails.
+            bool agreed = false;
+            int probes = 0;
+            builder.UseOrleansClient(client =>
+            {
+                (viaRedis
                     // A cluster on Redis membership: the live gateways are read from Redis, so no silo is special.
                     ? client.UseRedisClustering(gateways[RedisScheme.Length..])
                     : client.UseStaticClustering(endpoints))
                 .Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = serviceId; })
                 .UseConnectionRetryFilter(async (exception, token) =>
                 {
+                    // A gateway that closes the connection may be refusing this client's TLS (or its lack of it): ask one, a few times at most.
+                    for (int i = 0; !agreed && tlsProblem is null && probes < MaxTlsProbes && i < endpoints.Length; i++, probes++)
+                    {
+                        var (reached, problem) = await GatewayTlsProbe.DiagnoseAsync(endpoints[i], certificate, token);
+                        (agreed, tlsProblem) = (reached && problem is null, problem);
+                    }
+                    if (tlsProblem is not null) return false;
                     await Task.Delay(TimeSpan.FromMilliseconds(500), token);
                     return !token.IsCancellationRequested;
-                }));
+                });
+                if (certificate is not null) client.UseClusterTls(certificate);
+            });
             description = $"cluster '{clusterId}' via {gateways}";
         }
         var host = builder.Build();
@@ -77,10 +97,16 @@ internal sealed class ClusterConnection : IAsyncDisposable
         {
             await host.StartAsync(connectTimeout.Token);
         }
+        catch (Exception) when (tlsProblem is not null)
+        {
+            host.Dispose();
+            throw tlsProblem;
+        }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             host.Dispose();
-            throw new SpecException("gateway", gateways, "no gateway answered within 30 s; start the cluster first (deploy/local/cluster.sh start N) or check the ports");
+            throw new SpecException("gateway", gateways, "no gateway answered within 30 s; start the cluster first (deploy/local/cluster.sh start N) or check the ports"
+                + (gateways!.StartsWith(RedisScheme, StringComparison.OrdinalIgnoreCase) ? ", and that --tls-cert is the cluster's certificate if it runs TLS" : ""));
         }
         catch
         {
@@ -90,6 +116,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
         return new ClusterConnection(host, description);
     }
+
+    // Each probe is a TLS handshake the gateway may log a warning for.
+    private const int MaxTlsProbes = 6;
 
     /// <summary>`--gateway redis://host:port`: find the gateways in the Redis membership table.</summary>
     public const string RedisScheme = "redis://";

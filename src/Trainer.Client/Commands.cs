@@ -104,10 +104,13 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
 
     /// <summary>The job's own score of its final parameters on its test set, if it made one.</summary>
     private static EvalRecord? FinalEval(JobStatus status) =>
-        status.LastEval is { } last && last.Step == status.StepsCompleted && status.State == JobState.Completed ? last : null;
+        status.LastEval is { } last && last.Step == FinalWeightsStep(status) && status.State == JobState.Completed ? last : null;
+
+    /// <summary>The step after which the job's final weights are: its last, or with early stopping its best.</summary>
+    private static int FinalWeightsStep(JobStatus status) => status.Stopping is { BestStep: > 0 } best ? best.BestStep : status.StepsCompleted;
 
     private static EvalRecord Scored(JobStatus final, EvaluationResult result) =>
-        new(final.StepsCompleted, final.Spec!.Schedule().EpochOf(Math.Max(1, final.StepsCompleted)), "test", result.Samples, result.Loss, result.Accuracy);
+        new(FinalWeightsStep(final), final.Spec!.Schedule().EpochOf(Math.Max(1, FinalWeightsStep(final))), HeldOutEvaluation.TestSplit, result.Samples, result.Loss, result.Accuracy);
 
     private async Task<int> Submit(ParseResult r, CancellationToken cancellation)
     {
@@ -275,15 +278,25 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         bool verbose = r.GetValue(CliOptions.Verbose);
         if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Describe(Blas.Default)}");
         var connecting = System.Diagnostics.Stopwatch.StartNew();
-        var connection = await ClusterConnection.OpenAsync(Gateway(r), r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation, dashboardPort);
+        var gateway = Gateway(r);
+        // Only a running cluster's gateways speak TLS; the embedded silo has no one else to talk to.
+        var certificate = gateway is null ? null : ClusterCertificate(r);
+        var connection = await ClusterConnection.OpenAsync(gateway, r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation, dashboardPort, certificate);
         // The client's own start-up (mostly compiling Orleans' client code) is most of a short command's time: say how much.
         if (verbose) error.WriteLine($"trainer: connected to the {connection.Description} in {connecting.ElapsedMilliseconds} ms ({(DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds:F0} ms since this process started)");
         return connection;
     }
 
+    /// <summary>The cluster's certificate from --tls-cert, --tls-key and --tls-password (or their TRAINER_TLS_* variables), checked; null: no TLS.</summary>
+    private static Grains.ClusterCertificate? ClusterCertificate(ParseResult r) => new Hosting.ClusterCertificateFiles(
+        r.GetValue(CliOptions.TlsCert) ?? Variable("TRAINER_TLS_CERT"), r.GetValue(CliOptions.TlsKey) ?? Variable("TRAINER_TLS_KEY"), r.GetValue(CliOptions.TlsPassword),
+        new("tls-cert", "tls-key", "tls-password")).Load();
+
+    private static string? Variable(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+
     /// <summary>--gateway, else the TRAINER_GATEWAY environment variable, else null (embedded).</summary>
     private static string? Gateway(ParseResult r) =>
-        r.GetValue<string?>("--gateway") ?? (Environment.GetEnvironmentVariable("TRAINER_GATEWAY") is { Length: > 0 } g ? g : null);
+        r.GetValue<string?>("--gateway") ?? Variable("TRAINER_GATEWAY");
 
     private static string NewJobId() => "job-" + Guid.NewGuid().ToString("N")[..12];
 

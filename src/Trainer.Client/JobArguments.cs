@@ -25,6 +25,10 @@ internal sealed record JobArguments
     /// <summary>--test: a folder whose rows are the test set (instead of the idx t10k files beside --data).</summary>
     public string? Test { get; init; }
     public int EvalEvery { get; init; }
+    /// <summary>--val-fraction: the share of the training rows held out as a validation set (<see cref="ValidationSplit"/>); 0: none.</summary>
+    public double ValFraction { get; init; }
+    /// <summary>--early-stopping: evaluations without a better validation loss before the job stops; 0: off.</summary>
+    public int EarlyStopping { get; init; }
     public int Workers { get; init; } = 2;
     public int Seed { get; init; }
     public string? Data { get; init; }
@@ -52,6 +56,7 @@ internal sealed record JobArguments
     public int LrStepEvery { get; init; } = OptimizerSpec.Sgd.StepEvery;
     public double LrGamma { get; init; } = OptimizerSpec.Sgd.Gamma;
     public int PsShards { get; init; }
+    public int MicroShards { get; init; }
     public double GradientPenalty { get; init; }
     public int CheckpointEvery { get; init; } = 100;
     public double CheckpointMinSeconds { get; init; } = TrainingSpec.DefaultCheckpointMinSeconds;
@@ -60,13 +65,41 @@ internal sealed record JobArguments
 
     public const int SyntheticBatch = 64;
 
-    /// <summary>The training rows, then the test set's, as one payload.</summary>
-    private static TensorPayload Rows(double[] training, double[] test)
+    /// <summary>The training rows, then the validation set's and the test set's (when there are), as the job's uploaded samples.</summary>
+    private static DatasetPayload Upload(Dataset training, params Dataset?[] heldOut)
     {
-        var payload = TensorPayload.Allocate<double>(training.Length + test.Length, out var values);
-        training.CopyTo(values);
-        test.CopyTo(values[training.Length..]);
+        Dataset[] parts = [training, .. heldOut.OfType<Dataset>()];
+        return new DatasetPayload(parts.Sum(p => p.Count), training.InputSize, training.OutputSize, Rows(parts, p => p.X), Rows(parts, p => p.Y));
+    }
+
+    private static TensorPayload Rows(Dataset[] parts, Func<Dataset, double[]> of)
+    {
+        var payload = TensorPayload.Allocate<double>(parts.Sum(p => of(p).Length), out var values);
+        int at = 0;
+        foreach (var part in parts)
+        {
+            of(part).CopyTo(values[at..]);
+            at += of(part).Length;
+        }
         return payload;
+    }
+
+    /// <summary>
+    /// --val-fraction's split of the job's rows: <paramref name="data"/>'s, or with synthetic data
+    /// (null) the --batch rows drawn here from the seed, so they are split as a file's would be.
+    /// Null when no row is held out.
+    /// </summary>
+    private (Dataset Training, Dataset Validation)? HoldOut(Dataset? data, ModelSpec model)
+    {
+        if (ValFraction == 0) return null;
+        int samples = data?.Count ?? Batch ?? SyntheticBatch;
+        // Validate names a batch that is not a count of samples.
+        if (samples <= 0 || samples > TrainingSpec.MaxBatchFor(model, Trainer.Core.Training.Precision.Float64)) return null;
+        int count = ValidationSplit.CountFor(samples, ValFraction);
+        if (count == 0) return null;
+        var rows = data ?? Synthetic.Data(samples, model.InputSize, model.OutputSize, Seed);
+        var split = new ValidationSplit(samples, count, Seed);
+        return (split.Training(rows), split.Validation(rows));
     }
 
     /// <summary>--steps, or --epochs passes over the data in batches of <paramref name="batch"/> (<paramref name="samples"/> 0: one batch is all of it).</summary>
@@ -131,7 +164,8 @@ internal sealed record JobArguments
         };
         Dataset? data = null;
         string dataDescription = $"synthetic N(0,1), seed {Seed}";
-        if (LoadData(model) is { } loaded)
+        var loaded = LoadData(model);
+        if (loaded is not null)
         {
             data = loaded.Train;
             test = loaded.Test;
@@ -147,13 +181,24 @@ internal sealed record JobArguments
         }
         else if (Test is { } given)
             throw new SpecException("test", given, "allowed only with --data (a test set scores a job trained on real data)");
-        if (EvalEvery != 0 && test is null)
-            throw new SpecException("eval-every", EvalEvery, "allowed only with a test set: idx t10k files beside --data, or --test");
+        Dataset? validation = null;
+        if (HoldOut(data, model) is { } split)
+        {
+            // Synthetic data is one full batch: of the rows the split leaves.
+            if (data is not null && Batch is { } given && given > split.Training.Count)
+                throw new SpecException(ValidationSplit.Field, ValFraction,
+                    $"it holds out {split.Validation.Count} of the {data.Count} samples, leaving {split.Training.Count}: fewer than one batch of {given}; lower --val-fraction or --batch");
+            dataDescription = data is null ? $"{dataDescription} ({split.Training.Count + split.Validation.Count} samples drawn, {split.Validation.Count} held out for validation)"
+                : $"{loaded!.Description} ({data.Count} samples, {split.Validation.Count} held out for validation{(test is null ? "" : $", {test.Count} test")})";
+            (data, validation) = (split.Training, split.Validation);
+        }
+        if (EvalEvery != 0 && test is null && validation is null)
+            throw new SpecException("eval-every", EvalEvery, "allowed only with a test set (idx t10k files beside --data, or --test) or a validation set (--val-fraction)");
         // Synthetic data is one full batch of --batch samples; real data is gone through in mini-batches of it.
-        int batch = Batch ?? data?.Count ?? SyntheticBatch;
+        int batch = loaded is null && validation is not null ? data!.Count : Batch ?? data?.Count ?? SyntheticBatch;
         int samples = data is not null && batch > 0 && batch < data.Count ? data.Count : 0;
         if (DropLast && samples == 0)
-            throw new SpecException("drop-last", "true", $"allowed only with mini-batches: --data and a --batch below its sample count ({(data is null ? "synthetic data is one batch" : $"{data.Count} samples")})");
+            throw new SpecException("drop-last", "true", $"allowed only with mini-batches: --data and a --batch below its sample count ({(loaded is null ? "synthetic data is one batch" : $"{data!.Count} samples")})");
         int steps = StepsFor(batch, samples);
 
         InitKind initKind = InitKind.Normal;
@@ -168,7 +213,7 @@ internal sealed record JobArguments
         else
         {
             initKind = Init.Trim().Equals(AutoInit, StringComparison.OrdinalIgnoreCase)
-                ? data is null ? InitKind.Normal : model.Activation == Trainer.Core.Models.Activation.Relu ? InitKind.He : InitKind.Xavier
+                ? loaded is null ? InitKind.Normal : model.Activation == Trainer.Core.Models.Activation.Relu ? InitKind.He : InitKind.Xavier
                 : Init.Trim().ToLowerInvariant() is "normal" or "xavier" or "he" ? Initializer.Parse(Init)
                 : throw new SpecException("init", Init, "allowed: auto, normal, xavier, he, or npy:DIR");
             initDescription = $"{initKind.Name()}, seed {Seed}";
@@ -190,18 +235,20 @@ internal sealed record JobArguments
             Parallelism = parallelism ?? Parallelism.Data,
             Optimizer = optimizer,
             ParameterServerShards = PsShards,
+            MicroShards = MicroShards,
             GradientPenalty = GradientPenalty,
             CheckpointEvery = CheckpointEvery,
             CheckpointMinSeconds = CheckpointMinSeconds,
             // The test set travels after the training rows; the job scores its parameters on it.
             TestSamples = test?.Count ?? 0,
+            // The validation rows travel between the training rows and the test set's.
+            ValidationSamples = validation?.Count ?? 0,
+            EarlyStopping = EarlyStopping,
             EvalEvery = EvalEvery,
         };
         spec = (parallelism is null ? spec.WithPreferredParallelism() : spec).Validate();
 
-        var payload = data is null ? null : test is null
-            ? new DatasetPayload(data.Count, data.InputSize, data.OutputSize, TensorPayload.From(data.X), TensorPayload.From(data.Y))
-            : new DatasetPayload(data.Count + test.Count, data.InputSize, data.OutputSize, Rows(data.X, test.X), Rows(data.Y, test.Y));
+        var payload = data is null ? null : Upload(data, validation, test);
         if (Resume is { } resume && string.IsNullOrWhiteSpace(resume))
             throw new SpecException("resume", resume, "allowed: the id of a finished job (see `trainer list`)");
         return new JobSubmission(spec, payload, initial, dataDescription, initDescription, ResumeFrom: Resume);

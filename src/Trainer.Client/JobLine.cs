@@ -17,7 +17,7 @@ internal static class JobLine
     public static string Describe(JobSubmission s)
     {
         var spec = s.Spec;
-        return $"{spec.Model}, {spec.Workers} workers, {Batches(spec)}, {spec.Steps} steps{Epochs(spec)}, lr {Number(spec.LearningRate)}, "
+        return $"{spec.Model}, {spec.Workers} workers, {Batches(spec)}, {spec.Steps} steps{Epochs(spec)}{EarlyStopping(spec)}, lr {Number(spec.LearningRate)}, "
             + $"engine {Lower(spec.Engine)}, {Lower(spec.Precision)}, {HowItRuns(spec)}; data {s.DataDescription}; init {s.InitDescription}";
     }
 
@@ -38,6 +38,10 @@ internal static class JobLine
         double epochs = (double)spec.Steps / spec.Schedule().BatchesPerEpoch;
         return $" ({epochs.ToString("0.##", CultureInfo.InvariantCulture)} epoch{(epochs == 1 ? "" : "s")})";
     }
+
+    /// <summary><c>, early stopping after 3 evaluations without a lower validation loss</c>; empty without early stopping.</summary>
+    private static string EarlyStopping(TrainingSpec spec) => spec.EarlyStopping == 0 ? ""
+        : $", early stopping after {spec.EarlyStopping} evaluation{(spec.EarlyStopping == 1 ? "" : "s")} without a lower validation loss";
 
     /// <summary><c>; resumed from job-… at step 500</c> for a job that continues another; empty otherwise.</summary>
     public static string Resumed(JobStatus started) =>

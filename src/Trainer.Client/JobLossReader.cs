@@ -3,7 +3,7 @@ using Trainer.Core;
 
 namespace Trainer.Client;
 
-/// <summary>Reads every loss a job on a cluster has recorded so far into a <see cref="LossSeries"/> named after the job.</summary>
+/// <summary>Reads every loss and evaluation a job on a cluster has recorded so far into a <see cref="LossSeries"/> named after the job.</summary>
 internal sealed class JobLossReader(ClusterRetry retry)
 {
     /// <summary>The most the job grain answers per call; larger histories are read on in further calls.</summary>
@@ -13,6 +13,7 @@ internal sealed class JobLossReader(ClusterRetry retry)
     {
         var steps = new List<int>();
         var losses = new List<double>();
+        var evals = new List<EvalPoint>();
         int next = 1;
         while (true)
         {
@@ -26,12 +27,12 @@ internal sealed class JobLossReader(ClusterRetry retry)
                 steps.Add(batch.FromStep + i);
                 losses.Add(values[i]);
             }
+            evals.AddRange((batch.Evals ?? []).Select(e => new EvalPoint(e.Step, e.Epoch, e.Split, e.Loss, e.Accuracy)));
             next = batch.FromStep + values.Length;
             if (values.Length == 0 || next > batch.Status.StepsCompleted) break;
         }
         if (steps.Count == 0)
             throw new SpecException("job", jobId, "it has no losses yet; plot it once it has run a step");
-        // Jobs do not evaluate yet: their evaluations will come from the grain when they do.
-        return new LossSeries(jobId, [.. steps], [.. losses], []);
+        return new LossSeries(jobId, [.. steps], [.. losses], evals);
     }
 }

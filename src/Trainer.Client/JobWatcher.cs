@@ -13,8 +13,8 @@ namespace Trainer.Client;
 internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
 {
     private readonly ClusterRetry _retry = new(error);
-    // The latest evaluation's accuracy, shown beside the steps after it.
-    private double? _accuracy;
+    // The latest evaluations' accuracy on the test and validation sets, shown beside the steps after them.
+    private double? _accuracy, _validationAccuracy;
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
     private const int BatchSize = 10_000;
     private static readonly TimeSpan BatchingDelay = TimeSpan.FromMilliseconds(50);
@@ -37,7 +37,7 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
             int totalSteps = status.Spec?.Steps ?? 0;
             var elapsed = TimeSpan.FromSeconds(status.TrainingSeconds);
             double rate = Rate(status);
-            // A mini-batch job's steps belong to epochs: the display shows which, and the latest test accuracy.
+            // A mini-batch job's steps belong to epochs: the display shows which, and the latest accuracies.
             var schedule = status.Spec is { MiniBatches: true } spec ? spec.Schedule() : null;
             var evals = batch.Evals ?? [];
             int nextEval = 0;
@@ -45,11 +45,14 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
             {
                 int step = batch.FromStep + i;
                 progress.Report(new StepProgress(step, totalSteps, losses[i], elapsed, rate)
-                    { Epoch = schedule?.EpochOf(step), TotalEpochs = schedule?.EpochsIn(totalSteps), Accuracy = _accuracy });
+                    { Epoch = schedule?.EpochOf(step), TotalEpochs = schedule?.EpochsIn(totalSteps), Accuracy = _accuracy, ValidationAccuracy = _validationAccuracy });
                 for (; nextEval < evals.Length && evals[nextEval].Step == step; nextEval++)
                 {
-                    progress.ReportEval(evals[nextEval]);
-                    _accuracy = evals[nextEval].Accuracy;
+                    var eval = evals[nextEval];
+                    progress.ReportEval(eval);
+                    double? accuracy = double.IsNaN(eval.Accuracy) ? null : eval.Accuracy;
+                    if (eval.Split == HeldOutEvaluation.ValidationSplit) _validationAccuracy = accuracy;
+                    else _accuracy = accuracy;
                 }
             }
             next = batch.FromStep + losses.Length;
@@ -89,6 +92,13 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
                 $"\"steps_per_second\":{Number(rate)}",
             };
             if (status.Spec is { } spec) fields.Add($"\"optimizer\":{JsonSerializer.Serialize(spec.Optimizer.Name)}");
+            if (Best(status) is { } best)
+            {
+                fields.Add($"\"stopped_early\":{(best.Stopping.Stopped ? "true" : "false")}");
+                fields.Add($"\"best_step\":{best.Stopping.BestStep}");
+                fields.Add($"\"best_epoch\":{best.Epoch}");
+                fields.Add($"\"best_val_loss\":{Number(best.Stopping.BestLoss)}");
+            }
             if (test is not null)
             {
                 fields.Add($"\"test_loss\":{Number(test.Loss)}");
@@ -107,9 +117,16 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
         };
         output.WriteLine($"{summary}: job {status.JobId}, final loss {status.LastLoss.ToString("G10", CultureInfo.InvariantCulture)} after {status.StepsCompleted} steps in {seconds.ToString("F2", CultureInfo.InvariantCulture)} s ({rate.ToString("F1", CultureInfo.InvariantCulture)} steps/s)"
             + (status.Message is { } m ? $"; {m}" : ""));
+        if (Best(status) is { } kept)
+            output.WriteLine($"best weights: step {kept.Stopping.BestStep} (epoch {kept.Epoch}), validation loss {kept.Stopping.BestLoss.ToString("G10", CultureInfo.InvariantCulture)}"
+                + (kept.Stopping.Stopped ? $"; stopped early, {kept.Stopping.Patience} evaluations without a lower one" : "; they are the job's weights"));
         if (test is not null)
-            output.WriteLine($"test: {test.Samples} samples, loss {test.Loss.ToString("G10", CultureInfo.InvariantCulture)}, accuracy {(100 * test.Accuracy).ToString("F2", CultureInfo.InvariantCulture)}%");
+            output.WriteLine($"test: {test.Samples} samples, loss {test.Loss.ToString("G10", CultureInfo.InvariantCulture)}{PlainProgress.Accuracy(test.Accuracy)}");
     }
+
+    /// <summary>Early stopping's best step (and its epoch), whose weights are the job's; null without early stopping or before its first validation.</summary>
+    private static (EarlyStopping Stopping, int Epoch)? Best(JobStatus status) =>
+        status is { Stopping: { BestStep: > 0 } stopping, Spec: { } spec } ? (stopping, spec.Schedule().EpochOf(stopping.BestStep)) : null;
 
     /// <summary>JSON has no NaN or Infinity; they are written as null.</summary>
     public static string Number(double value) =>

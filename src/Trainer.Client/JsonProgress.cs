@@ -10,7 +10,7 @@ internal sealed class JsonProgress(TextWriter output) : IProgressReporter
     public void Report(StepProgress p) =>
         output.WriteLine($"{{\"event\":\"step\",\"step\":{p.Step},\"loss\":{JobWatcher.Number(p.Loss)}}}");
 
-    /// <summary>{"event":"eval","step":S,"epoch":E,"split":"test","loss":L,"accuracy":A} (what `trainer plot` draws as accuracy).</summary>
+    /// <summary>{"event":"eval","step":S,"epoch":E,"split":"test","loss":L,"accuracy":A}, "val" for the validation set (what `trainer plot` draws as accuracy).</summary>
     public void ReportEval(EvalRecord e) =>
         output.WriteLine($"{{\"event\":\"eval\",\"step\":{e.Step},\"epoch\":{e.Epoch},\"split\":{System.Text.Json.JsonSerializer.Serialize(e.Split)},\"loss\":{JobWatcher.Number(e.Loss)},\"accuracy\":{JobWatcher.Number(e.Accuracy)}}}");
 }

@@ -7,7 +7,8 @@ namespace Trainer.Client;
 
 /// <summary>
 /// The live display on a terminal: a bar, the percentage, then
-/// <c>[epoch E/N  ]step S/T  loss L[  accuracy A]  R steps/s  elapsed h:mm:ss  ETA h:mm:ss</c>.
+/// <c>[epoch E/N  ]step S/T  loss L[  val accuracy V][  accuracy A]  R steps/s  elapsed h:mm:ss  ETA h:mm:ss</c>
+/// (the accuracy is the test set's: "test accuracy" beside a validation one).
 /// </summary>
 internal sealed class LiveProgress(IAnsiConsole console) : IProgressReporter
 {
@@ -45,7 +46,8 @@ internal sealed class LiveProgress(IAnsiConsole console) : IProgressReporter
         if (p.Epoch is { } epoch) parts.Add(p.TotalEpochs is { } epochs ? $"epoch {epoch}/{epochs}" : $"epoch {epoch}");
         parts.Add($"step {p.Step}/{p.TotalSteps}");
         parts.Add($"loss {p.Loss.ToString("G6", CultureInfo.InvariantCulture)}");
-        if (p.Accuracy is { } accuracy) parts.Add($"accuracy {accuracy.ToString("0.0000", CultureInfo.InvariantCulture)}");
+        if (p.ValidationAccuracy is { } validation) parts.Add($"val accuracy {validation.ToString("0.0000", CultureInfo.InvariantCulture)}");
+        if (p.Accuracy is { } accuracy) parts.Add($"{(p.ValidationAccuracy is null ? "" : "test ")}accuracy {accuracy.ToString("0.0000", CultureInfo.InvariantCulture)}");
         parts.Add($"{p.StepsPerSecond.ToString("F1", CultureInfo.InvariantCulture)} steps/s");
         parts.Add($"elapsed {Clock(p.Elapsed)}");
         parts.Add($"ETA {(p.Remaining is { } left ? Clock(left) : "--:--")}");

@@ -7,7 +7,8 @@ namespace Trainer.Client;
 /// <summary>
 /// Draws loss against step, one line per <see cref="LossSeries"/> (legend: its name), and, when a
 /// series has evaluations, their loss on the same axis and their accuracy on a right-hand axis, in
-/// the series' colour with markers. Non-finite losses are left out, and with a log scale so are
+/// the series' colour with markers (circles and squares for the test set, triangles for the validation
+/// set). Non-finite losses are left out, and with a log scale so are
 /// losses at or below 0 (a log has no place for them); a series left with no point is refused.
 /// </summary>
 internal static class LossPlot
@@ -45,16 +46,17 @@ internal static class LossPlot
             line.LineWidth = 1.5f;
             foreach (var split in s.Evals.GroupBy(e => e.Split))
             {
+                bool validation = split.Key == Trainer.Core.Training.HeldOutEvaluation.ValidationSplit;
                 var (evalXs, evalLosses) = Points([.. split.Select(e => e.Step)], [.. split.Select(e => e.Loss)], logY);
                 var evalLoss = plot.Add.ScatterLine(evalXs, evalLosses, color);
-                evalLoss.MarkerShape = MarkerShape.FilledCircle;
+                evalLoss.MarkerShape = validation ? MarkerShape.FilledTriangleUp : MarkerShape.FilledCircle;
                 evalLoss.MarkerSize = 6;
                 evalLoss.LegendText = $"{s.Name} {split.Key} loss";
                 var (accXs, accuracies) = Points([.. split.Select(e => e.Step)], [.. split.Select(e => e.Accuracy)], logY: false);
                 var accuracy = plot.Add.ScatterLine(accXs, accuracies, color);
                 // NOTE: markers, not a dash pattern, tell accuracy apart: Skia's SVG canvas cannot draw
                 // dashes and says so on stdout, which would land in the CLI's output.
-                accuracy.MarkerShape = MarkerShape.OpenSquare;
+                accuracy.MarkerShape = validation ? MarkerShape.OpenTriangleUp : MarkerShape.OpenSquare;
                 accuracy.MarkerSize = 7;
                 accuracy.Axes.YAxis = plot.Axes.Right;
                 accuracy.LegendText = $"{s.Name} {split.Key} accuracy";

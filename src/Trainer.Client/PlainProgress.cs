@@ -31,7 +31,11 @@ internal sealed class PlainProgress(TextWriter output, bool live = false) : IPro
 
     public void ReportEval(EvalRecord e) => output.WriteLine(EvalLine(e));
 
-    /// <summary><c>epoch 3 (step 1407): test loss 0.3521, accuracy 87.41%</c></summary>
+    /// <summary><c>epoch 3 (step 1407): test loss 0.3521, accuracy 87.41%</c> (<c>val loss</c> for the validation set)</summary>
     public static string EvalLine(EvalRecord e) =>
-        $"epoch {e.Epoch} (step {e.Step}): {e.Split} loss {e.Loss.ToString("G6", CultureInfo.InvariantCulture)}, accuracy {(100 * e.Accuracy).ToString("F2", CultureInfo.InvariantCulture)}%";
+        $"epoch {e.Epoch} (step {e.Step}): {e.Split} loss {e.Loss.ToString("G6", CultureInfo.InvariantCulture)}{Accuracy(e.Accuracy)}";
+
+    /// <summary><c>, accuracy 87.41%</c>; empty for targets that are not classes (NaN).</summary>
+    public static string Accuracy(double accuracy) =>
+        double.IsNaN(accuracy) ? "" : $", accuracy {(100 * accuracy).ToString("F2", CultureInfo.InvariantCulture)}%";
 }

@@ -12,7 +12,7 @@ internal interface IProgressReporter
 
     void Report(StepProgress progress);
 
-    /// <summary>An evaluation of the job's parameters on its test set (after a step already reported).</summary>
+    /// <summary>An evaluation of the job's parameters on its validation or test set (after a step already reported).</summary>
     void ReportEval(EvalRecord eval);
 }
 

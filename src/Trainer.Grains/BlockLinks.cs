@@ -92,25 +92,25 @@ internal sealed class LocalPeer : IBlockLink
 }
 
 /// <summary>
-/// Two workers of different silos: one TCP connection, frames of (step, length, block). A read that
+/// Two workers of different silos: one TCP connection (TLS in a TLS cluster), frames of (step, length, block). A read that
 /// sees nothing, or a send whose previous block the peer does not take, for <paramref name="timeout"/>
 /// (<see cref="TrainerOptions.LinkReadTimeout"/>) fails: the peer is hung or cut off.
 /// </summary>
 internal sealed class TcpLink : IBlockLink
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly string _job;
     private readonly TimeSpan _timeout;
     private readonly byte[] _header = new byte[8];
     private byte[] _frame = [];
     private Task _sending = Task.CompletedTask;
 
-    public TcpLink(int peer, Socket socket, string job, TimeSpan timeout)
+    public TcpLink(int peer, LinkConnection connection, string job, TimeSpan timeout)
     {
-        (Peer, _socket, _job, _timeout) = (peer, socket, job, timeout);
+        (Peer, _socket, _stream, _job, _timeout) = (peer, connection.Socket, connection.Stream, job, timeout);
+        // A TLS stream's reads block in the socket's reads too (their timeout reaches it as the same IOException), so this bounds them as well.
         _socket.ReceiveTimeout = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
-        _stream = new NetworkStream(socket, ownsSocket: true);
     }
 
     public int Peer { get; }

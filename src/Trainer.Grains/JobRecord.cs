@@ -47,8 +47,11 @@ public sealed class JobRecord
     /// <summary>SHA-256 of the uploaded samples (null: synthetic data), which a job resuming this one must match.</summary>
     [Id(8)] public string? DataChecksum { get; set; }
 
-    /// <summary>The job's evaluations on its test set so far, in step order (one per epoch: small).</summary>
+    /// <summary>The job's evaluations on its held-out sets so far, in step order (one per set and epoch: small).</summary>
     [Id(9)] public EvalRecord[] Evals { get; set; } = [];
+
+    /// <summary>The checkpoint's early-stopping best parameters (<see cref="ParameterState.Best"/>) when they went to storage in chunks.</summary>
+    [Id(10)] public StoredTensor? StoredCheckpointBest { get; set; }
 }
 
 /// <summary>The losses of <see cref="JobRecord.LossChunkSteps"/> consecutive steps, stored once under the job grain's id (see <see cref="StoredLosses"/>).</summary>

@@ -19,7 +19,7 @@ internal sealed class JobStore(
     private readonly StoredTensors _storedTensors = new(storage, grain, chunkBytes);
     // Chunks of losses known to be in storage (see WriteRecord).
     private int _chunksStored;
-    // The chunked tensors the stored record names (at most a checkpoint's and the final ones).
+    // The chunked tensors the stored record names (at most a checkpoint's, its best ones and the final ones).
     private List<(TensorPayload Payload, StoredTensor Where)> _storedParameters = [];
     private int _nextSlot;
 
@@ -46,12 +46,14 @@ internal sealed class JobStore(
             ? sizes with { X = await _storedTensors.ReadAsync(x), Y = await _storedTensors.ReadAsync(y) }
             : data.State.Data;
 
-    /// <summary>The record's checkpoint with its parameters, read from their chunks when stored apart.</summary>
+    /// <summary>The record's checkpoint with its parameters (and early stopping's best ones), read from their chunks when stored apart.</summary>
     public async Task<ParameterState?> ReadCheckpointAsync()
     {
         var checkpoint = record.State.Checkpoint;
-        if (record.State.StoredCheckpointParameters is not { } stored || checkpoint is null) return checkpoint;
-        return checkpoint with { Parameters = await ReadStoredAsync(stored) };
+        if (checkpoint is null) return null;
+        if (record.State.StoredCheckpointParameters is { } stored) checkpoint = checkpoint with { Parameters = await ReadStoredAsync(stored) };
+        if (record.State.StoredCheckpointBest is { } best) checkpoint = checkpoint with { Best = await ReadStoredAsync(best) };
+        return checkpoint;
     }
 
     /// <summary>The record's final tensor, read from its chunks when stored apart (null: the job has none).</summary>
@@ -88,15 +90,21 @@ internal sealed class JobStore(
             for (int i = 0; i < chunks.Length; i++) await _storedLosses.WriteAsync(first + i, chunks[i]);
             _chunksStored = sealedChunks;
             var storedCheckpoint = await StoreAsync(checkpoint?.Parameters);
+            var storedBest = await StoreAsync(checkpoint?.Best);
             var storedFinal = await StoreAsync(final);
             record.State.SealedLossChunks = sealedChunks;
             record.State.Losses = rest;
-            record.State.Checkpoint = storedCheckpoint is null ? checkpoint : checkpoint! with { Parameters = null };
+            record.State.Checkpoint = checkpoint is null ? null : checkpoint with
+            {
+                Parameters = storedCheckpoint is null ? checkpoint.Parameters : null,
+                Best = storedBest is null ? checkpoint.Best : null,
+            };
             record.State.StoredCheckpointParameters = storedCheckpoint?.Where;
+            record.State.StoredCheckpointBest = storedBest?.Where;
             record.State.FinalParameters = storedFinal is null ? final : null;
             record.State.StoredFinalParameters = storedFinal?.Where;
             await record.WriteOwnedStateAsync();
-            var named = new[] { storedCheckpoint, storedFinal }.OfType<(TensorPayload Payload, StoredTensor Where)>().ToList();
+            var named = new[] { storedCheckpoint, storedBest, storedFinal }.OfType<(TensorPayload Payload, StoredTensor Where)>().ToList();
             foreach (var stale in _storedParameters.Except(named))
             {
                 try { await _storedTensors.ClearAsync(stale.Where); }
@@ -115,7 +123,7 @@ internal sealed class JobStore(
         if (tensor is null || tensor.Bytes.Length <= _storedTensors.ChunkBytes) return null;
         foreach (var stored in _storedParameters)
             if (ReferenceEquals(stored.Payload, tensor)) return stored;
-        int slot = Math.Max(_nextSlot, 1 + Math.Max(record.State.StoredCheckpointParameters?.Slot ?? 0, record.State.StoredFinalParameters?.Slot ?? 0));
+        int slot = Math.Max(_nextSlot, 1 + new[] { record.State.StoredCheckpointParameters, record.State.StoredCheckpointBest, record.State.StoredFinalParameters }.Max(stored => stored?.Slot ?? 0));
         _nextSlot = slot + 1;
         return (tensor, await _storedTensors.WriteAsync(slot, tensor));
     }

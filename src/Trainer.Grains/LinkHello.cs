@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Trainer.Grains;
@@ -34,10 +33,10 @@ internal static class LinkHello
     }
 
     /// <summary>Reads a hello; throws <see cref="InvalidDataException"/> for anything else, reading no more than a hello's bytes.</summary>
-    public static async Task<WorkerLinks.LinkKey> ReadAsync(Socket socket, CancellationToken cancel)
+    public static async Task<WorkerLinks.LinkKey> ReadAsync(Stream stream, CancellationToken cancel)
     {
         var head = new byte[HeaderBytes];
-        await ReceiveExactlyAsync(socket, head, cancel);
+        await stream.ReadExactlyAsync(head, cancel);
         int magic = BinaryPrimitives.ReadInt32LittleEndian(head), version = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(4));
         if (magic != Magic || version != Version)
             throw new InvalidDataException($"it is not a Trainer split link of version {Version} (magic 0x{magic:X8}, version {version})");
@@ -47,17 +46,7 @@ internal static class LinkHello
         if (jobBytes is <= 0 or > MaxJobIdBytes)
             throw new InvalidDataException($"job id length {jobBytes} is outside 1..{MaxJobIdBytes}");
         var job = new byte[jobBytes];
-        await ReceiveExactlyAsync(socket, job, cancel);
+        await stream.ReadExactlyAsync(job, cancel);
         return new WorkerLinks.LinkKey(Encoding.UTF8.GetString(job), generation, from, to);
-    }
-
-    public static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancel)
-    {
-        while (buffer.Length > 0)
-        {
-            int read = await socket.ReceiveAsync(buffer, SocketFlags.None, cancel);
-            if (read == 0) throw new EndOfStreamException("the connection closed");
-            buffer = buffer[read..];
-        }
     }
 }

@@ -10,6 +10,8 @@ namespace Trainer.Grains;
 /// its hello (which link it is) and holds it until the link's worker claims it. Anyone who reaches
 /// the port can connect, so what it holds is bounded (docs/operations.md, "The link port"):
 /// <list type="bullet">
+/// <item>in a TLS cluster a connection that does not authenticate with the cluster's certificate
+/// (<see cref="LinkSecurity"/>) is closed before its hello is read;</item>
 /// <item>a hello for a worker that has no run on this silo is refused at once;</item>
 /// <item>at most <see cref="TrainerOptions.MaxUnclaimedLinks"/> connections wait for their hello or
 /// their worker; the oldest is dropped to make room;</item>
@@ -27,14 +29,15 @@ internal sealed class LinkListener : IDisposable
     private readonly Func<LinkKey, bool> _expected;
     private readonly int _maxUnclaimed;
     private readonly TimeSpan _expiry;
-    private readonly ThrottledWarning _refused, _dropped, _acceptFailed;
+    private readonly LinkSecurity _security;
+    private readonly ThrottledWarning _refused, _unauthenticated, _dropped, _acceptFailed;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
     // Connections no worker has claimed, oldest first: waiting for their hello (no key yet) or parked under it.
     private readonly LinkedList<Connection> _unclaimed = new();
     private readonly Dictionary<LinkKey, LinkedListNode<Connection>> _parked = [];
     // Workers waiting for their link's connection.
-    private readonly Dictionary<LinkKey, TaskCompletionSource<Socket>> _claims = [];
+    private readonly Dictionary<LinkKey, TaskCompletionSource<LinkConnection>> _claims = [];
 
     private sealed class Connection(Socket socket, EndPoint? remote)
     {
@@ -42,13 +45,18 @@ internal sealed class LinkListener : IDisposable
         public EndPoint? Remote => remote;
         public DateTime Since { get; } = DateTime.UtcNow;
         public LinkKey? Key { get; set; }
+        // Closing the stream closes the socket; until the handshake is done there is only the socket.
+        public Stream? Stream { get; set; }
+        public LinkConnection Taken => new(socket, Stream!);
+        public void Close() => (Stream as IDisposable ?? socket).Dispose();
     }
 
     /// <param name="expected">Whether a worker of this silo may take up a link under this key (it has a run here).</param>
-    public LinkListener(IPEndPoint endpoint, Func<LinkKey, bool> expected, TrainerOptions options, ILogger logger)
+    public LinkListener(IPEndPoint endpoint, Func<LinkKey, bool> expected, LinkSecurity security, TrainerOptions options, ILogger logger)
     {
-        (_expected, _maxUnclaimed, _expiry) = (expected, options.MaxUnclaimedLinks, options.SplitLinkTimeout);
+        (_expected, _security, _maxUnclaimed, _expiry) = (expected, security, options.MaxUnclaimedLinks, options.SplitLinkTimeout);
         _refused = new(logger, "Split-job links: a connection was refused", WarningPeriod);
+        _unauthenticated = new(logger, "Split-job links: a connection failed authentication and was closed", WarningPeriod);
         _dropped = new(logger, "Split-job links: an unclaimed connection was closed", WarningPeriod);
         _acceptFailed = new(logger, "Split-job links: accepting a connection failed", WarningPeriod);
         _listener = new TcpListener(endpoint);
@@ -76,22 +84,22 @@ internal sealed class LinkListener : IDisposable
     }
 
     /// <summary>The connection of link <paramref name="key"/>, once its hello has arrived (it may have already).</summary>
-    public async Task<Socket> ClaimAsync(LinkKey key, TimeSpan timeout, CancellationToken cancel)
+    public async Task<LinkConnection> ClaimAsync(LinkKey key, TimeSpan timeout, CancellationToken cancel)
     {
-        TaskCompletionSource<Socket> claim;
+        TaskCompletionSource<LinkConnection> claim;
         lock (_gate)
         {
             if (_parked.Remove(key, out var parked))
             {
                 _unclaimed.Remove(parked);
-                return parked.Value.Socket;
+                return parked.Value.Taken;
             }
             _claims[key] = claim = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
-        Socket? socket = null;
+        LinkConnection? taken = null;
         try
         {
-            return socket = await claim.Task.WaitAsync(timeout, cancel);
+            return (taken = await claim.Task.WaitAsync(timeout, cancel)).Value;
         }
         finally
         {
@@ -100,20 +108,20 @@ internal sealed class LinkListener : IDisposable
                 if (_claims.TryGetValue(key, out var mine) && mine == claim) _claims.Remove(key);
             }
             // Handed over (under the lock) just as this claim gave up: nobody else will take it.
-            if (socket is null && claim.Task.IsCompletedSuccessfully) claim.Task.Result.Dispose();
+            if (taken is null && claim.Task.IsCompletedSuccessfully) claim.Task.Result.Dispose();
         }
     }
 
     /// <summary>Closes the connections parked for worker <paramref name="rank"/> of <paramref name="job"/> by runs older than <paramref name="generation"/>.</summary>
     public void Close(string job, long generation, int rank)
     {
-        List<Socket> closed = [];
+        List<Connection> closed = [];
         lock (_gate)
         {
             foreach (var node in _parked.Where(p => p.Key.Job == job && p.Key.To == rank && p.Key.Generation < generation).Select(p => p.Value).ToList())
                 closed.Add(Remove(node));
         }
-        foreach (var socket in closed) socket.Dispose();
+        foreach (var connection in closed) connection.Close();
     }
 
     private async Task AcceptLoopAsync()
@@ -147,28 +155,33 @@ internal sealed class LinkListener : IDisposable
         EndPoint? remote;
         try { remote = socket.RemoteEndPoint; }
         catch (SocketException) { remote = null; }
-        List<Socket> dropped = [];
+        List<Connection> dropped = [];
         LinkedListNode<Connection> node;
         lock (_gate)
         {
             node = _unclaimed.AddLast(new Connection(socket, remote));
             while (_unclaimed.Count > _maxUnclaimed) dropped.Add(Remove(_unclaimed.First!));
         }
-        foreach (var old in dropped) old.Dispose();
+        foreach (var old in dropped) old.Close();
         if (dropped.Count > 0)
             _dropped.Warn($"more than {_maxUnclaimed} connections waited for their hello or their worker (Trainer:MaxUnclaimedLinks); the oldest was closed");
         _ = ReceiveHelloAsync(node);
     }
 
-    /// <summary>Reads the connection's hello, then hands it to its worker, parks it for the worker, or refuses it.</summary>
+    /// <summary>
+    /// Authenticates the connection (in a TLS cluster) and reads its hello, then hands it to its
+    /// worker, parks it for the worker, or refuses it.
+    /// </summary>
     private async Task ReceiveHelloAsync(LinkedListNode<Connection> node)
     {
-        var (socket, remote) = (node.Value.Socket, node.Value.Remote);
+        var (connection, remote) = (node.Value, node.Value.Remote);
         string refusal;
         try
         {
-            socket.NoDelay = true;
-            var key = await LinkHello.ReadAsync(socket, _stopping.Token);
+            connection.Socket.NoDelay = true;
+            var stream = await AuthenticateAsync(node);
+            if (stream is null) return;   // closed meanwhile, or refused as unauthenticated
+            var key = await LinkHello.ReadAsync(stream, _stopping.Token);
             lock (_gate)
             {
                 if (node.List is null) return;   // dropped or expired meanwhile: already closed
@@ -177,7 +190,7 @@ internal sealed class LinkListener : IDisposable
                 else if (_claims.Remove(key, out var claim))
                 {
                     _unclaimed.Remove(node);
-                    claim.SetResult(socket);
+                    claim.SetResult(connection.Taken);
                     return;
                 }
                 else
@@ -203,7 +216,42 @@ internal sealed class LinkListener : IDisposable
             return;   // the silo is stopping; Dispose closes what is left
         }
         _refused.Warn($"from {remote?.ToString() ?? "?"}: {refusal}");
-        socket.Dispose();
+        connection.Close();
+    }
+
+    /// <summary>
+    /// The connection's stream once it is authenticated (<see cref="LinkSecurity"/>); null when it
+    /// failed authentication (it is then closed and logged) or was closed meanwhile.
+    /// </summary>
+    private async Task<Stream?> AuthenticateAsync(LinkedListNode<Connection> node)
+    {
+        var connection = node.Value;
+        Stream stream;
+        try
+        {
+            stream = await _security.AcceptAsync(connection.Socket, _stopping.Token);
+        }
+        catch (System.Security.Authentication.AuthenticationException e) when (!_stopping.IsCancellationRequested)
+        {
+            lock (_gate)
+            {
+                if (node.List is null) return null;   // dropped or expired: its closing is what failed the handshake
+                _unclaimed.Remove(node);
+            }
+            connection.Close();
+            _unauthenticated.Warn($"from {connection.Remote?.ToString() ?? "?"}: {e.Message}");
+            return null;
+        }
+        lock (_gate)
+        {
+            if (node.List is not null)
+            {
+                connection.Stream = stream;
+                return stream;
+            }
+        }
+        stream.Dispose();   // dropped or expired during the handshake
+        return null;
     }
 
     /// <summary>Closes connections that waited longer than a worker waits to link up: whoever opened them has given up.</summary>
@@ -214,13 +262,13 @@ internal sealed class LinkListener : IDisposable
         {
             while (await timer.WaitForNextTickAsync(_stopping.Token))
             {
-                List<Socket> expired = [];
+                List<Connection> expired = [];
                 lock (_gate)
                 {
                     var before = DateTime.UtcNow - _expiry;
                     while (_unclaimed.First is { } oldest && oldest.Value.Since < before) expired.Add(Remove(oldest));
                 }
-                foreach (var socket in expired) socket.Dispose();
+                foreach (var connection in expired) connection.Close();
                 if (expired.Count > 0)
                     _dropped.Warn($"{expired.Count} connection(s) waited {_expiry.TotalSeconds:F0} s (Trainer:SplitLinkTimeout) for their hello or their worker");
             }
@@ -231,24 +279,30 @@ internal sealed class LinkListener : IDisposable
     }
 
     // Under _gate.
-    private Socket Remove(LinkedListNode<Connection> node)
+    private Connection Remove(LinkedListNode<Connection> node)
     {
         _unclaimed.Remove(node);
         if (node.Value.Key is { } key) _parked.Remove(key);
-        return node.Value.Socket;
+        return node.Value;
     }
 
     public void Dispose()
     {
         _stopping.Cancel();
         _listener.Stop();
-        List<Socket> open;
+        List<Connection> open;
         lock (_gate)
         {
-            open = [.. _unclaimed.Select(u => u.Socket)];
+            open = [.. _unclaimed];
             _unclaimed.Clear();
             _parked.Clear();
         }
-        foreach (var socket in open) socket.Dispose();
+        foreach (var connection in open) connection.Close();
     }
+}
+
+/// <summary>A link's connection once its hello has arrived: the socket (for its timeouts and address) and the stream its blocks travel on (TLS in a TLS cluster).</summary>
+internal readonly record struct LinkConnection(Socket Socket, Stream Stream) : IDisposable
+{
+    public void Dispose() => Stream.Dispose();
 }

@@ -22,7 +22,9 @@ namespace Trainer.Grains;
 /// window of steps at a time instead: each worker owns its slice of the first layer and that
 /// slice's optimizer state, the workers exchange their activations over links, and the server
 /// starts each window, checks that every worker computed the same losses, and merges the workers'
-/// shares for a checkpoint.
+/// shares for a checkpoint. A data-parallel job's server also scores its parameters on the held-out
+/// rows (<see cref="HeldOutEvaluation"/>) and ends a batch where early stopping stops the job; that
+/// state goes into every checkpoint with the model state.
 /// </summary>
 /// <remarks>
 /// Placed beside the job grain that activates it: the job talks to it every batch of steps. A
@@ -44,9 +46,9 @@ public sealed class ParameterServerGrain(
     private bool _factors;
     // A data-parallel job's parameters, optimizer state and update.
     private ServerModel? _model;
-    // The job's test set (the rows after its training samples), what scores it, and a float64 copy of the parameters to score.
-    private Dataset? _test;
-    private Evaluation? _evaluation;
+    // What scores the job's held-out sets (validation, test: the rows after its training samples) and
+    // keeps early stopping's state, and a float64 copy of the parameters to score.
+    private HeldOutEvaluation? _heldOut;
     private double[] _scored = [];
     // Whether the workers' caches must be (re)loaded before the next step: after every initialisation.
     private bool _workersLoad;
@@ -101,6 +103,7 @@ public sealed class ParameterServerGrain(
         if (spec.Parallelism == Parallelism.SplitFirstLayer)
         {
             _model = null;
+            _heldOut = null;
             _split = SplitServer.Create(spec);
             _splitState = state.Parameters is { } parameters ? _split.FromFloat64(parameters) : null;
             NextGeneration();
@@ -116,7 +119,7 @@ public sealed class ParameterServerGrain(
         var modelState = state.Parameters ?? await compute.Run(() => InitialParameters.Float64(spec));
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
         if (_model.Sharded) await LoadShardsAsync(spec, modelState);
-        await LoadTestSetAsync(spec);
+        await LoadHeldOutAsync(spec, state);
         logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
             JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold its state and apply" : "applies", spec.Optimizer.Name, plan.Describe(),
             _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step");
@@ -161,31 +164,36 @@ public sealed class ParameterServerGrain(
         });
     }
 
-    /// <summary>The job's test set: the <see cref="TrainingSpec.TestSamples"/> rows after its training samples in the uploaded data.</summary>
-    private async Task LoadTestSetAsync(TrainingSpec spec)
+    /// <summary>
+    /// The job's held-out sets: the <see cref="TrainingSpec.HeldOutSamples"/> rows after its training
+    /// samples in the uploaded data (validation, then test), and early stopping's state and best
+    /// parameters from <paramref name="state"/> (a checkpoint's; none at the start).
+    /// </summary>
+    private async Task LoadHeldOutAsync(TrainingSpec spec, ParameterState state)
     {
-        if (spec.TestSamples == 0)
+        if (spec.HeldOutSamples == 0)
         {
-            (_test, _evaluation) = (null, null);
+            _heldOut = null;
             return;
         }
-        var rows = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(spec.ResolvedSamples, spec.TestSamples))
-            ?? throw new StateLostException($"The parameter server of job {JobId}: the job's test set is gone (its silo was lost); the job must restore it.");
-        _test = new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize);
-        _evaluation = new Evaluation(spec.Model);
+        var rows = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(spec.ResolvedSamples, spec.HeldOutSamples))
+            ?? throw new StateLostException($"The parameter server of job {JobId}: the job's held-out rows are gone (their silo was lost); the job must restore them.");
+        var heldOut = new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize);
+        _heldOut = new HeldOutEvaluation(spec, heldOut, state.Stopping, state.Best?.ToArray());
         _scored = new double[ParameterLayout.For(spec.Model).Count];
     }
 
-    /// <summary>The parameters after <paramref name="step"/> scored on the test set (a compute thread's work).</summary>
-    private async Task<EvalRecord> EvaluateAsync(int step)
+    /// <summary>The parameters after <paramref name="step"/> scored on the held-out sets (a compute thread's work), which steps early stopping.</summary>
+    private async Task<IEnumerable<EvalRecord>> EvaluateAsync(int step)
     {
-        var (model, test, evaluation, spec) = (_model!, _test!, _evaluation!, _spec!);
-        var result = await compute.Run(() =>
+        var (model, heldOut, scored, spec) = (_model!, _heldOut!, _scored, _spec!);
+        var scores = await compute.Run(() =>
         {
-            model.CopyParameters(_scored);
-            return evaluation.Evaluate(_scored, test);
+            model.CopyParameters(scored);
+            return heldOut.Score(step, scored);
         });
-        return new EvalRecord(step, spec.Schedule().EpochOf(step), "test", result.Samples, result.Loss, result.Accuracy);
+        int epoch = spec.Schedule().EpochOf(step);
+        return scores.Select(s => new EvalRecord(step, epoch, s.Split, s.Result.Samples, s.Result.Loss, s.Accuracy));
     }
 
     /// <summary>
@@ -228,9 +236,14 @@ public sealed class ParameterServerGrain(
             double loss = await RunStepAsync(step);
             losses.Add(loss);
             if (!double.IsFinite(loss)) break;
-            if (_evaluation is not null && _spec.EvaluatesAfter(step)) (evals ??= []).Add(await EvaluateAsync(step));
+            if (_heldOut is not null && _spec.EvaluatesAfter(step))
+            {
+                (evals ??= []).AddRange(await EvaluateAsync(step));
+                // Early stopping ends the job here: no step may follow.
+                if (_heldOut.Stopped) break;
+            }
         }
-        _lastBatch = new StepBatch(firstStep, TensorPayload.From(CollectionsMarshal.AsSpan(losses)), evals?.ToArray());
+        _lastBatch = new StepBatch(firstStep, TensorPayload.From(CollectionsMarshal.AsSpan(losses)), evals?.ToArray(), _heldOut?.Stopping);
         return _lastBatch;
     }
 
@@ -254,10 +267,10 @@ public sealed class ParameterServerGrain(
         {
             var result = await pending[rank];
             if (result.NeedsParameters) result = await ResyncAsync(rank, request);
-            await model.AddAsync(rank, result.Loss, await Offers.ReceiveAsync(result.Pack));
+            await model.AddAsync(rank, result.Losses, await Offers.ReceiveAsync(result.Pack));
         }
         await _applying;
-        double loss = model.Complete(step);
+        double loss = await model.CompleteAsync(step);
         if (model.Sharded) await StepShardsAsync(step);
         _workersLoad = false;
         _seeded = false;
@@ -410,9 +423,11 @@ public sealed class ParameterServerGrain(
         return State(split.ToFloat64(split.Merge(shares)));
     }
 
-    // Offered until read once; two may be out at a time (a checkpoint and a client's fetch).
+    // Offered until read once; two may be out at a time (a checkpoint and a client's fetch). Early
+    // stopping's state and best parameters go with the model state: a checkpoint must restore them.
     private ParameterTransfer State(TensorPayload modelState) =>
-        new(_spec!, _stepsCompleted, Offers.Send("state", modelState, once: true, keep: 2), _uploadedData);
+        new(_spec!, _stepsCompleted, Offers.Send("state", modelState, once: true, keep: 2), _uploadedData,
+            _heldOut?.Stopping, Offers.SendOptional("best", _heldOut?.Best is { } best ? TensorPayload.From(best) : null, once: true, keep: 2));
 
     /// <summary>
     /// Worker <paramref name="rank"/> answered that it holds no cache of the parameters (it was

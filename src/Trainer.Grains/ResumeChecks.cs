@@ -49,6 +49,8 @@ internal static class ResumeChecks
     public static void CheckSubmission(string from, ResumePoint point, TrainingSpec spec, string? dataChecksum)
     {
         var old = point.Status.Spec!;
+        if (old.EarlyStopping > 0)
+            throw Refuse(from, $"job {from} ran with --early-stopping {old.EarlyStopping}: it kept its best step's weights, not the state after its last step, so there is nothing to continue; start a new job (--init npy:DIR takes its saved weights)");
         foreach (var (name, of) in Fields)
             if (!Equals(of(old), of(spec)))
                 throw Refuse(from, $"the job to resume has {name} {Show(of(old))}; this one {Show(of(spec))}. Only --steps, --checkpoint-every and --checkpoint-min-seconds may differ");

@@ -47,17 +47,18 @@ internal abstract class ServerModel
     public abstract void Begin(int step);
 
     /// <summary>
-    /// Adds the next shard's pack; shards must come in rank order. A large pack is added in parts,
+    /// Adds the next worker's pack and its blocks' summed losses; workers must come in rank order. A large pack is added in parts,
     /// one on the calling thread and the others on compute threads at the same time: element-wise,
     /// so the same bits (the sum of the last shard is on the step's critical path).
     /// </summary>
-    public abstract ValueTask AddAsync(int rank, double loss, TensorPayload pack);
+    public abstract ValueTask AddAsync(int rank, double[] losses, TensorPayload pack);
 
     /// <summary>
     /// Checks every shard was added and returns the step's loss. With SGD the update is left pending
-    /// (<see cref="ApplyPending"/>); otherwise the optimizer steps the parameters now.
+    /// (<see cref="ApplyPending"/>); otherwise the optimizer steps the parameters now, in parts on
+    /// the compute threads at once (element-wise, so the same bits): the workers wait for them.
     /// </summary>
-    public abstract double Complete(int step);
+    public abstract ValueTask<double> CompleteAsync(int step);
 
     /// <summary>Applies a pending SGD update to the parameters (nothing when none is pending).</summary>
     public abstract void ApplyPending();
@@ -128,14 +129,17 @@ internal abstract class ServerModel
     private sealed class Typed<T>(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) : ServerModel where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly BatchSchedule _schedule = spec.Schedule();
-        // One per batch size (the batch's, and an epoch's smaller last one).
-        private readonly Shape[] _shapes = [.. spec.Schedule().Sizes.Select(size => new Shape(spec, plan.ForBatch(size)))];
+        private readonly PerBatchSize<Shape> _shapes = new(spec.Schedule(), size => new Shape(spec, plan.ForBatch(size)));
         private readonly int _count = plan.Layout.Count;
         private readonly int _slots = spec.Optimizer.StateSlots;
         private readonly TensorPayload _parameters = new(new byte[plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]);
         private readonly Shard[] _ranges = Shard.Split(plan.Layout.Count, spec.ResolvedParameterServerShards());
-        // Unsharded: the optimizer state. Sharded: the shards hold it, and this server the step's gradient and each shard's range of it.
-        private readonly T[] _state = spec.ResolvedParameterServerShards() > 1 ? [] : new T[spec.Optimizer.StateSlots * plan.Layout.Count];
+        // Unsharded: the optimizer state, cut into the parts the optimizer steps at once, each part's
+        // slots one after another (what Optimizer.Step takes for a range). Sharded: the shards hold it,
+        // and this server the step's gradient and each shard's range of it.
+        private readonly Shard[] _parts = Shard.Split(plan.Layout.Count, Math.Clamp(plan.Layout.Count / PartValues, 1, compute.MaximumConcurrencyLevel));
+        private T[][]? _stateParts;
+        private readonly Optimizer<T> _optimizer = Optimizer<T>.For(spec);
         private T[]? _gradient;
         private TensorPayload[]? _gradientRanges;
         // The data's inputs (a factored first layer), and a mini-batch's, gathered for the step being applied.
@@ -169,8 +173,17 @@ internal abstract class ServerModel
             if (values.Length != _count && values.Length != (1 + _slots) * _count)
                 throw new InvalidOperationException($"The model state has {values.Length} values; the model has {_count} parameters and the optimizer {_slots} state slots of as many.");
             Precisions.Narrow<T>(values[.._count], Values);
-            if (values.Length == _count || Sharded) _state.AsSpan().Clear();
-            else Precisions.Narrow<T>(values[_count..], _state);
+            if (!Sharded && _slots > 0)
+            {
+                _stateParts ??= [.. _parts.Select(part => new T[_slots * part.Count])];
+                for (int p = 0; p < _parts.Length; p++)
+                    for (int slot = 0; slot < _slots; slot++)
+                    {
+                        var target = _stateParts[p].AsSpan(slot * _parts[p].Count, _parts[p].Count);
+                        if (values.Length == _count) target.Clear();
+                        else Precisions.Narrow<T>(values.Slice((1 + slot) * _count + _parts[p].Start, _parts[p].Count), target);
+                    }
+            }
             if (plan.NeedsBatchInputs)
             {
                 var x = inputs ?? throw new InvalidOperationException("The plan factors the first layer: the parameter server needs the batch's inputs.");
@@ -181,18 +194,18 @@ internal abstract class ServerModel
 
         public override void Begin(int step)
         {
-            _building = ShapeOf(step);
+            _building = _shapes.For(step);
             _building.Ring.Swap();
             _building.Builder.Reset();
         }
 
-        public override async ValueTask AddAsync(int rank, double loss, TensorPayload pack)
+        public override async ValueTask AddAsync(int rank, double[] losses, TensorPayload pack)
         {
             var shape = _building;
             int parts = Math.Clamp(shape.Builder.ShardLength(rank) / PartValues, 1, compute.MaximumConcurrencyLevel);
             if (parts == 1)
             {
-                shape.Builder.Add(rank, loss, Pack(shape, rank, pack), shape.Ring.Current);
+                shape.Builder.Add(rank, losses, Pack(shape, rank, pack), shape.Ring.Current);
                 return;
             }
             var others = new Task[parts - 1];
@@ -203,27 +216,60 @@ internal abstract class ServerModel
             }
             shape.Builder.AddPart(rank, Pack(shape, rank, pack), shape.Ring.Current, 0, parts);
             await Task.WhenAll(others);
-            shape.Builder.Accept(rank, loss);
+            shape.Builder.Accept(rank, losses);
         }
 
         private static ReadOnlySpan<T> Pack(Shape shape, int rank, TensorPayload pack) => pack.ValuesOf<T>(shape.Builder.ShardLength(rank), $"the gradient pack of worker {rank}");
 
-        public override double Complete(int step)
+        public override async ValueTask<double> CompleteAsync(int step)
         {
             if (_pending != 0) throw new InvalidOperationException($"Step {_pending}'s update was never applied.");
             double loss = _building.Builder.Complete();
             _completed = _building;
             _pendingUpdate = _building.Ring.CurrentPayload;
             _pendingShape = _building;
-            // Sharded, the shards step the parameters (BuildGradient reads the update); otherwise it is pending here.
+            // Sharded, the shards step the parameters (BuildGradient reads the update); with SGD it is pending here.
             if (Sharded)
             {
                 _sharded = step;
                 return loss;
             }
-            _pending = step;
-            if (!CachesFollowUpdates) ApplyPending();
+            if (CachesFollowUpdates)
+            {
+                _pending = step;
+                return loss;
+            }
+            await StepAsync(step);
             return loss;
+        }
+
+        /// <summary>
+        /// An optimizer with state steps the parameters on the step's gradient at once, its parts on
+        /// the compute threads together (the workers wait for the new parameters, so nothing else runs).
+        /// </summary>
+        private async ValueTask StepAsync(int step)
+        {
+            _gradient ??= new T[_count];
+            _pendingShape.Replica.Gradient(MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(step), _gradient);
+            if (_parts.Length == 1)
+            {
+                StepPart(step, 0);
+                return;
+            }
+            var others = new Task[_parts.Length - 1];
+            for (int p = 1; p < _parts.Length; p++)
+            {
+                int part = p;
+                others[p - 1] = compute.Run(() => StepPart(step, part));
+            }
+            StepPart(step, 0);
+            await Task.WhenAll(others);
+        }
+
+        private void StepPart(int step, int part)
+        {
+            var range = _parts[part];
+            _optimizer.Step(step, Values.Slice(range.Start, range.Count), _gradient.AsSpan(range.Start, range.Count), _stateParts is null ? [] : _stateParts[part]);
         }
 
         public override void BuildGradient()
@@ -250,7 +296,7 @@ internal abstract class ServerModel
         public override void ApplyPending()
         {
             if (_pending == 0) return;
-            _pendingShape.Replica.Apply(_pending, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_pending), Values, _state);
+            _pendingShape.Replica.Apply(_pending, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_pending), Values, []);
             _pending = 0;
         }
 
@@ -265,11 +311,11 @@ internal abstract class ServerModel
             if (Sharded) throw new InvalidOperationException("A sharded parameter server's state is on its shards; assemble it from theirs.");
             var payload = TensorPayload.Allocate<double>((1 + _slots) * _count, out var values);
             Precisions.Widen<T>(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), values[.._count]);
-            Precisions.Widen<T>(_state, values[_count..]);
+            for (int p = 0; p < _parts.Length && _stateParts is not null; p++)
+                for (int slot = 0; slot < _slots; slot++)
+                    Precisions.Widen<T>(_stateParts[p].AsSpan(slot * _parts[p].Count, _parts[p].Count), values.Slice((1 + slot) * _count + _parts[p].Start, _parts[p].Count));
             return payload;
         }
-
-        private Shape ShapeOf(int step) => _shapes.Length == 1 || _schedule.SizeOf(step) == _shapes[0].Plan.Batch ? _shapes[0] : _shapes[1];
 
         /// <summary>Step <paramref name="step"/>'s whole batch's inputs (a factored first layer's product reads them; else empty).</summary>
         private ReadOnlySpan<T> BatchInputs(int step)

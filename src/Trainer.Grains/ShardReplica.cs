@@ -25,11 +25,9 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     private readonly T[] _parameters = new T[plan.Layout.Count];
     private readonly BatchSchedule _schedule = spec.Schedule();
     private readonly int _inputs = spec.Model.InputSize, _outputs = spec.Model.OutputSize;
-    // One per batch size (the batch's, and an epoch's smaller last one).
-    private readonly Shape[] _shapes = [.. spec.Schedule().Sizes.Select(size => new Shape(spec, plan.ForBatch(size), rank))];
-    // A mini-batch's shard rows and (a factored first layer) all its inputs, gathered for the step at hand.
-    private readonly T[] _shardX = spec.MiniBatches ? new T[LargestShard(spec, rank) * spec.Model.InputSize] : [];
-    private readonly T[] _shardY = spec.MiniBatches ? new T[LargestShard(spec, rank) * spec.Model.OutputSize] : [];
+    private readonly PerBatchSize<Shape> _shapes = new(spec.Schedule(), size => new Shape(spec, plan.ForBatch(size), rank));
+    // A mini-batch's rows of this worker and (a factored first layer) all its inputs, gathered for the step at hand.
+    private T[] _shardX = [], _shardY = [];
     private readonly T[] _batchX = spec.MiniBatches && plan.NeedsBatchInputs ? new T[spec.Batch * spec.Model.InputSize] : [];
 
     public ExchangePlan Plan => plan;
@@ -41,12 +39,12 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     public void Load(TensorPayload parameters, int stepsCompleted)
     {
         parameters.ValuesOf<T>(_parameters.Length, "the parameters sent to the worker").CopyTo(_parameters);
-        foreach (var shape in _shapes) shape.Update.DiscardOwn();
+        foreach (var shape in _shapes.All) shape.Update.DiscardOwn();
         StepsApplied = stepsCompleted;
     }
 
     /// <summary>The update's length for step StepsApplied + 1 (its batch's size decides it).</summary>
-    public int UpdateLength => ShapeOf(StepsApplied + 1).Plan.Update.Length;
+    public int UpdateLength => _shapes.For(StepsApplied + 1).Plan.Update.Length;
 
     /// <summary>Applies the update of step StepsApplied + 1 (plain SGD: any other optimizer's step needs its state, which the parameter server holds).</summary>
     public void Apply(ReadOnlySpan<T> update)
@@ -54,30 +52,31 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         if (spec.Optimizer.StateSlots != 0)
             throw new InvalidOperationException($"Optimizer {spec.Optimizer.Name} keeps state on the parameter server; a worker's cache takes its parameters, not its updates.");
         int step = StepsApplied + 1;
-        ShapeOf(step).Update.Apply(step, update, BatchInputs(step), _parameters, []);
+        _shapes.For(step).Update.Apply(step, update, BatchInputs(step), _parameters, []);
         StepsApplied++;
     }
 
     /// <summary>
-    /// Writes the pack of this worker's shard of step StepsApplied + 1 at the replica's parameters into
-    /// the step's pack buffer and returns the shard's summed loss and the pack.
+    /// Writes the pack of this worker's micro-shards of step StepsApplied + 1 at the replica's parameters
+    /// into the step's pack buffer and returns its blocks' summed losses and the pack.
     /// </summary>
-    public (double Loss, TensorPayload Pack) Compute()
+    public (double[] Losses, TensorPayload Pack) Compute()
     {
         int step = StepsApplied + 1;
-        var shape = ShapeOf(step);
-        ShardRows(step, shape.Shard, out var shardX, out var shardY);
+        var shape = _shapes.For(step);
+        ShardRows(step, shape.Step.Layout.Rows, out var shardX, out var shardY);
         shape.Packs.Swap();
-        double loss = GradientModels.LossAndPack(model, _parameters, shardX, shardY, shape.Shard.Count, shape.Pack, shape.Packs.Current);
-        return (loss, shape.Packs.CurrentPayload);
+        var losses = new double[shape.Step.Layout.Blocks.Count];
+        shape.Step.Compute(model, _parameters, shardX, shardY, shape.Packs.Current, losses);
+        return (losses, shape.Packs.CurrentPayload);
     }
 
-    /// <summary>Computes this shard's share of step StepsApplied + 1's update from the pack just computed, ahead of the update (<see cref="ReplicaUpdate{T}.PrecomputeOwn"/>).</summary>
+    /// <summary>Computes this worker's share of step StepsApplied + 1's update from the pack just computed, ahead of the update (<see cref="ReplicaUpdate{T}.PrecomputeOwn"/>).</summary>
     public void PrecomputeOwn()
     {
         int step = StepsApplied + 1;
-        var shape = ShapeOf(step);
-        ShardRows(step, shape.Shard, out var shardX, out _);
+        var shape = _shapes.For(step);
+        ShardRows(step, shape.Step.Layout.Rows, out var shardX, out _);
         shape.Update.PrecomputeOwn(rank, shape.Packs.Current, shardX);
     }
 
@@ -89,24 +88,25 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         return payload;
     }
 
-    /// <summary>The most rows worker <paramref name="rank"/> gets of a step's batch (of a full batch: a smaller last one gives it no more).</summary>
-    private static int LargestShard(TrainingSpec spec, int rank) => Shard.Split(spec.Batch, spec.Workers)[rank].Count;
-
-    private Shape ShapeOf(int step) => _shapes.Length == 1 || _schedule.SizeOf(step) == _shapes[0].Plan.Batch ? _shapes[0] : _shapes[1];
-
     /// <summary>This worker's rows of step <paramref name="step"/>'s batch: where they are held, or gathered (mini-batches).</summary>
-    private void ShardRows(int step, Shard shard, out ReadOnlySpan<T> shardX, out ReadOnlySpan<T> shardY)
+    private void ShardRows(int step, Shard rows, out ReadOnlySpan<T> shardX, out ReadOnlySpan<T> shardY)
     {
         if (!spec.MiniBatches)
         {
-            shardX = x.AsSpan((shard.Start - firstRow) * _inputs, shard.Count * _inputs);
-            shardY = y.AsSpan((shard.Start - firstRow) * _outputs, shard.Count * _outputs);
+            shardX = x.AsSpan((rows.Start - firstRow) * _inputs, rows.Count * _inputs);
+            shardY = y.AsSpan((rows.Start - firstRow) * _outputs, rows.Count * _outputs);
             return;
         }
-        var gatheredX = _shardX.AsSpan(0, shard.Count * _inputs);
-        var gatheredY = _shardY.AsSpan(0, shard.Count * _outputs);
-        _schedule.Gather<T>(step, x, _inputs, shard.Start, gatheredX);
-        _schedule.Gather<T>(step, y, _outputs, shard.Start, gatheredY);
+        if (_shardX.Length == 0)
+        {
+            // The most rows this worker gets of any batch size, once.
+            int most = _shapes.All.Max(s => s.Step.Layout.Rows.Count);
+            (_shardX, _shardY) = (new T[most * _inputs], new T[most * _outputs]);
+        }
+        var gatheredX = _shardX.AsSpan(0, rows.Count * _inputs);
+        var gatheredY = _shardY.AsSpan(0, rows.Count * _outputs);
+        _schedule.Gather<T>(step, x, _inputs, rows.Start, gatheredX);
+        _schedule.Gather<T>(step, y, _outputs, rows.Start, gatheredY);
         shardX = gatheredX;
         shardY = gatheredY;
     }
@@ -121,21 +121,19 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         return batchX;
     }
 
-    /// <summary>What a step of one batch size works with: the plan, this worker's shard and pack layout, the update's code, and the pack buffers.</summary>
+    /// <summary>What a step of one batch size works with: the plan, this worker's half of the step, the update's code, and the pack buffers.</summary>
     private sealed class Shape
     {
         public Shape(TrainingSpec spec, ExchangePlan plan, int rank)
         {
             Plan = plan;
-            Shard = Shard.Split(plan.Batch, spec.Workers)[rank];
-            Pack = plan.PackLayout(Shard.Count);
+            Step = new RankStep<T>(plan, rank, spec.Workers);
             Update = new ReplicaUpdate<T>(spec, plan);
-            Packs = new PayloadRing<T>(Pack.Length);
+            Packs = new PayloadRing<T>(Step.Layout.Length);
         }
 
         public ExchangePlan Plan { get; }
-        public Shard Shard { get; }
-        public Pack Pack { get; }
+        public RankStep<T> Step { get; }
         public ReplicaUpdate<T> Update { get; }
         public PayloadRing<T> Packs { get; }
     }
@@ -168,8 +166,8 @@ internal abstract class ShardReplica
     /// <summary>Applies the update of step StepsApplied + 1.</summary>
     public abstract void Apply(TensorPayload update);
 
-    /// <summary>The shard's summed loss and gradient pack for step StepsApplied + 1 at the replica's parameters.</summary>
-    public abstract (double Loss, TensorPayload Pack) Compute();
+    /// <summary>The worker's blocks' summed losses and its gradient pack for step StepsApplied + 1 at the replica's parameters.</summary>
+    public abstract (double[] Losses, TensorPayload Pack) Compute();
 
     /// <summary>Whether the job's plan factors any layer (only then is there a share to <see cref="PrecomputeOwn"/>).</summary>
     public abstract bool HasFactors { get; }
@@ -192,7 +190,7 @@ internal abstract class ShardReplica
 
         public override void Apply(TensorPayload update) => state.Apply(update.ValuesOf<T>(state.UpdateLength, "the step's update"));
 
-        public override (double Loss, TensorPayload Pack) Compute() => state.Compute();
+        public override (double[] Losses, TensorPayload Pack) Compute() => state.Compute();
 
         public override bool HasFactors => state.Plan.AnyFactored;
 

@@ -16,6 +16,8 @@ internal static class SubmissionChecks
             if (submission.Data is { } data) CheckData(spec, data);
             else if (spec.TestSamples > 0)
                 throw new SpecException("test-samples", spec.TestSamples, "allowed only with uploaded data, whose last rows they are");
+            else if (spec.ValidationSamples > 0)
+                throw new SpecException("val-samples", spec.ValidationSamples, "allowed only with uploaded data, whose rows after the training samples they are");
             int expected = ParameterLayout.For(spec.Model).Count;
             if (expected > WireLimits.MaxParameters)
                 throw new SpecException("model", spec.Model.Architecture,
@@ -36,12 +38,13 @@ internal static class SubmissionChecks
             throw new SpecException("data", $"{data.InputSize} inputs per sample", $"the model {spec.Model.Architecture} takes {spec.Model.InputSize}");
         if (data.OutputSize != spec.Model.OutputSize)
             throw new SpecException("data", $"{data.OutputSize} targets per sample", $"the model {spec.Model.Architecture} outputs {spec.Model.OutputSize}");
-        // The training samples, then the test set's rows.
-        int training = data.Count - spec.TestSamples;
+        // The training samples, then the validation set's rows, then the test set's.
+        int training = data.Count - spec.HeldOutSamples;
+        string heldOut = $"{spec.ValidationSamples} validation and {spec.TestSamples} test rows";
         if (training != spec.ResolvedSamples)
             throw new SpecException(spec.MiniBatches ? "samples" : "batch", spec.MiniBatches ? spec.Samples : spec.Batch,
-                spec.MiniBatches ? $"the uploaded data has {training} training samples (and {spec.TestSamples} test rows) and the spec must say so"
-                : $"the uploaded data has {training} training samples (and {spec.TestSamples} test rows), so the batch must be {training} or the spec's samples {training}");
+                spec.MiniBatches ? $"the uploaded data has {training} training samples (and {heldOut}) and the spec must say so"
+                : $"the uploaded data has {training} training samples (and {heldOut}), so the batch must be {training} or the spec's samples {training}");
         if (data.X.Length != (long)data.Count * data.InputSize || data.Y.Length != (long)data.Count * data.OutputSize)
             throw new SpecException("data", $"{data.X.Length} + {data.Y.Length} values", $"{data.Count} samples need {data.Count * data.InputSize} inputs and {data.Count * data.OutputSize} targets");
     }

@@ -59,7 +59,8 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
         : new(transfer.Count, transfer.InputSize, transfer.OutputSize, await ReceiveAsync(transfer.X), await ReceiveAsync(transfer.Y));
 
     public async Task<ParameterState> ReceiveAsync(ParameterTransfer transfer) =>
-        new(transfer.Spec, transfer.StepsCompleted, await ReceiveOptionalAsync(transfer.Parameters), transfer.UploadedData);
+        new(transfer.Spec, transfer.StepsCompleted, await ReceiveOptionalAsync(transfer.Parameters), transfer.UploadedData,
+            transfer.Stopping, await ReceiveOptionalAsync(transfer.Best));
 
     /// <summary>Forgets the slot's offers.</summary>
     public void Withdraw(string slot) => _offers.RemoveAll(o => o.Slot == slot);

@@ -18,7 +18,8 @@ namespace Trainer.Grains;
 /// when a step fails for the infrastructure's sake (a lost parameter server, worker or its own silo,
 /// a timeout, a broken link) it restores the latest checkpoint and replays. The reduction order is
 /// fixed, so the replay gives the same bits. A failure no replay can fix (<see cref="Failures"/>)
-/// fails the job at once.
+/// fails the job at once. A batch that early stopping ends completes the job there, with the best
+/// step's weights as its final ones.
 /// Only this grain writes the job's record.
 /// </summary>
 [OldestSiloPlacement]
@@ -301,11 +302,16 @@ public sealed class TrainingJobGrain(
                 double lastLoss = losses[^1];
                 if (batch.Evals is { Length: > 0 } evals) _evals.AddRange(evals);
                 _status = _status! with { StepsCompleted = last, FirstLoss = step == 1 ? losses[0] : _losses.First, LastLoss = lastLoss, TrainingSeconds = Elapsed(),
-                    LastEval = _evals.Count > 0 ? _evals[^1] : null };
+                    LastEval = TestEval(), Stopping = batch.Stopping ?? _status.Stopping };
                 _losses.Add(losses);
                 if (!double.IsFinite(lastLoss))
                 {
                     await FinishAsync(JobState.Diverged, $"diverged at step {last}: the loss is {lastLoss}; lower --lr", Elapsed());
+                    return;
+                }
+                if (batch.Stopping is { Stopped: true } stopped)
+                {
+                    await FinishAsync(JobState.Completed, $"stopped early after step {last}: {stopped.Patience} evaluations in a row did not lower the validation loss of step {stopped.BestStep}, whose weights the job keeps", Elapsed());
                     return;
                 }
                 if (last > furthest) (furthest, failures, failingSince) = (last, 0, DateTime.MaxValue);
@@ -377,18 +383,20 @@ public sealed class TrainingJobGrain(
         {
             // Large parameters are offered while the call runs: the parameter server reads them from here.
             await ParameterServer.InitializeAsync(new ParameterTransfer(checkpoint.Spec, checkpoint.StepsCompleted,
-                _offers.SendOptional("checkpoint", checkpoint.Parameters), checkpoint.UploadedData));
+                _offers.SendOptional("checkpoint", checkpoint.Parameters), checkpoint.UploadedData,
+                checkpoint.Stopping, _offers.SendOptional("checkpoint-best", checkpoint.Best)));
         }
         finally
         {
             _offers.Withdraw("checkpoint");
+            _offers.Withdraw("checkpoint-best");
         }
         _losses.TruncateTo(checkpoint.StepsCompleted);
         // Replayed steps evaluate again, to the same bits.
         _evals.RemoveAll(e => e.Step > checkpoint.StepsCompleted);
         if (_status is { } status)
             _status = status with { StepsCompleted = Math.Min(status.StepsCompleted, checkpoint.StepsCompleted), CheckpointStep = checkpoint.StepsCompleted,
-                LastEval = _evals.Count > 0 ? _evals[^1] : null };
+                LastEval = TestEval(), Stopping = checkpoint.Stopping };
     }
 
     /// <summary>
@@ -443,7 +451,8 @@ public sealed class TrainingJobGrain(
         {
             var last = await StateAsync();
             resumable = last.StepsCompleted == _losses.Count;
-            _final = resumable ? last.Parameters ?? InitialParameters.Float64(last.Spec) : InitialParameters.Resolve(last);
+            // NOTE: early stopping's final weights are its best step's, not a state to continue from (ResumeChecks refuses to).
+            _final = last.Best ?? (resumable ? last.Parameters ?? InitialParameters.Float64(last.Spec) : InitialParameters.Resolve(last));
         }
         catch (Exception e)
         {
@@ -452,7 +461,8 @@ public sealed class TrainingJobGrain(
         // The final status shows only once the record holding it is stored (or failed to store): a
         // client that sees the job end can read its whole record and history from storage. With
         // checkpoints at most once a second, a short job's final write carries every loss chunk.
-        var final = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed };
+        var final = _status! with { State = state, Message = message, CompletedAt = DateTimeOffset.UtcNow, TrainingSeconds = elapsed,
+            LastEval = _status.Stopping is { BestStep: > 0 } best ? TestEval(best.BestStep) : _status.LastEval };
         _store.Record.Status = final;
         if (resumable) _checkpoint = null;
         try
@@ -475,6 +485,10 @@ public sealed class TrainingJobGrain(
         logger.LogInformation("Job {Job} {State} after {Steps} steps in {Seconds:F2} s; last loss {Loss}",
             JobId, state, _status.StepsCompleted, elapsed, _status.LastLoss);
     }
+
+    /// <summary>The latest evaluation on the test set, or the one after <paramref name="step"/>; null if none.</summary>
+    private EvalRecord? TestEval(int? step = null) =>
+        _evals.LastOrDefault(e => e.Split == HeldOutEvaluation.TestSplit && (step is null || e.Step == step));
 
     private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
 

@@ -68,20 +68,20 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         var sent = request.Parameters is { } transfer ? await ReceiveAsync(transfer) : null;
         var update = request.Update is { } updateTransfer ? await ReceiveAsync(updateTransfer) : null;
         await _precompute;
-        var result = await compute.Run<(double Loss, TensorPayload? Pack)>(() =>
+        var result = await compute.Run<(double[] Losses, TensorPayload? Pack)>(() =>
         {
             if ((sent ?? (request.Seeded && request.Step == 1 ? InitialParameters.InJobPrecision(request.Spec) : null)) is { } parameters)
                 replica.Load(parameters, request.Step - 1);
             else if (update is not null && replica.StepsApplied == request.Step - 2) replica.Apply(update);
             // Anything else (no cache, or one from another point of the job) cannot be brought up to date from this request.
             if (replica.StepsApplied != request.Step - 1)
-                return (double.NaN, null);
+                return ([], null);
             return replica.Compute();
         });
         // A pack too large for one message is offered until the server reads it (before the next step reuses its buffer).
         var answer = result.Pack is { } computed
-            ? new ShardGradient(rank, request.Step, result.Loss, Offers.Send("pack", computed))
-            : new ShardGradient(rank, request.Step, double.NaN, TensorTransfer.Of(TensorPayload.Empty), NeedsParameters: true);
+            ? new ShardGradient(rank, request.Step, result.Losses, Offers.Send("pack", computed))
+            : new ShardGradient(rank, request.Step, [], TensorTransfer.Of(TensorPayload.Empty), NeedsParameters: true);
         if (!answer.NeedsParameters && replica.HasFactors) _precompute = compute.Run(replica.PrecomputeOwn);
         return answer;
     }
@@ -173,7 +173,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     {
         bool split = spec.Parallelism == Parallelism.SplitFirstLayer;
         var plan = ExchangePlan.For(spec, factors);
-        var shard = Shard.Split(spec.Batch, worldSize)[Rank];
+        var shard = plan.Micro.RowsOf(Rank, worldSize);
         // Mini-batches: every row (each step's shard is gathered from them). A split job, or a factored
         // first layer, needs the whole batch's inputs on every worker; otherwise the shard's rows suffice.
         var (first, count) = spec.MiniBatches ? (0, spec.ResolvedSamples) : split || plan.NeedsBatchInputs ? (0, spec.Batch) : (shard.Start, shard.Count);

@@ -26,13 +26,16 @@ namespace Trainer.Grains;
 /// starved those very threads (8.3 s instead of 4.8 s per job). Here the receiving worker's own
 /// thread blocks in the socket read: one wake-up per block. Hand-written because nothing in
 /// .NET's or Orleans' box moves a buffer between two threads of two processes with less.
-/// The listener (<see cref="LinkListener"/>) is unauthenticated like the silo port itself: expose it
-/// only inside the cluster's network (<see cref="TrainerOptions.SplitLinkPort"/> fixes its port for
-/// firewalls and pod specs). What it holds for connections no worker has claimed is bounded, so a
-/// flood on the port cannot use up the silo's file handles.
+/// In a TLS cluster the connections run TLS with the cluster's certificate on both sides
+/// (<see cref="LinkSecurity"/>); otherwise the listener (<see cref="LinkListener"/>) is
+/// unauthenticated like the silo port itself: expose it only inside the cluster's network
+/// (<see cref="TrainerOptions.SplitLinkPort"/> fixes its port for firewalls and pod specs). What it
+/// holds for connections no worker has claimed is bounded, so a flood on the port cannot use up the
+/// silo's file handles.
 /// </remarks>
-public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> options, ILogger<WorkerLinks> logger) : IDisposable
+public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions> options, ILogger<WorkerLinks> logger, LinkSecurity? security = null) : IDisposable
 {
+    private readonly LinkSecurity _security = security ?? new LinkSecurity();
     private readonly TrainerOptions _options = options.Value;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -63,10 +66,10 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
                 {
                     var advertised = silo.SiloAddress.Endpoint.Address;
                     var address = string.IsNullOrWhiteSpace(_options.SplitLinkAddress) ? advertised : IPAddress.Parse(_options.SplitLinkAddress);
-                    _listener = new LinkListener(new IPEndPoint(address, _options.SplitLinkPort), key => _workers.ContainsKey((key.Job, key.To)), _options, logger);
+                    _listener = new LinkListener(new IPEndPoint(address, _options.SplitLinkPort), key => _workers.ContainsKey((key.Job, key.To)), _security, _options, logger);
                     // Listening on every interface, the silo tells other silos its advertised address.
                     _endpoint = new IPEndPoint(HostAddresses.IsAny(address) ? advertised : address, _listener.Endpoint.Port).ToString();
-                    logger.LogInformation("Split-job links listen on {Endpoint}", _endpoint);
+                    logger.LogInformation("Split-job links listen on {Endpoint}{Tls}", _endpoint, _security.Tls ? " (TLS with the cluster's certificate)" : "");
                 }
                 return _listener;
             }
@@ -127,31 +130,34 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     private async Task<IBlockLink> ConnectAsync(LinkKey key, string endpoint)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream? stream = null;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             timeout.CancelAfter(_options.SplitLinkTimeout);
             await socket.ConnectAsync(IPEndPoint.Parse(endpoint), timeout.Token);
-            await socket.SendAsync(LinkHello.Encode(key), SocketFlags.None, timeout.Token);
+            stream = await _security.ConnectAsync(socket, timeout.Token);
+            await stream.WriteAsync(LinkHello.Encode(key), timeout.Token);
             // The peer's worker has taken the link up: it is ready to send its blocks.
             var answer = new byte[1];
-            await LinkHello.ReceiveExactlyAsync(socket, answer, timeout.Token);
+            if (await stream.ReadAsync(answer, timeout.Token) == 0) throw new EndOfStreamException("the connection closed");
             if (answer[0] != LinkHello.TakenUp) throw new InvalidDataException($"the peer answered {answer[0]} instead of {LinkHello.TakenUp}");
-            return new TcpLink(key.To, socket, key.Job, _options.LinkReadTimeout);
+            return new TcpLink(key.To, new LinkConnection(socket, stream), key.Job, _options.LinkReadTimeout);
         }
         catch (Exception e)
         {
-            socket.Dispose();
+            if (stream is null) socket.Dispose();
+            else await stream.DisposeAsync();
             throw new IOException($"Job {key.Job}: worker {key.From} could not link to worker {key.To} at {endpoint} within {_options.SplitLinkTimeout.TotalSeconds:F0} s (Trainer:SplitLinkTimeout): {e.Message}", e);
         }
     }
 
     private async Task<IBlockLink> AcceptAsync(LinkKey key)
     {
-        Socket socket;
+        LinkConnection connection;
         try
         {
-            socket = await Listener.ClaimAsync(key, _options.SplitLinkTimeout, _stopping.Token);
+            connection = await Listener.ClaimAsync(key, _options.SplitLinkTimeout, _stopping.Token);
         }
         catch (TimeoutException e)
         {
@@ -159,14 +165,14 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         }
         try
         {
-            await socket.SendAsync(new[] { LinkHello.TakenUp }, SocketFlags.None, _stopping.Token);
+            await connection.Stream.WriteAsync(new[] { LinkHello.TakenUp }, _stopping.Token);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
-            socket.Dispose();
+            connection.Dispose();
             throw new IOException($"Job {key.Job}: worker {key.From}'s link to worker {key.To} closed before it was taken up: {e.Message}", e);
         }
-        return new TcpLink(key.From, socket, key.Job, _options.LinkReadTimeout);
+        return new TcpLink(key.From, connection, key.Job, _options.LinkReadTimeout);
     }
 
     /// <summary>Worker <c>outKey.From</c>'s link to worker <c>outKey.To</c> of the same silo, once that worker has taken up its end too.</summary>

@@ -54,6 +54,25 @@ public sealed class SiloSettings
     public string? Redis { get; set; }
 
     /// <summary>
+    /// The cluster's certificate (docs/operations.md, "TLS and authentication"): a PKCS#12 file (.pfx)
+    /// or a PEM certificate; empty (default): no TLS. Every silo and client of a cluster names the same one.
+    /// </summary>
+    public string? TlsCertificate { get; set; }
+
+    /// <summary>The PEM private key of <see cref="TlsCertificate"/>, when that file does not hold it.</summary>
+    public string? TlsKey { get; set; }
+
+    /// <summary>
+    /// The password of a .pfx <see cref="TlsCertificate"/> or of an encrypted PEM key; empty: the
+    /// environment variable TRAINER_TLS_PASSWORD, else none.
+    /// </summary>
+    public string? TlsPassword { get; set; }
+
+    /// <summary>The TLS files as trainer-silo's options name them in errors.</summary>
+    public ClusterCertificateFiles Tls => new(TlsCertificate, TlsKey, TlsPassword,
+        new($"{Section}:{nameof(TlsCertificate)} (--tls-cert)", $"{Section}:{nameof(TlsKey)} (--tls-key)", $"{Section}:{nameof(TlsPassword)} (--tls-password)"));
+
+    /// <summary>
     /// The advertised, listening and primary silo's addresses, checked; throws <see cref="SpecException"/>
     /// naming the setting, its value and what is allowed.
     /// </summary>

@@ -62,6 +62,8 @@ public static class TrainerSilo
             int threads = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TrainerOptions>>().Value.ComputeThreads;
             return new ComputeScheduler(threads > 0 ? threads : Environment.ProcessorCount);
         });
+        // TLS on the workers' links when the silo has the cluster's certificate (ClusterTls.UseClusterTls).
+        silo.Services.AddSingleton(sp => new LinkSecurity(sp.GetService<ClusterCertificate>()));
         silo.Services.AddSingleton<WorkerLinks>();
         silo.Services.AddSingleton<StagingQuota>();
         // NOTE: running jobs keep their grains busy; idle ones may be collected and reload from storage.
@@ -73,6 +75,13 @@ public static class TrainerSilo
         silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 10_000);
         return silo;
     }
+
+    /// <summary>
+    /// Clients that reach this silo's gateway may call only jobs' grains and the job list
+    /// (<see cref="ClientCallGuard"/>); workers, parameter servers, datasets and stores refuse them.
+    /// Not part of <see cref="AddTrainer"/>: in-memory test clusters call those grains from their client on purpose.
+    /// </summary>
+    public static ISiloBuilder GuardInternalGrains(this ISiloBuilder silo) => silo.AddIncomingGrainCallFilter<ClientCallGuard>();
 
     /// <summary>
     /// Addresses and membership for a silo of a cluster: it advertises <see cref="SiloSettings.AdvertisedAddress"/>

@@ -14,6 +14,9 @@ using Trainer.Hosting;
 // Addresses (docs/operations.md): --advertise ADDRESS (what other silos and clients reach this silo
 // at; default 127.0.0.1), --listen ADDRESS (what it binds; default the advertised one, 0.0.0.0 for
 // every interface), --primary-address with --primary-port (localhost clustering's primary silo).
+// TLS (docs/operations.md, "TLS and authentication"): --tls-cert cluster.pfx [--tls-password P, or
+// TRAINER_TLS_PASSWORD], or --tls-cert cert.pem --tls-key key.pem: the cluster's certificate, which
+// every silo and client must present.
 // Exit code 2: a setting is not allowed or cannot be used (e.g. the dashboard's port is in use);
 // the message names it, and the silo never joined the cluster.
 var builder = Host.CreateApplicationBuilder(args);
@@ -34,18 +37,27 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--clustering"] = "Silo:Clustering",
     ["--dashboard-port"] = DashboardSettings.PortKey,
     ["--dashboard-address"] = DashboardSettings.AddressKey,
+    ["--tls-cert"] = "Silo:TlsCertificate",
+    ["--tls-key"] = "Silo:TlsKey",
+    ["--tls-password"] = "Silo:TlsPassword",
 });
 var settings = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
 try
 {
-    builder.UseOrleans(silo => silo.UseTrainerClustering(settings).AddTrainer(builder.Configuration, settings));
+    var certificate = settings.Tls.Load();
+    builder.UseOrleans(silo =>
+    {
+        silo.UseTrainerClustering(settings).AddTrainer(builder.Configuration, settings).GuardInternalGrains();
+        if (certificate is not null) silo.UseClusterTls(certificate);
+    });
 
     using var host = builder.Build();
     var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Silo");
     var blas = Blas.Default;
     var (advertised, listen, _) = settings.Addresses();
-    log.LogInformation("Silo starting: cluster {Cluster}, address {Address} (listening on {Listen}), silo port {SiloPort}, gateway {GatewayPort}, primary {Primary}, GEMM backend {Backend}",
-        settings.ClusterId, advertised, listen, settings.SiloPort, settings.GatewayPort, $"{settings.PrimarySiloAddress}:{settings.PrimarySiloPort}", Blas.Describe(blas));
+    log.LogInformation("Silo starting: cluster {Cluster}, address {Address} (listening on {Listen}), silo port {SiloPort}, gateway {GatewayPort}, primary {Primary}, GEMM backend {Backend}, {Tls}",
+        settings.ClusterId, advertised, listen, settings.SiloPort, settings.GatewayPort, $"{settings.PrimarySiloAddress}:{settings.PrimarySiloPort}", Blas.Describe(blas),
+        certificate is null ? "no TLS (no --tls-cert)" : $"TLS with the cluster certificate {certificate.Certificate.Subject} (SHA-1 {certificate.Certificate.Thumbprint}, valid until {certificate.Certificate.NotAfter:yyyy-MM-dd})");
     await host.StartAsync();
     var dashboard = host.Services.GetService<DashboardSettings>();
     log.LogInformation("Silo ready: gateway {Gateway}{Dashboard}", new IPEndPoint(advertised, settings.GatewayPort), dashboard is null ? "" : $", dashboard {dashboard.Url}");

@@ -83,7 +83,8 @@ public sealed class FailoverTests
         await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(target)));
     }
 
-    private static async Task<InProcessTestCluster> StartAsync(string? redis, int? messageLimit = null)
+    /// <summary>Three silos with fast failure detection; <paramref name="redis"/>: membership and storage there, so a job grain outlives its silo.</summary>
+    internal static async Task<InProcessTestCluster> StartAsync(string? redis, int? messageLimit = null, Action<ISiloBuilder>? configureSilo = null)
     {
         var builder = new InProcessTestClusterBuilder(3);
         if (messageLimit is { } clientLimit) builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.MaxMessageBodySize = clientLimit));
@@ -104,6 +105,7 @@ public sealed class FailoverTests
                 // Small chunks of losses, so that a resumed job grain reads several back (from Redis in the second test).
                 o.LossChunkSteps = 40;
             });
+            configureSilo?.Invoke(silo);
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();

@@ -104,7 +104,7 @@ public sealed class ParameterServerStepTests
     }
 
     /// <summary>An in-memory cluster of <paramref name="silos"/> Trainer silos whose log goes to <paramref name="log"/>.</summary>
-    internal static async Task<InProcessTestCluster> StartAsync(short silos, LogCapture log, Action<TrainerOptions>? configure = null)
+    internal static async Task<InProcessTestCluster> StartAsync(short silos, LogCapture log, Action<TrainerOptions>? configure = null, Action<ISiloBuilder>? configureSilo = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
@@ -112,6 +112,7 @@ public sealed class ParameterServerStepTests
             silo.AddTrainer();
             silo.Services.AddSingleton<ILoggerProvider>(log);
             if (configure is not null) silo.Services.Configure(configure);
+            configureSilo?.Invoke(silo);
         });
         var cluster = builder.Build();
         await cluster.DeployAsync(Token);

@@ -42,6 +42,8 @@ public sealed class SpecSerializationTests
         },
         CheckpointEvery = 50,
         CheckpointMinSeconds = 2.5,
+        ValidationSamples = 12,
+        EarlyStopping = 4,
     };
 
     private static IServiceProvider Services => new ServiceCollection().AddSerializer().BuildServiceProvider();
@@ -66,6 +68,20 @@ public sealed class SpecSerializationTests
 
         Assert.Equal(Spec, serializer.Deserialize<JobSubmission>(serializer.SerializeToArray(submission))!.Spec);
         Assert.Equal(Spec, copier.Copy(submission).Spec);
+    }
+
+    [Fact]
+    public void ACheckpointsEarlyStoppingStateAndBestParameters_SurviveTheSerializer()
+    {
+        var serializer = Services.GetRequiredService<Serializer>();
+        var stopping = new EarlyStopping(Patience: 4, BestStep: 30, BestLoss: 0.125, Since: 2);
+        var state = new ParameterState(Spec, 50, TensorPayload.From([1.0, 2.0]), UploadedData: true, stopping, TensorPayload.From([3.0, 4.0]));
+
+        var back = serializer.Deserialize<ParameterState>(serializer.SerializeToArray(state))!;
+
+        Assert.Equal(stopping, back.Stopping);
+        Assert.Equal([3.0, 4.0], back.Best!.ToArray());
+        Assert.Equal(Spec, back.Spec);
     }
 
     [Fact]

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -17,11 +20,13 @@ public sealed class WorkerLinksTests
     private const string Job = "links-test";
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task BlocksCrossATcpLinkBetweenTwoSilos_BothWays_InStepOrder()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task BlocksCrossATcpLinkBetweenTwoSilos_BothWays_InStepOrder(bool tls)
     {
-        using var a = Links();
-        using var b = Links();
+        using var a = Links(tls: tls);
+        using var b = Links(tls: tls);
         var (zero, one) = await LinkAsync(a, b);
         Assert.IsType<TcpLink>(zero);
 
@@ -54,12 +59,14 @@ public sealed class WorkerLinksTests
         Assert.Equal(Block(0, 1, 800), Receive(one, 1, 800));
     }
 
-    [Fact]
-    public async Task LargeBlocksSentByBothWorkersAtOnce_DoNotWaitForEachOther()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task LargeBlocksSentByBothWorkersAtOnce_DoNotWaitForEachOther(bool tls)
     {
         // 8 MB each way is far beyond the sockets' buffers: sending both before either reads must not hang.
-        using var a = Links();
-        using var b = Links();
+        using var a = Links(tls: tls);
+        using var b = Links(tls: tls);
         var (zero, one) = await LinkAsync(a, b);
         const int length = 8 << 20;
         zero.Send(1, Block(0, 1, length));
@@ -70,11 +77,13 @@ public sealed class WorkerLinksTests
         Assert.Equal(Block(0, 1, length), await atOne);
     }
 
-    [Fact]
-    public async Task WhenAWorkerStops_ItsPeersReadFailsAtOnce_NamingIt()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WhenAWorkerStops_ItsPeersReadFailsAtOnce_NamingIt(bool tls)
     {
-        using var a = Links();
-        using var b = Links();
+        using var a = Links(tls: tls);
+        using var b = Links(tls: tls);
         var (zero, one) = await LinkAsync(a, b);
         var reading = Task.Run(() => Receive(zero, 1, 800), Token);
 
@@ -183,12 +192,13 @@ public sealed class WorkerLinksTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task AReadThatSeesNothingForTheLinkReadTimeout_Fails_NamingThePeerAndTheSetting(bool sameSilo)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    public async Task AReadThatSeesNothingForTheLinkReadTimeout_Fails_NamingThePeerAndTheSetting(bool sameSilo, bool tls)
     {
-        using var a = Links(readTimeout: TimeSpan.FromSeconds(1));
-        using var b = Links(readTimeout: TimeSpan.FromSeconds(1));
+        using var a = Links(readTimeout: TimeSpan.FromSeconds(1), tls: tls);
+        using var b = Links(readTimeout: TimeSpan.FromSeconds(1), tls: tls);
         // Worker 1 is linked but hung: it never sends. (Its link is kept: a collected socket would close.)
         var (zero, one) = await LinkAsync(a, sameSilo ? a : b);
         using var hung = one;
@@ -199,12 +209,13 @@ public sealed class WorkerLinksTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task ASendThePeerNeverTakes_FailsAfterTheLinkReadTimeout_NamingThePeerAndTheSetting(bool sameSilo)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    public async Task ASendThePeerNeverTakes_FailsAfterTheLinkReadTimeout_NamingThePeerAndTheSetting(bool sameSilo, bool tls)
     {
-        using var a = Links(readTimeout: TimeSpan.FromSeconds(1));
-        using var b = Links(readTimeout: TimeSpan.FromSeconds(1));
+        using var a = Links(readTimeout: TimeSpan.FromSeconds(1), tls: tls);
+        using var b = Links(readTimeout: TimeSpan.FromSeconds(1), tls: tls);
         // Worker 1 is linked but hung: it never reads. 8 MB blocks fill the sockets' buffers; in process, two blocks fill the queue.
         var (zero, one) = await LinkAsync(a, sameSilo ? a : b);
         using var hung = one;
@@ -216,6 +227,23 @@ public sealed class WorkerLinksTests
         }, Token));
         Assert.Contains("worker 1", error.Message);
         Assert.Contains("Trainer:LinkReadTimeout", error.Message);
+    }
+
+    [Fact]
+    public async Task ASiloWithAnotherCertificate_CannotLinkToATlsSilo_AndTheRefusalIsLogged()
+    {
+        var log = new LogCapture();
+        using var a = Links(linkTimeout: TimeSpan.FromSeconds(2), security: new LinkSecurity(Certificate("stranger")));
+        using var b = Links(linkTimeout: TimeSpan.FromSeconds(2), security: ClusterLinks.Value, log: log);
+        string[] endpoints = [a.Endpoint, b.Endpoint];
+
+        // Worker 0 (the stranger's silo) connects to worker 1's: each side refuses the other's certificate.
+        var one = Assert.ThrowsAsync<IOException>(() => b.OpenAsync(Job, 1, 1, endpoints));
+        var zero = await Assert.ThrowsAsync<IOException>(() => a.OpenAsync(Job, 1, 0, endpoints));
+
+        Assert.Contains("worker 0 could not link to worker 1", zero.Message);
+        Assert.Contains("worker 0 did not link to worker 1 within 2 s", (await one).Message);
+        Assert.Contains(log.Lines, l => l.Contains("Split-job links: a connection failed authentication and was closed") && l.Contains("cluster's certificate"));
     }
 
     /// <summary>Worker 0 on silo <paramref name="a"/> and worker 1 on silo <paramref name="b"/>, linked for run 1.</summary>
@@ -312,7 +340,18 @@ public sealed class WorkerLinksTests
         }
     }
 
-    private static WorkerLinks Links(TimeSpan? linkTimeout = null, TimeSpan? readTimeout = null) =>
+    /// <param name="tls">Links over TLS with one cluster certificate (shared by every silo of the test), as a TLS cluster's.</param>
+    private static WorkerLinks Links(TimeSpan? linkTimeout = null, TimeSpan? readTimeout = null, bool tls = false, LinkSecurity? security = null, LogCapture? log = null) =>
         new(new TestSiloDetails(), Options.Create(new TrainerOptions { SplitLinkTimeout = linkTimeout ?? TimeSpan.FromSeconds(30), LinkReadTimeout = readTimeout ?? TimeSpan.FromSeconds(30) }),
-            NullLogger<WorkerLinks>.Instance);
+            log is null ? NullLogger<WorkerLinks>.Instance : new LoggerFactory([log]).CreateLogger<WorkerLinks>(), security ?? (tls ? ClusterLinks.Value : new LinkSecurity()));
+
+    private static readonly Lazy<LinkSecurity> ClusterLinks = new(() => new LinkSecurity(Certificate("trainer-cluster")));
+
+    /// <summary>A self-signed cluster certificate made now (no key is checked in).</summary>
+    private static ClusterCertificate Certificate(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        return new ClusterCertificate(request.CreateSelfSigned(DateTimeOffset.Now.AddDays(-1), DateTimeOffset.Now.AddDays(1)));
+    }
 }

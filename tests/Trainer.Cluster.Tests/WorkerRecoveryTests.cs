@@ -42,7 +42,7 @@ public sealed class WorkerRecoveryTests
     {
         var log = new LogCapture(LogLevel.Information);
         // Both workers are lost while the parameter server's next call to them is held.
-        var gate = new StepGate(fromStep: 121);
+        var gate = CallGate.FromStep(121);
         await using var cluster = await StartAsync(log, gate: gate);
         var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0, Optimizer = new() { Kind = optimizer } };
         var expected = Jobs.Local(spec);
@@ -91,7 +91,7 @@ public sealed class WorkerRecoveryTests
     }
 
     /// <param name="window">A split job's window of steps: short, so that a worker released after some step misses a later window of the job.</param>
-    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, double window = 2, StepGate? gate = null)
+    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, double window = 2, CallGate? gate = null)
     {
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
@@ -104,37 +104,5 @@ public sealed class WorkerRecoveryTests
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
-    }
-
-    /// <summary>
-    /// Holds every call that would run a step from <paramref name="fromStep"/> on (a split job's
-    /// window of steps, or one data-parallel step) until <see cref="Open"/>: the cluster can be
-    /// changed between two steps, whatever the timing. <see cref="Reached"/> completes when the
-    /// first such call is held, i.e. when every step before it is done.
-    /// </summary>
-    private sealed class StepGate(int fromStep)
-    {
-        private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task Reached => _reached.Task;
-
-        public void Open() => _open.TrySetResult();
-
-        public async Task FilterAsync(IOutgoingGrainCallContext context)
-        {
-            int? step = context.Request.GetArgumentCount() == 1 ? context.Request.GetArgument(0) switch
-            {
-                LinkedRun run => run.FirstStep,
-                WorkRequest request => request.Step,
-                _ => null,
-            } : null;
-            if (step >= fromStep && !_open.Task.IsCompleted)
-            {
-                _reached.TrySetResult();
-                await _open.Task;
-            }
-            await context.Invoke();
-        }
     }
 }

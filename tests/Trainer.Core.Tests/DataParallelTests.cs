@@ -6,8 +6,10 @@ using Trainer.Core.Training;
 namespace Trainer.Core.Tests;
 
 /// <summary>
-/// The data-parallel invariant: W workers produce the single-process update (within floating-point
-/// reassociation of the shard sums: 1e-12 relative, not bits, for every loss), and the same W is bit-reproducible.
+/// The data-parallel invariant: W workers produce the single-process run's losses and weights BIT FOR
+/// BIT, for every W up to the job's micro-shard count (each worker runs whole micro-shards and the sums
+/// follow one fixed tree, <see cref="MicroShards"/>), uneven counts, SGD and Adam, float64 and float32,
+/// and mini-batches with a short last batch alike.
 /// </summary>
 public class DataParallelTests
 {
@@ -15,13 +17,60 @@ public class DataParallelTests
 
     public static TheoryData<int> WorkerCounts() => [2, 3, 4];
 
+    public static TheoryData<string, TrainingSpec> Jobs => new()
+    {
+        { "seed (w1 factored, w2 dense), 2 micro-shards", new TrainingSpec() },
+        { "adam, cross-entropy, 13 samples in 4 micro-shards", new TrainingSpec
+            {
+                Model = new ModelSpec([50, 16, 10], Activation.Relu, LossKind.CrossEntropy, bias: true), Batch = 13, LearningRate = 0.01, MicroShards = 4,
+                Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam },
+            } },
+        { "float32 momentum, mse with biases, all dense, 3 micro-shards", new TrainingSpec
+            {
+                Model = new ModelSpec([6, 5, 3], Activation.Tanh, LossKind.Mse, bias: true), Batch = 10, LearningRate = 0.05, MicroShards = 3,
+                Precision = Precision.Float32, Optimizer = new OptimizerSpec { Kind = OptimizerKind.Momentum },
+            } },
+        { "mini-batches of 16 of 60, last batch of 12 kept, 8 micro-shards", new TrainingSpec
+            {
+                Model = new ModelSpec([30, 12, 4], Activation.Sigmoid, LossKind.Sse), Samples = 60, Batch = 16, LearningRate = 1e-3,
+                MicroShards = 8, Seed = 4,
+            } },
+    };
+
+    [Theory]
+    [MemberData(nameof(Jobs))]
+    public void EveryWorkerCount_UpToTheMicroShards_GivesTheSameBits(string job, TrainingSpec spec)
+    {
+        var data = Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, seed: 5);
+        if (spec.Model.Loss == LossKind.CrossEntropy) data = new Dataset(data.X, TestArrays.OneHot(data.Count, 10, seed: 6), data.Count, data.InputSize, 10);
+        var one = Run(spec with { Workers = 1 }, data, InitKind.Xavier);
+        Assert.True(one.Losses[^1] < one.Losses[0], $"{job}: the check needs a run that moves");
+        for (int workers = 2; workers <= spec.ResolvedMicroShards; workers++)
+        {
+            var many = Run(spec with { Workers = workers }, data, InitKind.Xavier);
+            Assert.True(one.Losses.SequenceEqual(many.Losses), $"{job}: {workers} workers' losses differ from 1 worker's");
+            Assert.True(one.Parameters.SequenceEqual(many.Parameters), $"{job}: {workers} workers' weights differ from 1 worker's");
+        }
+    }
+
+    [Fact]
+    public void AnotherMicroShardCount_GivesOtherBits_SoTheCheckCanTell()
+    {
+        var four = Run(new TrainingSpec { Workers = 2, MicroShards = 4 }, SeedData());
+        var two = Run(new TrainingSpec { Workers = 2 }, SeedData());
+        AssertClose(four, two, "2 micro-shards instead of 4");
+        Assert.False(four.Parameters.SequenceEqual(two.Parameters), "the sums' order should show in the last bits");
+    }
+
     [Theory]
     [MemberData(nameof(WorkerCounts))]
     public void SeedJob_WithWWorkers_MatchesTheSingleProcessRun(int workers)
     {
-        var one = Run(new TrainingSpec { Workers = 1 }, SeedData());
-        var many = Run(new TrainingSpec { Workers = workers }, SeedData());
-        AssertClose(one, many, $"{workers} workers");
+        // The seed's batch of 64 is 2 micro-shards by default; 4 let up to 4 workers give 1 worker's bits.
+        var one = Run(new TrainingSpec { Workers = 1, MicroShards = 4 }, SeedData());
+        var many = Run(new TrainingSpec { Workers = workers, MicroShards = 4 }, SeedData());
+        Assert.Equal(one.Losses, many.Losses);
+        Assert.Equal(one.Parameters, many.Parameters);
     }
 
     [Fact]

@@ -18,27 +18,26 @@ internal static class Exchange
     public static TrainingSpec Job(ModelSpec model, int batch, int workers, double learningRate = 0.05) =>
         new() { Model = model, Batch = batch, Workers = workers, LearningRate = learningRate };
 
-    /// <summary>Each shard's summed loss and pack, in shard order; x and y hold the whole batch.</summary>
-    public static (double[] Losses, T[][] Packs) ShardPacks<T>(TrainingSpec job, IGradientModel<T> model, ExchangePlan plan, T[] p, T[] x, T[] y)
+    /// <summary>Each worker's blocks' summed losses and its pack, in rank order (<see cref="RankStep{T}"/>); x and y hold the whole batch.</summary>
+    public static (double[][] Losses, T[][] Packs) ShardPacks<T>(TrainingSpec job, IGradientModel<T> model, ExchangePlan plan, T[] p, T[] x, T[] y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int inputs = job.Model.InputSize, outputs = job.Model.OutputSize;
-        var shards = Shard.Split(job.Batch, job.Workers);
-        var losses = new double[shards.Length];
-        var packs = new T[shards.Length][];
-        foreach (var s in shards)
+        var losses = new double[job.Workers][];
+        var packs = new T[job.Workers][];
+        for (int rank = 0; rank < job.Workers; rank++)
         {
-            var layout = plan.PackLayout(s.Count);
-            var pack = packs[s.Rank] = new T[layout.Length];
-            var xs = x.AsSpan(s.Start * inputs, s.Count * inputs);
-            var ys = y.AsSpan(s.Start * outputs, s.Count * outputs);
-            losses[s.Rank] = GradientModels.LossAndPack(model, p, xs, ys, s.Count, layout, pack);
+            var worker = new RankStep<T>(plan, rank, job.Workers);
+            var rows = worker.Layout.Rows;
+            packs[rank] = new T[worker.Layout.Length];
+            losses[rank] = new double[worker.Layout.Blocks.Count];
+            worker.Compute(model, p, x.AsSpan(rows.Start * inputs, rows.Count * inputs), y.AsSpan(rows.Start * outputs, rows.Count * outputs), packs[rank], losses[rank]);
         }
         return (losses, packs);
     }
 
     /// <summary>The step's update pack and full-batch (scaled) loss, built from the shard packs in shard order.</summary>
-    public static (double Loss, T[] Update) Update<T>(TrainingSpec job, ExchangePlan plan, double[] losses, T[][] packs)
+    public static (double Loss, T[] Update) Update<T>(TrainingSpec job, ExchangePlan plan, double[][] losses, T[][] packs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var builder = new UpdateBuilder<T>(job, plan);

@@ -94,9 +94,11 @@ public class ExchangePlanTests
             [new PackLayer(true, 6, 5, -1, -1, 0, -1), new PackLayer(false, 5, 4, 35, 55, -1, -1), new PackLayer(true, 4, 3, -1, -1, 59, 80)],
             mixed.Layers);
         Assert.Equal(108, mixed.Length);
-        // Each shard's pack counts its own samples: 3, 2, 2.
-        Assert.Equal([3 * 5 + 20 + 4 + 3 * 7, 2 * 5 + 20 + 4 + 2 * 7, 2 * 5 + 20 + 4 + 2 * 7],
-            ExchangePlan.With(spec, Batch, true, false, true).ShardPacks(Workers).Select(p => p.Length));
+        // 4 micro-shards of 2, 2, 2 and 1 samples over 3 workers: they own 2, 1 and 1 of them, so
+        // 4, 2 and 1 samples, and each sends one block (its summed w2 once).
+        var ranks = ExchangePlan.With(spec, Batch, true, false, true).RankPacks(Workers);
+        Assert.Equal([4 * 5 + 20 + 4 + 4 * 7, 2 * 5 + 20 + 4 + 2 * 7, 1 * 5 + 20 + 4 + 1 * 7], ranks.Select(p => p.Length));
+        Assert.All(ranks, r => Assert.Single(r.Blocks));
     }
 
     [Fact]
@@ -119,8 +121,8 @@ public class ExchangePlanTests
         Assert.Equal(7_400, plan.Update.Length);
         Assert.Equal([new PackLayer(true, 1000, 100, -1, -1, 0, -1), new PackLayer(false, 100, 10, 6_400, -1, -1, -1)], plan.Update.Layers);
         Assert.True(plan.Layout.Count > 13 * plan.Update.Length, "about 13.6x smaller");
-        // Each of the 2 workers sends δ1 for its 32 samples and its own w2 sum.
-        Assert.Equal([32 * 100 + 10 * 100, 32 * 100 + 10 * 100], plan.ShardPacks(2).Select(p => p.Length));
+        // Each of the 2 workers sends δ1 for its 32 samples (2 micro-shards of 16) and its own w2 sum.
+        Assert.Equal([32 * 100 + 10 * 100, 32 * 100 + 10 * 100], plan.RankPacks(2).Select(p => p.Length));
         var builder = new UpdateBuilder<double>(job, plan);
         Assert.Equal(7_400, builder.UpdateLength);
         Assert.Equal(4_200, builder.ShardLength(0));
@@ -293,7 +295,7 @@ public class ExchangePlanTests
 
         var ahead = (double[])p.Clone();
         var replica = new ReplicaUpdate<double>(job, plan, new ManagedBlas());
-        var shard = Trainer.Core.Data.Shard.Split(job.Batch, job.Workers)[rank];
+        var shard = plan.Micro.RowsOf(rank, job.Workers);
         replica.PrecomputeOwn(rank, packs[rank], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
         replica.Apply(1, update, data.X, ahead, []);
         Assert.NotEqual(p, ahead);

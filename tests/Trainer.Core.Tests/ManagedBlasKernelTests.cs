@@ -129,4 +129,23 @@ public class ManagedBlasKernelTests
                 c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j]);
             }
     }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void AddingInPlace_UpToOneKBlock_RoundsAsAddingTheProductFormedAlone(Transpose ta, Transpose tb, int m, int n, int k, bool wide)
+    {
+        // The promise IBlas.SinglePassDepth makes, which the micro-shard sums rely on to skip a scratch pass.
+        var blas = new ManagedBlas(wide);
+        if (k > blas.SinglePassDepth) return;
+        var a = TestArrays.Normal(m * k, 1);
+        var b = TestArrays.Normal(k * n, 2);
+        var c = TestArrays.Normal(m * n, 3, std: 10);
+        int lda = ta == Transpose.No ? k : m, ldb = tb == Transpose.No ? n : k;
+        var product = new double[m * n];
+        blas.Gemm(ta, tb, m, n, k, a, lda, b, ldb, product, n);
+        var alone = c.Zip(product, (x, y) => x + y).ToArray();
+        var inPlace = (double[])c.Clone();
+        blas.GemmAdd(ta, tb, m, n, k, a, lda, b, ldb, inPlace, n);
+        Assert.Equal(alone, inPlace);
+    }
 }

@@ -39,6 +39,10 @@ public class TrainingSpecValidationTests
         { "checkpoint-min-seconds NaN", new TrainingSpec { CheckpointMinSeconds = double.NaN }, "checkpoint-min-seconds: 'NaN'" },
         { "checkpoint-min-seconds +Inf", new TrainingSpec { CheckpointMinSeconds = double.PositiveInfinity }, "checkpoint-min-seconds: 'Infinity'" },
         { "checkpoint-min-seconds over a day", new TrainingSpec { CheckpointMinSeconds = 86_401 }, "checkpoint-min-seconds: '86401'" },
+        { "val-samples negative", new TrainingSpec { ValidationSamples = -1 }, "val-samples: '-1'" },
+        { "early-stopping negative", new TrainingSpec { EarlyStopping = -2, ValidationSamples = 5 }, "early-stopping: '-2'" },
+        { "early-stopping without a validation set", new TrainingSpec { EarlyStopping = 3 }, "early-stopping: '3'" },
+        { "a validation set on a split job", new TrainingSpec { ValidationSamples = 5, Parallelism = Parallelism.SplitFirstLayer }, "parallel: 'split'" },
     };
 
     [Theory]

@@ -33,10 +33,10 @@ public class UpdateBuilderTests
         var builder = new UpdateBuilder<double>(job, Dense(job));
         var update = new double[builder.UpdateLength];
         builder.Reset();
-        var e = Assert.Throws<InvalidOperationException>(() => builder.Add(1, 1.0, [1, 2], update));
+        var e = Assert.Throws<InvalidOperationException>(() => builder.Add(1, [1.0], [1, 2], update));
         Assert.Contains("Shard 1 was added out of order; shard 0 is next. Reduce in shard order.", e.Message);
-        builder.Add(0, 1.0, [1, 2], update);
-        e = Assert.Throws<InvalidOperationException>(() => builder.Add(0, 1.0, [1, 2], update));
+        builder.Add(0, [1.0], [1, 2], update);
+        e = Assert.Throws<InvalidOperationException>(() => builder.Add(0, [1.0], [1, 2], update));
         Assert.Contains("Shard 0 was added out of order; shard 1 is next", e.Message);
     }
 
@@ -46,7 +46,7 @@ public class UpdateBuilderTests
         var job = Job(3, 1, LossKind.Sse, batch: 4, workers: 1);
         var builder = new UpdateBuilder<double>(job, Dense(job));
         var update = new double[builder.UpdateLength];
-        var e = Assert.Throws<ArgumentException>(() => builder.Add(0, 1.0, [1, 2], update));
+        var e = Assert.Throws<ArgumentException>(() => builder.Add(0, [1.0], [1, 2], update));
         Assert.Contains("Shard 0 sent 2 values; its pack for 4 samples has 3.", e.Message);
     }
 
@@ -60,8 +60,8 @@ public class UpdateBuilderTests
         Assert.Equal(4, builder.ShardLength(1));
         var update = new double[builder.UpdateLength];
         builder.Reset();
-        builder.Add(0, 1.0, new double[6], update);
-        var e = Assert.Throws<ArgumentException>(() => builder.Add(1, 1.0, new double[6], update));
+        builder.Add(0, [1.0], new double[6], update);
+        var e = Assert.Throws<ArgumentException>(() => builder.Add(1, [1.0], new double[6], update));
         Assert.Contains("Shard 1 sent 6 values; its pack for 2 samples has 4.", e.Message);
     }
 
@@ -70,7 +70,7 @@ public class UpdateBuilderTests
     {
         var job = Job(3, 1, LossKind.Sse, batch: 4, workers: 1);
         var builder = new UpdateBuilder<double>(job, Dense(job));
-        var e = Assert.Throws<ArgumentException>(() => builder.Add(0, 1.0, [1, 2, 3], new double[4]));
+        var e = Assert.Throws<ArgumentException>(() => builder.Add(0, [1.0], [1, 2, 3], new double[4]));
         Assert.Contains("The update buffer has 4 values; the plan's update has 3.", e.Message);
     }
 
@@ -91,8 +91,8 @@ public class UpdateBuilderTests
         var builder = new UpdateBuilder<double>(job, plan);
         var update = new double[builder.UpdateLength];
         builder.Reset();
-        builder.Add(0, Sse(0, 3), [30.0, 3.0], update);
-        builder.Add(1, Sse(3, 5), [20.0, 2.0], update);
+        builder.Add(0, [Sse(0, 3)], [30.0, 3.0], update);
+        builder.Add(1, [Sse(3, 5)], [20.0, 2.0], update);
         Assert.Equal(mean, builder.Complete(), 1e-15);
         Assert.Equal([50.0, 5.0], update);  // the update carries sums; the scale is applied once, by the replica
         var gradient = GradientOf(job, plan, update);
@@ -110,9 +110,9 @@ public class UpdateBuilderTests
         var builder = new UpdateBuilder<double>(job, plan);
         var update = new double[builder.UpdateLength];
         builder.Reset();
-        builder.Add(0, 1.0, [2.0], update);
-        builder.Add(1, 4.0, [-4.0], update);
-        builder.Add(2, 1.0, [6.0], update);
+        builder.Add(0, [1.0], [2.0], update);
+        builder.Add(1, [4.0], [-4.0], update);
+        builder.Add(2, [1.0], [6.0], update);
         Assert.Equal(2.0, builder.Complete());
         Assert.Equal([2.0, -4.0, 6.0], update);  // δ of every sample at its row
         double[] x = [1.0, 0.5, 2.0];
@@ -129,8 +129,8 @@ public class UpdateBuilderTests
         var builder = new UpdateBuilder<double>(job, plan);
         var update = new double[builder.UpdateLength];
         builder.Reset();
-        builder.Add(0, 1.5, [1, 2], update);
-        builder.Add(1, 2.5, [10, 20], update);
+        builder.Add(0, [1.5], [1, 2], update);
+        builder.Add(1, [2.5], [10, 20], update);
         Assert.Equal(4.0, builder.Complete());
         Assert.Equal([11.0, 22.0], update);
         Assert.Equal([11.0, 22.0], GradientOf(job, plan, update));
@@ -145,12 +145,12 @@ public class UpdateBuilderTests
         var builder = new UpdateBuilder<double>(job, plan);
         var update = new double[builder.UpdateLength];
         builder.Reset();
-        builder.Add(0, 1, [1], update);
-        builder.Add(1, 1, [1], update);
+        builder.Add(0, [1], [1], update);
+        builder.Add(1, [1], [1], update);
         builder.Complete();
         builder.Reset();
-        builder.Add(0, 3, [5], update);
-        builder.Add(1, 4, [6], update);
+        builder.Add(0, [3], [5], update);
+        builder.Add(1, [4], [6], update);
         Assert.Equal(7.0, builder.Complete());
         Assert.Equal([11.0], update);
         Assert.Equal([11.0], GradientOf(job, plan, update));
@@ -163,10 +163,10 @@ public class UpdateBuilderTests
         var builder = new UpdateBuilder<double>(job, Dense(job));
         var update = new double[builder.UpdateLength];
         builder.Reset();
-        builder.Add(0, 100, [100], update);
+        builder.Add(0, [100], [100], update);
         builder.Reset();
-        builder.Add(0, 3, [5], update);
-        builder.Add(1, 4, [6], update);
+        builder.Add(0, [3], [5], update);
+        builder.Add(1, [4], [6], update);
         Assert.Equal(7.0, builder.Complete());
         Assert.Equal([11.0], update);
     }
@@ -178,13 +178,13 @@ public class UpdateBuilderTests
         var builder = new UpdateBuilder<double>(job, Dense(job));
         var update = new double[builder.UpdateLength];
         builder.Reset();
-        builder.Add(0, 1, [1], update);
-        builder.Add(1, 1, [1], update);
+        builder.Add(0, [1], [1], update);
+        builder.Add(1, [1], [1], update);
         var e = Assert.Throws<InvalidOperationException>(() => builder.Complete());
         Assert.Contains("Only 2 of 3 shards were added; a step needs every shard exactly once.", e.Message);
-        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => builder.Add(3, 1, [1], update));
+        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => builder.Add(3, [1], [1], update));
         Assert.Contains("Shard 3 does not exist; there are 3.", missing.Message);
-        missing = Assert.Throws<ArgumentOutOfRangeException>(() => builder.Add(-1, 1, [1], update));
+        missing = Assert.Throws<ArgumentOutOfRangeException>(() => builder.Add(-1, [1], [1], update));
         Assert.Contains("Shard -1 does not exist; there are 3.", missing.Message);
     }
 
@@ -207,9 +207,9 @@ public class UpdateBuilderTests
         for (int rank = 0; rank < 3; rank++)
         {
             var pack = TestArrays.Normal(whole.ShardLength(rank), 10 + rank);
-            whole.Add(rank, rank + 0.5, pack, expected);
+            whole.Add(rank, [rank + 0.5], pack, expected);
             foreach (int part in Enumerable.Range(0, parts).Reverse()) cut.AddPart(rank, pack, actual, part, parts);
-            cut.Accept(rank, rank + 0.5);
+            cut.Accept(rank, [rank + 0.5]);
         }
         Assert.Equal(whole.Complete(), cut.Complete());
         Assert.Equal(expected, actual);
@@ -227,7 +227,7 @@ public class UpdateBuilderTests
         builder.AddPart(0, [1, 2, 3], update, 0, 2);
         var order = Assert.Throws<InvalidOperationException>(() => builder.AddPart(1, [1, 2, 3], update, 0, 2));
         Assert.Contains("Shard 1 was added out of order; shard 0 is next.", order.Message);
-        order = Assert.Throws<InvalidOperationException>(() => builder.Accept(1, 1.0));
+        order = Assert.Throws<InvalidOperationException>(() => builder.Accept(1, [1.0]));
         Assert.Contains("Shard 1 was added out of order; shard 0 is next.", order.Message);
     }
 

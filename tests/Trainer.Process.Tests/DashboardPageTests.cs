@@ -41,4 +41,27 @@ public sealed class DashboardPageTests(DashboardCluster fixture)
         await page.ScreenshotAsync(Path.Combine(fixture.Cluster.Folder, "dashboard.png"));
         Assert.Empty(errors);
     }
+
+    [Fact]
+    public async Task AJobsValidationAndTestAccuracy_StayOnThePage_AsItPollsOnPastTheirSteps()
+    {
+        // 384 of the fixture's images in batches of 128 (128 held out): 9 steps, a val and a test evaluation after steps 3, 6 and 9.
+        var train = await fixture.Cluster.TrainerAsync("train", "--data", $"idx:{Path.Combine(Repo.Root, "tests", "fixtures", "fashion-mnist-small")}",
+            "--model", "784-32-10", "--activation", "relu", "--bias", "--loss", "ce", "--batch", "128", "--epochs", "3", "--val-fraction", "0.25", "--json");
+        Assert.True(train.Code == 0, train.ToString());
+        var id = System.Text.Json.JsonDocument.Parse(train.Out.Trim().Split('\n')[^1]).RootElement.GetProperty("job").GetString();
+        await using var browser = await SystemChromium.LaunchAsync();
+        await using var page = await browser.NewPageAsync();
+
+        await page.GoToAsync($"{fixture.Cluster.Dashboard(0)}#{id}");
+
+        const string Evaluations = "Number(document.getElementById('accuracy-chart').dataset.points)";
+        const string Polls = "Number(document.getElementById('job-id').dataset.polls || 0)";
+        await page.WaitForFunctionAsync($"() => {Evaluations} === 6", new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
+        int polls = await page.EvaluateExpressionAsync<int>(Polls);
+        // Later answers start after the job's last step and list no evaluation: the page keeps those it read.
+        await page.WaitForFunctionAsync($"() => {Polls} >= {polls + 2}", new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
+        Assert.Equal(6, await page.EvaluateExpressionAsync<int>(Evaluations));
+        Assert.False(await page.EvaluateExpressionAsync<bool>("document.getElementById('accuracy-chart').hidden"));
+    }
 }

@@ -107,7 +107,7 @@ public sealed partial class LinkPortFloodTests
     }
 
     /// <summary>A link greeting as a silo's worker sends it: "TRNT", version 2, run, from, to, the job id's length, the job id.</summary>
-    private static byte[] Greeting(string job, long run, int from, int to)
+    internal static byte[] Greeting(string job, long run, int from, int to)
     {
         var id = Encoding.UTF8.GetBytes(job);
         var bytes = new byte[28 + id.Length];

@@ -19,7 +19,8 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly string[] _clientArgs;
     private readonly string[] _addresses;
 
-    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, int baseDashboardPort, string siloArgs, string? gateway, string[] clientArgs, string[] addresses)
+    private LocalCluster(int silos, int baseSiloPort, int baseGatewayPort, int baseDashboardPort, string siloArgs, string? gateway, string[] clientArgs, string[] addresses,
+        IDictionary<string, string>? environment)
     {
         _gateway = gateway;
         _clientArgs = clientArgs;
@@ -40,6 +41,7 @@ public sealed class LocalCluster : IAsyncDisposable
             ["TRAINER_SILO_ADDRESSES"] = string.Join(',', addresses),
             ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
         };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) _environment[key] = value;
     }
 
     public int Silos { get; }
@@ -75,11 +77,12 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <param name="clientArgs">Appended to every `trainer` command (e.g. --cluster-id).</param>
     /// <param name="dashboards">Whether the silos serve their web dashboards (on free ports, see <see cref="Dashboard"/>).</param>
     /// <param name="addresses">Silo i's IP address is entry i (the last for silos beyond the list); default 127.0.0.1 for all.</param>
+    /// <param name="environment">More variables for cluster.sh and the clients (e.g. TRAINER_TLS_CERT).</param>
     public static async Task<LocalCluster> CreateAsync(int silos, string siloArgs = "", string? gateway = null, string[]? clientArgs = null, bool dashboards = false,
-        string[]? addresses = null)
+        string[]? addresses = null, IDictionary<string, string>? environment = null)
     {
         var (siloBase, gatewayBase, dashboardBase) = FreePortBases(silos);
-        var cluster = new LocalCluster(silos, siloBase, gatewayBase, dashboards ? dashboardBase : 0, siloArgs, gateway, clientArgs ?? [], addresses ?? ["127.0.0.1"]);
+        var cluster = new LocalCluster(silos, siloBase, gatewayBase, dashboards ? dashboardBase : 0, siloArgs, gateway, clientArgs ?? [], addresses ?? ["127.0.0.1"], environment);
         await Repo.EnsureBuiltAsync(cluster._processes);
         return cluster;
     }

@@ -24,8 +24,12 @@ public sealed class BatchSchedule
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
         if (samples < batch) throw new ArgumentOutOfRangeException(nameof(samples), samples, $"A batch of {batch} needs at least {batch} samples.");
         (Samples, Batch, DropLast, _seed) = (samples, batch, dropLast, seed);
-        BatchesPerEpoch = Fixed || dropLast ? samples / batch : (samples + batch - 1) / batch;
+        BatchesPerEpoch = BatchesIn(samples, batch, dropLast);
     }
+
+    /// <summary>The batches of an epoch of <paramref name="samples"/> rows in batches of <paramref name="batch"/>, without making a schedule.</summary>
+    public static int BatchesIn(int samples, int batch, bool dropLast) =>
+        samples == batch || dropLast ? samples / batch : (samples + batch - 1) / batch;
 
     public int Samples { get; }
     public int Batch { get; }
@@ -83,19 +87,12 @@ public sealed class BatchSchedule
 
     /// <summary>
     /// Epoch <paramref name="epoch"/>'s order into <paramref name="order"/>: file order for epoch 0
-    /// (a fixed schedule), else a Fisher-Yates shuffle driven by System.Random seeded from the job's
-    /// seed and the epoch. A seeded System.Random runs the same legacy generator on every platform
-    /// and .NET version (documented), so every machine finds the same batches.
+    /// (a fixed schedule), else a seeded shuffle of the job's seed and the epoch (<see cref="Permutation"/>).
     /// </summary>
     private static void Order(int[] order, int seed, int epoch)
     {
         for (int i = 0; i < order.Length; i++) order[i] = i;
         if (epoch == 0) return;
-        var random = new Random(unchecked(seed * 1_000_003 + epoch));
-        for (int i = order.Length - 1; i > 0; i--)
-        {
-            int j = random.Next(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
+        Permutation.Shuffle(order, Permutation.Stream(seed, epoch));
     }
 }

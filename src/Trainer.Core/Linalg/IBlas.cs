@@ -16,6 +16,14 @@ public interface IBlas
     /// <summary>A short name for logs: "openblas" or "managed".</summary>
     string Name { get; }
 
+    /// <summary>
+    /// The largest k for which this GEMM promises that beta 1 and alpha 1 round exactly as
+    /// C + (op(A)·op(B) computed alone with beta 0): the product is formed in one pass over k and
+    /// added to C once. Callers that need those bits may then accumulate in place instead of through
+    /// a scratch matrix. 0: never promised.
+    /// </summary>
+    int SinglePassDepth => 0;
+
     void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
         double beta, Span<double> c, int ldc);
@@ -31,13 +39,22 @@ public static class BlasExtensions
     /// <summary>C = op(A)·op(B) with alpha 1, beta 0; the typeof test is folded away by the JIT.</summary>
     public static void Gemm<T>(this IBlas blas, Transpose ta, Transpose tb, int m, int n, int k,
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc) where T : unmanaged
+        => Gemm(blas, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta: 0);
+
+    /// <summary>C = C + op(A)·op(B) (alpha 1, beta 1); see <see cref="IBlas.SinglePassDepth"/> for how it rounds.</summary>
+    public static void GemmAdd<T>(this IBlas blas, Transpose ta, Transpose tb, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc) where T : unmanaged
+        => Gemm(blas, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta: 1);
+
+    private static void Gemm<T>(IBlas blas, Transpose ta, Transpose tb, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int beta) where T : unmanaged
     {
         if (typeof(T) == typeof(double))
             blas.Gemm(ta, tb, m, n, k, 1.0, MemoryMarshal.Cast<T, double>(a), lda,
-                MemoryMarshal.Cast<T, double>(b), ldb, 0.0, MemoryMarshal.Cast<T, double>(c), ldc);
+                MemoryMarshal.Cast<T, double>(b), ldb, beta, MemoryMarshal.Cast<T, double>(c), ldc);
         else if (typeof(T) == typeof(float))
             blas.Gemm(ta, tb, m, n, k, 1.0f, MemoryMarshal.Cast<T, float>(a), lda,
-                MemoryMarshal.Cast<T, float>(b), ldb, 0.0f, MemoryMarshal.Cast<T, float>(c), ldc);
+                MemoryMarshal.Cast<T, float>(b), ldb, beta, MemoryMarshal.Cast<T, float>(c), ldc);
         else
             throw new NotSupportedException($"GEMM of {typeof(T).Name}: only double and float have kernels.");
     }

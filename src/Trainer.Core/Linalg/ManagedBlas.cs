@@ -35,6 +35,9 @@ public sealed class ManagedBlas : IBlas
 
     public string Name => "managed";
 
+    /// <summary>Up to one k block the micro-kernels add their register sums to C once, with alpha 1 exactly (FMA(1, sum, c) = c + sum).</summary>
+    public int SinglePassDepth => KC;
+
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
         double beta, Span<double> c, int ldc)

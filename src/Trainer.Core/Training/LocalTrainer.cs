@@ -7,10 +7,10 @@ using Trainer.Core.Optim;
 namespace Trainer.Core.Training;
 
 /// <summary>
-/// The single-process reference: every step runs forward/backward on each shard in turn, combines
-/// the shards' packs in shard order and applies the update, with the same code and exchange plan
-/// as the cluster. With one shard it is the plain
-/// full-batch loop of the seed; the cluster must match it bit for bit for the same shard count.
+/// The single-process reference: every step runs each worker's half in turn (forward/backward on its
+/// micro-shards, <see cref="RankStep{T}"/>), combines the workers' packs in rank order and applies
+/// the update, with the same code and exchange plan as the cluster. The cluster must match it bit for
+/// bit; a data-parallel job's bits do not depend on its worker count (up to its micro-shard count).
 /// </summary>
 /// <remarks>
 /// A float32 spec narrows the data, the parameters and the optimizer state once and trains in float;
@@ -120,8 +120,7 @@ public sealed class LocalTrainer
         private readonly T[] _batchX, _batchY;
         private readonly int _inputs, _outputs;
         private readonly BatchSchedule _schedule;
-        // One per batch size: the batch's, and an epoch's smaller last one.
-        private readonly Shape[] _shapes;
+        private readonly PerBatchSize<Shape> _shapes;
 
         public Loop(TrainingSpec spec, IGradientModel<T> model, T[] x, T[] y, Dataset data, T[] parameters, T[] state)
         {
@@ -131,23 +130,23 @@ public sealed class LocalTrainer
             (_inputs, _outputs) = (data.InputSize, data.OutputSize);
             _schedule = spec.Schedule();
             (_batchX, _batchY) = _schedule.Fixed ? ([], []) : (new T[spec.Batch * _inputs], new T[spec.Batch * _outputs]);
-            var plan = ExchangePlan.For(spec.Model, spec.Batch, model is IFactoredGradientModel<T> && spec.Engine == Engine.Hand);
-            _shapes = [.. _schedule.Sizes.Select(size => new Shape(spec, plan.ForBatch(size)))];
+            var plan = ExchangePlan.For(spec.Model, spec.Batch, model is IFactoredGradientModel<T> && spec.Engine == Engine.Hand, spec.ResolvedMicroShards);
+            _shapes = new(_schedule, size => new Shape(spec, plan.ForBatch(size)));
         }
 
         public double Step(int step)
         {
             int size = _schedule.SizeOf(step);
-            var shape = size == _shapes[0].Samples ? _shapes[0] : _shapes[1];
+            var shape = _shapes.For(step);
             var (xs, ys) = Batch(step, size);
             ReadOnlySpan<T> x = xs.AsSpan(0, size * _inputs), y = ys.AsSpan(0, size * _outputs);
             shape.Builder.Reset();
-            foreach (var shard in shape.Shards)
+            foreach (var worker in shape.Workers)
             {
-                var pack = shape.Packs[shard.Rank];
-                double loss = GradientModels.LossAndPack(_model, _parameters, x.Slice(shard.Start * _inputs, shard.Count * _inputs),
-                    y.Slice(shard.Start * _outputs, shard.Count * _outputs), shard.Count, shape.Layouts[shard.Rank], pack);
-                shape.Builder.Add(shard.Rank, loss, pack, shape.Update);
+                var rows = worker.Layout.Rows;
+                var (pack, losses) = (shape.Packs[worker.Rank], shape.Losses[worker.Rank]);
+                worker.Compute(_model, _parameters, x.Slice(rows.Start * _inputs, rows.Count * _inputs), y.Slice(rows.Start * _outputs, rows.Count * _outputs), pack, losses);
+                shape.Builder.Add(worker.Rank, losses, pack, shape.Update);
             }
             double total = shape.Builder.Complete();
             shape.Replica.Apply(step, shape.Update, x, _parameters, _state);
@@ -168,21 +167,19 @@ public sealed class LocalTrainer
         {
             public Shape(TrainingSpec spec, ExchangePlan plan)
             {
-                Samples = plan.Batch;
-                Shards = Shard.Split(plan.Batch, spec.Workers);
                 Builder = new UpdateBuilder<T>(spec, plan);
                 Replica = new ReplicaUpdate<T>(spec, plan);
-                Layouts = plan.ShardPacks(spec.Workers);
-                Packs = [.. Layouts.Select(layout => new T[layout.Length])];
+                Workers = [.. Enumerable.Range(0, spec.Workers).Select(rank => new RankStep<T>(plan, rank, spec.Workers))];
+                Packs = [.. Workers.Select(w => new T[w.Layout.Length])];
+                Losses = [.. Workers.Select(w => new double[w.Layout.Blocks.Count])];
                 Update = new T[Builder.UpdateLength];
             }
 
-            public int Samples { get; }
-            public Shard[] Shards { get; }
             public UpdateBuilder<T> Builder { get; }
             public ReplicaUpdate<T> Replica { get; }
-            public Pack[] Layouts { get; }
+            public RankStep<T>[] Workers { get; }
             public T[][] Packs { get; }
+            public double[][] Losses { get; }
             public T[] Update { get; }
         }
     }

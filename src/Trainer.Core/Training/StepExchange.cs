@@ -8,150 +8,149 @@ using Trainer.Core.Optim;
 namespace Trainer.Core.Training;
 
 /// <summary>
-/// The parameter server's half of a step: combines the shards' packs into the step's update pack,
-/// in SHARD order (never arrival order). Dense slots are summed shard after shard; factors are
-/// placed at their samples' rows, so the update's δ is the whole batch's δ. Shard losses (sums)
-/// are added in shard order and the loss scale is applied once.
+/// The parameter server's half of a step: combines the workers' packs into the step's update pack.
+/// Each worker sends one pack per block (a node of the micro-shard tree, <see cref="MicroShards"/>),
+/// in rank order (never arrival order); dense slots are summed up the fixed tree of micro-shards,
+/// and factors are placed at their samples' rows, so the update's δ is the whole batch's δ. The
+/// blocks' summed losses are reduced up the same tree and the loss scale is applied once.
 /// </summary>
 /// <remarks>
-/// The update is the same bits whichever machine builds it, and the parameter server and every
-/// worker's cache turn it into the same parameters (<see cref="ReplicaUpdate{T}"/>), so they never drift apart.
+/// The update is the same bits whichever machine builds it and however many workers computed it,
+/// and the parameter server and every worker's cache turn it into the same parameters
+/// (<see cref="ReplicaUpdate{T}"/>), so they never drift apart.
 /// </remarks>
 public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly ExchangePlan _plan;
-    private readonly Shard[] _shards;
-    private readonly Pack[] _packs;
+    private readonly RankPack[] _ranks;
+    // Per rank, the global index of its first block; per block (global), the tree steps it triggers.
+    private readonly int[] _firstBlock;
+    private readonly ReduceStep[][] _stepsOf;
+    private readonly PackSums<T> _sums;
+    private readonly double[] _blockLosses, _lossSlots;
     private readonly double _scale;
-    private double _loss;
     private int _next;
 
     public UpdateBuilder(TrainingSpec spec, ExchangePlan plan)
     {
         plan.CheckFits(spec);
         _plan = plan;
-        _shards = Shard.Split(plan.Batch, spec.Workers);
-        _packs = plan.ShardPacks(spec.Workers);
+        _ranks = plan.RankPacks(spec.Workers);
+        _firstBlock = new int[_ranks.Length];
+        for (int r = 1; r < _ranks.Length; r++) _firstBlock[r] = _firstBlock[r - 1] + _ranks[r - 1].Blocks.Count;
+        var blocks = _ranks.SelectMany(r => r.Blocks.Select(b => b.Node)).ToArray();
+        var schedule = plan.Micro.Schedule(blocks);
+        _stepsOf = [.. Enumerable.Range(0, blocks.Length).Select(i => schedule.Where(s => s.Input == i).ToArray())];
+        _sums = new PackSums<T>(plan);
+        int slots = MicroShards.SlotsOf(schedule);
+        _sums.Reserve(slots);
+        _lossSlots = new double[slots];
+        _blockLosses = new double[blocks.Length];
         _scale = spec.Model.Loss.Scale(plan.Batch, spec.Model.OutputSize);
     }
 
-    /// <summary>Values in shard <paramref name="rank"/>'s pack.</summary>
-    public int ShardLength(int rank) => _packs[rank].Length;
+    /// <summary>Values in worker <paramref name="rank"/>'s pack.</summary>
+    public int ShardLength(int rank) => _ranks[rank].Length;
+
+    /// <summary>Blocks (so summed losses) in worker <paramref name="rank"/>'s pack.</summary>
+    public int BlockCount(int rank) => _ranks[rank].Blocks.Count;
 
     /// <summary>Values in the update pack.</summary>
     public int UpdateLength => _plan.Update.Length;
 
     /// <summary>Starts a new step.</summary>
-    public void Reset()
-    {
-        _next = 0;
-        _loss = 0;
-    }
+    public void Reset() => _next = 0;
 
-    /// <summary>Adds shard <paramref name="rank"/>'s summed loss and pack into <paramref name="update"/>; shards must come in rank order.</summary>
-    public void Add(int rank, double shardLoss, ReadOnlySpan<T> shardPack, Span<T> update)
+    /// <summary>Adds worker <paramref name="rank"/>'s blocks' summed losses and pack into <paramref name="update"/>; workers must come in rank order.</summary>
+    public void Add(int rank, ReadOnlySpan<double> losses, ReadOnlySpan<T> shardPack, Span<T> update)
     {
         AddPart(rank, shardPack, update, 0, 1);
-        Accept(rank, shardLoss);
+        Accept(rank, losses);
     }
 
     /// <summary>
-    /// Adds part <paramref name="part"/> of <paramref name="parts"/> of shard <paramref name="rank"/>'s
+    /// Adds part <paramref name="part"/> of <paramref name="parts"/> of worker <paramref name="rank"/>'s
     /// pack into <paramref name="update"/>: every slot's elements are cut into <paramref name="parts"/>
     /// equal ranges, so the parts touch disjoint elements and may run on different threads at once.
-    /// Each element gets the same operation as in <see cref="Add"/>, so the bits do not depend on
-    /// the cut. Once every part of the shard is in, <see cref="Accept"/> it.
+    /// Each element gets the same operations as in <see cref="Add"/>, so the bits do not depend on
+    /// the cut. Once every part of the pack is in, <see cref="Accept"/> it.
     /// </summary>
     public void AddPart(int rank, ReadOnlySpan<T> shardPack, Span<T> update, int part, int parts)
     {
-        if (rank < 0 || rank >= _shards.Length)
-            throw new ArgumentOutOfRangeException(nameof(rank), $"Shard {rank} does not exist; there are {_shards.Length}.");
+        if (rank < 0 || rank >= _ranks.Length)
+            throw new ArgumentOutOfRangeException(nameof(rank), $"Shard {rank} does not exist; there are {_ranks.Length}.");
         if (rank != _next)
             throw new InvalidOperationException($"Shard {rank} was added out of order; shard {_next} is next. Reduce in shard order.");
         if (parts < 1 || part < 0 || part >= parts)
             throw new ArgumentOutOfRangeException(nameof(part), $"Part {part} of {parts} does not exist.");
-        var pack = _packs[rank];
-        if (shardPack.Length != pack.Length)
-            throw new ArgumentException($"Shard {rank} sent {shardPack.Length} values; its pack for {pack.Samples} samples has {pack.Length}.");
+        var layout = _ranks[rank];
+        if (shardPack.Length != layout.Length)
+            throw new ArgumentException($"Shard {rank} sent {shardPack.Length} values; its pack for {layout.Rows.Count} samples has {layout.Length}.");
         if (update.Length != UpdateLength)
             throw new ArgumentException($"The update buffer has {update.Length} values; the plan's update has {UpdateLength}.");
-        int row = _shards[rank].Start;
-        for (int l = 0; l < pack.Layers.Count; l++)
+        for (int j = 0; j < layout.Blocks.Count; j++)
         {
-            var from = pack.Layers[l];
-            var to = _plan.Update.Layers[l];
-            if (from.Factored)
-            {
-                int b = pack.Samples;
-                Copy(shardPack.Slice(from.Delta, b * from.FanOut), update.Slice(to.Delta + row * to.FanOut, b * from.FanOut), part, parts);
-                if (from.Input >= 0) Copy(shardPack.Slice(from.Input, b * from.FanIn), update.Slice(to.Input + row * to.FanIn, b * from.FanIn), part, parts);
-                continue;
-            }
-            int length = from.FanIn * from.FanOut + (from.Bias >= 0 ? from.FanOut : 0);
-            var (start, count) = Range(length, part, parts);
-            var source = shardPack.Slice(from.Weights + start, count);
-            var target = update.Slice(to.Weights + start, count);
-            if (rank == 0) source.CopyTo(target);
-            else TensorPrimitives.Add(target, source, target);
+            var block = layout.Blocks[j];
+            var values = shardPack.Slice(block.Offset, block.Layout.Length);
+            PackSums<T>.PlaceFactors(values, block.Layout, update, _plan.Update, block.Rows.Start, part, parts);
+            foreach (var step in _stepsOf[_firstBlock[rank] + j]) _sums.Run(step, values, block.Layout, update, _plan.Update, part, parts);
         }
     }
 
-    /// <summary>Records shard <paramref name="rank"/>'s summed loss once all its parts are added; the next shard may then be added.</summary>
-    public void Accept(int rank, double shardLoss)
+    /// <summary>Records worker <paramref name="rank"/>'s blocks' summed losses once all its parts are added; the next worker may then be added.</summary>
+    public void Accept(int rank, ReadOnlySpan<double> losses)
     {
         if (rank != _next)
             throw new InvalidOperationException($"Shard {rank} was added out of order; shard {_next} is next. Reduce in shard order.");
-        _loss += shardLoss;
+        if (losses.Length != _ranks[rank].Blocks.Count)
+            throw new ArgumentException($"Shard {rank} sent {losses.Length} losses; its pack has {_ranks[rank].Blocks.Count} blocks.", nameof(losses));
+        int first = _firstBlock[rank];
+        losses.CopyTo(_blockLosses.AsSpan(first));
+        for (int j = 0; j < losses.Length; j++) MicroShards.Reduce(_stepsOf[first + j], _blockLosses, _lossSlots);
         _next++;
     }
 
-    private static void Copy(ReadOnlySpan<T> source, Span<T> target, int part, int parts)
-    {
-        var (start, count) = Range(source.Length, part, parts);
-        source.Slice(start, count).CopyTo(target.Slice(start, count));
-    }
-
-    private static (int Start, int Count) Range(int length, int part, int parts)
-    {
-        int start = (int)((long)length * part / parts);
-        return (start, (int)((long)length * (part + 1) / parts) - start);
-    }
-
-    /// <summary>Checks every shard was added and returns the full-batch loss (scaled once).</summary>
+    /// <summary>Checks every worker was added and returns the full-batch loss (scaled once).</summary>
     public double Complete()
     {
-        if (_next != _shards.Length)
-            throw new InvalidOperationException($"Only {_next} of {_shards.Length} shards were added; a step needs every shard exactly once.");
-        return _loss * _scale;
+        if (_next != _ranks.Length)
+            throw new InvalidOperationException($"Only {_next} of {_ranks.Length} shards were added; a step needs every shard exactly once.");
+        return _lossSlots[0] * _scale;
     }
 }
 
 /// <summary>
 /// A replica's half of a step: turns the update pack into the full-batch gradient and applies the
-/// loss scale once and then the optimizer. Dense slots are used as they are (already summed in
-/// shard order); a factored layer's gradient is Σ_s δ_sᵀ·a_s, one GEMM per shard s, added in SHARD
-/// order (exactly the arithmetic of the dense exchange: the factors only move the multiplication to
-/// the receiver); its bias gradient is the row sum of δ over the whole batch, in sample order.
-/// Workers, the single-process trainer and anyone rebuilding parameters run this same code, so
-/// they agree to the bit.
+/// loss scale once and then the optimizer. Dense slots are used as they are (already summed up the
+/// micro-shard tree); a factored layer's gradient is Σ_m δ_mᵀ·a_m, one GEMM per micro-shard m,
+/// summed up the same tree (exactly the arithmetic of the dense exchange: the factors only move the
+/// multiplication to the receiver); its bias gradient is each micro-shard's row sum of δ, in sample
+/// order, summed up the tree. Workers, the single-process trainer and anyone rebuilding parameters
+/// run this same code, so they agree to the bit, for any worker count.
 /// </summary>
 /// <remarks>
-/// A worker may compute its own shard's products ahead of time (<see cref="PrecomputeOwn"/>), right
-/// after sending its pack, while the other shards' factors are still on their way: the same
-/// GEMM on the same values, so the same bits, off the step's critical path.
+/// A worker may compute its own blocks' products ahead of time (<see cref="PrecomputeOwn"/>), right
+/// after sending its pack, while the other workers' factors are still on their way: the same
+/// GEMMs on the same values, so the same bits, off the step's critical path.
 /// </remarks>
 public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly ExchangePlan _plan;
-    private readonly Shard[] _shards;
-    private readonly Pack[] _shardPacks;
+    private readonly RankPack[] _ranks;
+    private readonly BlockPack[] _blocks;
+    private readonly int[] _firstBlock;
+    // The tree steps over all blocks (grouped by block), and over each block's micro-shards.
+    private readonly ReduceStep[][] _stepsOf;
+    private readonly ReduceStep[][] _leafSteps;
     private readonly IBlas _blas;
     private readonly Optimizer<T> _optimizer;
     private readonly double _scale;
     private readonly T[] _gradient;
-    // Per factored layer: one shard's product δ_sᵀ·a_s, and the precomputed own shard's product.
-    private readonly T[]?[] _term, _own;
-    private readonly T[] _biasTerm;
+    // Scratch partial sums of a factored layer's weights and bias, by slot (slot 0 is the gradient itself).
+    private readonly List<T[]> _scratch = [];
+    private readonly int _valueLength;
+    // Per factored layer and own block: the precomputed product, weights then bias.
+    private readonly T[]?[][] _own;
     private readonly ParameterView[] _weights;
     private readonly ParameterView?[] _biases;
     private int _ownRank = -1;
@@ -162,37 +161,50 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             throw new NotSupportedException($"ReplicaUpdate<{typeof(T).Name}>: only double and float are supported.");
         plan.CheckFits(spec);
         _plan = plan;
-        _shards = Shard.Split(plan.Batch, spec.Workers);
-        _shardPacks = plan.ShardPacks(spec.Workers);
+        _ranks = plan.RankPacks(spec.Workers);
+        _blocks = [.. _ranks.SelectMany(r => r.Blocks)];
+        _firstBlock = new int[_ranks.Length];
+        for (int r = 1; r < _ranks.Length; r++) _firstBlock[r] = _firstBlock[r - 1] + _ranks[r - 1].Blocks.Count;
+        var schedule = plan.Micro.Schedule([.. _blocks.Select(b => b.Node)]);
+        _stepsOf = [.. Enumerable.Range(0, _blocks.Length).Select(i => schedule.Where(s => s.Input == i).ToArray())];
+        _leafSteps = [.. _blocks.Select(b => plan.Micro.Schedule(plan.Micro.LeavesOf(b.Node)))];
         _blas = blas ?? Blas.Default;
         _optimizer = Optimizer<T>.For(spec);
         _scale = spec.Model.Loss.Scale(plan.Batch, spec.Model.OutputSize);
         _gradient = new T[plan.Layout.Count];
-        _term = [.. plan.Update.Layers.Select(l => l.Factored && _shards.Length > 1 ? new T[l.FanIn * l.FanOut] : null)];
-        _own = new T[]?[plan.Update.Layers.Count];
-        _biasTerm = new T[plan.Model.LayerSizes.Max()];
+        _valueLength = plan.Update.Layers.Where(l => l.Factored).Select(l => l.FanOut * (l.FanIn + 1)).DefaultIfEmpty(0).Max();
+        _own = [.. plan.Update.Layers.Select(_ => new T[]?[_blocks.Length])];
         // Looked up once: the views' lookups by name allocate, and Apply runs every step.
         _weights = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Weight)];
         _biases = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Bias)];
     }
 
     /// <summary>
-    /// Computes shard <paramref name="rank"/>'s products from its own pack now, for the next
-    /// <see cref="Apply"/> to use. <paramref name="shardInputs"/> is the shard's x (read when the first layer is factored).
+    /// Computes worker <paramref name="rank"/>'s blocks' products from its own pack now, for the next
+    /// <see cref="Apply"/> to use. <paramref name="shardInputs"/> is the worker's rows' x (read when the first layer is factored).
     /// </summary>
     public void PrecomputeOwn(int rank, ReadOnlySpan<T> ownPack, ReadOnlySpan<T> shardInputs)
     {
-        var shard = _shards[rank];
-        var pack = _shardPacks[rank];
-        if (ownPack.Length != pack.Length)
-            throw new ArgumentException($"Shard {rank}'s pack has {ownPack.Length} values; {pack.Length} expected.", nameof(ownPack));
-        for (int l = 0; l < pack.Layers.Count; l++)
+        var layout = _ranks[rank];
+        if (ownPack.Length != layout.Length)
+            throw new ArgumentException($"Shard {rank}'s pack has {ownPack.Length} values; {layout.Length} expected.", nameof(ownPack));
+        for (int j = 0; j < layout.Blocks.Count; j++)
         {
-            var slots = pack.Layers[l];
-            if (!slots.Factored) continue;
-            var input = slots.Input >= 0 ? ownPack.Slice(slots.Input, shard.Count * slots.FanIn) : shardInputs;
-            _own[l] ??= new T[slots.FanIn * slots.FanOut];
-            Product(slots, ownPack.Slice(slots.Delta, shard.Count * slots.FanOut), input, shard.Count, _own[l]);
+            var block = layout.Blocks[j];
+            int index = _firstBlock[rank] + j;
+            for (int l = 0; l < block.Layout.Layers.Count; l++)
+            {
+                var slots = block.Layout.Layers[l];
+                if (!slots.Factored) continue;
+                var values = ownPack.Slice(block.Offset, block.Layout.Length);
+                var delta = values.Slice(slots.Delta, block.Rows.Count * slots.FanOut);
+                var input = slots.Input >= 0
+                    ? values.Slice(slots.Input, block.Rows.Count * slots.FanIn)
+                    : shardInputs.Slice((block.Rows.Start - layout.Rows.Start) * slots.FanIn, block.Rows.Count * slots.FanIn);
+                var own = _own[l][index] ??= new T[slots.FanOut * (slots.FanIn + 1)];
+                var ownBias = _biases[l] is null ? default : own.AsSpan(slots.FanOut * slots.FanIn);
+                BlockValue(slots, index, delta, input, block.Rows.Start, new Sum(own.AsSpan(0, slots.FanOut * slots.FanIn), ownBias), 0);
+            }
         }
         _ownRank = rank;
     }
@@ -261,33 +273,206 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
                 if (!bias.IsEmpty) update.Slice(slots.Bias, bias.Length).CopyTo(bias);
                 continue;
             }
+            var sum = new Sum(weights, bias);
             var delta = update.Slice(slots.Delta, batch * slots.FanOut);
             var input = slots.Input >= 0 ? update.Slice(slots.Input, batch * slots.FanIn) : batchInputs;
-            foreach (var shard in _shards)
+            for (int i = 0; i < _blocks.Length; i++)
             {
-                // Shard 0 is written straight into the gradient; later shards go through a scratch term and are added.
-                var shardDelta = delta.Slice(shard.Start * slots.FanOut, shard.Count * slots.FanOut);
-                Span<T> term = shard.Rank == 0 ? weights : _term[l];
-                if (useOwn && shard.Rank == _ownRank)
+                foreach (var step in _stepsOf[i])
                 {
-                    if (shard.Rank == 0) _own[l]!.CopyTo(weights);
-                    else TensorPrimitives.Add(weights, _own[l]!, weights);
+                    var block = _blocks[i];
+                    bool own = useOwn && IsOwn(i) && _own[l][i] is not null;
+                    if (step.Op != ReduceOp.Merge && !own && _leafSteps[i].Length == 1)
+                    {
+                        // A block of one micro-shard: its product goes straight into (or onto) the slot.
+                        Leaf(slots, _plan.Micro.Leaves[block.Node.First], delta, input, 0, Slot(step.Slot, sum, slots), step.Op == ReduceOp.Add, step.Slot + 1);
+                        continue;
+                    }
+                    // Set: block i's value into the slot; Add: into the slot above (free: the stack is no higher), then added.
+                    int into = step.Op == ReduceOp.Add ? step.Slot + 1 : step.Slot;
+                    if (step.Op != ReduceOp.Merge)
+                    {
+                        var target = Slot(into, sum, slots);
+                        if (own)
+                        {
+                            var value = _own[l][i]!;
+                            value.AsSpan(0, target.Weights.Length).CopyTo(target.Weights);
+                            if (!target.Bias.IsEmpty) value.AsSpan(target.Weights.Length, target.Bias.Length).CopyTo(target.Bias);
+                        }
+                        else
+                        {
+                            BlockValue(slots, i, delta.Slice(block.Rows.Start * slots.FanOut, block.Rows.Count * slots.FanOut),
+                                input.Slice(block.Rows.Start * slots.FanIn, block.Rows.Count * slots.FanIn), block.Rows.Start, target, into);
+                        }
+                    }
+                    if (step.Op != ReduceOp.Set) Slot(step.Slot, sum, slots).Add(Slot(step.Slot + 1, sum, slots));
                 }
-                else
-                {
-                    Product(slots, shardDelta, input.Slice(shard.Start * slots.FanIn, shard.Count * slots.FanIn), shard.Count, term);
-                    if (shard.Rank > 0) TensorPrimitives.Add(weights, term, weights);
-                }
-                if (bias.IsEmpty) continue;
-                Span<T> biasTerm = shard.Rank == 0 ? bias : _biasTerm;
-                Mlp<T>.SumRows(shardDelta, shard.Count, slots.FanOut, biasTerm[..slots.FanOut]);
-                if (shard.Rank > 0) TensorPrimitives.Add(bias, biasTerm[..slots.FanOut], bias);
             }
         }
         if (_scale != 1.0) TensorPrimitives.Multiply(g, T.CreateTruncating(_scale), g);
     }
 
+    private bool IsOwn(int block) => _ownRank >= 0 && block >= _firstBlock[_ownRank] && block < _firstBlock[_ownRank] + _ranks[_ownRank].Blocks.Count;
+
+    /// <summary>
+    /// Block <paramref name="block"/>'s product Σ_m δ_mᵀ·a_m and bias Σ_m rowsum(δ_m) over its micro-shards, up
+    /// the tree, into <paramref name="target"/>, which is slot <paramref name="depth"/>; deeper slots are free
+    /// for partial sums. <paramref name="delta"/> and <paramref name="input"/> hold the block's rows, the
+    /// first being the batch's row <paramref name="firstRow"/>.
+    /// </summary>
+    private void BlockValue(PackLayer slots, int block, ReadOnlySpan<T> delta, ReadOnlySpan<T> input, int firstRow, Sum target, int depth)
+    {
+        var leaves = _plan.Micro.Leaves;
+        int first = _blocks[block].Node.First;
+        foreach (var step in _leafSteps[block])
+        {
+            var to = step.Slot == 0 ? target : Scratch(depth + step.Slot, slots, target.Bias.IsEmpty);
+            if (step.Op == ReduceOp.Merge)
+            {
+                to.Add(Scratch(depth + step.Slot + 1, slots, target.Bias.IsEmpty));
+                continue;
+            }
+            Leaf(slots, leaves[first + step.Input], delta, input, firstRow, to, step.Op == ReduceOp.Add, depth + step.Slot + 1);
+        }
+    }
+
+    /// <summary>
+    /// Micro-shard <paramref name="leaf"/>'s product δᵀ·a and bias row sum into <paramref name="to"/>, or added
+    /// to it (<paramref name="add"/>): in place where the GEMM promises the bits of adding the product formed
+    /// alone (<see cref="IBlas.SinglePassDepth"/>), else through scratch slot <paramref name="termSlot"/>.
+    /// <paramref name="delta"/> and <paramref name="input"/> hold rows from the batch's row <paramref name="firstRow"/> on.
+    /// </summary>
+    private void Leaf(PackLayer slots, Shard leaf, ReadOnlySpan<T> delta, ReadOnlySpan<T> input, int firstRow, Sum to, bool add, int termSlot)
+    {
+        int offset = leaf.Start - firstRow;
+        var leafDelta = delta.Slice(offset * slots.FanOut, leaf.Count * slots.FanOut);
+        var leafInput = input.Slice(offset * slots.FanIn, leaf.Count * slots.FanIn);
+        if (!add)
+        {
+            Product(slots, leafDelta, leafInput, leaf.Count, to.Weights);
+            if (!to.Bias.IsEmpty) Mlp<T>.SumRows(leafDelta, leaf.Count, slots.FanOut, to.Bias);
+            return;
+        }
+        var term = Scratch(termSlot, slots, to.Bias.IsEmpty);
+        if (leaf.Count <= _blas.SinglePassDepth)
+            _blas.GemmAdd(Transpose.Yes, Transpose.No, slots.FanOut, slots.FanIn, leaf.Count, leafDelta, slots.FanOut, leafInput, slots.FanIn, to.Weights, slots.FanIn);
+        else
+        {
+            Product(slots, leafDelta, leafInput, leaf.Count, term.Weights);
+            TensorPrimitives.Add(to.Weights, term.Weights, to.Weights);
+        }
+        if (to.Bias.IsEmpty) return;
+        Mlp<T>.SumRows(leafDelta, leaf.Count, slots.FanOut, term.Bias);
+        TensorPrimitives.Add(to.Bias, term.Bias, to.Bias);
+    }
+
+    /// <summary>Slot <paramref name="slot"/> of the top-level sum: 0 is the gradient's own weights and bias.</summary>
+    private Sum Slot(int slot, Sum gradient, PackLayer slots) => slot == 0 ? gradient : Scratch(slot, slots, gradient.Bias.IsEmpty);
+
+    /// <summary>Scratch slot <paramref name="slot"/> (from 1) for a layer of <paramref name="slots"/>' shape: weights, then bias (empty when the layer has none).</summary>
+    private Sum Scratch(int slot, PackLayer slots, bool noBias)
+    {
+        while (_scratch.Count < slot) _scratch.Add(new T[_valueLength]);
+        var buffer = _scratch[slot - 1].AsSpan();
+        int w = slots.FanOut * slots.FanIn;
+        return new Sum(buffer[..w], noBias ? default : buffer.Slice(w, slots.FanOut));
+    }
+
+    /// <summary>A factored layer's partial sum: its weight gradient and (empty when the layer has none) bias gradient.</summary>
+    private readonly ref struct Sum(Span<T> weights, Span<T> bias)
+    {
+        public Span<T> Weights { get; } = weights;
+        public Span<T> Bias { get; } = bias;
+
+        /// <summary>this ← this + <paramref name="other"/>, element by element.</summary>
+        public void Add(Sum other)
+        {
+            TensorPrimitives.Add(Weights, other.Weights, Weights);
+            if (!Bias.IsEmpty) TensorPrimitives.Add(Bias, other.Bias, Bias);
+        }
+    }
+
     /// <summary>g_W = δᵀ · a   (fanOut, b) x (b, fanIn).</summary>
     private void Product(PackLayer slots, ReadOnlySpan<T> delta, ReadOnlySpan<T> input, int samples, Span<T> destination) =>
         _blas.Gemm(Transpose.Yes, Transpose.No, slots.FanOut, slots.FanIn, samples, delta, slots.FanOut, input, slots.FanIn, destination, slots.FanIn);
+}
+
+/// <summary>
+/// A worker's half of a step: forward and backward on each of its micro-shards in turn, summed up the
+/// micro-shard tree into its blocks' packs (dense slots summed, factors placed at their rows), with
+/// each block's summed loss. What <see cref="UpdateBuilder{T}"/> takes from worker <see cref="Rank"/>.
+/// </summary>
+public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly ExchangePlan _plan;
+    private readonly ReduceStep[][] _leafSteps;
+    private readonly PackSums<T> _sums;
+    private readonly T[] _leafPack;
+    private readonly Pack[] _leafLayouts;
+    private readonly double[] _leafLosses, _lossSlots;
+
+    public RankStep(ExchangePlan plan, int rank, int workers)
+    {
+        _plan = plan;
+        Rank = rank;
+        Layout = plan.RankPack(rank, workers);
+        _leafSteps = [.. Layout.Blocks.Select(b => plan.Micro.Schedule(plan.Micro.LeavesOf(b.Node)))];
+        _sums = new PackSums<T>(plan);
+        int slots = _leafSteps.Max(MicroShards.SlotsOf);
+        _sums.Reserve(slots);
+        _lossSlots = new double[slots];
+        _leafLayouts = [.. plan.Micro.Leaves.Select(l => plan.PackLayout(l.Count))];
+        _leafPack = new T[_leafLayouts.Max(l => l.Length)];
+        _leafLosses = new double[plan.Micro.Count];
+    }
+
+    public int Rank { get; }
+
+    /// <summary>The worker's pack: its samples and blocks.</summary>
+    public RankPack Layout { get; }
+
+    /// <summary>
+    /// Writes the worker's pack at <paramref name="parameters"/> into <paramref name="pack"/> and each
+    /// block's summed loss into <paramref name="losses"/>. <paramref name="x"/> and <paramref name="y"/>
+    /// hold the worker's rows (<see cref="RankPack.Rows"/>), in batch order.
+    /// </summary>
+    public void Compute(IGradientModel<T> model, ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> pack, Span<double> losses)
+    {
+        if (pack.Length != Layout.Length)
+            throw new ArgumentException($"The pack buffer has {pack.Length} values; worker {Rank}'s pack has {Layout.Length}.", nameof(pack));
+        if (losses.Length != Layout.Blocks.Count)
+            throw new ArgumentException($"{losses.Length} losses asked for; worker {Rank}'s pack has {Layout.Blocks.Count} blocks.", nameof(losses));
+        int inputs = _plan.Model.InputSize, outputs = _plan.Model.OutputSize;
+        var leaves = _plan.Micro.Leaves;
+        for (int j = 0; j < Layout.Blocks.Count; j++)
+        {
+            var block = Layout.Blocks[j];
+            var values = pack.Slice(block.Offset, block.Layout.Length);
+            int first = block.Node.First;
+            foreach (var step in _leafSteps[j])
+            {
+                if (step.Op == ReduceOp.Merge)
+                {
+                    _sums.Run(step, default, block.Layout, values, block.Layout);
+                    continue;
+                }
+                var leaf = leaves[first + step.Input];
+                int row = leaf.Start - Layout.Rows.Start;
+                var leafX = x.Slice(row * inputs, leaf.Count * inputs);
+                var leafY = y.Slice(row * outputs, leaf.Count * outputs);
+                if (_leafSteps[j].Length == 1)
+                {
+                    // A block of one micro-shard: its pack is the micro-shard's, written in place.
+                    _leafLosses[step.Input] = GradientModels.LossAndPack(model, parameters, leafX, leafY, leaf.Count, block.Layout, values);
+                    continue;
+                }
+                var layout = _leafLayouts[first + step.Input];
+                var leafPack = _leafPack.AsSpan(0, layout.Length);
+                _leafLosses[step.Input] = GradientModels.LossAndPack(model, parameters, leafX, leafY, leaf.Count, layout, leafPack);
+                PackSums<T>.PlaceFactors(leafPack, layout, values, block.Layout, leaf.Start - block.Rows.Start);
+                _sums.Run(step, leafPack, layout, values, block.Layout);
+            }
+            losses[j] = MicroShards.Reduce(_leafSteps[j], _leafLosses, _lossSlots);
+        }
+    }
 }

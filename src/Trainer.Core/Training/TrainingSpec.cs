@@ -19,7 +19,8 @@ public enum Parallelism
     Data,
     /// <summary>
     /// Each worker owns a slice of the first layer's units and computes them for the whole batch;
-    /// the (small) layers above run on every worker. With the managed GEMM, bit-identical to 1 worker
+    /// the (small) layers above run on every worker. With the managed GEMM, bit-identical to 1 data-parallel
+    /// worker with the batch as one micro-shard (<c>--micro-shards 1</c>)
     /// for any worker count.
     /// See <see cref="FirstLayerSplit{T}"/>.
     /// </summary>
@@ -57,7 +58,19 @@ public sealed record TrainingSpec
     /// step; they are never trained on.
     /// </summary>
     public int TestSamples { get; init; }
-    /// <summary>Also score the test set every this many steps (<c>--eval-every</c>; 0: only after each epoch and the last step).</summary>
+    /// <summary>
+    /// Rows after the training samples (and before the test set) in the job's data that are its
+    /// validation set (0: none): held out of the training rows by <c>--val-fraction</c>
+    /// (<see cref="Data.ValidationSplit"/>), scored when the test set is, never trained on.
+    /// </summary>
+    public int ValidationSamples { get; init; }
+    /// <summary>
+    /// Early stopping's patience (<c>--early-stopping P</c>; 0: off): the job stops once P evaluations
+    /// in a row have not lowered the validation loss, and its final weights are those of the lowest
+    /// (<see cref="Training.EarlyStopping"/>). Needs a validation set.
+    /// </summary>
+    public int EarlyStopping { get; init; }
+    /// <summary>Also score the held-out sets every this many steps (<c>--eval-every</c>; 0: only after each epoch and the last step).</summary>
     public int EvalEvery { get; init; }
     /// <summary>Drop an epoch's last batch when it would hold fewer than <see cref="Batch"/> samples (<c>--drop-last</c>); kept by default, as PyTorch's DataLoader does.</summary>
     public bool DropLast { get; init; }
@@ -80,6 +93,31 @@ public sealed record TrainingSpec
     /// (<see cref="ResolvedParameterServerShards"/>).
     /// </summary>
     public int ParameterServerShards { get; init; }
+
+    /// <summary>
+    /// Micro-shards per batch of a data-parallel job (<c>--micro-shards</c>; 0: automatic,
+    /// <see cref="ResolvedMicroShards"/>). Each batch is cut into this many fixed sample ranges; workers
+    /// own whole micro-shards and sums run over a fixed tree of them (<see cref="MicroShards"/>), so a
+    /// job's weights are the same bits for every worker count up to this one.
+    /// </summary>
+    public int MicroShards { get; init; }
+
+    /// <summary>Most micro-shards under the automatic rule: enough for 1 to 4 workers to give the same bits.</summary>
+    public const int AutoMicroShards = 4;
+    /// <summary>Fewest samples in a micro-shard under the automatic rule (below it, the per-micro-shard GEMMs' fixed costs show).</summary>
+    public const int AutoMicroShardSamples = 32;
+    /// <summary>Largest <see cref="MicroShards"/> a job may ask for.</summary>
+    public const int MaxMicroShards = MaxWorkers;
+
+    /// <summary>
+    /// The micro-shard count the job runs with: the given one, or automatically one per
+    /// <see cref="AutoMicroShardSamples"/> samples of the batch, from 1 to <see cref="AutoMicroShards"/>
+    /// (the seed's batch of 64: 2; 128 and more: 4), raised to the worker count when there are more
+    /// workers (each owns at least one). A batch smaller than this (an epoch's last) is cut into one
+    /// micro-shard per sample.
+    /// </summary>
+    public int ResolvedMicroShards => MicroShards > 0 ? MicroShards
+        : Math.Max(Math.Clamp(Batch / AutoMicroShardSamples, 1, AutoMicroShards), Workers);
 
     /// <summary>Parameters per shard under the automatic rule: one shard per started 2^24 (16.8M; 128 MB in float64, 384 MB with Adam's state).</summary>
     public const int AutoShardParameters = 1 << 24;
@@ -145,9 +183,16 @@ public sealed record TrainingSpec
     /// <summary>The samples the batches are drawn from (<see cref="Samples"/>, or the batch when 0).</summary>
     public int ResolvedSamples => Samples == 0 ? Batch : Samples;
 
-    /// <summary>Whether the job scores its parameters after <paramref name="step"/>: at every epoch's end with mini-batches, and after the last step.</summary>
+    /// <summary>
+    /// Whether the job scores its parameters on its held-out sets (validation, test) after
+    /// <paramref name="step"/>: at every epoch's end with mini-batches, every <see cref="EvalEvery"/>
+    /// steps, and after the last step. Called after every step: it makes no schedule.
+    /// </summary>
     public bool EvaluatesAfter(int step) =>
-        TestSamples > 0 && (step == Steps || MiniBatches && Schedule().EndsEpoch(step) || EvalEvery > 0 && step % EvalEvery == 0);
+        HeldOutSamples > 0 && (step == Steps || MiniBatches && step % Data.BatchSchedule.BatchesIn(ResolvedSamples, Batch, DropLast) == 0 || EvalEvery > 0 && step % EvalEvery == 0);
+
+    /// <summary>The rows after the training samples that the job scores and never trains on: the validation set's, then the test set's.</summary>
+    public int HeldOutSamples => ValidationSamples + TestSamples;
 
     /// <summary>Whether the steps go through the data in mini-batches (rather than all of it at every step).</summary>
     public bool MiniBatches => ResolvedSamples > Batch;
@@ -174,6 +219,12 @@ public sealed record TrainingSpec
             throw new SpecException("parallel", (int)Parallelism, "allowed: data, split");
         if (TestSamples < 0)
             throw new SpecException("test-samples", TestSamples, "allowed: a whole number of test rows >= 0");
+        if (ValidationSamples < 0)
+            throw new SpecException("val-samples", ValidationSamples, "allowed: a whole number of validation rows >= 0 (--val-fraction sets it)");
+        if (EarlyStopping < 0)
+            throw new SpecException("early-stopping", EarlyStopping, "allowed: a whole number of evaluations >= 1 without a better validation loss before the job stops (0: off)");
+        if (EarlyStopping > 0 && ValidationSamples == 0)
+            throw new SpecException("early-stopping", EarlyStopping, "allowed only with a validation set (--val-fraction f above 0): it watches the validation loss");
         if (EvalEvery < 0)
             throw new SpecException("eval-every", EvalEvery, "allowed: a whole number of steps >= 0 (0: after each epoch and the last step)");
         if (Samples < 0 || Samples > 0 && Samples < Batch)
@@ -183,8 +234,16 @@ public sealed record TrainingSpec
         // NOTE: the epoch's last batch is sharded over the workers like the others.
         if (MiniBatches && Schedule().LastBatch < Workers)
             throw new SpecException("workers", Workers, $"allowed: at most one worker per sample of every batch; an epoch of {Samples} samples in batches of {Batch} ends with a batch of {Schedule().LastBatch} (--drop-last drops it)");
+        if (MicroShards < 0 || MicroShards > MaxMicroShards)
+            throw new SpecException("micro-shards", MicroShards, $"allowed: a whole number from 0 (automatic) to {MaxMicroShards}");
+        if (MicroShards > 0 && MicroShards < Workers)
+            throw new SpecException("micro-shards", MicroShards, $"allowed: at least the {Workers} workers (each owns whole micro-shards), or 0 (automatic)");
+        if (MicroShards > Batch)
+            throw new SpecException("micro-shards", MicroShards, $"allowed: at most the batch of {Batch} samples (a micro-shard holds at least one)");
         if (Parallelism == Parallelism.SplitFirstLayer)
         {
+            if (MicroShards > 0)
+                throw new SpecException("micro-shards", MicroShards, "allowed only with --parallel data (a split job's workers share units, not samples)");
             if (Model.LayerCount < 2)
                 throw new SpecException("parallel", "split", $"allowed only for a model with a hidden layer; {Model} has none");
             if (Workers > Model.LayerSizes[1])
@@ -193,6 +252,8 @@ public sealed record TrainingSpec
                 throw new SpecException("parallel", "split", "allowed only with --engine hand (the split runs the hand-derived layers)");
             if (MiniBatches)
                 throw new SpecException("parallel", "split", $"allowed only when every step trains on all the data; with mini-batches of {Batch} of {Samples} samples use --parallel data");
+            if (ValidationSamples > 0)
+                throw new SpecException("parallel", "split", "allowed only without a validation set (--val-fraction): a split job's workers hold its parameters, and only the parameter server of a data-parallel job scores them; use --parallel data");
         }
         Optimizer.Validate(Steps);
         if (ParameterServerShards < 0 || ParameterServerShards > MaxParameterServerShards)
@@ -240,7 +301,7 @@ public sealed record TrainingSpec
     /// <summary>
     /// This spec with the parallelism that suits its model (<c>--parallel auto</c>, only when asked
     /// for: the CLI's default, like this API's, is data): split the first layer when there are
-    /// several workers, the hand engine, all the data in every step, a hidden layer with at least one unit per worker, and the
+    /// several workers, the hand engine, all the data in every step, no validation set, a hidden layer with at least one unit per worker, and the
     /// layers above it hold at most <see cref="SplitUpperShareLimit"/> of the parameters (the seed's
     /// 1000-100-10: 1%); data parallelism otherwise (job 3's 784-1024-1024-10: 57% above the first layer).
     /// </summary>
@@ -248,12 +309,12 @@ public sealed record TrainingSpec
     /// Decided from the spec alone, never from the cluster, so a job's bits do not depend on where it
     /// runs. Measured (docs/performance.md, run E): the seed job splits 1.60x numpy embedded and
     /// 1.21x over two silo processes, against 1.16x and 0.57x with data parallelism; with the managed
-    /// GEMM a split job's weights are a one-worker job's, bit for bit, for any worker count.
+    /// GEMM a split job's weights are a one-worker, one-micro-shard job's, bit for bit, for any worker count.
     /// </remarks>
     public TrainingSpec WithPreferredParallelism()
     {
         // Only the split's own limits are checked here; every other rule is Validate's, and holds either way.
-        bool split = Workers > 1 && Engine == Engine.Hand && !MiniBatches && Model.LayerCount >= 2
+        bool split = Workers > 1 && Engine == Engine.Hand && !MiniBatches && ValidationSamples == 0 && Model.LayerCount >= 2
             && Workers <= Model.LayerSizes[1] && UpperShare(Model) <= SplitUpperShareLimit;
         return this with { Parallelism = split ? Parallelism.SplitFirstLayer : Parallelism.Data };
     }

@@ -1,0 +1,42 @@
+using Trainer.Abstractions;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// An outgoing call filter that holds every call <paramref name="holds"/> picks until <see cref="Open"/>,
+/// so a test can change the cluster at an exact point of a job, whatever the timing.
+/// <see cref="Reached"/> completes when the first such call is held.
+/// </summary>
+internal sealed class CallGate(Func<IOutgoingGrainCallContext, bool> holds)
+{
+    private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Reached => _reached.Task;
+
+    public void Open() => _open.TrySetResult();
+
+    public async Task FilterAsync(IOutgoingGrainCallContext context)
+    {
+        if (!_open.Task.IsCompleted && holds(context))
+        {
+            _reached.TrySetResult();
+            await _open.Task;
+        }
+        await context.Invoke();
+    }
+
+    /// <summary>The parameter server's calls that would run a step from <paramref name="fromStep"/> on (a split job's window, or one data-parallel step): every step before is done.</summary>
+    public static CallGate FromStep(int fromStep) => new(context =>
+        (context.Request.GetArgumentCount() == 1 ? context.Request.GetArgument(0) switch
+        {
+            LinkedRun run => run.FirstStep,
+            WorkRequest request => request.Step,
+            _ => null,
+        } : null) >= fromStep);
+
+    /// <summary>The job grain's call for the batch of steps from <paramref name="step"/>: the parameter server is idle between two steps.</summary>
+    public static CallGate AtBatch(int step) => new(context =>
+        context.InterfaceMethod is { Name: nameof(IParameterServerGrain.RunStepsAsync) } method && method.DeclaringType == typeof(IParameterServerGrain)
+        && context.Request.GetArgument(0) is int firstStep && firstStep == step);
+}
