@@ -14,26 +14,21 @@ namespace Trainer.Process.Tests;
 [Collection(RealProcessCollection.Name)]
 public sealed class ChaosTests
 {
-    private const int Kills = 3;
-    // The first kill lands as soon as every job has started; each later one once every job still
-    // running has trained on by this share of its steps since the last restart (the cluster took the
-    // restarted silo back).
-    private const double ProgressBetweenKills = 0.1;
+    // Sized for CI (about two minutes): bench/chaos.sh is the long version, with more jobs, kills and restarts.
+    private const int Kills = 2;
     // Jobs are sized by a short run of all of them to about this long undisturbed, so that the kills,
     // each followed by a silo's restart, fall inside them.
-    private const double TargetSeconds = 15;
-    private const int CalibrationSteps = 300, MinSteps = 1000;
+    private const double TargetSeconds = 20;
+    private const int CalibrationSteps = 200, MinSteps = 600;
     private static readonly TimeSpan JobDeadline = TimeSpan.FromMinutes(5);
 
-    // Data-parallel with three optimizers (Adam's moments and momentum's velocity must come back from
-    // the checkpoint) and two workers on three silos, and a split first layer (links between silos;
-    // a larger model, since a split job runs many steps per call and would otherwise end first).
+    // Data-parallel with two optimizers (Adam's moments must come back from the checkpoint) and
+    // workers on three silos, and a split first layer (links between silos; a larger model, since a
+    // split job runs many steps per call and would otherwise end first).
     private static readonly string[][] Jobs =
     [
         ["--model", "1000-100-10", "--workers", "3", "--seed", "1", "--parallel", "data", "--optimizer", "sgd"],
-        ["--model", "1000-100-10", "--workers", "3", "--seed", "2", "--parallel", "data", "--optimizer", "adam", "--lr", "1e-4"],
-        ["--model", "500-50-10", "--workers", "2", "--seed", "3", "--parallel", "data", "--optimizer", "momentum"],
-        ["--model", "1000-100-10", "--workers", "2", "--seed", "4", "--parallel", "data", "--optimizer", "nesterov"],
+        ["--model", "1000-100-10", "--workers", "2", "--seed", "2", "--parallel", "data", "--optimizer", "adam", "--lr", "1e-4"],
         ["--model", "2000-200-10", "--workers", "3", "--seed", "5", "--parallel", "split", "--optimizer", "adam", "--lr", "1e-4"],
     ];
 
@@ -60,42 +55,39 @@ public sealed class ChaosTests
             ["train", .. Jobs[j], .. Checkpoints, "--steps", $"{steps[j]}", "--save", $"npy:{Path.Combine(cluster.Folder, $"undisturbed-{j}")}", "--json"]));
         foreach (var reference in references) Assert.True(reference.Code == 0, reference.ToString());
 
-        // The jobs again, submitted (their clients then leave), while the silos are killed; `list` shows their progress.
+        // The jobs again, submitted (their clients then leave), while the silos are killed.
         // Started as the calibration was: each client once the one before has printed (here: its job's id).
         var submitted = await OneAfterAnotherAsync((j, onLine) => cluster.TrainerAsync(JobDeadline, onLine, ["submit", .. Jobs[j], .. Checkpoints, "--steps", $"{steps[j]}"]));
         foreach (var s in submitted) Assert.True(s.Code == 0, s.ToString());
         string[] ids = [.. submitted.Select(s => s.Out.Trim())];
         var chaos = Stopwatch.StartNew();
-        Dictionary<string, Listed> listed = [];
         var kills = new List<string>();
-        var since = new int[Jobs.Length];
         var killsWhileRunning = new int[Jobs.Length];
-        int firstKillRunning = 0;
-        bool Running(int j) => listed[ids[j]].State == "running";
+        // The silos' logs say when a job started and ended: read from files, they cost no client's start-up,
+        // which on a loaded machine takes seconds a job may not last. A job counts as running from its
+        // "started" line to its end line, so a kill counted for it landed inside it.
+        bool Running(int j) => Logged(cluster, ids[j], " started: ") && !Logged(cluster, ids[j], " completed after ", " failed after ", " cancelled after ");
+        await Poll.UntilAsync(() => Task.FromResult(Enumerable.Range(0, Jobs.Length).Count(j => Logged(cluster, ids[j], " started: "))),
+            started => started == Jobs.Length, JobDeadline, started => $"{started} of {Jobs.Length} jobs started");
         for (int kill = 0; kill < Kills; kill++)
         {
-            // Each later kill waits until every job still running has trained on: the cluster took the restarted silo back.
-            listed = await Poll.UntilAsync(() => ListAsync(cluster), now => kill == 0 || Enumerable.Range(0, Jobs.Length).All(j =>
-                    now[ids[j]].State != "running" || now[ids[j]].Steps >= since[j] + ProgressBetweenKills * steps[j]),
-                JobDeadline, now => string.Join(", ", ids.Select(id => $"{id} {now[id].State} at step {now[id].Steps}")));
+            // The first kill lands as soon as every job has started and takes the silo holding the job
+            // grains (the oldest); each later one, a silo at random, as soon as the cluster has taken the
+            // last one back: while jobs may still be restoring from the last kill.
             var running = Enumerable.Range(0, Jobs.Length).Where(Running).ToArray();
             if (running.Length == 0) break;
             foreach (int j in running) killsWhileRunning[j]++;
-            if (kill == 0) firstKillRunning = running.Length;
-            // The first kill takes the silo holding the job grains (the oldest); the others any silo.
             int silo = kill == 0 ? JobGrainsSilo(cluster) : random.Next(cluster.Silos);
-            string at = string.Join(", ", Enumerable.Range(0, Jobs.Length).Select(j => $"{listed[ids[j]].Steps}/{steps[j]}"));
             await cluster.KillAsync(silo);
             var restart = Stopwatch.StartNew();
             await cluster.RestartAsync(silo);
-            for (int j = 0; j < Jobs.Length; j++) since[j] = listed[ids[j]].Steps;
             kills.Add($"silo {silo}");
-            Say($"{chaos.Elapsed.TotalSeconds,5:F1} s: killed silo {silo}{(kill == 0 ? " (the job grains')" : "")} with {running.Length} jobs running (steps {at}); "
+            Say($"{chaos.Elapsed.TotalSeconds,5:F1} s: killed silo {silo}{(kill == 0 ? " (the job grains')" : "")} with jobs {string.Join(", ", running)} running; "
                 + $"ready again after {restart.Elapsed.TotalSeconds:F1} s");
         }
-        // NOTE: how far each job gets between kills depends on the machine's load; at least the kills
-        // must land mid-job, the first with most jobs running, and on average one per job.
-        Assert.True(kills.Count >= 2 && firstKillRunning >= Jobs.Length - 2 && killsWhileRunning.Sum() >= Jobs.Length,
+        // NOTE: the jobs are sized to outlast a silo's restart on this machine; the first kill lands inside
+        // every job, and the second inside at least one.
+        Assert.True(kills.Count == Kills && killsWhileRunning.All(k => k >= 1) && killsWhileRunning.Sum() > Jobs.Length,
             $"the kills did not land inside the jobs (kills while running, per job: {string.Join(", ", killsWhileRunning)}): the jobs were too short.\n{string.Join('\n', log)}");
 
         // None lost, none stuck: every job completes by itself, with the losses and weights of its undisturbed run.
@@ -116,10 +108,9 @@ public sealed class ChaosTests
         }
     }
 
-    private sealed record Listed(string State, int Steps);
-
-    private static async Task<Dictionary<string, Listed>> ListAsync(LocalCluster cluster) =>
-        (await cluster.ListAsync()).ToDictionary(e => e.Key, e => new Listed(e.Value.GetProperty("state").GetString()!, e.Value.GetProperty("steps").GetInt32()));
+    /// <summary>Whether any silo's log, in this life or an earlier one, has a line on the job with one of <paramref name="texts"/>.</summary>
+    private static bool Logged(LocalCluster cluster, string jobId, params string[] texts) =>
+        cluster.AllLogLines($"Job {jobId}").Split('\n').Any(l => texts.Any(t => l.Contains(t, StringComparison.Ordinal)));
 
     /// <summary>
     /// Each job's steps for about <see cref="TargetSeconds"/> of training plus the time the jobs after
