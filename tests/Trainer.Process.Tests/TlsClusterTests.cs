@@ -164,7 +164,7 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
 
     private static async Task<Stream> PlainGreetingAsync(IPEndPoint port, string job)
     {
-        var socket = await LinkPortFloodTests.ConnectAsync(port, Token);
+        var socket = await SiloProbe.ConnectAsync(port, Token);
         var stream = new NetworkStream(socket, ownsSocket: true);
         await stream.WriteAsync(LinkPortFloodTests.Greeting(job, Random.Shared.NextInt64(), 0, 1), Token);
         return stream;
@@ -173,7 +173,7 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
     /// <summary>A TLS handshake with <paramref name="certificate"/> (or none), then a greeting; the stream, or null when the handshake already failed.</summary>
     private static async Task<Stream?> TlsGreetingAsync(IPEndPoint port, string job, X509Certificate2? certificate)
     {
-        var socket = await LinkPortFloodTests.ConnectAsync(port, Token);
+        var socket = await SiloProbe.ConnectAsync(port, Token);
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
         try
         {
