@@ -66,6 +66,9 @@ public sealed class ParameterServerGrain(
     // The split workers' shares after the last window that ended at the job grain's bound.
     private (int StepsCompleted, TensorPayload[] Shares)? _checkpointShares;
 
+    // The calls to the job's workers: retries, probes of calls without an answer.
+    private WorkerCalls? _workers;
+
     private string JobId => this.GetPrimaryKeyString();
 
     private TensorOffers Offers => _offers ??= TensorOffers.For(this, messaging.Value);
@@ -257,7 +260,7 @@ public sealed class ParameterServerGrain(
             _workersLoad && !_seeded || !_workersLoad && !model.CachesFollowUpdates ? Offers.Send("sync", model.Parameters) : null,
             _uploadedData, _workersLoad || !model.CachesFollowUpdates ? null : Offers.Send("update", model.Update), _factors, Seeded: _workersLoad && _seeded);
         var pending = new Task<ShardGradient>[spec.Workers];
-        for (int rank = 0; rank < pending.Length; rank++) pending[rank] = ComputeWithRetryAsync(rank, request);
+        for (int rank = 0; rank < pending.Length; rank++) pending[rank] = Workers.ComputeAsync(rank, request);
         // The previous step's SGD update reaches the server's own parameters while the workers compute.
         if (!_workersLoad) _applying = compute.Run(model.ApplyPending);
         // Shards are added in rank order as they arrive: shard 0's pack is added while the others
@@ -294,10 +297,10 @@ public sealed class ParameterServerGrain(
         var clock = Stopwatch.StartNew();
         // A run that starts (model state) tells every worker where the others' silos take links.
         var endpoints = !_workersLoad ? null
-            : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareLinksAsync(), probe: false)));
+            : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => Workers.CallAsync(rank, firstStep, worker => worker.PrepareLinksAsync(), probe: false)));
         var run = new LinkedRun(spec, _generation, firstStep, steps, _workersLoad ? Offers.SendOptional("sync", _splitState) : null, _uploadedData, endpoints,
             ShareAtEnd: steps == maxSteps, _factors, Seeded: _workersLoad && _splitState is null);
-        var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
+        var pending = Enumerable.Range(0, spec.Workers).Select(rank => Workers.CallAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
         var results = new LinkedRunResult?[spec.Workers];
         string? failure = null;
         Exception? error = null;
@@ -438,7 +441,7 @@ public sealed class ParameterServerGrain(
         // The previous step's update reached the parameters once the applying task is done (Parameters checks it).
         await _applying;
         logger.LogWarning("Job {Job} step {Step}: worker {Rank} holds no parameters; it is sent the parameter server's", JobId, request.Step, rank);
-        var result = await ComputeWithRetryAsync(rank, request with { Parameters = Offers.Send("resync", _model!.Parameters), Update = null, Seeded = false });
+        var result = await Workers.ComputeAsync(rank, request with { Parameters = Offers.Send("resync", _model!.Parameters), Update = null, Seeded = false });
         Offers.Withdraw("resync");
         return result.NeedsParameters
             ? throw new StateLostException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent (it was re-activated again).")
@@ -453,78 +456,7 @@ public sealed class ParameterServerGrain(
         DeactivateOnIdle();
     }
 
-    private IWorkerGrain Worker(int rank) => GrainFactory.GetGrain<IWorkerGrain>(rank, JobId);
+    private IWorkerGrain Worker(int rank) => Workers.Worker(rank);
 
-    /// <summary>
-    /// A worker call that fails because its silo died is retried with doubling back-off until the
-    /// retry budget is spent; Orleans re-activates the worker on a surviving silo once the dead one
-    /// is declared dead. Results are matched by rank and step, so a late or duplicate answer can
-    /// never be counted twice: each rank contributes exactly one result per step.
-    /// </summary>
-    private async Task<ShardGradient> ComputeWithRetryAsync(int rank, WorkRequest request)
-    {
-        var result = await CallWithRetryAsync(rank, request.Step, worker => worker.ComputeAsync(request));
-        return result.Rank != rank || result.Step != request.Step
-            ? throw new InvalidOperationException($"Worker {rank} answered for rank {result.Rank}, step {result.Step}; expected step {request.Step}.")
-            : result;
-    }
-
-    /// <param name="probe">Whether the call is one <see cref="IWorkerGrain.ProbeAsync"/> tracks (a step, or a window from <paramref name="step"/>).</param>
-    private async Task<T> CallWithRetryAsync<T>(int rank, int step, Func<IWorkerGrain, Task<T>> call, bool probe = true)
-    {
-        var backoff = _options.RetryBackoff;
-        var deadline = DateTime.UtcNow + _options.WorkerRetryBudget;
-        for (int attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return probe ? await AnswerAsync(rank, step, call(Worker(rank))) : await call(Worker(rank)).WaitAsync(_options.WorkerCallTimeout);
-            }
-            catch (Exception e) when (Failures.Classify(e) == FailureKind.Retry)
-            {
-                if (DateTime.UtcNow + backoff > deadline)
-                    throw new TimeoutException($"worker {rank} of job {JobId} could not be reached for step {step} within {_options.WorkerRetryBudget.TotalSeconds:F0} s ({attempt} attempts; last error: {e.Message})", e);
-                logger.LogWarning("Job {Job} step {Step}: worker {Rank} failed ({Error}); retry {Attempt} in {Backoff} ms",
-                    JobId, step, rank, e.GetType().Name, attempt, backoff.TotalMilliseconds);
-                await Task.Delay(backoff);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxRetryBackoff.Ticks));
-            }
-        }
-    }
-
-    /// <summary>
-    /// The answer to a step call, within <see cref="TrainerOptions.WorkerCallTimeout"/>; the worker is
-    /// probed every <see cref="TrainerOptions.WorkerProbeInterval"/> without an answer, and a call it
-    /// does not have running at two probes in a row counts as lost: a <see cref="TimeoutException"/>,
-    /// which <see cref="CallWithRetryAsync"/> retries at once (NOTE: seen once after a whole-cluster
-    /// restart, where a lost call otherwise stalled the job for the whole call timeout).
-    /// </summary>
-    private async Task<T> AnswerAsync<T>(int rank, int step, Task<T> call)
-    {
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        var previous = WorkerCallState.Running;
-        while (true)
-        {
-            var left = _options.WorkerCallTimeout - waited.Elapsed;
-            if (left <= TimeSpan.Zero) throw new TimeoutException($"worker {rank} of job {JobId} did not answer for step {step} within {_options.WorkerCallTimeout.TotalSeconds:F0} s");
-            try
-            {
-                return await call.WaitAsync(left < _options.WorkerProbeInterval ? left : _options.WorkerProbeInterval);
-            }
-            catch (TimeoutException) when (!call.IsCompleted)
-            {
-            }
-            if (waited.Elapsed >= _options.WorkerCallTimeout) continue;
-            var state = await Worker(rank).ProbeAsync(step).WaitAsync(_options.WorkerProbeInterval);
-            if (state != WorkerCallState.Running && previous != WorkerCallState.Running)
-            {
-                logger.LogWarning("Job {Job} step {Step}: worker {Rank} has no call for it running ({State}) after {Seconds:F0} s without an answer: the call or its answer was lost; calling again",
-                    JobId, step, rank, state, waited.Elapsed.TotalSeconds);
-                // Abandoned: a late answer of the lost call is never read (results are matched by rank and step).
-                _ = call.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
-                throw new TimeoutException($"the call to worker {rank} of job {JobId} for step {step} was lost ({state} at two probes)");
-            }
-            previous = state;
-        }
-    }
+    private WorkerCalls Workers => _workers ??= new(GrainFactory, JobId, _options, logger);
 }
