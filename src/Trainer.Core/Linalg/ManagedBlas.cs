@@ -117,26 +117,15 @@ public sealed class ManagedBlas : IBlas
     /// Copies op(A)[ic..ic+mc, pc..pc+kc] into panels of mr rows: panel q holds, for each p, the
     /// mr values op(A)[ic + q·mr + r, pc + p] (zero past row mc).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<T>(Transpose transA, ReadOnlySpan<T> a, int lda, int ic, int mc, int pc, int kc, int mr, Span<T> dst)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged
     {
         for (int i0 = 0; i0 < mc; i0 += mr)
         {
+            int rows = Math.Min(mr, mc - i0), i = ic + i0;
             var panel = dst.Slice(i0 * kc, kc * mr);
-            int rows = Math.Min(mr, mc - i0);
-            if (rows < mr) panel.Clear();
-            for (int r = 0; r < rows; r++)
-            {
-                int i = ic + i0 + r;
-                if (transA == Transpose.No)
-                {
-                    var src = a.Slice(i * lda + pc, kc);   // row i of A, contiguous in p
-                    for (int p = 0; p < kc; p++) panel[p * mr + r] = src[p];
-                }
-                else
-                    for (int p = 0; p < kc; p++) panel[p * mr + r] = a[(pc + p) * lda + i];
-            }
+            if (transA == Transpose.No) GemmPacking.Transposed(a[(i * lda + pc)..], lda, rows, kc, mr, panel);   // row i of A, contiguous in p
+            else GemmPacking.Contiguous(a[(pc * lda + i)..], lda, rows, kc, mr, panel);                          // column i of A, contiguous in i
         }
     }
 
@@ -144,24 +133,15 @@ public sealed class ManagedBlas : IBlas
     /// Copies op(B)[pc..pc+kc, jc..jc+nc] into panels of nr columns: panel q holds, for each p, the
     /// nr values op(B)[pc + p, jc + q·nr + j] (zero past column nc).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB<T>(Transpose transB, ReadOnlySpan<T> b, int ldb, int pc, int kc, int jc, int nc, int nr, Span<T> dst)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged
     {
         for (int j0 = 0; j0 < nc; j0 += nr)
         {
+            int cols = Math.Min(nr, nc - j0), j = jc + j0;
             var panel = dst.Slice(j0 * kc, kc * nr);
-            int cols = Math.Min(nr, nc - j0);
-            if (cols < nr) panel.Clear();
-            if (transB == Transpose.No)
-                for (int p = 0; p < kc; p++)   // row p of B, contiguous in j
-                    b.Slice((pc + p) * ldb + jc + j0, cols).CopyTo(panel.Slice(p * nr, cols));
-            else
-                for (int j = 0; j < cols; j++)
-                {
-                    var src = b.Slice((jc + j0 + j) * ldb + pc, kc);   // row j of B, contiguous in p
-                    for (int p = 0; p < kc; p++) panel[p * nr + j] = src[p];
-                }
+            if (transB == Transpose.No) GemmPacking.Contiguous(b[(pc * ldb + j)..], ldb, cols, kc, nr, panel);   // row p of B, contiguous in j
+            else GemmPacking.Transposed(b[(j * ldb + pc)..], ldb, cols, kc, nr, panel);                           // row j of B, contiguous in p
         }
     }
 
