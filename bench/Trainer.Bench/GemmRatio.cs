@@ -46,15 +46,17 @@ public static class GemmRatio
         new("F eval", "fwd1 x·W1ᵀ", Transpose.No, Transpose.Yes, 1024, 256, 784),
     ];
 
-    /// <summary>dotnet run -c Release --project bench/Trainer.Bench -- ratio [repetitions] [filter]</summary>
+    /// <summary>dotnet run -c Release --project bench/Trainer.Bench -- ratio [repetitions] [filter] [threads]</summary>
     public static void Run(string[] args)
     {
         int repetitions = args.Length > 1 ? int.Parse(args[1]) : 7;
         string filter = args.Length > 2 ? args[2] : "";
+        int threads = args.Length > 3 ? int.Parse(args[3]) : 1;   // default 1: compare the kernels, core for core
         var openBlas = Blas.SystemOpenBlas ?? throw new InvalidOperationException("OpenBLAS is not installed: apt-get install libopenblas0-pthread");
-        openBlas.SetThreads(1);   // the managed GEMM is single-threaded: compare kernels, core for core
-        var managed = Blas.Create(BlasBackend.Managed);
-        var machine = $"{CpuModel()} | Vector<double>.Count {Vector<double>.Count}, Vector512 {(Vector512.IsHardwareAccelerated ? "yes" : "no")} | OpenBLAS {openBlas.CoreName}, 1 thread";
+        openBlas.SetThreads(threads);
+        var managed = (ManagedBlas)Blas.Create(BlasBackend.Managed);
+        managed.SetThreads(threads);
+        var machine = $"{CpuModel()} | Vector<double>.Count {Vector<double>.Count}, Vector512 {(Vector512.IsHardwareAccelerated ? "yes" : "no")} | OpenBLAS {openBlas.CoreName} | {threads} thread(s) each";
         Console.WriteLine($"# {machine} | {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         Console.WriteLine("| job | product | op | m x n x k | precision | managed GFLOP/s | OpenBLAS GFLOP/s | OpenBLAS / managed | CPU, vectors, kernel |");
         Console.WriteLine("|---|---|---|---|---|---:|---:|---:|---|");

@@ -37,6 +37,17 @@ public static class Blas
         _ => blas.Name,
     };
 
+    /// <summary>
+    /// Threads one GEMM may use, in both backends: the process's managed GEMM (when it is
+    /// <see cref="Default"/>) and OpenBLAS (process-wide). 1 keeps each GEMM on its caller's thread.
+    /// </summary>
+    public static void SetThreads(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        SystemOpenBlas?.SetThreads(threads);
+        if (Default is ManagedBlas managed) managed.SetThreads(threads);
+    }
+
     public static BlasBackend FromEnvironment()
     {
         var value = Environment.GetEnvironmentVariable(EnvironmentVariable);
