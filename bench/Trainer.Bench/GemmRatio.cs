@@ -9,12 +9,15 @@ namespace Trainer.Bench;
 /// The managed GEMM against OpenBLAS on the shapes the trainer issues, one thread each, in ONE run:
 /// GFLOP/s of both and their ratio per shape, medians of interleaved repetitions, with the CPU,
 /// vector width and OpenBLAS kernel on every row (the same binary runs different kernels on
-/// different CPUs, and under DOTNET_EnableAVX512F=0 / OPENBLAS_CORETYPE).
+/// different CPUs, and under DOTNET_EnableAVX512=0 / OPENBLAS_CORETYPE).
 /// </summary>
 /// <remarks>
 /// Not BenchmarkDotNet: its per-case processes measure backends minutes apart, so on a shared
 /// machine a ratio mixes two loads; here each repetition times managed then OpenBLAS (then the
 /// other order) back to back, and the median ratio is the median of the per-repetition ratios.
+/// NOTE: run it with DOTNET_TieredCompilation=0, as the trainer runs (Trainer.Client, Trainer.Silo):
+/// without tiering the JIT has no PGO to tell it which blocks are hot, and code that is fast with
+/// tiering on can be slow there (GemmMicroKernel's NOTE).
 /// </remarks>
 public static class GemmRatio
 {
@@ -56,7 +59,7 @@ public static class GemmRatio
         openBlas.SetThreads(threads);
         var managed = (ManagedBlas)Blas.Create(BlasBackend.Managed);
         managed.SetThreads(threads);
-        var machine = $"{CpuModel()} | Vector<double>.Count {Vector<double>.Count}, Vector512 {(Vector512.IsHardwareAccelerated ? "yes" : "no")} | OpenBLAS {openBlas.CoreName} | {threads} thread(s) each";
+        var machine = $"{CpuModel()} | Vector<double>.Count {Vector<double>.Count}, Vector512 {(Vector512.IsHardwareAccelerated ? "yes" : "no")} | OpenBLAS {openBlas.CoreName} | {threads} thread(s) each | tiered JIT {(Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") == "0" ? "off, as the trainer" : "on")}";
         Console.WriteLine($"# {machine} | {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         Console.WriteLine("| job | product | op | m x n x k | precision | managed GFLOP/s | OpenBLAS GFLOP/s | OpenBLAS / managed | CPU, vectors, kernel |");
         Console.WriteLine("|---|---|---|---|---|---:|---:|---:|---|");
