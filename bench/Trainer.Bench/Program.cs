@@ -1,5 +1,9 @@
 using BenchmarkDotNet.Running;
+using Trainer.Bench;
 
 // dotnet run -c Release --project bench/Trainer.Bench -- --filter '*'
 // Other filters: '*Gemm*', '*SeedStep*'. Results land in BenchmarkDotNet.Artifacts/ (git-ignored).
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// dotnet run -c Release --project bench/Trainer.Bench -- ratio [repetitions] [filter]: managed
+// against OpenBLAS per shape in one run (GemmRatio), a markdown table on stdout.
+if (args.Length > 0 && args[0] == "ratio") GemmRatio.Run(args);
+else BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -22,9 +22,22 @@ public sealed class RankPlacementDirector : IPlacementDirector
         var silos = context.GetCompatibleSilos(target);
         if (silos.Length == 0)
             throw new OrleansException($"No silo can host {target.GrainIdentity}: the cluster has no compatible silo.");
-        // NOTE: by address, not by age, so a restarted silo takes back the same ranks.
-        Array.Sort(silos, (a, b) => string.CompareOrdinal(a.Endpoint.ToString(), b.Endpoint.ToString()));
+        Sort(silos);
         long rank = target.GrainIdentity.GetIntegerKey(out _);
         return Task.FromResult(silos[(int)(rank % silos.Length)]);
     }
+
+    /// <summary>Where <paramref name="silo"/> stands in the placement order of <paramref name="silos"/>, or -1.</summary>
+    public static int IndexOf(SiloAddress silo, SiloAddress[] silos)
+    {
+        Sort(silos);
+        return Array.IndexOf(silos, silo);
+    }
+
+    /// <summary>How many of a job's <paramref name="workers"/> ranks land on silo <paramref name="index"/> of <paramref name="silos"/>.</summary>
+    public static int RanksOn(int index, int silos, int workers) => workers / silos + (index < workers % silos ? 1 : 0);
+
+    // NOTE: by address, not by age, so a restarted silo takes back the same ranks.
+    private static void Sort(SiloAddress[] silos) =>
+        Array.Sort(silos, (a, b) => string.CompareOrdinal(a.Endpoint.ToString(), b.Endpoint.ToString()));
 }

@@ -58,11 +58,13 @@ public sealed class TrainerOptions
     public TimeSpan SupervisorPeriod { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// OpenBLAS threads per silo process; 0 leaves OpenBLAS's own default (one per core).
-    /// Default 1: the workers are the parallelism, and OpenBLAS threads of two workers spinning
-    /// on the same cores made the seed job 3x slower (measured, 2 cores).
+    /// Threads one GEMM may use in this silo, in either backend (OpenBLAS's count is process-wide).
+    /// 0 (default): the compute threads shared among the running job's workers on this silo
+    /// (<see cref="GemmThreadBudget"/>), so a lone worker uses every core and two workers one each;
+    /// OpenBLAS threads of two workers spinning on the same cores made the seed job 3x slower.
+    /// Silos that share a machine with others set 1 (or divide <see cref="ComputeThreads"/>).
     /// </summary>
-    public int BlasThreads { get; set; } = 1;
+    public int BlasThreads { get; set; }
 
     /// <summary>
     /// Dedicated threads for workers' arithmetic in this silo (0 = one per core). Several workers of

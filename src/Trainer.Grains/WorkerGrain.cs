@@ -25,7 +25,7 @@ namespace Trainer.Grains;
 /// coming update while the other shards' factors travel, so a step waits only for theirs.
 /// </remarks>
 [RankPlacement]
-public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, IOptions<SiloMessagingOptions> messaging) : Grain, IWorkerGrain
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, IOptions<SiloMessagingOptions> messaging, GemmThreadBudget gemmThreads) : Grain, IWorkerGrain
 {
     // A share or replica too large for one message, offered to the parameter server until it has read it.
     private TensorOffers? _offers;
@@ -211,6 +211,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         _worldSize = worldSize;
         _factors = factors;
         _precompute = Task.CompletedTask;
+        int threads = gemmThreads.Apply(worldSize);
+        logger.LogInformation("Worker {Rank} of job {Job}: {Threads} thread(s) per GEMM", Rank, JobId, threads);
         if (split)
         {
             _linked = SplitReplica.Create(spec, Rank, rows);

@@ -53,7 +53,7 @@ public static class TrainerSilo
         }
         silo.Services.PostConfigure<TrainerOptions>(o =>
         {
-            if (o.BlasThreads > 0) Blas.SystemOpenBlas?.SetThreads(o.BlasThreads);
+            if (o.BlasThreads > 0) Blas.SetThreads(o.BlasThreads);
         });
         silo.Services.AddHostedService<JobSupervisor>();
         if (configuration is not null) silo.AddTrainerDashboard(configuration);
@@ -62,6 +62,7 @@ public static class TrainerSilo
             int threads = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TrainerOptions>>().Value.ComputeThreads;
             return new ComputeScheduler(threads > 0 ? threads : Environment.ProcessorCount);
         });
+        silo.Services.AddSingleton<GemmThreadBudget>();
         // TLS on the workers' links when the silo has the cluster's certificate (ClusterTls.UseClusterTls).
         silo.Services.AddSingleton(sp => new LinkSecurity(sp.GetService<ClusterCertificate>()));
         silo.Services.AddSingleton<WorkerLinks>();

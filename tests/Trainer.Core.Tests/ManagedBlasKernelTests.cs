@@ -24,12 +24,15 @@ public class ManagedBlasKernelTests
         return data;
     }
 
-    public static TheoryData<Transpose, Transpose, int, int, int> ShapesOnce()
+    public static TheoryData<Transpose, Transpose, int, int, int> ShapesOnce() => EveryTranspose(Sizes);
+
+    /// <summary>Each size under each of the four transpose combinations.</summary>
+    internal static TheoryData<Transpose, Transpose, int, int, int> EveryTranspose((int M, int N, int K)[] sizes)
     {
         var data = new TheoryData<Transpose, Transpose, int, int, int>();
         foreach (var ta in new[] { Transpose.No, Transpose.Yes })
             foreach (var tb in new[] { Transpose.No, Transpose.Yes })
-                foreach (var (m, n, k) in Sizes)
+                foreach (var (m, n, k) in sizes)
                     data.Add(ta, tb, m, n, k);
         return data;
     }

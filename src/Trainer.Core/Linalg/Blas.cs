@@ -37,6 +37,17 @@ public static class Blas
         _ => blas.Name,
     };
 
+    /// <summary>
+    /// Threads one GEMM may use, in both backends: the process's managed GEMM (when it is
+    /// <see cref="Default"/>) and OpenBLAS (process-wide). 1 keeps each GEMM on its caller's thread.
+    /// </summary>
+    public static void SetThreads(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        SystemOpenBlas?.SetThreads(threads);
+        if (Default is ManagedBlas managed) managed.SetThreads(threads);
+    }
+
     public static BlasBackend FromEnvironment()
     {
         var value = Environment.GetEnvironmentVariable(EnvironmentVariable);
@@ -62,8 +73,10 @@ public static class Blas
 
     /// <summary>
     /// OpenBLAS 0.3.21 does not recognise some virtualised CPUs and runs its generic SSE3 "Prescott"
-    /// kernel there; on this project's 2-core machines that is about 2x slower than the managed
-    /// kernel (docs/benchmarks.md). Where the CPU has AVX2 and FMA, auto then prefers managed.
+    /// kernel there, far slower than the managed kernel (docs/benchmarks-avx2.md). Where the CPU has
+    /// AVX2 and FMA, auto then prefers managed. Where OpenBLAS runs a kernel for the CPU (Haswell, Zen,
+    /// SkylakeX) auto keeps it: it is faster per product than the managed kernel of the same vector
+    /// width, on AVX2 as on AVX-512 (docs/performance.md, "AVX2 CPUs and the cores of a silo").
     /// Deterministic (no timing), so every silo on the same kind of machine makes the same choice;
     /// TRAINER_BLAS=openblas still forces OpenBLAS.
     /// </summary>

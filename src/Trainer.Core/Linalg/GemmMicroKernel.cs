@@ -16,6 +16,11 @@ namespace Trainer.Core.Linalg;
 /// The 6 x 2W block of C lives in 12 vector registers for the whole k loop; each step loads two
 /// vectors of B, broadcasts six values of A and issues twelve fused multiply-adds. 12 + 2 + 1
 /// registers fit the 16 of AVX2 (and NEON's 32).
+/// NOTE: [SkipLocalsInit] keeps the edge tile's stackalloc from calling the runtime's zeroing helper.
+/// A call there clobbers every vector register (all are caller-saved on x64 Unix), so the accumulators
+/// needed stack homes, and without PGO (the trainer runs with TieredCompilation off) the JIT stored
+/// each one to its home after every FMA of the k loop: 3x slower in the trainer than in a benchmark
+/// with tiering on (JitDisasm of both).
 /// </remarks>
 internal static class GemmMicroKernel
 {
@@ -24,7 +29,7 @@ internal static class GemmMicroKernel
     public static int Columns<T>() => 2 * Vector<T>.Count;
 
     /// <summary>rows x cols is the valid part of the tile (smaller at the edges of C).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
     public static void Run<T>(int kc, ReadOnlySpan<T> ap, ReadOnlySpan<T> bp, T alpha, Span<T> c, int ldc, int rows, int cols)
         where T : unmanaged, INumberBase<T>
     {

@@ -13,6 +13,7 @@ namespace Trainer.Core.Linalg;
 /// Legend: V = Vector512&lt;T&gt;.Count (8 doubles, 16 floats), MR = <see cref="Rows"/> = 4, NR = 2V.
 /// Each element of C gets the same fused multiply-adds, in the same order of p, as in the 256-bit
 /// kernel (only the tile around it is larger), so the bits do not change with the kernel.
+/// [SkipLocalsInit] for the reason given on <see cref="GemmMicroKernel"/>.
 /// NOTE: 4 rows, not the 256-bit kernel's 6: with 12 zmm accumulators the JIT (.NET 10) kept them in
 /// stack slots and stored each after every FMA (JitDisasm), 18-21 GFLOP/s; with 8 they stay in
 /// registers: 73 GFLOP/s per core on this VM's Xeon against 43-45 for the 256-bit kernel (measured
@@ -25,7 +26,7 @@ internal static class GemmMicroKernel512
     public static int Columns<T>() => 2 * Vector512<T>.Count;
 
     /// <summary>rows x cols is the valid part of the tile (smaller at the edges of C).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
     public static void Run<T>(int kc, ReadOnlySpan<T> ap, ReadOnlySpan<T> bp, T alpha, Span<T> c, int ldc, int rows, int cols)
         where T : unmanaged, INumberBase<T>
     {

@@ -9,7 +9,9 @@ namespace Trainer.Core.Linalg;
 /// GEMM in managed code for machines without OpenBLAS: packed panels and a register-blocked
 /// micro-kernel, 512-bit where the CPU has AVX-512 (<see cref="GemmMicroKernel512"/>), else
 /// <see cref="Vector{T}"/> (<see cref="GemmMicroKernel"/>); single-threaded. Both give every element
-/// of C the same operations, so the bits do not depend on which one runs.
+/// of C the same operations, so the bits do not depend on which one runs. A large product is cut
+/// into blocks of columns of C, one per thread (<see cref="Threads"/>); that too leaves every
+/// element's operations as they were, so the bits do not depend on the thread count either.
 /// </summary>
 /// <remarks>
 /// Hand-written because MathNet's managed provider is ~5x slower than OpenBLAS on the seed step
@@ -26,14 +28,33 @@ public sealed class ManagedBlas : IBlas
     private const int MC = 96;   // a multiple of MR (6, or 4 for the 512-bit kernel)
     private const int NC = 512;  // a multiple of NR for float and double, both kernels
 
+    // Products of fewer multiply-adds run on one thread: waking a helper costs microseconds, and
+    // below this a half-product takes only tens of them.
+    private const long ParallelWork = 1 << 20;
+
     // Whether the 512-bit kernel runs: where the CPU has AVX-512, unless a test asks for the other.
     private readonly bool _wide;
+    private int _threads;
 
-    public ManagedBlas() : this(Vector512.IsHardwareAccelerated) { }
+    public ManagedBlas() : this(Vector512.IsHardwareAccelerated, threads: 1) { }
 
-    internal ManagedBlas(bool wide) => _wide = wide;
+    internal ManagedBlas(bool wide, int threads = 1)
+    {
+        _wide = wide;
+        SetThreads(threads);
+    }
 
     public string Name => "managed";
+
+    /// <summary>Threads one product may use, this one included (1: single-threaded, the default).</summary>
+    public int Threads => Volatile.Read(ref _threads);
+
+    /// <summary>Sets <see cref="Threads"/>, e.g. to the cores a silo has per worker it runs.</summary>
+    public void SetThreads(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        Volatile.Write(ref _threads, threads);
+    }
 
     /// <summary>Up to one k block the micro-kernels add their register sums to C once, with alpha 1 exactly (FMA(1, sum, c) = c + sum).</summary>
     public int SinglePassDepth => KC;
@@ -41,16 +62,16 @@ public sealed class ManagedBlas : IBlas
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
         double beta, Span<double> c, int ldc)
-        => Kernel(_wide, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Kernel(_wide, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
-        => Kernel(_wide, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Kernel(_wide, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     // Shapes: op(A) m x k, op(B) k x n, C m x n; all row-major.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel<T>(bool wide, Transpose transA, Transpose transB, int m, int n, int k,
+    private static unsafe void Kernel<T>(bool wide, int threads, Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -64,7 +85,46 @@ public sealed class ManagedBlas : IBlas
             else if (beta != T.One) TensorPrimitives.Multiply(row, beta, row);
         }
         if (m == 0 || n == 0 || k == 0 || alpha == T.Zero) return;
+        int nr = wide ? GemmMicroKernel512.Columns<T>() : GemmMicroKernel.Columns<T>();
+        int parts = (long)m * n * k < ParallelWork ? 1 : Math.Min(threads, n / nr);
+        if (parts <= 1)
+        {
+            Blocked(wide, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            return;
+        }
+        // NOTE: by blocks of columns of C, each its own product op(A)·op(B)[:, cols]: an element of C
+        // gets the same multiply-adds, over the same k blocks, whichever block and thread it falls in.
+        // Columns, not rows: the forward products x·Wᵀ pack W (op(B)) at a cost comparable to their
+        // multiply-adds at 32 samples, so each thread packs only its own columns of it.
+        fixed (T* pa = a, pb = b, pc = c)
+            GemmThreads.Run(new ColumnBlocks<T>(wide, transA, transB, m, n, k, alpha, pa, a.Length, lda, pb, b.Length, ldb, pc, c.Length, ldc, parts, nr), parts);
+    }
 
+    /// <summary>C[:, cols] += alpha · op(A) · op(B)[:, cols] for one block of columns per part (pointers into pinned spans).</summary>
+    private sealed unsafe class ColumnBlocks<T>(bool wide, Transpose transA, Transpose transB, int m, int n, int k, T alpha,
+        T* a, int aLength, int lda, T* b, int bLength, int ldb, T* c, int cLength, int ldc, int parts, int nr) : PartedWork(parts)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // Whole panels of nr columns per block; the last takes what is left.
+        private readonly int _width = RoundUp((n + parts - 1) / parts, nr);
+
+        protected override void RunPart(int part)
+        {
+            int j0 = part * _width, cols = Math.Min(_width, n - j0);
+            if (cols <= 0) return;
+            var bs = new ReadOnlySpan<T>(b, bLength);
+            var cs = new Span<T>(c, cLength);
+            Blocked(wide, transA, transB, m, cols, k, alpha, new ReadOnlySpan<T>(a, aLength), lda,
+                transB == Transpose.No ? bs[j0..] : bs[(j0 * ldb)..], ldb, cs[j0..], ldc);
+        }
+    }
+
+    /// <summary>C += alpha · op(A) · op(B), blocked, on this thread (C already scaled by beta).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Blocked<T>(bool wide, Transpose transA, Transpose transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         int mr = wide ? GemmMicroKernel512.Rows : GemmMicroKernel.Rows;
         int nr = wide ? GemmMicroKernel512.Columns<T>() : GemmMicroKernel.Columns<T>();
         int kcMax = Math.Min(k, KC);
@@ -95,7 +155,7 @@ public sealed class ManagedBlas : IBlas
     }
 
     /// <summary>
-    /// The packed panels, one pair per thread, grown as needed and kept: a GEMM runs on one thread
+    /// The packed panels, one pair per thread, grown as needed and kept: a GEMM (or a block of its columns) runs on one thread
     /// and calls nothing that could start another on it.
     /// </summary>
     /// <remarks>
@@ -117,26 +177,15 @@ public sealed class ManagedBlas : IBlas
     /// Copies op(A)[ic..ic+mc, pc..pc+kc] into panels of mr rows: panel q holds, for each p, the
     /// mr values op(A)[ic + q·mr + r, pc + p] (zero past row mc).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<T>(Transpose transA, ReadOnlySpan<T> a, int lda, int ic, int mc, int pc, int kc, int mr, Span<T> dst)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged
     {
         for (int i0 = 0; i0 < mc; i0 += mr)
         {
+            int rows = Math.Min(mr, mc - i0), i = ic + i0;
             var panel = dst.Slice(i0 * kc, kc * mr);
-            int rows = Math.Min(mr, mc - i0);
-            if (rows < mr) panel.Clear();
-            for (int r = 0; r < rows; r++)
-            {
-                int i = ic + i0 + r;
-                if (transA == Transpose.No)
-                {
-                    var src = a.Slice(i * lda + pc, kc);   // row i of A, contiguous in p
-                    for (int p = 0; p < kc; p++) panel[p * mr + r] = src[p];
-                }
-                else
-                    for (int p = 0; p < kc; p++) panel[p * mr + r] = a[(pc + p) * lda + i];
-            }
+            if (transA == Transpose.No) GemmPacking.Transposed(a[(i * lda + pc)..], lda, rows, kc, mr, panel);   // row i of A, contiguous in p
+            else GemmPacking.Contiguous(a[(pc * lda + i)..], lda, rows, kc, mr, panel);                          // column i of A, contiguous in i
         }
     }
 
@@ -144,24 +193,15 @@ public sealed class ManagedBlas : IBlas
     /// Copies op(B)[pc..pc+kc, jc..jc+nc] into panels of nr columns: panel q holds, for each p, the
     /// nr values op(B)[pc + p, jc + q·nr + j] (zero past column nc).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB<T>(Transpose transB, ReadOnlySpan<T> b, int ldb, int pc, int kc, int jc, int nc, int nr, Span<T> dst)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged
     {
         for (int j0 = 0; j0 < nc; j0 += nr)
         {
+            int cols = Math.Min(nr, nc - j0), j = jc + j0;
             var panel = dst.Slice(j0 * kc, kc * nr);
-            int cols = Math.Min(nr, nc - j0);
-            if (cols < nr) panel.Clear();
-            if (transB == Transpose.No)
-                for (int p = 0; p < kc; p++)   // row p of B, contiguous in j
-                    b.Slice((pc + p) * ldb + jc + j0, cols).CopyTo(panel.Slice(p * nr, cols));
-            else
-                for (int j = 0; j < cols; j++)
-                {
-                    var src = b.Slice((jc + j0 + j) * ldb + pc, kc);   // row j of B, contiguous in p
-                    for (int p = 0; p < kc; p++) panel[p * nr + j] = src[p];
-                }
+            if (transB == Transpose.No) GemmPacking.Contiguous(b[(pc * ldb + j)..], ldb, cols, kc, nr, panel);   // row p of B, contiguous in j
+            else GemmPacking.Transposed(b[(j * ldb + pc)..], ldb, cols, kc, nr, panel);                           // row j of B, contiguous in p
         }
     }
 

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using Trainer.Core.Linalg;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// How many threads one GEMM may use in this silo: its compute threads (one per core by default)
+/// shared among the workers of the job it runs, so one worker alone uses every core and two do not
+/// fight over them (<see cref="TrainerOptions.BlasThreads"/> 0); or a fixed count.
+/// </summary>
+/// <remarks>
+/// NOTE: both backends' counts are process-wide (OpenBLAS's is), so the last job to load a worker
+/// here sets them. The managed GEMM's bits do not depend on its thread count (ManagedBlas); OpenBLAS
+/// gives each element of C to one thread whatever their number, so a job's bits do not move with it either.
+/// </remarks>
+public sealed class GemmThreadBudget(ComputeScheduler compute, IOptions<TrainerOptions> options, IClusterMembershipService membership, ILocalSiloDetails silo)
+{
+    /// <summary>Threads per GEMM: <paramref name="configured"/> when positive, else the compute threads shared among the local workers (at least 1).</summary>
+    public static int For(int computeThreads, int configured, int localWorkers) =>
+        configured > 0 ? configured : Math.Max(1, computeThreads / Math.Max(1, localWorkers));
+
+    /// <summary>Sizes both backends for a job of <paramref name="workers"/> workers placed by <see cref="RankPlacement"/>; returns the count.</summary>
+    public int Apply(int workers)
+    {
+        var silos = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToArray();
+        int index = RankPlacementDirector.IndexOf(silo.SiloAddress, silos);
+        int local = index < 0 ? workers : RankPlacementDirector.RanksOn(index, silos.Length, workers);
+        int threads = For(compute.MaximumConcurrencyLevel, options.Value.BlasThreads, local);
+        Blas.SetThreads(threads);
+        return threads;
+    }
+}
