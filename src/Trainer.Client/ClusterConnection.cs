@@ -91,8 +91,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
             description = $"cluster '{clusterId}' via {gateways}";
         }
         var host = builder.Build();
+        var patience = ConnectTimeout();
         using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        connectTimeout.CancelAfter(TimeSpan.FromSeconds(30));
+        connectTimeout.CancelAfter(patience);
         try
         {
             await host.StartAsync(connectTimeout.Token);
@@ -105,7 +106,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             host.Dispose();
-            throw new SpecException("gateway", gateways, "no gateway answered within 30 s; start the cluster first (deploy/local/cluster.sh start N) or check the ports"
+            throw new SpecException("gateway", gateways, $"no gateway answered within {patience.TotalSeconds:0.#} s ({ConnectTimeoutVariable}); start the cluster first (deploy/local/cluster.sh start N) or check the ports"
                 + (gateways!.StartsWith(RedisScheme, StringComparison.OrdinalIgnoreCase) ? ", and that --tls-cert is the cluster's certificate if it runs TLS" : ""));
         }
         catch
@@ -115,6 +116,18 @@ internal sealed class ClusterConnection : IAsyncDisposable
             throw;
         }
         return new ClusterConnection(host, description);
+    }
+
+    /// <summary>Seconds a client waits for a gateway to answer (default 30): longer on a machine so loaded that starting a client takes that long.</summary>
+    public const string ConnectTimeoutVariable = "TRAINER_CONNECT_TIMEOUT";
+
+    private static TimeSpan ConnectTimeout()
+    {
+        var text = Environment.GetEnvironmentVariable(ConnectTimeoutVariable);
+        if (string.IsNullOrWhiteSpace(text)) return TimeSpan.FromSeconds(30);
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double seconds) && seconds is > 0 and <= 3600
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new SpecException(ConnectTimeoutVariable, text, "seconds a client waits for a gateway, a number above 0 and at most 3600");
     }
 
     // Each probe is a TLS handshake the gateway may log a warning for.

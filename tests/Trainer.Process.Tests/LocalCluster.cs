@@ -40,6 +40,8 @@ public sealed class LocalCluster : IAsyncDisposable
             ["TRAINER_SILO_ARGS"] = siloArgs,
             ["TRAINER_SILO_ADDRESSES"] = string.Join(',', addresses),
             ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            // A client started beside busy silos and other tests on 2 cores can take longer than the default 30 s to connect.
+            ["TRAINER_CONNECT_TIMEOUT"] = "120",
         };
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) _environment[key] = value;
     }
