@@ -158,7 +158,7 @@ public static class DataFolders
         }
         catch (DataValueException e)
         {
-            throw Refused(path, e, files.Where);
+            throw Refused(path, e, files.ReadOn);
         }
     }
 

@@ -38,6 +38,9 @@ public sealed class StoredFiles(string? where = null)
     /// <summary>Where the files are read, for messages: " on silo S" (empty in the CLI).</summary>
     public string Where { get; } = where is null ? "" : $" on silo {where}";
 
+    /// <summary>The same after a sentence about a file's values: " (read on silo S)" (empty in the CLI).</summary>
+    public string ReadOn { get; } = where is null ? "" : $" (read on silo {where})";
+
     /// <summary>Takes <paramref name="path"/>, opened; hand it back with <see cref="Release"/>.</summary>
     public StoredFile Acquire(string path, StoredFileKind kind)
     {
@@ -52,7 +55,7 @@ public sealed class StoredFiles(string? where = null)
             }
         }
         // Opened outside the lock: a large .gz takes a while, and other files need not wait for it.
-        var opened = StoredFile.Open(path, kind, info, Where);
+        var opened = StoredFile.Open(path, kind, info, Where, ReadOn);
         lock (_lock)
         {
             // Another reader may have opened it meanwhile: the one in the table wins, this one is dropped.
@@ -102,7 +105,7 @@ public sealed class StoredFiles(string? where = null)
             }
             lock (_lock) _verdicts[key] = verdict;
         }
-        if (verdict is not null) throw new SpecException("data", file.Path, verdict + Where);
+        if (verdict is not null) throw new SpecException("data", file.Path, verdict + ReadOn);
     }
 
     /// <summary>How many files are open (tests).</summary>
@@ -144,7 +147,7 @@ public sealed class StoredFile : IDisposable
     public void Dispose() => _mapping?.Dispose();
 
     /// <summary>Opens and checks the file's header; refusals name the file (and <paramref name="where"/>).</summary>
-    internal static StoredFile Open(string path, StoredFileKind kind, FileInfo info, string where)
+    internal static StoredFile Open(string path, StoredFileKind kind, FileInfo info, string where, string readOn)
     {
         try
         {
@@ -153,7 +156,7 @@ public sealed class StoredFile : IDisposable
         }
         catch (FormatException e)
         {
-            throw new SpecException("data", path, e.Message.TrimEnd('.') + where);
+            throw new SpecException("data", path, e.Message.TrimEnd('.') + readOn);
         }
         catch (InvalidDataException e)
         {

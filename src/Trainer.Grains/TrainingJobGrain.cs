@@ -168,7 +168,7 @@ public sealed class TrainingJobGrain(
                 throw new JobRejectedException(e.Field, e.Value, e.Message);
             }
         }
-        var checksum = ResumeChecks.Checksum(submission.Data);
+        var checksum = ResumeChecks.Checksum(submission);
         (ParameterState State, double[] Losses, double Seconds)? resumed = submission.ResumeFrom is { } from ? await ResumePointAsync(from, spec, checksum) : null;
         // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
         var parameters = submission.InitialParameters;
