@@ -218,20 +218,7 @@ public sealed class ParameterServerGrain(
     }
 
     /// <summary>The job's files on this silo (<see cref="SiloJobData"/>), opened for <paramref name="spec"/>; held until disposed.</summary>
-    private SiloJobData OpenFiles(TrainingSpec spec)
-    {
-        var opened = SiloJobData.Open(_siloData!, spec.Model, files, silo.SiloAddress.Endpoint.ToString());
-        try
-        {
-            opened.RequireFits(spec);
-            return opened;
-        }
-        catch
-        {
-            opened.Dispose();
-            throw;
-        }
-    }
+    private SiloJobData OpenFiles(TrainingSpec spec) => SiloJobData.OpenFor(_siloData!, spec, files, silo.SiloAddress.Endpoint.ToString());
 
     /// <summary>
     /// The rows whose inputs a factored first layer's gradient is multiplied out with: the whole batch's;

@@ -53,6 +53,29 @@ public sealed class SiloJobData : IDisposable
     }
 
     /// <summary>
+    /// Opens the files of a job already started, for its worker or parameter server on this silo, checked
+    /// against its spec. A file this silo cannot read, or reads other than the job was built for, fails the
+    /// job: an <see cref="InvalidDataException"/> (bad data, which no replay can fix: <see cref="Failures"/>)
+    /// with the refusal's message, naming the file and the silo. (A <see cref="SpecException"/> would not
+    /// cross a grain call: Orleans has no codec for it.)
+    /// </summary>
+    public static SiloJobData OpenFor(SiloData data, TrainingSpec spec, StoredFiles files, string silo)
+    {
+        SiloJobData? opened = null;
+        try
+        {
+            opened = Open(data, spec.Model, files, silo);
+            opened.RequireFits(spec);
+            return opened;
+        }
+        catch (SpecException e)
+        {
+            opened?.Dispose();
+            throw new InvalidDataException(e.Message, e);
+        }
+    }
+
+    /// <summary>
     /// A path a silo reads must be absolute: a relative one would be relative to each silo's own
     /// working directory, and could name other files on each. Refused naming <paramref name="field"/>.
     /// </summary>

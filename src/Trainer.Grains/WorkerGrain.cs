@@ -185,20 +185,11 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     /// <summary>
     /// The job's rows from its files on this silo, held until the worker unloads. A file this silo cannot
-    /// read, or reads other than the job was built for, fails the job (naming the silo): a replay would not help.
+    /// read, or reads other than the job was built for, fails the job (<see cref="SiloJobData.OpenFor"/>).
     /// </summary>
     private ISampleRows OpenFiles(SiloData data, TrainingSpec spec)
     {
-        var opened = SiloJobData.Open(data, spec.Model, files, silo.SiloAddress.Endpoint.ToString());
-        try
-        {
-            opened.RequireFits(spec);
-        }
-        catch
-        {
-            opened.Dispose();
-            throw;
-        }
+        var opened = SiloJobData.OpenFor(data, spec, files, silo.SiloAddress.Endpoint.ToString());
         // Opened before the old ones are handed back: the same files stay open, not mapped (or decompressed) twice.
         _files?.Dispose();
         _files = opened;

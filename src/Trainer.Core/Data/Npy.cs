@@ -159,6 +159,13 @@ public static partial class Npy
         WriteValues(stream, data, 8, static (span, value) => BinaryPrimitives.WriteDoubleLittleEndian(span, value));
     }
 
+    /// <summary>Writes float32 values as a version 1.0, C-order '&lt;f4' array.</summary>
+    public static void Write(Stream stream, ReadOnlySpan<float> data, params int[] shape)
+    {
+        WriteHeader(stream, "<f4", data.Length, shape);
+        WriteValues(stream, data, 4, static (span, value) => BinaryPrimitives.WriteSingleLittleEndian(span, value));
+    }
+
     /// <summary>Writes int64 values (class labels, predicted classes) as a version 1.0, C-order '&lt;i8' array.</summary>
     public static void Write(Stream stream, ReadOnlySpan<long> data, params int[] shape)
     {
