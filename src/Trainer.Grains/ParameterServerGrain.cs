@@ -128,6 +128,12 @@ public sealed class ParameterServerGrain(
         var inputs = plan.NeedsBatchInputs ? await InputsAsync(spec) : null;
         var modelState = state.Parameters ?? await compute.Run(() => InitialParameters.Float64(spec));
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
+        // Without mini-batches the model copied the batch's inputs: the files need not stay open for it.
+        if (!spec.MiniBatches)
+        {
+            _files?.Dispose();
+            _files = null;
+        }
         if (_model.Sharded) await LoadShardsAsync(spec, modelState);
         await LoadHeldOutAsync(spec, state);
         previous?.Dispose();

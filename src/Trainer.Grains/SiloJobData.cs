@@ -56,8 +56,8 @@ public sealed class SiloJobData : IDisposable
     /// Opens the files of a job already started, for its worker or parameter server on this silo, checked
     /// against its spec. A file this silo cannot read, or reads other than the job was built for, fails the
     /// job: an <see cref="InvalidDataException"/> (bad data, which no replay can fix: <see cref="Failures"/>)
-    /// with the refusal's message, naming the file and the silo. (A <see cref="SpecException"/> would not
-    /// cross a grain call: Orleans has no codec for it.)
+    /// with the refusal's message, naming the file and the silo. NOTE: neither the <see cref="SpecException"/>
+    /// nor it as an inner exception: Orleans has no codec for it, and the job would fail with a CodecNotFoundException.
     /// </summary>
     public static SiloJobData OpenFor(SiloData data, TrainingSpec spec, StoredFiles files, string silo)
     {
@@ -71,7 +71,7 @@ public sealed class SiloJobData : IDisposable
         catch (SpecException e)
         {
             opened?.Dispose();
-            throw new InvalidDataException(e.Message, e);
+            throw new InvalidDataException(e.Message);
         }
     }
 

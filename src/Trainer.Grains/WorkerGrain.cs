@@ -196,6 +196,14 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return opened.Rows(spec);
     }
 
+    /// <summary>Without mini-batches the replica copied its rows once: the files need not stay open for it.</summary>
+    private void ReleaseCopiedFiles(TrainingSpec spec)
+    {
+        if (spec.MiniBatches) return;
+        _files?.Dispose();
+        _files = null;
+    }
+
     public async Task<TensorTransfer?> GetShareAsync(int stepsCompleted) =>
         Offers.SendOptional("share", _linked is { } linked ? await compute.Run(() => linked.StepsApplied == stepsCompleted ? linked.Share() : null) : null, once: true);
 
@@ -225,6 +233,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         {
             _linked = SplitReplica.Create(spec, Rank, rows);
             _replica = null;
+            ReleaseCopiedFiles(spec);
             var units = FirstLayerSplit<double>.UnitSlices(spec)[Rank];
             logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Batch} samples ({Source}); it owns units [{Start}, {End}) of the first layer; {Precision}",
                 Rank, worldSize, JobId, spec.Batch, source, units.Start, units.End, spec.Precision.Name());
@@ -232,6 +241,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         }
         _replica = ShardReplica.Create(spec, plan, Rank, rows, first);
         _linked = null;
+        ReleaseCopiedFiles(spec);
         if (spec.MiniBatches)
             logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Samples} samples ({Source}) for mini-batches of {Batch}; engine {Engine}, {Precision}; exchange: {Plan}",
                 Rank, worldSize, JobId, spec.ResolvedSamples, source, spec.Batch, spec.Engine, spec.Precision.Name(), plan.Describe());

@@ -47,6 +47,24 @@ public sealed class DataOnSilosTests(ClusterFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData("data", 3)]
+    [InlineData("split", 2)]
+    public async Task FullBatchJobs_DataParallelOrSplit_OnTheSilos_GiveTheUploadedJobsWeights(string parallel, int workers)
+    {
+        // Without mini-batches each worker copies its rows (or a split worker the batch) once from the files.
+        string[] options = ["--data", $"npy:{DataOnSilosFiles.Float32Npy()}", "--model", "784-32-10", "--activation", "relu", "--bias", "--loss", "ce",
+            "--optimizer", "adam", "--lr", "0.003", "--steps", "4", "--parallel", parallel, "--workers", $"{workers}"];
+        var weights = new List<double[]>();
+        foreach (var run in new[] { options, [.. options, "--data-on-silos"] })
+        {
+            var (id, status, _) = await Jobs.RunAsync(fixture.Client, await DataOnSilosFiles.SubmissionAsync(fixture.Client, run), Token);
+            Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+            weights.Add((await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync()).ToArray());
+        }
+        Assert.Equal(weights[0], weights[1]);
+    }
+
     private async Task<(JobSubmission Submission, double[] Losses, EvalRecord[] Evals, double[] Weights)> RunAsync(string[] options)
     {
         var submission = await DataOnSilosFiles.SubmissionAsync(fixture.Client, options);
