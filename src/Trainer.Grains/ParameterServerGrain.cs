@@ -128,14 +128,14 @@ public sealed class ParameterServerGrain(
         var inputs = plan.NeedsBatchInputs ? await InputsAsync(spec) : null;
         var modelState = state.Parameters ?? await compute.Run(() => InitialParameters.Float64(spec));
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
-        // Without mini-batches the model copied the batch's inputs: the files need not stay open for it.
-        if (!spec.MiniBatches)
+        if (_model.Sharded) await LoadShardsAsync(spec, modelState);
+        await LoadHeldOutAsync(spec, state);
+        // Without mini-batches the model copied the batch's inputs; only held-out rows keep the files open then.
+        if (!spec.MiniBatches && spec.HeldOutSamples == 0)
         {
             _files?.Dispose();
             _files = null;
         }
-        if (_model.Sharded) await LoadShardsAsync(spec, modelState);
-        await LoadHeldOutAsync(spec, state);
         previous?.Dispose();
         logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
             JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold its state and apply" : "applies", spec.Optimizer.Name, plan.Describe(),
@@ -193,13 +193,9 @@ public sealed class ParameterServerGrain(
             _heldOut = null;
             return;
         }
-        Dataset heldOut;
-        if (_siloData is not null)
-        {
-            // The held-out rows are scored a thousand at a time, many times: read once, as uploaded ones are held.
-            using var opened = OpenFiles(spec);
-            heldOut = await compute.Run(() => opened.Rows(spec).Range(spec.ResolvedSamples, spec.HeldOutSamples).ToDataset());
-        }
+        ISampleRows heldOut;
+        // Held-out rows on the silos are scored where they lie, a thousand at a time; the files stay open for it.
+        if (_siloData is not null) heldOut = Files(spec).Rows(spec).Range(spec.ResolvedSamples, spec.HeldOutSamples);
         else
         {
             var rows = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(spec.ResolvedSamples, spec.HeldOutSamples))
@@ -223,8 +219,8 @@ public sealed class ParameterServerGrain(
         return scores.Select(s => new EvalRecord(step, epoch, s.Split, s.Result.Samples, s.Result.Loss, s.Accuracy));
     }
 
-    /// <summary>The job's files on this silo (<see cref="SiloJobData"/>), opened for <paramref name="spec"/>; held until disposed.</summary>
-    private SiloJobData OpenFiles(TrainingSpec spec) => SiloJobData.OpenFor(_siloData!, spec, files, silo.SiloAddress.Endpoint.ToString());
+    /// <summary>The job's files on this silo (<see cref="SiloJobData"/>), opened for <paramref name="spec"/> once per initialisation; held until the next, or deactivation.</summary>
+    private SiloJobData Files(TrainingSpec spec) => _files ??= SiloJobData.OpenFor(_siloData!, spec, files, silo.SiloAddress.Endpoint.ToString());
 
     /// <summary>
     /// The rows whose inputs a factored first layer's gradient is multiplied out with: the whole batch's;
@@ -233,11 +229,7 @@ public sealed class ParameterServerGrain(
     /// </summary>
     private async Task<ISampleRows> InputsAsync(TrainingSpec spec)
     {
-        if (_siloData is not null)
-        {
-            _files = OpenFiles(spec);
-            return _files.Rows(spec).Range(0, spec.ResolvedSamples);
-        }
+        if (_siloData is not null) return Files(spec).Rows(spec).Range(0, spec.ResolvedSamples);
         var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(0, spec.ResolvedSamples));
         // NOTE: a dataset grain lost with its silo comes back empty; synthetic data instead would be silently wrong.
         if (uploaded is null && _uploadedData)

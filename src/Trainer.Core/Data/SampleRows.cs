@@ -52,6 +52,15 @@ public static class SampleRows
         return (x, y);
     }
 
+    /// <summary>Every row's targets, float64, row-major (a <see cref="Dataset"/>'s own array): small next to the inputs.</summary>
+    public static double[] Targets(this ISampleRows rows)
+    {
+        if (rows is Dataset data) return data.Y;
+        var y = new double[(long)rows.Count * rows.OutputSize];
+        for (int r = 0; r < rows.Count; r++) rows.ReadTargets<double>(r, y.AsSpan(r * rows.OutputSize, rows.OutputSize));
+        return y;
+    }
+
     /// <summary>The rows as a float64 <see cref="Dataset"/> (itself when it is one).</summary>
     public static Dataset ToDataset(this ISampleRows rows)
     {
