@@ -2,6 +2,7 @@
 # A local Trainer cluster: N trainer-silo processes on loopback.
 #
 #   deploy/local/cluster.sh start N   build if stale, start silos 0..N-1, return once all are ready
+#   deploy/local/cluster.sh restart I...  start again the listed silos of the running cluster (dead ones), return once ready
 #   deploy/local/cluster.sh status    pid, ports and alive/dead of every silo
 #   deploy/local/cluster.sh stop      TERM, bounded wait, then KILL; removes the pid files
 #   deploy/local/cluster.sh build     build trainer-silo and trainer (Release) if missing or stale
@@ -10,7 +11,11 @@
 # unless TRAINER_SILO_ADDRESSES gives it another), and serves its web dashboard on
 # http://127.0.0.1:BASE_DASHBOARD+i/ (docs/dashboard.md); silo 0 is the primary.
 # NOTE: localhost clustering keeps the membership table on the primary silo, so killing silo 0
-# ends the cluster; any other silo may die.
+# ends the cluster; any other silo may die. With Redis clustering (--clustering redis in
+# TRAINER_SILO_ARGS) no silo is special and all start at once: after the whole cluster was killed,
+# the membership table still lists every silo as active, and a silo only joins once each of them
+# answers or is dead. A restarted silo marks its own old entry dead, so silos that wait for each
+# other to be ready would wait for the failure detector instead (docs/operations.md).
 #
 # Environment:
 #   TRAINER_CLUSTER_DIR        logs (silo-<i>.log), pid files (silo-<i>.pid), cluster.env  [<repo>/.cluster]
@@ -56,7 +61,7 @@ client_bin="$repo/src/Trainer.Client/bin/Release/net10.0"
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -129,6 +134,9 @@ silo_cores() {
 
 usable_cpu_count() { usable_cpus | wc -l; }
 
+# An absolute path for a non-empty one (cluster.env keeps the TLS files for `restart`).
+tls_path() { [[ -z "$1" ]] || realpath -m "$1"; }
+
 # --tls-cert/--tls-key for every silo, as absolute paths (a silo runs in its output folder).
 tls_args() {
   [[ -n "${TRAINER_TLS_CERT:-}" ]] || return 0
@@ -151,6 +159,7 @@ start_silo() {
   # shellcheck disable=SC2206 # word splitting of TRAINER_SILO_ARGS is intended
   [[ -n "${TRAINER_SILO_ARGS:-}" ]] && extra=(${TRAINER_SILO_ARGS})
   [[ "$base_dashboard" != 0 ]] && dashboard=(--dashboard-port $((base_dashboard + i)))
+  keep_previous_log "$log"
   mapfile -t tls < <(tls_args)
   : >"$log"
   [[ -n "$cores" ]] && echo "cluster.sh: silo $i pinned to cores $cores (TRAINER_PIN_CORES=1)" >>"$log"
@@ -165,7 +174,22 @@ start_silo() {
   echo $! >"$dir/silo-$i.pid"
 }
 
-# Waits until every listed silo has logged "Silo ready"; on a death or the deadline, stops everything.
+# A silo started again keeps its previous log as silo-<i>.log.1, .2, ... (oldest first).
+keep_previous_log() {
+  local log="$1" k=1
+  [[ -s "$log" ]] || return 0
+  while [[ -e "$log.$k" ]]; do k=$((k + 1)); done
+  mv "$log" "$log.$k"
+}
+
+# True when the silos use Redis clustering (TRAINER_SILO_ARGS or the environment say so).
+redis_clustering() {
+  local args=" ${TRAINER_SILO_ARGS:-} "
+  [[ "${Silo__Clustering:-}" =~ ^[Rr]edis$ ]] && return 0
+  [[ "$args" =~ [[:space:]]--(clustering|Silo:Clustering)[=[:space:]]+[Rr]edis[[:space:]] ]]
+}
+
+# Waits until every listed silo has logged "Silo ready"; fails on a death or the deadline, naming the silo.
 wait_ready() {
   local deadline=$((SECONDS + start_timeout)) i pending
   while :; do
@@ -176,8 +200,7 @@ wait_ready() {
       if ! kill -0 "$(pid_of "$i")" 2>/dev/null; then
         echo "cluster.sh: error: silo $i exited before it was ready; last lines of $dir/silo-$i.log:" >&2
         tail -n 30 "$dir/silo-$i.log" >&2 || true
-        stop_all >&2
-        exit 1
+        return 1
       fi
       pending+=("$i")
     done
@@ -187,8 +210,7 @@ wait_ready() {
         echo "cluster.sh: error: silo $i not ready after ${start_timeout} s; last lines of $dir/silo-$i.log:" >&2
         tail -n 30 "$dir/silo-$i.log" >&2 || true
       done
-      stop_all >&2
-      exit 1
+      return 1
     fi
     sleep 0.2
   done
@@ -209,16 +231,22 @@ cmd_start() {
   fi
   rm -f "$dir"/silo-*.pid
   build_if_stale Trainer.Silo "$silo_bin/trainer-silo.dll"
-  printf 'SILOS=%s\nBASE_SILO_PORT=%s\nBASE_GATEWAY_PORT=%s\nBASE_DASHBOARD_PORT=%s\nSILO_ADDRESSES=%s\n' \
-    "$n" "$base_silo" "$base_gateway" "$base_dashboard" "${TRAINER_SILO_ADDRESSES:-127.0.0.1}" >"$dir/cluster.env"
+  printf 'SILOS=%q\nBASE_SILO_PORT=%q\nBASE_GATEWAY_PORT=%q\nBASE_DASHBOARD_PORT=%q\nSILO_ADDRESSES=%q\nSILO_ARGS=%q\nTLS_CERT=%q\nTLS_KEY=%q\n' \
+    "$n" "$base_silo" "$base_gateway" "$base_dashboard" "${TRAINER_SILO_ADDRESSES:-127.0.0.1}" "${TRAINER_SILO_ARGS:-}" \
+    "$(tls_path "${TRAINER_TLS_CERT:-}")" "$(tls_path "${TRAINER_TLS_KEY:-}")" >"$dir/cluster.env"
 
-  # The primary first: the others join through it.
-  start_silo 0 "$n"
-  wait_ready 0
-  for ((i = 1; i < n; i++)); do start_silo "$i" "$n"; done
-  local rest=()
-  for ((i = 1; i < n; i++)); do rest+=("$i"); done
-  [[ ${#rest[@]} -gt 0 ]] && wait_ready "${rest[@]}"
+  local all=()
+  for ((i = 0; i < n; i++)); do all+=("$i"); done
+  if redis_clustering; then
+    for i in "${all[@]}"; do start_silo "$i" "$n"; done
+    wait_ready "${all[@]}" || { stop_all >&2; exit 1; }
+  else
+    # The primary first: the others join through it.
+    start_silo 0 "$n"
+    wait_ready 0 || { stop_all >&2; exit 1; }
+    for i in "${all[@]:1}"; do start_silo "$i" "$n"; done
+    ((n == 1)) || wait_ready "${all[@]:1}" || { stop_all >&2; exit 1; }
+  fi
 
   local gateways=() dashboards=()
   for ((i = 0; i < n; i++)); do
@@ -231,6 +259,31 @@ cmd_start() {
   [[ -n "${TRAINER_TLS_CERT:-}" ]] && echo "TLS: clients need --tls-cert $(realpath -m "$TRAINER_TLS_CERT")${TRAINER_TLS_KEY:+ --tls-key $(realpath -m "$TRAINER_TLS_KEY")}"
   [[ ${#dashboards[@]} -gt 0 ]] && echo "dashboards: ${dashboards[*]}"
   return 0
+}
+
+# Starts again silos of the cluster in $dir that died (e.g. after a SIGKILL), with the settings
+# `start` used (cluster.env); returns once they are ready. A silo that still runs is refused.
+cmd_restart() {
+  (($# > 0)) || die "restart needs the silos to start again, e.g. 'restart 2' or 'restart 0 1 2'"
+  [[ -f "$dir/cluster.env" ]] || die "no cluster was started from $dir (no cluster.env)"
+  . "$dir/cluster.env"
+  base_silo="$BASE_SILO_PORT" base_gateway="$BASE_GATEWAY_PORT" base_dashboard="$BASE_DASHBOARD_PORT"
+  IFS=, read -r -a addresses <<<"$SILO_ADDRESSES"
+  TRAINER_SILO_ARGS="$SILO_ARGS" TRAINER_TLS_CERT="${TLS_CERT:-}" TRAINER_TLS_KEY="${TLS_KEY:-}"
+  local i
+  for i in "$@"; do
+    [[ "$i" =~ ^[0-9]+$ ]] && ((i < SILOS)) || die "silo '$i' is not one of this cluster's silos 0..$((SILOS - 1))"
+    alive "$(pid_of "$i")" && die "silo $i (pid $(pid_of "$i")) is still running; stop or kill it first"
+  done
+  if ! redis_clustering && [[ " $* " == *" 0 "* ]] && (($# < SILOS)); then
+    die "silo 0 is the primary of localhost clustering: the cluster ended with it; run '$0 stop' and '$0 start $SILOS'"
+  fi
+  for i in "$@"; do start_silo "$i" "$SILOS"; done
+  if ! wait_ready "$@"; then
+    for i in "$@"; do alive "$(pid_of "$i")" && kill -KILL "$(pid_of "$i")" 2>/dev/null; done
+    exit 1
+  fi
+  echo "silos $* ready; logs in $dir"
 }
 
 cmd_status() {
@@ -292,6 +345,7 @@ cmd_build() {
 
 case "${1:-}" in
   start) shift; cmd_start "$@" ;;
+  restart) shift; cmd_restart "$@" ;;
   status) cmd_status ;;
   stop) stop_all ;;
   build) cmd_build ;;

@@ -153,6 +153,16 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
     [ResponseTimeout(CallTimeouts.Long)]
     Task<LinkedRunResult> RunWindowAsync(LinkedRun run);
 
+    /// <summary>
+    /// Whether this activation has the parameter server's call for <paramref name="step"/> (a
+    /// data-parallel step, or a split window's first step) running, has answered it, or never
+    /// received it. Runs beside the running call: the parameter server asks when a call has had no
+    /// answer for a while, so that a call or answer lost on the way is made again without waiting out
+    /// the call's whole timeout.
+    /// </summary>
+    [AlwaysInterleave]
+    Task<WorkerCallState> ProbeAsync(int step);
+
     /// <summary>Ends a linked run of <paramref name="generation"/> (or older) that waits for a block that will never come (a worker was lost).</summary>
     [AlwaysInterleave]
     Task AbortRunAsync(long generation);

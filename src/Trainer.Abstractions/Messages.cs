@@ -91,6 +91,17 @@ public sealed record JobSubmission(
     [property: Id(7)] string? ResumeFrom = null,
     [property: Id(8)] SiloData? SiloData = null);
 
+/// <summary>What a worker activation knows of the parameter server's call for one step (<see cref="IWorkerGrain.ProbeAsync"/>).</summary>
+public enum WorkerCallState
+{
+    /// <summary>This activation never received a call for the step (it may be lost on the way, or the activation is new).</summary>
+    NotReceived,
+    /// <summary>The call is running.</summary>
+    Running,
+    /// <summary>The call was answered (the answer may be on its way, or lost).</summary>
+    Answered,
+}
+
 public enum JobState
 {
     /// <summary>No job with this id was ever submitted.</summary>

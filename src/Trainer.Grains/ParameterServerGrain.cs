@@ -323,7 +323,7 @@ public sealed class ParameterServerGrain(
         var clock = Stopwatch.StartNew();
         // A run that starts (model state) tells every worker where the others' silos take links.
         var endpoints = !_workersLoad ? null
-            : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareLinksAsync())));
+            : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.PrepareLinksAsync(), probe: false)));
         var run = new LinkedRun(spec, _generation, firstStep, steps, _workersLoad ? Offers.SendOptional("sync", _splitState) : null, _uploadedData, endpoints,
             ShareAtEnd: steps == maxSteps, _factors, Seeded: _workersLoad && _splitState is null, SiloData: _siloData);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => CallWithRetryAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
@@ -506,7 +506,8 @@ public sealed class ParameterServerGrain(
             : result;
     }
 
-    private async Task<T> CallWithRetryAsync<T>(int rank, int step, Func<IWorkerGrain, Task<T>> call)
+    /// <param name="probe">Whether the call is one <see cref="IWorkerGrain.ProbeAsync"/> tracks (a step, or a window from <paramref name="step"/>).</param>
+    private async Task<T> CallWithRetryAsync<T>(int rank, int step, Func<IWorkerGrain, Task<T>> call, bool probe = true)
     {
         var backoff = _options.RetryBackoff;
         var deadline = DateTime.UtcNow + _options.WorkerRetryBudget;
@@ -514,7 +515,7 @@ public sealed class ParameterServerGrain(
         {
             try
             {
-                return await call(Worker(rank)).WaitAsync(_options.WorkerCallTimeout);
+                return probe ? await AnswerAsync(rank, step, call(Worker(rank))) : await call(Worker(rank)).WaitAsync(_options.WorkerCallTimeout);
             }
             catch (Exception e) when (Failures.Classify(e) == FailureKind.Retry)
             {
@@ -525,6 +526,42 @@ public sealed class ParameterServerGrain(
                 await Task.Delay(backoff);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxRetryBackoff.Ticks));
             }
+        }
+    }
+
+    /// <summary>
+    /// The answer to a step call, within <see cref="TrainerOptions.WorkerCallTimeout"/>; the worker is
+    /// probed every <see cref="TrainerOptions.WorkerProbeInterval"/> without an answer, and a call it
+    /// does not have running at two probes in a row counts as lost: a <see cref="TimeoutException"/>,
+    /// which <see cref="CallWithRetryAsync"/> retries at once (NOTE: seen once after a whole-cluster
+    /// restart, where a lost call otherwise stalled the job for the whole call timeout).
+    /// </summary>
+    private async Task<T> AnswerAsync<T>(int rank, int step, Task<T> call)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var previous = WorkerCallState.Running;
+        while (true)
+        {
+            var left = _options.WorkerCallTimeout - waited.Elapsed;
+            if (left <= TimeSpan.Zero) throw new TimeoutException($"worker {rank} of job {JobId} did not answer for step {step} within {_options.WorkerCallTimeout.TotalSeconds:F0} s");
+            try
+            {
+                return await call.WaitAsync(left < _options.WorkerProbeInterval ? left : _options.WorkerProbeInterval);
+            }
+            catch (TimeoutException) when (!call.IsCompleted)
+            {
+            }
+            if (waited.Elapsed >= _options.WorkerCallTimeout) continue;
+            var state = await Worker(rank).ProbeAsync(step).WaitAsync(_options.WorkerProbeInterval);
+            if (state != WorkerCallState.Running && previous != WorkerCallState.Running)
+            {
+                logger.LogWarning("Job {Job} step {Step}: worker {Rank} has no call for it running ({State}) after {Seconds:F0} s without an answer: the call or its answer was lost; calling again",
+                    JobId, step, rank, state, waited.Elapsed.TotalSeconds);
+                // Abandoned: a late answer of the lost call is never read (results are matched by rank and step).
+                _ = call.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                throw new TimeoutException($"the call to worker {rank} of job {JobId} for step {step} was lost ({state} at two probes)");
+            }
+            previous = state;
         }
     }
 }

@@ -38,6 +38,16 @@ public sealed class TrainerOptions
     public TimeSpan WorkerCallTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
+    /// After this long without an answer to a step call, the parameter server asks the worker whether
+    /// the call is running (<see cref="Trainer.Abstractions.IWorkerGrain.ProbeAsync"/>), and again each
+    /// time this passes. A call the worker does not have running at two probes in a row (never
+    /// received, or answered with an answer that never came) was lost on the way and is made again,
+    /// instead of waiting out <see cref="WorkerCallTimeout"/>. Two probes, because one may cross the
+    /// answer on its way.
+    /// </summary>
+    public TimeSpan WorkerProbeInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// How long a job keeps restoring its checkpoint and retrying after failed steps without getting
     /// past the furthest step it had reached, before it gives up and fails. Only infrastructure
     /// failures are retried (<see cref="Failures"/>); a bug fails the job at once.
@@ -161,6 +171,8 @@ public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
             (nameof(o.WorkerCallTimeout), o.WorkerCallTimeout), (nameof(o.WorkerRetryBudget), o.WorkerRetryBudget), (nameof(o.RecoveryBudget), o.RecoveryBudget)];
         foreach (var (option, value) in spans.Where(s => s.Value <= TimeSpan.Zero))
             yield return $"{Key(option)} is {value}; it must be a positive time span (hh:mm:ss).";
+        if (o.WorkerProbeInterval >= o.WorkerCallTimeout)
+            yield return Below(nameof(o.WorkerProbeInterval), o.WorkerProbeInterval, nameof(o.WorkerCallTimeout), o.WorkerCallTimeout, "a lost call is found by probing before the call times out");
         if (o.LinkReadTimeout >= o.WorkerCallTimeout)
             yield return Below(nameof(o.LinkReadTimeout), o.LinkReadTimeout, nameof(o.WorkerCallTimeout), o.WorkerCallTimeout, "a hung link peer must fail its window before the call running the window times out");
         if (o.SplitLinkTimeout >= o.WorkerCallTimeout)

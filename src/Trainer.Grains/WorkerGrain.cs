@@ -42,6 +42,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     private int _worldSize;
     private bool _factors;
     private Task _precompute = Task.CompletedTask;
+    // The parameter server's latest step call (a step, or a window's first step) and whether it runs, for ProbeAsync.
+    private (int Step, bool Running) _call;
 
     private int Rank => (int)this.GetPrimaryKeyLong(out _);
 
@@ -60,7 +62,27 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         }
     }
 
-    public async Task<ShardGradient> ComputeAsync(WorkRequest request)
+    public Task<ShardGradient> ComputeAsync(WorkRequest request) => Tracked(request.Step, ComputeStepAsync, request);
+
+    public Task<LinkedRunResult> RunWindowAsync(LinkedRun run) => Tracked(run.FirstStep, RunLinkedWindowAsync, run);
+
+    public Task<WorkerCallState> ProbeAsync(int step) => Task.FromResult(
+        _call.Step != step ? WorkerCallState.NotReceived : _call.Running ? WorkerCallState.Running : WorkerCallState.Answered);
+
+    private async Task<TResult> Tracked<TRequest, TResult>(int step, Func<TRequest, Task<TResult>> run, TRequest request)
+    {
+        _call = (step, true);
+        try
+        {
+            return await run(request);
+        }
+        finally
+        {
+            _call = (step, false);
+        }
+    }
+
+    private async Task<ShardGradient> ComputeStepAsync(WorkRequest request)
     {
         if (request.Spec.Parallelism == Parallelism.SplitFirstLayer)
             throw new InvalidOperationException($"Job {JobId} splits its first layer; its workers run whole windows of steps (RunWindowAsync).");
@@ -97,7 +119,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     /// the other workers and starts its <see cref="LinkRunner"/>; a run without continues the
     /// runner of its generation, which must stand where the window starts.
     /// </summary>
-    public async Task<LinkedRunResult> RunWindowAsync(LinkedRun run)
+    private async Task<LinkedRunResult> RunLinkedWindowAsync(LinkedRun run)
     {
         if (_lastRun is { } last && last.Generation == run.Generation && last.Result.FirstStep == run.FirstStep) return last.Result;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(run.Steps);

@@ -1,4 +1,8 @@
+using System.Security.Authentication;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
 using Orleans.Connections.Security;
 using Trainer.Grains;
 
@@ -12,10 +16,37 @@ namespace Trainer.Hosting;
 /// </summary>
 public static class ClusterTls
 {
+    // At most one warning per port kind in this period, with the count of the rest (a flood of refused connections).
+    private static readonly TimeSpan WarningPeriod = TimeSpan.FromSeconds(10);
+
     public static ISiloBuilder UseClusterTls(this ISiloBuilder silo, ClusterCertificate certificate)
     {
         silo.Services.AddSingleton(certificate);
+        // NOTE: Orleans' TLS logs a warning for every refused handshake, so anyone who can reach a port
+        // could fill the log; its category is kept to errors, and the refusals are logged here instead,
+        // throttled. Registered before UseTls, so this middleware wraps Orleans' TLS one and sees how it ended.
+        silo.Services.AddOptions<SiloConnectionOptions>().Configure<ILoggerFactory>((connections, loggers) =>
+        {
+            var logger = loggers.CreateLogger(typeof(ClusterTls).FullName!);
+            var silos = new ThrottledWarning(logger, "Silo port: a connection failed TLS authentication and was closed", WarningPeriod);
+            var gateway = new ThrottledWarning(logger, "Gateway port: a connection failed TLS authentication and was closed", WarningPeriod);
+            connections.ConfigureSiloInboundConnection(builder => builder.Use(next => context => ReportRefusalAsync(next, context, silos)));
+            connections.ConfigureGatewayInboundConnection(builder => builder.Use(next => context => ReportRefusalAsync(next, context, gateway)));
+        });
+        silo.Services.Configure<LoggerFilterOptions>(filters => filters.AddFilter(OrleansTlsCategory, LogLevel.Error));
         return silo.UseTls(certificate.Certificate, options => Require(options, certificate));
+    }
+
+    /// <summary>The logging category of Orleans' TLS middleware, whose per-connection warnings <see cref="UseClusterTls(ISiloBuilder, ClusterCertificate)"/> replaces (the client side, which says why this silo could not connect, keeps its own).</summary>
+    public const string OrleansTlsCategory = "Orleans.Connections.Security.TlsServerConnectionMiddleware";
+
+    private static async Task ReportRefusalAsync(ConnectionDelegate next, ConnectionContext context, ThrottledWarning warning)
+    {
+        await next(context);
+        // Orleans' TLS middleware ends the connection without an exception when the handshake fails;
+        // a connection that got through it has a negotiated protocol.
+        if (context.Features.Get<ITlsHandshakeFeature>() is { Protocol: SslProtocols.None })
+            warning.Warn($"from {context.RemoteEndPoint?.ToString() ?? "an unknown address"} (no handshake with the cluster's certificate)");
     }
 
     public static IClientBuilder UseClusterTls(this IClientBuilder client, ClusterCertificate certificate) =>

@@ -40,3 +40,30 @@ internal sealed class CallGate(Func<IOutgoingGrainCallContext, bool> holds)
         context.InterfaceMethod is { Name: nameof(IParameterServerGrain.RunStepsAsync) } method && method.DeclaringType == typeof(IParameterServerGrain)
         && context.Request.GetArgument(0) is int firstStep && firstStep == step);
 }
+
+/// <summary>
+/// An outgoing call filter that loses the first call <paramref name="loses"/> picks: it never reaches
+/// its grain and never gets an answer, as a message lost between silos. <see cref="Lost"/> completes then.
+/// </summary>
+internal sealed class CallLoss(Func<IOutgoingGrainCallContext, bool> loses)
+{
+    private readonly TaskCompletionSource _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _taken;
+
+    public Task Lost => _lost.Task;
+
+    public Task FilterAsync(IOutgoingGrainCallContext context)
+    {
+        if (loses(context) && Interlocked.Exchange(ref _taken, 1) == 0)
+        {
+            _lost.TrySetResult();
+            return new TaskCompletionSource().Task;
+        }
+        return context.Invoke();
+    }
+
+    /// <summary>The parameter server's call to worker <paramref name="rank"/> for data-parallel step <paramref name="step"/>.</summary>
+    public static CallLoss Step(int rank, int step) => new(context =>
+        context.Request.GetArgumentCount() == 1 && context.Request.GetArgument(0) is WorkRequest request && request.Step == step
+        && context.TargetId.TryGetIntegerKey(out long target, out _) && target == rank);
+}

@@ -17,6 +17,7 @@ public sealed class TimeoutHierarchyTests
 
         Assert.True(Validate(o).Succeeded, Validate(o).FailureMessage);
         Assert.True(o.LinkReadTimeout < o.SplitLinkTimeout && o.SplitLinkTimeout < o.WorkerCallTimeout, "link read < link setup < worker call");
+        Assert.True(2 * o.WorkerProbeInterval < o.WorkerCallTimeout, "a lost call is found (two probes) before the call times out");
         Assert.True(o.WorkerCallTimeout < o.RecoveryBudget && o.RecoveryBudget < CallTimeouts.LongSpan, "worker call < recovery budget < the job's call to its parameter server");
         Assert.True(o.WorkerRetryBudget + o.WorkerCallTimeout < CallTimeouts.LongSpan, "a worker's retries end before the job's call to its parameter server times out");
     }
@@ -28,6 +29,15 @@ public sealed class TimeoutHierarchyTests
 
         Assert.False(result.Succeeded);
         Assert.Contains("Trainer:LinkReadTimeout (00:02:00) must be below Trainer:WorkerCallTimeout (00:02:00)", result.FailureMessage);
+    }
+
+    [Fact]
+    public void AProbeIntervalNotBelowTheWorkerCallTimeout_IsRefused_NamingBothSettings()
+    {
+        var result = Validate(new TrainerOptions { WorkerProbeInterval = TimeSpan.FromMinutes(3) });
+
+        Assert.False(result.Succeeded);
+        Assert.Contains("Trainer:WorkerProbeInterval (00:03:00) must be below Trainer:WorkerCallTimeout (00:02:00)", result.FailureMessage);
     }
 
     [Fact]

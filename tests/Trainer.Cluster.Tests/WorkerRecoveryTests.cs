@@ -68,6 +68,26 @@ public sealed class WorkerRecoveryTests
     }
 
     [Fact]
+    public async Task AStepCallLostOnTheWay_IsFoundByProbingTheWorker_AndMadeAgainWithoutWaitingOutItsTimeout()
+    {
+        var log = new LogCapture();
+        var loss = CallLoss.Step(rank: 1, step: 50);
+        // Probes every 200 ms; the call timeout is so long that a job waiting it out would hit the test's deadline.
+        await using var cluster = await StartAsync(log, filter: loss.FilterAsync, probeInterval: TimeSpan.FromMilliseconds(200));
+        var spec = Jobs.Small(workers: 2, steps: 200) with { CheckpointEvery = 1000 };
+        var expected = Jobs.Local(spec);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        deadline.CancelAfter(TimeSpan.FromMinutes(3));
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), deadline.Token);
+
+        Assert.True(loss.Lost.IsCompleted, "the filter lost no call: the test did not test anything");
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
+        Assert.Contains(log.Lines, l => l.Contains($"Job {id} step 50: worker 1 has no call for it running (NotReceived)") && l.Contains("calling again"));
+        Assert.DoesNotContain(log.Lines, l => l.Contains($"Job {id}: ") && l.Contains("restoring the checkpoint"));
+    }
+
+    [Fact]
     public async Task ASplitJobThatLosesAWorker_RestoresItsCheckpoint_AndEndsWithTheUndisturbedWeights()
     {
         // Only worker 1 held its slice of the first layer, so the job must go back to its checkpoint.
@@ -91,15 +111,21 @@ public sealed class WorkerRecoveryTests
     }
 
     /// <param name="window">A split job's window of steps: short, so that a worker released after some step misses a later window of the job.</param>
-    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, double window = 2, CallGate? gate = null)
+    private static async Task<InProcessTestCluster> StartAsync(LogCapture log, double window = 2, CallGate? gate = null,
+        Func<IOutgoingGrainCallContext, Task>? filter = null, TimeSpan? probeInterval = null)
     {
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddTrainer();
             if (gate is not null) silo.AddOutgoingGrainCallFilter(gate.FilterAsync);
+            if (filter is not null) silo.AddOutgoingGrainCallFilter(context => filter(context));
             silo.Services.AddSingleton<ILoggerProvider>(log);
-            silo.Services.Configure<TrainerOptions>(o => (o.Exchange, o.SplitStepBatchWindow) = (ExchangeMode.Factors, TimeSpan.FromMilliseconds(window)));
+            silo.Services.Configure<TrainerOptions>(o =>
+            {
+                (o.Exchange, o.SplitStepBatchWindow) = (ExchangeMode.Factors, TimeSpan.FromMilliseconds(window));
+                if (probeInterval is { } interval) (o.WorkerProbeInterval, o.WorkerCallTimeout, o.WorkerRetryBudget) = (interval, TimeSpan.FromMinutes(6), TimeSpan.FromMinutes(2));
+            });
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();

@@ -33,7 +33,7 @@ public sealed partial class LinkPortFloodTests
         int steps = await TrainJson.StepsForAsync(cluster, job, calibrationSteps: 300, seconds: 30, minSteps: 3000);
         var port = IPEndPoint.Parse(LinksListen().Match(cluster.Log(1)).Groups[1].Value);
         int silo = cluster.Pid(1);
-        int handlesBefore = OpenFiles(silo);
+        int handlesBefore = SiloProbe.OpenFiles(silo);
 
         var submitted = await cluster.TrainerAsync(["submit", .. job, "--steps", $"{steps}"]);
         Assert.True(submitted.Code == 0, submitted.ToString());
@@ -41,13 +41,13 @@ public sealed partial class LinkPortFloodTests
 
         // The job runs (submit answers once it has started): flood while its workers link up and train.
         using var sampling = new CancellationTokenSource();
-        var peak = SamplePeakAsync(silo, sampling.Token);
+        var peak = SiloProbe.SamplePeakAsync(silo, sampling.Token);
         var flooding = System.Diagnostics.Stopwatch.StartNew();
         var held = await FloodAsync(port, target);
         flooding.Stop();
         string endedDuringFlood = cluster.LogLines($"Job {target} Completed");
         // The silo takes up what the flood holds open until the cap of unclaimed connections: the worst moment.
-        int saturated = await Poll.UntilAsync(() => Task.FromResult(OpenFiles(silo)), n => n >= handlesBefore + MaxUnclaimed - 16, TimeSpan.FromSeconds(20),
+        int saturated = await Poll.UntilAsync(() => Task.FromResult(SiloProbe.OpenFiles(silo)), n => n >= handlesBefore + MaxUnclaimed - 16, TimeSpan.FromSeconds(20),
             n => $"{n} file handles open, {handlesBefore} before the flood");
         await sampling.CancelAsync();
         var (sampled, peakRssMb) = await peak;
@@ -61,7 +61,7 @@ public sealed partial class LinkPortFloodTests
         Assert.True(peakHandles <= handlesBefore + MaxUnclaimed + InFlight,
             $"silo 1 had {peakHandles} file handles open during the flood, {handlesBefore} before it (at most {MaxUnclaimed} unclaimed connections + {InFlight} in flight allowed)");
         // What the flood left unclaimed closes by itself within the link setup time (30 s).
-        await Poll.UntilAsync(() => Task.FromResult(OpenFiles(silo)), n => n <= handlesBefore + 16, TimeSpan.FromSeconds(60), n => $"{n} file handles open, {handlesBefore} before the flood");
+        await Poll.UntilAsync(() => Task.FromResult(SiloProbe.OpenFiles(silo)), n => n <= handlesBefore + 16, TimeSpan.FromSeconds(60), n => $"{n} file handles open, {handlesBefore} before the flood");
         var warnings = File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Split-job links: "));
         Assert.True(warnings <= 30, $"silo 1 logged {warnings} warnings about the flood");
         TestContext.Current.TestOutputHelper?.WriteLine($"silo 1: {handlesBefore} file handles before the flood, peak {peakHandles}; peak RSS {peakRssMb} MB; " +
@@ -74,9 +74,7 @@ public sealed partial class LinkPortFloodTests
         var reference = await cluster.TrainerAsync(["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
         Assert.Equal(TrainJson.StepLosses(reference.Out), TrainJson.StepLosses(result.Out));
-        foreach (var file in new[] { "w1.npy", "w2.npy" })
-            Assert.True(File.ReadAllBytes(Path.Combine(undisturbed, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(disturbed, file))),
-                $"{file} after the flood differs from the undisturbed run's");
+        Weights.AssertSameBytes(undisturbed, disturbed, "after the flood");
     }
 
     /// <summary>
@@ -88,31 +86,24 @@ public sealed partial class LinkPortFloodTests
         var held = new List<Socket>();
         await Parallel.ForAsync(0, MadeUpGreetings, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = Token }, async (i, cancel) =>
         {
-            using var socket = await ConnectAsync(port, cancel);
+            using var socket = await SiloProbe.ConnectAsync(port, cancel);
             await socket.SendAsync(Greeting($"made-up-{i}", i, 0, 1), SocketFlags.None, cancel);
         });
         for (int i = 0; i < GreetingsForTheJob; i++)
         {
-            held.Add(await ConnectAsync(port, Token));
+            held.Add(await SiloProbe.ConnectAsync(port, Token));
             await held[^1].SendAsync(Greeting(job, Random.Shared.NextInt64(), 0, 1), SocketFlags.None, Token);
         }
-        for (int i = 0; i < IdleConnections; i++) held.Add(await ConnectAsync(port, Token));
+        for (int i = 0; i < IdleConnections; i++) held.Add(await SiloProbe.ConnectAsync(port, Token));
         for (int i = 0; i < Garbage; i++)
         {
-            held.Add(await ConnectAsync(port, Token));
+            held.Add(await SiloProbe.ConnectAsync(port, Token));
             // Half random bytes; half a greeting whose job id says 1024 bytes and brings 10.
-            var bytes = i % 2 == 0 ? RandomBytes(64) : Greeting(job, 1, 0, 1)[..28].Concat(new byte[10]).ToArray();
+            var bytes = i % 2 == 0 ? SiloProbe.RandomBytes(64) : Greeting(job, 1, 0, 1)[..28].Concat(new byte[10]).ToArray();
             if (i % 2 == 1) BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(24), 1024);
             await held[^1].SendAsync(bytes, SocketFlags.None, Token);
         }
         return held;
-    }
-
-    private static byte[] RandomBytes(int length)
-    {
-        var bytes = new byte[length];
-        Random.Shared.NextBytes(bytes);
-        return bytes;
     }
 
     /// <summary>A link greeting as a silo's worker sends it: "TRNT", version 2, run, from, to, the job id's length, the job id.</summary>
@@ -129,34 +120,6 @@ public sealed partial class LinkPortFloodTests
         id.CopyTo(bytes, 28);
         return bytes;
     }
-
-    internal static async Task<Socket> ConnectAsync(IPEndPoint port, CancellationToken cancel)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(port, cancel);
-        return socket;
-    }
-
-    /// <summary>The most file handles and resident megabytes seen in <paramref name="pid"/>, sampled every 50 ms until cancelled.</summary>
-    private static async Task<(int Handles, long RssMb)> SamplePeakAsync(int pid, CancellationToken stop)
-    {
-        int handles = 0;
-        long rss = 0;
-        while (!stop.IsCancellationRequested)
-        {
-            handles = Math.Max(handles, OpenFiles(pid));
-            rss = Math.Max(rss, ResidentMb(pid));
-            try { await Task.Delay(50, stop); }
-            catch (OperationCanceledException) { }
-        }
-        return (handles, rss);
-    }
-
-    private static int OpenFiles(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
-
-    private static long ResidentMb(int pid) =>
-        File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
-            .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024).FirstOrDefault();
 
     [GeneratedRegex(@"Split-job links listen on (\S+)")]
     private static partial Regex LinksListen();

@@ -59,6 +59,13 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Logs, pid files and anything the test writes (kept after the test, for reading).</summary>
     public string Folder { get; }
 
+    /// <summary>A line for the test's output that is also kept in report.log beside the silos' logs (an xunit run shows a passing test's output only on request).</summary>
+    public void Report(string line)
+    {
+        TestContext.Current.TestOutputHelper?.WriteLine(line);
+        File.AppendAllLines(Path.Combine(Folder, "report.log"), [line]);
+    }
+
     /// <summary>Silo <paramref name="silo"/>'s IP address (cluster.sh's TRAINER_SILO_ADDRESSES: entry i, or the last).</summary>
     public string Address(int silo) => _addresses[Math.Min(silo, _addresses.Length - 1)];
 
@@ -80,6 +87,17 @@ public sealed class LocalCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>
+    /// A cluster on Redis membership and job storage (<paramref name="redis"/>), under a cluster id of its
+    /// own: no silo is special, and the client finds the gateways in Redis.
+    /// </summary>
+    public static Task<LocalCluster> CreateOnRedisAsync(Trainer.Cluster.Tests.RedisServer redis, int silos, string siloArgs = "")
+    {
+        var clusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
+        return CreateAsync(silos, $"{siloArgs} --clustering redis --redis {redis.Endpoint} --cluster-id {clusterId}",
+            gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId]);
+    }
+
     public Task<ProcessResult> ScriptAsync(params string[] args) =>
         _processes.RunAsync("bash", [Repo.ClusterScript, .. args], _environment, TimeSpan.FromMinutes(3), Repo.Root);
 
@@ -87,6 +105,17 @@ public sealed class LocalCluster : IAsyncDisposable
     public async Task<ProcessResult> StartAsync()
     {
         var result = await ScriptAsync("start", Silos.ToString());
+        Assert.True(result.Code == 0, result.ToString());
+        return result;
+    }
+
+    /// <summary>
+    /// `cluster.sh restart I...`: starts the listed (dead) silos again with the cluster's settings, and
+    /// returns once they are ready; their previous logs are kept as silo-i.log.1, .2, ...
+    /// </summary>
+    public async Task<ProcessResult> RestartAsync(params int[] silos)
+    {
+        var result = await ScriptAsync(["restart", .. silos.Select(i => i.ToString())]);
         Assert.True(result.Code == 0, result.ToString());
         return result;
     }
@@ -107,6 +136,15 @@ public sealed class LocalCluster : IAsyncDisposable
         return JsonDocument.Parse(result.Out).RootElement;
     }
 
+    /// <summary>`trainer list --json`: every job the cluster knows, by id (each a status: state, steps, ...).</summary>
+    public async Task<Dictionary<string, JsonElement>> ListAsync()
+    {
+        var result = await TrainerAsync("list", "--json");
+        Assert.True(result.Code == 0, result.ToString());
+        return result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement)
+            .ToDictionary(e => e.GetProperty("job").GetString()!);
+    }
+
     public int Pid(int silo) => int.Parse(File.ReadAllText(PidFile(silo)).Trim());
 
     public string PidFile(int silo) => Path.Combine(Folder, $"silo-{silo}.pid");
@@ -117,6 +155,11 @@ public sealed class LocalCluster : IAsyncDisposable
     public string LogLines(string text) => string.Join('\n', Enumerable.Range(0, Silos).SelectMany(i =>
         File.ReadLines(Path.Combine(Folder, $"silo-{i}.log")).Where(l => l.Contains(text)).Select(l => $"silo-{i}: {l.Trim()}")));
 
+    /// <summary>As <see cref="LogLines"/>, also from the logs of the silos' earlier lives (before a restart).</summary>
+    public string AllLogLines(string text) => string.Join('\n', Enumerable.Range(0, Silos).SelectMany(i =>
+        Directory.GetFiles(Folder, $"silo-{i}.log*").Order(StringComparer.Ordinal).SelectMany(file =>
+            File.ReadLines(file).Where(l => l.Contains(text)).Select(l => $"{Path.GetFileName(file)}: {l.Trim()}"))));
+
     /// <summary>Which silos' logs contain <paramref name="text"/>, e.g. "silo 2".</summary>
     public string SiloLogging(string text)
     {
@@ -126,6 +169,26 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>SIGKILL: the silo gets no chance to leave the cluster politely.</summary>
     public void Kill(int silo) => System.Diagnostics.Process.GetProcessById(Pid(silo)).Kill();
+
+    /// <summary>SIGKILL of silo <paramref name="silo"/>, returning once its process has gone (its ports are free to take again).</summary>
+    public async Task KillAsync(int silo)
+    {
+        using var process = System.Diagnostics.Process.GetProcessById(Pid(silo));
+        process.Kill();
+        await process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGKILL of every silo at once, returning once they have all gone.</summary>
+    public async Task KillAllAsync()
+    {
+        var processes = Enumerable.Range(0, Silos).Select(i => System.Diagnostics.Process.GetProcessById(Pid(i))).ToArray();
+        foreach (var process in processes) process.Kill();
+        foreach (var process in processes)
+        {
+            await process.WaitForExitAsync();
+            process.Dispose();
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

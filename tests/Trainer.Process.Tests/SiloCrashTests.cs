@@ -70,10 +70,7 @@ public sealed class SiloCrashTests
     private static async Task KillTheJobsSiloOnRedisAsync(string[] job)
     {
         await using var redis = await Trainer.Cluster.Tests.RedisServer.StartAsync();
-        var clusterId = "crash-" + Guid.NewGuid().ToString("N")[..8];
-        await using var cluster = await LocalCluster.CreateAsync(silos: 3,
-            $"{SiloArgs} --clustering redis --redis {redis.Endpoint} --cluster-id {clusterId}",
-            gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId]);
+        await using var cluster = await LocalCluster.CreateOnRedisAsync(redis, silos: 3, SiloArgs);
         await cluster.StartAsync();
         await KillMidJobAndCompareAsync(cluster, killSilo: 0, [.. job, "--checkpoint-every", "50", "--checkpoint-min-seconds", "0"], killAfterSteps: 120);
     }
@@ -127,9 +124,7 @@ public sealed class SiloCrashTests
 
         var result = await cluster.TrainerAsync("result", jobId, "--save", $"npy:{recovered}");
         Assert.True(result.Code == 0, result.ToString());
-        foreach (var file in new[] { "w1.npy", "w2.npy" })
-            Assert.True(File.ReadAllBytes(Path.Combine(undisturbed, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(recovered, file))),
-                $"{file} after the kill differs from the undisturbed run's");
+        Weights.AssertSameBytes(undisturbed, recovered, "after the kill");
 
         // The two survivors still take jobs; the same spec gives the reference's first losses.
         var second = await cluster.TrainerAsync(["train", .. job, "--steps", $"{SecondJobSteps}", "--json"]);

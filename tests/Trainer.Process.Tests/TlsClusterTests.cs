@@ -114,6 +114,33 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
     }
 
     [Fact]
+    public async Task ConnectionsWithoutTheCertificateOnTheGatewayPort_AreClosedAndLoggedBriefly_AndTheClusterServes()
+    {
+        const int EachKind = 25;
+        var cluster = tls.Silos;
+        var port = new IPEndPoint(IPAddress.Loopback, cluster.BaseGatewayPort);
+        int before = GatewayRefusals(cluster);
+        int orleansBefore = Regex.Count(cluster.Log(0), OrleansRefusal);
+
+        using var stranger = X509Certificate2.CreateFromPemFile(tls.Stranger.Certificate, tls.Stranger.Key);
+        for (int i = 0; i < EachKind; i++)
+        {
+            await AssertClosedAsync(await TlsGreetingAsync(port, "job", certificate: null));
+            await AssertClosedAsync(await TlsGreetingAsync(port, "job", stranger));
+            await AssertClosedAsync(await PlainGreetingAsync(port, "job"));
+        }
+
+        // Logged at once for the first, then at most once per 10 s with a count of the rest.
+        int warnings = await Poll.UntilAsync(() => Task.FromResult(GatewayRefusals(cluster) - before), n => n >= 1, TimeSpan.FromSeconds(30), n => $"{n} warnings");
+        Assert.InRange(warnings, 1, 5);
+        Assert.Equal(orleansBefore, Regex.Count(cluster.Log(0), OrleansRefusal));
+        var list = await cluster.TrainerAsync("list");
+        Assert.True(list.Code == 0, list.ToString());
+    }
+
+    private static int GatewayRefusals(LocalCluster cluster) => Regex.Count(cluster.Log(0), "Gateway port: a connection failed TLS authentication and was closed: from 127.0.0.1:");
+
+    [Fact]
     public async Task ForgedLinkConnections_AreDroppedAndLoggedBriefly_WhileASplitJobEndsWithItsUndisturbedBits()
     {
         const int EachKind = 20;
@@ -157,14 +184,17 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
 
     private const string RejectedCertificate = "The remote certificate was rejected";
 
-    private static int Refusals(string log) => Regex.Count(log, "Authentication failed");
+    // Orleans' own per-connection warning, which the silos keep out of their logs.
+    private const string OrleansRefusal = "Authentication failed";
+
+    private static int Refusals(string log) => Regex.Count(log, "Silo port: a connection failed TLS authentication and was closed");
 
     private static int Unauthenticated(LocalCluster cluster) =>
         File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Split-job links: a connection failed authentication and was closed"));
 
     private static async Task<Stream> PlainGreetingAsync(IPEndPoint port, string job)
     {
-        var socket = await LinkPortFloodTests.ConnectAsync(port, Token);
+        var socket = await SiloProbe.ConnectAsync(port, Token);
         var stream = new NetworkStream(socket, ownsSocket: true);
         await stream.WriteAsync(LinkPortFloodTests.Greeting(job, Random.Shared.NextInt64(), 0, 1), Token);
         return stream;
@@ -173,7 +203,7 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
     /// <summary>A TLS handshake with <paramref name="certificate"/> (or none), then a greeting; the stream, or null when the handshake already failed.</summary>
     private static async Task<Stream?> TlsGreetingAsync(IPEndPoint port, string job, X509Certificate2? certificate)
     {
-        var socket = await LinkPortFloodTests.ConnectAsync(port, Token);
+        var socket = await SiloProbe.ConnectAsync(port, Token);
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
         try
         {

@@ -135,12 +135,14 @@ public static class Idx
     private static string ShapeText(int[] shape) => $"({string.Join(" x ", shape)})";
 
     /// <summary>
-    /// Up to <paramref name="count"/> bytes, fewer where the stream ends. The buffer grows with the
-    /// bytes that arrive (doubling from 1 MB), never to a size only claimed: a gzip stream has no length to check first.
+    /// Up to <paramref name="count"/> bytes, fewer where the stream ends, never in a buffer of a size
+    /// only claimed: a stream that can seek says how much it holds; any other (a gzip stream has no
+    /// length) fills a buffer that grows with the bytes that arrive, doubling from 64 KiB.
     /// </summary>
     private static byte[] ReadUpTo(Stream stream, int count)
     {
-        var buffer = new byte[Math.Min(count, 1 << 20)];
+        int first = stream.CanSeek ? (int)Math.Clamp(stream.Length - stream.Position, 0, count) : Math.Min(count, 1 << 16);
+        var buffer = new byte[first];
         int filled = 0;
         while (filled < count)
         {

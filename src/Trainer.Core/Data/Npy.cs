@@ -56,7 +56,7 @@ public static partial class Npy
             stream = copy;
         }
         var header = ReadHeader(stream, source);
-        var raw = ReadExactly(stream, checked((int)header.DataBytes), source, $"the data ({header.Count} values of {header.Width} bytes)");
+        var raw = ReadExactly(stream, header.DataBytes, source, $"the data ({header.Count} values of {header.Width} bytes)");
         return new NpyArray(Values(raw, header.Descr, header.Count, source), header.Shape, header.Descr);
     }
 
@@ -73,10 +73,10 @@ public static partial class Npy
         if (!prefix.AsSpan(0, 6).SequenceEqual(Magic))
             throw new NpyFormatException($"{source}: not a .npy file (it does not start with \\x93NUMPY).");
         int major = prefix[6];
-        int headerLength = major switch
+        long headerLength = major switch
         {
             1 => BinaryPrimitives.ReadUInt16LittleEndian(ReadExactly(stream, 2, source, "the header length")),
-            2 or 3 => checked((int)BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, source, "the header length"))),
+            2 or 3 => BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, source, "the header length")),
             _ => throw new NpyFormatException($"{source}: .npy version {major}.{prefix[7]} is not supported; allowed: 1.x, 2.x, 3.x."),
         };
         var header = Encoding.Latin1.GetString(ReadExactly(stream, headerLength, source, "the header"));
@@ -214,10 +214,13 @@ public static partial class Npy
     // numpy's spelling: (10, 4), (10,), ().
     private static string ShapeText(int[] shape) => shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
 
-    private static byte[] ReadExactly(Stream stream, int count, string source, string what)
+    /// <summary>The next <paramref name="count"/> bytes; a count the stream does not hold (a header's claim) is refused before anything is allocated.</summary>
+    private static byte[] ReadExactly(Stream stream, long count, string source, string what)
     {
         if (count > stream.Length - stream.Position)
             throw new NpyFormatException($"{source}: the file ends inside {what}; it is truncated or not a .npy file.");
+        if (count > Array.MaxLength)
+            throw new NpyFormatException($"{source}: {what} would take {count} bytes; at most {Array.MaxLength} can be read.");
         var buffer = new byte[count];
         try
         {
