@@ -149,10 +149,16 @@ public sealed class DataOnSilosTests(ClusterFixture fixture)
         Assert.Matches($@"failed in the steps from 1: InvalidDataException: data: 'idx:{folder}' is not allowed; {Path.Combine(folder, "train-images-idx3-ubyte")}\[\.gz\] does not exist on silo 127\.0\.0\.1:\d+", status.Message);
     }
 
-    [Fact]
-    public async Task KillingAWorkerSilo_MidJob_TheWorkerReopensTheFilesElsewhere_AndTheJobEndsWithTheUploadedJobsWeights()
+    // A worker's silo: the worker is re-activated on a survivor and opens the files there. The job's silo
+    // (job grain and parameter server; Redis keeps the job's record): the job resumes from its checkpoint,
+    // which holds the paths and no data, and its new parameter server and workers open the files.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task KillingASilo_MidJob_TheGrainsReopenTheFilesElsewhere_AndTheJobEndsWithTheUploadedJobsWeights(bool killTheJobsSilo)
     {
-        await using var cluster = await FailoverTests.StartAsync(redis: null);
+        await using var redis = killTheJobsSilo ? await RedisServer.StartAsync() : null;
+        await using var cluster = await FailoverTests.StartAsync(redis?.Endpoint);
         string[] options = ["--data", $"idx:{DataOnSilosFiles.PlainIdx()}", "--model", "784-32-10", "--activation", "relu", "--bias", "--loss", "ce",
             "--optimizer", "adam", "--lr", "0.003", "--batch", "32", "--epochs", "12", "--val-fraction", "0.25", "--workers", "3",
             "--checkpoint-every", "20", "--checkpoint-min-seconds", "0"];
@@ -160,7 +166,7 @@ public sealed class DataOnSilosTests(ClusterFixture fixture)
         var expected = (await cluster.Client.GetGrain<ITrainingJobGrain>(uploaded.Id).ReadParametersAsync()).ToArray();
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, await DataOnSilosFiles.SubmissionAsync(cluster.Client, [.. options, "--data-on-silos"]), Token,
-            afterSubmit: (job, jobId) => FailoverTests.KillAfterAsync(cluster, job, jobId, 60, killTheJobsSilo: false));
+            afterSubmit: (job, jobId) => FailoverTests.KillAfterAsync(cluster, job, jobId, 60, killTheJobsSilo));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(uploaded.Losses, losses);
