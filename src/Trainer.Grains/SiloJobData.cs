@@ -31,8 +31,8 @@ public sealed class SiloJobData : IDisposable
     /// <summary>Opens <paramref name="data"/>'s files for <paramref name="model"/>; refusals are <see cref="SpecException"/>s naming the file and the silo.</summary>
     public static SiloJobData Open(SiloData data, ModelSpec model, StoredFiles files, string silo)
     {
-        RequireAbsolute("data", data.Data, files.Where);
-        if (data.Test is { } test) RequireAbsolute("test", test, files.Where);
+        files.RequireAllowed("data", data.Data, RequireAbsolute("data", data.Data, files.Where));
+        if (data.Test is { } test) files.RequireAllowed("test", test, RequireAbsolute("test", test, files.Where));
         var opened = DataFolders.Open(data.Data, model, data.Scale, files);
         try
         {
@@ -79,12 +79,14 @@ public sealed class SiloJobData : IDisposable
     /// A path a silo reads must be absolute: a relative one would be relative to each silo's own
     /// working directory, and could name other files on each. Refused naming <paramref name="field"/>.
     /// </summary>
-    public static void RequireAbsolute(string field, string value, string where = "")
+    /// <returns>The folder.</returns>
+    public static string RequireAbsolute(string field, string value, string where = "")
     {
         string folder = DataFolders.Folder(value, DataFolders.NpyScheme) ?? DataFolders.Folder(value, DataFolders.IdxScheme)
             ?? throw new SpecException(field, value, DataFolders.Allowed);
         if (!Path.IsPathFullyQualified(folder))
             throw new SpecException(field, value, $"with --data-on-silos the folder must be an absolute path (a relative one would be read from each silo's own working directory{where}), e.g. {value[..4]}{Path.GetFullPath(folder)}");
+        return folder;
     }
 
     /// <summary>

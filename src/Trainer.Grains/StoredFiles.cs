@@ -25,7 +25,8 @@ public enum StoredFileKind
 /// pass costs about as much as reading the file once, so a silo pays it once per file version, not
 /// per job or per worker. Thread-safe: grains on different activations open files at once.
 /// </remarks>
-public sealed class StoredFiles(string? where = null)
+/// <param name="roots">Absolute folders outside which no data may be read (<see cref="TrainerOptions.DataRoots"/>); none: anywhere.</param>
+public sealed class StoredFiles(string? where = null, IReadOnlyList<string>? roots = null)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Path, StoredFileKind Kind), StoredFile> _open = [];
@@ -37,6 +38,19 @@ public sealed class StoredFiles(string? where = null)
 
     /// <summary>The same after a sentence about a file's values: " (read on silo S)" (empty in the CLI).</summary>
     public string ReadOn { get; } = where is null ? "" : $" (read on silo {where})";
+
+    /// <summary>
+    /// Refuses <paramref name="folder"/> (of the option <paramref name="field"/>, typed as <paramref name="value"/>)
+    /// unless it lies under one of the roots this silo may read data from.
+    /// </summary>
+    public void RequireAllowed(string field, string value, string folder)
+    {
+        if (roots is not { Count: > 0 }) return;
+        static string Normal(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)) + Path.DirectorySeparatorChar;
+        string full = Normal(folder);
+        if (roots.Any(root => full.StartsWith(Normal(root), StringComparison.Ordinal))) return;
+        throw new SpecException(field, value, $"data is read only under {string.Join(", ", roots)} (Trainer:DataRoots){Where}");
+    }
 
     /// <summary>Takes <paramref name="path"/>, opened; hand it back with <see cref="Release"/>.</summary>
     public StoredFile Acquire(string path, StoredFileKind kind)

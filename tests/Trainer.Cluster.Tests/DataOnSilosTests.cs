@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Trainer.Abstractions;
 using Trainer.Grains;
 
@@ -127,6 +128,23 @@ public sealed class DataOnSilosTests(ClusterFixture fixture)
         // The cluster goes on: a job on the fixture runs.
         var submission = await DataOnSilosFiles.SubmissionAsync(fixture.Client, [.. Options($"idx:{DataOnSilosFiles.GzippedIdx}", "float64", 2), "--data-on-silos"]);
         Assert.Equal(JobState.Completed, (await Jobs.RunAsync(fixture.Client, submission, Token)).Status.State);
+    }
+
+    [Fact]
+    public async Task ASiloWithDataRoots_ReadsDataOnlyUnderThem()
+    {
+        string root = Path.GetDirectoryName(DataOnSilosFiles.PlainIdx())!, inside = DataOnSilosFiles.PlainIdx();
+        await using var cluster = await FailoverTests.StartAsync(redis: null, configureSilo: silo => silo.Services.Configure<TrainerOptions>(o => o.DataRoots = [inside]));
+        var job = cluster.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
+        var model = new Trainer.Core.Models.ModelSpec([784, 32, 10], Trainer.Core.Models.Activation.Relu, Trainer.Core.Models.LossKind.CrossEntropy);
+
+        Assert.Equal(512, (await job.InspectDataAsync(new SiloData($"idx:{inside}", null, null), model)).Samples);
+        foreach (var outside in new[] { $"idx:{DataOnSilosFiles.GzippedIdx}", $"idx:{inside}/../{Path.GetFileName(DataOnSilosFiles.PlainIdx())}" })
+        {
+            var refused = await Assert.ThrowsAsync<JobRejectedException>(() => job.InspectDataAsync(new SiloData(outside, null, null), model));
+            Assert.Matches($@"data: '{System.Text.RegularExpressions.Regex.Escape(outside)}' is not allowed; data is read only under {System.Text.RegularExpressions.Regex.Escape(inside)} \(Trainer:DataRoots\) on silo 127\.0\.0\.1:\d+", refused.Message);
+        }
+        Assert.StartsWith(root, inside);
     }
 
     [Fact]
