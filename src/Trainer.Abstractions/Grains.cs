@@ -29,6 +29,14 @@ public interface ITrainingJobGrain : IGrainWithStringKey, ITensorSource
     [ResponseTimeout(CallTimeouts.Long)]
     Task<JobStatus> SubmitAsync(JobSubmission submission);
 
+    /// <summary>
+    /// Opens and checks the files of a job whose data stays on the silos (<see cref="JobSubmission.SiloData"/>)
+    /// for <paramref name="model"/>, on this grain's silo, before a client builds the job's spec from what
+    /// they hold; throws <see cref="JobRejectedException"/> naming the field, the file, the silo and what is wrong.
+    /// </summary>
+    [ResponseTimeout(CallTimeouts.Long)]
+    Task<SiloDataFacts> InspectDataAsync(SiloData data, Trainer.Core.Models.ModelSpec model);
+
     [AlwaysInterleave]
     Task<JobStatus> GetStatusAsync();
 

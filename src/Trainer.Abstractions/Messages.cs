@@ -24,6 +24,36 @@ public sealed record DatasetTransfer(
     [property: Id(3)] TensorTransfer X,
     [property: Id(4)] TensorTransfer Y);
 
+/// <summary>
+/// A job's data that the silos read themselves (<c>--data-on-silos</c>) instead of the client uploading
+/// it: <see cref="Data"/> is "npy:DIR" or "idx:DIR" with an absolute DIR that every silo hosting the
+/// job's grains can see; <see cref="Test"/> (same form) is a folder whose training files are the test set
+/// (null: idx data's t10k files, when DIR has them); <see cref="Scale"/>: idx pixels are bytes × scale
+/// (null: bytes / 255). The job's rows are those the client would have uploaded: the training rows,
+/// less the validation rows the spec's seed holds out, then those, then the test rows.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.silo-data")]
+public sealed record SiloData(
+    [property: Id(0)] string Data,
+    [property: Id(1)] string? Test,
+    [property: Id(2)] double? Scale)
+{
+    public override string ToString() => Test is null ? Data : $"{Data} (test {Test})";
+}
+
+/// <summary>
+/// What a silo found in a <see cref="SiloData"/>'s files, checked for a model: the training files'
+/// <see cref="Samples"/> (before any validation split), each with <see cref="InputSize"/> inputs and
+/// <see cref="OutputSize"/> targets, the test set's <see cref="TestSamples"/> (0: none), and which silo read them.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.silo-data-facts")]
+public sealed record SiloDataFacts(
+    [property: Id(0)] int Samples,
+    [property: Id(1)] int InputSize,
+    [property: Id(2)] int OutputSize,
+    [property: Id(3)] int TestSamples,
+    [property: Id(4)] string Silo);
+
 /// <summary>What a client uploads in chunks ahead of a submission (<see cref="ITrainingJobGrain.StageAsync"/>).</summary>
 public enum UploadPart
 {
@@ -46,6 +76,8 @@ public enum UploadPart
 /// the job starts from its model state and loss history and runs on to <see cref="TrainingSpec.Steps"/>
 /// in all; its spec must equal that job's but for the step count and the checkpoint settings, and
 /// its data must be the same (uploaded again when that job's were uploaded). Initial parameters are then not used.
+/// <see cref="SiloData"/>: the job's data stays on the silos, which read it from the files it names
+/// (<see cref="Data"/> is then null).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.job-submission")]
 public sealed record JobSubmission(
@@ -56,7 +88,8 @@ public sealed record JobSubmission(
     [property: Id(4)] string InitDescription,
     [property: Id(5)] long StagedInitialBytes = 0,
     [property: Id(6)] bool StagedData = false,
-    [property: Id(7)] string? ResumeFrom = null);
+    [property: Id(7)] string? ResumeFrom = null,
+    [property: Id(8)] SiloData? SiloData = null);
 
 /// <summary>What a worker activation knows of the parameter server's call for one step (<see cref="IWorkerGrain.ProbeAsync"/>).</summary>
 public enum WorkerCallState
@@ -164,7 +197,8 @@ public sealed record WorkRequest(
     [property: Id(4)] bool UploadedData,
     [property: Id(5)] TensorTransfer? Update,
     [property: Id(6)] bool Factors,
-    [property: Id(7)] bool Seeded = false);
+    [property: Id(7)] bool Seeded = false,
+    [property: Id(8)] SiloData? SiloData = null);
 
 /// <summary>
 /// One worker's gradient pack for one step (one pack per block of its micro-shards: dense slots and
@@ -202,7 +236,8 @@ public sealed record LinkedRun(
     [property: Id(6)] string[]? Endpoints,
     [property: Id(7)] bool ShareAtEnd = false,
     [property: Id(8)] bool Factors = false,
-    [property: Id(9)] bool Seeded = false)
+    [property: Id(9)] bool Seeded = false,
+    [property: Id(10)] SiloData? SiloData = null)
 {
     /// <summary>Whether this window starts a run (a new generation): it brings parameters, or the seed's.</summary>
     public bool Starts => Parameters is not null || Seeded;
@@ -245,6 +280,8 @@ public sealed record StepBatch(
 /// slots (momentum's buffer; Adam's m then v; none for SGD); parameters alone stand for a zero
 /// state (step 0: uploaded initial parameters). It is null only at step 0 of a job whose spec draws
 /// its initial parameters (Init from Seed): whoever needs them draws them, so they are never stored or sent.
+/// <see cref="SiloData"/>: where a job whose data stays on the silos reads it (the checkpoint holds no
+/// data, only this, so whoever is restored re-opens the files).
 /// A job with early stopping also carries its <see cref="Stopping"/> state and the float64 parameters
 /// after its best step (<see cref="Best"/>, null before the first validation), so a restored job
 /// stops where an undisturbed one does, with the same final weights.
@@ -256,7 +293,8 @@ public sealed record ParameterState(
     [property: Id(2)] TensorPayload? Parameters,
     [property: Id(3)] bool UploadedData,
     [property: Id(4)] EarlyStopping? Stopping = null,
-    [property: Id(5)] TensorPayload? Best = null);
+    [property: Id(5)] TensorPayload? Best = null,
+    [property: Id(6)] SiloData? SiloData = null);
 
 /// <summary>
 /// Where a finished job stands, for a job that resumes it: its status (<see cref="JobState.Unknown"/>
@@ -284,12 +322,13 @@ public sealed record ParameterTransfer(
     [property: Id(2)] TensorTransfer? Parameters,
     [property: Id(3)] bool UploadedData,
     [property: Id(4)] EarlyStopping? Stopping = null,
-    [property: Id(5)] TensorTransfer? Best = null)
+    [property: Id(5)] TensorTransfer? Best = null,
+    [property: Id(6)] SiloData? SiloData = null)
 {
     /// <summary>The state, its tensors read from their holder (in chunks of at most <paramref name="maxChunkBytes"/>) when they came by reference.</summary>
     public async Task<ParameterState> ReceiveAsync(int maxChunkBytes) =>
         new(Spec, StepsCompleted, Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null, UploadedData,
-            Stopping, Best is { } best ? await best.ReceiveAsync(maxChunkBytes) : null);
+            Stopping, Best is { } best ? await best.ReceiveAsync(maxChunkBytes) : null, SiloData);
 }
 
 /// <summary>

@@ -19,6 +19,7 @@ internal static class CliOptions
     public static readonly Option<int> Workers = new("--workers") { Description = "Worker grains (each a shard of the batch, or with --parallel split a slice of the first layer)", DefaultValueFactory = _ => 2 };
     public static readonly Option<int> Seed = new("--seed") { Description = "Seed of the synthetic data and the initial weights", DefaultValueFactory = _ => 0 };
     public static readonly Option<string?> Data = new("--data") { Description = "npy:DIR with x.npy (N, D_in) and y.npy (N, D_out) or (N,) integer class labels, or idx:DIR with MNIST-style train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (t10k-* as the test set) [default: synthetic N(0,1)]" };
+    public static readonly Option<bool> DataOnSilos = new("--data-on-silos") { Description = "The silos read --data (and --test) themselves, from an absolute path every silo can see (memory-mapped where the files are uncompressed), instead of this client uploading the rows" };
     public static readonly Option<string?> Test = new("--test") { Description = "npy:DIR or idx:DIR whose (training) rows are the job's test set, scored after every epoch [default: the idx t10k files beside --data, if any]" };
     public static readonly Option<int> EvalEvery = new("--eval-every") { Description = "Also score the test and validation sets every N steps (0: only after each epoch and the last step)", DefaultValueFactory = _ => 0 };
     public static readonly Option<double> ValFraction = new("--val-fraction") { Description = "Hold out this fraction of the training rows (ceil(f x N), a random subset seeded by --seed) as a validation set, scored when the test set is and never trained on (0: none)", DefaultValueFactory = _ => 0.0 };
@@ -77,7 +78,7 @@ internal static class CliOptions
     public static readonly Argument<string> JobId = new("job") { Description = "a job id, as printed by submit or list" };
 
     public static Option[] JobOptions =>
-        [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, Test, EvalEvery, ValFraction, EarlyStopping, Scale, Init, Engine, Parallel,
+        [Model, Activation, Loss, Bias, LearningRate, Batch, Epochs, DropLast, Steps, Workers, Seed, Data, DataOnSilos, Test, EvalEvery, ValFraction, EarlyStopping, Scale, Init, Engine, Parallel,
          Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards, MicroShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
@@ -120,6 +121,7 @@ internal static class CliOptions
         Workers = r.GetValue(Workers),
         Seed = r.GetValue(Seed),
         Data = r.GetValue(Data),
+        DataOnSilos = r.GetValue(DataOnSilos),
         Scale = r.GetValue(Scale),
         Init = r.GetValue(Init)!,
         Engine = r.GetValue(Engine)!,

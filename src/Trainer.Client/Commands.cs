@@ -62,7 +62,10 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
 
     private async Task<int> Train(ParseResult r, CancellationToken cancellation)
     {
-        var submission = CliOptions.JobArguments(r).ToSubmission(out var testSet);
+        var arguments = CliOptions.JobArguments(r);
+        // Data the silos read is checked (and counted) by a silo, once connected; any other data is read here, before.
+        Trainer.Core.Data.Dataset? testSet = null;
+        var submission = arguments.SiloDataCheck() is null ? arguments.ToSubmission(out testSet) : null;
         var saveFolder = PrepareSave(r);
         var plotFile = r.GetValue(CliOptions.Plot) is { } plot ? PlotFile.Parse("plot", plot) : null;
         bool json = r.GetValue(CliOptions.Json);
@@ -74,6 +77,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         await using var cluster = await Connect(r, cancellation, dashboardPort);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
+        submission ??= await OnSilosAsync(arguments, job, cancellation);
         var started = await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {JobLine.Describe(submission)}"
@@ -92,14 +96,26 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         }
         // The trained weights on the data's test set: the figure a classifier is judged by. A
         // data-parallel job scores them itself after its last step; otherwise they are scored here.
-        var test = testSet is null || final.State != JobState.Completed ? null
-            : FinalEval(final) ?? Scored(final, new Evaluation(final.Spec!.Model).Evaluate((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).Values, testSet));
+        var test = final.State != JobState.Completed ? null
+            : FinalEval(final) ?? (testSet is null ? null : Scored(final, new Evaluation(final.Spec!.Model).Evaluate((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).Values, testSet)));
         watcher.WriteOutcome(final, test);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);
         if (plotFile is not null && final.StepsCompleted > 0)
             await PlotTrainedAsync(job, jobId, plotFile, json, cancellation);
         return ExitCodes.For(final.State);
+    }
+
+    /// <summary>
+    /// The submission of a job whose data stays on the silos: the job's grain opens and checks the files on
+    /// its silo for the model (a refusal names the file and the silo: exit 2, nothing started), and the
+    /// spec is built from what they hold.
+    /// </summary>
+    private async Task<JobSubmission> OnSilosAsync(JobArguments arguments, ITrainingJobGrain job, CancellationToken cancellation)
+    {
+        var model = arguments.ParseModel();
+        var facts = await _retry.RunAsync(() => job.InspectDataAsync(arguments.SiloDataCheck()!, model), cancellation);
+        return arguments.ToSubmission(onSilos: facts);
     }
 
     /// <summary>The job's own score of its final parameters on its test set, if it made one.</summary>
@@ -114,11 +130,14 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
 
     private async Task<int> Submit(ParseResult r, CancellationToken cancellation)
     {
-        var submission = CliOptions.JobArguments(r).ToSubmission();
+        var arguments = CliOptions.JobArguments(r);
+        var submission = arguments.SiloDataCheck() is null ? arguments.ToSubmission() : null;
         RequireGateway(r, "submit");
         await using var cluster = await Connect(r, cancellation);
         var jobId = NewJobId();
-        await cluster.Client.GetGrain<ITrainingJobGrain>(jobId).UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
+        var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
+        submission ??= await OnSilosAsync(arguments, job, cancellation);
+        await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
         bool json = r.GetValue(CliOptions.Json);
         output.WriteLine(json ? $"{{\"event\":\"submitted\",\"job\":\"{jobId}\"}}" : jobId);
         // NOTE: the id alone on stdout (`id=$(trainer submit ...)`); the hints go to stderr.

@@ -1,6 +1,7 @@
 using Trainer.Core;
 using Trainer.Core.Data;
 using Trainer.Core.Models;
+using Trainer.Grains;
 
 namespace Trainer.Client;
 
@@ -13,31 +14,31 @@ internal sealed record LoadedData(Dataset Train, Dataset? Test, string Descripti
 
 /// <summary>
 /// <c>--data npy:DIR</c> or <c>--data idx:DIR</c>, read and checked for the model that will train on
-/// it (docs/data-and-losses.md): class labels become one-hot rows of the model's output width, and
-/// values a job cannot train on are refused here, naming the file, before the cluster is contacted.
+/// it (docs/data-and-losses.md) by <see cref="DataFolders"/>, the reader the silos use for data that stays
+/// on them: values a job cannot train on are refused here, naming the file, before the cluster is contacted.
 /// </summary>
 internal static class DataFiles
 {
-    public const string Allowed = "allowed: npy:DIR (x.npy, y.npy) or idx:DIR (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz])";
+    public const string Allowed = DataFolders.Allowed;
 
     /// <param name="scale">idx only: pixels are bytes × scale; null: bytes / 255.</param>
     public static LoadedData Load(string value, ModelSpec model, double? scale)
     {
-        if (value.StartsWith(NpyFiles.Scheme, StringComparison.Ordinal) && value.Length > NpyFiles.Scheme.Length)
-        {
-            if (scale is not null) throw ScaleOnlyWithIdx(scale.Value);
-            var folder = value[NpyFiles.Scheme.Length..];
-            return new LoadedData(NpyFiles.LoadData(folder, model), null, value);
-        }
-        if (value.StartsWith(IdxFiles.Scheme, StringComparison.Ordinal) && value.Length > IdxFiles.Scheme.Length)
-        {
-            // NOTE: 255 × scale must be finite too, or the brightest pixels would enter training as infinities.
-            if (scale is { } s && (!double.IsFinite(255 * s) || s <= 0))
-                throw new SpecException("scale", s, "allowed: a finite number greater than 0 (and 255 times it finite), the factor raw pixel bytes are multiplied by (e.g. 0.00392156862745098 = 1/255)");
-            var (train, test) = IdxFiles.Load(value[IdxFiles.Scheme.Length..], model.OutputSize, scale);
-            return new LoadedData(train, test, value);
-        }
-        throw new SpecException("data", value, Allowed);
+        var files = new StoredFiles();
+        using var opened = DataFolders.Open(value, model, scale, files);
+        // Copied out as float64 rows (what an upload sends) before the files are handed back.
+        return new LoadedData(opened.Train.ToDataset(), opened.Test?.ToDataset(), value);
+    }
+
+    /// <summary>x.npy of <paramref name="folder"/> alone, checked as for training, as float64 rows (N, D_in).</summary>
+    public static (double[] X, int Count, int Inputs) LoadInputs(string folder)
+    {
+        var files = new StoredFiles();
+        using var opened = new OpenedData(files, $"{DataFolders.NpyScheme}{folder}");
+        var x = DataFolders.OpenInputs(opened, folder, files);
+        var values = new double[(long)x.Rows * x.Columns];
+        x.Read<double>(0, values);
+        return (values, x.Rows, x.Columns);
     }
 
     /// <summary>
@@ -52,9 +53,5 @@ internal static class DataFiles
             : $"the data in {description} has {inputs} inputs per sample, so the model's first width must be {inputs}");
     }
 
-    public static SpecException ScaleOnlyWithIdx(double scale) =>
-        new("scale", scale, "allowed only with --data idx:DIR (it scales raw pixel bytes; npy and synthetic data are used as they are)");
-
-    /// <summary>A data file's refusal (format or value) as the "data" field's error, naming the file.</summary>
-    public static SpecException Refused(string path, FormatException e) => new("data", path, e.Message.TrimEnd('.'));
+    public static SpecException ScaleOnlyWithIdx(double scale) => DataFolders.ScaleOnlyWithIdx(scale);
 }

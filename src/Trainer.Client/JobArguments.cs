@@ -4,6 +4,7 @@ using Trainer.Core.Data;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
 using Trainer.Core.Training;
+using Trainer.Grains;
 
 namespace Trainer.Client;
 
@@ -64,6 +65,38 @@ internal sealed record JobArguments
     public string? Resume { get; init; }
 
     public const int SyntheticBatch = 64;
+
+    /// <summary>--data-on-silos: the silos read --data (and --test) from the paths themselves; nothing is uploaded.</summary>
+    public bool DataOnSilos { get; init; }
+
+    /// <summary>
+    /// With <see cref="DataOnSilos"/>: the files a silo must open, checked here as far as the client can
+    /// without reading them (--data given, absolute paths, --scale only with idx); null otherwise.
+    /// </summary>
+    public SiloData? SiloDataCheck()
+    {
+        if (!DataOnSilos) return null;
+        if (Data is null)
+            throw new SpecException("data-on-silos", "true", "allowed only with --data npy:DIR or idx:DIR at a path every silo can see (synthetic data is drawn from the seed, not read)");
+        SiloJobData.RequireAbsolute("data", Data);
+        if (Test is { } test) SiloJobData.RequireAbsolute("test", test);
+        if (Scale is { } scale && DataFolders.Folder(Data, DataFolders.IdxScheme) is null) throw DataFiles.ScaleOnlyWithIdx(scale);
+        return new SiloData(Data, Test, Scale);
+    }
+
+    private SiloData? SiloData() => DataOnSilos ? SiloDataCheck() : null;
+
+    private SiloDataFacts RequireOnSilos(SiloDataFacts? facts)
+    {
+        SiloDataCheck();
+        return facts ?? throw new InvalidOperationException("--data-on-silos: the silos' facts about the files are needed to build the job.");
+    }
+
+    /// <summary>The model --model, --activation, --loss and --bias describe.</summary>
+    public ModelSpec ParseModel() => new(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
+
+    /// <summary>--val-fraction's count of <paramref name="rows"/> training rows held out (the silos pick them, from the seed).</summary>
+    private int HeldOutCount(int rows) => ValFraction == 0 ? 0 : ValidationSplit.CountFor(rows, ValFraction);
 
     /// <summary>The training rows, then the validation set's and the test set's (when there are), as the job's uploaded samples.</summary>
     private static DatasetPayload Upload(Dataset training, params Dataset?[] heldOut)
@@ -139,13 +172,14 @@ internal sealed record JobArguments
     /// Turns the arguments into a submission, reading data files as needed. Every check that can be
     /// made here is made before the cluster is contacted; errors are <see cref="SpecException"/>s.
     /// </summary>
-    public JobSubmission ToSubmission() => ToSubmission(out _);
+    public JobSubmission ToSubmission(SiloDataFacts? onSilos = null) => ToSubmission(out _, onSilos);
 
-    /// <param name="test">The data's test set (idx data with t10k files), which `train` evaluates the trained weights on; null without one.</param>
-    public JobSubmission ToSubmission(out Dataset? test)
+    /// <param name="test">The data's test set (idx data with t10k files), which `train` evaluates the trained weights on; null without one (or on the silos).</param>
+    /// <param name="onSilos">With <see cref="DataOnSilos"/>: what a silo found in the files (<see cref="SiloDataCheck"/>).</param>
+    public JobSubmission ToSubmission(out Dataset? test, SiloDataFacts? onSilos = null)
     {
         test = null;
-        var model = new ModelSpec(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
+        var model = ParseModel();
         var engine = TrainingSpec.ParseEngine(Engine);
         var precision = Precisions.Parse(Precision);
         var parallelism = TrainingSpec.ParseParallelism(Parallel);
@@ -162,10 +196,19 @@ internal sealed record JobArguments
             StepEvery = LrStepEvery,
             Gamma = LrGamma,
         };
-        Dataset? data = null;
+        // The training rows (uploaded: read here; on the silos: counted there), the held-out ones, and the job line's words for them.
+        Dataset? data = null, validation = null;
+        int? rows = null;
+        int validationRows = 0, testRows = 0;
         string dataDescription = $"synthetic N(0,1), seed {Seed}";
-        var loaded = LoadData(model);
-        if (loaded is not null)
+        var loaded = DataOnSilos ? null : LoadData(model);
+        if (DataOnSilos)
+        {
+            var facts = RequireOnSilos(onSilos);
+            DataFiles.RequireFits(model, Data!, facts.InputSize, facts.OutputSize);
+            (rows, testRows) = (facts.Samples, facts.TestSamples);
+        }
+        else if (loaded is not null)
         {
             data = loaded.Train;
             test = loaded.Test;
@@ -175,30 +218,40 @@ internal sealed record JobArguments
                 DataFiles.RequireFits(model, other.Description, other.Train.InputSize, other.Train.OutputSize);
                 test = other.Train;
             }
-            if (Batch is { } b && b > data.Count)
-                throw new SpecException("batch", b, $"the data in {loaded.Description} has {data.Count} samples, so at most {data.Count}");
-            dataDescription = $"{loaded.Description} ({data.Count} samples{(test is null ? "" : $", {test.Count} test")})";
+            (rows, testRows) = (data.Count, test?.Count ?? 0);
         }
         else if (Test is { } given)
             throw new SpecException("test", given, "allowed only with --data (a test set scores a job trained on real data)");
-        Dataset? validation = null;
-        if (HoldOut(data, model) is { } split)
+        string? source = DataOnSilos ? $"{Data} on the silos" : loaded?.Description;
+        if (rows is { } count)
         {
-            // Synthetic data is one full batch: of the rows the split leaves.
-            if (data is not null && Batch is { } given && given > split.Training.Count)
-                throw new SpecException(ValidationSplit.Field, ValFraction,
-                    $"it holds out {split.Validation.Count} of the {data.Count} samples, leaving {split.Training.Count}: fewer than one batch of {given}; lower --val-fraction or --batch");
-            dataDescription = data is null ? $"{dataDescription} ({split.Training.Count + split.Validation.Count} samples drawn, {split.Validation.Count} held out for validation)"
-                : $"{loaded!.Description} ({data.Count} samples, {split.Validation.Count} held out for validation{(test is null ? "" : $", {test.Count} test")})";
-            (data, validation) = (split.Training, split.Validation);
+            if (Batch is { } b && b > count)
+                throw new SpecException("batch", b, $"the data in {source} has {count} samples, so at most {count}");
+            dataDescription = $"{source} ({count} samples{(testRows == 0 ? "" : $", {testRows} test")})";
         }
-        if (EvalEvery != 0 && test is null && validation is null)
+        var split = DataOnSilos ? null : HoldOut(data, model);
+        int heldOut = DataOnSilos ? HeldOutCount(rows!.Value) : split?.Validation.Count ?? 0;
+        if (heldOut > 0)
+        {
+            int all = rows ?? Batch ?? SyntheticBatch;
+            // Synthetic data is one full batch: of the rows the split leaves.
+            if (rows is not null && Batch is { } given && given > all - heldOut)
+                throw new SpecException(ValidationSplit.Field, ValFraction,
+                    $"it holds out {heldOut} of the {all} samples, leaving {all - heldOut}: fewer than one batch of {given}; lower --val-fraction or --batch");
+            dataDescription = rows is null ? $"{dataDescription} ({all} samples drawn, {heldOut} held out for validation)"
+                : $"{source} ({all} samples, {heldOut} held out for validation{(testRows == 0 ? "" : $", {testRows} test")})";
+            if (split is { } uploaded) (data, validation) = uploaded;
+            validationRows = heldOut;
+            rows = all - heldOut;
+        }
+        if (EvalEvery != 0 && testRows == 0 && validationRows == 0)
             throw new SpecException("eval-every", EvalEvery, "allowed only with a test set (idx t10k files beside --data, or --test) or a validation set (--val-fraction)");
         // Synthetic data is one full batch of --batch samples; real data is gone through in mini-batches of it.
-        int batch = loaded is null && validation is not null ? data!.Count : Batch ?? data?.Count ?? SyntheticBatch;
-        int samples = data is not null && batch > 0 && batch < data.Count ? data.Count : 0;
+        bool real = Data is not null;
+        int batch = !real && validationRows > 0 ? rows!.Value : Batch ?? rows ?? SyntheticBatch;
+        int samples = real && batch > 0 && batch < rows!.Value ? rows.Value : 0;
         if (DropLast && samples == 0)
-            throw new SpecException("drop-last", "true", $"allowed only with mini-batches: --data and a --batch below its sample count ({(loaded is null ? "synthetic data is one batch" : $"{data!.Count} samples")})");
+            throw new SpecException("drop-last", "true", $"allowed only with mini-batches: --data and a --batch below its sample count ({(!real ? "synthetic data is one batch" : $"{rows} samples")})");
         int steps = StepsFor(batch, samples);
 
         InitKind initKind = InitKind.Normal;
@@ -213,7 +266,7 @@ internal sealed record JobArguments
         else
         {
             initKind = Init.Trim().Equals(AutoInit, StringComparison.OrdinalIgnoreCase)
-                ? loaded is null ? InitKind.Normal : model.Activation == Trainer.Core.Models.Activation.Relu ? InitKind.He : InitKind.Xavier
+                ? !real ? InitKind.Normal : model.Activation == Trainer.Core.Models.Activation.Relu ? InitKind.He : InitKind.Xavier
                 : Init.Trim().ToLowerInvariant() is "normal" or "xavier" or "he" ? Initializer.Parse(Init)
                 : throw new SpecException("init", Init, "allowed: auto, normal, xavier, he, or npy:DIR");
             initDescription = $"{initKind.Name()}, seed {Seed}";
@@ -240,18 +293,21 @@ internal sealed record JobArguments
             CheckpointEvery = CheckpointEvery,
             CheckpointMinSeconds = CheckpointMinSeconds,
             // The test set travels after the training rows; the job scores its parameters on it.
-            TestSamples = test?.Count ?? 0,
+            TestSamples = testRows,
             // The validation rows travel between the training rows and the test set's.
-            ValidationSamples = validation?.Count ?? 0,
+            ValidationSamples = validationRows,
             EarlyStopping = EarlyStopping,
             EvalEvery = EvalEvery,
         };
         spec = (parallelism is null ? spec.WithPreferredParallelism() : spec).Validate();
+        // NOTE: a split job's parameter server does not score it; `train` scores the test set itself, which it cannot read here.
+        if (DataOnSilos && spec.Parallelism == Parallelism.SplitFirstLayer && testRows > 0)
+            throw new SpecException("data-on-silos", "true", $"allowed with --parallel split only without a test set ({testRows} test rows here: --test, or idx t10k files): a split job's test set is scored by the client, which does not read the files; drop --data-on-silos or the test set");
 
         var payload = data is null ? null : Upload(data, validation, test);
         if (Resume is { } resume && string.IsNullOrWhiteSpace(resume))
             throw new SpecException("resume", resume, "allowed: the id of a finished job (see `trainer list`)");
-        return new JobSubmission(spec, payload, initial, dataDescription, initDescription, ResumeFrom: Resume);
+        return new JobSubmission(spec, payload, initial, dataDescription, initDescription, ResumeFrom: Resume, SiloData: SiloData());
     }
 }
 

@@ -21,61 +21,6 @@ internal static partial class NpyFiles
     }
 
     /// <summary>
-    /// x.npy (N, D_in) and y.npy: (N, D_out) targets, or (N,) integer class labels, which become one-hot
-    /// rows of the model's output width. NaN and infinities are refused, and for ce every target row
-    /// must be a distribution (one-hot or probabilities), each naming the file, row and column.
-    /// </summary>
-    public static Dataset LoadData(string folder, ModelSpec model)
-    {
-        var x = LoadInputs(folder);
-        var y = Read("data", folder, "y.npy");
-        string yPath = Path.Combine(folder, "y.npy");
-        if (y.Shape.Length != 1) Require2D("data", folder, "y.npy", y, "(N, D_out), or (N,) class labels");
-        if (x.Shape[0] != y.Shape[0])
-            throw new SpecException("data", $"npy:{folder}", $"x.npy has {x.Shape[0]} samples (rows) but y.npy has {y.Shape[0]}; they must match");
-        if (y.Shape.Length == 2 && y.Shape[1] == 0)
-            throw new SpecException("data", yPath, "it has no columns; allowed: at least one target per sample");
-        if (y.Shape.Length == 1 && !y.IsInteger)
-            throw new SpecException("data", yPath, $"it is a 1-D {y.DtypeName} array; 1-D targets are class labels and must be integers (int64, int32 or uint8): save them with y.astype(np.int64), or save one-hot rows (N, classes)");
-        bool labels = y.Shape.Length == 1;
-        int outputs = labels ? model.OutputSize : y.Shape[1];
-        var targets = labels ? Check(yPath, () => Labels.OneHot<double>(y.Data, outputs, yPath)) : y.Data;
-        Check(yPath, () => FiniteValues.Require(targets, outputs, yPath));
-        // A y of another width is refused by the caller, naming the model; only a fitting one is checked as ce targets.
-        if (model.Loss == LossKind.CrossEntropy && outputs == model.OutputSize) Check(yPath, () => Labels.RequireDistributions(targets, outputs, yPath));
-        return new Dataset(x.Data, targets, x.Shape[0], x.Shape[1], outputs);
-    }
-
-    /// <summary>
-    /// x.npy alone, (N, D_in), checked as for training (2-D, at least one sample and one column, every
-    /// value finite): the inputs `trainer predict` needs, and the first half of <see cref="LoadData"/>.
-    /// </summary>
-    public static NpyArray LoadInputs(string folder)
-    {
-        var x = Read("data", folder, "x.npy");
-        string xPath = Path.Combine(folder, "x.npy");
-        Require2D("data", folder, "x.npy", x, "(N, D_in)");
-        if (x.Shape[0] == 0 || x.Shape[1] == 0)
-            throw new SpecException("data", xPath, $"its shape is ({string.Join(", ", x.Shape)}); allowed: at least one sample and one column");
-        Check(xPath, () => FiniteValues.Require(x.Data, x.Shape[1], xPath));
-        return x;
-    }
-
-    private static void Check(string path, Action check) => Check(path, () => { check(); return 0; });
-
-    private static T Check<T>(string path, Func<T> check)
-    {
-        try
-        {
-            return check();
-        }
-        catch (DataValueException e)
-        {
-            throw DataFiles.Refused(path, e);
-        }
-    }
-
-    /// <summary>
     /// Reads w{l}.npy (and b{l}.npy with biases) into a flat buffer in the model's layout. A missing file,
     /// a file of another shape, and a weight or bias file the model has no place for (b1.npy without
     /// --bias, w3.npy beside a 2-layer model) are refused as <paramref name="field"/>, naming the file.
@@ -160,11 +105,5 @@ internal static partial class NpyFiles
         {
             throw new SpecException(field, path, e.Message.TrimEnd('.'));
         }
-    }
-
-    private static void Require2D(string field, string folder, string file, NpyArray array, string layout)
-    {
-        if (array.Shape.Length != 2)
-            throw new SpecException(field, Path.Combine(folder, file), $"its shape is ({string.Join(", ", array.Shape)}); allowed: a 2-D array {layout}, one sample per row");
     }
 }

@@ -61,9 +61,9 @@ internal sealed record SavedModelArguments
             return (split, rows.X, rows.Count);
         }
         if (Scale is { } scale) throw DataFiles.ScaleOnlyWithIdx(scale);
-        var x = NpyFiles.LoadInputs(NpyFiles.Folder("data", data));
-        DataFiles.RequireFits(model, data, x.Shape[1], targets: null);
-        return (Chosen(hasTest: false, data), x.Data, x.Shape[0]);
+        var x = DataFiles.LoadInputs(NpyFiles.Folder("data", data));
+        DataFiles.RequireFits(model, data, x.Inputs, targets: null);
+        return (Chosen(hasTest: false, data), x.X, x.Count);
     }
 
     /// <summary>

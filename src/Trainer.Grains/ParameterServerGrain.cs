@@ -33,7 +33,8 @@ namespace Trainer.Grains;
 /// </remarks>
 [Orleans.Placement.PreferLocalPlacement]
 public sealed class ParameterServerGrain(
-    ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging)
+    ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging,
+    StoredFiles files, ILocalSiloDetails silo)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
@@ -43,6 +44,10 @@ public sealed class ParameterServerGrain(
     private int _stepsCompleted;
     private StepBatch? _lastBatch;
     private bool _uploadedData;
+    // A job whose data stays on the silos: where it is, and its files as this silo holds them (open
+    // while the server needs their rows: a factored first layer's inputs; none otherwise).
+    private SiloData? _siloData;
+    private SiloJobData? _files;
     private bool _factors;
     // A data-parallel job's parameters, optimizer state and update.
     private ServerModel? _model;
@@ -100,6 +105,10 @@ public sealed class ParameterServerGrain(
         _stepsCompleted = state.StepsCompleted;
         _lastBatch = null;
         _uploadedData = state.UploadedData;
+        _siloData = state.SiloData;
+        // Handed back once the new ones are open (below): the same files stay open, not mapped or decompressed twice.
+        var previous = _files;
+        _files = null;
         _seeded = state.Parameters is null;
         _workersLoad = true;
         _checkpointShares = null;
@@ -111,6 +120,7 @@ public sealed class ParameterServerGrain(
             _splitState = state.Parameters is { } parameters ? _split.FromFloat64(parameters) : null;
             NextGeneration();
             _linkedWindow = 1;
+            previous?.Dispose();
             logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers, each applying optimizer {Optimizer} to its slice; they exchange activations",
                 JobId, spec.Model.LayerSizes[1], spec.Workers, spec.Optimizer.Name);
             return;
@@ -123,6 +133,13 @@ public sealed class ParameterServerGrain(
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
         if (_model.Sharded) await LoadShardsAsync(spec, modelState);
         await LoadHeldOutAsync(spec, state);
+        // Without mini-batches the model copied the batch's inputs; only held-out rows keep the files open then.
+        if (!spec.MiniBatches && spec.HeldOutSamples == 0)
+        {
+            _files?.Dispose();
+            _files = null;
+        }
+        previous?.Dispose();
         logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
             JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold its state and apply" : "applies", spec.Optimizer.Name, plan.Describe(),
             _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step");
@@ -179,9 +196,15 @@ public sealed class ParameterServerGrain(
             _heldOut = null;
             return;
         }
-        var rows = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(spec.ResolvedSamples, spec.HeldOutSamples))
-            ?? throw new StateLostException($"The parameter server of job {JobId}: the job's held-out rows are gone (their silo was lost); the job must restore them.");
-        var heldOut = new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize);
+        ISampleRows heldOut;
+        // Held-out rows on the silos are scored where they lie, a thousand at a time; the files stay open for it.
+        if (_siloData is not null) heldOut = Files(spec).Rows(spec).Range(spec.ResolvedSamples, spec.HeldOutSamples);
+        else
+        {
+            var rows = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(spec.ResolvedSamples, spec.HeldOutSamples))
+                ?? throw new StateLostException($"The parameter server of job {JobId}: the job's held-out rows are gone (their silo was lost); the job must restore them.");
+            heldOut = new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize);
+        }
         _heldOut = new HeldOutEvaluation(spec, heldOut, state.Stopping, state.Best?.ToArray());
         _scored = new double[ParameterLayout.For(spec.Model).Count];
     }
@@ -199,17 +222,23 @@ public sealed class ParameterServerGrain(
         return scores.Select(s => new EvalRecord(step, epoch, s.Split, s.Result.Samples, s.Result.Loss, s.Accuracy));
     }
 
+    /// <summary>The job's files on this silo (<see cref="SiloJobData"/>), opened for <paramref name="spec"/> once per initialisation; held until the next, or deactivation.</summary>
+    private SiloJobData Files(TrainingSpec spec) => _files ??= SiloJobData.OpenFor(_siloData!, spec, files, silo.SiloAddress.Endpoint.ToString());
+
     /// <summary>
-    /// The whole batch's inputs (float64), which a factored first layer's gradient is multiplied out
-    /// with; with mini-batches, every sample's, from which each step's batch is gathered.
+    /// The rows whose inputs a factored first layer's gradient is multiplied out with: the whole batch's;
+    /// with mini-batches, every sample's, from which each step's batch is read. Data on the silos is read
+    /// from this silo's files, held while the server is.
     /// </summary>
-    private async Task<double[]> InputsAsync(TrainingSpec spec)
+    private async Task<ISampleRows> InputsAsync(TrainingSpec spec)
     {
+        if (_siloData is not null) return Files(spec).Rows(spec).Range(0, spec.ResolvedSamples);
         var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(0, spec.ResolvedSamples));
         // NOTE: a dataset grain lost with its silo comes back empty; synthetic data instead would be silently wrong.
         if (uploaded is null && _uploadedData)
             throw new StateLostException($"The parameter server of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
-        return uploaded?.X.ToArray() ?? Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed).X;
+        return uploaded is { } rows ? new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize)
+            : Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
     }
 
     public async Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps)
@@ -258,7 +287,7 @@ public sealed class ParameterServerGrain(
         if (_workersLoad) await _applying;
         var request = new WorkRequest(spec, spec.Workers, step,
             _workersLoad && !_seeded || !_workersLoad && !model.CachesFollowUpdates ? Offers.Send("sync", model.Parameters) : null,
-            _uploadedData, _workersLoad || !model.CachesFollowUpdates ? null : Offers.Send("update", model.Update), _factors, Seeded: _workersLoad && _seeded);
+            _uploadedData, _workersLoad || !model.CachesFollowUpdates ? null : Offers.Send("update", model.Update), _factors, Seeded: _workersLoad && _seeded, SiloData: _siloData);
         var pending = new Task<ShardGradient>[spec.Workers];
         for (int rank = 0; rank < pending.Length; rank++) pending[rank] = Workers.ComputeAsync(rank, request);
         // The previous step's SGD update reaches the server's own parameters while the workers compute.
@@ -299,7 +328,7 @@ public sealed class ParameterServerGrain(
         var endpoints = !_workersLoad ? null
             : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => Workers.CallAsync(rank, firstStep, worker => worker.PrepareLinksAsync(), probe: false)));
         var run = new LinkedRun(spec, _generation, firstStep, steps, _workersLoad ? Offers.SendOptional("sync", _splitState) : null, _uploadedData, endpoints,
-            ShareAtEnd: steps == maxSteps, _factors, Seeded: _workersLoad && _splitState is null);
+            ShareAtEnd: steps == maxSteps, _factors, Seeded: _workersLoad && _splitState is null, SiloData: _siloData);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => Workers.CallAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();
         var results = new LinkedRunResult?[spec.Workers];
         string? failure = null;
@@ -401,7 +430,7 @@ public sealed class ParameterServerGrain(
     {
         if (_spec is null || (_model is null && _split is null))
             throw new StateLostException($"The parameter server of job {JobId} holds no parameters (its silo was lost).");
-        if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData);
+        if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData, SiloData: _siloData);
         if (_model is { Sharded: true } sharded)
         {
             var ranges = await Task.WhenAll(sharded.Ranges.Select(async (_, k) => await Offers.ReceiveAsync(await ParameterShard(k).GetStateAsync(_stepsCompleted))));
@@ -430,7 +459,7 @@ public sealed class ParameterServerGrain(
     // stopping's state and best parameters go with the model state: a checkpoint must restore them.
     private ParameterTransfer State(TensorPayload modelState) =>
         new(_spec!, _stepsCompleted, Offers.Send("state", modelState, once: true, keep: 2), _uploadedData,
-            _heldOut?.Stopping, Offers.SendOptional("best", _heldOut?.Best is { } best ? TensorPayload.From(best) : null, once: true, keep: 2));
+            _heldOut?.Stopping, Offers.SendOptional("best", _heldOut?.Best is { } best ? TensorPayload.From(best) : null, once: true, keep: 2), _siloData);
 
     /// <summary>
     /// Worker <paramref name="rank"/> answered that it holds no cache of the parameters (it was
@@ -454,6 +483,14 @@ public sealed class ParameterServerGrain(
             await Task.WhenAll(Enumerable.Range(0, _spec.Workers).Select(rank => Worker(rank).ReleaseAsync())
                 .Concat(Enumerable.Range(0, _model?.Ranges.Count is > 1 and var shards ? shards : 0).Select(k => ParameterShard(k).ReleaseAsync())));
         DeactivateOnIdle();
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // NOTE: SGD's pending update may still read mapped inputs; the files are handed back (and unmapped) after it.
+        try { await _applying; } catch (Exception e) { logger.LogDebug(e, "Job {Job}: the last update failed", JobId); }
+        _files?.Dispose();
+        _files = null;
     }
 
     private IWorkerGrain Worker(int rank) => Workers.Worker(rank);

@@ -62,6 +62,10 @@ internal static class ResumeChecks
         if (point.DataChecksum != dataChecksum)
             throw Refuse(from, (point.DataChecksum, dataChecksum) switch
             {
+                ({ } before, _) when before.StartsWith(SiloPrefix, StringComparison.Ordinal) =>
+                    $"job {from} read its data on the silos ({before[SiloPrefix.Length..]}); pass the same --data, --test and --scale with --data-on-silos",
+                (_, { } now) when now.StartsWith(SiloPrefix, StringComparison.Ordinal) =>
+                    point.DataChecksum is null ? $"job {from} trained on synthetic data; drop --data" : $"job {from} trained on uploaded data; pass the same --data without --data-on-silos",
                 (null, _) => $"job {from} trained on synthetic data; drop --data",
                 (_, null) => $"job {from} trained on uploaded data; pass the same --data again",
                 _ => $"the uploaded data differ from those job {from} trained on (SHA-256 {dataChecksum![..12]}... against {point.DataChecksum![..12]}...); pass the same --data",
@@ -74,6 +78,16 @@ internal static class ResumeChecks
         if (state.Parameters is { } modelState && spec.Optimizer.StateSlots > 0 && modelState.Length == ParameterLayout.For(spec.Model).Count)
             throw Refuse(from, $"job {from} kept only its parameters, not {spec.Optimizer.Name}'s state (a record from before model states); only an sgd job can resume from it");
     }
+
+    private const string SiloPrefix = "silos:";
+
+    /// <summary>
+    /// What identifies a submission's data: SHA-256 of uploaded samples, inputs then targets; for data on
+    /// the silos, "silos:" and where it is read from (the files are not read here); null: synthetic data.
+    /// </summary>
+    public static string? Checksum(JobSubmission submission) =>
+        submission.SiloData is { } onSilos ? $"{SiloPrefix}{onSilos.Data}|test {onSilos.Test}|scale {onSilos.Scale?.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}"
+        : Checksum(submission.Data);
 
     /// <summary>SHA-256 of uploaded samples, inputs then targets (null: synthetic data).</summary>
     public static string? Checksum(DatasetPayload? data)

@@ -38,10 +38,11 @@ internal abstract class ServerModel
 
     /// <summary>
     /// Takes a float64 model-state tensor (parameters, optionally followed by the optimizer's state)
-    /// after <paramref name="stepsCompleted"/> steps; <paramref name="inputs"/> is the data's x (float64):
-    /// the batch's, or with mini-batches every sample's, read when the plan factors the first layer.
+    /// after <paramref name="stepsCompleted"/> steps; <paramref name="inputs"/> are the data's rows (uploaded,
+    /// or files the silo maps): the batch's, or with mini-batches every sample's, whose inputs are read
+    /// when the plan factors the first layer.
     /// </summary>
-    public abstract void Load(TensorPayload modelState, int stepsCompleted, double[]? inputs);
+    public abstract void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs);
 
     /// <summary>Starts step <paramref name="step"/>'s update (a pending one may still be applied meanwhile, on another thread).</summary>
     public abstract void Begin(int step);
@@ -142,7 +143,9 @@ internal abstract class ServerModel
         private readonly Optimizer<T> _optimizer = Optimizer<T>.For(spec);
         private T[]? _gradient;
         private TensorPayload[]? _gradientRanges;
-        // The data's inputs (a factored first layer), and a mini-batch's, gathered for the step being applied.
+        // The data's rows (a factored first layer reads their inputs): without mini-batches the batch's
+        // inputs are held in T; with them, a mini-batch's are read for the step being applied.
+        private ISampleRows? _rows;
         private T[] _inputs = [];
         private readonly T[] _batchInputs = spec.MiniBatches && plan.NeedsBatchInputs ? new T[spec.Batch * spec.Model.InputSize] : [];
         // The step being built, and the last one completed (whose update the workers are sent).
@@ -167,7 +170,7 @@ internal abstract class ServerModel
 
         private Span<T> Values => MemoryMarshal.Cast<byte, T>(_parameters.Bytes.AsSpan());
 
-        public override void Load(TensorPayload modelState, int stepsCompleted, double[]? inputs)
+        public override void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs)
         {
             var values = modelState.Values;
             if (values.Length != _count && values.Length != (1 + _slots) * _count)
@@ -186,8 +189,10 @@ internal abstract class ServerModel
             }
             if (plan.NeedsBatchInputs)
             {
-                var x = inputs ?? throw new InvalidOperationException("The plan factors the first layer: the parameter server needs the batch's inputs.");
-                _inputs = typeof(T) == typeof(double) ? (T[])(object)x : (T[])(object)Precisions.Narrow(x);
+                _rows = inputs ?? throw new InvalidOperationException("The plan factors the first layer: the parameter server needs the batch's inputs.");
+                // Uploaded rows arrive as float64: a float32 job keeps them narrowed once, as its workers do.
+                if (typeof(T) == typeof(float) && spec.MiniBatches && inputs is Dataset uploaded) _rows = new Float32Rows(uploaded);
+                _inputs = spec.MiniBatches ? [] : inputs.ToArrays<T>().X;
             }
             _pending = 0;
         }
@@ -323,7 +328,7 @@ internal abstract class ServerModel
             if (!plan.NeedsBatchInputs) return [];
             if (!spec.MiniBatches) return _inputs;
             var batch = _batchInputs.AsSpan(0, _schedule.SizeOf(step) * spec.Model.InputSize);
-            _schedule.Gather<T>(step, _inputs, spec.Model.InputSize, 0, batch);
+            _schedule.Gather(step, _rows!, 0, batch, Span<T>.Empty);
             return batch;
         }
 

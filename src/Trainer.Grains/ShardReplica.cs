@@ -15,13 +15,16 @@ namespace Trainer.Grains;
 /// the server's bits.
 /// </summary>
 /// <remarks>
-/// <paramref name="x"/> and <paramref name="y"/> hold the data's rows from <paramref name="firstRow"/> on:
-/// the shard's rows when every step trains on all the data and the first layer is not factored, else
-/// the whole batch or, with mini-batches, all the data, from which each step's rows are gathered.
+/// <paramref name="rows"/> are the data's rows from <paramref name="firstRow"/> on: the shard's rows when
+/// every step trains on all the data and the first layer is not factored, else the whole batch, both
+/// copied here once in precision T; or, with mini-batches, all the data, wherever it is held (uploaded
+/// arrays, or files mapped by the silo), from which each step's rows of this worker are read.
 /// </remarks>
-internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, int rank, T[] x, T[] y, int firstRow)
+internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGradientModel<T> model, int rank, ISampleRows rows, int firstRow)
     where T : unmanaged, IFloatingPointIeee754<T>
 {
+    // Without mini-batches every step trains on the same rows: held in precision T.
+    private readonly (T[] X, T[] Y) _held = spec.MiniBatches ? ([], []) : rows.ToArrays<T>();
     private readonly T[] _parameters = new T[plan.Layout.Count];
     private readonly BatchSchedule _schedule = spec.Schedule();
     private readonly int _inputs = spec.Model.InputSize, _outputs = spec.Model.OutputSize;
@@ -89,12 +92,12 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     }
 
     /// <summary>This worker's rows of step <paramref name="step"/>'s batch: where they are held, or gathered (mini-batches).</summary>
-    private void ShardRows(int step, Shard rows, out ReadOnlySpan<T> shardX, out ReadOnlySpan<T> shardY)
+    private void ShardRows(int step, Shard shard, out ReadOnlySpan<T> shardX, out ReadOnlySpan<T> shardY)
     {
         if (!spec.MiniBatches)
         {
-            shardX = x.AsSpan((rows.Start - firstRow) * _inputs, rows.Count * _inputs);
-            shardY = y.AsSpan((rows.Start - firstRow) * _outputs, rows.Count * _outputs);
+            shardX = _held.X.AsSpan((shard.Start - firstRow) * _inputs, shard.Count * _inputs);
+            shardY = _held.Y.AsSpan((shard.Start - firstRow) * _outputs, shard.Count * _outputs);
             return;
         }
         if (_shardX.Length == 0)
@@ -103,10 +106,9 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
             int most = _shapes.All.Max(s => s.Step.Layout.Rows.Count);
             (_shardX, _shardY) = (new T[most * _inputs], new T[most * _outputs]);
         }
-        var gatheredX = _shardX.AsSpan(0, rows.Count * _inputs);
-        var gatheredY = _shardY.AsSpan(0, rows.Count * _outputs);
-        _schedule.Gather<T>(step, x, _inputs, rows.Start, gatheredX);
-        _schedule.Gather<T>(step, y, _outputs, rows.Start, gatheredY);
+        var gatheredX = _shardX.AsSpan(0, shard.Count * _inputs);
+        var gatheredY = _shardY.AsSpan(0, shard.Count * _outputs);
+        _schedule.Gather(step, rows, shard.Start, gatheredX, gatheredY);
         shardX = gatheredX;
         shardY = gatheredY;
     }
@@ -115,9 +117,9 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     private ReadOnlySpan<T> BatchInputs(int step)
     {
         if (!plan.NeedsBatchInputs) return [];
-        if (!spec.MiniBatches) return x;
+        if (!spec.MiniBatches) return _held.X;
         var batchX = _batchX.AsSpan(0, _schedule.SizeOf(step) * _inputs);
-        _schedule.Gather<T>(step, x, _inputs, 0, batchX);
+        _schedule.Gather(step, rows, 0, batchX, Span<T>.Empty);
         return batchX;
     }
 
@@ -139,15 +141,18 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     }
 }
 
-/// <summary>Makes a worker's <see cref="ReplicaState{T}"/> in the job's precision: a float32 job narrows the rows once, when the worker loads them.</summary>
+/// <summary>
+/// Makes a worker's <see cref="ReplicaState{T}"/> in the job's precision. A float32 job narrows uploaded
+/// (float64) rows once, when the worker loads them; rows read from files are read in T as stored.
+/// </summary>
 internal static class ReplicaStates
 {
     /// <param name="rows">The data's rows from <paramref name="firstRow"/> on that the worker holds (see <see cref="ReplicaState{T}"/>).</param>
-    public static TReplica Create<TReplica>(TrainingSpec spec, ExchangePlan plan, int rank, Dataset rows, int firstRow,
+    public static TReplica Create<TReplica>(TrainingSpec spec, ExchangePlan plan, int rank, ISampleRows rows, int firstRow,
         Func<ReplicaState<double>, TReplica> float64, Func<ReplicaState<float>, TReplica> float32) => spec.Precision switch
     {
-        Precision.Float32 => float32(new(spec, plan, GradientModels.CreateSingle(spec), rank, Precisions.Narrow(rows.X), Precisions.Narrow(rows.Y), firstRow)),
-        _ => float64(new(spec, plan, GradientModels.Create(spec), rank, rows.X, rows.Y, firstRow)),
+        Precision.Float32 => float32(new(spec, plan, GradientModels.CreateSingle(spec), rank, spec.MiniBatches && rows is Dataset uploaded ? new Float32Rows(uploaded) : rows, firstRow)),
+        _ => float64(new(spec, plan, GradientModels.Create(spec), rank, rows, firstRow)),
     };
 }
 
@@ -179,7 +184,7 @@ internal abstract class ShardReplica
     public abstract TensorPayload Snapshot();
 
     /// <param name="rows">The data's rows from <paramref name="firstRow"/> on that the worker holds (see <see cref="ReplicaState{T}"/>).</param>
-    public static ShardReplica Create(TrainingSpec spec, ExchangePlan plan, int rank, Dataset rows, int firstRow) =>
+    public static ShardReplica Create(TrainingSpec spec, ExchangePlan plan, int rank, ISampleRows rows, int firstRow) =>
         ReplicaStates.Create<ShardReplica>(spec, plan, rank, rows, firstRow, state => new Typed<double>(state), state => new Typed<float>(state));
 
     private sealed class Typed<T>(ReplicaState<T> state) : ShardReplica where T : unmanaged, IFloatingPointIeee754<T>
@@ -244,15 +249,15 @@ internal abstract class LinkedReplica
 /// </summary>
 internal abstract class SplitReplica : LinkedReplica
 {
-    public static SplitReplica Create(TrainingSpec spec, int rank, Dataset batch) => spec.Precision switch
+    public static SplitReplica Create(TrainingSpec spec, int rank, ISampleRows batch) => spec.Precision switch
     {
-        Precision.Float32 => new Typed<float>(spec, rank, Precisions.Narrow(batch.X), Precisions.Narrow(batch.Y)),
-        _ => new Typed<double>(spec, rank, batch.X, batch.Y),
+        Precision.Float32 => new Typed<float>(spec, rank, batch.ToArrays<float>()),
+        _ => new Typed<double>(spec, rank, batch.ToArrays<double>()),
     };
 
-    private sealed class Typed<T>(TrainingSpec spec, int rank, T[] x, T[] y) : SplitReplica where T : unmanaged, IFloatingPointIeee754<T>
+    private sealed class Typed<T>(TrainingSpec spec, int rank, (T[] X, T[] Y) batch) : SplitReplica where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private readonly FirstLayerSplit<T> _split = new(spec, rank, x, y);
+        private readonly FirstLayerSplit<T> _split = new(spec, rank, batch.X, batch.Y);
         private readonly int _parameters = ParameterLayout.For(spec.Model).Count;
         // The whole model's optimizer state when a model state arrives without one (step 0: zero).
         private T[]? _zeroState;

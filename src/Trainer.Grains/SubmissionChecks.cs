@@ -13,7 +13,11 @@ internal static class SubmissionChecks
         try
         {
             var spec = submission.Spec.Validate();
+            if (submission is { Data: not null, SiloData: { } both })
+                throw new SpecException("data-on-silos", both.Data, "allowed only without uploaded samples: the silos read the data, or the client uploads it");
             if (submission.Data is { } data) CheckData(spec, data);
+            // Data on the silos is checked against the spec where its files are opened (SiloJobData.RequireFits).
+            else if (submission.SiloData is not null) { }
             else if (spec.TestSamples > 0)
                 throw new SpecException("test-samples", spec.TestSamples, "allowed only with uploaded data, whose last rows they are");
             else if (spec.ValidationSamples > 0)

@@ -60,7 +60,7 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
 
     public async Task<ParameterState> ReceiveAsync(ParameterTransfer transfer) =>
         new(transfer.Spec, transfer.StepsCompleted, await ReceiveOptionalAsync(transfer.Parameters), transfer.UploadedData,
-            transfer.Stopping, await ReceiveOptionalAsync(transfer.Best));
+            transfer.Stopping, await ReceiveOptionalAsync(transfer.Best), transfer.SiloData);
 
     /// <summary>Forgets the slot's offers.</summary>
     public void Withdraw(string slot) => _offers.RemoveAll(o => o.Slot == slot);

@@ -141,6 +141,14 @@ public sealed class TrainerOptions
     public long MaxStagedBytesPerSilo { get; set; }
 
     /// <summary>
+    /// Absolute folders under which a job whose data stays on the silos (<c>--data-on-silos</c>) may have
+    /// this silo read its files (`--Trainer:DataRoots:0=/srv/data`); empty (default): any path the silo's
+    /// process can read. NOTE: a client that may submit jobs may otherwise make the silo open any file it
+    /// can read as data; a root is compared after resolving "..", not symbolic links.
+    /// </summary>
+    public string[] DataRoots { get; set; } = [];
+
+    /// <summary>
     /// Losses per stored chunk of a job's loss history (at least 1; fixed for a job when it is
     /// submitted). The job's record, rewritten at every checkpoint, keeps only the losses after the
     /// last full chunk, so a checkpoint writes the same amount at step 300,000 as at step 300.
@@ -167,6 +175,8 @@ public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
             yield return $"{Key(nameof(o.MaxUploadBytesPerJob))} is {o.MaxUploadBytesPerJob}; it must be at least 1 (bytes a job may upload ahead of its submission).";
         if (o.MaxStagedBytesPerSilo < 0)
             yield return $"{Key(nameof(o.MaxStagedBytesPerSilo))} is {o.MaxStagedBytesPerSilo}; it must be 0 (half the memory .NET may use) or more (bytes of uploads a silo holds for submissions not made yet).";
+        foreach (var root in o.DataRoots.Where(r => !Path.IsPathFullyQualified(r)))
+            yield return $"{Key(nameof(o.DataRoots))}: '{root}' is not allowed; allowed: absolute folders (a relative one would depend on the silo's working directory).";
         if (o.MaxUnclaimedLinks < 1)
             yield return $"{Key(nameof(o.MaxUnclaimedLinks))} is {o.MaxUnclaimedLinks}; it must be at least 1 (connections the link port holds for their worker).";
         (string Name, TimeSpan Value)[] spans = [(nameof(o.LinkReadTimeout), o.LinkReadTimeout), (nameof(o.SplitLinkTimeout), o.SplitLinkTimeout),

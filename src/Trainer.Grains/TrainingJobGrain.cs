@@ -29,7 +29,9 @@ public sealed class TrainingJobGrain(
     [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobRecord> record,
     [PersistentState("data", StorageNames.Jobs)] IPersistentState<JobData> data,
     IOptions<SiloMessagingOptions> messaging,
-    StagingQuota staging)
+    StagingQuota staging,
+    StoredFiles files,
+    ILocalSiloDetails silo)
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
@@ -109,6 +111,25 @@ public sealed class TrainingJobGrain(
             throw new JobRejectedException("job", JobId, $"job: '{JobId}' already exists (state {_status.State}); submit under a new id.");
     }
 
+    public Task<SiloDataFacts> InspectDataAsync(SiloData data, Trainer.Core.Models.ModelSpec model)
+    {
+        using var opened = OpenSiloData(data, model);
+        return Task.FromResult(opened.Facts);
+    }
+
+    /// <summary>A job's files on this silo, opened and checked; a refusal is the client's bad input.</summary>
+    private SiloJobData OpenSiloData(SiloData data, Trainer.Core.Models.ModelSpec model)
+    {
+        try
+        {
+            return SiloJobData.Open(data, model, files, silo.SiloAddress.Endpoint.ToString());
+        }
+        catch (Trainer.Core.SpecException e)
+        {
+            throw new JobRejectedException(e.Field, e.Value, e.Message);
+        }
+    }
+
     public async Task<JobStatus> SubmitAsync(JobSubmission submission)
     {
         JobIds.Check(JobId);
@@ -133,7 +154,21 @@ public sealed class TrainingJobGrain(
             _uploads.Clear();
         }
         var spec = SubmissionChecks.Check(submission);
-        var checksum = ResumeChecks.Checksum(submission.Data);
+        if (submission.SiloData is { } siloData)
+        {
+            // The client built the spec from the files' facts; they are checked again here (the verdict is
+            // the silo's, kept per file), so a file changed since, or another on this silo, is refused now.
+            using var opened = OpenSiloData(siloData, spec.Model);
+            try
+            {
+                opened.RequireFits(spec);
+            }
+            catch (Trainer.Core.SpecException e)
+            {
+                throw new JobRejectedException(e.Field, e.Value, e.Message);
+            }
+        }
+        var checksum = ResumeChecks.Checksum(submission);
         (ParameterState State, double[] Losses, double Seconds)? resumed = submission.ResumeFrom is { } from ? await ResumePointAsync(from, spec, checksum) : null;
         // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
         var parameters = submission.InitialParameters;
@@ -153,8 +188,8 @@ public sealed class TrainingJobGrain(
             }
             _store.Record.Status = _status;
             _checkpoint = resumed is { } start
-                ? start.State with { Spec = spec, UploadedData = submission.Data is not null }
-                : new ParameterState(spec, 0, parameters, submission.Data is not null);
+                ? start.State with { Spec = spec, UploadedData = submission.Data is not null, SiloData = submission.SiloData }
+                : new ParameterState(spec, 0, parameters, submission.Data is not null, SiloData: submission.SiloData);
             _store.Record.LossChunkSteps = options.Value.LossChunkSteps;
             _store.Record.DataChecksum = checksum;
             await WriteRecord();
@@ -384,7 +419,7 @@ public sealed class TrainingJobGrain(
             // Large parameters are offered while the call runs: the parameter server reads them from here.
             await ParameterServer.InitializeAsync(new ParameterTransfer(checkpoint.Spec, checkpoint.StepsCompleted,
                 _offers.SendOptional("checkpoint", checkpoint.Parameters), checkpoint.UploadedData,
-                checkpoint.Stopping, _offers.SendOptional("checkpoint-best", checkpoint.Best)));
+                checkpoint.Stopping, _offers.SendOptional("checkpoint-best", checkpoint.Best), checkpoint.SiloData));
         }
         finally
         {

@@ -25,7 +25,8 @@ namespace Trainer.Grains;
 /// coming update while the other shards' factors travel, so a step waits only for theirs.
 /// </remarks>
 [RankPlacement]
-public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, IOptions<SiloMessagingOptions> messaging, GemmThreadBudget gemmThreads) : Grain, IWorkerGrain
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, IOptions<SiloMessagingOptions> messaging,
+    GemmThreadBudget gemmThreads, StoredFiles files, ILocalSiloDetails silo) : Grain, IWorkerGrain
 {
     // A share or replica too large for one message, offered to the parameter server until it has read it.
     private TensorOffers? _offers;
@@ -36,6 +37,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     private ShardReplica? _replica;
     private LinkedReplica? _linked;
     private TrainingSpec? _spec;
+    // A job whose data stays on the silos: its files as this silo holds them, open while the worker reads them.
+    private SiloJobData? _files;
     private int _worldSize;
     private bool _factors;
     private Task _precompute = Task.CompletedTask;
@@ -84,7 +87,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         if (request.Spec.Parallelism == Parallelism.SplitFirstLayer)
             throw new InvalidOperationException($"Job {JobId} splits its first layer; its workers run whole windows of steps (RunWindowAsync).");
         if (_replica is null || _spec != request.Spec || _worldSize != request.WorldSize || _factors != request.Factors)
-            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors);
+            await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors, request.SiloData);
         var replica = _replica!;
         int rank = Rank;
         var sent = request.Parameters is { } transfer ? await ReceiveAsync(transfer) : null;
@@ -128,7 +131,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             _runner = null;
             if (run.Endpoints is not { } endpoints || endpoints.Length != run.Spec.Workers)
                 throw new ArgumentException($"Job {JobId}: a run that starts needs every worker's link endpoint ({run.Spec.Workers}).", nameof(run));
-            if (_linked is null || _spec != run.Spec) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, run.Factors);
+            if (_linked is null || _spec != run.Spec) await LoadAsync(run.Spec, run.Spec.Workers, run.UploadedData, run.Factors, run.SiloData);
             if (run.Parameters is { } transfer) parameters = await ReceiveAsync(transfer);
             else
             {
@@ -173,13 +176,54 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return Task.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        // NOTE: a precompute still reading mapped rows must end before the files are handed back (and unmapped).
+        try { await _precompute; } catch (Exception e) { logger.LogDebug(e, "Worker {Rank} of job {Job}: the last precompute failed", Rank, JobId); }
         _runner?.Dispose();
         _runner = null;
         // A connection a peer opened for a run this worker never took up would otherwise stay parked in the silo.
         links.Release(JobId, Rank);
-        return Task.CompletedTask;
+        _files?.Dispose();
+        _files = null;
+    }
+
+    /// <summary>
+    /// The rows [first, first + count) of the job's uploaded data (from its dataset grain), or of the
+    /// synthetic data its seed draws.
+    /// </summary>
+    private async Task<(ISampleRows Rows, string Source)> UploadedOrSynthetic(TrainingSpec spec, bool uploadedData, int first, int count)
+    {
+        var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count));
+        // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
+        if (uploaded is null && uploadedData)
+            throw new StateLostException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
+        if (uploaded is not null)
+            return (new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize), "uploaded");
+        // Synthetic rows are drawn whole; keep the ones an uploaded request would have brought.
+        var drawn = Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
+        return (count == drawn.Count ? drawn : drawn.Slice(new Shard(Rank, first, count)), "synthetic");
+    }
+
+    /// <summary>
+    /// The job's rows from its files on this silo, held until the worker unloads. A file this silo cannot
+    /// read, or reads other than the job was built for, fails the job (<see cref="SiloJobData.OpenFor"/>).
+    /// </summary>
+    private ISampleRows OpenFiles(SiloData data, TrainingSpec spec)
+    {
+        var opened = SiloJobData.OpenFor(data, spec, files, silo.SiloAddress.Endpoint.ToString());
+        // Opened before the old ones are handed back: the same files stay open, not mapped (or decompressed) twice.
+        _files?.Dispose();
+        _files = opened;
+        return opened.Rows(spec);
+    }
+
+    /// <summary>Without mini-batches the replica copied its rows once: the files need not stay open for it.</summary>
+    private void ReleaseCopiedFiles(TrainingSpec spec)
+    {
+        if (spec.MiniBatches) return;
+        _files?.Dispose();
+        _files = null;
     }
 
     public async Task<TensorTransfer?> GetShareAsync(int stepsCompleted) =>
@@ -191,22 +235,18 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return Task.CompletedTask;
     }
 
-    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors)
+    private async Task LoadAsync(TrainingSpec spec, int worldSize, bool uploadedData, bool factors, SiloData? siloData)
     {
+        // NOTE: the last precompute may still read the rows (files this reload may hand back).
+        await _precompute;
         bool split = spec.Parallelism == Parallelism.SplitFirstLayer;
         var plan = ExchangePlan.For(spec, factors);
         var shard = plan.Micro.RowsOf(Rank, worldSize);
         // Mini-batches: every row (each step's shard is gathered from them). A split job, or a factored
         // first layer, needs the whole batch's inputs on every worker; otherwise the shard's rows suffice.
         var (first, count) = spec.MiniBatches ? (0, spec.ResolvedSamples) : split || plan.NeedsBatchInputs ? (0, spec.Batch) : (shard.Start, shard.Count);
-        var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count));
-        // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
-        if (uploaded is null && uploadedData)
-            throw new StateLostException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
-        var rows = uploaded is null
-            ? Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed)
-            : new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize);
-        string source = uploaded is null ? "synthetic" : "uploaded";
+        var (rows, source) = siloData is not null ? (OpenFiles(siloData, spec).Range(first, count), "read from files on this silo")
+            : await UploadedOrSynthetic(spec, uploadedData, first, count);
         _spec = spec;
         _worldSize = worldSize;
         _factors = factors;
@@ -217,15 +257,15 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         {
             _linked = SplitReplica.Create(spec, Rank, rows);
             _replica = null;
+            ReleaseCopiedFiles(spec);
             var units = FirstLayerSplit<double>.UnitSlices(spec)[Rank];
             logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Batch} samples ({Source}); it owns units [{Start}, {End}) of the first layer; {Precision}",
                 Rank, worldSize, JobId, spec.Batch, source, units.Start, units.End, spec.Precision.Name());
             return;
         }
-        // Synthetic rows are drawn whole; keep the ones an uploaded request would have brought.
-        if (uploaded is null && count != rows.Count) rows = rows.Slice(new Shard(Rank, first, count));
         _replica = ShardReplica.Create(spec, plan, Rank, rows, first);
         _linked = null;
+        ReleaseCopiedFiles(spec);
         if (spec.MiniBatches)
             logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Samples} samples ({Source}) for mini-batches of {Batch}; engine {Engine}, {Precision}; exchange: {Plan}",
                 Rank, worldSize, JobId, spec.ResolvedSamples, source, spec.Batch, spec.Engine, spec.Precision.Name(), plan.Describe());

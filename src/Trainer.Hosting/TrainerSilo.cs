@@ -67,6 +67,9 @@ public static class TrainerSilo
         silo.Services.AddSingleton(sp => new LinkSecurity(sp.GetService<ClusterCertificate>()));
         silo.Services.AddSingleton<WorkerLinks>();
         silo.Services.AddSingleton<StagingQuota>();
+        // The data files of --data-on-silos jobs, opened once per silo and shared by its grains; errors name the silo.
+        silo.Services.AddSingleton(sp => new StoredFiles(sp.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().SiloAddress.Endpoint.ToString(),
+            sp.GetRequiredService<IOptions<TrainerOptions>>().Value.DataRoots));
         // NOTE: running jobs keep their grains busy; idle ones may be collected and reload from storage.
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
         // NOTE: Orleans sizes its grain directory caches for 1,000,000 entries up front: two 9.3 MB

@@ -69,7 +69,7 @@ public sealed class FailoverTests
     /// Waits (by the job's own progress, not the clock) until it has done some steps, then kills
     /// either the silo that hosts the job grain or another one that hosts a worker.
     /// </summary>
-    private static async Task KillAfterAsync(InProcessTestCluster cluster, ITrainingJobGrain job, string jobId, int steps, bool killTheJobsSilo)
+    internal static async Task KillAfterAsync(InProcessTestCluster cluster, ITrainingJobGrain job, string jobId, int steps, bool killTheJobsSilo)
     {
         while ((await job.GetLossesAsync(steps, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < steps) Token.ThrowIfCancellationRequested();
         var management = cluster.Client.GetGrain<IManagementGrain>(0);

@@ -86,6 +86,22 @@ public sealed class BatchSchedule
     }
 
     /// <summary>
+    /// Reads the rows of step <paramref name="step"/>'s batch from <paramref name="from"/>, from the
+    /// batch's row <paramref name="first"/> on: their inputs into <paramref name="inputs"/> (as many rows
+    /// as it holds) and, unless it is empty, their targets into <paramref name="targets"/>.
+    /// </summary>
+    public void Gather<T>(int step, ISampleRows from, int first, Span<T> inputs, Span<T> targets) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var rows = RowsOf(step);
+        int count = inputs.Length / from.InputSize;
+        for (int i = 0; i < count; i++)
+        {
+            from.ReadInputs(rows[first + i], inputs.Slice(i * from.InputSize, from.InputSize));
+            if (!targets.IsEmpty) from.ReadTargets(rows[first + i], targets.Slice(i * from.OutputSize, from.OutputSize));
+        }
+    }
+
+    /// <summary>
     /// Epoch <paramref name="epoch"/>'s order into <paramref name="order"/>: file order for epoch 0
     /// (a fixed schedule), else a seeded shuffle of the job's seed and the epoch (<see cref="Permutation"/>).
     /// </summary>

@@ -1,10 +1,14 @@
+using System.Numerics;
+using Trainer.Core.Training;
+
 namespace Trainer.Core.Data;
 
 /// <summary>
 /// Inputs and targets, one sample per ROW, row-major: X is (Count x InputSize), Y is (Count x OutputSize).
-/// Treated as immutable once built.
+/// Treated as immutable once built. Read in another precision, values are narrowed as
+/// <see cref="Precisions.Narrow(ReadOnlySpan{double})"/> narrows them.
 /// </summary>
-public sealed class Dataset
+public sealed class Dataset : ISampleRows
 {
     public Dataset(double[] x, double[] y, int count, int inputSize, int outputSize)
     {
@@ -27,6 +31,12 @@ public sealed class Dataset
     public int Count { get; }
     public int InputSize { get; }
     public int OutputSize { get; }
+
+    public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Precisions.Narrow<T>(X.AsSpan(row * InputSize, InputSize), to);
+
+    public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Precisions.Narrow<T>(Y.AsSpan(row * OutputSize, OutputSize), to);
 
     public ReadOnlySpan<double> InputsOf(Shard shard) => X.AsSpan(shard.Start * InputSize, shard.Count * InputSize);
 

@@ -12,6 +12,16 @@ public sealed record IdxArray(byte[] Data, int[] Shape)
     public int ItemSize => Data.Length / Shape[0];
 }
 
+/// <summary>What an uncompressed IDX file's header says: the shape, and where the bytes start (<see cref="DataOffset"/>).</summary>
+public sealed record IdxHeader(int[] Shape, long DataOffset)
+{
+    /// <summary>The first dimension: images or labels in the file.</summary>
+    public int Count => Shape[0];
+
+    /// <summary>Values per item: rows x cols for images, 1 for labels.</summary>
+    public int ItemSize => Shape.Skip(1).Aggregate(1, (acc, d) => acc * d);
+}
+
 /// <summary>An IDX stream that cannot be used; the message names the source and what was expected.</summary>
 public sealed class IdxFormatException(string message) : FormatException(message);
 
@@ -28,10 +38,10 @@ public static class Idx
     public const int LabelsMagic = 0x00000801;
 
     /// <summary>Reads an images file: 3 dimensions (N, rows, cols), N ≥ 1.</summary>
-    public static IdxArray ReadImages(Stream stream, string source) => Read(stream, source, ImagesMagic, "an images file (N, rows, cols)");
+    public static IdxArray ReadImages(Stream stream, string source) => Read(stream, source, ImagesMagic, ImagesWhat);
 
     /// <summary>Reads a labels file: 1 dimension (N), N ≥ 1.</summary>
-    public static IdxArray ReadLabels(Stream stream, string source) => Read(stream, source, LabelsMagic, "a labels file (N)");
+    public static IdxArray ReadLabels(Stream stream, string source) => Read(stream, source, LabelsMagic, LabelsWhat);
 
     /// <summary>
     /// Pixels as float64 values: byte / 255 (in [0, 1], the default, <paramref name="scale"/> null), or
@@ -40,14 +50,56 @@ public static class Idx
     /// </summary>
     public static double[] Values(ReadOnlySpan<byte> data, double? scale)
     {
-        Span<double> table = stackalloc double[256];
-        for (int b = 0; b < 256; b++) table[b] = scale is { } factor ? b * factor : b / 255.0;
+        var table = ByteValues(scale);
         var values = new double[data.Length];
         for (int i = 0; i < values.Length; i++) values[i] = table[data[i]];
         return values;
     }
 
+    /// <summary>
+    /// Reads and checks the header of a seekable, uncompressed IDX stream, leaving it at the first
+    /// value: the shape, and that the stream holds exactly the bytes the shape promises (no trailing
+    /// bytes, none missing). What a reader of the values in place (a memory-mapped file) needs first.
+    /// </summary>
+    public static IdxHeader ReadHeader(Stream stream, string source, bool images)
+    {
+        if (!stream.CanSeek) throw new ArgumentException("The stream must be seekable (its length is checked against the header).", nameof(stream));
+        var (magic, what) = images ? (ImagesMagic, ImagesWhat) : (LabelsMagic, LabelsWhat);
+        var shape = ReadShape(stream, source, magic, what, out long count);
+        long held = stream.Length - stream.Position;
+        if (held < count) throw Truncated(source, shape, count, held);
+        if (held > count) throw Trailing(source, shape, count, held - count);
+        return new IdxHeader(shape, stream.Position);
+    }
+
+    /// <summary>The value of each byte 0..255 as <see cref="Values"/> maps it.</summary>
+    public static double[] ByteValues(double? scale)
+    {
+        var table = new double[256];
+        for (int b = 0; b < 256; b++) table[b] = scale is { } factor ? b * factor : b / 255.0;
+        return table;
+    }
+
+    private const string ImagesWhat = "an images file (N, rows, cols)", LabelsWhat = "a labels file (N)";
+
     private static IdxArray Read(Stream stream, string source, int magic, string what)
+    {
+        var shape = ReadShape(stream, source, magic, what, out long count);
+        var data = ReadUpTo(stream, (int)count);
+        if (data.Length < count) throw Truncated(source, shape, count, data.Length);
+        long trailing = CountRemaining(stream);
+        if (trailing > 0) throw Trailing(source, shape, count, trailing);
+        return new IdxArray(data, shape);
+    }
+
+    private static IdxFormatException Truncated(string source, int[] shape, long count, long held) =>
+        new($"{source}: the header promises {ShapeText(shape)} = {count} bytes of data, but the file holds {held}; it is truncated.");
+
+    private static IdxFormatException Trailing(string source, int[] shape, long count, long trailing) =>
+        new($"{source}: {trailing} byte(s) after the {count} its header {ShapeText(shape)} promises; the file was appended to, or its header is wrong.");
+
+    /// <summary>The magic number and the dimensions, checked; <paramref name="count"/>: the values they promise.</summary>
+    private static int[] ReadShape(Stream stream, string source, int magic, string what, out long count)
     {
         var head = ReadUpTo(stream, 4);
         if (head.Length < 4)
@@ -66,7 +118,7 @@ public static class Idx
         if (sizes.Length < 4 * dims)
             throw new IdxFormatException($"{source}: the file ends inside its {dims} dimension size(s) ({sizes.Length} of {4 * dims} bytes); it is truncated.");
         var shape = new int[dims];
-        long count = 1;
+        count = 1;
         for (int d = 0; d < dims; d++)
         {
             uint size = BinaryPrimitives.ReadUInt32BigEndian(sizes.AsSpan(4 * d));
@@ -77,14 +129,7 @@ public static class Idx
             if (count > Array.MaxLength)
                 throw new IdxFormatException($"{source}: shape ({string.Join(", ", shape[..(d + 1)])}, ...) needs more than {Array.MaxLength} bytes, the most one array can hold.");
         }
-
-        var data = ReadUpTo(stream, (int)count);
-        if (data.Length < count)
-            throw new IdxFormatException($"{source}: the header promises {ShapeText(shape)} = {count} bytes of data, but the file holds {data.Length}; it is truncated.");
-        long trailing = CountRemaining(stream);
-        if (trailing > 0)
-            throw new IdxFormatException($"{source}: {trailing} byte(s) after the {count} its header {ShapeText(shape)} promises; the file was appended to, or its header is wrong.");
-        return new IdxArray(data, shape);
+        return shape;
     }
 
     private static string ShapeText(int[] shape) => $"({string.Join(" x ", shape)})";

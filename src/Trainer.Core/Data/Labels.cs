@@ -21,13 +21,19 @@ public static class Labels
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(classes);
         var rows = new double[(long)labels.Length * classes];
         for (int r = 0; r < labels.Length; r++)
-        {
-            var label = labels[r];
-            if (!T.IsInteger(label) || label < T.Zero || label >= T.CreateChecked(classes))
-                throw new DataValueException(string.Create(CultureInfo.InvariantCulture, $"{source}: row {r} (counting from 0) has label {label}; allowed: a class from 0 to {classes - 1} (the model has {classes} outputs)."));
-            rows[(long)r * classes + int.CreateChecked(label)] = 1.0;
-        }
+            rows[(long)r * classes + RequireClass(labels[r], r, classes, source)] = 1.0;
         return rows;
+    }
+
+    /// <summary>
+    /// Label <paramref name="label"/> of row <paramref name="row"/> as a class index: a whole number
+    /// from 0 to classes - 1, or refused naming <paramref name="source"/>, the row, the value and the range.
+    /// </summary>
+    public static int RequireClass<T>(T label, int row, int classes, string source) where T : INumber<T>
+    {
+        if (!T.IsInteger(label) || label < T.Zero || label >= T.CreateChecked(classes))
+            throw new DataValueException(string.Create(CultureInfo.InvariantCulture, $"{source}: row {row} (counting from 0) has label {label}; allowed: a class from 0 to {classes - 1} (the model has {classes} outputs)."));
+        return int.CreateChecked(label);
     }
 
     /// <summary>

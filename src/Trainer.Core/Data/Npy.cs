@@ -15,6 +15,19 @@ public sealed record NpyArray(double[] Data, int[] Shape, string Dtype)
     public string DtypeName => Npy.DtypeName(Dtype);
 }
 
+/// <summary>
+/// What a .npy file's header says: the dtype descriptor, the shape, where the values start
+/// (<see cref="DataOffset"/>, in bytes from the file's start) and the bytes per value.
+/// </summary>
+public sealed record NpyHeader(string Descr, int[] Shape, long DataOffset, int Width)
+{
+    /// <summary>The number of values.</summary>
+    public long Count => Shape.Aggregate(1L, (acc, d) => acc * d);
+
+    /// <summary>The bytes of the values (the file's size less <see cref="DataOffset"/>, as checked).</summary>
+    public long DataBytes => Count * Width;
+}
+
 /// <summary>A .npy stream that cannot be used; the message names the source and what is wrong.</summary>
 public sealed class NpyFormatException(string message) : FormatException(message);
 
@@ -42,6 +55,20 @@ public static partial class Npy
             copy.Position = 0;
             stream = copy;
         }
+        var header = ReadHeader(stream, source);
+        var raw = ReadExactly(stream, header.DataBytes, source, $"the data ({header.Count} values of {header.Width} bytes)");
+        return new NpyArray(Values(raw, header.Descr, header.Count, source), header.Shape, header.Descr);
+    }
+
+    /// <summary>
+    /// Reads and checks the header of a seekable .npy stream, leaving the stream at the first value:
+    /// the dtype, the shape, and that the stream holds exactly the values the shape needs (no more:
+    /// trailing bytes are refused; no less). What a reader of the values in place (a memory-mapped
+    /// file) needs before it touches them.
+    /// </summary>
+    public static NpyHeader ReadHeader(Stream stream, string source)
+    {
+        if (!stream.CanSeek) throw new ArgumentException("The stream must be seekable (its length is checked against the header).", nameof(stream));
         var prefix = ReadExactly(stream, 8, source, "the magic string");
         if (!prefix.AsSpan(0, 6).SequenceEqual(Magic))
             throw new NpyFormatException($"{source}: not a .npy file (it does not start with \\x93NUMPY).");
@@ -80,9 +107,7 @@ public static partial class Npy
         if (remaining != count * width)
             throw new NpyFormatException($"{source}: {remaining} bytes after the header, but its shape {ShapeText(shape)} {DtypeName(descr)} needs {count * width}"
                 + (remaining > count * width ? "; the file has trailing bytes (it was not written by numpy.save, or was appended to)." : "; it is truncated."));
-
-        var raw = ReadExactly(stream, count * width, source, $"the data ({count} values of {width} bytes)");
-        return new NpyArray(Values(raw, descr, count, source), shape, descr);
+        return new NpyHeader(descr, shape, stream.Position, width);
     }
 
     /// <summary>numpy's name of a supported dtype descriptor ('&lt;f8' is float64).</summary>
@@ -132,6 +157,13 @@ public static partial class Npy
     {
         WriteHeader(stream, "<f8", data.Length, shape);
         WriteValues(stream, data, 8, static (span, value) => BinaryPrimitives.WriteDoubleLittleEndian(span, value));
+    }
+
+    /// <summary>Writes float32 values as a version 1.0, C-order '&lt;f4' array.</summary>
+    public static void Write(Stream stream, ReadOnlySpan<float> data, params int[] shape)
+    {
+        WriteHeader(stream, "<f4", data.Length, shape);
+        WriteValues(stream, data, 4, static (span, value) => BinaryPrimitives.WriteSingleLittleEndian(span, value));
     }
 
     /// <summary>Writes int64 values (class labels, predicted classes) as a version 1.0, C-order '&lt;i8' array.</summary>

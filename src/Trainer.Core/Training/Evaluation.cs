@@ -46,11 +46,36 @@ public sealed class Evaluation
 
     public ModelSpec Model => _model.Spec;
 
+    // Rows read from somewhere other than a Dataset's arrays, a batch at a time (made at the first such read).
+    private double[] _inputs = [], _targets = [];
+
+    /// <summary>Rows [start, start + count) of <paramref name="data"/>: in place for a <see cref="Dataset"/>, else read into the buffers.</summary>
+    private void Rows(ISampleRows data, int start, int count, out ReadOnlySpan<double> inputs, out ReadOnlySpan<double> targets)
+    {
+        if (data is Dataset set)
+        {
+            inputs = set.X.AsSpan(start * set.InputSize, count * set.InputSize);
+            targets = set.Y.AsSpan(start * set.OutputSize, count * set.OutputSize);
+            return;
+        }
+        if (_inputs.Length == 0) (_inputs, _targets) = (new double[BatchRows * data.InputSize], new double[BatchRows * data.OutputSize]);
+        for (int r = 0; r < count; r++)
+        {
+            data.ReadInputs<double>(start + r, _inputs.AsSpan(r * data.InputSize, data.InputSize));
+            data.ReadTargets<double>(start + r, _targets.AsSpan(r * data.OutputSize, data.OutputSize));
+        }
+        inputs = _inputs.AsSpan(0, count * data.InputSize);
+        targets = _targets.AsSpan(0, count * data.OutputSize);
+    }
+
     /// <summary>Rows per forward pass.</summary>
     public int BatchRows { get; }
 
-    /// <summary>The loss and accuracy of <paramref name="parameters"/> on every row of <paramref name="data"/>.</summary>
-    public EvaluationResult Evaluate(ReadOnlySpan<double> parameters, Dataset data)
+    /// <summary>
+    /// The loss and accuracy of <paramref name="parameters"/> on every row of <paramref name="data"/>: a
+    /// <see cref="Dataset"/>'s arrays in place, other rows (files a silo maps) read BatchRows at a time.
+    /// </summary>
+    public EvaluationResult Evaluate(ReadOnlySpan<double> parameters, ISampleRows data)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.InputSize != Model.InputSize || data.OutputSize != Model.OutputSize)
@@ -61,8 +86,7 @@ public sealed class Evaluation
         for (int start = 0; start < data.Count; start += BatchRows)
         {
             int rows = Math.Min(BatchRows, data.Count - start);
-            var inputs = data.X.AsSpan(start * data.InputSize, rows * data.InputSize);
-            var targets = data.Y.AsSpan(start * classes, rows * classes);
+            Rows(data, start, rows, out var inputs, out var targets);
             sum += _model.Loss(parameters, inputs, targets, rows, _outputs);
             for (int r = 0; r < rows; r++)
             {

@@ -24,14 +24,14 @@ public sealed class HeldOutEvaluation
     public const string ValidationSplit = "val", TestSplit = "test";
 
     private readonly Evaluation _evaluation;
-    private readonly Dataset? _validation, _test;
+    private readonly ISampleRows? _validation, _test;
     // Whether each set's targets are classes: with ce, or one-hot rows with any loss.
     private readonly bool _validationClasses, _testClasses;
 
     /// <param name="heldOut">The job's held-out rows, <see cref="TrainingSpec.HeldOutSamples"/> of them: its validation rows, then its test rows.</param>
     /// <param name="stopping">Early stopping's state to continue from (a restored checkpoint's); null: before the first evaluation.</param>
     /// <param name="best">The parameters after <paramref name="stopping"/>'s best step (null while it has none).</param>
-    public HeldOutEvaluation(TrainingSpec spec, Dataset heldOut, EarlyStopping? stopping = null, double[]? best = null)
+    public HeldOutEvaluation(TrainingSpec spec, ISampleRows heldOut, EarlyStopping? stopping = null, double[]? best = null)
     {
         ArgumentNullException.ThrowIfNull(heldOut);
         if (heldOut.Count != spec.HeldOutSamples)
@@ -43,8 +43,8 @@ public sealed class HeldOutEvaluation
         if ((best is not null) != (stopping is { BestStep: > 0 }) || best is not null && best.Length != count)
             throw new ArgumentException($"The best parameters ({best?.Length.ToString() ?? "none"}; the model has {count}) must come with an early-stopping state with a best step, and only with one.", nameof(best));
         _evaluation = new Evaluation(spec.Model);
-        _validation = spec.ValidationSamples > 0 ? heldOut.Slice(new Shard(0, 0, spec.ValidationSamples)) : null;
-        _test = spec.TestSamples > 0 ? heldOut.Slice(new Shard(0, spec.ValidationSamples, spec.TestSamples)) : null;
+        _validation = spec.ValidationSamples > 0 ? Part(heldOut, 0, spec.ValidationSamples) : null;
+        _test = spec.TestSamples > 0 ? Part(heldOut, spec.ValidationSamples, spec.TestSamples) : null;
         _validationClasses = _validation is not null && Classes(spec, _validation);
         _testClasses = _test is not null && Classes(spec, _test);
         Stopping = spec.EarlyStopping > 0 ? stopping ?? EarlyStopping.Start(spec.EarlyStopping) : null;
@@ -81,6 +81,11 @@ public sealed class HeldOutEvaluation
         return scores;
     }
 
-    private static bool Classes(TrainingSpec spec, Dataset set) =>
-        spec.Model.Loss == LossKind.CrossEntropy || Labels.AreOneHot(set.Y, set.OutputSize);
+    // Arrays in memory are copied into a set of their own, which Evaluation reads in place; other rows
+    // (files a silo maps) are viewed where they lie and read a batch at a time.
+    private static ISampleRows Part(ISampleRows rows, int first, int count) =>
+        rows is Dataset data ? data.Slice(new Shard(0, first, count)) : rows.Range(first, count);
+
+    private static bool Classes(TrainingSpec spec, ISampleRows set) =>
+        spec.Model.Loss == LossKind.CrossEntropy || Labels.AreOneHot(set.Targets(), set.OutputSize);
 }

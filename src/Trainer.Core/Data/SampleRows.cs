@@ -1,0 +1,158 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Trainer.Core.Training;
+
+namespace Trainer.Core.Data;
+
+/// <summary>
+/// A job's rows wherever they are held (arrays in memory, <see cref="Dataset"/>; files as stored,
+/// <see cref="StoredSet"/>), read a row at a time into the precision the job runs in. Row r's
+/// inputs are <see cref="InputSize"/> values, its targets <see cref="OutputSize"/>. A worker reads
+/// only the rows of its micro-shards of each batch (<see cref="BatchSchedule.Gather{T}(int, ISampleRows, int, Span{T}, Span{T})"/>).
+/// </summary>
+/// <remarks>Reads must be safe from several threads at once: the rows never change.</remarks>
+public interface ISampleRows
+{
+    int Count { get; }
+    int InputSize { get; }
+    int OutputSize { get; }
+
+    /// <summary>Row <paramref name="row"/>'s inputs into <paramref name="to"/> (<see cref="InputSize"/> values).</summary>
+    void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>Row <paramref name="row"/>'s targets into <paramref name="to"/> (<see cref="OutputSize"/> values).</summary>
+    void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T>;
+}
+
+/// <summary>Views and copies of <see cref="ISampleRows"/>.</summary>
+public static class SampleRows
+{
+    /// <summary>Rows [<paramref name="first"/>, first + <paramref name="count"/>) of <paramref name="rows"/>, as rows 0.. of a view (nothing is copied).</summary>
+    public static ISampleRows Range(this ISampleRows rows, int first, int count)
+    {
+        if (first < 0 || count <= 0 || first + count > rows.Count)
+            throw new ArgumentOutOfRangeException(nameof(first), $"rows [{first}, {first + count}) are outside the {rows.Count} rows.");
+        return first == 0 && count == rows.Count ? rows : new RowRange(rows, first, count);
+    }
+
+    /// <summary>
+    /// Every row's inputs and targets in precision T, row-major: a float64 <see cref="Dataset"/>'s own
+    /// arrays for T = double (no copy), otherwise a copy (float32 narrowed as <see cref="Precisions.Narrow(ReadOnlySpan{double})"/> does).
+    /// </summary>
+    public static (T[] X, T[] Y) ToArrays<T>(this ISampleRows rows) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (rows is Dataset data && typeof(T) == typeof(double)) return ((T[])(object)data.X, (T[])(object)data.Y);
+        var x = new T[(long)rows.Count * rows.InputSize];
+        var y = new T[(long)rows.Count * rows.OutputSize];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            rows.ReadInputs<T>(r, x.AsSpan(r * rows.InputSize, rows.InputSize));
+            rows.ReadTargets<T>(r, y.AsSpan(r * rows.OutputSize, rows.OutputSize));
+        }
+        return (x, y);
+    }
+
+    /// <summary>Every row's targets, float64, row-major (a <see cref="Dataset"/>'s own array): small next to the inputs.</summary>
+    public static double[] Targets(this ISampleRows rows)
+    {
+        if (rows is Dataset data) return data.Y;
+        var y = new double[(long)rows.Count * rows.OutputSize];
+        for (int r = 0; r < rows.Count; r++) rows.ReadTargets<double>(r, y.AsSpan(r * rows.OutputSize, rows.OutputSize));
+        return y;
+    }
+
+    /// <summary>The rows as a float64 <see cref="Dataset"/> (itself when it is one).</summary>
+    public static Dataset ToDataset(this ISampleRows rows)
+    {
+        if (rows is Dataset data) return data;
+        var (x, y) = rows.ToArrays<double>();
+        return new Dataset(x, y, rows.Count, rows.InputSize, rows.OutputSize);
+    }
+
+    /// <summary>A float64 value in precision T: itself, or rounded to the nearest float32 (as a cast does).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static T FromDouble<T>(double value) where T : unmanaged
+    {
+        if (typeof(T) == typeof(double)) return Unsafe.As<double, T>(ref value);
+        float single = (float)value;
+        return Unsafe.As<float, T>(ref single);
+    }
+
+    private sealed class RowRange(ISampleRows rows, int first, int count) : ISampleRows
+    {
+        public int Count => count;
+        public int InputSize => rows.InputSize;
+        public int OutputSize => rows.OutputSize;
+
+        public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => rows.ReadInputs(Checked(row) + first, to);
+
+        public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => rows.ReadTargets(Checked(row) + first, to);
+
+        private int Checked(int row) => (uint)row < (uint)count ? row : throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {count}.");
+    }
+}
+
+/// <summary>Several sets' rows one after another: a job's training rows, then its validation rows, then its test rows.</summary>
+public sealed class ConcatenatedRows : ISampleRows
+{
+    private readonly ISampleRows[] _parts;
+
+    public ConcatenatedRows(params ISampleRows[] parts)
+    {
+        if (parts.Length == 0) throw new ArgumentException("At least one set of rows is needed.", nameof(parts));
+        if (parts.Any(p => p.InputSize != parts[0].InputSize || p.OutputSize != parts[0].OutputSize))
+            throw new ArgumentException("Every set must have the same inputs and targets per row.", nameof(parts));
+        _parts = parts;
+        Count = parts.Sum(p => p.Count);
+    }
+
+    public int Count { get; }
+    public int InputSize => _parts[0].InputSize;
+    public int OutputSize => _parts[0].OutputSize;
+
+    public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var part = Find(ref row);
+        part.ReadInputs(row, to);
+    }
+
+    public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var part = Find(ref row);
+        part.ReadTargets(row, to);
+    }
+
+    private ISampleRows Find(ref int row)
+    {
+        foreach (var part in _parts)
+        {
+            if ((uint)row < (uint)part.Count) return part;
+            row -= part.Count;
+        }
+        throw new ArgumentOutOfRangeException(nameof(row), $"the rows hold {Count}.");
+    }
+}
+
+/// <summary>
+/// Rows held in memory as float32, narrowed once from a float64 <see cref="Dataset"/>: what a float32
+/// job's worker keeps of uploaded data (half the bytes of the float64 rows it arrived as).
+/// </summary>
+public sealed class Float32Rows(Dataset data) : ISampleRows
+{
+    private readonly float[] _x = Precisions.Narrow(data.X), _y = Precisions.Narrow(data.Y);
+
+    public int Count => data.Count;
+    public int InputSize => data.InputSize;
+    public int OutputSize => data.OutputSize;
+
+    public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => Read(_x, row, InputSize, to);
+
+    public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => Read(_y, row, OutputSize, to);
+
+    private static void Read<T>(float[] values, int row, int width, Span<T> to) where T : unmanaged
+    {
+        var from = values.AsSpan(row * width, width);
+        if (typeof(T) == typeof(float)) from.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(to));
+        else Precisions.Widen(from, System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(to));
+    }
+}
