@@ -13,8 +13,9 @@ namespace Trainer.Process.Tests;
 public sealed class SiloCrashTests
 {
     // The job must still be running when the kill lands, whatever this machine's speed: a short
-    // calibration job measures steps/s on this cluster, and the real job is sized to ~25 s of it.
-    private const double TargetSeconds = 25;
+    // calibration job measures steps/s on this cluster, and the real job is sized to ~12 s of it
+    // (the kill lands within its first few hundred steps, triggered by its own loss lines).
+    private const double TargetSeconds = 12;
     private const int CalibrationSteps = 300;
     private const int MinSteps = 3000;
     private const int SecondJobSteps = 20;
@@ -48,19 +49,12 @@ public sealed class SiloCrashTests
     }
 
     // Redis membership has no primary: silo 0, the oldest, holds the job grain and its parameter
-    // server, and dies; the job must resume on a survivor from its checkpoint in Redis (with Adam,
-    // the moments too: they are in the checkpoint after the parameters).
-    [Theory]
-    [InlineData("sgd")]
-    [InlineData("adam")]
-    public Task OnRedisMembership_KillingTheJobsSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights(string optimizer)
-        => KillTheJobsSiloOnRedisAsync(Job("data", optimizer));
-
-    // Worker 0 dies with them; workers 1 and 2 lose their link to it mid-window, and the resumed job
-    // must link its workers up again.
+    // server, and dies; the job must resume on a survivor from its checkpoint in Redis, with Adam's
+    // moments (they are in the checkpoint after the parameters), while the `train` client that
+    // submitted it stays attached. ChaosTests kills the same silo under SGD, Adam and split jobs at once.
     [Fact]
-    public Task OnRedisMembership_KillingTheJobsSilo_MidSplitJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
-        => KillTheJobsSiloOnRedisAsync(Job("split", "sgd"));
+    public Task OnRedisMembership_KillingTheJobsSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
+        => KillTheJobsSiloOnRedisAsync(Job("data", "adam"));
 
     // The mode is always named: auto would split this model, and the data-parallel tests are about replicas.
     private static string[] Job(string parallel, string optimizer) =>
