@@ -145,6 +145,14 @@ public interface IWorkerGrain : IGrainWithIntegerCompoundKey, ITensorSource
     Task<string> PrepareLinksAsync();
 
     /// <summary>
+    /// Starts a data-parallel run over links (see <see cref="ShardRun"/>): answers once this worker is
+    /// linked to the parameter server and waits for its requests. Throws <see cref="StateLostException"/>
+    /// when this activation holds no cache of the job's parameters (it was re-activated).
+    /// </summary>
+    [ResponseTimeout(CallTimeouts.Long)]
+    Task StartShardRunAsync(ShardRun run);
+
+    /// <summary>
     /// Runs a window of a split job's steps (see <see cref="LinkedRun"/>), sending this worker's
     /// activation block of each step straight to the other workers over links of their own and
     /// reading theirs; the parameter server is not in the per-step path. A repeated call for the

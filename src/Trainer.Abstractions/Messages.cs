@@ -215,6 +215,22 @@ public sealed record ShardGradient(
     [property: Id(4)] bool NeedsParameters = false);
 
 /// <summary>
+/// The parameter server starts a run of a data-parallel job's steps over links (the links data plane):
+/// each worker links to the parameter server (rank <c>Spec.Workers</c> of <see cref="Endpoints"/>,
+/// where each rank's silo takes the run's links) under a new <see cref="Generation"/>, and from then
+/// on takes each step's request, from <see cref="FirstStep"/>, and answers its pack over its link, not in
+/// Orleans messages, until the link closes. The worker's cache must stand where the job's last step left
+/// it: a run starts after a step through Orleans.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.shard-run")]
+public sealed record ShardRun(
+    [property: Id(0)] TrainingSpec Spec,
+    [property: Id(1)] long Generation,
+    [property: Id(2)] string[] Endpoints,
+    [property: Id(3)] bool Factors,
+    [property: Id(4)] int FirstStep);
+
+/// <summary>
 /// What the parameter server asks of every worker of a job that splits its first layer: run
 /// <see cref="Steps"/> steps from <see cref="FirstStep"/>, exchanging activation blocks with the
 /// other workers. <see cref="Parameters"/> (job precision: the model state after FirstStep - 1

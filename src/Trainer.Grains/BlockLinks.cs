@@ -19,15 +19,28 @@ internal interface IBlockLink : IDisposable
 
     /// <summary>Waits for the peer's block of <paramref name="step"/> and copies it into <paramref name="into"/> (exactly its length).</summary>
     void Receive(int step, Span<byte> into);
+
+    /// <summary>
+    /// Waits for the peer's next frame, which must be of <paramref name="step"/>, whatever its length, and
+    /// reads it into the array <paramref name="bufferFor"/> gives for that length (exactly that long); answers that array.
+    /// </summary>
+    byte[] Receive(int step, Func<int, byte[]> bufferFor);
+
+    /// <summary>
+    /// From now on a receive waits as long as it takes: the side of a run that waits for requests
+    /// (the side that sends them notices a lost or hung peer, and closes the link).
+    /// </summary>
+    void WaitIndefinitely();
 }
 
 /// <summary>What every link checks of an incoming block: it is the step and the size the reader is due.</summary>
 internal static class BlockFrame
 {
+    /// <param name="bytes">The length due; negative: any length.</param>
     public static void Check(int peer, int sentStep, int sentBytes, int step, int bytes)
     {
-        if (sentStep != step || sentBytes != bytes)
-            throw new InvalidDataException($"Worker {peer} sent step {sentStep}'s block ({sentBytes} bytes) where step {step}'s ({bytes} bytes) was due.");
+        if (sentStep != step || sentBytes < 0 || bytes >= 0 && sentBytes != bytes)
+            throw new InvalidDataException($"Worker {peer} sent step {sentStep}'s block ({sentBytes} bytes) where step {step}'s ({(bytes >= 0 ? $"{bytes} bytes" : "any length")}) was due.");
     }
 }
 
@@ -41,11 +54,12 @@ internal sealed class LocalPeer : IBlockLink
     private readonly WorkerLinks.LinkKey _outKey, _inKey;
     private readonly WorkerLinks.LocalLink _outgoing, _incoming;
     private readonly TimeSpan _timeout;
+    private TimeSpan _receiveTimeout;
 
     /// <summary>Takes up this worker's end: the peer's link to it (<paramref name="inKey"/>).</summary>
     public LocalPeer(WorkerLinks links, WorkerLinks.LinkKey outKey, WorkerLinks.LinkKey inKey, TimeSpan timeout)
     {
-        (_links, _outKey, _inKey, _timeout) = (links, outKey, inKey, timeout);
+        (_links, _outKey, _inKey, _timeout, _receiveTimeout) = (links, outKey, inKey, timeout, timeout);
         (_outgoing, _incoming) = (links.Local(outKey), links.Local(inKey));
         _incoming.TakeUp();
     }
@@ -72,7 +86,7 @@ internal sealed class LocalPeer : IBlockLink
         (int Step, int Length) frame;
         try
         {
-            frame = _incoming.Receive(into, _timeout);
+            frame = _incoming.Receive(into, _receiveTimeout);
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException)
         {
@@ -80,6 +94,24 @@ internal sealed class LocalPeer : IBlockLink
         }
         BlockFrame.Check(Peer, frame.Step, frame.Length, step, into.Length);
     }
+
+    public byte[] Receive(int step, Func<int, byte[]> bufferFor)
+    {
+        try
+        {
+            return _incoming.Receive((sent, length) =>
+            {
+                BlockFrame.Check(Peer, sent, length, step, -1);
+                return bufferFor(length);
+            }, _receiveTimeout);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
+        {
+            throw Closed(e);
+        }
+    }
+
+    public void WaitIndefinitely() => _receiveTimeout = Timeout.InfiniteTimeSpan;
 
     private IOException Closed(Exception e) =>
         new($"The link to worker {Peer} (same silo) {(e is TimeoutException ? $"failed: {e.Message}" : "closed: the worker stopped")}.", e);
@@ -147,15 +179,40 @@ internal sealed class TcpLink : IBlockLink
             BlockFrame.Check(Peer, sent, length, step, into.Length);
             _stream.ReadExactly(into);
         }
-        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+        catch (Exception e) when (ReadFailure(e) is { } failure)
         {
-            throw Closed(e, $"nothing arrived for {_timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the peer is hung or cut off");
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-        {
-            throw Closed(e, e.Message);
+            throw failure;
         }
     }
+
+    public byte[] Receive(int step, Func<int, byte[]> bufferFor)
+    {
+        try
+        {
+            _stream.ReadExactly(_header);
+            int sent = BinaryPrimitives.ReadInt32LittleEndian(_header), length = BinaryPrimitives.ReadInt32LittleEndian(_header.AsSpan(4));
+            BlockFrame.Check(Peer, sent, length, step, -1);
+            var into = bufferFor(length);
+            _stream.ReadExactly(into);
+            return into;
+        }
+        catch (Exception e) when (ReadFailure(e) is { } failure)
+        {
+            throw failure;
+        }
+    }
+
+    // NOTE: ReceiveTimeout 0 is .NET's "infinite".
+    public void WaitIndefinitely() => _socket.ReceiveTimeout = 0;
+
+    /// <summary>What a failed read means for the link: hung or cut off (timed out), or broken; null for anything else (not the link's).</summary>
+    private IOException? ReadFailure(Exception e) => e switch
+    {
+        IOException { InnerException: SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock } } =>
+            Closed(e, $"nothing arrived for {_timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the peer is hung or cut off"),
+        IOException or SocketException or ObjectDisposedException => Closed(e, e.Message),
+        _ => null,
+    };
 
     private IOException Closed(Exception e, string why) =>
         new($"Job {_job}: the link to worker {Peer} at {Describe(_socket)} failed: {why}", e);

@@ -34,7 +34,7 @@ namespace Trainer.Grains;
 [Orleans.Placement.PreferLocalPlacement]
 public sealed class ParameterServerGrain(
     ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging,
-    StoredFiles files, ILocalSiloDetails silo)
+    StoredFiles files, ILocalSiloDetails silo, WorkerLinks links)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
@@ -71,6 +71,11 @@ public sealed class ParameterServerGrain(
     // The split workers' shares after the last window that ended at the job grain's bound.
     private (int StepsCompleted, TensorPayload[] Shares)? _checkpointShares;
 
+    // A data-parallel job on the links data plane (Trainer:DataPlane), and its current run over them (none
+    // before a first step through Orleans, and after a run broke).
+    private bool _linksPlane;
+    private ServerRunner? _run;
+
     // The calls to the job's workers: retries, probes of calls without an answer.
     private WorkerCalls? _workers;
 
@@ -89,6 +94,7 @@ public sealed class ParameterServerGrain(
         if (state.Parameters is null && state.StepsCompleted != 0)
             throw new ArgumentException($"Job {JobId}: parameters after step {state.StepsCompleted} are missing; only step 0 may come without them (drawn from the seed).", nameof(transfer));
         await _applying;
+        EndRun();
         _spec = spec;
         // Within one silo nothing crosses a network: dense packs (no duplicated factor products).
         bool spansSilos = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active) > 1;
@@ -140,9 +146,15 @@ public sealed class ParameterServerGrain(
             _files = null;
         }
         previous?.Dispose();
-        logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}",
+        _linksPlane = !_model.Sharded && _options.DataPlane switch
+        {
+            DataPlane.Links => true,
+            DataPlane.Messages => false,
+            _ => spansSilos,
+        };
+        logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}; steps travel {Plane}",
             JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold its state and apply" : "applies", spec.Optimizer.Name, plan.Describe(),
-            _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step");
+            _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step", _linksPlane ? "over links" : "in Orleans messages");
     }
 
     private IParameterShardGrain ParameterShard(int shard) => GrainFactory.GetGrain<IParameterShardGrain>(shard, JobId);
@@ -262,11 +274,39 @@ public sealed class ParameterServerGrain(
         var losses = new List<double>(Math.Min(maxSteps, 1024));
         List<EvalRecord>? evals = null;
         var clock = Stopwatch.StartNew();
+        long until = Stopwatch.GetTimestamp() + (long)(_options.StepBatchWindow.TotalSeconds * Stopwatch.Frequency);
+        // One attempt per batch to start a run over links: a worker that cannot link is not asked again every step.
+        bool linking = _linksPlane;
         while (losses.Count < maxSteps && (losses.Count == 0 || clock.Elapsed < _options.StepBatchWindow))
         {
             int step = firstStep + losses.Count;
-            double loss = await RunStepAsync(step);
-            losses.Add(loss);
+            if (_run is null && linking && !_workersLoad)
+            {
+                linking = false;
+                await StartRunAsync(step);
+            }
+            double loss;
+            if (_run is { } run)
+            {
+                var window = await run.RunAsync(step, maxSteps - losses.Count, until, EvaluatesAfter);
+                losses.AddRange(window.Losses);
+                _stepsCompleted += window.Losses.Length;
+                if (window.Failure is { } failure)
+                {
+                    EndRun();
+                    linking = false;
+                    if (Failures.Classify(failure) == FailureKind.Fatal) ExceptionDispatchInfo.Throw(failure);
+                    logger.LogWarning("Job {Job}: the run over links broke at step {Step} ({Error}); the next step goes through Orleans", JobId, _stepsCompleted + 1, failure.Message);
+                    continue;
+                }
+                step = _stepsCompleted;
+                loss = losses[^1];
+            }
+            else
+            {
+                loss = await RunStepAsync(step);
+                losses.Add(loss);
+            }
             if (!double.IsFinite(loss)) break;
             if (_heldOut is not null && _spec.EvaluatesAfter(step))
             {
@@ -277,6 +317,60 @@ public sealed class ParameterServerGrain(
         }
         _lastBatch = new StepBatch(firstStep, TensorPayload.From(CollectionsMarshal.AsSpan(losses)), evals?.ToArray(), _heldOut?.Stopping);
         return _lastBatch;
+    }
+
+    private bool EvaluatesAfter(int step) => _heldOut is not null && _spec!.EvaluatesAfter(step);
+
+    /// <summary>
+    /// Starts a run over links: every worker links to this server (rank W of the run's endpoints) under a
+    /// new generation, and the steps go over the links (<see cref="ServerRunner"/>) until the run breaks.
+    /// A worker that cannot join (re-activated, unreachable) leaves the job on Orleans messages for now.
+    /// </summary>
+    private async Task StartRunAsync(int step)
+    {
+        var spec = _spec!;
+        int server = spec.Workers;
+        var ranks = Enumerable.Range(0, server).ToArray();
+        using var giveUp = new CancellationTokenSource();
+        Task<IBlockLink?[]>? opening = null;
+        try
+        {
+            var endpoints = await Task.WhenAll(ranks.Select(rank => Workers.CallAsync(rank, step, worker => worker.PrepareLinksAsync(), probe: false)));
+            NextGeneration();
+            var run = new ShardRun(spec, _generation, [.. endpoints, links.Prepare(JobId, server)], _factors, step);
+            opening = links.OpenAsync(JobId, run.Generation, server, run.Endpoints, ranks, giveUp.Token);
+            var starting = ranks.Select(rank => Worker(rank).StartShardRunAsync(run).WaitAsync(_options.SplitLinkTimeout)).ToArray();
+            try
+            {
+                await Task.WhenAll(starting);
+            }
+            catch
+            {
+                // The others would wait for a worker that will not come: stop waiting, and close what it left.
+                giveUp.Cancel();
+                links.Release(JobId, server);
+                throw;
+            }
+            var peers = await opening;
+            _run = new ServerRunner(run.Generation, _model!, [.. peers.Take(server).Select(link => link!)], JobId);
+        }
+        catch (Exception e) when (Failures.Classify(e) != FailureKind.Fatal)
+        {
+            // The server's end may still open (or fail) after the workers' failed: close it, observe its failure.
+            _ = opening?.ContinueWith(static t =>
+            {
+                if (t.IsCompletedSuccessfully) foreach (var link in t.Result) link?.Dispose();
+                else _ = t.Exception;
+            }, TaskScheduler.Default);
+            logger.LogWarning("Job {Job}: the workers could not be linked for step {Step} ({Error}); the steps go through Orleans for now", JobId, step, Failures.Describe(e));
+        }
+    }
+
+    /// <summary>Ends the run over links, if any: its links close, and the workers' runners end.</summary>
+    private void EndRun()
+    {
+        _run?.Dispose();
+        _run = null;
     }
 
     private async Task<double> RunStepAsync(int step)
@@ -479,6 +573,7 @@ public sealed class ParameterServerGrain(
 
     public async Task ReleaseAsync()
     {
+        EndRun();
         if (_spec is not null)
             await Task.WhenAll(Enumerable.Range(0, _spec.Workers).Select(rank => Worker(rank).ReleaseAsync())
                 .Concat(Enumerable.Range(0, _model?.Ranges.Count is > 1 and var shards ? shards : 0).Select(k => ParameterShard(k).ReleaseAsync())));
@@ -489,6 +584,8 @@ public sealed class ParameterServerGrain(
     {
         // NOTE: SGD's pending update may still read mapped inputs; the files are handed back (and unmapped) after it.
         try { await _applying; } catch (Exception e) { logger.LogDebug(e, "Job {Job}: the last update failed", JobId); }
+        EndRun();
+        if (_spec is not null) links.Release(JobId, _spec.Workers);
         _files?.Dispose();
         _files = null;
     }

@@ -44,7 +44,10 @@ internal abstract class ServerModel
     /// </summary>
     public abstract void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs);
 
-    /// <summary>Starts step <paramref name="step"/>'s update (a pending one may still be applied meanwhile, on another thread).</summary>
+    /// <summary>
+    /// Starts step <paramref name="step"/>'s update (a pending one may still be applied meanwhile, on another thread);
+    /// begun again before it completed, it starts over.
+    /// </summary>
     public abstract void Begin(int step);
 
     /// <summary>
@@ -148,8 +151,10 @@ internal abstract class ServerModel
         private ISampleRows? _rows;
         private T[] _inputs = [];
         private readonly T[] _batchInputs = spec.MiniBatches && plan.NeedsBatchInputs ? new T[spec.Batch * spec.Model.InputSize] : [];
-        // The step being built, and the last one completed (whose update the workers are sent).
-        private Shape _building = null!, _completed = null!;
+        // The step being built (begun: 0 once completed), and the update of the last one completed (what the workers are sent).
+        private Shape _building = null!;
+        private int _begun;
+        private TensorPayload? _completedUpdate;
         // The step whose update the parameters still lack (SGD only; 0: none), and that update. The
         // next step's update is built into its ring's other buffer meanwhile, so the two never meet.
         private int _pending;
@@ -166,7 +171,7 @@ internal abstract class ServerModel
         public override TensorPayload Parameters => _pending == 0 ? _parameters
             : throw new InvalidOperationException($"The parameters lack step {_pending}'s update; apply it first.");
 
-        public override TensorPayload Update => (_completed ?? throw new InvalidOperationException("No step has completed on this server.")).Ring.CurrentPayload;
+        public override TensorPayload Update => _completedUpdate ?? throw new InvalidOperationException("No step has completed on this server.");
 
         private Span<T> Values => MemoryMarshal.Cast<byte, T>(_parameters.Bytes.AsSpan());
 
@@ -199,8 +204,14 @@ internal abstract class ServerModel
 
         public override void Begin(int step)
         {
-            _building = _shapes.For(step);
-            _building.Ring.Swap();
+            // Begun again after a failure part-way (a run over links broke): the step starts over in the same buffer,
+            // and the completed step's update stays where it is.
+            if (_begun != step)
+            {
+                _building = _shapes.For(step);
+                _building.Ring.Swap();
+                _begun = step;
+            }
             _building.Builder.Reset();
         }
 
@@ -230,7 +241,8 @@ internal abstract class ServerModel
         {
             if (_pending != 0) throw new InvalidOperationException($"Step {_pending}'s update was never applied.");
             double loss = _building.Builder.Complete();
-            _completed = _building;
+            _begun = 0;
+            _completedUpdate = _building.Ring.CurrentPayload;
             _pendingUpdate = _building.Ring.CurrentPayload;
             _pendingShape = _building;
             // Sharded, the shards step the parameters (BuildGradient reads the update); with SGD it is pending here.

@@ -80,6 +80,15 @@ public sealed class TrainerOptions
     public ExchangeMode Exchange { get; set; } = ExchangeMode.Auto;
 
     /// <summary>
+    /// How a data-parallel job's steps travel between the parameter server and its workers: Auto takes
+    /// the links (one TCP connection per worker, <see cref="ServerRunner"/>) once the cluster has more
+    /// than one silo at the job's start or restore, and Orleans messages in a cluster of one silo, where
+    /// they copy nothing. A job whose parameter server is sharded always uses messages. Results are the
+    /// same bits either way.
+    /// </summary>
+    public DataPlane DataPlane { get; set; } = DataPlane.Auto;
+
+    /// <summary>
     /// The parameter server runs steps back to back for up to this long per call from the job grain;
     /// losses, status and cancellation are seen at that granularity (and at every checkpoint).
     /// </summary>
@@ -199,6 +208,14 @@ public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
 
     private static string Below(string option, TimeSpan value, string bound, TimeSpan limit, string why) =>
         $"{Key(option)} ({value}) must be below {Key(bound)} ({limit}): {why}.";
+}
+
+/// <summary><see cref="TrainerOptions.DataPlane"/>.</summary>
+public enum DataPlane
+{
+    Auto,
+    Messages,
+    Links,
 }
 
 /// <summary><see cref="TrainerOptions.Exchange"/>.</summary>

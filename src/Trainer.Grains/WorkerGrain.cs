@@ -33,6 +33,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     // The current run of a split job: its thread and links.
     private LinkRunner? _runner;
     private (long Generation, LinkedRunResult Result)? _lastRun;
+    // A data-parallel job's run over links: the thread that takes the parameter server's requests from its link.
+    private ShardRunner? _shardRunner;
     // The worker's part of a data-parallel job (the parameter server drives each step), or of a split job.
     private ShardReplica? _replica;
     private LinkedReplica? _linked;
@@ -86,6 +88,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     {
         if (request.Spec.Parallelism == Parallelism.SplitFirstLayer)
             throw new InvalidOperationException($"Job {JobId} splits its first layer; its workers run whole windows of steps (RunWindowAsync).");
+        // The parameter server ended its run over links (or lost it): this step comes through Orleans.
+        await StopShardRunAsync();
         if (_replica is null || _spec != request.Spec || _worldSize != request.WorldSize || _factors != request.Factors)
             await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors, request.SiloData);
         var replica = _replica!;
@@ -112,6 +116,31 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     }
 
     public Task<string> PrepareLinksAsync() => Task.FromResult(links.Prepare(JobId, Rank));
+
+    public async Task StartShardRunAsync(ShardRun run)
+    {
+        await StopShardRunAsync();
+        int rank = Rank, server = run.Spec.Workers;
+        if (run.Endpoints.Length != server + 1)
+            throw new ArgumentException($"Job {JobId}: a run over links needs every worker's link endpoint and the parameter server's ({server + 1}), not {run.Endpoints.Length}.", nameof(run));
+        if (_replica is null || _spec != run.Spec || _worldSize != server || _factors != run.Factors || _replica.StepsApplied < 0)
+            throw new StateLostException($"Worker {rank} of job {JobId} holds no cache of the parameters for run {run.Generation} (it was re-activated); its next step comes through Orleans.");
+        // The cache is the runner's from now on: the last precompute must be done with it.
+        await _precompute;
+        _precompute = Task.CompletedTask;
+        var peers = await links.OpenAsync(JobId, run.Generation, rank, run.Endpoints, peers: [server]);
+        _shardRunner = new ShardRunner(run.Generation, run.FirstStep, rank, _replica, peers[server]!, JobId, logger);
+        logger.LogInformation("Worker {Rank} of job {Job} takes its steps over a link to the parameter server ({Where}) for run {Generation}",
+            rank, JobId, run.Endpoints[server] == run.Endpoints[rank] ? "same silo" : run.Endpoints[server], run.Generation);
+    }
+
+    /// <summary>Ends this worker's run over links, if any, once its thread is done with the cache.</summary>
+    private async Task StopShardRunAsync()
+    {
+        if (_shardRunner is not { } runner) return;
+        _shardRunner = null;
+        await runner.StopAsync();
+    }
 
     /// <summary>
     /// A window of a split job's steps over links.
@@ -180,6 +209,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     {
         // NOTE: a precompute still reading mapped rows must end before the files are handed back (and unmapped).
         try { await _precompute; } catch (Exception e) { logger.LogDebug(e, "Worker {Rank} of job {Job}: the last precompute failed", Rank, JobId); }
+        await StopShardRunAsync();
         _runner?.Dispose();
         _runner = null;
         // A connection a peer opened for a run this worker never took up would otherwise stay parked in the silo.

@@ -42,6 +42,9 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     private readonly ConcurrentDictionary<LinkKey, LocalLink> _local = new();
     // The workers of this silo that have a run over links (job, rank): only their links are taken.
     private readonly ConcurrentDictionary<(string Job, int Rank), byte> _workers = new();
+    // Those that went away since they last prepared (Release), and when: a link to one of them in process
+    // would wait in vain. Kept for one SplitLinkTimeout, the longest such a wait lasts.
+    private readonly ConcurrentDictionary<(string Job, int Rank), DateTime> _released = new();
     private LinkListener? _listener;
     private string? _endpoint;
 
@@ -83,6 +86,7 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     internal string Prepare(string job, int rank)
     {
         string endpoint = Endpoint;
+        _released.TryRemove((job, rank), out _);
         _workers[(job, rank)] = 0;
         return endpoint;
     }
@@ -94,29 +98,33 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     /// once every other worker has taken up its end (within <see cref="TrainerOptions.SplitLinkTimeout"/>),
     /// so from then on a peer that sends nothing for <see cref="TrainerOptions.LinkReadTimeout"/> is hung,
     /// not still loading. Index <paramref name="rank"/> of the answer is null. Links of this worker's
-    /// older runs are closed.
+    /// older runs are closed. <paramref name="peers"/>: the ranks to link to (null: every other rank;
+    /// a data-parallel run links each worker to the parameter server only); the other indexes are null.
+    /// <paramref name="cancel"/> gives up waiting for the peers (one of them will never come).
     /// </summary>
-    internal async Task<IBlockLink?[]> OpenAsync(string job, long generation, int rank, IReadOnlyList<string> endpoints)
+    internal async Task<IBlockLink?[]> OpenAsync(string job, long generation, int rank, IReadOnlyList<string> endpoints,
+        IReadOnlyCollection<int>? peers = null, CancellationToken cancel = default)
     {
         string own = Prepare(job, rank);
         if (endpoints[rank] != own)
             throw new StateLostException($"Job {job}: worker {rank} is on the silo whose links are at {own}, not at {endpoints[rank]} as the run says (it moved since the run was prepared).");
         Sweep(job, generation, rank);
         var opening = new Task<IBlockLink>[endpoints.Count];
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, cancel);
         for (int peer = 0; peer < endpoints.Count; peer++)
         {
-            if (peer == rank) continue;
+            if (peer == rank || peers is not null && !peers.Contains(peer)) continue;
             opening[peer] = endpoints[peer] == own
-                ? LinkInProcessAsync(new(job, generation, rank, peer), new(job, generation, peer, rank))
+                ? LinkInProcessAsync(new(job, generation, rank, peer), new(job, generation, peer, rank), stop.Token)
                 : peer > rank
-                    ? ConnectAsync(new(job, generation, rank, peer), endpoints[peer])
-                    : AcceptAsync(new(job, generation, peer, rank));
+                    ? ConnectAsync(new(job, generation, rank, peer), endpoints[peer], stop.Token)
+                    : AcceptAsync(new(job, generation, peer, rank), stop.Token);
         }
         var links = new IBlockLink?[endpoints.Count];
         try
         {
             for (int peer = 0; peer < links.Length; peer++)
-                if (peer != rank) links[peer] = await opening[peer];
+                if (opening[peer] is { } link) links[peer] = await link;
             return links;
         }
         catch
@@ -127,13 +135,13 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         }
     }
 
-    private async Task<IBlockLink> ConnectAsync(LinkKey key, string endpoint)
+    private async Task<IBlockLink> ConnectAsync(LinkKey key, string endpoint, CancellationToken cancel)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         Stream? stream = null;
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             timeout.CancelAfter(_options.SplitLinkTimeout);
             await socket.ConnectAsync(IPEndPoint.Parse(endpoint), timeout.Token);
             stream = await _security.ConnectAsync(socket, timeout.Token);
@@ -152,12 +160,12 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         }
     }
 
-    private async Task<IBlockLink> AcceptAsync(LinkKey key)
+    private async Task<IBlockLink> AcceptAsync(LinkKey key, CancellationToken cancel)
     {
         LinkConnection connection;
         try
         {
-            connection = await Listener.ClaimAsync(key, _options.SplitLinkTimeout, _stopping.Token);
+            connection = await Listener.ClaimAsync(key, _options.SplitLinkTimeout, cancel);
         }
         catch (TimeoutException e)
         {
@@ -165,7 +173,7 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         }
         try
         {
-            await connection.Stream.WriteAsync(new[] { LinkHello.TakenUp }, _stopping.Token);
+            await connection.Stream.WriteAsync(new[] { LinkHello.TakenUp }, cancel);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
@@ -176,12 +184,14 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     }
 
     /// <summary>Worker <c>outKey.From</c>'s link to worker <c>outKey.To</c> of the same silo, once that worker has taken up its end too.</summary>
-    private async Task<IBlockLink> LinkInProcessAsync(LinkKey outKey, LinkKey inKey)
+    private async Task<IBlockLink> LinkInProcessAsync(LinkKey outKey, LinkKey inKey, CancellationToken cancel)
     {
         var peer = new LocalPeer(this, outKey, inKey, _options.LinkReadTimeout);
         try
         {
-            await peer.TakenUp.WaitAsync(_options.SplitLinkTimeout, _stopping.Token);
+            // A peer that went away (Release) before this link existed would never take it up; one that goes after closes it.
+            if (_released.ContainsKey((outKey.Job, outKey.To))) throw new ObjectDisposedException($"worker {outKey.To}'s links", "it takes no links (it went away)");
+            await peer.TakenUp.WaitAsync(_options.SplitLinkTimeout, cancel);
             return peer;
         }
         catch (Exception e)
@@ -217,7 +227,10 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     /// </summary>
     internal void Release(string job, int rank)
     {
-        _workers.TryRemove((job, rank), out _);
+        var now = DateTime.UtcNow;
+        foreach (var (gone, since) in _released)
+            if (now - since > _options.SplitLinkTimeout) _released.TryRemove(new(gone, since));
+        if (_workers.TryRemove((job, rank), out _)) _released[(job, rank)] = now;
         Sweep(job, long.MaxValue, rank);
     }
 
@@ -275,8 +288,30 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
             return (frame.Step, frame.Length);
         }
 
-        public void Dispose() => _closed.Cancel();
+        /// <summary>The next frame, copied into the array <paramref name="bufferFor"/> gives for its step and length; answers that array.</summary>
+        public byte[] Receive(Func<int, int, byte[]> bufferFor, TimeSpan timeout)
+        {
+            if (!_frames.TryTake(out var frame, Milliseconds(timeout), _closed.Token))
+                throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the worker is hung");
+            try
+            {
+                var into = bufferFor(frame.Step, frame.Length);
+                frame.Values.AsSpan(0, frame.Length).CopyTo(into);
+                return into;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(frame.Values);
+            }
+        }
 
-        private static int Milliseconds(TimeSpan timeout) => (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue);
+        public void Dispose()
+        {
+            _closed.Cancel();
+            // A worker still waiting for its peer to take this link up stops waiting.
+            _receiving.TrySetCanceled();
+        }
+
+        private static int Milliseconds(TimeSpan timeout) => timeout == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue);
     }
 }

@@ -5,6 +5,7 @@ using Orleans.Runtime;
 using Orleans.TestingHost;
 using Trainer.Abstractions;
 using Trainer.Core.Training;
+using Trainer.Grains;
 using Trainer.Hosting;
 
 namespace Trainer.Cluster.Tests;
@@ -74,6 +75,8 @@ public sealed class JobFailureTests
         {
             silo.AddTrainer();
             silo.AddIncomingGrainCallFilter(BuggyWorkerStep);
+            // The bug is injected into the call that runs a step through Orleans messages (ServerRunnerTests has it over links).
+            silo.Services.Configure<TrainerOptions>(o => o.DataPlane = DataPlane.Messages);
             silo.Services.AddSingleton<ILoggerProvider>(log);
         });
         var cluster = builder.Build();

@@ -61,7 +61,7 @@ public sealed class LinkPortLimitsTests
         // A run's own link is the newest connection: it is claimed, and blocks cross it.
         string[] endpoints = [a.Endpoint, b.Endpoint];
         a.Prepare(Job, 0);
-        var opening = new[] { a.OpenAsync(Job, 1, 0, endpoints), b.OpenAsync(Job, 1, 1, endpoints) };
+        var opening = new[] { a.OpenAsync(Job, 1, 0, endpoints, cancel: Token), b.OpenAsync(Job, 1, 1, endpoints, cancel: Token) };
         var links = await Task.WhenAll(opening);
         links[0][1]!.Send(1, new byte[80]);
         links[1][0]!.Receive(1, new byte[80]);

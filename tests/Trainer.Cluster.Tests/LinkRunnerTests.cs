@@ -18,7 +18,7 @@ public sealed class LinkRunnerTests
     {
         using var silo = new WorkerLinks(new TestSiloDetails(), Options.Create(new TrainerOptions()), NullLogger<WorkerLinks>.Instance);
         string[] endpoints = [silo.Endpoint, silo.Endpoint];
-        var opening = new[] { silo.OpenAsync(Job, 1, 0, endpoints), silo.OpenAsync(Job, 1, 1, endpoints) };
+        var opening = new[] { silo.OpenAsync(Job, 1, 0, endpoints, cancel: TestContext.Current.CancellationToken), silo.OpenAsync(Job, 1, 1, endpoints, cancel: TestContext.Current.CancellationToken) };
         var links = await Task.WhenAll(opening);
         using var zero = new LinkRunner(1, 0, new Replica(rank: 0, bugAtStep: null), links[0], Job);
         using var one = new LinkRunner(1, 1, new Replica(rank: 1, bugAtStep: 3), links[1], Job);

@@ -149,7 +149,7 @@ public sealed class WorkerLinksTests
         using var a = Links();
         using var b = Links(linkTimeout: TimeSpan.FromSeconds(1));
         // Worker 1 waits for worker 0, whose run never starts.
-        var error = await Assert.ThrowsAsync<IOException>(() => b.OpenAsync(Job, 1, 1, [a.Endpoint, b.Endpoint]));
+        var error = await Assert.ThrowsAsync<IOException>(() => b.OpenAsync(Job, 1, 1, [a.Endpoint, b.Endpoint], cancel: Token));
         Assert.Contains("worker 0 did not link to worker 1", error.Message);
     }
 
@@ -160,7 +160,7 @@ public sealed class WorkerLinksTests
         using var b = Links();
         // Worker 0 links to worker 1, whose run never starts on silo b; then worker 1 is deactivated.
         b.Prepare(Job, 1);
-        var opening = a.OpenAsync(Job, 1, 0, [a.Endpoint, b.Endpoint]);
+        var opening = a.OpenAsync(Job, 1, 0, [a.Endpoint, b.Endpoint], cancel: Token);
         await UntilAsync(() => b.Parked(Job) == 1, "silo b holds worker 0's greeting");
 
         b.Release(Job, 1);
@@ -181,12 +181,12 @@ public sealed class WorkerLinksTests
         var other = sameSilo ? a : b;
         string[] endpoints = [a.Endpoint, other.Endpoint];
         other.Prepare(Job, 1);
-        var zero = a.OpenAsync(Job, 1, 0, endpoints);
+        var zero = a.OpenAsync(Job, 1, 0, endpoints, cancel: Token);
         // Worker 0 has sent its greeting (over TCP: silo b holds it); worker 1 has not started its run.
         if (!sameSilo) await UntilAsync(() => b.Parked(Job) == 1, "silo b holds worker 0's greeting");
 
         Assert.False(zero.IsCompleted, "worker 0's links opened before worker 1 took up its end");
-        var one = await other.OpenAsync(Job, 1, 1, endpoints);
+        var one = await other.OpenAsync(Job, 1, 1, endpoints, cancel: Token);
         (await zero)[1]!.Send(1, Block(0, 1, 80));
         Assert.Equal(Block(0, 1, 80), Receive(one[0]!, 1, 80));
     }
@@ -238,8 +238,8 @@ public sealed class WorkerLinksTests
         string[] endpoints = [a.Endpoint, b.Endpoint];
 
         // Worker 0 (the stranger's silo) connects to worker 1's: each side refuses the other's certificate.
-        var one = Assert.ThrowsAsync<IOException>(() => b.OpenAsync(Job, 1, 1, endpoints));
-        var zero = await Assert.ThrowsAsync<IOException>(() => a.OpenAsync(Job, 1, 0, endpoints));
+        var one = Assert.ThrowsAsync<IOException>(() => b.OpenAsync(Job, 1, 1, endpoints, cancel: Token));
+        var zero = await Assert.ThrowsAsync<IOException>(() => a.OpenAsync(Job, 1, 0, endpoints, cancel: Token));
 
         Assert.Contains("worker 0 could not link to worker 1", zero.Message);
         Assert.Contains("worker 0 did not link to worker 1 within 2 s", (await one).Message);
@@ -253,8 +253,8 @@ public sealed class WorkerLinksTests
         a.Prepare(Job, 0);
         b.Prepare(Job, 1);
         string[] endpoints = [a.Endpoint, b.Endpoint];
-        var zero = a.OpenAsync(Job, 1, 0, endpoints);
-        var one = b.OpenAsync(Job, 1, 1, endpoints);
+        var zero = a.OpenAsync(Job, 1, 0, endpoints, cancel: Token);
+        var one = b.OpenAsync(Job, 1, 1, endpoints, cancel: Token);
         return ((await zero)[1]!, (await one)[0]!);
     }
 

@@ -19,11 +19,13 @@ public sealed class WorkerRecoveryTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task AWorkerThatLostItsCache_IsSentTheParameterServersParameters_AndTheJobEndsWithTheUndisturbedWeights()
+    [Theory]
+    [InlineData(DataPlane.Messages)]
+    [InlineData(DataPlane.Links)]
+    public async Task AWorkerThatLostItsCache_IsSentTheParameterServersParameters_AndTheJobEndsWithTheUndisturbedWeights(DataPlane plane)
     {
-        var log = new LogCapture();
-        await using var cluster = await StartAsync(log);
+        var log = new LogCapture(LogLevel.Information);
+        await using var cluster = await StartAsync(log, plane: plane);
         var spec = Jobs.Small(workers: 3, steps: 400) with { CheckpointEvery = 1000 };
         var expected = Jobs.Local(spec);
 
@@ -33,6 +35,13 @@ public sealed class WorkerRecoveryTests
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         Assert.Contains(log.Lines, l => l.Contains($"Job {id} step") && l.Contains("worker 1 holds no parameters; it is sent the parameter server's"));
         Assert.DoesNotContain(log.Lines, l => l.Contains($"Job {id}: ") && l.Contains("restoring the checkpoint"));
+        if (plane == DataPlane.Links)
+        {
+            // The run over links broke with the worker, the next step went through Orleans, and a new run started after it.
+            Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: the run over links broke at step ", StringComparison.Ordinal));
+            Assert.DoesNotContain(log.Lines, l => l.StartsWith($"Job {id}: the workers could not be linked", StringComparison.Ordinal));
+            Assert.True(log.Lines.Count(l => l.StartsWith($"Worker 1 of job {id} takes its steps over a link", StringComparison.Ordinal)) >= 2, "worker 1 did not take its steps over links again after it was re-activated");
+        }
     }
 
     [Theory]
@@ -112,7 +121,7 @@ public sealed class WorkerRecoveryTests
 
     /// <param name="window">A split job's window of steps: short, so that a worker released after some step misses a later window of the job.</param>
     private static async Task<InProcessTestCluster> StartAsync(LogCapture log, double window = 2, CallGate? gate = null,
-        Func<IOutgoingGrainCallContext, Task>? filter = null, TimeSpan? probeInterval = null)
+        Func<IOutgoingGrainCallContext, Task>? filter = null, TimeSpan? probeInterval = null, DataPlane plane = DataPlane.Messages)
     {
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
@@ -123,7 +132,8 @@ public sealed class WorkerRecoveryTests
             silo.Services.AddSingleton<ILoggerProvider>(log);
             silo.Services.Configure<TrainerOptions>(o =>
             {
-                (o.Exchange, o.SplitStepBatchWindow) = (ExchangeMode.Factors, TimeSpan.FromMilliseconds(window));
+                // The gates and lost calls these tests set are calls of steps through Orleans messages.
+                (o.Exchange, o.SplitStepBatchWindow, o.DataPlane) = (ExchangeMode.Factors, TimeSpan.FromMilliseconds(window), plane);
                 if (probeInterval is { } interval) (o.WorkerProbeInterval, o.WorkerCallTimeout, o.WorkerRetryBudget) = (interval, TimeSpan.FromMinutes(6), TimeSpan.FromMinutes(2));
             });
         });

@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Trainer.Abstractions;
+
+namespace Trainer.Grains;
+
+/// <summary>
+/// The parameter server's side of a data-parallel run over links, on a thread of its own: each step
+/// it sends every worker the update of the step before (plain SGD) or the parameters after it, applies
+/// a pending SGD update to its own parameters while the workers compute, then reads the workers' packs
+/// in rank order, adds them up the micro-shard tree and completes the step (<see cref="ServerModel"/>:
+/// the same code, so the same bits, as a step through Orleans messages). Only the transport differs:
+/// one socket read wakes one thread, where an Orleans round trip to a worker of another silo crosses
+/// five threads each way (<see cref="WorkerLinks"/>).
+/// </summary>
+/// <remarks>
+/// The grain hands it one window of steps at a time and touches the model only between windows
+/// (checkpoints, evaluations). A window stops at the first failure with the losses of the steps it
+/// completed: those steps stand (the parameters and optimizer state hold them), and the grain ends the
+/// run and goes on through Orleans, whose step call re-activates a lost worker and sends it the parameters.
+/// </remarks>
+internal sealed class ServerRunner : IDisposable
+{
+    private readonly ServerModel _model;
+    private readonly IBlockLink[] _links;
+    private readonly string _job;
+    private readonly BlockingCollection<Window> _windows = new();
+    private readonly Thread _thread;
+    private readonly byte[] _header = new byte[ShardFrames.HeaderBytes];
+    private readonly FrameBuffers[] _buffers;
+    private volatile bool _broken;
+
+    public ServerRunner(long generation, ServerModel model, IBlockLink[] links, string job)
+    {
+        (Generation, _model, _links, _job) = (generation, model, links, job);
+        _buffers = [.. links.Select(_ => new FrameBuffers())];
+        _thread = new Thread(Loop) { IsBackground = true, Name = "trainer-server" };
+        _thread.Start();
+    }
+
+    public long Generation { get; }
+
+    /// <summary>
+    /// Runs steps from <paramref name="firstStep"/>: at least one, at most <paramref name="maxSteps"/>,
+    /// and no more once <paramref name="until"/> (a <see cref="Stopwatch"/> timestamp) has passed; ends
+    /// after a non-finite loss and after a step that <paramref name="endsAfter"/> names (one the grain
+    /// scores). Answers the losses of the steps completed and, if it stopped early, why.
+    /// </summary>
+    public Task<WindowResult> RunAsync(int firstStep, int maxSteps, long until, Func<int, bool> endsAfter)
+    {
+        var window = new Window(firstStep, maxSteps, until, endsAfter, new(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (_broken || !_windows.TryAdd(window)) window.Done.SetResult(new([], null, new IOException($"Job {_job}: the parameter server's run {Generation} has stopped")));
+        return window.Done.Task;
+    }
+
+    /// <summary>Closes the links (the workers' runners end) and the thread.</summary>
+    public void Dispose()
+    {
+        _broken = true;
+        foreach (var link in _links) link.Dispose();
+        _windows.CompleteAdding();
+    }
+
+    private void Loop()
+    {
+        foreach (var window in _windows.GetConsumingEnumerable())
+            window.Done.SetResult(Run(window));
+    }
+
+    private WindowResult Run(Window window)
+    {
+        var losses = new List<double>();
+        try
+        {
+            for (int step = window.FirstStep; losses.Count < window.MaxSteps && (losses.Count == 0 || Stopwatch.GetTimestamp() < window.Until); step++)
+            {
+                double loss = Step(step);
+                losses.Add(loss);
+                if (!double.IsFinite(loss) || window.EndsAfter(step)) break;
+            }
+            return new([.. losses], null, null);
+        }
+        catch (Exception e)
+        {
+            _broken = true;
+            return new([.. losses], null, e);
+        }
+    }
+
+    private double Step(int step)
+    {
+        bool sendParameters = !_model.CachesFollowUpdates;
+        ShardFrames.WriteRequest(_header, sendParameters ? ShardFrames.RequestKind.Parameters : ShardFrames.RequestKind.Update);
+        // A run starts after a step through Orleans, so there is always an update (or parameters) to send.
+        var payload = sendParameters ? _model.Parameters : _model.Update;
+        foreach (var link in _links)
+        {
+            link.Send(step, _header);
+            link.Send(step, payload.Bytes);
+        }
+        _model.Begin(step);
+        // The previous step's SGD update reaches the server's own parameters while the workers compute.
+        _model.ApplyPending();
+        for (int rank = 0; rank < _links.Length; rank++)
+        {
+            var link = _links[rank];
+            var (kind, losses, error) = ShardFrames.ReadAnswer(link.Receive(step, _buffers[rank].For));
+            switch (kind)
+            {
+                case ShardFrames.AnswerKind.NeedsParameters:
+                    throw new StateLostException($"Job {_job} step {step}: worker {rank} holds no cache of the parameters after step {step - 1} (it was re-activated)");
+                case ShardFrames.AnswerKind.Failed:
+                    throw new WorkerStepException($"Job {_job} step {step}: worker {rank} failed: {error}");
+            }
+            var pack = new TensorPayload(link.Receive(step, _buffers[rank].For));
+            _model.AddAsync(rank, losses, pack).AsTask().GetAwaiter().GetResult();
+        }
+        return _model.CompleteAsync(step).AsTask().GetAwaiter().GetResult();
+    }
+
+    private sealed record Window(int FirstStep, int MaxSteps, long Until, Func<int, bool> EndsAfter, TaskCompletionSource<WindowResult> Done);
+}
+
+/// <summary>
+/// A worker's step code failed on its silo with an error no replay can fix (its log has the stack); the
+/// message is the worker's "Type: message". Never retried (<see cref="Failures"/>: not an infrastructure failure).
+/// </summary>
+public sealed class WorkerStepException(string message) : Exception(message);

@@ -1,0 +1,134 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Trainer.Abstractions;
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+using Trainer.Core.Training;
+using Trainer.Grains;
+
+namespace Trainer.Cluster.Tests;
+
+/// <summary>
+/// A data-parallel run over links, both ends on in-process links: the parameter server's runner and
+/// two workers' runners step the same arithmetic as the single-process trainer; a bug in a worker's step
+/// comes back to the parameter server as an error no replay can fix, naming the worker and the bug;
+/// a worker whose cache went missing ends the window as lost state (which the job recovers from).
+/// The completed steps stand either way.
+/// </summary>
+public sealed class ServerRunnerTests
+{
+    private const string Job = "server-runner-test";
+    private static readonly TrainingSpec Spec = Jobs.Small(workers: 2, steps: 20);
+
+    [Fact]
+    public async Task StepsOverLinks_HaveTheSingleProcessTrainersLosses()
+    {
+        await using var run = await RunAsync(bugAtStep: null, loseCacheAtStep: null);
+
+        var window = await run.Server.RunAsync(2, Spec.Steps - 1, long.MaxValue, _ => false);
+
+        Assert.Null(window.Failure);
+        double[] losses = [run.FirstLoss, .. window.Losses];
+        Assert.Equal(Jobs.Local(Spec).Losses, losses);
+    }
+
+    [Fact]
+    public async Task ABugInAWorkersStep_FailsTheWindow_AsAnErrorNoReplayCanFix_NamingTheWorkerAndTheBug()
+    {
+        await using var run = await RunAsync(bugAtStep: 4, loseCacheAtStep: null);
+
+        var window = await run.Server.RunAsync(2, 10, long.MaxValue, _ => false);
+
+        var failure = Assert.IsType<WorkerStepException>(window.Failure);
+        Assert.Equal(FailureKind.Fatal, Failures.Classify(failure));
+        Assert.Equal($"Job {Job} step 4: worker 1 failed: OverflowException: {Buggy.Bug}", failure.Message);
+        Assert.Equal(Jobs.Local(Spec).Losses[1..3], window.Losses);
+    }
+
+    [Fact]
+    public async Task AWorkerThatLostItsCache_FailsTheWindow_AsLostState_AfterTheStepsItCompleted()
+    {
+        await using var run = await RunAsync(bugAtStep: null, loseCacheAtStep: 5);
+
+        var window = await run.Server.RunAsync(2, 10, long.MaxValue, _ => false);
+
+        var failure = Assert.IsType<StateLostException>(window.Failure);
+        Assert.Equal(FailureKind.Restore, Failures.Classify(failure));
+        Assert.Contains("worker 1 holds no cache of the parameters after step 4", failure.Message);
+        Assert.Equal(Jobs.Local(Spec).Losses[1..4], window.Losses);
+    }
+
+    /// <summary>
+    /// Step 1 as the messages plane runs it (every run over links starts after one), then both workers'
+    /// runners and the parameter server's linked in process.
+    /// </summary>
+    private static async Task<Run> RunAsync(int? bugAtStep, int? loseCacheAtStep)
+    {
+        var compute = new ComputeScheduler(2);
+        var plan = ExchangePlan.For(Spec, factors: true);
+        var data = Synthetic.Data(Spec.ResolvedSamples, Spec.Model.InputSize, Spec.Model.OutputSize, Spec.Seed);
+        var model = ServerModel.Create(Spec, plan, compute);
+        model.Load(InitialParameters.Float64(Spec), 0, data);
+        var replicas = new ShardReplica[Spec.Workers];
+        model.Begin(1);
+        for (int rank = 0; rank < replicas.Length; rank++)
+        {
+            // A factored first layer reads the whole batch's inputs on every worker.
+            var replica = ShardReplica.Create(Spec, plan, rank, data, 0);
+            replica.Load(InitialParameters.InJobPrecision(Spec), 0);
+            var (losses, pack) = replica.Compute();
+            await model.AddAsync(rank, losses, pack);
+            if (replica.HasFactors) replica.PrecomputeOwn();
+            replicas[rank] = rank == 1 ? new Buggy(replica, bugAtStep, loseCacheAtStep) : replica;
+        }
+        double first = await model.CompleteAsync(1);
+
+        var links = new WorkerLinks(new TestSiloDetails(), Options.Create(new TrainerOptions()), NullLogger<WorkerLinks>.Instance);
+        int server = Spec.Workers;
+        string[] endpoints = [.. Enumerable.Repeat(links.Endpoint, server + 1)];
+        var token = TestContext.Current.CancellationToken;
+        // As the parameter server does (PrepareLinksAsync): every end takes links before any opens.
+        for (int rank = 0; rank <= server; rank++) links.Prepare(Job, rank);
+        var opened = await Task.WhenAll(Enumerable.Range(0, server + 1).Select(rank =>
+            links.OpenAsync(Job, 1, rank, endpoints, rank == server ? [0, 1] : [server], token)));
+        var workers = Enumerable.Range(0, server).Select(rank => new ShardRunner(1, 2, rank, replicas[rank], opened[rank][server]!, Job, NullLogger.Instance)).ToArray();
+        return new Run(new ServerRunner(1, model, [opened[server][0]!, opened[server][1]!], Job), workers, links, compute, first);
+    }
+
+    private sealed record Run(ServerRunner Server, ShardRunner[] Workers, WorkerLinks Links, ComputeScheduler Compute, double FirstLoss) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            Server.Dispose();
+            await Task.WhenAll(Workers.Select(worker => worker.StopAsync()));
+            Links.Dispose();
+            Compute.Dispose();
+        }
+    }
+
+    /// <summary>A worker's cache that throws <see cref="Bug"/> computing one step, or loses its parameters before another.</summary>
+    private sealed class Buggy(ShardReplica inner, int? bugAtStep, int? loseCacheAtStep) : ShardReplica
+    {
+        public const string Bug = "injected: the step's arithmetic overflowed";
+        private bool _lost;
+
+        public override int StepsApplied => _lost ? -1 : inner.StepsApplied;
+
+        public override void Load(TensorPayload parameters, int stepsCompleted) => inner.Load(parameters, stepsCompleted);
+
+        public override void Apply(TensorPayload update)
+        {
+            if (inner.StepsApplied + 2 == loseCacheAtStep) _lost = true;
+            else inner.Apply(update);
+        }
+
+        public override (double[] Losses, TensorPayload Pack) Compute() =>
+            inner.StepsApplied + 1 == bugAtStep ? throw new OverflowException(Bug) : inner.Compute();
+
+        public override bool HasFactors => inner.HasFactors;
+
+        public override void PrecomputeOwn() => inner.PrecomputeOwn();
+
+        public override TensorPayload Snapshot() => inner.Snapshot();
+    }
+}
