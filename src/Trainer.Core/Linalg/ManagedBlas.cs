@@ -34,13 +34,16 @@ public sealed class ManagedBlas : IBlas
 
     // Whether the 512-bit kernel runs: where the CPU has AVX-512, unless a test asks for the other.
     private readonly bool _wide;
+    // Whether narrow products take GemmNarrow's path (always, unless a test compares it with the blocked one).
+    private readonly bool _narrow;
     private int _threads;
 
     public ManagedBlas() : this(Vector512.IsHardwareAccelerated, threads: 1) { }
 
-    internal ManagedBlas(bool wide, int threads = 1)
+    internal ManagedBlas(bool wide, int threads = 1, bool narrow = true)
     {
         _wide = wide;
+        _narrow = narrow;
         SetThreads(threads);
     }
 
@@ -62,16 +65,16 @@ public sealed class ManagedBlas : IBlas
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
         double beta, Span<double> c, int ldc)
-        => Kernel(_wide, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Kernel(_wide, _narrow, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
-        => Kernel(_wide, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Kernel(_wide, _narrow, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     // Shapes: op(A) m x k, op(B) k x n, C m x n; all row-major.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel<T>(bool wide, int threads, Transpose transA, Transpose transB, int m, int n, int k,
+    private static unsafe void Kernel<T>(bool wide, bool narrow, int threads, Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -89,7 +92,7 @@ public sealed class ManagedBlas : IBlas
         int parts = (long)m * n * k < ParallelWork ? 1 : Math.Min(threads, n / nr);
         if (parts <= 1)
         {
-            Blocked(wide, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            Blocked(wide, narrow, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
             return;
         }
         // NOTE: by blocks of columns of C, each its own product op(A)·op(B)[:, cols]: an element of C
@@ -97,11 +100,11 @@ public sealed class ManagedBlas : IBlas
         // Columns, not rows: the forward products x·Wᵀ pack W (op(B)) at a cost comparable to their
         // multiply-adds at 32 samples, so each thread packs only its own columns of it.
         fixed (T* pa = a, pb = b, pc = c)
-            GemmThreads.Run(new ColumnBlocks<T>(wide, transA, transB, m, n, k, alpha, pa, a.Length, lda, pb, b.Length, ldb, pc, c.Length, ldc, parts, nr), parts);
+            GemmThreads.Run(new ColumnBlocks<T>(wide, narrow, transA, transB, m, n, k, alpha, pa, a.Length, lda, pb, b.Length, ldb, pc, c.Length, ldc, parts, nr), parts);
     }
 
     /// <summary>C[:, cols] += alpha · op(A) · op(B)[:, cols] for one block of columns per part (pointers into pinned spans).</summary>
-    private sealed unsafe class ColumnBlocks<T>(bool wide, Transpose transA, Transpose transB, int m, int n, int k, T alpha,
+    private sealed unsafe class ColumnBlocks<T>(bool wide, bool narrow, Transpose transA, Transpose transB, int m, int n, int k, T alpha,
         T* a, int aLength, int lda, T* b, int bLength, int ldb, T* c, int cLength, int ldc, int parts, int nr) : PartedWork(parts)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -114,17 +117,22 @@ public sealed class ManagedBlas : IBlas
             if (cols <= 0) return;
             var bs = new ReadOnlySpan<T>(b, bLength);
             var cs = new Span<T>(c, cLength);
-            Blocked(wide, transA, transB, m, cols, k, alpha, new ReadOnlySpan<T>(a, aLength), lda,
+            Blocked(wide, narrow, transA, transB, m, cols, k, alpha, new ReadOnlySpan<T>(a, aLength), lda,
                 transB == Transpose.No ? bs[j0..] : bs[(j0 * ldb)..], ldb, cs[j0..], ldc);
         }
     }
 
     /// <summary>C += alpha · op(A) · op(B), blocked, on this thread (C already scaled by beta).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Blocked<T>(bool wide, Transpose transA, Transpose transB, int m, int n, int k,
+    private static void Blocked<T>(bool wide, bool narrow, Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (narrow && GemmNarrow.Applies(transB, m, n, k, KC))
+        {
+            GemmNarrow.Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            return;
+        }
         int mr = wide ? GemmMicroKernel512.Rows : GemmMicroKernel.Rows;
         int nr = wide ? GemmMicroKernel512.Columns<T>() : GemmMicroKernel.Columns<T>();
         int kcMax = Math.Min(k, KC);
