@@ -25,14 +25,22 @@ internal static class GemmNarrow
     /// <summary>The largest dimension that makes a product narrow.</summary>
     public const int Width = 16;
 
-    /// <summary>Whether this path takes the product (k at most <paramref name="kc"/>, one k block, so C gets one addition).</summary>
-    public static bool Applies(Transpose transB, int m, int n, int k, int kc) =>
-        k <= kc && (transB == Transpose.No ? Math.Min(m, Math.Min(n, k)) <= Width : n <= Width);
+    /// <summary>
+    /// Whether this path takes the product: k at most <paramref name="kc"/> (one k block, so C gets one
+    /// addition) and a narrow m, n or k. With <paramref name="wide"/> (the 512-bit kernel), not where only
+    /// k is narrow: there the blocked path's tiles are whole at the trainer's shapes (32 x 128 at k = 10)
+    /// and its 512-bit multiply-adds do twice the work of this path's.
+    /// </summary>
+    public static bool Applies(bool wide, Transpose transB, int m, int n, int k, int kc) =>
+        k <= kc && (transB == Transpose.No ? Math.Min(m, n) <= Width || (!wide && k <= Width) : n <= Width);
 
-    /// <summary>C += alpha · op(A) · op(B) (C already scaled by beta), on this thread.</summary>
+    /// <summary>
+    /// C += alpha · op(A) · op(B) (C already scaled by beta), on this thread; with <paramref name="overwrite"/>,
+    /// C = +0 + alpha · op(A) · op(B) without reading C (beta 0: the bits of adding to a C cleared to +0, one pass fewer over C).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<T>(Transpose transA, Transpose transB, int m, int n, int k,
-        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool overwrite)
         where T : unmanaged, INumberBase<T>
     {
         int nr = 2 * Vector<T>.Count;
@@ -61,13 +69,16 @@ internal static class GemmNarrow
                 strip = buffer;
                 ld = nr;
             }
-            Strip(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols);
+            // A last strip of at most W columns takes one vector of B a step: half the multiply-adds of two.
+            if (cols * 2 <= nr) Strip<T, OneVector>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
+            else Strip<T, TwoVectors>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
         }
     }
 
     /// <summary>
-    /// C[0..m, 0..cols] += alpha · op(A)[0..m, 0..k] · B[0..k, 0..NR], B row-major with stride ldb, in
-    /// tiles of MR rows. In the last tile, rows past m repeat the last one and are not stored.
+    /// C[0..m, 0..cols] += alpha · op(A)[0..m, 0..k] · B[0..k, 0..NR] (0..W with <see cref="OneVector"/>), B
+    /// row-major with stride ldb, in tiles of MR rows. In the last tile, rows past m repeat the last one
+    /// and are not stored.
     /// </summary>
     /// <remarks>
     /// One call per strip of B, not per tile: with k = 10 a tile is only 10 steps of 12 FMAs, and a
@@ -75,15 +86,16 @@ internal static class GemmNarrow
     /// on <see cref="GemmMicroKernel"/>.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    private static void Strip<T>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int m,
-        ReadOnlySpan<T> b, int ldb, T alpha, Span<T> c, int ldc, int cols)
+    private static void Strip<T, TWidth>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int m,
+        ReadOnlySpan<T> b, int ldb, T alpha, Span<T> c, int ldc, int cols, bool overwrite)
         where T : unmanaged, INumberBase<T>
+        where TWidth : struct, IStripWidth
     {
         int w = Vector<T>.Count;
         Span<T> edge = stackalloc T[Rows * 2 * w];
         // Checked once here, not in the loops: the last row and depth of A, the last row of B's strip.
         ref T a00 = ref MemoryMarshal.GetReference(a[..((m - 1) * aRow + (k - 1) * aDepth + 1)]);
-        ref T b00 = ref MemoryMarshal.GetReference(b[..((k - 1) * ldb + 2 * w)]);
+        ref T b00 = ref MemoryMarshal.GetReference(b[..((k - 1) * ldb + (TWidth.Two ? 2 : 1) * w)]);
         for (int i0 = 0; i0 < m; i0 += Rows)
         {
             int last = Math.Min(Rows, m - i0) - 1;
@@ -100,30 +112,52 @@ internal static class GemmNarrow
             for (int p = 0; p < k; p++, q += aDepth)
             {
                 var b0 = Vector.LoadUnsafe(ref bp);
-                var b1 = Vector.LoadUnsafe(ref bp, (nuint)w);
+                var b1 = TWidth.Two ? Vector.LoadUnsafe(ref bp, (nuint)w) : default;
                 var x = new Vector<T>(Unsafe.Add(ref a0, q));
-                c00 = GemmMicroKernel.MultiplyAdd(x, b0, c00); c01 = GemmMicroKernel.MultiplyAdd(x, b1, c01);
+                c00 = GemmMicroKernel.MultiplyAdd(x, b0, c00);
+                if (TWidth.Two) c01 = GemmMicroKernel.MultiplyAdd(x, b1, c01);
                 x = new Vector<T>(Unsafe.Add(ref a1, q));
-                c10 = GemmMicroKernel.MultiplyAdd(x, b0, c10); c11 = GemmMicroKernel.MultiplyAdd(x, b1, c11);
+                c10 = GemmMicroKernel.MultiplyAdd(x, b0, c10);
+                if (TWidth.Two) c11 = GemmMicroKernel.MultiplyAdd(x, b1, c11);
                 x = new Vector<T>(Unsafe.Add(ref a2, q));
-                c20 = GemmMicroKernel.MultiplyAdd(x, b0, c20); c21 = GemmMicroKernel.MultiplyAdd(x, b1, c21);
+                c20 = GemmMicroKernel.MultiplyAdd(x, b0, c20);
+                if (TWidth.Two) c21 = GemmMicroKernel.MultiplyAdd(x, b1, c21);
                 x = new Vector<T>(Unsafe.Add(ref a3, q));
-                c30 = GemmMicroKernel.MultiplyAdd(x, b0, c30); c31 = GemmMicroKernel.MultiplyAdd(x, b1, c31);
+                c30 = GemmMicroKernel.MultiplyAdd(x, b0, c30);
+                if (TWidth.Two) c31 = GemmMicroKernel.MultiplyAdd(x, b1, c31);
                 x = new Vector<T>(Unsafe.Add(ref a4, q));
-                c40 = GemmMicroKernel.MultiplyAdd(x, b0, c40); c41 = GemmMicroKernel.MultiplyAdd(x, b1, c41);
+                c40 = GemmMicroKernel.MultiplyAdd(x, b0, c40);
+                if (TWidth.Two) c41 = GemmMicroKernel.MultiplyAdd(x, b1, c41);
                 x = new Vector<T>(Unsafe.Add(ref a5, q));
-                c50 = GemmMicroKernel.MultiplyAdd(x, b0, c50); c51 = GemmMicroKernel.MultiplyAdd(x, b1, c51);
+                c50 = GemmMicroKernel.MultiplyAdd(x, b0, c50);
+                if (TWidth.Two) c51 = GemmMicroKernel.MultiplyAdd(x, b1, c51);
                 bp = ref Unsafe.Add(ref bp, ldb);
             }
             var tile = c[(i0 * ldc)..];
-            if (last == Rows - 1 && cols == 2 * w)
-                GemmMicroKernel.AddTile(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, alpha, tile, ldc);
+            if (TWidth.Two && last == Rows - 1 && cols == 2 * w)
+                GemmMicroKernel.AddTile(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, alpha, tile, ldc, overwrite);
             else
             {
                 GemmMicroKernel.SpillTile(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, edge);
-                GemmMicroKernel.AddEdge(edge, 2 * w, alpha, tile, ldc, last + 1, cols);
+                GemmMicroKernel.AddEdge(edge, 2 * w, alpha, tile, ldc, last + 1, cols, overwrite);
             }
         }
+    }
+
+    /// <summary>How many vectors of B a step of <see cref="Strip{T, TWidth}"/> takes (a type argument, so the JIT compiles each without the other's code).</summary>
+    private interface IStripWidth
+    {
+        static abstract bool Two { get; }
+    }
+
+    private readonly struct OneVector : IStripWidth
+    {
+        public static bool Two => false;
+    }
+
+    private readonly struct TwoVectors : IStripWidth
+    {
+        public static bool Two => true;
     }
 
     /// <summary>One scratch array per thread and element type, grown as needed and kept (see ManagedBlas's Packing).</summary>

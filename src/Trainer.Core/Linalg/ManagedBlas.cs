@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Numerics.Tensors;
@@ -80,8 +81,11 @@ public sealed class ManagedBlas : IBlas
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmChecks.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        // A narrow product with beta 0 writes C itself (+0 + alpha·sum, the bits of adding to a cleared C):
+        // at k = 10 clearing C first is a pass over C as long as a third of the multiply-adds.
+        bool overwrite = narrow && beta == T.Zero && alpha != T.Zero && k > 0 && GemmNarrow.Applies(wide, transB, m, n, k, KC);
         // NOTE: beta == 0 must overwrite C, not multiply it: NaNs in an uninitialised C are ignored.
-        for (int i = 0; i < m; i++)
+        for (int i = 0; i < m && !overwrite; i++)
         {
             var row = c.Slice(i * ldc, n);
             if (beta == T.Zero) row.Clear();
@@ -92,7 +96,7 @@ public sealed class ManagedBlas : IBlas
         int parts = (long)m * n * k < ParallelWork ? 1 : Math.Min(threads, n / nr);
         if (parts <= 1)
         {
-            Blocked(wide, narrow, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            Blocked(wide, narrow, overwrite, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
             return;
         }
         // NOTE: by blocks of columns of C, each its own product op(A)·op(B)[:, cols]: an element of C
@@ -100,11 +104,11 @@ public sealed class ManagedBlas : IBlas
         // Columns, not rows: the forward products x·Wᵀ pack W (op(B)) at a cost comparable to their
         // multiply-adds at 32 samples, so each thread packs only its own columns of it.
         fixed (T* pa = a, pb = b, pc = c)
-            GemmThreads.Run(new ColumnBlocks<T>(wide, narrow, transA, transB, m, n, k, alpha, pa, a.Length, lda, pb, b.Length, ldb, pc, c.Length, ldc, parts, nr), parts);
+            GemmThreads.Run(new ColumnBlocks<T>(wide, narrow, overwrite, transA, transB, m, n, k, alpha, pa, a.Length, lda, pb, b.Length, ldb, pc, c.Length, ldc, parts, nr), parts);
     }
 
     /// <summary>C[:, cols] += alpha · op(A) · op(B)[:, cols] for one block of columns per part (pointers into pinned spans).</summary>
-    private sealed unsafe class ColumnBlocks<T>(bool wide, bool narrow, Transpose transA, Transpose transB, int m, int n, int k, T alpha,
+    private sealed unsafe class ColumnBlocks<T>(bool wide, bool narrow, bool overwrite, Transpose transA, Transpose transB, int m, int n, int k, T alpha,
         T* a, int aLength, int lda, T* b, int bLength, int ldb, T* c, int cLength, int ldc, int parts, int nr) : PartedWork(parts)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -117,22 +121,26 @@ public sealed class ManagedBlas : IBlas
             if (cols <= 0) return;
             var bs = new ReadOnlySpan<T>(b, bLength);
             var cs = new Span<T>(c, cLength);
-            Blocked(wide, narrow, transA, transB, m, cols, k, alpha, new ReadOnlySpan<T>(a, aLength), lda,
+            Blocked(wide, narrow, overwrite, transA, transB, m, cols, k, alpha, new ReadOnlySpan<T>(a, aLength), lda,
                 transB == Transpose.No ? bs[j0..] : bs[(j0 * ldb)..], ldb, cs[j0..], ldc);
         }
     }
 
-    /// <summary>C += alpha · op(A) · op(B), blocked, on this thread (C already scaled by beta).</summary>
+    /// <summary>
+    /// C += alpha · op(A) · op(B), blocked, on this thread (C already scaled by beta, unless <paramref name="overwrite"/>:
+    /// then the product is narrow, and so is every block of its columns, and GemmNarrow writes C).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Blocked<T>(bool wide, bool narrow, Transpose transA, Transpose transB, int m, int n, int k,
+    private static void Blocked<T>(bool wide, bool narrow, bool overwrite, Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (narrow && GemmNarrow.Applies(transB, m, n, k, KC))
+        if (narrow && GemmNarrow.Applies(wide, transB, m, n, k, KC))
         {
-            GemmNarrow.Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            GemmNarrow.Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, overwrite);
             return;
         }
+        Debug.Assert(!overwrite, "only the narrow path writes C without its beta pass");
         int mr = wide ? GemmMicroKernel512.Rows : GemmMicroKernel.Rows;
         int nr = wide ? GemmMicroKernel512.Columns<T>() : GemmMicroKernel.Columns<T>();
         int kcMax = Math.Min(k, KC);
