@@ -141,7 +141,7 @@ internal static class GemmMicroKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddRow<T>(ref T row, Vector<T> alpha, Vector<T> lo, Vector<T> hi, bool overwrite)
+    internal static void AddRow<T>(ref T row, Vector<T> alpha, Vector<T> lo, Vector<T> hi, bool overwrite)
         where T : unmanaged, INumberBase<T>
     {
         int w = Vector<T>.Count;

@@ -70,15 +70,30 @@ internal static class GemmNarrow
                 ld = nr;
             }
             // A last strip of at most W columns takes one vector of B a step: half the multiply-adds of two.
-            if (cols * 2 <= nr) Strip<T, OneVector>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
-            else Strip<T, TwoVectors>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
+            if (cols * 2 <= nr) Strips<T, OneVector>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
+            else Strips<T, TwoVectors>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
         }
     }
 
     /// <summary>
-    /// C[0..m, 0..cols] += alpha · op(A)[0..m, 0..k] · B[0..k, 0..NR] (0..W with <see cref="OneVector"/>), B
-    /// row-major with stride ldb, in tiles of MR rows. In the last tile, rows past m repeat the last one
-    /// and are not stored.
+    /// One strip of B against all m rows: tiles of 6 rows, and of 4 where that wastes fewer rows
+    /// (m = 32 as 6+6+6+6+4+4, m = 10 as 6+4; a tile of 6 for 2 rows does the work of 6).
+    /// </summary>
+    private static void Strips<T, TWidth>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int m,
+        ReadOnlySpan<T> b, int ldb, T alpha, Span<T> c, int ldc, int cols, bool overwrite)
+        where T : unmanaged, INumberBase<T>
+        where TWidth : struct, IStripWidth
+    {
+        int r = m % Rows;
+        int byFour = r == 0 || r == 5 ? 0 : r <= 2 && m > Rows ? r + Rows : r;
+        if (m > byFour) Strip<T, TWidth, SixRows>(k, a, aRow, aDepth, 0, m - byFour, b, ldb, alpha, c, ldc, cols, overwrite);
+        if (byFour > 0) Strip<T, TWidth, FourRows>(k, a, aRow, aDepth, m - byFour, m, b, ldb, alpha, c, ldc, cols, overwrite);
+    }
+
+    /// <summary>
+    /// C[i0..i1, 0..cols] += alpha · op(A)[i0..i1, 0..k] · B[0..k, 0..NR] (0..W with <see cref="OneVector"/>), B
+    /// row-major with stride ldb, in tiles of 6 rows (4 with <see cref="FourRows"/>). In the last tile, rows
+    /// past i1 repeat the last one and are not stored.
     /// </summary>
     /// <remarks>
     /// One call per strip of B, not per tile: with k = 10 a tile is only 10 steps of 12 FMAs, and a
@@ -86,19 +101,21 @@ internal static class GemmNarrow
     /// on <see cref="GemmMicroKernel"/>.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    private static void Strip<T, TWidth>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int m,
+    private static void Strip<T, TWidth, TRows>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int i0, int i1,
         ReadOnlySpan<T> b, int ldb, T alpha, Span<T> c, int ldc, int cols, bool overwrite)
         where T : unmanaged, INumberBase<T>
         where TWidth : struct, IStripWidth
+        where TRows : struct, IStripRows
     {
         int w = Vector<T>.Count;
         Span<T> edge = stackalloc T[Rows * 2 * w];
         // Checked once here, not in the loops: the last row and depth of A, the last row of B's strip.
-        ref T a00 = ref MemoryMarshal.GetReference(a[..((m - 1) * aRow + (k - 1) * aDepth + 1)]);
+        ref T a00 = ref MemoryMarshal.GetReference(a[..((i1 - 1) * aRow + (k - 1) * aDepth + 1)]);
         ref T b00 = ref MemoryMarshal.GetReference(b[..((k - 1) * ldb + (TWidth.Two ? 2 : 1) * w)]);
-        for (int i0 = 0; i0 < m; i0 += Rows)
+        int height = TRows.Six ? 6 : 4;
+        for (; i0 < i1; i0 += height)
         {
-            int last = Math.Min(Rows, m - i0) - 1;
+            int last = Math.Min(height, i1 - i0) - 1;
             ref T a0 = ref Unsafe.Add(ref a00, i0 * aRow);
             ref T a1 = ref Unsafe.Add(ref a0, Math.Min(1, last) * aRow);
             ref T a2 = ref Unsafe.Add(ref a0, Math.Min(2, last) * aRow);
@@ -125,17 +142,29 @@ internal static class GemmNarrow
                 x = new Vector<T>(Unsafe.Add(ref a3, q));
                 c30 = GemmMicroKernel.MultiplyAdd(x, b0, c30);
                 if (TWidth.Two) c31 = GemmMicroKernel.MultiplyAdd(x, b1, c31);
-                x = new Vector<T>(Unsafe.Add(ref a4, q));
-                c40 = GemmMicroKernel.MultiplyAdd(x, b0, c40);
-                if (TWidth.Two) c41 = GemmMicroKernel.MultiplyAdd(x, b1, c41);
-                x = new Vector<T>(Unsafe.Add(ref a5, q));
-                c50 = GemmMicroKernel.MultiplyAdd(x, b0, c50);
-                if (TWidth.Two) c51 = GemmMicroKernel.MultiplyAdd(x, b1, c51);
+                if (TRows.Six)
+                {
+                    x = new Vector<T>(Unsafe.Add(ref a4, q));
+                    c40 = GemmMicroKernel.MultiplyAdd(x, b0, c40);
+                    if (TWidth.Two) c41 = GemmMicroKernel.MultiplyAdd(x, b1, c41);
+                    x = new Vector<T>(Unsafe.Add(ref a5, q));
+                    c50 = GemmMicroKernel.MultiplyAdd(x, b0, c50);
+                    if (TWidth.Two) c51 = GemmMicroKernel.MultiplyAdd(x, b1, c51);
+                }
                 bp = ref Unsafe.Add(ref bp, ldb);
             }
             var tile = c[(i0 * ldc)..];
-            if (TWidth.Two && last == Rows - 1 && cols == 2 * w)
+            if (TWidth.Two && TRows.Six && last == Rows - 1 && cols == 2 * w)
                 GemmMicroKernel.AddTile(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, alpha, tile, ldc, overwrite);
+            else if (TWidth.Two && !TRows.Six && last == 3 && cols == 2 * w)
+            {
+                var scale = new Vector<T>(alpha);
+                ref T c0 = ref MemoryMarshal.GetReference(tile[..(3 * ldc + 2 * w)]);
+                GemmMicroKernel.AddRow(ref c0, scale, c00, c01, overwrite);
+                GemmMicroKernel.AddRow(ref Unsafe.Add(ref c0, ldc), scale, c10, c11, overwrite);
+                GemmMicroKernel.AddRow(ref Unsafe.Add(ref c0, 2 * ldc), scale, c20, c21, overwrite);
+                GemmMicroKernel.AddRow(ref Unsafe.Add(ref c0, 3 * ldc), scale, c30, c31, overwrite);
+            }
             else
             {
                 GemmMicroKernel.SpillTile(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, edge);
@@ -144,7 +173,7 @@ internal static class GemmNarrow
         }
     }
 
-    /// <summary>How many vectors of B a step of <see cref="Strip{T, TWidth}"/> takes (a type argument, so the JIT compiles each without the other's code).</summary>
+    /// <summary>How many vectors of B a step of <see cref="Strip{T, TWidth, TRows}"/> takes (a type argument, so the JIT compiles each without the other's code).</summary>
     private interface IStripWidth
     {
         static abstract bool Two { get; }
@@ -158,6 +187,22 @@ internal static class GemmNarrow
     private readonly struct TwoVectors : IStripWidth
     {
         public static bool Two => true;
+    }
+
+    /// <summary>Whether a tile of <see cref="Strip{T, TWidth, TRows}"/> has 6 rows or 4 (a type argument, as <see cref="IStripWidth"/>).</summary>
+    private interface IStripRows
+    {
+        static abstract bool Six { get; }
+    }
+
+    private readonly struct FourRows : IStripRows
+    {
+        public static bool Six => false;
+    }
+
+    private readonly struct SixRows : IStripRows
+    {
+        public static bool Six => true;
     }
 
     /// <summary>One scratch array per thread and element type, grown as needed and kept (see ManagedBlas's Packing).</summary>

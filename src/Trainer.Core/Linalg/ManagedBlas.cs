@@ -83,7 +83,7 @@ public sealed class ManagedBlas : IBlas
         GemmChecks.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
         // A narrow product with beta 0 writes C itself (+0 + alpha·sum, the bits of adding to a cleared C):
         // at k = 10 clearing C first is a pass over C as long as a third of the multiply-adds.
-        bool overwrite = narrow && beta == T.Zero && alpha != T.Zero && k > 0 && GemmNarrow.Applies(wide, transB, m, n, k, KC);
+        bool overwrite = beta == T.Zero && k > 0 && Narrow(narrow, wide, transB, m, n, k, alpha);
         // NOTE: beta == 0 must overwrite C, not multiply it: NaNs in an uninitialised C are ignored.
         for (int i = 0; i < m && !overwrite; i++)
         {
@@ -135,7 +135,7 @@ public sealed class ManagedBlas : IBlas
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (narrow && GemmNarrow.Applies(wide, transB, m, n, k, KC))
+        if (Narrow(narrow, wide, transB, m, n, k, alpha))
         {
             GemmNarrow.Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, overwrite);
             return;
@@ -220,6 +220,14 @@ public sealed class ManagedBlas : IBlas
             else GemmPacking.Transposed(b[(j * ldb + pc)..], ldb, cols, kc, nr, panel);                           // row j of B, contiguous in p
         }
     }
+
+    /// <summary>
+    /// Whether GemmNarrow takes the product. Alpha 1 only: its tiles differ from the blocked path's, whose
+    /// edge tiles add alpha · sum to C unfused and whole tiles fused; with alpha 1 both round as C + sum.
+    /// </summary>
+    private static bool Narrow<T>(bool narrow, bool wide, Transpose transB, int m, int n, int k, T alpha)
+        where T : IFloatingPointIeee754<T> =>
+        narrow && alpha == T.One && GemmNarrow.Applies(wide, transB, m, n, k, KC);
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 }
