@@ -8,10 +8,12 @@ namespace Trainer.Core.Linalg;
 /// <see cref="ManagedBlas"/>'s path for narrow products (the output layer's: n, k or m up to
 /// <see cref="Width"/>, k within one k block): no packing of op(A), and op(B) read in place where its
 /// rows are contiguous. Every element of C gets the same chain of fused multiply-adds over p from zero,
-/// added to C once, as in the blocked path, so the bits are the same.
+/// added to C once, as in the blocked path, so the bits are the same (ManagedBlas sends it products
+/// with alpha 1 only, where adding alpha · sum fused, as whole tiles do, or not, as edge tiles do, rounds
+/// alike: its tiles are not the blocked path's).
 /// </summary>
 /// <remarks>
-/// Legend: W = Vector&lt;T&gt;.Count, MR = <see cref="Rows"/> = 6, NR = 2W; op(A) m x k, op(B) k x n, C m x n.
+/// Legend: W = Vector&lt;T&gt;.Count, MR = <see cref="Rows"/> = 6 (or 4), NR = 2W (or W); op(A) m x k, op(B) k x n, C m x n.
 /// NOTE: why not the blocked path. At these sizes the packing is a large share of the work: in a·W2ᵀ
 /// (32 x 10 x 100) each packed value of a is used by only 10 columns, and in δ·W2 (k = 10) each packed
 /// value of W2 by 32 rows over a k loop of 10 steps. Here op(A) is broadcast from where it lies (row i
@@ -70,8 +72,8 @@ internal static class GemmNarrow
                 ld = nr;
             }
             // A last strip of at most W columns takes one vector of B a step: half the multiply-adds of two.
-            if (cols * 2 <= nr) Strips<T, OneVector>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
-            else Strips<T, TwoVectors>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
+            if (cols * 2 <= nr) Strips<T, No>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
+            else Strips<T, Yes>(k, a, aRow, aDepth, m, strip, ld, alpha, c[j0..], ldc, cols, overwrite);
         }
     }
 
@@ -79,21 +81,21 @@ internal static class GemmNarrow
     /// One strip of B against all m rows: tiles of 6 rows, and of 4 where that wastes fewer rows
     /// (m = 32 as 6+6+6+6+4+4, m = 10 as 6+4; a tile of 6 for 2 rows does the work of 6).
     /// </summary>
-    private static void Strips<T, TWidth>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int m,
+    private static void Strips<T, TTwo>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int m,
         ReadOnlySpan<T> b, int ldb, T alpha, Span<T> c, int ldc, int cols, bool overwrite)
         where T : unmanaged, INumberBase<T>
-        where TWidth : struct, IStripWidth
+        where TTwo : struct, IFlag
     {
         int r = m % Rows;
         int byFour = r == 0 || r == 5 ? 0 : r <= 2 && m > Rows ? r + Rows : r;
-        if (m > byFour) Strip<T, TWidth, SixRows>(k, a, aRow, aDepth, 0, m - byFour, b, ldb, alpha, c, ldc, cols, overwrite);
-        if (byFour > 0) Strip<T, TWidth, FourRows>(k, a, aRow, aDepth, m - byFour, m, b, ldb, alpha, c, ldc, cols, overwrite);
+        if (m > byFour) Strip<T, TTwo, Yes>(k, a, aRow, aDepth, 0, m - byFour, b, ldb, alpha, c, ldc, cols, overwrite);
+        if (byFour > 0) Strip<T, TTwo, No>(k, a, aRow, aDepth, m - byFour, m, b, ldb, alpha, c, ldc, cols, overwrite);
     }
 
     /// <summary>
-    /// C[i0..i1, 0..cols] += alpha · op(A)[i0..i1, 0..k] · B[0..k, 0..NR] (0..W with <see cref="OneVector"/>), B
-    /// row-major with stride ldb, in tiles of 6 rows (4 with <see cref="FourRows"/>). In the last tile, rows
-    /// past i1 repeat the last one and are not stored.
+    /// C[i0..i1, 0..cols] += alpha · op(A)[i0..i1, 0..k] · B[0..k, 0..NR] (0..W unless <typeparamref name="TTwo"/>),
+    /// B row-major with stride ldb, in tiles of 6 rows (4 unless <typeparamref name="TSix"/>). In the last tile,
+    /// rows past i1 repeat the last one and are not stored.
     /// </summary>
     /// <remarks>
     /// One call per strip of B, not per tile: with k = 10 a tile is only 10 steps of 12 FMAs, and a
@@ -101,18 +103,18 @@ internal static class GemmNarrow
     /// on <see cref="GemmMicroKernel"/>.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    private static void Strip<T, TWidth, TRows>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int i0, int i1,
+    private static void Strip<T, TTwo, TSix>(int k, ReadOnlySpan<T> a, int aRow, int aDepth, int i0, int i1,
         ReadOnlySpan<T> b, int ldb, T alpha, Span<T> c, int ldc, int cols, bool overwrite)
         where T : unmanaged, INumberBase<T>
-        where TWidth : struct, IStripWidth
-        where TRows : struct, IStripRows
+        where TTwo : struct, IFlag
+        where TSix : struct, IFlag
     {
         int w = Vector<T>.Count;
         Span<T> edge = stackalloc T[Rows * 2 * w];
         // Checked once here, not in the loops: the last row and depth of A, the last row of B's strip.
         ref T a00 = ref MemoryMarshal.GetReference(a[..((i1 - 1) * aRow + (k - 1) * aDepth + 1)]);
-        ref T b00 = ref MemoryMarshal.GetReference(b[..((k - 1) * ldb + (TWidth.Two ? 2 : 1) * w)]);
-        int height = TRows.Six ? 6 : 4;
+        ref T b00 = ref MemoryMarshal.GetReference(b[..((k - 1) * ldb + (TTwo.Value ? 2 : 1) * w)]);
+        int height = TSix.Value ? 6 : 4;
         for (; i0 < i1; i0 += height)
         {
             int last = Math.Min(height, i1 - i0) - 1;
@@ -129,34 +131,34 @@ internal static class GemmNarrow
             for (int p = 0; p < k; p++, q += aDepth)
             {
                 var b0 = Vector.LoadUnsafe(ref bp);
-                var b1 = TWidth.Two ? Vector.LoadUnsafe(ref bp, (nuint)w) : default;
+                var b1 = TTwo.Value ? Vector.LoadUnsafe(ref bp, (nuint)w) : default;
                 var x = new Vector<T>(Unsafe.Add(ref a0, q));
                 c00 = GemmMicroKernel.MultiplyAdd(x, b0, c00);
-                if (TWidth.Two) c01 = GemmMicroKernel.MultiplyAdd(x, b1, c01);
+                if (TTwo.Value) c01 = GemmMicroKernel.MultiplyAdd(x, b1, c01);
                 x = new Vector<T>(Unsafe.Add(ref a1, q));
                 c10 = GemmMicroKernel.MultiplyAdd(x, b0, c10);
-                if (TWidth.Two) c11 = GemmMicroKernel.MultiplyAdd(x, b1, c11);
+                if (TTwo.Value) c11 = GemmMicroKernel.MultiplyAdd(x, b1, c11);
                 x = new Vector<T>(Unsafe.Add(ref a2, q));
                 c20 = GemmMicroKernel.MultiplyAdd(x, b0, c20);
-                if (TWidth.Two) c21 = GemmMicroKernel.MultiplyAdd(x, b1, c21);
+                if (TTwo.Value) c21 = GemmMicroKernel.MultiplyAdd(x, b1, c21);
                 x = new Vector<T>(Unsafe.Add(ref a3, q));
                 c30 = GemmMicroKernel.MultiplyAdd(x, b0, c30);
-                if (TWidth.Two) c31 = GemmMicroKernel.MultiplyAdd(x, b1, c31);
-                if (TRows.Six)
+                if (TTwo.Value) c31 = GemmMicroKernel.MultiplyAdd(x, b1, c31);
+                if (TSix.Value)
                 {
                     x = new Vector<T>(Unsafe.Add(ref a4, q));
                     c40 = GemmMicroKernel.MultiplyAdd(x, b0, c40);
-                    if (TWidth.Two) c41 = GemmMicroKernel.MultiplyAdd(x, b1, c41);
+                    if (TTwo.Value) c41 = GemmMicroKernel.MultiplyAdd(x, b1, c41);
                     x = new Vector<T>(Unsafe.Add(ref a5, q));
                     c50 = GemmMicroKernel.MultiplyAdd(x, b0, c50);
-                    if (TWidth.Two) c51 = GemmMicroKernel.MultiplyAdd(x, b1, c51);
+                    if (TTwo.Value) c51 = GemmMicroKernel.MultiplyAdd(x, b1, c51);
                 }
                 bp = ref Unsafe.Add(ref bp, ldb);
             }
             var tile = c[(i0 * ldc)..];
-            if (TWidth.Two && TRows.Six && last == Rows - 1 && cols == 2 * w)
+            if (TTwo.Value && TSix.Value && last == Rows - 1 && cols == 2 * w)
                 GemmMicroKernel.AddTile(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, alpha, tile, ldc, overwrite);
-            else if (TWidth.Two && !TRows.Six && last == 3 && cols == 2 * w)
+            else if (TTwo.Value && !TSix.Value && last == 3 && cols == 2 * w)
             {
                 var scale = new Vector<T>(alpha);
                 ref T c0 = ref MemoryMarshal.GetReference(tile[..(3 * ldc + 2 * w)]);
@@ -173,36 +175,20 @@ internal static class GemmNarrow
         }
     }
 
-    /// <summary>How many vectors of B a step of <see cref="Strip{T, TWidth, TRows}"/> takes (a type argument, so the JIT compiles each without the other's code).</summary>
-    private interface IStripWidth
+    /// <summary>A yes/no as a type argument: the JIT compiles a generic method once per value, without the other's code.</summary>
+    private interface IFlag
     {
-        static abstract bool Two { get; }
+        static abstract bool Value { get; }
     }
 
-    private readonly struct OneVector : IStripWidth
+    private readonly struct Yes : IFlag
     {
-        public static bool Two => false;
+        public static bool Value => true;
     }
 
-    private readonly struct TwoVectors : IStripWidth
+    private readonly struct No : IFlag
     {
-        public static bool Two => true;
-    }
-
-    /// <summary>Whether a tile of <see cref="Strip{T, TWidth, TRows}"/> has 6 rows or 4 (a type argument, as <see cref="IStripWidth"/>).</summary>
-    private interface IStripRows
-    {
-        static abstract bool Six { get; }
-    }
-
-    private readonly struct FourRows : IStripRows
-    {
-        public static bool Six => false;
-    }
-
-    private readonly struct SixRows : IStripRows
-    {
-        public static bool Six => true;
+        public static bool Value => false;
     }
 
     /// <summary>One scratch array per thread and element type, grown as needed and kept (see ManagedBlas's Packing).</summary>
