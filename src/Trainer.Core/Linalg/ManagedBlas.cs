@@ -12,7 +12,9 @@ namespace Trainer.Core.Linalg;
 /// <see cref="Vector{T}"/> (<see cref="GemmMicroKernel"/>); single-threaded. Both give every element
 /// of C the same operations, so the bits do not depend on which one runs. A large product is cut
 /// into blocks of columns of C, one per thread (<see cref="Threads"/>); that too leaves every
-/// element's operations as they were, so the bits do not depend on the thread count either.
+/// element's operations as they were, so the bits do not depend on the thread count either. Narrow
+/// products (the output layer's: n, k or m up to 16) skip the packing (<see cref="GemmNarrow"/>), again
+/// with the same operations per element.
 /// </summary>
 /// <remarks>
 /// Hand-written because MathNet's managed provider is ~5x slower than OpenBLAS on the seed step
