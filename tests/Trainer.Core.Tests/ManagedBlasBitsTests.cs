@@ -55,7 +55,7 @@ public class ManagedBlasBitsTests
     }
 
     /// <summary>C = op(A)·op(B), element by element in the promised order (alpha 1, beta 0).</summary>
-    private static T[] Reference<T>(Transpose ta, Transpose tb, int m, int n, int k, T[] a, int lda, T[] b, int ldb, Func<T, T, T, T> fma)
+    internal static T[] Reference<T>(Transpose ta, Transpose tb, int m, int n, int k, T[] a, int lda, T[] b, int ldb, Func<T, T, T, T> fma)
         where T : struct, System.Numerics.IFloatingPointIeee754<T>
     {
         int kc = new ManagedBlas().SinglePassDepth;

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 using X86Fma = System.Runtime.Intrinsics.X86.Fma;
 
@@ -60,48 +61,92 @@ internal static class GemmMicroKernel
             b = ref Unsafe.Add(ref b, 2 * w);
         }
 
-        var scale = new Vector<T>(alpha);
         if (rows == Rows && cols == 2 * w)
         {
-            ref T c0 = ref MemoryMarshal.GetReference(c[..((Rows - 1) * ldc + 2 * w)]);
-            AddRow(ref c0, scale, c00, c01);
-            AddRow(ref Unsafe.Add(ref c0, ldc), scale, c10, c11);
-            AddRow(ref Unsafe.Add(ref c0, 2 * ldc), scale, c20, c21);
-            AddRow(ref Unsafe.Add(ref c0, 3 * ldc), scale, c30, c31);
-            AddRow(ref Unsafe.Add(ref c0, 4 * ldc), scale, c40, c41);
-            AddRow(ref Unsafe.Add(ref c0, 5 * ldc), scale, c50, c51);
+            AddTile(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, alpha, c, ldc, overwrite: false);
             return;
         }
         // Edge tile: spill to the stack, add the valid rows x cols part.
         Span<T> tile = stackalloc T[Rows * 2 * w];
-        ref T t = ref MemoryMarshal.GetReference(tile);
+        SpillTile(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, tile);
+        AddEdge(tile, 2 * w, alpha, c, ldc, rows, cols);
+    }
+
+    /// <summary>
+    /// C[0..Rows, 0..2W] += alpha · the accumulators (a whole tile), fused: FMA(alpha, sum, c); with
+    /// <paramref name="overwrite"/>, FMA(alpha, sum, +0) without reading C, the same bits as on a C cleared to +0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void AddTile<T>(Vector<T> c00, Vector<T> c01, Vector<T> c10, Vector<T> c11, Vector<T> c20, Vector<T> c21,
+        Vector<T> c30, Vector<T> c31, Vector<T> c40, Vector<T> c41, Vector<T> c50, Vector<T> c51, T alpha, Span<T> c, int ldc, bool overwrite)
+        where T : unmanaged, INumberBase<T>
+    {
+        var scale = new Vector<T>(alpha);
+        ref T c0 = ref MemoryMarshal.GetReference(c[..((Rows - 1) * ldc + 2 * Vector<T>.Count)]);
+        AddRow(ref c0, scale, c00, c01, overwrite);
+        AddRow(ref Unsafe.Add(ref c0, ldc), scale, c10, c11, overwrite);
+        AddRow(ref Unsafe.Add(ref c0, 2 * ldc), scale, c20, c21, overwrite);
+        AddRow(ref Unsafe.Add(ref c0, 3 * ldc), scale, c30, c31, overwrite);
+        AddRow(ref Unsafe.Add(ref c0, 4 * ldc), scale, c40, c41, overwrite);
+        AddRow(ref Unsafe.Add(ref c0, 5 * ldc), scale, c50, c51, overwrite);
+    }
+
+    /// <summary>The accumulators into <paramref name="tile"/>, row-major, 2W wide (an edge tile, for <see cref="AddEdge"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void SpillTile<T>(Vector<T> c00, Vector<T> c01, Vector<T> c10, Vector<T> c11, Vector<T> c20, Vector<T> c21,
+        Vector<T> c30, Vector<T> c31, Vector<T> c40, Vector<T> c41, Vector<T> c50, Vector<T> c51, Span<T> tile)
+        where T : unmanaged, INumberBase<T>
+    {
+        int w = Vector<T>.Count;
+        ref T t = ref MemoryMarshal.GetReference(tile[..(Rows * 2 * w)]);
         Spill(ref t, c00, c01);
         Spill(ref Unsafe.Add(ref t, 2 * w), c10, c11);
         Spill(ref Unsafe.Add(ref t, 4 * w), c20, c21);
         Spill(ref Unsafe.Add(ref t, 6 * w), c30, c31);
         Spill(ref Unsafe.Add(ref t, 8 * w), c40, c41);
         Spill(ref Unsafe.Add(ref t, 10 * w), c50, c51);
-        AddEdge(tile, 2 * w, alpha, c, ldc, rows, cols);
     }
 
-    /// <summary>C[0..rows, 0..cols] += alpha · tile (row-major, <paramref name="width"/> wide): an edge tile's valid part, in both kernels.</summary>
-    internal static void AddEdge<T>(ReadOnlySpan<T> tile, int width, T alpha, Span<T> c, int ldc, int rows, int cols)
+    /// <summary>
+    /// C[0..rows, 0..cols] += alpha · tile (row-major, <paramref name="width"/> wide): an edge tile's valid part, in
+    /// every kernel; with <paramref name="overwrite"/>, +0 + alpha · tile without reading C (as on a C cleared to +0).
+    /// </summary>
+    /// <remarks>
+    /// Whole vectors of a row first, then element by element: the same operations (a product, rounded,
+    /// then a sum, not fused) either way. At the output layer's shapes (n = 10) most tiles are edge tiles.
+    /// </remarks>
+    internal static void AddEdge<T>(ReadOnlySpan<T> tile, int width, T alpha, Span<T> c, int ldc, int rows, int cols, bool overwrite = false)
         where T : unmanaged, INumberBase<T>
     {
+        int w = Vector<T>.Count;
+        var scale = new Vector<T>(alpha);
         for (int r = 0; r < rows; r++)
         {
             var cr = c.Slice(r * ldc, cols);
-            for (int j = 0; j < cols; j++) cr[j] += alpha * tile[r * width + j];
+            var tr = tile.Slice(r * width, cols);
+            int j = 0;
+            for (; j + w <= cols; j += w)
+            {
+                var sum = overwrite ? Vector<T>.Zero : Vector.LoadUnsafe(ref cr[j]);
+                (sum + scale * Vector.LoadUnsafe(ref MemoryMarshal.GetReference(tr[j..]))).StoreUnsafe(ref cr[j]);
+            }
+            if (Vector128.IsHardwareAccelerated && j + Vector128<T>.Count <= cols)
+            {
+                var sum = overwrite ? Vector128<T>.Zero : Vector128.LoadUnsafe(ref cr[j]);
+                (sum + Vector128.Create(alpha) * Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(tr[j..]))).StoreUnsafe(ref cr[j]);
+                j += Vector128<T>.Count;
+            }
+            for (; j < cols; j++) cr[j] = (overwrite ? T.Zero : cr[j]) + alpha * tr[j];
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddRow<T>(ref T row, Vector<T> alpha, Vector<T> lo, Vector<T> hi)
+    internal static void AddRow<T>(ref T row, Vector<T> alpha, Vector<T> lo, Vector<T> hi, bool overwrite)
         where T : unmanaged, INumberBase<T>
     {
         int w = Vector<T>.Count;
-        Vector.StoreUnsafe(MultiplyAdd(alpha, lo, Vector.LoadUnsafe(ref row)), ref row);
-        Vector.StoreUnsafe(MultiplyAdd(alpha, hi, Vector.LoadUnsafe(ref row, (nuint)w)), ref row, (nuint)w);
+        Vector.StoreUnsafe(MultiplyAdd(alpha, lo, overwrite ? Vector<T>.Zero : Vector.LoadUnsafe(ref row)), ref row);
+        Vector.StoreUnsafe(MultiplyAdd(alpha, hi, overwrite ? Vector<T>.Zero : Vector.LoadUnsafe(ref row, (nuint)w)), ref row, (nuint)w);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -120,7 +165,7 @@ internal static class GemmMicroKernel
     /// branches it leaves in the loop push the accumulators out of registers (measured: 4x slower).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<T> MultiplyAdd<T>(Vector<T> a, Vector<T> b, Vector<T> c)
+    internal static Vector<T> MultiplyAdd<T>(Vector<T> a, Vector<T> b, Vector<T> c)
         where T : unmanaged, INumberBase<T>
     {
         if (X86Fma.IsSupported || AdvSimd.IsSupported)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Numerics.Tensors;
@@ -11,7 +12,9 @@ namespace Trainer.Core.Linalg;
 /// <see cref="Vector{T}"/> (<see cref="GemmMicroKernel"/>); single-threaded. Both give every element
 /// of C the same operations, so the bits do not depend on which one runs. A large product is cut
 /// into blocks of columns of C, one per thread (<see cref="Threads"/>); that too leaves every
-/// element's operations as they were, so the bits do not depend on the thread count either.
+/// element's operations as they were, so the bits do not depend on the thread count either. Narrow
+/// products (the output layer's: n, k or m up to 16) skip the packing (<see cref="GemmNarrow"/>), again
+/// with the same operations per element.
 /// </summary>
 /// <remarks>
 /// Hand-written because MathNet's managed provider is ~5x slower than OpenBLAS on the seed step
@@ -34,13 +37,16 @@ public sealed class ManagedBlas : IBlas
 
     // Whether the 512-bit kernel runs: where the CPU has AVX-512, unless a test asks for the other.
     private readonly bool _wide;
+    // Whether narrow products take GemmNarrow's path (always, unless a test compares it with the blocked one).
+    private readonly bool _narrow;
     private int _threads;
 
     public ManagedBlas() : this(Vector512.IsHardwareAccelerated, threads: 1) { }
 
-    internal ManagedBlas(bool wide, int threads = 1)
+    internal ManagedBlas(bool wide, int threads = 1, bool narrow = true)
     {
         _wide = wide;
+        _narrow = narrow;
         SetThreads(threads);
     }
 
@@ -62,23 +68,26 @@ public sealed class ManagedBlas : IBlas
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
         double beta, Span<double> c, int ldc)
-        => Kernel(_wide, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Kernel(_wide, _narrow, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
-        => Kernel(_wide, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Kernel(_wide, _narrow, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     // Shapes: op(A) m x k, op(B) k x n, C m x n; all row-major.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel<T>(bool wide, int threads, Transpose transA, Transpose transB, int m, int n, int k,
+    private static unsafe void Kernel<T>(bool wide, bool narrow, int threads, Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmChecks.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        // A narrow product with beta 0 writes C itself (+0 + alpha·sum, the bits of adding to a cleared C):
+        // at k = 10 clearing C first is a pass over C as long as a third of the multiply-adds.
+        bool overwrite = beta == T.Zero && k > 0 && Narrow(narrow, wide, transB, m, n, k, alpha);
         // NOTE: beta == 0 must overwrite C, not multiply it: NaNs in an uninitialised C are ignored.
-        for (int i = 0; i < m; i++)
+        for (int i = 0; i < m && !overwrite; i++)
         {
             var row = c.Slice(i * ldc, n);
             if (beta == T.Zero) row.Clear();
@@ -89,7 +98,7 @@ public sealed class ManagedBlas : IBlas
         int parts = (long)m * n * k < ParallelWork ? 1 : Math.Min(threads, n / nr);
         if (parts <= 1)
         {
-            Blocked(wide, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            Blocked(wide, narrow, overwrite, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
             return;
         }
         // NOTE: by blocks of columns of C, each its own product op(A)·op(B)[:, cols]: an element of C
@@ -97,11 +106,11 @@ public sealed class ManagedBlas : IBlas
         // Columns, not rows: the forward products x·Wᵀ pack W (op(B)) at a cost comparable to their
         // multiply-adds at 32 samples, so each thread packs only its own columns of it.
         fixed (T* pa = a, pb = b, pc = c)
-            GemmThreads.Run(new ColumnBlocks<T>(wide, transA, transB, m, n, k, alpha, pa, a.Length, lda, pb, b.Length, ldb, pc, c.Length, ldc, parts, nr), parts);
+            GemmThreads.Run(new ColumnBlocks<T>(wide, narrow, overwrite, transA, transB, m, n, k, alpha, pa, a.Length, lda, pb, b.Length, ldb, pc, c.Length, ldc, parts, nr), parts);
     }
 
     /// <summary>C[:, cols] += alpha · op(A) · op(B)[:, cols] for one block of columns per part (pointers into pinned spans).</summary>
-    private sealed unsafe class ColumnBlocks<T>(bool wide, Transpose transA, Transpose transB, int m, int n, int k, T alpha,
+    private sealed unsafe class ColumnBlocks<T>(bool wide, bool narrow, bool overwrite, Transpose transA, Transpose transB, int m, int n, int k, T alpha,
         T* a, int aLength, int lda, T* b, int bLength, int ldb, T* c, int cLength, int ldc, int parts, int nr) : PartedWork(parts)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -114,17 +123,26 @@ public sealed class ManagedBlas : IBlas
             if (cols <= 0) return;
             var bs = new ReadOnlySpan<T>(b, bLength);
             var cs = new Span<T>(c, cLength);
-            Blocked(wide, transA, transB, m, cols, k, alpha, new ReadOnlySpan<T>(a, aLength), lda,
+            Blocked(wide, narrow, overwrite, transA, transB, m, cols, k, alpha, new ReadOnlySpan<T>(a, aLength), lda,
                 transB == Transpose.No ? bs[j0..] : bs[(j0 * ldb)..], ldb, cs[j0..], ldc);
         }
     }
 
-    /// <summary>C += alpha · op(A) · op(B), blocked, on this thread (C already scaled by beta).</summary>
+    /// <summary>
+    /// C += alpha · op(A) · op(B), blocked, on this thread (C already scaled by beta, unless <paramref name="overwrite"/>:
+    /// then the product is narrow, and so is every block of its columns, and GemmNarrow writes C).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Blocked<T>(bool wide, Transpose transA, Transpose transB, int m, int n, int k,
+    private static void Blocked<T>(bool wide, bool narrow, bool overwrite, Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (Narrow(narrow, wide, transB, m, n, k, alpha))
+        {
+            GemmNarrow.Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, overwrite);
+            return;
+        }
+        Debug.Assert(!overwrite, "only the narrow path writes C without its beta pass");
         int mr = wide ? GemmMicroKernel512.Rows : GemmMicroKernel.Rows;
         int nr = wide ? GemmMicroKernel512.Columns<T>() : GemmMicroKernel.Columns<T>();
         int kcMax = Math.Min(k, KC);
@@ -204,6 +222,14 @@ public sealed class ManagedBlas : IBlas
             else GemmPacking.Transposed(b[(j * ldb + pc)..], ldb, cols, kc, nr, panel);                           // row j of B, contiguous in p
         }
     }
+
+    /// <summary>
+    /// Whether GemmNarrow takes the product. Alpha 1 only: its tiles differ from the blocked path's, whose
+    /// edge tiles add alpha · sum to C unfused and whole tiles fused; with alpha 1 both round as C + sum.
+    /// </summary>
+    private static bool Narrow<T>(bool narrow, bool wide, Transpose transB, int m, int n, int k, T alpha)
+        where T : IFloatingPointIeee754<T> =>
+        narrow && alpha == T.One && GemmNarrow.Applies(wide, transB, m, n, k, KC);
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 }
