@@ -10,9 +10,9 @@ using Trainer.Abstractions;
 namespace Trainer.Grains;
 
 /// <summary>
-/// The data plane of jobs whose workers exchange blocks directly (split jobs' activations, and
-/// data-parallel jobs' gradient packs on the links data plane): links between workers that carry
-/// each step's blocks outside Orleans' messaging. Workers of one silo share in-process links;
+/// The links data plane: connections that carry each step's blocks outside Orleans' messaging,
+/// between the workers of a split job (their activations), and between a data-parallel job's
+/// parameter server (rank W of its run) and each of its workers (requests and packs, across silos). Workers of one silo share in-process links;
 /// workers of different silos get one TCP connection per pair, opened once per run (generation)
 /// through this silo's listener. Orleans stays the control plane: placement, membership, the
 /// windows of steps, failures, checkpoints.

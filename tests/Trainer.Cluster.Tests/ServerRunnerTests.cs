@@ -46,7 +46,7 @@ public sealed class ServerRunnerTests
     }
 
     [Fact]
-    public async Task AWorkerThatLostItsCache_FailsTheWindow_AsLostState_AfterTheStepsItCompleted()
+    public async Task AWorkerThatLostItsCache_FailsTheWindow_AsLostState_AndTheStepTakenAgainThroughOrleans_HasTheSingleProcessTrainersLoss()
     {
         await using var run = await RunAsync(bugAtStep: null, loseCacheAtStep: 5);
 
@@ -55,7 +55,25 @@ public sealed class ServerRunnerTests
         var failure = Assert.IsType<StateLostException>(window.Failure);
         Assert.Equal(FailureKind.Restore, Failures.Classify(failure));
         Assert.Contains("worker 1 holds no cache of the parameters after step 4", failure.Message);
-        Assert.Equal(Jobs.Local(Spec).Losses[1..4], window.Losses);
+        var expected = Jobs.Local(Spec).Losses;
+        Assert.Equal(expected[1..4], window.Losses);
+        // Step 5 as the messages plane then takes it, on the model the broken run left part-way through
+        // step 5 (begun, worker 0's pack added): worker 0's cache applies step 4's update, worker 1's is sent the parameters.
+        await Task.WhenAll(run.Workers.Select(worker => worker.StopAsync()));
+        var update = run.Model.Update;
+        byte[] sent = [.. update.Bytes];
+        run.Model.Begin(5);
+        for (int rank = 0; rank < run.Replicas.Length; rank++)
+        {
+            var replica = run.Replicas[rank];
+            if (replica.StepsApplied == 3) replica.Apply(update);
+            if (replica.StepsApplied != 4) replica.Load(run.Model.Parameters, 4);
+            var (losses, pack) = replica.Compute();
+            await run.Model.AddAsync(rank, losses, pack);
+        }
+        // The update workers may still be reading (an Orleans request offers it by reference) was not built over.
+        Assert.Equal(sent, update.Bytes);
+        Assert.Equal(expected[4], await run.Model.CompleteAsync(5));
     }
 
     /// <summary>
@@ -92,10 +110,11 @@ public sealed class ServerRunnerTests
         var opened = await Task.WhenAll(Enumerable.Range(0, server + 1).Select(rank =>
             links.OpenAsync(Job, 1, rank, endpoints, rank == server ? [0, 1] : [server], token)));
         var workers = Enumerable.Range(0, server).Select(rank => new ShardRunner(1, 2, rank, replicas[rank], opened[rank][server]!, Job, NullLogger.Instance)).ToArray();
-        return new Run(new ServerRunner(1, model, [opened[server][0]!, opened[server][1]!], Job), workers, links, compute, first);
+        return new Run(new ServerRunner(1, model, [opened[server][0]!, opened[server][1]!], Job), workers, links, compute, first, model, replicas);
     }
 
-    private sealed record Run(ServerRunner Server, ShardRunner[] Workers, WorkerLinks Links, ComputeScheduler Compute, double FirstLoss) : IAsyncDisposable
+    private sealed record Run(ServerRunner Server, ShardRunner[] Workers, WorkerLinks Links, ComputeScheduler Compute, double FirstLoss,
+        ServerModel Model, ShardReplica[] Replicas) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
@@ -114,7 +133,11 @@ public sealed class ServerRunnerTests
 
         public override int StepsApplied => _lost ? -1 : inner.StepsApplied;
 
-        public override void Load(TensorPayload parameters, int stepsCompleted) => inner.Load(parameters, stepsCompleted);
+        public override void Load(TensorPayload parameters, int stepsCompleted)
+        {
+            inner.Load(parameters, stepsCompleted);
+            _lost = false;
+        }
 
         public override void Apply(TensorPayload update)
         {
