@@ -251,11 +251,14 @@ internal abstract class ServerModel
         /// <summary>
         /// An optimizer with state steps the parameters on the step's gradient at once, its parts on
         /// the compute threads together (the workers wait for the new parameters, so nothing else runs).
+        /// A dense-only update is the gradient element by element: each part then builds its own range
+        /// of it first, so no pass over the whole model is left to one thread.
         /// </summary>
         private async ValueTask StepAsync(int step)
         {
             _gradient ??= new T[_count];
-            _pendingShape.Replica.Gradient(MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(step), _gradient);
+            var replica = _pendingShape.Replica;
+            if (!replica.ElementWise) replica.Gradient(PendingUpdate, BatchInputs(step), _gradient);
             if (_parts.Length == 1)
             {
                 StepPart(step, 0);
@@ -274,13 +277,17 @@ internal abstract class ServerModel
         private void StepPart(int step, int part)
         {
             var range = _parts[part];
+            var replica = _pendingShape.Replica;
+            if (replica.ElementWise) replica.GradientRange(PendingUpdate, range, _gradient);
             _optimizer.Step(step, Values.Slice(range.Start, range.Count), _gradient.AsSpan(range.Start, range.Count), _stateParts is null ? [] : _stateParts[part]);
         }
+
+        private ReadOnlySpan<T> PendingUpdate => MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan());
 
         public override void BuildGradient()
         {
             _gradient ??= new T[_count];
-            _pendingShape.Replica.Gradient(MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_sharded), _gradient);
+            _pendingShape.Replica.Gradient(PendingUpdate, BatchInputs(_sharded), _gradient);
         }
 
         public override TensorPayload GradientRange(int shard)
@@ -301,7 +308,7 @@ internal abstract class ServerModel
         public override void ApplyPending()
         {
             if (_pending == 0) return;
-            _pendingShape.Replica.Apply(_pending, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_pending), Values, []);
+            _pendingShape.Replica.Apply(_pending, PendingUpdate, BatchInputs(_pending), Values, []);
             _pending = 0;
         }
 
