@@ -129,6 +129,40 @@ internal abstract class ServerModel
 
     // Packs below this many values are added on one thread: a hop to a compute thread costs more.
     private const int PartValues = 1 << 15;
+    private const int PartsPerThread = 4;
+
+    /// <summary>
+    /// Parts of one optimizer step, each claimed by the first thread to ask, so a compute thread that
+    /// is slow to wake (other processes hold the cores) leaves its share to the threads already running
+    /// instead of holding up the step: the step ends when every part is done, not every thread.
+    /// Element-wise, so which thread steps a part changes no bit.
+    /// </summary>
+    private sealed class PartClaims(int parts, Action<int> stepPart)
+    {
+        private int _next = -1, _done;
+        private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Completed => _completed.Task;
+
+        /// <summary>Steps parts until none is left unclaimed; a thread that comes late finds none and returns.</summary>
+        public void StepClaimed()
+        {
+            int part;
+            while ((part = Interlocked.Increment(ref _next)) < parts)
+            {
+                try
+                {
+                    stepPart(part);
+                }
+                catch (Exception e)
+                {
+                    _completed.TrySetException(e);
+                    return;
+                }
+                if (Interlocked.Increment(ref _done) == parts) _completed.TrySetResult();
+            }
+        }
+    }
 
     private sealed class Typed<T>(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) : ServerModel where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -141,7 +175,8 @@ internal abstract class ServerModel
         // Unsharded: the optimizer state, cut into the parts the optimizer steps at once, each part's
         // slots one after another (what Optimizer.Step takes for a range). Sharded: the shards hold it,
         // and this server the step's gradient and each shard's range of it.
-        private readonly Shard[] _parts = Shard.Split(plan.Layout.Count, Math.Clamp(plan.Layout.Count / PartValues, 1, compute.MaximumConcurrencyLevel));
+        // More parts than compute threads, claimed by whichever thread is free (StepAsync).
+        private readonly Shard[] _parts = Shard.Split(plan.Layout.Count, Math.Clamp(plan.Layout.Count / PartValues, 1, PartsPerThread * compute.MaximumConcurrencyLevel));
         private T[][]? _stateParts;
         private readonly Optimizer<T> _optimizer = Optimizer<T>.For(spec);
         private T[]? _gradient;
@@ -261,38 +296,43 @@ internal abstract class ServerModel
         }
 
         /// <summary>
-        /// An optimizer with state steps the parameters on the step's gradient at once, its parts on
-        /// the compute threads together (the workers wait for the new parameters, so nothing else runs).
+        /// An optimizer with state steps the parameters on the step's gradient at once (the workers wait
+        /// for the new parameters, so nothing else runs), its parts on this thread and the compute threads
+        /// together. A dense-only update is the gradient element by element: each part then builds its
+        /// own range of it first, so no pass over the whole model is left to one thread.
         /// </summary>
         private async ValueTask StepAsync(int step)
         {
             _gradient ??= new T[_count];
-            _pendingShape.Replica.Gradient(MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(step), _gradient);
+            var replica = _pendingShape.Replica;
+            if (!replica.ElementWise) replica.Gradient(PendingUpdate, BatchInputs(step), _gradient);
             if (_parts.Length == 1)
             {
                 StepPart(step, 0);
                 return;
             }
-            var others = new Task[_parts.Length - 1];
-            for (int p = 1; p < _parts.Length; p++)
-            {
-                int part = p;
-                others[p - 1] = compute.Run(() => StepPart(step, part));
-            }
-            StepPart(step, 0);
-            await Task.WhenAll(others);
+            var run = new PartClaims(_parts.Length, part => StepPart(step, part));
+            // This thread and (MaximumConcurrencyLevel − 1) compute threads: as many as the cores the scheduler was given.
+            for (int helper = 1; helper < Math.Min(_parts.Length, compute.MaximumConcurrencyLevel); helper++)
+                _ = compute.Run(run.StepClaimed);
+            run.StepClaimed();
+            await run.Completed;
         }
 
         private void StepPart(int step, int part)
         {
             var range = _parts[part];
+            var replica = _pendingShape.Replica;
+            if (replica.ElementWise) replica.GradientRange(PendingUpdate, range, _gradient);
             _optimizer.Step(step, Values.Slice(range.Start, range.Count), _gradient.AsSpan(range.Start, range.Count), _stateParts is null ? [] : _stateParts[part]);
         }
+
+        private ReadOnlySpan<T> PendingUpdate => MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan());
 
         public override void BuildGradient()
         {
             _gradient ??= new T[_count];
-            _pendingShape.Replica.Gradient(MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_sharded), _gradient);
+            _pendingShape.Replica.Gradient(PendingUpdate, BatchInputs(_sharded), _gradient);
         }
 
         public override TensorPayload GradientRange(int shard)
@@ -313,7 +353,7 @@ internal abstract class ServerModel
         public override void ApplyPending()
         {
             if (_pending == 0) return;
-            _pendingShape.Replica.Apply(_pending, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()), BatchInputs(_pending), Values, []);
+            _pendingShape.Replica.Apply(_pending, PendingUpdate, BatchInputs(_pending), Values, []);
             _pending = 0;
         }
 

@@ -241,4 +241,31 @@ public class UpdateBuilderTests
         e = Assert.Throws<ArgumentException>(() => new ReplicaUpdate<double>(job, plan));
         Assert.Contains("The plan is for batches of 4; the job's batches hold 3 samples.", e.Message);
     }
+
+    [Theory]
+    [InlineData(LossKind.Mse)]
+    [InlineData(LossKind.Sse)]
+    public void GradientRange_WritesTheWholeGradientsBits_RangeByRange(LossKind loss)
+    {
+        // Two dense layers with biases, cut across layer boundaries: the parameter server's parts each build their own range.
+        var job = Exchange.Job(new ModelSpec([5, 4, 3], Activation.Sigmoid, loss, bias: true), 6, 2);
+        var plan = ExchangePlan.With(job.Model, job.Batch, false, false);
+        var update = TestArrays.Normal(plan.Update.Length, seed: 3);
+        var whole = GradientOf(job, plan, update);
+        var replica = new ReplicaUpdate<double>(job, plan, new ManagedBlas());
+        Assert.True(replica.ElementWise);
+        var ranges = new double[plan.Layout.Count];
+        foreach (var range in Data.Shard.Split(plan.Layout.Count, 4)) replica.GradientRange(update, range, ranges);
+        Assert.Equal(whole.Select(BitConverter.DoubleToInt64Bits), ranges.Select(BitConverter.DoubleToInt64Bits));
+    }
+
+    [Fact]
+    public void GradientRange_RefusesAFactoredPlan_WhoseGradientIsAProductOverTheBatch()
+    {
+        var job = Job(3, 2, LossKind.Sse, batch: 2, workers: 1);
+        var replica = new ReplicaUpdate<double>(job, ExchangePlan.With(job.Model, job.Batch, true), new ManagedBlas());
+        Assert.False(replica.ElementWise);
+        var e = Assert.Throws<InvalidOperationException>(() => replica.GradientRange(new double[2 * 2 + 2 * 3], new Data.Shard(0, 0, 1), new double[6]));
+        Assert.Contains("build it whole", e.Message);
+    }
 }

@@ -251,6 +251,30 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         Build(update, batchInputs, gradient, useOwn: false);
     }
 
+    /// <summary>
+    /// Whether the gradient is the update element by element (no layer factored: the update is laid out
+    /// like the parameters), so that any range of it can be written alone (<see cref="GradientRange"/>).
+    /// </summary>
+    public bool ElementWise => !_plan.AnyFactored;
+
+    /// <summary>
+    /// Writes <paramref name="range"/> of the gradient <see cref="Gradient"/> writes, from a dense-only
+    /// update: each element is its update value times the loss scale, the same operation, so the same bits.
+    /// Disjoint ranges may be written on several threads at once.
+    /// </summary>
+    public void GradientRange(ReadOnlySpan<T> update, Shard range, Span<T> gradient)
+    {
+        if (!ElementWise)
+            throw new InvalidOperationException("A factored layer's gradient is a product over the whole batch; build it whole (Gradient).");
+        Check(update, []);
+        if (gradient.Length != _plan.Layout.Count)
+            throw new ArgumentException($"gradient has {gradient.Length} values, the model has {_plan.Layout.Count}.", nameof(gradient));
+        var from = update.Slice(range.Start, range.Count);
+        var to = gradient.Slice(range.Start, range.Count);
+        if (_scale == 1.0) from.CopyTo(to);
+        else TensorPrimitives.Multiply(from, T.CreateTruncating(_scale), to);
+    }
+
     private void Check(ReadOnlySpan<T> update, ReadOnlySpan<T> batchInputs)
     {
         if (update.Length != _plan.Update.Length)
