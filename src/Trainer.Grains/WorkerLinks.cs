@@ -72,7 +72,7 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
                     _listener = new LinkListener(new IPEndPoint(address, _options.SplitLinkPort), key => _workers.ContainsKey((key.Job, key.To)), _security, _options, logger);
                     // Listening on every interface, the silo tells other silos its advertised address.
                     _endpoint = new IPEndPoint(HostAddresses.IsAny(address) ? advertised : address, _listener.Endpoint.Port).ToString();
-                    logger.LogInformation("Split-job links listen on {Endpoint}{Tls}", _endpoint, _security.Tls ? " (TLS with the cluster's certificate)" : "");
+                    logger.LogInformation("Worker links listen on {Endpoint}{Tls}", _endpoint, _security.Tls ? " (TLS with the cluster's certificate)" : "");
                 }
                 return _listener;
             }

@@ -121,6 +121,6 @@ public sealed partial class LinkPortFloodTests
         return bytes;
     }
 
-    [GeneratedRegex(@"Split-job links listen on (\S+)")]
+    [GeneratedRegex(@"Worker links listen on (\S+)")]
     private static partial Regex LinksListen();
 }

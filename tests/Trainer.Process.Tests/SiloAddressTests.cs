@@ -59,7 +59,7 @@ public sealed class SiloAddressTests
         Assert.DoesNotContain("Silo ready", result.Out);
     }
 
-    private static Regex LinksListen(string address) => new($@"Split-job links listen on {Regex.Escape(address)}:\d+");
+    private static Regex LinksListen(string address) => new($@"Worker links listen on {Regex.Escape(address)}:\d+");
 
     private static Regex LinkedTo(string address) => new($@"Worker 0 of job \S+ linked to workers 1 \({Regex.Escape(address)}:\d+\)");
 }

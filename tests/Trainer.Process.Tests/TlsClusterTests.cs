@@ -58,7 +58,7 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
 
         Assert.True(run.Code == 0, run.ToString());
         foreach (var silo in new[] { 0, 1 })
-            Assert.Matches($@"Split-job links listen on {Regex.Escape(cluster.Address(silo))}:\d+ \(TLS with the cluster's certificate\)", cluster.Log(silo));
+            Assert.Matches($@"Worker links listen on {Regex.Escape(cluster.Address(silo))}:\d+ \(TLS with the cluster's certificate\)", cluster.Log(silo));
         Assert.Matches(@"Worker 0 of job \S+ linked to workers 1 \(127\.0\.0\.2:\d+\)", cluster.Log(0));
         // The CLI's other calls pass the silos' guard on internal grains: the list, the status, the weights.
         string id = TrainJson.JobId(run.Out)!;
@@ -258,6 +258,6 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
                     $"{file} in {folder} differs from the single process's");
     }
 
-    [GeneratedRegex(@"Split-job links listen on (\S+)")]
+    [GeneratedRegex(@"Worker links listen on (\S+)")]
     private static partial Regex LinksListen();
 }
