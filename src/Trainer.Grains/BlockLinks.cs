@@ -174,9 +174,7 @@ internal sealed class TcpLink : IBlockLink
     {
         try
         {
-            _stream.ReadExactly(_header);
-            int sent = BinaryPrimitives.ReadInt32LittleEndian(_header), length = BinaryPrimitives.ReadInt32LittleEndian(_header.AsSpan(4));
-            BlockFrame.Check(Peer, sent, length, step, into.Length);
+            ReadHeader(step, into.Length);
             _stream.ReadExactly(into);
         }
         catch (Exception e) when (ReadFailure(e) is { } failure)
@@ -189,10 +187,7 @@ internal sealed class TcpLink : IBlockLink
     {
         try
         {
-            _stream.ReadExactly(_header);
-            int sent = BinaryPrimitives.ReadInt32LittleEndian(_header), length = BinaryPrimitives.ReadInt32LittleEndian(_header.AsSpan(4));
-            BlockFrame.Check(Peer, sent, length, step, -1);
-            var into = bufferFor(length);
+            var into = bufferFor(ReadHeader(step, -1));
             _stream.ReadExactly(into);
             return into;
         }
@@ -200,6 +195,15 @@ internal sealed class TcpLink : IBlockLink
         {
             throw failure;
         }
+    }
+
+    /// <summary>Reads the next frame's header, checks it is <paramref name="step"/>'s (of <paramref name="bytes"/>; negative: any length) and answers its length.</summary>
+    private int ReadHeader(int step, int bytes)
+    {
+        _stream.ReadExactly(_header);
+        int sent = BinaryPrimitives.ReadInt32LittleEndian(_header), length = BinaryPrimitives.ReadInt32LittleEndian(_header.AsSpan(4));
+        BlockFrame.Check(Peer, sent, length, step, bytes);
+        return length;
     }
 
     // NOTE: ReceiveTimeout 0 is .NET's "infinite".

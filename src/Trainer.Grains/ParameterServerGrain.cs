@@ -308,7 +308,7 @@ public sealed class ParameterServerGrain(
                 losses.Add(loss);
             }
             if (!double.IsFinite(loss)) break;
-            if (_heldOut is not null && _spec.EvaluatesAfter(step))
+            if (EvaluatesAfter(step))
             {
                 (evals ??= []).AddRange(await EvaluateAsync(step));
                 // Early stopping ends the job here: no step may follow.
@@ -319,6 +319,11 @@ public sealed class ParameterServerGrain(
         return _lastBatch;
     }
 
+    /// <summary>Where each worker's silo takes the links of a run from <paramref name="step"/> (by rank); from now on it takes them.</summary>
+    private Task<string[]> LinkEndpointsAsync(int step) =>
+        Task.WhenAll(Enumerable.Range(0, _spec!.Workers).Select(rank => Workers.CallAsync(rank, step, worker => worker.PrepareLinksAsync(), probe: false)));
+
+    [System.Diagnostics.CodeAnalysis.MemberNotNullWhen(true, nameof(_heldOut))]
     private bool EvaluatesAfter(int step) => _heldOut is not null && _spec!.EvaluatesAfter(step);
 
     /// <summary>
@@ -335,7 +340,7 @@ public sealed class ParameterServerGrain(
         Task<IBlockLink?[]>? opening = null;
         try
         {
-            var endpoints = await Task.WhenAll(ranks.Select(rank => Workers.CallAsync(rank, step, worker => worker.PrepareLinksAsync(), probe: false)));
+            var endpoints = await LinkEndpointsAsync(step);
             NextGeneration();
             var run = new ShardRun(spec, _generation, [.. endpoints, links.Prepare(JobId, server)], _factors, step);
             opening = links.OpenAsync(JobId, run.Generation, server, run.Endpoints, ranks, giveUp.Token);
@@ -419,8 +424,7 @@ public sealed class ParameterServerGrain(
         int steps = Math.Min(maxSteps, _linkedWindow);
         var clock = Stopwatch.StartNew();
         // A run that starts (model state) tells every worker where the others' silos take links.
-        var endpoints = !_workersLoad ? null
-            : await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => Workers.CallAsync(rank, firstStep, worker => worker.PrepareLinksAsync(), probe: false)));
+        var endpoints = !_workersLoad ? null : await LinkEndpointsAsync(firstStep);
         var run = new LinkedRun(spec, _generation, firstStep, steps, _workersLoad ? Offers.SendOptional("sync", _splitState) : null, _uploadedData, endpoints,
             ShareAtEnd: steps == maxSteps, _factors, Seeded: _workersLoad && _splitState is null, SiloData: _siloData);
         var pending = Enumerable.Range(0, spec.Workers).Select(rank => Workers.CallAsync(rank, firstStep, worker => worker.RunWindowAsync(run))).ToList();

@@ -186,10 +186,9 @@ internal abstract class ServerModel
         private ISampleRows? _rows;
         private T[] _inputs = [];
         private readonly T[] _batchInputs = spec.MiniBatches && plan.NeedsBatchInputs ? new T[spec.Batch * spec.Model.InputSize] : [];
-        // The step being built (begun: 0 once completed), and the update of the last one completed (what the workers are sent).
+        // The step being built (begun: 0 once completed).
         private Shape _building = null!;
         private int _begun;
-        private TensorPayload? _completedUpdate;
         // The step whose update the parameters still lack (SGD only; 0: none), and that update. The
         // next step's update is built into its ring's other buffer meanwhile, so the two never meet.
         private int _pending;
@@ -206,7 +205,8 @@ internal abstract class ServerModel
         public override TensorPayload Parameters => _pending == 0 ? _parameters
             : throw new InvalidOperationException($"The parameters lack step {_pending}'s update; apply it first.");
 
-        public override TensorPayload Update => _completedUpdate ?? throw new InvalidOperationException("No step has completed on this server.");
+        // The last completed step's update (what the workers are sent) stays in _pendingUpdate after it was applied.
+        public override TensorPayload Update => _pendingShape is not null ? _pendingUpdate : throw new InvalidOperationException("No step has completed on this server.");
 
         private Span<T> Values => MemoryMarshal.Cast<byte, T>(_parameters.Bytes.AsSpan());
 
@@ -277,7 +277,6 @@ internal abstract class ServerModel
             if (_pending != 0) throw new InvalidOperationException($"Step {_pending}'s update was never applied.");
             double loss = _building.Builder.Complete();
             _begun = 0;
-            _completedUpdate = _building.Ring.CurrentPayload;
             _pendingUpdate = _building.Ring.CurrentPayload;
             _pendingShape = _building;
             // Sharded, the shards step the parameters (BuildGradient reads the update); with SGD it is pending here.

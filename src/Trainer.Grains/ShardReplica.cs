@@ -183,6 +183,19 @@ internal abstract class ShardReplica
     /// <summary>A copy of the replica's parameters (job precision).</summary>
     public abstract TensorPayload Snapshot();
 
+    /// <summary>
+    /// Brings the cache to where step <paramref name="step"/> is computed (the parameters after step - 1):
+    /// it loads <paramref name="parameters"/> when given, else applies <paramref name="update"/> (step - 1's)
+    /// when it stands just before it. Answers whether it stands there now; anything else (no cache, or one
+    /// from another point of the job) cannot be brought up to date from what the request carried.
+    /// </summary>
+    public bool CatchUp(int step, TensorPayload? parameters, TensorPayload? update)
+    {
+        if (parameters is not null) Load(parameters, step - 1);
+        else if (update is not null && StepsApplied == step - 2) Apply(update);
+        return StepsApplied == step - 1;
+    }
+
     /// <param name="rows">The data's rows from <paramref name="firstRow"/> on that the worker holds (see <see cref="ReplicaState{T}"/>).</param>
     public static ShardReplica Create(TrainingSpec spec, ExchangePlan plan, int rank, ISampleRows rows, int firstRow) =>
         ReplicaStates.Create<ShardReplica>(spec, plan, rank, rows, firstRow, state => new Typed<double>(state), state => new Typed<float>(state));

@@ -63,9 +63,8 @@ internal sealed class ShardRunner
             {
                 var kind = ShardFrames.ReadRequest(_server.Receive(step, _buffers.For));
                 var payload = new TensorPayload(_server.Receive(step, _buffers.For));
-                if (kind == ShardFrames.RequestKind.Parameters) _replica.Load(payload, step - 1);
-                else if (_replica.StepsApplied == step - 2) _replica.Apply(payload);
-                if (_replica.StepsApplied != step - 1)
+                bool parameters = kind == ShardFrames.RequestKind.Parameters;
+                if (!_replica.CatchUp(step, parameters ? payload : null, parameters ? null : payload))
                 {
                     _server.Send(step, ShardFrames.NeedsParametersAnswer());
                     return;

@@ -99,13 +99,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         await _precompute;
         var result = await compute.Run<(double[] Losses, TensorPayload? Pack)>(() =>
         {
-            if ((sent ?? (request.Seeded && request.Step == 1 ? InitialParameters.InJobPrecision(request.Spec) : null)) is { } parameters)
-                replica.Load(parameters, request.Step - 1);
-            else if (update is not null && replica.StepsApplied == request.Step - 2) replica.Apply(update);
-            // Anything else (no cache, or one from another point of the job) cannot be brought up to date from this request.
-            if (replica.StepsApplied != request.Step - 1)
-                return ([], null);
-            return replica.Compute();
+            var parameters = sent ?? (request.Seeded && request.Step == 1 ? InitialParameters.InJobPrecision(request.Spec) : null);
+            return replica.CatchUp(request.Step, parameters, update) ? replica.Compute() : ([], null);
         });
         // A pack too large for one message is offered until the server reads it (before the next step reuses its buffer).
         var answer = result.Pack is { } computed
