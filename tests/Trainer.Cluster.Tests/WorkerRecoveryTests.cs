@@ -26,7 +26,9 @@ public sealed class WorkerRecoveryTests
     {
         var log = new LogCapture(LogLevel.Information);
         await using var cluster = await StartAsync(log, plane: plane);
-        var spec = Jobs.Small(workers: 3, steps: 400) with { CheckpointEvery = 1000 };
+        // Long enough that batches of steps still follow the recovery however late the release lands (the
+        // worker is released once step 100 is seen): the next batch links the worker again.
+        var spec = Jobs.Small(workers: 3, steps: 3000) with { CheckpointEvery = 1000 };
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
