@@ -6,8 +6,9 @@ namespace Trainer.Grains;
 
 /// <summary>
 /// The parameter server's side of a data-parallel run over links, on a thread of its own: each step
-/// it sends every worker the update of the step before (plain SGD) or the parameters after it, applies
-/// a pending SGD update to its own parameters while the workers compute, then reads the workers' packs
+/// it sends every worker the parameters after the step before, except that with plain SGD a worker of
+/// another silo is sent that step's update (far smaller) and multiplies it out itself while the server
+/// applies it to its own parameters, then reads the workers' packs
 /// in rank order, adds them up the micro-shard tree and completes the step (<see cref="ServerModel"/>:
 /// the same code, so the same bits, as a step through Orleans messages). Only the transport differs:
 /// one socket read wakes one thread, where an Orleans round trip to a worker of another silo crosses
@@ -89,18 +90,22 @@ internal sealed class ServerRunner : IDisposable
 
     private double Step(int step)
     {
-        bool sendParameters = !_model.CachesFollowUpdates;
-        ShardFrames.WriteRequest(_header, sendParameters ? ShardFrames.RequestKind.Parameters : ShardFrames.RequestKind.Update);
-        // A run starts after a step through Orleans, so there is always an update (or parameters) to send.
-        var payload = sendParameters ? _model.Parameters : _model.Update;
-        foreach (var link in _links)
+        if (_model.CachesFollowUpdates)
         {
-            link.Send(step, _header);
-            link.Send(step, payload.Bytes);
+            // Plain SGD: workers of other silos get the update and multiply it out themselves, while the
+            // server applies it to its own parameters; a worker of this silo then copies those, which
+            // costs far less than multiplying the update out a second time on the same cores.
+            SendRequest(step, ShardFrames.RequestKind.Update, _model.Update, local: false);
+            _model.Begin(step);
+            _model.ApplyPending();
+            SendRequest(step, ShardFrames.RequestKind.Parameters, _model.Parameters, local: true);
         }
-        _model.Begin(step);
-        // The previous step's SGD update reaches the server's own parameters while the workers compute.
-        _model.ApplyPending();
+        else
+        {
+            // A run starts after a step through Orleans, so there are always parameters to send.
+            SendRequest(step, ShardFrames.RequestKind.Parameters, _model.Parameters, local: null);
+            _model.Begin(step);
+        }
         for (int rank = 0; rank < _links.Length; rank++)
         {
             var link = _links[rank];
@@ -116,6 +121,18 @@ internal sealed class ServerRunner : IDisposable
             _model.AddAsync(rank, losses, pack).AsTask().GetAwaiter().GetResult();
         }
         return _model.CompleteAsync(step).AsTask().GetAwaiter().GetResult();
+    }
+
+    /// <summary>Sends step <paramref name="step"/>'s request to the workers of this silo (<paramref name="local"/> true), of others (false), or all (null).</summary>
+    private void SendRequest(int step, ShardFrames.RequestKind kind, TensorPayload payload, bool? local)
+    {
+        ShardFrames.WriteRequest(_header, kind);
+        foreach (var link in _links)
+        {
+            if (local is { } wanted && link is LocalPeer != wanted) continue;
+            link.Send(step, _header);
+            link.Send(step, payload.Bytes);
+        }
     }
 
     private sealed record Window(int FirstStep, int MaxSteps, long Until, Func<int, bool> EndsAfter, TaskCompletionSource<WindowResult> Done);

@@ -7,7 +7,7 @@ namespace Trainer.Grains;
 /// A data-parallel worker's side of a run over links, on a thread of its own: it reads the parameter
 /// server's request for each step from its link (the update of the step before, or the parameters
 /// after it), brings its cache up to date, computes its micro-shards' pack and answers it on the
-/// same link, then multiplies out its own factors for the coming update while it waits. It does
+/// same link, then (when it is sent updates) multiplies out its own factors for the coming one while it waits. It does
 /// what <see cref="WorkerGrain"/>'s Orleans step call does, without a message through Orleans.
 /// </summary>
 /// <remarks>
@@ -73,7 +73,8 @@ internal sealed class ShardRunner
                 _answer = ShardFrames.PackAnswer(losses, _answer);
                 _server.Send(step, _answer);
                 _server.Send(step, pack.Bytes);
-                if (_replica.HasFactors) _replica.PrecomputeOwn();
+                // A worker sent the parameters every step (one of the server's silo) never applies an update.
+                if (_replica.HasFactors && !parameters) _replica.PrecomputeOwn();
                 step++;
             }
         }

@@ -9,8 +9,10 @@ using Trainer.Grains;
 namespace Trainer.Cluster.Tests;
 
 /// <summary>
-/// A data-parallel run over links, both ends on in-process links: the parameter server's runner and
-/// two workers' runners step the same arithmetic as the single-process trainer; a bug in a worker's step
+/// A data-parallel run over links, in one process as two silos would run it: the parameter server and
+/// worker 0 share one silo's links (in process; plain SGD sends that worker the parameters), worker 1
+/// has its own (TCP; it is sent the update). The runners step the same arithmetic as the single-process
+/// trainer; a bug in a worker's step
 /// comes back to the parameter server as an error no replay can fix, naming the worker and the bug;
 /// a worker whose cache went missing ends the window as lost state (which the job recovers from).
 /// The completed steps stand either way.
@@ -30,6 +32,10 @@ public sealed class ServerRunnerTests
         Assert.Null(window.Failure);
         double[] losses = [run.FirstLoss, .. window.Losses];
         Assert.Equal(Jobs.Local(Spec).Losses, losses);
+        // The worker of the server's silo copied the server's parameters every step; the other applied every update itself.
+        var (local, remote) = ((Observed)run.Replicas[0], (Observed)run.Replicas[1]);
+        Assert.Equal((Spec.Steps - 1, 0), (local.Loads, local.Applies));
+        Assert.Equal((0, Spec.Steps - 1), (remote.Loads, remote.Applies));
     }
 
     [Fact]
@@ -41,7 +47,7 @@ public sealed class ServerRunnerTests
 
         var failure = Assert.IsType<WorkerStepException>(window.Failure);
         Assert.Equal(FailureKind.Fatal, Failures.Classify(failure));
-        Assert.Equal($"Job {Job} step 4: worker 1 failed: OverflowException: {Buggy.Bug}", failure.Message);
+        Assert.Equal($"Job {Job} step 4: worker 1 failed: OverflowException: {Observed.Bug}", failure.Message);
         Assert.Equal(Jobs.Local(Spec).Losses[1..3], window.Losses);
     }
 
@@ -58,7 +64,7 @@ public sealed class ServerRunnerTests
         var expected = Jobs.Local(Spec).Losses;
         Assert.Equal(expected[1..4], window.Losses);
         // Step 5 as the messages plane then takes it, on the model the broken run left part-way through
-        // step 5 (begun, worker 0's pack added): worker 0's cache applies step 4's update, worker 1's is sent the parameters.
+        // step 5 (begun, worker 0's pack added): worker 0's cache already holds step 4's parameters, worker 1's is sent them.
         await Task.WhenAll(run.Workers.Select(worker => worker.StopAsync()));
         var update = run.Model.Update;
         byte[] sent = [.. update.Bytes];
@@ -97,39 +103,47 @@ public sealed class ServerRunnerTests
             var (losses, pack) = replica.Compute();
             await model.AddAsync(rank, losses, pack);
             if (replica.HasFactors) replica.PrecomputeOwn();
-            replicas[rank] = rank == 1 ? new Buggy(replica, bugAtStep, loseCacheAtStep) : replica;
+            replicas[rank] = new Observed(replica, rank == 1 ? bugAtStep : null, rank == 1 ? loseCacheAtStep : null);
         }
         double first = await model.CompleteAsync(1);
 
-        var links = new WorkerLinks(new TestSiloDetails(), Options.Create(new TrainerOptions()), NullLogger<WorkerLinks>.Instance);
+        // Two silos' links: the server's (worker 0 is on it) and worker 1's.
+        WorkerLinks[] silos = [.. Enumerable.Range(0, 2).Select(_ => new WorkerLinks(new TestSiloDetails(), Options.Create(new TrainerOptions()), NullLogger<WorkerLinks>.Instance))];
         int server = Spec.Workers;
-        string[] endpoints = [.. Enumerable.Repeat(links.Endpoint, server + 1)];
+        WorkerLinks LinksOf(int rank) => silos[rank == 1 ? 1 : 0];
+        string[] endpoints = [.. Enumerable.Range(0, server + 1).Select(rank => LinksOf(rank).Endpoint)];
         var token = TestContext.Current.CancellationToken;
         // As the parameter server does (PrepareLinksAsync): every end takes links before any opens.
-        for (int rank = 0; rank <= server; rank++) links.Prepare(Job, rank);
+        for (int rank = 0; rank <= server; rank++) LinksOf(rank).Prepare(Job, rank);
         var opened = await Task.WhenAll(Enumerable.Range(0, server + 1).Select(rank =>
-            links.OpenAsync(Job, 1, rank, endpoints, rank == server ? [0, 1] : [server], token)));
+            LinksOf(rank).OpenAsync(Job, 1, rank, endpoints, rank == server ? [0, 1] : [server], token)));
         var workers = Enumerable.Range(0, server).Select(rank => new ShardRunner(1, 2, rank, replicas[rank], opened[rank][server]!, Job, NullLogger.Instance)).ToArray();
-        return new Run(new ServerRunner(1, model, [opened[server][0]!, opened[server][1]!], Job), workers, links, compute, first, model, replicas);
+        return new Run(new ServerRunner(1, model, [opened[server][0]!, opened[server][1]!], Job), workers, silos, compute, first, model, replicas);
     }
 
-    private sealed record Run(ServerRunner Server, ShardRunner[] Workers, WorkerLinks Links, ComputeScheduler Compute, double FirstLoss,
+    private sealed record Run(ServerRunner Server, ShardRunner[] Workers, WorkerLinks[] Silos, ComputeScheduler Compute, double FirstLoss,
         ServerModel Model, ShardReplica[] Replicas) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
             Server.Dispose();
             await Task.WhenAll(Workers.Select(worker => worker.StopAsync()));
-            Links.Dispose();
+            foreach (var links in Silos) links.Dispose();
             Compute.Dispose();
         }
     }
 
-    /// <summary>A worker's cache that throws <see cref="Bug"/> computing one step, or loses its parameters before another.</summary>
-    private sealed class Buggy(ShardReplica inner, int? bugAtStep, int? loseCacheAtStep) : ShardReplica
+    /// <summary>
+    /// A worker's cache that counts how it was brought up to date during the run, and may throw
+    /// <see cref="Bug"/> computing one step or lose its parameters before another.
+    /// </summary>
+    private sealed class Observed(ShardReplica inner, int? bugAtStep, int? loseCacheAtStep) : ShardReplica
     {
         public const string Bug = "injected: the step's arithmetic overflowed";
         private bool _lost;
+
+        public int Loads { get; private set; }
+        public int Applies { get; private set; }
 
         public override int StepsApplied => _lost ? -1 : inner.StepsApplied;
 
@@ -137,12 +151,14 @@ public sealed class ServerRunnerTests
         {
             inner.Load(parameters, stepsCompleted);
             _lost = false;
+            Loads++;
         }
 
         public override void Apply(TensorPayload update)
         {
             if (inner.StepsApplied + 2 == loseCacheAtStep) _lost = true;
             else inner.Apply(update);
+            Applies++;
         }
 
         public override (double[] Losses, TensorPayload Pack) Compute() =>
