@@ -79,6 +79,10 @@ public sealed class ParameterServerGrain(
     // The calls to the job's workers: retries, probes of calls without an answer.
     private WorkerCalls? _workers;
 
+    // An error no replay can fix that ended the last batch after some of its steps: the batch answered
+    // their losses, and every later call for the model fails with it (its stack kept) until a restore.
+    private ExceptionDispatchInfo? _fatal;
+
     private string JobId => this.GetPrimaryKeyString();
 
     private TensorOffers Offers => _offers ??= TensorOffers.For(this, messaging.Value);
@@ -89,6 +93,7 @@ public sealed class ParameterServerGrain(
 
     public async Task InitializeAsync(ParameterTransfer transfer)
     {
+        _fatal = null;
         var state = await Offers.ReceiveAsync(transfer);
         var spec = state.Spec;
         if (state.Parameters is null && state.StepsCompleted != 0)
@@ -259,6 +264,7 @@ public sealed class ParameterServerGrain(
             throw new StateLostException($"The parameter server of job {JobId} was never initialised, or its silo was lost.");
         // A retried call for the batch just done gets the same answer instead of more updates.
         if (_lastBatch is { } last && last.FirstStep == firstStep) return last;
+        _fatal?.Throw();
         if (firstStep != _stepsCompleted + 1)
             throw new StateLostException($"Job {JobId}: step {firstStep} requested but {_stepsCompleted} steps are done.");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSteps);
@@ -272,7 +278,23 @@ public sealed class ParameterServerGrain(
         // a batch runs until its window closes, so the job still hears of progress every few ms.
         // maxSteps may be the rest of the job (no checkpoint due), so the losses go to a list, not an array of that size.
         var losses = new List<double>(Math.Min(maxSteps, 1024));
-        List<EvalRecord>? evals = null;
+        var evals = new List<EvalRecord>();
+        try
+        {
+            await RunBatchAsync(firstStep, maxSteps, losses, evals);
+        }
+        catch (Exception e) when (Failures.Classify(e) == FailureKind.Fatal && losses.Count > 0)
+        {
+            // The steps before the bug stand: the job records their losses, then its next call fails with the bug.
+            _fatal = ExceptionDispatchInfo.Capture(e);
+        }
+        _lastBatch = new StepBatch(firstStep, TensorPayload.From(CollectionsMarshal.AsSpan(losses)), evals.Count > 0 ? [.. evals] : null, _heldOut?.Stopping);
+        return _lastBatch;
+    }
+
+    /// <summary>A data-parallel batch of steps from <paramref name="firstStep"/>: their losses and evaluations go into the lists as they complete.</summary>
+    private async Task RunBatchAsync(int firstStep, int maxSteps, List<double> losses, List<EvalRecord> evals)
+    {
         var clock = Stopwatch.StartNew();
         long until = Stopwatch.GetTimestamp() + (long)(_options.StepBatchWindow.TotalSeconds * Stopwatch.Frequency);
         // One attempt per batch to start a run over links: a worker that cannot link is not asked again every step.
@@ -310,13 +332,11 @@ public sealed class ParameterServerGrain(
             if (!double.IsFinite(loss)) break;
             if (EvaluatesAfter(step))
             {
-                (evals ??= []).AddRange(await EvaluateAsync(step));
+                evals.AddRange(await EvaluateAsync(step));
                 // Early stopping ends the job here: no step may follow.
                 if (_heldOut.Stopped) break;
             }
         }
-        _lastBatch = new StepBatch(firstStep, TensorPayload.From(CollectionsMarshal.AsSpan(losses)), evals?.ToArray(), _heldOut?.Stopping);
-        return _lastBatch;
     }
 
     /// <summary>Where each worker's silo takes the links of a run from <paramref name="step"/> (by rank); from now on it takes them.</summary>
@@ -528,6 +548,7 @@ public sealed class ParameterServerGrain(
     {
         if (_spec is null || (_model is null && _split is null))
             throw new StateLostException($"The parameter server of job {JobId} holds no parameters (its silo was lost).");
+        _fatal?.Throw();
         if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData, SiloData: _siloData);
         if (_model is { Sharded: true } sharded)
         {

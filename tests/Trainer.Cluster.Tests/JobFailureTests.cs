@@ -13,7 +13,8 @@ namespace Trainer.Cluster.Tests;
 /// <summary>
 /// A step whose code throws a bug fails its job at once: no checkpoint replay (which would throw the
 /// same again for minutes), the exception's type and stack in the silo log, its message in the
-/// job's status. The bug is injected where the step code runs: on worker 1's silo, in the call that
+/// job's status. A data-parallel job keeps the loss of every step before the bug; a split job's
+/// window fails as a whole. The bug is injected where the step code runs: on worker 1's silo, in the call that
 /// runs its step (a data-parallel shard step) or its window of steps (a split job).
 /// </summary>
 public sealed class JobFailureTests
@@ -32,9 +33,7 @@ public sealed class JobFailureTests
     {
         var log = new LogCapture();
         await using var cluster = await StartAsync(log);
-        // Checkpoints every 10 steps end the parameter server's batches there, so the steps before the
-        // bug's batch are recorded however many steps a batch would otherwise hold on a fast machine
-        // (a failed batch's losses are not kept).
+        // Checkpoints every 10 steps end the parameter server's batches and a split job's windows there.
         var spec = Jobs.Small(workers: 3, steps: 2000) with { Parallelism = parallelism, CheckpointEvery = 10, CheckpointMinSeconds = 0 };
 
         var clock = Stopwatch.StartNew();
@@ -44,7 +43,9 @@ public sealed class JobFailureTests
 
         Assert.True(status.State == JobState.Failed, $"{status.State}: {status.Message}");
         Assert.True(clock.Elapsed < Promptly, $"the job took {clock.Elapsed.TotalSeconds:F1} s to fail");
-        Assert.InRange(losses.Length, 1, BuggyStep - 1);
+        if (parallelism == Parallelism.Data) Assert.Equal(BuggyStep - 1, losses.Length);
+        else Assert.InRange(losses.Length, 1, BuggyStep - 1);
+        Assert.Contains($"failed in the steps from {losses.Length + 1}:", status.Message);
         Assert.Contains($"IndexOutOfRangeException: {Bug}", status.Message);
         Assert.Contains("not retried", status.Message);
         // The job grain's error line carries the whole exception: its type and the stack where it was thrown.
@@ -76,7 +77,9 @@ public sealed class JobFailureTests
             silo.AddTrainer();
             silo.AddIncomingGrainCallFilter(BuggyWorkerStep);
             // The bug is injected into the call that runs a step through Orleans messages (ServerRunnerTests has it over links).
-            silo.Services.Configure<TrainerOptions>(o => o.DataPlane = DataPlane.Messages);
+            // Batches end only at the checkpoints (every 10 steps), not after a window of time: the bug's
+            // batch always holds steps before the bug, whose losses the job must keep.
+            silo.Services.Configure<TrainerOptions>(o => (o.DataPlane, o.StepBatchWindow) = (DataPlane.Messages, TimeSpan.FromMinutes(1)));
             silo.Services.AddSingleton<ILoggerProvider>(log);
         });
         var cluster = builder.Build();
