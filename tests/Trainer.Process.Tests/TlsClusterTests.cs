@@ -190,7 +190,7 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
     private static int Refusals(string log) => Regex.Count(log, "Silo port: a connection failed TLS authentication and was closed");
 
     private static int Unauthenticated(LocalCluster cluster) =>
-        File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Split-job links: a connection failed authentication and was closed"));
+        File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Worker links: a connection failed authentication and was closed"));
 
     private static async Task<Stream> PlainGreetingAsync(IPEndPoint port, string job)
     {
