@@ -55,10 +55,10 @@ internal sealed class LinkListener : IDisposable
     public LinkListener(IPEndPoint endpoint, Func<LinkKey, bool> expected, LinkSecurity security, TrainerOptions options, ILogger logger)
     {
         (_expected, _security, _maxUnclaimed, _expiry) = (expected, security, options.MaxUnclaimedLinks, options.SplitLinkTimeout);
-        _refused = new(logger, "Split-job links: a connection was refused", WarningPeriod);
-        _unauthenticated = new(logger, "Split-job links: a connection failed authentication and was closed", WarningPeriod);
-        _dropped = new(logger, "Split-job links: an unclaimed connection was closed", WarningPeriod);
-        _acceptFailed = new(logger, "Split-job links: accepting a connection failed", WarningPeriod);
+        _refused = new(logger, "Worker links: a connection was refused", WarningPeriod);
+        _unauthenticated = new(logger, "Worker links: a connection failed authentication and was closed", WarningPeriod);
+        _dropped = new(logger, "Worker links: an unclaimed connection was closed", WarningPeriod);
+        _acceptFailed = new(logger, "Worker links: accepting a connection failed", WarningPeriod);
         _listener = new TcpListener(endpoint);
         _listener.Start();
         Endpoint = (IPEndPoint)_listener.LocalEndpoint;

@@ -136,6 +136,21 @@ public sealed class TrainerOptions
     public int MaxUnclaimedLinks { get; set; } = 256;
 
     /// <summary>
+    /// How long Orleans' silo port and gateway wait for a new connection's preamble (who is calling,
+    /// after the TLS handshake in a TLS cluster) before closing it; zero: no limit. Orleans' own side
+    /// gives up opening a connection after 5 s (ConnectionOptions.OpenConnectionTimeout), so a silo or
+    /// client still waiting then has given up, and one that kept the connection idle costs a file handle.
+    /// </summary>
+    public TimeSpan InboundPreambleTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How many connections each of Orleans' ports (silo, gateway) holds that have not sent their
+    /// preamble; one beyond is closed at once; 0: no cap. Silos and clients send theirs as they connect,
+    /// so only a flood fills it.
+    /// </summary>
+    public int MaxPendingInboundConnections { get; set; } = 256;
+
+    /// <summary>
     /// Most bytes one job may upload ahead of its submission (initial parameters and samples
     /// together, float64 as they travel), checked before anything is allocated. Default 4 GiB
     /// (the full Fashion-MNIST training set is 376 MB; a 50M-parameter model's initial weights 400 MB).
@@ -188,6 +203,10 @@ public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
             yield return $"{Key(nameof(o.DataRoots))}: '{root}' is not allowed; allowed: absolute folders (a relative one would depend on the silo's working directory).";
         if (o.MaxUnclaimedLinks < 1)
             yield return $"{Key(nameof(o.MaxUnclaimedLinks))} is {o.MaxUnclaimedLinks}; it must be at least 1 (connections the link port holds for their worker).";
+        if (o.MaxPendingInboundConnections < 0)
+            yield return $"{Key(nameof(o.MaxPendingInboundConnections))} is {o.MaxPendingInboundConnections}; it must be 0 (no cap) or more (connections each of Orleans' ports holds before their preamble).";
+        if (o.InboundPreambleTimeout < TimeSpan.Zero)
+            yield return $"{Key(nameof(o.InboundPreambleTimeout))} is {o.InboundPreambleTimeout}; it must be 00:00:00 (no limit) or a positive time span (hh:mm:ss).";
         (string Name, TimeSpan Value)[] spans = [(nameof(o.LinkReadTimeout), o.LinkReadTimeout), (nameof(o.SplitLinkTimeout), o.SplitLinkTimeout),
             (nameof(o.WorkerCallTimeout), o.WorkerCallTimeout), (nameof(o.WorkerRetryBudget), o.WorkerRetryBudget), (nameof(o.RecoveryBudget), o.RecoveryBudget)];
         foreach (var (option, value) in spans.Where(s => s.Value <= TimeSpan.Zero))

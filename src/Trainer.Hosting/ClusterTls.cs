@@ -19,8 +19,11 @@ public static class ClusterTls
     // At most one warning per port kind in this period, with the count of the rest (a flood of refused connections).
     private static readonly TimeSpan WarningPeriod = TimeSpan.FromSeconds(10);
 
+    /// <summary>Must come after <see cref="TrainerSilo.AddTrainer"/>, so that the deadline on a connection's preamble also bounds its handshake (<see cref="InboundConnectionLimits"/>).</summary>
     public static ISiloBuilder UseClusterTls(this ISiloBuilder silo, ClusterCertificate certificate)
     {
+        if (!InboundConnectionLimits.AreLimited(silo))
+            throw new InvalidOperationException("UseClusterTls must come after AddTrainer: the limits on connections waiting for their preamble must run ahead of the TLS handshake.");
         silo.Services.AddSingleton(certificate);
         // NOTE: Orleans' TLS logs a warning for every refused handshake, so anyone who can reach a port
         // could fill the log; its category is kept to errors, and the refusals are logged here instead,
@@ -45,7 +48,8 @@ public static class ClusterTls
         await next(context);
         // Orleans' TLS middleware ends the connection without an exception when the handshake fails;
         // a connection that got through it has a negotiated protocol.
-        if (context.Features.Get<ITlsHandshakeFeature>() is { Protocol: SslProtocols.None })
+        // One closed for missing its preamble deadline was logged as such (InboundAdmission).
+        if (context.Features.Get<ITlsHandshakeFeature>() is { Protocol: SslProtocols.None } && context.Features.Get<AwaitedPreamble>() is not { Expired: true })
             warning.Warn($"from {context.RemoteEndPoint?.ToString() ?? "an unknown address"} (no handshake with the cluster's certificate)");
     }
 

@@ -243,7 +243,7 @@ public sealed class WorkerLinksTests
 
         Assert.Contains("worker 0 could not link to worker 1", zero.Message);
         Assert.Contains("worker 0 did not link to worker 1 within 2 s", (await one).Message);
-        Assert.Contains(log.Lines, l => l.Contains("Split-job links: a connection failed authentication and was closed") && l.Contains("cluster's certificate"));
+        Assert.Contains(log.Lines, l => l.Contains("Worker links: a connection failed authentication and was closed") && l.Contains("cluster's certificate"));
     }
 
     /// <summary>Worker 0 on silo <paramref name="a"/> and worker 1 on silo <paramref name="b"/>, linked for run 1.</summary>

@@ -62,7 +62,7 @@ public sealed partial class LinkPortFloodTests
             $"silo 1 had {peakHandles} file handles open during the flood, {handlesBefore} before it (at most {MaxUnclaimed} unclaimed connections + {InFlight} in flight allowed)");
         // What the flood left unclaimed closes by itself within the link setup time (30 s).
         await Poll.UntilAsync(() => Task.FromResult(SiloProbe.OpenFiles(silo)), n => n <= handlesBefore + 16, TimeSpan.FromSeconds(60), n => $"{n} file handles open, {handlesBefore} before the flood");
-        var warnings = File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Split-job links: "));
+        var warnings = File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Worker links: "));
         Assert.True(warnings <= 30, $"silo 1 logged {warnings} warnings about the flood");
         TestContext.Current.TestOutputHelper?.WriteLine($"silo 1: {handlesBefore} file handles before the flood, peak {peakHandles}; peak RSS {peakRssMb} MB; " +
             $"{warnings} warning lines; the flood took {flooding.Elapsed.TotalSeconds:F1} s; the job's {steps} steps completed; restores: {cluster.LogLines($"Job {target}: ").Split('\n').Count(l => l.Contains("restoring the checkpoint"))}");

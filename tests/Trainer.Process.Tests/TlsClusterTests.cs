@@ -182,6 +182,30 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
         AssertSameWeights(Path.Combine(cluster.Folder, "forged-single"), disturbed);
     }
 
+    [Fact]
+    public async Task AConnectionThatNeverStartsItsTlsHandshake_OnTheSiloAndGatewayPorts_IsClosedAtThePreambleDeadline()
+    {
+        var cluster = tls.Silos;
+        var address = IPAddress.Parse(cluster.Address(1));
+        int refusalsBefore = Refusals(cluster.Log(1));
+        foreach (var (kind, port) in new[] { ("Silo port", cluster.BaseSiloPort + 1), ("Gateway port", cluster.BaseGatewayPort + 1) })
+        {
+            // Nothing sent: no TLS handshake, so no preamble. Orleans' TLS gives up on a handshake after 10 s; the deadline (5 s) comes first.
+            using var idle = await SiloProbe.ConnectAsync(new IPEndPoint(address, port), Token);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Token);
+            deadline.CancelAfter(TimeSpan.FromSeconds(60));
+            var read = await Record.ExceptionAsync(async () => Assert.Equal(0, await idle.ReceiveAsync(new byte[16], SocketFlags.None, deadline.Token)));
+            Assert.True(read is null or SocketException, $"{kind}: the silo did not close an idle connection within 60 s: {read}");
+            await Poll.UntilAsync(() => Task.FromResult(cluster.Log(1)), log => log.Contains($"{kind}: a connection sent no preamble within 5 s (Trainer:InboundPreambleTimeout) and was closed"),
+                TimeSpan.FromSeconds(20), log => $"silo 1's warnings: {string.Join('\n', log.Split('\n').Where(l => l.Contains(kind)))}");
+        }
+        // Closed for its deadline, not reported as a failed authentication too.
+        Assert.Equal(refusalsBefore, Refusals(cluster.Log(1)));
+        // The cluster still takes its own: a client's call through the gateway.
+        var listed = await cluster.TrainerAsync("list");
+        Assert.True(listed.Code == 0, listed.ToString());
+    }
+
     private const string RejectedCertificate = "The remote certificate was rejected";
 
     // Orleans' own per-connection warning, which the silos keep out of their logs.
@@ -190,7 +214,7 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
     private static int Refusals(string log) => Regex.Count(log, "Silo port: a connection failed TLS authentication and was closed");
 
     private static int Unauthenticated(LocalCluster cluster) =>
-        File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Split-job links: a connection failed authentication and was closed"));
+        File.ReadLines(Path.Combine(cluster.Folder, "silo-1.log")).Count(l => l.Contains("Worker links: a connection failed authentication and was closed"));
 
     private static async Task<Stream> PlainGreetingAsync(IPEndPoint port, string job)
     {
