@@ -12,8 +12,9 @@ namespace Trainer.Grains;
 /// A data-parallel worker keeps one shard and a cache of the parameters. Each step the parameter
 /// server's request brings the cache up to date (the parameters, or with plain SGD the previous
 /// step's update, applied with the server's own code) and the worker computes its shard's summed
-/// loss and gradient pack. The shard's rows are fetched (or, for synthetic data, regenerated from the
-/// seed) once per activation. A worker re-activated on another silo after a crash rebuilds its shard
+/// loss and gradient pack. The shard's rows are read from what its silo holds of the job's data for
+/// all its grains (uploaded rows: <see cref="SiloUploads"/>; files: <see cref="StoredFiles"/>), or for
+/// synthetic data regenerated from the seed, once per activation. A worker re-activated on another silo after a crash rebuilds its shard
 /// from the request and asks for parameters (<see cref="ShardGradient.NeedsParameters"/>).
 /// In a job that splits its first layer the worker owns its slice of that layer (and the slice's
 /// optimizer state) and the whole batch, and runs windows of steps on its own <see cref="LinkRunner"/>
