@@ -192,9 +192,15 @@ public interface IDatasetGrain : IGrainWithStringKey, ITensorSource
     [ResponseTimeout(CallTimeouts.Long)]
     Task StoreAsync(DatasetTransfer data);
 
-    /// <summary>Rows [start, start + count); null when nothing was uploaded (the job uses synthetic data).</summary>
+    /// <summary>Rows [start, start + count), stamped with their version; null when nothing was uploaded (the job uses synthetic data).</summary>
     [ResponseTimeout(CallTimeouts.Read)]
     Task<DatasetTransfer?> GetRowsAsync(int start, int count);
+
+    /// <summary>
+    /// Which rows the grain holds: a number of its own for each upload it stored (one stored again from
+    /// the very same arrays keeps it), never reused; 0 when it holds none. Silos key the rows they hold by it.
+    /// </summary>
+    Task<long> GetVersionAsync();
 
     Task ReleaseAsync();
 }

@@ -15,14 +15,19 @@ public sealed record DatasetPayload(
     public DatasetPayload WithoutSamples() => this with { X = TensorPayload.Empty, Y = TensorPayload.Empty };
 }
 
-/// <summary>A <see cref="DatasetPayload"/> between grains: its inputs and targets inline when they fit one chunk, otherwise read from the sender.</summary>
+/// <summary>
+/// A <see cref="DatasetPayload"/> between grains: its inputs and targets inline when they fit one chunk,
+/// otherwise read from the sender. <see cref="Version"/>: the dataset grain's version of the rows it
+/// sends (<see cref="IDatasetGrain.GetVersionAsync"/>); 0 in what is sent to it.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.dataset-transfer")]
 public sealed record DatasetTransfer(
     [property: Id(0)] int Count,
     [property: Id(1)] int InputSize,
     [property: Id(2)] int OutputSize,
     [property: Id(3)] TensorTransfer X,
-    [property: Id(4)] TensorTransfer Y);
+    [property: Id(4)] TensorTransfer Y,
+    [property: Id(5)] long Version = 0);
 
 /// <summary>
 /// A job's data that the silos read themselves (<c>--data-on-silos</c>) instead of the client uploading

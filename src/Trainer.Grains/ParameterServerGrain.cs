@@ -34,7 +34,7 @@ namespace Trainer.Grains;
 [Orleans.Placement.PreferLocalPlacement]
 public sealed class ParameterServerGrain(
     ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging,
-    StoredFiles files, ILocalSiloDetails silo, WorkerLinks links)
+    StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, WorkerLinks links)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
@@ -48,6 +48,9 @@ public sealed class ParameterServerGrain(
     // while the server needs their rows: a factored first layer's inputs; none otherwise).
     private SiloData? _siloData;
     private SiloJobData? _files;
+    // A job's uploaded rows as this silo holds them (SiloUploads), while the server needs them: a factored
+    // first layer's inputs in the job's precision, the held-out rows in float64.
+    private List<SiloUploads.HeldRows> _uploads = [];
     private bool _factors;
     // A data-parallel job's parameters, optimizer state and update.
     private ServerModel? _model;
@@ -117,9 +120,9 @@ public sealed class ParameterServerGrain(
         _lastBatch = null;
         _uploadedData = state.UploadedData;
         _siloData = state.SiloData;
-        // Handed back once the new ones are open (below): the same files stay open, not mapped or decompressed twice.
-        var previous = _files;
-        _files = null;
+        // Handed back once the new ones are held (below): the same rows stay held, not mapped, decompressed or fetched twice.
+        var (previous, previousUploads) = (_files, _uploads);
+        (_files, _uploads) = (null, []);
         _seeded = state.Parameters is null;
         _workersLoad = true;
         _checkpointShares = null;
@@ -131,7 +134,7 @@ public sealed class ParameterServerGrain(
             _splitState = state.Parameters is { } parameters ? _split.FromFloat64(parameters) : null;
             NextGeneration();
             _linkedWindow = 1;
-            previous?.Dispose();
+            Release(previous, previousUploads);
             logger.LogInformation("Job {Job}: the first layer's {Units} units are split over {Workers} workers, each applying optimizer {Optimizer} to its slice; they exchange activations",
                 JobId, spec.Model.LayerSizes[1], spec.Workers, spec.Optimizer.Name);
             return;
@@ -144,13 +147,13 @@ public sealed class ParameterServerGrain(
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
         if (_model.Sharded) await LoadShardsAsync(spec, modelState);
         await LoadHeldOutAsync(spec, state);
-        // Without mini-batches the model copied the batch's inputs; only held-out rows keep the files open then.
+        // Without mini-batches the model copied the batch's inputs; only held-out rows keep the rows held then.
         if (!spec.MiniBatches && spec.HeldOutSamples == 0)
         {
-            _files?.Dispose();
-            _files = null;
+            Release(_files, _uploads);
+            (_files, _uploads) = (null, []);
         }
-        previous?.Dispose();
+        Release(previous, previousUploads);
         _linksPlane = !_model.Sharded && _options.DataPlane switch
         {
             DataPlane.Links => true,
@@ -216,12 +219,10 @@ public sealed class ParameterServerGrain(
         ISampleRows heldOut;
         // Held-out rows on the silos are scored where they lie, a thousand at a time; the files stay open for it.
         if (_siloData is not null) heldOut = Files(spec).Rows(spec).Range(spec.ResolvedSamples, spec.HeldOutSamples);
-        else
-        {
-            var rows = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(spec.ResolvedSamples, spec.HeldOutSamples))
-                ?? throw new StateLostException($"The parameter server of job {JobId}: the job's held-out rows are gone (their silo was lost); the job must restore them.");
-            heldOut = new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize);
-        }
+        // Uploaded ones are scored in float64 whatever the job's precision, as the single-process run scores them.
+        else heldOut = (await UploadedAsync(spec, Precision.Float64)
+            ?? throw new StateLostException($"The parameter server of job {JobId}: the job's held-out rows are gone (their silo was lost); the job must restore them."))
+            .Range(spec.ResolvedSamples, spec.HeldOutSamples);
         _heldOut = new HeldOutEvaluation(spec, heldOut, state.Stopping, state.Best?.ToArray());
         _scored = new double[ParameterLayout.For(spec.Model).Count];
     }
@@ -250,12 +251,29 @@ public sealed class ParameterServerGrain(
     private async Task<ISampleRows> InputsAsync(TrainingSpec spec)
     {
         if (_siloData is not null) return Files(spec).Rows(spec).Range(0, spec.ResolvedSamples);
-        var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(0, spec.ResolvedSamples));
+        var uploaded = await UploadedAsync(spec, spec.Precision);
         // NOTE: a dataset grain lost with its silo comes back empty; synthetic data instead would be silently wrong.
         if (uploaded is null && _uploadedData)
             throw new StateLostException($"The parameter server of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
-        return uploaded is { } rows ? new Dataset(rows.X.ToArray(), rows.Y.ToArray(), rows.Count, rows.InputSize, rows.OutputSize)
-            : Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
+        return uploaded?.Range(0, spec.ResolvedSamples) ?? Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
+    }
+
+    /// <summary>
+    /// The job's uploaded rows as this silo holds them in <paramref name="precision"/> (<see cref="SiloUploads"/>:
+    /// float64, every row; float32, the training rows), held until the next initialisation or deactivation;
+    /// null when the job uploaded none.
+    /// </summary>
+    private async Task<ISampleRows?> UploadedAsync(TrainingSpec spec, Precision precision)
+    {
+        if (await uploads.AcquireAsync(GrainFactory, JobId, spec, precision, Offers.ReceiveAsync) is not { } held) return null;
+        _uploads.Add(held);
+        return held.Rows;
+    }
+
+    private static void Release(SiloJobData? files, List<SiloUploads.HeldRows> uploads)
+    {
+        files?.Dispose();
+        foreach (var held in uploads) held.Dispose();
     }
 
     public async Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps)
@@ -607,12 +625,12 @@ public sealed class ParameterServerGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // NOTE: SGD's pending update may still read mapped inputs; the files are handed back (and unmapped) after it.
+        // NOTE: SGD's pending update may still read held inputs; they are handed back (files unmapped) after it.
         try { await _applying; } catch (Exception e) { logger.LogDebug(e, "Job {Job}: the last update failed", JobId); }
         EndRun();
         if (_spec is not null) links.Release(JobId, _spec.Workers);
-        _files?.Dispose();
-        _files = null;
+        Release(_files, _uploads);
+        (_files, _uploads) = (null, []);
     }
 
     private IWorkerGrain Worker(int rank) => Workers.Worker(rank);

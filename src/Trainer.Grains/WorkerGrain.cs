@@ -12,8 +12,9 @@ namespace Trainer.Grains;
 /// A data-parallel worker keeps one shard and a cache of the parameters. Each step the parameter
 /// server's request brings the cache up to date (the parameters, or with plain SGD the previous
 /// step's update, applied with the server's own code) and the worker computes its shard's summed
-/// loss and gradient pack. The shard's rows are fetched (or, for synthetic data, regenerated from the
-/// seed) once per activation. A worker re-activated on another silo after a crash rebuilds its shard
+/// loss and gradient pack. The shard's rows are read from what its silo holds of the job's data for
+/// all its grains (uploaded rows: <see cref="SiloUploads"/>; files: <see cref="StoredFiles"/>), or for
+/// synthetic data regenerated from the seed, once per activation. A worker re-activated on another silo after a crash rebuilds its shard
 /// from the request and asks for parameters (<see cref="ShardGradient.NeedsParameters"/>).
 /// In a job that splits its first layer the worker owns its slice of that layer (and the slice's
 /// optimizer state) and the whole batch, and runs windows of steps on its own <see cref="LinkRunner"/>
@@ -26,7 +27,7 @@ namespace Trainer.Grains;
 /// </remarks>
 [RankPlacement]
 public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, IOptions<SiloMessagingOptions> messaging,
-    GemmThreadBudget gemmThreads, StoredFiles files, ILocalSiloDetails silo) : Grain, IWorkerGrain
+    GemmThreadBudget gemmThreads, StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo) : Grain, IWorkerGrain
 {
     // A share or replica too large for one message, offered to the parameter server until it has read it.
     private TensorOffers? _offers;
@@ -39,8 +40,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     private ShardReplica? _replica;
     private LinkedReplica? _linked;
     private TrainingSpec? _spec;
-    // A job whose data stays on the silos: its files as this silo holds them, open while the worker reads them.
-    private SiloJobData? _files;
+    // The job's rows as this silo holds them (its files, or its uploaded rows), held while the worker reads them.
+    private IDisposable? _held;
     private int _worldSize;
     private bool _factors;
     private Task _precompute = Task.CompletedTask;
@@ -202,29 +203,28 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // NOTE: a precompute still reading mapped rows must end before the files are handed back (and unmapped).
+        // NOTE: a precompute still reading held rows must end before they are handed back (files unmapped).
         try { await _precompute; } catch (Exception e) { logger.LogDebug(e, "Worker {Rank} of job {Job}: the last precompute failed", Rank, JobId); }
         await StopShardRunAsync();
         _runner?.Dispose();
         _runner = null;
         // A connection a peer opened for a run this worker never took up would otherwise stay parked in the silo.
         links.Release(JobId, Rank);
-        _files?.Dispose();
-        _files = null;
+        _held?.Dispose();
+        _held = null;
     }
 
     /// <summary>
-    /// The rows [first, first + count) of the job's uploaded data (from its dataset grain), or of the
-    /// synthetic data its seed draws.
+    /// The rows [first, first + count) of the job's uploaded data as this silo holds them (<see cref="SiloUploads"/>,
+    /// in the job's precision, held until the worker unloads), or of the synthetic data its seed draws.
     /// </summary>
     private async Task<(ISampleRows Rows, string Source)> UploadedOrSynthetic(TrainingSpec spec, bool uploadedData, int first, int count)
     {
-        var uploaded = await Offers.ReceiveAsync(await GrainFactory.GetGrain<IDatasetGrain>(JobId).GetRowsAsync(first, count));
+        var uploaded = await uploads.AcquireAsync(GrainFactory, JobId, spec, spec.Precision, Offers.ReceiveAsync);
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
             throw new StateLostException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
-        if (uploaded is not null)
-            return (new Dataset(uploaded.X.ToArray(), uploaded.Y.ToArray(), uploaded.Count, uploaded.InputSize, uploaded.OutputSize), "uploaded");
+        if (uploaded is not null) return (Hold(uploaded, uploaded.Rows).Range(first, count), "uploaded, held once per silo");
         // Synthetic rows are drawn whole; keep the ones an uploaded request would have brought.
         var drawn = Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
         return (count == drawn.Count ? drawn : drawn.Slice(new Shard(Rank, first, count)), "synthetic");
@@ -237,18 +237,24 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     private ISampleRows OpenFiles(SiloData data, TrainingSpec spec)
     {
         var opened = SiloJobData.OpenFor(data, spec, files, silo.SiloAddress.Endpoint.ToString());
-        // Opened before the old ones are handed back: the same files stay open, not mapped (or decompressed) twice.
-        _files?.Dispose();
-        _files = opened;
-        return opened.Rows(spec);
+        return Hold(opened, opened.Rows(spec));
     }
 
-    /// <summary>Without mini-batches the replica copied its rows once: the files need not stay open for it.</summary>
-    private void ReleaseCopiedFiles(TrainingSpec spec)
+    /// <summary>Keeps <paramref name="held"/> (whose rows are <paramref name="rows"/>) and lets go of the rows held before.</summary>
+    private ISampleRows Hold(IDisposable held, ISampleRows rows)
+    {
+        // Taken before the old ones are handed back: the same rows stay held, not mapped, decompressed or fetched twice.
+        _held?.Dispose();
+        _held = held;
+        return rows;
+    }
+
+    /// <summary>Without mini-batches the replica copied its rows once: the silo need not hold them for it.</summary>
+    private void ReleaseCopiedRows(TrainingSpec spec)
     {
         if (spec.MiniBatches) return;
-        _files?.Dispose();
-        _files = null;
+        _held?.Dispose();
+        _held = null;
     }
 
     public async Task<TensorTransfer?> GetShareAsync(int stepsCompleted) =>
@@ -282,7 +288,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         {
             _linked = SplitReplica.Create(spec, Rank, rows);
             _replica = null;
-            ReleaseCopiedFiles(spec);
+            ReleaseCopiedRows(spec);
             var units = FirstLayerSplit<double>.UnitSlices(spec)[Rank];
             logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Batch} samples ({Source}); it owns units [{Start}, {End}) of the first layer; {Precision}",
                 Rank, worldSize, JobId, spec.Batch, source, units.Start, units.End, spec.Precision.Name());
@@ -290,7 +296,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         }
         _replica = ShardReplica.Create(spec, plan, Rank, rows, first);
         _linked = null;
-        ReleaseCopiedFiles(spec);
+        ReleaseCopiedRows(spec);
         if (spec.MiniBatches)
             logger.LogInformation("Worker {Rank}/{WorldSize} of job {Job} loaded all {Samples} samples ({Source}) for mini-batches of {Batch}; engine {Engine}, {Precision}; exchange: {Plan}",
                 Rank, worldSize, JobId, spec.ResolvedSamples, source, spec.Batch, spec.Engine, spec.Precision.Name(), plan.Describe());

@@ -68,6 +68,8 @@ public static class TrainerSilo
         silo.Services.AddSingleton<WorkerLinks>();
         silo.Services.AddSingleton<StagingQuota>();
         silo.LimitInboundConnections();
+        // Uploaded rows, fetched once per silo and shared by the grains of their job on it.
+        silo.Services.AddSingleton<SiloUploads>();
         // The data files of --data-on-silos jobs, opened once per silo and shared by its grains; errors name the silo.
         silo.Services.AddSingleton(sp => new StoredFiles(sp.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().SiloAddress.Endpoint.ToString(),
             sp.GetRequiredService<IOptions<TrainerOptions>>().Value.DataRoots));

@@ -79,9 +79,15 @@ internal static class Jobs
     public static (JobSubmission Submission, Dataset Samples) UploadedSamples(TrainingSpec spec, int seed)
     {
         var samples = Core.Data.Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, seed);
-        var data = new DatasetPayload(samples.Count, samples.InputSize, samples.OutputSize, TensorPayload.From(samples.X), TensorPayload.From(samples.Y));
-        return (Synthetic(spec) with { Data = data, DataDescription = "uploaded" }, samples);
+        return (Uploaded(spec, samples), samples);
     }
+
+    /// <summary>A submission that uploads <paramref name="rows"/> (training rows, then held-out ones).</summary>
+    public static JobSubmission Uploaded(TrainingSpec spec, Dataset rows) => Synthetic(spec) with
+    {
+        Data = new DatasetPayload(rows.Count, rows.InputSize, rows.OutputSize, TensorPayload.From(rows.X), TensorPayload.From(rows.Y)),
+        DataDescription = "uploaded",
+    };
 
     /// <summary>The single-process reference: the same data, initial weights and shard count.</summary>
     public static (double[] Losses, double[] Parameters) Local(TrainingSpec spec, Dataset? data = null, double[]? initial = null)

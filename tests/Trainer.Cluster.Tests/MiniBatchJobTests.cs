@@ -45,12 +45,7 @@ public sealed class MiniBatchJobTests
         var dropped = Jobs.Small(workers: 2, steps: 20, batch: 8, loss: LossKind.Mse) with
             { Samples = 30, DropLast = true, Precision = Precision.Float32, Optimizer = rule };
         var samples = Synthetic.Data(dropped.Samples, dropped.Model.InputSize, dropped.Model.OutputSize, seed: 21);
-        var submission = Jobs.Synthetic(dropped) with
-        {
-            Data = new DatasetPayload(samples.Count, samples.InputSize, samples.OutputSize, TensorPayload.From(samples.X), TensorPayload.From(samples.Y)),
-            DataDescription = "uploaded",
-        };
-        (id, status, losses) = await Jobs.RunAsync(cluster.Client, submission, Token);
+        (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Uploaded(dropped, samples), Token);
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(dropped, samples));
     }
 
@@ -64,13 +59,8 @@ public sealed class MiniBatchJobTests
         var spec = Jobs.Small(workers: 2, steps: 10, batch: 8, loss: LossKind.Mse) with
             { Samples = 30, TestSamples = 11, Optimizer = new OptimizerSpec { Kind = optimizer }, CheckpointEvery = 3, CheckpointMinSeconds = 0 };
         var rows = Synthetic.Data(spec.Samples + spec.TestSamples, spec.Model.InputSize, spec.Model.OutputSize, seed: 4);
-        var submission = Jobs.Synthetic(spec) with
-        {
-            Data = new DatasetPayload(rows.Count, rows.InputSize, rows.OutputSize, TensorPayload.From(rows.X), TensorPayload.From(rows.Y)),
-            DataDescription = "uploaded",
-        };
 
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, submission, Token);
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Uploaded(spec, rows), Token);
 
         var training = rows.Take(spec.Samples);
         var test = new Dataset(rows.X[(spec.Samples * rows.InputSize)..], rows.Y[(spec.Samples * rows.OutputSize)..], spec.TestSamples, rows.InputSize, rows.OutputSize);

@@ -134,16 +134,31 @@ public sealed class ConcatenatedRows : ISampleRows
 }
 
 /// <summary>
-/// Rows held in memory as float32, narrowed once from a float64 <see cref="Dataset"/>: what a float32
-/// job's worker keeps of uploaded data (half the bytes of the float64 rows it arrived as).
+/// Rows held in memory as float32, narrowed once from float64 rows: what a float32 job's silo keeps of
+/// uploaded data (half the bytes of the float64 rows it arrived as), and its workers of synthetic data.
 /// </summary>
-public sealed class Float32Rows(Dataset data) : ISampleRows
+public sealed class Float32Rows : ISampleRows
 {
-    private readonly float[] _x = Precisions.Narrow(data.X), _y = Precisions.Narrow(data.Y);
+    private readonly float[] _x, _y;
 
-    public int Count => data.Count;
-    public int InputSize => data.InputSize;
-    public int OutputSize => data.OutputSize;
+    public Float32Rows(Dataset data) : this(data.X, data.Y, data.Count, data.InputSize, data.OutputSize)
+    {
+    }
+
+    /// <summary>The first <paramref name="count"/> rows of float64 inputs <paramref name="x"/> and targets <paramref name="y"/> (row-major), narrowed.</summary>
+    public Float32Rows(ReadOnlySpan<double> x, ReadOnlySpan<double> y, int count, int inputSize, int outputSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        if (x.Length < (long)count * inputSize || y.Length < (long)count * outputSize)
+            throw new ArgumentException($"{count} rows need {(long)count * inputSize} inputs and {(long)count * outputSize} targets; {x.Length} and {y.Length} were given.", nameof(count));
+        _x = Precisions.Narrow(x[..(count * inputSize)]);
+        _y = Precisions.Narrow(y[..(count * outputSize)]);
+        (Count, InputSize, OutputSize) = (count, inputSize, outputSize);
+    }
+
+    public int Count { get; }
+    public int InputSize { get; }
+    public int OutputSize { get; }
 
     public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => Read(_x, row, InputSize, to);
 
