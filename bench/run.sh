@@ -39,6 +39,8 @@
 #   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
 #   BENCH_TRAINER=path     trainer executable (default: the Release build of src/Trainer.Client)
 #   BENCH_OUT=path         markdown written at the end (default docs/benchmarks.md)
+#   TRAINER_SILO_NICE=0    the silos' nice value (cluster.sh's default, 10, gives a user's commands the
+#                          CPU first; the rows compare silos with references at nice 0)
 #   TRAINER_BASE_SILO_PORT, TRAINER_BASE_GATEWAY_PORT, TRAINER_CLUSTER_DIR: passed to
 #                          deploy/local/cluster.sh (default 11111, 30000, .cluster), e.g. to run
 #                          beside a cluster that already uses those ports
@@ -60,6 +62,7 @@ REFS=$ROOT/bench/references
 WORK=$ROOT/artifacts/bench/$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=$WORK/results.jsonl
 mkdir -p "$WORK"
+export TRAINER_SILO_NICE=${TRAINER_SILO_NICE:-0}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_FASHION_EPOCHS=$FASHION_EPOCHS BENCH_MEMORY=${BENCH_MEMORY:-1} BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
 # Job 3's learning rate: at the seed's 1e-5 a batch of 8192 summed losses diverges to inf within
