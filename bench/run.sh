@@ -35,10 +35,15 @@
 #   BENCH_FASHION_DATA=/usr/share/datasets/fashion-mnist  its IDX files (Debian package dataset-fashion-mnist)
 #   BENCH_MEMORY=1         1 measures the silos' peak RSS early, midway and late in a 30k-step job (target 4); 0 skips it
 #   BENCH_MEMORY_PASSES=3  passes of that measure per mode (data, split); the table quotes each and their medians
+#   BENCH_STATUS_CALLS=0   N > 0 also times `trainer status` N times per client and phase on a 3-silo
+#                          cluster of its own, idle and with two jobs training, silos at cluster.sh's
+#                          default nice (bench/status_latency.py, issue 17); its table is appended
 #   BENCH_MICRO=0          1 also runs the BenchmarkDotNet micro-benchmarks (bench/Trainer.Bench)
 #   BENCH_TIMEOUT=900      seconds before one run is killed and reported as failed
 #   BENCH_TRAINER=path     trainer executable (default: the Release build of src/Trainer.Client)
 #   BENCH_OUT=path         markdown written at the end (default docs/benchmarks.md)
+#   TRAINER_SILO_NICE=0    the silos' nice value (cluster.sh's default, 10, gives a user's commands the
+#                          CPU first; the rows compare silos with references at nice 0)
 #   TRAINER_BASE_SILO_PORT, TRAINER_BASE_GATEWAY_PORT, TRAINER_CLUSTER_DIR: passed to
 #                          deploy/local/cluster.sh (default 11111, 30000, .cluster), e.g. to run
 #                          beside a cluster that already uses those ports
@@ -60,8 +65,10 @@ REFS=$ROOT/bench/references
 WORK=$ROOT/artifacts/bench/$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=$WORK/results.jsonl
 mkdir -p "$WORK"
+export TRAINER_SILO_NICE=${TRAINER_SILO_NICE:-0}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_FASHION_EPOCHS=$FASHION_EPOCHS BENCH_MEMORY=${BENCH_MEMORY:-1} BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
+STATUS_CALLS=${BENCH_STATUS_CALLS:-0}
+COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_FASHION_EPOCHS=$FASHION_EPOCHS BENCH_MEMORY=${BENCH_MEMORY:-1} BENCH_STATUS_CALLS=$STATUS_CALLS BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
 # Job 3's learning rate: at the seed's 1e-5 a batch of 8192 summed losses diverges to inf within
 # a few steps; 1e-8 keeps every row finite (so none times inf/NaN arithmetic) and comparable.
 JOB3="--model 784-1024-1024-10 --batch 8192 --steps $JOB3_STEPS --lr 1e-8"
@@ -354,6 +361,18 @@ done
 
 memory_rows
 
+# `trainer status` end to end (issue 17): its own cluster and report section; a failure is logged, not fatal.
+SECTIONS=()
+if [ "$STATUS_CALLS" -gt 0 ]; then
+  log "trainer status: $STATUS_CALLS calls per client and phase, idle and with two jobs training"
+  # The silos at cluster.sh's default nice: what a user's `status` meets, not the rows' nice 0.
+  if env -u TRAINER_SILO_NICE $PY bench/status_latency.py --calls "$STATUS_CALLS" --out "$WORK/status.md" --results "$WORK/status.jsonl" >"$WORK/status.log" 2>&1; then
+    SECTIONS=("$WORK/status.md")
+  else
+    log "status_latency.py failed, see $WORK/status.log"
+  fi
+fi
+
 MICRO=()
 if [ "${BENCH_MICRO:-0}" = 1 ]; then
   log "BenchmarkDotNet micro-benchmarks"
@@ -365,5 +384,5 @@ fi
 machine_info >"$WORK/machine.txt"
 mkdir -p "$(dirname "$OUT")"
 $PY bench/summarize.py report "$RESULTS" --machine "$WORK/machine.txt" --command "$COMMAND" \
-  --notes bench/notes.md --out "$OUT" ${MICRO[@]+--micro "${MICRO[@]}"}
+  --notes bench/notes.md --out "$OUT" ${MICRO[@]+--micro "${MICRO[@]}"} ${SECTIONS[@]+--section "${SECTIONS[@]}"}
 log "raw results: $RESULTS; report: $OUT"

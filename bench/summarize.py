@@ -3,7 +3,7 @@
 
   summarize.py record ROW JOB REP EXIT STDOUT STDERR [--wall-seconds S] [--peak-rss-mb MB,MB...] [--samples N]
                                                       append one run's result to stdout as a JSON line
-  summarize.py report RESULTS.jsonl --machine FILE --command CMD [--micro REPORT.md ...] [--out FILE]
+  summarize.py report RESULTS.jsonl --machine FILE --command CMD [--micro REPORT.md ...] [--section FILE.md ...] [--out FILE]
                                                       print the table of medians; write the markdown
 
 A run's result is the LAST JSON object on its stdout that has "steps_per_second" (the python
@@ -288,6 +288,12 @@ def report(a):
           "Written by `bench/run.sh` (medians over the repetitions; ratios are taken between rows of the same run).", "",
           "## Machine", ""] + [f"- {l}" for l in machine] + [
           "", "## Command", "", "```", a.command, "```"] + main_md + fashion_md + ["", "## Targets", ""] + targets(med)
+    for path in a.section or []:   # sections written by other benches of the run (e.g. status_latency.py), as they are
+        try:
+            with open(path) as f:
+                md += ["", f.read().strip()]
+        except OSError:
+            continue
     for path in a.micro or []:
         try:
             with open(path) as f:
@@ -320,6 +326,7 @@ def main():
     s.add_argument("--machine", required=True)
     s.add_argument("--command", required=True)
     s.add_argument("--micro", nargs="*")
+    s.add_argument("--section", nargs="*", help="markdown files appended as they are, before the micro-benchmarks")
     s.add_argument("--notes", help="markdown appended at the end (e.g. bench/NOTES.md)")
     s.add_argument("--out")
     a = p.parse_args()

@@ -36,6 +36,14 @@
 #   TRAINER_STOP_TIMEOUT       seconds to wait after TERM before KILL                       [20]
 #   TRAINER_PIN_CORES          1: when there are at least N usable cores, silo i runs on its own
 #                              equal, contiguous share of them (taskset); 0: no pinning         [0]
+#   TRAINER_SILO_NICE          the silos' nice value, 0-19: a user's commands (`trainer status`) get
+#                              the CPU before the training silos; 0: the same priority as they  [10]
+#
+# NOTE on TRAINER_SILO_NICE: each silo runs in a session of its own (setsid), which Linux's autogroup
+# scheduling makes a group with a whole session's share of the CPU: three busy silos take three
+# shares against the user's shell's one, and a client starting up gets a fraction of the cores.
+# Each silo is niced both as a process and as its session's group (docs/performance.md, "`trainer
+# status` while jobs train"). A niced silo still takes every core nobody else wants.
 #
 # NOTE on pinning (off by default): measured on the 2-core machine, by hand (seed job, 2 silos, split
 # first layer, 8 runs each) unpinned 4.6-5.7 s (median 4.95), pinned 3.7-5.2 s (median ~4.1); but in a
@@ -55,6 +63,7 @@ base_dashboard="${TRAINER_BASE_DASHBOARD_PORT:-8080}"
 IFS=, read -r -a addresses <<<"${TRAINER_SILO_ADDRESSES:-127.0.0.1}"
 start_timeout="${TRAINER_START_TIMEOUT:-90}"
 stop_timeout="${TRAINER_STOP_TIMEOUT:-20}"
+silo_nice="${TRAINER_SILO_NICE:-10}"
 silo_bin="$repo/src/Trainer.Silo/bin/Release/net10.0"
 client_bin="$repo/src/Trainer.Client/bin/Release/net10.0"
 
@@ -150,7 +159,9 @@ tls_args() {
 
 start_silo() {
   local i="$1" n="$2" log="$dir/silo-$1.log" cores
-  local -a extra=() pin=() dashboard=() tls=()
+  local -a extra=() pin=() dashboard=() tls=() lower=()
+  [[ "$silo_nice" =~ ^[0-9]+$ ]] && ((silo_nice <= 19)) \
+    || die "TRAINER_SILO_NICE must be a nice value from 0 (the user's priority) to 19 (the lowest) (got '${silo_nice}')"
   cores="$(silo_cores "$i" "$n")"
   # NOTE: .NET sizes its thread pool and spinning by the CPUs it may use; a silo pinned to one core
   # that believes it has one (measured: 5.0-6.7 s) was slower than not pinning it (4.6-5.7 s), and
@@ -159,6 +170,8 @@ start_silo() {
   # shellcheck disable=SC2206 # word splitting of TRAINER_SILO_ARGS is intended
   [[ -n "${TRAINER_SILO_ARGS:-}" ]] && extra=(${TRAINER_SILO_ARGS})
   [[ "$base_dashboard" != 0 ]] && dashboard=(--dashboard-port $((base_dashboard + i)))
+  # Niced inside its new session, whose scheduling group (autogroup, where the kernel has it) takes the value too.
+  [[ "$silo_nice" != 0 ]] && lower=(sh -c 'echo "$0" >/proc/self/autogroup 2>/dev/null; exec nice -n "$0" "$@"' "$silo_nice")
   keep_previous_log "$log"
   mapfile -t tls < <(tls_args)
   : >"$log"
@@ -166,7 +179,7 @@ start_silo() {
   # The silo runs in its output folder so it finds appsettings.json (the host's content root is the
   # working directory); setsid detaches it from this script's terminal and process group.
   # Log lines carry a timestamp so the silos' logs can be read side by side.
-  (cd "$silo_bin" && exec setsid "${pin[@]}" dotnet trainer-silo.dll \
+  (cd "$silo_bin" && exec setsid "${pin[@]}" "${lower[@]}" dotnet trainer-silo.dll \
       --advertise "$(address_of "$i")" --primary-address "$(address_of 0)" \
       --silo-port $((base_silo + i)) --gateway-port $((base_gateway + i)) --primary-port "$base_silo" \
       "--Logging:Console:TimestampFormat=HH:mm:ss.fff " \

@@ -301,9 +301,18 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         // Only a running cluster's gateways speak TLS; the embedded silo has no one else to talk to.
         var certificate = gateway is null ? null : ClusterCertificate(r);
         var connection = await ClusterConnection.OpenAsync(gateway, r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation, dashboardPort, certificate);
-        // The client's own start-up (mostly compiling Orleans' client code) is most of a short command's time: say how much.
-        if (verbose) error.WriteLine($"trainer: connected to the {connection.Description} in {connecting.ElapsedMilliseconds} ms ({(DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds:F0} ms since this process started)");
+        // The client's own start-up (mostly compiling Orleans' client code) is most of a short command's time: say how
+        // much, and how many methods were compiled at run time (the count tells how much of it was compiling).
+        if (verbose) error.WriteLine($"trainer: {StartUp(connection.Description, connecting.ElapsedMilliseconds)}");
         return connection;
+    }
+
+    private static string StartUp(string connection, long connectMs)
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return $"connected to the {connection} in {connectMs} ms ({(DateTime.Now - self.StartTime).TotalMilliseconds:F0} ms since this process started, "
+            + $"{self.TotalProcessorTime.TotalMilliseconds:F0} ms of CPU, {System.Runtime.JitInfo.GetCompiledMethodCount()} methods compiled at run time, "
+            + $"tiered compilation {(EmbeddedSiloJit.TieredCompilation ? "on" : "off")})";
     }
 
     /// <summary>The cluster's certificate from --tls-cert, --tls-key and --tls-password (or their TRAINER_TLS_* variables), checked; null: no TLS.</summary>

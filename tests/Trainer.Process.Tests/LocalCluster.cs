@@ -42,6 +42,9 @@ public sealed class LocalCluster : IAsyncDisposable
             ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
             // A client started beside busy silos and other tests on 2 cores can take longer than the default 30 s to connect.
             ["TRAINER_CONNECT_TIMEOUT"] = "120",
+            // Silos at the tests' own priority, so that a test's deadlines do not depend on what else the
+            // machine runs; "" in `environment` gives cluster.sh's default (nice 10).
+            ["TRAINER_SILO_NICE"] = "0",
         };
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) _environment[key] = value;
     }
