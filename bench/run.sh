@@ -200,7 +200,7 @@ cluster_rows() {
     fi
     local gw="--gateway $GATEWAYS"
     if [ "$SEED_STEPS" -gt 0 ]; then
-      # A fresh cluster's first job also pays the silos' JIT tier-up (about a second on this job):
+      # A fresh cluster's first job also pays the silos' first-call JIT and warm-up (about a second on this job):
       # a row of its own, so the rows after it measure the steady state a running cluster gives.
       run_row "trainer 2 silos W=2 first job" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS"
       run_row "trainer 2 silos W=2" seed "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 --steps "$SEED_STEPS" --parallel data

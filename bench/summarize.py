@@ -36,7 +36,7 @@ TARGETS = [
     ("seed: embedded 2 workers / numpy", "ratio", "trainer embedded W=2", "numpy loop", ">= 1.25"),
     ("seed: 2 silos / numpy", "ratio", "trainer 2 silos W=2", "numpy loop", ">= 1.0"),
     ("seed: 2 silos / torch DDP gloo 2 processes", "ratio", "trainer 2 silos W=2", "torch DDP gloo 2 processes", ">= 3"),
-    ("seed: 2 silos, a fresh cluster's first job (the default; JIT tier-up included) / numpy", "ratio", "trainer 2 silos W=2 first job", "numpy loop", "(info)"),
+    ("seed: 2 silos, a fresh cluster's first job (the default; first-call JIT and warm-up included) / numpy", "ratio", "trainer 2 silos W=2 first job", "numpy loop", "(info)"),
     ("seed: embedded 2 workers, first layer split / numpy", "ratio", "trainer embedded W=2 split", "numpy loop", ">= 1.25"),
     ("seed: 2 silos, first layer split / numpy", "ratio", "trainer 2 silos W=2 split", "numpy loop", ">= 1.0"),
     ("seed: 2 silos, first layer split / torch DDP gloo 2 processes", "ratio", "trainer 2 silos W=2 split", "torch DDP gloo 2 processes", ">= 3"),
