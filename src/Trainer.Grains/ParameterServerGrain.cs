@@ -150,8 +150,7 @@ public sealed class ParameterServerGrain(
         // Without mini-batches the model copied the batch's inputs; only held-out rows keep the rows held then.
         if (!spec.MiniBatches && spec.HeldOutSamples == 0)
         {
-            Release(_files, _uploads);
-            (_files, _uploads) = (null, []);
+            ReleaseHeld();
         }
         Release(previous, previousUploads);
         _linksPlane = !_model.Sharded && _options.DataPlane switch
@@ -274,6 +273,13 @@ public sealed class ParameterServerGrain(
     {
         files?.Dispose();
         foreach (var held in uploads) held.Dispose();
+    }
+
+    /// <summary>Hands back the rows this server holds (files, uploaded rows): it reads none until the next initialisation.</summary>
+    private void ReleaseHeld()
+    {
+        Release(_files, _uploads);
+        (_files, _uploads) = (null, []);
     }
 
     public async Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps)
@@ -629,8 +635,7 @@ public sealed class ParameterServerGrain(
         try { await _applying; } catch (Exception e) { logger.LogDebug(e, "Job {Job}: the last update failed", JobId); }
         EndRun();
         if (_spec is not null) links.Release(JobId, _spec.Workers);
-        Release(_files, _uploads);
-        (_files, _uploads) = (null, []);
+        ReleaseHeld();
     }
 
     private IWorkerGrain Worker(int rank) => Workers.Worker(rank);
