@@ -64,6 +64,6 @@ print("|---|---:|---|---|")
 for name, rs in rows.items():
     secs = [r["seconds"] for r in rs if r["seconds"] is not None]
     med = f"{statistics.median(secs):.2f}" if secs else "failed"
-    print(f"| {name.replace(" | ", ", ")} | {med} | {', '.join(f'{s:.2f}' for s in secs)} | {', '.join(r['load'].split()[0] for r in rs)} |")
+    print(f"| {name.replace(' | ', ', ')} | {med} | {', '.join(f'{s:.2f}' for s in secs)} | {', '.join(r['load'].split()[0] for r in rs)} |")
 PY
 log "raw rows: $RESULTS"

@@ -17,7 +17,8 @@
 #      peak RSS is read when the job ends; workload F (issue 16: Fashion-MNIST, 784-256-128-10 relu,
 #      biases, cross-entropy, Adam 1e-3, batch 128, BENCH_FASHION_EPOCHS epochs, then the test set)
 #      for PyTorch float32/float64 (2 threads) and float32 on 1 thread, and the trainer embedded W=2 float64/float32, W=1,
-#      W=2 with SGD (Adam's cost per step), and on 2 silos W=2. Every trainer row names its --parallel mode (the CLI's
+#      W=2 with SGD (Adam's cost per step), and on 2 silos W=2; its compute-bound variant (batch 1024,
+#      BENCH_FASHION_WIDE_EPOCHS epochs) embedded W=2, W=1, and W=1 pinned to one core. Every trainer row names its --parallel mode (the CLI's
 #      default was auto, which split the seed job, before it became data), so a row measures the
 #      same thing in every run, except the two "default" rows (seed job W=2, embedded and on
 #      2 silos), which give no --parallel to measure whatever `trainer train` does by default;
@@ -33,6 +34,8 @@
 #   BENCH_BIG_STEPS=4      steps of the 50M-parameter job (5000-10000-10, batch 8); 0 skips it
 #   BENCH_FASHION_EPOCHS=10  epochs of workload F; 0 skips it
 #   BENCH_FASHION_DATA=/usr/share/datasets/fashion-mnist  its IDX files (Debian package dataset-fashion-mnist)
+#   BENCH_FASHION_WIDE_EPOCHS=2  epochs of workload F's compute-bound variant (batch 1024): W=2 against W=1, and
+#                          against W=1 pinned to one core (taskset), the issue's scaling figure; 0 skips it
 #   BENCH_MEMORY=1         1 measures the silos' peak RSS early, midway and late in a 30k-step job (target 4); 0 skips it
 #   BENCH_MEMORY_PASSES=3  passes of that measure per mode (data, split); the table quotes each and their medians
 #   BENCH_STATUS_CALLS=0   N > 0 also times `trainer status` N times per client and phase on a 3-silo
@@ -47,8 +50,11 @@
 #   TRAINER_BASE_SILO_PORT, TRAINER_BASE_GATEWAY_PORT, TRAINER_CLUSTER_DIR: passed to
 #                          deploy/local/cluster.sh (default 11111, 30000, .cluster), e.g. to run
 #                          beside a cluster that already uses those ports
+#   BENCH_REFERENCE_CORETYPE=  an OpenBLAS kernel for the references (e.g. Haswell, to emulate an AVX2 CPU
+#                          with DOTNET_EnableAVX512=0 OPENBLAS_CORETYPE=Haswell for the trainer; issue 19)
 # NOTE: the references run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in their command
-# only); the trainer runs in the environment as given. The kernel OpenBLAS picked is in the table.
+# only) unless BENCH_REFERENCE_CORETYPE names a kernel; the trainer runs in the environment as given.
+# The kernel OpenBLAS picked is in the table.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -68,7 +74,7 @@ mkdir -p "$WORK"
 export TRAINER_SILO_NICE=${TRAINER_SILO_NICE:-0}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 STATUS_CALLS=${BENCH_STATUS_CALLS:-0}
-COMMAND="${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_FASHION_EPOCHS=$FASHION_EPOCHS BENCH_MEMORY=${BENCH_MEMORY:-1} BENCH_STATUS_CALLS=$STATUS_CALLS BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
+COMMAND="${DOTNET_EnableAVX512:+DOTNET_EnableAVX512=$DOTNET_EnableAVX512 }${OPENBLAS_CORETYPE:+OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE }${BENCH_REFERENCE_CORETYPE:+BENCH_REFERENCE_CORETYPE=$BENCH_REFERENCE_CORETYPE }${BENCH_TRAINER:+BENCH_TRAINER=$BENCH_TRAINER }BENCH_REPEATS=$REPEATS BENCH_SEED_STEPS=$SEED_STEPS BENCH_JOB3_STEPS=$JOB3_STEPS BENCH_BIG_STEPS=${BENCH_BIG_STEPS:-4} BENCH_FASHION_EPOCHS=$FASHION_EPOCHS BENCH_FASHION_WIDE_EPOCHS=$FASHION_WIDE_EPOCHS BENCH_MEMORY=${BENCH_MEMORY:-1} BENCH_STATUS_CALLS=$STATUS_CALLS BENCH_MICRO=${BENCH_MICRO:-0} bash bench/run.sh"
 # Job 3's learning rate: at the seed's 1e-5 a batch of 8192 summed losses diverges to inf within
 # a few steps; 1e-8 keeps every row finite (so none times inf/NaN arithmetic) and comparable.
 JOB3="--model 784-1024-1024-10 --batch 8192 --steps $JOB3_STEPS --lr 1e-8"
@@ -78,6 +84,11 @@ BIG="--model 5000-10000-10 --batch 8 --steps $BIG_STEPS --checkpoint-every 0"
 # Workload F (issue 16), the command a user types for it; samples/s = 60000 x epochs / seconds.
 FASHION="--data idx:$FASHION_DATA --model 784-256-128-10 --activation relu --bias --loss ce --optimizer adam --lr 1e-3 --batch 128 --epochs $FASHION_EPOCHS"
 FASHION_SAMPLES=$((60000 * FASHION_EPOCHS))
+# Workload F's compute-bound variant (issue 16: W=2 over W=1 at batch 1024). Since a lone worker's
+# products use every core of its silo, W=1 unpinned runs on the same 2 cores as W=2; the pinned W=1
+# row (one core: its GEMMs then get one thread) is what "a second worker with a core of its own" adds.
+FASHION_WIDE_EPOCHS=${BENCH_FASHION_WIDE_EPOCHS:-2}
+FASHION_WIDE="--data idx:$FASHION_DATA --model 784-256-128-10 --activation relu --bias --loss ce --optimizer adam --lr 1e-3 --batch 1024 --epochs $FASHION_WIDE_EPOCHS"
 # SGD at the same step count for Adam's cost per step: 0.05 trains this model (Adam's 1e-3 barely moves it).
 FASHION_SGD="${FASHION/--optimizer adam --lr 1e-3/--optimizer sgd --lr 0.05}"
 # The 2-silo clusters' gateways, where deploy/local/cluster.sh puts them (TRAINER_BASE_GATEWAY_PORT moves them).
@@ -89,7 +100,7 @@ log() { echo "[bench] $*" >&2; }
 install_packages() {
   local need=() p
   local wanted=(python3-numpy python3-torch libopenblas0-pthread)
-  [ "$FASHION_EPOCHS" -gt 0 ] && [ "$FASHION_DATA" = /usr/share/datasets/fashion-mnist ] && wanted+=(dataset-fashion-mnist)
+  [ $((FASHION_EPOCHS + FASHION_WIDE_EPOCHS)) -gt 0 ] && [ "$FASHION_DATA" = /usr/share/datasets/fashion-mnist ] && wanted+=(dataset-fashion-mnist)
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
   done
@@ -143,7 +154,7 @@ unavailable() {
 
 # Commands as arrays (timeout cannot run shell functions). The references run with the two
 # OpenBLAS tuning variables unset in their own command only.
-PY_RUN=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY")
+PY_RUN=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${BENCH_REFERENCE_CORETYPE:+OPENBLAS_CORETYPE=$BENCH_REFERENCE_CORETYPE} "$PY")
 set_trainer_command() {
   if [ -n "${TRAINER_MISSING:-}" ]; then TRAINER_RUN=(sh -c 'echo "$0" >&2; exit 1' "$TRAINER_MISSING")
   else TRAINER_RUN=("$TRAINER" train --json); fi
@@ -173,6 +184,17 @@ fashion_rows() {
   float32_row "trainer fashion W=2 float32" fashion "$rep" --workers 2 $FASHION --parallel data
   run_row "trainer fashion W=1" fashion "$rep" "${TRAINER_RUN[@]}" --workers 1 $FASHION --parallel data
   run_row "trainer fashion W=2 sgd" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION_SGD --parallel data
+  ROW_SAMPLES=
+}
+
+# Workload F at batch 1024, embedded: W=2, W=1, and W=1 on one core (the process's affinity, which
+# .NET's processor count and so the silo's compute threads and GEMM threads follow).
+fashion_wide_rows() {
+  local rep=$1
+  ROW_SAMPLES=$((60000 * FASHION_WIDE_EPOCHS))
+  run_row "trainer fashion b1024 W=2" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION_WIDE --parallel data
+  run_row "trainer fashion b1024 W=1" fashion "$rep" "${TRAINER_RUN[@]}" --workers 1 $FASHION_WIDE --parallel data
+  run_row "trainer fashion b1024 W=1 one core" fashion "$rep" taskset -c 0 "${TRAINER_RUN[@]}" --workers 1 $FASHION_WIDE --parallel data
   ROW_SAMPLES=
 }
 
@@ -319,7 +341,8 @@ machine_info() {
 for l in open(sys.argv[1]):
     r=json.loads(l)["result"]
     if r and "blas_core" in r: print(r["blas_config"]); break' "$RESULTS")"
-  echo "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE seen by the trainer: ${OPENBLAS_CORETYPE:-unset} / ${OPENBLAS_L2_SIZE:-unset}"
+  echo "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE seen by the trainer: ${OPENBLAS_CORETYPE:-unset} / ${OPENBLAS_L2_SIZE:-unset}; by the references: ${BENCH_REFERENCE_CORETYPE:-unset} / unset"
+  echo "DOTNET_EnableAVX512 seen by the trainer: ${DOTNET_EnableAVX512:-unset} (0: .NET runs as on an AVX2 CPU)"
   [ -f "$WORK/memory.txt" ] && cat "$WORK/memory.txt"
   echo "python: $($PY -c 'import numpy, torch, sys; print("%s, numpy %s, torch %s" % (sys.version.split()[0], numpy.__version__, torch.__version__))' 2>&1 | tail -n1)"
 }
@@ -356,6 +379,7 @@ for rep in $(seq 1 "$REPEATS"); do
   fi
   [ "$BIG_STEPS" -gt 0 ] && run_row "trainer 50M params embedded W=2" big "$rep" "${TRAINER_RUN[@]}" --workers 2 $BIG --parallel data
   [ "$FASHION_EPOCHS" -gt 0 ] && fashion_rows "$rep"
+  [ "$FASHION_WIDE_EPOCHS" -gt 0 ] && fashion_wide_rows "$rep"
   cluster_rows "$rep"
 done
 

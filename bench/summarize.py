@@ -22,7 +22,8 @@ import statistics
 import sys
 
 FASHION_WHAT = ("`--data idx:/usr/share/datasets/fashion-mnist --model 784-256-128-10 --activation relu --bias --loss ce "
-                "--optimizer adam --lr 1e-3 --batch 128 --epochs E` (the SGD row: `--optimizer sgd --lr 0.05`); "
+                "--optimizer adam --lr 1e-3 --batch 128 --epochs E` (the SGD row: `--optimizer sgd --lr 0.05`; the b1024 rows, the compute-bound variant: "
+                "`--batch 1024 --epochs E2`, the one-core row under `taskset -c 0`); "
                 "samples/s = 60000 x epochs / training seconds; test accuracy on the 10,000 t10k images.")
 BASELINE = {"seed": "numpy loop", "job3": "numpy loop job3 float64", "fashion": "torch fashion float32"}
 
@@ -69,6 +70,9 @@ TARGETS = [
     ("F: embedded W=2 float32 / PyTorch float32, samples/s", "ratio", "trainer fashion W=2 float32", "torch fashion float32", ">= 1.5"),
     ("F: 2 silos W=2 / PyTorch float32, samples/s", "ratio", "trainer fashion 2 silos W=2", "torch fashion float32", ">= 1.0"),
     ("F: embedded W=2 / W=1 (float64)", "ratio", "trainer fashion W=2", "trainer fashion W=1", "(info)"),
+    # The compute-bound variant: a second worker on a core of its own against one worker on one core.
+    ("F batch 1024: embedded W=2 / W=1 on one core (taskset -c 0), samples/s", "ratio", "trainer fashion b1024 W=2", "trainer fashion b1024 W=1 one core", ">= 1.7"),
+    ("F batch 1024: embedded W=2 / W=1 (both on the machine's 2 cores), samples/s", "ratio", "trainer fashion b1024 W=2", "trainer fashion b1024 W=1", "(info)"),
     ("F: Adam's time per step over SGD's (embedded W=2), cost", "cost", "trainer fashion W=2", "trainer fashion W=2 sgd", "<= 10%"),
     ("F: PyTorch float64 / float32", "ratio", "torch fashion float64", "torch fashion float32", "(reference)"),
     # PyTorch on 1 thread, where its 2 threads spin against OpenBLAS's (bench/notes.md): the fairer peer.
