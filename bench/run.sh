@@ -63,6 +63,7 @@ REPEATS=${BENCH_REPEATS:-3}
 SEED_STEPS=${BENCH_SEED_STEPS:-3000}
 JOB3_STEPS=${BENCH_JOB3_STEPS:-10}
 FASHION_EPOCHS=${BENCH_FASHION_EPOCHS:-10}
+FASHION_WIDE_EPOCHS=${BENCH_FASHION_WIDE_EPOCHS:-2}
 FASHION_DATA=${BENCH_FASHION_DATA:-/usr/share/datasets/fashion-mnist}
 TIMEOUT=${BENCH_TIMEOUT:-900}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
@@ -87,7 +88,6 @@ FASHION_SAMPLES=$((60000 * FASHION_EPOCHS))
 # Workload F's compute-bound variant (issue 16: W=2 over W=1 at batch 1024). Since a lone worker's
 # products use every core of its silo, W=1 unpinned runs on the same 2 cores as W=2; the pinned W=1
 # row (one core: its GEMMs then get one thread) is what "a second worker with a core of its own" adds.
-FASHION_WIDE_EPOCHS=${BENCH_FASHION_WIDE_EPOCHS:-2}
 FASHION_WIDE="--data idx:$FASHION_DATA --model 784-256-128-10 --activation relu --bias --loss ce --optimizer adam --lr 1e-3 --batch 1024 --epochs $FASHION_WIDE_EPOCHS"
 # SGD at the same step count for Adam's cost per step: 0.05 trains this model (Adam's 1e-3 barely moves it).
 FASHION_SGD="${FASHION/--optimizer adam --lr 1e-3/--optimizer sgd --lr 0.05}"
