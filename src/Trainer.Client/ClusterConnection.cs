@@ -6,6 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using Orleans.Messaging;
+using Orleans.Runtime;
 using Trainer.Core;
 using Trainer.Dashboard;
 using Trainer.Grains;
@@ -41,6 +43,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         SpecException? tlsProblem = null;
+        // Set once the host is built: on Redis membership the gateways a TLS probe asks are the ones Orleans reads from Redis.
+        IServiceProvider? services = null;
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning);
         builder.Logging.AddFilter("Orleans", verbose ? LogLevel.Warning : LogLevel.Error);
@@ -77,9 +81,10 @@ internal sealed class ClusterConnection : IAsyncDisposable
                 .UseConnectionRetryFilter(async (exception, token) =>
                 {
                     // A gateway that closes the connection may be refusing this client's TLS (or its lack of it): ask one, a few times at most.
-                    for (int i = 0; !agreed && tlsProblem is null && probes < MaxTlsProbes && i < endpoints.Length; i++, probes++)
+                    var candidates = viaRedis && !agreed && tlsProblem is null && probes < MaxTlsProbes ? await MembershipGatewaysAsync(services, token) : endpoints;
+                    for (int i = 0; !agreed && tlsProblem is null && probes < MaxTlsProbes && i < candidates.Length; i++, probes++)
                     {
-                        var (reached, problem) = await GatewayTlsProbe.DiagnoseAsync(endpoints[i], certificate, token);
+                        var (reached, problem) = await GatewayTlsProbe.DiagnoseAsync(candidates[i], certificate, token);
                         (agreed, tlsProblem) = (reached && problem is null, problem);
                     }
                     if (tlsProblem is not null) return false;
@@ -91,6 +96,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             description = $"cluster '{clusterId}' via {gateways}";
         }
         var host = builder.Build();
+        services = host.Services;
         var patience = ConnectTimeout();
         using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         connectTimeout.CancelAfter(patience);
@@ -128,6 +134,24 @@ internal sealed class ClusterConnection : IAsyncDisposable
         return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double seconds) && seconds is > 0 and <= 3600
             ? TimeSpan.FromSeconds(seconds)
             : throw new SpecException(ConnectTimeoutVariable, text, "seconds a client waits for a gateway, a number above 0 and at most 3600");
+    }
+
+    /// <summary>
+    /// The gateways the Redis membership table lists as live (none when it cannot be read yet): a client
+    /// given redis:// knows no gateway of its own to ask why connecting fails.
+    /// </summary>
+    private static async Task<IPEndPoint[]> MembershipGatewaysAsync(IServiceProvider? services, CancellationToken cancel)
+    {
+        if (services?.GetService<IGatewayListProvider>() is not { } provider) return [];
+        try
+        {
+            var gateways = await provider.GetGatewaysAsync(cancel);
+            return [.. gateways.Select(uri => uri.ToIPEndPoint()).OfType<IPEndPoint>()];
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return [];   // Redis not reachable (yet): Orleans' own retry says so in time
+        }
     }
 
     // Each probe is a TLS handshake the gateway may log a warning for.

@@ -53,6 +53,9 @@ public sealed class LocalCluster : IAsyncDisposable
     public int BaseSiloPort { get; }
     public int BaseGatewayPort { get; }
 
+    /// <summary>What every `trainer` command of this cluster gets after its --gateway (e.g. a Redis cluster's --cluster-id).</summary>
+    public IReadOnlyList<string> ClientArgs => _clientArgs;
+
     /// <summary>Silo i serves its web dashboard on this + i; 0: the silos serve none.</summary>
     public int BaseDashboardPort { get; }
 
@@ -96,11 +99,11 @@ public sealed class LocalCluster : IAsyncDisposable
     /// A cluster on Redis membership and job storage (<paramref name="redis"/>), under a cluster id of its
     /// own: no silo is special, and the client finds the gateways in Redis.
     /// </summary>
-    public static Task<LocalCluster> CreateOnRedisAsync(Trainer.Cluster.Tests.RedisServer redis, int silos, string siloArgs = "")
+    public static Task<LocalCluster> CreateOnRedisAsync(Trainer.Cluster.Tests.RedisServer redis, int silos, string siloArgs = "", IDictionary<string, string>? environment = null)
     {
         var clusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
         return CreateAsync(silos, $"{siloArgs} --clustering redis --redis {redis.Endpoint} --cluster-id {clusterId}",
-            gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId]);
+            gateway: $"redis://{redis.Endpoint}", clientArgs: ["--cluster-id", clusterId], environment: environment);
     }
 
     public Task<ProcessResult> ScriptAsync(params string[] args) =>
