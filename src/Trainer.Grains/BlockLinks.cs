@@ -17,12 +17,21 @@ internal interface IBlockLink : IDisposable
     /// <summary>Sends this worker's block of <paramref name="step"/>. It may return before the peer has it; <paramref name="block"/> may change right after.</summary>
     void Send(int step, ReadOnlySpan<byte> block);
 
+    /// <summary>
+    /// Sends <paramref name="values"/> (all of it) as this worker's block of <paramref name="step"/>. A peer of
+    /// this process receives this very array, not a copy, through <see cref="Receive(int, Func{int, byte[]})"/>,
+    /// so the sender must leave it unchanged until the peer's answer shows it is done with it; a peer of
+    /// another silo gets a copy, as from <see cref="Send"/>.
+    /// </summary>
+    void SendShared(int step, byte[] values);
+
     /// <summary>Waits for the peer's block of <paramref name="step"/> and copies it into <paramref name="into"/> (exactly its length).</summary>
     void Receive(int step, Span<byte> into);
 
     /// <summary>
     /// Waits for the peer's next frame, which must be of <paramref name="step"/>, whatever its length, and
-    /// reads it into the array <paramref name="bufferFor"/> gives for that length (exactly that long); answers that array.
+    /// reads it into the array <paramref name="bufferFor"/> gives for that length (exactly that long); answers that array,
+    /// or, for a frame a peer of this process sent with <see cref="SendShared"/>, the sender's own array.
     /// </summary>
     byte[] Receive(int step, Func<int, byte[]> bufferFor);
 
@@ -81,6 +90,18 @@ internal sealed class LocalPeer : IBlockLink
         }
     }
 
+    public void SendShared(int step, byte[] values)
+    {
+        try
+        {
+            _outgoing.SendShared(step, values, _timeout);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
+        {
+            throw Closed(e);
+        }
+    }
+
     public void Receive(int step, Span<byte> into)
     {
         (int Step, int Length) frame;
@@ -99,11 +120,7 @@ internal sealed class LocalPeer : IBlockLink
     {
         try
         {
-            return _incoming.Receive((sent, length) =>
-            {
-                BlockFrame.Check(Peer, sent, length, step, -1);
-                return bufferFor(length);
-            }, _receiveTimeout);
+            return _incoming.Receive((sent, length) => BlockFrame.Check(Peer, sent, length, step, -1), bufferFor, _receiveTimeout);
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException)
         {
@@ -169,6 +186,9 @@ internal sealed class TcpLink : IBlockLink
             throw Closed(e, e.Message);
         }
     }
+
+    // A peer of another silo needs the bytes on the wire anyway.
+    public void SendShared(int step, byte[] values) => Send(step, values);
 
     public void Receive(int step, Span<byte> into)
     {

@@ -131,7 +131,9 @@ internal sealed class ServerRunner : IDisposable
         {
             if (local is { } wanted && link is LocalPeer != wanted) continue;
             link.Send(step, _header);
-            link.Send(step, payload.Bytes);
+            // Shared: a worker of this silo reads the server's own buffer (the parameters, or the update's ring
+            // buffer), which stays unchanged until every pack of the step is in, so it is read before it changes.
+            link.SendShared(step, payload.Bytes);
         }
     }
 

@@ -72,7 +72,9 @@ internal sealed class ShardRunner
                 var (losses, pack) = _replica.Compute();
                 _answer = ShardFrames.PackAnswer(losses, _answer);
                 _server.Send(step, _answer);
-                _server.Send(step, pack.Bytes);
+                // Shared: the pack's buffer is one of two used in turn, and is written again only for the step
+                // after next, which the server requests after it has added this one.
+                _server.SendShared(step, pack.Bytes);
                 // A worker sent the parameters every step (one of the server's silo) never applies an update.
                 if (_replica.HasFactors && !parameters) _replica.PrecomputeOwn();
                 step++;

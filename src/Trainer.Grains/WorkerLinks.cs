@@ -260,8 +260,8 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
     internal sealed class LocalLink : IDisposable
     {
         // A sender is at most one step ahead of its receiver (it needs the receiver's block of a step to compute the next), so two frames suffice.
-        // Frames are rented (the receiver returns them), so steady-state steps allocate nothing.
-        private readonly BlockingCollection<(int Step, byte[] Values, int Length)> _frames = new(boundedCapacity: 2);
+        // Frames are rented (the receiver returns them), so steady-state steps allocate nothing; a shared frame is the sender's own array.
+        private readonly BlockingCollection<(int Step, byte[] Values, int Length, bool Shared)> _frames = new(boundedCapacity: 2);
         private readonly CancellationTokenSource _closed = new();
         private readonly TaskCompletionSource _receiving = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -274,7 +274,15 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
         {
             var values = ArrayPool<byte>.Shared.Rent(block.Length);
             block.CopyTo(values);
-            if (!_frames.TryAdd((step, values, block.Length), Milliseconds(timeout), _closed.Token))
+            Add((step, values, block.Length, false), timeout);
+        }
+
+        /// <summary>Hands <paramref name="values"/> itself to the receiver (<see cref="IBlockLink.SendShared"/>): large blocks of one process are not copied twice.</summary>
+        public void SendShared(int step, byte[] values, TimeSpan timeout) => Add((step, values, values.Length, true), timeout);
+
+        private void Add((int Step, byte[] Values, int Length, bool Shared) frame, TimeSpan timeout)
+        {
+            if (!_frames.TryAdd(frame, Milliseconds(timeout), _closed.Token))
                 throw new TimeoutException($"it took no block for {timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the worker is hung");
         }
 
@@ -284,24 +292,29 @@ public sealed class WorkerLinks(ILocalSiloDetails silo, IOptions<TrainerOptions>
             if (!_frames.TryTake(out var frame, Milliseconds(timeout), _closed.Token))
                 throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the worker is hung");
             if (frame.Length == into.Length) frame.Values.AsSpan(0, frame.Length).CopyTo(into);
-            ArrayPool<byte>.Shared.Return(frame.Values);
+            if (!frame.Shared) ArrayPool<byte>.Shared.Return(frame.Values);
             return (frame.Step, frame.Length);
         }
 
-        /// <summary>The next frame, copied into the array <paramref name="bufferFor"/> gives for its step and length; answers that array.</summary>
-        public byte[] Receive(Func<int, int, byte[]> bufferFor, TimeSpan timeout)
+        /// <summary>
+        /// The next frame, after <paramref name="check"/> has seen its step and length: a shared frame is answered
+        /// as it is (the sender's array); any other is copied into the array <paramref name="bufferFor"/> gives for its length, which is answered.
+        /// </summary>
+        public byte[] Receive(Action<int, int> check, Func<int, byte[]> bufferFor, TimeSpan timeout)
         {
             if (!_frames.TryTake(out var frame, Milliseconds(timeout), _closed.Token))
                 throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:F0} s (Trainer:LinkReadTimeout): the worker is hung");
             try
             {
-                var into = bufferFor(frame.Step, frame.Length);
+                check(frame.Step, frame.Length);
+                if (frame.Shared) return frame.Values;
+                var into = bufferFor(frame.Length);
                 frame.Values.AsSpan(0, frame.Length).CopyTo(into);
                 return into;
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(frame.Values);
+                if (!frame.Shared) ArrayPool<byte>.Shared.Return(frame.Values);
             }
         }
 

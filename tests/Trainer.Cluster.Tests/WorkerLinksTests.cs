@@ -143,6 +143,27 @@ public sealed class WorkerLinksTests
         Assert.Contains("worker 1", error.Message);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ASharedBlock_ReachesAPeerOfTheSameSiloAsTheSenderOwnArray_AndAPeerOfAnotherSiloAsACopy(bool sameSilo)
+    {
+        using var a = Links();
+        using var b = sameSilo ? null : Links();
+        var (zero, one) = await LinkAsync(a, b ?? a);
+        var block = Block(0, 1, 800);
+
+        zero.SendShared(1, block);
+        var received = one.Receive(1, length => new byte[length]);
+
+        Assert.Equal(Block(0, 1, 800), received);
+        // In process the parameter server's parameters and a worker's pack (800 KB each for the seed job) are not copied twice a step.
+        Assert.Equal(sameSilo, ReferenceEquals(block, received));
+        // A shared block is checked as any other: the wrong step is a protocol error.
+        zero.SendShared(3, block);
+        Assert.Throws<InvalidDataException>(() => one.Receive(2, length => new byte[length]));
+    }
+
     [Fact]
     public async Task AWorkerWhosePeerNeverLinks_GivesUpAfterTheLinkTimeout_NamingThePeer()
     {
