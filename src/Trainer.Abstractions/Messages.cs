@@ -13,6 +13,10 @@ public sealed record DatasetPayload(
 {
     /// <summary>The sizes without the samples (a submission whose samples were uploaded before in chunks).</summary>
     public DatasetPayload WithoutSamples() => this with { X = TensorPayload.Empty, Y = TensorPayload.Empty };
+
+    /// <summary>Every row of <paramref name="rows"/> in one payload, the bytes an upload of them carries (<see cref="SampleBytes"/>).</summary>
+    public static DatasetPayload Of(Trainer.Core.Data.ISampleRows rows) => new(rows.Count, rows.InputSize, rows.OutputSize,
+        SampleBytes.Whole(rows, UploadPart.Inputs), SampleBytes.Whole(rows, UploadPart.Targets));
 }
 
 /// <summary>

@@ -1,3 +1,5 @@
+using Trainer.Core.Data;
+
 namespace Trainer.Abstractions;
 
 /// <summary>What a client does with a job's whole-model tensors, under its message limit.</summary>
@@ -21,6 +23,19 @@ public static class TrainingJobs
             submission = submission with { Data = data.WithoutSamples(), StagedData = true };
         }
         return await job.SubmitAsync(submission);
+    }
+
+    /// <summary>
+    /// Uploads <paramref name="rows"/> for a submission that names them (<see cref="JobSubmission.StagedData"/>):
+    /// their inputs, then their targets, in chunks of <paramref name="chunkBytes"/>, each read from the rows as it
+    /// is sent (<see cref="SampleBytes"/>), so the caller never holds the whole upload. Returns their sizes, the
+    /// submission's <see cref="JobSubmission.Data"/>.
+    /// </summary>
+    public static async Task<DatasetPayload> StageRowsAsync(this ITrainingJobGrain job, ISampleRows rows, int chunkBytes)
+    {
+        foreach (var part in new[] { UploadPart.Inputs, UploadPart.Targets })
+            foreach (var chunk in SampleBytes.Chunks(rows, part, chunkBytes)) await job.StageAsync(part, chunk);
+        return new DatasetPayload(rows.Count, rows.InputSize, rows.OutputSize, TensorPayload.Empty, TensorPayload.Empty);
     }
 
     private static async Task StageAsync(ITrainingJobGrain job, UploadPart part, TensorPayload tensor, int chunkBytes)

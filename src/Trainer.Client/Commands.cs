@@ -63,9 +63,8 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     private async Task<int> Train(ParseResult r, CancellationToken cancellation)
     {
         var arguments = CliOptions.JobArguments(r);
-        // Data the silos read is checked (and counted) by a silo, once connected; any other data is read here, before.
-        Trainer.Core.Data.Dataset? testSet = null;
-        var submission = arguments.SiloDataCheck() is null ? arguments.ToSubmission(out testSet) : null;
+        // Data the silos read is checked (and counted) by a silo, once connected; any other data is opened and checked here, before.
+        using var prepared = arguments.SiloDataCheck() is null ? arguments.Prepare() : null;
         var saveFolder = PrepareSave(r);
         var plotFile = r.GetValue(CliOptions.Plot) is { } plot ? PlotFile.Parse("plot", plot) : null;
         bool json = r.GetValue(CliOptions.Json);
@@ -77,8 +76,8 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         await using var cluster = await Connect(r, cancellation, dashboardPort);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
-        submission ??= await OnSilosAsync(arguments, job, cancellation);
-        var started = await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
+        var submission = prepared?.Submission ?? await OnSilosAsync(arguments, job, cancellation);
+        var started = await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes) ?? job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes));
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {JobLine.Describe(submission)}"
                 + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : "") + JobLine.Resumed(started));
@@ -95,9 +94,11 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
             throw;
         }
         // The trained weights on the data's test set: the figure a classifier is judged by. A
-        // data-parallel job scores them itself after its last step; otherwise they are scored here.
+        // data-parallel job scores them itself after its last step; otherwise they are scored here,
+        // on the test rows read again from the files (the upload let them go).
         var test = final.State != JobState.Completed ? null
-            : FinalEval(final) ?? (testSet is null ? null : Scored(final, new Evaluation(final.Spec!.Model).Evaluate((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).Values, testSet)));
+            : FinalEval(final) ?? (arguments.LoadTestSet(final.Spec!.Model) is not { } testSet ? null
+                : Scored(final, new Evaluation(final.Spec!.Model).Evaluate((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).Values, testSet)));
         watcher.WriteOutcome(final, test);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);
@@ -131,13 +132,13 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     private async Task<int> Submit(ParseResult r, CancellationToken cancellation)
     {
         var arguments = CliOptions.JobArguments(r);
-        var submission = arguments.SiloDataCheck() is null ? arguments.ToSubmission() : null;
+        using var prepared = arguments.SiloDataCheck() is null ? arguments.Prepare() : null;
         RequireGateway(r, "submit");
         await using var cluster = await Connect(r, cancellation);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
-        submission ??= await OnSilosAsync(arguments, job, cancellation);
-        await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
+        await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes)
+            ?? job.UploadAndSubmitAsync(await OnSilosAsync(arguments, job, cancellation), ClusterConnection.ChunkBytes));
         bool json = r.GetValue(CliOptions.Json);
         output.WriteLine(json ? $"{{\"event\":\"submitted\",\"job\":\"{jobId}\"}}" : jobId);
         // NOTE: the id alone on stdout (`id=$(trainer submit ...)`); the hints go to stderr.

@@ -24,11 +24,13 @@ internal static class DataFiles
     /// <param name="scale">idx only: pixels are bytes × scale; null: bytes / 255.</param>
     public static LoadedData Load(string value, ModelSpec model, double? scale)
     {
-        var files = new StoredFiles();
-        using var opened = DataFolders.Open(value, model, scale, files);
+        using var opened = Open(value, model, scale);
         // Copied out as float64 rows (what an upload sends) before the files are handed back.
         return new LoadedData(opened.Train.ToDataset(), opened.Test?.ToDataset(), value);
     }
+
+    /// <summary>The folder's files opened and checked, their rows read in place until disposed (a job's upload reads them a chunk at a time).</summary>
+    public static OpenedData Open(string value, ModelSpec model, double? scale) => DataFolders.Open(value, model, scale, new StoredFiles());
 
     /// <summary>x.npy of <paramref name="folder"/> alone, checked as for training, as float64 rows (N, D_in).</summary>
     public static (double[] X, int Count, int Inputs) LoadInputs(string folder)

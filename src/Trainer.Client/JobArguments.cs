@@ -98,23 +98,11 @@ internal sealed record JobArguments
     /// <summary>--val-fraction's count of <paramref name="rows"/> training rows held out (the silos pick them, from the seed).</summary>
     private int HeldOutCount(int rows) => ValFraction == 0 ? 0 : ValidationSplit.CountFor(rows, ValFraction);
 
-    /// <summary>The training rows, then the validation set's and the test set's (when there are), as the job's uploaded samples.</summary>
-    private static DatasetPayload Upload(Dataset training, params Dataset?[] heldOut)
+    /// <summary>The training rows, then the validation set's and the test set's (when there are): the rows the job uploads.</summary>
+    private static ISampleRows UploadRows(ISampleRows training, params ISampleRows?[] heldOut)
     {
-        Dataset[] parts = [training, .. heldOut.OfType<Dataset>()];
-        return new DatasetPayload(parts.Sum(p => p.Count), training.InputSize, training.OutputSize, Rows(parts, p => p.X), Rows(parts, p => p.Y));
-    }
-
-    private static TensorPayload Rows(Dataset[] parts, Func<Dataset, double[]> of)
-    {
-        var payload = TensorPayload.Allocate<double>(parts.Sum(p => of(p).Length), out var values);
-        int at = 0;
-        foreach (var part in parts)
-        {
-            of(part).CopyTo(values[at..]);
-            at += of(part).Length;
-        }
-        return payload;
+        ISampleRows[] parts = [training, .. heldOut.OfType<ISampleRows>()];
+        return parts.Length == 1 ? training : new ConcatenatedRows(parts);
     }
 
     /// <summary>
@@ -122,7 +110,7 @@ internal sealed record JobArguments
     /// (null) the --batch rows drawn here from the seed, so they are split as a file's would be.
     /// Null when no row is held out.
     /// </summary>
-    private (Dataset Training, Dataset Validation)? HoldOut(Dataset? data, ModelSpec model)
+    private (ISampleRows Training, ISampleRows Validation)? HoldOut(ISampleRows? data, ModelSpec model)
     {
         if (ValFraction == 0) return null;
         int samples = data?.Count ?? Batch ?? SyntheticBatch;
@@ -156,6 +144,16 @@ internal sealed record JobArguments
     /// </summary>
     public LoadedData? LoadData(ModelSpec model)
     {
+        using var opened = OpenData(model);
+        return opened is null ? null : new LoadedData(opened.Train.ToDataset(), opened.Test?.ToDataset(), opened.Description);
+    }
+
+    /// <summary>
+    /// The --data files, opened (held until disposed) and checked against <paramref name="model"/>: their
+    /// rows are read in place; null for synthetic data.
+    /// </summary>
+    private OpenedData? OpenData(ModelSpec model)
+    {
         if (Data is null)
         {
             if (Scale is { } scale) throw DataFiles.ScaleOnlyWithIdx(scale);
@@ -163,22 +161,62 @@ internal sealed record JobArguments
                 throw new SpecException("loss", model.Loss.Name(), "allowed only with class data: --data npy:DIR or idx:DIR (the synthetic targets are N(0,1) values, not classes)");
             return null;
         }
-        var loaded = DataFiles.Load(Data, model, Scale);
-        DataFiles.RequireFits(model, loaded.Description, loaded.Train.InputSize, loaded.Train.OutputSize);
-        return loaded;
+        var opened = DataFiles.Open(Data, model, Scale);
+        try
+        {
+            DataFiles.RequireFits(model, opened.Description, opened.Train.InputSize, opened.Train.OutputSize);
+            return opened;
+        }
+        catch
+        {
+            opened.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
-    /// Turns the arguments into a submission, reading data files as needed. Every check that can be
-    /// made here is made before the cluster is contacted; errors are <see cref="SpecException"/>s.
+    /// The job's test set as `train` scores the trained weights on it itself (a job that scores its test set
+    /// does not need this): --test's rows, or the t10k files beside --data, read again from the files; null without one.
     /// </summary>
-    public JobSubmission ToSubmission(SiloDataFacts? onSilos = null) => ToSubmission(out _, onSilos);
-
-    /// <param name="test">The data's test set (idx data with t10k files), which `train` evaluates the trained weights on; null without one (or on the silos).</param>
-    /// <param name="onSilos">With <see cref="DataOnSilos"/>: what a silo found in the files (<see cref="SiloDataCheck"/>).</param>
-    public JobSubmission ToSubmission(out Dataset? test, SiloDataFacts? onSilos = null)
+    public Dataset? LoadTestSet(ModelSpec model)
     {
-        test = null;
+        if (Data is null || DataOnSilos) return null;
+        using var opened = Test is { } folder ? DataFiles.Open(folder, model, Scale) : DataFiles.Open(Data, model, Scale);
+        return (Test is null ? opened.Test : opened.Train)?.ToDataset();
+    }
+
+    /// <summary>
+    /// Turns the arguments into a submission, its samples read from the data files into it. Every check that
+    /// can be made here is made before the cluster is contacted; errors are <see cref="SpecException"/>s.
+    /// </summary>
+    /// <param name="onSilos">With <see cref="DataOnSilos"/>: what a silo found in the files (<see cref="SiloDataCheck"/>).</param>
+    public JobSubmission ToSubmission(SiloDataFacts? onSilos = null)
+    {
+        using var prepared = Prepare(onSilos);
+        return prepared.WithSamples();
+    }
+
+    /// <summary>
+    /// Turns the arguments into a job ready to submit, with every check <see cref="ToSubmission"/> makes; the
+    /// data files stay open in it, and its upload reads their rows a chunk at a time (<see cref="PreparedJob"/>).
+    /// </summary>
+    public PreparedJob Prepare(SiloDataFacts? onSilos = null)
+    {
+        var files = new List<IDisposable>();
+        try
+        {
+            return Build(onSilos, files);
+        }
+        catch
+        {
+            foreach (var opened in files) opened.Dispose();
+            throw;
+        }
+    }
+
+    /// <param name="files">Collects the data files opened, which the job holds (or the caller disposes, on an error).</param>
+    private PreparedJob Build(SiloDataFacts? onSilos, List<IDisposable> files)
+    {
         var model = ParseModel();
         var engine = TrainingSpec.ParseEngine(Engine);
         var precision = Precisions.Parse(Precision);
@@ -196,25 +234,27 @@ internal sealed record JobArguments
             StepEvery = LrStepEvery,
             Gamma = LrGamma,
         };
-        // The training rows (uploaded: read here; on the silos: counted there), the held-out ones, and the job line's words for them.
-        Dataset? data = null, validation = null;
+        // The training rows (uploaded: read in place here; on the silos: counted there), the held-out ones, and the job line's words for them.
+        ISampleRows? data = null, validation = null, test = null;
         int? rows = null;
         int validationRows = 0, testRows = 0;
         string dataDescription = $"synthetic N(0,1), seed {Seed}";
-        var loaded = DataOnSilos ? null : LoadData(model);
+        var opened = DataOnSilos ? null : OpenData(model);
+        if (opened is not null) files.Add(opened);
         if (DataOnSilos)
         {
             var facts = RequireOnSilos(onSilos);
             DataFiles.RequireFits(model, Data!, facts.InputSize, facts.OutputSize);
             (rows, testRows) = (facts.Samples, facts.TestSamples);
         }
-        else if (loaded is not null)
+        else if (opened is not null)
         {
-            data = loaded.Train;
-            test = loaded.Test;
+            data = opened.Train;
+            test = opened.Test;
             if (Test is { } testFolder)
             {
-                var other = DataFiles.Load(testFolder, model, Scale);
+                var other = DataFiles.Open(testFolder, model, Scale);
+                files.Add(other);
                 DataFiles.RequireFits(model, other.Description, other.Train.InputSize, other.Train.OutputSize);
                 test = other.Train;
             }
@@ -222,7 +262,7 @@ internal sealed record JobArguments
         }
         else if (Test is { } given)
             throw new SpecException("test", given, "allowed only with --data (a test set scores a job trained on real data)");
-        string? source = DataOnSilos ? $"{Data} on the silos" : loaded?.Description;
+        string? source = DataOnSilos ? $"{Data} on the silos" : opened?.Description;
         if (rows is { } count)
         {
             if (Batch is { } b && b > count)
@@ -304,10 +344,10 @@ internal sealed record JobArguments
         if (DataOnSilos && spec.Parallelism == Parallelism.SplitFirstLayer && testRows > 0)
             throw new SpecException("data-on-silos", "true", $"allowed with --parallel split only without a test set ({testRows} test rows here: --test, or idx t10k files): a split job's test set is scored by the client, which does not read the files; drop --data-on-silos or the test set");
 
-        var payload = data is null ? null : Upload(data, validation, test);
         if (Resume is { } resume && string.IsNullOrWhiteSpace(resume))
             throw new SpecException("resume", resume, "allowed: the id of a finished job (see `trainer list`)");
-        return new JobSubmission(spec, payload, initial, dataDescription, initDescription, ResumeFrom: Resume, SiloData: SiloData());
+        return new PreparedJob(new JobSubmission(spec, null, initial, dataDescription, initDescription, ResumeFrom: Resume, SiloData: SiloData()),
+            data is null ? null : UploadRows(data, validation, test), [.. files]);
     }
 }
 

@@ -10,7 +10,10 @@ namespace Trainer.Grains;
 /// <summary>
 /// In-memory grain storage, as Orleans' memory storage keeps it (serialized states in a few
 /// store grains, spread over the silos, with the same ETag checks), except that a state crosses
-/// to its store grain as one block of bytes, and within a silo is not copied at all.
+/// to its store grain as one block of bytes, and within a silo is not copied at all. A chunk of a
+/// tensor (<see cref="StoredTensors"/>: uploaded samples, checkpoints) is kept as the tensor's own
+/// bytes (<see cref="WriteSharedAsync"/>), not a serialized copy: a store grain on the tensor's silo
+/// holds the very array the job grain holds, one elsewhere a copy of the chunk.
 /// </summary>
 /// <remarks>
 /// Written by hand because Orleans 10.4's memory storage sends each state as a
@@ -32,7 +35,12 @@ public sealed class BlockMemoryGrainStorage(IGrainFactory grains, IGrainStorageS
     {
         string key = Key(stateName, grainId);
         var stored = await Store(key).ReadAsync(key);
-        var state = stored is not null ? serializer.Deserialize<T>(new BinaryData(stored.Bytes!)) : default;
+        var state = stored switch
+        {
+            null => default,
+            { Shared: { } shared } => Chunk<T>(key, shared),
+            _ => serializer.Deserialize<T>(new BinaryData(stored.Bytes!)),
+        };
         grainState.ETag = stored?.ETag;
         grainState.State = state ?? activators.GetActivator<T>().Create();
         grainState.RecordExists = state is not null;
@@ -46,6 +54,31 @@ public sealed class BlockMemoryGrainStorage(IGrainFactory grains, IGrainStorageS
         grainState.RecordExists = true;
     }
 
+    /// <summary>
+    /// Stores <paramref name="bytes"/>, a chunk of a tensor that no one changes, as state <paramref name="stateName"/>,
+    /// which reads as a <see cref="StoredChunk"/> of them, by reference (see the summary). Like
+    /// <see cref="PersistentStateExtensions.OverwriteAsync{T}"/>, a stale <paramref name="eTag"/> (written by an earlier
+    /// activation) is replaced by the stored one: the caller owns the state. Returns the new ETag.
+    /// </summary>
+    public async Task<string> WriteSharedAsync(string stateName, GrainId grainId, SharedBytes bytes, string? eTag)
+    {
+        string key = Key(stateName, grainId);
+        var store = Store(key);
+        try
+        {
+            return await store.WriteAsync(key, new StoredBlock(null, eTag, bytes));
+        }
+        catch (InconsistentStateException)
+        {
+            return await store.WriteAsync(key, new StoredBlock(null, (await store.ReadAsync(key))?.ETag, bytes));
+        }
+    }
+
+    // A state kept by reference is a tensor's chunk, and reads as one (its bytes in an array of their own, for the reader to assemble).
+    private static T Chunk<T>(string key, SharedBytes shared) => typeof(T) == typeof(StoredChunk)
+        ? (T)(object)new StoredChunk { Bytes = shared.ToArray() }
+        : throw new InvalidOperationException($"State '{key}' holds a tensor's chunk, not a {typeof(T).Name}.");
+
     public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         string key = Key(stateName, grainId);
@@ -53,6 +86,13 @@ public sealed class BlockMemoryGrainStorage(IGrainFactory grains, IGrainStorageS
         grainState.ETag = null;
         grainState.RecordExists = false;
         grainState.State = activators.GetActivator<T>().Create();
+    }
+
+    /// <summary>What the store holds for state <paramref name="stateName"/> of <paramref name="grainId"/> (tests).</summary>
+    internal Task<StoredBlock?> ReadBlockAsync(string stateName, GrainId grainId)
+    {
+        string key = Key(stateName, grainId);
+        return Store(key).ReadAsync(key);
     }
 
     private static string Key(string stateName, GrainId grainId) => $"{stateName}/{grainId}";
@@ -67,11 +107,12 @@ public sealed class BlockMemoryGrainStorage(IGrainFactory grains, IGrainStorageS
 }
 
 /// <summary>
-/// A stored state's bytes and ETag. Immutable: the store keeps the writer's array, so neither side
-/// may change it (the storage serializes every write into a new one).
+/// A stored state's bytes (serialized, or a tensor's chunk as it is: <see cref="Shared"/>) and ETag.
+/// Immutable: the store keeps the writer's array, so neither side may change it (the storage serializes
+/// every write into a new one; a tensor's chunk is part of a payload, which no one changes).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.stored-block")]
-public sealed record StoredBlock([property: Id(0)] byte[]? Bytes, [property: Id(1)] string? ETag);
+public sealed record StoredBlock([property: Id(0)] byte[]? Bytes, [property: Id(1)] string? ETag, [property: Id(2)] SharedBytes? Shared = null);
 
 /// <summary>Holds serialized grain states for <see cref="BlockMemoryGrainStorage"/>.</summary>
 [Alias("trainer.memory-block-store")]
@@ -101,13 +142,13 @@ internal sealed class MemoryBlockStoreGrain : Grain, IMemoryBlockStoreGrain
     private readonly Dictionary<string, StoredBlock> _store = [];
 
     public Task<StoredBlock?> ReadAsync(string key) =>
-        Task.FromResult(_store.GetValueOrDefault(key) is { Bytes: not null } stored ? stored : null);
+        Task.FromResult(_store.GetValueOrDefault(key) is { } stored && (stored.Bytes is not null || stored.Shared is not null) ? stored : null);
 
     public Task<string> WriteAsync(string key, StoredBlock block)
     {
         Check(key, block.ETag, "write");
         string eTag = Guid.NewGuid().ToString("N");
-        _store[key] = new StoredBlock(block.Bytes, eTag);
+        _store[key] = block with { ETag = eTag };
         return Task.FromResult(eTag);
     }
 

@@ -219,7 +219,7 @@ public sealed class ParameterServerGrain(
         // Held-out rows on the silos are scored where they lie, a thousand at a time; the files stay open for it.
         if (_siloData is not null) heldOut = Files(spec).Rows(spec).Range(spec.ResolvedSamples, spec.HeldOutSamples);
         // Uploaded ones are scored in float64 whatever the job's precision, as the single-process run scores them.
-        else heldOut = (await UploadedAsync(spec, Precision.Float64)
+        else heldOut = (await UploadedAsync(spec)
             ?? throw new StateLostException($"The parameter server of job {JobId}: the job's held-out rows are gone (their silo was lost); the job must restore them."))
             .Range(spec.ResolvedSamples, spec.HeldOutSamples);
         _heldOut = new HeldOutEvaluation(spec, heldOut, state.Stopping, state.Best?.ToArray());
@@ -250,7 +250,7 @@ public sealed class ParameterServerGrain(
     private async Task<ISampleRows> InputsAsync(TrainingSpec spec)
     {
         if (_siloData is not null) return Files(spec).Rows(spec).Range(0, spec.ResolvedSamples);
-        var uploaded = await UploadedAsync(spec, spec.Precision);
+        var uploaded = await UploadedAsync(spec);
         // NOTE: a dataset grain lost with its silo comes back empty; synthetic data instead would be silently wrong.
         if (uploaded is null && _uploadedData)
             throw new StateLostException($"The parameter server of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
@@ -258,13 +258,12 @@ public sealed class ParameterServerGrain(
     }
 
     /// <summary>
-    /// The job's uploaded rows as this silo holds them in <paramref name="precision"/> (<see cref="SiloUploads"/>:
-    /// float64, every row; float32, the training rows), held until the next initialisation or deactivation;
-    /// null when the job uploaded none.
+    /// The job's uploaded rows as this silo holds them (<see cref="SiloUploads"/>: every row, float64, read
+    /// in the precision asked for), held until the next initialisation or deactivation; null when the job uploaded none.
     /// </summary>
-    private async Task<ISampleRows?> UploadedAsync(TrainingSpec spec, Precision precision)
+    private async Task<ISampleRows?> UploadedAsync(TrainingSpec spec)
     {
-        if (await uploads.AcquireAsync(GrainFactory, JobId, spec, precision, Offers.ReceiveAsync) is not { } held) return null;
+        if (await uploads.AcquireAsync(GrainFactory, JobId, spec, Offers.ReceiveAsync) is not { } held) return null;
         _uploads.Add(held);
         return held.Rows;
     }

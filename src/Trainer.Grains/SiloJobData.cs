@@ -101,8 +101,8 @@ public sealed class SiloJobData : IDisposable
         if (spec.ValidationSamples > 0)
         {
             var split = new ValidationSplit(train.Count, spec.ValidationSamples, spec.Seed);
-            parts.Add(train.Pick(split.TrainingRows));
-            parts.Add(train.Pick(split.ValidationRows));
+            parts.Add(split.Training(train));
+            parts.Add(split.Validation(train));
         }
         else parts.Add(train);
         if (spec.TestSamples > 0) parts.Add(TestSet ?? throw new InvalidOperationException("The spec has test rows; the data has no test set."));

@@ -5,18 +5,21 @@ using Trainer.Core.Training;
 namespace Trainer.Grains;
 
 /// <summary>
-/// Jobs' uploaded rows held once per silo and precision, shared by every worker and parameter server
+/// Jobs' uploaded rows held once per silo, shared by every worker and parameter server
 /// of the job on the silo, as <see cref="StoredFiles"/> shares the files of a job whose data stays on
 /// the silos: the first holder fetches them from the job's dataset grain, the others wait for that
 /// fetch, and the last holder's release (its grain deactivates: the job ended, or the grain moved)
 /// lets them go. A silo has one (<c>TrainerSilo</c> registers it).
 /// </summary>
 /// <remarks>
-/// Keyed by the job, the dataset grain's version of its rows (<see cref="IDatasetGrain.GetVersionAsync"/>)
-/// and the precision, never by what the data was called: two jobs never share rows, and rows stored
-/// again as new arrays are held apart from the old. Float64: every row of the upload (training, then
-/// held-out) as it arrived, read in place (<see cref="PayloadRows"/>). Float32: the training rows,
-/// narrowed once (held-out rows are scored in float64, so a float32 job's parameter server holds both).
+/// Keyed by the job and the dataset grain's version of its rows (<see cref="IDatasetGrain.GetVersionAsync"/>),
+/// never by what the data was called: two jobs never share rows, and rows stored again as new arrays
+/// are held apart from the old. Every row of the upload (training, then held-out) is held as it arrived,
+/// float64, read in place (<see cref="PayloadRows"/>), whatever the job's precision: a float32 job's
+/// reads narrow the rows they take, with the cast a narrowed copy would have used (the same bits).
+/// NOTE: a narrowed copy of the training rows (half their bytes) was kept here once; on the dataset
+/// grain's silo it came on top of the float64 rows, which that silo holds anyway (they are the job
+/// grain's arrays), and elsewhere the float64 rows it was narrowed from were held while it was made.
 /// A failed fetch is forgotten, so the next holder fetches again. Thread-safe.
 /// </remarks>
 public sealed class SiloUploads
@@ -25,7 +28,7 @@ public sealed class SiloUploads
     private readonly Dictionary<Key, Entry> _held = [];
     private long _fetches;
 
-    private readonly record struct Key(string Job, long Version, Precision Precision);
+    private readonly record struct Key(string Job, long Version);
 
     private sealed class Entry
     {
@@ -34,17 +37,17 @@ public sealed class SiloUploads
     }
 
     /// <summary>
-    /// Holds job <paramref name="job"/>'s uploaded rows on this silo in <paramref name="precision"/>
-    /// (see the remarks for which rows), fetched with <paramref name="receive"/> (the caller's way to take
-    /// a transfer) when no one here holds them; null when the job uploaded none. Dispose to let go.
+    /// Holds job <paramref name="job"/>'s uploaded rows on this silo, fetched with <paramref name="receive"/>
+    /// (the caller's way to take a transfer) when no one here holds them; null when the job uploaded none.
+    /// Dispose to let go.
     /// </summary>
-    internal async Task<HeldRows?> AcquireAsync(IGrainFactory grains, string job, TrainingSpec spec, Precision precision,
+    internal async Task<HeldRows?> AcquireAsync(IGrainFactory grains, string job, TrainingSpec spec,
         Func<DatasetTransfer?, Task<DatasetPayload?>> receive)
     {
         var dataset = grains.GetGrain<IDatasetGrain>(job);
         long version = await dataset.GetVersionAsync();
         if (version == 0) return null;
-        var key = new Key(job, version, precision);
+        var key = new Key(job, version);
         Entry? entry;
         bool first;
         lock (_lock)
@@ -72,10 +75,7 @@ public sealed class SiloUploads
         // NOTE: rows stored again between the two calls may be other rows; the job's recovery asks again.
         if (transfer is null || transfer.Version != key.Version)
             throw new StateLostException($"Job {key.Job}: its uploaded rows changed while this silo fetched them (version {key.Version}, now {transfer?.Version ?? 0}).");
-        var rows = new PayloadRows((await receive(transfer))!);
-        return key.Precision == Precision.Float32
-            ? new Float32Rows(rows.Inputs, rows.Targets, spec.ResolvedSamples, rows.InputSize, rows.OutputSize)
-            : rows;
+        return new PayloadRows((await receive(transfer))!);
     }
 
     private async Task FetchAsync(Key key, Entry entry, Func<Task<ISampleRows>> fetch)
@@ -116,7 +116,7 @@ public sealed class SiloUploads
     {
         private Action? _release = release;
 
-        /// <summary>The rows: float64, every row of the upload; float32, its training rows.</summary>
+        /// <summary>Every row of the upload: the training rows, then the held-out ones.</summary>
         public ISampleRows Rows => rows;
 
         public void Dispose() => Interlocked.Exchange(ref _release, null)?.Invoke();

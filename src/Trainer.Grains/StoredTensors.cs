@@ -26,7 +26,8 @@ public sealed class StoredChunk
 /// state per chunk ("parameters-1-0", "parameters-1-1", ...) under the job grain's id, so that no
 /// storage write is larger than one chunk. Every write goes under a number no stored record names
 /// (<see cref="JobStore"/> picks it), so a write that fails halfway leaves the stored record whole; uploaded
-/// samples go under numbers of their own (<see cref="Inputs"/>, <see cref="Targets"/>).
+/// samples go under numbers of their own (<see cref="Inputs"/>, <see cref="Targets"/>). The memory store
+/// keeps each chunk as the tensor's own bytes (<see cref="BlockMemoryGrainStorage.WriteSharedAsync"/>).
 /// </summary>
 /// <remarks>
 /// NOTE: before, a 50M-parameter checkpoint was one 400 MB write: one message to a memory store
@@ -57,9 +58,8 @@ internal sealed class StoredTensors(IGrainStorage storage, GrainId grain, int ch
     public async Task<StoredTensor> WriteAsync(int slot, TensorPayload payload)
     {
         var stored = new StoredTensor(slot, payload.Bytes.Length, chunkBytes);
-        var chunks = TensorChunk.Split(payload, chunkBytes).Select((chunk, index) => (chunk, index));
-        foreach (var batch in chunks.Chunk(Parallel))
-            await Task.WhenAll(batch.Select(c => WriteChunkAsync(StateName(slot, c.index), c.chunk.Bytes)));
+        foreach (var batch in Enumerable.Range(0, stored.Chunks).Chunk(Parallel))
+            await Task.WhenAll(batch.Select(chunk => WriteChunkAsync(StateName(slot, chunk), payload, chunk)));
         return stored;
     }
 
@@ -94,7 +94,18 @@ internal sealed class StoredTensors(IGrainStorage storage, GrainId grain, int ch
         }
     }
 
-    // A stale ETag (the state was written by an earlier activation) is overwritten: the caller owns these states.
-    private async Task WriteChunkAsync(string name, byte[] bytes) =>
-        _etags[name] = await storage.OverwriteAsync(name, grain, new StoredChunk { Bytes = bytes }, _etags.GetValueOrDefault(name));
+    /// <summary>
+    /// Chunk <paramref name="chunk"/> of <paramref name="payload"/>: kept by reference by the memory store (the
+    /// tensor's own bytes, no copy: a job's uploaded samples would otherwise sit twice on its silo), copied
+    /// into a state of its own for any other. A stale ETag (the state was written by an earlier activation)
+    /// is overwritten: the caller owns these states.
+    /// </summary>
+    private async Task WriteChunkAsync(string name, TensorPayload payload, int chunk)
+    {
+        int offset = chunk * chunkBytes, count = Math.Min(chunkBytes, payload.Bytes.Length - offset);
+        var etag = _etags.GetValueOrDefault(name);
+        _etags[name] = storage is BlockMemoryGrainStorage memory
+            ? await memory.WriteSharedAsync(name, grain, new SharedBytes(payload.Bytes, offset, count), etag)
+            : await storage.OverwriteAsync(name, grain, new StoredChunk { Bytes = payload.Bytes.AsSpan(offset, count).ToArray() }, etag);
+    }
 }

@@ -216,11 +216,11 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
 
     /// <summary>
     /// The rows [first, first + count) of the job's uploaded data as this silo holds them (<see cref="SiloUploads"/>,
-    /// in the job's precision, held until the worker unloads), or of the synthetic data its seed draws.
+    /// held until the worker unloads), or of the synthetic data its seed draws.
     /// </summary>
     private async Task<(ISampleRows Rows, string Source)> UploadedOrSynthetic(TrainingSpec spec, bool uploadedData, int first, int count)
     {
-        var uploaded = await uploads.AcquireAsync(GrainFactory, JobId, spec, spec.Precision, Offers.ReceiveAsync);
+        var uploaded = await uploads.AcquireAsync(GrainFactory, JobId, spec, Offers.ReceiveAsync);
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
             throw new StateLostException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");

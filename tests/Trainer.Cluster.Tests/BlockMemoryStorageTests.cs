@@ -3,6 +3,7 @@ using Orleans.Runtime;
 using Orleans.Serialization;
 using Orleans.Storage;
 using Orleans.TestingHost;
+using Trainer.Abstractions;
 using Trainer.Grains;
 using Trainer.Hosting;
 
@@ -101,5 +102,47 @@ public sealed class BlockMemoryStorageTests
         // Why this store exists: Orleans' memory storage message spends a field header and a varint per
         // byte. Should an Orleans upgrade encode it as a block, this fails: Orleans' store would then do.
         Assert.True(orleans.Length > 2 * checkpoint.Length, $"Orleans' memory storage message now takes {orleans.Length} bytes for {checkpoint.Length}");
+    }
+
+    [Fact]
+    public async Task ATensorsChunks_AreKeptAsTheTensorsOwnBytes_OnItsSilo_AndReadBackWhole()
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) => silo.AddTrainer());
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync(Token);
+        var storage = (BlockMemoryGrainStorage)StoredStates.Storage(cluster);
+        var grain = GrainId.Create("trainer-test", Guid.NewGuid().ToString("N"));
+        var bytes = new byte[3500];
+        new Random(3).NextBytes(bytes);
+
+        var stored = await new StoredTensors(storage, grain, chunkBytes: 1000).WriteAsync(StoredTensors.Inputs, new TensorPayload(bytes));
+
+        // A job's uploaded samples would otherwise sit on its silo twice: in the job grain and, serialized, in the store.
+        Assert.Equal(4, stored.Chunks);
+        for (int chunk = 0; chunk < stored.Chunks; chunk++)
+        {
+            var block = await storage.ReadBlockAsync(StoredTensors.StateName(StoredTensors.Inputs, chunk), grain);
+            Assert.Null(block!.Bytes);
+            Assert.Same(bytes, block.Shared!.Array);
+            Assert.Equal((chunk * 1000, Math.Min(1000, bytes.Length - chunk * 1000)), (block.Shared.Offset, block.Shared.Count));
+        }
+        // Another activation (a job grain restored on this silo) reads them back whole.
+        Assert.Equal(bytes, (await new StoredTensors(storage, grain, chunkBytes: 1000).ReadAsync(stored)).Bytes);
+    }
+
+    [Fact]
+    public void ATensorsChunk_CrossesTheWireAsItsBytesAlone()
+    {
+        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
+        var tensor = new byte[100_000];
+        new Random(5).NextBytes(tensor);
+
+        var wire = serializer.SerializeToArray(new StoredBlock(null, "etag", new SharedBytes(tensor, 40_000, 30_000)));
+        var received = serializer.Deserialize<StoredBlock>(wire)!;
+
+        Assert.InRange(wire.Length, 30_000, 30_000 + 64);
+        Assert.Equal(tensor.AsSpan(40_000, 30_000).ToArray(), received.Shared!.ToArray());
+        Assert.Equal((0, 30_000), (received.Shared.Offset, received.Shared.Array.Length));
     }
 }

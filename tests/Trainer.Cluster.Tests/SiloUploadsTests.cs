@@ -11,7 +11,7 @@ using Trainer.Grains;
 namespace Trainer.Cluster.Tests;
 
 /// <summary>
-/// A job's uploaded rows are held once per silo and precision (<see cref="SiloUploads"/>): its workers
+/// A job's uploaded rows are held once per silo, whatever the job's precision (<see cref="SiloUploads"/>): its workers
 /// and parameter server on one silo (an embedded job's case) fetch them once and share them, train to
 /// the single-process run's bits, and let them go when the job ends; two jobs never share rows, and
 /// rows stored again as new arrays are a new version.
@@ -36,14 +36,14 @@ public sealed class SiloUploadsTests
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Uploaded(spec, rows), Token);
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec, rows.Take(spec.Samples)));
-        // Float64: one set of every row for all four grains. Float32: the workers' narrowed training rows,
-        // and the float64 rows the parameter server scores the test rows on.
-        Assert.Equal(precision == Precision.Float32 ? 2 : 1, uploads.Fetches - fetchesBefore);
+        // One set of every row for all four grains, in either precision: a float32 job's reads narrow the
+        // float64 rows (no narrowed copy beside them), and its parameter server scores the test rows on them.
+        Assert.Equal(1, uploads.Fetches - fetchesBefore);
         await PollAsync(() => uploads.HeldCount == 0, "the silo still holds the job's rows after it ended");
     }
 
     [Fact]
-    public async Task Holders_OfOneJobsRows_ShareThem_AnotherJobsEqualRows_AndANewVersion_AreHeldApart()
+    public async Task Holders_OfOneJobsRows_ShareThem_InEitherPrecision_AnotherJobsEqualRows_AndANewVersion_AreHeldApart()
     {
         await using var cluster = await ParameterServerStepTests.StartAsync(1, new LogCapture(LogLevel.Warning));
         var uploads = Uploads(cluster);
@@ -60,6 +60,9 @@ public sealed class SiloUploadsTests
         Assert.Same(a1.Rows, a2.Rows);
         Assert.NotSame(a1.Rows, b.Rows);
         Assert.Equal(2, uploads.HeldCount);
+        // A float32 job's grains hold the same float64 rows (their reads narrow them), not a narrowed copy beside them.
+        using (var a32 = await Acquire(uploads, grains, "job-a", spec with { Precision = Precision.Float32 }))
+            Assert.Same(a1.Rows, a32.Rows);
         var (x, y) = a1.Rows.ToArrays<double>();
         Assert.Equal(rows.X, x);
         Assert.Equal(rows.Y, y);
@@ -85,7 +88,7 @@ public sealed class SiloUploadsTests
 
     // The test's rows fit one chunk: their transfers come inline.
     private static async Task<SiloUploads.HeldRows> Acquire(SiloUploads uploads, IGrainFactory grains, string job, TrainingSpec spec) =>
-        (await uploads.AcquireAsync(grains, job, spec, Precision.Float64,
+        (await uploads.AcquireAsync(grains, job, spec,
             t => Task.FromResult<DatasetPayload?>(t is null ? null : new DatasetPayload(t.Count, t.InputSize, t.OutputSize, t.X.Inline!, t.Y.Inline!))))!;
 
     private static async Task PollAsync(Func<bool> condition, string failure)

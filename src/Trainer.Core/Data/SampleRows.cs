@@ -35,6 +35,14 @@ public static class SampleRows
         return first == 0 && count == rows.Count ? rows : new RowRange(rows, first, count);
     }
 
+    /// <summary>Rows <paramref name="picked"/> of <paramref name="rows"/> (indices, in the order given), as rows 0.. of a view (nothing is copied).</summary>
+    public static ISampleRows Pick(this ISampleRows rows, int[] picked)
+    {
+        foreach (int row in picked)
+            if ((uint)row >= (uint)rows.Count) throw new ArgumentOutOfRangeException(nameof(picked), $"row {row} is outside the {rows.Count} rows.");
+        return new PickedRows(rows, picked);
+    }
+
     /// <summary>
     /// Every row's inputs and targets in precision T, row-major: a float64 <see cref="Dataset"/>'s own
     /// arrays for T = double (no copy), otherwise a copy (float32 narrowed as <see cref="Precisions.Narrow(ReadOnlySpan{double})"/> does).
@@ -89,6 +97,17 @@ public static class SampleRows
         public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => rows.ReadTargets(Checked(row) + first, to);
 
         private int Checked(int row) => (uint)row < (uint)count ? row : throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {count}.");
+    }
+
+    private sealed class PickedRows(ISampleRows rows, int[] picked) : ISampleRows
+    {
+        public int Count => picked.Length;
+        public int InputSize => rows.InputSize;
+        public int OutputSize => rows.OutputSize;
+
+        public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => rows.ReadInputs(picked[row], to);
+
+        public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => rows.ReadTargets(picked[row], to);
     }
 }
 

@@ -141,36 +141,30 @@ public sealed class StoredArray
 /// <summary>
 /// One data set's rows read in place from its stored arrays: inputs (N, ...), each row flattened, and
 /// targets that are class labels (N), read as one-hot rows of <see cref="OutputSize"/>, or rows (N, D_out).
-/// <paramref name="rows"/>, when given, picks the set's rows among the files' (a validation split's), in order.
+/// A validation split picks its rows from it as a view (<see cref="ValidationSplit"/>).
 /// </summary>
-public sealed class StoredSet(StoredArray inputs, StoredArray targets, int outputSize, int[]? rows = null) : ISampleRows
+public sealed class StoredSet(StoredArray inputs, StoredArray targets, int outputSize) : ISampleRows
 {
     private readonly bool _labels = targets.Shape.Length == 1;
 
-    public int Count { get; } = rows?.Length ?? inputs.Rows;
+    public int Count => inputs.Rows;
     public int InputSize => inputs.Columns;
     public int OutputSize => outputSize;
 
-    /// <summary>The same files' rows <paramref name="picked"/> (ascending file rows), as a set of their own.</summary>
-    public StoredSet Pick(int[] picked) => new(inputs, targets, outputSize, picked);
-
     public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> =>
-        inputs.Read((long)FileRow(row) * inputs.Columns, to[..inputs.Columns]);
+        inputs.Read((long)row * inputs.Columns, to[..inputs.Columns]);
 
     public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int fileRow = FileRow(row);
         if (!_labels)
         {
-            targets.Read((long)fileRow * outputSize, to[..outputSize]);
+            targets.Read((long)row * outputSize, to[..outputSize]);
             return;
         }
         // A label was checked to be a class of the model when the files were opened (Labels.RequireClass).
         Span<double> label = stackalloc double[1];
-        targets.Read<double>(fileRow, label);
+        targets.Read<double>(row, label);
         to[..outputSize].Clear();
         to[(int)label[0]] = T.One;
     }
-
-    private int FileRow(int row) => rows is null ? row : rows[row];
 }

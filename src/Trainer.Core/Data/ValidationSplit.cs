@@ -56,23 +56,16 @@ public sealed class ValidationSplit
     /// <summary>The option the count comes from, which its errors name.</summary>
     public const string Field = "val-fraction";
 
-    /// <summary>The rows of <paramref name="data"/> the job trains on, in file order.</summary>
-    public Dataset Training(Dataset data) => Gather(data, TrainingRows);
+    /// <summary>The rows of <paramref name="data"/> the job trains on, in file order, as a view (nothing is copied).</summary>
+    public ISampleRows Training(ISampleRows data) => Pick(data, TrainingRows);
 
-    /// <summary>The rows of <paramref name="data"/> held out as the validation set, in file order.</summary>
-    public Dataset Validation(Dataset data) => Gather(data, ValidationRows);
+    /// <summary>The rows of <paramref name="data"/> held out as the validation set, in file order, as a view.</summary>
+    public ISampleRows Validation(ISampleRows data) => Pick(data, ValidationRows);
 
-    private Dataset Gather(Dataset data, int[] rows)
+    private ISampleRows Pick(ISampleRows data, int[] rows)
     {
         if (data.Count != TrainingRows.Length + ValidationRows.Length)
             throw new ArgumentException($"The split is of {TrainingRows.Length + ValidationRows.Length} rows; the data has {data.Count}.", nameof(data));
-        var x = new double[(long)rows.Length * data.InputSize];
-        var y = new double[(long)rows.Length * data.OutputSize];
-        for (int i = 0; i < rows.Length; i++)
-        {
-            data.X.AsSpan(rows[i] * data.InputSize, data.InputSize).CopyTo(x.AsSpan(i * data.InputSize));
-            data.Y.AsSpan(rows[i] * data.OutputSize, data.OutputSize).CopyTo(y.AsSpan(i * data.OutputSize));
-        }
-        return new Dataset(x, y, rows.Length, data.InputSize, data.OutputSize);
+        return data.Pick(rows);
     }
 }

@@ -92,8 +92,8 @@ public sealed class ValidationSplitTests
         var data = new Dataset(x, y, samples, 2, 1);
         var split = new ValidationSplit(samples, 4, seed: 0);
 
-        var validation = split.Validation(data);
-        var training = split.Training(data);
+        var validation = split.Validation(data).ToDataset();
+        var training = split.Training(data).ToDataset();
 
         Assert.Equal(split.ValidationRows.SelectMany(r => new[] { r, r + 0.5 }), validation.X);
         Assert.Equal(split.ValidationRows.Select(r => -(double)r), validation.Y);
