@@ -102,26 +102,27 @@ public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
 /// <summary>
 /// One per job and shard (key: shard, job id) of a data-parallel job whose parameter server is
 /// sharded (<c>--ps-shards</c>): owns one contiguous range of the flat parameters and that range's
-/// optimizer state, and applies the optimizer to it each step. Shard k is placed as worker rank k
-/// is, so the shards spread over the silos.
+/// optimizer state, and applies the optimizer to it each step; the workers read its range of the
+/// parameters from it. The shards spread over the silos, the parameter server's last.
 /// </summary>
 public interface IParameterShardGrain : IGrainWithIntegerCompoundKey, ITensorSource
 {
-    /// <summary>Takes the shard's range of the model state (read in chunks when large).</summary>
+    /// <summary>Takes the shard's range of the model state (read in chunks when large); answers the range's parameters (job precision, by reference when large), which the workers read.</summary>
     [ResponseTimeout(CallTimeouts.Long)]
-    Task LoadAsync(ShardLoad load);
+    Task<TensorTransfer> LoadAsync(ShardLoad load);
 
     /// <summary>
     /// Applies step <paramref name="step"/>'s optimizer update to the range from its range of the full-batch
-    /// gradient (job precision); answers the range's new parameters (by reference when large: read them at once).
+    /// gradient (job precision); answers the range's new parameters (by reference when large), which the
+    /// workers read for the next step, and which stay offered and unchanged until the step after.
     /// A repeated call for the step just done gets the same answer.
     /// </summary>
     [ResponseTimeout(CallTimeouts.Long)]
     Task<TensorTransfer> StepAsync(int step, TensorTransfer gradient);
 
-    /// <summary>The range's model state (float64) after <paramref name="stepsCompleted"/> steps; throws when the shard stands elsewhere (it was lost).</summary>
+    /// <summary>The range's model state (job precision, by reference) after <paramref name="stepsCompleted"/> steps; throws when the shard stands elsewhere (it was lost).</summary>
     [ResponseTimeout(CallTimeouts.Long)]
-    Task<TensorTransfer> GetStateAsync(int stepsCompleted);
+    Task<ShardModelState> GetStateAsync(int stepsCompleted);
 
     Task ReleaseAsync();
 }

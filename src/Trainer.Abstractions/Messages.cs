@@ -189,8 +189,10 @@ public sealed record EvalRecord(
 /// What the parameter server asks of one worker for one step. Every worker keeps a cache of the
 /// parameters; the request brings it up to date: <see cref="Parameters"/> are the parameters after
 /// Step - 1 steps (the first step, after a restore, a worker re-activated after a crash, and every
-/// step of an optimizer other than plain SGD), or <see cref="Update"/> is step (Step - 1)'s update
-/// pack, which an SGD cache applies with the parameter server's own code. Both are in the job's
+/// step of an optimizer other than plain SGD), or <see cref="ParameterRanges"/> are the same from a
+/// sharded parameter server, range k offered by shard k itself (Shard.Split of the parameters into
+/// TrainingSpec.ResolvedParameterServerShards ranges), or <see cref="Update"/> is step (Step - 1)'s
+/// update pack, which an SGD cache applies with the parameter server's own code. All are in the job's
 /// precision; at most one is set. <see cref="Seeded"/> (Step 1 only, no parameters): build the
 /// cache from the spec's initial parameters, drawn by the worker from the seed.
 /// <see cref="Factors"/>: whether the job's exchange plan may factor layers (ExchangePlan.For), fixed
@@ -207,7 +209,8 @@ public sealed record WorkRequest(
     [property: Id(5)] TensorTransfer? Update,
     [property: Id(6)] bool Factors,
     [property: Id(7)] bool Seeded = false,
-    [property: Id(8)] SiloData? SiloData = null);
+    [property: Id(8)] SiloData? SiloData = null,
+    [property: Id(9)] TensorTransfer[]? ParameterRanges = null);
 
 /// <summary>
 /// One worker's gradient pack for one step (one pack per block of its micro-shards: dense slots and
@@ -366,3 +369,14 @@ public sealed record ShardLoad(
     [property: Id(0)] TrainingSpec Spec,
     [property: Id(1)] int StepsCompleted,
     [property: Id(2)] TensorTransfer State);
+
+/// <summary>
+/// A parameter-server shard's model state (<see cref="IParameterShardGrain.GetStateAsync"/>) in the job's
+/// precision: its range of the parameters, and its range of each optimizer-state slot, one after another
+/// (empty without state). Both are the shard's own buffers, offered by reference: read them at once, before
+/// the shard steps again.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.shard-model-state")]
+public sealed record ShardModelState(
+    [property: Id(0)] TensorTransfer Parameters,
+    [property: Id(1)] TensorTransfer Slots);

@@ -32,6 +32,9 @@ public sealed record TensorTransfer(
     /// <summary>Whether the receiver must read it from its holder.</summary>
     public bool ByReference => Inline is null;
 
+    /// <summary>Whether it is read by reference from a holder on <paramref name="silo"/> (a reader there gets the holder's own array).</summary>
+    public bool HeldOn(SiloAddress? silo) => Inline is null && silo is not null && silo.Equals(Silo);
+
     /// <summary>Ranges read at once from a holder on another silo: overlaps one chunk's round trip with the others'.</summary>
     public const int Streams = 4;
 
@@ -45,11 +48,20 @@ public sealed record TensorTransfer(
     /// between two silo processes (an IAsyncEnumerable asks for the next item only once the last
     /// one arrived), where one 400 MB message had streamed; parallel ranges keep the link busy.
     /// </remarks>
-    public async Task<TensorPayload> ReceiveAsync(int maxChunkBytes, SiloAddress? here = null, CancellationToken cancellation = default)
+    public Task<TensorPayload> ReceiveAsync(int maxChunkBytes, SiloAddress? here = null, CancellationToken cancellation = default) =>
+        ReceiveAsync(maxChunkBytes, here, into: null, cancellation);
+
+    /// <summary>
+    /// The tensor, as <see cref="ReceiveAsync(int, SiloAddress?, CancellationToken)"/> gives it, except that read
+    /// from another silo it is written into <paramref name="into"/> (when that has exactly its size) and
+    /// <paramref name="into"/> is answered: a reader sent a tensor of the same size every step allocates it
+    /// once. Inline, or on the holder's silo, it is the sender's own payload as always, and <paramref name="into"/> is untouched.
+    /// </summary>
+    public async Task<TensorPayload> ReceiveAsync(int maxChunkBytes, SiloAddress? here, TensorPayload? into, CancellationToken cancellation = default)
     {
         if (Inline is { } inline) return inline;
         var source = Source ?? throw new InvalidOperationException("A tensor sent by reference names no holder.");
-        if (here is not null && here.Equals(Silo))
+        if (HeldOn(here))
         {
             var assembly = new TensorAssembly(Bytes);
             await foreach (var chunk in source.ReadOfferAsync(Offer, int.MaxValue, 0, Bytes).WithBatchSize(1).WithCancellation(cancellation))
@@ -58,19 +70,49 @@ public sealed record TensorTransfer(
         }
         if (Bytes > WireLimits.MaxTensorBytes)
             throw new InvalidOperationException($"A tensor of {Bytes} bytes cannot be held in one array (at most {WireLimits.MaxTensorBytes}).");
+        var payload = into is not null && into.Bytes.Length == Bytes ? into : new TensorPayload(GC.AllocateUninitializedArray<byte>((int)Bytes));
+        await ReadRangesAsync(source, maxChunkBytes, (from, to) => new TensorAssembly(payload.Bytes, from, to), cancellation);
+        return payload;
+    }
+
+    /// <summary>
+    /// Reads the tensor chunk by chunk into <paramref name="sink"/>, which puts each where it belongs (a chunk
+    /// knows its offset), and checks that every byte came: no array of the whole tensor is made for it. Chunks
+    /// arrive in order within each of up to <see cref="Streams"/> ranges; inline, or on the holder's silo,
+    /// there is one chunk, the sender's own array (which the sink must not keep or change).
+    /// </summary>
+    public async Task ReceiveChunksAsync(int maxChunkBytes, SiloAddress? here, Action<TensorChunk> sink, CancellationToken cancellation = default)
+    {
+        if (Inline is { } inline)
+        {
+            sink(new TensorChunk(0, inline.Bytes.Length, inline.Bytes));
+            return;
+        }
+        var source = Source ?? throw new InvalidOperationException("A tensor sent by reference names no holder.");
+        if (HeldOn(here))
+        {
+            var assembly = new TensorAssembly(Bytes, 0, Bytes, sink);
+            await foreach (var chunk in source.ReadOfferAsync(Offer, int.MaxValue, 0, Bytes).WithBatchSize(1).WithCancellation(cancellation))
+                assembly.Add(chunk);
+            assembly.EnsureComplete();
+            return;
+        }
+        await ReadRangesAsync(source, maxChunkBytes, (from, to) => new TensorAssembly(Bytes, from, to, sink), cancellation);
+    }
+
+    /// <summary>Reads the tensor from its holder on another silo, <see cref="Streams"/> ranges at a time, each into the assembly made for it.</summary>
+    private Task ReadRangesAsync(ITensorSource source, int maxChunkBytes, Func<long, long, TensorAssembly> assemblyOf, CancellationToken cancellation)
+    {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxChunkBytes);
-        var bytes = GC.AllocateUninitializedArray<byte>((int)Bytes);
         // Ranges of whole chunks, so every message but the last of each range is a full chunk.
         long chunks = Math.Max(1, (Bytes + maxChunkBytes - 1) / maxChunkBytes);
         int streams = (int)Math.Min(Streams, chunks);
         var ranges = Enumerable.Range(0, streams).Select(i => (From: Math.Min(Bytes, chunks * i / streams * maxChunkBytes), To: Math.Min(Bytes, chunks * (i + 1) / streams * maxChunkBytes)));
-        await Task.WhenAll(ranges.Select(range => ReadRangeAsync(source, bytes, range.From, range.To, maxChunkBytes, cancellation)));
-        return new TensorPayload(bytes);
+        return Task.WhenAll(ranges.Select(range => ReadRangeAsync(source, assemblyOf(range.From, range.To), range.From, range.To, maxChunkBytes, cancellation)));
     }
 
-    private async Task ReadRangeAsync(ITensorSource source, byte[] bytes, long from, long to, int maxChunkBytes, CancellationToken cancellation)
+    private async Task ReadRangeAsync(ITensorSource source, TensorAssembly assembly, long from, long to, int maxChunkBytes, CancellationToken cancellation)
     {
-        var assembly = new TensorAssembly(bytes, from, to);
         // NOTE: one chunk per message: Orleans batches up to 100 ready items into one answer by default.
         await foreach (var chunk in source.ReadOfferAsync(Offer, maxChunkBytes, from, to).WithBatchSize(1).WithCancellation(cancellation))
             assembly.Add(chunk);
@@ -129,6 +171,8 @@ public sealed class TensorAssembly
     private byte[]? _bytes;
     private readonly long _from, _to;
     private long _next;
+    // Where a sink-fed assembly hands each chunk (it keeps no bytes of its own).
+    private readonly Action<TensorChunk>? _sink;
 
     public TensorAssembly(long totalBytes)
     {
@@ -146,6 +190,14 @@ public sealed class TensorAssembly
         (_bytes, TotalBytes, _from, _next, _to) = (target, target.Length, from, from, to);
     }
 
+    /// <summary>Bytes [<paramref name="from"/>, <paramref name="to"/>) of a tensor of <paramref name="totalBytes"/>, each chunk checked and handed to <paramref name="sink"/> (nothing is kept here).</summary>
+    public TensorAssembly(long totalBytes, long from, long to, Action<TensorChunk> sink)
+    {
+        if (from < 0 || to > totalBytes || from > to)
+            throw new ArgumentOutOfRangeException(nameof(from), $"bytes [{from}, {to}) are not within the tensor's {totalBytes}.");
+        (_sink, TotalBytes, _from, _next, _to) = (sink, totalBytes, from, from, to);
+    }
+
     public long TotalBytes { get; }
 
     public bool Complete => _next == _to;
@@ -158,7 +210,8 @@ public sealed class TensorAssembly
         if (chunk.TotalBytes != TotalBytes || chunk.Offset != _next || chunk.Bytes.Length > _to - _next)
             throw new InvalidOperationException(
                 $"A chunk of bytes [{chunk.Offset}, {chunk.Offset + chunk.Bytes.Length}) of {chunk.TotalBytes} arrived where bytes from {_next}{(Ranged ? $" to {_to}" : "")} of {TotalBytes} were expected.");
-        if (_bytes is null && chunk.Bytes.Length == TotalBytes) _bytes = chunk.Bytes;
+        if (_sink is not null) _sink(chunk);
+        else if (_bytes is null && chunk.Bytes.Length == TotalBytes) _bytes = chunk.Bytes;
         else
         {
             _bytes ??= GC.AllocateUninitializedArray<byte>((int)TotalBytes);

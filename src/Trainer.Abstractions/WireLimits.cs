@@ -22,9 +22,10 @@ public static class WireLimits
 
     /// <summary>
     /// The chunk size under a message limit of <paramref name="maxMessageBytes"/>: a quarter of it
-    /// (room for the message's other fields and its headers), at most <see cref="MaxChunkBytes"/>.
+    /// (room for the message's other fields and its headers), at most <see cref="MaxChunkBytes"/>, and a
+    /// multiple of 8 bytes, so a chunk of a tensor holds whole values and can be put in place on its own.
     /// </summary>
-    public static int ChunkBytesFor(int maxMessageBytes) => Math.Max(1024, Math.Min(MaxChunkBytes, maxMessageBytes / 4));
+    public static int ChunkBytesFor(int maxMessageBytes) => Math.Max(1024, Math.Min(MaxChunkBytes, maxMessageBytes / 4)) / 8 * 8;
 
     /// <summary>A tensor is assembled in one .NET byte array.</summary>
     public static long MaxTensorBytes => Array.MaxLength;

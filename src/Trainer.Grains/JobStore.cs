@@ -60,6 +60,14 @@ internal sealed class JobStore(
     public async Task<TensorPayload?> ReadFinalAsync() =>
         record.State.FinalParameters ?? (record.State.StoredFinalParameters is { } stored ? await ReadStoredAsync(stored) : null);
 
+    /// <summary>
+    /// The record's final parameters, at the front of its final model state (null: the job has none): from
+    /// storage, only the chunks that hold them (not the optimizer state after them); a final model state kept
+    /// in the record is answered whole.
+    /// </summary>
+    public async Task<TensorPayload?> ReadFinalParametersAsync(int count) =>
+        record.State.FinalParameters ?? (record.State.StoredFinalParameters is { } stored ? await _storedTensors.ReadAsync(stored, Math.Min(stored.Bytes, (long)count * sizeof(double))) : null);
+
     private async Task<TensorPayload> ReadStoredAsync(StoredTensor stored)
     {
         var payload = await _storedTensors.ReadAsync(stored);

@@ -14,7 +14,8 @@ namespace Trainer.Grains;
 
 /// <summary>
 /// Owns a job's model. For a data-parallel job it holds the authoritative parameters and the
-/// optimizer's state (<see cref="ServerModel"/>); each step it sends every worker what its cache of
+/// optimizer's state (<see cref="ServerModel"/>; sharded, its parameter-server shards hold both and
+/// offer the workers their ranges); each step it sends every worker what its cache of
 /// the parameters lacks, collects each shard's loss and gradient pack, adds them in SHARD order
 /// (never arrival order) into the step's update, and applies the optimizer. The result is the
 /// single-process run's (LocalTrainer), bit-reproducible for a given worker count; checkpoints are
@@ -54,6 +55,9 @@ public sealed class ParameterServerGrain(
     private bool _factors;
     // A data-parallel job's parameters, optimizer state and update.
     private ServerModel? _model;
+    // Sharded: each shard's offer of its range of the parameters after the steps done (from its load or
+    // its last step), which the workers read from the shards themselves.
+    private TensorTransfer[] _shardParameters = [];
     // What scores the job's held-out sets (validation, test: the rows after its training samples) and
     // keeps early stopping's state, and a float64 copy of the parameters to score.
     private HeldOutEvaluation? _heldOut;
@@ -116,6 +120,7 @@ public sealed class ParameterServerGrain(
         Offers.Withdraw("sync");
         Offers.Withdraw("update");
         Offers.Withdraw("state");
+        _shardParameters = [];
         _stepsCompleted = state.StepsCompleted;
         _lastBatch = null;
         _uploadedData = state.UploadedData;
@@ -159,9 +164,10 @@ public sealed class ParameterServerGrain(
             DataPlane.Messages => false,
             _ => spansSilos,
         };
-        logger.LogInformation("Job {Job}: the parameter server holds the parameters and {Where} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}; steps travel {Plane}",
-            JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold its state and apply" : "applies", spec.Optimizer.Name, plan.Describe(),
-            _model.CachesFollowUpdates ? "each step's update" : "the new parameters each step", _linksPlane ? "over links" : "in Orleans messages");
+        logger.LogInformation("Job {Job}: {Holder} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}; steps travel {Plane}",
+            JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold the parameters and the optimizer state and apply" : "the parameter server holds the parameters and applies",
+            spec.Optimizer.Name, plan.Describe(),
+            _model.CachesFollowUpdates ? "each step's update" : _model.Sharded ? "the new parameters from the shards each step" : "the new parameters each step", _linksPlane ? "over links" : "in Orleans messages");
     }
 
     private IParameterShardGrain ParameterShard(int shard) => GrainFactory.GetGrain<IParameterShardGrain>(shard, JobId);
@@ -174,7 +180,7 @@ public sealed class ParameterServerGrain(
         try
         {
             var ranges = await compute.Run(() => model.Ranges.Select(range => ServerModel.RangeOf(modelState, range, count, spec.Optimizer.StateSlots)).ToArray());
-            await Task.WhenAll(model.Ranges.Select((_, k) => ParameterShard(k).LoadAsync(new ShardLoad(spec, _stepsCompleted, Offers.Send($"load-{k}", ranges[k])))));
+            _shardParameters = await Task.WhenAll(model.Ranges.Select((_, k) => ParameterShard(k).LoadAsync(new ShardLoad(spec, _stepsCompleted, Offers.Send($"load-{k}", ranges[k])))));
         }
         finally
         {
@@ -184,8 +190,8 @@ public sealed class ParameterServerGrain(
 
     /// <summary>
     /// A sharded server's optimizer step: the full-batch gradient goes to the shards by range (all at
-    /// once), each steps its range and its state, and their new parameters become the ones the
-    /// workers' caches are sent.
+    /// once), each steps its range and its state and offers its new parameters, which the workers then
+    /// read from the shards themselves: this server holds no copy of the parameters to send them.
     /// </summary>
     private async Task StepShardsAsync(int step)
     {
@@ -195,12 +201,14 @@ public sealed class ParameterServerGrain(
             model.BuildGradient();
             return model.Ranges.Select((_, k) => model.GradientRange(k)).ToArray();
         });
-        var answers = await Task.WhenAll(gradients.Select((gradient, k) => ParameterShard(k).StepAsync(step, Offers.Send($"gradient-{k}", gradient))));
-        var stepped = await Task.WhenAll(answers.Select(Offers.ReceiveAsync));
-        await compute.Run(() =>
-        {
-            for (int k = 0; k < stepped.Length; k++) model.TakeRange(k, stepped[k]);
-        });
+        _shardParameters = await Task.WhenAll(gradients.Select((gradient, k) => ParameterShard(k).StepAsync(step, Offers.Send($"gradient-{k}", gradient))));
+    }
+
+    /// <summary>The parameters after the steps done into <paramref name="to"/> (float64): from the shards' offers, chunk by chunk into place, when sharded.</summary>
+    private async Task CopyParametersAsync(ServerModel model, double[] to)
+    {
+        if (model.Sharded) await Task.WhenAll(_shardParameters.Select((range, k) => Offers.ReceiveChunksAsync(range, chunk => model.PlaceState(to, k, slots: false, chunk))));
+        else await compute.Run(() => model.CopyParameters(to));
     }
 
     /// <summary>
@@ -230,11 +238,8 @@ public sealed class ParameterServerGrain(
     private async Task<IEnumerable<EvalRecord>> EvaluateAsync(int step)
     {
         var (model, heldOut, scored, spec) = (_model!, _heldOut!, _scored, _spec!);
-        var scores = await compute.Run(() =>
-        {
-            model.CopyParameters(scored);
-            return heldOut.Score(step, scored);
-        });
+        await CopyParametersAsync(model, scored);
+        var scores = await compute.Run(() => heldOut.Score(step, scored));
         int epoch = spec.Schedule().EpochOf(step);
         return scores.Select(s => new EvalRecord(step, epoch, s.Split, s.Result.Samples, s.Result.Loss, s.Accuracy));
     }
@@ -427,9 +432,11 @@ public sealed class ParameterServerGrain(
         var model = _model!;
         // Workers that (re)load read the parameters themselves, which must then be whole; otherwise the update travels.
         if (_workersLoad) await _applying;
+        bool parameters = _workersLoad && !_seeded || !_workersLoad && !model.CachesFollowUpdates;
         var request = new WorkRequest(spec, spec.Workers, step,
-            _workersLoad && !_seeded || !_workersLoad && !model.CachesFollowUpdates ? Offers.Send("sync", model.Parameters) : null,
-            _uploadedData, _workersLoad || !model.CachesFollowUpdates ? null : Offers.Send("update", model.Update), _factors, Seeded: _workersLoad && _seeded, SiloData: _siloData);
+            parameters && !model.Sharded ? Offers.Send("sync", model.Parameters) : null,
+            _uploadedData, _workersLoad || !model.CachesFollowUpdates ? null : Offers.Send("update", model.Update), _factors, Seeded: _workersLoad && _seeded, SiloData: _siloData,
+            ParameterRanges: parameters && model.Sharded ? _shardParameters : null);
         var pending = new Task<ShardGradient>[spec.Workers];
         for (int rank = 0; rank < pending.Length; rank++) pending[rank] = Workers.ComputeAsync(rank, request);
         // The previous step's SGD update reaches the server's own parameters while the workers compute.
@@ -575,8 +582,16 @@ public sealed class ParameterServerGrain(
         if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData, SiloData: _siloData);
         if (_model is { Sharded: true } sharded)
         {
-            var ranges = await Task.WhenAll(sharded.Ranges.Select(async (_, k) => await Offers.ReceiveAsync(await ParameterShard(k).GetStateAsync(_stepsCompleted))));
-            return State(await compute.Run(() => ServerModel.Assemble(ranges, sharded.Ranges, ParameterLayout.For(_spec.Model).Count, _spec.Optimizer.StateSlots)));
+            // Every shard's buffers, chunk by chunk, straight into their places in the one array that goes out.
+            var modelState = new TensorPayload(GC.AllocateUninitializedArray<byte>(checked((1 + _spec.Optimizer.StateSlots) * ParameterLayout.For(_spec.Model).Count * sizeof(double))));
+            void Place(int k, bool slots, TensorChunk chunk) => sharded.PlaceState(MemoryMarshal.Cast<byte, double>(modelState.Bytes.AsSpan()), k, slots, chunk);
+            await Task.WhenAll(sharded.Ranges.Select(async (_, k) =>
+            {
+                var state = await ParameterShard(k).GetStateAsync(_stepsCompleted);
+                await Offers.ReceiveChunksAsync(state.Parameters, chunk => Place(k, false, chunk));
+                await Offers.ReceiveChunksAsync(state.Slots, chunk => Place(k, true, chunk));
+            }));
+            return State(modelState);
         }
         if (_model is { } model)
         {
@@ -612,7 +627,13 @@ public sealed class ParameterServerGrain(
         // The previous step's update reached the parameters once the applying task is done (Parameters checks it).
         await _applying;
         logger.LogWarning("Job {Job} step {Step}: worker {Rank} holds no parameters; it is sent the parameter server's", JobId, request.Step, rank);
-        var result = await Workers.ComputeAsync(rank, request with { Parameters = Offers.Send("resync", _model!.Parameters), Update = null, Seeded = false });
+        var model = _model!;
+        var result = await Workers.ComputeAsync(rank, request with
+        {
+            Parameters = model.Sharded ? null : Offers.Send("resync", model.Parameters),
+            ParameterRanges = model.Sharded ? _shardParameters : null,
+            Update = null, Seeded = false,
+        });
         Offers.Withdraw("resync");
         return result.NeedsParameters
             ? throw new StateLostException($"Job {JobId} step {request.Step}: worker {rank} did not take the parameters it was sent (it was re-activated again).")

@@ -19,12 +19,19 @@ public sealed class RankPlacementDirector : IPlacementDirector
 {
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
+        var silos = Ordered(target, context);
+        long rank = target.GrainIdentity.GetIntegerKey(out _);
+        return Task.FromResult(silos[(int)(rank % silos.Length)]);
+    }
+
+    /// <summary>The silos that can host <paramref name="target"/>, in placement order; fails when there are none.</summary>
+    public static SiloAddress[] Ordered(PlacementTarget target, IPlacementContext context)
+    {
         var silos = context.GetCompatibleSilos(target);
         if (silos.Length == 0)
             throw new OrleansException($"No silo can host {target.GrainIdentity}: the cluster has no compatible silo.");
         Sort(silos);
-        long rank = target.GrainIdentity.GetIntegerKey(out _);
-        return Task.FromResult(silos[(int)(rank % silos.Length)]);
+        return silos;
     }
 
     /// <summary>Where <paramref name="silo"/> stands in the placement order of <paramref name="silos"/>, or -1.</summary>

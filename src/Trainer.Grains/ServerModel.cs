@@ -30,7 +30,13 @@ internal abstract class ServerModel
     /// <summary>Whether the workers' caches follow the updates (plain SGD) rather than being sent the parameters every step.</summary>
     public abstract bool CachesFollowUpdates { get; }
 
-    /// <summary>The parameters after the steps done (job precision), by reference: sent to workers, read before the next step changes them.</summary>
+    /// <summary>
+    /// Whether a job's workers' caches follow the updates: plain SGD on an unsharded server. Sharded, the
+    /// optimizer runs on the shards, and the caches get the parameters they send back.
+    /// </summary>
+    public static bool CachesFollowUpdatesOf(TrainingSpec spec) => spec.Optimizer.Kind == OptimizerKind.Sgd && spec.ResolvedParameterServerShards() == 1;
+
+    /// <summary>The parameters after the steps done (job precision), by reference: sent to workers, read before the next step changes them; unsharded only (the shards offer theirs).</summary>
     public abstract TensorPayload Parameters { get; }
 
     /// <summary>The update of the last completed step (<see cref="Complete"/>), what SGD caches apply.</summary>
@@ -67,7 +73,7 @@ internal abstract class ServerModel
     /// <summary>Applies a pending SGD update to the parameters (nothing when none is pending).</summary>
     public abstract void ApplyPending();
 
-    /// <summary>Writes the parameters after the steps done, widened to float64, into <paramref name="to"/> (a pending SGD update applied first).</summary>
+    /// <summary>Writes the parameters after the steps done, widened to float64, into <paramref name="to"/> (a pending SGD update applied first); unsharded only.</summary>
     public abstract void CopyParameters(Span<double> to);
 
     /// <summary>A float64 copy of the parameters followed by the optimizer state (checkpoints, final weights); unsharded only.</summary>
@@ -75,8 +81,8 @@ internal abstract class ServerModel
 
     /// <summary>
     /// The parameter ranges of the job's parameter-server shards (<see cref="TrainingSpec.ResolvedParameterServerShards"/>).
-    /// With more than one, the shards own the optimizer state and step their ranges; this server
-    /// keeps the parameters the workers' caches are sent, and only builds the step's gradient.
+    /// With more than one, the shards own the parameters and the optimizer state, step their ranges and
+    /// offer them to the workers; this server holds neither, and only builds the step's gradient.
     /// </summary>
     public abstract IReadOnlyList<Shard> Ranges { get; }
 
@@ -88,36 +94,24 @@ internal abstract class ServerModel
     /// <summary>Sharded: range <paramref name="shard"/> of the gradient, in a buffer of that shard's own that stays unchanged until the next step.</summary>
     public abstract TensorPayload GradientRange(int shard);
 
-    /// <summary>Sharded: takes shard <paramref name="shard"/>'s stepped parameters (job precision) into the parameters.</summary>
-    public abstract void TakeRange(int shard, TensorPayload parameters);
+    /// <summary>
+    /// Sharded: puts a chunk of shard <paramref name="shard"/>'s model state (job precision: its parameters, or with
+    /// <paramref name="slots"/> its range of each state slot one after another) into its place in the float64 model state <paramref name="modelState"/>.
+    /// </summary>
+    public abstract void PlaceState(Span<double> modelState, int shard, bool slots, TensorChunk chunk);
 
-    /// <summary>Sharded: what shard <paramref name="shard"/> loads from a float64 model state: its range of the parameters, then its range of each state slot.</summary>
+    /// <summary>
+    /// Sharded: what a shard of <paramref name="range"/> loads from a float64 model state: its range of the
+    /// parameters, then its range of each state slot; parameters alone when the model state has no state
+    /// (step 0: the shard starts from zero, and no zeros travel).
+    /// </summary>
     public static TensorPayload RangeOf(TensorPayload modelState, Shard range, int count, int slots)
     {
         var values = modelState.Values;
-        bool withState = values.Length > count;
-        var payload = TensorPayload.Allocate<double>((1 + slots) * range.Count, out var to);
-        values.Slice(range.Start, range.Count).CopyTo(to);
-        for (int slot = 0; slot < slots; slot++)
-        {
-            var target = to.Slice((1 + slot) * range.Count, range.Count);
-            if (withState) values.Slice((1 + slot) * count + range.Start, range.Count).CopyTo(target);
-            else target.Clear();
-        }
-        return payload;
-    }
-
-    /// <summary>Sharded: the whole float64 model state from every shard's (each: its parameters' range, then its range of each state slot).</summary>
-    public static TensorPayload Assemble(IReadOnlyList<TensorPayload> ranges, IReadOnlyList<Shard> shards, int count, int slots)
-    {
-        var payload = TensorPayload.Allocate<double>((1 + slots) * count, out var to);
-        for (int k = 0; k < shards.Count; k++)
-        {
-            var range = shards[k];
-            var values = ranges[k].ValuesOf<double>((1 + slots) * range.Count, $"parameter-server shard {k}'s state");
-            for (int slot = 0; slot <= slots; slot++)
-                values.Slice(slot * range.Count, range.Count).CopyTo(to.Slice(slot * count + range.Start, range.Count));
-        }
+        int parts = values.Length > count ? 1 + slots : 1;
+        var payload = TensorPayload.Allocate<double>(parts * range.Count, out var to);
+        for (int part = 0; part < parts; part++)
+            values.Slice(part * count + range.Start, range.Count).CopyTo(to.Slice(part * range.Count, range.Count));
         return payload;
     }
 
@@ -170,8 +164,9 @@ internal abstract class ServerModel
         private readonly PerBatchSize<Shape> _shapes = new(spec.Schedule(), size => new Shape(spec, plan.ForBatch(size)));
         private readonly int _count = plan.Layout.Count;
         private readonly int _slots = spec.Optimizer.StateSlots;
-        private readonly TensorPayload _parameters = new(new byte[plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]);
         private readonly Shard[] _ranges = Shard.Split(plan.Layout.Count, spec.ResolvedParameterServerShards());
+        // Unsharded only: sharded, the shards hold the parameters.
+        private readonly TensorPayload? _parameters = spec.ResolvedParameterServerShards() > 1 ? null : new(new byte[plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]);
         // Unsharded: the optimizer state, cut into the parts the optimizer steps at once, each part's
         // slots one after another (what Optimizer.Step takes for a range). Sharded: the shards hold it,
         // and this server the step's gradient and each shard's range of it.
@@ -197,25 +192,26 @@ internal abstract class ServerModel
         // Sharded: the step whose gradient BuildGradient builds.
         private int _sharded;
 
-        // Sharded, the optimizer runs on the shards: the caches get the parameters they send back.
-        public override bool CachesFollowUpdates => spec.Optimizer.Kind == OptimizerKind.Sgd && _ranges.Length == 1;
+        public override bool CachesFollowUpdates => CachesFollowUpdatesOf(spec);
 
         public override IReadOnlyList<Shard> Ranges => _ranges;
 
-        public override TensorPayload Parameters => _pending == 0 ? _parameters
+        public override TensorPayload Parameters => _pending == 0 ? Unsharded
             : throw new InvalidOperationException($"The parameters lack step {_pending}'s update; apply it first.");
 
         // The last completed step's update (what the workers are sent) stays in _pendingUpdate after it was applied.
         public override TensorPayload Update => _pendingShape is not null ? _pendingUpdate : throw new InvalidOperationException("No step has completed on this server.");
 
-        private Span<T> Values => MemoryMarshal.Cast<byte, T>(_parameters.Bytes.AsSpan());
+        private TensorPayload Unsharded => _parameters ?? throw new InvalidOperationException("A sharded parameter server holds no parameters: its shards offer them.");
+
+        private Span<T> Values => MemoryMarshal.Cast<byte, T>(Unsharded.Bytes.AsSpan());
 
         public override void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs)
         {
             var values = modelState.Values;
             if (values.Length != _count && values.Length != (1 + _slots) * _count)
                 throw new InvalidOperationException($"The model state has {values.Length} values; the model has {_count} parameters and the optimizer {_slots} state slots of as many.");
-            Precisions.Narrow<T>(values[.._count], Values);
+            if (!Sharded) Precisions.Narrow<T>(values[.._count], Values);
             if (!Sharded && _slots > 0)
             {
                 _stateParts ??= [.. _parts.Select(part => new T[_slots * part.Count])];
@@ -343,10 +339,32 @@ internal abstract class ServerModel
             return payload;
         }
 
-        public override void TakeRange(int shard, TensorPayload parameters)
+        public override void PlaceState(Span<double> modelState, int shard, bool slots, TensorChunk chunk)
         {
             var range = _ranges[shard];
-            parameters.ValuesOf<T>(range.Count, $"parameter-server shard {shard}'s parameters").CopyTo(Values.Slice(range.Start, range.Count));
+            int parts = slots ? _slots : 1;
+            CheckChunk(chunk, parts * range.Count, $"parameter-server shard {shard}'s {(slots ? "optimizer state" : "parameters")}");
+            var values = MemoryMarshal.Cast<byte, T>(chunk.Bytes.AsSpan());
+            // Element e of the chunk's tensor is element e mod n of part e / n (n: the range's count), whose place is part's range in the model state.
+            long first = chunk.Offset / Size;
+            for (int done = 0; done < values.Length;)
+            {
+                long e = first + done;
+                int part = (slots ? 1 : 0) + (int)(e / range.Count), within = (int)(e % range.Count);
+                int take = Math.Min(values.Length - done, range.Count - within);
+                Precisions.Widen<T>(values.Slice(done, take), modelState.Slice(part * _count + range.Start + within, take));
+                done += take;
+            }
+        }
+
+        private static int Size => System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+
+        /// <summary>A chunk of a tensor of <paramref name="count"/> T values, whole values only.</summary>
+        private static void CheckChunk(TensorChunk chunk, long count, string what)
+        {
+            if (chunk.TotalBytes != count * Size || chunk.Offset % Size != 0 || chunk.Bytes.Length % Size != 0)
+                throw new InvalidOperationException(
+                    $"{what}: a chunk of bytes [{chunk.Offset}, {chunk.Offset + chunk.Bytes.Length}) of {chunk.TotalBytes}, expected whole {typeof(T).Name} values of {count * Size} bytes; do both ends agree on the job's precision?");
         }
 
         public override void ApplyPending()

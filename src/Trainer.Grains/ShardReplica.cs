@@ -25,7 +25,8 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
 {
     // Without mini-batches every step trains on the same rows: held in precision T.
     private readonly (T[] X, T[] Y) _held = spec.MiniBatches ? ([], []) : rows.ToArrays<T>();
-    private readonly T[] _parameters = new T[plan.Layout.Count];
+    // Bytes, so that parameters read from another silo can be written straight into the cache (ReceiveBuffer).
+    private readonly TensorPayload _cache = new(new byte[plan.Layout.Count * Unsafe.SizeOf<T>()]);
     private readonly BatchSchedule _schedule = spec.Schedule();
     private readonly int _inputs = spec.Model.InputSize, _outputs = spec.Model.OutputSize;
     private readonly PerBatchSize<Shape> _shapes = new(spec.Schedule(), size => new Shape(spec, plan.ForBatch(size), rank));
@@ -38,12 +39,27 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     /// <summary>How many steps' updates the replica holds; -1 until it is given parameters.</summary>
     public int StepsApplied { get; private set; } = -1;
 
-    /// <summary>Replaces the replica with <paramref name="parameters"/> (the parameters after <paramref name="stepsCompleted"/> steps).</summary>
+    private Span<T> Parameters => MemoryMarshal.Cast<byte, T>(_cache.Bytes.AsSpan());
+
+    /// <summary>Replaces the replica with <paramref name="parameters"/> (the parameters after <paramref name="stepsCompleted"/> steps), which may have been received into <see cref="ReceiveBuffer"/>.</summary>
     public void Load(TensorPayload parameters, int stepsCompleted)
     {
-        parameters.ValuesOf<T>(_parameters.Length, "the parameters sent to the worker").CopyTo(_parameters);
+        var values = parameters.ValuesOf<T>(plan.Layout.Count, "the parameters sent to the worker");
+        if (parameters.Bytes != _cache.Bytes) values.CopyTo(Parameters);
         foreach (var shape in _shapes.All) shape.Update.DiscardOwn();
         StepsApplied = stepsCompleted;
+    }
+
+    /// <summary>
+    /// The cache's own bytes, for parameters sent from another silo to be read straight into (no array of
+    /// their own per step); the cache holds nothing usable until they are loaded (<see cref="Load"/>).
+    /// </summary>
+    public TensorPayload ReceiveBuffer(int bytes)
+    {
+        if (bytes != _cache.Bytes.Length)
+            throw new InvalidOperationException($"The parameters sent to the worker have {bytes} bytes, expected {plan.Layout.Count} {typeof(T).Name} values ({_cache.Bytes.Length} bytes); do both ends agree on the job's precision?");
+        StepsApplied = -1;
+        return _cache;
     }
 
     /// <summary>The update's length for step StepsApplied + 1 (its batch's size decides it).</summary>
@@ -55,7 +71,7 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         if (spec.Optimizer.StateSlots != 0)
             throw new InvalidOperationException($"Optimizer {spec.Optimizer.Name} keeps state on the parameter server; a worker's cache takes its parameters, not its updates.");
         int step = StepsApplied + 1;
-        _shapes.For(step).Update.Apply(step, update, BatchInputs(step), _parameters, []);
+        _shapes.For(step).Update.Apply(step, update, BatchInputs(step), Parameters, []);
         StepsApplied++;
     }
 
@@ -70,7 +86,7 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         ShardRows(step, shape.Step.Layout.Rows, out var shardX, out var shardY);
         shape.Packs.Swap();
         var losses = new double[shape.Step.Layout.Blocks.Count];
-        shape.Step.Compute(model, _parameters, shardX, shardY, shape.Packs.Current, losses);
+        shape.Step.Compute(model, Parameters, shardX, shardY, shape.Packs.Current, losses);
         return (losses, shape.Packs.CurrentPayload);
     }
 
@@ -86,8 +102,8 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     /// <summary>A copy of the replica's parameters (job precision).</summary>
     public TensorPayload Snapshot()
     {
-        var payload = TensorPayload.Allocate<T>(_parameters.Length, out var copy);
-        _parameters.CopyTo(copy);
+        var payload = TensorPayload.Allocate<T>(plan.Layout.Count, out var copy);
+        Parameters.CopyTo(copy);
         return payload;
     }
 
@@ -168,6 +184,12 @@ internal abstract class ShardReplica
     /// <summary>Replaces the replica with <paramref name="parameters"/> (the parameters after <paramref name="stepsCompleted"/> steps).</summary>
     public abstract void Load(TensorPayload parameters, int stepsCompleted);
 
+    /// <summary>
+    /// The cache's own bytes for <paramref name="bytes"/> bytes of parameters read from another silo straight into
+    /// them; from then on the cache stands nowhere (<see cref="StepsApplied"/> -1) until they are loaded.
+    /// </summary>
+    public abstract TensorPayload ReceiveBuffer(int bytes);
+
     /// <summary>Applies the update of step StepsApplied + 1.</summary>
     public abstract void Apply(TensorPayload update);
 
@@ -205,6 +227,8 @@ internal abstract class ShardReplica
         public override int StepsApplied => state.StepsApplied;
 
         public override void Load(TensorPayload parameters, int stepsCompleted) => state.Load(parameters, stepsCompleted);
+
+        public override TensorPayload ReceiveBuffer(int bytes) => state.ReceiveBuffer(bytes);
 
         public override void Apply(TensorPayload update) => state.Apply(update.ValuesOf<T>(state.UpdateLength, "the step's update"));
 

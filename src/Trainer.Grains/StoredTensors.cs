@@ -63,10 +63,14 @@ internal sealed class StoredTensors(IGrainStorage storage, GrainId grain, int ch
         return stored;
     }
 
-    public async Task<TensorPayload> ReadAsync(StoredTensor stored)
+    public Task<TensorPayload> ReadAsync(StoredTensor stored) => ReadAsync(stored, stored.Bytes);
+
+    /// <summary>The first <paramref name="length"/> bytes of <paramref name="stored"/>, from the chunks that hold them only.</summary>
+    public async Task<TensorPayload> ReadAsync(StoredTensor stored, long length)
     {
-        var assembly = new TensorAssembly(stored.Bytes);
-        for (int chunk = 0; chunk < stored.Chunks; chunk++)
+        if (length < 0 || length > stored.Bytes) throw new ArgumentOutOfRangeException(nameof(length), length, $"a stored tensor has {stored.Bytes} bytes");
+        var assembly = new TensorAssembly(length);
+        for (int chunk = 0; (long)chunk * stored.ChunkBytes < length; chunk++)
         {
             var state = new GrainState<StoredChunk>(new StoredChunk());
             await storage.ReadStateAsync(StateName(stored.Slot, chunk), grain, state);
@@ -76,7 +80,8 @@ internal sealed class StoredTensors(IGrainStorage storage, GrainId grain, int ch
                 throw new InvalidOperationException(
                     $"Job {grain}: storage has {(bytes is null ? "nothing" : $"{bytes.Length} bytes")} in chunk {chunk} ({StateName(stored.Slot, chunk)}), which the job's record says holds bytes from {offset} of {stored.Bytes}.");
             _etags[StateName(stored.Slot, chunk)] = state.ETag;
-            assembly.Add(new TensorChunk(offset, stored.Bytes, bytes));
+            int wanted = (int)Math.Min(bytes.Length, length - offset);
+            assembly.Add(new TensorChunk(offset, length, wanted == bytes.Length ? bytes : bytes.AsSpan(0, wanted).ToArray()));
         }
         return assembly.Take();
     }

@@ -53,6 +53,16 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
     /// <summary>A tensor sent to this grain: inline, or read from its holder (whole when the holder is on this silo).</summary>
     public Task<TensorPayload> ReceiveAsync(TensorTransfer transfer) => transfer.ReceiveAsync(chunkBytes, silo);
 
+    /// <summary>
+    /// A tensor sent to this grain; read from another silo, it is written into the payload <paramref name="into"/>
+    /// gives for its size (a buffer the receiver reuses step after step), instead of a new array.
+    /// </summary>
+    public Task<TensorPayload> ReceiveAsync(TensorTransfer transfer, Func<int, TensorPayload> into) =>
+        transfer.ReceiveAsync(chunkBytes, silo, transfer.ByReference && !transfer.HeldOn(silo) && transfer.Bytes <= WireLimits.MaxTensorBytes ? into((int)transfer.Bytes) : null);
+
+    /// <summary>A tensor sent to this grain, handed to <paramref name="sink"/> chunk by chunk (see <see cref="TensorTransfer.ReceiveChunksAsync"/>).</summary>
+    public Task ReceiveChunksAsync(TensorTransfer transfer, Action<TensorChunk> sink) => transfer.ReceiveChunksAsync(chunkBytes, silo, sink);
+
     public async Task<TensorPayload?> ReceiveOptionalAsync(TensorTransfer? transfer) => transfer is null ? null : await ReceiveAsync(transfer);
 
     public async Task<DatasetPayload?> ReceiveAsync(DatasetTransfer? transfer) => transfer is null ? null

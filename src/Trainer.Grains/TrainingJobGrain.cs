@@ -6,6 +6,7 @@ using Orleans.Configuration;
 using Orleans.Runtime;
 using Orleans.Storage;
 using Trainer.Abstractions;
+using Trainer.Core.Models;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
@@ -41,11 +42,12 @@ public sealed class TrainingJobGrain(
     private JobStore _store = null!;
     // Whole-model tensors: offered to the parameter server and clients in chunks.
     private TensorOffers _offers = null!;
-    // The latest checkpoint and the final model state (parameters, then the optimizer's state), whole
-    // (the record holds them only when they fit one chunk).
+    // The latest checkpoint, whole (the record holds its tensors only when they fit one chunk), and the
+    // final model state (parameters, then the optimizer's state) until it is stored: a large one is kept
+    // once, by storage (a 50M-parameter Adam job's is 1.2 GB).
     private ParameterState? _checkpoint;
     private TensorPayload? _final;
-    // The final model state's parameters, as clients fetch them.
+    // The final model state's parameters, as clients fetch them, read from storage alone when asked for.
     private TensorPayload? _finalParameters;
     // Initial parameters and samples being uploaded in chunks ahead of the submission that names them.
     private StagedUploads _uploads = null!;
@@ -226,9 +228,11 @@ public sealed class TrainingJobGrain(
     public async Task<TensorTransfer> GetParametersAsync()
     {
         if (_status is null) throw new KeyNotFoundException(JobStatus.NotFound(JobId).Message);
-        _final ??= await _store.ReadFinalAsync();
+        var spec = _status.Spec!;
+        if (_finalParameters is null && (_final ?? await _store.ReadFinalParametersAsync(ParameterLayout.For(spec.Model).Count)) is { } final)
+            _finalParameters = InitialParameters.ParametersOf(spec, final);
         // Two may be out at a time (two clients); a running job's are read once, the final ones stay.
-        if (_final is { } final) return _offers.Send("weights", _finalParameters ??= InitialParameters.ParametersOf(_status.Spec!, final), keep: 2);
+        if (_finalParameters is { } parameters) return _offers.Send("weights", parameters, keep: 2);
         return _offers.Send("weights", InitialParameters.Resolve(await StateAsync()), once: true, keep: 2);
     }
 
@@ -248,8 +252,7 @@ public sealed class TrainingJobGrain(
     {
         if (_store.Record.Checkpoint is not null)
             return _checkpoint = _checkpoint?.Parameters is null ? await _store.ReadCheckpointAsync() : _checkpoint;
-        _final ??= await _store.ReadFinalAsync();
-        return _final is { } final ? new ParameterState(status.Spec!, status.StepsCompleted, final, _store.Record.DataChecksum is not null) : null;
+        return (_final ?? await _store.ReadFinalAsync()) is { } final ? new ParameterState(status.Spec!, status.StepsCompleted, final, _store.Record.DataChecksum is not null) : null;
     }
 
     /// <summary>
@@ -493,6 +496,13 @@ public sealed class TrainingJobGrain(
         {
             logger.LogWarning(e, "Job {Job}: the final model state could not be read: {Error}", JobId, e.Message);
         }
+        // The job's other grains go before the final status shows (a client that sees the job end, say an
+        // embedded `trainer train` that then stops its silo, leaves nothing of it running), and before the
+        // record is written: what they hold (with a sharded Adam job several times the model: caches,
+        // shards' moments, the server's gradient) is then garbage while the final model state is copied
+        // into storage, not held beside it.
+        await QuietlyAsync(ParameterServer.ReleaseAsync);
+        await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
         // The final status shows only once the record holding it is stored (or failed to store): a
         // client that sees the job end can read its whole record and history from storage. With
         // checkpoints at most once a second, a short job's final write carries every loss chunk.
@@ -503,11 +513,9 @@ public sealed class TrainingJobGrain(
         try
         {
             await WriteRecord();
-            // The job's other grains are released before the final status shows too: a client that
-            // sees the job end (an embedded `trainer train` then stops its silo) leaves nothing of it running.
+            // Kept once: storage holds a final model state too large for the record, and clients' reads go there.
+            if (_store.Record.StoredFinalParameters is not null) _final = null;
             await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
-            await QuietlyAsync(ParameterServer.ReleaseAsync);
-            await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
             if (_store.HasData) await QuietlyAsync(_store.ClearDataAsync);
         }
         finally

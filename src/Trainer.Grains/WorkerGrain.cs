@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
+using Trainer.Core.Models;
 using Trainer.Core.Training;
 
 namespace Trainer.Grains;
@@ -95,7 +96,9 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             await LoadAsync(request.Spec, request.WorldSize, request.UploadedData, request.Factors, request.SiloData);
         var replica = _replica!;
         int rank = Rank;
-        var sent = request.Parameters is { } transfer ? await ReceiveAsync(transfer) : null;
+        // Parameters from another silo are read straight into the cache (a whole model's array a step otherwise).
+        var sent = request.Parameters is { } transfer ? await Offers.ReceiveAsync(transfer, into: replica.ReceiveBuffer)
+            : request.ParameterRanges is { } ranges ? await ReceiveRangesAsync(request.Spec, replica, ranges) : null;
         var update = request.Update is { } updateTransfer ? await ReceiveAsync(updateTransfer) : null;
         await _precompute;
         var result = await compute.Run<(double[] Losses, TensorPayload? Pack)>(() =>
@@ -107,8 +110,31 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         var answer = result.Pack is { } computed
             ? new ShardGradient(rank, request.Step, result.Losses, Offers.Send("pack", computed))
             : new ShardGradient(rank, request.Step, [], TensorTransfer.Of(TensorPayload.Empty), NeedsParameters: true);
-        if (!answer.NeedsParameters && replica.HasFactors) _precompute = compute.Run(replica.PrecomputeOwn);
+        // A cache sent the parameters every step never applies an update: its own share of one would be a
+        // whole first layer's product (as large as the model) computed for nothing.
+        if (!answer.NeedsParameters && replica.HasFactors && ServerModel.CachesFollowUpdatesOf(request.Spec)) _precompute = compute.Run(replica.PrecomputeOwn);
         return answer;
+    }
+
+    /// <summary>
+    /// The parameters from a sharded parameter server's shards, range k from shard k, each chunk put straight
+    /// into its place in the cache as it arrives (from a shard on this silo, copied from the shard's own array).
+    /// </summary>
+    private async Task<TensorPayload> ReceiveRangesAsync(TrainingSpec spec, ShardReplica replica, TensorTransfer[] ranges)
+    {
+        int count = ParameterLayout.For(spec.Model).Count, size = spec.Precision.Size();
+        var shards = Shard.Split(count, spec.ResolvedParameterServerShards());
+        if (ranges.Length != shards.Length)
+            throw new ArgumentException($"Job {JobId}: the parameters came in {ranges.Length} ranges; the job's parameter server has {shards.Length} shards.", nameof(ranges));
+        var cache = replica.ReceiveBuffer(count * size);
+        void Place(int k, TensorChunk chunk)
+        {
+            if (chunk.TotalBytes != (long)shards[k].Count * size)
+                throw new InvalidOperationException($"Job {JobId}: parameter-server shard {k} offered {chunk.TotalBytes} bytes of parameters for its {shards[k].Count} {spec.Precision.Name()} values.");
+            chunk.Bytes.CopyTo(cache.Bytes, (long)shards[k].Start * size + chunk.Offset);
+        }
+        await Task.WhenAll(ranges.Select((range, k) => Offers.ReceiveChunksAsync(range, chunk => Place(k, chunk))));
+        return cache;
     }
 
     public Task<string> PrepareLinksAsync() => Task.FromResult(links.Prepare(JobId, Rank));

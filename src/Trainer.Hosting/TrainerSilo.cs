@@ -38,6 +38,7 @@ public static class TrainerSilo
 #pragma warning restore ORLEANSEXP003
         silo.AddPlacementDirector<RankPlacement, RankPlacementDirector>();
         silo.AddPlacementDirector<OldestSiloPlacement, OldestSiloPlacementDirector>();
+        silo.AddPlacementDirector<ShardPlacement, ShardPlacementDirector>();
         if (settings?.Redis is { Length: > 0 } redis)
             silo.AddRedisGrainStorage(StorageNames.Jobs, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
         else

@@ -103,6 +103,44 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         Assert.Contains(fixture.Log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("was never initialised") && l.Contains("restoring the checkpoint"));
     }
 
+    [Theory]
+    [InlineData(Precision.Float64)]
+    [InlineData(Precision.Float32)]
+    public async Task AShardedAdamJobLargerThanOneMessage_RestoresItsCheckpointThroughChunks_AndEndsWithTheUndisturbedBits(Precision precision)
+    {
+        // Three parameter-server shards, each range larger than a chunk: the gradient's ranges, the stepped
+        // parameters and every shard's state (put in place chunk by chunk at each checkpoint and at the end)
+        // cross silos in chunks; the parameter server is lost, so the job restores an assembled checkpoint.
+        var spec = Spec(Parallelism.Data, workers: 2) with
+        {
+            Steps = 120, CheckpointEvery = 40, Precision = precision, ParameterServerShards = 3,
+            Optimizer = new() { Kind = Core.Optim.OptimizerKind.Adam },
+        };
+        Assert.True(ParameterLayout.For(spec.Model).Count / 3 * precision.Size() > ChunkBytes, "each shard's range must be larger than one chunk");
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: async (job, jobId) =>
+            {
+                while ((await job.GetLossesAsync(60, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 60) Token.ThrowIfCancellationRequested();
+                await fixture.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
+            });
+
+        Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
+        Assert.Equal(expected.Losses, losses);
+        Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(ChunkBytes)).ToArray());
+        Assert.Contains(fixture.Log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("restoring the checkpoint"));
+        // ShardPlacement: shard k on silo (p + 1 + k) mod 3 in address order, p the parameter server's (beside the job grain).
+        var management = fixture.Client.GetGrain<IManagementGrain>(0);
+#pragma warning disable xUnit1051 // the management grain's calls take no cancellation token
+        var silos = (await management.GetHosts(onlyActive: true)).Keys.OrderBy(s => s.Endpoint.ToString(), StringComparer.Ordinal).ToArray();
+        int server = Array.IndexOf(silos, await management.GetActivationAddress(fixture.Client.GetGrain<ITrainingJobGrain>(id)));
+#pragma warning restore xUnit1051
+        Assert.InRange(server, 0, 2);
+        for (int k = 0; k < 3; k++)
+            Assert.Contains(fixture.Log.Lines, l => l.StartsWith($"Parameter-server shard {k} of job {id}: ", StringComparison.Ordinal) && l.EndsWith($" on silo {silos[(server + 1 + k) % 3].Endpoint}", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task InitialParameters_UploadedIncompletely_AreRefusedNamingInit_AndNoJobStarts()
     {
@@ -168,7 +206,8 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
 
         public IClusterClient Client => Cluster.Client;
 
-        internal LogCapture Log { get; } = new();
+        // Information: the shards log where they load, which ShardPlacement decides.
+        internal LogCapture Log { get; } = new(Microsoft.Extensions.Logging.LogLevel.Information);
 
         public async ValueTask InitializeAsync()
         {

@@ -76,7 +76,8 @@ public sealed class ParameterServerStepTests
         });
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
-        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: the parameter server holds the parameters and 3 parameter-server shards hold its state and apply optimizer {spec.Optimizer.Name}", StringComparison.Ordinal));
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: 3 parameter-server shards hold the parameters and the optimizer state and apply optimizer {spec.Optimizer.Name}", StringComparison.Ordinal)
+            && l.Contains("the workers' caches get the new parameters from the shards each step"));
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("restoring the checkpoint"));
     }
 

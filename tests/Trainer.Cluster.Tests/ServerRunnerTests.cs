@@ -154,6 +154,8 @@ public sealed class ServerRunnerTests
             Loads++;
         }
 
+        public override TensorPayload ReceiveBuffer(int bytes) => inner.ReceiveBuffer(bytes);
+
         public override void Apply(TensorPayload update)
         {
             if (inner.StepsApplied + 2 == loseCacheAtStep) _lost = true;

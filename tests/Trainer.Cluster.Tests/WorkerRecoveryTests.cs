@@ -47,15 +47,17 @@ public sealed class WorkerRecoveryTests
     }
 
     [Theory]
-    [InlineData(Core.Optim.OptimizerKind.Sgd)]
-    [InlineData(Core.Optim.OptimizerKind.Momentum)]
-    public async Task WhenEveryWorkerIsLostBetweenTwoSteps_TheParameterServerReloadsThem_WithoutRestoringTheCheckpoint(Core.Optim.OptimizerKind optimizer)
+    [InlineData(Core.Optim.OptimizerKind.Sgd, 0)]
+    [InlineData(Core.Optim.OptimizerKind.Momentum, 0)]
+    // The workers read the parameters from the parameter-server shards: the re-activated ones too.
+    [InlineData(Core.Optim.OptimizerKind.Momentum, 3)]
+    public async Task WhenEveryWorkerIsLostBetweenTwoSteps_TheParameterServerReloadsThem_WithoutRestoringTheCheckpoint(Core.Optim.OptimizerKind optimizer, int parameterServerShards)
     {
         var log = new LogCapture(LogLevel.Information);
         // Both workers are lost while the parameter server's next call to them is held.
         var gate = CallGate.FromStep(121);
         await using var cluster = await StartAsync(log, gate: gate);
-        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0, Optimizer = new() { Kind = optimizer } };
+        var spec = Jobs.Small(workers: 2, steps: 400) with { CheckpointEvery = 50, CheckpointMinSeconds = 0, Optimizer = new() { Kind = optimizer }, ParameterServerShards = parameterServerShards };
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,

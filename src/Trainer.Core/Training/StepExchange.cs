@@ -145,9 +145,13 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     private readonly IBlas _blas;
     private readonly Optimizer<T> _optimizer;
     private readonly double _scale;
-    private readonly T[] _gradient;
-    // Scratch partial sums of a factored layer's weights and bias, by slot (slot 0 is the gradient itself).
+    // Apply's full-batch gradient, made on its first call: a replica that is sent parameters, or
+    // writes the gradient into a buffer of its own (Gradient), never needs one (a whole model each).
+    private T[]? _gradient;
+    // Scratch partial sums of a factored layer's weights and bias, by slot (slot 0 is the gradient itself);
+    // a micro-shard's bias term alone, by slot, where its weights are added in place (Leaf).
     private readonly List<T[]> _scratch = [];
+    private readonly List<T[]> _biasScratch = [];
     private readonly int _valueLength;
     // Per factored layer and own block: the precomputed product, weights then bias.
     private readonly T[]?[][] _own;
@@ -171,7 +175,6 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         _blas = blas ?? Blas.Default;
         _optimizer = Optimizer<T>.For(spec);
         _scale = spec.Model.Loss.Scale(plan.Batch, spec.Model.OutputSize);
-        _gradient = new T[plan.Layout.Count];
         _valueLength = plan.Update.Layers.Where(l => l.Factored).Select(l => l.FanOut * (l.FanIn + 1)).DefaultIfEmpty(0).Max();
         _own = [.. plan.Update.Layers.Select(_ => new T[]?[_blocks.Length])];
         // Looked up once: the views' lookups by name allocate, and Apply runs every step.
@@ -233,6 +236,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         }
         else
         {
+            _gradient ??= new T[_plan.Layout.Count];
             Build(update, batchInputs, _gradient, useOwn: true);
             _optimizer.Step(step, parameters, _gradient, state);
         }
@@ -377,17 +381,23 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             if (!to.Bias.IsEmpty) Mlp<T>.SumRows(leafDelta, leaf.Count, slots.FanOut, to.Bias);
             return;
         }
-        var term = Scratch(termSlot, slots, to.Bias.IsEmpty);
+        Span<T> termBias;
         if (leaf.Count <= _blas.SinglePassDepth)
+        {
             _blas.GemmAdd(Transpose.Yes, Transpose.No, slots.FanOut, slots.FanIn, leaf.Count, leafDelta, slots.FanOut, leafInput, slots.FanIn, to.Weights, slots.FanIn);
+            // NOTE: only the bias term needs scratch then: a whole layer's slot (the first layer's is the size of the model) would be held for a row sum.
+            termBias = to.Bias.IsEmpty ? default : BiasScratch(termSlot, slots.FanOut);
+        }
         else
         {
+            var term = Scratch(termSlot, slots, to.Bias.IsEmpty);
             Product(slots, leafDelta, leafInput, leaf.Count, term.Weights);
             TensorPrimitives.Add(to.Weights, term.Weights, to.Weights);
+            termBias = term.Bias;
         }
         if (to.Bias.IsEmpty) return;
-        Mlp<T>.SumRows(leafDelta, leaf.Count, slots.FanOut, term.Bias);
-        TensorPrimitives.Add(to.Bias, term.Bias, to.Bias);
+        Mlp<T>.SumRows(leafDelta, leaf.Count, slots.FanOut, termBias);
+        TensorPrimitives.Add(to.Bias, termBias, to.Bias);
     }
 
     /// <summary>Slot <paramref name="slot"/> of the top-level sum: 0 is the gradient's own weights and bias.</summary>
@@ -400,6 +410,14 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         var buffer = _scratch[slot - 1].AsSpan();
         int w = slots.FanOut * slots.FanIn;
         return new Sum(buffer[..w], noBias ? default : buffer.Slice(w, slots.FanOut));
+    }
+
+    /// <summary>Scratch for a bias term of <paramref name="length"/> values at slot <paramref name="slot"/> (from 1), apart from <see cref="Scratch"/>'s.</summary>
+    private Span<T> BiasScratch(int slot, int length)
+    {
+        while (_biasScratch.Count < slot) _biasScratch.Add([]);
+        if (_biasScratch[slot - 1].Length < length) _biasScratch[slot - 1] = new T[length];
+        return _biasScratch[slot - 1].AsSpan(0, length);
     }
 
     /// <summary>A factored layer's partial sum: its weight gradient and (empty when the layer has none) bias gradient.</summary>
