@@ -20,6 +20,9 @@ public static class SampleBytes
         _ => throw new ArgumentOutOfRangeException(nameof(part), part, "rows have inputs and targets"),
     };
 
+    /// <summary>Bytes of <paramref name="part"/> of <paramref name="rows"/>: every row's, float64.</summary>
+    public static long Length(ISampleRows rows, UploadPart part) => (long)rows.Count * RowBytes(rows, part);
+
     /// <summary>
     /// <paramref name="part"/> of <paramref name="rows"/> in chunks of at most <paramref name="chunkBytes"/>
     /// (the last may be shorter; a row may straddle two), each read when it is asked for, into an array of its own.
@@ -27,7 +30,7 @@ public static class SampleBytes
     public static IEnumerable<TensorChunk> Chunks(ISampleRows rows, UploadPart part, int chunkBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkBytes);
-        long total = (long)rows.Count * RowBytes(rows, part);
+        long total = Length(rows, part);
         if (total > WireLimits.MaxTensorBytes)
             throw new ArgumentOutOfRangeException(nameof(rows), $"{rows.Count} rows are {total} bytes of {part}; a tensor may have at most {WireLimits.MaxTensorBytes}.");
         for (long offset = 0; offset < total; offset += chunkBytes)

@@ -63,10 +63,9 @@ public sealed record TensorTransfer(
         var source = Source ?? throw new InvalidOperationException("A tensor sent by reference names no holder.");
         if (HeldOn(here))
         {
-            var assembly = new TensorAssembly(Bytes);
-            await foreach (var chunk in source.ReadOfferAsync(Offer, int.MaxValue, 0, Bytes).WithBatchSize(1).WithCancellation(cancellation))
-                assembly.Add(chunk);
-            return assembly.Take();
+            var held = new TensorAssembly(Bytes);
+            await ReadRangeAsync(source, held, 0, Bytes, int.MaxValue, cancellation);
+            return held.Take();
         }
         if (Bytes > WireLimits.MaxTensorBytes)
             throw new InvalidOperationException($"A tensor of {Bytes} bytes cannot be held in one array (at most {WireLimits.MaxTensorBytes}).");
@@ -89,15 +88,8 @@ public sealed record TensorTransfer(
             return;
         }
         var source = Source ?? throw new InvalidOperationException("A tensor sent by reference names no holder.");
-        if (HeldOn(here))
-        {
-            var assembly = new TensorAssembly(Bytes, 0, Bytes, sink);
-            await foreach (var chunk in source.ReadOfferAsync(Offer, int.MaxValue, 0, Bytes).WithBatchSize(1).WithCancellation(cancellation))
-                assembly.Add(chunk);
-            assembly.EnsureComplete();
-            return;
-        }
-        await ReadRangesAsync(source, maxChunkBytes, (from, to) => new TensorAssembly(Bytes, from, to, sink), cancellation);
+        if (HeldOn(here)) await ReadRangeAsync(source, new TensorAssembly(Bytes, 0, Bytes, sink), 0, Bytes, int.MaxValue, cancellation);
+        else await ReadRangesAsync(source, maxChunkBytes, (from, to) => new TensorAssembly(Bytes, from, to, sink), cancellation);
     }
 
     /// <summary>Reads the tensor from its holder on another silo, <see cref="Streams"/> ranges at a time, each into the assembly made for it.</summary>
@@ -111,6 +103,7 @@ public sealed record TensorTransfer(
         return Task.WhenAll(ranges.Select(range => ReadRangeAsync(source, assemblyOf(range.From, range.To), range.From, range.To, maxChunkBytes, cancellation)));
     }
 
+    /// <summary>Bytes [<paramref name="from"/>, <paramref name="to"/>) from the holder into <paramref name="assembly"/>, checked whole (one chunk when <paramref name="maxChunkBytes"/> is unbounded: a holder on this silo shares its array).</summary>
     private async Task ReadRangeAsync(ITensorSource source, TensorAssembly assembly, long from, long to, int maxChunkBytes, CancellationToken cancellation)
     {
         // NOTE: one chunk per message: Orleans batches up to 100 ready items into one answer by default.

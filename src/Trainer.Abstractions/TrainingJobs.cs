@@ -16,7 +16,7 @@ public static class TrainingJobs
             await StageAsync(job, UploadPart.InitialParameters, init, chunkBytes);
             submission = submission with { InitialParameters = null, StagedInitialBytes = init.Bytes.Length };
         }
-        if (submission.Data is { } data && Math.Max(data.X.Bytes.Length, data.Y.Bytes.Length) > chunkBytes)
+        if (submission.Data is { } data && StagesSamples(data.X.Bytes.Length, data.Y.Bytes.Length, chunkBytes))
         {
             await StageAsync(job, UploadPart.Inputs, data.X, chunkBytes);
             await StageAsync(job, UploadPart.Targets, data.Y, chunkBytes);
@@ -24,6 +24,9 @@ public static class TrainingJobs
         }
         return await job.SubmitAsync(submission);
     }
+
+    /// <summary>Whether samples of <paramref name="inputBytes"/> and <paramref name="targetBytes"/> are uploaded in chunks ahead of the submission that names them, rather than inside it.</summary>
+    public static bool StagesSamples(long inputBytes, long targetBytes, int chunkBytes) => Math.Max(inputBytes, targetBytes) > chunkBytes;
 
     /// <summary>
     /// Uploads <paramref name="rows"/> for a submission that names them (<see cref="JobSubmission.StagedData"/>):

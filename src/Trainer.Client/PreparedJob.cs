@@ -27,10 +27,10 @@ internal sealed class PreparedJob(JobSubmission submission, ISampleRows? rows, I
         var ready = submission;
         if (_rows is { } all)
         {
-            // Rows that fit one message go inside the submission, as UploadAndSubmitAsync sends a whole payload.
-            ready = (long)all.Count * Math.Max(all.InputSize, all.OutputSize) * sizeof(double) <= chunkBytes
-                ? WithSamples()
-                : submission with { Data = await job.StageRowsAsync(all, chunkBytes), StagedData = true };
+            // Rows that fit one message go inside the submission, by UploadAndSubmitAsync's own rule for a whole payload.
+            ready = TrainingJobs.StagesSamples(SampleBytes.Length(all, UploadPart.Inputs), SampleBytes.Length(all, UploadPart.Targets), chunkBytes)
+                ? submission with { Data = await job.StageRowsAsync(all, chunkBytes), StagedData = true }
+                : WithSamples();
             Dispose();
         }
         return await job.UploadAndSubmitAsync(ready, chunkBytes);

@@ -83,6 +83,15 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(ChunkBytes)).ToArray());
     }
 
+    /// <summary>Runs <paramref name="spec"/> and takes its parameter server away once <paramref name="steps"/> steps are done: the job must restore its checkpoint.</summary>
+    private Task<(string Id, JobStatus Status, double[] Losses)> RunLosingTheParameterServerAfterAsync(TrainingSpec spec, int steps) =>
+        Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: async (job, jobId) =>
+            {
+                while ((await job.GetLossesAsync(steps, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < steps) Token.ThrowIfCancellationRequested();
+                await fixture.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
+            });
+
     [Fact]
     public async Task AJobLargerThanOneMessage_ThatLosesItsParameterServer_RestoresItsCheckpointThroughChunks_AndEndsWithTheUndisturbedBits()
     {
@@ -90,12 +99,7 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         var spec = Spec(Parallelism.Data, workers: 1) with { Steps = 400, CheckpointEvery = 50, Optimizer = new() { Kind = Core.Optim.OptimizerKind.Adam } };
         var expected = Jobs.Local(spec);
 
-        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: async (job, jobId) =>
-            {
-                while ((await job.GetLossesAsync(120, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 120) Token.ThrowIfCancellationRequested();
-                await fixture.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
-            });
+        var (id, status, losses) = await RunLosingTheParameterServerAfterAsync(spec, 120);
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
@@ -119,12 +123,7 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         Assert.True(ParameterLayout.For(spec.Model).Count / 3 * precision.Size() > ChunkBytes, "each shard's range must be larger than one chunk");
         var expected = Jobs.Local(spec);
 
-        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: async (job, jobId) =>
-            {
-                while ((await job.GetLossesAsync(60, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 60) Token.ThrowIfCancellationRequested();
-                await fixture.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
-            });
+        var (id, status, losses) = await RunLosingTheParameterServerAfterAsync(spec, 60);
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
