@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics.Tensors;
 using Trainer.Core.Data;
 using Trainer.Core.Linalg;
 using Trainer.Core.Models;
@@ -53,6 +54,66 @@ public static class LocalSteps
             var sorted = times[r].Order().ToArray();
             Console.WriteLine($"| {rows[r].Name} | {sorted[sorted.Length / 2]:F3} | {sorted[0]:F3}-{sorted[^1]:F3} |");
         }
+    }
+
+    /// <summary>
+    /// The floor of a step team's seed step (<c>StepTeam</c> in the grains): two threads, each the forward and
+    /// backward of half the batch at one shared set of parameters, then each adding up and stepping half of the
+    /// model, meeting between (a spin barrier). No grains, no micro-shard tree, no window: what the step costs
+    /// when nothing but the arithmetic and the two meetings is left. Arguments: repetitions, steps per repetition.
+    /// </summary>
+    public static void Team(string[] args)
+    {
+        int repetitions = args.Length > 1 ? int.Parse(args[1]) : 5;
+        int steps = args.Length > 2 ? int.Parse(args[2]) : 3000;
+        Blas.SetThreads(1);
+        var data = Synthetic.Data(64, 1000, 10, seed: 0);
+        var parameters = Initializer.Create(ParameterLayout.For(ModelSpec.Seed), InitKind.Normal, seed: 0);
+        int count = parameters.Length, half = data.Count / 2;
+        var halves = new[] { (X: data.X[..(half * 1000)], Y: data.Y[..(half * 10)]), (X: data.X[(half * 1000)..], Y: data.Y[(half * 10)..]) };
+        var models = new[] { new Mlp(ModelSpec.Seed, Blas.Default), new Mlp(ModelSpec.Seed, Blas.Default) };
+        var gradients = new[] { new double[count], new double[count] };
+        var ranges = new[] { (0, count / 2), (count / 2, count - count / 2) };
+        var times = new List<double>();
+        for (int rep = 0; rep < repetitions; rep++)
+        {
+            long phase = 0;
+            int arrived = 0;
+            void Meet()
+            {
+                long seen = Volatile.Read(ref phase);
+                if (Interlocked.Increment(ref arrived) == 2)
+                {
+                    Volatile.Write(ref arrived, 0);
+                    Interlocked.Increment(ref phase);
+                    return;
+                }
+                var spin = new SpinWait();
+                while (Volatile.Read(ref phase) == seen) spin.SpinOnce(sleep1Threshold: -1);
+            }
+            void Steps(int t)
+            {
+                var (start, length) = ranges[t];
+                for (int s = 0; s < steps; s++)
+                {
+                    models[t].LossAndGradient(parameters, halves[t].X, halves[t].Y, half, gradients[t]);
+                    Meet();
+                    var sum = gradients[0].AsSpan(start, length);
+                    TensorPrimitives.Add(sum, gradients[1].AsSpan(start, length), sum);
+                    TensorPrimitives.MultiplyAdd(sum, -1e-5, parameters.AsSpan(start, length), parameters.AsSpan(start, length));
+                    Meet();
+                }
+            }
+            var clock = Stopwatch.StartNew();
+            var other = new Thread(() => Steps(1));
+            other.Start();
+            Steps(0);
+            other.Join();
+            times.Add(clock.Elapsed.TotalMilliseconds / steps);
+        }
+        var sorted = times.Order().ToArray();
+        Console.WriteLine($"{Environment.ProcessorCount} cores, GEMM {Blas.Default.GetType().Name}, {steps} steps x {repetitions}");
+        Console.WriteLine($"| two threads, half the seed batch each, shared parameters (the step team's floor) | {sorted[sorted.Length / 2]:F3} ms/step | {sorted[0]:F3}-{sorted[^1]:F3} |");
     }
 
     private static Func<double> Trainer(TrainingSpec spec, Dataset data)

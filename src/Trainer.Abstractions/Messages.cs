@@ -232,7 +232,9 @@ public sealed record ShardGradient(
 /// where each rank's silo takes the run's links) under a new <see cref="Generation"/>, and from then
 /// on takes each step's request, from <see cref="FirstStep"/>, and answers its pack over its link, not in
 /// Orleans messages, until the link closes. The worker's cache must stand where the job's last step left
-/// it: a run starts after a step through Orleans.
+/// it: a run starts after a step through Orleans. <see cref="Team"/>: every worker is on the parameter
+/// server's silo, and joins its step team instead (no links: the team's threads compute at the server's
+/// parameters in place).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.shard-run")]
 public sealed record ShardRun(
@@ -240,7 +242,8 @@ public sealed record ShardRun(
     [property: Id(1)] long Generation,
     [property: Id(2)] string[] Endpoints,
     [property: Id(3)] bool Factors,
-    [property: Id(4)] int FirstStep);
+    [property: Id(4)] int FirstStep,
+    [property: Id(5)] bool Team = false);
 
 /// <summary>
 /// What the parameter server asks of every worker of a job that splits its first layer: run

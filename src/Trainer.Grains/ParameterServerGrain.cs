@@ -35,7 +35,7 @@ namespace Trainer.Grains;
 [Orleans.Placement.PreferLocalPlacement]
 public sealed class ParameterServerGrain(
     ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging,
-    StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, WorkerLinks links)
+    StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, WorkerLinks links, StepTeams teams)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
@@ -81,7 +81,7 @@ public sealed class ParameterServerGrain(
     // A data-parallel job on the links data plane (Trainer:DataPlane), and its current run over them (none
     // before a first step through Orleans, and after a run broke).
     private bool _linksPlane;
-    private ServerRunner? _run;
+    private IStepRun? _run;
 
     // The calls to the job's workers: retries, probes of calls without an answer.
     private WorkerCalls? _workers;
@@ -109,7 +109,7 @@ public sealed class ParameterServerGrain(
         EndRun();
         _spec = spec;
         // Within one silo nothing crosses a network: dense packs (no duplicated factor products).
-        bool spansSilos = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active) > 1;
+        bool spansSilos = ActiveSilos > 1;
         _factors = _options.Exchange switch
         {
             ExchangeMode.Dense => false,
@@ -162,12 +162,13 @@ public sealed class ParameterServerGrain(
         {
             DataPlane.Links => true,
             DataPlane.Messages => false,
-            _ => spansSilos,
+            _ => spansSilos || TeamFits(spec),
         };
         logger.LogInformation("Job {Job}: {Holder} optimizer {Optimizer}; exchange {Plan}; the workers' caches get {Refresh}; steps travel {Plane}",
             JobId, _model.Sharded ? $"{_model.Ranges.Count} parameter-server shards hold the parameters and the optimizer state and apply" : "the parameter server holds the parameters and applies",
             spec.Optimizer.Name, plan.Describe(),
-            _model.CachesFollowUpdates ? "each step's update" : _model.Sharded ? "the new parameters from the shards each step" : "the new parameters each step", _linksPlane ? "over links" : "in Orleans messages");
+            _model.CachesFollowUpdates ? "each step's update" : _model.Sharded ? "the new parameters from the shards each step" : "the new parameters each step",
+            !_linksPlane ? "in Orleans messages" : !spansSilos && TeamFits(spec) ? "in a step team (one silo: the workers compute at the server's parameters in place)" : "over links");
     }
 
     private IParameterShardGrain ParameterShard(int shard) => GrainFactory.GetGrain<IParameterShardGrain>(shard, JobId);
@@ -382,6 +383,11 @@ public sealed class ParameterServerGrain(
     private async Task StartRunAsync(int step)
     {
         var spec = _spec!;
+        if (TeamFits(spec) && ActiveSilos == 1)
+        {
+            await StartTeamAsync(step);
+            return;
+        }
         int server = spec.Workers;
         var ranks = Enumerable.Range(0, server).ToArray();
         using var giveUp = new CancellationTokenSource();
@@ -416,6 +422,45 @@ public sealed class ParameterServerGrain(
                 else _ = t.Exception;
             }, TaskScheduler.Default);
             logger.LogWarning("Job {Job}: the workers could not be linked for step {Step} ({Error}); the steps go through Orleans for now", JobId, step, Failures.Describe(e));
+        }
+    }
+
+    private int ActiveSilos => membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active);
+
+    /// <summary>
+    /// Whether the job's steps may run as a <see cref="StepTeam"/> when every worker is on this silo: the server
+    /// holds the parameters and no layer is factored (<see cref="ServerModel.SharesParameters"/>), links are not
+    /// asked for by name, and there is a core for each worker's thread (the team's threads spin at their meetings).
+    /// </summary>
+    private bool TeamFits(TrainingSpec spec) =>
+        _model is { SharesParameters: true } && _options.DataPlane != DataPlane.Links && spec.Workers <= compute.MaximumConcurrencyLevel;
+
+    /// <summary>
+    /// Starts a run as a step team: every worker joins with its replica (all are on this silo, the only one), and
+    /// the team's threads take the steps. A worker that cannot join (re-activated, or not here after all)
+    /// leaves the job on Orleans messages for now.
+    /// </summary>
+    private async Task StartTeamAsync(int step)
+    {
+        var spec = _spec!;
+        NextGeneration();
+        var team = new StepTeam(_generation, _model!, spec.Workers, JobId, logger);
+        teams.Open(JobId, team);
+        try
+        {
+            var run = new ShardRun(spec, team.Generation, [], _factors, step, Team: true);
+            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => Worker(rank).StartShardRunAsync(run).WaitAsync(_options.SplitLinkTimeout)));
+            team.Start();
+            _run = team;
+        }
+        catch (Exception e) when (Failures.Classify(e) != FailureKind.Fatal)
+        {
+            team.Dispose();
+            logger.LogWarning("Job {Job}: the workers could not form a step team for step {Step} ({Error}); the steps go through Orleans for now", JobId, step, Failures.Describe(e));
+        }
+        finally
+        {
+            teams.Close(JobId, team.Generation);
         }
     }
 

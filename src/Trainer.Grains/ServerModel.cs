@@ -73,6 +73,31 @@ internal abstract class ServerModel
     /// <summary>Applies a pending SGD update to the parameters (nothing when none is pending).</summary>
     public abstract void ApplyPending();
 
+    /// <summary>
+    /// Whether the workers may compute on these parameters in place, as a <see cref="StepTeam"/> does: the server
+    /// holds them (unsharded) and no layer is factored, so the update is the gradient element by element and
+    /// its parts can be added up and stepped on several threads at once, every element getting the operations
+    /// it gets here on one thread (the same bits).
+    /// </summary>
+    public abstract bool SharesParameters { get; }
+
+    /// <summary>
+    /// A team's step, part by part (<see cref="SharesParameters"/>): <see cref="Begin"/>, then every pack's
+    /// <see cref="ReducePart"/>s (any threads, any order), then <see cref="AcceptShared"/> on one thread, then
+    /// every <see cref="StepPart"/> (any threads): the optimizer steps the parameters at once, so nothing is
+    /// left pending. How many parts each phase has.
+    /// </summary>
+    public abstract int SharedParts { get; }
+
+    /// <summary>Adds part <paramref name="part"/> of every worker's pack (rank order within the part) into the step's update.</summary>
+    public abstract void ReducePart(TensorPayload[] packs, int part);
+
+    /// <summary>Records every worker's blocks' losses in rank order and returns the step's loss; the update is whole once every part is added.</summary>
+    public abstract double AcceptShared(int step, double[][] losses);
+
+    /// <summary>Steps part <paramref name="part"/> of the parameters (and its optimizer state) on the step's gradient.</summary>
+    public abstract void StepPart(int step, int part);
+
     /// <summary>Writes the parameters after the steps done, widened to float64, into <paramref name="to"/> (a pending SGD update applied first); unsharded only.</summary>
     public abstract void CopyParameters(Span<double> to);
 
@@ -170,8 +195,11 @@ internal abstract class ServerModel
         // Unsharded: the optimizer state, cut into the parts the optimizer steps at once, each part's
         // slots one after another (what Optimizer.Step takes for a range). Sharded: the shards hold it,
         // and this server the step's gradient and each shard's range of it.
-        // More parts than compute threads, claimed by whichever thread is free (StepAsync).
-        private readonly Shard[] _parts = Shard.Split(plan.Layout.Count, Math.Clamp(plan.Layout.Count / PartValues, 1, PartsPerThread * compute.MaximumConcurrencyLevel));
+        // More parts than threads, claimed by whichever thread is free (StepAsync, a step team's threads): small
+        // enough that every thread gets a few (one that finishes its compute late still finds parts left), large
+        // enough that claiming one costs nothing next to stepping it. A step team adds its packs up in as many parts.
+        private readonly Shard[] _parts = Shard.Split(plan.Layout.Count,
+            Math.Clamp(plan.Layout.Count / (1 << 13), 1, PartsPerThread * Math.Max(compute.MaximumConcurrencyLevel, spec.Workers)));
         private T[][]? _stateParts;
         private readonly Optimizer<T> _optimizer = Optimizer<T>.For(spec);
         private T[]? _gradient;
@@ -301,20 +329,21 @@ internal abstract class ServerModel
             _gradient ??= new T[_count];
             var replica = _pendingShape.Replica;
             if (!replica.ElementWise) replica.Gradient(PendingUpdate, BatchInputs(step), _gradient);
-            if (_parts.Length == 1)
+            int parts = _parts.Length;
+            if (parts == 1)
             {
                 StepPart(step, 0);
                 return;
             }
-            var run = new PartClaims(_parts.Length, part => StepPart(step, part));
+            var run = new PartClaims(parts, part => StepPart(step, part));
             // This thread and (MaximumConcurrencyLevel − 1) compute threads: as many as the cores the scheduler was given.
-            for (int helper = 1; helper < Math.Min(_parts.Length, compute.MaximumConcurrencyLevel); helper++)
+            for (int helper = 1; helper < Math.Min(parts, compute.MaximumConcurrencyLevel); helper++)
                 _ = compute.Run(run.StepClaimed);
             run.StepClaimed();
             await run.Completed;
         }
 
-        private void StepPart(int step, int part)
+        public override void StepPart(int step, int part)
         {
             var range = _parts[part];
             var replica = _pendingShape.Replica;
@@ -372,6 +401,34 @@ internal abstract class ServerModel
             if (_pending == 0) return;
             _pendingShape.Replica.Apply(_pending, PendingUpdate, BatchInputs(_pending), Values, []);
             _pending = 0;
+        }
+
+        public override bool SharesParameters => !Sharded && !plan.AnyFactored;
+
+        public override int SharedParts => _parts.Length;
+
+        // The team's packs (one array for the team's life) and the delegate that reads them, made once: no allocation per step.
+        private TensorPayload[] _teamPacks = [];
+        private UpdateBuilder<T>.PackOf? _teamPack;
+
+        public override void ReducePart(TensorPayload[] packs, int part)
+        {
+            _teamPacks = packs;
+            _teamPack ??= rank => Pack(_building, rank, _teamPacks[rank]);
+            _building.Builder.AddPartOfEach(_teamPack, _building.Ring.Current, part, _parts.Length);
+        }
+
+        public override double AcceptShared(int step, double[][] losses)
+        {
+            if (_pending != 0) throw new InvalidOperationException($"Step {_pending}'s update was never applied.");
+            if (_begun != step) throw new InvalidOperationException($"Step {step} was not begun (step {_begun} is).");
+            for (int rank = 0; rank < losses.Length; rank++) _building.Builder.Accept(rank, losses[rank]);
+            double loss = _building.Builder.Complete();
+            _begun = 0;
+            _pendingUpdate = _building.Ring.CurrentPayload;
+            _pendingShape = _building;
+            _gradient ??= new T[_count];
+            return loss;
         }
 
         public override void CopyParameters(Span<double> to)

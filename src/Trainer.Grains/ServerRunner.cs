@@ -20,12 +20,12 @@ namespace Trainer.Grains;
 /// completed: those steps stand (the parameters and optimizer state hold them), and the grain ends the
 /// run and goes on through Orleans, whose step call re-activates a lost worker and sends it the parameters.
 /// </remarks>
-internal sealed class ServerRunner : IDisposable
+internal sealed class ServerRunner : IStepRun
 {
     private readonly ServerModel _model;
     private readonly IBlockLink[] _links;
     private readonly string _job;
-    private readonly BlockingCollection<Window> _windows = new();
+    private readonly BlockingCollection<StepWindow> _windows = new();
     private readonly Thread _thread;
     private readonly byte[] _header = new byte[ShardFrames.HeaderBytes];
     private readonly FrameBuffers[] _buffers;
@@ -41,15 +41,10 @@ internal sealed class ServerRunner : IDisposable
 
     public long Generation { get; }
 
-    /// <summary>
-    /// Runs steps from <paramref name="firstStep"/>: at least one, at most <paramref name="maxSteps"/>,
-    /// and no more once <paramref name="until"/> (a <see cref="Stopwatch"/> timestamp) has passed; ends
-    /// after a non-finite loss and after a step that <paramref name="endsAfter"/> names (one the grain
-    /// scores). Answers the losses of the steps completed and, if it stopped early, why.
-    /// </summary>
+    /// <inheritdoc/>
     public Task<WindowResult> RunAsync(int firstStep, int maxSteps, long until, Func<int, bool> endsAfter)
     {
-        var window = new Window(firstStep, maxSteps, until, endsAfter, new(TaskCreationOptions.RunContinuationsAsynchronously));
+        var window = new StepWindow(firstStep, maxSteps, until, endsAfter);
         if (_broken || !_windows.TryAdd(window)) window.Done.SetResult(new([], null, new IOException($"Job {_job}: the parameter server's run {Generation} has stopped")));
         return window.Done.Task;
     }
@@ -65,26 +60,10 @@ internal sealed class ServerRunner : IDisposable
     private void Loop()
     {
         foreach (var window in _windows.GetConsumingEnumerable())
-            window.Done.SetResult(Run(window));
-    }
-
-    private WindowResult Run(Window window)
-    {
-        var losses = new List<double>();
-        try
         {
-            for (int step = window.FirstStep; losses.Count < window.MaxSteps && (losses.Count == 0 || Stopwatch.GetTimestamp() < window.Until); step++)
-            {
-                double loss = Step(step);
-                losses.Add(loss);
-                if (!double.IsFinite(loss) || window.EndsAfter(step)) break;
-            }
-            return new([.. losses], null, null);
-        }
-        catch (Exception e)
-        {
-            _broken = true;
-            return new([.. losses], null, e);
+            var result = window.Run(Step);
+            if (result.Failure is not null) _broken = true;
+            window.Done.SetResult(result);
         }
     }
 
@@ -136,8 +115,6 @@ internal sealed class ServerRunner : IDisposable
             link.SendShared(step, payload.Bytes);
         }
     }
-
-    private sealed record Window(int FirstStep, int MaxSteps, long Until, Func<int, bool> EndsAfter, TaskCompletionSource<WindowResult> Done);
 }
 
 /// <summary>

@@ -79,15 +79,30 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     /// Writes the pack of this worker's micro-shards of step StepsApplied + 1 at the replica's parameters
     /// into the step's pack buffer and returns its blocks' summed losses and the pack.
     /// </summary>
-    public (double[] Losses, TensorPayload Pack) Compute()
+    public (double[] Losses, TensorPayload Pack) Compute() => Compute(StepsApplied + 1, Parameters);
+
+    /// <summary>
+    /// The same for step <paramref name="step"/> at <paramref name="parameters"/> (the parameters after step - 1,
+    /// read in place: a <see cref="StepTeam"/>'s, the parameter server's own), leaving the cache alone.
+    /// </summary>
+    public (double[] Losses, TensorPayload Pack) ComputeAt(int step, TensorPayload parameters) =>
+        Compute(step, parameters.ValuesOf<T>(plan.Layout.Count, "the parameters the worker computes at"));
+
+    private (double[] Losses, TensorPayload Pack) Compute(int step, ReadOnlySpan<T> parameters)
     {
-        int step = StepsApplied + 1;
         var shape = _shapes.For(step);
         ShardRows(step, shape.Step.Layout.Rows, out var shardX, out var shardY);
         shape.Packs.Swap();
         var losses = new double[shape.Step.Layout.Blocks.Count];
-        shape.Step.Compute(model, Parameters, shardX, shardY, shape.Packs.Current, losses);
+        shape.Step.Compute(model, parameters, shardX, shardY, shape.Packs.Current, losses);
         return (losses, shape.Packs.CurrentPayload);
+    }
+
+    /// <summary>Forgets the cache (it will be sent the parameters before its next step): a <see cref="StepTeam"/> computes at the server's instead.</summary>
+    public void Forget()
+    {
+        foreach (var shape in _shapes.All) shape.Update.DiscardOwn();
+        StepsApplied = -1;
     }
 
     /// <summary>Computes this worker's share of step StepsApplied + 1's update from the pack just computed, ahead of the update (<see cref="ReplicaUpdate{T}.PrecomputeOwn"/>).</summary>
@@ -196,6 +211,12 @@ internal abstract class ShardReplica
     /// <summary>The worker's blocks' summed losses and its gradient pack for step StepsApplied + 1 at the replica's parameters.</summary>
     public abstract (double[] Losses, TensorPayload Pack) Compute();
 
+    /// <summary>The worker's blocks' summed losses and its pack for step <paramref name="step"/> at <paramref name="parameters"/>, read in place; the cache is left alone.</summary>
+    public abstract (double[] Losses, TensorPayload Pack) ComputeAt(int step, TensorPayload parameters);
+
+    /// <summary>Forgets the cache: from now on it stands nowhere (<see cref="StepsApplied"/> -1) until it is sent parameters.</summary>
+    public abstract void Forget();
+
     /// <summary>Whether the job's plan factors any layer (only then is there a share to <see cref="PrecomputeOwn"/>).</summary>
     public abstract bool HasFactors { get; }
 
@@ -233,6 +254,10 @@ internal abstract class ShardReplica
         public override void Apply(TensorPayload update) => state.Apply(update.ValuesOf<T>(state.UpdateLength, "the step's update"));
 
         public override (double[] Losses, TensorPayload Pack) Compute() => state.Compute();
+
+        public override (double[] Losses, TensorPayload Pack) ComputeAt(int step, TensorPayload parameters) => state.ComputeAt(step, parameters);
+
+        public override void Forget() => state.Forget();
 
         public override bool HasFactors => state.Plan.AnyFactored;
 

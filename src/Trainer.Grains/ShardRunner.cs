@@ -19,7 +19,7 @@ namespace Trainer.Grains;
 /// A thread, not the silo's <see cref="ComputeScheduler"/>: it blocks in its link's reads (one wake-up
 /// per request, see <see cref="WorkerLinks"/>), as a split worker's <see cref="LinkRunner"/> does.
 /// </remarks>
-internal sealed class ShardRunner
+internal sealed class ShardRunner : IShardRun
 {
     private readonly ShardReplica _replica;
     private readonly IBlockLink _server;

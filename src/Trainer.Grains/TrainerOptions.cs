@@ -82,9 +82,11 @@ public sealed class TrainerOptions
     /// <summary>
     /// How a data-parallel job's steps travel between the parameter server and its workers: Auto takes
     /// the links (one TCP connection per worker, <see cref="ServerRunner"/>) once the cluster has more
-    /// than one silo at the job's start or restore, and Orleans messages in a cluster of one silo, where
-    /// they copy nothing. A job whose parameter server is sharded always uses messages. Results are the
-    /// same bits either way.
+    /// than one silo at the job's start or restore, and in a cluster of one silo a step team
+    /// (<see cref="StepTeam"/>: the workers' threads compute at the server's parameters in place) where
+    /// one fits, else Orleans messages. Links asks for links (frames in process on one silo), Messages
+    /// for messages. A job whose parameter server is sharded always uses messages. Results are the
+    /// same bits every way.
     /// </summary>
     public DataPlane DataPlane { get; set; } = DataPlane.Auto;
 

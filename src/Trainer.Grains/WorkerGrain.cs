@@ -27,7 +27,7 @@ namespace Trainer.Grains;
 /// coming update while the other shards' factors travel, so a step waits only for theirs.
 /// </remarks>
 [RankPlacement]
-public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, IOptions<SiloMessagingOptions> messaging,
+public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, StepTeams teams, IOptions<SiloMessagingOptions> messaging,
     GemmThreadBudget gemmThreads, StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo) : Grain, IWorkerGrain
 {
     // A share or replica too large for one message, offered to the parameter server until it has read it.
@@ -35,8 +35,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     // The current run of a split job: its thread and links.
     private LinkRunner? _runner;
     private (long Generation, LinkedRunResult Result)? _lastRun;
-    // A data-parallel job's run over links: the thread that takes the parameter server's requests from its link.
-    private ShardRunner? _shardRunner;
+    // A data-parallel job's run: the thread that takes the parameter server's requests from its link, or a seat in its step team.
+    private IShardRun? _shardRunner;
     // The worker's part of a data-parallel job (the parameter server drives each step), or of a split job.
     private ShardReplica? _replica;
     private LinkedReplica? _linked;
@@ -143,13 +143,19 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
     {
         await StopShardRunAsync();
         int rank = Rank, server = run.Spec.Workers;
-        if (run.Endpoints.Length != server + 1)
+        if (!run.Team && run.Endpoints.Length != server + 1)
             throw new ArgumentException($"Job {JobId}: a run over links needs every worker's link endpoint and the parameter server's ({server + 1}), not {run.Endpoints.Length}.", nameof(run));
         if (_replica is null || _spec != run.Spec || _worldSize != server || _factors != run.Factors || _replica.StepsApplied < 0)
             throw new StateLostException($"Worker {rank} of job {JobId} holds no cache of the parameters for run {run.Generation} (it was re-activated); its next step comes through Orleans.");
         // The cache is the runner's from now on: the last precompute must be done with it.
         await _precompute;
         _precompute = Task.CompletedTask;
+        if (run.Team)
+        {
+            _shardRunner = teams.Join(JobId, run.Generation, rank, _replica);
+            logger.LogInformation("Worker {Rank} of job {Job} joins the parameter server's step team for run {Generation} (same silo: it computes at the server's parameters)", rank, JobId, run.Generation);
+            return;
+        }
         var peers = await links.OpenAsync(JobId, run.Generation, rank, run.Endpoints, peers: [server]);
         _shardRunner = new ShardRunner(run.Generation, run.FirstStep, rank, _replica, peers[server]!, JobId, logger);
         logger.LogInformation("Worker {Rank} of job {Job} takes its steps over a link to the parameter server ({Where}) for run {Generation}",

@@ -67,6 +67,7 @@ public static class TrainerSilo
         // TLS on the workers' links when the silo has the cluster's certificate (ClusterTls.UseClusterTls).
         silo.Services.AddSingleton(sp => new LinkSecurity(sp.GetService<ClusterCertificate>()));
         silo.Services.AddSingleton<WorkerLinks>();
+        silo.Services.AddSingleton<StepTeams>();
         silo.Services.AddSingleton<StagingQuota>();
         silo.LimitInboundConnections();
         // Uploaded rows, fetched once per silo and shared by the grains of their job on it.

@@ -166,6 +166,10 @@ public sealed class ServerRunnerTests
         public override (double[] Losses, TensorPayload Pack) Compute() =>
             inner.StepsApplied + 1 == bugAtStep ? throw new OverflowException(Bug) : inner.Compute();
 
+        public override (double[] Losses, TensorPayload Pack) ComputeAt(int step, TensorPayload parameters) => inner.ComputeAt(step, parameters);
+
+        public override void Forget() => inner.Forget();
+
         public override bool HasFactors => inner.HasFactors;
 
         public override void PrecomputeOwn() => inner.PrecomputeOwn();

@@ -81,6 +81,25 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
             throw new ArgumentOutOfRangeException(nameof(rank), $"Shard {rank} does not exist; there are {_ranks.Length}.");
         if (rank != _next)
             throw new InvalidOperationException($"Shard {rank} was added out of order; shard {_next} is next. Reduce in shard order.");
+        AddPartOf(rank, shardPack, update, part, parts);
+    }
+
+    /// <summary>A worker's pack, by rank (<see cref="AddPartOfEach"/>).</summary>
+    public delegate ReadOnlySpan<T> PackOf(int rank);
+
+    /// <summary>
+    /// Adds part <paramref name="part"/> of <paramref name="parts"/> of every worker's pack, in rank order,
+    /// into <paramref name="update"/>: for the elements of that part, exactly what <see cref="AddPart"/> does
+    /// rank after rank, so several threads may each add other parts of the same step at once. Each worker's
+    /// losses are <see cref="Accept"/>ed in rank order, on one thread, meanwhile or after: they touch no part.
+    /// </summary>
+    public void AddPartOfEach(PackOf packs, Span<T> update, int part, int parts)
+    {
+        for (int rank = 0; rank < _ranks.Length; rank++) AddPartOf(rank, packs(rank), update, part, parts);
+    }
+
+    private void AddPartOf(int rank, ReadOnlySpan<T> shardPack, Span<T> update, int part, int parts)
+    {
         if (parts < 1 || part < 0 || part >= parts)
             throw new ArgumentOutOfRangeException(nameof(part), $"Part {part} of {parts} does not exist.");
         var layout = _ranks[rank];
