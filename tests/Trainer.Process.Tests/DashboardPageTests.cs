@@ -17,8 +17,10 @@ public sealed class DashboardPageTests(DashboardCluster fixture)
         var errors = new List<string>();
         page.PageError += (_, e) => { lock (errors) errors.Add(e.Message); };
 
-        var response = await page.GoToAsync(fixture.Cluster.Dashboard(1).ToString());
+        // Opened once with the token, the page lands on its own address, and its requests carry the cookie.
+        var response = await page.GoToAsync(fixture.PageWithToken(1));
         Assert.True(response.Ok, $"GET / answered {response.Status}");
+        Assert.Equal(fixture.Cluster.Dashboard(1).ToString(), response.Url);
 
         // The job's row says running, as a person reads it.
         var row = await page.WaitForSelectorAsync($"#jobs tbody tr[data-job-id='{fixture.JobId}'][data-state='running']", new WaitForSelectorOptions { Timeout = Deadline });
@@ -53,7 +55,7 @@ public sealed class DashboardPageTests(DashboardCluster fixture)
         await using var browser = await SystemChromium.LaunchAsync();
         await using var page = await browser.NewPageAsync();
 
-        await page.GoToAsync($"{fixture.Cluster.Dashboard(0)}#{id}");
+        await page.GoToAsync($"{fixture.PageWithToken(0)}#{id}");
 
         const string Evaluations = "Number(document.getElementById('accuracy-chart').dataset.points)";
         const string Polls = "Number(document.getElementById('job-id').dataset.polls || 0)";
