@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
@@ -10,7 +11,8 @@ namespace Trainer.Dashboard;
 /// only when it carries the dashboard's token: `Authorization: Bearer TOKEN` (scripts), or the cookie
 /// a browser gets by opening any page with ?token=TOKEN once. That request is answered with the cookie
 /// (HttpOnly: the page's scripts cannot read it; SameSite=Strict: other sites' pages cannot send it)
-/// and a redirect to the same address without the token, which so leaves the address bar and history.
+/// and a redirect to the same address without the token, which so leaves the address bar and history
+/// (for a navigation another site started, a page that redirects itself: see <see cref="SignInAsync"/>).
 /// Anything else is refused with 401 and a line saying how to authenticate; refusals are logged at
 /// most once per <see cref="LinkListener.WarningPeriod"/>, with a count, so a flood costs no disk.
 /// </summary>
@@ -41,10 +43,17 @@ internal sealed class DashboardAccess(DashboardToken token, int port, bool https
         {
             HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = https, Path = "/", IsEssential = true,
         });
-        var rest = request.Query.Where(q => q.Key != QueryName);
-        response.StatusCode = StatusCodes.Status303SeeOther;
-        response.Headers.Location = $"{request.PathBase}{request.Path}{QueryString.Create(rest)}" is { Length: > 0 } path ? path : "/";
         response.Headers.CacheControl = "no-store";
+        var target = $"{request.PathBase}{request.Path}{QueryString.Create(request.Query.Where(q => q.Key != QueryName))}" is { Length: > 0 } t ? t : "/";
+        // NOTE: SameSite=Strict withholds the cookie from every request of a navigation another site
+        // started (a link in a chat), its redirects included: a 303 would land on a 401. A navigation
+        // this answer starts itself is the dashboard's own, and carries the cookie.
+        if (request.Headers["Sec-Fetch-Site"] == "cross-site")
+            return response.WriteAsync(
+                $"<!doctype html><meta charset=\"utf-8\"><title>Trainer dashboard</title><script>location.replace(\"{JavaScriptEncoder.Default.Encode(target)}\")</script>"
+                + $"<a href=\"{HtmlEncoder.Default.Encode(target)}\">Open the dashboard</a>");
+        response.StatusCode = StatusCodes.Status303SeeOther;
+        response.Headers.Location = target;
         return Task.CompletedTask;
     }
 

@@ -45,6 +45,23 @@ public sealed class DashboardPageTests(DashboardCluster fixture)
     }
 
     [Fact]
+    public async Task ALinkWithTheTokenOnAnotherSitesPage_OpensTheDashboard()
+    {
+        await using var browser = await SystemChromium.LaunchAsync();
+        await using var page = await browser.NewPageAsync();
+        // A page of no site of the dashboard's (about:blank), as a link in a chat or a wiki.
+        await page.SetContentAsync($"<a id='open' href='{fixture.PageWithToken(0)}'>the dashboard</a>");
+
+        await Task.WhenAll(page.WaitForNavigationAsync(new NavigationOptions { Timeout = Deadline }), page.ClickAsync("#open"));
+
+        await page.WaitForFunctionAsync("() => document.getElementById('jobs') !== null || document.body.textContent.includes('needs its access token')",
+            new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
+        Assert.DoesNotContain("needs its access token", await page.GetContentAsync());
+        await page.WaitForSelectorAsync($"#jobs tbody tr[data-job-id='{fixture.JobId}']", new WaitForSelectorOptions { Timeout = Deadline });
+        Assert.DoesNotContain("token=", page.Url);
+    }
+
+    [Fact]
     public async Task AJobsValidationAndTestAccuracy_StayOnThePage_AsItPollsOnPastTheirSteps()
     {
         // 384 of the fixture's images in batches of 128 (128 held out): 9 steps, a val and a test evaluation after steps 3, 6 and 9.
