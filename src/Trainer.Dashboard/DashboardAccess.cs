@@ -41,7 +41,7 @@ internal sealed class DashboardAccess(DashboardToken token, int port, bool https
         var (request, response) = (context.Request, context.Response);
         response.Cookies.Append(_cookie, token.CookieValue, new CookieOptions
         {
-            HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = https, Path = "/", IsEssential = true,
+            HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = https, Path = "/",
         });
         response.Headers.CacheControl = "no-store";
         var target = $"{request.PathBase}{request.Path}{QueryString.Create(request.Query.Where(q => q.Key != QueryName))}" is { Length: > 0 } t ? t : "/";
@@ -49,9 +49,12 @@ internal sealed class DashboardAccess(DashboardToken token, int port, bool https
         // started (a link in a chat), its redirects included: a 303 would land on a 401. A navigation
         // this answer starts itself is the dashboard's own, and carries the cookie.
         if (request.Headers["Sec-Fetch-Site"] == "cross-site")
+        {
+            response.ContentType = "text/html; charset=utf-8";
             return response.WriteAsync(
                 $"<!doctype html><meta charset=\"utf-8\"><title>Trainer dashboard</title><script>location.replace(\"{JavaScriptEncoder.Default.Encode(target)}\")</script>"
                 + $"<a href=\"{HtmlEncoder.Default.Encode(target)}\">Open the dashboard</a>");
+        }
         response.StatusCode = StatusCodes.Status303SeeOther;
         response.Headers.Location = target;
         return Task.CompletedTask;
