@@ -9,7 +9,7 @@
 #
 # Silo i listens on silo port BASE_SILO+i and gateway port BASE_GATEWAY+i at its address (127.0.0.1
 # unless TRAINER_SILO_ADDRESSES gives it another), and serves its web dashboard on
-# http://127.0.0.1:BASE_DASHBOARD+i/ (docs/dashboard.md); silo 0 is the primary.
+# http://127.0.0.1:BASE_DASHBOARD+i/ (https:// with TRAINER_TLS_CERT; docs/dashboard.md); silo 0 is the primary.
 # NOTE: localhost clustering keeps the membership table on the primary silo, so killing silo 0
 # ends the cluster; any other silo may die. With Redis clustering (--clustering redis in
 # TRAINER_SILO_ARGS) no silo is special and all start at once: after the whole cluster was killed,
@@ -261,10 +261,12 @@ cmd_start() {
     ((n == 1)) || wait_ready "${all[@]:1}" || { stop_all >&2; exit 1; }
   fi
 
-  local gateways=() dashboards=()
+  local gateways=() dashboards=() scheme=http
+  # A silo with the cluster's certificate serves its dashboard over HTTPS with it.
+  [[ -n "${TRAINER_TLS_CERT:-}" ]] && scheme=https
   for ((i = 0; i < n; i++)); do
     gateways+=("$(endpoint "$(address_of "$i")" $((base_gateway + i)))")
-    [[ "$base_dashboard" != 0 ]] && dashboards+=("http://127.0.0.1:$((base_dashboard + i))/")
+    [[ "$base_dashboard" != 0 ]] && dashboards+=("$scheme://127.0.0.1:$((base_dashboard + i))/")
   done
   local IFS=,
   echo "cluster of $n silos ready; logs in $dir"

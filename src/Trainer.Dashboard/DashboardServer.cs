@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -9,6 +10,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.Dashboard;
 using Trainer.Core;
+using Trainer.Grains;
 
 namespace Trainer.Dashboard;
 
@@ -16,6 +18,8 @@ namespace Trainer.Dashboard;
 /// Serves the dashboard from inside a silo's host: a small ASP.NET Core app of its own (Kestrel on
 /// <see cref="DashboardSettings.Address"/>:<see cref="DashboardSettings.Port"/>) whose endpoints read
 /// the cluster through the silo's own grain factory, with Orleans' dashboard under <see cref="OrleansPath"/>.
+/// Every path asks for the token when there is one (<see cref="DashboardAccess"/>), and the app
+/// speaks HTTPS with the cluster's certificate when the silo runs TLS (<see cref="ClusterCertificate"/>).
 /// It binds its port before the silo starts (<see cref="StartingAsync"/> runs before any hosted
 /// service's StartAsync), so a port that cannot be used stops the host before the silo joins the
 /// cluster; and it stops serving before the silo leaves.
@@ -30,7 +34,11 @@ internal sealed class DashboardServer(IServiceProvider silo, DashboardSettings s
     /// <summary>How long requests in flight may take to finish when the silo stops.</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
 
+    private readonly ClusterCertificate? _certificate = silo.GetService<ClusterCertificate>();
     private WebApplication? _app;
+
+    /// <summary>The page's address (without the token).</summary>
+    public string Url => settings.UrlFor(https: _certificate is not null);
 
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
@@ -45,7 +53,12 @@ internal sealed class DashboardServer(IServiceProvider silo, DashboardSettings s
             throw Unusable(e);
         }
         _app = app;
-        logger.LogInformation("Dashboard on {Url}, Orleans' dashboard on {OrleansUrl}", settings.Url, $"{settings.Url.TrimEnd('/')}{OrleansPath}/");
+        logger.LogInformation("Dashboard on {Url}, Orleans' dashboard on {OrleansUrl}: {Transport}, {Access}", Url, $"{Url.TrimEnd('/')}{OrleansPath}/",
+            _certificate is null ? "HTTP" : $"HTTPS with the cluster's certificate {_certificate.Certificate.Subject} (SHA-1 {_certificate.Certificate.Thumbprint})",
+            settings.Token is null ? $"no token (open to whoever reaches {settings.Address})" : "every request needs the token (Authorization: Bearer TOKEN, or ?token=TOKEN once in a browser)");
+        if (_certificate is null && settings.Token is not null && !IPAddress.IsLoopback(settings.Address))
+            logger.LogWarning("The dashboard on {Address} speaks plain HTTP: its token and pages cross the network unencrypted. Run the cluster with TLS (--tls-cert), which serves it over HTTPS, or reach it through an SSH tunnel (docs/dashboard.md, Security)",
+                settings.Address);
     }
 
     public async Task StoppingAsync(CancellationToken cancellationToken)
@@ -68,7 +81,11 @@ internal sealed class DashboardServer(IServiceProvider silo, DashboardSettings s
     private WebApplication Build()
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(DashboardServer).Assembly.GetName().Name });
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(settings.Address, settings.Port));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(settings.Address, settings.Port, listen =>
+        {
+            // A browser has no client certificate: only the server side of the cluster's TLS applies here.
+            if (_certificate is not null) listen.UseHttps(_certificate.Certificate);
+        }));
         builder.Services.AddRoutingCore();
         builder.Services.AddLogging();
         // The silo's logging, and its lifetime alone answers SIGTERM: this app is stopped with the silo.
@@ -78,6 +95,11 @@ internal sealed class DashboardServer(IServiceProvider silo, DashboardSettings s
         builder.Services.AddSingleton<DashboardApi>();
 
         var app = builder.Build();
+        if (settings.Token is { } token)
+        {
+            var access = new DashboardAccess(token, settings.Port, https: _certificate is not null, logger);
+            app.Use(access.InvokeAsync); // ahead of every endpoint, Orleans' dashboard's too
+        }
         app.MapGet("/", () => Results.Text(DashboardPage.Html, "text/html; charset=utf-8"));
         DashboardApi.Map(app);
         app.MapOrleansDashboard(OrleansPath);

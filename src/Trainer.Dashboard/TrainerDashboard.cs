@@ -33,7 +33,11 @@ public static class TrainerDashboard
                 .Select(d => d.ServiceType).Distinct(),
         ];
         silo.Services.AddSingleton(settings);
-        silo.Services.AddHostedService(sp => ActivatorUtilities.CreateInstance<DashboardServer>(sp, (IReadOnlyList<Type>)shared));
+        silo.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<DashboardServer>(sp, (IReadOnlyList<Type>)shared));
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<DashboardServer>());
         return silo;
     }
+
+    /// <summary>The address of the dashboard a silo's <paramref name="services"/> serve (https:// when the silo runs TLS), never with its token; null: none.</summary>
+    public static string? Url(IServiceProvider services) => services.GetService<DashboardServer>()?.Url;
 }

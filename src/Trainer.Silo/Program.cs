@@ -17,6 +17,8 @@ using Trainer.Hosting;
 // TLS (docs/operations.md, "TLS and authentication"): --tls-cert cluster.pfx [--tls-password P, or
 // TRAINER_TLS_PASSWORD], or --tls-cert cert.pem --tls-key key.pem: the cluster's certificate, which
 // every silo and client must present.
+// Dashboard (docs/dashboard.md): --dashboard-port P [--dashboard-address A]; beyond loopback a token is
+// required, best from a file (--dashboard-token-file F; --dashboard-token T shows it to `ps`).
 // Exit code 2: a setting is not allowed or cannot be used (e.g. the dashboard's port is in use);
 // the message names it, and the silo never joined the cluster.
 var builder = Host.CreateApplicationBuilder(args);
@@ -37,6 +39,8 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--clustering"] = "Silo:Clustering",
     ["--dashboard-port"] = DashboardSettings.PortKey,
     ["--dashboard-address"] = DashboardSettings.AddressKey,
+    ["--dashboard-token"] = DashboardSettings.TokenKey,
+    ["--dashboard-token-file"] = DashboardSettings.TokenFileKey,
     ["--tls-cert"] = "Silo:TlsCertificate",
     ["--tls-key"] = "Silo:TlsKey",
     ["--tls-password"] = "Silo:TlsPassword",
@@ -59,8 +63,8 @@ try
         settings.ClusterId, advertised, listen, settings.SiloPort, settings.GatewayPort, $"{settings.PrimarySiloAddress}:{settings.PrimarySiloPort}", Blas.Describe(blas),
         certificate is null ? "no TLS (no --tls-cert)" : $"TLS with the cluster certificate {certificate.Certificate.Subject} (SHA-1 {certificate.Certificate.Thumbprint}, valid until {certificate.Certificate.NotAfter:yyyy-MM-dd})");
     await host.StartAsync();
-    var dashboard = host.Services.GetService<DashboardSettings>();
-    log.LogInformation("Silo ready: gateway {Gateway}{Dashboard}", new IPEndPoint(advertised, settings.GatewayPort), dashboard is null ? "" : $", dashboard {dashboard.Url}");
+    var dashboard = TrainerDashboard.Url(host.Services);
+    log.LogInformation("Silo ready: gateway {Gateway}{Dashboard}", new IPEndPoint(advertised, settings.GatewayPort), dashboard is null ? "" : $", dashboard {dashboard}");
     await host.WaitForShutdownAsync();
     return 0;
 }

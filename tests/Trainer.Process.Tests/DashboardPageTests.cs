@@ -17,8 +17,10 @@ public sealed class DashboardPageTests(DashboardCluster fixture)
         var errors = new List<string>();
         page.PageError += (_, e) => { lock (errors) errors.Add(e.Message); };
 
-        var response = await page.GoToAsync(fixture.Cluster.Dashboard(1).ToString());
+        // Opened once with the token, the page lands on its own address, and its requests carry the cookie.
+        var response = await page.GoToAsync(fixture.PageWithToken(1));
         Assert.True(response.Ok, $"GET / answered {response.Status}");
+        Assert.Equal(fixture.Cluster.Dashboard(1).ToString(), response.Url);
 
         // The job's row says running, as a person reads it.
         var row = await page.WaitForSelectorAsync($"#jobs tbody tr[data-job-id='{fixture.JobId}'][data-state='running']", new WaitForSelectorOptions { Timeout = Deadline });
@@ -43,6 +45,23 @@ public sealed class DashboardPageTests(DashboardCluster fixture)
     }
 
     [Fact]
+    public async Task ALinkWithTheTokenOnAnotherSitesPage_OpensTheDashboard()
+    {
+        await using var browser = await SystemChromium.LaunchAsync();
+        await using var page = await browser.NewPageAsync();
+        // A page of no site of the dashboard's (about:blank), as a link in a chat or a wiki.
+        await page.SetContentAsync($"<a id='open' href='{fixture.PageWithToken(0)}'>the dashboard</a>");
+
+        await Task.WhenAll(page.WaitForNavigationAsync(new NavigationOptions { Timeout = Deadline }), page.ClickAsync("#open"));
+
+        await page.WaitForFunctionAsync("() => document.getElementById('jobs') !== null || document.body.textContent.includes('needs its access token')",
+            new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
+        Assert.DoesNotContain("needs its access token", await page.GetContentAsync());
+        await page.WaitForSelectorAsync($"#jobs tbody tr[data-job-id='{fixture.JobId}']", new WaitForSelectorOptions { Timeout = Deadline });
+        Assert.DoesNotContain("token=", page.Url);
+    }
+
+    [Fact]
     public async Task AJobsValidationAndTestAccuracy_StayOnThePage_AsItPollsOnPastTheirSteps()
     {
         // 384 of the fixture's images in batches of 128 (128 held out): 9 steps, a val and a test evaluation after steps 3, 6 and 9.
@@ -53,7 +72,7 @@ public sealed class DashboardPageTests(DashboardCluster fixture)
         await using var browser = await SystemChromium.LaunchAsync();
         await using var page = await browser.NewPageAsync();
 
-        await page.GoToAsync($"{fixture.Cluster.Dashboard(0)}#{id}");
+        await page.GoToAsync($"{fixture.PageWithToken(0)}#{id}");
 
         const string Evaluations = "Number(document.getElementById('accuracy-chart').dataset.points)";
         const string Polls = "Number(document.getElementById('job-id').dataset.polls || 0)";

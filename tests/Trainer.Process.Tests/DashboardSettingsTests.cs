@@ -48,6 +48,52 @@ public sealed class DashboardSettingsTests
         Assert.DoesNotContain("Silo ready", result.Out);
     }
 
+    [Theory]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    public async Task ADashboardBeyondLoopback_WithoutAToken_IsRefused_WithExitCode2_NamingTheTokensKey(string address)
+    {
+        using var processes = new ChildProcesses();
+        await Repo.EnsureBuiltAsync(processes);
+        var (silo, gateway) = SiloProcess.FreePorts();
+        var (dashboard, _) = SiloProcess.FreePorts();
+
+        var result = await SiloProcess.RunAsync(processes, silo, gateway, "--dashboard-port", dashboard.ToString(), "--dashboard-address", address);
+
+        Assert.True(result.Code == 2, result.ToString());
+        Assert.Contains($"trainer-silo: error: Trainer:DashboardToken: '(none)' is not allowed; allowed: a token, required since the dashboard listens beyond loopback (Trainer:DashboardAddress {address}): "
+            + "a secret of at least 16 visible ASCII characters", result.Err);
+        Assert.Contains("--dashboard-token-file FILE (Trainer:DashboardTokenFile), or as Trainer__DashboardToken; or listen on 127.0.0.1", result.Err);
+        Assert.DoesNotContain("Silo ready", result.Out);
+        Assert.True(LocalCluster.IsFree(dashboard), $"the dashboard's port {dashboard} is taken after the silo exited");
+    }
+
+    [Theory]
+    [InlineData("short", null, "Trainer:DashboardToken: '(5 characters, not shown)' is not allowed; allowed: a secret of at least 16 visible ASCII characters (no spaces)")]
+    [InlineData("a token with spaces in it", null, "Trainer:DashboardToken: '(25 characters, not shown)' is not allowed; allowed: a secret of at least 16")]
+    [InlineData("0123456789abcdef0123", "given", "Trainer:DashboardTokenFile: '{file}' is not allowed; allowed only without Trainer:DashboardToken (--dashboard-token, Trainer__DashboardToken): give the token one way")]
+    [InlineData(null, "missing", "Trainer:DashboardTokenFile: '{file}' is not allowed; allowed: a file this silo can read holding the token: Could not find file")]
+    [InlineData(null, "empty", "Trainer:DashboardToken (from Trainer:DashboardTokenFile {file}): '(0 characters, not shown)' is not allowed; allowed: a secret of at least 16")]
+    public async Task ABadDashboardToken_IsRefused_WithExitCode2_WithoutShowingIt(string? token, string? file, string message)
+    {
+        using var processes = new ChildProcesses();
+        await Repo.EnsureBuiltAsync(processes);
+        var (silo, gateway) = SiloProcess.FreePorts();
+        var folder = Directory.CreateTempSubdirectory("trainer-dashboard-token-").FullName;
+        var path = Path.Combine(folder, "dashboard.token");
+        if (file is "given") File.WriteAllText(path, "0123456789abcdef0123\n");
+        if (file is "empty") File.WriteAllText(path, "\n");
+        string[] args = ["--dashboard-port", "0", .. token is null ? [] : new[] { "--dashboard-token", token }, .. file is null ? [] : new[] { "--dashboard-token-file", path }];
+
+        var result = await SiloProcess.RunAsync(processes, silo, gateway, args);
+
+        Directory.Delete(folder, recursive: true);
+        Assert.True(result.Code == 2, result.ToString());
+        Assert.Contains($"trainer-silo: error: {message.Replace("{file}", path)}", result.Err);
+        if (token is not null) Assert.DoesNotContain(token, result.Err);
+        Assert.DoesNotContain("Silo ready", result.Out);
+    }
+
     [Fact]
     public async Task TrainWithADashboardPort_AndAGateway_IsRefused_BecauseTheClustersSilosServeTheirOwn()
     {

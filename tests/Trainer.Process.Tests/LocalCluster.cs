@@ -59,10 +59,10 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Silo i serves its web dashboard on this + i; 0: the silos serve none.</summary>
     public int BaseDashboardPort { get; }
 
-    /// <summary>The web dashboard of silo <paramref name="silo"/>, e.g. http://127.0.0.1:41234/.</summary>
+    /// <summary>The web dashboard of silo <paramref name="silo"/>, e.g. http://127.0.0.1:41234/ (https:// on a TLS cluster, which serves it with the cluster's certificate).</summary>
     public Uri Dashboard(int silo) => BaseDashboardPort == 0
         ? throw new InvalidOperationException("This cluster was created without dashboards (LocalCluster.CreateAsync(..., dashboards: true)).")
-        : new Uri($"http://127.0.0.1:{BaseDashboardPort + silo}/");
+        : new Uri($"{(_environment.ContainsKey("TRAINER_TLS_CERT") ? "https" : "http")}://127.0.0.1:{BaseDashboardPort + silo}/");
 
     /// <summary>Logs, pid files and anything the test writes (kept after the test, for reading).</summary>
     public string Folder { get; }
