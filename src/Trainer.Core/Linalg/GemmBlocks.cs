@@ -21,19 +21,24 @@ internal readonly record struct GemmBlocks(bool ByRows, int Count, int Extent)
     // columns keep that copy small beside the block's arithmetic.
     private const int MinimumExtent = 32;
 
-    // Block edges on whole tiles of every OpenBLAS kernel's unroll (2 to 16), so only the last block has edge tiles.
+    // At most this many blocks: a GEMM's threads beyond it go unused, but every block costs its
+    // OpenBLAS call and its re-packing also when one thread runs them all (docs/performance.md).
+    private const int MaximumCount = 8;
+
+    // Block edges on whole tiles of the x86 kernels' unrolls (powers of two up to 16), so only the last block has edge tiles.
     private const int Align = 16;
 
     /// <summary>
-    /// The blocks of an m x n x k product: one when it is smaller than <see cref="GemmThreads.ParallelWork"/>,
-    /// else a power of two (so 1, 2, 4, ... threads share them evenly) of at least that work and
-    /// <see cref="MinimumExtent"/> rows or columns each, along C's longer side (whose blocks are then longest).
+    /// The blocks of an m x n x k product: one below twice <see cref="GemmThreads.ParallelWork"/> multiply-adds,
+    /// else a power of two up to <see cref="MaximumCount"/> (so 1, 2, 4, ... threads share them evenly) of at
+    /// least that work and <see cref="MinimumExtent"/> rows or columns each, along C's longer side (whose
+    /// blocks are then longest).
     /// </summary>
     public static GemmBlocks For(int m, int n, int k)
     {
         bool byRows = m > n;
         int extent = byRows ? m : n;
-        long most = Math.Min((long)m * n * k / GemmThreads.ParallelWork, extent / MinimumExtent);
+        long most = Math.Min(Math.Min((long)m * n * k / GemmThreads.ParallelWork, extent / MinimumExtent), MaximumCount);
         int count = most < 2 ? 1 : 1 << BitOperations.Log2((ulong)most);
         return new(byRows, count, extent);
     }
