@@ -10,9 +10,11 @@ namespace Trainer.Grains;
 /// fight over them (<see cref="TrainerOptions.BlasThreads"/> 0); or a fixed count.
 /// </summary>
 /// <remarks>
-/// NOTE: both backends' counts are process-wide (OpenBLAS's is), so the last job to load a worker
-/// here sets them. The managed GEMM's bits do not depend on its thread count (ManagedBlas); OpenBLAS
-/// gives each element of C to one thread whatever their number, so a job's bits do not move with it either.
+/// NOTE: both backends' counts are process-wide, so the last job to load a worker here sets them.
+/// Neither moves a job's bits: the managed GEMM gives an element the same operations whatever block
+/// and thread it falls in (ManagedBlas), and OpenBLAS runs blocks fixed by the product's shape, each
+/// one single-threaded call (GemmBlocks; OpenBLAS's own threads, which cut C by their number and
+/// round the pieces' edge tiles differently, never run).
 /// </remarks>
 public sealed class GemmThreadBudget(ComputeScheduler compute, IOptions<TrainerOptions> options, IClusterMembershipService membership, ILocalSiloDetails silo)
 {

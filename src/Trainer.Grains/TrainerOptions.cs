@@ -58,10 +58,10 @@ public sealed class TrainerOptions
     public TimeSpan SupervisorPeriod { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Threads one GEMM may use in this silo, in either backend (OpenBLAS's count is process-wide).
-    /// 0 (default): the compute threads shared among the running job's workers on this silo
-    /// (<see cref="GemmThreadBudget"/>), so a lone worker uses every core and two workers one each;
-    /// OpenBLAS threads of two workers spinning on the same cores made the seed job 3x slower.
+    /// Threads one GEMM may use in this silo, in either backend (process-wide); a job's bits do not
+    /// depend on it. 0 (default): the compute threads shared among the running job's workers on this
+    /// silo (<see cref="GemmThreadBudget"/>), so a lone worker uses every core and two workers one each;
+    /// GEMM threads of two workers on the same cores made the seed job 3x slower.
     /// Silos that share a machine with others set 1 (or divide <see cref="ComputeThreads"/>).
     /// </summary>
     public int BlasThreads { get; set; }

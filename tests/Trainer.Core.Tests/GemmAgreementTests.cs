@@ -52,6 +52,27 @@ public class GemmAgreementTests
     }
 
     [Theory]
+    [MemberData(nameof(EveryTransposeAndScale))]
+    public void Dgemm_OpenBlasCutInBlocksOfRowsOrColumns_AgreesWithReference(Transpose ta, Transpose tb, double alpha, double beta)
+    {
+        // Over 2M multiply-adds, so OpenBlas cuts C into blocks (of rows when m > n, else of columns), each its own call.
+        Backends.RequireOpenBlas();
+        var openBlas = OpenBlas.TryLoad(out _)!;
+        foreach (var (m, n) in new[] { (300, 40), (40, 300) })
+        {
+            var problem = GemmProblem.Create(ta, tb, m, n, k: 200, pad: 3, seed: 8);
+            var expected = problem.Reference(alpha, beta);
+            foreach (int threads in new[] { 1, 3 })
+            {
+                openBlas.SetThreads(threads);
+                var viaOpenBlas = problem.Run(openBlas, alpha, beta);
+                Assert.True(TestArrays.MaxRelativeDifference(viaOpenBlas, expected) < 1e-12, $"{m} x {n}, {threads} threads: openblas vs reference");
+                problem.AssertPaddingUntouched(viaOpenBlas);
+            }
+        }
+    }
+
+    [Theory]
     [InlineData("managed")]
     [InlineData("openblas")]
     public void Gemm_WithBetaZero_IgnoresNaNsInC(string backend)

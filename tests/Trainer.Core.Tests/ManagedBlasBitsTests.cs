@@ -76,7 +76,7 @@ public class ManagedBlasBitsTests
         return c;
     }
 
-    private static (double[] A, int Lda, double[] B, int Ldb) Operands(Transpose ta, Transpose tb, int m, int n, int k, int seed)
+    internal static (double[] A, int Lda, double[] B, int Ldb) Operands(Transpose ta, Transpose tb, int m, int n, int k, int seed)
     {
         int lda = ta == Transpose.No ? k : m, ldb = tb == Transpose.No ? n : k;
         return (TestArrays.Normal(m * k, seed), lda, TestArrays.Normal(k * n, seed + 1), ldb);

@@ -14,6 +14,12 @@ namespace Trainer.Core.Linalg;
 /// </remarks>
 internal static class GemmThreads
 {
+    /// <summary>
+    /// Multiply-adds below which a product runs on one thread: waking a helper costs microseconds,
+    /// and below this a half-product takes only tens of them.
+    /// </summary>
+    public const long ParallelWork = 1 << 20;
+
     private static readonly BlockingCollection<PartedWork> Queue = new();
     private static readonly Lock Gate = new();
     private static int _helpers;

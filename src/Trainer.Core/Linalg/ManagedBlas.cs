@@ -31,10 +31,6 @@ public sealed class ManagedBlas : IBlas
     private const int MC = 96;   // a multiple of MR (6, or 4 for the 512-bit kernel)
     private const int NC = 512;  // a multiple of NR for float and double, both kernels
 
-    // Products of fewer multiply-adds run on one thread: waking a helper costs microseconds, and
-    // below this a half-product takes only tens of them.
-    private const long ParallelWork = 1 << 20;
-
     // Whether the 512-bit kernel runs: where the CPU has AVX-512, unless a test asks for the other.
     private readonly bool _wide;
     // Whether narrow products take GemmNarrow's path (always, unless a test compares it with the blocked one).
@@ -95,7 +91,7 @@ public sealed class ManagedBlas : IBlas
         }
         if (m == 0 || n == 0 || k == 0 || alpha == T.Zero) return;
         int nr = wide ? GemmMicroKernel512.Columns<T>() : GemmMicroKernel.Columns<T>();
-        int parts = (long)m * n * k < ParallelWork ? 1 : Math.Min(threads, n / nr);
+        int parts = (long)m * n * k < GemmThreads.ParallelWork ? 1 : Math.Min(threads, n / nr);
         if (parts <= 1)
         {
             Blocked(wide, narrow, overwrite, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Trainer.Core.Linalg;
@@ -7,8 +8,12 @@ namespace Trainer.Core.Linalg;
 /// build time: <see cref="TryLoad"/> probes the usual library names and returns null when none loads.
 /// </summary>
 /// <remarks>
-/// Hand-written P/Invoke because no maintained NuGet package binds the system OpenBLAS for net10.0
-/// (MathNet's native provider ships its own MKL/OpenBLAS build, which this machine cannot fetch).
+/// OpenBLAS's own threads never run (its count is set to 1 on load): a product is cut into blocks
+/// fixed by its shape (<see cref="GemmBlocks"/>, whose NOTE says why), each one single-threaded
+/// OpenBLAS call, run on this thread and up to <see cref="Threads"/> - 1 of <see cref="GemmThreads"/>'
+/// helpers. So a product's bits do not depend on <see cref="Threads"/>.
+/// <para>Hand-written P/Invoke because no maintained NuGet package binds the system OpenBLAS for net10.0
+/// (MathNet's native provider ships its own MKL/OpenBLAS build, which this machine cannot fetch).</para>
 /// </remarks>
 public sealed unsafe class OpenBlas : IBlas
 {
@@ -30,21 +35,20 @@ public sealed unsafe class OpenBlas : IBlas
 
     private readonly delegate* unmanaged[Cdecl]<int, int, int, int, int, int, double, double*, int, double*, int, double, double*, int, void> _dgemm;
     private readonly delegate* unmanaged[Cdecl]<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
-    private readonly delegate* unmanaged[Cdecl]<int, void> _setThreads;
-    private readonly delegate* unmanaged[Cdecl]<int> _getThreads;
     private readonly delegate* unmanaged[Cdecl]<nint> _coreName;
+
+    private int _threads = 1;
 
     private OpenBlas(nint handle, string path)
     {
         LibraryPath = path;
         _dgemm = (delegate* unmanaged[Cdecl]<int, int, int, int, int, int, double, double*, int, double*, int, double, double*, int, void>)NativeLibrary.GetExport(handle, "cblas_dgemm");
         _sgemm = (delegate* unmanaged[Cdecl]<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)NativeLibrary.GetExport(handle, "cblas_sgemm");
-        _setThreads = NativeLibrary.TryGetExport(handle, "openblas_set_num_threads", out var set)
-            ? (delegate* unmanaged[Cdecl]<int, void>)set : null;
-        _getThreads = NativeLibrary.TryGetExport(handle, "openblas_get_num_threads", out var get)
-            ? (delegate* unmanaged[Cdecl]<int>)get : null;
         _coreName = NativeLibrary.TryGetExport(handle, "openblas_get_corename", out var core)
             ? (delegate* unmanaged[Cdecl]<nint>)core : null;
+        // OpenBLAS's own threads would move the bits with their number (GemmBlocks' NOTE): one, always.
+        if (NativeLibrary.TryGetExport(handle, "openblas_set_num_threads", out var setThreads))
+            ((delegate* unmanaged[Cdecl]<int, void>)setThreads)(1);
     }
 
     public string Name => "openblas";
@@ -59,14 +63,14 @@ public sealed unsafe class OpenBlas : IBlas
     /// </summary>
     public string CoreName => _coreName is null ? "unknown" : Marshal.PtrToStringAnsi(_coreName()) ?? "unknown";
 
-    /// <summary>OpenBLAS's own thread count (process-wide), or 0 when the library does not say.</summary>
-    public int Threads => _getThreads is null ? 0 : _getThreads();
+    /// <summary>Threads one product may use, this one included (1, the default: all its blocks on the caller's thread).</summary>
+    public int Threads => Volatile.Read(ref _threads);
 
-    /// <summary>Sets OpenBLAS's process-wide thread count (e.g. 1 when workers already fill the cores).</summary>
+    /// <summary>Sets <see cref="Threads"/>, e.g. to the cores a silo has per worker it runs.</summary>
     public void SetThreads(int threads)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        if (_setThreads is not null) _setThreads(threads);
+        Volatile.Write(ref _threads, threads);
     }
 
     /// <summary>Loads the system OpenBLAS, or returns null (and why) when it is not installed.</summary>
@@ -93,7 +97,7 @@ public sealed unsafe class OpenBlas : IBlas
         GemmChecks.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
         if (m == 0 || n == 0) return;
         fixed (double* pa = a, pb = b, pc = c)
-            _dgemm(RowMajor, Op(transA), Op(transB), m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            Run(new Product<double>(this, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc));
     }
 
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
@@ -103,7 +107,52 @@ public sealed unsafe class OpenBlas : IBlas
         GemmChecks.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
         if (m == 0 || n == 0) return;
         fixed (float* pa = a, pb = b, pc = c)
-            _sgemm(RowMajor, Op(transA), Op(transB), m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            Run(new Product<float>(this, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc));
+    }
+
+    /// <summary>Every block of the product, on this thread alone when there is one block or one thread (nothing allocated).</summary>
+    private void Run<T>(Product<T> product) where T : unmanaged
+    {
+        var blocks = GemmBlocks.For(product.M, product.N, product.K);
+        int threads = Threads;
+        if (blocks.Count == 1 || threads == 1)
+            for (int block = 0; block < blocks.Count; block++) product.Block(blocks, block);
+        else
+            GemmThreads.Run(new BlockWork<T>(product, blocks), threads);
+    }
+
+    /// <summary>C = alpha · op(A) · op(B) + beta · C over pointers into pinned spans; shapes as in <see cref="IBlas"/>.</summary>
+    private readonly struct Product<T>(OpenBlas blas, Transpose transA, Transpose transB, int m, int n, int k,
+        T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc) where T : unmanaged
+    {
+        public int M => m;
+        public int N => n;
+        public int K => k;
+
+        /// <summary>Rows [from, to) of C from the same rows of op(A), or its columns from the same columns of op(B): one OpenBLAS call.</summary>
+        public void Block(GemmBlocks blocks, int block)
+        {
+            var (from, to) = blocks[block];
+            if (blocks.ByRows)
+                blas.Call(transA, transB, to - from, n, k, alpha, a + (transA == Transpose.No ? (nint)from * lda : from), lda, b, ldb, beta, c + (nint)from * ldc, ldc);
+            else
+                blas.Call(transA, transB, m, to - from, k, alpha, a, lda, b + (transB == Transpose.No ? from : (nint)from * ldb), ldb, beta, c + from, ldc);
+        }
+    }
+
+    /// <summary>The blocks of one product, taken in turn by whichever threads help.</summary>
+    private sealed class BlockWork<T>(Product<T> product, GemmBlocks blocks) : PartedWork(blocks.Count) where T : unmanaged
+    {
+        protected override void RunPart(int part) => product.Block(blocks, part);
+    }
+
+    private void Call<T>(Transpose transA, Transpose transB, int m, int n, int k, T alpha, T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
+        where T : unmanaged
+    {
+        if (typeof(T) == typeof(double))
+            _dgemm(RowMajor, Op(transA), Op(transB), m, n, k, Unsafe.BitCast<T, double>(alpha), (double*)a, lda, (double*)b, ldb, Unsafe.BitCast<T, double>(beta), (double*)c, ldc);
+        else
+            _sgemm(RowMajor, Op(transA), Op(transB), m, n, k, Unsafe.BitCast<T, float>(alpha), (float*)a, lda, (float*)b, ldb, Unsafe.BitCast<T, float>(beta), (float*)c, ldc);
     }
 
     private static int Op(Transpose t) => t == Transpose.No ? NoTrans : Trans;
