@@ -353,6 +353,10 @@ set_trainer_command
 for rep in $(seq 1 "$REPEATS"); do
   if [ "$SEED_STEPS" -gt 0 ]; then
     run_row "numpy loop" seed "$rep" "${PY_RUN[@]}" "$REFS/numpy_seed.py" --steps "$SEED_STEPS"
+    # The same loop with glibc keeping freed memory: by default each 800 KB temporary (a gradient, lr·g) is
+    # above malloc's mmap threshold, so it is mapped, page-faulted in and unmapped every step; on some VMs
+    # that costs more than the arithmetic (docs/performance.md). The trainer's GC never returns them.
+    run_row "numpy loop, malloc keeps memory" seed "$rep" env MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728 "${PY_RUN[@]}" "$REFS/numpy_seed.py" --steps "$SEED_STEPS"
     run_row "torch 1 process" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --steps "$SEED_STEPS"
     run_row "torch 1 process autograd" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_seed.py" --autograd --steps "$SEED_STEPS"
     run_row "torch DDP gloo 2 processes" seed "$rep" "${PY_RUN[@]}" "$REFS/torch_ddp_seed.py" --world 2 --steps "$SEED_STEPS"

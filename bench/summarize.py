@@ -45,6 +45,11 @@ TARGETS = [
     ("seed: embedded 2 workers, the CLI's default (data, SGD on the parameter server) / numpy", "ratio", "trainer embedded W=2 default", "numpy loop", ">= 1.25"),
     ("seed: 2 silos, the CLI's default (data, SGD on the parameter server) / numpy", "ratio", "trainer 2 silos W=2 default", "numpy loop", ">= 0.9"),
     ("seed: 2 silos float32 / numpy", "ratio", "trainer 2 silos W=2 float32", "numpy loop", "(info)"),
+    # Against numpy without the allocator's per-step mmap/munmap of its 800 KB temporaries (run.sh says why).
+    ("seed: embedded 2 workers, the CLI's default / numpy with malloc keeping memory", "ratio", "trainer embedded W=2 default", "numpy loop, malloc keeps memory", "(info)"),
+    ("seed: embedded 2 workers, first layer split / numpy with malloc keeping memory", "ratio", "trainer embedded W=2 split", "numpy loop, malloc keeps memory", "(info)"),
+    ("seed: 2 silos, the CLI's default / numpy with malloc keeping memory", "ratio", "trainer 2 silos W=2 default", "numpy loop, malloc keeps memory", "(info)"),
+    ("seed: 2 silos, first layer split / numpy with malloc keeping memory", "ratio", "trainer 2 silos W=2 split", "numpy loop, malloc keeps memory", "(info)"),
     ("seed: embedded 2 workers, managed GEMM / numpy", "ratio", "trainer embedded W=2 managed GEMM", "numpy loop", ">= 1.25"),
     ("seed: autograd engine / hand engine (embedded W=2; cost <= 1.5x means >= 0.67)", "ratio", "trainer embedded W=2 autograd", "trainer embedded W=2", ">= 0.67"),
     ("seed: autograd / hand, managed GEMM", "ratio", "trainer embedded W=2 autograd managed GEMM", "trainer embedded W=2 managed GEMM", ">= 0.67"),

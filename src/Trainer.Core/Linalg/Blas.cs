@@ -34,6 +34,7 @@ public static class Blas
     {
         OpenBlas openBlas => $"openblas ({openBlas.CoreName} kernel)",
         ManagedBlas when SystemOpenBlas is { } o && IsGenericFallback(o) => "managed (OpenBLAS is installed but would run its generic Prescott kernel on this CPU)",
+        ManagedBlas when SystemOpenBlas is { } o && IsNarrowerThanCpu(o) => $"managed (OpenBLAS is installed but would run its {o.CoreName} kernel, without the CPU's 512-bit vectors)",
         _ => blas.Name,
     };
 
@@ -68,7 +69,7 @@ public static class Blas
         BlasBackend.Managed => new ManagedBlas(),
         BlasBackend.OpenBlas => SystemOpenBlas ?? throw new InvalidOperationException(
             "OpenBLAS was requested but " + (OpenBlas.TryLoad(out var why) is null ? why : "it failed to load")),
-        _ => SystemOpenBlas is { } openBlas && !IsGenericFallback(openBlas) ? openBlas : new ManagedBlas(),
+        _ => SystemOpenBlas is { } openBlas && !IsGenericFallback(openBlas) && !IsNarrowerThanCpu(openBlas) ? openBlas : new ManagedBlas(),
     };
 
     /// <summary>
@@ -80,6 +81,19 @@ public static class Blas
     /// Deterministic (no timing), so every silo on the same kind of machine makes the same choice;
     /// TRAINER_BLAS=openblas still forces OpenBLAS.
     /// </summary>
+    /// <summary>
+    /// OpenBLAS 0.3.21 runs its AVX2 Haswell kernel on CPUs it does not know to have AVX-512 (AMD Zen 4
+    /// and 5 among them), where the managed kernel on 512-bit vectors is faster per product (1.3-2.2x on
+    /// the seed's and workload F's products of 1M multiply-adds or more, docs/performance.md). Where the
+    /// runtime has 512-bit vectors and OpenBLAS's kernel has none, auto prefers managed; an AVX-512 kernel
+    /// (SkylakeX, Cooperlake, SapphireRapids) it keeps.
+    /// </summary>
+    public static bool IsNarrowerThanCpu(OpenBlas openBlas) =>
+        global::System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated
+        && !(openBlas.CoreName.StartsWith("SkylakeX", StringComparison.OrdinalIgnoreCase)
+             || openBlas.CoreName.StartsWith("Cooperlake", StringComparison.OrdinalIgnoreCase)
+             || openBlas.CoreName.StartsWith("SapphireRapids", StringComparison.OrdinalIgnoreCase));
+
     public static bool IsGenericFallback(OpenBlas openBlas) =>
         openBlas.CoreName.Equals("Prescott", StringComparison.OrdinalIgnoreCase)
         && global::System.Runtime.Intrinsics.X86.Avx2.IsSupported
