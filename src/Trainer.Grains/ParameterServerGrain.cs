@@ -347,7 +347,8 @@ public sealed class ParameterServerGrain(
                     EndRun();
                     linking = false;
                     if (Failures.Classify(failure) == FailureKind.Fatal) ExceptionDispatchInfo.Throw(failure);
-                    logger.LogWarning("Job {Job}: the run over links broke at step {Step} ({Error}); the next step goes through Orleans", JobId, _stepsCompleted + 1, failure.Message);
+                    logger.LogWarning("Job {Job}: the {Run} broke at step {Step} ({Error}); the next step goes through Orleans",
+                        JobId, run is StepTeam ? "step team" : "run over links", _stepsCompleted + 1, failure.Message);
                     continue;
                 }
                 step = _stepsCompleted;

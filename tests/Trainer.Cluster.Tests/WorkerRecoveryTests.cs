@@ -46,6 +46,27 @@ public sealed class WorkerRecoveryTests
         }
     }
 
+    [Fact]
+    public async Task AWorkerThatLeavesAStepTeam_IsSentTheParameters_AndANewTeamForms_AndTheJobEndsWithTheUndisturbedWeights()
+    {
+        var log = new LogCapture(LogLevel.Information);
+        // One silo, the trainer's defaults: the workers form a step team with the parameter server.
+        await using var cluster = await StartAsync(log, silos: 1, plane: DataPlane.Auto, exchange: ExchangeMode.Auto);
+        var spec = Jobs.Small(workers: 2, steps: 3000) with { CheckpointEvery = 1000 };
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
+            afterSubmit: (job, jobId) => ReleaseWorkersAfterAsync(cluster, job, jobId, 100, ranks: [1]));
+
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
+        // The team ended with the worker, the next step went through Orleans (the worker was sent the
+        // parameters), and a new team formed after it; no checkpoint was restored.
+        Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: the step team broke at step ", StringComparison.Ordinal) && l.Contains("worker 1 left the run"));
+        Assert.Contains(log.Lines, l => l.Contains($"Job {id} step") && l.Contains("worker 1 holds no parameters; it is sent the parameter server's"));
+        Assert.True(log.Lines.Count(l => l.StartsWith($"Worker 1 of job {id} joins the parameter server's step team", StringComparison.Ordinal)) >= 2, "worker 1 did not join a step team again");
+        Assert.DoesNotContain(log.Lines, l => l.Contains($"Job {id}: ") && l.Contains("restoring the checkpoint"));
+    }
+
     [Theory]
     [InlineData(Core.Optim.OptimizerKind.Sgd, 0)]
     [InlineData(Core.Optim.OptimizerKind.Momentum, 0)]
@@ -125,9 +146,10 @@ public sealed class WorkerRecoveryTests
 
     /// <param name="window">A split job's window of steps: short, so that a worker released after some step misses a later window of the job.</param>
     private static async Task<InProcessTestCluster> StartAsync(LogCapture log, double window = 2, CallGate? gate = null,
-        Func<IOutgoingGrainCallContext, Task>? filter = null, TimeSpan? probeInterval = null, DataPlane plane = DataPlane.Messages)
+        Func<IOutgoingGrainCallContext, Task>? filter = null, TimeSpan? probeInterval = null, DataPlane plane = DataPlane.Messages,
+        short silos = 3, ExchangeMode exchange = ExchangeMode.Factors)
     {
-        var builder = new InProcessTestClusterBuilder(3);
+        var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddTrainer();
@@ -137,7 +159,7 @@ public sealed class WorkerRecoveryTests
             silo.Services.Configure<TrainerOptions>(o =>
             {
                 // The gates and lost calls these tests set are calls of steps through Orleans messages.
-                (o.Exchange, o.SplitStepBatchWindow, o.DataPlane) = (ExchangeMode.Factors, TimeSpan.FromMilliseconds(window), plane);
+                (o.Exchange, o.SplitStepBatchWindow, o.DataPlane) = (exchange, TimeSpan.FromMilliseconds(window), plane);
                 if (probeInterval is { } interval) (o.WorkerProbeInterval, o.WorkerCallTimeout, o.WorkerRetryBudget) = (interval, TimeSpan.FromMinutes(6), TimeSpan.FromMinutes(2));
             });
         });
