@@ -88,9 +88,22 @@ internal sealed class StepTeam : IStepRun
     public Task<WindowResult> RunAsync(int firstStep, int maxSteps, long until, Func<int, bool> endsAfter)
     {
         var window = new StepWindow(firstStep, maxSteps, until, endsAfter);
-        if (_broken || _leaving is not null || !_windows.TryAdd(window))
+        if (_broken || _leaving is not null || !TryAdd(window))
             window.Done.SetResult(new([], null, new IOException($"Job {_job}: the step team of run {Generation} has stopped{(_leaving is { } why ? $" ({why})" : "")}")));
         return window.Done.Task;
+    }
+
+    // A worker may leave (End, from its grain's turn) while the server hands over a window: adding then throws.
+    private bool TryAdd(StepWindow window)
+    {
+        try
+        {
+            return _windows.TryAdd(window);
+        }
+        catch (InvalidOperationException) when (_windows.IsAddingCompleted)
+        {
+            return false;
+        }
     }
 
     /// <summary>Ends the team at the end of the step it is computing, if any; the threads then leave.</summary>
