@@ -24,7 +24,7 @@ public class AdamBitsTests
         var cases = new TheoryData<OptimizerKind, double, int>();
         foreach (var kind in new[] { OptimizerKind.Adam, OptimizerKind.AdamW })
             foreach (double decay in new[] { 0.0, 0.01 })
-                foreach (int length in new[] { 1, 7, 16, 1027 })
+                foreach (int length in new[] { 1, 7, 16, 29, 1027 })
                     cases.Add(kind, decay, length);
         return cases;
     }
