@@ -13,13 +13,13 @@ namespace Trainer.Client;
 /// </summary>
 internal sealed partial class Commands
 {
-    private Task<int> Evaluate(ParseResult r, CancellationToken cancellation)
+    private async Task<int> Evaluate(ParseResult r, CancellationToken cancellation)
     {
         var arguments = CliOptions.SavedModelArguments(r);
         var model = arguments.ToModelSpec();
         var weights = arguments.LoadWeights(model);
         var (split, rows) = arguments.LoadRows(model);
-        var result = new Evaluation(model).Evaluate(weights, rows);
+        var result = await new Evaluation(model).EvaluateAsync(weights, rows, Environment.ProcessorCount, Task.Run);
         // An accuracy means something for ce, or for one-hot targets (class labels) with any loss; not for regression targets.
         bool classes = model.Loss == LossKind.CrossEntropy || Labels.AreOneHot(rows.Y, rows.OutputSize);
         if (r.GetValue(CliOptions.Json))
@@ -31,7 +31,7 @@ internal sealed partial class Commands
         else
             output.WriteLine($"{split}: {result.Samples} samples, loss {result.Loss.ToString("G4", CultureInfo.InvariantCulture)}"
                 + (classes ? $", accuracy {(100 * result.Accuracy).ToString("F2", CultureInfo.InvariantCulture)}%" : ""));
-        return Task.FromResult(ExitCodes.Success);
+        return ExitCodes.Success;
     }
 
     /// <summary>JSON has no NaN or infinity: such a value is written as null.</summary>

@@ -98,7 +98,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         // on the test rows read again from the files (the upload let them go).
         var test = final.State != JobState.Completed ? null
             : FinalEval(final) ?? (arguments.LoadTestSet(final.Spec!.Model) is not { } testSet ? null
-                : Scored(final, new Evaluation(final.Spec!.Model).Evaluate((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).Values, testSet)));
+                : Scored(final, await new Evaluation(final.Spec!.Model).EvaluateAsync((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).ToArray(), testSet, Environment.ProcessorCount, Task.Run)));
         watcher.WriteOutcome(final, test);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);

@@ -235,12 +235,12 @@ public sealed class ParameterServerGrain(
         _scored = new double[ParameterLayout.For(spec.Model).Count];
     }
 
-    /// <summary>The parameters after <paramref name="step"/> scored on the held-out sets (a compute thread's work), which steps early stopping.</summary>
+    /// <summary>The parameters after <paramref name="step"/> scored on the held-out sets (on every compute thread: the steps wait for it), which steps early stopping.</summary>
     private async Task<IEnumerable<EvalRecord>> EvaluateAsync(int step)
     {
         var (model, heldOut, scored, spec) = (_model!, _heldOut!, _scored, _spec!);
         await CopyParametersAsync(model, scored);
-        var scores = await compute.Run(() => heldOut.Score(step, scored));
+        var scores = await heldOut.ScoreAsync(step, scored, compute.MaximumConcurrencyLevel, compute.Run);
         int epoch = spec.Schedule().EpochOf(step);
         return scores.Select(s => new EvalRecord(step, epoch, s.Split, s.Result.Samples, s.Result.Loss, s.Accuracy));
     }

@@ -39,6 +39,31 @@ public class EvaluationTests
         Assert.True(TestArrays.RelativeDifference(result.Loss, numpy) < 1e-12, $"{name} {loss.Name()}: loss {result.Loss:R}, numpy {numpy:R}");
     }
 
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(3, true)]
+    [InlineData(4, false)]
+    [InlineData(4, true)]
+    public async Task OnSeveralThreads_TheResultHasTheBitsOfOneThread_ForArraysAndForRowsReadABatchAtATime(int threads, bool view)
+    {
+        var (model, parameters, data) = ReluFormula(LossKind.CrossEntropy);
+        // A view that is not a Dataset is read a batch at a time into each thread's own buffers.
+        ISampleRows rows = view ? data.Range(1, data.Count - 1) : data;
+        var one = new Evaluation(model, batchRows: 7).Evaluate(parameters, rows);
+        var evaluation = new Evaluation(model, batchRows: 7);
+
+        // Twice: the second call reuses the threads' buffers.
+        for (int call = 0; call < 2; call++)
+        {
+            var many = await evaluation.EvaluateAsync(parameters, rows, threads, Task.Run);
+
+            Assert.Equal(BitConverter.DoubleToInt64Bits(one.Loss), BitConverter.DoubleToInt64Bits(many.Loss));
+            Assert.Equal(one.Correct, many.Correct);
+            Assert.Equal(one.Samples, many.Samples);
+        }
+    }
+
     [Fact]
     public void Accuracy_TakesTheFirstOfEqualOutputs_AndCountsOnlyArgmaxMatches()
     {

@@ -66,18 +66,35 @@ public sealed class HeldOutEvaluation
     /// <summary>Scores the parameters after step <paramref name="step"/>: the validation set (stepping early stopping), then the test set.</summary>
     public IReadOnlyList<SplitScore> Score(int step, ReadOnlySpan<double> parameters)
     {
+        var validation = _validation is null ? null : _evaluation.Evaluate(parameters, _validation);
+        if (validation is not null) Judge(step, validation, parameters);
+        return Scores(validation, _test is null ? null : _evaluation.Evaluate(parameters, _test));
+    }
+
+    /// <summary>
+    /// <see cref="Score"/>, to the bit, with each set's batches scored on up to <paramref name="threads"/>
+    /// threads that <paramref name="run"/> starts (<see cref="Evaluation.EvaluateAsync"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<SplitScore>> ScoreAsync(int step, double[] parameters, int threads, Func<Action, Task> run)
+    {
+        var validation = _validation is null ? null : await _evaluation.EvaluateAsync(parameters, _validation, threads, run);
+        if (validation is not null) Judge(step, validation, parameters);
+        return Scores(validation, _test is null ? null : await _evaluation.EvaluateAsync(parameters, _test, threads, run));
+    }
+
+    // Early stopping takes the validation loss; the parameters of the best are kept.
+    private void Judge(int step, EvaluationResult validation, ReadOnlySpan<double> parameters)
+    {
+        if (Stopping is not { } stopping) return;
+        Stopping = stopping.After(step, validation.Loss);
+        if (Stopping.BestStep == step) Best = parameters.ToArray();
+    }
+
+    private List<SplitScore> Scores(EvaluationResult? validation, EvaluationResult? test)
+    {
         var scores = new List<SplitScore>(2);
-        if (_validation is not null)
-        {
-            var result = _evaluation.Evaluate(parameters, _validation);
-            scores.Add(new SplitScore(ValidationSplit, result, _validationClasses));
-            if (Stopping is { } stopping)
-            {
-                Stopping = stopping.After(step, result.Loss);
-                if (Stopping.BestStep == step) Best = parameters.ToArray();
-            }
-        }
-        if (_test is not null) scores.Add(new SplitScore(TestSplit, _evaluation.Evaluate(parameters, _test), _testClasses));
+        if (validation is not null) scores.Add(new SplitScore(ValidationSplit, validation, _validationClasses));
+        if (test is not null) scores.Add(new SplitScore(TestSplit, test, _testClasses));
         return scores;
     }
 

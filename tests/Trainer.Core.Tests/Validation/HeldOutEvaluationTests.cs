@@ -72,6 +72,28 @@ public sealed class HeldOutEvaluationTests
     }
 
     [Fact]
+    public async Task ScoringOnSeveralThreads_GivesTheBitsAndTheEarlyStoppingOfOneThread()
+    {
+        // Sets of several forward passes each (Evaluation's 1024 rows), so the threads share them out.
+        var heldOut = new Dataset(TestArrays.Normal(4600 * 6, seed: 1), TestArrays.OneHot(4600, 3, seed: 2), 4600, 6, 3);
+        var spec = Spec(patience: 2) with { ValidationSamples = 2500, TestSamples = 2100 };
+        var one = new HeldOutEvaluation(spec, heldOut);
+        var many = new HeldOutEvaluation(spec, heldOut);
+
+        for (int i = 0; i < 5 && !one.Stopped; i++)
+        {
+            var parameters = TestArrays.Normal(Count, seed: 10 + i, std: 0.7);
+            var expected = one.Score(10 * (i + 1), parameters);
+            var scores = await many.ScoreAsync(10 * (i + 1), parameters, threads: 3, Task.Run);
+
+            Assert.Equal(expected.Select(s => (s.Split, BitConverter.DoubleToInt64Bits(s.Result.Loss), s.Result.Correct)),
+                scores.Select(s => (s.Split, BitConverter.DoubleToInt64Bits(s.Result.Loss), s.Result.Correct)));
+            Assert.Equal(one.Stopping, many.Stopping);
+            Assert.Equal(one.Best, many.Best);
+        }
+    }
+
+    [Fact]
     public void ARestoredState_CarriesOn_WithItsBestParameters()
     {
         var best = TestArrays.Normal(Count, seed: 5);
