@@ -170,12 +170,14 @@ internal sealed class TcpLink : IBlockLink
         {
             // One write in flight: the peer reads a frame per step, so waiting here never waits on this worker's own reads.
             _sending.WaitAsync(_timeout).GetAwaiter().GetResult();
-            if (_frame.Length != block.Length + 8) _frame = new byte[block.Length + 8];
+            // The buffer only grows: a step's frames alternate between a small header and a large block, and a
+            // new large array for every block cost a page fault per 4 KB written (fresh memory each time).
+            if (_frame.Length < block.Length + 8) _frame = new byte[block.Length + 8];
             BinaryPrimitives.WriteInt32LittleEndian(_frame, step);
             BinaryPrimitives.WriteInt32LittleEndian(_frame.AsSpan(4), block.Length);
             block.CopyTo(_frame.AsSpan(8));
             // Large blocks go out while this worker reads the peer's: both sending synchronously could fill both sockets' buffers and wait forever.
-            _sending = _stream.WriteAsync(_frame).AsTask();
+            _sending = _stream.WriteAsync(_frame.AsMemory(0, block.Length + 8)).AsTask();
         }
         catch (TimeoutException e)
         {

@@ -42,6 +42,19 @@ public sealed class WorkerLinksTests
         }
     }
 
+    [Fact]
+    public async Task FramesOfChangingLengths_EachArriveWithTheirOwnLength()
+    {
+        // A data-parallel step's frames alternate a small header and a large block; the sender keeps one buffer for both.
+        using var a = Links();
+        using var b = Links();
+        var (zero, one) = await LinkAsync(a, b);
+        int[] lengths = [8, 800_000, 8, 800_000, 24, 1_600_000, 8];
+
+        for (int i = 0; i < lengths.Length; i++) zero.Send(i + 1, Block(0, i + 1, lengths[i]));
+        for (int i = 0; i < lengths.Length; i++) Assert.Equal(Block(0, i + 1, lengths[i]), Receive(one, i + 1, lengths[i]));
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData("0.0.0.0")]
