@@ -35,25 +35,10 @@ public static class LocalSteps
             ("LocalTrainer, split, W=2 in turn", () => Trainer(new TrainingSpec { Workers = 2, Parallelism = Parallelism.SplitFirstLayer }, data)),
             ("Mlp.LossAndGradient, 64 samples (no update)", () => Bare(data, 64)),
             ("Mlp.LossAndGradient, 32 samples (no update)", () => Bare(data, 32)),
-        };
-        var times = rows.Select(_ => new List<double>()).ToArray();
-        for (int rep = 0; rep < repetitions; rep++)
-            for (int r = 0; r < rows.Length; r++)
-            {
-                var step = rows[r].Make();
-                for (int i = 0; i < 50; i++) step();   // warm-up: JIT, caches
-                var clock = Stopwatch.StartNew();
-                for (int i = 0; i < steps; i++) step();
-                times[r].Add(clock.Elapsed.TotalMilliseconds / steps);
-            }
+        }.Select(row => new InterleavedRows.Row(row.Name, () => { var step = row.Make(); return _ => step(); })).ToArray();
+        var times = InterleavedRows.Time(rows, repetitions, warmup: 50, steps);
         Console.WriteLine($"{Environment.ProcessorCount} cores, GEMM {Blas.Default.GetType().Name}, {threads} GEMM thread(s), {steps} steps x {repetitions}");
-        Console.WriteLine("| row | median ms/step | min-max |");
-        Console.WriteLine("|---|---:|---|");
-        for (int r = 0; r < rows.Length; r++)
-        {
-            var sorted = times[r].Order().ToArray();
-            Console.WriteLine($"| {rows[r].Name} | {sorted[sorted.Length / 2]:F3} | {sorted[0]:F3}-{sorted[^1]:F3} |");
-        }
+        InterleavedRows.PrintMedians(rows, times, "ms", 1e3, "F3");
     }
 
     /// <summary>
@@ -111,9 +96,8 @@ public static class LocalSteps
             other.Join();
             times.Add(clock.Elapsed.TotalMilliseconds / steps);
         }
-        var sorted = times.Order().ToArray();
         Console.WriteLine($"{Environment.ProcessorCount} cores, GEMM {Blas.Default.GetType().Name}, {steps} steps x {repetitions}");
-        Console.WriteLine($"| two threads, half the seed batch each, shared parameters (the step team's floor) | {sorted[sorted.Length / 2]:F3} ms/step | {sorted[0]:F3}-{sorted[^1]:F3} |");
+        Console.WriteLine($"| two threads, half the seed batch each, shared parameters (the step team's floor) | {InterleavedRows.Spread(times, 1, "F3", " ms/step")} |");
     }
 
     private static Func<double> Trainer(TrainingSpec spec, Dataset data)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Numerics;
 using Trainer.Core.Optim;
 
@@ -18,34 +17,19 @@ public static class OptimizerSteps
         int repetitions = args.Length > 1 ? int.Parse(args[1]) : 7;
         int steps = args.Length > 2 ? int.Parse(args[2]) : 300;
         int n = args.Length > 3 ? int.Parse(args[3]) : 235_146;
-        var rows = new (string Name, Func<Action<int>> Make)[]
-        {
-            ("SGD float64", () => Stepper<double>(OptimizerKind.Sgd, n)),
-            ("momentum float64", () => Stepper<double>(OptimizerKind.Momentum, n)),
-            ("Adam float64", () => Stepper<double>(OptimizerKind.Adam, n)),
-            ("copy of Adam's bytes, float64", () => Copy<double>(n)),
-            ("SGD float32", () => Stepper<float>(OptimizerKind.Sgd, n)),
-            ("Adam float32", () => Stepper<float>(OptimizerKind.Adam, n)),
-            ("copy of Adam's bytes, float32", () => Copy<float>(n)),
-        };
-        var times = rows.Select(_ => new List<double>()).ToArray();
-        for (int rep = 0; rep < repetitions; rep++)
-            for (int r = 0; r < rows.Length; r++)
-            {
-                var step = rows[r].Make();
-                for (int i = 1; i <= 20; i++) step(i);
-                var clock = Stopwatch.StartNew();
-                for (int i = 21; i < 21 + steps; i++) step(i);
-                times[r].Add(clock.Elapsed.TotalMicroseconds / steps);
-            }
+        InterleavedRows.Row[] rows =
+        [
+            new("SGD float64", () => Stepper<double>(OptimizerKind.Sgd, n)),
+            new("momentum float64", () => Stepper<double>(OptimizerKind.Momentum, n)),
+            new("Adam float64", () => Stepper<double>(OptimizerKind.Adam, n)),
+            new("copy of Adam's bytes, float64", () => Copy<double>(n)),
+            new("SGD float32", () => Stepper<float>(OptimizerKind.Sgd, n)),
+            new("Adam float32", () => Stepper<float>(OptimizerKind.Adam, n)),
+            new("copy of Adam's bytes, float32", () => Copy<float>(n)),
+        ];
+        var times = InterleavedRows.Time(rows, repetitions, warmup: 20, steps);
         Console.WriteLine($"{n} parameters, Vector<double>.Count {Vector<double>.Count}, Vector512 {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "accelerated" : "not accelerated")}, {steps} steps x {repetitions}, one thread");
-        Console.WriteLine("| row | median us/step | min-max |");
-        Console.WriteLine("|---|---:|---|");
-        for (int r = 0; r < rows.Length; r++)
-        {
-            var sorted = times[r].Order().ToArray();
-            Console.WriteLine($"| {rows[r].Name} | {sorted[sorted.Length / 2]:F1} | {sorted[0]:F1}-{sorted[^1]:F1} |");
-        }
+        InterleavedRows.PrintMedians(rows, times, "us", 1e6, "F1");
     }
 
     private static Action<int> Stepper<T>(OptimizerKind kind, int n) where T : unmanaged, IFloatingPointIeee754<T>

@@ -62,7 +62,7 @@ public sealed class Evaluation
         int correct = 0;
         for (int batch = 0; batch < batches; batch++)
         {
-            var (loss, right) = _scratch[0].Score(parameters, data, batch * BatchRows, Math.Min(BatchRows, data.Count - batch * BatchRows));
+            var (loss, right) = ScoreBatch(0, parameters, data, batch);
             sum += loss;
             correct += right;
         }
@@ -87,7 +87,7 @@ public sealed class Evaluation
         await Task.WhenAll(Enumerable.Range(0, threads).Select(t => run(() =>
         {
             for (int batch; (batch = Interlocked.Increment(ref next)) < batches;)
-                (losses[batch], correct[batch]) = _scratch[t].Score(parameters, data, batch * BatchRows, Math.Min(BatchRows, data.Count - batch * BatchRows));
+                (losses[batch], correct[batch]) = ScoreBatch(t, parameters, data, batch);
         })));
         double sum = 0;
         int right = 0;
@@ -106,6 +106,10 @@ public sealed class Evaluation
             throw new ArgumentException($"The data has {data.InputSize} inputs and {data.OutputSize} targets per row; the model {Model.Architecture} needs {Model.InputSize} and {Model.OutputSize}.", nameof(data));
         return (data.Count + BatchRows - 1) / BatchRows;
     }
+
+    // Forward pass number batch (rows batch·BatchRows onwards) on thread's buffers.
+    private (double Loss, int Correct) ScoreBatch(int thread, ReadOnlySpan<double> parameters, ISampleRows data, int batch) =>
+        _scratch[thread].Score(parameters, data, batch * BatchRows, Math.Min(BatchRows, data.Count - batch * BatchRows));
 
     private EvaluationResult Result(ISampleRows data, double sum, int correct) =>
         new(data.Count, sum * Model.Loss.Scale(data.Count, Model.OutputSize), correct);
