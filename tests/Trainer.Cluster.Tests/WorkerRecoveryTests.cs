@@ -52,7 +52,9 @@ public sealed class WorkerRecoveryTests
         var log = new LogCapture(LogLevel.Information);
         // One silo, the trainer's defaults: the workers form a step team with the parameter server.
         await using var cluster = await StartAsync(log, silos: 1, plane: DataPlane.Auto, exchange: ExchangeMode.Auto);
-        var spec = Jobs.Small(workers: 2, steps: 3000) with { CheckpointEvery = 1000 };
+        // A team takes this model's steps in microseconds: long enough that the release (once step 100 is
+        // seen) lands while the team still trains, however late it comes.
+        var spec = Jobs.Small(workers: 2, steps: 30000) with { CheckpointEvery = 10000 };
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
