@@ -257,9 +257,8 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         if (uploaded is null && uploadedData)
             throw new StateLostException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
         if (uploaded is not null) return (Hold(uploaded, uploaded.Rows).Range(first, count), "uploaded, held once per silo");
-        // Synthetic rows are drawn whole; keep the ones an uploaded request would have brought.
-        var drawn = Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
-        return (count == drawn.Count ? drawn : drawn.Slice(new Shard(Rank, first, count)), "synthetic");
+        // Synthetic rows: the stream runs through every row, and only the ones an uploaded request would have brought are kept.
+        return (Synthetic.Rows(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed, first, count), "synthetic");
     }
 
     /// <summary>

@@ -1,41 +1,46 @@
-using MathNet.Numerics.Distributions;
-using MathNet.Numerics.Random;
-
 namespace Trainer.Core.Data;
 
 /// <summary>
-/// Seeded standard-normal draws, as in the seed job. Every stream is a fresh Mersenne Twister
-/// made from the seed, so runs are reproducible and no random state is shared between callers.
+/// Seeded standard-normal draws, as in the seed job: MathNet's Mersenne Twister and normal sampler
+/// (<see cref="NormalDraws"/>). Every stream is a fresh generator made from the seed, so runs are
+/// reproducible and no random state is shared between callers.
 /// </summary>
 public static class Synthetic
 {
     /// <summary>Offset of the weight-init stream from the data stream, so data and weights never share draws.</summary>
     public const int InitStreamOffset = 1_000_003;
 
-    /// <summary>The seed's data: x and y standard normal, x drawn first (row by row), then y.</summary>
-    public static Dataset Data(int samples, int inputSize, int outputSize, int seed)
+    // Values per fill of Normals. NOTE: part of what the weights are: MathNet's sampler draws a fill's
+    // uniforms up front and leaves the unused ones, so other chunks would draw other weights.
+    private const int NormalsChunk = 1 << 16;
+
+    /// <summary>The seed's data: x and y standard normal, x drawn first (row by row, one fill), then y (one fill).</summary>
+    public static Dataset Data(int samples, int inputSize, int outputSize, int seed) =>
+        Rows(samples, inputSize, outputSize, seed, 0, samples);
+
+    /// <summary>
+    /// Rows [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>) of
+    /// <see cref="Data"/>, the same bits: the other rows are drawn (the stream runs through them) but
+    /// not kept, so a worker holds and transforms only its own.
+    /// </summary>
+    public static Dataset Rows(int samples, int inputSize, int outputSize, int seed, int first, int count)
     {
-        var random = new MersenneTwister(seed, threadSafe: false);
-        var x = new double[(long)samples * inputSize];
-        var y = new double[(long)samples * outputSize];
-        Normal.Samples(random, x, 0.0, 1.0);
-        Normal.Samples(random, y, 0.0, 1.0);
-        return new Dataset(x, y, samples, inputSize, outputSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(first);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((long)first + count, samples);
+        var draws = new NormalDraws(seed);
+        var x = new double[(long)count * inputSize];
+        var y = new double[(long)count * outputSize];
+        draws.Fill(checked(samples * inputSize), 0.0, 1.0, x, checked(first * inputSize));
+        draws.Fill(checked(samples * outputSize), 0.0, 1.0, y, checked(first * outputSize));
+        return new Dataset(x, y, count, inputSize, outputSize);
     }
 
     /// <summary>Fills <paramref name="values"/> with N(0, std^2) draws from a stream seeded by <paramref name="seed"/>.</summary>
     public static void Normals(Span<double> values, int seed, double std)
     {
-        var random = new MersenneTwister(seed, threadSafe: false);
-        // NOTE: filled in even-sized chunks so a 50M-parameter model needs no second full-size buffer;
-        // MathNet draws normals in pairs, so even chunks give the same sequence as one big fill.
-        var buffer = new double[Math.Min(values.Length, 1 << 16)];
-        for (int offset = 0; offset < values.Length; offset += buffer.Length)
-        {
-            int n = Math.Min(buffer.Length, values.Length - offset);
-            if (n < buffer.Length) buffer = new double[n];
-            Normal.Samples(random, buffer, 0.0, std);
-            buffer.CopyTo(values.Slice(offset, n));
-        }
+        var draws = new NormalDraws(seed);
+        // Filled in chunks, so a 50M-parameter model needs no second full-size buffer.
+        for (int offset = 0; offset < values.Length; offset += NormalsChunk)
+            draws.Fill(values.Slice(offset, Math.Min(NormalsChunk, values.Length - offset)), 0.0, std);
     }
 }
