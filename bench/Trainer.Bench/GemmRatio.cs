@@ -26,7 +26,8 @@ public static class GemmRatio
 
     // The seed (1000-100-10, batch 64, micro-shards of 32; --parallel split: the whole batch, half
     // the units per worker) and workload F (784-256-128-10, batch 128, micro-shards of 32, evaluation
-    // in blocks of 1024 rows), as Mlp, FirstLayerSplit and Evaluation call them.
+    // in blocks of 1024 rows), and job 3 (784-1024-1024-10, batch 8192, micro-shards of 2048; its
+    // output layer's narrow products left out), as Mlp, FirstLayerSplit and Evaluation call them.
     public static readonly Shape[] Shapes =
     [
         new("seed", "fwd1 x·W1ᵀ", Transpose.No, Transpose.Yes, 32, 100, 1000),
@@ -47,6 +48,11 @@ public static class GemmRatio
         new("F", "gW2 δᵀ·a", Transpose.Yes, Transpose.No, 128, 256, 32),
         new("F", "gW1 δᵀ·x", Transpose.Yes, Transpose.No, 256, 784, 32),
         new("F eval", "fwd1 x·W1ᵀ", Transpose.No, Transpose.Yes, 1024, 256, 784),
+        new("job3", "fwd1 x·W1ᵀ", Transpose.No, Transpose.Yes, 2048, 1024, 784),
+        new("job3", "fwd2 a·W2ᵀ", Transpose.No, Transpose.Yes, 2048, 1024, 1024),
+        new("job3", "δ1 δ·W2", Transpose.No, Transpose.No, 2048, 1024, 1024),
+        new("job3", "gW2 δᵀ·a", Transpose.Yes, Transpose.No, 1024, 1024, 2048),
+        new("job3", "gW1 δᵀ·x", Transpose.Yes, Transpose.No, 1024, 784, 2048),
     ];
 
     /// <summary>dotnet run -c Release --project bench/Trainer.Bench -- ratio [repetitions] [filter] [threads]</summary>

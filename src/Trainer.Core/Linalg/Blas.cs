@@ -73,15 +73,6 @@ public static class Blas
     };
 
     /// <summary>
-    /// OpenBLAS 0.3.21 does not recognise some virtualised CPUs and runs its generic SSE3 "Prescott"
-    /// kernel there, far slower than the managed kernel (docs/benchmarks-avx2.md). Where the CPU has
-    /// AVX2 and FMA, auto then prefers managed. Where OpenBLAS runs a kernel for the CPU (Haswell, Zen,
-    /// SkylakeX) auto keeps it: it is faster per product than the managed kernel of the same vector
-    /// width, on AVX2 as on AVX-512 (docs/performance.md, "AVX2 CPUs and the cores of a silo").
-    /// Deterministic (no timing), so every silo on the same kind of machine makes the same choice;
-    /// TRAINER_BLAS=openblas still forces OpenBLAS.
-    /// </summary>
-    /// <summary>
     /// OpenBLAS 0.3.21 runs its AVX2 Haswell kernel on CPUs it does not know to have AVX-512 (AMD Zen 4
     /// and 5 among them), where the managed kernel on 512-bit vectors is faster per product (1.3-2.2x on
     /// the seed's and workload F's products of 1M multiply-adds or more, docs/performance.md). Where the
@@ -94,6 +85,16 @@ public static class Blas
              || openBlas.CoreName.StartsWith("Cooperlake", StringComparison.OrdinalIgnoreCase)
              || openBlas.CoreName.StartsWith("SapphireRapids", StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>
+    /// OpenBLAS 0.3.21 does not recognise some virtualised CPUs and runs its generic SSE3 "Prescott"
+    /// kernel there, far slower than the managed kernel (docs/benchmarks-avx2.md). Where the CPU has
+    /// AVX2 and FMA, auto then prefers managed. Where OpenBLAS runs a kernel for the CPU as wide as
+    /// .NET's vectors (Haswell or Zen on AVX2, SkylakeX on AVX-512; <see cref="IsNarrowerThanCpu"/>)
+    /// auto keeps it: it is faster per product than the managed kernel of the same vector width
+    /// (docs/performance.md, "AVX2 CPUs and the cores of a silo").
+    /// Deterministic (no timing), so every silo on the same kind of machine makes the same choice;
+    /// TRAINER_BLAS=openblas still forces OpenBLAS.
+    /// </summary>
     public static bool IsGenericFallback(OpenBlas openBlas) =>
         openBlas.CoreName.Equals("Prescott", StringComparison.OrdinalIgnoreCase)
         && global::System.Runtime.Intrinsics.X86.Avx2.IsSupported
