@@ -32,6 +32,10 @@ public sealed class BlockMemoryStorageTests
         });
         await using var cluster = builder.Build();
         await cluster.DeployAsync(Token);
+        // NOTE: the script's first read, from silo 0 to a store grain on silo 1 straight after DeployAsync, once
+        // got no answer for the call's whole 10-minute timeout (one CI run in many; not reproduced alone). The
+        // script tests the storages' rules, not a cluster still agreeing on its members: it starts once it has.
+        await cluster.WaitForLivenessToStabilizeAsync();
         IGrainStorage On(int silo, string name) => StoredStates.Storage(cluster, silo, name);
 
         var ours = await ScriptAsync(On(0, StorageNames.Jobs), On(1, StorageNames.Jobs));
