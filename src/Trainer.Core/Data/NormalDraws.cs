@@ -66,10 +66,13 @@ public sealed class NormalDraws
             NextDoubles(uniforms);
             drawn += count;
             for (int i = 0; i < count && index < length; i += 2)
-                if (writer.Pair(uniforms[i], uniforms[i + 1], ref index, length)) break;
-            // Done early: the rest of the up-front uniforms are drawn all the same, as MathNet draws them.
-            if (index == length) SkipUniforms(upFront - drawn);
-            if (index == length) return;
+                writer.Pair(uniforms[i], uniforms[i + 1], ref index, length);
+            if (index == length)
+            {
+                // Done early: the rest of the up-front uniforms are drawn all the same, as MathNet draws them.
+                SkipUniforms(upFront - drawn);
+                return;
+            }
         }
         while (index < length)
             writer.Pair(_random.NextDouble(), _random.NextDouble(), ref index, length);
@@ -95,25 +98,23 @@ public sealed class NormalDraws
         private readonly int _start = windowStart;
         private readonly int _end = windowStart + window.Length;
 
-        /// <summary>One pair; false when rejected or when values remain to be made. True when the fill is complete.</summary>
-        public bool Pair(double a, double b, ref int index, int length)
+        /// <summary>One pair: nothing when rejected, else the values at index and index + 1 (the second only while below length).</summary>
+        public void Pair(double a, double b, ref int index, int length)
         {
             // NOTE: the same expressions as MathNet's PolarTransform, in the same order: the bits depend on them.
             var v1 = (2.0 * a) - 1.0;
             var v2 = (2.0 * b) - 1.0;
             var r = (v1 * v1) + (v2 * v2);
-            if (r >= 1.0 || r == 0.0) return false;
-            bool first = index >= _start && index < _end, second = index + 1 >= _start && index + 1 < _end && index + 1 < length;
+            if (r >= 1.0 || r == 0.0) return;
+            // The window lies within the fill (checked by Fill), so a position in it is below length.
+            bool first = index >= _start && index < _end, second = index + 1 >= _start && index + 1 < _end;
             if (first || second)
             {
                 var fac = Math.Sqrt(-2.0 * Math.Log(r) / r);
                 if (first) _window[index - _start] = mean + std * (v1 * fac);
                 if (second) _window[index + 1 - _start] = mean + std * (v2 * fac);
             }
-            index++;
-            if (index == length) return true;
-            index++;
-            return index == length;
+            index = Math.Min(index + 2, length);
         }
     }
 }
