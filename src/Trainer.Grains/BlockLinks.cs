@@ -20,8 +20,8 @@ internal interface IBlockLink : IDisposable
     /// <summary>
     /// Sends <paramref name="values"/> (all of it) as this worker's block of <paramref name="step"/>. A peer of
     /// this process receives this very array, not a copy, through <see cref="Receive(int, Func{int, byte[]})"/>,
-    /// so the sender must leave it unchanged until the peer's answer shows it is done with it; a peer of
-    /// another silo gets a copy, as from <see cref="Send"/>.
+    /// so the sender must leave it unchanged until the peer's answer shows it is done with it; to a peer of
+    /// another silo it is written from this array as well, without a copy (the same rule covers it).
     /// </summary>
     void SendShared(int step, byte[] values);
 
@@ -152,6 +152,7 @@ internal sealed class TcpLink : IBlockLink
     private readonly string _job;
     private readonly TimeSpan _timeout;
     private readonly byte[] _header = new byte[8];
+    private readonly byte[] _sendHeader = new byte[8];
     private byte[] _frame = [];
     private Task _sending = Task.CompletedTask;
 
@@ -164,12 +165,28 @@ internal sealed class TcpLink : IBlockLink
 
     public int Peer { get; }
 
-    public void Send(int step, ReadOnlySpan<byte> block)
+    public void Send(int step, ReadOnlySpan<byte> block) => Write(step, block, shared: null);
+
+    /// <remarks>
+    /// Not copied: the caller leaves <paramref name="values"/> unchanged until the peer answers, and the peer can
+    /// answer only once it has read every byte, so after this write has handed the last of them to the socket.
+    /// A copy of a model's parameters (every step, to a worker of another silo) was a pass over them on the step's critical path.
+    /// </remarks>
+    public void SendShared(int step, byte[] values) => Write(step, values, shared: values);
+
+    private void Write(int step, ReadOnlySpan<byte> block, byte[]? shared)
     {
         try
         {
             // One write in flight: the peer reads a frame per step, so waiting here never waits on this worker's own reads.
             _sending.WaitAsync(_timeout).GetAwaiter().GetResult();
+            if (shared is not null)
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(_sendHeader, step);
+                BinaryPrimitives.WriteInt32LittleEndian(_sendHeader.AsSpan(4), shared.Length);
+                _sending = WriteAsync(_sendHeader, shared);
+                return;
+            }
             // The buffer only grows: a step's frames alternate between a small header and a large block, and a
             // new large array for every block cost a page fault per 4 KB written (fresh memory each time).
             if (_frame.Length < block.Length + 8) _frame = new byte[block.Length + 8];
@@ -189,8 +206,11 @@ internal sealed class TcpLink : IBlockLink
         }
     }
 
-    // A peer of another silo needs the bytes on the wire anyway.
-    public void SendShared(int step, byte[] values) => Send(step, values);
+    private async Task WriteAsync(byte[] header, byte[] values)
+    {
+        await _stream.WriteAsync(header);
+        await _stream.WriteAsync(values);
+    }
 
     public void Receive(int step, Span<byte> into)
     {

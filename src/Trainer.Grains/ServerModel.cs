@@ -61,6 +61,12 @@ internal abstract class ServerModel
     /// one on the calling thread and the others on compute threads at the same time: element-wise,
     /// so the same bits (the sum of the last shard is on the step's critical path).
     /// </summary>
+    /// <remarks>
+    /// When the optimizer steps at once (not plain SGD) on an unsharded server and a layer is factored, each
+    /// worker's factors are also multiplied out as its pack comes in, on a compute thread
+    /// (<see cref="ReplicaUpdate{T}.Precompute"/>): while the server waits for the next worker's pack, not after the
+    /// last one, when the workers wait for the parameters. <see cref="CompleteAsync"/> waits for them.
+    /// </remarks>
     public abstract ValueTask AddAsync(int rank, double[] losses, TensorPayload pack);
 
     /// <summary>
@@ -219,6 +225,13 @@ internal abstract class ServerModel
         private TensorPayload _pendingUpdate = TensorPayload.Empty;
         // Sharded: the step whose gradient BuildGradient builds.
         private int _sharded;
+        // The step whose batch inputs _batchInputs holds (0: none), and the products of the workers' factors being
+        // multiplied out as their packs came in (AddAsync), which the step's gradient waits for.
+        private int _gathered;
+        private readonly List<Task> _precomputing = [];
+        // At most this much memory for them (one product of each factored layer per block): a model whose factored
+        // layers are large multiplies them out when the step completes instead, as a sharded server always does.
+        private const long MaxPrecomputedBytes = 64L << 20;
 
         public override bool CachesFollowUpdates => CachesFollowUpdatesOf(spec);
 
@@ -236,6 +249,7 @@ internal abstract class ServerModel
 
         public override void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs)
         {
+            SettlePrecomputes();
             var values = modelState.Values;
             if (values.Length != _count && values.Length != (1 + _slots) * _count)
                 throw new InvalidOperationException($"The model state has {values.Length} values; the model has {_count} parameters and the optimizer {_slots} state slots of as many.");
@@ -259,10 +273,13 @@ internal abstract class ServerModel
                 _inputs = spec.MiniBatches ? [] : inputs.ToArrays<T>().X;
             }
             _pending = 0;
+            _gathered = 0;
         }
 
         public override void Begin(int step)
         {
+            // Begun again after a failure part-way: products of the attempt before are not this attempt's.
+            SettlePrecomputes();
             // Begun again after a failure part-way (a run over links broke): the step starts over in the same buffer,
             // and the completed step's update stays where it is.
             if (_begun != step)
@@ -281,6 +298,7 @@ internal abstract class ServerModel
             if (parts == 1)
             {
                 shape.Builder.Add(rank, losses, Pack(shape, rank, pack), shape.Ring.Current);
+                Precompute(shape, rank, pack);
                 return;
             }
             var others = new Task[parts - 1];
@@ -292,6 +310,29 @@ internal abstract class ServerModel
             shape.Builder.AddPart(rank, Pack(shape, rank, pack), shape.Ring.Current, 0, parts);
             await Task.WhenAll(others);
             shape.Builder.Accept(rank, losses);
+            Precompute(shape, rank, pack);
+        }
+
+        /// <summary>Starts multiplying out worker <paramref name="rank"/>'s factors on a compute thread, when it pays (see <see cref="AddAsync"/>).</summary>
+        private void Precompute(Shape shape, int rank, TensorPayload pack)
+        {
+            if (!shape.Plan.AnyFactored || CachesFollowUpdates || Sharded || shape.Replica.PrecomputedBytes > MaxPrecomputedBytes) return;
+            var inputs = BatchInputs(_begun);
+            // One after another: a replica's partial sums go through scratch buffers of its own.
+            var previous = _precomputing.Count > 0 ? _precomputing[^1] : Task.CompletedTask;
+            _precomputing.Add(previous.ContinueWith(
+                done => { done.GetAwaiter().GetResult(); shape.Replica.PrecomputeFromBatch(rank, Pack(shape, rank, pack), inputs.Span); },
+                CancellationToken.None, TaskContinuationOptions.None, compute));
+        }
+
+        /// <summary>Waits for any products still being multiplied out and forgets them (a step begun again, a new state).</summary>
+        private void SettlePrecomputes()
+        {
+            if (_precomputing.Count == 0) return;
+            // Their step is abandoned: a failure among them is that step's, not the next one's.
+            try { Task.WaitAll([.. _precomputing]); } catch (AggregateException) { }
+            _precomputing.Clear();
+            foreach (var shape in _shapes.All) shape.Replica.DiscardPrecomputed();
         }
 
         private static ReadOnlySpan<T> Pack(Shape shape, int rank, TensorPayload pack) => pack.ValuesOf<T>(shape.Builder.ShardLength(rank), $"the gradient pack of worker {rank}");
@@ -328,7 +369,13 @@ internal abstract class ServerModel
         {
             _gradient ??= new T[_count];
             var replica = _pendingShape.Replica;
-            if (!replica.ElementWise) replica.Gradient(PendingUpdate, BatchInputs(step), _gradient);
+            if (_precomputing.Count > 0)
+            {
+                var products = _precomputing.ToArray();
+                _precomputing.Clear();
+                await Task.WhenAll(products);
+            }
+            if (!replica.ElementWise) replica.Gradient(PendingUpdate, BatchInputs(step).Span, _gradient);
             int parts = _parts.Length;
             if (parts == 1)
             {
@@ -356,7 +403,7 @@ internal abstract class ServerModel
         public override void BuildGradient()
         {
             _gradient ??= new T[_count];
-            _pendingShape.Replica.Gradient(PendingUpdate, BatchInputs(_sharded), _gradient);
+            _pendingShape.Replica.Gradient(PendingUpdate, BatchInputs(_sharded).Span, _gradient);
         }
 
         public override TensorPayload GradientRange(int shard)
@@ -399,7 +446,7 @@ internal abstract class ServerModel
         public override void ApplyPending()
         {
             if (_pending == 0) return;
-            _pendingShape.Replica.Apply(_pending, PendingUpdate, BatchInputs(_pending), Values, []);
+            _pendingShape.Replica.Apply(_pending, PendingUpdate, BatchInputs(_pending).Span, Values, []);
             _pending = 0;
         }
 
@@ -448,13 +495,20 @@ internal abstract class ServerModel
             return payload;
         }
 
-        /// <summary>Step <paramref name="step"/>'s whole batch's inputs (a factored first layer's product reads them; else empty).</summary>
-        private ReadOnlySpan<T> BatchInputs(int step)
+        /// <summary>
+        /// Step <paramref name="step"/>'s whole batch's inputs (a factored first layer's product reads them; else empty),
+        /// gathered once per step: the workers' products being multiplied out read them while the step is built.
+        /// </summary>
+        private ReadOnlyMemory<T> BatchInputs(int step)
         {
-            if (!plan.NeedsBatchInputs) return [];
+            if (!plan.NeedsBatchInputs) return ReadOnlyMemory<T>.Empty;
             if (!spec.MiniBatches) return _inputs;
-            var batch = _batchInputs.AsSpan(0, _schedule.SizeOf(step) * spec.Model.InputSize);
-            _schedule.Gather(step, _rows!, 0, batch, Span<T>.Empty);
+            var batch = _batchInputs.AsMemory(0, _schedule.SizeOf(step) * spec.Model.InputSize);
+            if (_gathered != step)
+            {
+                _schedule.Gather(step, _rows!, 0, batch.Span, Span<T>.Empty);
+                _gathered = step;
+            }
             return batch;
         }
 

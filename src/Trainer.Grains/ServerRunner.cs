@@ -106,9 +106,18 @@ internal sealed class ServerRunner : IStepRun
     private void SendRequest(int step, ShardFrames.RequestKind kind, TensorPayload payload, bool? local)
     {
         ShardFrames.WriteRequest(_header, kind);
+        // Workers of other silos first: their requests cross a network and their packs come back across it, so
+        // they are the step's longest path; a worker of this silo given its request first would compute on the
+        // cores the transfer needs (on a machine that runs several silos) and finish early, to wait anyway.
+        if (local != true) SendRequest(step, payload, toLocal: false);
+        if (local != false) SendRequest(step, payload, toLocal: true);
+    }
+
+    private void SendRequest(int step, TensorPayload payload, bool toLocal)
+    {
         foreach (var link in _links)
         {
-            if (local is { } wanted && link is LocalPeer != wanted) continue;
+            if (link is LocalPeer != toLocal) continue;
             link.Send(step, _header);
             // Shared: a worker of this silo reads the server's own buffer (the parameters, or the update's ring
             // buffer), which stays unchanged until every pack of the step is in, so it is read before it changes.

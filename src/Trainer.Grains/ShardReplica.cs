@@ -46,7 +46,7 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     {
         var values = parameters.ValuesOf<T>(plan.Layout.Count, "the parameters sent to the worker");
         if (parameters.Bytes != _cache.Bytes) values.CopyTo(Parameters);
-        foreach (var shape in _shapes.All) shape.Update.DiscardOwn();
+        foreach (var shape in _shapes.All) shape.Update.DiscardPrecomputed();
         StepsApplied = stepsCompleted;
     }
 
@@ -101,17 +101,17 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     /// <summary>Forgets the cache (it will be sent the parameters before its next step): a <see cref="StepTeam"/> computes at the server's instead.</summary>
     public void Forget()
     {
-        foreach (var shape in _shapes.All) shape.Update.DiscardOwn();
+        foreach (var shape in _shapes.All) shape.Update.DiscardPrecomputed();
         StepsApplied = -1;
     }
 
-    /// <summary>Computes this worker's share of step StepsApplied + 1's update from the pack just computed, ahead of the update (<see cref="ReplicaUpdate{T}.PrecomputeOwn"/>).</summary>
+    /// <summary>Computes this worker's share of step StepsApplied + 1's update from the pack just computed, ahead of the update (<see cref="ReplicaUpdate{T}.Precompute"/>).</summary>
     public void PrecomputeOwn()
     {
         int step = StepsApplied + 1;
         var shape = _shapes.For(step);
         ShardRows(step, shape.Step.Layout.Rows, out var shardX, out _);
-        shape.Update.PrecomputeOwn(rank, shape.Packs.Current, shardX);
+        shape.Update.Precompute(rank, shape.Packs.Current, shardX);
     }
 
     /// <summary>A copy of the replica's parameters (job precision).</summary>

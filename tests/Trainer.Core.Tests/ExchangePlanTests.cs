@@ -296,16 +296,67 @@ public class ExchangePlanTests
         var ahead = (double[])p.Clone();
         var replica = new ReplicaUpdate<double>(job, plan, new ManagedBlas());
         var shard = plan.Micro.RowsOf(rank, job.Workers);
-        replica.PrecomputeOwn(rank, packs[rank], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
+        replica.Precompute(rank, packs[rank], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
         replica.Apply(1, update, data.X, ahead, []);
         Assert.NotEqual(p, ahead);
         Assert.Equal(plain, ahead);
 
         // Discarded (the replica was replaced), the precomputed share is not used: a corrupted one would show.
         var discarded = (double[])p.Clone();
-        replica.PrecomputeOwn(rank, new double[packs[rank].Length], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
-        replica.DiscardOwn();
+        replica.Precompute(rank, new double[packs[rank].Length], data.X.AsSpan(shard.Start * 1000, shard.Count * 1000));
+        replica.DiscardPrecomputed();
         replica.Apply(1, update, data.X, discarded, []);
+        Assert.Equal(plain, discarded);
+    }
+
+    [Theory]
+    [InlineData(2, 4)]
+    [InlineData(3, 4)]
+    [InlineData(3, 7)]
+    public void AServerThatPrecomputedEveryWorkersBlocks_BuildsTheSameGradient_ToTheBit(int workers, int microShards)
+    {
+        // A parameter server multiplies out each worker's factors as its pack comes in (blocks of one and of
+        // several micro-shards, uneven counts); the full-batch gradient must be the one built from the update alone.
+        var job = new TrainingSpec { Workers = workers, Batch = 56, Samples = 56, MicroShards = microShards, Model = new ModelSpec([300, 40, 10], Activation.Relu, LossKind.Mse, bias: true) };
+        var plan = ExchangePlan.For(job);
+        Assert.True(plan.Factored[0]);
+        var data = Synthetic.Data(job.Batch, 300, 10, seed: 3);
+        var p = Initializer.Create(plan.Layout, InitKind.Xavier, seed: 3);
+        var (losses, packs) = Exchange.ShardPacks(job, new Mlp(job.Model, new ManagedBlas()), plan, p, data.X, data.Y);
+        var (_, update) = Exchange.Update(job, plan, losses, packs);
+
+        var plain = new double[plan.Layout.Count];
+        new ReplicaUpdate<double>(job, plan, new ManagedBlas()).Gradient(update, data.X, plain);
+        Assert.Contains(plain, g => g != 0);
+
+        var replica = new ReplicaUpdate<double>(job, plan, new ManagedBlas());
+        Assert.True(replica.PrecomputedBytes > 0);
+        var precomputed = new double[plan.Layout.Count];
+        for (int rank = 0; rank < workers; rank++) replica.PrecomputeFromBatch(rank, packs[rank], data.X);
+        replica.Gradient(update, data.X, precomputed);
+        Assert.Equal(plain, precomputed);
+
+        // Some ranks only (a step begun again keeps none; a server may precompute some and not others).
+        var partly = new double[plan.Layout.Count];
+        replica.PrecomputeFromBatch(workers - 1, packs[workers - 1], data.X);
+        replica.Gradient(update, data.X, partly);
+        Assert.Equal(plain, partly);
+
+        // The products are used (a zero pack's shows), once: the next gradient builds from the update again.
+        var zeroPack = new double[packs[0].Length];
+        var fromZeros = new double[plan.Layout.Count];
+        replica.PrecomputeFromBatch(0, zeroPack, data.X);
+        replica.Gradient(update, data.X, fromZeros);
+        Assert.NotEqual(plain, fromZeros);
+        var next = new double[plan.Layout.Count];
+        replica.Gradient(update, data.X, next);
+        Assert.Equal(plain, next);
+
+        // Discarded (the step was begun again), they are not used.
+        replica.PrecomputeFromBatch(0, zeroPack, data.X);
+        replica.DiscardPrecomputed();
+        var discarded = new double[plan.Layout.Count];
+        replica.Gradient(update, data.X, discarded);
         Assert.Equal(plain, discarded);
     }
 }

@@ -75,7 +75,7 @@ public class SteadyStateAllocationTests
         var shardInputs = data.X[(32 * 1000)..];
         void Step()
         {
-            replica.PrecomputeOwn(1, packs[1], shardInputs);
+            replica.Precompute(1, packs[1], shardInputs);
             replica.Apply(1, update, data.X, p, []);
         }
         for (int i = 0; i < 5; i++) Step();

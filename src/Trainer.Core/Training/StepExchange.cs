@@ -148,7 +148,7 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
 /// run this same code, so they agree to the bit, for any worker count.
 /// </summary>
 /// <remarks>
-/// A worker may compute its own blocks' products ahead of time (<see cref="PrecomputeOwn"/>), right
+/// A worker may compute its own blocks' products ahead of time (<see cref="Precompute"/>), right
 /// after sending its pack, while the other workers' factors are still on their way: the same
 /// GEMMs on the same values, so the same bits, off the step's critical path.
 /// </remarks>
@@ -176,7 +176,8 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     private readonly T[]?[][] _own;
     private readonly ParameterView[] _weights;
     private readonly ParameterView?[] _biases;
-    private int _ownRank = -1;
+    // Per rank: whether its blocks' products are precomputed (Precompute) for the coming Apply or Gradient.
+    private readonly bool[] _precomputed;
 
     public ReplicaUpdate(TrainingSpec spec, ExchangePlan plan, IBlas? blas = null)
     {
@@ -199,13 +200,25 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         // Looked up once: the views' lookups by name allocate, and Apply runs every step.
         _weights = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Weight)];
         _biases = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Bias)];
+        _precomputed = new bool[_ranks.Length];
     }
 
     /// <summary>
-    /// Computes worker <paramref name="rank"/>'s blocks' products from its own pack now, for the next
-    /// <see cref="Apply"/> to use. <paramref name="shardInputs"/> is the worker's rows' x (read when the first layer is factored).
+    /// The memory <see cref="Precompute"/> holds once every rank's blocks are precomputed: one product of each
+    /// factored layer per block, in bytes (0 when no layer is factored).
     /// </summary>
-    public void PrecomputeOwn(int rank, ReadOnlySpan<T> ownPack, ReadOnlySpan<T> shardInputs)
+    public long PrecomputedBytes => (long)_blocks.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() *
+        _plan.Update.Layers.Where(l => l.Factored).Sum(l => (long)l.FanOut * (l.FanIn + 1));
+
+    /// <summary>
+    /// Computes worker <paramref name="rank"/>'s blocks' products from its pack now, for the next
+    /// <see cref="Apply"/> or <see cref="Gradient"/> to use instead of multiplying them out then: a worker
+    /// precomputes its own while it waits for the update, a parameter server each worker's as its pack
+    /// comes in. The same products into the same tree, so the same bits. <paramref name="shardInputs"/> is
+    /// that worker's rows' x (read when the first layer is factored). One rank at a time: the partial
+    /// sums of a block go through this replica's scratch buffers.
+    /// </summary>
+    public void Precompute(int rank, ReadOnlySpan<T> ownPack, ReadOnlySpan<T> shardInputs)
     {
         var layout = _ranks[rank];
         if (ownPack.Length != layout.Length)
@@ -228,11 +241,22 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
                 BlockValue(slots, index, delta, input, block.Rows.Start, new Sum(own.AsSpan(0, slots.FanOut * slots.FanIn), ownBias), 0);
             }
         }
-        _ownRank = rank;
+        _precomputed[rank] = true;
     }
 
-    /// <summary>Forgets a precomputed own share (the replica was replaced, so it no longer applies).</summary>
-    public void DiscardOwn() => _ownRank = -1;
+    /// <summary>
+    /// <see cref="Precompute"/> from the whole batch's x (<paramref name="batchInputs"/>, Batch x inputs; read when
+    /// the first layer is factored): what a parameter server, which holds every row, passes.
+    /// </summary>
+    public void PrecomputeFromBatch(int rank, ReadOnlySpan<T> pack, ReadOnlySpan<T> batchInputs)
+    {
+        var rows = _ranks[rank].Rows;
+        int inputs = _plan.Model.InputSize;
+        Precompute(rank, pack, _plan.NeedsBatchInputs ? batchInputs.Slice(rows.Start * inputs, rows.Count * inputs) : []);
+    }
+
+    /// <summary>Forgets every precomputed share (the replica was replaced, or the step begun again, so they no longer apply).</summary>
+    public void DiscardPrecomputed() => Array.Clear(_precomputed);
 
     /// <summary>Optimizer-state values per parameter: <see cref="Apply"/>'s state holds this many times the parameter count.</summary>
     public int StateSlots => _optimizer.StateSlots;
@@ -256,10 +280,10 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         else
         {
             _gradient ??= new T[_plan.Layout.Count];
-            Build(update, batchInputs, _gradient, useOwn: true);
+            Build(update, batchInputs, _gradient);
             _optimizer.Step(step, parameters, _gradient, state);
         }
-        _ownRank = -1;
+        DiscardPrecomputed();
     }
 
     /// <summary>
@@ -271,7 +295,8 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         Check(update, batchInputs);
         if (gradient.Length != _plan.Layout.Count)
             throw new ArgumentException($"gradient has {gradient.Length} values, the model has {_plan.Layout.Count}.", nameof(gradient));
-        Build(update, batchInputs, gradient, useOwn: false);
+        Build(update, batchInputs, gradient);
+        DiscardPrecomputed();
     }
 
     /// <summary>
@@ -306,7 +331,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             throw new ArgumentException($"The batch inputs have {batchInputs.Length} values; {_plan.Batch} samples of {_plan.Model.InputSize} are needed.", nameof(batchInputs));
     }
 
-    private void Build(ReadOnlySpan<T> update, ReadOnlySpan<T> batchInputs, Span<T> g, bool useOwn)
+    private void Build(ReadOnlySpan<T> update, ReadOnlySpan<T> batchInputs, Span<T> g)
     {
         int batch = _plan.Batch;
         for (int l = 0; l < _plan.Model.LayerCount; l++)
@@ -328,7 +353,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
                 foreach (var step in _stepsOf[i])
                 {
                     var block = _blocks[i];
-                    bool own = useOwn && IsOwn(i) && _own[l][i] is not null;
+                    bool own = IsPrecomputed(i) && _own[l][i] is not null;
                     if (step.Op != ReduceOp.Merge && !own && _leafSteps[i].Length == 1)
                     {
                         // A block of one micro-shard: its product goes straight into (or onto) the slot.
@@ -359,7 +384,12 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         if (_scale != 1.0) TensorPrimitives.Multiply(g, T.CreateTruncating(_scale), g);
     }
 
-    private bool IsOwn(int block) => _ownRank >= 0 && block >= _firstBlock[_ownRank] && block < _firstBlock[_ownRank] + _ranks[_ownRank].Blocks.Count;
+    private bool IsPrecomputed(int block)
+    {
+        for (int rank = 0; rank < _ranks.Length; rank++)
+            if (block < _firstBlock[rank] + _ranks[rank].Blocks.Count) return _precomputed[rank];
+        return false;
+    }
 
     /// <summary>
     /// Block <paramref name="block"/>'s product Σ_m δ_mᵀ·a_m and bias Σ_m rowsum(δ_m) over its micro-shards, up
