@@ -328,10 +328,13 @@ internal abstract class ServerModel
         /// <summary>Waits for any products still being multiplied out and forgets them (a step begun again, a new state).</summary>
         private void SettlePrecomputes()
         {
-            if (_precomputing.Count == 0) return;
-            // Their step is abandoned: a failure among them is that step's, not the next one's.
-            try { Task.WaitAll([.. _precomputing]); } catch (AggregateException) { }
-            _precomputing.Clear();
+            if (_precomputing.Count > 0)
+            {
+                // Their step is abandoned: a failure among them is that step's, not the next one's.
+                try { Task.WaitAll([.. _precomputing]); } catch (AggregateException) { }
+                _precomputing.Clear();
+            }
+            // Also after a step whose completion failed waiting for them (some may have finished).
             foreach (var shape in _shapes.All) shape.Replica.DiscardPrecomputed();
         }
 

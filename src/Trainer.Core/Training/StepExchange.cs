@@ -201,14 +201,15 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         _weights = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Weight)];
         _biases = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Bias)];
         _precomputed = new bool[_ranks.Length];
+        PrecomputedBytes = (long)_blocks.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() *
+            plan.Update.Layers.Where(l => l.Factored).Sum(l => (long)l.FanOut * (l.FanIn + 1));
     }
 
     /// <summary>
     /// The memory <see cref="Precompute"/> holds once every rank's blocks are precomputed: one product of each
     /// factored layer per block, in bytes (0 when no layer is factored).
     /// </summary>
-    public long PrecomputedBytes => (long)_blocks.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() *
-        _plan.Update.Layers.Where(l => l.Factored).Sum(l => (long)l.FanOut * (l.FanIn + 1));
+    public long PrecomputedBytes { get; }
 
     /// <summary>
     /// Computes worker <paramref name="rank"/>'s blocks' products from its pack now, for the next
