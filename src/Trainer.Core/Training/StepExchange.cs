@@ -176,7 +176,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     private readonly T[]?[][] _own;
     private readonly ParameterView[] _weights;
     private readonly ParameterView?[] _biases;
-    // Per rank: whether its blocks' products are precomputed (Precompute) for the coming Apply or Gradient.
+    // Per block: whether its products are precomputed (Precompute) for the coming Apply or Gradient.
     private readonly bool[] _precomputed;
 
     public ReplicaUpdate(TrainingSpec spec, ExchangePlan plan, IBlas? blas = null)
@@ -200,7 +200,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         // Looked up once: the views' lookups by name allocate, and Apply runs every step.
         _weights = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Weight)];
         _biases = [.. Enumerable.Range(1, plan.Model.LayerCount).Select(plan.Layout.Bias)];
-        _precomputed = new bool[_ranks.Length];
+        _precomputed = new bool[_blocks.Length];
         PrecomputedBytes = (long)_blocks.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() *
             plan.Update.Layers.Where(l => l.Factored).Sum(l => (long)l.FanOut * (l.FanIn + 1));
     }
@@ -241,8 +241,8 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
                 var ownBias = _biases[l] is null ? default : own.AsSpan(slots.FanOut * slots.FanIn);
                 BlockValue(slots, index, delta, input, block.Rows.Start, new Sum(own.AsSpan(0, slots.FanOut * slots.FanIn), ownBias), 0);
             }
+            _precomputed[index] = true;
         }
-        _precomputed[rank] = true;
     }
 
     /// <summary>
@@ -354,7 +354,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
                 foreach (var step in _stepsOf[i])
                 {
                     var block = _blocks[i];
-                    bool own = IsPrecomputed(i) && _own[l][i] is not null;
+                    bool own = _precomputed[i] && _own[l][i] is not null;
                     if (step.Op != ReduceOp.Merge && !own && _leafSteps[i].Length == 1)
                     {
                         // A block of one micro-shard: its product goes straight into (or onto) the slot.
@@ -383,13 +383,6 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             }
         }
         if (_scale != 1.0) TensorPrimitives.Multiply(g, T.CreateTruncating(_scale), g);
-    }
-
-    private bool IsPrecomputed(int block)
-    {
-        for (int rank = 0; rank < _ranks.Length; rank++)
-            if (block < _firstBlock[rank] + _ranks[rank].Blocks.Count) return _precomputed[rank];
-        return false;
     }
 
     /// <summary>
