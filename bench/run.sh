@@ -17,7 +17,7 @@
 #      peak RSS is read when the job ends; workload F (issue 16: Fashion-MNIST, 784-256-128-10 relu,
 #      biases, cross-entropy, Adam 1e-3, batch 128, BENCH_FASHION_EPOCHS epochs, then the test set)
 #      for PyTorch float32/float64 (2 threads) and float32 on 1 thread, and the trainer embedded W=2 float64/float32, W=1,
-#      W=2 with SGD (Adam's cost per step), and on 2 silos W=2; its compute-bound variant (batch 1024,
+#      W=2 with SGD (Adam's cost per step), and on 2 silos W=2 float64/float32; its compute-bound variant (batch 1024,
 #      BENCH_FASHION_WIDE_EPOCHS epochs) embedded W=2, W=1, and W=1 pinned to one core. Every trainer row names its --parallel mode (the CLI's
 #      default was auto, which split the seed job, before it became data), so a row measures the
 #      same thing in every run, except the two "default" rows (seed job W=2, embedded and on
@@ -203,6 +203,7 @@ shared_cluster_unavailable() {
   [ "$SEED_STEPS" -gt 0 ] && unavailable "trainer 2 silos W=2" seed "$1" "$2"
   [ "$JOB3_STEPS" -gt 0 ] && unavailable "trainer job3 2 silos W=2" job3 "$1" "$2"
   [ "$FASHION_EPOCHS" -gt 0 ] && unavailable "trainer fashion 2 silos W=2" fashion "$1" "$2"
+  [ "$FASHION_EPOCHS" -gt 0 ] && unavailable "trainer fashion 2 silos W=2 float32" fashion "$1" "$2"
   return 0
 }
 
@@ -233,6 +234,8 @@ cluster_rows() {
     [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --parallel data
     [ "$JOB3_STEPS" -gt 0 ] && run_row "trainer job3 2 silos W=2 float32" job3 "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $JOB3 --precision float32 --parallel data
     [ "$FASHION_EPOCHS" -gt 0 ] && ROW_SAMPLES=$FASHION_SAMPLES run_row "trainer fashion 2 silos W=2" fashion "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $FASHION --parallel data
+    # In the peer's precision: the issue lets the trainer say which it ran (float64 or float32).
+    [ "$FASHION_EPOCHS" -gt 0 ] && ROW_SAMPLES=$FASHION_SAMPLES run_row "trainer fashion 2 silos W=2 float32" fashion "$rep" "${TRAINER_RUN[@]}" $gw --workers 2 $FASHION --parallel data --precision float32
     bash deploy/local/cluster.sh stop >>"$WORK/cluster.$rep.log" 2>&1
   fi
   # Adam's parameter server holds two moments beside the parameters (3 x 400 MB here): each

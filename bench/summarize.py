@@ -74,6 +74,8 @@ TARGETS = [
     ("F: embedded W=2 float64 / PyTorch float32, samples/s", "ratio", "trainer fashion W=2", "torch fashion float32", ">= 1.5"),
     ("F: embedded W=2 float32 / PyTorch float32, samples/s", "ratio", "trainer fashion W=2 float32", "torch fashion float32", ">= 1.5"),
     ("F: 2 silos W=2 / PyTorch float32, samples/s", "ratio", "trainer fashion 2 silos W=2", "torch fashion float32", ">= 1.0"),
+    ("F: 2 silos W=2 float32 / PyTorch float32, samples/s", "ratio", "trainer fashion 2 silos W=2 float32", "torch fashion float32", ">= 1.0"),
+    ("F: test accuracy, 2 silos W=2 float32", "accuracy", "trainer fashion 2 silos W=2 float32", None, "(info)"),
     ("F: embedded W=2 / W=1 (float64)", "ratio", "trainer fashion W=2", "trainer fashion W=1", "(info)"),
     # The compute-bound variant: a second worker on a core of its own against one worker on one core.
     ("F batch 1024: embedded W=2 / W=1 on one core (taskset -c 0), samples/s", "ratio", "trainer fashion b1024 W=2", "trainer fashion b1024 W=1 one core", ">= 1.7"),
