@@ -7,9 +7,14 @@ namespace Trainer.Client;
 /// <summary>The command-line options, defined once and shared by the commands that use them.</summary>
 internal static class CliOptions
 {
-    public static readonly Option<string> Model = new("--model") { Description = "Layer widths from input to output", DefaultValueFactory = _ => "1000-100-10" };
-    public static readonly Option<string> Activation = new("--activation") { Description = "Hidden activation: sigmoid, tanh, relu", DefaultValueFactory = _ => "sigmoid" };
-    public static readonly Option<string> Loss = new("--loss") { Description = "Loss: sse (sum of squares, the seed's), mse (their mean), or ce (softmax cross-entropy, the mean over the batch; needs class data)", DefaultValueFactory = _ => "sse" };
+    // The seed's model: train's defaults, and evaluate's and predict's for weights without a model.json.
+    public const string DefaultModel = "1000-100-10";
+    public const string DefaultActivation = "sigmoid";
+    public const string DefaultLoss = "sse";
+
+    public static readonly Option<string> Model = new("--model") { Description = "Layer widths from input to output", DefaultValueFactory = _ => DefaultModel };
+    public static readonly Option<string> Activation = new("--activation") { Description = "Hidden activation: sigmoid, tanh, relu", DefaultValueFactory = _ => DefaultActivation };
+    public static readonly Option<string> Loss = new("--loss") { Description = "Loss: sse (sum of squares, the seed's), mse (their mean), or ce (softmax cross-entropy, the mean over the batch; needs class data)", DefaultValueFactory = _ => DefaultLoss };
     public static readonly Option<bool> Bias = new("--bias") { Description = "Give every layer a bias (the seed has none)" };
     public static readonly Option<double> LearningRate = new("--lr") { Description = "Learning rate (before any --lr-schedule)", DefaultValueFactory = _ => 1e-5 };
     public static readonly Option<int?> Batch = new("--batch") { Description = "Samples per step: with --data, mini-batches drawn from the data in epochs, each a shuffle seeded by --seed [default: every training row of --data, or 64 synthetic samples]" };
@@ -55,7 +60,7 @@ internal static class CliOptions
     public static readonly Option<bool> LogY = new("--log-y") { Description = "Log scale for the loss axis [default: linear]" };
     public static readonly Option<string> PlotX = new("--x") { Description = "The x axis: step (the only one until jobs run in epochs)", DefaultValueFactory = _ => "step" };
 
-    public static readonly Option<string?> Weights = new("--weights") { Description = "npy:DIR with the saved weights, as `train --save` or `result --save` wrote them (w1.npy, b1.npy with --bias, w2.npy, ...) [required]" };
+    public static readonly Option<string?> Weights = new("--weights") { Description = "npy:DIR with the saved weights, as `train --save` or `result --save` wrote them (w1.npy, b1.npy with --bias, w2.npy, ..., and model.json, which gives --model, --activation, --bias and --loss) [required]" };
     public static readonly Option<string?> SavedData = new("--data") { Description = "The samples: npy:DIR with x.npy (N, D_in) and y.npy (targets or integer class labels; predict needs only x.npy), or idx:DIR with MNIST-style train-* and t10k-* files [required]" };
     public static readonly Option<string?> Split = new("--split") { Description = "Which rows of --data: test (the t10k files of idx:DIR) or train (the train-* files, or npy:DIR's rows) [default: test when --data has a test set, else train]" };
     public static readonly Option<string?> PredictOut = new("--out") { Description = "Write every sample's prediction to FILE.npy (the classes: int64, shape (N,)) or FILE.csv (index,class then p0,p1,...: the softmax probabilities for --loss ce, else z0,z1,...: the raw outputs) [default: print the first 10 and the count per class]" };
@@ -82,20 +87,24 @@ internal static class CliOptions
          Optimizer, Momentum, Beta1, Beta2, Eps, WeightDecay, LrSchedule, WarmupSteps, LrStepEvery, LrGamma, PsShards, MicroShards,
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
-    /// <summary>The model the saved weights were trained as: the options, and defaults, of `train`.</summary>
+    /// <summary>The model the saved weights were trained as: their model.json's, or the options, and defaults, of `train`.</summary>
     public static Option[] SavedModelOptions => [Weights, Model, Activation, Bias, Loss, SavedData, Scale, Split];
 
     public static SavedModelArguments SavedModelArguments(ParseResult r) => new()
     {
         Weights = r.GetValue(Weights),
-        Model = r.GetValue(Model)!,
-        Activation = r.GetValue(Activation)!,
-        Loss = r.GetValue(Loss)!,
-        Bias = r.GetValue(Bias),
+        // Typed or not: an option left out takes the weights' model.json, where there is one.
+        Model = Typed(r, Model),
+        Activation = Typed(r, Activation),
+        Loss = Typed(r, Loss),
+        Bias = r.GetResult(Bias) is { Implicit: false } ? r.GetValue(Bias) : null,
         Data = r.GetValue(SavedData),
         Scale = r.GetValue(Scale),
         Split = r.GetValue(Split),
     };
+
+    /// <summary>An option's value when it was typed; null when it was left out (and its default would be used).</summary>
+    private static string? Typed(ParseResult r, Option<string> option) => r.GetResult(option) is { Implicit: false } ? r.GetValue(option) : null;
 
     /// <summary>The connection options of `train` (which may run an embedded silo) and, with <paramref name="embedded"/> false, of the commands that need a running cluster.</summary>
     public static Option[] ConnectionOptions(bool embedded) => ConnectionOptions(embedded ? Gateway : ClusterGateway);

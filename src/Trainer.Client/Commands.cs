@@ -45,7 +45,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         root.Subcommands.Add(Command("plot", "Draw loss against step for jobs or --json logs into a PNG or SVG file",
             Plot, [CliOptions.PlotSources, CliOptions.PlotOut, CliOptions.LogY, CliOptions.PlotX], CliOptions.ConnectionOptions(CliOptions.PlotGateway)));
         // NOTE: no --gateway: these run the saved weights in this process; a forward pass needs no cluster.
-        root.Subcommands.Add(Command("evaluate", "Print saved weights' loss (and accuracy, for class data) on --data, in this process (no cluster, no --gateway): pass the --model, --activation, --bias and --loss they were trained with",
+        root.Subcommands.Add(Command("evaluate", "Print saved weights' loss (and accuracy, for class data) on --data, in this process (no cluster, no --gateway): the model is the weights' model.json, or else --model, --activation, --bias and --loss as typed",
             Evaluate, CliOptions.SavedModelOptions, [CliOptions.Json]));
         root.Subcommands.Add(Command("predict", "Predict the class of every sample of --data with saved weights, in this process (no cluster, no --gateway): the first 10 and the count per class, or all of them into --out",
             Predict, CliOptions.SavedModelOptions, [CliOptions.PredictOut, CliOptions.Json]));
@@ -237,8 +237,13 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     {
         var parameters = await _retry.RunAsync(() => job.ReadParametersAsync(ClusterConnection.ChunkBytes), cancellation);
         NpyFiles.SaveParameters(folder, status.Spec!.Model, parameters.Values);
+        WeightsManifest.Of(status.Spec, status.JobId, WeightsStep(status)).Write(folder);
         if (!json) output.WriteLine($"saved weights to {folder}");
     }
+
+    /// <summary>The step whose weights a finished job holds (with early stopping its best); null when that is not known, as for a job still running.</summary>
+    private static int? WeightsStep(JobStatus s) => s.State != JobState.Completed ? null
+        : s.Stopping is { BestStep: > 0 } best ? best.BestStep : s.StepsCompleted;
 
     private void WriteStatus(JobStatus s, bool json)
     {

@@ -11,13 +11,14 @@ namespace Trainer.Client;
 internal sealed class HelpExamples(HelpAction help) : SynchronousCommandLineAction
 {
     private const string G = "127.0.0.1:30000";
-    // Workload F's model, and the data it was trained on: what `train --save npy:w` wrote weights for.
+    // Workload F's model, and the data it was trained on: what `train --save npy:w` wrote weights (and their model.json) for.
     private const string FashionModel = "--model 784-256-128-10 --activation relu --bias --loss ce";
-    private const string Fashion = "--data idx:/usr/share/datasets/fashion-mnist " + FashionModel;
+    private const string FashionData = "--data idx:/usr/share/datasets/fashion-mnist";
+    private const string Fashion = FashionData + " " + FashionModel;
 
     private static readonly Dictionary<string, string[]> Examples = new()
     {
-        [""] = ["trainer train", $"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)", $"trainer watch $id --gateway {G}", $"trainer plot $id --gateway {G}", $"trainer evaluate --weights npy:w {Fashion}"],
+        [""] = ["trainer train", $"id=$(trainer submit --gateway {G} --workers 3 --steps 5000)", $"trainer watch $id --gateway {G}", $"trainer plot $id --gateway {G}", $"trainer evaluate --weights npy:w {FashionData}"],
         ["train"] = ["trainer train                     # the seed job, on an embedded silo",
             "trainer train --model 784-256-128-10 --activation relu --bias --optimizer adam --lr 1e-3",
             $"trainer train --gateway {G} --workers 3 --steps 500 --save npy:out",
@@ -37,12 +38,13 @@ internal sealed class HelpExamples(HelpAction help) : SynchronousCommandLineActi
         ["plot"] = ["trainer plot run.log                              # loss.png from a --json log",
             $"trainer plot $id --gateway {G} --log-y --out loss.svg",
             $"trainer plot run1.log run2.log $id --gateway {G} --out compare.png"],
-        ["evaluate"] = [$"trainer evaluate --weights npy:w {Fashion}        # the test set",
-            $"trainer evaluate --weights npy:w {Fashion} --split train --json",
+        ["evaluate"] = [$"trainer evaluate --weights npy:w {FashionData}        # the test set; w/model.json gives the model",
+            $"trainer evaluate --weights npy:w {FashionData} --split train --json",
+            $"trainer evaluate --weights npy:numpy-weights {Fashion}   # weights without a model.json",
             "trainer evaluate --weights npy:w --data npy:data --model 20-16-1 --loss mse   # regression: the loss alone"],
-        ["predict"] = [$"trainer predict --weights npy:w {Fashion}",
-            $"trainer predict --weights npy:w {Fashion} --out probabilities.csv",
-            $"trainer predict --weights npy:w {FashionModel} --data npy:new --out classes.npy   # x.npy alone is enough"],
+        ["predict"] = [$"trainer predict --weights npy:w {FashionData}",
+            $"trainer predict --weights npy:w {FashionData} --out probabilities.csv",
+            "trainer predict --weights npy:w --data npy:new --out classes.npy   # x.npy alone is enough"],
     };
 
     private const string ExitCodeHelp = """

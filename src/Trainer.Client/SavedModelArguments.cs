@@ -6,9 +6,11 @@ namespace Trainer.Client;
 
 /// <summary>
 /// What `trainer evaluate` and `trainer predict` run, as typed: saved weights (--weights npy:DIR, as
-/// `train --save` writes them), the model they were trained as (--model, --activation, --bias,
-/// --loss, with train's defaults), and the split of --data to run them on. Everything is read and
-/// checked here, in this process, with the loaders `train` uses; no cluster is involved.
+/// `train --save` writes them), the model they were trained as, and the split of --data to run them
+/// on. The model is the folder's model.json (<see cref="WeightsManifest"/>) where there is one, else
+/// --model, --activation, --bias and --loss with train's defaults; an option typed against model.json
+/// is refused. Everything is read and checked here, in this process, with the loaders `train` uses;
+/// no cluster is involved.
 /// </summary>
 internal sealed record SavedModelArguments
 {
@@ -16,18 +18,43 @@ internal sealed record SavedModelArguments
     public const string Test = "test";
 
     public string? Weights { get; init; }
-    public string Model { get; init; } = "1000-100-10";
-    public string Activation { get; init; } = "sigmoid";
-    public string Loss { get; init; } = "sse";
-    public bool Bias { get; init; }
+    // The model's options as typed; null: not typed, so model.json's, or else train's default.
+    public string? Model { get; init; }
+    public string? Activation { get; init; }
+    public string? Loss { get; init; }
+    public bool? Bias { get; init; }
     public string? Data { get; init; }
     /// <summary>idx data only: raw pixel bytes are multiplied by this; null: divided by 255.</summary>
     public double? Scale { get; init; }
     /// <summary><see cref="Train"/> or <see cref="Test"/>; null: test when the data has a test set, else train.</summary>
     public string? Split { get; init; }
 
-    public ModelSpec ToModelSpec() =>
-        new(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
+    /// <summary>The model the weights are run as: model.json's, with any typed option checked against it; else the typed options and train's defaults.</summary>
+    public ModelSpec ToModelSpec()
+    {
+        RequireOptions();
+        var folder = NpyFiles.Folder("weights", Weights!);
+        if (WeightsManifest.Read("weights", folder) is not { } saved)
+            return new(ModelSpec.ParseArchitecture(Model ?? CliOptions.DefaultModel), Activations.Parse(Activation ?? CliOptions.DefaultActivation),
+                Losses.Parse(Loss ?? CliOptions.DefaultLoss), Bias ?? false);
+        var model = saved.ToModelSpec();
+        var manifest = Path.Combine(folder, WeightsManifest.FileName);
+        // NOTE: typed options are compared as parsed, so "--activation ReLU" or "--model 784-032-10" agree with
+        // what was saved. A typed option that disagrees is refused, not obeyed: the weights would run as a model
+        // they were not trained as (another loss changes what evaluate reports and what predict's scores are).
+        if (Model is not null && !ModelSpec.ParseArchitecture(Model).SequenceEqual(model.LayerSizes))
+            throw Disagrees("model", Model, model.Architecture, manifest);
+        if (Activation is not null && Activations.Parse(Activation) != model.Activation)
+            throw Disagrees("activation", Activation, model.Activation.Name(), manifest);
+        if (Loss is not null && Losses.Parse(Loss) != model.Loss)
+            throw Disagrees("loss", Loss, model.Loss.Name(), manifest);
+        if (Bias is { } bias && bias != model.Bias)
+            throw new SpecException("bias", bias ? "true" : "false", $"the weights were trained {(model.Bias ? "with" : "without")} biases ({manifest}); leave --bias out");
+        return model;
+    }
+
+    private static SpecException Disagrees(string field, string typed, string saved, string manifest) =>
+        new(field, typed, $"the weights were trained with --{field} {saved} ({manifest}); leave --{field} out or pass {saved}");
 
     /// <summary>The weights in the model's flat layout; a missing file, or one of another shape, is refused naming it.</summary>
     public double[] LoadWeights(ModelSpec model)

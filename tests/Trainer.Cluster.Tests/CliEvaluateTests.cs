@@ -85,9 +85,78 @@ public sealed class CliEvaluateTests(TrainedClassifier classifier) : IClassFixtu
         Assert.Equal($$"""{"event":"evaluation","split":"train","samples":2,"loss":{{mse.ToString("R", CultureInfo.InvariantCulture)}},"accuracy":null,"correct":null}""", json.TrimEnd());
     }
 
+    [Fact]
+    public void TrainSave_WritesModelJson_WithTheModelTheWeightsWereTrainedAs()
+    {
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(classifier.Weights, "model.json"))).RootElement;
+
+        Assert.Equal("trainer-weights/1", manifest.GetProperty("format").GetString());
+        Assert.Equal("784-32-10", manifest.GetProperty("model").GetString());
+        Assert.Equal("relu", manifest.GetProperty("activation").GetString());
+        Assert.True(manifest.GetProperty("bias").GetBoolean());
+        Assert.Equal("ce", manifest.GetProperty("loss").GetString());
+        Assert.Equal("float64", manifest.GetProperty("precision").GetString());
+        Assert.Equal(20, manifest.GetProperty("step").GetInt32());
+        Assert.StartsWith("job-", manifest.GetProperty("job").GetString());
+    }
+
+    [Fact]
+    public async Task WeightsWithModelJson_NeedOnlyWeightsAndData_AndScoreAsWithTheModelTyped()
+    {
+        var (_, typed, _) = await Cli.RunAsync(["evaluate", "--weights", $"npy:{classifier.Weights}", "--data", TrainedClassifier.Data, .. TrainedClassifier.Model, "--json"]);
+
+        var (code, output, err) = await Cli.RunAsync("evaluate", "--weights", $"npy:{classifier.Weights}", "--data", TrainedClassifier.Data, "--json");
+
+        Assert.True(code == 0, err);
+        Assert.Equal(typed, output);
+        // ce from model.json: without it the defaults (sse, sigmoid, no biases) would not even load the weights.
+        var (loss, correct) = Reference("t10k");
+        var evaluation = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(correct, evaluation.GetProperty("correct").GetInt32());
+        Assert.True(Math.Abs(evaluation.GetProperty("loss").GetDouble() - loss) <= 1e-12 * loss);
+    }
+
+    public static TheoryData<string, string, string[]> OptionsAgainstModelJson() => new()
+    {
+        // field, what the message must say, the option typed.
+        { "model", "'784-64-10' is not allowed; the weights were trained with --model 784-32-10", ["--model", "784-64-10"] },
+        { "activation", "'sigmoid' is not allowed; the weights were trained with --activation relu", ["--activation", "sigmoid"] },
+        { "loss", "'mse' is not allowed; the weights were trained with --loss ce", ["--loss", "mse"] },
+        { "bias", "'false' is not allowed; the weights were trained with biases", ["--bias", "false"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(OptionsAgainstModelJson))]
+    public async Task AnOptionTypedAgainstModelJson_ExitsWith2_NamingTheValueItWasTrainedWith(string field, string message, string[] option)
+    {
+        var (code, output, err) = await Cli.RunAsync(["evaluate", "--weights", $"npy:{classifier.Weights}", "--data", TrainedClassifier.Data, .. option]);
+
+        Assert.Equal(2, code);
+        Assert.StartsWith($"trainer: error: {field}: {message}", err);
+        Assert.Contains(Path.Combine(classifier.Weights, "model.json"), err);
+        Assert.Equal("", output);
+    }
+
+    [Theory]
+    [InlineData("{", "it cannot be read as this format's JSON")]
+    [InlineData("""{"format":"trainer-weights/2","model":"784-32-10","activation":"relu","bias":true,"loss":"ce"}""", "its \"format\" is \"trainer-weights/2\"; this trainer reads \"trainer-weights/1\"")]
+    [InlineData("""{"format":"trainer-weights/1","model":"784-32-10","activation":"relu","loss":"ce"}""", "it must give \"model\", \"activation\", \"bias\" and \"loss\"")]
+    [InlineData("""{"format":"trainer-weights/1","model":"784-32-10","activation":"gelu","bias":true,"loss":"ce"}""", "its \"activation\" is \"gelu\" (allowed: sigmoid, tanh, relu)")]
+    public async Task AModelJsonThatCannotBeRead_ExitsWith2_NamingTheFile(string text, string why)
+    {
+        var weights = CopyOfWeights(manifest: text);
+
+        var (code, output, err) = await Cli.RunAsync(["evaluate", "--weights", $"npy:{weights}", "--data", TrainedClassifier.Data, .. TrainedClassifier.Model]);
+
+        Assert.Equal(2, code);
+        Assert.StartsWith($"trainer: error: weights: '{Path.Combine(weights, "model.json")}' is not allowed; {why}", err);
+        Assert.EndsWith("; delete the file to give the model's options by hand.", err.TrimEnd());
+        Assert.Equal("", output);
+    }
+
     public static TheoryData<string, string[], string[]> BadInputs() => new()
     {
-        // field, what the message must name, the options after --weights and --data.
+        // field, what the message must name, the options after --weights (of weights without model.json) and --data.
         { "weights", ["w1.npy'", "its shape is (32, 784); the model 784-64-10 needs (64, 784)"], ["--model", "784-64-10", "--activation", "relu", "--bias", "--loss", "ce"] },
         { "weights", ["b1.npy'", "the model 784-32-10 has no biases; pass --bias if the weights were trained with it"], ["--model", "784-32-10", "--activation", "relu", "--loss", "ce"] },
         { "split", ["'tset'", "allowed: train, test"], [.. TrainedClassifier.Model, "--split", "tset"] },
@@ -98,7 +167,10 @@ public sealed class CliEvaluateTests(TrainedClassifier classifier) : IClassFixtu
     [MemberData(nameof(BadInputs))]
     public async Task WeightsOrOptionsThatDoNotFit_ExitWith2_NamingTheFieldAndWhatIsWrong(string field, string[] named, string[] options)
     {
-        var (code, output, err) = await Cli.RunAsync(["evaluate", "--weights", $"npy:{classifier.Weights}", "--data", TrainedClassifier.Data, .. options]);
+        // Weights as another tool writes them: no model.json, so the typed options are the model.
+        var weights = CopyOfWeights(manifest: null);
+
+        var (code, output, err) = await Cli.RunAsync(["evaluate", "--weights", $"npy:{weights}", "--data", TrainedClassifier.Data, .. options]);
 
         Assert.Equal(2, code);
         Assert.StartsWith($"trainer: error: {field}: ", err);
@@ -122,8 +194,8 @@ public sealed class CliEvaluateTests(TrainedClassifier classifier) : IClassFixtu
     [Fact]
     public async Task AMissingWeightFile_ExitsWith2_NamingIt()
     {
-        var weights = Cli.TempFolder();
-        foreach (var file in new[] { "w1.npy", "b1.npy", "b2.npy" }) File.Copy(Path.Combine(classifier.Weights, file), Path.Combine(weights, file));
+        var weights = CopyOfWeights(manifest: null);
+        File.Delete(Path.Combine(weights, "w2.npy"));
 
         var (code, _, err) = await Cli.RunAsync(["evaluate", "--weights", $"npy:{weights}", "--data", TrainedClassifier.Data, .. TrainedClassifier.Model]);
 
@@ -155,6 +227,15 @@ public sealed class CliEvaluateTests(TrainedClassifier classifier) : IClassFixtu
 
         Assert.Equal(2, code);
         Assert.Equal($"trainer: error: split: 'test' is not allowed; the data in npy:{data} has no test set (only idx:DIR folders with t10k-* files have one); allowed: train.", err.TrimEnd());
+    }
+
+    /// <summary>The classifier's .npy files in a folder of their own, with <paramref name="manifest"/> as its model.json (null: none).</summary>
+    private string CopyOfWeights(string? manifest)
+    {
+        var weights = Cli.TempFolder();
+        foreach (var file in Directory.GetFiles(classifier.Weights, "*.npy")) File.Copy(file, Path.Combine(weights, Path.GetFileName(file)));
+        if (manifest is not null) File.WriteAllText(Path.Combine(weights, "model.json"), manifest);
+        return weights;
     }
 
     /// <summary>The reference's mean cross-entropy and correct count of the trained weights on a split of the fixture.</summary>

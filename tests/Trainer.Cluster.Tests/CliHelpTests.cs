@@ -15,8 +15,9 @@ public sealed class CliHelpTests
     [InlineData("plot", "trainer plot $id --gateway 127.0.0.1:30000 --log-y --out loss.svg")]
     [InlineData("train", "trainer train --steps 500 --plot loss.png")]
     [InlineData("watch", "trainer watch $id --gateway 127.0.0.1:30000 --progress plain")]
-    [InlineData("evaluate", "trainer evaluate --weights npy:w --data idx:/usr/share/datasets/fashion-mnist --model 784-256-128-10 --activation relu --bias --loss ce")]
-    [InlineData("predict", "trainer predict --weights npy:w --data idx:/usr/share/datasets/fashion-mnist --model 784-256-128-10 --activation relu --bias --loss ce --out probabilities.csv")]
+    [InlineData("evaluate", "trainer evaluate --weights npy:w --data idx:/usr/share/datasets/fashion-mnist        # the test set; w/model.json gives the model")]
+    [InlineData("evaluate", "trainer evaluate --weights npy:numpy-weights --data idx:/usr/share/datasets/fashion-mnist --model 784-256-128-10 --activation relu --bias --loss ce")]
+    [InlineData("predict", "trainer predict --weights npy:w --data idx:/usr/share/datasets/fashion-mnist --out probabilities.csv")]
     public async Task ACommandsHelp_EndsWithExamplesOfThatCommand(string command, string example)
     {
         var (code, output, _) = await Cli.RunAsync(command, "--help");

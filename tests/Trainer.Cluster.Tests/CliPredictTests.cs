@@ -52,7 +52,7 @@ public sealed class CliPredictTests(TrainedClassifier classifier) : IClassFixtur
     }
 
     [Fact]
-    public async Task WithoutOut_PrintsTheFirstTenPredictionsAndTheCountPerClass()
+    public async Task WithoutOut_PrintsTheFirstTenPredictionsAndTheCountPerClass_WithTheModelFromModelJson()
     {
         var outputs = Reference();
         var classes = outputs.Select(ReferenceMlp.Argmax).ToArray();
@@ -62,7 +62,8 @@ public sealed class CliPredictTests(TrainedClassifier classifier) : IClassFixtur
         expected.Add("  (118 more; --out FILE.npy or FILE.csv writes every prediction)");
         expected.Add("predicted per class: " + string.Join(", ", Enumerable.Range(0, 10).Select(c => $"{c}: {classes.Count(k => k == c)}")));
 
-        var (code, output, err) = await Cli.RunAsync(Predict());
+        // As a user types it after `train --save`: the model (ce, so probabilities) comes from the weights' model.json.
+        var (code, output, err) = await Cli.RunAsync("predict", "--weights", $"npy:{classifier.Weights}", "--data", TrainedClassifier.Data);
 
         Assert.True(code == 0, err);
         Assert.Equal(expected, output.TrimEnd().Split('\n'));

@@ -67,6 +67,11 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
         var fetched = Path.Combine(cluster.Folder, "tls-result");
         var result = await cluster.TrainerAsync("result", id, "--save", $"npy:{fetched}");
         Assert.True(result.Code == 0, result.ToString());
+        // `result --save` names the model and the job the weights are from, as `train --save` does.
+        var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(fetched, "model.json"))).RootElement;
+        Assert.Equal((id, 300, "1000-100-10", "sigmoid", "sse", false),
+            (manifest.GetProperty("job").GetString(), manifest.GetProperty("step").GetInt32(), manifest.GetProperty("model").GetString(),
+             manifest.GetProperty("activation").GetString(), manifest.GetProperty("loss").GetString(), manifest.GetProperty("bias").GetBoolean()));
         var single = await SingleProcessAsync(cluster, "tls-single", 300);
         Assert.Equal(TrainJson.StepLosses(single.Out), TrainJson.StepLosses(run.Out));
         AssertSameWeights(Path.Combine(cluster.Folder, "tls-single"), split, fetched);
