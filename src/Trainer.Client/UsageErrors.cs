@@ -66,6 +66,11 @@ internal static class UsageErrors
     private static SpecException BadValue(OptionResult result)
     {
         var option = result.Option;
+        // The parser reports an option of one value given twice as a value error; without this the
+        // message would refuse the last value ("'5' is not allowed; allowed: a whole number").
+        if (option.Arity.MaximumNumberOfValues == 1 && result.IdentifierTokenCount > 1)
+            return new SpecException(option.Name.TrimStart('-'), string.Join(", then ", result.Tokens.Select(t => t.Value)),
+                $"the option is given {result.IdentifierTokenCount} times; give it once");
         var type = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
         var example = option.HasDefaultValue ? $" (e.g. {option.Name} {Invariant(option.GetDefaultValue())})" : "";
         string allowed = type == typeof(int) ? $"allowed: a whole number{example}"

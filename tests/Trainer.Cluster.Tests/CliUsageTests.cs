@@ -65,4 +65,17 @@ public sealed class CliUsageTests
         Assert.Equal($"trainer: error: {field}: '{value}' is not allowed; allowed: {allowed}.", err.TrimEnd());
         Assert.DoesNotContain("System.", err);
     }
+
+    [Theory]
+    [InlineData("steps", "'10, then 5' is not allowed; the option is given 2 times; give it once.", "train", "--steps", "10", "--steps", "5")]
+    [InlineData("model", "'1000-100-10, then 784-10' is not allowed; the option is given 2 times; give it once.", "train", "--model", "1000-100-10", "--model", "784-10")]
+    [InlineData("split", "'test, then train, then test' is not allowed; the option is given 3 times; give it once.", "evaluate", "--split", "test", "--split", "train", "--split", "test")]
+    public async Task AnOptionGivenTwice_IsRefusedAsGivenTwice_NotForItsValue(string field, string message, params string[] args)
+    {
+        var (code, output, err) = await Cli.RunAsync(args);
+
+        Assert.Equal(2, code);
+        Assert.Equal($"trainer: error: {field}: {message}", err.TrimEnd());
+        Assert.Equal("", output);
+    }
 }
