@@ -182,10 +182,12 @@ fashion_rows() {
   done
   # The peer has 2 threads; with one, torch's OpenMP threads stop spinning against OpenBLAS's (notes.md).
   run_row "torch fashion float32 1 thread" fashion "$rep" "${PY_RUN[@]}" "$REFS/torch_fashion.py" --data "$FASHION_DATA" --epochs "$FASHION_EPOCHS" --threads 1
+  # The SGD row right after the Adam row: Adam's cost is a few percent, and this VM's speed drifts
+  # by more than that within a minute, so the pair the target compares runs back to back.
   run_row "trainer fashion W=2" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION --parallel data
+  run_row "trainer fashion W=2 sgd" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION_SGD --parallel data
   float32_row "trainer fashion W=2 float32" fashion "$rep" --workers 2 $FASHION --parallel data
   run_row "trainer fashion W=1" fashion "$rep" "${TRAINER_RUN[@]}" --workers 1 $FASHION --parallel data
-  run_row "trainer fashion W=2 sgd" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION_SGD --parallel data
   ROW_SAMPLES=
 }
 
@@ -194,9 +196,10 @@ fashion_rows() {
 fashion_wide_rows() {
   local rep=$1
   ROW_SAMPLES=$((60000 * FASHION_WIDE_EPOCHS))
+  # The target's pair (W=2, W=1 on one core) back to back, as above.
   run_row "trainer fashion b1024 W=2" fashion "$rep" "${TRAINER_RUN[@]}" --workers 2 $FASHION_WIDE --parallel data
-  run_row "trainer fashion b1024 W=1" fashion "$rep" "${TRAINER_RUN[@]}" --workers 1 $FASHION_WIDE --parallel data
   run_row "trainer fashion b1024 W=1 one core" fashion "$rep" taskset -c 0 "${TRAINER_RUN[@]}" --workers 1 $FASHION_WIDE --parallel data
+  run_row "trainer fashion b1024 W=1" fashion "$rep" "${TRAINER_RUN[@]}" --workers 1 $FASHION_WIDE --parallel data
   ROW_SAMPLES=
 }
 

@@ -274,22 +274,44 @@ def verdict(value, target):
     return "pass" if (value >= bound if target.startswith(">=") else value <= bound) else "FAIL"
 
 
-def targets(med):
-    lines = ["| measure | value | target | met |", "|---|---:|---|---|"]
+def targets(med, rows):
+    lines = ["| measure | value | target | met | repetition by repetition |", "|---|---:|---|---|---|"]
     for label, kind, row, other, target in TARGETS:
         if row not in med and other not in med:
             continue   # a job the run skipped (BENCH_*_STEPS=0)
         value, shown = measure(med, kind, row, other)
-        lines.append(f"| {label} | {shown} | {target} | {verdict(value, target)} |")
+        lines.append(f"| {label} | {shown} | {target} | {verdict(value, target)} | {by_repetition(rows, kind, row, other)} |")
     return lines
 
 
+def by_repetition(rows, kind, num, den):
+    """A ratio or cost taken within each repetition (the two rows' runs of the same rep), in rep order:
+    the value above is taken between the rows' medians, which on a VM whose speed drifts can pair a
+    fast run of one row with a slow run of the other; these show how far the pairs spread."""
+    if kind not in ("ratio", "cost") or num not in rows or den not in rows:
+        return ""
+    def speeds(name):
+        return {r["rep"]: r["result"]["seconds"] for r in rows[name]["runs"] if r["result"] and r["result"].get("seconds")}
+    a, b = speeds(num), speeds(den)
+    shown = []
+    for rep in sorted(set(a) & set(b)):
+        if kind == "ratio":
+            # Both rows' work per run is fixed (samples, or steps), but may differ between them: time per unit.
+            ua = rows[num]["runs"][0].get("samples") or rows[num]["runs"][0]["result"]["steps"]
+            ub = rows[den]["runs"][0].get("samples") or rows[den]["runs"][0]["result"]["steps"]
+            shown.append(f"{(ua / a[rep]) / (ub / b[rep]):.2f}x")
+        else:
+            shown.append(f"{100 * (a[rep] / b[rep] - 1):+.1f}%")
+    return ", ".join(shown)
+
+
 def report(a):
-    med = medians(load(a.results))
+    rows = load(a.results)
+    med = medians(rows)
     main, fashion = table(med), fashion_table(med)
     main_md = ["", "## Results (medians)", ""] + main if main else []
     fashion_md = ["", "## Workload F: Fashion-MNIST (medians)", "", FASHION_WHAT, ""] + fashion if fashion else []
-    body = main + ([""] + fashion if main and fashion else fashion) + [""] + targets(med)
+    body = main + ([""] + fashion if main and fashion else fashion) + [""] + targets(med, rows)
     print("\n".join(body))
     if not a.out:
         return
@@ -298,7 +320,7 @@ def report(a):
     md = ["# Benchmarks", "",
           "Written by `bench/run.sh` (medians over the repetitions; ratios are taken between rows of the same run).", "",
           "## Machine", ""] + [f"- {l}" for l in machine] + [
-          "", "## Command", "", "```", a.command, "```"] + main_md + fashion_md + ["", "## Targets", ""] + targets(med)
+          "", "## Command", "", "```", a.command, "```"] + main_md + fashion_md + ["", "## Targets", ""] + targets(med, rows)
     for path in a.section or []:   # sections written by other benches of the run (e.g. status_latency.py), as they are
         try:
             with open(path) as f:
