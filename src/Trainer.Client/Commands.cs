@@ -63,6 +63,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     private async Task<int> Train(ParseResult r, CancellationToken cancellation)
     {
         var arguments = CliOptions.JobArguments(r);
+        if (arguments.InitModelNote() is { } note) error.WriteLine($"trainer: note: {note}");
         // Data the silos read is checked (and counted) by a silo, once connected; any other data is opened and checked here, before.
         using var prepared = arguments.SiloDataCheck() is null ? arguments.Prepare() : null;
         var saveFolder = PrepareSave(r);
@@ -132,6 +133,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     private async Task<int> Submit(ParseResult r, CancellationToken cancellation)
     {
         var arguments = CliOptions.JobArguments(r);
+        if (arguments.InitModelNote() is { } note) error.WriteLine($"trainer: note: {note}");
         using var prepared = arguments.SiloDataCheck() is null ? arguments.Prepare() : null;
         RequireGateway(r, "submit");
         await using var cluster = await Connect(r, cancellation);

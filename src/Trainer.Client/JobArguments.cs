@@ -93,6 +93,23 @@ internal sealed record JobArguments
     }
 
     /// <summary>The model --model, --activation, --loss and --bias describe.</summary>
+    /// <summary>
+    /// A note when --init's folder has a model.json (<see cref="WeightsManifest"/>) whose activation or loss
+    /// differ from this job's: the weights load (their shapes fit) but were trained as another model,
+    /// which is legitimate (fine-tuning under another loss) and more often a forgotten --activation.
+    /// Another width or bias never gets here: the weights' shapes are refused when they load.
+    /// </summary>
+    public string? InitModelNote()
+    {
+        if (!Init.StartsWith(NpyFiles.Scheme, StringComparison.Ordinal)) return null;
+        var folder = NpyFiles.Folder("init", Init);
+        if (WeightsManifest.Read("init", folder) is not { } saved) return null;
+        var trained = saved.ToModelSpec();
+        var model = ParseModel();
+        if (trained.Activation == model.Activation && trained.Loss == model.Loss) return null;
+        return $"the --init weights were trained as {trained} ({Path.Combine(folder, WeightsManifest.FileName)}); this job runs them as {model}";
+    }
+
     public ModelSpec ParseModel() => new(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
 
     /// <summary>--val-fraction's count of <paramref name="rows"/> training rows held out (the silos pick them, from the seed).</summary>
