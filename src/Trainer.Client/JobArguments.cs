@@ -92,7 +92,6 @@ internal sealed record JobArguments
         return facts ?? throw new InvalidOperationException("--data-on-silos: the silos' facts about the files are needed to build the job.");
     }
 
-    /// <summary>The model --model, --activation, --loss and --bias describe.</summary>
     /// <summary>
     /// A note when --init's folder has a model.json (<see cref="WeightsManifest"/>) whose activation or loss
     /// differ from this job's: the weights load (their shapes fit) but were trained as another model,
@@ -110,6 +109,7 @@ internal sealed record JobArguments
         return $"the --init weights were trained as {trained} ({Path.Combine(folder, WeightsManifest.FileName)}); this job runs them as {model}";
     }
 
+    /// <summary>The model --model, --activation, --loss and --bias describe.</summary>
     public ModelSpec ParseModel() => new(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
 
     /// <summary>--val-fraction's count of <paramref name="rows"/> training rows held out (the silos pick them, from the seed).</summary>
