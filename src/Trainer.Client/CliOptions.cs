@@ -60,6 +60,13 @@ internal static class CliOptions
     public static readonly Option<bool> LogY = new("--log-y") { Description = "Log scale for the loss axis [default: linear]" };
     public static readonly Option<string> PlotX = new("--x") { Description = "The x axis: step (the only one until jobs run in epochs)", DefaultValueFactory = _ => "step" };
 
+    // evaluate's and predict's model options: train's names, no defaults of their own (left out, the
+    // weights' model.json gives them, or else train's defaults do; SavedModelArguments).
+    private const string FromModelJson = "[default: the weights' model.json, else {0}]";
+    public static readonly Option<string?> SavedModel = new("--model") { Description = "Layer widths from input to output " + string.Format(FromModelJson, DefaultModel) };
+    public static readonly Option<string?> SavedActivation = new("--activation") { Description = "Hidden activation: sigmoid, tanh, relu " + string.Format(FromModelJson, DefaultActivation) };
+    public static readonly Option<bool?> SavedBias = new("--bias") { Description = "Every layer has a bias " + string.Format(FromModelJson, "none") };
+    public static readonly Option<string?> SavedLoss = new("--loss") { Description = "Loss: sse, mse or ce " + string.Format(FromModelJson, DefaultLoss) };
     public static readonly Option<string?> Weights = new("--weights") { Description = "npy:DIR with the saved weights, as `train --save` or `result --save` wrote them (w1.npy, b1.npy with --bias, w2.npy, ..., and model.json, which gives --model, --activation, --bias and --loss) [required]" };
     public static readonly Option<string?> SavedData = new("--data") { Description = "The samples: npy:DIR with x.npy (N, D_in) and y.npy (targets or integer class labels; predict needs only x.npy), or idx:DIR with MNIST-style train-* and t10k-* files [required]" };
     public static readonly Option<string?> Split = new("--split") { Description = "Which rows of --data: test (the t10k files of idx:DIR) or train (the train-* files, or npy:DIR's rows) [default: test when --data has a test set, else train]" };
@@ -88,23 +95,20 @@ internal static class CliOptions
          Precision, GradientPenalty, CheckpointEvery, CheckpointMinSeconds, Resume];
 
     /// <summary>The model the saved weights were trained as: their model.json's, or the options, and defaults, of `train`.</summary>
-    public static Option[] SavedModelOptions => [Weights, Model, Activation, Bias, Loss, SavedData, Scale, Split];
+    public static Option[] SavedModelOptions => [Weights, SavedModel, SavedActivation, SavedBias, SavedLoss, SavedData, Scale, Split];
 
     public static SavedModelArguments SavedModelArguments(ParseResult r) => new()
     {
         Weights = r.GetValue(Weights),
-        // Typed or not: an option left out takes the weights' model.json, where there is one.
-        Model = Typed(r, Model),
-        Activation = Typed(r, Activation),
-        Loss = Typed(r, Loss),
-        Bias = r.GetResult(Bias) is { Implicit: false } ? r.GetValue(Bias) : null,
+        // null when left out: the weights' model.json gives it, where there is one.
+        Model = r.GetValue(SavedModel),
+        Activation = r.GetValue(SavedActivation),
+        Loss = r.GetValue(SavedLoss),
+        Bias = r.GetValue(SavedBias),
         Data = r.GetValue(SavedData),
         Scale = r.GetValue(Scale),
         Split = r.GetValue(Split),
     };
-
-    /// <summary>An option's value when it was typed; null when it was left out (and its default would be used).</summary>
-    private static string? Typed(ParseResult r, Option<string> option) => r.GetResult(option) is { Implicit: false } ? r.GetValue(option) : null;
 
     /// <summary>The connection options of `train` (which may run an embedded silo) and, with <paramref name="embedded"/> false, of the commands that need a running cluster.</summary>
     public static Option[] ConnectionOptions(bool embedded) => ConnectionOptions(embedded ? Gateway : ClusterGateway);

@@ -41,6 +41,9 @@ public sealed class CliHelpTests
         foreach (var option in new[] { "--weights", "--data", "--model", "--activation", "--bias", "--loss", "--split", "--scale", "--json" })
             Assert.Contains(option, output);
         Assert.Contains("[default: test when --data has a test set, else train]", output);
+        // The model's options default to the weights' model.json, not to train's seed model.
+        Assert.Contains("Layer widths from input to output [default: the weights' model.json, else 1000-100-10]", output);
+        Assert.DoesNotContain("[default: 1000-100-10]", output);
     }
 
     [Fact]
