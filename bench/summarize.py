@@ -290,9 +290,9 @@ def by_repetition(rows, kind, num, den):
     fast run of one row with a slow run of the other; these show how far the pairs spread."""
     if kind not in ("ratio", "cost") or num not in rows or den not in rows:
         return ""
-    def speeds(name):
+    def seconds(name):
         return {r["rep"]: r["result"]["seconds"] for r in rows[name]["runs"] if r["result"] and r["result"].get("seconds")}
-    a, b = speeds(num), speeds(den)
+    a, b = seconds(num), seconds(den)
     shown = []
     for rep in sorted(set(a) & set(b)):
         if kind == "ratio":

@@ -102,15 +102,14 @@ internal sealed record JobArguments
     {
         if (!Init.StartsWith(NpyFiles.Scheme, StringComparison.Ordinal)) return null;
         var folder = NpyFiles.Folder("init", Init);
-        if (WeightsManifest.Read("init", folder) is not { } saved) return null;
-        var trained = saved.ToModelSpec();
+        if (WeightsManifest.ReadModel("init", folder) is not { } trained) return null;
         var model = ParseModel();
         if (trained.Activation == model.Activation && trained.Loss == model.Loss) return null;
         return $"the --init weights were trained as {trained} ({Path.Combine(folder, WeightsManifest.FileName)}); this job runs them as {model}";
     }
 
     /// <summary>The model --model, --activation, --loss and --bias describe.</summary>
-    public ModelSpec ParseModel() => new(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation), Losses.Parse(Loss), Bias);
+    public ModelSpec ParseModel() => ModelSpec.Parse(Model, Activation, Loss, Bias);
 
     /// <summary>--val-fraction's count of <paramref name="rows"/> training rows held out (the silos pick them, from the seed).</summary>
     private int HeldOutCount(int rows) => ValFraction == 0 ? 0 : ValidationSplit.CountFor(rows, ValFraction);

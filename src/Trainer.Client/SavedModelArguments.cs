@@ -34,10 +34,8 @@ internal sealed record SavedModelArguments
     {
         RequireOptions();
         var folder = NpyFiles.Folder("weights", Weights!);
-        if (WeightsManifest.Read("weights", folder) is not { } saved)
-            return new(ModelSpec.ParseArchitecture(Model ?? CliOptions.DefaultModel), Activations.Parse(Activation ?? CliOptions.DefaultActivation),
-                Losses.Parse(Loss ?? CliOptions.DefaultLoss), Bias ?? false);
-        var model = saved.ToModelSpec();
+        if (WeightsManifest.ReadModel("weights", folder) is not { } model)
+            return ModelSpec.Parse(Model ?? CliOptions.DefaultModel, Activation ?? CliOptions.DefaultActivation, Loss ?? CliOptions.DefaultLoss, Bias ?? false);
         var manifest = Path.Combine(folder, WeightsManifest.FileName);
         // NOTE: typed options are compared as parsed, so "--activation ReLU" or "--model 784-032-10" agree with
         // what was saved. A typed option that disagrees is refused, not obeyed: the weights would run as a model

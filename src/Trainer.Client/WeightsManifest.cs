@@ -45,8 +45,8 @@ internal sealed record WeightsManifest
     public void Write(string folder) =>
         File.WriteAllText(Path.Combine(folder, FileName), JsonSerializer.Serialize(this, Indented) + "\n");
 
-    /// <summary>The folder's manifest, or null when it has none; one that cannot be read as this format is refused as <paramref name="field"/>, naming the file.</summary>
-    public static WeightsManifest? Read(string field, string folder)
+    /// <summary>The model the folder's manifest gives, or null when it has none; one that cannot be read as this format is refused as <paramref name="field"/>, naming the file.</summary>
+    public static ModelSpec? ReadModel(string field, string folder)
     {
         var path = Path.Combine(folder, FileName);
         if (!File.Exists(path)) return null;
@@ -61,21 +61,17 @@ internal sealed record WeightsManifest
         }
         if (manifest?.FileFormat != Format)
             throw Refused(field, path, $"its \"format\" is {Quoted(manifest?.FileFormat)}; this trainer reads \"{Format}\"");
-        if (manifest.Model is null || manifest.Activation is null || manifest.Bias is null || manifest.Loss is null)
+        if (manifest is not { Model: { } model, Activation: { } activation, Bias: { } bias, Loss: { } loss })
             throw Refused(field, path, "it must give \"model\", \"activation\", \"bias\" and \"loss\"");
         try
         {
-            _ = manifest.ToModelSpec();
+            return ModelSpec.Parse(model, activation, loss, bias);
         }
         catch (SpecException e)
         {
             throw Refused(field, path, $"its \"{e.Field}\" is {Quoted(e.Value)} ({e.Allowed})");
         }
-        return manifest;
     }
-
-    public ModelSpec ToModelSpec() =>
-        new(ModelSpec.ParseArchitecture(Model), Activations.Parse(Activation!), Losses.Parse(Loss!), Bias!.Value);
 
     private static SpecException Refused(string field, string path, string why) =>
         new(field, path, $"{why}; delete the file to give the model's options by hand");

@@ -36,6 +36,13 @@ public sealed record ModelSpec
     /// <summary>"1000-100-10".</summary>
     public string Architecture => string.Join('-', LayerSizes);
 
+    /// <summary>
+    /// The model its options' text describes ("1000-100-10", "relu", "ce", biases or not), as the CLI and
+    /// saved weights' model.json give it; a value not allowed is refused naming its field (model, activation, loss).
+    /// </summary>
+    public static ModelSpec Parse(string? architecture, string? activation, string? loss, bool bias) =>
+        new(ParseArchitecture(architecture), Activations.Parse(activation), Losses.Parse(loss), bias);
+
     /// <summary>Parses "1000-100-10" (at least two positive widths separated by '-').</summary>
     public static IReadOnlyList<int> ParseArchitecture(string? text, string field = "model")
     {
