@@ -42,6 +42,13 @@ internal static class InitialParameters
     }
 
     /// <summary>In the job's precision, as the parameter server sends parameters to the workers (narrowed as <see cref="ServerModel.Load"/> and <see cref="SplitServer.FromFloat64"/> narrow them).</summary>
-    public static TensorPayload InJobPrecision(TrainingSpec spec) =>
-        spec.Precision == Precision.Float32 ? TensorPayload.From(Precisions.Narrow(Float64(spec).Values)) : Float64(spec);
+    /// <remarks>float32 is drawn straight into float32 (<see cref="Initializer.Fill{T}"/>): the same bits as narrowing the float64 draws, without them.</remarks>
+    public static TensorPayload InJobPrecision(TrainingSpec spec)
+    {
+        if (spec.Precision != Precision.Float32) return Float64(spec);
+        var layout = ParameterLayout.For(spec.Model);
+        var payload = TensorPayload.Allocate<float>(layout.Count, out var values);
+        Initializer.Fill(layout, spec.Init, spec.Seed, values);
+        return payload;
+    }
 }

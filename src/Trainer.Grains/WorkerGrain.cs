@@ -258,7 +258,10 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
             throw new StateLostException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
         if (uploaded is not null) return (Hold(uploaded, uploaded.Rows).Range(first, count), "uploaded, held once per silo");
         // Synthetic rows: the stream runs through every row, and only the ones an uploaded request would have brought are kept.
-        return (Synthetic.Rows(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed, first, count), "synthetic");
+        // A float32 job's are drawn in float32 (the same bits as narrowing the float64 draws).
+        return (spec.Precision == Precision.Float32
+            ? Synthetic.RowsAsFloat32(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed, first, count)
+            : Synthetic.Rows(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed, first, count), "synthetic");
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Trainer.Core.Data;
 using Trainer.Core.Models;
+using Trainer.Core.Training;
 
 namespace Trainer.Core.Tests;
 
@@ -16,6 +17,20 @@ public class InitializerTests
         for (int l = 1; l <= 2; l++)
             Assert.Equal(plain.Weight(l).Of(p.AsSpan()).ToArray(), biased.Weight(l).Of(q.AsSpan()).ToArray());
         Assert.All([biased.Bias(1)!, biased.Bias(2)!], b => Assert.All(b.Of(q.AsSpan()).ToArray(), v => Assert.Equal(0.0, v)));
+    }
+
+    [Theory]
+    [InlineData(InitKind.Normal)]
+    [InlineData(InitKind.Xavier)]
+    [InlineData(InitKind.He)]
+    public void Float32Weights_AreTheFloat64WeightsRounded(InitKind kind)
+    {
+        var layout = ParameterLayout.For(new ModelSpec([300, 70, 10], bias: true));
+        var expected = Precisions.Narrow(Initializer.Create(layout, kind, seed: 6));
+        var actual = new float[layout.Count];
+        actual.AsSpan().Fill(float.NaN);
+        Initializer.Fill<float>(layout, kind, 6, actual);
+        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), actual.Select(BitConverter.SingleToInt32Bits));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using MathNet.Numerics.Distributions;
 using MathNet.Numerics.Random;
 using Trainer.Core.Data;
+using Trainer.Core.Training;
 
 namespace Trainer.Core.Tests;
 
@@ -125,6 +126,62 @@ public class NormalDrawsTests
         var actual = new double[expected.Length];
         Synthetic.Normals(actual, 9, 0.05);
         AssertBits(expected, actual, "normals");
+    }
+
+    [Theory]
+    [InlineData(1000, 0, 1000)]
+    [InlineData(1000, 999, 1)]
+    [InlineData(7841, 3920, 3921)]
+    [InlineData(65537, 100, 65000)]
+    public void AFloat32Window_IsTheFloat64WindowRounded_AndTheNextFillIsUnchanged(int length, int start, int count)
+    {
+        var wide = new NormalDraws(3);
+        var expected = new double[count];
+        wide.Fill(length, -0.5, 2.0, expected, start);
+        var single = new NormalDraws(3);
+        var actual = new float[count];
+        single.Fill<float>(length, -0.5, 2.0, actual, start);
+        AssertBits(Precisions.Narrow(expected), actual, "float32 window");
+        var after = new double[37];
+        var afterSingle = new double[37];
+        wide.Fill(after, 0.0, 1.0);
+        single.Fill(afterSingle, 0.0, 1.0);
+        AssertBits(after, afterSingle, "the fill after the float32 one");
+    }
+
+    [Theory]
+    [InlineData(0, 100)]
+    [InlineData(37, 26)]
+    [InlineData(99, 1)]
+    public void SyntheticRowsAsFloat32_AreTheFloat64RowsNarrowed_AndHandedOutUncopied(int first, int count)
+    {
+        var wide = new Float32Rows(Synthetic.Rows(100, 31, 3, seed: 2, first, count));
+        var drawn = Synthetic.RowsAsFloat32(100, 31, 3, seed: 2, first, count);
+        Assert.Equal((count, 31, 3), (drawn.Count, drawn.InputSize, drawn.OutputSize));
+        var (x, y) = drawn.ToArrays<float>();
+        var (wideX, wideY) = wide.ToArrays<float>();
+        AssertBits(wideX, x, "x");
+        AssertBits(wideY, y, "y");
+        // A float32 worker trains on the drawn arrays themselves, as a float64 one on a Dataset's.
+        Assert.Same(x, drawn.ToArrays<float>().X);
+    }
+
+    [Fact]
+    public void SyntheticNormalsAsFloat32_AreTheFloat64ChunksRounded()
+    {
+        var expected = new double[2 * 65536 + 1000];
+        Synthetic.Normals(expected, 9, 0.05);
+        var actual = new float[expected.Length];
+        Synthetic.Normals<float>(actual, 9, 0.05);
+        AssertBits(Precisions.Narrow(expected), actual, "normals");
+    }
+
+    private static void AssertBits(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
+                Assert.Fail($"{what}: value {i} is {actual[i]:R}, the float64 draw rounded is {expected[i]:R}");
     }
 
     private static void AssertBits(double[] expected, double[] actual, string what)

@@ -42,12 +42,28 @@ public sealed class NormalDraws
     public void Fill(Span<double> values, double mean, double std) => Fill(values.Length, mean, std, values, 0);
 
     /// <summary>
+    /// <see cref="Fill(Span{double}, double, double)"/>'s values in precision <typeparamref name="T"/>: for float,
+    /// each float64 value rounded to the nearest float32, as <c>Precisions.Narrow</c> rounds a float64 fill.
+    /// </summary>
+    public void Fill<T>(Span<T> values, double mean, double std) where T : unmanaged => Fill(values.Length, mean, std, values, 0);
+
+    /// <summary>
     /// One MathNet fill of <paramref name="length"/> values, keeping only those at positions
     /// [<paramref name="windowStart"/>, <paramref name="windowStart"/> + <paramref name="window"/>.Length)
     /// in <paramref name="window"/>; the stream advances as by the whole fill.
     /// </summary>
-    public void Fill(int length, double mean, double std, Span<double> window, int windowStart)
+    public void Fill(int length, double mean, double std, Span<double> window, int windowStart) =>
+        Fill<double>(length, mean, std, window, windowStart);
+
+    /// <summary>
+    /// <see cref="Fill(int, double, double, Span{double}, int)"/> with the window in precision <typeparamref name="T"/>
+    /// (double or float, rounded as a cast rounds): a float32 job's drawn rows and weights without a float64
+    /// copy of them first.
+    /// </summary>
+    public void Fill<T>(int length, double mean, double std, Span<T> window, int windowStart) where T : unmanaged
     {
+        if (typeof(T) != typeof(double) && typeof(T) != typeof(float))
+            throw new NotSupportedException($"Precision {typeof(T).Name}: only double and float are supported.");
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfNegative(std);
         // MathNet computes length·4 in int; past this it would overflow (and MathNet fail) rather than draw.
@@ -57,7 +73,7 @@ public sealed class NormalDraws
         if (length == 0) return;
         int upFront = (int)Math.Ceiling(length * 4 * InvPi);
         if (upFront % 2 != 0) upFront++;
-        var writer = new Writer(window, windowStart, mean, std);
+        var writer = new Writer<T>(window, windowStart, mean, std);
         int index = 0, drawn = 0;
         while (drawn < upFront)
         {
@@ -92,9 +108,9 @@ public sealed class NormalDraws
     }
 
     /// <summary>Turns pairs of uniforms into values at positions index, index + 1, ..., writing those in the window.</summary>
-    private readonly ref struct Writer(Span<double> window, int windowStart, double mean, double std)
+    private readonly ref struct Writer<T>(Span<T> window, int windowStart, double mean, double std) where T : unmanaged
     {
-        private readonly Span<double> _window = window;
+        private readonly Span<T> _window = window;
         private readonly int _start = windowStart;
         private readonly int _end = windowStart + window.Length;
 
@@ -111,8 +127,8 @@ public sealed class NormalDraws
             if (first || second)
             {
                 var fac = Math.Sqrt(-2.0 * Math.Log(r) / r);
-                if (first) _window[index - _start] = mean + std * (v1 * fac);
-                if (second) _window[index + 1 - _start] = mean + std * (v2 * fac);
+                if (first) _window[index - _start] = SampleRows.FromDouble<T>(mean + std * (v1 * fac));
+                if (second) _window[index + 1 - _start] = SampleRows.FromDouble<T>(mean + std * (v2 * fac));
             }
             index = Math.Min(index + 2, length);
         }

@@ -50,6 +50,7 @@ public static class SampleRows
     public static (T[] X, T[] Y) ToArrays<T>(this ISampleRows rows) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (rows is Dataset data && typeof(T) == typeof(double)) return ((T[])(object)data.X, (T[])(object)data.Y);
+        if (rows is Float32Rows single && typeof(T) == typeof(float)) return ((T[])(object)single.X, (T[])(object)single.Y);
         var x = new T[(long)rows.Count * rows.InputSize];
         var y = new T[(long)rows.Count * rows.OutputSize];
         for (int r = 0; r < rows.Count; r++)
@@ -154,11 +155,29 @@ public sealed class ConcatenatedRows : ISampleRows
 
 /// <summary>
 /// Rows held in memory as float32, narrowed once from float64 rows: what a float32 job's silo keeps of
-/// uploaded data (half the bytes of the float64 rows it arrived as), and its workers of synthetic data.
+/// uploaded data (half the bytes of the float64 rows it arrived as), and its workers of synthetic data
+/// (drawn straight into float32: <see cref="Synthetic.RowsAsFloat32"/>).
 /// </summary>
 public sealed class Float32Rows : ISampleRows
 {
     private readonly float[] _x, _y;
+
+    private Float32Rows(float[] x, float[] y, int count, int inputSize, int outputSize) =>
+        (_x, _y, Count, InputSize, OutputSize) = (x, y, count, inputSize, outputSize);
+
+    /// <summary>Rows over <paramref name="x"/> and <paramref name="y"/> (row-major, exactly <paramref name="count"/> rows; not copied).</summary>
+    internal static Float32Rows Of(float[] x, float[] y, int count, int inputSize, int outputSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        if (x.Length != (long)count * inputSize || y.Length != (long)count * outputSize)
+            throw new ArgumentException($"{count} rows are {(long)count * inputSize} inputs and {(long)count * outputSize} targets; {x.Length} and {y.Length} were given.", nameof(count));
+        return new Float32Rows(x, y, count, inputSize, outputSize);
+    }
+
+    /// <summary>The inputs, row-major (the rows' own array: <see cref="SampleRows.ToArrays"/> hands it out uncopied, as a float64 <see cref="Dataset"/>'s).</summary>
+    internal float[] X => _x;
+
+    internal float[] Y => _y;
 
     public Float32Rows(Dataset data) : this(data.X, data.Y, data.Count, data.InputSize, data.OutputSize)
     {

@@ -37,7 +37,14 @@ public static class Initializer
     }
 
     /// <summary>Writes <see cref="Create"/>'s parameters into <paramref name="parameters"/> (of <paramref name="layout"/>'s size), whatever it held.</summary>
-    public static void Fill(ParameterLayout layout, InitKind kind, int seed, Span<double> parameters)
+    public static void Fill(ParameterLayout layout, InitKind kind, int seed, Span<double> parameters) =>
+        Fill<double>(layout, kind, seed, parameters);
+
+    /// <summary>
+    /// <see cref="Fill(ParameterLayout, InitKind, int, Span{double})"/> in precision <typeparamref name="T"/>: for float,
+    /// each float64 draw rounded as <c>Precisions.Narrow</c> rounds it, without a float64 copy of the model first.
+    /// </summary>
+    public static void Fill<T>(ParameterLayout layout, InitKind kind, int seed, Span<T> parameters) where T : unmanaged
     {
         if (parameters.Length != layout.Count)
             throw new ArgumentException($"The layout has {layout.Count} parameters; the destination holds {parameters.Length}.", nameof(parameters));
@@ -53,7 +60,7 @@ public static class Initializer
                 InitKind.He => Math.Sqrt(2.0 / view.Cols),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind)),
             };
-            Synthetic.Normals(view.Of(parameters), unchecked(seed + Synthetic.InitStreamOffset + layer), std);
+            Synthetic.Normals(parameters.Slice(view.Offset, view.Length), unchecked(seed + Synthetic.InitStreamOffset + layer), std);
             layer++;
         }
     }
