@@ -25,13 +25,7 @@ public static class Synthetic
     /// </summary>
     public static Dataset Rows(int samples, int inputSize, int outputSize, int seed, int first, int count)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(first);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan((long)first + count, samples);
-        var draws = new NormalDraws(seed);
-        var x = new double[(long)count * inputSize];
-        var y = new double[(long)count * outputSize];
-        draws.Fill(checked(samples * inputSize), 0.0, 1.0, x, checked(first * inputSize));
-        draws.Fill(checked(samples * outputSize), 0.0, 1.0, y, checked(first * outputSize));
+        var (x, y) = Draw<double>(samples, inputSize, outputSize, seed, first, count);
         return new Dataset(x, y, count, inputSize, outputSize);
     }
 
@@ -41,14 +35,20 @@ public static class Synthetic
     /// </summary>
     public static Float32Rows RowsAsFloat32(int samples, int inputSize, int outputSize, int seed, int first, int count)
     {
+        var (x, y) = Draw<float>(samples, inputSize, outputSize, seed, first, count);
+        return Float32Rows.Of(x, y, count, inputSize, outputSize);
+    }
+
+    private static (T[] X, T[] Y) Draw<T>(int samples, int inputSize, int outputSize, int seed, int first, int count) where T : unmanaged
+    {
         ArgumentOutOfRangeException.ThrowIfNegative(first);
         ArgumentOutOfRangeException.ThrowIfGreaterThan((long)first + count, samples);
         var draws = new NormalDraws(seed);
-        var x = new float[(long)count * inputSize];
-        var y = new float[(long)count * outputSize];
-        draws.Fill<float>(checked(samples * inputSize), 0.0, 1.0, x, checked(first * inputSize));
-        draws.Fill<float>(checked(samples * outputSize), 0.0, 1.0, y, checked(first * outputSize));
-        return Float32Rows.Of(x, y, count, inputSize, outputSize);
+        var x = new T[(long)count * inputSize];
+        var y = new T[(long)count * outputSize];
+        draws.Fill<T>(checked(samples * inputSize), 0.0, 1.0, x, checked(first * inputSize));
+        draws.Fill<T>(checked(samples * outputSize), 0.0, 1.0, y, checked(first * outputSize));
+        return (x, y);
     }
 
     /// <summary>Fills <paramref name="values"/> with N(0, std^2) draws from a stream seeded by <paramref name="seed"/>.</summary>
