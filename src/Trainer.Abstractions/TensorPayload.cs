@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Trainer.Core.Memory;
 
 namespace Trainer.Abstractions;
 
@@ -57,7 +58,7 @@ public sealed record TensorPayload([property: Id(0)] byte[] Bytes)
     /// </summary>
     public static TensorPayload Allocate<T>(int count, out Span<T> values) where T : unmanaged
     {
-        var bytes = GC.AllocateUninitializedArray<byte>(checked(count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()));
+        var bytes = LargeArrays.NewUninitialized<byte>(checked(count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()));
         values = MemoryMarshal.Cast<byte, T>(bytes.AsSpan());
         return new TensorPayload(bytes);
     }

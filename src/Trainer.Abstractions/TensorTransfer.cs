@@ -1,5 +1,6 @@
 using Orleans.Concurrency;
 using Orleans.Runtime;
+using Trainer.Core.Memory;
 
 namespace Trainer.Abstractions;
 
@@ -69,7 +70,7 @@ public sealed record TensorTransfer(
         }
         if (Bytes > WireLimits.MaxTensorBytes)
             throw new InvalidOperationException($"A tensor of {Bytes} bytes cannot be held in one array (at most {WireLimits.MaxTensorBytes}).");
-        var payload = into is not null && into.Bytes.Length == Bytes ? into : new TensorPayload(GC.AllocateUninitializedArray<byte>((int)Bytes));
+        var payload = into is not null && into.Bytes.Length == Bytes ? into : new TensorPayload(LargeArrays.NewUninitialized<byte>((int)Bytes));
         await ReadRangesAsync(source, maxChunkBytes, (from, to) => new TensorAssembly(payload.Bytes, from, to), cancellation);
         return payload;
     }
@@ -207,7 +208,7 @@ public sealed class TensorAssembly
         else if (_bytes is null && chunk.Bytes.Length == TotalBytes) _bytes = chunk.Bytes;
         else
         {
-            _bytes ??= GC.AllocateUninitializedArray<byte>((int)TotalBytes);
+            _bytes ??= LargeArrays.NewUninitialized<byte>((int)TotalBytes);
             chunk.Bytes.CopyTo(_bytes.AsSpan((int)_next));
         }
         _next += chunk.Bytes.Length;

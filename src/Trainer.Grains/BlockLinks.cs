@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 
@@ -189,7 +190,7 @@ internal sealed class TcpLink : IBlockLink
             }
             // The buffer only grows: a step's frames alternate between a small header and a large block, and a
             // new large array for every block cost a page fault per 4 KB written (fresh memory each time).
-            if (_frame.Length < block.Length + 8) _frame = new byte[block.Length + 8];
+            if (_frame.Length < block.Length + 8) _frame = LargeArrays.New<byte>(block.Length + 8);
             BinaryPrimitives.WriteInt32LittleEndian(_frame, step);
             BinaryPrimitives.WriteInt32LittleEndian(_frame.AsSpan(4), block.Length);
             block.CopyTo(_frame.AsSpan(8));

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Trainer.Abstractions;
+using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 
@@ -33,7 +34,7 @@ internal sealed class LinkRunner : IDisposable
     {
         (Generation, _rank, _replica, _links) = (generation, rank, replica, links);
         _layout = replica.Layout;
-        _blocks = new byte[_layout.TotalBytes];
+        _blocks = LargeArrays.New<byte>(_layout.TotalBytes);
         _thread = new Thread(Loop) { IsBackground = true, Name = $"trainer-link-{rank}" };
         _thread.Start();
         Job = job;

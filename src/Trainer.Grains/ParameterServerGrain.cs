@@ -9,6 +9,7 @@ using Trainer.Abstractions;
 using Trainer.Core.Data;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
+using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 
@@ -629,7 +630,7 @@ public sealed class ParameterServerGrain(
         if (_model is { Sharded: true } sharded)
         {
             // Every shard's buffers, chunk by chunk, straight into their places in the one array that goes out.
-            var modelState = new TensorPayload(GC.AllocateUninitializedArray<byte>(checked((1 + _spec.Optimizer.StateSlots) * ParameterLayout.For(_spec.Model).Count * sizeof(double))));
+            var modelState = new TensorPayload(LargeArrays.NewUninitialized<byte>(checked((1 + _spec.Optimizer.StateSlots) * ParameterLayout.For(_spec.Model).Count * sizeof(double))));
             void Place(int k, bool slots, TensorChunk chunk) => sharded.PlaceState(MemoryMarshal.Cast<byte, double>(modelState.Bytes.AsSpan()), k, slots, chunk);
             await Task.WhenAll(sharded.Ranges.Select(async (_, k) =>
             {

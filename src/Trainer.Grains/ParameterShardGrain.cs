@@ -10,6 +10,7 @@ using Trainer.Core.Data;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
 using Trainer.Core.Training;
+using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 
@@ -59,7 +60,7 @@ public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloM
         var state = _state ?? throw new StateLostException($"Parameter-server shard {Index} of job {JobId} holds no parameters (it was re-activated); the job must restore its checkpoint.");
         if (state.StepsCompleted != step - 1)
             throw new StateLostException($"Parameter-server shard {Index} of job {JobId} stands after step {state.StepsCompleted}; step {step} cannot be applied.");
-        var values = await Offers.ReceiveAsync(gradient, into: bytes => _gradient is { } reused && reused.Bytes.Length == bytes ? reused : _gradient = new TensorPayload(new byte[bytes]));
+        var values = await Offers.ReceiveAsync(gradient, into: bytes => _gradient is { } reused && reused.Bytes.Length == bytes ? reused : _gradient = new TensorPayload(LargeArrays.New<byte>(bytes)));
         var parameters = await compute.Run(() => state.Step(step, values));
         var answer = Offers.Send("parameters", parameters);
         _last = (step, answer);
@@ -129,7 +130,7 @@ internal abstract class ShardState
             bool withState = modelState.Bytes.Length != (long)_count * sizeof(double);
             var values = modelState.ValuesOf<double>((withState ? 1 + slots : 1) * _count, "a parameter-server shard's model state");
             _parameters = new PayloadRing<T>(_count);
-            _state = new TensorPayload(new byte[checked(slots * _count * Unsafe.SizeOf<T>())]);
+            _state = new TensorPayload(LargeArrays.New<byte>(checked(slots * _count * Unsafe.SizeOf<T>())));
             Precisions.Narrow<T>(values[.._count], _parameters.Current);
             if (withState) Precisions.Narrow<T>(values[_count..], State);
             StepsCompleted = stepsCompleted;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Trainer.Abstractions;
+using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 
@@ -22,7 +23,7 @@ internal sealed class PayloadRing<T> where T : unmanaged
     private int _current;
 
     public PayloadRing(int length) =>
-        _payloads = [new TensorPayload(new byte[length * Unsafe.SizeOf<T>()]), new TensorPayload(new byte[length * Unsafe.SizeOf<T>()])];
+        _payloads = [new TensorPayload(LargeArrays.New<byte>(length * Unsafe.SizeOf<T>())), new TensorPayload(LargeArrays.New<byte>(length * Unsafe.SizeOf<T>()))];
 
     public Span<T> Current => Values(_current);
 

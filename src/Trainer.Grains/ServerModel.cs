@@ -5,6 +5,7 @@ using Trainer.Core.Data;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
 using Trainer.Core.Training;
+using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 
@@ -197,7 +198,7 @@ internal abstract class ServerModel
         private readonly int _slots = spec.Optimizer.StateSlots;
         private readonly Shard[] _ranges = Shard.Split(plan.Layout.Count, spec.ResolvedParameterServerShards());
         // Unsharded only: sharded, the shards hold the parameters.
-        private readonly TensorPayload? _parameters = spec.ResolvedParameterServerShards() > 1 ? null : new(new byte[plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]);
+        private readonly TensorPayload? _parameters = spec.ResolvedParameterServerShards() > 1 ? null : new(LargeArrays.New<byte>(plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()));
         // Unsharded: the optimizer state, cut into the parts the optimizer steps at once, each part's
         // slots one after another (what Optimizer.Step takes for a range). Sharded: the shards hold it,
         // and this server the step's gradient and each shard's range of it.
@@ -256,7 +257,7 @@ internal abstract class ServerModel
             if (!Sharded) Precisions.Narrow<T>(values[.._count], Values);
             if (!Sharded && _slots > 0)
             {
-                _stateParts ??= [.. _parts.Select(part => new T[_slots * part.Count])];
+                _stateParts ??= [.. _parts.Select(part => LargeArrays.New<T>(_slots * part.Count))];
                 for (int p = 0; p < _parts.Length; p++)
                     for (int slot = 0; slot < _slots; slot++)
                     {
@@ -370,7 +371,7 @@ internal abstract class ServerModel
         /// </summary>
         private async ValueTask StepAsync(int step)
         {
-            _gradient ??= new T[_count];
+            _gradient ??= LargeArrays.New<T>(_count);
             var replica = _pendingShape.Replica;
             if (_precomputing.Count > 0)
             {
@@ -405,14 +406,14 @@ internal abstract class ServerModel
 
         public override void BuildGradient()
         {
-            _gradient ??= new T[_count];
+            _gradient ??= LargeArrays.New<T>(_count);
             _pendingShape.Replica.Gradient(PendingUpdate, BatchInputs(_sharded).Span, _gradient);
         }
 
         public override TensorPayload GradientRange(int shard)
         {
             var range = _ranges[shard];
-            _gradientRanges ??= [.. _ranges.Select(r => new TensorPayload(new byte[r.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()]))];
+            _gradientRanges ??= [.. _ranges.Select(r => new TensorPayload(LargeArrays.New<byte>(r.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>())))];
             var payload = _gradientRanges[shard];
             _gradient.AsSpan(range.Start, range.Count).CopyTo(MemoryMarshal.Cast<byte, T>(payload.Bytes.AsSpan()));
             return payload;
@@ -477,7 +478,7 @@ internal abstract class ServerModel
             _begun = 0;
             _pendingUpdate = _building.Ring.CurrentPayload;
             _pendingShape = _building;
-            _gradient ??= new T[_count];
+            _gradient ??= LargeArrays.New<T>(_count);
             return loss;
         }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 
@@ -52,7 +53,7 @@ internal static class ShardFrames
     public static byte[] PackAnswer(ReadOnlySpan<double> losses, byte[] reuse)
     {
         int length = HeaderBytes + losses.Length * sizeof(double);
-        var frame = reuse.Length == length ? reuse : new byte[length];
+        var frame = reuse.Length == length ? reuse : LargeArrays.New<byte>(length);
         BinaryPrimitives.WriteInt32LittleEndian(frame, (int)AnswerKind.Pack);
         BinaryPrimitives.WriteInt32LittleEndian(frame.AsSpan(4), losses.Length);
         MemoryMarshal.AsBytes(losses).CopyTo(frame.AsSpan(HeaderBytes));
@@ -104,7 +105,7 @@ internal sealed class FrameBuffers
 
     public byte[] For(int length)
     {
-        if (!_byLength.TryGetValue(length, out var pair)) pair = (new byte[length], new byte[length], false);
+        if (!_byLength.TryGetValue(length, out var pair)) pair = (LargeArrays.New<byte>(length), LargeArrays.New<byte>(length), false);
         _byLength[length] = pair with { UseB = !pair.UseB };
         return pair.UseB ? pair.B : pair.A;
     }

@@ -5,6 +5,7 @@ using Trainer.Abstractions;
 using Trainer.Core.Data;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
+using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 
@@ -26,7 +27,7 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     // Without mini-batches every step trains on the same rows: held in precision T.
     private readonly (T[] X, T[] Y) _held = spec.MiniBatches ? ([], []) : rows.ToArrays<T>();
     // Bytes, so that parameters read from another silo can be written straight into the cache (ReceiveBuffer).
-    private readonly TensorPayload _cache = new(new byte[plan.Layout.Count * Unsafe.SizeOf<T>()]);
+    private readonly TensorPayload _cache = new(LargeArrays.New<byte>(plan.Layout.Count * Unsafe.SizeOf<T>()));
     private readonly BatchSchedule _schedule = spec.Schedule();
     private readonly int _inputs = spec.Model.InputSize, _outputs = spec.Model.OutputSize;
     private readonly PerBatchSize<Shape> _shapes = new(spec.Schedule(), size => new Shape(spec, plan.ForBatch(size), rank));
@@ -332,7 +333,7 @@ internal abstract class SplitReplica : LinkedReplica
         {
             int slots = spec.Optimizer.StateSlots;
             var values = modelState.ValuesOf<T>(modelState.Bytes.Length == _parameters * Unsafe.SizeOf<T>() ? _parameters : (1 + slots) * _parameters, "the model state sent to the worker");
-            var state = values.Length > _parameters ? values[_parameters..] : (_zeroState ??= new T[slots * _parameters]);
+            var state = values.Length > _parameters ? values[_parameters..] : (_zeroState ??= LargeArrays.New<T>(slots * _parameters));
             _split.Load(values[.._parameters], state, stepsCompleted);
             _split.Activations(MemoryMarshal.Cast<byte, T>(block));
         }

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
+using Trainer.Core.Memory;
 using Trainer.Core.Linalg;
 using Trainer.Core.Training;
 
@@ -233,9 +234,9 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
         for (int l = 0; l < layers; l++)
         {
             int width = Spec.LayerSizes[l + 1];
-            _z[l] = new T[samples * width];
-            _a[l] = l < layers - 1 ? new T[samples * width] : [];
-            _delta[l] = new T[samples * width];
+            _z[l] = LargeArrays.New<T>(samples * width);
+            _a[l] = l < layers - 1 ? LargeArrays.New<T>(samples * width) : [];
+            _delta[l] = LargeArrays.New<T>(samples * width);
         }
         _capacity = samples;
     }

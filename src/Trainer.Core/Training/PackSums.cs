@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Trainer.Core.Memory;
 
 namespace Trainer.Core.Training;
 
@@ -35,7 +36,7 @@ internal sealed class PackSums<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Makes sure <paramref name="slots"/> slots exist (slot 0 is the target; the others are allocated here, once).</summary>
     public void Reserve(int slots)
     {
-        while (_scratch.Count < slots - 1) _scratch.Add(new T[_denseLength]);
+        while (_scratch.Count < slots - 1) _scratch.Add(LargeArrays.New<T>(_denseLength));
     }
 
     /// <summary>

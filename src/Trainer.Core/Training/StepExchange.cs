@@ -4,6 +4,7 @@ using Trainer.Core.Data;
 using Trainer.Core.Linalg;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
+using Trainer.Core.Memory;
 
 namespace Trainer.Core.Training;
 
@@ -280,7 +281,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         }
         else
         {
-            _gradient ??= new T[_plan.Layout.Count];
+            _gradient ??= LargeArrays.New<T>(_plan.Layout.Count);
             Build(update, batchInputs, _gradient);
             _optimizer.Step(step, parameters, _gradient, state);
         }
@@ -449,7 +450,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>Scratch slot <paramref name="slot"/> (from 1) for a layer of <paramref name="slots"/>' shape: weights, then bias (empty when the layer has none).</summary>
     private Sum Scratch(int slot, PackLayer slots, bool noBias)
     {
-        while (_scratch.Count < slot) _scratch.Add(new T[_valueLength]);
+        while (_scratch.Count < slot) _scratch.Add(LargeArrays.New<T>(_valueLength));
         var buffer = _scratch[slot - 1].AsSpan();
         int w = slots.FanOut * slots.FanIn;
         return new Sum(buffer[..w], noBias ? default : buffer.Slice(w, slots.FanOut));
@@ -507,7 +508,7 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
         _sums.Reserve(slots);
         _lossSlots = new double[slots];
         _leafLayouts = [.. plan.Micro.Leaves.Select(l => plan.PackLayout(l.Count))];
-        _leafPack = new T[_leafLayouts.Max(l => l.Length)];
+        _leafPack = LargeArrays.New<T>(_leafLayouts.Max(l => l.Length));
         _leafLosses = new double[plan.Micro.Count];
     }
 
