@@ -9,8 +9,8 @@ namespace Trainer.Core.Memory;
 /// </summary>
 /// <remarks>
 /// A new array's pages are mapped when first written, one fault per 4 KB page, and on a paravirtualised
-/// VM each fault traps to the hypervisor: the first steps of a 50M-parameter job spent about half their
-/// CPU time in page faults. Where transparent huge pages are in <c>madvise</c> mode (Debian's default),
+/// VM each fault traps to the hypervisor, so the first writes of a large model's arrays weigh on its
+/// first steps (docs/performance.md, "Huge pages for model-sized arrays"). Where transparent huge pages are in <c>madvise</c> mode (Debian's default),
 /// memory gets them only when asked with <c>madvise(MADV_HUGEPAGE)</c>, and then a fault maps 2 MB.
 /// The GC never asks, and .NET's own setting (<c>GCLargePages</c>) needs hugetlbfs pages an administrator
 /// reserved, so this asks for the 2 MB-aligned part of each large array right after allocating it. The
