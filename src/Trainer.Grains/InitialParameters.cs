@@ -19,13 +19,7 @@ namespace Trainer.Grains;
 internal static class InitialParameters
 {
     /// <summary>float64, as a checkpoint or a client holds them.</summary>
-    public static TensorPayload Float64(TrainingSpec spec)
-    {
-        var layout = ParameterLayout.For(spec.Model);
-        var payload = TensorPayload.Allocate<double>(layout.Count, out var values);
-        Initializer.Fill(layout, spec.Init, spec.Seed, values);
-        return payload;
-    }
+    public static TensorPayload Float64(TrainingSpec spec) => Drawn<double>(spec);
 
     /// <summary>
     /// <paramref name="state"/>'s float64 parameters without the optimizer state that may follow
@@ -43,11 +37,13 @@ internal static class InitialParameters
 
     /// <summary>In the job's precision, as the parameter server sends parameters to the workers (narrowed as <see cref="ServerModel.Load"/> and <see cref="SplitServer.FromFloat64"/> narrow them).</summary>
     /// <remarks>float32 is drawn straight into float32 (<see cref="Initializer.Fill{T}"/>): the same bits as narrowing the float64 draws, without them.</remarks>
-    public static TensorPayload InJobPrecision(TrainingSpec spec)
+    public static TensorPayload InJobPrecision(TrainingSpec spec) =>
+        spec.Precision == Precision.Float32 ? Drawn<float>(spec) : Drawn<double>(spec);
+
+    private static TensorPayload Drawn<T>(TrainingSpec spec) where T : unmanaged
     {
-        if (spec.Precision != Precision.Float32) return Float64(spec);
         var layout = ParameterLayout.For(spec.Model);
-        var payload = TensorPayload.Allocate<float>(layout.Count, out var values);
+        var payload = TensorPayload.Allocate<T>(layout.Count, out var values);
         Initializer.Fill(layout, spec.Init, spec.Seed, values);
         return payload;
     }

@@ -7,9 +7,9 @@ using Orleans.Configuration;
 using Orleans.Runtime;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
+using Trainer.Core.Memory;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
-using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 

@@ -2,10 +2,10 @@ using System.Numerics;
 using System.Runtime.InteropServices;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
+using Trainer.Core.Memory;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
 using Trainer.Core.Training;
-using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 

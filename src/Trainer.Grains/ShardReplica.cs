@@ -3,9 +3,9 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Trainer.Abstractions;
 using Trainer.Core.Data;
+using Trainer.Core.Memory;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
-using Trainer.Core.Memory;
 
 namespace Trainer.Grains;
 

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using MathNet.Numerics.Distributions;
 using MathNet.Numerics.Random;
 using Trainer.Core.Data;
@@ -176,19 +177,12 @@ public class NormalDrawsTests
         AssertBits(Precisions.Narrow(expected), actual, "normals");
     }
 
-    private static void AssertBits(float[] expected, float[] actual, string what)
+    /// <summary>Equal bit for bit (float32 or float64), naming the first value that is not.</summary>
+    private static void AssertBits<T>(T[] expected, T[] actual, string what) where T : unmanaged
     {
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
-            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
-                Assert.Fail($"{what}: value {i} is {actual[i]:R}, the float64 draw rounded is {expected[i]:R}");
-    }
-
-    private static void AssertBits(double[] expected, double[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            if (BitConverter.DoubleToInt64Bits(expected[i]) != BitConverter.DoubleToInt64Bits(actual[i]))
-                Assert.Fail($"{what}: value {i} is {actual[i]:R}, MathNet's {expected[i]:R}");
+            if (!MemoryMarshal.AsBytes(expected.AsSpan(i, 1)).SequenceEqual(MemoryMarshal.AsBytes(actual.AsSpan(i, 1))))
+                Assert.Fail($"{what}: value {i} is {actual[i]}, expected {expected[i]}");
     }
 }

@@ -2,8 +2,8 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
-using Trainer.Core.Memory;
 using Trainer.Core.Linalg;
+using Trainer.Core.Memory;
 using Trainer.Core.Training;
 
 namespace Trainer.Core.Models;

@@ -2,9 +2,9 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using Trainer.Core.Data;
 using Trainer.Core.Linalg;
+using Trainer.Core.Memory;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
-using Trainer.Core.Memory;
 
 namespace Trainer.Core.Training;
 
