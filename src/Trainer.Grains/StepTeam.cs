@@ -40,6 +40,8 @@ internal sealed class StepTeam : IStepRun
     private volatile int _command;
     // The next part to claim in each phase (claims are Interlocked increments from -1).
     private int _reduceNext = -1, _stepNext = -1;
+    // The step parts done (or failed) this step: the leader answers a step only once all are.
+    private int _stepsDone;
     private Fault? _fault;
     private volatile string? _leaving;
     private volatile bool _broken;
@@ -191,7 +193,7 @@ internal sealed class StepTeam : IStepRun
         {
             if (rank == 0)
             {
-                _stepNext = -1;
+                (_stepNext, _stepsDone) = (-1, 0);
                 // First: it sets up the step's gradient for the step parts.
                 loss = _model.AcceptShared(step, _losses);
             }
@@ -206,11 +208,29 @@ internal sealed class StepTeam : IStepRun
         try
         {
             if (rank == 0) _reduceNext = -1;
-            for (int part; (part = Interlocked.Increment(ref _stepNext)) < parts;) _model.StepPart(step, part);
+            for (int part; (part = Interlocked.Increment(ref _stepNext)) < parts;)
+            {
+                try
+                {
+                    _model.StepPart(step, part);
+                }
+                finally
+                {
+                    Interlocked.Increment(ref _stepsDone);
+                }
+            }
         }
         catch (Exception e)
         {
             Fail(rank, e);
+        }
+        // The leader's loop ended with every part claimed; the parts other threads still step finish soon. It
+        // waits for them: once it answers, a window may end and the grain reads the parameters at once (an
+        // evaluation, a checkpoint), which must not see a part of them stepped and the rest not.
+        if (rank == 0 && _fault is null)
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _stepsDone) < parts) spin.SpinOnce(sleep1Threshold: -1);
         }
         return loss;
     }

@@ -115,7 +115,74 @@ public sealed class StepTeamTests
         Assert.All(replicas, replica => Assert.Equal(-1, replica.StepsApplied));
     }
 
+    [Fact]
+    public async Task AWindow_EndsOnlyOnceEveryPartOfItsLastStepIsStepped()
+    {
+        // The grain reads the parameters as soon as a window ends (an evaluation, a checkpoint): a part that
+        // a follower still steps then would be read half done. Here the follower holds the part it claims
+        // until the window has ended (or a second has passed); the leader meanwhile steps every other part.
+        var spec = Spec(2, OptimizerKind.Adam);
+        var held = new HeldFollower();
+        using var team = Form(spec, out var model, bugAtStep: null, wrap: inner => new HeldFollowerModel(inner, held));
+
+        held.Window = team.RunAsync(1, 1, long.MaxValue, _ => false);
+        var window = await held.Window;
+
+        Assert.Null(window.Failure);
+        Assert.True(held.Released, "the follower should have stepped a part");
+        Assert.False(held.WindowEndedWhileHeld, "the window ended while the follower was still stepping a part of its step");
+        var expected = Jobs.Local(spec with { Steps = 1 });
+        var parameters = new double[expected.Parameters.Length];
+        model.CopyParameters(parameters);
+        Assert.Equal(expected.Parameters, parameters);
+    }
+
     private const string Bug = "injected: the step's arithmetic overflowed";
+
+    private sealed class HeldFollower
+    {
+        public readonly ManualResetEventSlim FollowerInPart = new();
+        public Task<WindowResult>? Window;
+        public bool WindowEndedWhileHeld, Released;
+    }
+
+    /// <summary>
+    /// A server model whose first step part taken by the team's follower (thread trainer-team-1) waits for the
+    /// window to end, at most a second, and whose leader (trainer-team-0) steps its parts only once the follower holds one.
+    /// </summary>
+    private sealed class HeldFollowerModel(ServerModel inner, HeldFollower held) : ServerModel
+    {
+        public override void StepPart(int step, int part)
+        {
+            if (Thread.CurrentThread.Name == "trainer-team-1" && !held.FollowerInPart.IsSet)
+            {
+                held.FollowerInPart.Set();
+                held.WindowEndedWhileHeld = SpinWait.SpinUntil(() => held.Window?.IsCompleted == true, TimeSpan.FromSeconds(1));
+                held.Released = true;
+            }
+            else if (Thread.CurrentThread.Name == "trainer-team-0") held.FollowerInPart.Wait(TimeSpan.FromSeconds(10));
+            inner.StepPart(step, part);
+        }
+
+        public override bool CachesFollowUpdates => inner.CachesFollowUpdates;
+        public override TensorPayload Parameters => inner.Parameters;
+        public override TensorPayload Update => inner.Update;
+        public override void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs) => inner.Load(modelState, stepsCompleted, inputs);
+        public override void Begin(int step) => inner.Begin(step);
+        public override ValueTask AddAsync(int rank, double[] losses, TensorPayload pack) => inner.AddAsync(rank, losses, pack);
+        public override ValueTask<double> CompleteAsync(int step) => inner.CompleteAsync(step);
+        public override void ApplyPending() => inner.ApplyPending();
+        public override bool SharesParameters => inner.SharesParameters;
+        public override int SharedParts => inner.SharedParts;
+        public override void ReducePart(TensorPayload[] packs, int part) => inner.ReducePart(packs, part);
+        public override double AcceptShared(int step, double[][] losses) => inner.AcceptShared(step, losses);
+        public override void CopyParameters(Span<double> to) => inner.CopyParameters(to);
+        public override TensorPayload ModelState() => inner.ModelState();
+        public override IReadOnlyList<Shard> Ranges => inner.Ranges;
+        public override void BuildGradient() => inner.BuildGradient();
+        public override TensorPayload GradientRange(int shard) => inner.GradientRange(shard);
+        public override void PlaceState(Span<double> modelState, int shard, bool slots, TensorChunk chunk) => inner.PlaceState(modelState, shard, slots, chunk);
+    }
 
     private sealed class FormedTeam(StepTeam team, IShardRun[] seats) : IDisposable
     {
@@ -127,13 +194,15 @@ public sealed class StepTeamTests
     }
 
     /// <summary>A server model at the initial parameters and a team of workers, each with its replica (worker 1's throws at <paramref name="bugAtStep"/>).</summary>
-    private static FormedTeam Form(TrainingSpec spec, out ServerModel model, int? bugAtStep, Dataset? data = null, ShardReplica[]? replicas = null)
+    private static FormedTeam Form(TrainingSpec spec, out ServerModel model, int? bugAtStep, Dataset? data = null, ShardReplica[]? replicas = null,
+        Func<ServerModel, ServerModel>? wrap = null)
     {
         var compute = new ComputeScheduler(2);
         var plan = ExchangePlan.For(spec, factors: false);
         data ??= Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
         model = ServerModel.Create(spec, plan, compute);
         model.Load(InitialParameters.Float64(spec), 0, data);
+        if (wrap is not null) model = wrap(model);
         var team = new StepTeam(1, model, spec.Workers, Job, NullLogger.Instance);
         replicas ??= new ShardReplica[spec.Workers];
         var seats = new IShardRun[spec.Workers];
