@@ -38,8 +38,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     /// <param name="dashboardPort">The embedded silo serves its web dashboard on this loopback port (null: none).</param>
     /// <param name="certificate">The cluster's certificate: connect to the gateways over TLS with it (null: plain TCP).</param>
+    /// <param name="files">The embedded silo's data files (<see cref="InPlaceData"/>); null: a <see cref="StoredFiles"/> of its own.</param>
     public static async Task<ClusterConnection> OpenAsync(string? gateways, string clusterId, string serviceId, bool verbose, CancellationToken cancellation,
-        int? dashboardPort = null, ClusterCertificate? certificate = null)
+        int? dashboardPort = null, ClusterCertificate? certificate = null, StoredFiles? files = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         SpecException? tlsProblem = null;
@@ -58,6 +59,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
             int siloPort = FreePort(), gatewayPort = FreePort();
             if (dashboardPort is { } port)
                 builder.Configuration.AddInMemoryCollection([new(DashboardSettings.PortKey, port.ToString(CultureInfo.InvariantCulture))]);
+            // Registered before the silo's own (TrainerSilo adds one only if none is).
+            if (files is not null) builder.Services.AddSingleton(files);
             builder.UseOrleans(silo => silo
                 .UseLocalhostClustering(siloPort, gatewayPort, null, serviceId, $"{clusterId}-embedded-{Environment.ProcessId}")
                 .AddTrainer(builder.Configuration)

@@ -4,6 +4,7 @@ using Trainer.Abstractions;
 using Trainer.Core;
 using Trainer.Core.Linalg;
 using Trainer.Core.Training;
+using Trainer.Grains;
 
 namespace Trainer.Client;
 
@@ -64,7 +65,10 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     {
         var arguments = CliOptions.JobArguments(r);
         if (arguments.InitModelNote() is { } note) error.WriteLine($"trainer: note: {note}");
-        // Data the silos read is checked (and counted) by a silo, once connected; any other data is opened and checked here, before.
+        // An embedded silo reads the data in place, opened and checked here, before it starts; data the silos of a
+        // cluster read is checked (and counted) by a silo, once connected; any other data is opened and checked here, before.
+        using var inPlace = Gateway(r) is null ? InPlaceData.Open(arguments) : null;
+        arguments = inPlace?.Arguments ?? arguments;
         using var prepared = arguments.SiloDataCheck() is null ? arguments.Prepare() : null;
         var saveFolder = PrepareSave(r);
         var plotFile = r.GetValue(CliOptions.Plot) is { } plot ? PlotFile.Parse("plot", plot) : null;
@@ -74,10 +78,10 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         if (dashboardPort is not null && Gateway(r) is not null)
             throw new SpecException("dashboard-port", dashboardPort,
                 "allowed only with an embedded silo (no --gateway): a running cluster's silos serve their own dashboards (deploy/local/cluster.sh: silo i on http://127.0.0.1:8080+i/)");
-        await using var cluster = await Connect(r, cancellation, dashboardPort);
+        await using var cluster = await Connect(r, cancellation, dashboardPort, inPlace?.Files);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
-        var submission = prepared?.Submission ?? await OnSilosAsync(arguments, job, cancellation);
+        var submission = inPlace?.Submission ?? prepared?.Submission ?? await OnSilosAsync(arguments, job, cancellation);
         var started = await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes) ?? job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes));
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {JobLine.Describe(submission)}"
@@ -300,7 +304,8 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         return folder;
     }
 
-    private async Task<ClusterConnection> Connect(ParseResult r, CancellationToken cancellation, int? dashboardPort = null)
+    /// <param name="files">The embedded silo's data files, already open (<see cref="InPlaceData"/>); null: its own.</param>
+    private async Task<ClusterConnection> Connect(ParseResult r, CancellationToken cancellation, int? dashboardPort = null, StoredFiles? files = null)
     {
         bool verbose = r.GetValue(CliOptions.Verbose);
         if (verbose) error.WriteLine($"trainer: GEMM backend {Blas.Describe(Blas.Default)}");
@@ -308,7 +313,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         var gateway = Gateway(r);
         // Only a running cluster's gateways speak TLS; the embedded silo has no one else to talk to.
         var certificate = gateway is null ? null : ClusterCertificate(r);
-        var connection = await ClusterConnection.OpenAsync(gateway, r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation, dashboardPort, certificate);
+        var connection = await ClusterConnection.OpenAsync(gateway, r.GetValue(CliOptions.ClusterId)!, r.GetValue(CliOptions.ServiceId)!, verbose, cancellation, dashboardPort, certificate, files);
         // The client's own start-up (mostly compiling Orleans' client code) is most of a short command's time: say how
         // much, and how many methods were compiled at run time (the count tells how much of it was compiling).
         if (verbose) error.WriteLine($"trainer: {StartUp(connection.Description, connecting.ElapsedMilliseconds)}");

@@ -70,21 +70,44 @@ internal sealed record JobArguments
     public bool DataOnSilos { get; init; }
 
     /// <summary>
-    /// With <see cref="DataOnSilos"/>: the files a silo must open, checked here as far as the client can
-    /// without reading them (--data given, absolute paths, --scale only with idx); null otherwise.
+    /// With <see cref="DataOnSilos"/>: the one silo is an embedded one, in this process (<see cref="InPlace"/>);
+    /// the paths may be relative, and the job is sent them made absolute.
+    /// </summary>
+    public bool ReadInPlace { get; init; }
+
+    /// <summary>
+    /// These arguments with --data read in place by an embedded silo, as --data-on-silos has every silo read
+    /// it; null without --data or with --data-on-silos typed. The embedded silo is this process, so an upload
+    /// would only copy the rows: as float64, into the job grain, its storage and the silo's shared rows.
+    /// </summary>
+    public JobArguments? InPlace() => Data is null || DataOnSilos ? null : this with { DataOnSilos = true, ReadInPlace = true };
+
+    /// <summary>
+    /// With <see cref="DataOnSilos"/>: the files a silo must open, as typed, checked here as far as the client can
+    /// without reading them (--data given, absolute paths unless <see cref="ReadInPlace"/>, --scale only with idx); null otherwise.
     /// </summary>
     public SiloData? SiloDataCheck()
     {
         if (!DataOnSilos) return null;
         if (Data is null)
             throw new SpecException("data-on-silos", "true", "allowed only with --data npy:DIR or idx:DIR at a path every silo can see (synthetic data is drawn from the seed, not read)");
-        SiloJobData.RequireAbsolute("data", Data);
-        if (Test is { } test) SiloJobData.RequireAbsolute("test", test);
+        if (!ReadInPlace)
+        {
+            SiloJobData.RequireAbsolute("data", Data);
+            if (Test is { } test) SiloJobData.RequireAbsolute("test", test);
+        }
         if (Scale is { } scale && DataFolders.Folder(Data, DataFolders.IdxScheme) is null) throw DataFiles.ScaleOnlyWithIdx(scale);
         return new SiloData(Data, Test, Scale);
     }
 
-    private SiloData? SiloData() => DataOnSilos ? SiloDataCheck() : null;
+    /// <summary>What the job is sent: <see cref="SiloDataCheck"/>'s paths, made absolute when read in place.</summary>
+    private SiloData? SiloData() => SiloDataCheck() is not { } typed ? null
+        : ReadInPlace ? typed with { Data = Absolute(typed.Data), Test = typed.Test is { } test ? Absolute(test) : null } : typed;
+
+    private static string Absolute(string value) =>
+        DataFolders.Folder(value, DataFolders.NpyScheme) is { } npy ? DataFolders.NpyScheme + Path.GetFullPath(npy)
+        : DataFolders.Folder(value, DataFolders.IdxScheme) is { } idx ? DataFolders.IdxScheme + Path.GetFullPath(idx)
+        : value;
 
     private SiloDataFacts RequireOnSilos(SiloDataFacts? facts)
     {
@@ -196,7 +219,7 @@ internal sealed record JobArguments
     /// </summary>
     public Dataset? LoadTestSet(ModelSpec model)
     {
-        if (Data is null || DataOnSilos) return null;
+        if (Data is null || DataOnSilos && !ReadInPlace) return null;
         using var opened = Test is { } folder ? DataFiles.Open(folder, model, Scale) : DataFiles.Open(Data, model, Scale);
         return (Test is null ? opened.Test : opened.Train)?.ToDataset();
     }
@@ -278,7 +301,7 @@ internal sealed record JobArguments
         }
         else if (Test is { } given)
             throw new SpecException("test", given, "allowed only with --data (a test set scores a job trained on real data)");
-        string? source = DataOnSilos ? $"{Data} on the silos" : opened?.Description;
+        string? source = ReadInPlace ? Data : DataOnSilos ? $"{Data} on the silos" : opened?.Description;
         if (rows is { } count)
         {
             if (Batch is { } b && b > count)
@@ -356,8 +379,8 @@ internal sealed record JobArguments
             EvalEvery = EvalEvery,
         };
         spec = (parallelism is null ? spec.WithPreferredParallelism() : spec).Validate();
-        // NOTE: a split job's parameter server does not score it; `train` scores the test set itself, which it cannot read here.
-        if (DataOnSilos && spec.Parallelism == Parallelism.SplitFirstLayer && testRows > 0)
+        // NOTE: a split job's parameter server does not score it; `train` scores the test set itself, which it cannot read here (but can in place).
+        if (DataOnSilos && !ReadInPlace && spec.Parallelism == Parallelism.SplitFirstLayer && testRows > 0)
             throw new SpecException("data-on-silos", "true", $"allowed with --parallel split only without a test set ({testRows} test rows here: --test, or idx t10k files): a split job's test set is scored by the client, which does not read the files; drop --data-on-silos or the test set");
 
         if (Resume is { } resume && string.IsNullOrWhiteSpace(resume))

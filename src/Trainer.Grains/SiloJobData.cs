@@ -33,6 +33,18 @@ public sealed class SiloJobData : IDisposable
     {
         files.RequireAllowed("data", data.Data, RequireAbsolute("data", data.Data, files.Where));
         if (data.Test is { } test) files.RequireAllowed("test", test, RequireAbsolute("test", test, files.Where));
+        return OpenFolders(data, model, files, silo);
+    }
+
+    /// <summary>
+    /// Opens <paramref name="data"/>'s files by the paths as typed, relative ones too, for a silo in this
+    /// process (an embedded silo sharing <paramref name="files"/>): its grains, given the absolute paths,
+    /// find the files open and checked. Refusals are <see cref="SpecException"/>s naming the file as typed.
+    /// </summary>
+    public static SiloJobData OpenInThisProcess(SiloData data, ModelSpec model, StoredFiles files) => OpenFolders(data, model, files, "this process");
+
+    private static SiloJobData OpenFolders(SiloData data, ModelSpec model, StoredFiles files, string silo)
+    {
         var opened = DataFolders.Open(data.Data, model, data.Scale, files);
         try
         {

@@ -29,6 +29,7 @@ public enum StoredFileKind
 public sealed class StoredFiles(string? where = null, IReadOnlyList<string>? roots = null)
 {
     private readonly Lock _lock = new();
+    // Keyed by full path: the embedded silo shares the files its client opened by the paths as typed (Trainer.Client's in-place data).
     private readonly Dictionary<(string Path, StoredFileKind Kind), StoredFile> _open = [];
     // The values check's outcome per file version: null when it passed, else the refusal's message.
     private readonly Dictionary<(string Path, long Size, DateTime Modified), string?> _verdicts = [];
@@ -57,9 +58,10 @@ public sealed class StoredFiles(string? where = null, IReadOnlyList<string>? roo
     {
         var info = new FileInfo(path);
         if (!info.Exists) throw new SpecException("data", path, $"{path} does not exist{Where}");
+        var key = (info.FullName, kind);
         lock (_lock)
         {
-            if (_open.TryGetValue((path, kind), out var open) && open.Size == info.Length && open.Modified == info.LastWriteTimeUtc)
+            if (_open.TryGetValue(key, out var open) && open.Size == info.Length && open.Modified == info.LastWriteTimeUtc)
             {
                 open.Holders++;
                 return open;
@@ -70,13 +72,13 @@ public sealed class StoredFiles(string? where = null, IReadOnlyList<string>? roo
         lock (_lock)
         {
             // Another reader may have opened it meanwhile: the one in the table wins, this one is dropped.
-            if (_open.TryGetValue((path, kind), out var open) && open.Size == opened.Size && open.Modified == opened.Modified)
+            if (_open.TryGetValue(key, out var open) && open.Size == opened.Size && open.Modified == opened.Modified)
             {
                 opened.Dispose();
                 open.Holders++;
                 return open;
             }
-            _open[(path, kind)] = opened;
+            _open[key] = opened;
             opened.Holders++;
             return opened;
         }
@@ -88,7 +90,8 @@ public sealed class StoredFiles(string? where = null, IReadOnlyList<string>? roo
         lock (_lock)
         {
             if (--file.Holders > 0) return;
-            if (_open.TryGetValue((file.Path, file.Kind), out var open) && open == file) _open.Remove((file.Path, file.Kind));
+            var key = (Path.GetFullPath(file.Path), file.Kind);
+            if (_open.TryGetValue(key, out var open) && open == file) _open.Remove(key);
         }
         file.Dispose();
     }
@@ -99,7 +102,7 @@ public sealed class StoredFiles(string? where = null, IReadOnlyList<string>? roo
     /// </summary>
     public void RequireValues(StoredFile file, StoredArray array)
     {
-        var key = (file.Path, file.Size, file.Modified);
+        var key = (Path.GetFullPath(file.Path), file.Size, file.Modified);
         string? verdict;
         bool known;
         lock (_lock) known = _verdicts.TryGetValue(key, out verdict);

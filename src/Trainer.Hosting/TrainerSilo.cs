@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
@@ -73,7 +74,8 @@ public static class TrainerSilo
         // Uploaded rows, fetched once per silo and shared by the grains of their job on it.
         silo.Services.AddSingleton<SiloUploads>();
         // The data files of --data-on-silos jobs, opened once per silo and shared by its grains; errors name the silo.
-        silo.Services.AddSingleton(sp => new StoredFiles(sp.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().SiloAddress.Endpoint.ToString(),
+        // An embedded silo may be given its client's instead, the files its job reads in place already open.
+        silo.Services.TryAddSingleton(sp => new StoredFiles(sp.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().SiloAddress.Endpoint.ToString(),
             sp.GetRequiredService<IOptions<TrainerOptions>>().Value.DataRoots));
         // NOTE: running jobs keep their grains busy; idle ones may be collected and reload from storage.
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));

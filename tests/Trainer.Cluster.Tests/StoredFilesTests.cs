@@ -49,6 +49,17 @@ public sealed class StoredFilesTests
         Assert.Equal(0, files.OpenCount);
     }
 
+    [Fact]
+    public void AFileOpenedByARelativePath_IsTheSameFileByItsAbsolutePath()
+    {
+        // An embedded silo's grains are sent absolute paths to the files its command opened as typed (Trainer.Client's InPlaceData).
+        var files = new StoredFiles();
+        string folder = DataOnSilosFiles.PlainIdx();
+        using var typed = DataFolders.Open($"idx:{Path.GetRelativePath(Environment.CurrentDirectory, folder)}", Model, null, files);
+        using var absolute = DataFolders.Open($"idx:{Path.GetFullPath(folder)}", Model, null, files);
+        Assert.Equal(4, files.OpenCount);
+    }
+
     private static void Poke(string npy, long index, float value)
     {
         using var stream = File.Open(npy, FileMode.Open, FileAccess.ReadWrite);
