@@ -15,9 +15,10 @@ namespace Trainer.Bench;
 /// Not BenchmarkDotNet: its per-case processes measure backends minutes apart, so on a shared
 /// machine a ratio mixes two loads; here each repetition times managed then OpenBLAS (then the
 /// other order) back to back, and the median ratio is the median of the per-repetition ratios.
-/// NOTE: run it with DOTNET_TieredCompilation=0, as the trainer runs (Trainer.Client, Trainer.Silo):
-/// without tiering the JIT has no PGO to tell it which blocks are hot, and code that is fast with
-/// tiering on can be slow there (GemmMicroKernel's NOTE).
+/// NOTE: run it with DOTNET_TieredCompilation=0: fully optimized code without PGO from the first call,
+/// the code the trainer's products run (Trainer.Runtime.props: tiered, without PGO). Without PGO the JIT
+/// has no profile to tell it which blocks are hot, and code that is fast with it can be slow there
+/// (GemmMicroKernel's NOTE).
 /// </remarks>
 public static class GemmRatio
 {

@@ -15,7 +15,7 @@ namespace Trainer.Bench;
 /// </summary>
 /// <remarks>
 /// Not BenchmarkDotNet, for GemmRatio's reason: rows minutes apart on a shared machine measure two loads.
-/// Run as the trainer runs: DOTNET_TieredCompilation=0 (and DOTNET_EnableAVX512=0 OPENBLAS_CORETYPE=Haswell
+/// Run with the code the trainer's steps run: DOTNET_TieredCompilation=0, fully optimized without PGO (and DOTNET_EnableAVX512=0 OPENBLAS_CORETYPE=Haswell
 /// for an AVX2 CPU). Arguments: repetitions, steps per repetition, GEMM threads.
 /// </remarks>
 public static class LocalSteps

@@ -320,12 +320,16 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         return connection;
     }
 
+    /// <summary>Whether this process runs with tiered compilation (Trainer.Runtime.props; DOTNET_TieredCompilation overrides it).</summary>
+    private static bool TieredCompilation =>
+        Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") is { } value ? value.Trim() != "0" : AppContext.GetData("System.Runtime.TieredCompilation") is not (false or "false" or "False");
+
     private static string StartUp(string connection, long connectMs)
     {
         using var self = System.Diagnostics.Process.GetCurrentProcess();
         return $"connected to the {connection} in {connectMs} ms ({(DateTime.Now - self.StartTime).TotalMilliseconds:F0} ms since this process started, "
             + $"{self.TotalProcessorTime.TotalMilliseconds:F0} ms of CPU, {System.Runtime.JitInfo.GetCompiledMethodCount()} methods compiled at run time, "
-            + $"tiered compilation {(EmbeddedSiloJit.TieredCompilation ? "on" : "off")})";
+            + $"tiered compilation {(TieredCompilation ? "on" : "off")})";
     }
 
     /// <summary>The cluster's certificate from --tls-cert, --tls-key and --tls-password (or their TRAINER_TLS_* variables), checked; null: no TLS.</summary>

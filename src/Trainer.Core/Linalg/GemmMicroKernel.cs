@@ -19,7 +19,7 @@ namespace Trainer.Core.Linalg;
 /// registers fit the 16 of AVX2 (and NEON's 32).
 /// NOTE: [SkipLocalsInit] keeps the edge tile's stackalloc from calling the runtime's zeroing helper.
 /// A call there clobbers every vector register (all are caller-saved on x64 Unix), so the accumulators
-/// needed stack homes, and without PGO (the trainer runs with TieredCompilation off) the JIT stored
+/// needed stack homes, and without PGO (the trainer runs with TieredPGO off) the JIT stored
 /// each one to its home after every FMA of the k loop: 3x slower in the trainer than in a benchmark
 /// with tiering on (JitDisasm of both).
 /// </remarks>
