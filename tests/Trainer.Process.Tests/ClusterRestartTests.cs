@@ -65,9 +65,9 @@ public sealed class ClusterRestartTests
         Assert.True(saved.Code == 0, saved.ToString());
         Weights.AssertSameBytes(undisturbed, recovered, "after the whole-cluster restart");
 
-        // Every job listed before the kill (the calibration, the reference and this one) is still known, and has completed.
+        // Every job listed before the kill (the calibrations, the reference and this one) is still known, and has completed.
         var jobsAfter = await cluster.ListAsync();
-        Assert.Equal(3, jobsBefore.Count);
+        Assert.Equal(TrainJson.CalibrationJobs + 2, jobsBefore.Count);
         foreach (var id in jobsBefore.Keys)
         {
             Assert.True(jobsAfter.TryGetValue(id, out var known), $"`list` after the restart does not name job {id}: {string.Join(", ", jobsAfter.Keys)}");
