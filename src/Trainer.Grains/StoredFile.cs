@@ -17,9 +17,14 @@ public sealed class StoredFile : IDisposable
     private StoredFile(string path, StoredFileKind kind, long size, DateTime modified, StoredType type, int[] shape, ReadOnlyMemory<byte> values, IDisposable? mapping)
     {
         (Path, Kind, Size, Modified, Type, Shape, Values, _mapping) = (path, kind, size, modified, type, shape, values, mapping);
+        FullPath = System.IO.Path.GetFullPath(path);
     }
 
+    /// <summary>The path as the reader that opened the file gave it (messages name it so).</summary>
     public string Path { get; }
+
+    /// <summary>The path made absolute when the file was opened: what <see cref="StoredFiles"/> knows it by.</summary>
+    public string FullPath { get; }
     public StoredFileKind Kind { get; }
     public long Size { get; }
     public DateTime Modified { get; }

@@ -90,7 +90,7 @@ public sealed class StoredFiles(string? where = null, IReadOnlyList<string>? roo
         lock (_lock)
         {
             if (--file.Holders > 0) return;
-            var key = (Path.GetFullPath(file.Path), file.Kind);
+            var key = (file.FullPath, file.Kind);
             if (_open.TryGetValue(key, out var open) && open == file) _open.Remove(key);
         }
         file.Dispose();
@@ -102,7 +102,7 @@ public sealed class StoredFiles(string? where = null, IReadOnlyList<string>? roo
     /// </summary>
     public void RequireValues(StoredFile file, StoredArray array)
     {
-        var key = (Path.GetFullPath(file.Path), file.Size, file.Modified);
+        var key = (file.FullPath, file.Size, file.Modified);
         string? verdict;
         bool known;
         lock (_lock) known = _verdicts.TryGetValue(key, out verdict);
