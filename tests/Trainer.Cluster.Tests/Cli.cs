@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Trainer.Abstractions;
 using Trainer.Client;
 
@@ -21,6 +22,11 @@ internal static class Cli
         Assert.Empty(parsed.Errors);
         return CliOptions.JobArguments(parsed).ToSubmission();
     }
+
+    /// <summary>The `--json` events named <paramref name="name"/> (step, eval, completed, ...) that a command printed, in order.</summary>
+    public static JsonElement[] Events(string output, string name) =>
+        [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("event").GetString() == name)];
 
     /// <summary>tests/fixtures/fashion-mnist-small: the first 512 train and 128 test images of Fashion-MNIST, gzipped IDX.</summary>
     public static string SmallFashionMnist => Path.Combine(AppContext.BaseDirectory, "fixtures", "fashion-mnist-small");

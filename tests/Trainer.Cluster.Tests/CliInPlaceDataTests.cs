@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Trainer.Client;
 
 namespace Trainer.Cluster.Tests;
@@ -32,11 +31,11 @@ public sealed class CliInPlaceDataTests : IAsyncLifetime
         Assert.True(here.Code == 0, here.Err);
         Assert.True(there.Code == 0, there.Err);
 
-        var (hereLosses, hereEvals) = Events(here.Out);
-        var (thereLosses, thereEvals) = Events(there.Out);
-        Assert.Equal(14, hereLosses.Length);   // 2 epochs of ceil(448 / 64) steps: 64 of the 512 rows held out
-        Assert.Equal(thereLosses, hereLosses);
-        Assert.Equal(thereEvals, hereEvals);
+        double[] Losses(string output) => [.. Cli.Events(output, "step").Select(e => e.GetProperty("loss").GetDouble())];
+        string[] Evals(string output) => [.. Cli.Events(output, "eval").Select(e => e.GetRawText())];
+        Assert.Equal(14, Losses(here.Out).Length);   // 2 epochs of ceil(448 / 64) steps: 64 of the 512 rows held out
+        Assert.Equal(Losses(there.Out), Losses(here.Out));
+        Assert.Equal(Evals(there.Out), Evals(here.Out));
         foreach (var file in Directory.GetFiles(uploaded, "*.npy").Select(Path.GetFileName))
             Assert.True(File.ReadAllBytes(Path.Combine(uploaded, file!)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(inPlace, file!))), $"{file} differs");
     }
@@ -67,13 +66,5 @@ public sealed class CliInPlaceDataTests : IAsyncLifetime
             "--loss", "ce", "--lr", "0.05", "--steps", "5", "--workers", "2", "--parallel", "split");
         Assert.True(code == 0, err);
         Assert.Contains("test: 128 samples, loss ", output);
-    }
-
-    private static (double[] Losses, string[] Evals) Events(string output)
-    {
-        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
-        string Kind(JsonElement e) => e.GetProperty("event").GetString()!;
-        return (events.Where(e => Kind(e) == "step").Select(e => e.GetProperty("loss").GetDouble()).ToArray(),
-            events.Where(e => Kind(e) == "eval").Select(e => e.GetRawText()).ToArray());
     }
 }

@@ -34,7 +34,7 @@ public sealed class CliValidationTests
         // 512 images: 128 held out, 384 left in batches of 64, six steps an epoch.
         var (spec, rows) = Job(validation: 128, batch: 64, steps: 12, patience: 0);
         var expected = Overfitting.Reference(spec, rows);
-        var evals = Events(output, "eval");
+        var evals = Cli.Events(output, "eval");
         Assert.Equal([(6, "val"), (6, "test"), (12, "val"), (12, "test")], evals.Select(e => (e.GetProperty("step").GetInt32(), e.GetProperty("split").GetString())));
         Assert.Equal(expected.Evals.Select(e => (e.Epoch, e.Loss, e.Accuracy)),
             evals.Select(e => (e.GetProperty("epoch").GetInt32(), e.GetProperty("loss").GetDouble(), e.GetProperty("accuracy").GetDouble())));
@@ -65,7 +65,7 @@ public sealed class CliValidationTests
         var (code, output, err) = await Cli.RunAsync(["train", .. options, "--save", $"npy:{save}", "--json"]);
 
         Assert.True(code == 0, err);
-        var completed = Events(output, "completed").Single();
+        var completed = Cli.Events(output, "completed").Single();
         var bestTest = expected.Evals.Single(e => e.Step == best.BestStep && e.Split == "test");
         Assert.Equal((stoppedAt, true, best.BestStep, (best.BestStep - 1) / 4 + 1, best.BestLoss),
             (completed.GetProperty("steps").GetInt32(), completed.GetProperty("stopped_early").GetBoolean(), completed.GetProperty("best_step").GetInt32(),
@@ -99,11 +99,11 @@ public sealed class CliValidationTests
         var (training, validation) = Split(drawn, 16, seed: 0);
         var spec = new TrainingSpec { Batch = 48, Steps = 4, ValidationSamples = 16, EvalEvery = 2 };
         var expected = Overfitting.Reference(spec, Concat(training, validation));
-        var evals = Events(output, "eval");
+        var evals = Cli.Events(output, "eval");
         Assert.Equal([2, 4], evals.Select(e => e.GetProperty("step").GetInt32()));
         Assert.All(evals, e => Assert.Equal(("val", JsonValueKind.Null), (e.GetProperty("split").GetString(), e.GetProperty("accuracy").ValueKind)));
         Assert.Equal(expected.Evals.Select(e => e.Loss), evals.Select(e => e.GetProperty("loss").GetDouble()));
-        Assert.Equal(expected.Losses, Events(output, "step").Select(e => e.GetProperty("loss").GetDouble()));
+        Assert.Equal(expected.Losses, Cli.Events(output, "step").Select(e => e.GetProperty("loss").GetDouble()));
         // The plot of the job draws its validation losses beside its training losses.
         Assert.Contains(LossPlotTests.Texts(XDocument.Load(plot)), text => text.EndsWith(" val loss", StringComparison.Ordinal));
 
@@ -189,8 +189,4 @@ public sealed class CliValidationTests
 
     private static Dataset Concat(params Dataset[] parts) =>
         new([.. parts.SelectMany(p => p.X)], [.. parts.SelectMany(p => p.Y)], parts.Sum(p => p.Count), parts[0].InputSize, parts[0].OutputSize);
-
-    private static JsonElement[] Events(string output, string name) =>
-        [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement)
-            .Where(e => e.GetProperty("event").GetString() == name)];
 }
