@@ -28,7 +28,9 @@ public sealed class ClusterRestartTests
         await using var cluster = await LocalCluster.CreateOnRedisAsync(redis, silos: 3, "--blas-threads 1");
         await cluster.StartAsync();
 
-        int steps = await TrainJson.StepsForAsync(cluster, Job, calibrationSteps: 300, seconds: 20, minSteps: 3000);
+        // 40 s by the calibration's rate: the calibrations may share the cores with other test projects and the job not,
+        // and it must still be running after the client calls (submit, status polls, list) that come before the kill.
+        int steps = await TrainJson.StepsForAsync(cluster, Job, calibrationSteps: 300, seconds: 40, minSteps: 3000);
         var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
         var reference = await cluster.TrainerAsync(["train", .. Job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
