@@ -7,7 +7,8 @@ namespace Trainer.Process.Tests;
 /// GC and JIT settings of src/Trainer.Runtime.props, as built by the cluster script: among them the
 /// gen-0 budget cap without which an idle silo commits up to ~84 MB of gen-0 pages before collecting,
 /// and tiered compilation without dynamic PGO or the call-counting delay (quick start-up code, the
-/// per-step path fully optimized after its 30th call).
+/// per-step path fully optimized after its 30th call), and thread-pool threads that block at once
+/// when they run out of work instead of spinning on cores the arithmetic needs.
 /// </summary>
 [Collection(RealProcessCollection.Name)]
 public sealed class RuntimeSettingsTests
@@ -29,6 +30,7 @@ public sealed class RuntimeSettingsTests
                 (Value("System.GC.Gen0MaxBudget"), Value("System.GC.ConserveMemory"), Value("System.GC.Server"), Value("System.GC.Concurrent")));
             Assert.Equal(("True", "False", "0"),
                 (Value("System.Runtime.TieredCompilation"), Value("System.Runtime.TieredPGO"), Value("System.Runtime.TieredCompilation.CallCountingDelayMs")));
+            Assert.Equal("0", Value("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit"));
         }
     }
 
