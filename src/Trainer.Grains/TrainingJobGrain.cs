@@ -503,6 +503,11 @@ public sealed class TrainingJobGrain(
         // into storage, not held beside it.
         await QuietlyAsync(ParameterServer.ReleaseAsync);
         await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
+        // Nor does this grain keep the uploaded samples (storage's copy goes below): only a replay reads
+        // them, and an ended job replays nothing (a resumed job is a new job, sent its samples again). An
+        // ended job's grain stays active for 30 minutes after its last call (TrainerSilo's collection age),
+        // so a silo running one uploaded job after another held every one's samples: Fashion-MNIST's are 440 MB.
+        _data = null;
         // The final status shows only once the record holding it is stored (or failed to store): a
         // client that sees the job end can read its whole record and history from storage. With
         // checkpoints at most once a second, a short job's final write carries every loss chunk.
