@@ -28,6 +28,10 @@ internal static class Cli
         [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement)
             .Where(e => e.GetProperty("event").GetString() == name)];
 
+    /// <summary>Every line of a --json command's output, each parsed as JSON (a line that is not fails the test: --json prints nothing else).</summary>
+    public static JsonElement[] JsonLines(string output) =>
+        [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)];
+
     /// <summary>tests/fixtures/fashion-mnist-small: the first 512 train and 128 test images of Fashion-MNIST, gzipped IDX.</summary>
     public static string SmallFashionMnist => Path.Combine(AppContext.BaseDirectory, "fixtures", "fashion-mnist-small");
 

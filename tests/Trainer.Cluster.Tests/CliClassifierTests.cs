@@ -26,7 +26,7 @@ public sealed class CliClassifierTests
         var (code, output, err) = await Cli.RunAsync(["train", .. Options, "--json"]);
 
         Assert.True(code == 0, err);
-        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var events = Cli.JsonLines(output);
         var losses = events.Where(e => e.GetProperty("event").GetString() == "step").Select(e => e.GetProperty("loss").GetDouble()).ToArray();
         var expected = Expected();
         Assert.Equal(expected, losses);

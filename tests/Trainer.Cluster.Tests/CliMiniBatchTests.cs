@@ -24,7 +24,7 @@ public sealed class CliMiniBatchTests
         var (code, output, err) = await Cli.RunAsync(["train", .. Options, "--batch", "48", "--epochs", "2", "--json"]);
 
         Assert.True(code == 0, err);
-        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var events = Cli.JsonLines(output);
         var losses = events.Where(e => e.GetProperty("event").GetString() == "step").Select(e => e.GetProperty("loss").GetDouble()).ToArray();
         Assert.Equal(Expected(steps: 22, dropLast: false), losses);
         Assert.Equal(22, events[^1].GetProperty("steps").GetInt32());

@@ -31,7 +31,7 @@ public sealed class CliPrecisionTests
         var (code, output, err) = await Cli.RunAsync("train", "--model", "20-8-3", "--batch", "13", "--steps", "4", "--workers", "2", "--seed", "7", "--lr", "1e-3", "--precision", "float32", "--json");
 
         Assert.True(code == 0, err);
-        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var events = Cli.JsonLines(output);
         var expected = Jobs.Local(Jobs.Small(workers: 2, steps: 4) with { Precision = Core.Training.Precision.Float32 });
         Assert.Equal(expected.Losses, events[..4].Select(e => e.GetProperty("loss").GetDouble()));
     }

@@ -78,7 +78,7 @@ public sealed class CliPredictTests(TrainedClassifier classifier) : IClassFixtur
         var (code, output, err) = await Cli.RunAsync(Predict("--split", "test", "--json"));
 
         Assert.True(code == 0, err);
-        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var events = Cli.JsonLines(output);
         Assert.Equal(129, events.Length);
         for (int i = 0; i < 128; i++)
         {

@@ -25,7 +25,7 @@ public sealed class CliTestSetTests
         var (code, output, err) = await Cli.RunAsync(["train", .. Options, "--json"]);
 
         Assert.True(code == 0, err);
-        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var lines = Cli.JsonLines(output);
         var completed = lines[^1];
         var scores = Expected();
         var expected = scores[^1];
@@ -101,8 +101,7 @@ public sealed class CliTestSetTests
         var (code, output, err) = await Cli.RunAsync(["train", .. Options[..^4], "--epochs", "1", "--workers", "2", "--test", $"npy:{folder}", "--eval-every", "3", "--json"]);
 
         Assert.True(code == 0, err);
-        var evals = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
-            .Where(e => e.GetProperty("event").GetString() == "eval").ToArray();
+        var evals = Cli.Events(output, "eval");
         // Every 3 steps, and after step 8, the epoch's (and the job's) last.
         Assert.Equal([3, 6, 8], evals.Select(e => e.GetProperty("step").GetInt32()));
         Assert.All(evals, e => Assert.Equal(("test", 1), (e.GetProperty("split").GetString(), e.GetProperty("epoch").GetInt32())));

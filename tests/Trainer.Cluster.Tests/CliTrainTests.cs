@@ -14,7 +14,7 @@ public sealed class CliTrainTests
         var (code, output, err) = await Cli.RunAsync("train", "--model", "20-8-3", "--batch", "13", "--steps", "6", "--workers", "3", "--seed", "7", "--lr", "1e-3", "--json");
 
         Assert.True(code == 0, err);
-        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var events = Cli.JsonLines(output);
         var expected = Jobs.Local(Jobs.Small(workers: 3, steps: 6));
         Assert.Equal(7, events.Length);
         for (int i = 0; i < 6; i++)

@@ -24,7 +24,7 @@ public sealed class CliWorkerCountBitsTests
             string save = Cli.TempFolder();
             var (code, output, err) = await Cli.RunAsync(Options(folder, workers, save));
             Assert.True(code == 0, $"{workers} workers: exit {code}: {err}");
-            var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+            var events = Cli.JsonLines(output);
             var losses = events.Where(e => e.GetProperty("event").GetString() == "step").Select(e => e.GetProperty("loss").GetDouble()).ToArray();
             var completed = events.Single(e => e.GetProperty("event").GetString() == "completed");
             runs.Add((workers, save, losses, completed.GetProperty("test_accuracy").GetDouble()));
