@@ -36,7 +36,7 @@ namespace Trainer.Grains;
 [Orleans.Placement.PreferLocalPlacement]
 public sealed class ParameterServerGrain(
     ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging,
-    StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, WorkerLinks links, StepTeams teams)
+    StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, WorkerLinks links, StepTeams teams, IdleMemory idle)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
@@ -696,13 +696,27 @@ public sealed class ParameterServerGrain(
         DeactivateOnIdle();
     }
 
+    // Counted while active: a process where none is gives its free memory back (IdleMemory).
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        idle.Enter();
+        return Task.CompletedTask;
+    }
+
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // NOTE: SGD's pending update may still read held inputs; they are handed back (files unmapped) after it.
-        try { await _applying; } catch (Exception e) { logger.LogDebug(e, "Job {Job}: the last update failed", JobId); }
-        EndRun();
-        if (_spec is not null) links.Release(JobId, _spec.Workers);
-        ReleaseHeld();
+        try
+        {
+            // NOTE: SGD's pending update may still read held inputs; they are handed back (files unmapped) after it.
+            try { await _applying; } catch (Exception e) { logger.LogDebug(e, "Job {Job}: the last update failed", JobId); }
+            EndRun();
+            if (_spec is not null) links.Release(JobId, _spec.Workers);
+            ReleaseHeld();
+        }
+        finally
+        {
+            idle.Exit();
+        }
     }
 
     private IWorkerGrain Worker(int rank) => Workers.Worker(rank);

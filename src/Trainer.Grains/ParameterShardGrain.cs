@@ -24,7 +24,8 @@ namespace Trainer.Grains;
 /// fails, and the job restores its checkpoint (which the parameter server assembles from every shard).
 /// </remarks>
 [ShardPlacement]
-public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging, ILogger<ParameterShardGrain> logger, ILocalSiloDetails silo)
+public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging, ILogger<ParameterShardGrain> logger, ILocalSiloDetails silo,
+    IdleMemory idle)
     : Grain, IParameterShardGrain
 {
     private TensorOffers? _offers;
@@ -79,6 +80,19 @@ public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloM
     public Task ReleaseAsync()
     {
         DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
+    // Counted while active: a process where none is gives its free memory back (IdleMemory).
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        idle.Enter();
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        idle.Exit();
         return Task.CompletedTask;
     }
 

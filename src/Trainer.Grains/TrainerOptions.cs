@@ -58,6 +58,12 @@ public sealed class TrainerOptions
     public TimeSpan SupervisorPeriod { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// How long a silo on which no job runs any more waits before one full collection gives the memory
+    /// its jobs used back to the operating system (<see cref="IdleMemory"/>); zero: never.
+    /// </summary>
+    public TimeSpan IdleCollectionDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Threads one GEMM may use in this silo, in either backend (process-wide); a job's bits do not
     /// depend on it. 0 (default): the compute threads shared among the running job's workers on this
     /// silo (<see cref="GemmThreadBudget"/>), so a lone worker uses every core and two workers one each;

@@ -28,7 +28,7 @@ namespace Trainer.Grains;
 /// </remarks>
 [RankPlacement]
 public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, StepTeams teams, IOptions<SiloMessagingOptions> messaging,
-    GemmThreadBudget gemmThreads, StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo) : Grain, IWorkerGrain
+    GemmThreadBudget gemmThreads, StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, IdleMemory idle) : Grain, IWorkerGrain
 {
     // A share or replica too large for one message, offered to the parameter server until it has read it.
     private TensorOffers? _offers;
@@ -233,17 +233,31 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         return Task.CompletedTask;
     }
 
+    // Counted while active: a process where none is gives its free memory back (IdleMemory).
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        idle.Enter();
+        return Task.CompletedTask;
+    }
+
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // NOTE: a precompute still reading held rows must end before they are handed back (files unmapped).
-        try { await _precompute; } catch (Exception e) { logger.LogDebug(e, "Worker {Rank} of job {Job}: the last precompute failed", Rank, JobId); }
-        await StopShardRunAsync();
-        _runner?.Dispose();
-        _runner = null;
-        // A connection a peer opened for a run this worker never took up would otherwise stay parked in the silo.
-        links.Release(JobId, Rank);
-        _held?.Dispose();
-        _held = null;
+        try
+        {
+            // NOTE: a precompute still reading held rows must end before they are handed back (files unmapped).
+            try { await _precompute; } catch (Exception e) { logger.LogDebug(e, "Worker {Rank} of job {Job}: the last precompute failed", Rank, JobId); }
+            await StopShardRunAsync();
+            _runner?.Dispose();
+            _runner = null;
+            // A connection a peer opened for a run this worker never took up would otherwise stay parked in the silo.
+            links.Release(JobId, Rank);
+            _held?.Dispose();
+            _held = null;
+        }
+        finally
+        {
+            idle.Exit();
+        }
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
 using Orleans.Storage;
@@ -73,6 +74,8 @@ public static class TrainerSilo
         silo.LimitInboundConnections();
         // Uploaded rows, fetched once per silo and shared by the grains of their job on it.
         silo.Services.AddSingleton<SiloUploads>();
+        silo.Services.AddSingleton(sp => IdleMemory.ForProcess(sp.GetRequiredService<IOptions<TrainerOptions>>().Value.IdleCollectionDelay,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<IdleMemory>()));
         // The data files of --data-on-silos jobs, opened once per silo and shared by its grains; errors name the silo.
         // An embedded silo may be given its client's instead, the files its job reads in place already open.
         silo.Services.TryAddSingleton(sp => new StoredFiles(sp.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().SiloAddress.Endpoint.ToString(),

@@ -3,7 +3,8 @@ namespace Trainer.Process.Tests;
 /// <summary>
 /// `trainer train --data-on-silos` through the real CLI on two silo processes: the silos read the
 /// fixture's IDX files themselves, and the job prints the same losses, evaluations and test score, and
-/// saves the same weight bytes, as the job whose client uploaded the rows.
+/// saves the same weight bytes, as the job whose client uploaded the rows; and once they have ended,
+/// each silo gives the memory they used back.
 /// </summary>
 [Collection(RealProcessCollection.Name)]
 public sealed class DataOnSilosTests
@@ -11,7 +12,7 @@ public sealed class DataOnSilosTests
     [Fact]
     public async Task DataReadByTheSiloProcesses_TrainsTheUploadedJobsWeights_AndPrintsItsOutput()
     {
-        await using var cluster = await LocalCluster.CreateAsync(silos: 2, "--blas-threads 1");
+        await using var cluster = await LocalCluster.CreateAsync(silos: 2, "--blas-threads 1 --Trainer:IdleCollectionDelay=00:00:00.5");
         await cluster.StartAsync();
         string data = $"idx:{Path.Combine(Repo.Root, "tests", "fixtures", "fashion-mnist-small")}";
         string[] job = ["train", "--data", data, "--model", "784-32-10", "--activation", "relu", "--bias", "--loss", "ce", "--optimizer", "adam",
@@ -33,6 +34,9 @@ public sealed class DataOnSilosTests
                 $"{file} of the job that read its data on the silos differs from the uploaded job's");
         // The silos say where they read the rows from.
         Assert.Contains("read from files on this silo", cluster.LogLines("Worker "));
+        // With both jobs ended each silo runs none, and gives the memory they used back (IdleMemory).
+        const string Collected = "No job runs in this process: a full collection gave its free memory back";
+        await Poll.UntilAsync(() => Task.FromResult(cluster.SiloLogging(Collected)), silos => silos == "silo 0, silo 1", TimeSpan.FromSeconds(60), silos => $"logged by {silos}");
     }
 
     private static string[] Comparable(string jsonLines) =>
