@@ -58,8 +58,9 @@ public sealed class TrainerOptions
     public TimeSpan SupervisorPeriod { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// How long a silo on which no job runs any more waits before one full collection gives the memory
-    /// its jobs used back to the operating system (<see cref="IdleMemory"/>); zero: never.
+    /// How long a silo's process in which no job runs any more waits before one full collection gives the
+    /// memory its jobs used back to the operating system (<see cref="IdleMemory"/>; the first silo of a
+    /// process sets it for all); zero: never.
     /// </summary>
     public TimeSpan IdleCollectionDelay { get; set; } = TimeSpan.FromSeconds(5);
 

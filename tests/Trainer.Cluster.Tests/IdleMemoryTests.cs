@@ -5,9 +5,9 @@ using Trainer.Grains;
 namespace Trainer.Cluster.Tests;
 
 /// <summary>
-/// A silo gives its free memory back with one full collection once no grain holding a job's model or
-/// rows has been active there for the delay, and never while one is: a compacting collection of a busy
-/// heap would pause the jobs running on it.
+/// A silo's process gives its free memory back with one full collection once no grain holding a job's
+/// model or rows has been active in it for the delay, and never while one is: a compacting collection
+/// of a busy heap would pause the jobs running there.
 /// </summary>
 public sealed class IdleMemoryTests
 {
