@@ -83,25 +83,40 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(ChunkBytes)).ToArray());
     }
 
-    /// <summary>Runs <paramref name="spec"/> and takes its parameter server away once <paramref name="steps"/> steps are done: the job must restore its checkpoint.</summary>
-    private Task<(string Id, JobStatus Status, double[] Losses)> RunLosingTheParameterServerAfterAsync(TrainingSpec spec, int steps) =>
-        Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: async (job, jobId) =>
-            {
-                while ((await job.GetLossesAsync(steps, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < steps) Token.ThrowIfCancellationRequested();
-                await fixture.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
-            });
+    /// <summary>
+    /// Runs <paramref name="spec"/> and takes its parameter server away between two batches of steps, before the batch
+    /// from <paramref name="step"/> (one after a checkpoint step: a batch never crosses one), so the job must restore
+    /// its checkpoint however fast its steps run.
+    /// </summary>
+    private async Task<(string Id, JobStatus Status, double[] Losses)> RunLosingTheParameterServerBeforeAsync(TrainingSpec spec, int step)
+    {
+        Assert.True(spec.CheckpointMinSeconds == 0 && (step - 1) % spec.CheckpointEvery == 0, $"no batch is sure to start at step {step}");
+        var gate = fixture.Gate = CallGate.AtBatch(step);
+        try
+        {
+            return await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token,
+                afterSubmit: async (_, jobId) =>
+                {
+                    await gate.Reached.WaitAsync(Token);
+                    await fixture.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
+                    gate.Open();
+                });
+        }
+        finally
+        {
+            gate.Open();
+            fixture.Gate = null;
+        }
+    }
 
     [Fact]
     public async Task AJobLargerThanOneMessage_ThatLosesItsParameterServer_RestoresItsCheckpointThroughChunks_AndEndsWithTheUndisturbedBits()
     {
         // Adam's moments triple the checkpoint: parameters and state travel and are stored in chunks.
-        // NOTE: 3,000 steps, not a few hundred: one worker in the server's step team takes this model's steps in
-        // tens of microseconds, and a 400-step job once finished before the server's release landed, so nothing was restored.
-        var spec = Spec(Parallelism.Data, workers: 1) with { Steps = 3_000, CheckpointEvery = 100, Optimizer = new() { Kind = Core.Optim.OptimizerKind.Adam } };
+        var spec = Spec(Parallelism.Data, workers: 1) with { Steps = 400, CheckpointEvery = 100, Optimizer = new() { Kind = Core.Optim.OptimizerKind.Adam } };
         var expected = Jobs.Local(spec);
 
-        var (id, status, losses) = await RunLosingTheParameterServerAfterAsync(spec, 120);
+        var (id, status, losses) = await RunLosingTheParameterServerBeforeAsync(spec, 201);
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
@@ -125,7 +140,7 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         Assert.True(ParameterLayout.For(spec.Model).Count / 3 * precision.Size() > ChunkBytes, "each shard's range must be larger than one chunk");
         var expected = Jobs.Local(spec);
 
-        var (id, status, losses) = await RunLosingTheParameterServerAfterAsync(spec, 60);
+        var (id, status, losses) = await RunLosingTheParameterServerBeforeAsync(spec, 81);
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
         Assert.Equal(expected.Losses, losses);
@@ -210,12 +225,16 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         // Information: the shards log where they load, which ShardPlacement decides.
         internal LogCapture Log { get; } = new(Microsoft.Extensions.Logging.LogLevel.Information);
 
+        /// <summary>Holds the calls it picks while a test sets it (the collection's tests run one at a time).</summary>
+        internal CallGate? Gate { get; set; }
+
         public async ValueTask InitializeAsync()
         {
             var builder = new InProcessTestClusterBuilder(3);
             builder.ConfigureSilo((_, silo) =>
             {
                 silo.AddTrainer();
+                silo.AddOutgoingGrainCallFilter(context => Gate is { } gate ? gate.FilterAsync(context) : context.Invoke());
                 silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = Limit);
                 silo.Services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(Log);
                 // A short window, so the restore test's released worker misses a later window.

@@ -62,17 +62,20 @@ public sealed class ParameterServerStepTests
         // Three shards over three silos own the ranges and their state; the parameter server is lost
         // mid-job, so the job restores a checkpoint assembled from the shards and reloads them.
         var log = new LogCapture(LogLevel.Information);
-        await using var cluster = await StartAsync(3, log);
+        // Held between two batches (a batch never crosses a checkpoint step): the job cannot end first, however fast its steps.
+        var gate = CallGate.AtBatch(81);
+        await using var cluster = await StartAsync(3, log, configureSilo: silo => silo.AddOutgoingGrainCallFilter(gate.FilterAsync));
         var spec = Jobs.Small(workers: 2, steps: 200) with
         {
             CheckpointEvery = 40, CheckpointMinSeconds = 0, Precision = precision, ParameterServerShards = 3,
             Optimizer = new OptimizerSpec { Kind = optimizer, WeightDecay = 1e-2, Schedule = ScheduleKind.Step, StepEvery = 50, Gamma = 0.5 },
         };
 
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: async (job, jobId) =>
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: async (_, jobId) =>
         {
-            while ((await job.GetLossesAsync(90, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 90) Token.ThrowIfCancellationRequested();
+            await gate.Reached.WaitAsync(Token);
             await cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
+            gate.Open();
         });
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
@@ -87,17 +90,19 @@ public sealed class ParameterServerStepTests
         // The parameter server is lost between two steps (its activation goes, as with its silo): the
         // job restores its latest checkpoint, parameters AND Adam's moments, and replays.
         var log = new LogCapture();
-        await using var cluster = await StartAsync(2, log);
+        var gate = CallGate.AtBatch(101);
+        await using var cluster = await StartAsync(2, log, configureSilo: silo => silo.AddOutgoingGrainCallFilter(gate.FilterAsync));
         var spec = Jobs.Small(workers: 2, steps: 300) with
         {
             CheckpointEvery = 50, CheckpointMinSeconds = 0,
             Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam },
         };
 
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: async (job, jobId) =>
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: async (_, jobId) =>
         {
-            while ((await job.GetLossesAsync(120, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < 120) Token.ThrowIfCancellationRequested();
+            await gate.Reached.WaitAsync(Token);
             await cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
+            gate.Open();
         });
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
