@@ -19,13 +19,15 @@ public sealed class FailoverTests
     [Fact]
     public async Task KillingAWorkerSilo_MidJob_FinishesWithTheUndisturbedWeights()
     {
-        await using var cluster = await StartAsync(redis: null);
-        var spec = Jobs.Small(workers: 3, steps: 1500) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
+        // Held before the batch from step 101 (a batch never crosses a checkpoint step).
+        var gate = CallGate.AtBatch(101);
+        await using var cluster = await StartAsync(redis: null, configureSilo: silo => silo.AddOutgoingGrainCallFilter(gate.FilterAsync));
+        var spec = Jobs.Small(workers: 3, steps: 300) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
         var expected = Jobs.Local(spec);
 
         // Kill a silo that holds a worker but not the job grain (nor, beside it, the parameter server).
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 100, killTheJobsSilo: false));
+            afterSubmit: (job, jobId) => KillAtGateAsync(cluster, gate, job, jobId, killTheJobsSilo: false));
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
     }
@@ -34,13 +36,14 @@ public sealed class FailoverTests
     public async Task KillingTheParameterServerSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var cluster = await StartAsync(redis.Endpoint);
-        var spec = Jobs.Small(workers: 2, steps: 1500) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
+        var gate = CallGate.AtBatch(101);
+        await using var cluster = await StartAsync(redis.Endpoint, configureSilo: silo => silo.AddOutgoingGrainCallFilter(gate.FilterAsync));
+        var spec = Jobs.Small(workers: 2, steps: 300) with { CheckpointEvery = 50, CheckpointMinSeconds = 0 };
         var expected = Jobs.Local(spec);
 
         // Kill the silo of the job grain, which also holds its parameter server.
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 120, killTheJobsSilo: true));
+            afterSubmit: (job, jobId) => KillAtGateAsync(cluster, gate, job, jobId, killTheJobsSilo: true));
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
     }
@@ -49,7 +52,8 @@ public sealed class FailoverTests
     public async Task KillingTheJobsSilo_OfAJobLargerThanOneMessage_ResumesFromItsCheckpointAndSamplesStoredInChunks_WithTheUndisturbedWeights()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var cluster = await StartAsync(redis.Endpoint, messageLimit: ChunkedTransferTests.Limit);
+        var gate = CallGate.AtBatch(101);
+        await using var cluster = await StartAsync(redis.Endpoint, messageLimit: ChunkedTransferTests.Limit, configureSilo: silo => silo.AddOutgoingGrainCallFilter(gate.FilterAsync));
         // 675 KB of parameters and 320 KB of uploaded inputs against 256 KB messages: the checkpoint and
         // the samples are stored, and read back by the new job grain, in 64 KB chunks.
         var spec = Jobs.Small(workers: 2, steps: 400) with { Model = new Trainer.Core.Models.ModelSpec([200, 400, 10]), Batch = 200, LearningRate = 1e-5, CheckpointEvery = 50, CheckpointMinSeconds = 0 };
@@ -57,7 +61,7 @@ public sealed class FailoverTests
         var expected = Jobs.Local(spec, samples);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, submission, Token,
-            afterSubmit: (job, jobId) => KillAfterAsync(cluster, job, jobId, 120, killTheJobsSilo: true),
+            afterSubmit: (job, jobId) => KillAtGateAsync(cluster, gate, job, jobId, killTheJobsSilo: true),
             submit: job => job.UploadAndSubmitAsync(submission, WireLimits.ChunkBytesFor(ChunkedTransferTests.Limit)));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
@@ -66,21 +70,29 @@ public sealed class FailoverTests
     }
 
     /// <summary>
-    /// Waits (by the job's own progress, not the clock) until it has done some steps, then kills
-    /// either the silo that hosts the job grain or another one that hosts a worker.
+    /// Waits until <paramref name="gate"/> holds the job's call for a batch of steps (a <see cref="CallGate.AtBatch"/>
+    /// filter on every silo), then kills either the silo that hosts the job grain or another one that hosts a
+    /// worker, and lets the call go: the silo is lost mid-job however fast the job's steps run.
     /// </summary>
-    internal static async Task KillAfterAsync(InProcessTestCluster cluster, ITrainingJobGrain job, string jobId, int steps, bool killTheJobsSilo)
+    internal static async Task KillAtGateAsync(InProcessTestCluster cluster, CallGate gate, ITrainingJobGrain job, string jobId, bool killTheJobsSilo)
     {
-        while ((await job.GetLossesAsync(steps, 1, TimeSpan.FromSeconds(5))).Status.StepsCompleted < steps) Token.ThrowIfCancellationRequested();
-        var management = cluster.Client.GetGrain<IManagementGrain>(0);
+        try
+        {
+            await gate.Reached.WaitAsync(Token);
+            var management = cluster.Client.GetGrain<IManagementGrain>(0);
 #pragma warning disable xUnit1051 // the management grain's lookup takes no cancellation token
-        var jobSilo = await management.GetActivationAddress(job);
-        var workerSilo = await management.GetActivationAddress(cluster.Client.GetGrain<IWorkerGrain>(0, jobId));
-        if (!killTheJobsSilo && workerSilo == jobSilo) workerSilo = await management.GetActivationAddress(cluster.Client.GetGrain<IWorkerGrain>(1, jobId));
+            var jobSilo = await management.GetActivationAddress(job);
+            var workerSilo = await management.GetActivationAddress(cluster.Client.GetGrain<IWorkerGrain>(0, jobId));
+            if (!killTheJobsSilo && workerSilo == jobSilo) workerSilo = await management.GetActivationAddress(cluster.Client.GetGrain<IWorkerGrain>(1, jobId));
 #pragma warning restore xUnit1051
-        var target = killTheJobsSilo ? jobSilo : workerSilo;
-        Assert.True(target is not null && (killTheJobsSilo || target != jobSilo), $"job on {jobSilo}, worker on {workerSilo}");
-        await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(target)));
+            var target = killTheJobsSilo ? jobSilo : workerSilo;
+            Assert.True(target is not null && (killTheJobsSilo || target != jobSilo), $"job on {jobSilo}, worker on {workerSilo}");
+            await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(target)));
+        }
+        finally
+        {
+            gate.Open();
+        }
     }
 
     /// <summary>Three silos with fast failure detection; <paramref name="redis"/>: membership and storage there, so a job grain outlives its silo.</summary>
