@@ -84,6 +84,10 @@ public sealed class ParameterServerGrain(
     private bool _linksPlane;
     private IStepRun? _run;
 
+    // A run broke: its next step goes through Orleans, which sends a re-activated worker the parameters,
+    // even when the break ended a batch (a new run started at once would find that worker without a cache).
+    private bool _brokeRun;
+
     // The calls to the job's workers: retries, probes of calls without an answer.
     private WorkerCalls? _workers;
 
@@ -328,7 +332,7 @@ public sealed class ParameterServerGrain(
         var clock = Stopwatch.StartNew();
         long until = Stopwatch.GetTimestamp() + (long)(_options.StepBatchWindow.TotalSeconds * Stopwatch.Frequency);
         // One attempt per batch to start a run over links: a worker that cannot link is not asked again every step.
-        bool linking = _linksPlane;
+        bool linking = _linksPlane && !_brokeRun;
         while (losses.Count < maxSteps && (losses.Count == 0 || clock.Elapsed < _options.StepBatchWindow))
         {
             int step = firstStep + losses.Count;
@@ -346,7 +350,7 @@ public sealed class ParameterServerGrain(
                 if (window.Failure is { } failure)
                 {
                     EndRun();
-                    linking = false;
+                    (linking, _brokeRun) = (false, true);
                     if (Failures.Classify(failure) == FailureKind.Fatal) ExceptionDispatchInfo.Throw(failure);
                     logger.LogWarning("Job {Job}: the {Run} broke at step {Step} ({Error}); the next step goes through Orleans",
                         JobId, run is StepTeam ? "step team" : "run over links", _stepsCompleted + 1, failure.Message);
@@ -359,6 +363,7 @@ public sealed class ParameterServerGrain(
             {
                 loss = await RunStepAsync(step);
                 losses.Add(loss);
+                _brokeRun = false;
             }
             if (!double.IsFinite(loss)) break;
             if (EvaluatesAfter(step))
