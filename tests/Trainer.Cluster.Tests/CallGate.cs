@@ -4,17 +4,31 @@ namespace Trainer.Cluster.Tests;
 
 /// <summary>
 /// An outgoing call filter that holds every call <paramref name="holds"/> picks until <see cref="Open"/>,
-/// so a test can change the cluster at an exact point of a job, whatever the timing.
-/// <see cref="Reached"/> completes when the first such call is held.
+/// so a test can change the cluster at an exact point of a job, whatever the timing (<see cref="WhileHeldAsync"/>).
 /// </summary>
 internal sealed class CallGate(Func<IOutgoingGrainCallContext, bool> holds)
 {
     private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public Task Reached => _reached.Task;
-
     public void Open() => _open.TrySetResult();
+
+    /// <summary>
+    /// Waits until a call is held, makes <paramref name="change"/> to the cluster, then lets every held call go;
+    /// also when the change fails, so that the job is not left waiting for the test's deadline.
+    /// </summary>
+    public async Task WhileHeldAsync(Func<Task> change, CancellationToken cancellation)
+    {
+        try
+        {
+            await _reached.Task.WaitAsync(cancellation);
+            await change();
+        }
+        finally
+        {
+            Open();
+        }
+    }
 
     public async Task FilterAsync(IOutgoingGrainCallContext context)
     {

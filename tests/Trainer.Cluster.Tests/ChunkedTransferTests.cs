@@ -95,12 +95,7 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         try
         {
             return await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token,
-                afterSubmit: async (_, jobId) =>
-                {
-                    await gate.Reached.WaitAsync(Token);
-                    await fixture.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
-                    gate.Open();
-                });
+                afterSubmit: (_, jobId) => gate.WhileHeldAsync(() => fixture.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync(), Token));
         }
         finally
         {

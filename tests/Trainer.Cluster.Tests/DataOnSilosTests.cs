@@ -155,13 +155,12 @@ public sealed class DataOnSilosTests(ClusterFixture fixture)
         string folder = DataOnSilosFiles.PlainIdx();
         var submission = await DataOnSilosFiles.SubmissionAsync(cluster.Client, [.. Options($"idx:{folder}", "float64", 3), "--data-on-silos"]);
 
-        var (_, status, _) = await Jobs.RunAsync(cluster.Client, submission, Token, afterSubmit: async (_, _) =>
+        // Once the job was checked and started, before its workers open the files.
+        var (_, status, _) = await Jobs.RunAsync(cluster.Client, submission, Token, afterSubmit: (_, _) => gate.WhileHeldAsync(() =>
         {
-            // The job was checked and started; its workers have not opened the files yet.
-            await gate.Reached.WaitAsync(Token);
             File.Delete(Path.Combine(folder, "train-images-idx3-ubyte"));
-            gate.Open();
-        });
+            return Task.CompletedTask;
+        }, Token));
 
         Assert.Equal(JobState.Failed, status.State);
         Assert.Matches($@"failed in the steps from 1: InvalidDataException: data: 'idx:{folder}' is not allowed; {Path.Combine(folder, "train-images-idx3-ubyte")}\[\.gz\] does not exist on silo 127\.0\.0\.1:\d+", status.Message);

@@ -74,11 +74,9 @@ public sealed class FailoverTests
     /// filter on every silo), then kills either the silo that hosts the job grain or another one that hosts a
     /// worker, and lets the call go: the silo is lost mid-job however fast the job's steps run.
     /// </summary>
-    internal static async Task KillAtGateAsync(InProcessTestCluster cluster, CallGate gate, ITrainingJobGrain job, string jobId, bool killTheJobsSilo)
-    {
-        try
+    internal static Task KillAtGateAsync(InProcessTestCluster cluster, CallGate gate, ITrainingJobGrain job, string jobId, bool killTheJobsSilo) =>
+        gate.WhileHeldAsync(async () =>
         {
-            await gate.Reached.WaitAsync(Token);
             var management = cluster.Client.GetGrain<IManagementGrain>(0);
 #pragma warning disable xUnit1051 // the management grain's lookup takes no cancellation token
             var jobSilo = await management.GetActivationAddress(job);
@@ -88,12 +86,7 @@ public sealed class FailoverTests
             var target = killTheJobsSilo ? jobSilo : workerSilo;
             Assert.True(target is not null && (killTheJobsSilo || target != jobSilo), $"job on {jobSilo}, worker on {workerSilo}");
             await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(target)));
-        }
-        finally
-        {
-            gate.Open();
-        }
-    }
+        }, Token);
 
     /// <summary>Three silos with fast failure detection; <paramref name="redis"/>: membership and storage there, so a job grain outlives its silo.</summary>
     internal static async Task<InProcessTestCluster> StartAsync(string? redis, int? messageLimit = null, Action<ISiloBuilder>? configureSilo = null)

@@ -71,12 +71,8 @@ public sealed class ParameterServerStepTests
             Optimizer = new OptimizerSpec { Kind = optimizer, WeightDecay = 1e-2, Schedule = ScheduleKind.Step, StepEvery = 50, Gamma = 0.5 },
         };
 
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: async (_, jobId) =>
-        {
-            await gate.Reached.WaitAsync(Token);
-            await cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
-            gate.Open();
-        });
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: (_, jobId) =>
+            gate.WhileHeldAsync(() => cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync(), Token));
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: 3 parameter-server shards hold the parameters and the optimizer state and apply optimizer {spec.Optimizer.Name}", StringComparison.Ordinal)
@@ -98,12 +94,8 @@ public sealed class ParameterServerStepTests
             Optimizer = new OptimizerSpec { Kind = OptimizerKind.Adam },
         };
 
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: async (_, jobId) =>
-        {
-            await gate.Reached.WaitAsync(Token);
-            await cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
-            gate.Open();
-        });
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token, afterSubmit: (_, jobId) =>
+            gate.WhileHeldAsync(() => cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync(), Token));
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, Jobs.Local(spec));
         Assert.Contains(log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("restoring the checkpoint"));

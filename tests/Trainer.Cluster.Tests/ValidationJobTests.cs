@@ -110,13 +110,9 @@ public sealed class ValidationJobTests
         var log = new LogCapture();
         await using var cluster = await ParameterServerStepTests.StartAsync(2, log, configureSilo: silo => silo.AddOutgoingGrainCallFilter(gate.FilterAsync));
 
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Overfitting.Submission(spec, rows), Token, afterSubmit: async (_, jobId) =>
-        {
-            await gate.Reached.WaitAsync(Token);
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Overfitting.Submission(spec, rows), Token, afterSubmit: (_, jobId) =>
             // Between two steps the parameter server's activation goes, as with its silo: the job must restore its checkpoint.
-            await cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync();
-            gate.Open();
-        });
+            gate.WhileHeldAsync(() => cluster.Client.GetGrain<IParameterServerGrain>(jobId).ReleaseAsync(), Token));
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, (expected.Losses, expected.Final));
         Assert.Equal(expected.Stopping, status.Stopping);
@@ -142,15 +138,13 @@ public sealed class ValidationJobTests
         var submission = Overfitting.Submission(spec, rows);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, submission, Token,
-            afterSubmit: async (job, _) =>
+            afterSubmit: (job, _) => gate.WhileHeldAsync(async () =>
             {
-                await gate.Reached.WaitAsync(Token);
 #pragma warning disable xUnit1051 // the management grain's lookup takes no cancellation token
                 var silo = await cluster.Client.GetGrain<IManagementGrain>(0).GetActivationAddress(job);
 #pragma warning restore xUnit1051
                 await cluster.KillSiloAsync(cluster.Silos.Single(s => s.SiloAddress.Equals(silo)));
-                gate.Open();
-            },
+            }, Token),
             submit: job => job.UploadAndSubmitAsync(submission, WireLimits.ChunkBytesFor(ChunkedTransferTests.Limit)));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");

@@ -86,12 +86,8 @@ public sealed class WorkerRecoveryTests
         var expected = Jobs.Local(spec);
 
         var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token,
-            afterSubmit: async (job, jobId) =>
-            {
-                await gate.Reached.WaitAsync(Token);
-                await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => cluster.Client.GetGrain<IWorkerGrain>(rank, jobId).ReleaseAsync()));
-                gate.Open();
-            });
+            afterSubmit: (_, jobId) => gate.WhileHeldAsync(
+                () => Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => cluster.Client.GetGrain<IWorkerGrain>(rank, jobId).ReleaseAsync())), Token));
 
         await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
         foreach (int rank in new[] { 0, 1 })
