@@ -1,22 +1,83 @@
+using Trainer.Core;
+using Trainer.Core.Data;
 using Trainer.Core.Training;
 
 namespace Trainer.Abstractions;
 
-/// <summary>Samples as rows: X is (Count x InputSize), Y is (Count x OutputSize).</summary>
+/// <summary>
+/// Samples as rows: X is (Count x InputSize) values held as <see cref="Storage"/> says (null: float64), Y is
+/// (Count x OutputSize) float64 values.
+/// </summary>
+/// <remarks>
+/// The inputs travel as the client's files hold them (<see cref="InputEncoding"/>): IDX
+/// pixels as bytes, a float32 file as float32, so the wire and the silos carry an eighth or a half of the
+/// float64 bytes, and every reader converts them exactly as the client would have.
+/// </remarks>
 [GenerateSerializer, Immutable, Alias("trainer.dataset")]
 public sealed record DatasetPayload(
     [property: Id(0)] int Count,
     [property: Id(1)] int InputSize,
     [property: Id(2)] int OutputSize,
     [property: Id(3)] TensorPayload X,
-    [property: Id(4)] TensorPayload Y)
+    [property: Id(4)] TensorPayload Y,
+    [property: Id(5)] InputStorage? Storage = null)
 {
     /// <summary>The sizes without the samples (a submission whose samples were uploaded before in chunks).</summary>
     public DatasetPayload WithoutSamples() => this with { X = TensorPayload.Empty, Y = TensorPayload.Empty };
 
+    /// <summary>How X holds the inputs (throws <see cref="SpecException"/> for a storage no reader knows).</summary>
+    public InputEncoding Encoding => InputStorage.Decode(Storage);
+
+    /// <summary>The bytes X must have: every row's inputs as <see cref="Storage"/> holds them.</summary>
+    public long InputBytes => (long)Count * InputSize * Encoding.Width;
+
+    /// <summary>The bytes Y must have: every row's targets, float64.</summary>
+    public long TargetBytes => (long)Count * OutputSize * sizeof(double);
+
     /// <summary>Every row of <paramref name="rows"/> in one payload, the bytes an upload of them carries (<see cref="SampleBytes"/>).</summary>
-    public static DatasetPayload Of(Trainer.Core.Data.ISampleRows rows) => new(rows.Count, rows.InputSize, rows.OutputSize,
-        SampleBytes.Whole(rows, UploadPart.Inputs), SampleBytes.Whole(rows, UploadPart.Targets));
+    public static DatasetPayload Of(ISampleRows rows) => new(rows.Count, rows.InputSize, rows.OutputSize,
+        SampleBytes.Whole(rows, UploadPart.Inputs), SampleBytes.Whole(rows, UploadPart.Targets), InputStorage.Of(rows.InputEncoding));
+}
+
+/// <summary>
+/// <see cref="InputEncoding"/> on the wire: the stored type's number
+/// (<see cref="StoredType"/>) and, for bytes, what each byte stands for (256 float64 values).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.input-storage")]
+public sealed record InputStorage([property: Id(0)] int Type, [property: Id(1)] TensorPayload? ByteValues)
+{
+    /// <summary>The wire form of <paramref name="encoding"/>; null for float64, which needs none.</summary>
+    public static InputStorage? Of(InputEncoding encoding) => encoding.Type switch
+    {
+        StoredType.Float64 => null,
+        StoredType.UInt8 => new((int)encoding.Type, TensorPayload.From(encoding.ByteValues)),
+        _ => new((int)encoding.Type, null),
+    };
+
+    /// <summary>The encoding <paramref name="storage"/> stands for; a storage no reader knows is refused, naming what is allowed.</summary>
+    public static InputEncoding Decode(InputStorage? storage)
+    {
+        if (storage is null) return InputEncoding.Float64;
+        const string allowed = "float64 (0), float32 (1) or uint8 (4) with 256 finite byte values";
+        switch ((StoredType)storage.Type)
+        {
+            case StoredType.Float64 when storage.ByteValues is null:
+                return InputEncoding.Float64;
+            case StoredType.Float32 when storage.ByteValues is null:
+                return InputEncoding.Float32;
+            case StoredType.UInt8 when storage.ByteValues is { } table:
+                try
+                {
+                    return InputEncoding.Bytes(table.ValuesOf<double>(256, "the byte table"));
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+                {
+                    throw new SpecException("data", $"input storage uint8 with {table.Bytes.Length} bytes of byte values", $"{e.Message} Allowed: {allowed}.");
+                }
+            default:
+                throw new SpecException("data", $"input storage {storage.Type}{(storage.ByteValues is null ? "" : " with byte values")}", $"the inputs must be stored as {allowed}");
+        }
+    }
 }
 
 /// <summary>
@@ -31,7 +92,8 @@ public sealed record DatasetTransfer(
     [property: Id(2)] int OutputSize,
     [property: Id(3)] TensorTransfer X,
     [property: Id(4)] TensorTransfer Y,
-    [property: Id(5)] long Version = 0);
+    [property: Id(5)] long Version = 0,
+    [property: Id(6)] InputStorage? Storage = null);
 
 /// <summary>
 /// A job's data that the silos read themselves (<c>--data-on-silos</c>) instead of the client uploading

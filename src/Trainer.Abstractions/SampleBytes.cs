@@ -6,12 +6,13 @@ namespace Trainer.Abstractions;
 /// <summary>
 /// The bytes an upload carries of a set of rows (<see cref="DatasetPayload"/>): every row's inputs, then
 /// (a tensor of their own) every row's targets, float64, row after row, read from the rows a chunk at a
-/// time, so that whoever uploads rows never holds more of them than one chunk.
+/// time, so that whoever uploads rows never holds more of them than one chunk. The inputs are read as the
+/// rows hold them (<see cref="ISampleRows.InputEncoding"/>), the targets as float64.
 /// </summary>
 public static class SampleBytes
 {
     /// <summary>Bytes per row of <paramref name="part"/> (<see cref="UploadPart.Inputs"/> or <see cref="UploadPart.Targets"/>).</summary>
-    private static int RowBytes(ISampleRows rows, UploadPart part) => Width(rows, part) * sizeof(double);
+    private static int RowBytes(ISampleRows rows, UploadPart part) => Width(rows, part) * (part == UploadPart.Inputs ? rows.InputEncoding.Width : sizeof(double));
 
     private static int Width(ISampleRows rows, UploadPart part) => part switch
     {
@@ -20,7 +21,7 @@ public static class SampleBytes
         _ => throw new ArgumentOutOfRangeException(nameof(part), part, "rows have inputs and targets"),
     };
 
-    /// <summary>Bytes of <paramref name="part"/> of <paramref name="rows"/>: every row's, float64.</summary>
+    /// <summary>Bytes of <paramref name="part"/> of <paramref name="rows"/>: every row's.</summary>
     public static long Length(ISampleRows rows, UploadPart part) => (long)rows.Count * RowBytes(rows, part);
 
     /// <summary>
@@ -57,17 +58,17 @@ public static class SampleBytes
             // A whole row goes straight into the chunk; a row cut by the chunk's edge is read whole, and its part copied.
             if (last - first == rowBytes)
             {
-                ReadRow(rows, part, (int)row, MemoryMarshal.Cast<byte, double>(to.Slice((int)(first - offset), rowBytes)));
+                ReadRow(rows, part, (int)row, to.Slice((int)(first - offset), rowBytes));
                 continue;
             }
-            ReadRow(rows, part, (int)row, MemoryMarshal.Cast<byte, double>(straddling));
+            ReadRow(rows, part, (int)row, straddling);
             straddling.Slice((int)(first - row * rowBytes), (int)(last - first)).CopyTo(to[(int)(first - offset)..]);
         }
     }
 
-    private static void ReadRow(ISampleRows rows, UploadPart part, int row, Span<double> to)
+    private static void ReadRow(ISampleRows rows, UploadPart part, int row, Span<byte> to)
     {
-        if (part == UploadPart.Inputs) rows.ReadInputs(row, to);
-        else rows.ReadTargets(row, to);
+        if (part == UploadPart.Inputs) rows.ReadEncodedInputs(row, to);
+        else rows.ReadTargets(row, MemoryMarshal.Cast<byte, double>(to));
     }
 }

@@ -38,7 +38,7 @@ public static class TrainingJobs
     {
         foreach (var part in new[] { UploadPart.Inputs, UploadPart.Targets })
             foreach (var chunk in SampleBytes.Chunks(rows, part, chunkBytes)) await job.StageAsync(part, chunk);
-        return new DatasetPayload(rows.Count, rows.InputSize, rows.OutputSize, TensorPayload.Empty, TensorPayload.Empty);
+        return new DatasetPayload(rows.Count, rows.InputSize, rows.OutputSize, TensorPayload.Empty, TensorPayload.Empty, InputStorage.Of(rows.InputEncoding));
     }
 
     private static async Task StageAsync(ITrainingJobGrain job, UploadPart part, TensorPayload tensor, int chunkBytes)

@@ -41,15 +41,16 @@ public sealed class DatasetGrain(IOptions<SiloMessagingOptions> messaging) : Gra
             throw new ArgumentOutOfRangeException(nameof(start), $"rows [{start}, {start + count}) are outside the dataset's {_data.Count} rows.");
         // All the rows go as they are stored (offers never change a payload); a range is copied out.
         bool all = start == 0 && count == _data.Count;
-        var x = all ? _data.X : new TensorPayload(_data.X.Bytes.AsSpan(start * _data.InputSize * sizeof(double), count * _data.InputSize * sizeof(double)).ToArray());
-        var y = all ? _data.Y : new TensorPayload(_data.Y.Bytes.AsSpan(start * _data.OutputSize * sizeof(double), count * _data.OutputSize * sizeof(double)).ToArray());
+        int inputBytes = _data.InputSize * _data.Encoding.Width, targetBytes = _data.OutputSize * sizeof(double);
+        var x = all ? _data.X : new TensorPayload(_data.X.Bytes.AsSpan(start * inputBytes, count * inputBytes).ToArray());
+        var y = all ? _data.Y : new TensorPayload(_data.Y.Bytes.AsSpan(start * targetBytes, count * targetBytes).ToArray());
         // NOTE: every request gets offers of its own, read once. Workers of a split job (and a factored
         // first layer's workers and parameter server) all ask for the same rows at once; under one slot
         // per range the second request replaced the first's offer before it was read, and that reader
         // waited out its call timeout (5 min) whenever the rows were over one chunk (16 MiB).
         long request = ++_requests;
         return Task.FromResult<DatasetTransfer?>(new DatasetTransfer(count, _data.InputSize, _data.OutputSize,
-            Offers.Send($"inputs-{request}", x, once: true), Offers.Send($"targets-{request}", y, once: true), _version));
+            Offers.Send($"inputs-{request}", x, once: true), Offers.Send($"targets-{request}", y, once: true), _version, _data.Storage));
     }
 
     public Task ReleaseAsync()

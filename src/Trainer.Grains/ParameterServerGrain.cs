@@ -269,7 +269,7 @@ public sealed class ParameterServerGrain(
     }
 
     /// <summary>
-    /// The job's uploaded rows as this silo holds them (<see cref="SiloUploads"/>: every row, float64, read
+    /// The job's uploaded rows as this silo holds them (<see cref="SiloUploads"/>: every row, as it was uploaded, read
     /// in the precision asked for), held until the next initialisation or deactivation; null when the job uploaded none.
     /// </summary>
     private async Task<ISampleRows?> UploadedAsync(TrainingSpec spec)

@@ -6,34 +6,39 @@ using Trainer.Core.Training;
 namespace Trainer.Grains;
 
 /// <summary>
-/// Uploaded rows read where they arrived: the float64 bytes of a <see cref="DatasetPayload"/>, never
-/// copied into arrays of their own (on the dataset grain's silo they are the job grain's own bytes).
-/// Read in another precision, values are narrowed as a <see cref="Dataset"/> narrows them.
+/// Uploaded rows read where they arrived: the bytes of a <see cref="DatasetPayload"/>, never copied into
+/// arrays of their own (on the dataset grain's silo they are the job grain's own bytes). The inputs are
+/// held as they were uploaded (<see cref="DatasetPayload.Storage"/>: IDX pixels as bytes, a float32 file's
+/// values as float32) and converted as they are read, exactly as the client's files convert them
+/// (<see cref="StoredArray"/>); the targets are float64, narrowed as a <see cref="Dataset"/> narrows them.
 /// </summary>
 internal sealed class PayloadRows : ISampleRows
 {
     private readonly DatasetPayload _data;
+    private readonly StoredArray _inputs;
 
     public PayloadRows(DatasetPayload data)
     {
-        if (data.X.Length != (long)data.Count * data.InputSize || data.Y.Length != (long)data.Count * data.OutputSize)
-            throw new ArgumentException($"{data.Count} rows need {(long)data.Count * data.InputSize} inputs and {(long)data.Count * data.OutputSize} targets; {data.X.Length} and {data.Y.Length} arrived.", nameof(data));
+        if (data.X.Bytes.Length != data.InputBytes || data.Y.Bytes.Length != data.TargetBytes)
+            throw new ArgumentException($"{data.Count} rows need {data.InputBytes} bytes of inputs ({data.Encoding}) and {data.TargetBytes} of targets; {data.X.Bytes.Length} and {data.Y.Bytes.Length} arrived.", nameof(data));
         _data = data;
+        _inputs = data.Encoding.Over(data.X.Bytes, data.Count, data.InputSize);
     }
 
     public int Count => _data.Count;
     public int InputSize => _data.InputSize;
     public int OutputSize => _data.OutputSize;
 
-    /// <summary>Every row's inputs, row-major.</summary>
-    public ReadOnlySpan<double> Inputs => _data.X.Values;
-
     /// <summary>Every row's targets, row-major.</summary>
-    public ReadOnlySpan<double> Targets => _data.Y.Values;
+    private ReadOnlySpan<double> Targets => _data.Y.Values;
 
     public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Precisions.Narrow<T>(Inputs.Slice(row * InputSize, InputSize), to);
+        _inputs.Read((long)row * InputSize, to[..InputSize]);
 
     public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> =>
         Precisions.Narrow<T>(Targets.Slice(row * OutputSize, OutputSize), to);
+
+    public InputEncoding InputEncoding => _inputs.Encoding;
+
+    public void ReadEncodedInputs(int row, Span<byte> to) => _inputs.ReadEncoded((long)row * InputSize, InputSize, to);
 }

@@ -89,11 +89,16 @@ internal static class ResumeChecks
         submission.SiloData is { } onSilos ? $"{SiloPrefix}{onSilos.Data}|test {onSilos.Test}|scale {onSilos.Scale?.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}"
         : Checksum(submission.Data);
 
-    /// <summary>SHA-256 of uploaded samples, inputs then targets (null: synthetic data).</summary>
+    /// <summary>SHA-256 of uploaded samples, inputs then targets, and of how the inputs are held when not as float64 (null: synthetic data).</summary>
     public static string? Checksum(DatasetPayload? data)
     {
         if (data is null) return null;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        if (data.Storage is { } storage)
+        {
+            hash.AppendData(BitConverter.GetBytes(storage.Type));
+            if (storage.ByteValues is { } table) hash.AppendData(table.Bytes);
+        }
         hash.AppendData(data.X.Bytes);
         hash.AppendData(data.Y.Bytes);
         return Convert.ToHexStringLower(hash.GetHashAndReset());

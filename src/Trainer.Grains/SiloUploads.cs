@@ -14,9 +14,9 @@ namespace Trainer.Grains;
 /// <remarks>
 /// Keyed by the job and the dataset grain's version of its rows (<see cref="IDatasetGrain.GetVersionAsync"/>),
 /// never by what the data was called: two jobs never share rows, and rows stored again as new arrays
-/// are held apart from the old. Every row of the upload (training, then held-out) is held as it arrived,
-/// float64, read in place (<see cref="PayloadRows"/>), whatever the job's precision: a float32 job's
-/// reads narrow the rows they take, with the cast a narrowed copy would have used (the same bits).
+/// are held apart from the old. Every row of the upload (training, then held-out) is held as it arrived
+/// (inputs as the client's files held them: bytes, float32 or float64), read in place (<see cref="PayloadRows"/>),
+/// whatever the job's precision: each read converts the row it takes, as a converted copy would have (the same bits).
 /// NOTE: a narrowed copy of the training rows (half their bytes) was kept here once; on the dataset
 /// grain's silo it came on top of the float64 rows, which that silo holds anyway (they are the job
 /// grain's arrays), and elsewhere the float64 rows it was narrowed from were held while it was made.

@@ -36,6 +36,19 @@ internal static class SubmissionChecks
         }
     }
 
+    /// <summary>The bytes of <paramref name="data"/>'s inputs as its storage holds them; a storage no reader knows is refused.</summary>
+    public static long InputBytes(DatasetPayload data)
+    {
+        try
+        {
+            return data.InputBytes;
+        }
+        catch (SpecException e)
+        {
+            throw new JobRejectedException(e.Field, e.Value, e.Message);
+        }
+    }
+
     private static void CheckData(TrainingSpec spec, DatasetPayload data)
     {
         if (data.InputSize != spec.Model.InputSize)
@@ -49,7 +62,9 @@ internal static class SubmissionChecks
             throw new SpecException(spec.MiniBatches ? "samples" : "batch", spec.MiniBatches ? spec.Samples : spec.Batch,
                 spec.MiniBatches ? $"the uploaded data has {training} training samples (and {heldOut}) and the spec must say so"
                 : $"the uploaded data has {training} training samples (and {heldOut}), so the batch must be {training} or the spec's samples {training}");
-        if (data.X.Length != (long)data.Count * data.InputSize || data.Y.Length != (long)data.Count * data.OutputSize)
-            throw new SpecException("data", $"{data.X.Length} + {data.Y.Length} values", $"{data.Count} samples need {data.Count * data.InputSize} inputs and {data.Count * data.OutputSize} targets");
+        var encoding = data.Encoding;
+        if (data.X.Bytes.Length != data.InputBytes || data.Y.Bytes.Length != data.TargetBytes)
+            throw new SpecException("data", $"{data.X.Bytes.Length} + {data.Y.Bytes.Length} bytes",
+                $"{data.Count} samples need {(long)data.Count * data.InputSize} inputs as {encoding} ({data.InputBytes} bytes) and {(long)data.Count * data.OutputSize} float64 targets ({data.TargetBytes} bytes)");
     }
 }

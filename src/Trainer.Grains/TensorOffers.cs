@@ -66,7 +66,7 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
     public async Task<TensorPayload?> ReceiveOptionalAsync(TensorTransfer? transfer) => transfer is null ? null : await ReceiveAsync(transfer);
 
     public async Task<DatasetPayload?> ReceiveAsync(DatasetTransfer? transfer) => transfer is null ? null
-        : new(transfer.Count, transfer.InputSize, transfer.OutputSize, await ReceiveAsync(transfer.X), await ReceiveAsync(transfer.Y));
+        : new(transfer.Count, transfer.InputSize, transfer.OutputSize, await ReceiveAsync(transfer.X), await ReceiveAsync(transfer.Y), transfer.Storage);
 
     public async Task<ParameterState> ReceiveAsync(ParameterTransfer transfer) =>
         new(transfer.Spec, transfer.StepsCompleted, await ReceiveOptionalAsync(transfer.Parameters), transfer.UploadedData,

@@ -145,8 +145,8 @@ public sealed class TrainingJobGrain(
                 {
                     Data = sizes with
                     {
-                        X = _uploads.Take(UploadPart.Inputs, (long)sizes.Count * sizes.InputSize * sizeof(double)),
-                        Y = _uploads.Take(UploadPart.Targets, (long)sizes.Count * sizes.OutputSize * sizeof(double)),
+                        X = _uploads.Take(UploadPart.Inputs, SubmissionChecks.InputBytes(sizes)),
+                        Y = _uploads.Take(UploadPart.Targets, sizes.TargetBytes),
                     },
                     StagedData = false,
                 };
@@ -409,7 +409,7 @@ public sealed class TrainingJobGrain(
             {
                 // Large samples are offered while the call runs: the dataset grain reads them from here.
                 await GrainFactory.GetGrain<IDatasetGrain>(JobId).StoreAsync(new DatasetTransfer(uploaded.Count, uploaded.InputSize, uploaded.OutputSize,
-                    _offers.Send("inputs", uploaded.X), _offers.Send("targets", uploaded.Y)));
+                    _offers.Send("inputs", uploaded.X), _offers.Send("targets", uploaded.Y), Storage: uploaded.Storage));
             }
             finally
             {

@@ -166,31 +166,38 @@ public sealed class DataOnSilosTests(ClusterFixture fixture)
         Assert.Matches($@"failed in the steps from 1: InvalidDataException: data: 'idx:{folder}' is not allowed; {Path.Combine(folder, "train-images-idx3-ubyte")}\[\.gz\] does not exist on silo 127\.0\.0\.1:\d+", status.Message);
     }
 
-    // A worker's silo: the worker is re-activated on a survivor and opens the files there. The job's silo
-    // (job grain and parameter server; Redis keeps the job's record): the job resumes from its checkpoint,
-    // which holds the paths and no data, and its new parameter server and workers open the files.
+    // A worker's silo: the worker is re-activated on a survivor and opens the files there (or, uploaded,
+    // fetches the job's rows there). The job's silo (job grain and parameter server; Redis keeps the job's
+    // record): the job resumes from its checkpoint, which holds the paths and no data, and its new parameter
+    // server and workers open the files; uploaded, the new job grain hands the dataset grain the rows its
+    // record keeps, still the bytes the client sent, and they are read as before. Either way the killed job
+    // ends with the bits of the same job run the other way, undisturbed.
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task KillingASilo_MidJob_TheGrainsReopenTheFilesElsewhere_AndTheJobEndsWithTheUploadedJobsWeights(bool killTheJobsSilo)
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(true, false)]
+    public async Task KillingASilo_MidJob_TheGrainsFindTheDataAgain_AndTheJobEndsWithTheUndisturbedJobsWeights(bool killTheJobsSilo, bool onSilos)
     {
         await using var redis = killTheJobsSilo ? await RedisServer.StartAsync() : null;
         // Set for the second job only: it is held before its batch from step 61 (a batch never crosses a checkpoint step).
         CallGate? armed = null;
         await using var cluster = await FailoverTests.StartAsync(redis?.Endpoint,
             configureSilo: silo => silo.AddOutgoingGrainCallFilter(context => armed is { } held ? held.FilterAsync(context) : context.Invoke()));
-        string[] options = ["--data", $"idx:{DataOnSilosFiles.PlainIdx()}", "--model", "784-32-10", "--activation", "relu", "--bias", "--loss", "ce",
+        string[] uploaded = ["--data", $"idx:{DataOnSilosFiles.PlainIdx()}", "--model", "784-32-10", "--activation", "relu", "--bias", "--loss", "ce",
             "--optimizer", "adam", "--lr", "0.003", "--batch", "32", "--epochs", "12", "--val-fraction", "0.25", "--workers", "3",
             "--checkpoint-every", "20", "--checkpoint-min-seconds", "0"];
-        var uploaded = await Jobs.RunAsync(cluster.Client, await DataOnSilosFiles.SubmissionAsync(cluster.Client, options), Token);
-        var expected = (await cluster.Client.GetGrain<ITrainingJobGrain>(uploaded.Id).ReadParametersAsync()).ToArray();
+        string[] readOnSilos = [.. uploaded, "--data-on-silos"];
+        var undisturbed = await Jobs.RunAsync(cluster.Client, await DataOnSilosFiles.SubmissionAsync(cluster.Client, onSilos ? uploaded : readOnSilos), Token);
+        var expected = (await cluster.Client.GetGrain<ITrainingJobGrain>(undisturbed.Id).ReadParametersAsync()).ToArray();
 
         var gate = armed = CallGate.AtBatch(61);
-        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, await DataOnSilosFiles.SubmissionAsync(cluster.Client, [.. options, "--data-on-silos"]), Token,
+        var killed = await DataOnSilosFiles.SubmissionAsync(cluster.Client, onSilos ? readOnSilos : uploaded);
+        Assert.Equal(onSilos, killed.Data is null);
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, killed, Token,
             afterSubmit: (job, jobId) => FailoverTests.KillAtGateAsync(cluster, gate, job, jobId, killTheJobsSilo));
 
         Assert.True(status.State == JobState.Completed, $"{status.State}: {status.Message}");
-        Assert.Equal(uploaded.Losses, losses);
+        Assert.Equal(undisturbed.Losses, losses);
         Assert.Equal(expected, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync()).ToArray());
     }
 }

@@ -20,7 +20,7 @@ public sealed class PreparedUploadTests(ChunkedTransferTests.SmallMessages fixtu
     public async Task RowsUploadedFromTheFiles_AChunkAtATime_AreTheWholeSubmissionsBytes_AndTrainToItsBits()
     {
         // The small Fashion-MNIST: 512 training rows less 41 held out for validation (rows picked out of the file's
-        // order), then 128 test rows: 3.2 MB of inputs in 64 KB chunks, whose edges cut rows of 6,272 bytes.
+        // order), then 128 test rows: 490 KB of inputs (a byte per pixel) in 64 KB chunks, whose edges cut rows of 784 bytes.
         var arguments = new JobArguments
         {
             Data = $"idx:{Cli.SmallFashionMnist}", Model = "784-16-10", Activation = "relu", Loss = "ce", Bias = true,
@@ -29,7 +29,8 @@ public sealed class PreparedUploadTests(ChunkedTransferTests.SmallMessages fixtu
         var whole = arguments.ToSubmission();
         using var prepared = arguments.Prepare();
         Assert.Null(prepared.Submission.Data);
-        Assert.True(whole.Data!.X.Bytes.Length > 10 * ChunkBytes, $"{whole.Data.X.Bytes.Length} bytes of inputs");
+        Assert.Equal(640 * 784, whole.Data!.X.Bytes.Length);
+        Assert.True(whole.Data.X.Bytes.Length > 5 * ChunkBytes, $"{whole.Data.X.Bytes.Length} bytes of inputs in chunks of {ChunkBytes}");
 
         var (streamedId, streamed, streamedLosses) = await Jobs.RunAsync(fixture.Client, prepared.Submission, Token,
             submit: job => prepared.SubmitAsync(job, ChunkBytes));

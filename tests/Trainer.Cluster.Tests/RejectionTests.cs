@@ -46,6 +46,32 @@ public sealed class RejectionTests(ClusterFixture fixture)
         Assert.Contains("takes 20", error.Message);
     }
 
+    public static TheoryData<int, double?, string> BadStorages => new()
+    {
+        { 2, null, "input storage 2" },            // int64: not a way inputs travel
+        { 1, 0.5, "input storage 1 with byte values" },
+        { 4, null, "input storage 4" },            // bytes without what each stands for
+        { 4, double.NaN, "every byte must stand for a finite value" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadStorages))]
+    public async Task UploadedData_HeldInAStorageNoReaderKnows_IsRejectedNamingWhatIsAllowed(int type, double? byteValue, string says)
+    {
+        var spec = Jobs.Small(2);
+        var table = byteValue is { } value ? TensorPayload.From(Enumerable.Repeat(value, 256).ToArray()) : null;
+        var data = new DatasetPayload(spec.Batch, 20, 3, TensorPayload.From(new double[spec.Batch * 20]), TensorPayload.From(new double[spec.Batch * 3]), new InputStorage(type, table));
+        var id = Jobs.NewId();
+        var job = fixture.Client.GetGrain<ITrainingJobGrain>(id);
+
+        var error = await Assert.ThrowsAsync<JobRejectedException>(() => job.SubmitAsync(new JobSubmission(spec, data, null, "test", "test")));
+
+        Assert.Equal("data", error.Field);
+        Assert.Contains(says, error.Message);
+        Assert.Contains("float64 (0), float32 (1) or uint8 (4)", error.Message);
+        Assert.Equal(JobState.Unknown, (await job.GetStatusAsync()).State);
+    }
+
     [Fact]
     public async Task ReusedJobId_IsRejected_AndTheFirstJobIsUntouched()
     {

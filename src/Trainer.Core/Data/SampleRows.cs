@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Trainer.Core.Training;
 
 namespace Trainer.Core.Data;
@@ -22,6 +23,15 @@ public interface ISampleRows
 
     /// <summary>Row <paramref name="row"/>'s targets into <paramref name="to"/> (<see cref="OutputSize"/> values).</summary>
     void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>
+    /// How the rows hold their inputs, for whoever carries them elsewhere (an upload): rows read from a file
+    /// say how it stores them, so the reader at the other end converts them as these rows do. Float64 unless said.
+    /// </summary>
+    InputEncoding InputEncoding => InputEncoding.Float64;
+
+    /// <summary>Row <paramref name="row"/>'s inputs as <see cref="InputEncoding"/> holds them (<see cref="InputSize"/> values of its width) into <paramref name="to"/>.</summary>
+    void ReadEncodedInputs(int row, Span<byte> to) => ReadInputs(row, MemoryMarshal.Cast<byte, double>(to));
 }
 
 /// <summary>Views and copies of <see cref="ISampleRows"/>.</summary>
@@ -97,6 +107,10 @@ public static class SampleRows
 
         public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => rows.ReadTargets(Checked(row) + first, to);
 
+        public InputEncoding InputEncoding => rows.InputEncoding;
+
+        public void ReadEncodedInputs(int row, Span<byte> to) => rows.ReadEncodedInputs(Checked(row) + first, to);
+
         private int Checked(int row) => (uint)row < (uint)count ? row : throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {count}.");
     }
 
@@ -109,6 +123,10 @@ public static class SampleRows
         public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => rows.ReadInputs(picked[row], to);
 
         public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => rows.ReadTargets(picked[row], to);
+
+        public InputEncoding InputEncoding => rows.InputEncoding;
+
+        public void ReadEncodedInputs(int row, Span<byte> to) => rows.ReadEncodedInputs(picked[row], to);
     }
 }
 
@@ -124,6 +142,18 @@ public sealed class ConcatenatedRows : ISampleRows
             throw new ArgumentException("Every set must have the same inputs and targets per row.", nameof(parts));
         _parts = parts;
         Count = parts.Sum(p => p.Count);
+        // Sets held alike are carried as held; sets held differently (a float32 training file beside a float64
+        // test file) are carried as float64, which every encoding converts to exactly as it reads.
+        InputEncoding = parts.All(p => p.InputEncoding.Equals(parts[0].InputEncoding)) ? parts[0].InputEncoding : InputEncoding.Float64;
+    }
+
+    public InputEncoding InputEncoding { get; }
+
+    public void ReadEncodedInputs(int row, Span<byte> to)
+    {
+        var part = Find(ref row);
+        if (part.InputEncoding.Equals(InputEncoding)) part.ReadEncodedInputs(row, to);
+        else part.ReadInputs(row, MemoryMarshal.Cast<byte, double>(to));
     }
 
     public int Count { get; }
@@ -154,9 +184,8 @@ public sealed class ConcatenatedRows : ISampleRows
 }
 
 /// <summary>
-/// Rows held in memory as float32, narrowed once from float64 rows: what a float32 job's silo keeps of
-/// uploaded data (half the bytes of the float64 rows it arrived as), and its workers of synthetic data
-/// (drawn straight into float32: <see cref="Synthetic.RowsAsFloat32"/>).
+/// Rows held in memory as float32, narrowed once from float64 rows, or drawn straight into float32: a float32
+/// job's workers' synthetic data (<see cref="Synthetic.RowsAsFloat32"/>).
 /// </summary>
 public sealed class Float32Rows : ISampleRows
 {
@@ -201,6 +230,10 @@ public sealed class Float32Rows : ISampleRows
     public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => Read(_x, row, InputSize, to);
 
     public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> => Read(_y, row, OutputSize, to);
+
+    public InputEncoding InputEncoding => InputEncoding.Float32;
+
+    public void ReadEncodedInputs(int row, Span<byte> to) => MemoryMarshal.AsBytes(_x.AsSpan(row * InputSize, InputSize)).CopyTo(to);
 
     private static void Read<T>(float[] values, int row, int width, Span<T> to) where T : unmanaged
     {

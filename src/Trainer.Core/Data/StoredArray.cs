@@ -46,6 +46,13 @@ public sealed class StoredArray
         _byteValues = byteValues ?? [.. Enumerable.Range(0, 256).Select(b => (double)b)];
         if (_byteValues.Length != 256) throw new ArgumentException("A byte table has 256 values.", nameof(byteValues));
         _byteValuesSingle = Precisions.Narrow(_byteValues);
+        Encoding = type switch
+        {
+            StoredType.Float64 => InputEncoding.Float64,
+            StoredType.Float32 => InputEncoding.Float32,
+            StoredType.UInt8 => InputEncoding.Bytes(_byteValues),
+            _ => InputEncoding.Float64,
+        };
     }
 
     /// <summary>numpy's dtype descriptor as a stored type ('&lt;f4' is float32); null for any other.</summary>
@@ -72,6 +79,18 @@ public sealed class StoredArray
     /// <summary>Values per row: the product of the dimensions after the first (1 for a 1-D array).</summary>
     public int Columns { get; }
     public bool IsInteger => Type is StoredType.Int64 or StoredType.Int32 or StoredType.UInt8;
+
+    /// <summary>How an upload carries these values: as stored when they are float64, float32 or bytes; other integers as their float64 values.</summary>
+    public InputEncoding Encoding { get; }
+
+    /// <summary>Values [<paramref name="first"/>, first + <paramref name="count"/>) as <see cref="Encoding"/> holds them, into <paramref name="to"/> (count × its width bytes).</summary>
+    public void ReadEncoded(long first, int count, Span<byte> to)
+    {
+        if (to.Length != (long)count * Encoding.Width)
+            throw new ArgumentException($"{count} values as {Encoding} are {(long)count * Encoding.Width} bytes; {to.Length} were given.", nameof(to));
+        if (Encoding.Type == Type) _bytes.Span.Slice(checked((int)(first * WidthOf(Type))), to.Length).CopyTo(to);
+        else Read(first, MemoryMarshal.Cast<byte, double>(to));
+    }
 
     /// <summary>Values [<paramref name="first"/>, first + to.Length) into <paramref name="to"/>, converted to T.</summary>
     public void Read<T>(long first, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T>
@@ -153,6 +172,10 @@ public sealed class StoredSet(StoredArray inputs, StoredArray targets, int outpu
 
     public void ReadInputs<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T> =>
         inputs.Read((long)row * inputs.Columns, to[..inputs.Columns]);
+
+    public InputEncoding InputEncoding => inputs.Encoding;
+
+    public void ReadEncodedInputs(int row, Span<byte> to) => inputs.ReadEncoded((long)row * inputs.Columns, inputs.Columns, to);
 
     public void ReadTargets<T>(int row, Span<T> to) where T : unmanaged, IFloatingPointIeee754<T>
     {
