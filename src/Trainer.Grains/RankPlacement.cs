@@ -24,21 +24,25 @@ public sealed class RankPlacementDirector : IPlacementDirector
         return Task.FromResult(silos[(int)(rank % silos.Length)]);
     }
 
-    /// <summary>The silos that can host <paramref name="target"/>, in placement order; fails when there are none.</summary>
+    /// <summary>The silos that can host <paramref name="target"/>, in placement order, in an array of their own; fails when there are none.</summary>
     public static SiloAddress[] Ordered(PlacementTarget target, IPlacementContext context)
     {
-        var silos = context.GetCompatibleSilos(target);
+        // NOTE: GetCompatibleSilos hands out an array Orleans caches, which placements running at the same time
+        // read too. Sorted in place, a concurrent placement read it half sorted and put a worker or a parameter-server
+        // shard on a silo its rule does not name (the shards of one job are placed at once).
+        var silos = context.GetCompatibleSilos(target).ToArray();
         if (silos.Length == 0)
             throw new OrleansException($"No silo can host {target.GrainIdentity}: the cluster has no compatible silo.");
         Sort(silos);
         return silos;
     }
 
-    /// <summary>Where <paramref name="silo"/> stands in the placement order of <paramref name="silos"/>, or -1.</summary>
+    /// <summary>Where <paramref name="silo"/> stands in the placement order of <paramref name="silos"/> (left as it is), or -1.</summary>
     public static int IndexOf(SiloAddress silo, SiloAddress[] silos)
     {
-        Sort(silos);
-        return Array.IndexOf(silos, silo);
+        var ordered = silos.ToArray();
+        Sort(ordered);
+        return Array.IndexOf(ordered, silo);
     }
 
     /// <summary>How many of a job's <paramref name="workers"/> ranks land on silo <paramref name="index"/> of <paramref name="silos"/>.</summary>
