@@ -127,6 +127,29 @@ public sealed class ResumeTests(ClusterFixture fixture)
         await AssertRefusedAsync(other with { Spec = longer, ResumeFrom = onUploaded }, onUploaded, $"the uploaded data differ from those job {onUploaded} trained on");
     }
 
+    [Fact]
+    public async Task TheSameBytes_StandingForOtherValues_AreOtherData_AndRefused()
+    {
+        // IDX pixels travel as bytes with what each stands for (--scale): the same files with another --scale
+        // upload the same bytes, and must not resume a job that trained on other values.
+        var spec = Finished;
+        var pixels = new byte[spec.Batch * spec.Model.InputSize];
+        new Random(3).NextBytes(pixels);
+        var targets = TensorPayload.From(Core.Data.Synthetic.Data(spec.Batch, 1, spec.Model.OutputSize, seed: 4).Y);
+        JobSubmission Scaled(double? scale) => Jobs.Synthetic(spec) with
+        {
+            Data = new DatasetPayload(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, new TensorPayload(pixels), targets,
+                InputStorage.Of(Core.Data.InputEncoding.Bytes(Core.Data.Idx.ByteValues(scale)))),
+            DataDescription = "uploaded",
+        };
+        var (first, status, _) = await Jobs.RunAsync(fixture.Client, Scaled(null), Token);
+        Assert.Equal(JobState.Completed, status.State);
+
+        await AssertRefusedAsync(Scaled(0.5) with { Spec = spec with { Steps = 20 }, ResumeFrom = first }, first, $"the uploaded data differ from those job {first} trained on");
+        var (_, resumed, _) = await Jobs.RunAsync(fixture.Client, Scaled(null) with { Spec = spec with { Steps = 20 }, ResumeFrom = first }, Token);
+        Assert.Equal(JobState.Completed, resumed.State);
+    }
+
     /// <summary>Refused with field resume, the old job's id and <paramref name="message"/>; no job was left behind.</summary>
     private async Task AssertRefusedAsync(JobSubmission submission, string old, string message)
     {
