@@ -270,7 +270,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         // NOTE: a dataset grain lost with its silo comes back empty; training on synthetic data instead would be silently wrong.
         if (uploaded is null && uploadedData)
             throw new StateLostException($"Worker {Rank} of job {JobId}: the job's uploaded data is gone (its silo was lost); the job must restore it.");
-        if (uploaded is not null) return (Hold(uploaded, uploaded.Rows).Range(first, count), "uploaded, held once per silo");
+        if (uploaded is not null) return (Hold(uploaded, uploaded.Rows).Range(first, count), $"uploaded as {uploaded.Rows.InputEncoding}, held once per silo");
         // Synthetic rows: the stream runs through every row, and only the ones an uploaded request would have brought are kept.
         // A float32 job's are drawn in float32 (the same bits as narrowing the float64 draws).
         return (spec.Precision == Precision.Float32

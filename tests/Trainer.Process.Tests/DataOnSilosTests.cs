@@ -32,8 +32,9 @@ public sealed class DataOnSilosTests
         foreach (var file in new[] { "w1.npy", "b1.npy", "w2.npy", "b2.npy" })
             Assert.True(File.ReadAllBytes(Path.Combine(uploaded, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(onSilos, file))),
                 $"{file} of the job that read its data on the silos differs from the uploaded job's");
-        // The silos say where they read the rows from.
+        // The silos say where they read the rows from; the uploaded pixels stayed bytes on the silos.
         Assert.Contains("read from files on this silo", cluster.LogLines("Worker "));
+        Assert.Contains("(uploaded as uint8, held once per silo)", cluster.LogLines("Worker "));
         // With both jobs ended each silo runs none, and gives the memory they used back (IdleMemory).
         const string Collected = "No job runs in this process: a full collection gave its free memory back";
         await Poll.UntilAsync(() => Task.FromResult(cluster.SiloLogging(Collected)), silos => silos == "silo 0, silo 1", TimeSpan.FromSeconds(60), silos => $"logged by {silos}");
