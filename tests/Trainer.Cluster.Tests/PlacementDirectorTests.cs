@@ -35,10 +35,8 @@ public sealed class PlacementDirectorTests
     public async Task Workers_GoToSiloRankModS_InAddressOrder_AndTheSiloArrayIsLeftAsOrleansGaveIt()
     {
         SiloAddress[] cached = [A, B, C];
-        var context = new Context(A, cached);
-        var director = new RankPlacementDirector();
 
-        SiloAddress[] placed = [.. await Task.WhenAll(Enumerable.Range(0, 5).Select(r => director.OnAddActivation(new RankPlacement(), Target("worker", r), context)))];
+        var placed = await PlaceAsync(new RankPlacementDirector(), new RankPlacement(), "worker", 5, new Context(A, cached));
 
         Assert.Equal([B, C, A, B, C], placed);
         Assert.Equal([A, B, C], cached);
@@ -48,15 +46,17 @@ public sealed class PlacementDirectorTests
     public async Task Shards_GoRoundTheSilosAfterTheServers_AndTheSiloArrayIsLeftAsOrleansGaveIt()
     {
         SiloAddress[] cached = [A, B, C];
-        // The server on c, second by address: shard 0 on a, 1 on b, 2 on c (its own silo gets one last).
-        var context = new Context(C, cached);
-        var director = new ShardPlacementDirector();
 
-        SiloAddress[] placed = [.. await Task.WhenAll(Enumerable.Range(0, 3).Select(k => director.OnAddActivation(new ShardPlacement(), Target("parametershard", k), context)))];
+        // The server on c, second by address: shard 0 on a, 1 on b, 2 on c (its own silo gets one last).
+        var placed = await PlaceAsync(new ShardPlacementDirector(), new ShardPlacement(), "parametershard", 3, new Context(C, cached));
 
         Assert.Equal([A, B, C], placed);
         Assert.Equal([A, B, C], cached);
     }
+
+    /// <summary>Grains 0..count-1 of <paramref name="type"/> placed at once, as a job's workers or shards are.</summary>
+    private static async Task<SiloAddress[]> PlaceAsync(IPlacementDirector director, PlacementStrategy strategy, string type, int count, IPlacementContext context) =>
+        await Task.WhenAll(Enumerable.Range(0, count).Select(k => director.OnAddActivation(strategy, Target(type, k), context)));
 
     [Fact]
     public void IndexOf_FindsASiloInAddressOrder_LeavingTheArrayAsGiven()

@@ -122,26 +122,12 @@ public sealed class SampleBytesTests
     private static void AssertReadAlike(ISampleRows expected, ISampleRows actual)
     {
         Assert.Equal((expected.Count, expected.InputSize, expected.OutputSize), (actual.Count, actual.InputSize, actual.OutputSize));
-        for (int row = 0; row < expected.Count; row++)
-        {
-            Assert.Equal(Inputs<double>(expected, row), Inputs<double>(actual, row));
-            Assert.Equal(Inputs<float>(expected, row), Inputs<float>(actual, row));
-            Assert.Equal(Targets(expected, row), Targets(actual, row));
-        }
-    }
-
-    private static T[] Inputs<T>(ISampleRows rows, int row) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        var values = new T[rows.InputSize];
-        rows.ReadInputs<T>(row, values);
-        return values;
-    }
-
-    private static double[] Targets(ISampleRows rows, int row)
-    {
-        var values = new double[rows.OutputSize];
-        rows.ReadTargets<double>(row, values);
-        return values;
+        var (want, got) = (expected.ToArrays<double>(), actual.ToArrays<double>());
+        Assert.Equal(want.X, got.X);
+        Assert.Equal(want.Y, got.Y);
+        var (want32, got32) = (expected.ToArrays<float>(), actual.ToArrays<float>());
+        Assert.Equal(want32.X, got32.X);
+        Assert.Equal(want32.Y, got32.Y);
     }
 
     private static byte[] Joined(ISampleRows rows, UploadPart part, int chunkBytes)
