@@ -29,7 +29,4 @@ public static class WireLimits
 
     /// <summary>A tensor is assembled in one .NET byte array.</summary>
     public static long MaxTensorBytes => Array.MaxLength;
-
-    /// <summary>Most parameters a job may have: its float64 parameter buffer must fit one array (<see cref="MaxTensorBytes"/>).</summary>
-    public static long MaxParameters => MaxTensorBytes / sizeof(double);
 }

@@ -23,9 +23,6 @@ internal static class SubmissionChecks
             else if (spec.ValidationSamples > 0)
                 throw new SpecException("val-samples", spec.ValidationSamples, "allowed only with uploaded data, whose rows after the training samples they are");
             int expected = ParameterLayout.For(spec.Model).Count;
-            if (expected > WireLimits.MaxParameters)
-                throw new SpecException("model", spec.Model.Architecture,
-                    $"the model has {expected} parameters ({expected * 8L >> 20} MB as float64); the buffer must fit one array of {WireLimits.MaxTensorBytes >> 20} MB, so at most {WireLimits.MaxParameters} parameters are allowed");
             if (submission.InitialParameters is { } init && init.Length != expected)
                 throw new SpecException("init", $"{init.Length} parameters", $"the model {spec.Model.Architecture} has {expected}");
             return spec;

@@ -75,6 +75,19 @@ public sealed class CliBadInputTests
     }
 
     [Fact]
+    public async Task AModelWhoseAdamStateWouldNotFitACheckpoint_ExitsWith2_BeforeAnyStep()
+    {
+        // 100M parameters: 800 MB alone, allowed with sgd, but 2.4 GB with adam's m and v.
+        var (code, output, err) = await Cli.RunAsync(["train", "--model", "10000-10000-10", "--optimizer", "adam", "--steps", "1"]);
+
+        Assert.Equal(2, code);
+        Assert.Contains("model: '10000-10000-10'", err);
+        Assert.Contains("the model has 100100000 parameters, and adam keeps 2 state value(s) for each", err);
+        Assert.Contains("so with adam at most 89478482 parameters are allowed (268435448 with sgd)", err);
+        Assert.DoesNotContain("step 1", output);
+    }
+
+    [Fact]
     public async Task MissingDataFolder_NamesTheMissingFile()
     {
         var folder = Cli.TempFolder();

@@ -16,6 +16,10 @@ public sealed class RejectionTests(ClusterFixture fixture)
         { "batch", Jobs.Small(1) with { Batch = 0 } },
         // 300M parameters: 2.4 GB as float64, more than one array may hold.
         { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([30000, 10000, 10]) } },
+        // 100M parameters with adam: its model state (the parameters, m and v) is 2.4 GB, and a checkpoint
+        // holds it in one array; 150M with momentum (2.4 GB) likewise.
+        { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([10000, 10000, 10]), Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Adam } } },
+        { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([15000, 10000, 10]), Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Momentum } } },
     };
 
     [Theory]

@@ -81,6 +81,26 @@ public class TrainingSpecValidationTests
         new TrainingSpec { Batch = max64 + 1, Precision = Precision.Float32 }.Validate();
     }
 
+    [Theory]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Sgd, 268_435_448, "they must fit one array")]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Momentum, 134_217_724, "momentum keeps 1 state value(s) for each; a checkpoint holds both")]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Nesterov, 134_217_724, "nesterov keeps 1 state value(s)")]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Adam, 89_478_482, "adam keeps 2 state value(s) for each; a checkpoint holds both")]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.AdamW, 89_478_482, "adamw keeps 2 state value(s)")]
+    public void Validate_BoundsTheParametersSoThatTheParametersAndOptimizerStateFitOneArray(Trainer.Core.Optim.OptimizerKind kind, int most, string says)
+    {
+        // A 1-N model without biases has exactly N parameters; a batch of one keeps its N outputs within one array.
+        TrainingSpec Job(int parameters) => new() { Model = new ModelSpec([1, parameters]), Batch = 1, Workers = 1, Optimizer = new() { Kind = kind } };
+        Assert.Equal(most, TrainingSpec.MaxParametersFor(new() { Kind = kind }));
+        Job(most).Validate();
+
+        var e = Assert.Throws<SpecException>(() => Job(most + 1).Validate());
+        Assert.Equal("model", e.Field);
+        Assert.Contains($"the model has {most + 1} parameters", e.Message);
+        Assert.Contains(says, e.Message);
+        Assert.Contains($"at most {most} parameters are allowed", e.Message);
+    }
+
     [Fact]
     public void MaxBatchFor_UsesAHiddenLayerWiderThanTheInputs()
     {

@@ -170,6 +170,13 @@ public sealed record TrainingSpec
     public const int MaxBatch = 1 << 24;
 
     /// <summary>
+    /// The most parameters a job may have with <paramref name="optimizer"/>: a checkpoint, the final model
+    /// state and a resume carry the float64 parameters and the optimizer's state values (one buffer per
+    /// <see cref="OptimizerSpec.StateSlots"/>) together in one .NET array of <see cref="Array.MaxLength"/> bytes.
+    /// </summary>
+    public static long MaxParametersFor(OptimizerSpec optimizer) => Array.MaxLength / sizeof(double) / (1 + optimizer.StateSlots);
+
+    /// <summary>
     /// The largest batch whose largest per-step buffer (batch x the widest layer, inputs included,
     /// in values of <paramref name="precision"/>) fits one .NET array of <see cref="Array.MaxLength"/> bytes.
     /// </summary>
@@ -256,6 +263,15 @@ public sealed record TrainingSpec
                 throw new SpecException("parallel", "split", "allowed only without a validation set (--val-fraction): a split job's workers hold its parameters, and only the parameter server of a data-parallel job scores them; use --parallel data");
         }
         Optimizer.Validate(Steps);
+        // NOTE: checked here, not where the model state is put together: past this bound the job's first
+        // checkpoint would fail it, after its data was loaded and its first steps were taken.
+        long parameters = ParameterLayout.For(Model).Count, most = MaxParametersFor(Optimizer);
+        if (parameters > most)
+            throw new SpecException("model", Model.Architecture, Optimizer.StateSlots == 0
+                ? $"the model has {parameters} parameters ({parameters * sizeof(double) >> 20} MB as float64); they must fit one array of {Array.MaxLength >> 20} MB, so at most {most} parameters are allowed"
+                : $"the model has {parameters} parameters, and {Optimizer.Name} keeps {Optimizer.StateSlots} state value(s) for each; a checkpoint holds both "
+                  + $"({(1L + Optimizer.StateSlots) * parameters * sizeof(double) >> 20} MB as float64) in one array of at most {Array.MaxLength >> 20} MB, so with {Optimizer.Name} "
+                  + $"at most {most} parameters are allowed ({MaxParametersFor(OptimizerSpec.Sgd)} with sgd)");
         if (ParameterServerShards < 0 || ParameterServerShards > MaxParameterServerShards)
             throw new SpecException("ps-shards", ParameterServerShards, $"allowed: a whole number from 0 (automatic) to {MaxParameterServerShards}");
         if (ParameterServerShards > ParameterLayout.For(Model).Count)
