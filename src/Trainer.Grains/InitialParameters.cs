@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Trainer.Abstractions;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
@@ -39,6 +40,24 @@ internal static class InitialParameters
     /// <remarks>float32 is drawn straight into float32 (<see cref="Initializer.Fill{T}"/>): the same bits as narrowing the float64 draws, without them.</remarks>
     public static TensorPayload InJobPrecision(TrainingSpec spec) =>
         spec.Precision == Precision.Float32 ? Drawn<float>(spec) : Drawn<double>(spec);
+
+    /// <summary>
+    /// Draws them in the job's precision into <paramref name="buffer"/> (a worker's cache, <see cref="ShardReplica.ReceiveBuffer"/>)
+    /// and answers it: the same values as <see cref="InJobPrecision"/>, without a whole model's array of their own.
+    /// </summary>
+    public static TensorPayload DrawInto(TrainingSpec spec, TensorPayload buffer)
+    {
+        if (spec.Precision == Precision.Float32) DrawInto<float>(spec, buffer);
+        else DrawInto<double>(spec, buffer);
+        return buffer;
+    }
+
+    private static void DrawInto<T>(TrainingSpec spec, TensorPayload buffer) where T : unmanaged
+    {
+        var layout = ParameterLayout.For(spec.Model);
+        buffer.ValuesOf<T>(layout.Count, "the buffer the initial parameters are drawn into");
+        Initializer.Fill(layout, spec.Init, spec.Seed, MemoryMarshal.Cast<byte, T>(buffer.Bytes.AsSpan()));
+    }
 
     private static TensorPayload Drawn<T>(TrainingSpec spec) where T : unmanaged
     {

@@ -27,7 +27,8 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     // Without mini-batches every step trains on the same rows: held in precision T.
     private readonly (T[] X, T[] Y) _held = spec.MiniBatches ? ([], []) : rows.ToArrays<T>();
     // Bytes, so that parameters read from another silo can be written straight into the cache (ReceiveBuffer).
-    private readonly TensorPayload _cache = new(LargeArrays.New<byte>(plan.Layout.Count * Unsafe.SizeOf<T>()));
+    // Made when first needed and let go by Forget: a worker in a step team computes at the server's parameters.
+    private TensorPayload? _cache;
     private readonly BatchSchedule _schedule = spec.Schedule();
     private readonly int _inputs = spec.Model.InputSize, _outputs = spec.Model.OutputSize;
     private readonly PerBatchSize<Shape> _shapes = new(spec.Schedule(), size => new Shape(spec, plan.ForBatch(size), rank));
@@ -40,13 +41,15 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     /// <summary>How many steps' updates the replica holds; -1 until it is given parameters.</summary>
     public int StepsApplied { get; private set; } = -1;
 
-    private Span<T> Parameters => MemoryMarshal.Cast<byte, T>(_cache.Bytes.AsSpan());
+    private TensorPayload Cache => _cache ??= new(LargeArrays.New<byte>(plan.Layout.Count * Unsafe.SizeOf<T>()));
+
+    private Span<T> Parameters => MemoryMarshal.Cast<byte, T>(Cache.Bytes.AsSpan());
 
     /// <summary>Replaces the replica with <paramref name="parameters"/> (the parameters after <paramref name="stepsCompleted"/> steps), which may have been received into <see cref="ReceiveBuffer"/>.</summary>
     public void Load(TensorPayload parameters, int stepsCompleted)
     {
         var values = parameters.ValuesOf<T>(plan.Layout.Count, "the parameters sent to the worker");
-        if (parameters.Bytes != _cache.Bytes) values.CopyTo(Parameters);
+        if (parameters.Bytes != _cache?.Bytes) values.CopyTo(Parameters);
         foreach (var shape in _shapes.All) shape.Update.DiscardPrecomputed();
         StepsApplied = stepsCompleted;
     }
@@ -57,10 +60,11 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     /// </summary>
     public TensorPayload ReceiveBuffer(int bytes)
     {
-        if (bytes != _cache.Bytes.Length)
-            throw new InvalidOperationException($"The parameters sent to the worker have {bytes} bytes, expected {plan.Layout.Count} {typeof(T).Name} values ({_cache.Bytes.Length} bytes); do both ends agree on the job's precision?");
+        long expected = (long)plan.Layout.Count * Unsafe.SizeOf<T>();
+        if (bytes != expected)
+            throw new InvalidOperationException($"The parameters sent to the worker have {bytes} bytes, expected {plan.Layout.Count} {typeof(T).Name} values ({expected} bytes); do both ends agree on the job's precision?");
         StepsApplied = -1;
-        return _cache;
+        return Cache;
     }
 
     /// <summary>The update's length for step StepsApplied + 1 (its batch's size decides it).</summary>
@@ -86,23 +90,31 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
     /// The same for step <paramref name="step"/> at <paramref name="parameters"/> (the parameters after step - 1,
     /// read in place: a <see cref="StepTeam"/>'s, the parameter server's own), leaving the cache alone.
     /// </summary>
+    /// <remarks>
+    /// One pack buffer serves every step here: a step team adds the packs up before any thread computes the
+    /// next step's, so the buffer a message could still be reading (<see cref="PayloadRing{T}"/>) is never needed.
+    /// </remarks>
     public (double[] Losses, TensorPayload Pack) ComputeAt(int step, TensorPayload parameters) =>
-        Compute(step, parameters.ValuesOf<T>(plan.Layout.Count, "the parameters the worker computes at"));
+        Compute(step, parameters.ValuesOf<T>(plan.Layout.Count, "the parameters the worker computes at"), swap: false);
 
-    private (double[] Losses, TensorPayload Pack) Compute(int step, ReadOnlySpan<T> parameters)
+    private (double[] Losses, TensorPayload Pack) Compute(int step, ReadOnlySpan<T> parameters, bool swap = true)
     {
         var shape = _shapes.For(step);
         ShardRows(step, shape.Step.Layout.Rows, out var shardX, out var shardY);
-        shape.Packs.Swap();
+        if (swap) shape.Packs.Swap();
         var losses = new double[shape.Step.Layout.Blocks.Count];
         shape.Step.Compute(model, parameters, shardX, shardY, shape.Packs.Current, losses);
         return (losses, shape.Packs.CurrentPayload);
     }
 
-    /// <summary>Forgets the cache (it will be sent the parameters before its next step): a <see cref="StepTeam"/> computes at the server's instead.</summary>
+    /// <summary>
+    /// Forgets the cache (it will be sent the parameters before its next step): a <see cref="StepTeam"/> computes at
+    /// the server's instead. The cache and the update's buffers, each up to a model's size, are let go meanwhile.
+    /// </summary>
     public void Forget()
     {
-        foreach (var shape in _shapes.All) shape.Update.DiscardPrecomputed();
+        foreach (var shape in _shapes.All) shape.Update.Release();
+        _cache = null;
         StepsApplied = -1;
     }
 

@@ -103,7 +103,10 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         await _precompute;
         var result = await compute.Run<(double[] Losses, TensorPayload? Pack)>(() =>
         {
-            var parameters = sent ?? (request.Seeded && request.Step == 1 ? InitialParameters.InJobPrecision(request.Spec) : null);
+            // Drawn straight into the cache: no whole model's array of their own.
+            var parameters = sent ?? (request.Seeded && request.Step == 1
+                ? InitialParameters.DrawInto(request.Spec, replica.ReceiveBuffer(ParameterLayout.For(request.Spec.Model).Count * request.Spec.Precision.Size()))
+                : null);
             return replica.CatchUp(request.Step, parameters, update) ? replica.Compute() : ([], null);
         });
         // A pack too large for one message is offered until the server reads it (before the next step reuses its buffer).

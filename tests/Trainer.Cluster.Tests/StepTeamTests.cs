@@ -116,6 +116,65 @@ public sealed class StepTeamTests
     }
 
     [Fact]
+    public void AReplicaThatJoinsATeam_LetsGoOfItsCache_WhichIsMadeAgainWhenItIsSentParameters()
+    {
+        var spec = Spec(2);
+        var plan = ExchangePlan.For(spec, factors: false);
+        var replica = ShardReplica.Create(spec, plan, 0, Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed), 0);
+        var cache = LoadAndStep(replica, spec);
+        var team = new StepTeam(1, ServerModel.Create(spec, plan, new ComputeScheduler(1)), spec.Workers, Job, NullLogger.Instance);
+
+        team.Join(0, replica);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        // A whole model's array: the team computes at the server's parameters, so nothing may keep it.
+        Assert.False(cache.IsAlive, "the replica still holds its cache after joining the team");
+        Assert.Equal(-1, replica.StepsApplied);
+        team.Dispose();
+        // Out of the team, parameters sent to it are loaded into a new cache, and it steps from there as a replica never in a team does.
+        var parameters = InitialParameters.InJobPrecision(spec);
+        replica.Load(parameters, 0);
+        var (losses, pack) = replica.Compute();
+        var fresh = ShardReplica.Create(spec, plan, 0, Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed), 0);
+        fresh.Load(parameters, 0);
+        var (expectedLosses, expectedPack) = fresh.Compute();
+        Assert.Equal(expectedLosses, losses);
+        Assert.Equal(expectedPack.Bytes, pack.Bytes);
+    }
+
+    [Fact]
+    public void ATeamWorkersSteps_WriteTheirPacksIntoOneBuffer_WhereStepsThroughOrleansAlternateTwo()
+    {
+        var spec = Spec(1);
+        var plan = ExchangePlan.For(spec, factors: false);
+        var replica = ShardReplica.Create(spec, plan, 0, Synthetic.Data(spec.Batch, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed), 0);
+        var parameters = InitialParameters.InJobPrecision(spec);
+
+        var (_, first) = replica.ComputeAt(1, parameters);
+        var (_, second) = replica.ComputeAt(2, parameters);
+        replica.Load(parameters, 0);
+        var (_, third) = replica.Compute();
+        replica.Load(parameters, 0);
+        var (_, fourth) = replica.Compute();
+
+        // A team adds the packs up before any thread computes the next step's; a message may still be read.
+        Assert.Same(first, second);
+        Assert.NotSame(third, fourth);
+    }
+
+    // NOTE: not inlined, so that no local of the test keeps the cache alive.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference LoadAndStep(ShardReplica replica, TrainingSpec spec)
+    {
+        var cache = replica.ReceiveBuffer(ParameterLayout.For(spec.Model).Count * sizeof(double));
+        replica.Load(InitialParameters.DrawInto(spec, cache), 0);
+        replica.Compute();
+        return new WeakReference(cache.Bytes);
+    }
+
+    [Fact]
     public async Task AWindow_EndsOnlyOnceEveryPartOfItsLastStepIsStepped()
     {
         // The grain reads the parameters as soon as a window ends (an evaluation, a checkpoint): a part that

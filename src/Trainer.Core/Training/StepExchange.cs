@@ -260,6 +260,20 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>Forgets every precomputed share (the replica was replaced, or the step begun again, so they no longer apply).</summary>
     public void DiscardPrecomputed() => Array.Clear(_precomputed);
 
+    /// <summary>
+    /// Forgets the precomputed shares and lets go of every buffer the update has made (each up to a model's size);
+    /// the next call makes again what it needs. For a holder that stops applying updates for a while (a worker
+    /// whose steps a step team computes at the parameter server's own parameters).
+    /// </summary>
+    public void Release()
+    {
+        DiscardPrecomputed();
+        _gradient = null;
+        _scratch.Clear();
+        _biasScratch.Clear();
+        foreach (var layer in _own) Array.Clear(layer);
+    }
+
     /// <summary>Optimizer-state values per parameter: <see cref="Apply"/>'s state holds this many times the parameter count.</summary>
     public int StateSlots => _optimizer.StateSlots;
 
