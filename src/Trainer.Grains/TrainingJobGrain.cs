@@ -32,7 +32,8 @@ public sealed class TrainingJobGrain(
     IOptions<SiloMessagingOptions> messaging,
     StagingQuota staging,
     StoredFiles files,
-    ILocalSiloDetails silo)
+    ILocalSiloDetails silo,
+    IClusterMembershipService membership)
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
@@ -155,7 +156,8 @@ public sealed class TrainingJobGrain(
         {
             _uploads.Clear();
         }
-        var spec = SubmissionChecks.Check(submission);
+        // The automatic shard count is decided once, by the cluster the job is submitted to, and kept with the job.
+        var spec = SubmissionChecks.Check(submission).ForCluster(membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active));
         if (submission.SiloData is { } siloData)
         {
             // The client built the spec from the files' facts; they are checked again here (the verdict is

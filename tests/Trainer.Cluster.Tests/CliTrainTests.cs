@@ -45,6 +45,22 @@ public sealed class CliTrainTests
     }
 
     [Fact]
+    public async Task AnAdamModelOfMoreThan2To24Parameters_RunsOnOneParameterServer_OnTheEmbeddedSilo_AndSaysSo()
+    {
+        // 16.9M parameters: two shards by the rule for a cluster of several silos; one on a single silo.
+        var (code, output, err) = await Cli.RunAsync("train", "--model", "2000-8400-10", "--optimizer", "adam", "--lr", "1e-3", "--batch", "4", "--steps", "2",
+            "--workers", "2", "--checkpoint-every", "0", "--progress", "plain");
+
+        Assert.True(code == 0, err);
+        Assert.Contains(", data parallel, optimizer adam on the parameter server; data ", output);
+        var expected = Jobs.Local(new TrainingSpec
+        {
+            Model = new ModelSpec([2000, 8400, 10]), Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Adam }, LearningRate = 1e-3, Batch = 4, Steps = 2, Workers = 2,
+        });
+        Assert.Contains($"final loss {expected.Losses[^1].ToString("G10", System.Globalization.CultureInfo.InvariantCulture)} after 2 steps", output);
+    }
+
+    [Fact]
     public async Task ParallelSplit_TheSeedModelSplitsItsFirstLayer_SaysSo_AndGivesTheSplitRunsLosses()
     {
         var (code, output, err) = await Cli.RunAsync("train", "--steps", "5", "--workers", "2", "--parallel", "split");

@@ -61,6 +61,21 @@ public sealed class ResumeTests(ClusterFixture fixture)
         await Jobs.AssertCompletedAsAsync(fixture.Client, id, status, losses, Jobs.Local(longer, samples));
     }
 
+    [Fact]
+    public async Task AResumedJob_MayRunOnAnotherShardCount_AndEndsWithTheBitsOfOneLongerJob()
+    {
+        var spec = Jobs.Small(workers: 2, steps: 30) with { Optimizer = Rule(OptimizerKind.Adam), ParameterServerShards = 3, CheckpointEvery = 10, CheckpointMinSeconds = 0 };
+        var (first, firstStatus, _) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(spec), Token);
+
+        // Automatic on this cluster of several silos: one shard for a model this small, a count kept with the job.
+        var longer = spec with { Steps = 60, ParameterServerShards = 0 };
+        var (id, status, losses) = await Jobs.RunAsync(fixture.Client, Jobs.Synthetic(longer) with { ResumeFrom = first }, Token);
+
+        Assert.Equal(3, firstStatus.Spec!.ParameterServerShards);
+        Assert.Equal(1, status.Spec!.ParameterServerShards);
+        await Jobs.AssertCompletedAsAsync(fixture.Client, id, status, losses, Jobs.Local(longer));
+    }
+
     public static TheoryData<string, TrainingSpec> DifferentSpecs()
     {
         var spec = Finished;

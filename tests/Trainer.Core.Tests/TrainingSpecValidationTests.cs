@@ -102,6 +102,23 @@ public class TrainingSpecValidationTests
     }
 
     [Fact]
+    public void AnAutomaticShardCount_IsOneOnASingleSilo_AndTheParameterRuleOnSeveral_WhileAGivenCountOrASplitJobStaysAsItIs()
+    {
+        // 20M parameters with adam: two shards by the rule of one per started 2^24.
+        var adam = new TrainingSpec { Model = new ModelSpec([2000, 10000, 10]), Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Adam } };
+        Assert.Equal(2, adam.ResolvedParameterServerShards());
+
+        Assert.Equal(1, adam.ForCluster(1).ParameterServerShards);
+        Assert.Equal(2, adam.ForCluster(2).ParameterServerShards);
+        Assert.Equal(2, adam.ForCluster(5).ParameterServerShards);
+        Assert.Equal(1, new TrainingSpec { Model = adam.Model }.ForCluster(3).ParameterServerShards);
+        Assert.Equal(4, (adam with { ParameterServerShards = 4 }).ForCluster(1).ParameterServerShards);
+        Assert.Equal(0, (adam with { Parallelism = Parallelism.SplitFirstLayer }).ForCluster(1).ParameterServerShards);
+        // Everything else is the spec as given.
+        Assert.Equal(adam, adam.ForCluster(2) with { ParameterServerShards = 0 });
+    }
+
+    [Fact]
     public void MaxBatchFor_UsesAHiddenLayerWiderThanTheInputs()
     {
         var model = new ModelSpec([4, 1 << 20, 2]);
