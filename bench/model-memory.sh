@@ -19,7 +19,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 for optimizer in sgd adam; do
   torch=() one=() two=()
   for ((r = 0; r < repeats; r++)); do
-    torch+=("$(peak "$python" "$repo/bench/model_memory_torch.py" "$optimizer" 3)")
+    torch+=("$(peak "$python" "$repo/bench/references/torch_model_memory.py" "$optimizer" 3)")
     one+=("$(peak "${trainer[@]}" --optimizer "$optimizer" --workers 1)")
     two+=("$(peak "${trainer[@]}" --optimizer "$optimizer" --workers 2)")
   done
