@@ -65,7 +65,16 @@ try
     await host.StartAsync();
     var dashboard = TrainerDashboard.Url(host.Services);
     log.LogInformation("Silo ready: gateway {Gateway}{Dashboard}", new IPEndPoint(advertised, settings.GatewayPort), dashboard is null ? "" : $", dashboard {dashboard}");
+    // A supervisor (cluster.sh stop, a Kubernetes rolling update) stops a silo with SIGTERM: it leaves the
+    // membership, its grains deactivate, and jobs go on on the others; these lines say when that began and ended.
+    var stopping = System.Diagnostics.Stopwatch.StartNew();
+    host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
+    {
+        stopping.Restart();
+        log.LogInformation("Silo stopping: leaving the cluster; its jobs go on on the other silos, if any");
+    });
     await host.WaitForShutdownAsync();
+    log.LogInformation("Silo stopped after {Seconds:F1} s", stopping.Elapsed.TotalSeconds);
     return 0;
 }
 catch (Exception e) when (SettingError(e) is { } message)

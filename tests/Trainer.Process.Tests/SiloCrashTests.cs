@@ -3,7 +3,8 @@ using System.Text.Json;
 namespace Trainer.Process.Tests;
 
 /// <summary>
-/// A job survives SIGKILL of a non-primary silo in a real three-process cluster, and ends with
+/// A job survives SIGKILL of a non-primary silo in a real three-process cluster (and a supervisor's
+/// SIGTERM of a silo, which then exits by itself), and ends with
 /// exactly the weights of an undisturbed run (workers are re-placed and recompute the same shards;
 /// a split job restores its checkpoint). Data-parallel jobs run with SGD and with Adam: Adam's step
 /// reads its moments, so a resumed job only ends with the undisturbed bits when the parameter server
@@ -56,6 +57,32 @@ public sealed class SiloCrashTests
     public Task OnRedisMembership_KillingTheJobsSilo_MidJob_ResumesFromItsCheckpoint_WithTheUndisturbedWeights()
         => KillTheJobsSiloOnRedisAsync(Job("data", "adam"));
 
+    // A supervisor's stop (cluster.sh stop, a Kubernetes rolling update) is SIGTERM: the silo leaves the
+    // membership at once, its grains deactivate and are placed again on the others, and it exits by itself.
+    // On Redis membership that may be the job's own silo: its job grain, parameter server and worker 0 start
+    // again on survivors from the job's checkpoint in Redis, and the `train` client stays attached.
+    [Fact]
+    public async Task OnRedisMembership_StoppingTheJobsSilo_WithSigterm_MidJob_ResumesTheJob_WithTheUndisturbedWeights_AndTheSiloExitsCleanly()
+    {
+        await using var redis = await Trainer.Cluster.Tests.RedisServer.StartAsync();
+        await using var cluster = await LocalCluster.CreateOnRedisAsync(redis, silos: 3, SiloArgs);
+        await cluster.StartAsync();
+        await StopMidJobAndCompareAsync(cluster, silo: 0, [.. Job("data", "adam"), "--checkpoint-every", "50", "--checkpoint-min-seconds", "0"], killAfterSteps: 120);
+    }
+
+    private static async Task StopMidJobAndCompareAsync(LocalCluster cluster, int silo, string[] job, int killAfterSteps)
+    {
+        using var process = System.Diagnostics.Process.GetProcessById(cluster.Pid(silo));
+        await KillMidJobAndCompareAsync(cluster, silo, job, killAfterSteps, cluster.Terminate);
+
+        // Well within a supervisor's grace period (Kubernetes' default is 30 s) before it would SIGKILL.
+        using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(grace.Token);
+        var log = cluster.Log(silo);
+        Assert.Contains("Silo stopping: leaving the cluster", log);
+        Assert.Contains("Silo stopped after", log);
+    }
+
     // The mode is always named: auto would split this model, and the data-parallel tests are about replicas.
     private static string[] Job(string parallel, string optimizer) =>
         ["--model", "1000-100-10", "--workers", "3", "--seed", "0", "--parallel", parallel, "--optimizer", optimizer];
@@ -70,11 +97,12 @@ public sealed class SiloCrashTests
     }
 
     /// <summary>
-    /// Runs the job undisturbed, then again with a SIGKILL of one silo mid-job, and requires the
+    /// Runs the job undisturbed, then again with a SIGKILL (or <paramref name="stop"/>) of one silo mid-job, and requires the
     /// second run to complete by itself with byte-identical weights; then a new job on the survivors.
     /// </summary>
-    private static async Task KillMidJobAndCompareAsync(LocalCluster cluster, int killSilo, string[] job, int killAfterSteps)
+    private static async Task KillMidJobAndCompareAsync(LocalCluster cluster, int killSilo, string[] job, int killAfterSteps, Action<int>? stop = null)
     {
+        stop ??= cluster.Kill;
         var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
         var recovered = Path.Combine(cluster.Folder, "recovered");
 
@@ -99,7 +127,7 @@ public sealed class SiloCrashTests
             int step = JsonDocument.Parse(line).RootElement.GetProperty("step").GetInt32();
             if (step < killAfterSteps) return;
             killedAt = step;
-            cluster.Kill(killSilo);
+            stop(killSilo);
         }
         var run = await cluster.TrainerAsync(TimeSpan.FromSeconds(300), KillOnce, ["train", .. job, "--steps", $"{steps}", "--json"]);
         Assert.True(killedAt > 0, $"silo {killSilo} was never killed: no step >= {killAfterSteps} was printed.\n{run}");
