@@ -371,7 +371,6 @@ internal abstract class ServerModel
         /// </summary>
         private async ValueTask StepAsync(int step)
         {
-            _gradient ??= LargeArrays.New<T>(_count);
             var replica = _pendingShape.Replica;
             if (_precomputing.Count > 0)
             {
@@ -379,7 +378,7 @@ internal abstract class ServerModel
                 _precomputing.Clear();
                 await Task.WhenAll(products);
             }
-            if (!replica.ElementWise) replica.Gradient(PendingUpdate, BatchInputs(step).Span, _gradient);
+            if (!replica.ElementWise) replica.Gradient(PendingUpdate, BatchInputs(step).Span, _gradient ??= LargeArrays.New<T>(_count));
             int parts = _parts.Length;
             if (parts == 1)
             {
@@ -398,8 +397,18 @@ internal abstract class ServerModel
         {
             var range = _parts[part];
             var replica = _pendingShape.Replica;
-            if (replica.ElementWise) replica.GradientRange(PendingUpdate, range, _gradient);
-            _optimizer.Step(step, Values.Slice(range.Start, range.Count), _gradient.AsSpan(range.Start, range.Count), _stateParts is null ? [] : _stateParts[part]);
+            Span<T> gradient;
+            if (replica.ElementWise)
+            {
+                // The step's update, laid out like the parameters, becomes its gradient in place (the loss's scale
+                // applied, element by element): no model-sized gradient buffer. Nothing reads the update after its
+                // step: with these steps the workers are sent parameters, or compute at the server's in a team.
+                var update = MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan());
+                replica.GradientRange(update, range, update);
+                gradient = update.Slice(range.Start, range.Count);
+            }
+            else gradient = _gradient!.AsSpan(range.Start, range.Count);
+            _optimizer.Step(step, Values.Slice(range.Start, range.Count), gradient, _stateParts is null ? [] : _stateParts[part]);
         }
 
         private ReadOnlySpan<T> PendingUpdate => MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan());
@@ -478,7 +487,6 @@ internal abstract class ServerModel
             _begun = 0;
             _pendingUpdate = _building.Ring.CurrentPayload;
             _pendingShape = _building;
-            _gradient ??= LargeArrays.New<T>(_count);
             return loss;
         }
 
