@@ -58,6 +58,12 @@ internal abstract class ServerModel
     public abstract void Begin(int step);
 
     /// <summary>
+    /// <see cref="Begin"/> for a team's step (<see cref="SharesParameters"/>): the update is built in the buffer of the
+    /// step before, whose update was stepped on already and is read by nobody else, instead of the ring's other one.
+    /// </summary>
+    public virtual void BeginShared(int step) => Begin(step);
+
+    /// <summary>
     /// Adds the next worker's pack and its blocks' summed losses; workers must come in rank order. A large pack is added in parts,
     /// one on the calling thread and the others on compute threads at the same time: element-wise,
     /// so the same bits (the sum of the last shard is on the step's critical path).
@@ -277,7 +283,13 @@ internal abstract class ServerModel
             _gathered = 0;
         }
 
-        public override void Begin(int step)
+        public override void Begin(int step) => Begin(step, swap: true);
+
+        // NOTE: a message may still be reading the buffer of the step before (an SGD update sent to the workers
+        // with the next request); a team's step has no reader but the team, which stepped on it already.
+        public override void BeginShared(int step) => Begin(step, swap: false);
+
+        private void Begin(int step, bool swap)
         {
             // Begun again after a failure part-way: products of the attempt before are not this attempt's.
             SettlePrecomputes();
@@ -286,7 +298,7 @@ internal abstract class ServerModel
             if (_begun != step)
             {
                 _building = _shapes.For(step);
-                _building.Ring.Swap();
+                if (swap) _building.Ring.Swap();
                 _begun = step;
             }
             _building.Builder.Reset();

@@ -156,7 +156,7 @@ internal sealed class StepTeam : IStepRun
         if (_leaving is { } why) throw new IOException($"Job {_job}: the step team of run {Generation} stopped before step {step}: {why}");
         // The step through Orleans before the run may have left its SGD update pending.
         _model.ApplyPending();
-        _model.Begin(step);
+        _model.BeginShared(step);
         _command = step;
         _barrier.Arrive();
         double loss = Step(0, step);
