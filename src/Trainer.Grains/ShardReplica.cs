@@ -127,14 +127,6 @@ internal sealed class ReplicaState<T>(TrainingSpec spec, ExchangePlan plan, IGra
         shape.Update.Precompute(rank, shape.Packs.Current, shardX);
     }
 
-    /// <summary>A copy of the replica's parameters (job precision).</summary>
-    public TensorPayload Snapshot()
-    {
-        var payload = TensorPayload.Allocate<T>(plan.Layout.Count, out var copy);
-        Parameters.CopyTo(copy);
-        return payload;
-    }
-
     /// <summary>This worker's rows of step <paramref name="step"/>'s batch: where they are held, or gathered (mini-batches).</summary>
     private void ShardRows(int step, Shard shard, out ReadOnlySpan<T> shardX, out ReadOnlySpan<T> shardY)
     {
@@ -236,9 +228,6 @@ internal abstract class ShardReplica
     /// <summary>Computes this shard's share of the coming update from the last pack, ahead of the update's arrival.</summary>
     public abstract void PrecomputeOwn();
 
-    /// <summary>A copy of the replica's parameters (job precision).</summary>
-    public abstract TensorPayload Snapshot();
-
     /// <summary>
     /// Brings the cache to where step <paramref name="step"/> is computed (the parameters after step - 1):
     /// it loads <paramref name="parameters"/> when given, else applies <paramref name="update"/> (step - 1's)
@@ -275,8 +264,6 @@ internal abstract class ShardReplica
         public override bool HasFactors => state.Plan.AnyFactored;
 
         public override void PrecomputeOwn() => state.PrecomputeOwn();
-
-        public override TensorPayload Snapshot() => state.Snapshot();
     }
 }
 

@@ -173,7 +173,5 @@ public sealed class ServerRunnerTests
         public override bool HasFactors => inner.HasFactors;
 
         public override void PrecomputeOwn() => inner.PrecomputeOwn();
-
-        public override TensorPayload Snapshot() => inner.Snapshot();
     }
 }

@@ -299,7 +299,5 @@ public sealed class StepTeamTests
         public override bool HasFactors => inner.HasFactors;
 
         public override void PrecomputeOwn() => inner.PrecomputeOwn();
-
-        public override TensorPayload Snapshot() => inner.Snapshot();
     }
 }

@@ -144,8 +144,8 @@ public sealed record TrainingSpec
     /// <remarks>
     /// NOTE: shards spread the optimizer state over silos. On one silo they share its memory, hold more of
     /// it (their ranges' copies) and keep the workers from computing at the server's parameters in place
-    /// (a step team, which needs the server to hold them): measured on a 50M-parameter Adam job on one
-    /// silo, three shards took more time and memory than one. The bits are the same either way.
+    /// (a step team, which needs the server to hold them), so they cost time and memory there and spread
+    /// nothing (docs/performance.md has the figures). The bits are the same either way.
     /// </remarks>
     public TrainingSpec ForCluster(int silos) => ParameterServerShards != 0 || Parallelism != Parallelism.Data ? this
         : this with { ParameterServerShards = silos <= 1 ? 1 : ResolvedParameterServerShards() };
