@@ -25,7 +25,7 @@ public sealed class GemmThreadBudget(ComputeScheduler compute, IOptions<TrainerO
     /// <summary>Sizes both backends for a job of <paramref name="workers"/> workers placed by <see cref="RankPlacement"/>; returns the count.</summary>
     public int Apply(int workers)
     {
-        var silos = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToArray();
+        var silos = membership.ActiveSilos();
         int index = RankPlacementDirector.IndexOf(silo.SiloAddress, silos);
         int local = index < 0 ? workers : RankPlacementDirector.RanksOn(index, silos.Length, workers);
         int threads = For(compute.MaximumConcurrencyLevel, options.Value.BlasThreads, local);

@@ -432,7 +432,7 @@ public sealed class ParameterServerGrain(
         }
     }
 
-    private int ActiveSilos => membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active);
+    private int ActiveSilos => membership.ActiveSilos().Length;
 
     /// <summary>
     /// Whether the job's steps may run as a <see cref="StepTeam"/> when every worker is on this silo: the server

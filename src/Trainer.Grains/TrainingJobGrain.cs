@@ -157,7 +157,7 @@ public sealed class TrainingJobGrain(
             _uploads.Clear();
         }
         // The automatic shard count is decided once, by the cluster the job is submitted to, and kept with the job.
-        var spec = SubmissionChecks.Check(submission).ForCluster(membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active));
+        var spec = SubmissionChecks.Check(submission).ForCluster(membership.ActiveSilos().Length);
         if (submission.SiloData is { } siloData)
         {
             // The client built the spec from the files' facts; they are checked again here (the verdict is
