@@ -368,10 +368,44 @@ public sealed record StepBatch(
     [property: Id(3)] EarlyStopping? Stopping = null);
 
 /// <summary>
+/// A float64 model state: the parameters, and the optimizer's state slots (momentum's buffer; Adam's m, then
+/// v), each slot a tensor of its own as long as the parameters. No slots: a zero state (step 0, or
+/// uploaded initial parameters). Kept apart so that no tensor is larger than the parameters: one .NET array
+/// holds at most 2 GB, so a model state in one tensor bounded an Adam job at a third of the parameters
+/// (89M in float64) that a job may otherwise have (268M).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("trainer.model-state")]
+public sealed record ModelState(
+    [property: Id(0)] TensorPayload Parameters,
+    [property: Id(1)] TensorPayload[] Slots)
+{
+    /// <summary>Parameters with a zero optimizer state.</summary>
+    public ModelState(TensorPayload parameters) : this(parameters, []) { }
+
+    /// <summary>Its tensors: the parameters, then each slot.</summary>
+    public IEnumerable<TensorPayload> Tensors => Slots.Prepend(Parameters);
+
+    /// <summary>
+    /// A model state held as one tensor of <paramref name="count"/> parameters followed by its slots (as
+    /// a record written before the slots went apart holds it, and as a split job merges its shares), taken apart.
+    /// </summary>
+    public static ModelState Apart(TensorPayload whole, int count)
+    {
+        if (count <= 0 || whole.Length % count != 0)
+            throw new InvalidOperationException($"A model state of {whole.Length} values is not a whole number of tensors of the model's {count} parameters.");
+        if (whole.Length == count) return new ModelState(whole);
+        var parts = new TensorPayload[whole.Length / count];
+        for (int part = 0; part < parts.Length; part++) parts[part] = TensorPayload.From(whole.Values.Slice(part * count, count));
+        return new ModelState(parts[0], parts[1..]);
+    }
+}
+
+/// <summary>
 /// A job's model state (float64) and where it stands, for initialising a parameter server, and as a
-/// job's checkpoint. <see cref="Parameters"/> holds the parameters followed by the optimizer's state
-/// slots (momentum's buffer; Adam's m then v; none for SGD); parameters alone stand for a zero
-/// state (step 0: uploaded initial parameters). It is null only at step 0 of a job whose spec draws
+/// job's checkpoint. <see cref="Parameters"/> holds the parameters, <see cref="Slots"/> the optimizer's
+/// state slots (see <see cref="Trainer.Abstractions.ModelState"/>; null or none: a zero state). A record
+/// written before the slots went apart holds them after the parameters, in <see cref="Parameters"/>:
+/// <see cref="WithSlotsApart"/> takes them out. Parameters are null only at step 0 of a job whose spec draws
 /// its initial parameters (Init from Seed): whoever needs them draws them, so they are never stored or sent.
 /// <see cref="SiloData"/>: where a job whose data stays on the silos reads it (the checkpoint holds no
 /// data, only this, so whoever is restored re-opens the files).
@@ -387,7 +421,22 @@ public sealed record ParameterState(
     [property: Id(3)] bool UploadedData,
     [property: Id(4)] EarlyStopping? Stopping = null,
     [property: Id(5)] TensorPayload? Best = null,
-    [property: Id(6)] SiloData? SiloData = null);
+    [property: Id(6)] SiloData? SiloData = null,
+    [property: Id(7)] TensorPayload[]? Slots = null)
+{
+    /// <summary>The parameters and the optimizer's state (null: drawn from the seed at step 0).</summary>
+    public ModelState? ModelState => Parameters is { } parameters ? new ModelState(parameters, Slots ?? []) : null;
+
+    /// <summary>This state with its slots in tensors of their own (a record from before that held them after the parameters).</summary>
+    public ParameterState WithSlotsApart()
+    {
+        if (Slots is not null || Parameters is not { } whole) return this;
+        int count = Trainer.Core.Models.ParameterLayout.For(Spec.Model).Count;
+        if (whole.Length == count) return this;
+        var apart = Trainer.Abstractions.ModelState.Apart(whole, count);
+        return this with { Parameters = apart.Parameters, Slots = apart.Slots };
+    }
+}
 
 /// <summary>
 /// Where a finished job stands, for a job that resumes it: its status (<see cref="JobState.Unknown"/>
@@ -404,9 +453,9 @@ public sealed record ResumePoint(
     [property: Id(3)] string? DataChecksum);
 
 /// <summary>
-/// A <see cref="ParameterState"/> between grains: its parameters inline when they fit one chunk,
-/// otherwise read from the sender (<see cref="TensorTransfer"/>); null as in the state (step 0, drawn from the seed).
-/// The best parameters of early stopping travel the same way.
+/// A <see cref="ParameterState"/> between grains: its parameters and each optimizer-state slot inline when
+/// they fit one chunk, otherwise read from the sender (<see cref="TensorTransfer"/>); null as in the state
+/// (step 0, drawn from the seed). The best parameters of early stopping travel the same way.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.parameter-transfer")]
 public sealed record ParameterTransfer(
@@ -416,18 +465,28 @@ public sealed record ParameterTransfer(
     [property: Id(3)] bool UploadedData,
     [property: Id(4)] EarlyStopping? Stopping = null,
     [property: Id(5)] TensorTransfer? Best = null,
-    [property: Id(6)] SiloData? SiloData = null)
+    [property: Id(6)] SiloData? SiloData = null,
+    [property: Id(7)] TensorTransfer[]? Slots = null)
 {
     /// <summary>The state, its tensors read from their holder (in chunks of at most <paramref name="maxChunkBytes"/>) when they came by reference.</summary>
-    public async Task<ParameterState> ReceiveAsync(int maxChunkBytes) =>
-        new(Spec, StepsCompleted, Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null, UploadedData,
-            Stopping, Best is { } best ? await best.ReceiveAsync(maxChunkBytes) : null, SiloData);
+    public async Task<ParameterState> ReceiveAsync(int maxChunkBytes)
+    {
+        var parameters = Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null;
+        TensorPayload[]? slots = null;
+        if (Slots is { } sent)
+        {
+            slots = new TensorPayload[sent.Length];
+            for (int slot = 0; slot < sent.Length; slot++) slots[slot] = await sent[slot].ReceiveAsync(maxChunkBytes);
+        }
+        return new(Spec, StepsCompleted, parameters, UploadedData, Stopping, Best is { } best ? await best.ReceiveAsync(maxChunkBytes) : null, SiloData, slots);
+    }
 }
 
 /// <summary>
 /// What a parameter-server shard loads (<see cref="IParameterShardGrain.LoadAsync"/>): the job's spec,
 /// where the job stands, and the shard's range of the model state (float64: its range of the
-/// parameters, then its range of each optimizer-state slot).
+/// parameters, then its range of each optimizer-state slot, in one tensor: <see cref="TrainingSpec"/> bounds a
+/// shard's range so that it fits one array).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.shard-load")]
 public sealed record ShardLoad(

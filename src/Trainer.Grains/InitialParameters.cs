@@ -22,19 +22,8 @@ internal static class InitialParameters
     /// <summary>float64, as a checkpoint or a client holds them.</summary>
     public static TensorPayload Float64(TrainingSpec spec) => Drawn<double>(spec);
 
-    /// <summary>
-    /// <paramref name="state"/>'s float64 parameters without the optimizer state that may follow
-    /// them: its own, or at a seeded start the drawn ones.
-    /// </summary>
-    public static TensorPayload Resolve(ParameterState state) =>
-        state.Parameters is { } modelState ? ParametersOf(state.Spec, modelState) : Float64(state.Spec);
-
-    /// <summary>The parameters at the front of a float64 model state (itself when it holds no optimizer state).</summary>
-    public static TensorPayload ParametersOf(TrainingSpec spec, TensorPayload modelState)
-    {
-        int count = ParameterLayout.For(spec.Model).Count;
-        return modelState.Length == count ? modelState : TensorPayload.From(modelState.Values[..count]);
-    }
+    /// <summary><paramref name="state"/>'s float64 parameters: its own, or at a seeded start the drawn ones.</summary>
+    public static TensorPayload Resolve(ParameterState state) => state.WithSlotsApart().Parameters ?? Float64(state.Spec);
 
     /// <summary>In the job's precision, as the parameter server sends parameters to the workers (narrowed as <see cref="ServerModel.Load"/> and <see cref="SplitServer.FromFloat64"/> narrow them).</summary>
     /// <remarks>float32 is drawn straight into float32 (<see cref="Initializer.Fill{T}"/>): the same bits as narrowing the float64 draws, without them.</remarks>

@@ -19,10 +19,11 @@ public sealed class JobRecord
     [Id(1)] public byte[] Losses { get; set; } = [];
 
     /// <summary>
-    /// The final model state when it fits one chunk (otherwise <see cref="StoredFinalParameters"/> says
-    /// where it is): the parameters followed by the optimizer's state (<see cref="ParameterState.Parameters"/>),
-    /// after the status's steps, so a job can resume from it. A record from before model states holds the
-    /// parameters alone; whoever hands out weights slices the parameters off the front either way.
+    /// The final model state's parameters when they fit one chunk (otherwise <see cref="StoredFinalParameters"/> says
+    /// where they are), after the status's steps; its optimizer-state slots are <see cref="FinalSlots"/>, so a job can
+    /// resume from it. A record from before the slots went apart holds them here after the parameters
+    /// (<see cref="ModelState.Apart"/>); one from before model states, the parameters alone. Whoever hands out
+    /// weights takes the parameters off the front either way.
     /// </summary>
     [Id(2)] public TensorPayload? FinalParameters { get; set; }
 
@@ -41,7 +42,7 @@ public sealed class JobRecord
     /// <summary>The checkpoint's parameters when they went to storage in chunks (larger than one chunk; see <see cref="StoredTensors"/>).</summary>
     [Id(6)] public StoredTensor? StoredCheckpointParameters { get; set; }
 
-    /// <summary>The final model state when it went to storage in chunks.</summary>
+    /// <summary>The final model state's parameters when they went to storage in chunks.</summary>
     [Id(7)] public StoredTensor? StoredFinalParameters { get; set; }
 
     /// <summary>SHA-256 of the uploaded samples (null: synthetic data), which a job resuming this one must match.</summary>
@@ -52,6 +53,15 @@ public sealed class JobRecord
 
     /// <summary>The checkpoint's early-stopping best parameters (<see cref="ParameterState.Best"/>) when they went to storage in chunks.</summary>
     [Id(10)] public StoredTensor? StoredCheckpointBest { get; set; }
+
+    /// <summary>The final model state's optimizer-state slots, with <see cref="FinalParameters"/> (null: none, or stored with <see cref="StoredFinalSlots"/>).</summary>
+    [Id(11)] public TensorPayload[]? FinalSlots { get; set; }
+
+    /// <summary>The final model state's optimizer-state slots when they went to storage in chunks (with <see cref="StoredFinalParameters"/>).</summary>
+    [Id(12)] public StoredTensor[]? StoredFinalSlots { get; set; }
+
+    /// <summary>The checkpoint's optimizer-state slots when they went to storage in chunks (with <see cref="StoredCheckpointParameters"/>).</summary>
+    [Id(13)] public StoredTensor[]? StoredCheckpointSlots { get; set; }
 }
 
 /// <summary>The losses of <see cref="JobRecord.LossChunkSteps"/> consecutive steps, stored once under the job grain's id (see <see cref="StoredLosses"/>).</summary>

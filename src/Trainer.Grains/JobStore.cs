@@ -19,7 +19,7 @@ internal sealed class JobStore(
     private readonly StoredTensors _storedTensors = new(storage, grain, chunkBytes);
     // Chunks of losses known to be in storage (see WriteRecord).
     private int _chunksStored;
-    // The chunked tensors the stored record names (at most a checkpoint's, its best ones and the final ones).
+    // The chunked tensors the stored record names (at most a checkpoint's, its best ones and the final ones, each model state's slots too).
     private List<(TensorPayload Payload, StoredTensor Where)> _storedParameters = [];
     private int _nextSlot;
 
@@ -46,27 +46,45 @@ internal sealed class JobStore(
             ? sizes with { X = await _storedTensors.ReadAsync(x), Y = await _storedTensors.ReadAsync(y) }
             : data.State.Data;
 
-    /// <summary>The record's checkpoint with its parameters (and early stopping's best ones), read from their chunks when stored apart.</summary>
+    /// <summary>The record's checkpoint as the record holds it (tensors that went to storage in chunks null), its slots apart.</summary>
+    public ParameterState? Checkpoint => record.State.Checkpoint?.WithSlotsApart();
+
+    /// <summary>The record's checkpoint with its tensors (and early stopping's best ones), read from their chunks when stored apart.</summary>
     public async Task<ParameterState?> ReadCheckpointAsync()
     {
         var checkpoint = record.State.Checkpoint;
         if (checkpoint is null) return null;
         if (record.State.StoredCheckpointParameters is { } stored) checkpoint = checkpoint with { Parameters = await ReadStoredAsync(stored) };
+        if (record.State.StoredCheckpointSlots is { } slots) checkpoint = checkpoint with { Slots = await ReadStoredAsync(slots) };
         if (record.State.StoredCheckpointBest is { } best) checkpoint = checkpoint with { Best = await ReadStoredAsync(best) };
-        return checkpoint;
+        return checkpoint.WithSlotsApart();
     }
 
-    /// <summary>The record's final tensor, read from its chunks when stored apart (null: the job has none).</summary>
-    public async Task<TensorPayload?> ReadFinalAsync() =>
-        record.State.FinalParameters ?? (record.State.StoredFinalParameters is { } stored ? await ReadStoredAsync(stored) : null);
+    /// <summary>The record's final model state when the record holds it (null: none, or stored apart: <see cref="ReadFinalAsync"/>).</summary>
+    public ModelState? Final => record.State.FinalParameters is { } parameters ? FinalOf(parameters, record.State.FinalSlots) : null;
+
+    /// <summary>The record's final model state, read from its chunks when stored apart (null: the job has none).</summary>
+    public async Task<ModelState?> ReadFinalAsync() =>
+        Final ?? (record.State.StoredFinalParameters is { } stored
+            ? FinalOf(await ReadStoredAsync(stored), record.State.StoredFinalSlots is { } slots ? await ReadStoredAsync(slots) : null)
+            : null);
 
     /// <summary>
     /// The record's final parameters, at the front of its final model state (null: the job has none): from
-    /// storage, only the chunks that hold them (not the optimizer state after them); a final model state kept
-    /// in the record is answered whole.
+    /// storage, only the chunks that hold them (a record from before the slots went apart holds the optimizer
+    /// state after them); a final model state kept in the record is sliced.
     /// </summary>
     public async Task<TensorPayload?> ReadFinalParametersAsync(int count) =>
-        record.State.FinalParameters ?? (record.State.StoredFinalParameters is { } stored ? await _storedTensors.ReadAsync(stored, Math.Min(stored.Bytes, (long)count * sizeof(double))) : null);
+        record.State.FinalParameters is { } inline ? (inline.Length > count ? TensorPayload.From(inline.Values[..count]) : inline)
+        : record.State.StoredFinalParameters is { } stored ? await _storedTensors.ReadAsync(stored, Math.Min(stored.Bytes, (long)count * sizeof(double)))
+        : null;
+
+    // A final model state's tensors; without slots of its own, a record from before they went apart may hold them after the parameters.
+    private ModelState FinalOf(TensorPayload parameters, TensorPayload[]? slots) =>
+        slots is not null ? new ModelState(parameters, slots)
+        : record.State.Status?.Spec is { } spec && parameters.Length != Trainer.Core.Models.ParameterLayout.For(spec.Model).Count
+            ? ModelState.Apart(parameters, Trainer.Core.Models.ParameterLayout.For(spec.Model).Count)
+            : new ModelState(parameters);
 
     private async Task<TensorPayload> ReadStoredAsync(StoredTensor stored)
     {
@@ -75,15 +93,23 @@ internal sealed class JobStore(
         return payload;
     }
 
+    private async Task<TensorPayload[]> ReadStoredAsync(StoredTensor[] stored)
+    {
+        var payloads = new TensorPayload[stored.Length];
+        for (int i = 0; i < stored.Length; i++) payloads[i] = await ReadStoredAsync(stored[i]);
+        return payloads;
+    }
+
     /// <summary>
     /// Starts writing the record, after the chunks of losses that filled up since the last write; the
     /// record keeps the losses after them. Takes what it writes at once (the steps go on meanwhile),
     /// and writes the record only once its chunks are in storage, so a stored record never counts a
-    /// chunk that storage lacks. Tensors larger than one chunk (the checkpoint's, the final ones)
+    /// chunk that storage lacks. Tensors larger than one chunk (the checkpoint's, the final ones: the
+    /// parameters and each optimizer-state slot)
     /// go to storage in chunks first too (<see cref="StoredTensors"/>), under a new number each time,
     /// and the chunks the stored record no longer names are cleared once it is stored.
     /// </summary>
-    public Task WriteRecord(LossHistory losses, ParameterState? checkpoint, TensorPayload? final)
+    public Task WriteRecord(LossHistory losses, ParameterState? checkpoint, ModelState? final)
     {
         int chunkSteps = record.State.LossChunkSteps;
         int sealedChunks = chunkSteps > 0 ? losses.Count / chunkSteps : 0;
@@ -98,21 +124,28 @@ internal sealed class JobStore(
             for (int i = 0; i < chunks.Length; i++) await _storedLosses.WriteAsync(first + i, chunks[i]);
             _chunksStored = sealedChunks;
             var storedCheckpoint = await StoreAsync(checkpoint?.Parameters);
+            var storedCheckpointSlots = await StoreSlotsAsync(checkpoint?.Slots, storedCheckpoint is not null);
             var storedBest = await StoreAsync(checkpoint?.Best);
-            var storedFinal = await StoreAsync(final);
+            var storedFinal = await StoreAsync(final?.Parameters);
+            var storedFinalSlots = await StoreSlotsAsync(final?.Slots, storedFinal is not null);
             record.State.SealedLossChunks = sealedChunks;
             record.State.Losses = rest;
             record.State.Checkpoint = checkpoint is null ? null : checkpoint with
             {
                 Parameters = storedCheckpoint is null ? checkpoint.Parameters : null,
+                Slots = storedCheckpointSlots is null ? checkpoint.Slots : null,
                 Best = storedBest is null ? checkpoint.Best : null,
             };
             record.State.StoredCheckpointParameters = storedCheckpoint?.Where;
+            record.State.StoredCheckpointSlots = storedCheckpointSlots?.Select(stored => stored.Where).ToArray();
             record.State.StoredCheckpointBest = storedBest?.Where;
-            record.State.FinalParameters = storedFinal is null ? final : null;
+            record.State.FinalParameters = storedFinal is null ? final?.Parameters : null;
+            record.State.FinalSlots = storedFinal is null ? final?.Slots : null;
             record.State.StoredFinalParameters = storedFinal?.Where;
+            record.State.StoredFinalSlots = storedFinalSlots?.Select(stored => stored.Where).ToArray();
             await record.WriteOwnedStateAsync();
-            var named = new[] { storedCheckpoint, storedBest, storedFinal }.OfType<(TensorPayload Payload, StoredTensor Where)>().ToList();
+            var named = new[] { storedCheckpoint, storedBest, storedFinal }.OfType<(TensorPayload Payload, StoredTensor Where)>()
+                .Concat(storedCheckpointSlots ?? []).Concat(storedFinalSlots ?? []).ToList();
             foreach (var stale in _storedParameters.Except(named))
             {
                 try { await _storedTensors.ClearAsync(stale.Where); }
@@ -123,18 +156,32 @@ internal sealed class JobStore(
     }
 
     /// <summary>
-    /// Writes <paramref name="tensor"/> to storage in chunks when larger than one (null: it stays in
-    /// the record), under a number no stored record names; the same tensor already stored is not written again.
+    /// Writes <paramref name="tensor"/> to storage in chunks when larger than one, or <paramref name="always"/>
+    /// (null: it stays in the record), under a number no stored record names; the same tensor already stored is not written again.
     /// </summary>
-    private async Task<(TensorPayload Payload, StoredTensor Where)?> StoreAsync(TensorPayload? tensor)
+    private async Task<(TensorPayload Payload, StoredTensor Where)?> StoreAsync(TensorPayload? tensor, bool always = false)
     {
-        if (tensor is null || tensor.Bytes.Length <= _storedTensors.ChunkBytes) return null;
+        if (tensor is null || (!always && tensor.Bytes.Length <= _storedTensors.ChunkBytes)) return null;
         foreach (var stored in _storedParameters)
             if (ReferenceEquals(stored.Payload, tensor)) return stored;
-        int slot = Math.Max(_nextSlot, 1 + new[] { record.State.StoredCheckpointParameters, record.State.StoredCheckpointBest, record.State.StoredFinalParameters }.Max(stored => stored?.Slot ?? 0));
+        int slot = Math.Max(_nextSlot, 1 + RecordTensors().Select(stored => stored.Slot).DefaultIfEmpty(0).Max());
         _nextSlot = slot + 1;
         return (tensor, await _storedTensors.WriteAsync(slot, tensor));
     }
+
+    /// <summary>A model state's optimizer-state slots: to storage in chunks with its parameters (<paramref name="apart"/>), else null (they stay in the record).</summary>
+    private async Task<(TensorPayload Payload, StoredTensor Where)[]?> StoreSlotsAsync(TensorPayload[]? slots, bool apart)
+    {
+        if (slots is not { Length: > 0 } || !apart) return null;
+        var stored = new (TensorPayload, StoredTensor)[slots.Length];
+        for (int k = 0; k < slots.Length; k++) stored[k] = (await StoreAsync(slots[k], always: true))!.Value;
+        return stored;
+    }
+
+    // Every tensor the record names in storage.
+    private IEnumerable<StoredTensor> RecordTensors() =>
+        new[] { record.State.StoredCheckpointParameters, record.State.StoredCheckpointBest, record.State.StoredFinalParameters }.OfType<StoredTensor>()
+            .Concat(record.State.StoredCheckpointSlots ?? []).Concat(record.State.StoredFinalSlots ?? []);
 
     /// <summary>Stores the uploaded samples, once: in the state when they fit one chunk, otherwise in chunks that the state names.</summary>
     public async Task WriteDataAsync(DatasetPayload samples)

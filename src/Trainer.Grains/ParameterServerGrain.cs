@@ -141,7 +141,7 @@ public sealed class ParameterServerGrain(
             _model = null;
             _heldOut = null;
             _split = SplitServer.Create(spec);
-            _splitState = state.Parameters is { } parameters ? _split.FromFloat64(parameters) : null;
+            _splitState = state.ModelState is { } loaded ? _split.FromFloat64(loaded) : null;
             NextGeneration();
             _linkedWindow = 1;
             Release(previous, previousUploads);
@@ -153,7 +153,7 @@ public sealed class ParameterServerGrain(
         _splitState = null;
         _model = ServerModel.Create(spec, plan, compute);
         var inputs = plan.NeedsBatchInputs ? await InputsAsync(spec) : null;
-        var modelState = state.Parameters ?? await compute.Run(() => InitialParameters.Float64(spec));
+        var modelState = state.ModelState ?? new ModelState(await compute.Run(() => InitialParameters.Float64(spec)));
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
         if (_model.Sharded) await LoadShardsAsync(spec, modelState);
         await LoadHeldOutAsync(spec, state);
@@ -179,13 +179,12 @@ public sealed class ParameterServerGrain(
     private IParameterShardGrain ParameterShard(int shard) => GrainFactory.GetGrain<IParameterShardGrain>(shard, JobId);
 
     /// <summary>Gives every parameter-server shard its range of the model state (all at once, each read in chunks when large).</summary>
-    private async Task LoadShardsAsync(TrainingSpec spec, TensorPayload modelState)
+    private async Task LoadShardsAsync(TrainingSpec spec, ModelState modelState)
     {
         var model = _model!;
-        int count = ParameterLayout.For(spec.Model).Count;
         try
         {
-            var ranges = await compute.Run(() => model.Ranges.Select(range => ServerModel.RangeOf(modelState, range, count, spec.Optimizer.StateSlots)).ToArray());
+            var ranges = await compute.Run(() => model.Ranges.Select(range => ServerModel.RangeOf(modelState, range)).ToArray());
             _shardParameters = await Task.WhenAll(model.Ranges.Select((_, k) => ParameterShard(k).LoadAsync(new ShardLoad(spec, _stepsCompleted, Offers.Send($"load-{k}", ranges[k])))));
         }
         finally
@@ -213,7 +212,7 @@ public sealed class ParameterServerGrain(
     /// <summary>The parameters after the steps done into <paramref name="to"/> (float64): from the shards' offers, chunk by chunk into place, when sharded.</summary>
     private async Task CopyParametersAsync(ServerModel model, double[] to)
     {
-        if (model.Sharded) await Task.WhenAll(_shardParameters.Select((range, k) => Offers.ReceiveChunksAsync(range, chunk => model.PlaceState(to, k, slots: false, chunk))));
+        if (model.Sharded) await Task.WhenAll(_shardParameters.Select((range, k) => Offers.ReceiveChunksAsync(range, chunk => model.PlaceState(_ => to, k, slots: false, chunk))));
         else await compute.Run(() => model.CopyParameters(to));
     }
 
@@ -634,14 +633,13 @@ public sealed class ParameterServerGrain(
         if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData, SiloData: _siloData);
         if (_model is { Sharded: true } sharded)
         {
-            // Every shard's buffers, chunk by chunk, straight into their places in the one array that goes out.
-            var modelState = new TensorPayload(LargeArrays.NewUninitialized<byte>(checked((1 + _spec.Optimizer.StateSlots) * ParameterLayout.For(_spec.Model).Count * sizeof(double))));
-            void Place(int k, bool slots, TensorChunk chunk) => sharded.PlaceState(MemoryMarshal.Cast<byte, double>(modelState.Bytes.AsSpan()), k, slots, chunk);
+            // Every shard's buffers, chunk by chunk, straight into their places in the tensors that go out.
+            var modelState = ServerModel.AllocateState(ParameterLayout.For(_spec.Model).Count, _spec.Optimizer.StateSlots);
             await Task.WhenAll(sharded.Ranges.Select(async (_, k) =>
             {
                 var state = await ParameterShard(k).GetStateAsync(_stepsCompleted);
-                await Offers.ReceiveChunksAsync(state.Parameters, chunk => Place(k, false, chunk));
-                await Offers.ReceiveChunksAsync(state.Slots, chunk => Place(k, true, chunk));
+                await Offers.ReceiveChunksAsync(state.Parameters, chunk => sharded.PlaceState(ServerModel.Into(modelState), k, slots: false, chunk));
+                await Offers.ReceiveChunksAsync(state.Slots, chunk => sharded.PlaceState(ServerModel.Into(modelState), k, slots: true, chunk));
             }));
             return State(modelState);
         }
@@ -666,9 +664,10 @@ public sealed class ParameterServerGrain(
 
     // Offered until read once; two may be out at a time (a checkpoint and a client's fetch). Early
     // stopping's state and best parameters go with the model state: a checkpoint must restore them.
-    private ParameterTransfer State(TensorPayload modelState) =>
-        new(_spec!, _stepsCompleted, Offers.Send("state", modelState, once: true, keep: 2), _uploadedData,
-            _heldOut?.Stopping, Offers.SendOptional("best", _heldOut?.Best is { } best ? TensorPayload.From(best) : null, once: true, keep: 2), _siloData);
+    private ParameterTransfer State(ModelState modelState) =>
+        new(_spec!, _stepsCompleted, Offers.Send("state", modelState.Parameters, once: true, keep: 2), _uploadedData,
+            _heldOut?.Stopping, Offers.SendOptional("best", _heldOut?.Best is { } best ? TensorPayload.From(best) : null, once: true, keep: 2), _siloData,
+            Offers.SendSlots("state", modelState.Slots, once: true, keep: 2));
 
     /// <summary>
     /// Worker <paramref name="rank"/> answered that it holds no cache of the parameters (it was

@@ -76,7 +76,7 @@ internal static class ResumeChecks
     /// <summary>The old job's model state must carry its optimizer's state (a record from before model states kept the parameters alone).</summary>
     public static void CheckModelState(string from, TrainingSpec spec, ParameterState state)
     {
-        if (state.Parameters is { } modelState && spec.Optimizer.StateSlots > 0 && modelState.Length == ParameterLayout.For(spec.Model).Count)
+        if (state.ModelState is { Slots.Length: 0 } && spec.Optimizer.StateSlots > 0)
             throw Refuse(from, $"job {from} kept only its parameters, not {spec.Optimizer.Name}'s state (a record from before model states); only an sgd job can resume from it");
     }
 

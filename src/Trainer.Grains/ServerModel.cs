@@ -44,12 +44,12 @@ internal abstract class ServerModel
     public abstract TensorPayload Update { get; }
 
     /// <summary>
-    /// Takes a float64 model-state tensor (parameters, optionally followed by the optimizer's state)
+    /// Takes a float64 model state (parameters, and the optimizer's state slots or none for a zero state)
     /// after <paramref name="stepsCompleted"/> steps; <paramref name="inputs"/> are the data's rows (uploaded,
     /// or files the silo maps): the batch's, or with mini-batches every sample's, whose inputs are read
     /// when the plan factors the first layer.
     /// </summary>
-    public abstract void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs);
+    public abstract void Load(ModelState modelState, int stepsCompleted, ISampleRows? inputs);
 
     /// <summary>
     /// Starts step <paramref name="step"/>'s update (a pending one may still be applied meanwhile, on another thread);
@@ -114,8 +114,8 @@ internal abstract class ServerModel
     /// <summary>Writes the parameters after the steps done, widened to float64, into <paramref name="to"/> (a pending SGD update applied first); unsharded only.</summary>
     public abstract void CopyParameters(Span<double> to);
 
-    /// <summary>A float64 copy of the parameters followed by the optimizer state (checkpoints, final weights); unsharded only.</summary>
-    public abstract TensorPayload ModelState();
+    /// <summary>A float64 copy of the parameters and the optimizer state (checkpoints, final weights); unsharded only.</summary>
+    public abstract ModelState ModelState();
 
     /// <summary>
     /// The parameter ranges of the job's parameter-server shards (<see cref="TrainingSpec.ResolvedParameterServerShards"/>).
@@ -134,24 +134,37 @@ internal abstract class ServerModel
 
     /// <summary>
     /// Sharded: puts a chunk of shard <paramref name="shard"/>'s model state (job precision: its parameters, or with
-    /// <paramref name="slots"/> its range of each state slot one after another) into its place in the float64 model state <paramref name="modelState"/>.
+    /// <paramref name="slots"/> its range of each state slot one after another) into its places in a float64 model state's
+    /// tensors, which <paramref name="tensor"/> gives (<see cref="Into"/>: tensors the caller allocated and no one reads yet).
     /// </summary>
-    public abstract void PlaceState(Span<double> modelState, int shard, bool slots, TensorChunk chunk);
+    public abstract void PlaceState(StateTensor tensor, int shard, bool slots, TensorChunk chunk);
+
+    /// <summary>Tensor <paramref name="part"/> of a float64 model state being assembled: 0 the parameters, then each state slot.</summary>
+    public delegate Span<double> StateTensor(int part);
+
+    /// <summary>The tensors of <paramref name="modelState"/>, to assemble it in place (see <see cref="AllocateState"/>).</summary>
+    public static StateTensor Into(ModelState modelState) => part => Writable(part == 0 ? modelState.Parameters : modelState.Slots[part - 1]);
 
     /// <summary>
     /// Sharded: what a shard of <paramref name="range"/> loads from a float64 model state: its range of the
     /// parameters, then its range of each state slot; parameters alone when the model state has no state
     /// (step 0: the shard starts from zero, and no zeros travel).
     /// </summary>
-    public static TensorPayload RangeOf(TensorPayload modelState, Shard range, int count, int slots)
+    public static TensorPayload RangeOf(ModelState modelState, Shard range)
     {
-        var values = modelState.Values;
-        int parts = values.Length > count ? 1 + slots : 1;
-        var payload = TensorPayload.Allocate<double>(parts * range.Count, out var to);
-        for (int part = 0; part < parts; part++)
-            values.Slice(part * count + range.Start, range.Count).CopyTo(to.Slice(part * range.Count, range.Count));
+        var tensors = modelState.Tensors.ToArray();
+        var payload = TensorPayload.Allocate<double>(checked(tensors.Length * range.Count), out var to);
+        for (int part = 0; part < tensors.Length; part++)
+            tensors[part].Values.Slice(range.Start, range.Count).CopyTo(to.Slice(part * range.Count, range.Count));
         return payload;
     }
+
+    /// <summary>A float64 model state's tensors allocated for the parameters and <paramref name="slots"/> state slots, to be filled.</summary>
+    public static ModelState AllocateState(int count, int slots) =>
+        new(TensorPayload.Allocate<double>(count, out Span<double> _), [.. Enumerable.Range(0, slots).Select(_ => TensorPayload.Allocate<double>(count, out Span<double> _))]);
+
+    // The float64 values of a tensor being filled (AllocateState's): nothing reads it before it is whole.
+    private static Span<double> Writable(TensorPayload tensor) => MemoryMarshal.Cast<byte, double>(tensor.Bytes.AsSpan());
 
     public static ServerModel Create(TrainingSpec spec, ExchangePlan plan, ComputeScheduler compute) => spec.Precision switch
     {
@@ -254,13 +267,14 @@ internal abstract class ServerModel
 
         private Span<T> Values => MemoryMarshal.Cast<byte, T>(Unsharded.Bytes.AsSpan());
 
-        public override void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs)
+        public override void Load(ModelState modelState, int stepsCompleted, ISampleRows? inputs)
         {
             SettlePrecomputes();
-            var values = modelState.Values;
-            if (values.Length != _count && values.Length != (1 + _slots) * _count)
-                throw new InvalidOperationException($"The model state has {values.Length} values; the model has {_count} parameters and the optimizer {_slots} state slots of as many.");
-            if (!Sharded) Precisions.Narrow<T>(values[.._count], Values);
+            var slots = modelState.Slots;
+            if (modelState.Parameters.Length != _count || (slots.Length != 0 && slots.Length != _slots) || slots.Any(slot => slot.Length != _count))
+                throw new InvalidOperationException($"The model state has {modelState.Parameters.Length} parameters and {slots.Length} state slots of {string.Join(", ", slots.Select(slot => slot.Length))} values; "
+                    + $"the model has {_count} parameters and the optimizer {_slots} state slots of as many.");
+            if (!Sharded) Precisions.Narrow<T>(modelState.Parameters.Values, Values);
             if (!Sharded && _slots > 0)
             {
                 _stateParts ??= [.. _parts.Select(part => LargeArrays.New<T>(_slots * part.Count))];
@@ -268,8 +282,8 @@ internal abstract class ServerModel
                     for (int slot = 0; slot < _slots; slot++)
                     {
                         var target = _stateParts[p].AsSpan(slot * _parts[p].Count, _parts[p].Count);
-                        if (values.Length == _count) target.Clear();
-                        else Precisions.Narrow<T>(values.Slice((1 + slot) * _count + _parts[p].Start, _parts[p].Count), target);
+                        if (slots.Length == 0) target.Clear();
+                        else Precisions.Narrow<T>(slots[slot].Values.Slice(_parts[p].Start, _parts[p].Count), target);
                     }
             }
             if (plan.NeedsBatchInputs)
@@ -440,7 +454,7 @@ internal abstract class ServerModel
             return payload;
         }
 
-        public override void PlaceState(Span<double> modelState, int shard, bool slots, TensorChunk chunk)
+        public override void PlaceState(StateTensor tensor, int shard, bool slots, TensorChunk chunk)
         {
             var range = _ranges[shard];
             int parts = slots ? _slots : 1;
@@ -453,7 +467,7 @@ internal abstract class ServerModel
                 long e = first + done;
                 int part = (slots ? 1 : 0) + (int)(e / range.Count), within = (int)(e % range.Count);
                 int take = Math.Min(values.Length - done, range.Count - within);
-                Precisions.Widen<T>(values.Slice(done, take), modelState.Slice(part * _count + range.Start + within, take));
+                Precisions.Widen<T>(values.Slice(done, take), tensor(part).Slice(range.Start + within, take));
                 done += take;
             }
         }
@@ -508,15 +522,15 @@ internal abstract class ServerModel
             Precisions.Widen<T>(Values, to);
         }
 
-        public override TensorPayload ModelState()
+        public override ModelState ModelState()
         {
             if (Sharded) throw new InvalidOperationException("A sharded parameter server's state is on its shards; assemble it from theirs.");
-            var payload = TensorPayload.Allocate<double>((1 + _slots) * _count, out var values);
-            Precisions.Widen<T>(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), values[.._count]);
-            for (int p = 0; p < _parts.Length && _stateParts is not null; p++)
-                for (int slot = 0; slot < _slots; slot++)
-                    Precisions.Widen<T>(_stateParts[p].AsSpan(slot * _parts[p].Count, _parts[p].Count), values.Slice((1 + slot) * _count + _parts[p].Start, _parts[p].Count));
-            return payload;
+            var state = AllocateState(_count, _stateParts is null ? 0 : _slots);
+            Precisions.Widen<T>(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), Writable(state.Parameters));
+            for (int slot = 0; slot < state.Slots.Length; slot++)
+                for (int p = 0; p < _parts.Length; p++)
+                    Precisions.Widen<T>(_stateParts![p].AsSpan(slot * _parts[p].Count, _parts[p].Count), Writable(state.Slots[slot]).Slice(_parts[p].Start, _parts[p].Count));
+            return state;
         }
 
         /// <summary>

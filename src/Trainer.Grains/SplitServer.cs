@@ -10,19 +10,20 @@ namespace Trainer.Grains;
 /// The parameter server's side of a job that splits its first layer (model parallelism of that
 /// layer): each worker owns its slice of the first layer and its optimizer state, as a
 /// parameter-server shard beside its compute, so the server only merges the workers' shares into a
-/// whole model-state tensor (parameters, then the optimizer's state slots) for checkpoints, and
-/// converts between float64 (checkpoints) and the job's precision (what the workers load).
+/// whole model-state tensor (parameters, then the optimizer's state slots, in one tensor: <see cref="TrainingSpec"/>
+/// bounds a split job's model so that it fits one array) for checkpoints, and converts between a float64 model
+/// state (checkpoints, each slot a tensor of its own) and that tensor in the job's precision (what the workers load).
 /// </summary>
 internal abstract class SplitServer
 {
     /// <summary>The whole model state (job precision) from every worker's share (rank order).</summary>
     public abstract TensorPayload Merge(IReadOnlyList<TensorPayload> shares);
 
-    /// <summary>A float64 model-state tensor in the job's precision (a float64 job's travels as it is: payloads are immutable).</summary>
-    public abstract TensorPayload FromFloat64(TensorPayload modelState);
+    /// <summary>A float64 model state as one tensor in the job's precision (a float64 job's parameters without slots travel as they are: payloads are immutable).</summary>
+    public abstract TensorPayload FromFloat64(ModelState modelState);
 
-    /// <summary>A job-precision model-state tensor in float64 (widening float32 is exact).</summary>
-    public abstract TensorPayload ToFloat64(TensorPayload modelState);
+    /// <summary>A job-precision model-state tensor as a float64 model state (widening float32 is exact).</summary>
+    public abstract ModelState ToFloat64(TensorPayload modelState);
 
     public static SplitServer Create(TrainingSpec spec) => spec.Precision switch
     {
@@ -45,10 +46,30 @@ internal abstract class SplitServer
             return merged;
         }
 
-        public override TensorPayload FromFloat64(TensorPayload modelState) =>
-            typeof(T) == typeof(float) ? TensorPayload.From(Precisions.Narrow(modelState.Values)) : modelState;
+        public override TensorPayload FromFloat64(ModelState modelState)
+        {
+            if (typeof(T) == typeof(double) && modelState.Slots.Length == 0) return modelState.Parameters;
+            var tensors = modelState.Tensors.ToArray();
+            var whole = TensorPayload.Allocate<T>(checked(tensors.Length * _count), out var values);
+            for (int part = 0; part < tensors.Length; part++)
+                Precisions.Narrow<T>(tensors[part].ValuesOf<double>(_count, $"tensor {part} of the model state"), values.Slice(part * _count, _count));
+            return whole;
+        }
 
-        public override TensorPayload ToFloat64(TensorPayload modelState) =>
-            typeof(T) == typeof(float) ? TensorPayload.From(Precisions.Widen(modelState.ValuesSingle)) : modelState;
+        // Widened tensor by tensor: a float32 model state in one tensor may be larger than its float64 parts could be together.
+        public override ModelState ToFloat64(TensorPayload modelState)
+        {
+            if (typeof(T) == typeof(double)) return ModelState.Apart(modelState, _count);
+            var values = MemoryMarshal.Cast<byte, T>(modelState.Bytes.AsSpan());
+            if (values.Length % _count != 0)
+                throw new InvalidOperationException($"A split model state of {values.Length} values is not a whole number of tensors of the model's {_count} parameters.");
+            var parts = new TensorPayload[values.Length / _count];
+            for (int part = 0; part < parts.Length; part++)
+            {
+                parts[part] = TensorPayload.Allocate<double>(_count, out var widened);
+                Precisions.Widen<T>(values.Slice(part * _count, _count), widened);
+            }
+            return new ModelState(parts[0], parts[1..]);
+        }
     }
 }

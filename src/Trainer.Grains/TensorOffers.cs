@@ -50,6 +50,10 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
     public TensorTransfer? SendOptional(string slot, TensorPayload? payload, bool once = false, int keep = 1) =>
         payload is null ? null : Send(slot, payload, once, keep);
 
+    /// <summary>A model state's optimizer-state slots, each sent as <see cref="Send"/> sends a tensor, in slots under <paramref name="slot"/> (which <see cref="Withdraw"/> withdraws with it).</summary>
+    public TensorTransfer[]? SendSlots(string slot, TensorPayload[]? slots, bool once = false, int keep = 1) =>
+        slots?.Select((tensor, k) => Send($"{slot}/{k}", tensor, once, keep)).ToArray();
+
     /// <summary>A tensor sent to this grain: inline, or read from its holder (whole when the holder is on this silo).</summary>
     public Task<TensorPayload> ReceiveAsync(TensorTransfer transfer) => transfer.ReceiveAsync(chunkBytes, silo);
 
@@ -68,12 +72,21 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
     public async Task<DatasetPayload?> ReceiveAsync(DatasetTransfer? transfer) => transfer is null ? null
         : new(transfer.Count, transfer.InputSize, transfer.OutputSize, await ReceiveAsync(transfer.X), await ReceiveAsync(transfer.Y), transfer.Storage);
 
-    public async Task<ParameterState> ReceiveAsync(ParameterTransfer transfer) =>
-        new(transfer.Spec, transfer.StepsCompleted, await ReceiveOptionalAsync(transfer.Parameters), transfer.UploadedData,
-            transfer.Stopping, await ReceiveOptionalAsync(transfer.Best), transfer.SiloData);
+    public async Task<ParameterState> ReceiveAsync(ParameterTransfer transfer)
+    {
+        var parameters = await ReceiveOptionalAsync(transfer.Parameters);
+        TensorPayload[]? slots = null;
+        if (transfer.Slots is { } sent)
+        {
+            slots = new TensorPayload[sent.Length];
+            for (int k = 0; k < sent.Length; k++) slots[k] = await ReceiveAsync(sent[k]);
+        }
+        return new(transfer.Spec, transfer.StepsCompleted, parameters, transfer.UploadedData,
+            transfer.Stopping, await ReceiveOptionalAsync(transfer.Best), transfer.SiloData, slots);
+    }
 
-    /// <summary>Forgets the slot's offers.</summary>
-    public void Withdraw(string slot) => _offers.RemoveAll(o => o.Slot == slot);
+    /// <summary>Forgets the slot's offers, and those of the slots under it (<see cref="SendSlots"/>).</summary>
+    public void Withdraw(string slot) => _offers.RemoveAll(o => o.Slot == slot || (o.Slot.StartsWith(slot, StringComparison.Ordinal) && o.Slot.Length > slot.Length && o.Slot[slot.Length] == '/'));
 
     /// <summary>Bytes [<paramref name="from"/>, <paramref name="to"/>) of an offer in chunks of at most <paramref name="maxChunkBytes"/> (whole, when a reader on this silo asks for that).</summary>
     public async IAsyncEnumerable<TensorChunk> ReadAsync(long offer, int maxChunkBytes, long from, long to, [EnumeratorCancellation] CancellationToken cancellation = default)

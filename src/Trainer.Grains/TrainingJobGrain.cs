@@ -44,10 +44,10 @@ public sealed class TrainingJobGrain(
     // Whole-model tensors: offered to the parameter server and clients in chunks.
     private TensorOffers _offers = null!;
     // The latest checkpoint, whole (the record holds its tensors only when they fit one chunk), and the
-    // final model state (parameters, then the optimizer's state) until it is stored: a large one is kept
+    // final model state (parameters and the optimizer's state) until it is stored: a large one is kept
     // once, by storage (a 50M-parameter Adam job's is 1.2 GB).
     private ParameterState? _checkpoint;
-    private TensorPayload? _final;
+    private ModelState? _final;
     // The final model state's parameters, as clients fetch them, read from storage alone when asked for.
     private TensorPayload? _finalParameters;
     // Initial parameters and samples being uploaded in chunks ahead of the submission that names them.
@@ -74,8 +74,8 @@ public sealed class TrainingJobGrain(
         _uploads = new StagedUploads(JobId, staging, options.Value.MaxUploadBytesPerJob);
         _store = new JobStore(record, data, storage, this.GetGrainId(), JobId, _offers.ChunkBytes, logger);
         _status = _store.Record.Status;
-        _checkpoint = _store.Record.Checkpoint;
-        _final = _store.Record.FinalParameters;
+        _checkpoint = _store.Checkpoint;
+        _final = _store.Final;
         await _store.ReadLossesAsync(_losses);
         _evals.AddRange(_store.Record.Evals);
         if (_status is { IsTerminal: false })
@@ -231,8 +231,7 @@ public sealed class TrainingJobGrain(
     {
         if (_status is null) throw new KeyNotFoundException(JobStatus.NotFound(JobId).Message);
         var spec = _status.Spec!;
-        if (_finalParameters is null && (_final ?? await _store.ReadFinalParametersAsync(ParameterLayout.For(spec.Model).Count)) is { } final)
-            _finalParameters = InitialParameters.ParametersOf(spec, final);
+        _finalParameters ??= _final?.Parameters ?? await _store.ReadFinalParametersAsync(ParameterLayout.For(spec.Model).Count);
         // Two may be out at a time (two clients); a running job's are read once, the final ones stay.
         if (_finalParameters is { } parameters) return _offers.Send("weights", parameters, keep: 2);
         return _offers.Send("weights", InitialParameters.Resolve(await StateAsync()), once: true, keep: 2);
@@ -244,7 +243,8 @@ public sealed class TrainingJobGrain(
         if (await ResumeStateAsync(status) is not { } state) return new ResumePoint(status, null, null, _store.Record.DataChecksum);
         // Offered until read once; two at a time, for two jobs resuming this one at once.
         return new ResumePoint(status,
-            new ParameterTransfer(state.Spec, state.StepsCompleted, _offers.SendOptional("resume", state.Parameters, once: true, keep: 2), state.UploadedData),
+            new ParameterTransfer(state.Spec, state.StepsCompleted, _offers.SendOptional("resume", state.Parameters, once: true, keep: 2), state.UploadedData,
+                Slots: _offers.SendSlots("resume", state.Slots, once: true, keep: 2)),
             _offers.Send("resume-losses", _losses.Slice(1, state.StepsCompleted), once: true, keep: 2),
             _store.Record.DataChecksum);
     }
@@ -254,7 +254,9 @@ public sealed class TrainingJobGrain(
     {
         if (_store.Record.Checkpoint is not null)
             return _checkpoint = _checkpoint?.Parameters is null ? await _store.ReadCheckpointAsync() : _checkpoint;
-        return (_final ?? await _store.ReadFinalAsync()) is { } final ? new ParameterState(status.Spec!, status.StepsCompleted, final, _store.Record.DataChecksum is not null) : null;
+        return (_final ?? await _store.ReadFinalAsync()) is { } final
+            ? new ParameterState(status.Spec!, status.StepsCompleted, final.Parameters, _store.Record.DataChecksum is not null, Slots: final.Slots)
+            : null;
     }
 
     /// <summary>
@@ -424,7 +426,7 @@ public sealed class TrainingJobGrain(
             // Large parameters are offered while the call runs: the parameter server reads them from here.
             await ParameterServer.InitializeAsync(new ParameterTransfer(checkpoint.Spec, checkpoint.StepsCompleted,
                 _offers.SendOptional("checkpoint", checkpoint.Parameters), checkpoint.UploadedData,
-                checkpoint.Stopping, _offers.SendOptional("checkpoint-best", checkpoint.Best), checkpoint.SiloData));
+                checkpoint.Stopping, _offers.SendOptional("checkpoint-best", checkpoint.Best), checkpoint.SiloData, _offers.SendSlots("checkpoint", checkpoint.Slots)));
         }
         finally
         {
@@ -492,7 +494,9 @@ public sealed class TrainingJobGrain(
             var last = await StateAsync();
             resumable = last.StepsCompleted == _losses.Count;
             // NOTE: early stopping's final weights are its best step's, not a state to continue from (ResumeChecks refuses to).
-            _final = last.Best ?? (resumable ? last.Parameters ?? InitialParameters.Float64(last.Spec) : InitialParameters.Resolve(last));
+            _final = last.Best is { } bestWeights ? new ModelState(bestWeights)
+                : resumable ? last.ModelState ?? new ModelState(InitialParameters.Float64(last.Spec))
+                : new ModelState(InitialParameters.Resolve(last));
         }
         catch (Exception e)
         {
@@ -521,7 +525,7 @@ public sealed class TrainingJobGrain(
         {
             await WriteRecord();
             // Kept once: storage holds a final model state too large for the record, and clients' reads go there.
-            if (_store.Record.StoredFinalParameters is not null) _final = null;
+            _final = _store.Final;
             await QuietlyAsync(() => GrainFactory.GetGrain<IJobRegistryGrain>(0).MarkFinishedAsync(JobId));
             if (_store.HasData) await QuietlyAsync(_store.ClearDataAsync);
         }

@@ -117,6 +117,8 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
         Assert.Equal(expected.Losses, losses);
         Assert.Equal(expected.Parameters, (await fixture.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(ChunkBytes)).ToArray());
         Assert.Contains(fixture.Log.Lines, l => l.StartsWith($"Job {id}: ", StringComparison.Ordinal) && l.Contains("was never initialised") && l.Contains("restoring the checkpoint"));
+        // Adam's m and v are stored apart from the parameters, each a tensor as large as they are.
+        await AssertStoredInChunksAsync(id, ParameterLayout.For(spec.Model).Count * sizeof(double), slots: 2);
     }
 
     [Theory]
@@ -182,28 +184,38 @@ public sealed class ChunkedTransferTests(ChunkedTransferTests.SmallMessages fixt
 
     /// <summary>
     /// The finished job's record names its final parameters in chunks, each within one chunk size,
-    /// which add up to the model; the checkpoints' chunks it no longer names are gone from storage.
+    /// which add up to the model, and as many for each of its optimizer's <paramref name="slots"/> state
+    /// slots; the checkpoints' chunks it no longer names are gone from storage.
     /// </summary>
-    private async Task AssertStoredInChunksAsync(string id, long bytes)
+    private async Task AssertStoredInChunksAsync(string id, long bytes, int slots = 0)
     {
         var storage = StoredStates.Storage(fixture.Cluster);
         var grain = fixture.Client.GetGrain<ITrainingJobGrain>(id).GetGrainId();
         var record = await StoredStates.ReadAsync<JobRecord>(storage, "job", grain);
         Assert.Null(record.FinalParameters);
+        Assert.Null(record.FinalSlots);
         Assert.Null(record.Checkpoint);
+        Assert.Null(record.StoredCheckpointSlots);
         var final = Assert.IsType<StoredTensor>(record.StoredFinalParameters);
-        Assert.Equal(bytes, final.Bytes);
-        long total = 0;
-        for (int chunk = 0; chunk < final.Chunks; chunk++)
+        StoredTensor[] tensors = [final, .. record.StoredFinalSlots ?? []];
+        Assert.Equal(1 + slots, tensors.Length);
+        foreach (var tensor in tensors)
         {
-            var stored = await StoredStates.ReadAsync<StoredChunk>(storage, StoredTensors.StateName(final.Slot, chunk), grain);
-            Assert.InRange(stored.Bytes.Length, 1, ChunkBytes);
-            total += stored.Bytes.Length;
+            Assert.Equal(bytes, tensor.Bytes);
+            long total = 0;
+            for (int chunk = 0; chunk < tensor.Chunks; chunk++)
+            {
+                var stored = await StoredStates.ReadAsync<StoredChunk>(storage, StoredTensors.StateName(tensor.Slot, chunk), grain);
+                Assert.InRange(stored.Bytes.Length, 1, ChunkBytes);
+                total += stored.Bytes.Length;
+            }
+            Assert.Equal(bytes, total);
         }
-        Assert.Equal(bytes, total);
+        Assert.Equal(tensors.Length, tensors.Select(tensor => tensor.Slot).Distinct().Count());
         // Six checkpoints (and the initial one) were stored in chunks under lower numbers; none is left.
-        Assert.True(final.Slot >= 6, $"final parameters under number {final.Slot}");
-        for (int slot = 0; slot < final.Slot; slot++)
+        int lowest = tensors.Min(tensor => tensor.Slot);
+        Assert.True(lowest >= 6, $"final model state under number {lowest}");
+        for (int slot = 0; slot < lowest; slot++)
         {
             var state = new GrainState<StoredChunk>(new StoredChunk());
             await storage.ReadStateAsync(StoredTensors.StateName(slot, 0), grain, state);

@@ -75,15 +75,27 @@ public sealed class CliBadInputTests
     }
 
     [Fact]
-    public async Task AModelWhoseAdamStateWouldNotFitACheckpoint_ExitsWith2_BeforeAnyStep()
+    public async Task AModelLargerThanOneArray_ExitsWith2_BeforeAnyStep()
     {
-        // 100M parameters: 800 MB alone, allowed with sgd, but 2.4 GB with adam's m and v.
-        var (code, output, err) = await Cli.RunAsync(["train", "--model", "10000-10000-10", "--optimizer", "adam", "--steps", "1"]);
+        // 268,453,422 parameters: 18 thousand more than one array of float64 values holds.
+        var (code, output, err) = await Cli.RunAsync(["train", "--model", "20000-13422-1", "--optimizer", "adam", "--steps", "1"]);
+
+        Assert.Equal(2, code);
+        Assert.Contains("model: '20000-13422-1'", err);
+        Assert.Contains("the model has 268453422 parameters (2048 MB as float64); they must fit one array", err);
+        Assert.Contains("so at most 268435448 parameters are allowed", err);
+        Assert.DoesNotContain("step 1", output);
+    }
+
+    [Fact]
+    public async Task ASplitAdamJobWhoseMergedStateWouldNotFitOneArray_ExitsWith2_NamingTheModel()
+    {
+        // 100M parameters: a data-parallel adam job may have them, a split one merges them with m and v into one 2.4 GB array.
+        var (code, output, err) = await Cli.RunAsync(["train", "--model", "10000-10000-10", "--optimizer", "adam", "--parallel", "split", "--steps", "1"]);
 
         Assert.Equal(2, code);
         Assert.Contains("model: '10000-10000-10'", err);
-        Assert.Contains("the model has 100100000 parameters, and adam keeps 2 state value(s) for each", err);
-        Assert.Contains("so with adam at most 89478482 parameters are allowed (268435448 with sgd)", err);
+        Assert.Contains("so with --parallel split and adam at most 89478482 parameters are allowed (--parallel data: 268435448)", err);
         Assert.DoesNotContain("step 1", output);
     }
 

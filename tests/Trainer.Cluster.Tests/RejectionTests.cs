@@ -16,10 +16,10 @@ public sealed class RejectionTests(ClusterFixture fixture)
         { "batch", Jobs.Small(1) with { Batch = 0 } },
         // 300M parameters: 2.4 GB as float64, more than one array may hold.
         { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([30000, 10000, 10]) } },
-        // 100M parameters with adam: its model state (the parameters, m and v) is 2.4 GB, and a checkpoint
-        // holds it in one array; 150M with momentum (2.4 GB) likewise.
-        { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([10000, 10000, 10]), Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Adam } } },
-        { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([15000, 10000, 10]), Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Momentum } } },
+        // 268,453,422 parameters with adam: the parameters alone are one array too many (its m and v are arrays of their own).
+        { "model", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([20000, 13422, 1]), Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Adam } } },
+        // 200M parameters with adam on 2 shards: a shard loads its 100M and their m and v in one array (2.4 GB).
+        { "ps-shards", Jobs.Small(2) with { Model = new Trainer.Core.Models.ModelSpec([20000, 10000, 1]), Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Adam }, ParameterServerShards = 2 } },
     };
 
     [Theory]

@@ -81,7 +81,7 @@ public sealed class ServerPrecomputeTests
         Assert.True(plan.Factored[0], "the first layer should travel as factors");
         var data = Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
         var model = ServerModel.Create(spec, plan, compute);
-        model.Load(InitialParameters.Float64(spec), 0, data);
+        model.Load(new ModelState(InitialParameters.Float64(spec)), 0, data);
         var replicas = Enumerable.Range(0, spec.Workers).Select(rank => ShardReplica.Create(spec, plan, rank, data, 0)).ToArray();
         return (model, replicas);
     }

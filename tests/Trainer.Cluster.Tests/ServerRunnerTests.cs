@@ -92,7 +92,7 @@ public sealed class ServerRunnerTests
         var plan = ExchangePlan.For(Spec, factors: true);
         var data = Synthetic.Data(Spec.ResolvedSamples, Spec.Model.InputSize, Spec.Model.OutputSize, Spec.Seed);
         var model = ServerModel.Create(Spec, plan, compute);
-        model.Load(InitialParameters.Float64(Spec), 0, data);
+        model.Load(new ModelState(InitialParameters.Float64(Spec)), 0, data);
         var replicas = new ShardReplica[Spec.Workers];
         model.Begin(1);
         for (int rank = 0; rank < replicas.Length; rank++)

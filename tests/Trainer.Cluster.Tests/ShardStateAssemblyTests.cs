@@ -10,7 +10,7 @@ namespace Trainer.Cluster.Tests;
 /// A sharded parameter server puts its model state together from its shards' own buffers chunk by
 /// chunk, as the chunks arrive, with no array per shard: every chunk, wherever it is cut (mid-slot,
 /// across two of a shard's slots), lands where the whole model state's layout has it (the parameters,
-/// then each optimizer-state slot), widened from the job's precision.
+/// and each optimizer-state slot in a tensor of its own), widened from the job's precision.
 /// </summary>
 public class ShardStateAssemblyTests
 {
@@ -27,18 +27,19 @@ public class ShardStateAssemblyTests
         // Values the job's precision holds exactly, all different.
         var expected = Enumerable.Range(0, (1 + slots) * count).Select(i => (double)(float)(1 + i * 0.37)).ToArray();
 
-        var assembled = new double[expected.Length];
+        var assembled = ServerModel.AllocateState(count, slots);
         for (int k = 0; k < model.Ranges.Count; k++)
         {
             var range = model.Ranges[k];
             // What shard k offers: its range of the parameters; its range of each slot, one after another.
             var parameters = Payload(precision, expected.AsSpan(range.Start, range.Count).ToArray());
             var state = Payload(precision, [.. Enumerable.Range(1, slots).SelectMany(slot => expected.AsSpan(slot * count + range.Start, range.Count).ToArray())]);
-            foreach (var chunk in TensorChunk.Split(parameters, chunkBytes)) model.PlaceState(assembled, k, slots: false, chunk);
-            foreach (var chunk in TensorChunk.Split(state, chunkBytes)) model.PlaceState(assembled, k, slots: true, chunk);
+            foreach (var chunk in TensorChunk.Split(parameters, chunkBytes)) model.PlaceState(ServerModel.Into(assembled), k, slots: false, chunk);
+            foreach (var chunk in TensorChunk.Split(state, chunkBytes)) model.PlaceState(ServerModel.Into(assembled), k, slots: true, chunk);
         }
 
-        Assert.Equal(expected, assembled);
+        Assert.Equal(1 + slots, assembled.Tensors.Count());
+        Assert.Equal(expected, assembled.Tensors.SelectMany(tensor => tensor.ToArray()));
     }
 
     [Fact]
@@ -48,7 +49,7 @@ public class ShardStateAssemblyTests
         var range = model.Ranges[1];
         var float32 = TensorPayload.From(new float[range.Count]);
 
-        var error = Assert.Throws<InvalidOperationException>(() => model.PlaceState(new double[3 * 50], 1, slots: false, TensorChunk.Split(float32, int.MaxValue).Single()));
+        var error = Assert.Throws<InvalidOperationException>(() => model.PlaceState(_ => new double[50], 1, slots: false, TensorChunk.Split(float32, int.MaxValue).Single()));
 
         Assert.Contains("parameter-server shard 1's parameters", error.Message);
         Assert.Contains("do both ends agree on the job's precision?", error.Message);

@@ -226,7 +226,7 @@ public sealed class StepTeamTests
         public override bool CachesFollowUpdates => inner.CachesFollowUpdates;
         public override TensorPayload Parameters => inner.Parameters;
         public override TensorPayload Update => inner.Update;
-        public override void Load(TensorPayload modelState, int stepsCompleted, ISampleRows? inputs) => inner.Load(modelState, stepsCompleted, inputs);
+        public override void Load(ModelState modelState, int stepsCompleted, ISampleRows? inputs) => inner.Load(modelState, stepsCompleted, inputs);
         public override void Begin(int step) => inner.Begin(step);
         public override ValueTask AddAsync(int rank, double[] losses, TensorPayload pack) => inner.AddAsync(rank, losses, pack);
         public override ValueTask<double> CompleteAsync(int step) => inner.CompleteAsync(step);
@@ -236,11 +236,11 @@ public sealed class StepTeamTests
         public override void ReducePart(TensorPayload[] packs, int part) => inner.ReducePart(packs, part);
         public override double AcceptShared(int step, double[][] losses) => inner.AcceptShared(step, losses);
         public override void CopyParameters(Span<double> to) => inner.CopyParameters(to);
-        public override TensorPayload ModelState() => inner.ModelState();
+        public override ModelState ModelState() => inner.ModelState();
         public override IReadOnlyList<Shard> Ranges => inner.Ranges;
         public override void BuildGradient() => inner.BuildGradient();
         public override TensorPayload GradientRange(int shard) => inner.GradientRange(shard);
-        public override void PlaceState(Span<double> modelState, int shard, bool slots, TensorChunk chunk) => inner.PlaceState(modelState, shard, slots, chunk);
+        public override void PlaceState(StateTensor tensor, int shard, bool slots, TensorChunk chunk) => inner.PlaceState(tensor, shard, slots, chunk);
     }
 
     private sealed class FormedTeam(StepTeam team, IShardRun[] seats) : IDisposable
@@ -260,7 +260,7 @@ public sealed class StepTeamTests
         var plan = ExchangePlan.For(spec, factors: false);
         data ??= Synthetic.Data(spec.ResolvedSamples, spec.Model.InputSize, spec.Model.OutputSize, spec.Seed);
         model = ServerModel.Create(spec, plan, compute);
-        model.Load(InitialParameters.Float64(spec), 0, data);
+        model.Load(new ModelState(InitialParameters.Float64(spec)), 0, data);
         if (wrap is not null) model = wrap(model);
         var team = new StepTeam(1, model, spec.Workers, Job, NullLogger.Instance);
         replicas ??= new ShardReplica[spec.Workers];

@@ -82,24 +82,64 @@ public class TrainingSpecValidationTests
     }
 
     [Theory]
-    [InlineData(Trainer.Core.Optim.OptimizerKind.Sgd, 268_435_448, "they must fit one array")]
-    [InlineData(Trainer.Core.Optim.OptimizerKind.Momentum, 134_217_724, "momentum keeps 1 state value(s) for each; a checkpoint holds both")]
-    [InlineData(Trainer.Core.Optim.OptimizerKind.Nesterov, 134_217_724, "nesterov keeps 1 state value(s)")]
-    [InlineData(Trainer.Core.Optim.OptimizerKind.Adam, 89_478_482, "adam keeps 2 state value(s) for each; a checkpoint holds both")]
-    [InlineData(Trainer.Core.Optim.OptimizerKind.AdamW, 89_478_482, "adamw keeps 2 state value(s)")]
-    public void Validate_BoundsTheParametersSoThatTheParametersAndOptimizerStateFitOneArray(Trainer.Core.Optim.OptimizerKind kind, int most, string says)
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Sgd)]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Momentum)]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Adam)]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.AdamW)]
+    public void Validate_BoundsTheParametersByOneArray_WhateverStateTheOptimizerKeeps(Trainer.Core.Optim.OptimizerKind kind)
     {
-        // A 1-N model without biases has exactly N parameters; a batch of one keeps its N outputs within one array.
-        TrainingSpec Job(int parameters) => new() { Model = new ModelSpec([1, parameters]), Batch = 1, Workers = 1, Optimizer = new() { Kind = kind } };
-        Assert.Equal(most, TrainingSpec.MaxParametersFor(new() { Kind = kind }));
-        Job(most).Validate();
+        // The optimizer's state slots travel and are stored as tensors of their own, so only the parameters must fit one array.
+        const int most = 268_435_448;
+        Assert.Equal(most, TrainingSpec.MaxParameters);
+        Job(kind, most).Validate();
 
-        var e = Assert.Throws<SpecException>(() => Job(most + 1).Validate());
+        var e = Assert.Throws<SpecException>(() => Job(kind, most + 1).Validate());
         Assert.Equal("model", e.Field);
-        Assert.Contains($"the model has {most + 1} parameters", e.Message);
-        Assert.Contains(says, e.Message);
+        Assert.Contains($"the model has {most + 1} parameters (2047 MB as float64); they must fit one array", e.Message);
         Assert.Contains($"at most {most} parameters are allowed", e.Message);
     }
+
+    [Theory]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Momentum, Precision.Float64, 134_217_724)]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Adam, Precision.Float64, 89_478_482)]
+    [InlineData(Trainer.Core.Optim.OptimizerKind.Adam, Precision.Float32, 178_956_965)]
+    public void Validate_BoundsASplitJobsParametersSoThatItsMergedModelStateFitsOneArray(Trainer.Core.Optim.OptimizerKind kind, Precision precision, int most)
+    {
+        // A 1-H-1 model without biases has 2H parameters: the widest such model within the bound, and one unit wider.
+        TrainingSpec Split(int hidden) => new()
+        {
+            Model = new ModelSpec([1, hidden, 1]), Batch = 1, Workers = 1, Optimizer = new() { Kind = kind },
+            Parallelism = Parallelism.SplitFirstLayer, Precision = precision,
+        };
+        int hidden = most / 2;
+        Split(hidden).Validate();
+
+        var e = Assert.Throws<SpecException>(() => Split(hidden + 1).Validate());
+        Assert.Equal("model", e.Field);
+        Assert.Contains($"the model has {2L * (hidden + 1)} parameters", e.Message);
+        Assert.Contains($"a split job merges its workers' shares of both", e.Message);
+        Assert.Contains($"so with --parallel split and {kind.ToString().ToLowerInvariant()} at most {most} parameters are allowed (--parallel data: 268435448)", e.Message);
+        // Plain SGD keeps no state: a split job may have as many parameters as any.
+        (Split(hidden + 1) with { Optimizer = new() { Kind = Trainer.Core.Optim.OptimizerKind.Sgd } }).Validate();
+    }
+
+    [Fact]
+    public void Validate_BoundsAGivenShardCountSoThatEachShardsRangeAndItsAdamStateFitOneArray()
+    {
+        // 200M parameters with adam: a shard's range and its m and v in one float64 array hold at most 89,478,482 parameters.
+        var job = Job(Trainer.Core.Optim.OptimizerKind.Adam, 200_000_000);
+        job.Validate();
+        (job with { ParameterServerShards = 3 }).Validate();
+
+        var e = Assert.Throws<SpecException>(() => (job with { ParameterServerShards = 2 }).Validate());
+        Assert.Equal("ps-shards", e.Field);
+        Assert.Equal("2", e.Value);
+        Assert.Contains("so it holds at most 89478482 of the model's 200000000 parameters; allowed: 0 (automatic), 1 (one parameter server) or at least 3", e.Message);
+    }
+
+    // A 1-N model without biases has exactly N parameters; a batch of one keeps its N outputs within one array.
+    private static TrainingSpec Job(Trainer.Core.Optim.OptimizerKind kind, int parameters) =>
+        new() { Model = new ModelSpec([1, parameters]), Batch = 1, Workers = 1, Optimizer = new() { Kind = kind } };
 
     [Fact]
     public void AnAutomaticShardCount_IsOneOnASingleSilo_AndTheParameterRuleOnSeveral_WhileAGivenCountOrASplitJobStaysAsItIs()

@@ -183,11 +183,17 @@ public sealed record TrainingSpec
     public const int MaxBatch = 1 << 24;
 
     /// <summary>
-    /// The most parameters a job may have with <paramref name="optimizer"/>: a checkpoint, the final model
-    /// state and a resume carry the float64 parameters and the optimizer's state values (one buffer per
-    /// <see cref="OptimizerSpec.StateSlots"/>) together in one .NET array of <see cref="Array.MaxLength"/> bytes.
+    /// The most parameters a job may have: the float64 parameters travel and are stored as one .NET array of at
+    /// most <see cref="Array.MaxLength"/> bytes (each optimizer-state slot as another).
     /// </summary>
-    public static long MaxParametersFor(OptimizerSpec optimizer) => Array.MaxLength / sizeof(double) / (1 + optimizer.StateSlots);
+    public static long MaxParameters => Array.MaxLength / sizeof(double);
+
+    /// <summary>
+    /// The most parameters that fit one array of <paramref name="valueBytes"/>-byte values beside <paramref name="optimizer"/>'s
+    /// state values for each: where the parameters and the state travel together, in a split job's model state
+    /// (its workers' shares merged, in the job's precision) and in a parameter-server shard's range (float64).
+    /// </summary>
+    public static long MaxParametersWithState(OptimizerSpec optimizer, int valueBytes) => Array.MaxLength / valueBytes / (1 + optimizer.StateSlots);
 
     /// <summary>
     /// The largest batch whose largest per-step buffer (batch x the widest layer, inputs included,
@@ -276,21 +282,29 @@ public sealed record TrainingSpec
                 throw new SpecException("parallel", "split", "allowed only without a validation set (--val-fraction): a split job's workers hold its parameters, and only the parameter server of a data-parallel job scores them; use --parallel data");
         }
         Optimizer.Validate(Steps);
-        // NOTE: checked here, not where the model state is put together: past this bound the job's first
+        // NOTE: checked here, not where the model state is put together: past these bounds the job's first
         // checkpoint would fail it, after its data was loaded and its first steps were taken.
-        long parameters = ParameterLayout.For(Model).Count, most = MaxParametersFor(Optimizer);
-        if (parameters > most)
-            throw new SpecException("model", Model.Architecture, Optimizer.StateSlots == 0
-                ? $"the model has {parameters} parameters ({parameters * sizeof(double) >> 20} MB as float64); they must fit one array of {Array.MaxLength >> 20} MB, so at most {most} parameters are allowed"
-                : $"the model has {parameters} parameters, and {Optimizer.Name} keeps {Optimizer.StateSlots} state value(s) for each; a checkpoint holds both "
-                  + $"({(1L + Optimizer.StateSlots) * parameters * sizeof(double) >> 20} MB as float64) in one array of at most {Array.MaxLength >> 20} MB, so with {Optimizer.Name} "
-                  + $"at most {most} parameters are allowed ({MaxParametersFor(OptimizerSpec.Sgd)} with sgd)");
+        long parameters = ParameterLayout.For(Model).Count;
+        if (parameters > MaxParameters)
+            throw new SpecException("model", Model.Architecture,
+                $"the model has {parameters} parameters ({parameters * sizeof(double) >> 20} MB as float64); they must fit one array of {Array.MaxLength >> 20} MB, so at most {MaxParameters} parameters are allowed");
+        int valueBytes = Precision == Precision.Float32 ? sizeof(float) : sizeof(double);
+        if (Parallelism == Parallelism.SplitFirstLayer && Optimizer.StateSlots > 0 && parameters > MaxParametersWithState(Optimizer, valueBytes))
+            throw new SpecException("model", Model.Architecture,
+                $"the model has {parameters} parameters, and {Optimizer.Name} keeps {Optimizer.StateSlots} state value(s) for each; a split job merges its workers' shares of both "
+                + $"({(1L + Optimizer.StateSlots) * parameters * valueBytes >> 20} MB as {Precision.ToString().ToLowerInvariant()}) into one array of at most {Array.MaxLength >> 20} MB, "
+                + $"so with --parallel split and {Optimizer.Name} at most {MaxParametersWithState(Optimizer, valueBytes)} parameters are allowed (--parallel data: {MaxParameters})");
         if (ParameterServerShards < 0 || ParameterServerShards > MaxParameterServerShards)
             throw new SpecException("ps-shards", ParameterServerShards, $"allowed: a whole number from 0 (automatic) to {MaxParameterServerShards}");
         if (ParameterServerShards > ParameterLayout.For(Model).Count)
             throw new SpecException("ps-shards", ParameterServerShards, $"allowed: at most one shard per parameter, so at most {ParameterLayout.For(Model).Count} for {Model}");
         if (ParameterServerShards > 1 && Parallelism == Parallelism.SplitFirstLayer)
             throw new SpecException("ps-shards", ParameterServerShards, "allowed only with --parallel data (a split job's workers each own their slice and its optimizer state)");
+        long shardMost = MaxParametersWithState(Optimizer, sizeof(double));
+        if (ParameterServerShards > 1 && (parameters + ParameterServerShards - 1) / ParameterServerShards > shardMost)
+            throw new SpecException("ps-shards", ParameterServerShards,
+                $"a shard loads its range of the parameters and of {Optimizer.Name}'s {Optimizer.StateSlots} state value(s) for each in one float64 array of at most {Array.MaxLength >> 20} MB, "
+                + $"so it holds at most {shardMost} of the model's {parameters} parameters; allowed: 0 (automatic), 1 (one parameter server) or at least {(parameters + shardMost - 1) / shardMost}");
         if (CheckpointEvery < 0)
             throw new SpecException("checkpoint-every", CheckpointEvery, "allowed: a whole number of steps >= 0 (0 = only the initial checkpoint)");
         if (!double.IsFinite(CheckpointMinSeconds) || CheckpointMinSeconds < 0 || CheckpointMinSeconds > MaxCheckpointMinSeconds)
