@@ -89,11 +89,20 @@ public interface IParameterServerGrain : IGrainWithStringKey, ITensorSource
     Task<StepBatch> RunStepsAsync(int firstStep, int maxSteps);
 
     /// <summary>
-    /// The model state after the steps done: float64 parameters followed by the optimizer's state
-    /// slots (by reference when large: read it at once, the offer lasts until the next step).
+    /// The model state after the steps done: float64 parameters and each optimizer-state slot
+    /// (by reference when large: read them at once, the offers last until the next step).
     /// </summary>
     [ResponseTimeout(CallTimeouts.Long)]
     Task<ParameterTransfer> GetStateAsync();
+
+    /// <summary>
+    /// The model state after the steps done, as <see cref="GetStateAsync"/> answers it, taken as the job ends: a
+    /// data-parallel server first ends its run and lets its workers go (their rows and buffers are not held beside
+    /// the state), and hands over its own float64 parameters rather than a copy. It takes no step after this: the
+    /// job grain releases it.
+    /// </summary>
+    [ResponseTimeout(CallTimeouts.Long)]
+    Task<ParameterTransfer> TakeFinalStateAsync();
 
     /// <summary>Deactivates the server and its workers once the job is over.</summary>
     Task ReleaseAsync();

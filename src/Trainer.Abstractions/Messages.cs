@@ -296,7 +296,8 @@ public sealed record ShardGradient(
 /// Orleans messages, until the link closes. The worker's cache must stand where the job's last step left
 /// it: a run starts after a step through Orleans. <see cref="Team"/>: every worker is on the parameter
 /// server's silo, and joins its step team instead (no links: the team's threads compute at the server's
-/// parameters in place).
+/// parameters in place, so a worker needs no cache, and a team may start at a job's first step: a worker
+/// that has not loaded its rows yet loads them from where <see cref="UploadedData"/> and <see cref="SiloData"/> say).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("trainer.shard-run")]
 public sealed record ShardRun(
@@ -305,7 +306,9 @@ public sealed record ShardRun(
     [property: Id(2)] string[] Endpoints,
     [property: Id(3)] bool Factors,
     [property: Id(4)] int FirstStep,
-    [property: Id(5)] bool Team = false);
+    [property: Id(5)] bool Team = false,
+    [property: Id(6)] bool UploadedData = false,
+    [property: Id(7)] SiloData? SiloData = null);
 
 /// <summary>
 /// What the parameter server asks of every worker of a job that splits its first layer: run

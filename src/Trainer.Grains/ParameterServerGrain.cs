@@ -153,9 +153,10 @@ public sealed class ParameterServerGrain(
         _splitState = null;
         _model = ServerModel.Create(spec, plan, compute);
         var inputs = plan.NeedsBatchInputs ? await InputsAsync(spec) : null;
-        var modelState = state.ModelState ?? new ModelState(await compute.Run(() => InitialParameters.Float64(spec)));
+        // Drawn from the seed: an unsharded server draws them straight into its own parameters; shards are sent their ranges.
+        var modelState = state.ModelState ?? (_model.Sharded ? new ModelState(await compute.Run(() => InitialParameters.Float64(spec))) : null);
         await compute.Run(() => _model.Load(modelState, _stepsCompleted, inputs));
-        if (_model.Sharded) await LoadShardsAsync(spec, modelState);
+        if (_model.Sharded) await LoadShardsAsync(spec, modelState!);
         await LoadHeldOutAsync(spec, state);
         // Without mini-batches the model copied the batch's inputs; only held-out rows keep the rows held then.
         if (!spec.MiniBatches && spec.HeldOutSamples == 0)
@@ -335,7 +336,9 @@ public sealed class ParameterServerGrain(
         while (losses.Count < maxSteps && (losses.Count == 0 || clock.Elapsed < _options.StepBatchWindow))
         {
             int step = firstStep + losses.Count;
-            if (_run is null && linking && !_workersLoad)
+            // A step team may start at the job's first step (its workers compute at this server's parameters: they load
+            // their rows as they join, and hold no cache); a run over links starts once the workers' caches are loaded.
+            if (_run is null && linking && (!_workersLoad || TeamFromHere(_spec!)))
             {
                 linking = false;
                 await StartRunAsync(step);
@@ -346,6 +349,8 @@ public sealed class ParameterServerGrain(
                 var window = await run.RunAsync(step, maxSteps - losses.Count, until, EvaluatesAfter);
                 losses.AddRange(window.Losses);
                 _stepsCompleted += window.Losses.Length;
+                // The workers have loaded (the team's seats), and the parameters stand after a step.
+                if (window.Losses.Length > 0) (_workersLoad, _seeded) = (false, false);
                 if (window.Failure is { } failure)
                 {
                     EndRun();
@@ -389,7 +394,7 @@ public sealed class ParameterServerGrain(
     private async Task StartRunAsync(int step)
     {
         var spec = _spec!;
-        if (TeamFits(spec) && ActiveSilos == 1)
+        if (TeamFromHere(spec))
         {
             await StartTeamAsync(step);
             return;
@@ -441,6 +446,9 @@ public sealed class ParameterServerGrain(
     private bool TeamFits(TrainingSpec spec) =>
         _model is { SharesParameters: true } && _options.DataPlane != DataPlane.Links && spec.Workers <= compute.MaximumConcurrencyLevel;
 
+    /// <summary>Whether the steps run as a step team now: it fits, and this silo is the cluster's only one (every worker is here).</summary>
+    private bool TeamFromHere(TrainingSpec spec) => TeamFits(spec) && ActiveSilos == 1;
+
     /// <summary>
     /// Starts a run as a step team: every worker joins with its replica (all are on this silo, the only one), and
     /// the team's threads take the steps. A worker that cannot join (re-activated, or not here after all)
@@ -454,8 +462,10 @@ public sealed class ParameterServerGrain(
         teams.Open(JobId, team);
         try
         {
-            var run = new ShardRun(spec, team.Generation, [], _factors, step, Team: true);
-            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => Worker(rank).StartShardRunAsync(run).WaitAsync(_options.SplitLinkTimeout)));
+            var run = new ShardRun(spec, team.Generation, [], _factors, step, Team: true, _uploadedData, _siloData);
+            // Workers that load their rows as they join take as long as a first step through Orleans may.
+            var timeout = _workersLoad ? _options.WorkerCallTimeout : _options.SplitLinkTimeout;
+            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(rank => Worker(rank).StartShardRunAsync(run).WaitAsync(timeout)));
             team.Start();
             _run = team;
         }
@@ -625,7 +635,30 @@ public sealed class ParameterServerGrain(
         catch (Exception e) { logger.LogWarning(e, "Job {Job}: {Error} while ending a failed window", JobId, e.Message); }
     }
 
-    public async Task<ParameterTransfer> GetStateAsync()
+    public Task<ParameterTransfer> GetStateAsync() => StateAsync(handOver: false);
+
+    public async Task<ParameterTransfer> TakeFinalStateAsync()
+    {
+        if (_spec is { } spec && _model is not null)
+        {
+            // The workers' replicas (rows, buffers, a team's packs) go before the state is put together.
+            EndRun();
+            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(ReleaseWorkerAsync));
+        }
+
+        async Task ReleaseWorkerAsync(int rank)
+        {
+            // The state does not depend on it: a worker that cannot be reached now is released with the server, or deactivates when idle.
+            try { await Worker(rank).ReleaseAsync(); }
+            catch (Exception e) { logger.LogWarning(e, "Job {Job}: worker {Rank} could not be released before the final state was read: {Error}", JobId, rank, e.Message); }
+        }
+        var state = await StateAsync(handOver: true);
+        // Its parameters may be the state's now: nothing steps them again (a later call finds no model, as after a lost silo).
+        _model = null;
+        return state;
+    }
+
+    private async Task<ParameterTransfer> StateAsync(bool handOver)
     {
         if (_spec is null || (_model is null && _split is null))
             throw new StateLostException($"The parameter server of job {JobId} holds no parameters (its silo was lost).");
@@ -649,7 +682,7 @@ public sealed class ParameterServerGrain(
             return State(await compute.Run(() =>
             {
                 model.ApplyPending();
-                return model.ModelState();
+                return model.ModelState(handOver);
             }));
         }
         var split = _split!;
@@ -696,7 +729,7 @@ public sealed class ParameterServerGrain(
         EndRun();
         if (_spec is not null)
             await Task.WhenAll(Enumerable.Range(0, _spec.Workers).Select(rank => Worker(rank).ReleaseAsync())
-                .Concat(Enumerable.Range(0, _model?.Ranges.Count is > 1 and var shards ? shards : 0).Select(k => ParameterShard(k).ReleaseAsync())));
+                .Concat(Enumerable.Range(0, _spec.ResolvedParameterServerShards() is > 1 and var shards ? shards : 0).Select(k => ParameterShard(k).ReleaseAsync())));
         DeactivateOnIdle();
     }
 

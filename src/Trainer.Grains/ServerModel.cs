@@ -45,11 +45,12 @@ internal abstract class ServerModel
 
     /// <summary>
     /// Takes a float64 model state (parameters, and the optimizer's state slots or none for a zero state)
-    /// after <paramref name="stepsCompleted"/> steps; <paramref name="inputs"/> are the data's rows (uploaded,
+    /// after <paramref name="stepsCompleted"/> steps (null: the spec's initial parameters, drawn from its seed
+    /// straight into the server's own, with the bits of narrowing the float64 draws; unsharded only); <paramref name="inputs"/> are the data's rows (uploaded,
     /// or files the silo maps): the batch's, or with mini-batches every sample's, whose inputs are read
     /// when the plan factors the first layer.
     /// </summary>
-    public abstract void Load(ModelState modelState, int stepsCompleted, ISampleRows? inputs);
+    public abstract void Load(ModelState? modelState, int stepsCompleted, ISampleRows? inputs);
 
     /// <summary>
     /// Starts step <paramref name="step"/>'s update (a pending one may still be applied meanwhile, on another thread);
@@ -114,8 +115,12 @@ internal abstract class ServerModel
     /// <summary>Writes the parameters after the steps done, widened to float64, into <paramref name="to"/> (a pending SGD update applied first); unsharded only.</summary>
     public abstract void CopyParameters(Span<double> to);
 
-    /// <summary>A float64 copy of the parameters and the optimizer state (checkpoints, final weights); unsharded only.</summary>
-    public abstract ModelState ModelState();
+    /// <summary>
+    /// A float64 copy of the parameters and the optimizer state (checkpoints, final weights); unsharded only.
+    /// <paramref name="handOver"/>: the job's final state, after which this server takes no step: float64
+    /// parameters are its own buffer rather than a copy, and each part of its optimizer state is let go once copied.
+    /// </summary>
+    public abstract ModelState ModelState(bool handOver = false);
 
     /// <summary>
     /// The parameter ranges of the job's parameter-server shards (<see cref="TrainingSpec.ResolvedParameterServerShards"/>).
@@ -267,14 +272,17 @@ internal abstract class ServerModel
 
         private Span<T> Values => MemoryMarshal.Cast<byte, T>(Unsharded.Bytes.AsSpan());
 
-        public override void Load(ModelState modelState, int stepsCompleted, ISampleRows? inputs)
+        public override void Load(ModelState? modelState, int stepsCompleted, ISampleRows? inputs)
         {
             SettlePrecomputes();
-            var slots = modelState.Slots;
-            if (modelState.Parameters.Length != _count || (slots.Length != 0 && slots.Length != _slots) || slots.Any(slot => slot.Length != _count))
+            var slots = modelState?.Slots ?? [];
+            if (modelState is null && Sharded)
+                throw new InvalidOperationException("A sharded parameter server holds no parameters to draw: its shards load theirs.");
+            if (modelState is not null && (modelState.Parameters.Length != _count || (slots.Length != 0 && slots.Length != _slots) || slots.Any(slot => slot.Length != _count)))
                 throw new InvalidOperationException($"The model state has {modelState.Parameters.Length} parameters and {slots.Length} state slots of {string.Join(", ", slots.Select(slot => slot.Length))} values; "
                     + $"the model has {_count} parameters and the optimizer {_slots} state slots of as many.");
-            if (!Sharded) Precisions.Narrow<T>(modelState.Parameters.Values, Values);
+            if (modelState is null) Initializer.Fill(ParameterLayout.For(spec.Model), spec.Init, spec.Seed, Values);
+            else if (!Sharded) Precisions.Narrow<T>(modelState.Parameters.Values, Values);
             if (!Sharded && _slots > 0)
             {
                 _stateParts ??= [.. _parts.Select(part => LargeArrays.New<T>(_slots * part.Count))];
@@ -522,14 +530,23 @@ internal abstract class ServerModel
             Precisions.Widen<T>(Values, to);
         }
 
-        public override ModelState ModelState()
+        public override ModelState ModelState(bool handOver = false)
         {
             if (Sharded) throw new InvalidOperationException("A sharded parameter server's state is on its shards; assemble it from theirs.");
-            var state = AllocateState(_count, _stateParts is null ? 0 : _slots);
-            Precisions.Widen<T>(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), Writable(state.Parameters));
-            for (int slot = 0; slot < state.Slots.Length; slot++)
-                for (int p = 0; p < _parts.Length; p++)
-                    Precisions.Widen<T>(_stateParts![p].AsSpan(slot * _parts[p].Count, _parts[p].Count), Writable(state.Slots[slot]).Slice(_parts[p].Start, _parts[p].Count));
+            var parameters = Parameters;
+            if (!handOver || typeof(T) != typeof(double))
+            {
+                parameters = TensorPayload.Allocate<double>(_count, out var widened);
+                Precisions.Widen<T>(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), widened);
+            }
+            var state = new ModelState(parameters, [.. Enumerable.Range(0, _stateParts is null ? 0 : _slots).Select(_ => TensorPayload.Allocate<double>(_count, out Span<double> _))]);
+            for (int p = 0; p < _parts.Length && _stateParts is not null; p++)
+            {
+                for (int slot = 0; slot < state.Slots.Length; slot++)
+                    Precisions.Widen<T>(_stateParts[p].AsSpan(slot * _parts[p].Count, _parts[p].Count), Writable(state.Slots[slot]).Slice(_parts[p].Start, _parts[p].Count));
+                if (handOver) _stateParts[p] = [];
+            }
+            if (handOver) _stateParts = null;
             return state;
         }
 

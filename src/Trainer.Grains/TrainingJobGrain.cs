@@ -491,7 +491,7 @@ public sealed class TrainingJobGrain(
         bool resumable = false;
         try
         {
-            var last = await StateAsync();
+            var last = await _offers.ReceiveAsync(await ParameterServer.TakeFinalStateAsync());
             resumable = last.StepsCompleted == _losses.Count;
             // NOTE: early stopping's final weights are its best step's, not a state to continue from (ResumeChecks refuses to).
             _final = last.Best is { } bestWeights ? new ModelState(bestWeights)

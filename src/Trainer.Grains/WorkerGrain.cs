@@ -148,19 +148,22 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         int rank = Rank, server = run.Spec.Workers;
         if (!run.Team && run.Endpoints.Length != server + 1)
             throw new ArgumentException($"Job {JobId}: a run over links needs every worker's link endpoint and the parameter server's ({server + 1}), not {run.Endpoints.Length}.", nameof(run));
-        if (_replica is null || _spec != run.Spec || _worldSize != server || _factors != run.Factors || _replica.StepsApplied < 0)
+        bool loaded = _replica is not null && _spec == run.Spec && _worldSize == server && _factors == run.Factors;
+        // A team computes at the server's parameters: a worker needs only its rows and buffers, loaded now if it has none yet (a job's first step).
+        if (run.Team && !loaded) await LoadAsync(run.Spec, server, run.UploadedData, run.Factors, run.SiloData);
+        else if (!loaded || _replica!.StepsApplied < 0)
             throw new StateLostException($"Worker {rank} of job {JobId} holds no cache of the parameters for run {run.Generation} (it was re-activated); its next step comes through Orleans.");
         // The cache is the runner's from now on: the last precompute must be done with it.
         await _precompute;
         _precompute = Task.CompletedTask;
         if (run.Team)
         {
-            _shardRunner = teams.Join(JobId, run.Generation, rank, _replica);
+            _shardRunner = teams.Join(JobId, run.Generation, rank, _replica!);
             logger.LogInformation("Worker {Rank} of job {Job} joins the parameter server's step team for run {Generation} (same silo: it computes at the server's parameters)", rank, JobId, run.Generation);
             return;
         }
         var peers = await links.OpenAsync(JobId, run.Generation, rank, run.Endpoints, peers: [server]);
-        _shardRunner = new ShardRunner(run.Generation, run.FirstStep, rank, _replica, peers[server]!, JobId, logger);
+        _shardRunner = new ShardRunner(run.Generation, run.FirstStep, rank, _replica!, peers[server]!, JobId, logger);
         logger.LogInformation("Worker {Rank} of job {Job} takes its steps over a link to the parameter server ({Where}) for run {Generation}",
             rank, JobId, run.Endpoints[server] == run.Endpoints[rank] ? "same silo" : run.Endpoints[server], run.Generation);
     }

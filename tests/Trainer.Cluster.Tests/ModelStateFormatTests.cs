@@ -39,6 +39,27 @@ public sealed class ModelStateFormatTests
         Assert.Contains($"is not a whole number of tensors of the model's {count} parameters", error.Message);
     }
 
+    [Theory]
+    [InlineData(Precision.Float64)]
+    [InlineData(Precision.Float32)]
+    public void AServerHandingOverItsFinalState_GivesTheValuesOfACopy_ItsOwnFloat64ParametersUncopied(Precision precision)
+    {
+        var spec = Adam(10) with { Precision = precision };
+        int count = ParameterLayout.For(spec.Model).Count;
+        // Values either precision holds exactly.
+        TensorPayload Tensor(int k) => TensorPayload.From([.. Enumerable.Range(0, count).Select(i => (double)(float)(k + i * 0.25))]);
+        var model = ServerModel.Create(spec, ExchangePlan.For(spec, factors: false), new ComputeScheduler(1));
+        model.Load(new ModelState(Tensor(1), [Tensor(2), Tensor(3)]), 10, null);
+
+        var copy = model.ModelState();
+        var handed = model.ModelState(handOver: true);
+
+        Assert.Equal([Tensor(1).ToArray(), Tensor(2).ToArray(), Tensor(3).ToArray()], handed.Tensors.Select(tensor => tensor.ToArray()));
+        Assert.Equal(copy.Tensors.Select(tensor => tensor.ToArray()), handed.Tensors.Select(tensor => tensor.ToArray()));
+        Assert.NotSame(model.Parameters, copy.Parameters);
+        Assert.Equal(precision == Precision.Float64, ReferenceEquals(model.Parameters, handed.Parameters));
+    }
+
     [Fact]
     public async Task AFinishedJobsRecordFromBeforeTheSlotsWentApart_HandsOutItsWeights_AndResumesToTheBitsOfOneLongerJob()
     {

@@ -226,7 +226,7 @@ public sealed class StepTeamTests
         public override bool CachesFollowUpdates => inner.CachesFollowUpdates;
         public override TensorPayload Parameters => inner.Parameters;
         public override TensorPayload Update => inner.Update;
-        public override void Load(ModelState modelState, int stepsCompleted, ISampleRows? inputs) => inner.Load(modelState, stepsCompleted, inputs);
+        public override void Load(ModelState? modelState, int stepsCompleted, ISampleRows? inputs) => inner.Load(modelState, stepsCompleted, inputs);
         public override void Begin(int step) => inner.Begin(step);
         public override ValueTask AddAsync(int rank, double[] losses, TensorPayload pack) => inner.AddAsync(rank, losses, pack);
         public override ValueTask<double> CompleteAsync(int step) => inner.CompleteAsync(step);
@@ -236,7 +236,7 @@ public sealed class StepTeamTests
         public override void ReducePart(TensorPayload[] packs, int part) => inner.ReducePart(packs, part);
         public override double AcceptShared(int step, double[][] losses) => inner.AcceptShared(step, losses);
         public override void CopyParameters(Span<double> to) => inner.CopyParameters(to);
-        public override ModelState ModelState() => inner.ModelState();
+        public override ModelState ModelState(bool handOver = false) => inner.ModelState(handOver);
         public override IReadOnlyList<Shard> Ranges => inner.Ranges;
         public override void BuildGradient() => inner.BuildGradient();
         public override TensorPayload GradientRange(int shard) => inner.GradientRange(shard);
