@@ -118,7 +118,7 @@ internal abstract class ServerModel
     /// <summary>
     /// A float64 copy of the parameters and the optimizer state (checkpoints, final weights); unsharded only.
     /// <paramref name="handOver"/>: the job's final state, after which this server takes no step: float64
-    /// parameters are its own buffer rather than a copy, and each part of its optimizer state is let go once copied.
+    /// parameters and state slots are its own buffers rather than copies (float32 ones are let go once widened).
     /// </summary>
     public abstract ModelState ModelState(bool handOver = false);
 
@@ -223,15 +223,15 @@ internal abstract class ServerModel
         private readonly Shard[] _ranges = Shard.Split(plan.Layout.Count, spec.ResolvedParameterServerShards());
         // Unsharded only: sharded, the shards hold the parameters.
         private readonly TensorPayload? _parameters = spec.ResolvedParameterServerShards() > 1 ? null : new(LargeArrays.New<byte>(plan.Layout.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()));
-        // Unsharded: the optimizer state, cut into the parts the optimizer steps at once, each part's
-        // slots one after another (what Optimizer.Step takes for a range). Sharded: the shards hold it,
-        // and this server the step's gradient and each shard's range of it.
+        // Unsharded: the optimizer state, each slot a tensor of the model's length (float64: handed over whole as the
+        // job's final state); the optimizer steps a part's range of each. Sharded: the shards hold it, and this server
+        // the step's gradient and each shard's range of it.
         // More parts than threads, claimed by whichever thread is free (StepAsync, a step team's threads): small
         // enough that every thread gets a few (one that finishes its compute late still finds parts left), large
         // enough that claiming one costs nothing next to stepping it. A step team adds its packs up in as many parts.
         private readonly Shard[] _parts = Shard.Split(plan.Layout.Count,
             Math.Clamp(plan.Layout.Count / (1 << 13), 1, PartsPerThread * Math.Max(compute.MaximumConcurrencyLevel, spec.Workers)));
-        private T[][]? _stateParts;
+        private TensorPayload[]? _stateSlots;
         private readonly Optimizer<T> _optimizer = Optimizer<T>.For(spec);
         private T[]? _gradient;
         private TensorPayload[]? _gradientRanges;
@@ -285,14 +285,13 @@ internal abstract class ServerModel
             else if (!Sharded) Precisions.Narrow<T>(modelState.Parameters.Values, Values);
             if (!Sharded && _slots > 0)
             {
-                _stateParts ??= [.. _parts.Select(part => LargeArrays.New<T>(_slots * part.Count))];
-                for (int p = 0; p < _parts.Length; p++)
-                    for (int slot = 0; slot < _slots; slot++)
-                    {
-                        var target = _stateParts[p].AsSpan(slot * _parts[p].Count, _parts[p].Count);
-                        if (slots.Length == 0) target.Clear();
-                        else Precisions.Narrow<T>(slots[slot].Values.Slice(_parts[p].Start, _parts[p].Count), target);
-                    }
+                _stateSlots ??= [.. Enumerable.Range(0, _slots).Select(_ => new TensorPayload(LargeArrays.New<byte>(_count * Size)))];
+                for (int slot = 0; slot < _slots; slot++)
+                {
+                    var target = Slot(slot);
+                    if (slots.Length == 0) target.Clear();
+                    else Precisions.Narrow<T>(slots[slot].Values, target);
+                }
             }
             if (plan.NeedsBatchInputs)
             {
@@ -442,8 +441,12 @@ internal abstract class ServerModel
                 gradient = update.Slice(range.Start, range.Count);
             }
             else gradient = _gradient!.AsSpan(range.Start, range.Count);
-            _optimizer.Step(step, Values.Slice(range.Start, range.Count), gradient, _stateParts is null ? [] : _stateParts[part]);
+            _optimizer.Step(step, Values.Slice(range.Start, range.Count), gradient,
+                _slots > 0 ? Slot(0).Slice(range.Start, range.Count) : [], _slots > 1 ? Slot(1).Slice(range.Start, range.Count) : []);
         }
+
+        // Optimizer-state slot k's values (unsharded, after Load).
+        private Span<T> Slot(int k) => MemoryMarshal.Cast<byte, T>(_stateSlots![k].Bytes.AsSpan());
 
         private ReadOnlySpan<T> PendingUpdate => MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan());
 
@@ -539,14 +542,19 @@ internal abstract class ServerModel
                 parameters = TensorPayload.Allocate<double>(_count, out var widened);
                 Precisions.Widen<T>(MemoryMarshal.Cast<byte, T>(Parameters.Bytes.AsSpan()), widened);
             }
-            var state = new ModelState(parameters, [.. Enumerable.Range(0, _stateParts is null ? 0 : _slots).Select(_ => TensorPayload.Allocate<double>(_count, out Span<double> _))]);
-            for (int p = 0; p < _parts.Length && _stateParts is not null; p++)
+            var slots = new TensorPayload[_stateSlots?.Length ?? 0];
+            for (int k = 0; k < slots.Length; k++)
             {
-                for (int slot = 0; slot < state.Slots.Length; slot++)
-                    Precisions.Widen<T>(_stateParts[p].AsSpan(slot * _parts[p].Count, _parts[p].Count), Writable(state.Slots[slot]).Slice(_parts[p].Start, _parts[p].Count));
-                if (handOver) _stateParts[p] = [];
+                if (handOver && typeof(T) == typeof(double)) slots[k] = _stateSlots![k];
+                else
+                {
+                    slots[k] = TensorPayload.Allocate<double>(_count, out var widened);
+                    Precisions.Widen<T>(Slot(k), widened);
+                    if (handOver) _stateSlots![k] = TensorPayload.Empty;
+                }
             }
-            if (handOver) _stateParts = null;
+            var state = new ModelState(parameters, slots);
+            if (handOver) _stateSlots = null;
             return state;
         }
 

@@ -36,9 +36,9 @@ public sealed class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIe
     public Adam(OptimizerSpec spec, double learningRate, int steps, bool decoupled) : base(spec, learningRate, steps) =>
         _decoupled = decoupled;
 
-    public override void Step(int step, Span<T> parameters, ReadOnlySpan<T> gradient, Span<T> state)
+    protected override void StepSlots(int step, Span<T> parameters, ReadOnlySpan<T> gradient, Span<T> m, Span<T> v)
     {
-        int n = CheckStep(step, parameters, gradient, state);
+        int n = parameters.Length;
         double lr = LearningRate(step), beta1 = Spec.Beta1, beta2 = Spec.Beta2;
         // The step's scalars in float64, as PyTorch computes them in Python, then rounded to T once.
         var rule = new Rule(
@@ -47,8 +47,6 @@ public sealed class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIe
             Beta1: Of(beta1), OneMinusBeta1: Of(1 - beta1), Beta2: Of(beta2), OneMinusBeta2: Of(1 - beta2),
             Correction2Sqrt: Of(Math.Sqrt(1 - Math.Pow(beta2, step))), Eps: Of(Spec.Eps),
             NegativeStepSize: Of(-(lr / (1 - Math.Pow(beta1, step)))));
-        var m = state[..n];
-        var v = state.Slice(n, n);
         // Why 512-bit vectors where the runtime accelerates them, though Vector<T> stays 256-bit there: this pass
         // is bound by the divider, and a CPU with full-width 512-bit dividers (Zen 5) divides 8 lanes in about the
         // time of 4 (bench: OptimizerSteps). Every operation is correctly rounded lane by lane, so the width

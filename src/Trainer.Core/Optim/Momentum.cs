@@ -18,9 +18,9 @@ public sealed class Momentum<T> : Optimizer<T> where T : unmanaged, IFloatingPoi
     public Momentum(OptimizerSpec spec, double learningRate, int steps, bool nesterov) : base(spec, learningRate, steps) =>
         _nesterov = nesterov;
 
-    public override void Step(int step, Span<T> parameters, ReadOnlySpan<T> gradient, Span<T> state)
+    protected override void StepSlots(int step, Span<T> parameters, ReadOnlySpan<T> gradient, Span<T> buffer, Span<T> none)
     {
-        int n = CheckStep(step, parameters, gradient, state);
+        int n = parameters.Length;
         // NOTE: every a·x + y below is MultiplyAdd, not fused, for the reason Sgd gives: with μ = 0
         // this is Sgd's arithmetic, and numpy's a*x + y reproduces each element.
         T negativeRate = Of(-LearningRate(step)), momentum = Of(Spec.Momentum), decay = Of(Spec.WeightDecay);
@@ -30,7 +30,7 @@ public sealed class Momentum<T> : Optimizer<T> where T : unmanaged, IFloatingPoi
         {
             int c = Math.Min(Piece, n - i);
             var w = parameters.Slice(i, c);
-            var b = state.Slice(i, c);
+            var b = buffer.Slice(i, c);
             scoped ReadOnlySpan<T> d = gradient.Slice(i, c);
             if (decayed)
             {

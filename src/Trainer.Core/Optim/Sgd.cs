@@ -11,9 +11,9 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
 {
     public Sgd(OptimizerSpec spec, double learningRate, int steps) : base(spec, learningRate, steps) { }
 
-    public override void Step(int step, Span<T> parameters, ReadOnlySpan<T> gradient, Span<T> state)
+    protected override void StepSlots(int step, Span<T> parameters, ReadOnlySpan<T> gradient, Span<T> none, Span<T> neither)
     {
-        int n = CheckStep(step, parameters, gradient, state);
+        int n = parameters.Length;
         // NOTE: MultiplyAdd is not fused (FusedMultiplyAdd is): w + g·(-lr) rounds the product, then
         // the sum, exactly like numpy's w - lr*g and like the seed's SGD before it, whose bits every
         // recorded job keeps. -lr is rounded to T first: -(float)lr, as the float32 seed did.

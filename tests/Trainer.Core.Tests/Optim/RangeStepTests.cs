@@ -8,7 +8,8 @@ namespace Trainer.Core.Tests.Optim;
 /// An optimizer is element-wise: a range cut into pieces, each stepped with its own slice of the
 /// gradient and its own state (slot after slot over the piece), ends with exactly the bits of one
 /// whole-range step, whatever the cut (vector tails, the 512-element scratch pieces, odd offsets).
-/// This is what lets a parameter-server shard or a split worker step its range alone.
+/// This is what lets a parameter-server shard or a split worker step its range alone; the state's slots
+/// may also lie apart, each a tensor of its own (a parameter server's), with the same bits.
 /// </summary>
 public class RangeStepTests
 {
@@ -70,5 +71,34 @@ public class RangeStepTests
                 }
             Assert.Equal(wholeState, state);
         }
+
+        // The same pieces stepped with each slot a tensor of the whole range's length (as a parameter server holds
+        // them), each piece passing its slice of every slot: the same bits again, the state slot by slot.
+        foreach (var cut in Cuts)
+        {
+            int[] bounds = [0, .. cut, Length];
+            var pieces = (T[])initial.Clone();
+            var first = new T[slots > 0 ? Length : 0];
+            var second = new T[slots > 1 ? Length : 0];
+            for (int t = 1; t <= Steps; t++)
+                for (int i = 0; i + 1 < bounds.Length; i++)
+                {
+                    int start = bounds[i], count = bounds[i + 1] - start;
+                    optimizer.Step(t, pieces.AsSpan(start, count), gradients[t - 1].AsSpan(start, count),
+                        slots > 0 ? first.AsSpan(start, count) : [], slots > 1 ? second.AsSpan(start, count) : []);
+                }
+            Assert.Equal(whole, pieces);
+            Assert.Equal(wholeState, first.Concat(second).ToArray());
+        }
+    }
+
+    [Fact]
+    public void SlotsApartOfTheWrongLength_AreRefused_NamingTheRuleAndTheLengths()
+    {
+        var adam = Optimizers.Create<double>(new OptimizerSpec { Kind = OptimizerKind.Adam }, 0.01, Steps);
+
+        var error = Assert.Throws<ArgumentException>(() => adam.Step(1, new double[4], new double[4], new double[4], new double[3]));
+
+        Assert.Contains("adam keeps 2 state value(s) per parameter: the slots have 4 and 3 values for 4 parameters", error.Message);
     }
 }
