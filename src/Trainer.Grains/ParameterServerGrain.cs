@@ -67,6 +67,8 @@ public sealed class ParameterServerGrain(
     private bool _workersLoad;
     // A step 0 whose spec draws the initial parameters: every worker draws its cache itself (InitialParameters).
     private bool _seeded;
+    // The workers were let go as the final state was taken (TakeFinalStateAsync): releasing them again would activate them anew.
+    private bool _workersReleased;
     // SGD's pending update applied on a compute thread while the workers compute the next step.
     private Task _applying = Task.CompletedTask;
     // A job that splits its first layer: merges the workers' shares. Its model state (job precision)
@@ -135,6 +137,7 @@ public sealed class ParameterServerGrain(
         (_files, _uploads) = (null, []);
         _seeded = state.Parameters is null;
         _workersLoad = true;
+        _workersReleased = false;
         _checkpointShares = null;
         if (spec.Parallelism == Parallelism.SplitFirstLayer)
         {
@@ -643,14 +646,22 @@ public sealed class ParameterServerGrain(
         {
             // The workers' replicas (rows, buffers, a team's packs) go before the state is put together.
             EndRun();
-            await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(ReleaseWorkerAsync));
+            _workersReleased = (await Task.WhenAll(Enumerable.Range(0, spec.Workers).Select(ReleaseWorkerAsync))).All(released => released);
         }
 
-        async Task ReleaseWorkerAsync(int rank)
+        async Task<bool> ReleaseWorkerAsync(int rank)
         {
-            // The state does not depend on it: a worker that cannot be reached now is released with the server, or deactivates when idle.
-            try { await Worker(rank).ReleaseAsync(); }
-            catch (Exception e) { logger.LogWarning(e, "Job {Job}: worker {Rank} could not be released before the final state was read: {Error}", JobId, rank, e.Message); }
+            // The state does not depend on it: a worker that cannot be reached now is asked again with the server's release.
+            try
+            {
+                await Worker(rank).ReleaseAsync();
+                return true;
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "Job {Job}: worker {Rank} could not be released before the final state was read: {Error}", JobId, rank, e.Message);
+                return false;
+            }
         }
         var state = await StateAsync(handOver: true);
         // Its parameters may be the state's now: nothing steps them again (a later call finds no model, as after a lost silo).
@@ -728,7 +739,7 @@ public sealed class ParameterServerGrain(
     {
         EndRun();
         if (_spec is not null)
-            await Task.WhenAll(Enumerable.Range(0, _spec.Workers).Select(rank => Worker(rank).ReleaseAsync())
+            await Task.WhenAll(Enumerable.Range(0, _workersReleased ? 0 : _spec.Workers).Select(rank => Worker(rank).ReleaseAsync())
                 .Concat(Enumerable.Range(0, _spec.ResolvedParameterServerShards() is > 1 and var shards ? shards : 0).Select(k => ParameterShard(k).ReleaseAsync())));
         DeactivateOnIdle();
     }
