@@ -677,14 +677,19 @@ public sealed class ParameterServerGrain(
         if (_workersLoad && _seeded) return new ParameterTransfer(_spec, 0, null, _uploadedData, SiloData: _siloData);
         if (_model is { Sharded: true } sharded)
         {
-            // Every shard's buffers, chunk by chunk, straight into their places in the tensors that go out.
+            // Every shard's buffers, chunk by chunk, straight into their places in the tensors that go out. The
+            // placing runs on the compute threads: it widens into fresh model-sized memory, whose page faults
+            // held the grain's turn for seconds. Each chunk is placed before the state goes out, and a shard
+            // steps again only after that (its own buffers may be the chunks).
             var modelState = ServerModel.AllocateState(ParameterLayout.For(_spec.Model).Count, _spec.Optimizer.StateSlots);
+            var placing = new System.Collections.Concurrent.ConcurrentQueue<Task>();
             await Task.WhenAll(sharded.Ranges.Select(async (_, k) =>
             {
                 var state = await ParameterShard(k).GetStateAsync(_stepsCompleted);
-                await Offers.ReceiveChunksAsync(state.Parameters, chunk => sharded.PlaceState(ServerModel.Into(modelState), k, slots: false, chunk));
-                await Offers.ReceiveChunksAsync(state.Slots, chunk => sharded.PlaceState(ServerModel.Into(modelState), k, slots: true, chunk));
+                await Offers.ReceiveChunksAsync(state.Parameters, chunk => placing.Enqueue(compute.Run(() => sharded.PlaceState(ServerModel.Into(modelState), k, slots: false, chunk))));
+                await Offers.ReceiveChunksAsync(state.Slots, chunk => placing.Enqueue(compute.Run(() => sharded.PlaceState(ServerModel.Into(modelState), k, slots: true, chunk))));
             }));
+            await Task.WhenAll(placing);
             return State(modelState);
         }
         if (_model is { } model)
