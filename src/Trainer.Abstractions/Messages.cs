@@ -392,13 +392,23 @@ public sealed record ModelState(
     /// A model state held as one tensor of <paramref name="count"/> parameters followed by its slots (as
     /// a record written before the slots went apart holds it, and as a split job merges its shares), taken apart.
     /// </summary>
-    public static ModelState Apart(TensorPayload whole, int count)
+    public static ModelState Apart(TensorPayload whole, int count) =>
+        whole.Length == count && count > 0 ? new ModelState(whole) : Apart(whole.Values, count);
+
+    /// <summary>
+    /// A model state held as one tensor of <paramref name="whole"/> values in its job's precision (a split job's
+    /// merged shares), taken apart into float64 tensors (widening float32 is exact), one at a time.
+    /// </summary>
+    public static ModelState Apart<T>(ReadOnlySpan<T> whole, int count) where T : unmanaged
     {
         if (count <= 0 || whole.Length % count != 0)
             throw new InvalidOperationException($"A model state of {whole.Length} values is not a whole number of tensors of the model's {count} parameters.");
-        if (whole.Length == count) return new ModelState(whole);
         var parts = new TensorPayload[whole.Length / count];
-        for (int part = 0; part < parts.Length; part++) parts[part] = TensorPayload.From(whole.Values.Slice(part * count, count));
+        for (int part = 0; part < parts.Length; part++)
+        {
+            parts[part] = TensorPayload.Allocate<double>(count, out var widened);
+            Precisions.Widen(whole.Slice(part * count, count), widened);
+        }
         return new ModelState(parts[0], parts[1..]);
     }
 }
@@ -471,17 +481,20 @@ public sealed record ParameterTransfer(
     [property: Id(6)] SiloData? SiloData = null,
     [property: Id(7)] TensorTransfer[]? Slots = null)
 {
-    /// <summary>The state, its tensors read from their holder (in chunks of at most <paramref name="maxChunkBytes"/>) when they came by reference.</summary>
-    public async Task<ParameterState> ReceiveAsync(int maxChunkBytes)
+    /// <summary>
+    /// The state, its tensors read from their holder (in chunks of at most <paramref name="maxChunkBytes"/>, whole
+    /// when the holder is on <paramref name="here"/>, see <see cref="TensorTransfer.ReceiveAsync(int, SiloAddress?, CancellationToken)"/>) when they came by reference.
+    /// </summary>
+    public async Task<ParameterState> ReceiveAsync(int maxChunkBytes, SiloAddress? here = null)
     {
-        var parameters = Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes) : null;
+        var parameters = Parameters is { } p ? await p.ReceiveAsync(maxChunkBytes, here) : null;
         TensorPayload[]? slots = null;
         if (Slots is { } sent)
         {
             slots = new TensorPayload[sent.Length];
-            for (int slot = 0; slot < sent.Length; slot++) slots[slot] = await sent[slot].ReceiveAsync(maxChunkBytes);
+            for (int slot = 0; slot < sent.Length; slot++) slots[slot] = await sent[slot].ReceiveAsync(maxChunkBytes, here);
         }
-        return new(Spec, StepsCompleted, parameters, UploadedData, Stopping, Best is { } best ? await best.ReceiveAsync(maxChunkBytes) : null, SiloData, slots);
+        return new(Spec, StepsCompleted, parameters, UploadedData, Stopping, Best is { } best ? await best.ReceiveAsync(maxChunkBytes, here) : null, SiloData, slots);
     }
 }
 

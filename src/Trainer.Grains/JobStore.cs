@@ -82,9 +82,8 @@ internal sealed class JobStore(
     // A final model state's tensors; without slots of its own, a record from before they went apart may hold them after the parameters.
     private ModelState FinalOf(TensorPayload parameters, TensorPayload[]? slots) =>
         slots is not null ? new ModelState(parameters, slots)
-        : record.State.Status?.Spec is { } spec && parameters.Length != Trainer.Core.Models.ParameterLayout.For(spec.Model).Count
-            ? ModelState.Apart(parameters, Trainer.Core.Models.ParameterLayout.For(spec.Model).Count)
-            : new ModelState(parameters);
+        : record.State.Status?.Spec is { } spec ? ModelState.Apart(parameters, Trainer.Core.Models.ParameterLayout.For(spec.Model).Count)
+        : new ModelState(parameters);
 
     private async Task<TensorPayload> ReadStoredAsync(StoredTensor stored)
     {

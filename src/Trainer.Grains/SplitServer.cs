@@ -57,19 +57,7 @@ internal abstract class SplitServer
         }
 
         // Widened tensor by tensor: a float32 model state in one tensor may be larger than its float64 parts could be together.
-        public override ModelState ToFloat64(TensorPayload modelState)
-        {
-            if (typeof(T) == typeof(double)) return ModelState.Apart(modelState, _count);
-            var values = MemoryMarshal.Cast<byte, T>(modelState.Bytes.AsSpan());
-            if (values.Length % _count != 0)
-                throw new InvalidOperationException($"A split model state of {values.Length} values is not a whole number of tensors of the model's {_count} parameters.");
-            var parts = new TensorPayload[values.Length / _count];
-            for (int part = 0; part < parts.Length; part++)
-            {
-                parts[part] = TensorPayload.Allocate<double>(_count, out var widened);
-                Precisions.Widen<T>(values.Slice(part * _count, _count), widened);
-            }
-            return new ModelState(parts[0], parts[1..]);
-        }
+        public override ModelState ToFloat64(TensorPayload modelState) =>
+            typeof(T) == typeof(double) ? ModelState.Apart(modelState, _count) : ModelState.Apart(MemoryMarshal.Cast<byte, T>(modelState.Bytes.AsSpan()), _count);
     }
 }

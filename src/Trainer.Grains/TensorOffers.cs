@@ -72,18 +72,7 @@ internal sealed class TensorOffers(ITensorSource self, SiloAddress? silo, int ch
     public async Task<DatasetPayload?> ReceiveAsync(DatasetTransfer? transfer) => transfer is null ? null
         : new(transfer.Count, transfer.InputSize, transfer.OutputSize, await ReceiveAsync(transfer.X), await ReceiveAsync(transfer.Y), transfer.Storage);
 
-    public async Task<ParameterState> ReceiveAsync(ParameterTransfer transfer)
-    {
-        var parameters = await ReceiveOptionalAsync(transfer.Parameters);
-        TensorPayload[]? slots = null;
-        if (transfer.Slots is { } sent)
-        {
-            slots = new TensorPayload[sent.Length];
-            for (int k = 0; k < sent.Length; k++) slots[k] = await ReceiveAsync(sent[k]);
-        }
-        return new(transfer.Spec, transfer.StepsCompleted, parameters, transfer.UploadedData,
-            transfer.Stopping, await ReceiveOptionalAsync(transfer.Best), transfer.SiloData, slots);
-    }
+    public Task<ParameterState> ReceiveAsync(ParameterTransfer transfer) => transfer.ReceiveAsync(chunkBytes, silo);
 
     /// <summary>Forgets the slot's offers, and those of the slots under it (<see cref="SendSlots"/>).</summary>
     public void Withdraw(string slot) => _offers.RemoveAll(o => o.Slot == slot || (o.Slot.StartsWith(slot, StringComparison.Ordinal) && o.Slot.Length > slot.Length && o.Slot[slot.Length] == '/'));

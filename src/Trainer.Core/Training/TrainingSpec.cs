@@ -296,8 +296,8 @@ public sealed record TrainingSpec
                 + $"so with --parallel split and {Optimizer.Name} at most {MaxParametersWithState(Optimizer, valueBytes)} parameters are allowed (--parallel data: {MaxParameters})");
         if (ParameterServerShards < 0 || ParameterServerShards > MaxParameterServerShards)
             throw new SpecException("ps-shards", ParameterServerShards, $"allowed: a whole number from 0 (automatic) to {MaxParameterServerShards}");
-        if (ParameterServerShards > ParameterLayout.For(Model).Count)
-            throw new SpecException("ps-shards", ParameterServerShards, $"allowed: at most one shard per parameter, so at most {ParameterLayout.For(Model).Count} for {Model}");
+        if (ParameterServerShards > parameters)
+            throw new SpecException("ps-shards", ParameterServerShards, $"allowed: at most one shard per parameter, so at most {parameters} for {Model}");
         if (ParameterServerShards > 1 && Parallelism == Parallelism.SplitFirstLayer)
             throw new SpecException("ps-shards", ParameterServerShards, "allowed only with --parallel data (a split job's workers each own their slice and its optimizer state)");
         long shardMost = MaxParametersWithState(Optimizer, sizeof(double));
