@@ -30,12 +30,14 @@ public class CheckpointAllocationTests
         IGrainStorageSerializer ours = new ExactSizeStorageSerializer(serializer), orleans = new OrleansGrainStorageSerializer(serializer);
         ours.Serialize(state);  // warm-up: codecs, pooled buffers
 
-        // NOTE: the least of three: a pooled buffer trimmed by a full collection between two calls (seen
-        // once in a full CI run, 2.3x the bytes) is allocated again by one call, not by all three; an
-        // extra copy in the serializer would show in every one.
+        // NOTE: the least of up to ten calls: a pooled buffer trimmed by a full collection between two calls
+        // (2.3x the bytes, seen in full CI runs, where the suite's other clusters allocate meanwhile, even
+        // for each of three calls) is allocated again by the call after it, not by every call; an extra
+        // copy in the serializer would show in every one.
+        long bytes = parameters.Length * sizeof(double);
         BinaryData written = default!;
         long allocated = long.MaxValue;
-        for (int attempt = 0; attempt < 3; attempt++)
+        for (int attempt = 0; attempt < 10 && allocated >= bytes + 16 * 1024; attempt++)
         {
             long before = GC.GetAllocatedBytesForCurrentThread();
             written = ours.Serialize(state);
@@ -45,7 +47,6 @@ public class CheckpointAllocationTests
         Assert.Equal(orleans.Serialize(state).ToArray(), written.ToArray());
         Assert.Equal(parameters, orleans.Deserialize<ParameterState>(written)!.Parameters!.ToArray());
         Assert.Equal(parameters, ours.Deserialize<ParameterState>(orleans.Serialize(state))!.Parameters!.ToArray());
-        long bytes = parameters.Length * sizeof(double);
         Assert.True(allocated < bytes + 16 * 1024, $"serializing {bytes} bytes of parameters allocated {allocated} bytes");
     }
 
