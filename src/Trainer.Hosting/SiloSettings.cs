@@ -15,7 +15,9 @@ public sealed class SiloSettings
     /// <summary>
     /// The IP address other silos and clients reach this silo at (its silo and gateway ports, and by
     /// default its workers' link port): an address of this host on the cluster's network.
-    /// Default 127.0.0.1: a cluster on one machine.
+    /// Default 127.0.0.1: a cluster on one machine. "auto": this host's first IPv4 address on a network
+    /// interface that is up, other than loopback (<see cref="HostAddresses.OnNetwork"/>), for a container or a
+    /// pod, whose address is known only once it runs.
     /// </summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
@@ -78,7 +80,10 @@ public sealed class SiloSettings
     /// </summary>
     public (IPAddress Advertised, IPAddress Listen, IPAddress Primary) Addresses()
     {
-        var advertised = Parse(nameof(AdvertisedAddress), AdvertisedAddress);
+        var advertised = string.Equals(AdvertisedAddress?.Trim(), Auto, StringComparison.OrdinalIgnoreCase)
+            ? HostAddresses.OnNetwork() ?? throw new SpecException($"{Section}:{nameof(AdvertisedAddress)}", AdvertisedAddress,
+                "allowed: auto only on a host with an IPv4 address on a network interface that is up, other than loopback (this one has none); give the address other silos and clients reach this silo at")
+            : Parse(nameof(AdvertisedAddress), AdvertisedAddress);
         if (!HostAddresses.CanAdvertise(advertised))
             throw new SpecException($"{Section}:{nameof(AdvertisedAddress)}", AdvertisedAddress,
                 "allowed: the one IP address other silos and clients reach this silo at, e.g. 10.0.0.5 (not 0.0.0.0: listen on every interface with --listen 0.0.0.0)");
@@ -89,9 +94,14 @@ public sealed class SiloSettings
         return (advertised, listen, Parse(nameof(PrimarySiloAddress), PrimarySiloAddress));
     }
 
+    /// <summary>The <see cref="AdvertisedAddress"/> that stands for this host's address on its network.</summary>
+    public const string Auto = "auto";
+
     private static IPAddress Parse(string name, string? value) =>
         IPAddress.TryParse(value, out var address) ? address
-            : throw new SpecException($"{Section}:{name}", value, "allowed: an IP address (IPv4 or IPv6), e.g. 127.0.0.2 or 10.0.0.5");
+            : throw new SpecException($"{Section}:{name}", value, name == nameof(AdvertisedAddress)
+                ? "allowed: an IP address (IPv4 or IPv6), e.g. 127.0.0.2 or 10.0.0.5, or auto (this host's address on its network)"
+                : "allowed: an IP address (IPv4 or IPv6), e.g. 127.0.0.2 or 10.0.0.5");
 }
 
 public enum ClusteringKind

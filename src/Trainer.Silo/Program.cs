@@ -21,6 +21,16 @@ using Trainer.Hosting;
 // required, best from a file (--dashboard-token-file F; --dashboard-token T shows it to `ps`).
 // Exit code 2: a setting is not allowed or cannot be used (e.g. the dashboard's port is in use);
 // the message names it, and the silo never joined the cluster.
+if (args.Any(a => a is "--help" or "-h" or "-?") || args is ["help"])
+{
+    Console.Out.Write(Usage.Text);
+    return 0;
+}
+if (Usage.Stray(args) is { } stray)
+{
+    Console.Error.WriteLine($"trainer-silo: error: argument '{stray}' is not allowed; allowed: options as --name value or --name=value (trainer-silo --help lists them)");
+    return 2;
+}
 var builder = Host.CreateApplicationBuilder(args);
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 {
@@ -91,3 +101,69 @@ static string? SettingError(Exception? e) => e switch
     AggregateException a => a.InnerExceptions.Select(SettingError).FirstOrDefault(m => m is not null),
     _ => SettingError(e.InnerException),
 };
+
+// What `trainer-silo --help` prints: every option of the map above, and the configuration forms it stands for.
+static class Usage
+{
+    /// <summary>
+    /// The first argument that is neither an option nor an option's value, or null. The configuration's
+    /// command-line source skips such words silently, so `trainer-silo trainer list` (a container's
+    /// command meant for the CLI) would start a silo.
+    /// </summary>
+    public static string? Stray(string[] args)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            var option = args[i].StartsWith('-') || args[i].StartsWith('/');
+            if (!option) return args[i];
+            if (!args[i].Contains('=')) i++;
+        }
+        return null;
+    }
+
+    public const string Text = """
+        trainer-silo: one silo of a Trainer cluster. It runs until SIGTERM or Ctrl+C (it then leaves the
+        cluster, and its jobs go on on the other silos).
+
+        Usage: trainer-silo [options]
+
+        Addresses and membership (docs/operations.md, "Ports and addresses"):
+          --advertise ADDRESS        the IP address other silos and clients reach this silo at
+                                     [default 127.0.0.1]; auto: this host's first IPv4 address on a
+                                     network interface other than loopback (containers, pods)
+          --listen ADDRESS           the address the silo and gateway ports bind; 0.0.0.0: every
+                                     interface [default: the advertised address]
+          --silo-port PORT           silo-to-silo port [default 11111]
+          --gateway-port PORT        clients' port [default 30000]
+          --clustering KIND          localhost (the primary silo holds the membership) or redis
+                                     [default localhost]
+          --redis HOST:PORT          the Redis server: membership with --clustering redis, and job
+                                     records and checkpoints that outlive every silo
+          --primary-address ADDRESS  localhost clustering: the primary silo's address [default 127.0.0.1]
+          --primary-port PORT        localhost clustering: the primary silo's port [default 11111]
+          --cluster-id ID            [default trainer]
+          --service-id ID            [default trainer]
+          --link-port PORT           split jobs' worker links [default 0: a free port]
+          --link-address ADDRESS     [default: the advertised address]
+
+        Compute:
+          --blas-threads N           OpenBLAS threads per matrix product [default 1]
+
+        Dashboard (docs/dashboard.md):
+          --dashboard-port PORT      serve the web dashboard [default: none]
+          --dashboard-address ADDR   [default 127.0.0.1; any other needs a token]
+          --dashboard-token-file F   the dashboard's access token, from a file
+          --dashboard-token T        the token itself (visible to ps)
+
+        TLS (docs/operations.md, "TLS and authentication"):
+          --tls-cert FILE            the cluster's certificate: a .pfx, or PEM with --tls-key
+          --tls-key FILE             the PEM private key
+          --tls-password P           of the .pfx or the key [default: TRAINER_TLS_PASSWORD]
+
+        Every setting also has a configuration key, set in appsettings.json beside the binary, as an
+        environment variable with __ for : (Silo__AdvertisedAddress=auto, Trainer__BlasThreads=2), or
+        as --Section:Key=value (--Trainer:WorkerRetryBudget=00:02:00); docs/configuration.md lists them.
+        Exit code 2: a setting is not allowed or cannot be used; the message names it.
+
+        """;
+}
