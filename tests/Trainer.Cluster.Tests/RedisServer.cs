@@ -5,8 +5,8 @@ using System.Net.Sockets;
 namespace Trainer.Cluster.Tests;
 
 /// <summary>
-/// A throw-away redis-server on a free loopback port, started by the tests themselves (no
-/// persistence files). Where redis-server is not installed the tests that need it are skipped,
+/// A throw-away redis-server on a free port, on loopback unless a test needs it on every interface
+/// (containers reach it at their network's gateway), started by the tests themselves (no persistence files). Where redis-server is not installed the tests that need it are skipped,
 /// unless TRAINER_REQUIRE_REDIS=1 (CI installs it), where that is a failure.
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
@@ -23,7 +23,8 @@ public sealed class RedisServer : IAsyncDisposable
 
     public string Endpoint => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartAsync()
+    /// <param name="everyInterface">Listen on 0.0.0.0 with protected mode off (for containers on a bridge network), not on loopback.</param>
+    public static async Task<RedisServer> StartAsync(bool everyInterface = false)
     {
         var executable = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists);
         if (executable is null)
@@ -33,7 +34,7 @@ public sealed class RedisServer : IAsyncDisposable
             Assert.Skip("redis-server is not installed (apt-get install redis-server); set TRAINER_REQUIRE_REDIS=1 to make this a failure.");
         }
         int port = FreePort();
-        var start = new ProcessStartInfo(executable!, ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+        var start = new ProcessStartInfo(executable!, ["--port", port.ToString(), "--bind", everyInterface ? "0.0.0.0" : "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", everyInterface ? "no" : "yes"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
