@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Trainer.Core.Linalg;
 
 namespace Trainer.Core.Autograd;
 
@@ -116,11 +117,12 @@ public sealed partial class Tensor
     {
         int rows = Shape.Rows, cols = Shape.Cols;
         var data = new double[shape.Size];
-        if (shape.Rows == 1 && shape.Cols == 1) data[0] = TensorPrimitives.Sum(_data.AsSpan());
+        // FixedOrder, not TensorPrimitives.Sum: the bits of a vectorized sum follow the CPU's vector width.
+        if (shape.Rows == 1 && shape.Cols == 1) data[0] = FixedOrder.Sum(_data);
         else if (shape.Rows == 1)   // sum over rows, row by row in order
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(data, _data.AsSpan(r * cols, cols), data);
         else if (shape.Cols == 1 && cols != 1)
-            for (int r = 0; r < rows; r++) data[r] = TensorPrimitives.Sum(_data.AsSpan(r * cols, cols));
+            for (int r = 0; r < rows; r++) data[r] = FixedOrder.Sum(_data.AsSpan(r * cols, cols));
         else _data.CopyTo(data, 0);   // nothing to sum: only the rank differs
         return data;
     }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Trainer.Core.Linalg;
 
 namespace Trainer.Core.Autograd;
 
@@ -15,7 +16,7 @@ public sealed partial class Tensor
     public Tensor Sum()
     {
         var x = this;
-        return Node([TensorPrimitives.Sum(_data.AsSpan())], Shape.Scalar, "sum", [x], (g, need) => [g.BroadcastTo(x.Shape)]);
+        return Node([FixedOrder.Sum(_data)], Shape.Scalar, "sum", [x], (g, need) => [g.BroadcastTo(x.Shape)]);
     }
 
     /// <summary>The mean of all elements, a scalar.</summary>

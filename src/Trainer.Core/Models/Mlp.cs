@@ -158,9 +158,10 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
 
     /// <summary>Sum of squared errors of the output; optionally δ_L = 2 (y_pred - y).</summary>
     /// <remarks>
-    /// NOTE: for float the differences are float but the sum of their squares is accumulated in
-    /// double (one sequential pass): a float sum over B·n_L terms would lose digits the job's loss
-    /// curve and the 1e-4 comparison with float64 need. For double it stays TensorPrimitives.Dot.
+    /// NOTE: the sum of squares is one sequential pass in double (<see cref="FixedOrder.SumOfSquares{T}"/>), in
+    /// both precisions: a vectorized sum's order follows the CPU's vector width, so the loss would differ between
+    /// silos on AVX2 and AVX-512 CPUs; and a float sum over B·n_L terms would lose digits the job's loss curve and
+    /// the 1e-4 comparison with float64 need.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double SumSquaredError(ReadOnlySpan<T> y, int b, bool computeDelta)
@@ -169,7 +170,7 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
         var pred = _z[^1].AsSpan(0, b * outputs);
         var diff = _delta[^1].AsSpan(0, b * outputs);
         TensorPrimitives.Subtract(pred, y[..(b * outputs)], diff);
-        double loss = typeof(T) == typeof(double) ? double.CreateTruncating(TensorPrimitives.Dot(diff, diff)) : SumOfSquaresInDouble(diff);
+        double loss = FixedOrder.SumOfSquares<T>(diff);
         if (computeDelta) TensorPrimitives.Multiply(diff, T.CreateTruncating(2.0), diff);
         return loss;
     }
@@ -208,17 +209,6 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
     {
         sum.Clear();
         for (int r = 0; r < count; r++) TensorPrimitives.Add(sum, rows.Slice(r * width, width), sum);
-    }
-
-    private static double SumOfSquaresInDouble(ReadOnlySpan<T> values)
-    {
-        double sum = 0;
-        foreach (var v in values)
-        {
-            double d = double.CreateTruncating(v);
-            sum += d * d;
-        }
-        return sum;
     }
 
     private void Gemm(Transpose ta, Transpose tb, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc) =>
