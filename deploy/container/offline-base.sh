@@ -5,11 +5,10 @@
 # copied from the SDK's folder). It stands in for mcr.microsoft.com/dotnet/aspnet:10.0 the way that
 # image is laid out: dotnet in /usr/share/dotnet, an unprivileged user "app" with uid 1654 (APP_UID).
 #
-#   deploy/container/offline-base.sh [--tag NAME] [--suite SUITE] [--mirror URL] [--if-missing]
+#   deploy/container/offline-base.sh [--tag NAME] [--mirror URL] [--if-missing]
 #
 #   --tag NAME      [localhost/trainer-base:10.0]
-#   --suite SUITE   the Debian release                                     [bookworm]
-#   --mirror URL    a Debian mirror                                        [http://deb.debian.org/debian]
+#   --mirror URL    a Debian mirror (the base is Debian 12, bookworm)     [http://deb.debian.org/debian]
 #   --if-missing    build only if no image has the tag; a second caller waits for the first
 #
 # Needs root (debootstrap) and podman or docker (CONTAINER_ENGINE, as for build-image.sh). Then:
@@ -18,17 +17,15 @@
 set -euo pipefail
 
 tag=localhost/trainer-base:10.0
-suite=bookworm
 mirror=http://deb.debian.org/debian
 if_missing=0
 while (($#)); do
   case "$1" in
     --tag) tag="${2:?--tag needs a name}"; shift 2 ;;
-    --suite) suite="${2:?--suite needs a release}"; shift 2 ;;
     --mirror) mirror="${2:?--mirror needs a URL}"; shift 2 ;;
     --if-missing) if_missing=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "offline-base.sh: error: unknown argument '$1'; allowed: --tag NAME, --suite SUITE, --mirror URL, --if-missing" >&2; exit 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "offline-base.sh: error: unknown argument '$1'; allowed: --tag NAME, --mirror URL, --if-missing" >&2; exit 2 ;;
   esac
 done
 
@@ -51,8 +48,9 @@ dotnet_root="$(dirname "$(dirname "$shared")")"
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
 # What mcr.microsoft.com/dotnet/runtime-deps holds: certificates, ICU, OpenSSL, zlib, time zones.
+# Debian 12 (bookworm), whatever the host runs: the base's package names are bookworm's.
 debootstrap --variant=minbase --include=ca-certificates,libicu72,libssl3,zlib1g,tzdata \
-  "$suite" "$root" "$mirror" > "$root.debootstrap.log" 2>&1 \
+  bookworm "$root" "$mirror" > "$root.debootstrap.log" 2>&1 \
   || { echo "offline-base.sh: error: debootstrap failed; its log: $root.debootstrap.log" >&2; trap - EXIT; exit 1; }
 rm -f "$root.debootstrap.log"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*

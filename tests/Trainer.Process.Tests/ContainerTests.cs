@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using YamlDotNet.RepresentationModel;
 
 namespace Trainer.Process.Tests;
@@ -9,7 +10,8 @@ namespace Trainer.Process.Tests;
 /// started as `docker run` would (the image's defaults) and one with the silo command and environment of
 /// the Kubernetes manifest (deploy/kubernetes/trainer.yaml), and a client as its seed Job (seed-job.yaml)
 /// runs. Every run here is the seed job, checked to the
-/// last bit against the same job on this machine's own build (<see cref="HostFinalLossAsync"/>).
+/// last bit against the same job on this machine's own build (<see cref="HostRunAsync"/>): its final loss, and
+/// every step's loss where a kill does not repeat steps.
 /// </summary>
 [Collection(RealProcessCollection.Name)]
 public sealed class ContainerTests
@@ -33,7 +35,7 @@ public sealed class ContainerTests
         using var processes = new ChildProcesses();
         var image = await ContainerImage.BuildAsync(processes);
 
-        double expected = await HostFinalLossAsync(processes, new Dictionary<string, string>());
+        var expected = await HostRunAsync(processes, new Dictionary<string, string>());
 
         var train = await image.RunAsync(processes, ["run", "--rm", "--network", "none", .. Kernels, ContainerImage.Tag, "trainer", "train", "--json", "--verbose"], TimeSpan.FromMinutes(3));
 
@@ -42,7 +44,8 @@ public sealed class ContainerTests
         Assert.Matches(@"trainer: GEMM backend (openblas \(|managed \(OpenBLAS is installed)", train.Err);
         var completed = TrainJson.FinalEvent(train.Out);
         Assert.Equal("completed", completed.GetProperty("event").GetString());
-        Assert.Equal(expected, completed.GetProperty("final_loss").GetDouble());
+        Assert.Equal(expected.FinalLoss, completed.GetProperty("final_loss").GetDouble());
+        Assert.Equal(expected.Losses, TrainJson.StepLosses(train.Out));
         var help = await image.RunAsync(processes, ["run", "--rm", "--network", "none", ContainerImage.Tag, "trainer-silo", "--help"], TimeSpan.FromMinutes(1));
         Assert.True(help.Code == 0, help.ToString());
         Assert.Contains("--advertise ADDRESS", help.Out);
@@ -53,27 +56,33 @@ public sealed class ContainerTests
     }
 
     [Fact]
-    public async Task SilosInContainers_OnRedis_OneAsKubernetesStartsIt_TrainTheSeedJob_ThroughASigkillOfTheJobsSilo_ToItsBits_AndTheLastStopsCleanly()
+    public async Task SilosInContainers_OnRedis_OneAsKubernetesStartsIt_OneAsOnAnAvx2Node_TrainTheSeedJob_ThroughASigkillOfTheJobsSilo_ToItsBits_AndTheLastStopsCleanly()
     {
         using var processes = new ChildProcesses();
         var image = await ContainerImage.BuildAsync(processes);
-        // The manifest's silos run the managed kernels (TRAINER_BLAS): so do the first silo and the reference.
+        // The manifest's silos run the managed kernels (TRAINER_BLAS) so that nodes with different CPUs give the same
+        // bits: the first silo runs them on 256-bit vectors, as on an AVX2 node (DOTNET_EnableAVX512=0; no change on
+        // an AVX2 machine), the second as the manifest says on this CPU, and the reference on the host.
         var managed = new Dictionary<string, string> { ["TRAINER_BLAS"] = "managed" };
-        double expected = await HostFinalLossAsync(processes, managed);
+        var avx2Node = new Dictionary<string, string>(managed) { ["DOTNET_EnableAVX512"] = "0" };
+        var expected = await HostRunAsync(processes, managed);
         await using var redis = await Trainer.Cluster.Tests.RedisServer.StartAsync(everyInterface: true);
         string suffix = $"{Environment.ProcessId}-{Random.Shared.Next(1000)}";
         string network = $"trainer-test-{suffix}", first = $"trainer-test-a-{suffix}", second = $"trainer-test-b-{suffix}";
-        // A subnet of its own, so the Kubernetes-style silo can be given its address the way a pod is.
-        int octet = Random.Shared.Next(100, 250);
-        string subnet = $"10.{octet}.77", redisAt = $"{subnet}.1:{redis.Port}";
-        var created = await image.RunAsync(processes, ["network", "create", "--subnet", $"{subnet}.0/24", "--gateway", $"{subnet}.1", network], TimeSpan.FromMinutes(1));
+        // A network of its own (podman picks a free subnet), so the silos can be given their addresses the way pods are.
+        var created = await image.RunAsync(processes, ["network", "create", network], TimeSpan.FromMinutes(1));
         Assert.True(created.Code == 0, created.ToString());
         try
         {
+            var inspected = await image.RunAsync(processes, ["network", "inspect", "--format", "{{range .Subnets}}{{.Subnet}} {{.Gateway}}{{end}}", network], TimeSpan.FromMinutes(1));
+            var match = Regex.Match(inspected.Out, @"^(\d+\.\d+\.\d+)\.0/24 (\S+)");
+            Assert.True(match.Success, inspected.ToString());
+            // Containers reach the host's redis-server (on every interface) at their network's gateway.
+            string subnet = match.Groups[1].Value, redisAt = $"{match.Groups[2].Value}:{redis.Port}";
             // The first silo as `docker run IMAGE trainer-silo --clustering redis --redis ...` starts it: it advertises
             // the address it finds (the image's Silo__AdvertisedAddress=auto). It starts first, so it is the oldest
             // silo and takes the job grain.
-            var a = await image.RunAsync(processes, ["run", "-d", "--name", first, "--network", network, "--ip", $"{subnet}.10", .. Variables(managed),
+            var a = await image.RunAsync(processes, ["run", "-d", "--name", first, "--network", network, "--ip", $"{subnet}.10", .. Variables(avx2Node),
                 ContainerImage.Tag, "trainer-silo", "--clustering", "redis", "--redis", redisAt], TimeSpan.FromMinutes(1));
             Assert.True(a.Code == 0, a.ToString());
             await ReadyAsync(image, processes, first);
@@ -113,7 +122,11 @@ public sealed class ContainerTests
             Assert.True(train.Code == 0, $"the job did not survive the SIGKILL of {first} at step {killedAt}\n{train}\n--- {second} ---\n{await LogsAsync(image, processes, second)}");
             var completed = TrainJson.FinalEvent(train.Out);
             Assert.Equal(3000, completed.GetProperty("steps").GetInt32());
-            Assert.Equal(expected, completed.GetProperty("final_loss").GetDouble());
+            Assert.Equal(expected.FinalLoss, completed.GetProperty("final_loss").GetDouble());
+            // Every step up to the kill on both silos, to the bit: a silo whose kernels gave other bits would show here
+            // (the final loss alone may not: the seed job's last steps contract small differences of its first ones away).
+            var printed = FirstLossOfEachStep(train.Out);
+            Assert.Equal(expected.Losses.Take(killedAt), Enumerable.Range(1, killedAt).Select(step => printed[step]));
             // The job grain lived on the killed silo (placed on the oldest): the second took the job over.
             Assert.Matches(@"Job job-\w+ resumes from its checkpoint at step \d+", await LogsAsync(image, processes, second));
 
@@ -131,12 +144,12 @@ public sealed class ContainerTests
         }
     }
 
-    /// <summary>The seed job's final loss from this checkout's own `trainer train`, on an embedded silo.</summary>
-    private static async Task<double> HostFinalLossAsync(ChildProcesses processes, Dictionary<string, string> environment)
+    /// <summary>The seed job on this checkout's own `trainer train`, on an embedded silo: its final loss and every step's loss.</summary>
+    private static async Task<(double FinalLoss, double[] Losses)> HostRunAsync(ChildProcesses processes, Dictionary<string, string> environment)
     {
         var run = await processes.RunAsync("dotnet", [Repo.TrainerDll, "train", "--json"], environment, TimeSpan.FromMinutes(3));
         Assert.True(run.Code == 0, run.ToString());
-        return TrainJson.FinalEvent(run.Out).GetProperty("final_loss").GetDouble();
+        return (TrainJson.FinalEvent(run.Out).GetProperty("final_loss").GetDouble(), TrainJson.StepLosses(run.Out));
     }
 
     /// <summary>
@@ -176,6 +189,19 @@ public sealed class ContainerTests
             .Single(d => Scalar(d, "kind") == kind && Scalar((YamlMappingNode)d["metadata"], "name") == name);
         var containers = (YamlSequenceNode)((YamlMappingNode)((YamlMappingNode)((YamlMappingNode)owner["spec"])["template"])["spec"])["containers"];
         return (YamlMappingNode)containers.Single();
+    }
+
+    /// <summary>Each step's loss as `--json` first printed it (a job resumed from a checkpoint may print a step again).</summary>
+    private static Dictionary<int, double> FirstLossOfEachStep(string jsonLines)
+    {
+        var losses = new Dictionary<int, double>();
+        foreach (var line in jsonLines.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!line.StartsWith("{\"event\":\"step\"", StringComparison.Ordinal)) continue;
+            var step = JsonDocument.Parse(line).RootElement;
+            losses.TryAdd(step.GetProperty("step").GetInt32(), step.GetProperty("loss").GetDouble());
+        }
+        return losses;
     }
 
     private static IEnumerable<string> Variables(Dictionary<string, string> environment) =>
