@@ -51,11 +51,11 @@ trap 'rm -rf "$root"' EXIT
 # Debian 12 (bookworm), whatever the host runs: the base's package names are bookworm's.
 debootstrap --variant=minbase --include=ca-certificates,libicu72,libssl3,zlib1g,tzdata \
   bookworm "$root" "$mirror" > "$root.debootstrap.log" 2>&1 \
-  || { echo "offline-base.sh: error: debootstrap failed; its log: $root.debootstrap.log" >&2; trap - EXIT; exit 1; }
+  || { echo "offline-base.sh: error: debootstrap failed; its log: $root.debootstrap.log" >&2; exit 1; }
 rm -f "$root.debootstrap.log"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 
-mkdir -p "$root/usr/share/dotnet/shared"
+mkdir -p "$root/usr/share/dotnet"
 cp -a "$dotnet_root/dotnet" "$dotnet_root/host" "$root/usr/share/dotnet/"
 for framework in Microsoft.NETCore.App Microsoft.AspNetCore.App; do
   mkdir -p "$root/usr/share/dotnet/shared/$framework"

@@ -83,7 +83,7 @@ public sealed class SiloSettings
         var advertised = string.Equals(AdvertisedAddress?.Trim(), Auto, StringComparison.OrdinalIgnoreCase)
             ? HostAddresses.OnNetwork() ?? throw new SpecException($"{Section}:{nameof(AdvertisedAddress)}", AdvertisedAddress,
                 "allowed: auto only on a host with an IPv4 address on a network interface that is up, other than loopback (this one has none); give the address other silos and clients reach this silo at")
-            : Parse(nameof(AdvertisedAddress), AdvertisedAddress);
+            : Parse(nameof(AdvertisedAddress), AdvertisedAddress, ", or auto (this host's address on its network)");
         if (!HostAddresses.CanAdvertise(advertised))
             throw new SpecException($"{Section}:{nameof(AdvertisedAddress)}", AdvertisedAddress,
                 "allowed: the one IP address other silos and clients reach this silo at, e.g. 10.0.0.5 (not 0.0.0.0: listen on every interface with --listen 0.0.0.0)");
@@ -97,11 +97,10 @@ public sealed class SiloSettings
     /// <summary>The <see cref="AdvertisedAddress"/> that stands for this host's address on its network.</summary>
     public const string Auto = "auto";
 
-    private static IPAddress Parse(string name, string? value) =>
+    /// <param name="alternatives">What else the setting takes, appended to the error's "allowed" list.</param>
+    private static IPAddress Parse(string name, string? value, string alternatives = "") =>
         IPAddress.TryParse(value, out var address) ? address
-            : throw new SpecException($"{Section}:{name}", value, name == nameof(AdvertisedAddress)
-                ? "allowed: an IP address (IPv4 or IPv6), e.g. 127.0.0.2 or 10.0.0.5, or auto (this host's address on its network)"
-                : "allowed: an IP address (IPv4 or IPv6), e.g. 127.0.0.2 or 10.0.0.5");
+            : throw new SpecException($"{Section}:{name}", value, $"allowed: an IP address (IPv4 or IPv6), e.g. 127.0.0.2 or 10.0.0.5{alternatives}");
 }
 
 public enum ClusteringKind

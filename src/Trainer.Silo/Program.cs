@@ -147,7 +147,8 @@ static class Usage
           --link-address ADDRESS     [default: the advertised address]
 
         Compute:
-          --blas-threads N           OpenBLAS threads per matrix product [default 1]
+          --blas-threads N           threads one matrix product may use, in either backend
+                                     [default 1; 0: the silo's cores shared among its workers]
 
         Dashboard (docs/dashboard.md):
           --dashboard-port PORT      serve the web dashboard [default: none]

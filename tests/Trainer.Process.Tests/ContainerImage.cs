@@ -47,13 +47,14 @@ public sealed class ContainerImage
                 var probe = await image.RunAsync(processes, ["run", "--rm", "--network", "none", BaseTag, "true"], TimeSpan.FromMinutes(1));
                 Assert.True(probe.Code == 0, probe.ToString());
             }
-            var previous = await image.RunAsync(processes, ["image", "inspect", "--format", "{{.Id}}", Tag], TimeSpan.FromSeconds(30));
+            Task<ProcessResult> IdAsync() => image.RunAsync(processes, ["image", "inspect", "--format", "{{.Id}}", Tag], TimeSpan.FromSeconds(30));
+            var previous = await IdAsync();
             var build = await processes.RunAsync("bash", [Path.Combine(script, "build-image.sh"), "--no-build", "--tag", Tag, "--base", BaseTag],
                 new Dictionary<string, string> { ["CONTAINER_ENGINE"] = string.Join(' ', image.Engine) }, TimeSpan.FromMinutes(10), Repo.Root);
             Assert.True(build.Code == 0, build.ToString());
             Assert.Equal(Tag, build.Out.Trim().Split('\n')[^1]);
             // The image this run replaced, so test runs do not pile up untagged images; it may still be in use (then it stays).
-            var current = await image.RunAsync(processes, ["image", "inspect", "--format", "{{.Id}}", Tag], TimeSpan.FromSeconds(30));
+            var current = await IdAsync();
             Assert.True(current.Code == 0, current.ToString());
             if (previous.Code == 0 && previous.Out.Trim() != current.Out.Trim())
                 await image.RunAsync(processes, ["rmi", previous.Out.Trim()], TimeSpan.FromMinutes(1));

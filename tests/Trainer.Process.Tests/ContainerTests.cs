@@ -9,17 +9,16 @@ namespace Trainer.Process.Tests;
 /// containers of their own, each with its own address on a bridge network, on Redis membership, one
 /// started as `docker run` would (the image's defaults) and one with the silo command and environment of
 /// the Kubernetes manifest (deploy/kubernetes/trainer.yaml), and a client as its seed Job (seed-job.yaml)
-/// runs. Every run here is the seed job, checked to the
-/// last bit against the same job on this machine's own build (<see cref="HostRunAsync"/>): its final loss, and
-/// every step's loss where a kill does not repeat steps.
+/// runs. Every run here is the seed job, checked to the last bit against the same job on this machine's own
+/// build (<see cref="HostRunAsync"/>): its final loss, and every step's loss up to a kill.
 /// </summary>
 [Collection(RealProcessCollection.Name)]
 public sealed class ContainerTests
 {
     /// <summary>
     /// The host's settings that choose the matrix-product kernels (TRAINER_BLAS, OpenBLAS's core type, .NET's
-    /// instruction sets), passed on by name: the image's CLI then runs the host's kernels, so the bits are the host's. Another kernel sums in
-    /// another order (docs/performance.md).
+    /// instruction sets), passed on by name: the image's CLI then runs the host's kernels, so the bits are the
+    /// host's. Another kernel sums in another order (docs/performance.md).
     /// </summary>
     private static readonly string[] Kernels =
     [
@@ -125,7 +124,7 @@ public sealed class ContainerTests
             Assert.Equal(expected.FinalLoss, completed.GetProperty("final_loss").GetDouble());
             // Every step up to the kill on both silos, to the bit: a silo whose kernels gave other bits would show here
             // (the final loss alone may not: the seed job's last steps contract small differences of its first ones away).
-            var printed = FirstLossOfEachStep(train.Out);
+            var printed = TrainJson.FirstLossOfEachStep(train.Out);
             Assert.Equal(expected.Losses.Take(killedAt), Enumerable.Range(1, killedAt).Select(step => printed[step]));
             // The job grain lived on the killed silo (placed on the oldest): the second took the job over.
             Assert.Matches(@"Job job-\w+ resumes from its checkpoint at step \d+", await LogsAsync(image, processes, second));
@@ -189,19 +188,6 @@ public sealed class ContainerTests
             .Single(d => Scalar(d, "kind") == kind && Scalar((YamlMappingNode)d["metadata"], "name") == name);
         var containers = (YamlSequenceNode)((YamlMappingNode)((YamlMappingNode)((YamlMappingNode)owner["spec"])["template"])["spec"])["containers"];
         return (YamlMappingNode)containers.Single();
-    }
-
-    /// <summary>Each step's loss as `--json` first printed it (a job resumed from a checkpoint may print a step again).</summary>
-    private static Dictionary<int, double> FirstLossOfEachStep(string jsonLines)
-    {
-        var losses = new Dictionary<int, double>();
-        foreach (var line in jsonLines.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (!line.StartsWith("{\"event\":\"step\"", StringComparison.Ordinal)) continue;
-            var step = JsonDocument.Parse(line).RootElement;
-            losses.TryAdd(step.GetProperty("step").GetInt32(), step.GetProperty("loss").GetDouble());
-        }
-        return losses;
     }
 
     private static IEnumerable<string> Variables(Dictionary<string, string> environment) =>

@@ -18,6 +18,15 @@ public static class TrainJson
             .Select(e => e.GetProperty("loss").GetDouble()),
     ];
 
+    /// <summary>Each step's loss as the events first printed it (a job resumed from a checkpoint may print a step again).</summary>
+    public static Dictionary<int, double> FirstLossOfEachStep(string jsonLines)
+    {
+        var losses = new Dictionary<int, double>();
+        foreach (var e in Events(jsonLines).Where(e => e.GetProperty("event").GetString() == "step"))
+            losses.TryAdd(e.GetProperty("step").GetInt32(), e.GetProperty("loss").GetDouble());
+        return losses;
+    }
+
     /// <summary>The job's id, as the events name it; null when none does.</summary>
     public static string? JobId(string jsonLines) =>
         Events(jsonLines).Where(e => e.TryGetProperty("job", out _)).Select(e => e.GetProperty("job").GetString()).LastOrDefault();
