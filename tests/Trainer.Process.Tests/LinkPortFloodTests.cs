@@ -53,6 +53,9 @@ public sealed partial class LinkPortFloodTests
         var (sampled, peakRssMb) = await peak;
         int peakHandles = Math.Max(sampled, saturated);
         foreach (var socket in held) socket.Dispose();
+        // The reference: the same job undisturbed, in one process beside the cluster's, once the flood is over.
+        var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
+        var referenceRun = cluster.EmbeddedTrainerAsync(["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
 
         Assert.True(endedDuringFlood.Length == 0, $"the job ended before the flood did: nothing was shown ({endedDuringFlood})");
         var result = await cluster.TrainerAsync(TimeSpan.FromMinutes(5), "watch", target, "--from-start", "--json");
@@ -70,8 +73,7 @@ public sealed partial class LinkPortFloodTests
         var disturbed = Path.Combine(cluster.Folder, "disturbed");
         var saved = await cluster.TrainerAsync("result", target, "--save", $"npy:{disturbed}");
         Assert.True(saved.Code == 0, saved.ToString());
-        var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
-        var reference = await cluster.TrainerAsync(["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
+        var reference = await referenceRun;
         Assert.True(reference.Code == 0, reference.ToString());
         Assert.Equal(TrainJson.StepLosses(reference.Out), TrainJson.StepLosses(result.Out));
         Weights.AssertSameBytes(undisturbed, disturbed, "after the flood");

@@ -137,6 +137,15 @@ public sealed class LocalCluster : IAsyncDisposable
     public Task<ProcessResult> TrainerAsync(TimeSpan timeout, Action<string>? onLine, params string[] args) =>
         _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args, "--gateway", Gateways, .. _clientArgs], _environment, timeout, Folder, onLine);
 
+    /// <summary>
+    /// Runs `trainer` on its own embedded silo (no gateway), in the cluster's folder: one process whose
+    /// losses and weights every data-parallel or split run of the same job on the cluster must have
+    /// (docs/architecture.md, "Invariants"). A test's undisturbed reference, run beside the disturbed job
+    /// rather than before it, since its bits do not depend on where or when it runs.
+    /// </summary>
+    public Task<ProcessResult> EmbeddedTrainerAsync(params string[] args) =>
+        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args], new Dictionary<string, string>(), TimeSpan.FromMinutes(5), Folder);
+
     public async Task<JsonElement> StatusAsync(string jobId)
     {
         var result = await TrainerAsync("status", jobId, "--json");
