@@ -65,6 +65,8 @@ public struct TrainingSpecSurrogate
     // NOTE: absent in messages from older builds, so they decode as 0 = no validation set, no early stopping.
     [Id(20)] public int ValidationSamples;
     [Id(21)] public int EarlyStopping;
+    // NOTE: absent in messages from older builds, so it decodes as null = each process's own kernel, the old behaviour.
+    [Id(22)] public string? Gemm;
 }
 
 [RegisterConverter]
@@ -94,6 +96,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         MicroShards = s.MicroShards,
         ValidationSamples = s.ValidationSamples,
         EarlyStopping = s.EarlyStopping,
+        Gemm = s.Gemm,
     };
 
     public TrainingSpecSurrogate ConvertToSurrogate(in TrainingSpec value) => new()
@@ -120,6 +123,7 @@ public sealed class TrainingSpecConverter : IConverter<TrainingSpec, TrainingSpe
         MicroShards = value.MicroShards,
         ValidationSamples = value.ValidationSamples,
         EarlyStopping = value.EarlyStopping,
+        Gemm = value.Gemm,
     };
 }
 

@@ -85,7 +85,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         var started = await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes) ?? job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes));
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {JobLine.Describe(started.Spec is { } running ? submission with { Spec = running } : submission)}"
-                + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : "") + JobLine.Resumed(started));
+                + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : started.Spec?.Gemm is { } gemm ? $", GEMM {gemm}" : "") + JobLine.Resumed(started));
         var watcher = new JobWatcher(output, error, json);
         JobStatus final;
         try

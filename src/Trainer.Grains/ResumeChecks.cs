@@ -54,8 +54,9 @@ internal static class ResumeChecks
         foreach (var (name, of) in Fields)
             if (!Equals(of(old), of(spec)))
                 throw Refuse(from, $"the job to resume has {name} {Show(of(old))}; this one {Show(of(spec))}. Only --steps, --checkpoint-every and --checkpoint-min-seconds may differ");
-        // The shard count is the cluster's choice when automatic, and never changes the bits.
-        if (old with { Steps = spec.Steps, CheckpointEvery = spec.CheckpointEvery, CheckpointMinSeconds = spec.CheckpointMinSeconds, ParameterServerShards = spec.ParameterServerShards } != spec)
+        // The shard count is the cluster's choice when automatic, and never changes the bits; the GEMM kernel is
+        // the cluster's choice too, made after these checks (it keeps the old job's where it can: GemmKernels).
+        if (old with { Steps = spec.Steps, CheckpointEvery = spec.CheckpointEvery, CheckpointMinSeconds = spec.CheckpointMinSeconds, ParameterServerShards = spec.ParameterServerShards, Gemm = spec.Gemm } != spec)
             throw Refuse(from, "the spec differs from the job to resume's in more than --steps, --checkpoint-every and --checkpoint-min-seconds");
         int done = point.State!.StepsCompleted;
         if (spec.Steps <= done)

@@ -33,7 +33,8 @@ public sealed class TrainingJobGrain(
     StagingQuota staging,
     StoredFiles files,
     ILocalSiloDetails silo,
-    IClusterMembershipService membership)
+    IClusterMembershipService membership,
+    GemmKernels kernels)
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
@@ -174,6 +175,9 @@ public sealed class TrainingJobGrain(
         }
         var checksum = ResumeChecks.Checksum(submission);
         (ParameterState State, double[] Losses, double Seconds)? resumed = submission.ResumeFrom is { } from ? await ResumePointAsync(from, spec, checksum) : null;
+        // The kernel every product of the job runs on, decided once here and kept with the job: a resumed job keeps
+        // the one it resumes when every silo runs it, so it continues with the bits of one longer job.
+        spec = spec with { Gemm = await kernels.ForJobAsync(resumed?.State.Spec.Gemm) };
         // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
         var parameters = submission.InitialParameters;
 
@@ -205,8 +209,8 @@ public sealed class TrainingJobGrain(
             await FinishAsync(JobState.Failed, $"could not start: {e.Message}", elapsed: 0);
             throw;
         }
-        logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}{Resumed}",
-            JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine,
+        logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}, GEMM {Gemm}{Resumed}",
+            JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine, spec.Gemm,
             resumed is null ? "" : $", resumed from job {submission.ResumeFrom} at step {resumedAt}");
         Start(spec, restoreFirst: false);
         return _status;

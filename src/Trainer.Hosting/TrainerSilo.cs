@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Storage;
 using StackExchange.Redis;
 using Trainer.Core.Linalg;
@@ -66,6 +67,9 @@ public static class TrainerSilo
             return new ComputeScheduler(threads > 0 ? threads : Environment.ProcessorCount);
         });
         silo.Services.AddSingleton<GemmThreadBudget>();
+        // Each silo publishes the GEMM kernels it runs; a job computes on one every silo runs (GemmKernels).
+        silo.UseSiloMetadata(GemmKernels.Metadata());
+        silo.Services.AddSingleton<GemmKernels>();
         // TLS on the workers' links when the silo has the cluster's certificate (ClusterTls.UseClusterTls).
         silo.Services.AddSingleton(sp => new LinkSecurity(sp.GetService<ClusterCertificate>()));
         silo.Services.AddSingleton<WorkerLinks>();

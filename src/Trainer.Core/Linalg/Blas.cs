@@ -39,15 +39,74 @@ public static class Blas
     };
 
     /// <summary>
-    /// Threads one GEMM may use, in both backends: the process's managed GEMM (when it is
-    /// <see cref="Default"/>) and OpenBLAS (process-wide). 1 keeps each GEMM on its caller's thread.
+    /// Threads one GEMM may use, in both backends: the process's managed GEMM (<see cref="Managed"/>)
+    /// and OpenBLAS (process-wide). 1 keeps each GEMM on its caller's thread.
     /// </summary>
     public static void SetThreads(int threads)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        Volatile.Write(ref _threads, threads);
         SystemOpenBlas?.SetThreads(threads);
         if (Default is ManagedBlas managed) managed.SetThreads(threads);
+        if (OwnManaged.IsValueCreated) OwnManaged.Value.SetThreads(threads);
     }
+
+    private static int _threads = 1;
+    private static readonly Lazy<ManagedBlas> OwnManaged = new(() =>
+    {
+        var managed = new ManagedBlas();
+        managed.SetThreads(Volatile.Read(ref _threads));
+        return managed;
+    });
+
+    /// <summary>The label of the managed kernel, which every process has and which gives the same bits on every CPU.</summary>
+    public const string ManagedKernel = "managed";
+
+    /// <summary>
+    /// The kernel <paramref name="blas"/> runs, as a job records it: "managed", or "openblas 0.3.21 Haswell"
+    /// (release and CPU kernel: either may round a product differently). Two backends with one label give
+    /// the same bits.
+    /// </summary>
+    public static string Kernel(IBlas blas) => blas switch
+    {
+        OpenBlas openBlas => $"openblas {openBlas.Version} {openBlas.CoreName}",
+        _ => ManagedKernel,
+    };
+
+    /// <summary>
+    /// The kernels this process runs a job's products on to the bit: its own (<see cref="Default"/>) and the
+    /// managed one. Not OpenBLAS where <c>TRAINER_BLAS</c> or <c>auto</c> chose managed: what the silo's
+    /// operator chose stands, and a job then computes on managed (<see cref="ForJob"/>).
+    /// </summary>
+    public static IReadOnlyList<string> Kernels => Default is ManagedBlas ? [ManagedKernel] : [Kernel(Default), ManagedKernel];
+
+    /// <summary>The managed backend: <see cref="Default"/> when it is the managed one, else one of its own, sized by <see cref="SetThreads"/> too.</summary>
+    public static ManagedBlas Managed => Default as ManagedBlas ?? OwnManaged.Value;
+
+    /// <summary>
+    /// The backend for a job whose products run on <paramref name="kernel"/> (TrainingSpec.Gemm);
+    /// null: this process's own, <see cref="Default"/> (a job trained in one process). Fails,
+    /// naming both, when this process cannot run that kernel.
+    /// </summary>
+    public static IBlas For(string? kernel)
+    {
+        if (kernel is null) return Default;
+        if (kernel == ManagedKernel) return Managed;
+        if (kernel == Kernel(Default)) return Default;
+        throw new InvalidOperationException($"This process cannot run the job's GEMM kernel '{kernel}': its own is '{Kernel(Default)}' ({Describe(Default)}; "
+            + $"{EnvironmentVariable}={Environment.GetEnvironmentVariable(EnvironmentVariable) ?? "auto"}). A job computes on the kernel it was submitted with, "
+            + $"to keep its bits; run every silo on one kernel ({EnvironmentVariable}=managed runs the same everywhere).");
+    }
+
+    /// <summary>
+    /// The kernel a job computes on: <paramref name="own"/>, the kernel of the silo it is submitted on, when
+    /// every active silo runs it to the bit (<paramref name="everySilo"/>: each one's <see cref="Kernels"/>);
+    /// else managed, which every silo runs and which gives the same bits on every CPU. So a job's bits never
+    /// depend on which silos its workers and parameter server land on, in a cluster of mixed CPUs, OpenBLAS
+    /// builds or <c>TRAINER_BLAS</c> settings.
+    /// </summary>
+    public static string ForJob(string own, IEnumerable<IReadOnlyCollection<string>> everySilo) =>
+        everySilo.All(kernels => kernels.Contains(own)) ? own : ManagedKernel;
 
     public static BlasBackend FromEnvironment()
     {

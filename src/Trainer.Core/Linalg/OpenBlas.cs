@@ -36,6 +36,7 @@ public sealed unsafe class OpenBlas : IBlas
     private readonly delegate* unmanaged[Cdecl]<int, int, int, int, int, int, double, double*, int, double*, int, double, double*, int, void> _dgemm;
     private readonly delegate* unmanaged[Cdecl]<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
     private readonly delegate* unmanaged[Cdecl]<nint> _coreName;
+    private readonly delegate* unmanaged[Cdecl]<nint> _config;
 
     private int _threads = 1;
 
@@ -46,6 +47,8 @@ public sealed unsafe class OpenBlas : IBlas
         _sgemm = (delegate* unmanaged[Cdecl]<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)NativeLibrary.GetExport(handle, "cblas_sgemm");
         _coreName = NativeLibrary.TryGetExport(handle, "openblas_get_corename", out var core)
             ? (delegate* unmanaged[Cdecl]<nint>)core : null;
+        _config = NativeLibrary.TryGetExport(handle, "openblas_get_config", out var config)
+            ? (delegate* unmanaged[Cdecl]<nint>)config : null;
         // OpenBLAS's own threads would move the bits with their number (GemmBlocks' NOTE): one, always.
         if (NativeLibrary.TryGetExport(handle, "openblas_set_num_threads", out var setThreads))
             ((delegate* unmanaged[Cdecl]<int, void>)setThreads)(1);
@@ -62,6 +65,20 @@ public sealed unsafe class OpenBlas : IBlas
     /// 2x slower; OPENBLAS_CORETYPE=Haswell (set before the process starts) overrides it.
     /// </summary>
     public string CoreName => _coreName is null ? "unknown" : Marshal.PtrToStringAnsi(_coreName()) ?? "unknown";
+
+    /// <summary>
+    /// The library's version, "0.3.21", from its build configuration ("OpenBLAS 0.3.21 DYNAMIC_ARCH ..."),
+    /// or "unknown". Two releases may round a product differently with the same kernel.
+    /// </summary>
+    public string Version
+    {
+        get
+        {
+            var config = _config is null ? null : Marshal.PtrToStringAnsi(_config());
+            var words = config?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+            return words.Length >= 2 && words[0].Equals("OpenBLAS", StringComparison.OrdinalIgnoreCase) ? words[1] : "unknown";
+        }
+    }
 
     /// <summary>Threads one product may use, this one included (1, the default: all its blocks on the caller's thread).</summary>
     public int Threads => Volatile.Read(ref _threads);

@@ -52,7 +52,7 @@ public sealed class FirstLayerSplit<T> where T : unmanaged, IFloatingPointIeee75
         if (spec.Parallelism != Parallelism.SplitFirstLayer)
             throw new ArgumentException("The job does not split its first layer.", nameof(spec));
         _model = spec.Model;
-        _blas = blas ?? Blas.Default;
+        _blas = blas ?? Blas.For(spec.Gemm);
         (_batch, _inputs, _units) = (spec.Batch, _model.InputSize, _model.LayerSizes[1]);
         if (x.Length != _batch * _inputs || y.Length != _batch * _model.OutputSize)
             throw new ArgumentException($"A split job's worker needs the whole batch: {_batch} x {_inputs} inputs and {_batch} x {_model.OutputSize} targets.");

@@ -10,10 +10,11 @@ namespace Trainer.Core.Training;
 /// </summary>
 public static class GradientModels
 {
+    /// <summary>The model of <paramref name="spec"/>, its products on <paramref name="blas"/> or else on the job's kernel (<see cref="Blas.For"/>).</summary>
     public static IGradientModel Create(TrainingSpec spec, IBlas? blas = null) => spec.Engine switch
     {
-        Engine.Hand => new Mlp(spec.Model, blas),
-        Engine.Autograd => new AutogradMlp(spec.Model, spec.GradientPenalty, blas),
+        Engine.Hand => new Mlp(spec.Model, blas ?? Blas.For(spec.Gemm)),
+        Engine.Autograd => new AutogradMlp(spec.Model, spec.GradientPenalty, blas ?? Blas.For(spec.Gemm)),
         _ => throw new ArgumentOutOfRangeException(nameof(spec)),
     };
 
@@ -33,7 +34,7 @@ public static class GradientModels
     /// <summary>The float32 model of a --precision float32 job: only the hand engine has one.</summary>
     public static IGradientModel<float> CreateSingle(TrainingSpec spec, IBlas? blas = null) => spec.Engine switch
     {
-        Engine.Hand => new Mlp<float>(spec.Model, blas),
+        Engine.Hand => new Mlp<float>(spec.Model, blas ?? Blas.For(spec.Gemm)),
         _ => throw new SpecException("precision", "float32", "float32 needs --engine hand"),
     };
 }

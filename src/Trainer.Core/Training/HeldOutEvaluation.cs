@@ -1,4 +1,5 @@
 using Trainer.Core.Data;
+using Trainer.Core.Linalg;
 using Trainer.Core.Models;
 
 namespace Trainer.Core.Training;
@@ -42,7 +43,7 @@ public sealed class HeldOutEvaluation
         // NOTE: a best step without its parameters (a checkpoint that lost them) would end the job with the wrong weights.
         if ((best is not null) != (stopping is { BestStep: > 0 }) || best is not null && best.Length != count)
             throw new ArgumentException($"The best parameters ({best?.Length.ToString() ?? "none"}; the model has {count}) must come with an early-stopping state with a best step, and only with one.", nameof(best));
-        _evaluation = new Evaluation(spec.Model);
+        _evaluation = new Evaluation(spec.Model, blas: Blas.For(spec.Gemm));
         _validation = spec.ValidationSamples > 0 ? Part(heldOut, 0, spec.ValidationSamples) : null;
         _test = spec.TestSamples > 0 ? Part(heldOut, spec.ValidationSamples, spec.TestSamples) : null;
         _validationClasses = _validation is not null && Classes(spec, _validation);

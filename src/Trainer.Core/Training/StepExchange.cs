@@ -193,7 +193,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         var schedule = plan.Micro.Schedule([.. _blocks.Select(b => b.Node)]);
         _stepsOf = [.. Enumerable.Range(0, _blocks.Length).Select(i => schedule.Where(s => s.Input == i).ToArray())];
         _leafSteps = [.. _blocks.Select(b => plan.Micro.Schedule(plan.Micro.LeavesOf(b.Node)))];
-        _blas = blas ?? Blas.Default;
+        _blas = blas ?? Blas.For(spec.Gemm);
         _optimizer = Optimizer<T>.For(spec);
         _scale = spec.Model.Loss.Scale(plan.Batch, spec.Model.OutputSize);
         _valueLength = plan.Update.Layers.Where(l => l.Factored).Select(l => l.FanOut * (l.FanIn + 1)).DefaultIfEmpty(0).Max();

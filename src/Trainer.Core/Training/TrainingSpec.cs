@@ -1,3 +1,4 @@
+using Trainer.Core.Linalg;
 using Trainer.Core.Models;
 using Trainer.Core.Optim;
 
@@ -149,6 +150,13 @@ public sealed record TrainingSpec
     /// </remarks>
     public TrainingSpec ForCluster(int silos) => ParameterServerShards != 0 || Parallelism != Parallelism.Data ? this
         : this with { ParameterServerShards = silos <= 1 ? 1 : ResolvedParameterServerShards() };
+
+    /// <summary>
+    /// The GEMM kernel every product of the job runs on, on every silo (<see cref="Blas.Kernel"/>'s label,
+    /// chosen at submission by <see cref="Blas.ForJob"/>, kept in its checkpoints); null: each process's own,
+    /// <see cref="Blas.Default"/> (a job trained in one process, or submitted by an older build).
+    /// </summary>
+    public string? Gemm { get; init; }
 
     /// <summary>
     /// A checkpoint (parameters after step k) is written every this many steps; a job whose
