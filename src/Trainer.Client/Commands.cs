@@ -100,10 +100,11 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         }
         // The trained weights on the data's test set: the figure a classifier is judged by. A
         // data-parallel job scores them itself after its last step; otherwise they are scored here,
-        // on the test rows read again from the files (the upload let them go).
+        // on the test rows read again from the files (the upload let them go), on the job's GEMM kernel
+        // where this process runs it (else on its own, which agrees to rounding).
         var test = final.State != JobState.Completed ? null
             : FinalEval(final) ?? (arguments.LoadTestSet(final.Spec!.Model) is not { } testSet ? null
-                : Scored(final, await new Evaluation(final.Spec!.Model).EvaluateAsync((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).ToArray(), testSet, Environment.ProcessorCount, Task.Run)));
+                : Scored(final, await new Evaluation(final.Spec!.Model, blas: JobKernel(final.Spec)).EvaluateAsync((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).ToArray(), testSet, Environment.ProcessorCount, Task.Run)));
         watcher.WriteOutcome(final, test);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);
@@ -342,6 +343,9 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     /// <summary>--gateway, else the TRAINER_GATEWAY environment variable, else null (embedded).</summary>
     private static string? Gateway(ParseResult r) =>
         r.GetValue<string?>("--gateway") ?? Variable("TRAINER_GATEWAY");
+
+    /// <summary>The backend of the kernel <paramref name="spec"/>'s job ran on, where this process runs it; else this process's own.</summary>
+    private static IBlas JobKernel(TrainingSpec spec) => spec.Gemm is { } kernel && Blas.Kernels.Contains(kernel) ? Blas.For(kernel) : Blas.Default;
 
     private static string NewJobId() => "job-" + Guid.NewGuid().ToString("N")[..12];
 
