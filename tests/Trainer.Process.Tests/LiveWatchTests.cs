@@ -27,7 +27,9 @@ public sealed class LiveWatchTests
     [Fact]
     public async Task Watch_ShowsEachStepWithinASecond_WhileTwoJobsTrain_AndEndsWithTheCancelledState()
     {
-        await using var cluster = await LocalCluster.CreateAsync(silos: 3, SiloArgs);
+        // The silos at cluster.sh's own priority (nice 10), as users run them: two jobs then keep both cores
+        // busy without starving the commands a user types meanwhile, whose answers this test times.
+        await using var cluster = await LocalCluster.CreateAsync(silos: 3, SiloArgs, environment: new Dictionary<string, string> { ["TRAINER_SILO_NICE"] = "" });
         await cluster.StartAsync();
 
         string watched = await SubmitAsync(cluster), other = await SubmitAsync(cluster);
