@@ -3,8 +3,10 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Orleans.Runtime;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 using Trainer.Abstractions;
 using Trainer.Core;
+using Trainer.Grains;
 
 namespace Trainer.Dashboard;
 
@@ -13,7 +15,7 @@ namespace Trainer.Dashboard;
 /// each job grain's status and losses (both [AlwaysInterleave]: a read never waits for a step),
 /// and Orleans' management grain for the silos and where a job's grains are active.
 /// </summary>
-public sealed class DashboardApi(IGrainFactory grains, ILocalSiloDetails silo)
+public sealed class DashboardApi(IGrainFactory grains, ILocalSiloDetails silo, ISiloMetadataCache metadata)
 {
     /// <summary>Most losses in one answer of GET /api/jobs/{id} (800 KB of JSON at most); read on with ?from=.</summary>
     public const int MaxLossesPerAnswer = 100_000;
@@ -76,7 +78,7 @@ public sealed class DashboardApi(IGrainFactory grains, ILocalSiloDetails silo)
         var hosts = await grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: false);
         var self = silo.SiloAddress;
         return Ok(hosts.OrderBy(h => h.SiloAddress.Endpoint.ToString(), StringComparer.Ordinal).ThenBy(h => h.SiloAddress.Generation)
-            .Select(h => SiloView.Of(h, self)).ToArray());
+            .Select(h => SiloView.Of(h, self, GemmKernels.Published(metadata, h.SiloAddress))).ToArray());
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Dashboard;
 using Orleans.Runtime;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Trainer.Dashboard;
 
@@ -27,7 +28,7 @@ public static class TrainerDashboard
         var orleansDashboard = typeof(DashboardOptions).Assembly;
         Type[] shared =
         [
-            typeof(IGrainFactory), typeof(ILocalSiloDetails), typeof(IOptions<DashboardOptions>),
+            typeof(IGrainFactory), typeof(ILocalSiloDetails), typeof(ISiloMetadataCache), typeof(IOptions<DashboardOptions>),
             .. silo.Services.Where(d => d.ServiceType.Assembly == orleansDashboard && d is { Lifetime: ServiceLifetime.Singleton, IsKeyedService: false }
                     && !d.ServiceType.ContainsGenericParameters)
                 .Select(d => d.ServiceType).Distinct(),

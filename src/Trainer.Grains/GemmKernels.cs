@@ -52,6 +52,9 @@ public sealed class GemmKernels(ISiloMetadataCache metadata, IClusterMembershipS
         return Blas.ForJob(own, [mine, .. kernels.Select(k => (IReadOnlyCollection<string>)(k ?? [own]))]);
     }
 
-    private string[]? Kernels(SiloAddress other) =>
+    private string[]? Kernels(SiloAddress other) => Published(metadata, other);
+
+    /// <summary>The kernels <paramref name="other"/> published, as this silo has cached them; null while it has not.</summary>
+    public static string[]? Published(ISiloMetadataCache metadata, SiloAddress other) =>
         metadata.GetSiloMetadata(other).Metadata.TryGetValue(MetadataKey, out var value) ? value.Split(Separator) : null;
 }

@@ -12,3 +12,10 @@ internal sealed class TestSiloDetails(IPAddress? address = null) : ILocalSiloDet
     public SiloAddress SiloAddress { get; } = SiloAddress.New(new IPEndPoint(address ?? IPAddress.Loopback, 11111), 1);
     public SiloAddress GatewayAddress => SiloAddress;
 }
+
+/// <summary>A silo-metadata cache that has learnt nothing yet, for code built outside a silo.</summary>
+internal sealed class NoSiloMetadata : Orleans.Runtime.MembershipService.SiloMetadata.ISiloMetadataCache
+{
+    public Orleans.Runtime.MembershipService.SiloMetadata.SiloMetadata GetSiloMetadata(SiloAddress siloAddress) =>
+        Orleans.Runtime.MembershipService.SiloMetadata.SiloMetadata.Empty;
+}

@@ -84,7 +84,7 @@ public sealed class ValidationJobTests
         Assert.Equal(expected.Evals.Single(e => e.Split == "test" && e.Step == stopping.BestStep), status.LastEval);
 
         // The dashboard's JSON for the job lists both sets' evaluations and the best step.
-        var answer = await new Trainer.Dashboard.DashboardApi(cluster.Client, new TestSiloDetails()).JobAsync(id, null);
+        var answer = await new Trainer.Dashboard.DashboardApi(cluster.Client, new TestSiloDetails(), new NoSiloMetadata()).JobAsync(id, null);
         var detail = System.Text.Json.JsonSerializer.SerializeToElement(((Microsoft.AspNetCore.Http.IValueHttpResult)answer).Value, Trainer.Dashboard.DashboardJson.Options);
         Assert.Equal(expected.Evals.Select(e => (e.Step, e.Split, e.Loss)),
             detail.GetProperty("evals").EnumerateArray().Select(e => (e.GetProperty("step").GetInt32(), e.GetProperty("split").GetString()!, e.GetProperty("loss").GetDouble())));

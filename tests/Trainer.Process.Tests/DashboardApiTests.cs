@@ -80,6 +80,23 @@ public sealed class DashboardApiTests(DashboardCluster fixture)
     }
 
     [Fact]
+    public async Task TheSilosGemmKernels_AndTheJobsOwn_AreShown_AndEverySiloRunsTheJobs()
+    {
+        // Each silo learns the others' kernels a moment after they join.
+        var (_, list) = await Poll.UntilAsync(() => fixture.GetAsync(0, "api/silos"),
+            r => r.Body.EnumerateArray().Where(s => s.GetProperty("status").GetString() == "active").All(s => s.GetProperty("gemm_kernels").ValueKind == JsonValueKind.Array),
+            Deadline, r => r.Body.ToString());
+        var kernels = list.EnumerateArray().Where(s => s.GetProperty("status").GetString() == "active")
+            .Select(s => s.GetProperty("gemm_kernels").EnumerateArray().Select(k => k.GetString()!).ToArray()).ToArray();
+        Assert.Equal(2, kernels.Length);
+        Assert.All(kernels, k => Assert.Equal("managed", k[^1]));
+        var (_, job) = await fixture.GetAsync(1, $"api/jobs/{fixture.JobId}");
+        string gemm = job.GetProperty("spec").GetProperty("gemm").GetString()!;
+        // Two silos of one machine run the same kernels, so the job keeps its silo's own, the first of each list.
+        Assert.All(kernels, k => Assert.Equal(gemm, k[0]));
+    }
+
+    [Fact]
     public async Task AnUnknownJob_Is404_NamingTheId()
     {
         var (status, error) = await fixture.GetAsync(0, "api/jobs/job-000000000000");

@@ -36,6 +36,10 @@ public sealed class DashboardPageTests(DashboardCluster fixture)
         await page.WaitForFunctionAsync("() => document.querySelectorAll('#workers tbody tr').length === 2 && document.querySelectorAll(\"#silos tbody tr[data-status='active']\").length === 2",
             new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
         Assert.Equal($"127.0.0.1:{fixture.Cluster.BaseSiloPort + 1}", await page.EvaluateExpressionAsync<string>("document.getElementById('self').textContent"));
+        // The job's line names the GEMM kernel its products run on, and each silo's row the kernels it runs.
+        Assert.Matches(@", GEMM \S.*; data ", await page.EvaluateExpressionAsync<string>("document.getElementById('job-spec').textContent"));
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll(\"#silos tbody tr[data-status='active']\")].every(r => r.cells[5].textContent.endsWith('managed'))",
+            new WaitForFunctionOptions { Timeout = Deadline, PollingInterval = 100 });
 
         // The log scale redraws the same points.
         await page.ClickAsync("#log-scale");
