@@ -265,7 +265,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
                 @event = "status", job = s.JobId, state = s.State.ToString().ToLowerInvariant(),
                 steps = s.StepsCompleted, total_steps = s.Spec?.Steps, epoch, epochs, checkpoint_step = s.CheckpointStep,
                 last_loss = double.IsFinite(s.LastLoss) ? s.LastLoss : (double?)null,
-                seconds = s.TrainingSeconds, message = s.Message, model = s.Spec?.Model.ToString(),
+                seconds = s.TrainingSeconds, message = s.Message, model = s.Spec?.Model.ToString(), gemm = s.Spec?.Gemm,
             }));
             return;
         }

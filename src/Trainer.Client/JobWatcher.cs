@@ -92,6 +92,8 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
                 $"\"steps_per_second\":{Number(rate)}",
             };
             if (status.Spec is { } spec) fields.Add($"\"optimizer\":{JsonSerializer.Serialize(spec.Optimizer.Name)}");
+            // The GEMM kernel every product ran on (a job trained by an older build's silos has none recorded).
+            if (status.Spec?.Gemm is { } gemm) fields.Add($"\"gemm\":{JsonSerializer.Serialize(gemm)}");
             if (Best(status) is { } best)
             {
                 fields.Add($"\"stopped_early\":{(best.Stopping.Stopped ? "true" : "false")}");

@@ -72,4 +72,18 @@ public sealed class JobLineTests
         Assert.Equal(["event", "job", "steps", "final_loss", "seconds", "steps_per_second", "optimizer"], fields);
         Assert.Equal("adam", JsonDocument.Parse(output.ToString()).RootElement.GetProperty("optimizer").GetString());
     }
+
+    [Fact]
+    public void TheJsonCompletedEvent_NamesTheJobsGemmKernel_AfterItsOptimizer()
+    {
+        var spec = Cli.Submission("--optimizer", "adam").Spec with { Gemm = "openblas 0.3.21 Haswell" };
+        var status = new JobStatus("job-1", JobState.Completed, spec, 4, 2.0, 1.5, null, null, null, 2.0, "synthetic", "normal");
+        var output = new StringWriter();
+
+        new JobWatcher(output, TextWriter.Null, json: true).WriteOutcome(status);
+
+        var completed = JsonDocument.Parse(output.ToString()).RootElement;
+        Assert.Equal(["event", "job", "steps", "final_loss", "seconds", "steps_per_second", "optimizer", "gemm"], completed.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("openblas 0.3.21 Haswell", completed.GetProperty("gemm").GetString());
+    }
 }
