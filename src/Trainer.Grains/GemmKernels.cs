@@ -36,12 +36,9 @@ public sealed class GemmKernels(ISiloMetadataCache metadata, IClusterMembershipS
         string own = resumed ?? Blas.Kernel(Blas.Default);
         var others = membership.ActiveSilos().Where(s => !s.Equals(silo.SiloAddress)).ToArray();
         var waited = Stopwatch.StartNew();
-        string[]?[] kernels = others.Select(Kernels).ToArray();
-        while (kernels.Any(k => k is null) && waited.Elapsed < MetadataWait)
-        {
+        string[]?[] kernels;
+        while ((kernels = [.. others.Select(s => Published(metadata, s))]).Any(k => k is null) && waited.Elapsed < MetadataWait)
             await Task.Delay(TimeSpan.FromMilliseconds(50));
-            kernels = others.Select(Kernels).ToArray();
-        }
         var unknown = others.Where((_, i) => kernels[i] is null).ToArray();
         // NOTE: a silo that never published its kernels (it does not answer) is taken to run this one's, as every silo did
         // before kernels were chosen per job; the job's workers there would fail, naming both, if it does not.
@@ -51,8 +48,6 @@ public sealed class GemmKernels(ISiloMetadataCache metadata, IClusterMembershipS
         string[] mine = [.. Blas.Kernels];
         return Blas.ForJob(own, [mine, .. kernels.Select(k => (IReadOnlyCollection<string>)(k ?? [own]))]);
     }
-
-    private string[]? Kernels(SiloAddress other) => Published(metadata, other);
 
     /// <summary>The kernels <paramref name="other"/> published, as this silo has cached them; null while it has not.</summary>
     public static string[]? Published(ISiloMetadataCache metadata, SiloAddress other) =>

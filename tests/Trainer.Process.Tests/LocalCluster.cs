@@ -143,8 +143,10 @@ public sealed class LocalCluster : IAsyncDisposable
     /// (docs/architecture.md, "Invariants"). A test's undisturbed reference, run beside the disturbed job
     /// rather than before it, since its bits do not depend on where or when it runs.
     /// </summary>
-    public Task<ProcessResult> EmbeddedTrainerAsync(params string[] args) =>
-        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args], new Dictionary<string, string>(), TimeSpan.FromMinutes(5), Folder);
+    public Task<ProcessResult> EmbeddedTrainerAsync(params string[] args) => EmbeddedTrainerAsync(TimeSpan.FromMinutes(5), args);
+
+    public Task<ProcessResult> EmbeddedTrainerAsync(TimeSpan timeout, params string[] args) =>
+        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args], new Dictionary<string, string>(), timeout, Folder);
 
     public async Task<JsonElement> StatusAsync(string jobId)
     {

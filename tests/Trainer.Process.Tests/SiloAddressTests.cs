@@ -29,10 +29,8 @@ public sealed class SiloAddressTests
         Assert.Contains("Silo ready: gateway 127.0.0.2:", cluster.Log(1));
         Assert.Matches(LinkedTo("127.0.0.2"), cluster.Log(0));
         // The same job in one process (an embedded silo): the same losses and weights.
-        using var processes = new ChildProcesses();
         var single = Path.Combine(cluster.Folder, "single");
-        var reference = await processes.RunAsync("dotnet", [Repo.TrainerDll, "train", .. job, "--save", $"npy:{single}", "--json"],
-            new Dictionary<string, string>(), TimeSpan.FromMinutes(3), cluster.Folder);
+        var reference = await cluster.EmbeddedTrainerAsync(TimeSpan.FromMinutes(3), ["train", .. job, "--save", $"npy:{single}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
         Assert.Equal(TrainJson.StepLosses(reference.Out), TrainJson.StepLosses(run.Out));
         foreach (var file in new[] { "w1.npy", "w2.npy" })

@@ -272,9 +272,7 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
     /// <summary>The split job trained in one process (an embedded silo, no TLS), saved into <paramref name="folder"/> under the cluster's folder.</summary>
     private static async Task<ProcessResult> SingleProcessAsync(LocalCluster cluster, string folder, int steps)
     {
-        using var processes = new ChildProcesses();
-        var result = await processes.RunAsync("dotnet", [Repo.TrainerDll, "train", .. SplitJob, "--steps", $"{steps}", "--save", $"npy:{Path.Combine(cluster.Folder, folder)}", "--json"],
-            new Dictionary<string, string>(), TimeSpan.FromMinutes(5), cluster.Folder);
+        var result = await cluster.EmbeddedTrainerAsync(["train", .. SplitJob, "--steps", $"{steps}", "--save", $"npy:{Path.Combine(cluster.Folder, folder)}", "--json"]);
         Assert.True(result.Code == 0, result.ToString());
         return result;
     }

@@ -91,8 +91,7 @@ public static class Blas
     public static IBlas For(string? kernel)
     {
         if (kernel is null) return Default;
-        if (kernel == ManagedKernel) return Managed;
-        if (kernel == Kernel(Default)) return Default;
+        if (Kernels.Contains(kernel)) return kernel == ManagedKernel ? Managed : Default;
         throw new InvalidOperationException($"This process cannot run the job's GEMM kernel '{kernel}': its own is '{Kernel(Default)}' ({Describe(Default)}; "
             + $"{EnvironmentVariable}={Environment.GetEnvironmentVariable(EnvironmentVariable) ?? "auto"}). A job computes on the kernel it was submitted with, "
             + $"to keep its bits; run every silo on one kernel ({EnvironmentVariable}=managed runs the same everywhere).");
