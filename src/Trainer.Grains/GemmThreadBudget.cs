@@ -16,16 +16,16 @@ namespace Trainer.Grains;
 /// one single-threaded call (GemmBlocks; OpenBLAS's own threads, which cut C by their number and
 /// round the pieces' edge tiles differently, never run).
 /// </remarks>
-public sealed class GemmThreadBudget(ComputeScheduler compute, IOptions<TrainerOptions> options, IClusterMembershipService membership, ILocalSiloDetails silo)
+public sealed class GemmThreadBudget(ComputeScheduler compute, IOptions<TrainerOptions> options, IClusterMembershipService membership, ILocalSiloDetails silo, JobSilos jobs)
 {
     /// <summary>Threads per GEMM: <paramref name="configured"/> when positive, else the compute threads shared among the local workers (at least 1).</summary>
     public static int For(int computeThreads, int configured, int localWorkers) =>
         configured > 0 ? configured : Math.Max(1, computeThreads / Math.Max(1, localWorkers));
 
-    /// <summary>Sizes both backends for a job of <paramref name="workers"/> workers placed by <see cref="RankPlacement"/>; returns the count.</summary>
-    public int Apply(int workers)
+    /// <summary>Sizes both backends for a job of <paramref name="workers"/> workers on <paramref name="kernel"/>, placed by <see cref="RankPlacement"/>; returns the count.</summary>
+    public int Apply(string? kernel, int workers)
     {
-        var silos = membership.ActiveSilos();
+        var silos = jobs.Running(kernel, membership.ActiveSilos());
         int index = RankPlacementDirector.IndexOf(silo.SiloAddress, silos);
         int local = index < 0 ? workers : RankPlacementDirector.RanksOn(index, silos.Length, workers);
         int threads = For(compute.MaximumConcurrencyLevel, options.Value.BlasThreads, local);

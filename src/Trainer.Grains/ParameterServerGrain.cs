@@ -29,14 +29,15 @@ namespace Trainer.Grains;
 /// state goes into every checkpoint with the model state.
 /// </summary>
 /// <remarks>
-/// Placed beside the job grain that activates it: the job talks to it every batch of steps. A
+/// Placed beside the job grain that activates it: the job talks to it every batch of steps (on a silo
+/// that runs the job's GEMM kernel: <see cref="ServerPlacement"/>). A
 /// worker re-activated after a crash is sent the server's parameters; a lost server (or a lost split
 /// worker, which held the only copy of its slice) fails the step and the job restores its checkpoint.
 /// </remarks>
-[Orleans.Placement.PreferLocalPlacement]
+[ServerPlacement]
 public sealed class ParameterServerGrain(
     ILogger<ParameterServerGrain> logger, IOptions<TrainerOptions> options, IClusterMembershipService membership, ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging,
-    StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, WorkerLinks links, StepTeams teams, IdleMemory idle)
+    StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, WorkerLinks links, StepTeams teams, IdleMemory idle, JobSilos jobs)
     : Grain, IParameterServerGrain
 {
     private readonly TrainerOptions _options = options.Value;
@@ -115,6 +116,8 @@ public sealed class ParameterServerGrain(
         await _applying;
         EndRun();
         _spec = spec;
+        // This silo places the job's workers and shards: on silos that run its kernel.
+        jobs.Remember(JobId, spec.Gemm);
         // Within one silo nothing crosses a network: dense packs (no duplicated factor products).
         bool spansSilos = ActiveSilos > 1;
         _factors = _options.Exchange switch
@@ -746,6 +749,7 @@ public sealed class ParameterServerGrain(
         if (_spec is not null)
             await Task.WhenAll(Enumerable.Range(0, _workersReleased ? 0 : _spec.Workers).Select(rank => Worker(rank).ReleaseAsync())
                 .Concat(Enumerable.Range(0, _spec.ResolvedParameterServerShards() is > 1 and var shards ? shards : 0).Select(k => ParameterShard(k).ReleaseAsync())));
+        jobs.Forget(JobId);
         DeactivateOnIdle();
     }
 

@@ -34,7 +34,8 @@ public sealed class TrainingJobGrain(
     StoredFiles files,
     ILocalSiloDetails silo,
     IClusterMembershipService membership,
-    GemmKernels kernels)
+    GemmKernels kernels,
+    JobSilos jobs)
     : Grain, ITrainingJobGrain
 {
     private readonly LossHistory _losses = new();
@@ -85,6 +86,7 @@ public sealed class TrainingJobGrain(
             _checkpoint = await _store.ReadCheckpointAsync();
             // This activation replaces one lost with its silo: resume from the latest checkpoint.
             logger.LogWarning("Job {Job} resumes from its checkpoint at step {Step}", JobId, _store.Record.Checkpoint?.StepsCompleted);
+            jobs.Remember(JobId, _status.Spec!.Gemm);
             Start(_status.Spec!, restoreFirst: true);
         }
     }
@@ -178,6 +180,8 @@ public sealed class TrainingJobGrain(
         // The kernel every product of the job runs on, decided once here and kept with the job: a resumed job keeps
         // the one it resumes when every silo runs it, so it continues with the bits of one longer job.
         spec = spec with { Gemm = await kernels.ForJobAsync(resumed?.State.Spec.Gemm) };
+        // This silo places the job's parameter server: on a silo that runs its kernel.
+        jobs.Remember(JobId, spec.Gemm);
         // Uploaded initial parameters are stored; drawn ones are not (null: each worker draws them from the seed).
         var parameters = submission.InitialParameters;
 
@@ -512,6 +516,7 @@ public sealed class TrainingJobGrain(
         // shards' moments, the server's gradient) is then garbage while the final model state is copied
         // into storage, not held beside it.
         await QuietlyAsync(ParameterServer.ReleaseAsync);
+        jobs.Forget(JobId);
         await QuietlyAsync(GrainFactory.GetGrain<IDatasetGrain>(JobId).ReleaseAsync);
         // Nor does this grain keep the uploaded samples (storage's copy goes below): only a replay reads
         // them, and an ended job replays nothing (a resumed job is a new job, sent its samples again). An

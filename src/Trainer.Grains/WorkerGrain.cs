@@ -336,7 +336,7 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         _worldSize = worldSize;
         _factors = factors;
         _precompute = Task.CompletedTask;
-        int threads = gemmThreads.Apply(worldSize);
+        int threads = gemmThreads.Apply(spec.Gemm, worldSize);
         logger.LogInformation("Worker {Rank} of job {Job}: {Threads} thread(s) per GEMM", Rank, JobId, threads);
         if (split)
         {

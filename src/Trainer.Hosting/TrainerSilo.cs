@@ -42,6 +42,7 @@ public static class TrainerSilo
         silo.AddPlacementDirector<RankPlacement, RankPlacementDirector>();
         silo.AddPlacementDirector<OldestSiloPlacement, OldestSiloPlacementDirector>();
         silo.AddPlacementDirector<ShardPlacement, ShardPlacementDirector>();
+        silo.AddPlacementDirector<ServerPlacement, ServerPlacementDirector>();
         if (settings?.Redis is { Length: > 0 } redis)
             silo.AddRedisGrainStorage(StorageNames.Jobs, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
         else
@@ -70,6 +71,8 @@ public static class TrainerSilo
         // Each silo publishes the GEMM kernels it runs; a job computes on one every silo runs (GemmKernels).
         silo.UseSiloMetadata(GemmKernels.Metadata());
         silo.Services.AddSingleton<GemmKernels>();
+        // Where a job's grains may run: the silos that run its kernel (placement, thread budget, parameter server).
+        silo.Services.AddSingleton(sp => new JobSilos(sp.GetRequiredService<Orleans.Runtime.MembershipService.SiloMetadata.ISiloMetadataCache>(), sp.GetRequiredService<ILocalSiloDetails>()));
         // TLS on the workers' links when the silo has the cluster's certificate (ClusterTls.UseClusterTls).
         silo.Services.AddSingleton(sp => new LinkSecurity(sp.GetService<ClusterCertificate>()));
         silo.Services.AddSingleton<WorkerLinks>();

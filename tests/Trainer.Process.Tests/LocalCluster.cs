@@ -121,9 +121,14 @@ public sealed class LocalCluster : IAsyncDisposable
     /// `cluster.sh restart I...`: starts the listed (dead) silos again with the cluster's settings, and
     /// returns once they are ready; their previous logs are kept as silo-i.log.1, .2, ...
     /// </summary>
-    public async Task<ProcessResult> RestartAsync(params int[] silos)
+    public Task<ProcessResult> RestartAsync(params int[] silos) => RestartAsync(new Dictionary<string, string>(), silos);
+
+    /// <summary>`cluster.sh restart I...` with <paramref name="environment"/> over the cluster's (e.g. another TRAINER_BLAS for the restarted silos).</summary>
+    public async Task<ProcessResult> RestartAsync(IDictionary<string, string> environment, params int[] silos)
     {
-        var result = await ScriptAsync(["restart", .. silos.Select(i => i.ToString())]);
+        var merged = new Dictionary<string, string>(_environment);
+        foreach (var (key, value) in environment) merged[key] = value;
+        var result = await _processes.RunAsync("bash", [Repo.ClusterScript, "restart", .. silos.Select(i => i.ToString())], merged, TimeSpan.FromMinutes(3), Repo.Root);
         Assert.True(result.Code == 0, result.ToString());
         return result;
     }
@@ -145,8 +150,11 @@ public sealed class LocalCluster : IAsyncDisposable
     /// </summary>
     public Task<ProcessResult> EmbeddedTrainerAsync(params string[] args) => EmbeddedTrainerAsync(TimeSpan.FromMinutes(5), args);
 
-    public Task<ProcessResult> EmbeddedTrainerAsync(TimeSpan timeout, params string[] args) =>
-        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args], new Dictionary<string, string>(), timeout, Folder);
+    public Task<ProcessResult> EmbeddedTrainerAsync(TimeSpan timeout, params string[] args) => EmbeddedTrainerAsync(timeout, new Dictionary<string, string>(), args);
+
+    /// <param name="environment">The process's variables beyond the test's own (not the cluster's), e.g. TRAINER_BLAS.</param>
+    public Task<ProcessResult> EmbeddedTrainerAsync(TimeSpan timeout, IDictionary<string, string> environment, params string[] args) =>
+        _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args], environment, timeout, Folder);
 
     public async Task<JsonElement> StatusAsync(string jobId)
     {

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Text.Json;
 
 namespace Trainer.Process.Tests;
 
@@ -61,6 +62,69 @@ public sealed class MixedKernelTests
             // The kernels do differ: were each silo to compute on its own, the job would match neither process.
             Assert.NotEqual(File.ReadAllBytes(Path.Combine(managed, "w1.npy")), File.ReadAllBytes(Path.Combine(openBlas, "w1.npy")));
         }
+    }
+
+    /// <summary>
+    /// A rolling update across CPUs: a job on OpenBLAS's kernel (both silos ran it when it was submitted) loses a
+    /// worker's silo (SIGTERM, as a supervisor stops it) after a silo on the managed kernel joined. The worker goes to
+    /// the remaining OpenBLAS silo, not to the newcomer, which would fail the job ("cannot run the job's GEMM kernel"):
+    /// the job completes with the bits of one OpenBLAS process.
+    /// </summary>
+    [Fact]
+    public async Task AJobOnOpenBlas_WhenAWorkersSiloLeavesAfterAManagedSiloJoined_MovesTheWorkerToASiloThatRunsItsKernel_WithOneOpenBlasProcessesBits()
+    {
+        RequireOpenBlas();
+        var openBlas = new Dictionary<string, string> { ["TRAINER_BLAS"] = "openblas" };
+        await using var cluster = await LocalCluster.CreateAsync(silos: 3, "--blas-threads 1", environment: openBlas);
+        // Silo i listens on base + i, so by address silo 0 < 1 < 2: worker 1 on silo 1, and the rule over silos 0 and 2
+        // would send it to silo 2. Silo 2 leaves at once (SIGTERM) and joins on the managed kernel mid-job.
+        await cluster.StartAsync();
+        using (var leaving = System.Diagnostics.Process.GetProcessById(cluster.Pid(2)))
+        {
+            cluster.Terminate(2);
+            await leaving.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+        string[] job = ["--model", "1000-100-10", "--workers", "2", "--seed", "4", "--parallel", "data", "--optimizer", "adam"];
+        // Long enough to outlast silo 2's start beside it, whatever this machine's speed.
+        int steps = await TrainJson.StepsForAsync(cluster, job, calibrationSteps: 300, seconds: 20, minSteps: 3000);
+        var undisturbed = Path.Combine(cluster.Folder, "undisturbed");
+        var reference = cluster.EmbeddedTrainerAsync(TimeSpan.FromMinutes(5), openBlas, ["train", .. job, "--steps", $"{steps}", "--save", $"npy:{undisturbed}", "--json"]);
+
+        int lastStep = 0, stoppedAt = 0;
+        Task? disturbance = null;
+        void OnLine(string line)
+        {
+            if (!line.StartsWith("{\"event\":\"step\"", StringComparison.Ordinal)) return;
+            lastStep = JsonDocument.Parse(line).RootElement.GetProperty("step").GetInt32();
+            if (lastStep < 20 || disturbance is not null) return;
+            disturbance = Task.Run(async () =>
+            {
+                await cluster.RestartAsync(new Dictionary<string, string> { ["TRAINER_BLAS"] = "managed" }, 2);
+                stoppedAt = Volatile.Read(ref lastStep);
+                cluster.Terminate(1);
+            });
+        }
+        var run = await cluster.TrainerAsync(TimeSpan.FromSeconds(300), OnLine, ["train", .. job, "--steps", $"{steps}", "--json"]);
+        Assert.NotNull(disturbance);
+        await disturbance;
+        var jobId = TrainJson.JobId(run.Out);
+        Assert.True(run.Code == 0 && jobId is not null, $"the job did not survive silo 1's stop at step {stoppedAt} of {steps}.\n{run}\nsilo log lines about jobs:\n{cluster.LogLines("Job ")}");
+        Assert.True(stoppedAt < steps, $"silo 1 was stopped at step {stoppedAt}, after the job's last step {steps}: the job must run longer");
+        Assert.StartsWith("openblas ", TrainJson.FinalEvent(run.Out).GetProperty("gemm").GetString());
+        Assert.Contains("GEMM backend managed", cluster.Log(2));
+        // Worker 1 started again on silo 0, beside worker 0; silo 2 got none of the job.
+        Assert.Contains($"Worker 1/2 of job {jobId} loaded", cluster.Log(0));
+        Assert.DoesNotContain($"of job {jobId}", cluster.Log(2));
+
+        var recovered = Path.Combine(cluster.Folder, "recovered");
+        var result = await cluster.TrainerAsync("result", jobId, "--save", $"npy:{recovered}");
+        Assert.True(result.Code == 0, result.ToString());
+        var undisturbedRun = await reference;
+        Assert.True(undisturbedRun.Code == 0, undisturbedRun.ToString());
+        var referenceLosses = TrainJson.StepLosses(undisturbedRun.Out);
+        foreach (var (step, loss) in TrainJson.FirstLossOfEachStep(run.Out))
+            Assert.True(loss == referenceLosses[step - 1], $"step {step}: loss {loss:R} with silo 1 stopped at step {stoppedAt}, {referenceLosses[step - 1]:R} in one OpenBLAS process");
+        Weights.AssertSameBytes(undisturbed, recovered, "of the OpenBLAS job after its worker moved, against one OpenBLAS process");
     }
 
     // The library the trainer loads first (Trainer.Core's OpenBlas, which this project does not reference).
