@@ -33,9 +33,7 @@ public sealed class SiloAddressTests
         var reference = await cluster.EmbeddedTrainerAsync(TimeSpan.FromMinutes(3), ["train", .. job, "--save", $"npy:{single}", "--json"]);
         Assert.True(reference.Code == 0, reference.ToString());
         Assert.Equal(TrainJson.StepLosses(reference.Out), TrainJson.StepLosses(run.Out));
-        foreach (var file in new[] { "w1.npy", "w2.npy" })
-            Assert.True(File.ReadAllBytes(Path.Combine(single, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(split, file))),
-                $"{file} of the job over two addresses differs from the single process's");
+        Weights.AssertSameBytes(single, split, "of the job over two addresses, against the single process's,");
     }
 
     [Theory]

@@ -279,10 +279,7 @@ public sealed partial class TlsClusterTests(TlsClusterTests.Cluster tls) : IClas
 
     private static void AssertSameWeights(string reference, params string[] folders)
     {
-        foreach (var folder in folders)
-            foreach (var file in new[] { "w1.npy", "w2.npy" })
-                Assert.True(File.ReadAllBytes(Path.Combine(reference, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(folder, file))),
-                    $"{file} in {folder} differs from the single process's");
+        foreach (var folder in folders) Weights.AssertSameBytes(reference, folder, $"in {folder}, against the single process's,");
     }
 
     [GeneratedRegex(@"Worker links listen on (\S+)")]

@@ -10,6 +10,6 @@ public static class Weights
         Assert.NotEmpty(files);
         foreach (var file in files)
             Assert.True(File.ReadAllBytes(Path.Combine(reference, file!)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(other, file!))),
-                $"{file} {what} differs from the undisturbed run's ({reference} vs {other})");
+                $"{file} {what} differs from the reference run's ({reference} vs {other})");
     }
 }
