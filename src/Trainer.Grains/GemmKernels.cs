@@ -9,7 +9,8 @@ namespace Trainer.Grains;
 /// <summary>
 /// Which GEMM kernel a job computes on, decided once when it is submitted and kept in its spec and
 /// checkpoints: the kernel of the silo it is submitted on when every active silo runs that kernel to
-/// the bit, else the managed one (<see cref="Blas.ForJob"/>). Each silo publishes the kernels it runs
+/// the bit, else the managed one, else the one most silos run (<see cref="Blas.ForJob"/>; the job's grains
+/// then go only to silos that run it, <see cref="JobSilos"/>). Each silo publishes the kernels it runs
 /// (<see cref="Blas.Kernels"/>) as its Orleans silo metadata, which every silo caches as silos join.
 /// So on a cluster of mixed CPUs, OpenBLAS builds or TRAINER_BLAS settings a job's bits do not depend
 /// on which silos its workers and parameter server land on, and equal a single process's on the same kernel.

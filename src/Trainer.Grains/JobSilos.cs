@@ -7,17 +7,19 @@ namespace Trainer.Grains;
 
 /// <summary>
 /// The silos that can compute a job: those that run its GEMM kernel (<see cref="Trainer.Core.Training.TrainingSpec.Gemm"/>), as
-/// each published it (<see cref="GemmKernels"/>). Every silo runs the managed kernel, so this only narrows
-/// jobs on an OpenBLAS kernel, and only where a silo that cannot run it joined after the job was submitted
-/// (at submission every silo runs the job's kernel, or it would be managed). Placement (workers,
+/// each published it (<see cref="GemmKernels"/>). That narrows a job where a silo that cannot run its kernel joined
+/// after it was submitted (a job on an OpenBLAS kernel, or on managed with a silo without FMA), or where no kernel
+/// runs on every silo (silos with FMA and without: <see cref="Blas.ForJob"/>). Placement (workers,
 /// parameter-server shards, the parameter server) and the GEMM thread budget read the same narrowed list,
 /// so a silo sizes its GEMMs by the workers placed on it. The parameter server's choice of a one-silo step
 /// team still counts every silo: a team needs every worker beside it, which only one silo in the cluster assures.
 /// </summary>
 /// <remarks>
-/// A placement director sees only the grain's id, so the silos that place a job's grains (the job grain's, which
-/// places its parameter server, and the parameter server's, which places workers and shards) remember each job's
-/// kernel here when they load its spec. A job this silo does not know, or whose kernel no silo runs, is placed
+/// A placement director sees only the grain's id, so every silo that may place a job's grains remembers the job's
+/// kernel here when one of them loads its spec: the job grain's (it places the parameter server), the parameter
+/// server's (workers and shards), and those of the workers and shards, since a silo that leaves forwards its grains'
+/// pending messages and that places them again from there. The job grain and the parameter server forget it when
+/// the job ends; elsewhere the cap below bounds what stays. A job this silo does not know, or whose kernel no silo runs, is placed
 /// on every silo, as before kernels narrowed placement: a worker then fails the job, naming both kernels.
 /// </remarks>
 public sealed class JobSilos
@@ -40,7 +42,7 @@ public sealed class JobSilos
     /// <summary>Keeps <paramref name="kernel"/> as job <paramref name="jobId"/>'s, for placing its grains from this silo.</summary>
     public void Remember(string jobId, string? kernel)
     {
-        if (kernel is null or Blas.ManagedKernel)
+        if (kernel is null)
         {
             _kernels.TryRemove(jobId, out _);
             return;
@@ -52,16 +54,16 @@ public sealed class JobSilos
     /// <summary>Forgets job <paramref name="jobId"/> (it has ended).</summary>
     public void Forget(string jobId) => _kernels.TryRemove(jobId, out _);
 
-    /// <summary>The kernel remembered for job <paramref name="jobId"/>; null when none is (or the job is on the managed kernel).</summary>
+    /// <summary>The kernel remembered for job <paramref name="jobId"/>; null when none is.</summary>
     public string? KernelOf(string jobId) => _kernels.TryGetValue(jobId, out var kernel) ? kernel : null;
 
     /// <summary>
     /// Those of <paramref name="silos"/> that run <paramref name="kernel"/>, in their order; all of them when the kernel is
-    /// null or managed, or when none runs it (the job then fails where it lands, naming both kernels).
+    /// null, or when none runs it (the job then fails where it lands, naming both kernels).
     /// </summary>
     public SiloAddress[] Running(string? kernel, SiloAddress[] silos)
     {
-        if (kernel is null or Blas.ManagedKernel) return silos;
+        if (kernel is null) return silos;
         var running = Array.FindAll(silos, silo => _published(silo)?.Contains(kernel) == true);
         return running.Length > 0 ? running : silos;
     }

@@ -25,7 +25,7 @@ namespace Trainer.Grains;
 /// </remarks>
 [ShardPlacement]
 public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloMessagingOptions> messaging, ILogger<ParameterShardGrain> logger, ILocalSiloDetails silo,
-    IdleMemory idle)
+    IdleMemory idle, JobSilos jobs)
     : Grain, IParameterShardGrain
 {
     private TensorOffers? _offers;
@@ -42,6 +42,8 @@ public sealed class ParameterShardGrain(ComputeScheduler compute, IOptions<SiloM
 
     public async Task<TensorTransfer> LoadAsync(ShardLoad load)
     {
+        // A silo hosting a job's grain may place one of them: Orleans forwards the messages of a grain that leaves with its silo.
+        jobs.Remember(JobId, load.Spec.Gemm);
         var values = await Offers.ReceiveAsync(load.State);
         var range = Shard.Split(ParameterLayout.For(load.Spec.Model).Count, load.Spec.ResolvedParameterServerShards())[Index];
         _state = await compute.Run(() => ShardState.Create(load.Spec, range, values, load.StepsCompleted));

@@ -28,7 +28,7 @@ namespace Trainer.Grains;
 /// </remarks>
 [RankPlacement]
 public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler compute, WorkerLinks links, StepTeams teams, IOptions<SiloMessagingOptions> messaging,
-    GemmThreadBudget gemmThreads, StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, IdleMemory idle) : Grain, IWorkerGrain
+    GemmThreadBudget gemmThreads, StoredFiles files, SiloUploads uploads, ILocalSiloDetails silo, IdleMemory idle, JobSilos jobs) : Grain, IWorkerGrain
 {
     // A share or replica too large for one message, offered to the parameter server until it has read it.
     private TensorOffers? _offers;
@@ -333,6 +333,9 @@ public sealed class WorkerGrain(ILogger<WorkerGrain> logger, ComputeScheduler co
         var (rows, source) = siloData is not null ? (OpenFiles(siloData, spec).Range(first, count), "read from files on this silo")
             : await UploadedOrSynthetic(spec, uploadedData, first, count);
         _spec = spec;
+        // A silo hosting a job's grain may place one of them: a silo that leaves forwards its grains' pending
+        // messages, and the forwarding places the grain again from here.
+        jobs.Remember(JobId, spec.Gemm);
         _worldSize = worldSize;
         _factors = factors;
         _precompute = Task.CompletedTask;

@@ -87,7 +87,7 @@ public sealed class PlacementDirectorTests
     }
 
     [Fact]
-    public async Task AJobOnTheManagedKernel_OrOnAKernelNoSiloRuns_UsesEverySilo()
+    public async Task AJobOnAKernelEverySiloRuns_OrOnOneNoSiloRuns_UsesEverySilo()
     {
         var jobs = new JobSilos(Published);
         jobs.Remember("managed-job", "managed");
@@ -122,19 +122,30 @@ public sealed class PlacementDirectorTests
         Assert.Equal(B, await director.OnAddActivation(new ServerPlacement(), ServerTarget("openblas-job"), new Context(C, cached)));
         // From a, which can: a, beside its job grain.
         Assert.Equal(A, await director.OnAddActivation(new ServerPlacement(), ServerTarget("openblas-job"), new Context(A, cached)));
-        // A managed job's server stays beside its job grain wherever that is.
-        Assert.Equal(C, await director.OnAddActivation(new ServerPlacement(), ServerTarget("managed-job"), new Context(C, cached)));
+        // A job this silo does not know (nor does any placement here) keeps its server beside its job grain.
+        Assert.Equal(C, await director.OnAddActivation(new ServerPlacement(), ServerTarget("unknown-job"), new Context(C, cached)));
         Assert.Equal([A, B, C], cached);
     }
 
     [Fact]
-    public void ASiloWhoseKernelsAreNotKnownYet_IsNotUsedForAJobOnAnOpenBlasKernel()
+    public async Task AJobOnTheManagedKernel_SkipsASiloWithoutFma_WhoseManagedKernelRoundsDifferently()
+    {
+        var withoutFma = Silo(11110);
+        var jobs = new JobSilos(silo => silo.Equals(withoutFma) ? ["managed without FMA"] : Published(silo));
+        jobs.Remember("job-1", "managed");
+
+        // By address: the silo without FMA (:11110) first, then b, c, a.
+        Assert.Equal([B, C, A, B], await PlaceAsync(new RankPlacementDirector(jobs), new RankPlacement(), "worker", 4, new Context(A, [A, withoutFma, B, C])));
+    }
+
+    [Fact]
+    public void ASiloWhoseKernelsAreNotKnownYet_IsNotUsedForAJobOnAKernel_UntilItPublishesThem()
     {
         var jobs = new JobSilos(Published);
         var joining = Silo(11110);
 
         Assert.Equal([A, B], jobs.Running(OpenBlasKernel, [A, joining, B]));
-        Assert.Equal([A, joining, B], jobs.Running("managed", [A, joining, B]));
+        Assert.Equal([A, B], jobs.Running("managed", [A, joining, B]));
         Assert.Equal([A, joining, B], jobs.Running(null, [A, joining, B]));
     }
 

@@ -6,7 +6,8 @@ namespace Trainer.Core.Tests;
 
 /// <summary>
 /// A job's GEMM kernel: chosen once for the whole cluster (the submitting silo's when every silo runs it,
-/// else managed), named by a label that tells kernels apart, and the one every product of the job runs on.
+/// else managed, else the one most silos run), named by a label that tells kernels apart, and the one every
+/// product of the job runs on.
 /// </summary>
 public class JobKernelTests
 {
@@ -27,12 +28,31 @@ public class JobKernelTests
     public void AManagedSubmittingSilo_KeepsManaged_WhateverTheOthersRun() =>
         Assert.Equal(Blas.ManagedKernel, Blas.ForJob(Blas.ManagedKernel, [ManagedOnly, [Haswell, Blas.ManagedKernel]]));
 
+    private const string Unfused = Blas.UnfusedManagedKernel;
+
     [Fact]
-    public void EveryProcess_RunsTheManagedKernelAndItsOwn()
+    public void SilosWithFmaAndWithout_RunNoKernelInCommon_SoTheJobTakesTheOneMostSilosRun()
     {
-        Assert.Contains(Blas.ManagedKernel, Blas.Kernels);
+        // Two silos with FMA and one without: managed, on the two (placement then skips the third).
+        Assert.Equal(Blas.ManagedKernel, Blas.ForJob(Unfused, [[Unfused], ManagedOnly, ManagedOnly]));
+        Assert.Equal(Blas.ManagedKernel, Blas.ForJob(Blas.ManagedKernel, [ManagedOnly, [Unfused], ManagedOnly]));
+        // OpenBLAS on two silos and a silo without FMA: the submitting silo's kernel, first among equals.
+        Assert.Equal(Haswell, Blas.ForJob(Haswell, [[Haswell, Blas.ManagedKernel], [Haswell, Blas.ManagedKernel], [Unfused]]));
+        // One each: the submitting silo's.
+        Assert.Equal(Unfused, Blas.ForJob(Unfused, [[Unfused], ManagedOnly]));
+        Assert.Equal(Blas.ManagedKernel, Blas.ForJob(Blas.ManagedKernel, [ManagedOnly, [Unfused]]));
+        // Every silo without FMA: theirs.
+        Assert.Equal(Unfused, Blas.ForJob(Haswell, [[Haswell, Unfused], [Unfused]]));
+    }
+
+    [Fact]
+    public void EveryProcess_RunsItsManagedKernelAndItsOwn()
+    {
+        // This CPU's managed kernel: "managed" where it fuses multiply-adds (every AVX2 CPU, ARM64).
+        Assert.Equal(System.Runtime.Intrinsics.X86.Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? Blas.ManagedKernel : Unfused, Blas.ManagedKernelHere);
+        Assert.Contains(Blas.ManagedKernelHere, Blas.Kernels);
         Assert.Contains(Blas.Kernel(Blas.Default), Blas.Kernels);
-        Assert.IsType<ManagedBlas>(Blas.For(Blas.ManagedKernel));
+        Assert.IsType<ManagedBlas>(Blas.For(Blas.ManagedKernelHere));
         Assert.Same(Blas.Default, Blas.For(null));
         Assert.Same(Blas.Default, Blas.For(Blas.Kernel(Blas.Default)));
     }
@@ -57,14 +77,14 @@ public class JobKernelTests
     [Fact]
     public void AJobsModel_ComputesOnItsKernel_NotTheProcesssDefault()
     {
-        var spec = new TrainingSpec { Model = new ModelSpec([30, 8, 3], Activation.Tanh, LossKind.Mse, bias: true), Batch = 5, Gemm = Blas.ManagedKernel };
+        var spec = new TrainingSpec { Model = new ModelSpec([30, 8, 3], Activation.Tanh, LossKind.Mse, bias: true), Batch = 5, Gemm = Blas.ManagedKernelHere };
         var x = Enumerable.Range(0, 5 * 30).Select(i => Math.Sin(i * 0.37)).ToArray();
         var y = Enumerable.Range(0, 5 * 3).Select(i => Math.Cos(i * 0.11)).ToArray();
         var parameters = InitialWeights(spec);
         var onJobKernel = new double[parameters.Length];
         var onManaged = new double[parameters.Length];
         double loss = GradientModels.Create(spec).LossAndGradient(parameters, x, y, 5, onJobKernel);
-        double expected = new Mlp(spec.Model, Blas.For(Blas.ManagedKernel)).LossAndGradient(parameters, x, y, 5, onManaged);
+        double expected = new Mlp(spec.Model, Blas.For(Blas.ManagedKernelHere)).LossAndGradient(parameters, x, y, 5, onManaged);
         Assert.Equal(expected, loss);
         Assert.Equal(onManaged, onJobKernel);
         Assert.Throws<InvalidOperationException>(() => GradientModels.Create(spec with { Gemm = "openblas 0.0.1 Imaginary" }));

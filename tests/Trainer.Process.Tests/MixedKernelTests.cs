@@ -29,13 +29,7 @@ public sealed class MixedKernelTests
             Silo(processes, logs[0], primary, primaryGateway, primary, "openblas"),
             Silo(processes, logs[1], second, secondGateway, primary, "managed"),
         };
-        for (int i = 0; i < silos.Length; i++)
-        {
-            int silo = i;
-            await Poll.UntilAsync(() => Task.FromResult(logs[silo].Contains("Silo ready:") || silos[silo].IsCompleted), ready => ready, TimeSpan.FromSeconds(90),
-                _ => $"silo {silo} is not ready:\n{logs[silo]}");
-            if (silos[silo].IsCompleted) Assert.Fail($"silo {silo} exited:\n{await silos[silo]}");
-        }
+        await ReadyAsync(silos, logs);
         Assert.Contains("GEMM backend openblas", logs[0].ToString());
         Assert.Contains("GEMM backend managed", logs[1].ToString());
 
@@ -140,17 +134,76 @@ public sealed class MixedKernelTests
         Assert.Skip("OpenBLAS is not installed (libopenblas.so.0); this test needs a silo on it. On Debian: apt-get install libopenblas0-pthread.");
     }
 
+    /// <summary>
+    /// A silo on a CPU without FMA rounds the managed kernel's multiply-adds twice (and TensorPrimitives' exp and log
+    /// with them), so it runs a kernel of its own, "managed without FMA". DOTNET_EnableAVX2=0 hides AVX2 and FMA from
+    /// .NET, as an x86-64-v2 CPU or a virtual machine's CPU model does. A job submitted beside it computes on "managed"
+    /// on the silos with FMA only, and ends with one such process's bits; in one process without FMA it has others.
+    /// </summary>
+    [Fact]
+    public async Task ASiloWithoutFma_GetsNoPartOfAJobOnTheManagedKernel_WhichEndsWithTheBitsOfOneProcessWithFma()
+    {
+        if (!System.Runtime.Intrinsics.X86.Fma.IsSupported)
+            Assert.Skip("This CPU has no FMA: no silo here can run the managed kernel that fuses multiply-adds.");
+        using var processes = new ChildProcesses();
+        var folder = Path.Combine(Path.GetTempPath(), "trainer-process-tests", Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(folder);
+        var (primary, primaryGateway) = SiloProcess.FreePorts();
+        var (second, secondGateway) = SiloProcess.FreePorts();
+        var withoutFma = new Dictionary<string, string> { ["DOTNET_EnableAVX2"] = "0" };
+        var logs = new[] { new Lines(), new Lines() };
+        // The silo with FMA starts first, so it is the oldest and holds the job grain: the job's kernel is that silo's own
+        // (one silo runs each kernel, and a tie goes to the submitting silo's).
+        var first = Silo(processes, logs[0], primary, primaryGateway, primary, "managed");
+        await ReadyAsync([first], logs[..1]);
+        var silos = new[] { first, Silo(processes, logs[1], second, secondGateway, primary, "managed", withoutFma) };
+        await ReadyAsync(silos, logs);
+        Assert.Contains("GEMM backend managed without FMA", logs[1].ToString());
+        Assert.DoesNotContain("without FMA", logs[0].ToString());
+
+        string[] job = ["train", "--model", "1000-100-10", "--workers", "2", "--seed", "4", "--parallel", "data", "--steps", $"{Steps}"];
+        var onCluster = Path.Combine(folder, "cluster");
+        var run = await processes.RunAsync("dotnet", [Repo.TrainerDll, .. job, "--save", $"npy:{onCluster}", "--gateway", $"127.0.0.1:{primaryGateway},127.0.0.1:{secondGateway}"],
+            new Dictionary<string, string>(), TimeSpan.FromMinutes(3), folder);
+        Assert.True(run.Code == 0, run.ToString());
+        var line = run.Out.Split('\n').First(l => l.StartsWith("job ", StringComparison.Ordinal));
+        Assert.EndsWith(", GEMM managed", line.TrimEnd());
+        string id = line.Split(' ')[1];
+        // Both workers on the silo with FMA; the other silo got none of the job.
+        Assert.Contains($"Worker 0/2 of job {id} loaded", logs[0].ToString());
+        Assert.Contains($"Worker 1/2 of job {id} loaded", logs[0].ToString());
+        Assert.DoesNotContain($"of job {id}", logs[1].ToString());
+
+        var fused = await EmbeddedAsync(processes, folder, job, "fused", "managed");
+        var unfused = await EmbeddedAsync(processes, folder, job, "unfused", "managed", withoutFma);
+        Weights.AssertSameBytes(fused, onCluster, "of the job beside a silo without FMA, against one managed process with FMA,");
+        // The kernels do differ: a worker on the silo without FMA would have moved the job's bits.
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(fused, "w1.npy")), File.ReadAllBytes(Path.Combine(unfused, "w1.npy")));
+    }
+
+    private static async Task ReadyAsync(Task<ProcessResult>[] silos, Lines[] logs)
+    {
+        for (int i = 0; i < silos.Length; i++)
+        {
+            int silo = i;
+            await Poll.UntilAsync(() => Task.FromResult(logs[silo].Contains("Silo ready:") || silos[silo].IsCompleted), ready => ready, TimeSpan.FromSeconds(90),
+                _ => $"silo {silo} is not ready:\n{logs[silo]}");
+            if (silos[silo].IsCompleted) Assert.Fail($"silo {silo} exited:\n{await silos[silo]}");
+        }
+    }
+
     /// <summary>A trainer-silo process on <paramref name="blas"/> (TRAINER_BLAS), its console output kept in <paramref name="log"/>; it runs until the test's end.</summary>
-    private static Task<ProcessResult> Silo(ChildProcesses processes, Lines log, int port, int gateway, int primary, string blas) =>
+    private static Task<ProcessResult> Silo(ChildProcesses processes, Lines log, int port, int gateway, int primary, string blas, IDictionary<string, string>? environment = null) =>
         processes.RunAsync("dotnet", ["trainer-silo.dll", "--silo-port", $"{port}", "--gateway-port", $"{gateway}", "--primary-port", $"{primary}", "--blas-threads", "1"],
-            new Dictionary<string, string> { ["TRAINER_BLAS"] = blas, ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" }, TimeSpan.FromMinutes(10), Repo.SiloFolder, log.Add);
+            new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["TRAINER_BLAS"] = blas, ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" },
+            TimeSpan.FromMinutes(10), Repo.SiloFolder, log.Add);
 
     /// <summary>The job in one process on <paramref name="blas"/>; returns the folder of its saved weights.</summary>
-    private static async Task<string> EmbeddedAsync(ChildProcesses processes, string folder, string[] job, string parallel, string blas)
+    private static async Task<string> EmbeddedAsync(ChildProcesses processes, string folder, string[] job, string parallel, string blas, IDictionary<string, string>? environment = null)
     {
         var saved = Path.Combine(folder, $"{parallel}-{blas}");
         var run = await processes.RunAsync("dotnet", [Repo.TrainerDll, .. job, "--save", $"npy:{saved}", "--json"],
-            new Dictionary<string, string> { ["TRAINER_BLAS"] = blas }, TimeSpan.FromMinutes(3), folder);
+            new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["TRAINER_BLAS"] = blas }, TimeSpan.FromMinutes(3), folder);
         Assert.True(run.Code == 0, run.ToString());
         return saved;
     }

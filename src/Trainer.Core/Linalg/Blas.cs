@@ -35,6 +35,7 @@ public static class Blas
         OpenBlas openBlas => $"openblas ({openBlas.CoreName} kernel)",
         ManagedBlas when SystemOpenBlas is { } o && IsGenericFallback(o) => "managed (OpenBLAS is installed but would run its generic Prescott kernel on this CPU)",
         ManagedBlas when SystemOpenBlas is { } o && IsNarrowerThanCpu(o) => $"managed (OpenBLAS is installed but would run its {o.CoreName} kernel, without the CPU's 512-bit vectors)",
+        ManagedBlas => ManagedKernelHere,
         _ => blas.Name,
     };
 
@@ -59,26 +60,40 @@ public static class Blas
         return managed;
     });
 
-    /// <summary>The label of the managed kernel, which every process has and which gives the same bits on every CPU.</summary>
+    /// <summary>
+    /// The label of the managed kernel where the CPU fuses multiply-adds (x86-64 with FMA, which every AVX2 CPU has;
+    /// ARM64): the same bits on every such CPU, whatever its vector width.
+    /// </summary>
     public const string ManagedKernel = "managed";
 
     /// <summary>
-    /// The kernel <paramref name="blas"/> runs, as a job records it: "managed", or "openblas 0.3.21 Haswell"
-    /// (release and CPU kernel: either may round a product differently). Two backends with one label give
-    /// the same bits.
+    /// The label of the managed kernel on an x86-64 CPU without FMA (x86-64-v2: a CPU older than AVX2, or a virtual
+    /// machine whose CPU model hides it). There .NET rounds a·b + c twice, in the products and inside TensorPrimitives'
+    /// exp and log alike, so its bits differ from <see cref="ManagedKernel"/>'s.
+    /// </summary>
+    public const string UnfusedManagedKernel = "managed without FMA";
+
+    /// <summary>The label of this process's managed kernel: <see cref="ManagedKernel"/>, or <see cref="UnfusedManagedKernel"/> without FMA.</summary>
+    public static string ManagedKernelHere =>
+        global::System.Runtime.Intrinsics.X86.Fma.IsSupported || global::System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? ManagedKernel : UnfusedManagedKernel;
+
+    /// <summary>
+    /// The kernel <paramref name="blas"/> runs, as a job records it: "managed" ("managed without FMA" on a CPU
+    /// without it), or "openblas 0.3.21 Haswell" (release and CPU kernel: either may round a product
+    /// differently). Two backends with one label give the same bits.
     /// </summary>
     public static string Kernel(IBlas blas) => blas switch
     {
         OpenBlas openBlas => $"openblas {openBlas.Version} {openBlas.CoreName}",
-        _ => ManagedKernel,
+        _ => ManagedKernelHere,
     };
 
     /// <summary>
-    /// The kernels this process runs a job's products on to the bit: its own (<see cref="Default"/>) and the
-    /// managed one. Not OpenBLAS where <c>TRAINER_BLAS</c> or <c>auto</c> chose managed: what the silo's
-    /// operator chose stands, and a job then computes on managed (<see cref="ForJob"/>).
+    /// The kernels this process runs a job's products on to the bit: its own (<see cref="Default"/>) and its
+    /// managed one (<see cref="ManagedKernelHere"/>). Not OpenBLAS where <c>TRAINER_BLAS</c> or <c>auto</c> chose
+    /// managed: what the silo's operator chose stands, and a job then computes on managed (<see cref="ForJob"/>).
     /// </summary>
-    public static IReadOnlyList<string> Kernels => Default is ManagedBlas ? [ManagedKernel] : [Kernel(Default), ManagedKernel];
+    public static IReadOnlyList<string> Kernels => Default is ManagedBlas ? [ManagedKernelHere] : [Kernel(Default), ManagedKernelHere];
 
     /// <summary>The managed backend: <see cref="Default"/> when it is the managed one, else one of its own, sized by <see cref="SetThreads"/> too.</summary>
     public static ManagedBlas Managed => Default as ManagedBlas ?? OwnManaged.Value;
@@ -91,7 +106,7 @@ public static class Blas
     public static IBlas For(string? kernel)
     {
         if (kernel is null) return Default;
-        if (Kernels.Contains(kernel)) return kernel == ManagedKernel ? Managed : Default;
+        if (Kernels.Contains(kernel)) return kernel == ManagedKernelHere ? Managed : Default;
         throw new InvalidOperationException($"This process cannot run the job's GEMM kernel '{kernel}': its own is '{Kernel(Default)}' ({Describe(Default)}; "
             + $"{EnvironmentVariable}={Environment.GetEnvironmentVariable(EnvironmentVariable) ?? "auto"}). A job computes on the kernel it was submitted with, "
             + $"to keep its bits; run every silo on one kernel ({EnvironmentVariable}=managed runs the same everywhere).");
@@ -100,12 +115,26 @@ public static class Blas
     /// <summary>
     /// The kernel a job computes on: <paramref name="own"/>, the kernel of the silo it is submitted on, when
     /// every active silo runs it to the bit (<paramref name="everySilo"/>: each one's <see cref="Kernels"/>);
-    /// else managed, which every silo runs and which gives the same bits on every CPU. So a job's bits never
-    /// depend on which silos its workers and parameter server land on, in a cluster of mixed CPUs, OpenBLAS
-    /// builds or <c>TRAINER_BLAS</c> settings.
+    /// else managed, which every silo with FMA runs and which gives the same bits on every such CPU. Where
+    /// no kernel runs on every silo (silos with FMA and without), the one the most silos run, own first on a
+    /// tie, then managed: its grains then go only to those silos (JobSilos, in Trainer.Grains). So a job's
+    /// bits never depend on which silos its workers and parameter server land on, in a cluster of mixed
+    /// CPUs, OpenBLAS builds or <c>TRAINER_BLAS</c> settings.
     /// </summary>
-    public static string ForJob(string own, IEnumerable<IReadOnlyCollection<string>> everySilo) =>
-        everySilo.All(kernels => kernels.Contains(own)) ? own : ManagedKernel;
+    public static string ForJob(string own, IEnumerable<IReadOnlyCollection<string>> everySilo)
+    {
+        var silos = everySilo.ToArray();
+        string[] candidates = [own, ManagedKernel, UnfusedManagedKernel];
+        string best = own;
+        int most = -1;
+        foreach (var kernel in candidates)
+        {
+            int running = silos.Count(kernels => kernels.Contains(kernel));
+            if (running == silos.Length) return kernel;
+            if (running > most) (best, most) = (kernel, running);
+        }
+        return best;
+    }
 
     public static BlasBackend FromEnvironment()
     {
