@@ -25,7 +25,7 @@ namespace Trainer.Grains;
 public sealed class JobSilos
 {
     // NOTE: entries are tens of bytes; the cap only bounds a long-lived silo's map. A job forgotten early is
-    // remembered again when its job grain or parameter server next loads its spec.
+    // remembered again when one of its grains here next loads its spec.
     private const int MaxRemembered = 10_000;
 
     private readonly Func<SiloAddress, IReadOnlyCollection<string>?> _published;
@@ -36,7 +36,7 @@ public sealed class JobSilos
     {
     }
 
-    /// <param name="published">The kernels a silo runs; null while this silo has not learnt them (it is then not used for jobs on an OpenBLAS kernel).</param>
+    /// <param name="published">The kernels a silo runs; null while this silo has not learnt them (it is then used for no job whose kernel is known).</param>
     public JobSilos(Func<SiloAddress, IReadOnlyCollection<string>?> published) => _published = published;
 
     /// <summary>Keeps <paramref name="kernel"/> as job <paramref name="jobId"/>'s, for placing its grains from this silo.</summary>

@@ -109,7 +109,7 @@ public static class Blas
         if (Kernels.Contains(kernel)) return kernel == ManagedKernelHere ? Managed : Default;
         throw new InvalidOperationException($"This process cannot run the job's GEMM kernel '{kernel}': its own is '{Kernel(Default)}' ({Describe(Default)}; "
             + $"{EnvironmentVariable}={Environment.GetEnvironmentVariable(EnvironmentVariable) ?? "auto"}). A job computes on the kernel it was submitted with, "
-            + $"to keep its bits; run every silo on one kernel ({EnvironmentVariable}=managed runs the same everywhere).");
+            + $"to keep its bits; run every silo on one kernel ({EnvironmentVariable}=managed runs the same on every CPU with FMA).");
     }
 
     /// <summary>
