@@ -15,7 +15,7 @@ namespace Trainer.Grains;
 /// So on a cluster of mixed CPUs, OpenBLAS builds or TRAINER_BLAS settings a job's bits do not depend
 /// on which silos its workers and parameter server land on, and equal a single process's on the same kernel.
 /// </summary>
-public sealed class GemmKernels(ISiloMetadataCache metadata, IClusterMembershipService membership, ILocalSiloDetails silo, ILogger<GemmKernels> logger)
+public sealed class GemmKernels(JobSilos jobs, IClusterMembershipService membership, ILocalSiloDetails silo, ILogger<GemmKernels> logger)
 {
     /// <summary>The silo metadata key: the kernels the silo runs, separated by <see cref="Separator"/>.</summary>
     public const string MetadataKey = "trainer.gemm";
@@ -37,8 +37,8 @@ public sealed class GemmKernels(ISiloMetadataCache metadata, IClusterMembershipS
         string own = resumed ?? Blas.Kernel(Blas.Default);
         var others = membership.ActiveSilos().Where(s => !s.Equals(silo.SiloAddress)).ToArray();
         var waited = Stopwatch.StartNew();
-        string[]?[] kernels;
-        while ((kernels = [.. others.Select(s => Published(metadata, s))]).Any(k => k is null) && waited.Elapsed < MetadataWait)
+        IReadOnlyCollection<string>?[] kernels;
+        while ((kernels = [.. others.Select(jobs.KernelsOf)]).Any(k => k is null) && waited.Elapsed < MetadataWait)
             await Task.Delay(TimeSpan.FromMilliseconds(50));
         var unknown = others.Where((_, i) => kernels[i] is null).ToArray();
         // NOTE: a silo that never published its kernels (it does not answer) is taken to run this one's, as every silo did
@@ -46,8 +46,7 @@ public sealed class GemmKernels(ISiloMetadataCache metadata, IClusterMembershipS
         if (unknown.Length > 0)
             logger.LogWarning("Silos {Silos} did not publish their GEMM kernels within {Wait} s; taking them to run this silo's ({Kernel})",
                 string.Join(", ", unknown.Select(s => s.ToParsableString())), MetadataWait.TotalSeconds, own);
-        string[] mine = [.. Blas.Kernels];
-        return Blas.ForJob(own, [mine, .. kernels.Select(k => (IReadOnlyCollection<string>)(k ?? [own]))]);
+        return Blas.ForJob(own, [Blas.Kernels, .. kernels.Select(k => k ?? [own])]);
     }
 
     /// <summary>The kernels <paramref name="other"/> published, as this silo has cached them; null while it has not.</summary>

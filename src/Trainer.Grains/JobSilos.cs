@@ -37,14 +37,17 @@ public sealed class JobSilos
     }
 
     /// <param name="published">The kernels a silo runs; null while this silo has not learnt them (it is then used for no job whose kernel is known).</param>
-    public JobSilos(Func<SiloAddress, IReadOnlyCollection<string>?> published) => _published = published;
+    internal JobSilos(Func<SiloAddress, IReadOnlyCollection<string>?> published) => _published = published;
+
+    /// <summary>The kernels <paramref name="silo"/> runs, as this silo knows them (its own: <see cref="Blas.Kernels"/>); null while it has not learnt them.</summary>
+    public IReadOnlyCollection<string>? KernelsOf(SiloAddress silo) => _published(silo);
 
     /// <summary>Keeps <paramref name="kernel"/> as job <paramref name="jobId"/>'s, for placing its grains from this silo.</summary>
     public void Remember(string jobId, string? kernel)
     {
         if (kernel is null)
         {
-            _kernels.TryRemove(jobId, out _);
+            Forget(jobId);
             return;
         }
         if (_kernels.Count >= MaxRemembered && !_kernels.ContainsKey(jobId)) _kernels.Clear();
@@ -64,7 +67,7 @@ public sealed class JobSilos
     public SiloAddress[] Running(string? kernel, SiloAddress[] silos)
     {
         if (kernel is null) return silos;
-        var running = Array.FindAll(silos, silo => _published(silo)?.Contains(kernel) == true);
+        var running = Array.FindAll(silos, silo => KernelsOf(silo)?.Contains(kernel) == true);
         return running.Length > 0 ? running : silos;
     }
 

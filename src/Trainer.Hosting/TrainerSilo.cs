@@ -72,7 +72,7 @@ public static class TrainerSilo
         silo.UseSiloMetadata(GemmKernels.Metadata());
         silo.Services.AddSingleton<GemmKernels>();
         // Where a job's grains may run: the silos that run its kernel (placement, thread budget, parameter server).
-        silo.Services.AddSingleton(sp => new JobSilos(sp.GetRequiredService<Orleans.Runtime.MembershipService.SiloMetadata.ISiloMetadataCache>(), sp.GetRequiredService<ILocalSiloDetails>()));
+        silo.Services.AddSingleton<JobSilos>();
         // TLS on the workers' links when the silo has the cluster's certificate (ClusterTls.UseClusterTls).
         silo.Services.AddSingleton(sp => new LinkSecurity(sp.GetService<ClusterCertificate>()));
         silo.Services.AddSingleton<WorkerLinks>();
