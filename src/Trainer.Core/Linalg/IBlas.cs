@@ -24,6 +24,13 @@ public interface IBlas
     /// </summary>
     int SinglePassDepth => 0;
 
+    /// <summary>
+    /// Whether a row of C gets the same bits whatever other rows are computed with it (m, and the row's place
+    /// among them): a product over a block of samples then gives each sample the bits of a product over any
+    /// part of the block holding it. false: never promised (a BLAS may choose its kernels by size).
+    /// </summary>
+    bool RowsAlike => false;
+
     void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
         double beta, Span<double> c, int ldc);

@@ -61,6 +61,9 @@ public sealed class ManagedBlas : IBlas
     /// <summary>Up to one k block the micro-kernels add their register sums to C once, with alpha 1 exactly (FMA(1, sum, c) = c + sum).</summary>
     public int SinglePassDepth => KC;
 
+    /// <summary>Every element of C gets the same operations whatever path, tile or thread computes it, so a row's bits do not depend on m.</summary>
+    public bool RowsAlike => true;
+
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k,
         double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
         double beta, Span<double> c, int ldc)

@@ -41,3 +41,23 @@ public interface IFactoredGradientModel<T> : IGradientModel<T>
     /// </summary>
     double LossAndPack(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Trainer.Core.Training.Pack pack, Span<T> destination);
 }
+
+/// <summary>
+/// A model that can run forward and backward once over several micro-shards and then hand out each
+/// micro-shard's loss and pack with the bits of computing it alone (fewer, larger products: the weights
+/// are packed for the GEMM once per worker and step, not once per micro-shard).
+/// </summary>
+public interface ILeafGradientModel<T> : IFactoredGradientModel<T>
+{
+    /// <summary>Whether it can on its GEMM (<see cref="Trainer.Core.Linalg.IBlas.RowsAlike"/>); if not, each micro-shard is computed alone.</summary>
+    bool LeavesTogether { get; }
+
+    /// <summary>
+    /// Forward and backward over the rows of <paramref name="leaves"/> (consecutive micro-shards from row 0 of
+    /// <paramref name="x"/>), each one's summed loss into <paramref name="losses"/>.
+    /// </summary>
+    void LeafLosses(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<Trainer.Core.Data.Shard> leaves, Span<double> losses);
+
+    /// <summary>Micro-shard <paramref name="leaf"/>'s pack from the last <see cref="LeafLosses"/> (the same <paramref name="x"/>).</summary>
+    void LeafPack(ReadOnlySpan<T> x, Trainer.Core.Data.Shard leaf, Trainer.Core.Training.Pack pack, Span<T> destination);
+}

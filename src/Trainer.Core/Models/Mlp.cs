@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
+using Trainer.Core.Data;
 using Trainer.Core.Linalg;
 using Trainer.Core.Memory;
 using Trainer.Core.Training;
@@ -30,7 +31,7 @@ namespace Trainer.Core.Models;
 /// loss is a double either way; see <see cref="SumSquaredError"/>.
 /// Not thread-safe: one instance per worker.
 /// </remarks>
-public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPointIeee754<T>
+public class Mlp<T> : ILeafGradientModel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly IBlas _blas;
     private readonly ParameterView[] _weights;
@@ -39,6 +40,7 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
     private T[][] _a = [];      // activations per hidden layer (index l-1), output is _z[L-1]
     private T[][] _delta = [];  // backward signal per layer
     private int _capacity;
+    private int _leafRows;      // rows of the last LeafLosses, 0 once another pass used the buffers
     // The plain gradient is the pack of a plan without factors: the model's own flat layout.
     private readonly Pack _densePack;
 
@@ -112,6 +114,48 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
     }
 
     /// <summary>
+    /// Whether <see cref="LeafLosses"/> may run several micro-shards at once: this model's GEMM gives a row of
+    /// a product the bits it gets with any other rows (<see cref="IBlas.RowsAlike"/>).
+    /// </summary>
+    public bool LeavesTogether => _blas.RowsAlike;
+
+    /// <summary>
+    /// Forward and backward once over the rows of every micro-shard in <paramref name="leaves"/> (consecutive,
+    /// from row 0 of <paramref name="x"/>), and each one's summed loss into <paramref name="losses"/>; then
+    /// <see cref="LeafPack"/> gives each one's pack. Both are the bits of <see cref="LossAndPack"/> on the
+    /// micro-shard alone, where <see cref="LeavesTogether"/>: the products' rows are independent, so are the
+    /// element-wise steps' elements (<see cref="Elementwise"/>), and the loss is summed per micro-shard.
+    /// </summary>
+    public void LeafLosses(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<Shard> leaves, Span<double> losses)
+    {
+        if (!LeavesTogether)
+            throw new InvalidOperationException($"The {_blas.Name} GEMM does not promise a row the same bits with other rows; compute each micro-shard alone.");
+        if (leaves.IsEmpty || leaves[0].Start != 0 || losses.Length != leaves.Length)
+            throw new ArgumentException($"{leaves.Length} micro-shards from row {(leaves.IsEmpty ? 0 : leaves[0].Start)} and {losses.Length} losses: give consecutive micro-shards from row 0, a loss each.", nameof(leaves));
+        for (int i = 1; i < leaves.Length; i++)
+        {
+            if (leaves[i].Start != leaves[i - 1].End)
+                throw new ArgumentException($"Micro-shard {i} starts at row {leaves[i].Start}, not where the one before ends ({leaves[i - 1].End}).", nameof(leaves));
+        }
+        int samples = leaves[^1].End;
+        ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
+        Forward(parameters, x, samples);
+        for (int i = 0; i < leaves.Length; i++) losses[i] = OutputLoss(y, leaves[i], computeDelta: true);
+        Deltas(parameters, samples);
+        _leafRows = samples;
+    }
+
+    /// <summary>The pack of micro-shard <paramref name="leaf"/> of the last <see cref="LeafLosses"/>, whose x <paramref name="x"/> is.</summary>
+    public void LeafPack(ReadOnlySpan<T> x, Shard leaf, Pack pack, Span<T> destination)
+    {
+        if (leaf.Start < 0 || leaf.End > _leafRows || x.Length < _leafRows * Spec.InputSize)
+            throw new ArgumentException($"Rows [{leaf.Start}, {leaf.End}) are not among the {_leafRows} rows of the last LeafLosses (x has {x.Length} values).", nameof(leaf));
+        if (pack.Samples != leaf.Count || pack.Layers.Count != Spec.LayerCount || destination.Length != pack.Length)
+            throw new ArgumentException($"The pack is laid out for {pack.Samples} samples and {pack.Length} values; got {leaf.Count} samples and a {destination.Length}-value destination.", nameof(pack));
+        Products(x, leaf, pack, destination);
+    }
+
+    /// <summary>
     /// Loss and dense gradient of this network fed <paramref name="input"/>, and the loss's gradient
     /// with respect to that input, <paramref name="inputDelta"/> = δ_1 · W_1 (B, n_0): the signal a
     /// layer below this network (on another worker, in a split job) needs. The same GEMMs, in the same
@@ -131,6 +175,7 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
     private void Forward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b)
     {
         EnsureCapacity(b);
+        _leafRows = 0;
         int layers = Spec.LayerCount;
         for (int l = 0; l < layers; l++)
         {
@@ -149,11 +194,16 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
     }
 
     /// <summary>The summed loss of the spec's kind over the output layer; optionally δ_L into _delta[^1].</summary>
-    private double OutputLoss(ReadOnlySpan<T> y, int b, bool computeDelta)
+    private double OutputLoss(ReadOnlySpan<T> y, int b, bool computeDelta) => OutputLoss(y, new Shard(0, 0, b), computeDelta);
+
+    /// <summary>The summed loss over the rows of <paramref name="rows"/> alone; optionally their δ_L.</summary>
+    private double OutputLoss(ReadOnlySpan<T> y, Shard rows, bool computeDelta)
     {
-        if (Spec.Loss != LossKind.CrossEntropy) return SumSquaredError(y, b, computeDelta);
-        int outputs = Spec.OutputSize;
-        return SoftmaxCrossEntropy.Sum<T>(_z[^1].AsSpan(0, b * outputs), y[..(b * outputs)], b, outputs, _delta[^1].AsSpan(0, b * outputs), computeDelta);
+        int outputs = Spec.OutputSize, start = rows.Start * outputs, length = rows.Count * outputs;
+        var predictions = _z[^1].AsSpan(start, length);
+        var delta = _delta[^1].AsSpan(start, length);
+        if (Spec.Loss != LossKind.CrossEntropy) return SumSquaredError(predictions, y.Slice(start, length), delta, computeDelta);
+        return SoftmaxCrossEntropy.Sum<T>(predictions, y.Slice(start, length), rows.Count, outputs, delta, computeDelta);
     }
 
     /// <summary>Sum of squared errors of the output; optionally δ_L = 2 (y_pred - y).</summary>
@@ -164,25 +214,48 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
     /// the 1e-4 comparison with float64 need.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private double SumSquaredError(ReadOnlySpan<T> y, int b, bool computeDelta)
+    private static double SumSquaredError(ReadOnlySpan<T> pred, ReadOnlySpan<T> y, Span<T> diff, bool computeDelta)
     {
-        int outputs = Spec.OutputSize;
-        var pred = _z[^1].AsSpan(0, b * outputs);
-        var diff = _delta[^1].AsSpan(0, b * outputs);
-        TensorPrimitives.Subtract(pred, y[..(b * outputs)], diff);
+        TensorPrimitives.Subtract(pred, y, diff);
         double loss = FixedOrder.SumOfSquares<T>(diff);
         if (computeDelta) TensorPrimitives.Multiply(diff, T.CreateTruncating(2.0), diff);
         return loss;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Backward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b, Pack pack, Span<T> g)
     {
+        Deltas(p, b);
+        Products(x, new Shard(0, 0, b), pack, g);
+    }
+
+    /// <summary>δ_l of every layer below the output's (δ_L is the loss's) over <paramref name="b"/> rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Deltas(ReadOnlySpan<T> p, int b)
+    {
+        for (int l = Spec.LayerCount - 1; l > 0; l--)
+        {
+            int fanIn = Spec.LayerSizes[l], fanOut = Spec.LayerSizes[l + 1];
+            var delta = _delta[l].AsSpan(0, b * fanOut);
+            // δ_{l-1} = (δ · W) ⊙ f'(z_{l-1})   (B, fanOut) x (fanOut, fanIn)
+            var below = _delta[l - 1].AsSpan(0, b * fanIn);
+            Gemm(Transpose.No, Transpose.No, b, fanIn, fanOut, delta, fanOut, _weights[l].Of(p), fanIn, below, fanIn);
+            Activations.Backward(Spec.Activation, _z[l - 1].AsSpan(0, b * fanIn), _a[l - 1].AsSpan(0, b * fanIn), below);
+        }
+    }
+
+    /// <summary>
+    /// The pack of the rows <paramref name="rows"/> (of x and of the last forward and backward) into
+    /// <paramref name="g"/>: per layer g_W = δᵀ · input and g_b = Σ_rows δ over those rows, or their factors.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Products(ReadOnlySpan<T> x, Shard rows, Pack pack, Span<T> g)
+    {
+        int b = rows.Count;
         for (int l = Spec.LayerCount - 1; l >= 0; l--)
         {
             int fanIn = Spec.LayerSizes[l], fanOut = Spec.LayerSizes[l + 1];
-            ReadOnlySpan<T> input = l == 0 ? x[..(b * fanIn)] : _a[l - 1].AsSpan(0, b * fanIn);
-            var delta = _delta[l].AsSpan(0, b * fanOut);
+            ReadOnlySpan<T> input = l == 0 ? x.Slice(rows.Start * fanIn, b * fanIn) : _a[l - 1].AsSpan(rows.Start * fanIn, b * fanIn);
+            var delta = _delta[l].AsSpan(rows.Start * fanOut, b * fanOut);
             var slots = pack.Layers[l];
             if (slots.Factored)
             {
@@ -196,11 +269,6 @@ public class Mlp<T> : IFactoredGradientModel<T> where T : unmanaged, IFloatingPo
                 Gemm(Transpose.Yes, Transpose.No, fanOut, fanIn, b, delta, fanOut, input, fanIn, g.Slice(slots.Weights, fanOut * fanIn), fanIn);
                 if (slots.Bias >= 0) SumRows(delta, b, fanOut, g.Slice(slots.Bias, fanOut));
             }
-            if (l == 0) break;
-            // δ_{l-1} = (δ · W) ⊙ f'(z_{l-1})   (B, fanOut) x (fanOut, fanIn)
-            var below = _delta[l - 1].AsSpan(0, b * fanIn);
-            Gemm(Transpose.No, Transpose.No, b, fanIn, fanOut, delta, fanOut, _weights[l].Of(p), fanIn, below, fanIn);
-            Activations.Backward(Spec.Activation, _z[l - 1].AsSpan(0, b * fanIn), _a[l - 1].AsSpan(0, b * fanIn), below);
         }
     }
 

@@ -498,9 +498,12 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
 }
 
 /// <summary>
-/// A worker's half of a step: forward and backward on each of its micro-shards in turn, summed up the
+/// A worker's half of a step: forward and backward on each of its micro-shards, summed up the
 /// micro-shard tree into its blocks' packs (dense slots summed, factors placed at their rows), with
 /// each block's summed loss. What <see cref="UpdateBuilder{T}"/> takes from worker <see cref="Rank"/>.
+/// A model that can (<see cref="ILeafGradientModel{T}.LeavesTogether"/>) runs forward and backward once
+/// over consecutive micro-shards of up to <see cref="TogetherRows"/> rows and forms each one's products
+/// after: the same bits.
 /// </summary>
 public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -510,6 +513,21 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly T[] _leafPack;
     private readonly Pack[] _leafLayouts;
     private readonly double[] _leafLosses, _lossSlots;
+    // The worker's micro-shards, rows counted from their group's first; the groups computed together (each
+    // consecutive micro-shards, Rank = the group's first, Count = how many); which group each is in; their losses.
+    private readonly int _firstLeaf;
+    private readonly Shard[] _ownLeaves;
+    private readonly Shard[] _groups;
+    private readonly int[] _groupOf;
+    private readonly double[] _ownLosses;
+
+    /// <summary>
+    /// Most rows of micro-shards computed together. Together, the weights are packed for each product once
+    /// instead of once per micro-shard, which counts at 32 samples; past a few hundred rows the group's
+    /// activations have left the cache by the time its micro-shards' products read them, and the packing is
+    /// a small share of products that long (bench/Trainer.Bench `leaves`).
+    /// </summary>
+    public const int TogetherRows = 128;
 
     public RankStep(ExchangePlan plan, int rank, int workers)
     {
@@ -524,6 +542,25 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
         _leafLayouts = [.. plan.Micro.Leaves.Select(l => plan.PackLayout(l.Count))];
         _leafPack = LargeArrays.New<T>(_leafLayouts.Max(l => l.Length));
         _leafLosses = new double[plan.Micro.Count];
+        var owned = plan.Micro.Owned(rank, workers);
+        _firstLeaf = owned.Start;
+        var ownLeaves = plan.Micro.Leaves[owned.Start..owned.End];
+        var groups = new List<Shard>();
+        _groupOf = new int[ownLeaves.Length];
+        for (int i = 0, first = 0, rows = 0; i < ownLeaves.Length; i++)
+        {
+            if (i > first && rows + ownLeaves[i].Count > TogetherRows)
+            {
+                groups.Add(new Shard(first, ownLeaves[first].Start, i - first));
+                (first, rows) = (i, 0);
+            }
+            rows += ownLeaves[i].Count;
+            _groupOf[i] = groups.Count;
+            if (i == ownLeaves.Length - 1) groups.Add(new Shard(first, ownLeaves[first].Start, i + 1 - first));
+        }
+        _groups = [.. groups];
+        _ownLeaves = [.. ownLeaves.Select((l, i) => l with { Start = l.Start - _groups[_groupOf[i]].Start })];
+        _ownLosses = new double[_ownLeaves.Length];
     }
 
     public int Rank { get; }
@@ -544,6 +581,8 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
             throw new ArgumentException($"{losses.Length} losses asked for; worker {Rank}'s pack has {Layout.Blocks.Count} blocks.", nameof(losses));
         int inputs = _plan.Model.InputSize, outputs = _plan.Model.OutputSize;
         var leaves = _plan.Micro.Leaves;
+        var together = model is ILeafGradientModel<T> { LeavesTogether: true } leafModel ? leafModel : null;
+        int computed = -1;
         for (int j = 0; j < Layout.Blocks.Count; j++)
         {
             var block = Layout.Blocks[j];
@@ -557,18 +596,34 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
                     continue;
                 }
                 var leaf = leaves[first + step.Input];
-                int row = leaf.Start - Layout.Rows.Start;
-                var leafX = x.Slice(row * inputs, leaf.Count * inputs);
-                var leafY = y.Slice(row * outputs, leaf.Count * outputs);
-                if (_leafSteps[j].Length == 1)
+                bool alone = _leafSteps[j].Length == 1;
+                var layout = alone ? block.Layout : _leafLayouts[first + step.Input];
+                // A block of one micro-shard: its pack is the micro-shard's, written in place.
+                var leafPack = alone ? values : _leafPack.AsSpan(0, layout.Length);
+                int own = first + step.Input - _firstLeaf, group = _groupOf[own];
+                if (together is not null && _groups[group].Count > 1)
                 {
-                    // A block of one micro-shard: its pack is the micro-shard's, written in place.
-                    _leafLosses[step.Input] = GradientModels.LossAndPack(model, parameters, leafX, leafY, leaf.Count, block.Layout, values);
-                    continue;
+                    // The group's rows of x, from the batch's row Start.
+                    var rows = _groups[group];
+                    int groupRows = _ownLeaves[rows.Rank + rows.Count - 1].End;
+                    var groupX = x.Slice((rows.Start - Layout.Rows.Start) * inputs, groupRows * inputs);
+                    if (computed != group)
+                    {
+                        together.LeafLosses(parameters, groupX, y.Slice((rows.Start - Layout.Rows.Start) * outputs, groupRows * outputs),
+                            _ownLeaves.AsSpan(rows.Rank, rows.Count), _ownLosses.AsSpan(rows.Rank, rows.Count));
+                        computed = group;
+                    }
+                    together.LeafPack(groupX, _ownLeaves[own], layout, leafPack);
+                    _leafLosses[step.Input] = _ownLosses[own];
                 }
-                var layout = _leafLayouts[first + step.Input];
-                var leafPack = _leafPack.AsSpan(0, layout.Length);
-                _leafLosses[step.Input] = GradientModels.LossAndPack(model, parameters, leafX, leafY, leaf.Count, layout, leafPack);
+                else
+                {
+                    int row = leaf.Start - Layout.Rows.Start;
+                    var leafX = x.Slice(row * inputs, leaf.Count * inputs);
+                    var leafY = y.Slice(row * outputs, leaf.Count * outputs);
+                    _leafLosses[step.Input] = GradientModels.LossAndPack(model, parameters, leafX, leafY, leaf.Count, layout, leafPack);
+                }
+                if (alone) continue;
                 PackSums<T>.PlaceFactors(leafPack, layout, values, block.Layout, leaf.Start - block.Rows.Start);
                 _sums.Run(step, leafPack, layout, values, block.Layout);
             }
