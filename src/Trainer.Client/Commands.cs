@@ -82,6 +82,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
         var submission = inPlace?.Submission ?? prepared?.Submission ?? await OnSilosAsync(arguments, job, cancellation);
+        if (JobLine.MicroShardsNote(submission.Spec) is { } shards) error.WriteLine($"trainer: note: {shards}");
         var started = await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes) ?? job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes));
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {JobLine.Describe(started.Spec is { } running ? submission with { Spec = running } : submission)}"
@@ -144,8 +145,9 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         await using var cluster = await Connect(r, cancellation);
         var jobId = NewJobId();
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
-        await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes)
-            ?? job.UploadAndSubmitAsync(await OnSilosAsync(arguments, job, cancellation), ClusterConnection.ChunkBytes));
+        var submission = prepared?.Submission ?? await OnSilosAsync(arguments, job, cancellation);
+        if (JobLine.MicroShardsNote(submission.Spec) is { } shards) error.WriteLine($"trainer: note: {shards}");
+        await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes) ?? job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes));
         bool json = r.GetValue(CliOptions.Json);
         output.WriteLine(json ? $"{{\"event\":\"submitted\",\"job\":\"{jobId}\"}}" : jobId);
         // NOTE: the id alone on stdout (`id=$(trainer submit ...)`); the hints go to stderr.

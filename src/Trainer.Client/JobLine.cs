@@ -43,6 +43,20 @@ internal static class JobLine
     private static string EarlyStopping(TrainingSpec spec) => spec.EarlyStopping == 0 ? ""
         : $", early stopping after {spec.EarlyStopping} evaluation{(spec.EarlyStopping == 1 ? "" : "s")} without a lower validation loss";
 
+    /// <summary>
+    /// A note when a data-parallel job has more workers than the automatic micro-shard count and no
+    /// --micro-shards: each batch is then cut into one micro-shard per worker, so the weights are not the bits
+    /// of the same job on fewer workers (those cut it into the automatic count). Null otherwise.
+    /// </summary>
+    public static string? MicroShardsNote(TrainingSpec spec)
+    {
+        int automatic = spec.AutoMicroShardCount;
+        if (spec.Parallelism != Parallelism.Data || spec.MicroShards > 0 || spec.Workers <= automatic) return null;
+        return $"{spec.Workers} workers cut each batch into {spec.Workers} micro-shards, not the automatic {automatic} (one per "
+            + $"{TrainingSpec.AutoMicroShardSamples} samples of the batch, at most {TrainingSpec.AutoMicroShards}), so the weights will not be the bits of this job "
+            + $"on 1 to {automatic} worker{(automatic == 1 ? "" : "s")}; with --micro-shards {spec.Workers} every worker count from 1 to {spec.Workers} gives this run's bits";
+    }
+
     /// <summary><c>; resumed from job-… at step 500</c> for a job that continues another; empty otherwise.</summary>
     public static string Resumed(JobStatus started) =>
         started.ResumedFrom is { } from ? $"; resumed from {from} at step {started.ResumedAtStep}" : "";

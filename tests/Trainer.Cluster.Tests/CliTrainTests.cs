@@ -45,6 +45,34 @@ public sealed class CliTrainTests
     }
 
     [Fact]
+    public async Task MoreWorkersThanTheAutomaticMicroShards_GetANoteThatTheirBitsDifferFromFewerWorkers_AndTheLossesOfThatCount()
+    {
+        // The seed's batch of 64: 2 micro-shards of 32 by the automatic rule; 3 workers cut it into 3.
+        var (code, output, err) = await Cli.RunAsync("train", "--steps", "3", "--workers", "3");
+
+        Assert.True(code == 0, err);
+        Assert.Contains("trainer: note: 3 workers cut each batch into 3 micro-shards, not the automatic 2 (one per 32 samples of the batch, at most 4), "
+            + "so the weights will not be the bits of this job on 1 to 2 workers; with --micro-shards 3 every worker count from 1 to 3 gives this run's bits", err);
+        var three = Jobs.Local(new TrainingSpec { Steps = 3, Workers = 3, Parallelism = Parallelism.Data });
+        Assert.Contains($"final loss {three.Losses[^1].ToString("G10", System.Globalization.CultureInfo.InvariantCulture)} after 3 steps", output);
+        // What the note says: one worker with --micro-shards 3 gives the same bits, and one without it does not.
+        Assert.Equal(three.Losses, Jobs.Local(new TrainingSpec { Steps = 3, Workers = 1, MicroShards = 3, Parallelism = Parallelism.Data }).Losses);
+        Assert.NotEqual(three.Losses, Jobs.Local(new TrainingSpec { Steps = 3, Workers = 1, Parallelism = Parallelism.Data }).Losses);
+    }
+
+    [Theory]
+    [InlineData("--workers", "2")]                       // within the automatic 2
+    [InlineData("--workers", "3", "--micro-shards", "3")] // the count asked for
+    [InlineData("--workers", "3", "--parallel", "split")] // no micro-shards
+    public async Task AJobWhoseWorkerCountKeepsItsBits_GetsNoMicroShardNote(params string[] options)
+    {
+        var (code, _, err) = await Cli.RunAsync(["train", "--steps", "2", .. options]);
+
+        Assert.True(code == 0, err);
+        Assert.DoesNotContain("micro-shards", err);
+    }
+
+    [Fact]
     public async Task AnAdamModelOfMoreThan2To24Parameters_RunsOnOneParameterServer_OnTheEmbeddedSilo_AndSaysSo()
     {
         // 16.9M parameters: two shards by the rule for a cluster of several silos; one on a single silo.

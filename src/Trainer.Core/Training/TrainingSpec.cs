@@ -117,8 +117,10 @@ public sealed record TrainingSpec
     /// workers (each owns at least one). A batch smaller than this (an epoch's last) is cut into one
     /// micro-shard per sample.
     /// </summary>
-    public int ResolvedMicroShards => MicroShards > 0 ? MicroShards
-        : Math.Max(Math.Clamp(Batch / AutoMicroShardSamples, 1, AutoMicroShards), Workers);
+    public int ResolvedMicroShards => MicroShards > 0 ? MicroShards : Math.Max(AutoMicroShardCount, Workers);
+
+    /// <summary>The automatic rule's micro-shard count before the worker count: one per <see cref="AutoMicroShardSamples"/> samples of the batch, from 1 to <see cref="AutoMicroShards"/>.</summary>
+    public int AutoMicroShardCount => Math.Clamp(Batch / AutoMicroShardSamples, 1, AutoMicroShards);
 
     /// <summary>Parameters per shard under the automatic rule: one shard per started 2^24 (16.8M; 128 MB in float64, 384 MB with Adam's state).</summary>
     public const int AutoShardParameters = 1 << 24;
