@@ -45,7 +45,8 @@ public interface IFactoredGradientModel<T> : IGradientModel<T>
 /// <summary>
 /// A model that can run forward and backward once over several micro-shards and then hand out each
 /// micro-shard's loss and pack with the bits of computing it alone (fewer, larger products: the weights
-/// are packed for the GEMM once per worker and step, not once per micro-shard).
+/// are packed for the GEMM once per group of micro-shards, <see cref="Trainer.Core.Training.RankStep{T}.TogetherRows"/>
+/// rows at most, not once per micro-shard).
 /// </summary>
 public interface ILeafGradientModel<T> : IFactoredGradientModel<T>
 {
