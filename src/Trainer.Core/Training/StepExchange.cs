@@ -513,13 +513,16 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly T[] _leafPack;
     private readonly Pack[] _leafLayouts;
     private readonly double[] _leafLosses, _lossSlots;
-    // The worker's micro-shards, rows counted from their group's first; the groups computed together (each
-    // consecutive micro-shards, Rank = the group's first, Count = how many); which group each is in; their losses.
+    // The worker's micro-shards (the first is micro-shard _firstLeaf), rows counted from their group's first; the
+    // groups of them computed together; which group each is in; their losses.
     private readonly int _firstLeaf;
     private readonly Shard[] _ownLeaves;
-    private readonly Shard[] _groups;
+    private readonly Group[] _groups;
     private readonly int[] _groupOf;
     private readonly double[] _ownLosses;
+
+    /// <summary>Consecutive micro-shards of the worker computed together: <paramref name="Leaves"/> of them from its <paramref name="First"/>, rows [<paramref name="Row"/>, + <paramref name="Rows"/>) of its rows.</summary>
+    private readonly record struct Group(int First, int Leaves, int Row, int Rows);
 
     /// <summary>
     /// Most rows of micro-shards computed together. Together, the weights are packed for each product once
@@ -545,21 +548,21 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
         var owned = plan.Micro.Owned(rank, workers);
         _firstLeaf = owned.Start;
         var ownLeaves = plan.Micro.Leaves[owned.Start..owned.End];
-        var groups = new List<Shard>();
+        var groups = new List<Group>();
         _groupOf = new int[ownLeaves.Length];
         for (int i = 0, first = 0, rows = 0; i < ownLeaves.Length; i++)
         {
             if (i > first && rows + ownLeaves[i].Count > TogetherRows)
             {
-                groups.Add(new Shard(first, ownLeaves[first].Start, i - first));
+                groups.Add(new Group(first, i - first, ownLeaves[first].Start - Layout.Rows.Start, rows));
                 (first, rows) = (i, 0);
             }
             rows += ownLeaves[i].Count;
             _groupOf[i] = groups.Count;
-            if (i == ownLeaves.Length - 1) groups.Add(new Shard(first, ownLeaves[first].Start, i + 1 - first));
+            if (i == ownLeaves.Length - 1) groups.Add(new Group(first, i + 1 - first, ownLeaves[first].Start - Layout.Rows.Start, rows));
         }
         _groups = [.. groups];
-        _ownLeaves = [.. ownLeaves.Select((l, i) => l with { Start = l.Start - _groups[_groupOf[i]].Start })];
+        _ownLeaves = [.. ownLeaves.Select((l, i) => l with { Start = l.Start - Layout.Rows.Start - _groups[_groupOf[i]].Row })];
         _ownLosses = new double[_ownLeaves.Length];
     }
 
@@ -596,21 +599,19 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
                     continue;
                 }
                 var leaf = leaves[first + step.Input];
-                bool alone = _leafSteps[j].Length == 1;
-                var layout = alone ? block.Layout : _leafLayouts[first + step.Input];
                 // A block of one micro-shard: its pack is the micro-shard's, written in place.
-                var leafPack = alone ? values : _leafPack.AsSpan(0, layout.Length);
+                bool inPlace = _leafSteps[j].Length == 1;
+                var layout = inPlace ? block.Layout : _leafLayouts[first + step.Input];
+                var leafPack = inPlace ? values : _leafPack.AsSpan(0, layout.Length);
                 int own = first + step.Input - _firstLeaf, group = _groupOf[own];
-                if (together is not null && _groups[group].Count > 1)
+                if (together is not null && _groups[group].Leaves > 1)
                 {
-                    // The group's rows of x, from the batch's row Start.
-                    var rows = _groups[group];
-                    int groupRows = _ownLeaves[rows.Rank + rows.Count - 1].End;
-                    var groupX = x.Slice((rows.Start - Layout.Rows.Start) * inputs, groupRows * inputs);
+                    var g = _groups[group];
+                    var groupX = x.Slice(g.Row * inputs, g.Rows * inputs);
                     if (computed != group)
                     {
-                        together.LeafLosses(parameters, groupX, y.Slice((rows.Start - Layout.Rows.Start) * outputs, groupRows * outputs),
-                            _ownLeaves.AsSpan(rows.Rank, rows.Count), _ownLosses.AsSpan(rows.Rank, rows.Count));
+                        together.LeafLosses(parameters, groupX, y.Slice(g.Row * outputs, g.Rows * outputs),
+                            _ownLeaves.AsSpan(g.First, g.Leaves), _ownLosses.AsSpan(g.First, g.Leaves));
                         computed = group;
                     }
                     together.LeafPack(groupX, _ownLeaves[own], layout, leafPack);
@@ -623,7 +624,7 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
                     var leafY = y.Slice(row * outputs, leaf.Count * outputs);
                     _leafLosses[step.Input] = GradientModels.LossAndPack(model, parameters, leafX, leafY, leaf.Count, layout, leafPack);
                 }
-                if (alone) continue;
+                if (inPlace) continue;
                 PackSums<T>.PlaceFactors(leafPack, layout, values, block.Layout, leaf.Start - block.Rows.Start);
                 _sums.Run(step, leafPack, layout, values, block.Layout);
             }
