@@ -9,6 +9,11 @@ namespace Trainer.Client;
 /// on (or resumes) in the cluster, so the client retries with bounded back-off instead of giving up.
 /// Answers that are about the request (a rejected job, bad input) are never retried.
 /// </summary>
+/// <remarks>
+/// A call that reaches a silo can fail there for a moment too: a job grain's state read from Redis
+/// that timed out while the server stalled, and the grain's activation with it. Those are retried
+/// the same way; the silo logs the cause.
+/// </remarks>
 internal sealed class ClusterRetry(TextWriter error)
 {
     private static readonly TimeSpan Budget = TimeSpan.FromMinutes(2);
@@ -26,16 +31,46 @@ internal sealed class ClusterRetry(TextWriter error)
             }
             catch (Exception e) when (IsRetryable(e, cancellation) && DateTime.UtcNow + backoff < deadline)
             {
-                error.WriteLine($"trainer: the cluster did not answer ({e.GetType().Name}); retrying");
+                error.WriteLine($"trainer: the cluster did not answer ({Describe(e)}); retrying");
                 await Task.Delay(backoff, cancellation);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
         }
     }
 
+    /// <summary>
+    /// Submits a new job through the same failures: <paramref name="attempt"/> uploads and submits it whole,
+    /// each time. A submission is not idempotent, but its job id is new (no other submission uses it): when
+    /// a later attempt is refused and a job is found under the id, it is this submission's own, whose answer
+    /// was lost, not the job; it is returned as started. Otherwise the refusal stands.
+    /// </summary>
+    public Task<JobStatus> SubmitAsync(ITrainingJobGrain job, Func<Task<JobStatus>> attempt, CancellationToken cancellation)
+    {
+        int attempts = 0;
+        return RunAsync(async () =>
+        {
+            bool again = attempts++ > 0;
+            try
+            {
+                return await attempt();
+            }
+            catch (JobRejectedException) when (again)
+            {
+                var status = await job.GetStatusAsync();
+                if (status.State != JobState.Unknown) return status;
+                throw;
+            }
+        }, cancellation);
+    }
+
     // NOTE: an OperationCanceledException we did not ask for is Orleans' own: a gateway whose grain
     // directory lookup was cut short by a membership change (a silo just declared dead) answers the
     // call with it (seen in CI). Only our own cancellation (Ctrl+C) ends the command.
+    // The failure's type, and its message's first line where the cluster wrapped it in a plain OrleansException
+    // (a storage provider's failure: "Error from storage provider RedisGrainStorage.job during ReadStateAsync ...").
+    private static string Describe(Exception e) =>
+        e.GetType() == typeof(Orleans.Runtime.OrleansException) && e.Message.Split('\n', 2)[0].Trim() is { Length: > 0 } first ? $"{e.GetType().Name}: {first}" : e.GetType().Name;
+
     private static bool IsRetryable(Exception e, CancellationToken cancellation) => e switch
     {
         OperationCanceledException => !cancellation.IsCancellationRequested,

@@ -83,7 +83,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
         var submission = inPlace?.Submission ?? prepared?.Submission ?? await OnSilosAsync(arguments, job, cancellation);
         if (JobLine.MicroShardsNote(submission.Spec) is { } shards) error.WriteLine($"trainer: note: {shards}");
-        var started = await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes) ?? job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes));
+        var started = await SubmitAsync(job, submission, arguments, prepared, cancellation);
         if (!json)
             output.WriteLine($"job {jobId} on {cluster.Description}: {JobLine.Describe(started.Spec is { } running ? submission with { Spec = running } : submission)}"
                 + (Gateway(r) is null ? $", GEMM {Blas.Describe(Blas.Default)}" : started.Spec?.Gemm is { } gemm ? $", GEMM {gemm}" : "") + JobLine.Resumed(started));
@@ -119,6 +119,22 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     /// its silo for the model (a refusal names the file and the silo: exit 2, nothing started), and the
     /// spec is built from what they hold.
     /// </summary>
+    /// <summary>
+    /// Uploads and submits the job through a moment's failure in the cluster (<see cref="ClusterRetry.SubmitAsync"/>).
+    /// The prepared upload lets its data files go as it sends them, so an attempt after the first prepares them again.
+    /// </summary>
+    private Task<JobStatus> SubmitAsync(ITrainingJobGrain job, JobSubmission submission, JobArguments arguments, PreparedJob? prepared, CancellationToken cancellation)
+    {
+        int attempts = 0;
+        return _retry.SubmitAsync(job, async () =>
+        {
+            if (prepared is null) return await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
+            if (attempts++ == 0) return await prepared.SubmitAsync(job, ClusterConnection.ChunkBytes);
+            using var again = arguments.Prepare();
+            return await again.SubmitAsync(job, ClusterConnection.ChunkBytes);
+        }, cancellation);
+    }
+
     private async Task<JobSubmission> OnSilosAsync(JobArguments arguments, ITrainingJobGrain job, CancellationToken cancellation)
     {
         var model = arguments.ParseModel();
@@ -147,7 +163,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(jobId);
         var submission = prepared?.Submission ?? await OnSilosAsync(arguments, job, cancellation);
         if (JobLine.MicroShardsNote(submission.Spec) is { } shards) error.WriteLine($"trainer: note: {shards}");
-        await (prepared?.SubmitAsync(job, ClusterConnection.ChunkBytes) ?? job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes));
+        await SubmitAsync(job, submission, arguments, prepared, cancellation);
         bool json = r.GetValue(CliOptions.Json);
         output.WriteLine(json ? $"{{\"event\":\"submitted\",\"job\":\"{jobId}\"}}" : jobId);
         // NOTE: the id alone on stdout (`id=$(trainer submit ...)`); the hints go to stderr.

@@ -24,13 +24,14 @@ internal sealed class LoopbackSilo : IAsyncDisposable
     public string Gateway { get; }
 
     /// <param name="configure">Changes the silo's <see cref="TrainerOptions"/> (e.g. its limits).</param>
-    public static async Task<LoopbackSilo> StartAsync(CancellationToken cancellation, Action<TrainerOptions>? configure = null)
+    /// <param name="redis">host:port of a Redis server to store the jobs in (<see cref="SiloSettings.Redis"/>), not silo memory.</param>
+    public static async Task<LoopbackSilo> StartAsync(CancellationToken cancellation, Action<TrainerOptions>? configure = null, string? redis = null)
     {
         int siloPort = FreePort(), gatewayPort = FreePort();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(siloPort, gatewayPort, null, "trainer", "trainer").AddTrainer();
+            silo.UseLocalhostClustering(siloPort, gatewayPort, null, "trainer", "trainer").AddTrainer(settings: redis is null ? null : new SiloSettings { Redis = redis });
             if (configure is not null) silo.Configure(configure);
         });
         var host = builder.Build();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Trainer.Cluster.Tests;
 
@@ -63,10 +64,32 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the server where it stands (SIGSTOP), as a stalled host stops it: connections stay open and
+    /// commands queue unanswered until <see cref="Resume"/>, so its clients time out.
+    /// </summary>
+    public void Pause() => Signal(Sigstop);
+
+    /// <summary>Lets a paused server go on (SIGCONT); it answers what queued meanwhile.</summary>
+    public void Resume() => Signal(Sigcont);
+
+    private const int Sigstop = 19, Sigcont = 18;
+
+    private void Signal(int signal)
+    {
+        if (Kill(_process.Id, signal) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    // NOTE: .NET has no way to send a process any signal but SIGKILL (Process.Kill); libc's kill(2) does.
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
         {
+            // SIGKILL ends a stopped process too.
             _process.Kill(entireProcessTree: true);
             await _process.WaitForExitAsync();
         }
