@@ -1,4 +1,5 @@
 using Trainer.Core.Data;
+using Trainer.Core.Linalg;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
 
@@ -15,24 +16,43 @@ namespace Trainer.Core.Tests;
 public class ReplicaMemoryTests
 {
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void BuildingTheGradientIntoTheCallersBuffer_AllocatesNoModelSizedArray(bool bias)
+    [InlineData(64, false)]   // micro-shards of 32 samples: the second's product is added in place
+    [InlineData(64, true)]
+    [InlineData(600, true)]   // micro-shards of 300, past one pass of the GEMM: added a block of rows at a time
+    public void BuildingTheGradientIntoTheCallersBuffer_AllocatesNoModelSizedArray(int batch, bool bias)
     {
-        // Two workers: the second block's factor product is added onto the first's (the tree's Add step).
-        var spec = new TrainingSpec { Workers = 2, Model = new ModelSpec([1000, 100, 10], Activation.Sigmoid, LossKind.Sse, bias) };
+        long allocated = TwoGradientsAllocate(new ManagedBlas(), batch, bias, out long model, out _);
+
+        Assert.True(allocated < model / 4, $"a replica that built the gradient twice into the caller's buffer allocated {allocated} bytes; the model is {model}");
+    }
+
+    [Fact]
+    public void OnAGemmThatPromisesNeither_AnAddedProductIsFormedWhole_InOneScratchOfTheLayer()
+    {
+        // OpenBLAS chooses its kernels by size: an added product is formed as the workers form a dense layer's, whole.
+        long allocated = TwoGradientsAllocate(Backends.RequireOpenBlas(), 64, bias: true, out long model, out long layer);
+
+        Assert.InRange(allocated, layer, layer + model / 4);
+    }
+
+    /// <summary>
+    /// What a new replica allocates building the gradient of the seed model (1000-100-10, factored first layer) on two
+    /// workers twice into the caller's buffer: the second block's product is added onto the first's (the tree's Add step).
+    /// </summary>
+    private static long TwoGradientsAllocate(IBlas blas, int batch, bool bias, out long model, out long layer)
+    {
+        var spec = new TrainingSpec { Workers = 2, Batch = batch, MicroShards = 2, Model = new ModelSpec([1000, 100, 10], Activation.Sigmoid, LossKind.Sse, bias) };
         var (plan, data, _, update) = AStepsUpdate(spec);
         var gradient = new double[plan.Layout.Count];
-        new ReplicaUpdate<double>(spec, plan).Gradient(update, data.X, gradient);  // warm-up: JIT, pooled GEMM buffers
+        new ReplicaUpdate<double>(spec, plan, blas).Gradient(update, data.X, gradient);  // warm-up: JIT, pooled GEMM buffers
 
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var replica = new ReplicaUpdate<double>(spec, plan);
+        var replica = new ReplicaUpdate<double>(spec, plan, blas);
         replica.Gradient(update, data.X, gradient);
         replica.Gradient(update, data.X, gradient);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        long model = plan.Layout.Count * sizeof(double);
-        Assert.True(allocated < model / 4, $"a replica that built the gradient twice into the caller's buffer allocated {allocated} bytes; the model is {model}");
+        model = plan.Layout.Count * sizeof(double);
+        layer = 1000 * 100 * sizeof(double);
+        return GC.GetAllocatedBytesForCurrentThread() - before;
     }
 
     [Fact]

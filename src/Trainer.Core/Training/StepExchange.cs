@@ -169,9 +169,11 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     // writes the gradient into a buffer of its own (Gradient), never needs one (a whole model each).
     private T[]? _gradient;
     // Scratch partial sums of a factored layer's weights and bias, by slot (slot 0 is the gradient itself);
-    // a micro-shard's bias term alone, by slot, where its weights are added in place (Leaf).
+    // a micro-shard's bias term alone, by slot (Leaf).
     private readonly List<T[]> _scratch = [];
     private readonly List<T[]> _biasScratch = [];
+    // A block of rows of a micro-shard's product, formed before it is added (Leaf): an eighth of a layer, not all of it.
+    private T[] _term = [];
     private readonly int _valueLength;
     // Per factored layer and own block: the precomputed product, weights then bias.
     private readonly T[]?[][] _own;
@@ -425,7 +427,9 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>
     /// Micro-shard <paramref name="leaf"/>'s product δᵀ·a and bias row sum into <paramref name="to"/>, or added
     /// to it (<paramref name="add"/>): in place where the GEMM promises the bits of adding the product formed
-    /// alone (<see cref="IBlas.SinglePassDepth"/>), else through scratch slot <paramref name="termSlot"/>.
+    /// alone (<see cref="IBlas.SinglePassDepth"/>), else formed a block of rows at a time in scratch and added where
+    /// a row has the same bits in any block (<see cref="IBlas.RowsAlike"/>, <see cref="TermRows"/>), else formed
+    /// whole in scratch slot <paramref name="termSlot"/> and added; its bias term in bias scratch slot <paramref name="termSlot"/>.
     /// <paramref name="delta"/> and <paramref name="input"/> hold rows from the batch's row <paramref name="firstRow"/> on.
     /// </summary>
     private void Leaf(PackLayer slots, Shard leaf, ReadOnlySpan<T> delta, ReadOnlySpan<T> input, int firstRow, Sum to, bool add, int termSlot)
@@ -439,21 +443,34 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             if (!to.Bias.IsEmpty) Mlp<T>.SumRows(leafDelta, leaf.Count, slots.FanOut, to.Bias);
             return;
         }
-        Span<T> termBias;
         if (leaf.Count <= _blas.SinglePassDepth)
         {
             _blas.GemmAdd(Transpose.Yes, Transpose.No, slots.FanOut, slots.FanIn, leaf.Count, leafDelta, slots.FanOut, leafInput, slots.FanIn, to.Weights, slots.FanIn);
-            // NOTE: only the bias term needs scratch then: a whole layer's slot (the first layer's is the size of the model) would be held for a row sum.
-            termBias = to.Bias.IsEmpty ? default : BiasScratch(termSlot, slots.FanOut);
+        }
+        else if (_blas.RowsAlike)
+        {
+            // NOTE: a block of rows at a time, formed in scratch and added (each row has its bits in any block): a scratch
+            // for the whole product would be a second copy of the layer, the first layer's nearly the whole model.
+            int rows = TermRows(slots.FanOut);
+            var term = TermScratch(rows * slots.FanIn);
+            for (int r = 0; r < slots.FanOut; r += rows)
+            {
+                var block = term[..(Math.Min(rows, slots.FanOut - r) * slots.FanIn)];
+                var weights = to.Weights.Slice(r * slots.FanIn, block.Length);
+                _blas.Gemm(Transpose.Yes, Transpose.No, block.Length / slots.FanIn, slots.FanIn, leaf.Count, leafDelta[r..], slots.FanOut, leafInput, slots.FanIn, block, slots.FanIn);
+                TensorPrimitives.Add(weights, block, weights);
+            }
         }
         else
         {
-            var term = Scratch(termSlot, slots, to.Bias.IsEmpty);
-            Product(slots, leafDelta, leafInput, leaf.Count, term.Weights);
-            TensorPrimitives.Add(to.Weights, term.Weights, to.Weights);
-            termBias = term.Bias;
+            // A GEMM that promises neither (OpenBLAS chooses its kernels by size) forms the product whole, as the
+            // workers form a dense layer's, so the exchange chosen does not change the bits: the scratch is a layer's.
+            var term = Scratch(termSlot, slots, noBias: true).Weights;
+            Product(slots, leafDelta, leafInput, leaf.Count, term);
+            TensorPrimitives.Add(to.Weights, term, to.Weights);
         }
         if (to.Bias.IsEmpty) return;
+        var termBias = BiasScratch(termSlot, slots.FanOut);
         Mlp<T>.SumRows(leafDelta, leaf.Count, slots.FanOut, termBias);
         TensorPrimitives.Add(to.Bias, termBias, to.Bias);
     }
@@ -495,6 +512,18 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>g_W = δᵀ · a   (fanOut, b) x (b, fanIn).</summary>
     private void Product(PackLayer slots, ReadOnlySpan<T> delta, ReadOnlySpan<T> input, int samples, Span<T> destination) =>
         _blas.Gemm(Transpose.Yes, Transpose.No, slots.FanOut, slots.FanIn, samples, delta, slots.FanOut, input, slots.FanIn, destination, slots.FanIn);
+
+    /// <summary>The rows of a layer's weight gradient a product added by blocks of rows (<see cref="Leaf"/>) is formed in at a time: an eighth of them, rounded up.</summary>
+    internal static int TermRows(int fanOut) => (fanOut + TermBlocks - 1) / TermBlocks;
+
+    private const int TermBlocks = 8;
+
+    /// <summary>The scratch block a micro-shard's product is formed in before it is added (<see cref="TermRows"/> rows), at least <paramref name="length"/> long.</summary>
+    private Span<T> TermScratch(int length)
+    {
+        if (_term.Length < length) _term = new T[length];
+        return _term.AsSpan(0, length);
+    }
 }
 
 /// <summary>
