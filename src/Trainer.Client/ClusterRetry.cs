@@ -63,14 +63,14 @@ internal sealed class ClusterRetry(TextWriter error)
         }, cancellation);
     }
 
-    // NOTE: an OperationCanceledException we did not ask for is Orleans' own: a gateway whose grain
-    // directory lookup was cut short by a membership change (a silo just declared dead) answers the
-    // call with it (seen in CI). Only our own cancellation (Ctrl+C) ends the command.
     // The failure's type, and its message's first line where the cluster wrapped it in a plain OrleansException
     // (a storage provider's failure: "Error from storage provider RedisGrainStorage.job during ReadStateAsync ...").
     private static string Describe(Exception e) =>
         e.GetType() == typeof(Orleans.Runtime.OrleansException) && e.Message.Split('\n', 2)[0].Trim() is { Length: > 0 } first ? $"{e.GetType().Name}: {first}" : e.GetType().Name;
 
+    // NOTE: an OperationCanceledException we did not ask for is Orleans' own: a gateway whose grain
+    // directory lookup was cut short by a membership change (a silo just declared dead) answers the
+    // call with it (seen in CI). Only our own cancellation (Ctrl+C) ends the command.
     private static bool IsRetryable(Exception e, CancellationToken cancellation) => e switch
     {
         OperationCanceledException => !cancellation.IsCancellationRequested,

@@ -115,11 +115,6 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     }
 
     /// <summary>
-    /// The submission of a job whose data stays on the silos: the job's grain opens and checks the files on
-    /// its silo for the model (a refusal names the file and the silo: exit 2, nothing started), and the
-    /// spec is built from what they hold.
-    /// </summary>
-    /// <summary>
     /// Uploads and submits the job through a moment's failure in the cluster (<see cref="ClusterRetry.SubmitAsync"/>).
     /// The prepared upload lets its data files go as it sends them, so an attempt after the first prepares them again.
     /// </summary>
@@ -135,6 +130,11 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         }, cancellation);
     }
 
+    /// <summary>
+    /// The submission of a job whose data stays on the silos: the job's grain opens and checks the files on
+    /// its silo for the model (a refusal names the file and the silo: exit 2, nothing started), and the
+    /// spec is built from what they hold.
+    /// </summary>
     private async Task<JobSubmission> OnSilosAsync(JobArguments arguments, ITrainingJobGrain job, CancellationToken cancellation)
     {
         var model = arguments.ParseModel();
