@@ -27,7 +27,6 @@ public sealed class DashboardSettingsTests
         Assert.True(result.Code == 2, result.ToString());
         Assert.Contains($"trainer-silo: error: Trainer:DashboardPort: '{port}' is not allowed; allowed: a port free on 127.0.0.1; {port} is in use there", result.Err);
         Assert.DoesNotContain("Silo ready", result.Out);
-        Assert.True(LocalCluster.IsFree(gateway), $"the silo's gateway port {gateway} is taken after it exited");
     }
 
     [Theory]
@@ -65,7 +64,6 @@ public sealed class DashboardSettingsTests
             + "a secret of at least 16 visible ASCII characters", result.Err);
         Assert.Contains("--dashboard-token-file FILE (Trainer:DashboardTokenFile), or as Trainer__DashboardToken; or listen on 127.0.0.1", result.Err);
         Assert.DoesNotContain("Silo ready", result.Out);
-        Assert.True(LocalCluster.IsFree(dashboard), $"the dashboard's port {dashboard} is taken after the silo exited");
     }
 
     [Theory]
