@@ -457,7 +457,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             {
                 var block = term[..(Math.Min(rows, slots.FanOut - r) * slots.FanIn)];
                 var weights = to.Weights.Slice(r * slots.FanIn, block.Length);
-                _blas.Gemm(Transpose.Yes, Transpose.No, block.Length / slots.FanIn, slots.FanIn, leaf.Count, leafDelta[r..], slots.FanOut, leafInput, slots.FanIn, block, slots.FanIn);
+                Product(slots, leafDelta[r..], leafInput, leaf.Count, block);
                 TensorPrimitives.Add(weights, block, weights);
             }
         }
@@ -509,9 +509,12 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         }
     }
 
-    /// <summary>g_W = δᵀ · a   (fanOut, b) x (b, fanIn).</summary>
+    /// <summary>
+    /// g_W = δᵀ · a   (fanOut, b) x (b, fanIn), or as many of its rows as <paramref name="destination"/> holds, from
+    /// the row <paramref name="delta"/>'s first column stands for.
+    /// </summary>
     private void Product(PackLayer slots, ReadOnlySpan<T> delta, ReadOnlySpan<T> input, int samples, Span<T> destination) =>
-        _blas.Gemm(Transpose.Yes, Transpose.No, slots.FanOut, slots.FanIn, samples, delta, slots.FanOut, input, slots.FanIn, destination, slots.FanIn);
+        _blas.Gemm(Transpose.Yes, Transpose.No, destination.Length / slots.FanIn, slots.FanIn, samples, delta, slots.FanOut, input, slots.FanIn, destination, slots.FanIn);
 
     /// <summary>The rows of a layer's weight gradient a product added by blocks of rows (<see cref="Leaf"/>) is formed in at a time: an eighth of them, rounded up.</summary>
     internal static int TermRows(int fanOut) => (fanOut + TermBlocks - 1) / TermBlocks;
