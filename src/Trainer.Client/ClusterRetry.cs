@@ -40,11 +40,11 @@ internal sealed class ClusterRetry(TextWriter error)
 
     /// <summary>
     /// Submits a new job through the same failures: <paramref name="attempt"/> uploads and submits it whole,
-    /// each time. A submission is not idempotent, but its job id is new (no other submission uses it): when
-    /// a later attempt is refused and a job is found under the id, it is this submission's own, whose answer
-    /// was lost, not the job; it is returned as started. Otherwise the refusal stands.
+    /// each time, told whether an attempt came before it. A submission is not idempotent, but its job id is new
+    /// (no other submission uses it): when a later attempt is refused and a job is found under the id, it is this
+    /// submission's own, whose answer was lost, not the job; it is returned as started. Otherwise the refusal stands.
     /// </summary>
-    public Task<JobStatus> SubmitAsync(ITrainingJobGrain job, Func<Task<JobStatus>> attempt, CancellationToken cancellation)
+    public Task<JobStatus> SubmitAsync(ITrainingJobGrain job, Func<bool, Task<JobStatus>> attempt, CancellationToken cancellation)
     {
         int attempts = 0;
         return RunAsync(async () =>
@@ -52,7 +52,7 @@ internal sealed class ClusterRetry(TextWriter error)
             bool again = attempts++ > 0;
             try
             {
-                return await attempt();
+                return await attempt(again);
             }
             catch (JobRejectedException) when (again)
             {

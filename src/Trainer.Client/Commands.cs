@@ -120,13 +120,12 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     /// </summary>
     private Task<JobStatus> SubmitAsync(ITrainingJobGrain job, JobSubmission submission, JobArguments arguments, PreparedJob? prepared, CancellationToken cancellation)
     {
-        int attempts = 0;
-        return _retry.SubmitAsync(job, async () =>
+        return _retry.SubmitAsync(job, async again =>
         {
             if (prepared is null) return await job.UploadAndSubmitAsync(submission, ClusterConnection.ChunkBytes);
-            if (attempts++ == 0) return await prepared.SubmitAsync(job, ClusterConnection.ChunkBytes);
-            using var again = arguments.Prepare();
-            return await again.SubmitAsync(job, ClusterConnection.ChunkBytes);
+            if (!again) return await prepared.SubmitAsync(job, ClusterConnection.ChunkBytes);
+            using var reopened = arguments.Prepare();
+            return await reopened.SubmitAsync(job, ClusterConnection.ChunkBytes);
         }, cancellation);
     }
 

@@ -65,7 +65,7 @@ public sealed class SubmitRetryTests(ClusterFixture fixture)
         var error = new StringWriter();
         int attempts = 0;
 
-        var started = await new ClusterRetry(error).SubmitAsync(job, async () =>
+        var started = await new ClusterRetry(error).SubmitAsync(job, async _ =>
         {
             attempts++;
             var status = await job.SubmitAsync(submission);
@@ -88,7 +88,7 @@ public sealed class SubmitRetryTests(ClusterFixture fixture)
         int attempts = 0;
 
         var refused = await Assert.ThrowsAsync<JobRejectedException>(() => new ClusterRetry(TextWriter.Null).SubmitAsync(job,
-            () => ++attempts == 1 ? throw new TimeoutException("nothing reached the cluster") : job.SubmitAsync(bad), Token));
+            _ => ++attempts == 1 ? throw new TimeoutException("nothing reached the cluster") : job.SubmitAsync(bad), Token));
 
         Assert.Equal("steps", refused.Field);
         Assert.Equal(2, attempts);
@@ -102,7 +102,7 @@ public sealed class SubmitRetryTests(ClusterFixture fixture)
         var bad = Jobs.Synthetic(Jobs.Small(2) with { Steps = 0 });
         int attempts = 0;
 
-        await Assert.ThrowsAsync<JobRejectedException>(() => new ClusterRetry(TextWriter.Null).SubmitAsync(job, () => { attempts++; return job.SubmitAsync(bad); }, Token));
+        await Assert.ThrowsAsync<JobRejectedException>(() => new ClusterRetry(TextWriter.Null).SubmitAsync(job, _ => { attempts++; return job.SubmitAsync(bad); }, Token));
 
         Assert.Equal(1, attempts);
     }
