@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 
 namespace Trainer.Cluster.Tests;
 
@@ -68,22 +67,10 @@ public sealed class RedisServer : IAsyncDisposable
     /// Stops the server where it stands (SIGSTOP), as a stalled host stops it: connections stay open and
     /// commands queue unanswered until <see cref="Resume"/>, so its clients time out.
     /// </summary>
-    public void Pause() => Signal(Sigstop);
+    public void Pause() => Signals.Send(_process.Id, Signals.Stop, "redis-server");
 
     /// <summary>Lets a paused server go on (SIGCONT); it answers what queued meanwhile.</summary>
-    public void Resume() => Signal(Sigcont);
-
-    private const int Sigstop = 19, Sigcont = 18;
-
-    private void Signal(int signal)
-    {
-        if (Kill(_process.Id, signal) != 0)
-            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
-    }
-
-    // NOTE: .NET has no way to send a process any signal but SIGKILL (Process.Kill); libc's kill(2) does.
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
+    public void Resume() => Signals.Send(_process.Id, Signals.Continue, "redis-server");
 
     public async ValueTask DisposeAsync()
     {

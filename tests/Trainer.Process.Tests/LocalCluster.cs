@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Trainer.Cluster.Tests;
 
 namespace Trainer.Process.Tests;
 
@@ -195,17 +196,7 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>SIGTERM, as a supervisor stopping the silo sends (cluster.sh stop, a Kubernetes rolling update): it leaves the cluster politely. Returns at once.</summary>
-    public void Terminate(int silo)
-    {
-        int pid = Pid(silo);
-        if (SendSignal(pid, SigTerm) != 0)
-            throw new InvalidOperationException($"kill -TERM {pid} (silo {silo}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-    }
-
-    private const int SigTerm = 15;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SendSignal(int pid, int signal);
+    public void Terminate(int silo) => Signals.Send(Pid(silo), Signals.Term, $"silo {silo}");
 
     /// <summary>SIGKILL: the silo gets no chance to leave the cluster politely.</summary>
     public void Kill(int silo) => System.Diagnostics.Process.GetProcessById(Pid(silo)).Kill();
