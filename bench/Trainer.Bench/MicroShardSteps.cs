@@ -101,15 +101,25 @@ public static class MicroShardSteps
         return (worker, model, p, x, y, new T[worker.Layout.Length], new double[worker.Layout.Blocks.Count]);
     }
 
-    /// <summary>The model without its <see cref="ILeafGradientModel{T}"/> side.</summary>
-    private sealed class EachAlone<T>(Mlp<T> model) : IFactoredGradientModel<T> where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>The model with its micro-shards computed alone (<see cref="ILeafGradientModel{T}.LeavesTogether"/> false), adding in place as it does.</summary>
+    private sealed class EachAlone<T>(Mlp<T> model) : ILeafGradientModel<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public ModelSpec Spec => model.Spec;
         public ParameterLayout Layout => model.Layout;
+        public bool LeavesTogether => false;
         public double LossAndGradient(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Span<T> gradient) =>
             model.LossAndGradient(parameters, x, y, samples, gradient);
         public double Loss(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples) => model.Loss(parameters, x, y, samples);
         public double LossAndPack(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Pack pack, Span<T> destination) =>
             model.LossAndPack(parameters, x, y, samples, pack, destination);
+        public double LossAndPack(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Pack pack, Span<T> destination, bool add) =>
+            model.LossAndPack(parameters, x, y, samples, pack, destination, add);
+        public bool AddsInPlace(Pack pack) => model.AddsInPlace(pack);
+        public void LeafLosses(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<Trainer.Core.Data.Shard> leaves, Span<double> losses) =>
+            throw new InvalidOperationException("each micro-shard is computed alone");
+        public void LeafPack(ReadOnlySpan<T> x, Trainer.Core.Data.Shard leaf, Pack pack, Span<T> destination) =>
+            throw new InvalidOperationException("each micro-shard is computed alone");
+        public void LeafPack(ReadOnlySpan<T> x, Trainer.Core.Data.Shard leaf, Pack pack, Span<T> destination, bool add) =>
+            throw new InvalidOperationException("each micro-shard is computed alone");
     }
 }

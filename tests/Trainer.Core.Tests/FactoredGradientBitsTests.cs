@@ -16,9 +16,9 @@ public sealed class FactoredGradientBitsTests
 {
     [Theory]
     [InlineData("managed", 64)]    // micro-shards of 16 samples: added in place
-    [InlineData("openblas", 64)]   // OpenBLAS promises neither: formed whole, then added
+    [InlineData("openblas", 64)]   // within one pass of every OpenBLAS kernel: tried, then added in place
     [InlineData("managed", 1200)]  // micro-shards of 300 samples, past one pass of the managed GEMM: added by blocks of rows
-    [InlineData("openblas", 1200)]
+    [InlineData("openblas", 1200)] // past one pass of some kernels: formed whole there, then added
     public void AFactoredLayersGradient_HasTheDenseExchangesBits_ForEveryWorkerCount_OnEitherGemm(string backend, int batch)
     {
         var blas = Backends.ByName(backend);

@@ -139,15 +139,9 @@ public sealed class LeavesTogetherTests
             model.LeafLosses(parameters, x, y, leaves, losses);
         }
         public void LeafPack(ReadOnlySpan<double> x, Shard leaf, Pack pack, Span<double> destination) => model.LeafPack(x, leaf, pack, destination);
-    }
-
-    /// <summary>A GEMM that makes no promise about rows (as OpenBLAS), computing with the managed one.</summary>
-    private sealed class SizeBlind(IBlas inner) : IBlas
-    {
-        public string Name => "size-blind";
-        public void Gemm(Transpose transA, Transpose transB, int m, int n, int k, double alpha, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc) =>
-            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        public void Gemm(Transpose transA, Transpose transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
-            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        public bool AddsInPlace(Pack pack) => model.AddsInPlace(pack);
+        public double LossAndPack(ReadOnlySpan<double> parameters, ReadOnlySpan<double> x, ReadOnlySpan<double> y, int samples, Pack pack, Span<double> destination, bool add) =>
+            model.LossAndPack(parameters, x, y, samples, pack, destination, add);
+        public void LeafPack(ReadOnlySpan<double> x, Shard leaf, Pack pack, Span<double> destination, bool add) => model.LeafPack(x, leaf, pack, destination, add);
     }
 }

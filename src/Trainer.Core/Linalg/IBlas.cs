@@ -17,12 +17,12 @@ public interface IBlas
     string Name { get; }
 
     /// <summary>
-    /// The largest k for which this GEMM promises that beta 1 and alpha 1 round exactly as
-    /// C + (op(A)·op(B) computed alone with beta 0): the product is formed in one pass over k and
-    /// added to C once. Callers that need those bits may then accumulate in place instead of through
-    /// a scratch matrix. 0: never promised.
+    /// Whether, for this shape and element type, beta 1 and alpha 1 round exactly as
+    /// C + (op(A)·op(B) computed alone with beta 0), whatever the values: the product is formed in one
+    /// pass over k and added to C once. Callers that need those bits may then accumulate in place
+    /// instead of through a scratch matrix. false: not promised.
     /// </summary>
-    int SinglePassDepth => 0;
+    bool AddsInOnePass<T>(Transpose transA, Transpose transB, int m, int n, int k) where T : unmanaged => false;
 
     /// <summary>
     /// Whether a row of C gets the same bits whatever other rows are computed with it (m, and the row's place
@@ -48,7 +48,7 @@ public static class BlasExtensions
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc) where T : unmanaged
         => Gemm(blas, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta: 0);
 
-    /// <summary>C = C + op(A)·op(B) (alpha 1, beta 1); see <see cref="IBlas.SinglePassDepth"/> for how it rounds.</summary>
+    /// <summary>C = C + op(A)·op(B) (alpha 1, beta 1); see <see cref="IBlas.AddsInOnePass{T}"/> for how it rounds.</summary>
     public static void GemmAdd<T>(this IBlas blas, Transpose ta, Transpose tb, int m, int n, int k,
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc) where T : unmanaged
         => Gemm(blas, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta: 1);

@@ -61,6 +61,9 @@ public sealed class ManagedBlas : IBlas
     /// <summary>Up to one k block the micro-kernels add their register sums to C once, with alpha 1 exactly (FMA(1, sum, c) = c + sum).</summary>
     public int SinglePassDepth => KC;
 
+    /// <summary>Up to <see cref="SinglePassDepth"/>, for every shape and both element types.</summary>
+    public bool AddsInOnePass<T>(Transpose transA, Transpose transB, int m, int n, int k) where T : unmanaged => k <= KC;
+
     /// <summary>Every element of C gets the same operations whatever path, tile or thread computes it, so a row's bits do not depend on m.</summary>
     public bool RowsAlike => true;
 

@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -88,6 +91,53 @@ public sealed unsafe class OpenBlas : IBlas
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         Volatile.Write(ref _threads, threads);
+    }
+
+    /// <summary>
+    /// Tried once per shape on random values (<see cref="Probe{T}"/>) and remembered; shapes whose C has more than
+    /// <see cref="ProbeElements"/> elements are not tried, and not promised.
+    /// </summary>
+    /// <remarks>
+    /// NOTE: OpenBLAS documents no rounding for beta 1. Its level-3 driver cuts k into blocks by k alone and adds
+    /// each block's register sums to C (beta having been applied first, and skipped at 1), so beta 1 rounds as
+    /// adding the product formed alone when k is one block, and otherwise does not. Where a block ends depends on
+    /// the kernel OpenBLAS picked for this CPU and on its version, and no function of its interface tells, so each
+    /// shape is tried: a different order of additions shows in most elements of a product of random values.
+    /// </remarks>
+    public bool AddsInOnePass<T>(Transpose transA, Transpose transB, int m, int n, int k) where T : unmanaged
+    {
+        if (typeof(T) != typeof(double) && typeof(T) != typeof(float)) return false;
+        if (m <= 0 || n <= 0 || k <= 0 || (long)m * n > ProbeElements) return false;
+        return _addsInOnePass.GetOrAdd((typeof(T) == typeof(float), transA, transB, m, n, k),
+            static (shape, blas) => shape.Single
+                ? blas.Probe<float>(shape.TransA, shape.TransB, shape.M, shape.N, shape.K)
+                : blas.Probe<double>(shape.TransA, shape.TransB, shape.M, shape.N, shape.K), this);
+    }
+
+    /// <summary>The largest C (in elements) <see cref="AddsInOnePass{T}"/> tries: its three matrices are allocated for the try.</summary>
+    public const int ProbeElements = 1 << 20;
+
+    private readonly ConcurrentDictionary<(bool Single, Transpose TransA, Transpose TransB, int M, int N, int K), bool> _addsInOnePass = new();
+
+    /// <summary>Whether beta 1 gives C + (the product formed alone) to the bit, on random values of this shape.</summary>
+    private bool Probe<T>(Transpose transA, Transpose transB, int m, int n, int k) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var random = new Random(m * 31 + n * 17 + k);
+        T[] Values(int length)
+        {
+            var values = new T[length];
+            for (int i = 0; i < length; i++) values[i] = T.CreateTruncating(random.NextDouble() * 2 - 1);
+            return values;
+        }
+        var a = Values(m * k);
+        var b = Values(k * n);
+        var c = Values(m * n);
+        var product = new T[m * n];
+        this.Gemm(transA, transB, m, n, k, a, transA == Transpose.No ? k : m, b, transB == Transpose.No ? n : k, product, n);
+        var alone = new T[m * n];
+        TensorPrimitives.Add<T>(c, product, alone);
+        this.GemmAdd(transA, transB, m, n, k, a, transA == Transpose.No ? k : m, b, transB == Transpose.No ? n : k, c, n);
+        return MemoryMarshal.AsBytes(c.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(alone.AsSpan()));
     }
 
     /// <summary>Loads the system OpenBLAS, or returns null (and why) when it is not installed.</summary>

@@ -61,4 +61,17 @@ public interface ILeafGradientModel<T> : IFactoredGradientModel<T>
 
     /// <summary>Micro-shard <paramref name="leaf"/>'s pack from the last <see cref="LeafLosses"/> (the same <paramref name="x"/>).</summary>
     void LeafPack(ReadOnlySpan<T> x, Trainer.Core.Data.Shard leaf, Trainer.Core.Training.Pack pack, Span<T> destination);
+
+    /// <summary>
+    /// Whether a micro-shard's pack laid out as <paramref name="pack"/> can be added to a partial sum in place (the
+    /// overloads with add) with the bits of forming it alone and adding it after: a dense pack whose products the
+    /// GEMM promises that for (<see cref="Trainer.Core.Linalg.IBlas.AddsInOnePass{T}"/>).
+    /// </summary>
+    bool AddsInPlace(Trainer.Core.Training.Pack pack);
+
+    /// <summary><see cref="IFactoredGradientModel{T}.LossAndPack"/>, the pack added to <paramref name="destination"/> where <paramref name="add"/> (only where <see cref="AddsInPlace"/>).</summary>
+    double LossAndPack(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Trainer.Core.Training.Pack pack, Span<T> destination, bool add);
+
+    /// <summary><see cref="LeafPack(ReadOnlySpan{T}, Trainer.Core.Data.Shard, Trainer.Core.Training.Pack, Span{T})"/>, added to <paramref name="destination"/> where <paramref name="add"/> (only where <see cref="AddsInPlace"/>).</summary>
+    void LeafPack(ReadOnlySpan<T> x, Trainer.Core.Data.Shard leaf, Trainer.Core.Training.Pack pack, Span<T> destination, bool add);
 }

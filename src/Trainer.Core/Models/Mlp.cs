@@ -43,6 +43,8 @@ public class Mlp<T> : ILeafGradientModel<T> where T : unmanaged, IFloatingPointI
     private int _leafRows;      // rows of the last LeafLosses, 0 once another pass used the buffers
     // The plain gradient is the pack of a plan without factors: the model's own flat layout.
     private readonly Pack _densePack;
+    // A bias gradient formed before it is added to a partial sum (Products with add); the widest layer's.
+    private readonly T[] _biasTerm;
 
     public Mlp(ModelSpec spec, IBlas? blas = null)
     {
@@ -54,6 +56,7 @@ public class Mlp<T> : ILeafGradientModel<T> where T : unmanaged, IFloatingPointI
         _weights = [.. Enumerable.Range(1, spec.LayerCount).Select(Layout.Weight)];
         _biases = [.. Enumerable.Range(1, spec.LayerCount).Select(Layout.Bias)];
         _densePack = ExchangePlan.For(spec, 1, factorsAvailable: false).PackLayout(0);
+        _biasTerm = spec.Bias ? new T[spec.LayerSizes.Skip(1).Max()] : [];
     }
 
     public ModelSpec Spec { get; }
@@ -98,19 +101,46 @@ public class Mlp<T> : ILeafGradientModel<T> where T : unmanaged, IFloatingPointI
             throw new ArgumentException($"gradient has {gradient.Length} elements, the model has {Layout.Count} parameters.", nameof(gradient));
         Forward(parameters, x, samples);
         double loss = OutputLoss(y, samples, computeDelta: true);
-        Backward(parameters, x, samples, _densePack, gradient);
+        Backward(parameters, x, samples, _densePack, gradient, add: false);
         return loss;
     }
 
     public double LossAndPack(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Pack pack, Span<T> destination)
+        => LossAndPack(parameters, x, y, samples, pack, destination, add: false);
+
+    public double LossAndPack(ReadOnlySpan<T> parameters, ReadOnlySpan<T> x, ReadOnlySpan<T> y, int samples, Pack pack, Span<T> destination, bool add)
     {
         ModelArguments.Check(Spec, Layout, parameters.Length, x.Length, y.Length, samples);
         if (pack.Samples != samples || pack.Layers.Count != Spec.LayerCount || destination.Length != pack.Length)
             throw new ArgumentException($"The pack is laid out for {pack.Samples} samples and {pack.Length} values; got {samples} samples and a {destination.Length}-value destination.", nameof(pack));
+        CheckAdd(pack, add);
         Forward(parameters, x, samples);
         double loss = OutputLoss(y, samples, computeDelta: true);
-        Backward(parameters, x, samples, pack, destination);
+        Backward(parameters, x, samples, pack, destination, add);
         return loss;
+    }
+
+    /// <summary>
+    /// Whether a pack laid out as <paramref name="pack"/> may be added to a partial sum in place
+    /// (<see cref="LossAndPack(ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, int, Pack, Span{T}, bool)"/> and
+    /// <see cref="LeafPack(ReadOnlySpan{T}, Shard, Pack, Span{T}, bool)"/> with add) with the bits of forming it
+    /// alone and adding it: it has no factors, and this model's GEMM promises that at every layer's product
+    /// (<see cref="IBlas.AddsInOnePass{T}"/>).
+    /// </summary>
+    public bool AddsInPlace(Pack pack)
+    {
+        if (pack.AnyFactored || pack.Layers.Count != Spec.LayerCount) return false;
+        for (int l = 0; l < Spec.LayerCount; l++)
+        {
+            if (!_blas.AddsInOnePass<T>(Transpose.Yes, Transpose.No, Spec.LayerSizes[l + 1], Spec.LayerSizes[l], pack.Samples)) return false;
+        }
+        return true;
+    }
+
+    private void CheckAdd(Pack pack, bool add)
+    {
+        if (add && !AddsInPlace(pack))
+            throw new InvalidOperationException($"A pack of {pack.Samples} samples{(pack.AnyFactored ? " with factors" : "")} cannot be added in place on the {_blas.Name} GEMM with the bits of adding it after; form it alone.");
     }
 
     /// <summary>
@@ -146,13 +176,16 @@ public class Mlp<T> : ILeafGradientModel<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>The pack of micro-shard <paramref name="leaf"/> of the last <see cref="LeafLosses"/>, whose x <paramref name="x"/> is.</summary>
-    public void LeafPack(ReadOnlySpan<T> x, Shard leaf, Pack pack, Span<T> destination)
+    public void LeafPack(ReadOnlySpan<T> x, Shard leaf, Pack pack, Span<T> destination) => LeafPack(x, leaf, pack, destination, add: false);
+
+    public void LeafPack(ReadOnlySpan<T> x, Shard leaf, Pack pack, Span<T> destination, bool add)
     {
         if (leaf.Start < 0 || leaf.End > _leafRows || x.Length < _leafRows * Spec.InputSize)
             throw new ArgumentException($"Rows [{leaf.Start}, {leaf.End}) are not among the {_leafRows} rows of the last LeafLosses (x has {x.Length} values).", nameof(leaf));
         if (pack.Samples != leaf.Count || pack.Layers.Count != Spec.LayerCount || destination.Length != pack.Length)
             throw new ArgumentException($"The pack is laid out for {pack.Samples} samples and {pack.Length} values; got {leaf.Count} samples and a {destination.Length}-value destination.", nameof(pack));
-        Products(x, leaf, pack, destination);
+        CheckAdd(pack, add);
+        Products(x, leaf, pack, destination, add);
     }
 
     /// <summary>
@@ -222,10 +255,10 @@ public class Mlp<T> : ILeafGradientModel<T> where T : unmanaged, IFloatingPointI
         return loss;
     }
 
-    private void Backward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b, Pack pack, Span<T> g)
+    private void Backward(ReadOnlySpan<T> p, ReadOnlySpan<T> x, int b, Pack pack, Span<T> g, bool add)
     {
         Deltas(p, b);
-        Products(x, new Shard(0, 0, b), pack, g);
+        Products(x, new Shard(0, 0, b), pack, g, add);
     }
 
     /// <summary>δ_l of every layer below the output's (δ_L is the loss's) over <paramref name="b"/> rows.</summary>
@@ -245,10 +278,11 @@ public class Mlp<T> : ILeafGradientModel<T> where T : unmanaged, IFloatingPointI
 
     /// <summary>
     /// The pack of the rows <paramref name="rows"/> (of x and of the last forward and backward) into
-    /// <paramref name="g"/>: per layer g_W = δᵀ · input and g_b = Σ_rows δ over those rows, or their factors.
+    /// <paramref name="g"/>, or added to it (<paramref name="add"/>, where <see cref="AddsInPlace"/>): per layer
+    /// g_W = δᵀ · input and g_b = Σ_rows δ over those rows, or their factors.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Products(ReadOnlySpan<T> x, Shard rows, Pack pack, Span<T> g)
+    private void Products(ReadOnlySpan<T> x, Shard rows, Pack pack, Span<T> g, bool add)
     {
         int b = rows.Count;
         for (int l = Spec.LayerCount - 1; l >= 0; l--)
@@ -265,9 +299,21 @@ public class Mlp<T> : ILeafGradientModel<T> where T : unmanaged, IFloatingPointI
             }
             else
             {
-                // g_W = δᵀ · input   (fanOut, B) x (B, fanIn)
-                Gemm(Transpose.Yes, Transpose.No, fanOut, fanIn, b, delta, fanOut, input, fanIn, g.Slice(slots.Weights, fanOut * fanIn), fanIn);
-                if (slots.Bias >= 0) SumRows(delta, b, fanOut, g.Slice(slots.Bias, fanOut));
+                // g_W = δᵀ · input   (fanOut, B) x (B, fanIn); added, g_W + δᵀ · input with the bits of the product formed first.
+                var weights = g.Slice(slots.Weights, fanOut * fanIn);
+                if (add) _blas.GemmAdd(Transpose.Yes, Transpose.No, fanOut, fanIn, b, delta, fanOut, input, fanIn, weights, fanIn);
+                else Gemm(Transpose.Yes, Transpose.No, fanOut, fanIn, b, delta, fanOut, input, fanIn, weights, fanIn);
+                if (slots.Bias < 0) continue;
+                var bias = g.Slice(slots.Bias, fanOut);
+                if (!add)
+                {
+                    SumRows(delta, b, fanOut, bias);
+                    continue;
+                }
+                // The rows' sum is formed first, as it is alone, then added.
+                var term = _biasTerm.AsSpan(0, fanOut);
+                SumRows(delta, b, fanOut, term);
+                TensorPrimitives.Add(bias, term, bias);
             }
         }
     }

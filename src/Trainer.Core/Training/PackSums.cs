@@ -65,6 +65,18 @@ internal sealed class PackSums<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
+    /// <summary>
+    /// The whole of slot <paramref name="slot"/>, to write a pack into in place: slot 0 is <paramref name="target"/>;
+    /// a deeper slot is laid out as a dense pack (weights, then bias, layer by layer), so only a plan without factors has one.
+    /// </summary>
+    public Span<T> Target(int slot, Span<T> target, Pack targetLayout)
+    {
+        if (slot == 0) return target;
+        if (targetLayout.AnyFactored || targetLayout.Length != _denseLength)
+            throw new InvalidOperationException($"Slot {slot} holds the dense layers alone ({_denseLength} values); a pack of {targetLayout.Length} values{(targetLayout.AnyFactored ? " with factors" : "")} cannot be written into it.");
+        return _scratch[slot - 1];
+    }
+
     private Span<T> Slot(int slot, int dense, Span<T> target, Pack targetLayout) => slot == 0
         ? target.Slice(targetLayout.Layers[_denseLayers[dense]].Weights, _lengths[dense])
         : _scratch[slot - 1].AsSpan(_compact[dense], _lengths[dense]);

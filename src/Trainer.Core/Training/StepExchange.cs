@@ -427,7 +427,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>
     /// Micro-shard <paramref name="leaf"/>'s product δᵀ·a and bias row sum into <paramref name="to"/>, or added
     /// to it (<paramref name="add"/>): in place where the GEMM promises the bits of adding the product formed
-    /// alone (<see cref="IBlas.SinglePassDepth"/>), else formed a block of rows at a time in scratch and added where
+    /// alone (<see cref="IBlas.AddsInOnePass{T}"/>), else formed a block of rows at a time in scratch and added where
     /// a row has the same bits in any block (<see cref="IBlas.RowsAlike"/>, <see cref="TermRows"/>), else formed
     /// whole in scratch slot <paramref name="termSlot"/> and added; its bias term in bias scratch slot <paramref name="termSlot"/>.
     /// <paramref name="delta"/> and <paramref name="input"/> hold rows from the batch's row <paramref name="firstRow"/> on.
@@ -443,7 +443,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             if (!to.Bias.IsEmpty) Mlp<T>.SumRows(leafDelta, leaf.Count, slots.FanOut, to.Bias);
             return;
         }
-        if (leaf.Count <= _blas.SinglePassDepth)
+        if (_blas.AddsInOnePass<T>(Transpose.Yes, Transpose.No, slots.FanOut, slots.FanIn, leaf.Count))
         {
             _blas.GemmAdd(Transpose.Yes, Transpose.No, slots.FanOut, slots.FanIn, leaf.Count, leafDelta, slots.FanOut, leafInput, slots.FanIn, to.Weights, slots.FanIn);
         }
@@ -463,7 +463,7 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         }
         else
         {
-            // A GEMM that promises neither (OpenBLAS chooses its kernels by size) forms the product whole, as the
+            // A GEMM that promises neither (OpenBLAS, where k is more than one of its passes, or the shape too large to try) forms the product whole, as the
             // workers form a dense layer's, so the exchange chosen does not change the bits: the scratch is a layer's.
             var term = Scratch(termSlot, slots, noBias: true).Weights;
             Product(slots, leafDelta, leafInput, leaf.Count, term);
@@ -542,7 +542,7 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly ExchangePlan _plan;
     private readonly ReduceStep[][] _leafSteps;
     private readonly PackSums<T> _sums;
-    private readonly T[] _leafPack;
+    private T[]? _leafPack;
     private readonly Pack[] _leafLayouts;
     private readonly double[] _leafLosses, _lossSlots;
     // The worker's micro-shards (the first is micro-shard _firstLeaf), rows counted from their group's first; the
@@ -575,7 +575,6 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
         _sums.Reserve(slots);
         _lossSlots = new double[slots];
         _leafLayouts = [.. plan.Micro.Leaves.Select(l => plan.PackLayout(l.Count))];
-        _leafPack = LargeArrays.New<T>(_leafLayouts.Max(l => l.Length));
         _leafLosses = new double[plan.Micro.Count];
         var owned = plan.Micro.Owned(rank, workers);
         _firstLeaf = owned.Start;
@@ -616,7 +615,8 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
             throw new ArgumentException($"{losses.Length} losses asked for; worker {Rank}'s pack has {Layout.Blocks.Count} blocks.", nameof(losses));
         int inputs = _plan.Model.InputSize, outputs = _plan.Model.OutputSize;
         var leaves = _plan.Micro.Leaves;
-        var together = model is ILeafGradientModel<T> { LeavesTogether: true } leafModel ? leafModel : null;
+        var leafModel = model as ILeafGradientModel<T>;
+        var together = leafModel is { LeavesTogether: true } ? leafModel : null;
         int computed = -1;
         for (int j = 0; j < Layout.Blocks.Count; j++)
         {
@@ -631,10 +631,15 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
                     continue;
                 }
                 var leaf = leaves[first + step.Input];
-                // A block of one micro-shard: its pack is the micro-shard's, written in place.
-                bool inPlace = _leafSteps[j].Length == 1;
-                var layout = inPlace ? block.Layout : _leafLayouts[first + step.Input];
-                var leafPack = inPlace ? values : _leafPack.AsSpan(0, layout.Length);
+                var layout = _leafLayouts[first + step.Input];
+                bool add = step.Op == ReduceOp.Add;
+                // A block of one micro-shard: its pack is the micro-shard's, written in place. A dense pack is laid out
+                // alike for any samples, as the slots are, so a micro-shard's is written into its slot, or added to it
+                // where the model can with the bits of adding it after; anything else is formed in scratch and summed.
+                bool direct = _leafSteps[j].Length == 1 || (!layout.AnyFactored && (!add || leafModel?.AddsInPlace(layout) == true));
+                var leafPack = direct ? _sums.Target(step.Slot, values, block.Layout) : LeafScratch(layout.Length);
+                if (_leafSteps[j].Length == 1) layout = block.Layout;
+                add &= direct;
                 int own = first + step.Input - _firstLeaf, group = _groupOf[own];
                 if (together is not null && _groups[group].Leaves > 1)
                 {
@@ -646,7 +651,7 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
                             _ownLeaves.AsSpan(g.First, g.Leaves), _ownLosses.AsSpan(g.First, g.Leaves));
                         computed = group;
                     }
-                    together.LeafPack(groupX, _ownLeaves[own], layout, leafPack);
+                    together.LeafPack(groupX, _ownLeaves[own], layout, leafPack, add);
                     _leafLosses[step.Input] = _ownLosses[own];
                 }
                 else
@@ -654,13 +659,22 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
                     int row = leaf.Start - Layout.Rows.Start;
                     var leafX = x.Slice(row * inputs, leaf.Count * inputs);
                     var leafY = y.Slice(row * outputs, leaf.Count * outputs);
-                    _leafLosses[step.Input] = GradientModels.LossAndPack(model, parameters, leafX, leafY, leaf.Count, layout, leafPack);
+                    _leafLosses[step.Input] = add
+                        ? leafModel!.LossAndPack(parameters, leafX, leafY, leaf.Count, layout, leafPack, add: true)
+                        : GradientModels.LossAndPack(model, parameters, leafX, leafY, leaf.Count, layout, leafPack);
                 }
-                if (inPlace) continue;
+                if (direct) continue;
                 PackSums<T>.PlaceFactors(leafPack, layout, values, block.Layout, leaf.Start - block.Rows.Start);
                 _sums.Run(step, leafPack, layout, values, block.Layout);
             }
             losses[j] = MicroShards.Reduce(_leafSteps[j], _leafLosses, _lossSlots);
         }
+    }
+
+    /// <summary>Scratch for a micro-shard's pack that is summed into its slot after (allocated when first needed: a dense plan whose model adds in place never needs it).</summary>
+    private Span<T> LeafScratch(int length)
+    {
+        _leafPack ??= LargeArrays.New<T>(_leafLayouts.Max(l => l.Length));
+        return _leafPack.AsSpan(0, length);
     }
 }
