@@ -463,8 +463,9 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
         }
         else
         {
-            // A GEMM that promises neither (OpenBLAS, where k is more than one of its passes, or the shape too large to try) forms the product whole, as the
-            // workers form a dense layer's, so the exchange chosen does not change the bits: the scratch is a layer's.
+            // A GEMM that promises neither (OpenBLAS past one of its passes over k, or a shape too large to try) forms
+            // the product whole, as the workers form a dense layer's, so the exchange chosen does not change the bits:
+            // the scratch is a layer's.
             var term = Scratch(termSlot, slots, noBias: true).Weights;
             Product(slots, leafDelta, leafInput, leaf.Count, term);
             TensorPrimitives.Add(to.Weights, term, to.Weights);
