@@ -96,17 +96,20 @@ internal abstract class ServerModel
     public abstract bool SharesParameters { get; }
 
     /// <summary>
-    /// A team's step, part by part (<see cref="SharesParameters"/>): <see cref="Begin"/>, then every pack's
-    /// <see cref="ReducePart"/>s (any threads, any order), then <see cref="AcceptShared"/> on one thread, then
-    /// every <see cref="StepPart"/> (any threads): the optimizer steps the parameters at once, so nothing is
-    /// left pending. How many parts each phase has.
+    /// A team's step, part by part (<see cref="SharesParameters"/>): <see cref="BeginShared"/>, then every
+    /// <see cref="ReduceAndStepPart"/> (any threads, any order) and, on one thread meanwhile, <see cref="AcceptShared"/>:
+    /// the optimizer steps the parameters at once, so nothing is left pending. How many parts there are.
     /// </summary>
     public abstract int SharedParts { get; }
 
-    /// <summary>Adds part <paramref name="part"/> of every worker's pack (rank order within the part) into the step's update.</summary>
-    public abstract void ReducePart(TensorPayload[] packs, int part);
+    /// <summary>
+    /// Adds part <paramref name="part"/> of every worker's pack (rank order within the part) into the step's update,
+    /// then steps that part of the parameters (and its optimizer state) on it, while its values are in the cache:
+    /// element-wise, so the bits of adding every part before stepping any.
+    /// </summary>
+    public abstract void ReduceAndStepPart(TensorPayload[] packs, int step, int part);
 
-    /// <summary>Records every worker's blocks' losses in rank order and returns the step's loss; the update is whole once every part is added.</summary>
+    /// <summary>Records every worker's blocks' losses in rank order and returns the step's loss.</summary>
     public abstract double AcceptShared(int step, double[][] losses);
 
     /// <summary>Steps part <paramref name="part"/> of the parameters (and its optimizer state) on the step's gradient.</summary>
@@ -426,17 +429,19 @@ internal abstract class ServerModel
             await run.Completed;
         }
 
-        public override void StepPart(int step, int part)
+        public override void StepPart(int step, int part) => StepPart(step, part, _pendingShape, MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan()));
+
+        /// <summary>Steps part <paramref name="part"/> on the gradient of <paramref name="update"/>, the update of a step of <paramref name="shape"/>'s batch size.</summary>
+        private void StepPart(int step, int part, Shape shape, Span<T> update)
         {
             var range = _parts[part];
-            var replica = _pendingShape.Replica;
+            var replica = shape.Replica;
             Span<T> gradient;
             if (replica.ElementWise)
             {
                 // The step's update, laid out like the parameters, becomes its gradient in place (the loss's scale
                 // applied, element by element): no model-sized gradient buffer. Nothing reads the update after its
                 // step: with these steps the workers are sent parameters, or compute at the server's in a team.
-                var update = MemoryMarshal.Cast<byte, T>(_pendingUpdate.Bytes.AsSpan());
                 replica.GradientRange(update, range, update);
                 gradient = update.Slice(range.Start, range.Count);
             }
@@ -508,11 +513,15 @@ internal abstract class ServerModel
         private TensorPayload[] _teamPacks = [];
         private UpdateBuilder<T>.PackOf? _teamPack;
 
-        public override void ReducePart(TensorPayload[] packs, int part)
+        public override void ReduceAndStepPart(TensorPayload[] packs, int step, int part)
         {
+            // The step being built, not the pending one: AcceptShared, which makes it pending, may not have run yet.
+            var shape = _building;
             _teamPacks = packs;
             _teamPack ??= rank => Pack(_building, rank, _teamPacks[rank]);
-            _building.Builder.AddPartOfEach(_teamPack, _building.Ring.Current, part, _parts.Length);
+            var range = _parts[part];
+            shape.Builder.AddRangeOfEach(_teamPack, shape.Ring.Current, range.Start, range.Count);
+            StepPart(step, part, shape, shape.Ring.Current);
         }
 
         public override double AcceptShared(int step, double[][] losses)

@@ -9,15 +9,15 @@ namespace Trainer.Grains;
 /// A data-parallel run whose workers are all on the parameter server's silo: one thread per worker, which
 /// computes that worker's micro-shards on the worker's own replica (its rows, its model's buffers) at the
 /// server's parameters, read in place; then the same threads add the packs up and step the parameters, each
-/// taking parts of the model as they come free (<see cref="ServerModel.ReducePart"/>,
-/// <see cref="ServerModel.StepPart"/>: element-wise, so the bits of one thread doing it all). Thread 0 also
-/// runs the windows the grain hands it, as <see cref="ServerRunner"/>'s thread does.
+/// taking parts of the model as they come free and stepping a part as soon as it has added it up
+/// (<see cref="ServerModel.ReduceAndStepPart"/>: element-wise, so the bits of one thread doing it all). Thread 0
+/// also runs the windows the grain hands it, as <see cref="ServerRunner"/>'s thread does.
 /// </summary>
 /// <remarks>
 /// Why: within one process a frame or an Orleans message per step costs thread hand-offs on the step's
 /// critical path, and the server's part of the step (adding the packs, stepping the parameters) ran on one
-/// thread while the other cores waited. Here a step is three meetings of the team (<see cref="TeamBarrier"/>):
-/// compute, add up, step. Nothing is copied: no cache, no frame.
+/// thread while the other cores waited. Here a step is two meetings of the team (<see cref="TeamBarrier"/>):
+/// compute, then add up and step. Nothing is copied: no cache, no frame.
 /// A worker leaves (<see cref="Seat.StopAsync"/>: its grain takes a step through Orleans, or deactivates) at
 /// the end of a step; the window then ends with the steps completed, which stand, and the grain goes on through
 /// Orleans, which sends the workers the parameters (their caches were forgotten when they joined). An error in
@@ -38,8 +38,8 @@ internal sealed class StepTeam : IStepRun
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // What the threads do after the next meeting: compute this step, or stop.
     private volatile int _command;
-    // The next part to claim in each phase (claims are Interlocked increments from -1).
-    private int _reduceNext = -1, _stepNext = -1;
+    // The next part to claim (claims are Interlocked increments from -1).
+    private int _stepNext = -1;
     // The step parts done (or failed) this step: the leader answers a step only once all are.
     private int _stepsDone;
     private Fault? _fault;
@@ -171,13 +171,15 @@ internal sealed class StepTeam : IStepRun
     /// <summary>
     /// Rank <paramref name="rank"/>'s part of step <paramref name="step"/>, from the step's first meeting to its
     /// last parts; the leader's (rank 0) answers the step's loss. Every thread sees a fault after the meeting
-    /// that follows it, so all leave the step at the same point. The leader resets each phase's claims while
-    /// no thread can claim them: the add-up parts' after the second meeting, the step parts' after the first.
+    /// that follows it, so all leave the step at the same point. The leader resets the claims while no thread
+    /// can claim: after the first meeting (every thread has left the step before's claims to arrive there) and
+    /// before the second (which none passes without it).
     /// </summary>
     private double Step(int rank, int step)
     {
         double loss = double.NaN;
         if (_fault is not null) return loss;
+        if (rank == 0) (_stepNext, _stepsDone) = (-1, 0);
         try
         {
             (_losses[rank], _packs[rank]) = _replicas[rank]!.ComputeAt(step, _model.Parameters);
@@ -191,28 +193,12 @@ internal sealed class StepTeam : IStepRun
         int parts = _model.SharedParts;
         try
         {
-            if (rank == 0)
-            {
-                (_stepNext, _stepsDone) = (-1, 0);
-                // First: it sets up the step's gradient for the step parts.
-                loss = _model.AcceptShared(step, _losses);
-            }
-            for (int part; (part = Interlocked.Increment(ref _reduceNext)) < parts;) _model.ReducePart(_packs, part);
-        }
-        catch (Exception e)
-        {
-            Fail(rank, e);
-        }
-        _barrier.Arrive();
-        if (_fault is not null) return loss;
-        try
-        {
-            if (rank == 0) _reduceNext = -1;
+            if (rank == 0) loss = _model.AcceptShared(step, _losses);
             for (int part; (part = Interlocked.Increment(ref _stepNext)) < parts;)
             {
                 try
                 {
-                    _model.StepPart(step, part);
+                    _model.ReduceAndStepPart(_packs, step, part);
                 }
                 finally
                 {

@@ -211,7 +211,7 @@ public sealed class StepTeamTests
     /// </summary>
     private sealed class HeldFollowerModel(ServerModel inner, HeldFollower held) : ServerModel
     {
-        public override void StepPart(int step, int part)
+        public override void ReduceAndStepPart(TensorPayload[] packs, int step, int part)
         {
             if (Thread.CurrentThread.Name == "trainer-team-1" && !held.FollowerInPart.IsSet)
             {
@@ -220,8 +220,10 @@ public sealed class StepTeamTests
                 held.Released = true;
             }
             else if (Thread.CurrentThread.Name == "trainer-team-0") held.FollowerInPart.Wait(TimeSpan.FromSeconds(10));
-            inner.StepPart(step, part);
+            inner.ReduceAndStepPart(packs, step, part);
         }
+
+        public override void StepPart(int step, int part) => inner.StepPart(step, part);
 
         public override bool CachesFollowUpdates => inner.CachesFollowUpdates;
         public override TensorPayload Parameters => inner.Parameters;
@@ -233,7 +235,6 @@ public sealed class StepTeamTests
         public override void ApplyPending() => inner.ApplyPending();
         public override bool SharesParameters => inner.SharesParameters;
         public override int SharedParts => inner.SharedParts;
-        public override void ReducePart(TensorPayload[] packs, int part) => inner.ReducePart(packs, part);
         public override double AcceptShared(int step, double[][] losses) => inner.AcceptShared(step, losses);
         public override void CopyParameters(Span<double> to) => inner.CopyParameters(to);
         public override ModelState ModelState(bool handOver = false) => inner.ModelState(handOver);

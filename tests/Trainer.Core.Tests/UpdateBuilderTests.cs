@@ -1,3 +1,4 @@
+using Trainer.Core.Data;
 using Trainer.Core.Linalg;
 using Trainer.Core.Models;
 using Trainer.Core.Training;
@@ -213,6 +214,41 @@ public class UpdateBuilderTests
         }
         Assert.Equal(whole.Complete(), cut.Complete());
         Assert.Equal(expected, actual);
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 3)]
+    [InlineData(3, 5)]
+    [InlineData(5, 8)]   // a tree with Merge steps and deeper slots
+    public void AddingEveryShardsRange_RangeByRange_InAnyOrder_GivesTheSameBitsAsAddingEachWhole(int workers, int ranges)
+    {
+        // What a step team's threads do: each takes a range of the model and adds every worker's pack over it.
+        var job = Exchange.Job(new ModelSpec([7, 5, 3], Activation.Tanh, LossKind.Mse, bias: true), batch: 16, workers: workers) with { MicroShards = 8 };
+        var plan = ExchangePlan.With(job.Model, job.Batch, false, false).WithMicroShards(8);
+        var whole = new UpdateBuilder<double>(job, plan);
+        var cut = new UpdateBuilder<double>(job, plan);
+        var expected = new double[whole.UpdateLength];
+        var actual = TestArrays.Normal(cut.UpdateLength, 98);   // stale values from an earlier step must not leak in
+        var packs = Enumerable.Range(0, workers).Select(rank => TestArrays.Normal(whole.ShardLength(rank), 20 + rank)).ToArray();
+        whole.Reset();
+        cut.Reset();
+        for (int rank = 0; rank < workers; rank++) whole.Add(rank, new double[plan.RankPack(rank, workers).Blocks.Count], packs[rank], expected);
+        foreach (var range in Shard.Split(cut.UpdateLength, ranges).Reverse()) cut.AddRangeOfEach(rank => packs[rank], actual, range.Start, range.Count);
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void AddingByRanges_RefusesAPlanWithFactors_AndARangeOutsideTheUpdate()
+    {
+        var job = Exchange.Job(new ModelSpec([7, 5, 3], Activation.Tanh, LossKind.Mse, bias: true), batch: 8, workers: 2);
+        var dense = new UpdateBuilder<double>(job, ExchangePlan.With(job.Model, job.Batch, false, false));
+        var update = new double[dense.UpdateLength];
+        var outside = Assert.Throws<ArgumentOutOfRangeException>(() => dense.AddRangeOfEach(rank => new double[dense.ShardLength(rank)], update, dense.UpdateLength - 1, 2));
+        Assert.Contains($"are not all in the update's {dense.UpdateLength}", outside.Message);
+        var factored = new UpdateBuilder<double>(job, ExchangePlan.With(job.Model, job.Batch, true, false));
+        var error = Assert.Throws<InvalidOperationException>(() => factored.AddRangeOfEach(rank => new double[factored.ShardLength(rank)], new double[factored.UpdateLength], 0, 1));
+        Assert.Contains("A plan with factors", error.Message);
     }
 
     [Fact]

@@ -66,6 +66,27 @@ internal sealed class PackSums<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
+    /// One schedule step on the elements [<paramref name="start"/>, + <paramref name="count"/>) of packs without
+    /// factors, which are laid out as the model's flat parameters, as every slot is: input, target and slots alike.
+    /// </summary>
+    public void RunRange(ReduceStep step, ReadOnlySpan<T> input, Span<T> target, int start, int count)
+    {
+        var slot = (step.Slot == 0 ? target : _scratch[step.Slot - 1].AsSpan()).Slice(start, count);
+        switch (step.Op)
+        {
+            case ReduceOp.Set:
+                input.Slice(start, count).CopyTo(slot);
+                break;
+            case ReduceOp.Add:
+                TensorPrimitives.Add(slot, input.Slice(start, count), slot);
+                break;
+            default:
+                TensorPrimitives.Add(slot, _scratch[step.Slot].AsSpan(start, count), slot);
+                break;
+        }
+    }
+
+    /// <summary>
     /// The whole of slot <paramref name="slot"/>, to write a pack into in place: slot 0 is <paramref name="target"/>;
     /// a deeper slot is laid out as a dense pack (weights, then bias, layer by layer), so only a plan without factors has one.
     /// </summary>

@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Trainer.Core.Data;
 using Trainer.Core.Linalg;
 using Trainer.Core.Memory;
@@ -85,18 +87,35 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
         AddPartOf(rank, shardPack, update, part, parts);
     }
 
-    /// <summary>A worker's pack, by rank (<see cref="AddPartOfEach"/>).</summary>
+    /// <summary>A worker's pack, by rank (<see cref="AddRangeOfEach"/>).</summary>
     public delegate ReadOnlySpan<T> PackOf(int rank);
 
     /// <summary>
-    /// Adds part <paramref name="part"/> of <paramref name="parts"/> of every worker's pack, in rank order,
-    /// into <paramref name="update"/>: for the elements of that part, exactly what <see cref="AddPart"/> does
-    /// rank after rank, so several threads may each add other parts of the same step at once. Each worker's
-    /// losses are <see cref="Accept"/>ed in rank order, on one thread, meanwhile or after: they touch no part.
+    /// Adds the elements [<paramref name="start"/>, + <paramref name="count"/>) of every worker's pack, in rank order,
+    /// into <paramref name="update"/>: for those elements, exactly what <see cref="AddPart"/> does rank after rank, so
+    /// several threads may each add other ranges at once, and step a range as soon as it is added. Only a plan
+    /// without factors, whose packs are laid out as the update.
     /// </summary>
-    public void AddPartOfEach(PackOf packs, Span<T> update, int part, int parts)
+    public void AddRangeOfEach(PackOf packs, Span<T> update, int start, int count)
     {
-        for (int rank = 0; rank < _ranks.Length; rank++) AddPartOf(rank, packs(rank), update, part, parts);
+        if (_plan.AnyFactored)
+            throw new InvalidOperationException("A plan with factors places each worker's rows; add its packs whole or by parts (Add, AddPart).");
+        if (update.Length != UpdateLength)
+            throw new ArgumentException($"The update buffer has {update.Length} values; the plan's update has {UpdateLength}.");
+        if (start < 0 || count < 0 || start + count > UpdateLength)
+            throw new ArgumentOutOfRangeException(nameof(start), $"Elements [{start}, {start + count}) are not all in the update's {UpdateLength}.");
+        for (int rank = 0; rank < _ranks.Length; rank++)
+        {
+            var layout = _ranks[rank];
+            var pack = packs(rank);
+            if (pack.Length != layout.Length)
+                throw new ArgumentException($"Shard {rank} sent {pack.Length} values; its pack for {layout.Rows.Count} samples has {layout.Length}.");
+            for (int j = 0; j < layout.Blocks.Count; j++)
+            {
+                var values = pack.Slice(layout.Blocks[j].Offset, layout.Blocks[j].Layout.Length);
+                foreach (var step in _stepsOf[_firstBlock[rank] + j]) _sums.RunRange(step, values, update, start, count);
+            }
+        }
     }
 
     private void AddPartOf(int rank, ReadOnlySpan<T> shardPack, Span<T> update, int part, int parts)
@@ -337,8 +356,9 @@ public sealed class ReplicaUpdate<T> where T : unmanaged, IFloatingPointIeee754<
             throw new ArgumentException($"gradient has {gradient.Length} values, the model has {_plan.Layout.Count}.", nameof(gradient));
         var from = update.Slice(range.Start, range.Count);
         var to = gradient.Slice(range.Start, range.Count);
-        if (_scale == 1.0) from.CopyTo(to);
-        else TensorPrimitives.Multiply(from, T.CreateTruncating(_scale), to);
+        if (_scale != 1.0) TensorPrimitives.Multiply(from, T.CreateTruncating(_scale), to);
+        // An update made the gradient in place is it already (sse: scale 1).
+        else if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(from), ref MemoryMarshal.GetReference(to))) from.CopyTo(to);
     }
 
     private void Check(ReadOnlySpan<T> update, ReadOnlySpan<T> batchInputs)
