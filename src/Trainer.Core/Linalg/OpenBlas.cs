@@ -132,11 +132,12 @@ public sealed unsafe class OpenBlas : IBlas
         var a = Values(m * k);
         var b = Values(k * n);
         var c = Values(m * n);
+        int lda = transA == Transpose.No ? k : m, ldb = transB == Transpose.No ? n : k;
         var product = new T[m * n];
-        this.Gemm(transA, transB, m, n, k, a, transA == Transpose.No ? k : m, b, transB == Transpose.No ? n : k, product, n);
+        this.Gemm(transA, transB, m, n, k, a, lda, b, ldb, product, n);
         var alone = new T[m * n];
         TensorPrimitives.Add<T>(c, product, alone);
-        this.GemmAdd(transA, transB, m, n, k, a, transA == Transpose.No ? k : m, b, transB == Transpose.No ? n : k, c, n);
+        this.GemmAdd(transA, transB, m, n, k, a, lda, b, ldb, c, n);
         return MemoryMarshal.AsBytes(c.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(alone.AsSpan()));
     }
 

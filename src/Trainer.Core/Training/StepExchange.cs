@@ -100,16 +100,14 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
     {
         if (_plan.AnyFactored)
             throw new InvalidOperationException("A plan with factors places each worker's rows; add its packs whole or by parts (Add, AddPart).");
-        if (update.Length != UpdateLength)
-            throw new ArgumentException($"The update buffer has {update.Length} values; the plan's update has {UpdateLength}.");
+        CheckUpdate(update);
         if (start < 0 || count < 0 || start + count > UpdateLength)
             throw new ArgumentOutOfRangeException(nameof(start), $"Elements [{start}, {start + count}) are not all in the update's {UpdateLength}.");
         for (int rank = 0; rank < _ranks.Length; rank++)
         {
             var layout = _ranks[rank];
             var pack = packs(rank);
-            if (pack.Length != layout.Length)
-                throw new ArgumentException($"Shard {rank} sent {pack.Length} values; its pack for {layout.Rows.Count} samples has {layout.Length}.");
+            CheckPack(rank, pack);
             for (int j = 0; j < layout.Blocks.Count; j++)
             {
                 var values = pack.Slice(layout.Blocks[j].Offset, layout.Blocks[j].Layout.Length);
@@ -123,10 +121,8 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
         if (parts < 1 || part < 0 || part >= parts)
             throw new ArgumentOutOfRangeException(nameof(part), $"Part {part} of {parts} does not exist.");
         var layout = _ranks[rank];
-        if (shardPack.Length != layout.Length)
-            throw new ArgumentException($"Shard {rank} sent {shardPack.Length} values; its pack for {layout.Rows.Count} samples has {layout.Length}.");
-        if (update.Length != UpdateLength)
-            throw new ArgumentException($"The update buffer has {update.Length} values; the plan's update has {UpdateLength}.");
+        CheckPack(rank, shardPack);
+        CheckUpdate(update);
         for (int j = 0; j < layout.Blocks.Count; j++)
         {
             var block = layout.Blocks[j];
@@ -134,6 +130,19 @@ public sealed class UpdateBuilder<T> where T : unmanaged, IFloatingPointIeee754<
             PackSums<T>.PlaceFactors(values, block.Layout, update, _plan.Update, block.Rows.Start, part, parts);
             foreach (var step in _stepsOf[_firstBlock[rank] + j]) _sums.Run(step, values, block.Layout, update, _plan.Update, part, parts);
         }
+    }
+
+    private void CheckPack(int rank, ReadOnlySpan<T> pack)
+    {
+        var layout = _ranks[rank];
+        if (pack.Length != layout.Length)
+            throw new ArgumentException($"Shard {rank} sent {pack.Length} values; its pack for {layout.Rows.Count} samples has {layout.Length}.");
+    }
+
+    private void CheckUpdate(Span<T> update)
+    {
+        if (update.Length != UpdateLength)
+            throw new ArgumentException($"The update buffer has {update.Length} values; the plan's update has {UpdateLength}.");
     }
 
     /// <summary>Records worker <paramref name="rank"/>'s blocks' summed losses once all its parts are added; the next worker may then be added.</summary>
@@ -652,14 +661,14 @@ public sealed class RankStep<T> where T : unmanaged, IFloatingPointIeee754<T>
                     continue;
                 }
                 var leaf = leaves[first + step.Input];
-                var layout = _leafLayouts[first + step.Input];
-                bool add = step.Op == ReduceOp.Add;
                 // A block of one micro-shard: its pack is the micro-shard's, written in place. A dense pack is laid out
                 // alike for any samples, as the slots are, so a micro-shard's is written into its slot, or added to it
                 // where the model can with the bits of adding it after; anything else is formed in scratch and summed.
-                bool direct = _leafSteps[j].Length == 1 || (!layout.AnyFactored && (!add || leafModel?.AddsInPlace(layout) == true));
+                bool single = _leafSteps[j].Length == 1;
+                var layout = single ? block.Layout : _leafLayouts[first + step.Input];
+                bool add = step.Op == ReduceOp.Add;
+                bool direct = single || (!layout.AnyFactored && (!add || leafModel?.AddsInPlace(layout) == true));
                 var leafPack = direct ? _sums.Target(step.Slot, values, block.Layout) : LeafScratch(layout.Length);
-                if (_leafSteps[j].Length == 1) layout = block.Layout;
                 add &= direct;
                 int own = first + step.Input - _firstLeaf, group = _groupOf[own];
                 if (together is not null && _groups[group].Leaves > 1)
