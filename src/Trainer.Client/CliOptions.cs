@@ -150,6 +150,8 @@ internal static class CliOptions
         WarmupSteps = r.GetValue(WarmupSteps),
         LrStepEvery = r.GetValue(LrStepEvery),
         LrGamma = r.GetValue(LrGamma),
+        TypedOptimizerOptions = new HashSet<Option>([Momentum, Beta1, Beta2, Eps, LrStepEvery, LrGamma])
+            .Where(o => r.GetResult(o) is { Implicit: false }).Select(o => o.Name.TrimStart('-')).ToHashSet(),
         PsShards = r.GetValue(PsShards),
         MicroShards = r.GetValue(MicroShards),
         GradientPenalty = r.GetValue(GradientPenalty),

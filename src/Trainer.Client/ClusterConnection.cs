@@ -115,7 +115,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             host.Dispose();
-            throw new SpecException("gateway", gateways, $"no gateway answered within {patience.TotalSeconds:0.#} s ({ConnectTimeoutVariable}); start the cluster first (deploy/local/cluster.sh start N) or check the ports"
+            throw new SpecException("gateway", gateways, $"no gateway answered within {patience.TotalSeconds:0.#} s ({ConnectTimeoutVariable}); start the cluster first (deploy/local/cluster.sh start N), or check the ports and that the cluster's id is '{clusterId}' (--cluster-id; a gateway of another cluster does not answer)"
                 + (gateways!.StartsWith(RedisScheme, StringComparison.OrdinalIgnoreCase) ? ", and that --tls-cert is the cluster's certificate if it runs TLS" : ""));
         }
         catch
@@ -164,22 +164,42 @@ internal sealed class ClusterConnection : IAsyncDisposable
     public const string RedisScheme = "redis://";
 
     /// <summary>"host:port,host:port" to endpoints; names resolve through DNS (localhost works).</summary>
+    /// <summary>
+    /// The gateways of a --gateway list. A host name that does not resolve is left out while another gateway
+    /// of the list remains (as a gateway that does not answer is); when none remains, the list is refused.
+    /// </summary>
     public static IPEndPoint[] ParseGateways(string text)
     {
         const string allowed = "allowed: host:port[,host:port...], e.g. 127.0.0.1:30000,127.0.0.1:30001";
         var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (parts.Length == 0) throw new SpecException("gateway", text, allowed);
-        return [.. parts.Select(part =>
+        var unresolved = new List<string>();
+        var endpoints = parts.Select(part =>
         {
             int colon = part.LastIndexOf(':');
             if (colon <= 0 || !int.TryParse(part[(colon + 1)..], out var port) || port is < 1 or > 65535)
                 throw new SpecException("gateway", part, allowed);
             var host = part[..colon];
             if (IPAddress.TryParse(host, out var address)) return new IPEndPoint(address, port);
-            var resolved = Dns.GetHostAddresses(host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
-                ?? throw new SpecException("gateway", part, "its host name does not resolve to an IPv4 address");
-            return new IPEndPoint(resolved, port);
-        })];
+            var resolved = Resolve(host);
+            if (resolved is null) unresolved.Add(part);
+            return resolved is null ? null : new IPEndPoint(resolved, port);
+        }).OfType<IPEndPoint>().ToArray();
+        if (endpoints.Length == 0)
+            throw new SpecException("gateway", text, $"{(unresolved.Count == 1 ? "its host name does not resolve" : "none of its host names resolves")} to an IPv4 address; {allowed}");
+        return endpoints;
+    }
+
+    private static IPAddress? Resolve(string host)
+    {
+        try
+        {
+            return Dns.GetHostAddresses(host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -11,7 +11,7 @@ internal sealed partial class Commands
     {
         var file = PlotFile.Parse("out", r.GetValue(CliOptions.PlotOut)!);
         if (r.GetValue(CliOptions.PlotX) is var x and not "step")
-            throw new SpecException("x", x, "allowed: step (the only x axis until jobs run in epochs)");
+            throw new SpecException("x", x, "allowed: step (a job's losses are per step; its eval events carry their epoch)");
         var series = new List<LossSeries>();
         ClusterConnection? cluster = null;
         try

@@ -65,6 +65,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     {
         var arguments = CliOptions.JobArguments(r);
         if (arguments.InitModelNote() is { } note) error.WriteLine($"trainer: note: {note}");
+        if (arguments.UnusedOptionsNote() is { } unused) error.WriteLine($"trainer: note: {unused}");
         // An embedded silo reads the data in place, opened and checked here, before it starts; data the silos of a
         // cluster read is checked (and counted) by a silo, once connected; any other data is opened and checked here, before.
         using var inPlace = Gateway(r) is null ? InPlaceData.Open(arguments) : null;
@@ -103,9 +104,12 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         // data-parallel job scores them itself after its last step; otherwise they are scored here,
         // on the test rows read again from the files (the upload let them go), on the job's GEMM kernel
         // where this process runs it (else on its own, which agrees to rounding).
+        var scoredByJob = final.State == JobState.Completed ? FinalEval(final) : null;
         var test = final.State != JobState.Completed ? null
-            : FinalEval(final) ?? (arguments.LoadTestSet(final.Spec!.Model) is not { } testSet ? null
+            : scoredByJob ?? (arguments.LoadTestSet(final.Spec!.Model) is not { } testSet ? null
                 : Scored(final, await new Evaluation(final.Spec!.Model, blas: JobKernel(final.Spec)).EvaluateAsync((await _retry.RunAsync(() => job.ReadParametersAsync(), cancellation)).ToArray(), testSet, Environment.ProcessorCount, Task.Run)));
+        // Scored here, the evaluation after the last step is this one: it gets its eval event as a job's own do.
+        if (scoredByJob is null && test is not null) progress.ReportEval(test);
         watcher.WriteOutcome(final, test);
         if (saveFolder is not null && final.State == JobState.Completed)
             await SaveAsync(job, final, saveFolder, json, cancellation);
@@ -155,6 +159,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     {
         var arguments = CliOptions.JobArguments(r);
         if (arguments.InitModelNote() is { } note) error.WriteLine($"trainer: note: {note}");
+        if (arguments.UnusedOptionsNote() is { } unused) error.WriteLine($"trainer: note: {unused}");
         using var prepared = arguments.SiloDataCheck() is null ? arguments.Prepare() : null;
         RequireGateway(r, "submit");
         await using var cluster = await Connect(r, cancellation);
@@ -252,17 +257,21 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
         var status = await RequireJob(job, cancellation);
+        // A running job has no result yet: its "final" loss and weights would be a moment's, saved as if they were the job's.
+        if (!status.IsTerminal)
+            throw new SpecException("job", status.JobId,
+                $"allowed: a finished job; it is still running (step {status.StepsCompleted} of {status.Spec?.Steps}): `trainer watch {status.JobId}` follows it to its end, `trainer status {status.JobId}` shows where it is");
         new JobWatcher(output, error, json).WriteOutcome(status, FinalEval(status));
         if (saveFolder is not null) await SaveAsync(job, status, saveFolder, json, cancellation);
-        return status.IsTerminal ? ExitCodes.For(status.State) : ExitCodes.Success;
+        return ExitCodes.For(status.State);
     }
 
     private async Task SaveAsync(ITrainingJobGrain job, JobStatus status, string folder, bool json, CancellationToken cancellation)
     {
         var parameters = await _retry.RunAsync(() => job.ReadParametersAsync(ClusterConnection.ChunkBytes), cancellation);
-        NpyFiles.SaveParameters(folder, status.Spec!.Model, parameters.Values);
+        var removed = NpyFiles.SaveParameters(folder, status.Spec!.Model, parameters.Values);
         WeightsManifest.Of(status.Spec, status.JobId, WeightsStep(status)).Write(folder);
-        if (!json) output.WriteLine($"saved weights to {folder}");
+        if (!json) output.WriteLine($"saved weights to {folder}" + (removed.Length == 0 ? "" : $" (removed {string.Join(", ", removed)}, an earlier model's)"));
     }
 
     /// <summary>The step whose weights a finished job holds (with early stopping its best); null when that is not known, as for a job still running.</summary>

@@ -30,7 +30,8 @@ internal static class DataFiles
     }
 
     /// <summary>The folder's files opened and checked, their rows read in place until disposed (a job's upload reads them a chunk at a time).</summary>
-    public static OpenedData Open(string value, ModelSpec model, double? scale) => DataFolders.Open(value, model, scale, new StoredFiles());
+    /// <param name="field">The option the folder was given by, which its refusals name ("test" for --test).</param>
+    public static OpenedData Open(string value, ModelSpec model, double? scale, string field = "data") => DataFolders.Open(value, model, scale, new StoredFiles(), field);
 
     /// <summary>x.npy of <paramref name="folder"/> alone, checked as for training, as float64 rows (N, D_in).</summary>
     public static (double[] X, int Count, int Inputs) LoadInputs(string folder)

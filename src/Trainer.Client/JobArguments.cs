@@ -56,6 +56,8 @@ internal sealed record JobArguments
     public int WarmupSteps { get; init; } = OptimizerSpec.Sgd.WarmupSteps;
     public int LrStepEvery { get; init; } = OptimizerSpec.Sgd.StepEvery;
     public double LrGamma { get; init; } = OptimizerSpec.Sgd.Gamma;
+    /// <summary>The optimizer's and the schedule's options typed on the command line ("momentum", "lr-gamma", ...), whatever their values.</summary>
+    public IReadOnlySet<string> TypedOptimizerOptions { get; init; } = new HashSet<string>();
     public int PsShards { get; init; }
     public int MicroShards { get; init; }
     public double GradientPenalty { get; init; }
@@ -121,6 +123,27 @@ internal sealed record JobArguments
     /// which is legitimate (fine-tuning under another loss) and more often a forgotten --activation.
     /// Another width or bias never gets here: the weights' shapes are refused when they load.
     /// </summary>
+    public string? UnusedOptionsNote()
+    {
+        // Typed but not used by the rule or the schedule chosen: the job runs (the values are valid), but a
+        // PyTorch user's `SGD(momentum=0.9)` is --optimizer momentum here, and would silently be plain SGD.
+        var kind = OptimizerSpec.ParseKind(Optimizer);
+        var schedule = OptimizerSpec.ParseSchedule(LrSchedule);
+        var unused = new List<string>();
+        if (TypedOptimizerOptions.Contains("momentum") && kind is not (OptimizerKind.Momentum or OptimizerKind.Nesterov))
+            unused.Add($"--momentum {Format(Momentum)} (only --optimizer momentum and nesterov use it; PyTorch's SGD(momentum=μ) is --optimizer momentum)");
+        foreach (var (name, value) in new[] { ("beta1", Beta1), ("beta2", Beta2), ("eps", Eps) })
+            if (TypedOptimizerOptions.Contains(name) && kind is not (OptimizerKind.Adam or OptimizerKind.AdamW))
+                unused.Add($"--{name} {Format(value)} (only --optimizer adam and adamw use it)");
+        foreach (var (name, value) in new[] { ("lr-step-every", (double)LrStepEvery), ("lr-gamma", LrGamma) })
+            if (TypedOptimizerOptions.Contains(name) && schedule != ScheduleKind.Step)
+                unused.Add($"--{name} {Format(value)} (only --lr-schedule step uses it)");
+        return unused.Count == 0 ? null
+            : $"--optimizer {Optimizer.Trim().ToLowerInvariant()} with --lr-schedule {LrSchedule.Trim().ToLowerInvariant()} does not use {string.Join("; nor ", unused)}";
+
+        static string Format(double value) => value.ToString("G", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public string? InitModelNote()
     {
         if (!Init.StartsWith(NpyFiles.Scheme, StringComparison.Ordinal)) return null;
@@ -220,7 +243,7 @@ internal sealed record JobArguments
     public Dataset? LoadTestSet(ModelSpec model)
     {
         if (Data is null || DataOnSilos && !ReadInPlace) return null;
-        using var opened = Test is { } folder ? DataFiles.Open(folder, model, Scale) : DataFiles.Open(Data, model, Scale);
+        using var opened = Test is { } folder ? DataFiles.Open(folder, model, Scale, "test") : DataFiles.Open(Data, model, Scale);
         return (Test is null ? opened.Test : opened.Train)?.ToDataset();
     }
 
@@ -291,10 +314,9 @@ internal sealed record JobArguments
             data = opened.Train;
             test = opened.Test;
             if (Test is { } testFolder)
-            {
-                var other = DataFiles.Open(testFolder, model, Scale);
+            {                var other = DataFiles.Open(testFolder, model, Scale, "test");
                 files.Add(other);
-                DataFiles.RequireFits(model, other.Description, other.Train.InputSize, other.Train.OutputSize);
+                DataFolders.RequireSameRows(testFolder, other.Train, opened.Description, opened.Train);
                 test = other.Train;
             }
             (rows, testRows) = (data.Count, test?.Count ?? 0);

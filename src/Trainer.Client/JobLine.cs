@@ -54,7 +54,7 @@ internal static class JobLine
         if (spec.Parallelism != Parallelism.Data || spec.MicroShards > 0 || spec.Workers <= automatic) return null;
         return $"{spec.Workers} workers cut each batch into {spec.Workers} micro-shards, not the automatic {automatic} (one per "
             + $"{TrainingSpec.AutoMicroShardSamples} samples of the batch, at most {TrainingSpec.AutoMicroShards}), so the weights will not be the bits of this job "
-            + $"on 1 to {automatic} worker{(automatic == 1 ? "" : "s")}; with --micro-shards {spec.Workers} every worker count from 1 to {spec.Workers} gives this run's bits";
+            + (automatic == 1 ? "on 1 worker" : $"on 1 to {automatic} workers") + $"; with --micro-shards {spec.Workers} every worker count from 1 to {spec.Workers} gives this run's bits";
     }
 
     /// <summary><c>; resumed from job-… at step 500</c> for a job that continues another; empty otherwise.</summary>

@@ -38,6 +38,15 @@ internal static partial class NpyFiles
             if (!array.Shape.SequenceEqual(expected))
                 throw new SpecException(field, Path.Combine(folder, file),
                     $"its shape is ({string.Join(", ", array.Shape)}); the model {model.Architecture} needs ({string.Join(", ", expected)})");
+            // A NaN weight makes every loss NaN: the job would say it diverged, and evaluate would score nonsense.
+            try
+            {
+                FiniteValues.Require(array.Data, expected.Length == 2 ? expected[1] : 1, Path.Combine(folder, file));
+            }
+            catch (DataValueException e)
+            {
+                throw new SpecException(field, Path.Combine(folder, file), e.Message.TrimEnd('.'));
+            }
             array.Data.CopyTo(view.Of(parameters.AsSpan()));
         }
         return parameters;
@@ -65,7 +74,10 @@ internal static partial class NpyFiles
     /// <summary>numpy's shape of a parameter file: (rows, cols) for a weight, (rows,) for a bias.</summary>
     private static int[] ShapeOf(ParameterView view) => view.Name.StartsWith('b') ? [view.Rows] : [view.Rows, view.Cols];
 
-    /// <summary>Creates the folder up front, so a bad --save fails before training rather than after.</summary>
+    /// <summary>
+    /// Creates the folder up front and checks it can take the files, so a bad --save fails before training
+    /// rather than after: writable, and no weight file's or the manifest's name taken by a folder.
+    /// </summary>
     public static void PrepareSaveFolder(string folder)
     {
         try
@@ -79,16 +91,37 @@ internal static partial class NpyFiles
         {
             throw new SpecException("save", $"npy:{folder}", $"the folder must be writable ({e.Message})");
         }
+        foreach (var path in Directory.EnumerateDirectories(folder).Order(StringComparer.Ordinal))
+        {
+            var name = Path.GetFileName(path);
+            if (name == WeightsManifest.FileName || name.EndsWith(".npy", StringComparison.Ordinal) && ParameterFileName().IsMatch(name[..^4]))
+                throw new SpecException("save", $"npy:{folder}", $"{path} is a folder, where the weights' files go; remove it or save elsewhere");
+        }
     }
 
-    public static void SaveParameters(string folder, ModelSpec model, ReadOnlySpan<double> parameters)
+    /// <summary>
+    /// Writes the model's w{l}.npy (and b{l}.npy) into <paramref name="folder"/>, each under a temporary name
+    /// first and then renamed into place, and removes the weight files of another model left there (a folder
+    /// saved into again by a smaller model, or one without biases), which the folder's readers would otherwise
+    /// refuse or take for this model's.
+    /// </summary>
+    /// <returns>The earlier model's files it removed, by name.</returns>
+    public static string[] SaveParameters(string folder, ModelSpec model, ReadOnlySpan<double> parameters)
     {
         Directory.CreateDirectory(folder);
-        foreach (var view in ParameterLayout.For(model).Views)
+        var views = ParameterLayout.For(model).Views;
+        foreach (var view in views)
         {
-            using var stream = File.Create(Path.Combine(folder, view.Name + ".npy"));
+            using var stream = File.Create(Path.Combine(folder, view.Name + ".npy.tmp"));
             Npy.Write(stream, view.Of(parameters), ShapeOf(view));
         }
+        foreach (var view in views)
+            File.Move(Path.Combine(folder, view.Name + ".npy.tmp"), Path.Combine(folder, view.Name + ".npy"), overwrite: true);
+        var names = views.Select(v => v.Name).ToHashSet();
+        var stray = Directory.EnumerateFiles(folder, "*.npy").Select(Path.GetFileName).OfType<string>()
+            .Where(file => ParameterFileName().IsMatch(file[..^4]) && !names.Contains(file[..^4])).Order(StringComparer.Ordinal).ToArray();
+        foreach (var file in stray) File.Delete(Path.Combine(folder, file));
+        return stray;
     }
 
     private static NpyArray Read(string field, string folder, string file)

@@ -44,7 +44,31 @@ public static class DataFolders
     public const string Allowed = "allowed: npy:DIR (x.npy, y.npy) or idx:DIR (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz])";
 
     /// <param name="scale">idx only: pixels are bytes × scale; null: bytes / 255.</param>
-    public static OpenedData Open(string value, ModelSpec model, double? scale, StoredFiles files)
+    /// <param name="field">The option the folder was given by: its refusals name it ("test" for --test's folder).</param>
+    public static OpenedData Open(string value, ModelSpec model, double? scale, StoredFiles files, string field = "data")
+    {
+        try
+        {
+            return Open(value, model, scale, files);
+        }
+        catch (SpecException e) when (field != "data" && e.Field == "data")
+        {
+            throw new SpecException(field, e.Value, e.Allowed);
+        }
+    }
+
+    /// <summary>
+    /// Refuses a test set whose rows are not the training rows' shape: as many inputs and as many targets
+    /// per sample (one-hot rows of another width, or labels of another class count, would score another model).
+    /// </summary>
+    public static void RequireSameRows(string testValue, StoredSet test, string dataValue, StoredSet train, string where = "")
+    {
+        if (test.InputSize == train.InputSize && test.OutputSize == train.OutputSize) return;
+        throw new SpecException("test", testValue,
+            $"its rows have {test.InputSize} inputs and {test.OutputSize} targets per sample, the training rows of {dataValue} {train.InputSize} and {train.OutputSize}; they must be the same{where}");
+    }
+
+    private static OpenedData Open(string value, ModelSpec model, double? scale, StoredFiles files)
     {
         var opened = new OpenedData(files, value);
         try

@@ -47,13 +47,19 @@ public sealed class SiloJobData : IDisposable
     {
         var opened = DataFolders.Open(data.Data, model, data.Scale, files);
         try
-        {
-            var other = data.Test is { } testFolder ? DataFolders.Open(testFolder, model, data.Scale, files) : null;
+        {            var other = data.Test is { } testFolder ? DataFolders.Open(testFolder, model, data.Scale, files, "test") : null;
             var job = new SiloJobData(opened, other, silo);
-            if (other is not null && other.Train.InputSize != opened.Train.InputSize)
+            if (other is not null)
             {
-                job.Dispose();
-                throw new SpecException("test", data.Test, $"its rows have {other.Train.InputSize} inputs, the training rows of {data.Data} {opened.Train.InputSize}; they must be the same{files.Where}");
+                try
+                {
+                    DataFolders.RequireSameRows(data.Test!, other.Train, data.Data, opened.Train, files.Where);
+                }
+                catch
+                {
+                    job.Dispose();
+                    throw;
+                }
             }
             return job;
         }

@@ -30,6 +30,7 @@ public sealed class CliBadInputTests
     [InlineData("init", "--init", "zeros", "normal, xavier, he")]
     [InlineData("data", "--data", "csv:/tmp", "npy:DIR")]
     [InlineData("gateway", "--gateway", "localhost", "host:port")]
+    [InlineData("gateway", "--gateway", "nohost.invalid:30000", "its host name does not resolve to an IPv4 address")]
     [InlineData("checkpoint-every", "--checkpoint-every", "-1", ">= 0")]
     [InlineData("checkpoint-min-seconds", "--checkpoint-min-seconds", "-1", "from 0 to 86400")]
     [InlineData("checkpoint-min-seconds", "--checkpoint-min-seconds", "NaN", "from 0 to 86400")]
@@ -183,6 +184,16 @@ public sealed class CliBadInputTests
         Assert.Contains("w1.npy", err);
         Assert.Contains("(100, 999)", err);
         Assert.Contains("(100, 1000)", err);
+    }
+
+    [Fact]
+    public void AGatewayListWithAHostNameThatDoesNotResolve_KeepsTheOthers_AndRefusesOnlyWhenNoneResolves()
+    {
+        Assert.Equal([new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 30001)],
+            Trainer.Client.ClusterConnection.ParseGateways("nohost.invalid:30000,127.0.0.1:30001"));
+        var refused = Assert.Throws<Trainer.Core.SpecException>(() => Trainer.Client.ClusterConnection.ParseGateways("nohost.invalid:30000,other.invalid:30001"));
+        Assert.Equal("gateway: 'nohost.invalid:30000,other.invalid:30001' is not allowed; none of its host names resolves to an IPv4 address; "
+            + "allowed: host:port[,host:port...], e.g. 127.0.0.1:30000,127.0.0.1:30001.", refused.Message);
     }
 
     [Fact]

@@ -203,6 +203,59 @@ public sealed class CliEvaluateTests(TrainedClassifier classifier) : IClassFixtu
         Assert.Equal($"trainer: error: weights: 'npy:{weights}' is not allowed; {Path.Combine(weights, "w2.npy")} does not exist; the folder must hold w2.npy.", err.TrimEnd());
     }
 
+    [Fact]
+    public async Task ANonFiniteWeight_ExitsWith2_NamingTheFileRowAndColumn_ForEvaluateAndInit()
+    {
+        var weights = CopyOfWeights(manifest: null);
+        var w2 = Path.Combine(weights, "w2.npy");
+        var values = ReadNpy(w2);
+        values[1 * 32 + 5] = double.NaN;
+        CliBadInputTests.WriteNpy(weights, "w2.npy", values, 10, 32);
+
+        var (code, _, err) = await Cli.RunAsync(["evaluate", "--weights", $"npy:{weights}", "--data", TrainedClassifier.Data, .. TrainedClassifier.Model]);
+
+        Assert.Equal(2, code);
+        Assert.Equal($"trainer: error: weights: '{w2}' is not allowed; {w2}: row 1, column 5 (counting from 0) is NaN; every value must be a finite number.", err.TrimEnd());
+        (code, var output, err) = await Cli.RunAsync(["train", "--data", TrainedClassifier.Data, .. TrainedClassifier.Model, "--init", $"npy:{weights}", "--steps", "1"]);
+        Assert.Equal(2, code);
+        Assert.StartsWith($"trainer: error: init: '{w2}' is not allowed; {w2}: row 1, column 5", err);
+        Assert.DoesNotContain("job job-", output);
+    }
+
+    [Fact]
+    public async Task SavingASmallerModelIntoAWeightsFolder_RemovesTheEarlierModelsFiles_SoItsWeightsAreReadBack()
+    {
+        var weights = CopyOfWeights(manifest: null);
+
+        var (code, output, err) = await Cli.RunAsync(["train", "--data", TrainedClassifier.Data, "--model", "784-10", "--loss", "ce", "--steps", "2",
+            "--progress", "plain", "--save", $"npy:{weights}"]);
+
+        Assert.True(code == 0, err);
+        Assert.Contains($"saved weights to {weights} (removed b1.npy, b2.npy, w2.npy, an earlier model's)", output);
+        Assert.Equal(["model.json", "w1.npy"], Directory.GetFiles(weights).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        (code, _, err) = await Cli.RunAsync(["evaluate", "--weights", $"npy:{weights}", "--data", TrainedClassifier.Data]);
+        Assert.True(code == 0, err);
+    }
+
+    [Fact]
+    public async Task ASaveFolderWhoseWeightFileIsAFolder_IsRefusedBeforeTraining()
+    {
+        var weights = Cli.TempFolder();
+        Directory.CreateDirectory(Path.Combine(weights, "w2.npy"));
+
+        var (code, output, err) = await Cli.RunAsync(["train", "--data", TrainedClassifier.Data, .. TrainedClassifier.Model, "--steps", "1", "--save", $"npy:{weights}"]);
+
+        Assert.Equal(2, code);
+        Assert.Equal($"trainer: error: save: 'npy:{weights}' is not allowed; {Path.Combine(weights, "w2.npy")} is a folder, where the weights' files go; remove it or save elsewhere.", err.TrimEnd());
+        Assert.DoesNotContain("job job-", output);
+    }
+
+    private static double[] ReadNpy(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Trainer.Core.Data.Npy.Read(stream, path).Data;
+    }
+
     [Theory]
     [InlineData("weights", "--data", "idx:")]
     [InlineData("data", "--weights", "npy:")]

@@ -10,6 +10,19 @@ namespace Trainer.Cluster.Tests;
 public sealed class CliOptimizerTests
 {
     [Fact]
+    public async Task AnOptionTheRuleDoesNotUse_GetsANote_PyTorchsSgdMomentumAmongThem()
+    {
+        var (code, _, err) = await Cli.RunAsync("train", "--steps", "1", "--momentum", "0.9", "--beta1", "0.8", "--lr-gamma", "0.5", "--progress", "plain");
+
+        Assert.True(code == 0, err);
+        Assert.Contains("trainer: note: --optimizer sgd with --lr-schedule constant does not use --momentum 0.9 (only --optimizer momentum and nesterov use it; "
+            + "PyTorch's SGD(momentum=μ) is --optimizer momentum); nor --beta1 0.8 (only --optimizer adam and adamw use it); nor --lr-gamma 0.5 (only --lr-schedule step uses it)", err);
+        (code, _, err) = await Cli.RunAsync("train", "--steps", "1", "--optimizer", "nesterov", "--momentum", "0.9", "--lr-schedule", "step", "--lr-gamma", "0.5", "--progress", "plain");
+        Assert.True(code == 0, err);
+        Assert.DoesNotContain("note", err);
+    }
+
+    [Fact]
     public void WithoutOptimizerOptions_TheJobIsPlainSgdAtAConstantRate_DataParallel()
     {
         var spec = Cli.Submission().Spec;

@@ -54,7 +54,7 @@ public sealed class CliPlotTests
     [Theory]
     [InlineData("out", "loss.jpg", "allowed: a file name ending in .png or .svg", "--out", "loss.jpg")]
     [InlineData("out", "loss", "allowed: a file name ending in .png or .svg", "--out", "loss")]
-    [InlineData("x", "epoch", "allowed: step (the only x axis until jobs run in epochs)", "--x", "epoch")]
+    [InlineData("x", "epoch", "allowed: step (a job's losses are per step; its eval events carry their epoch)", "--x", "epoch")]
     public async Task ABadOption_ExitsWith2_NamingFieldValueAndWhatIsAllowed_AndWritesNothing(string field, string value, string allowed, params string[] options)
     {
         var log = LossLogReaderTests.Log("run.log", LossLogReaderTests.Steps((1, 4), (2, 3)));

@@ -111,4 +111,53 @@ public sealed class CliTestSetTests
         Assert.Equal(2, refused);
         Assert.Contains("eval-every: '2' is not allowed; allowed only with a test set", error);
     }
+
+    [Fact]
+    public async Task ASplitJob_ScoresItsTestSetAfterItsLastStep_WithAnEvalEvent_AndRefusesEvalEvery()
+    {
+        // Full batches of the fixture's 512 images, the first layer split over 2 workers.
+        string[] split = ["--data", $"idx:{Cli.SmallFashionMnist}", "--model", "784-32-10", "--activation", "relu", "--bias", "--loss", "ce",
+            "--optimizer", "adam", "--lr", "0.003", "--steps", "3", "--workers", "2", "--parallel", "split"];
+
+        var (code, output, err) = await Cli.RunAsync(["train", .. split, "--json"]);
+
+        Assert.True(code == 0, err);
+        var eval = Cli.Events(output, "eval").Single();
+        var completed = Cli.Events(output, "completed").Single();
+        Assert.Equal((3, "test"), (eval.GetProperty("step").GetInt32(), eval.GetProperty("split").GetString()));
+        Assert.Equal(completed.GetProperty("test_accuracy").GetDouble(), eval.GetProperty("accuracy").GetDouble());
+        Assert.Equal(completed.GetProperty("test_loss").GetDouble(), eval.GetProperty("loss").GetDouble());
+        (code, output, err) = await Cli.RunAsync(["train", .. split, "--eval-every", "2"]);
+        Assert.Equal(2, code);
+        Assert.Contains("eval-every: '2' is not allowed; allowed only with --parallel data", err);
+    }
+
+    [Fact]
+    public async Task ATestSetOfAnotherTargetWidth_OrAMissingOne_IsRefusedBeforeTheJobStarts_NamingTest()
+    {
+        // The fixture's test images with one-hot rows of 3 classes, against training rows of 10.
+        var model = new ModelSpec([784, 32, 10], Activation.Relu, LossKind.CrossEntropy, bias: true);
+        var test = new JobArguments { Data = $"idx:{Cli.SmallFashionMnist}" }.LoadData(model)!.Test!;
+        var folder = Directory.CreateTempSubdirectory("trainer-test-set-").FullName;
+        var threeClasses = new double[test.Count * 3];
+        for (int i = 0; i < test.Count; i++) threeClasses[i * 3 + i % 3] = 1;
+        using (var x = File.Create(Path.Combine(folder, "x.npy"))) Trainer.Core.Data.Npy.Write(x, test.X, test.Count, test.InputSize);
+        using (var y = File.Create(Path.Combine(folder, "y.npy"))) Trainer.Core.Data.Npy.Write(y, threeClasses, test.Count, 3);
+
+        var (code, output, err) = await Cli.RunAsync(["train", .. Options, "--test", $"npy:{folder}", "--progress", "plain"]);
+
+        Assert.Equal(2, code);
+        Assert.Contains($"test: 'npy:{folder}' is not allowed; its rows have 784 inputs and 3 targets per sample, the training rows of idx:{Cli.SmallFashionMnist} 784 and 10; they must be the same", err);
+        Assert.DoesNotContain("job job-", output);
+        Assert.DoesNotContain("retrying", err);
+
+        string missing = Path.Combine(folder, "missing");
+        (code, output, err) = await Cli.RunAsync(["train", .. Options, "--test", $"npy:{missing}", "--json"]);
+
+        Assert.Equal(2, code);
+        var error = Cli.JsonLines(output).Single();
+        Assert.Equal(("error", "test"), (error.GetProperty("event").GetString(), error.GetProperty("field").GetString()));
+        Assert.Contains($"test: 'npy:{missing}' is not allowed; {Path.Combine(missing, "x.npy")} does not exist", err);
+    }
+
 }

@@ -58,6 +58,10 @@ public sealed class CliTrainTests
         // What the note says: one worker with --micro-shards 3 gives the same bits, and one without it does not.
         Assert.Equal(three.Losses, Jobs.Local(new TrainingSpec { Steps = 3, Workers = 1, MicroShards = 3, Parallelism = Parallelism.Data }).Losses);
         Assert.NotEqual(three.Losses, Jobs.Local(new TrainingSpec { Steps = 3, Workers = 1, Parallelism = Parallelism.Data }).Losses);
+        // A batch of 16 is one automatic micro-shard: the note names the one worker count it differs from.
+        (code, _, err) = await Cli.RunAsync("train", "--steps", "1", "--batch", "16", "--workers", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("so the weights will not be the bits of this job on 1 worker; with --micro-shards 2 every worker count from 1 to 2 gives this run's bits", err);
     }
 
     [Theory]

@@ -91,16 +91,18 @@ public sealed class CliValidationTests
     {
         var plot = Path.Combine(Cli.TempFolder(), "loss.svg");
 
-        var (code, output, err) = await Cli.RunAsync(["train", "--steps", "4", "--val-fraction", "0.25", "--eval-every", "2", "--plot", plot, "--json"]);
+        var (code, output, err) = await Cli.RunAsync(["train", "--steps", "4", "--val-fraction", "0.25", "--plot", plot, "--json"]);
 
         Assert.True(code == 0, err);
         // The seed job's 64 rows, drawn in the client: 16 held out, every step on the other 48.
         var drawn = Synthetic.Data(64, 1000, 10, seed: 0);
         var (training, validation) = Split(drawn, 16, seed: 0);
-        var spec = new TrainingSpec { Batch = 48, Steps = 4, ValidationSamples = 16, EvalEvery = 2 };
+        var spec = new TrainingSpec { Batch = 48, Steps = 4, ValidationSamples = 16 };
         var expected = Overfitting.Reference(spec, Concat(training, validation));
         var evals = Cli.Events(output, "eval");
-        Assert.Equal([2, 4], evals.Select(e => e.GetProperty("step").GetInt32()));
+        // Every step takes all 48 training rows, so every step ends an epoch, and is scored.
+        Assert.Equal([1, 2, 3, 4], evals.Select(e => e.GetProperty("step").GetInt32()));
+        Assert.Equal([1, 2, 3, 4], evals.Select(e => e.GetProperty("epoch").GetInt32()));
         Assert.All(evals, e => Assert.Equal(("val", JsonValueKind.Null), (e.GetProperty("split").GetString(), e.GetProperty("accuracy").ValueKind)));
         Assert.Equal(expected.Evals.Select(e => e.Loss), evals.Select(e => e.GetProperty("loss").GetDouble()));
         Assert.Equal(expected.Losses, Cli.Events(output, "step").Select(e => e.GetProperty("loss").GetDouble()));
@@ -113,6 +115,20 @@ public sealed class CliValidationTests
         Assert.Contains("data synthetic N(0,1), seed 0 (64 samples drawn, 16 held out for validation)", output);
         Assert.Contains($"epoch 1 (step 1): val loss ", output);
         Assert.DoesNotContain("accuracy", output);
+    }
+
+    [Fact]
+    public async Task FullBatchEpochs_AreEachScored_SoEarlyStoppingCanStopThem()
+    {
+        // No --batch: each step takes all 384 training rows (128 held out), so each step is an epoch.
+        var (code, output, err) = await Cli.RunAsync(["train", .. Fixture, "--epochs", "3", "--val-fraction", "0.25", "--json"]);
+
+        Assert.True(code == 0, err);
+        // The validation set, then the fixture's test set (the t10k files beside it), after every step.
+        var evals = Cli.Events(output, "eval");
+        Assert.Equal([(1, 1, "val"), (1, 1, "test"), (2, 2, "val"), (2, 2, "test"), (3, 3, "val"), (3, 3, "test")],
+            evals.Select(e => (e.GetProperty("step").GetInt32(), e.GetProperty("epoch").GetInt32(), e.GetProperty("split").GetString())));
+        Assert.Equal(3, Cli.Events(output, "step").Length);
     }
 
     [Fact]

@@ -69,7 +69,7 @@ public class NpyTests
         var e = Assert.Throws<NpyFormatException>(() => Reference.ReadNpy("npy", file));
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(what, e.Message);
-        Assert.Contains("allowed: float64 ('<f8') or float32 ('<f4'), little-endian, or for labels int64 ('<i8'), int32 ('<i4') or uint8 ('|u1')", e.Message);
+        Assert.Contains("allowed: float64 ('<f8'), float32 ('<f4'), int64 ('<i8'), int32 ('<i4') or uint8 ('|u1'), little-endian (class labels must be integers)", e.Message);
     }
 
     [Theory]
@@ -178,6 +178,20 @@ public class NpyTests
         Assert.StartsWith("liar.npy: 16 bytes after the header, but its shape ", e.Message);
         // The claim is 800 MB / 2 GB of float64; reading the header and refusing it allocates a few kilobytes.
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "the claimed data was allocated before the check");
+    }
+
+    [Theory]
+    [InlineData("(2147483648, 1)", "has a dimension of 2147483648; allowed: at most 2147483647 per dimension.")]
+    [InlineData("(3, -1)", "is not a tuple of non-negative integers.")]
+    [InlineData("(3, x)", "is not a tuple of non-negative integers.")]
+    public void Read_RefusesAShapeItCannotHold_SayingWhy(string shape, string why)
+    {
+        var header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}\n";
+        byte[] bytes = [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. Encoding.ASCII.GetBytes(header), .. new byte[16]];
+
+        var e = Assert.Throws<NpyFormatException>(() => Npy.Read(new MemoryStream(bytes), "big.npy"));
+
+        Assert.Equal($"big.npy: shape {shape} {why}", e.Message);
     }
 
     [Fact]

@@ -28,7 +28,9 @@ public class PreferredParallelismTests
     {
         var spec = Seed with { Model = workers == 11 ? Model(1000, 10, 1) : ModelSpec.Seed, Workers = workers, Engine = engine, GradientPenalty = penalty };
         Assert.True(spec.WithPreferredParallelism().Validate().Parallelism == Parallelism.Data, because);
-    }
+    }    [Fact]
+    public void AJobScoredEveryNSteps_StaysDataParallel_OnlyItsParameterServerScoresAsItGoes()
+        => Assert.Equal(Parallelism.Data, (Seed with { TestSamples = 10, EvalEvery = 5 }).WithPreferredParallelism().Validate().Parallelism);
 
     [Fact]
     public void AModelWithoutAHiddenLayer_StaysDataParallel()

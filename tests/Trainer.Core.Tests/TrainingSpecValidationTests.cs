@@ -41,8 +41,8 @@ public class TrainingSpecValidationTests
         { "checkpoint-min-seconds over a day", new TrainingSpec { CheckpointMinSeconds = 86_401 }, "checkpoint-min-seconds: '86401'" },
         { "val-samples negative", new TrainingSpec { ValidationSamples = -1 }, "val-samples: '-1'" },
         { "early-stopping negative", new TrainingSpec { EarlyStopping = -2, ValidationSamples = 5 }, "early-stopping: '-2'" },
-        { "early-stopping without a validation set", new TrainingSpec { EarlyStopping = 3 }, "early-stopping: '3'" },
-        { "a validation set on a split job", new TrainingSpec { ValidationSamples = 5, Parallelism = Parallelism.SplitFirstLayer }, "parallel: 'split'" },
+        { "early-stopping without a validation set", new TrainingSpec { EarlyStopping = 3 }, "early-stopping: '3'" },        { "a validation set on a split job", new TrainingSpec { ValidationSamples = 5, Parallelism = Parallelism.SplitFirstLayer }, "parallel: 'split'" },
+        { "eval-every on a split job (it scores its test set once)", new TrainingSpec { TestSamples = 5, EvalEvery = 2, Parallelism = Parallelism.SplitFirstLayer }, "eval-every: '2'" },
     };
 
     [Theory]

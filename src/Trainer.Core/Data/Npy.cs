@@ -91,11 +91,13 @@ public static partial class Npy
             "<f8" or "<i8" => 8,
             "<f4" or "<i4" => 4,
             "|u1" => 1,
-            _ => throw new NpyFormatException($"{source}: dtype '{descr}' is not supported; allowed: float64 ('<f8') or float32 ('<f4'), little-endian, or for labels int64 ('<i8'), int32 ('<i4') or uint8 ('|u1')."),
+            _ => throw new NpyFormatException($"{source}: dtype '{descr}' is not supported; allowed: float64 ('<f8'), float32 ('<f4'), int64 ('<i8'), int32 ('<i4') or uint8 ('|u1'), little-endian (class labels must be integers)."),
         };
         var shape = shapeText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var d) ? d
-                : throw new NpyFormatException($"{source}: shape ({shapeText}) is not a tuple of non-negative integers."))
+                : s.Length > 0 && s.All(char.IsAsciiDigit)
+                    ? throw new NpyFormatException($"{source}: shape ({shapeText}) has a dimension of {s}; allowed: at most {int.MaxValue} per dimension.")
+                    : throw new NpyFormatException($"{source}: shape ({shapeText}) is not a tuple of non-negative integers."))
             .ToArray();
         // NOTE: bound the size in double first: a long product of int dimensions can wrap (65536^4 is 0),
         // and the raw bytes (count * width), not just the values, must fit in one array.

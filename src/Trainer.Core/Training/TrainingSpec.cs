@@ -221,11 +221,12 @@ public sealed record TrainingSpec
 
     /// <summary>
     /// Whether the job scores its parameters on its held-out sets (validation, test) after
-    /// <paramref name="step"/>: at every epoch's end with mini-batches, every <see cref="EvalEvery"/>
-    /// steps, and after the last step. Called after every step: it makes no schedule.
+    /// <paramref name="step"/>: at every epoch's end, every <see cref="EvalEvery"/> steps, and after the
+    /// last step. Without mini-batches every step takes all the data and so ends an epoch, as in Keras
+    /// or Lightning with one batch an epoch. Called after every step: it makes no schedule.
     /// </summary>
     public bool EvaluatesAfter(int step) =>
-        HeldOutSamples > 0 && (step == Steps || MiniBatches && step % Data.BatchSchedule.BatchesIn(ResolvedSamples, Batch, DropLast) == 0 || EvalEvery > 0 && step % EvalEvery == 0);
+        HeldOutSamples > 0 && (step == Steps || step % Data.BatchSchedule.BatchesIn(ResolvedSamples, Batch, DropLast) == 0 || EvalEvery > 0 && step % EvalEvery == 0);
 
     /// <summary>The rows after the training samples that the job scores and never trains on: the validation set's, then the test set's.</summary>
     public int HeldOutSamples => ValidationSamples + TestSamples;
@@ -290,6 +291,8 @@ public sealed record TrainingSpec
                 throw new SpecException("parallel", "split", $"allowed only when every step trains on all the data; with mini-batches of {Batch} of {Samples} samples use --parallel data");
             if (ValidationSamples > 0)
                 throw new SpecException("parallel", "split", "allowed only without a validation set (--val-fraction): a split job's workers hold its parameters, and only the parameter server of a data-parallel job scores them; use --parallel data");
+            if (EvalEvery > 0)
+                throw new SpecException("eval-every", EvalEvery, "allowed only with --parallel data: a split job's workers hold its parameters, so its test set is scored once, after its last step");
         }
         Optimizer.Validate(Steps);
         // NOTE: checked here, not where the model state is put together: past these bounds the job's first
@@ -367,7 +370,7 @@ public sealed record TrainingSpec
     public TrainingSpec WithPreferredParallelism()
     {
         // Only the split's own limits are checked here; every other rule is Validate's, and holds either way.
-        bool split = Workers > 1 && Engine == Engine.Hand && !MiniBatches && ValidationSamples == 0 && Model.LayerCount >= 2
+        bool split = Workers > 1 && Engine == Engine.Hand && !MiniBatches && ValidationSamples == 0 && EvalEvery == 0 && Model.LayerCount >= 2
             && Workers <= Model.LayerSizes[1] && UpperShare(Model) <= SplitUpperShareLimit;
         return this with { Parallelism = split ? Parallelism.SplitFirstLayer : Parallelism.Data };
     }
