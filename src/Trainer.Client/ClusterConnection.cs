@@ -43,6 +43,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
         int? dashboardPort = null, ClusterCertificate? certificate = null, StoredFiles? files = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        // The command answers Ctrl+C and SIGTERM (Commands.RunAsync), not the host: the console lifetime
+        // would also answer them, stopping the host (an embedded silo) under the command as it cancels its job.
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         SpecException? tlsProblem = null;
         // Set once the host is built: on Redis membership the gateways a TLS probe asks are the ones Orleans reads from Redis.
         IServiceProvider? services = null;
@@ -125,6 +128,14 @@ internal sealed class ClusterConnection : IAsyncDisposable
             throw;
         }
         return new ClusterConnection(host, description);
+    }
+
+    /// <summary>A host lifetime that leaves the process's signals to the command, which starts and stops the host itself.</summary>
+    private sealed class CommandLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Seconds a client waits for a gateway to answer (default 30): longer on a machine so loaded that starting a client takes that long.</summary>

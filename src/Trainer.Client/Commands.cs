@@ -17,6 +17,9 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
 {
     private readonly ClusterRetry _retry = new(error);
 
+    /// <summary>How long a command may take to wind down after Ctrl+C or SIGTERM (cancel its job, stop its silo).</summary>
+    public static readonly TimeSpan TerminationTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>Parses and runs one command line. A usage error is one line on stderr and exit code 2.</summary>
     public async Task<int> RunAsync(string[] args)
     {
@@ -26,7 +29,11 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
             error.WriteLine($"trainer: error: {usage}");
             return ExitCodes.BadInput;
         }
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+        // Ctrl+C or SIGTERM cancels the command's token: `train` cancels its job, every command stops its
+        // client or embedded silo and exits with 130. A command still busy after the timeout is cut short.
+        // NOTE: set here, not left to System.CommandLine's default: without it nothing answered the signals
+        // once a client's host had registered its own handlers, and `watch` went on to the job's end.
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = TerminationTimeout });
     }
 
     public RootCommand Build()
@@ -97,7 +104,9 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         }
         catch (OperationCanceledException)
         {
+            // Interrupted: the job is cancelled, and let end before this process (an embedded silo's) stops.
             await job.CancelAsync();
+            await EndOfAsync(job, TerminationTimeout / 2);
             throw;
         }
         // The trained weights on the data's test set: the figure a classifier is judged by. A
@@ -116,6 +125,14 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         if (plotFile is not null && final.StepsCompleted > 0)
             await PlotTrainedAsync(job, jobId, plotFile, json, cancellation);
         return ExitCodes.For(final.State);
+    }
+
+    /// <summary>Waits, at most <paramref name="patience"/>, for a cancelled job to reach its end: its grains wind down before the caller's silo may stop.</summary>
+    private static async Task EndOfAsync(ITrainingJobGrain job, TimeSpan patience)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (DateTime.UtcNow < deadline && !(await job.GetStatusAsync()).IsTerminal)
+            await Task.Delay(TimeSpan.FromMilliseconds(50));
     }
 
     /// <summary>

@@ -18,8 +18,9 @@ public sealed class ChildProcesses : IDisposable
     private readonly List<System.Diagnostics.Process> _started = [];
 
     /// <param name="onLine">Called with each stdout line as it arrives (on a reader thread), e.g. to act mid-run.</param>
+    /// <param name="onStart">Called with the process's id once it has started, e.g. to signal it later.</param>
     public async Task<ProcessResult> RunAsync(string file, IEnumerable<string> args, IDictionary<string, string> environment, TimeSpan timeout, string? workingDirectory = null,
-        Action<string>? onLine = null)
+        Action<string>? onLine = null, Action<int>? onStart = null)
     {
         var info = new ProcessStartInfo(file)
         {
@@ -45,6 +46,7 @@ public sealed class ChildProcesses : IDisposable
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
         process.Start();
         lock (_started) _started.Add(process);
+        onStart?.Invoke(process.Id);
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

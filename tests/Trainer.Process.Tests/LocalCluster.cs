@@ -144,6 +144,14 @@ public sealed class LocalCluster : IAsyncDisposable
         _processes.RunAsync("dotnet", [Repo.TrainerDll, .. args, "--gateway", Gateways, .. _clientArgs], _environment, timeout, Folder, onLine);
 
     /// <summary>
+    /// As <see cref="TrainerAsync(TimeSpan, Action{string}, string[])"/>, telling <paramref name="onStart"/> the client's process id;
+    /// <paramref name="embedded"/>: without --gateway, on the command's own embedded silo.
+    /// </summary>
+    public Task<ProcessResult> SignalableTrainerAsync(TimeSpan timeout, bool embedded, Action<int> onStart, Action<string> onLine, params string[] args) =>
+        _processes.RunAsync("dotnet", embedded ? [Repo.TrainerDll, .. args] : [Repo.TrainerDll, .. args, "--gateway", Gateways, .. _clientArgs],
+            _environment, timeout, Folder, onLine, onStart);
+
+    /// <summary>
     /// Runs `trainer` on its own embedded silo (no gateway), in the cluster's folder: one process whose
     /// losses and weights every data-parallel or split run of the same job on the cluster must have
     /// (docs/architecture.md, "Invariants"). A test's undisturbed reference, run beside the disturbed job
