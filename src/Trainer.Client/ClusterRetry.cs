@@ -1,5 +1,4 @@
 using Trainer.Abstractions;
-using Trainer.Core;
 
 namespace Trainer.Client;
 
@@ -70,11 +69,12 @@ internal sealed class ClusterRetry(TextWriter error)
 
     // NOTE: an OperationCanceledException we did not ask for is Orleans' own: a gateway whose grain
     // directory lookup was cut short by a membership change (a silo just declared dead) answers the
-    // call with it (seen in CI). Only our own cancellation (Ctrl+C) ends the command.
+    // call with it (seen in CI). Only our own cancellation (Ctrl+C) ends the command. An ArgumentException
+    // (SpecException among them) is an answer about the request or a bug, the same on every attempt.
     private static bool IsRetryable(Exception e, CancellationToken cancellation) => e switch
     {
         OperationCanceledException => !cancellation.IsCancellationRequested,
-        JobRejectedException or SpecException or KeyNotFoundException => false,
+        JobRejectedException or ArgumentException or KeyNotFoundException => false,
         _ => true,
     };
 }

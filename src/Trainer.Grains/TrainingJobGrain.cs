@@ -205,18 +205,35 @@ public sealed class TrainingJobGrain(
             _store.Record.LossChunkSteps = options.Value.LossChunkSteps;
             _store.Record.DataChecksum = checksum;
             await WriteRecord();
-            await RestoreAsync();
-            await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
         }
         catch (Exception e)
         {
-            await FinishAsync(JobState.Failed, $"could not start: {e.Message}", elapsed: 0);
+            logger.LogError(e, "Job {Job}: its record could not be written; the job fails", JobId);
+            await FinishAsync(JobState.Failed, $"could not start: {Failures.Describe(e)}", elapsed: 0);
             throw;
         }
+        // The job is recorded: from here a lost silo or a timeout is replayed as in its steps (RunAsync), not the end of it.
+        bool restored = false;
+        try
+        {
+            await RestoreAsync();
+            restored = true;
+        }
+        catch (Exception e) when (Failures.Classify(e) != FailureKind.Fatal)
+        {
+            logger.LogWarning(e, "Job {Job}: putting its start into the cluster failed ({Error}); the job retries it", JobId, e.Message);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Job {Job}: its start failed with an error no replay can fix; the job fails", JobId);
+            await FinishAsync(JobState.Failed, $"could not start: {Failures.Describe(e)} (the silo log has the stack trace)", elapsed: 0);
+            throw;
+        }
+        await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
         logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}, GEMM {Gemm}{Resumed}",
             JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine, spec.Gemm,
             resumed is null ? "" : $", resumed from job {submission.ResumeFrom} at step {resumedAt}");
-        Start(spec, restoreFirst: false);
+        Start(spec, restoreFirst: !restored);
         return _status;
     }
 

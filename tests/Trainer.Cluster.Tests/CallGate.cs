@@ -56,6 +56,24 @@ internal sealed class CallGate(Func<IOutgoingGrainCallContext, bool> holds)
 }
 
 /// <summary>
+/// An outgoing call filter that fails the first call <paramref name="fails"/> picks with <paramref name="error"/>,
+/// before it leaves its silo, as Orleans fails a call to a silo that just died. <see cref="Failed"/> says whether it has.
+/// </summary>
+internal sealed class CallFailure(Func<IOutgoingGrainCallContext, bool> fails, Func<Exception> error)
+{
+    private int _taken;
+
+    public bool Failed => Volatile.Read(ref _taken) == 1;
+
+    public Task FilterAsync(IOutgoingGrainCallContext context) =>
+        fails(context) && Interlocked.Exchange(ref _taken, 1) == 0 ? Task.FromException(error()) : context.Invoke();
+
+    /// <summary>The job grain's call that puts a job's start (or a checkpoint) into its parameter server.</summary>
+    public static CallFailure ServerStart(Func<Exception> error) => new(context =>
+        context.InterfaceMethod is { Name: nameof(IParameterServerGrain.InitializeAsync) } method && method.DeclaringType == typeof(IParameterServerGrain), error);
+}
+
+/// <summary>
 /// An outgoing call filter that loses the first call <paramref name="loses"/> picks: it never reaches
 /// its grain and never gets an answer, as a message lost between silos. <see cref="Lost"/> completes then.
 /// </summary>

@@ -69,6 +69,35 @@ public sealed class FailoverTests
         Assert.Equal(expected.Parameters, (await cluster.Client.GetGrain<ITrainingJobGrain>(id).ReadParametersAsync(WireLimits.ChunkBytesFor(ChunkedTransferTests.Limit))).ToArray());
     }
 
+    [Fact]
+    public async Task ASiloLostWhileAJobStarts_IsRetried_AndTheJobEndsWithTheUndisturbedWeights()
+    {
+        // The job's first call to its parameter server fails as a call to a silo that just died does.
+        var failure = CallFailure.ServerStart(() => new TimeoutException("Response did not arrive on time (a silo lost while the job started)"));
+        await using var cluster = await StartAsync(redis: null, configureSilo: silo => silo.AddOutgoingGrainCallFilter(failure.FilterAsync));
+        var spec = Jobs.Small(workers: 3, steps: 60);
+        var expected = Jobs.Local(spec);
+
+        var (id, status, losses) = await Jobs.RunAsync(cluster.Client, Jobs.Synthetic(spec), Token);
+
+        Assert.True(failure.Failed, "the parameter server's start was never called");
+        await Jobs.AssertCompletedAsAsync(cluster.Client, id, status, losses, expected);
+    }
+
+    [Fact]
+    public async Task AJobStartThatFailsWithABug_FailsTheJob_WithAOneLineMessage()
+    {
+        var failure = CallFailure.ServerStart(() => new InvalidOperationException("a bug at the start\n   at Somewhere.Deep() in File.cs:line 1"));
+        await using var cluster = await StartAsync(redis: null, configureSilo: silo => silo.AddOutgoingGrainCallFilter(failure.FilterAsync));
+        var job = cluster.Client.GetGrain<ITrainingJobGrain>(Jobs.NewId());
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => job.SubmitAsync(Jobs.Synthetic(Jobs.Small(workers: 2))));
+
+        var status = await job.GetStatusAsync();
+        Assert.Equal(JobState.Failed, status.State);
+        Assert.Equal("could not start: InvalidOperationException: a bug at the start (the silo log has the stack trace)", status.Message);
+    }
+
     /// <summary>
     /// Waits until <paramref name="gate"/> holds the job's call for a batch of steps (a <see cref="CallGate.AtBatch"/>
     /// filter on every silo), then kills either the silo that hosts the job grain or another one that hosts a
