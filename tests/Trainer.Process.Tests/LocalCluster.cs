@@ -147,8 +147,13 @@ public sealed class LocalCluster : IAsyncDisposable
     /// As <see cref="TrainerAsync(TimeSpan, Action{string}, string[])"/>, telling <paramref name="onStart"/> the client's process id;
     /// <paramref name="embedded"/>: without --gateway, on the command's own embedded silo.
     /// </summary>
+    /// <remarks>
+    /// NOTE: through `env --default-signal=INT`, which execs the client in its place: a shell without job
+    /// control (CI's) starts background commands with SIGINT ignored, the test runner and its children
+    /// inherit that, and an ignored SIGINT stays ignored, as a user's Ctrl+C never is.
+    /// </remarks>
     public Task<ProcessResult> SignalableTrainerAsync(TimeSpan timeout, bool embedded, Action<int> onStart, Action<string> onLine, params string[] args) =>
-        _processes.RunAsync("dotnet", embedded ? [Repo.TrainerDll, .. args] : [Repo.TrainerDll, .. args, "--gateway", Gateways, .. _clientArgs],
+        _processes.RunAsync("env", ["--default-signal=INT", "dotnet", Repo.TrainerDll, .. args, .. embedded ? Array.Empty<string>() : ["--gateway", Gateways, .. _clientArgs]],
             _environment, timeout, Folder, onLine, onStart);
 
     /// <summary>
