@@ -118,10 +118,8 @@ internal sealed record JobArguments
     }
 
     /// <summary>
-    /// A note when --init's folder has a model.json (<see cref="WeightsManifest"/>) whose activation or loss
-    /// differ from this job's: the weights load (their shapes fit) but were trained as another model,
-    /// which is legitimate (fine-tuning under another loss) and more often a forgotten --activation.
-    /// Another width or bias never gets here: the weights' shapes are refused when they load.
+    /// A note naming the optimizer and schedule options typed for a rule or schedule that does not use them;
+    /// null when there is none.
     /// </summary>
     public string? UnusedOptionsNote()
     {
@@ -144,6 +142,12 @@ internal sealed record JobArguments
         static string Format(double value) => value.ToString("G", System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>
+    /// A note when --init's folder has a model.json (<see cref="WeightsManifest"/>) whose activation or loss
+    /// differ from this job's: the weights load (their shapes fit) but were trained as another model,
+    /// which is legitimate (fine-tuning under another loss) and more often a forgotten --activation.
+    /// Another width or bias never gets here: the weights' shapes are refused when they load.
+    /// </summary>
     public string? InitModelNote()
     {
         if (!Init.StartsWith(NpyFiles.Scheme, StringComparison.Ordinal)) return null;
@@ -314,7 +318,8 @@ internal sealed record JobArguments
             data = opened.Train;
             test = opened.Test;
             if (Test is { } testFolder)
-            {                var other = DataFiles.Open(testFolder, model, Scale, "test");
+            {
+                var other = DataFiles.Open(testFolder, model, Scale, "test");
                 files.Add(other);
                 DataFolders.RequireSameRows(testFolder, other.Train, opened.Description, opened.Train);
                 test = other.Train;

@@ -47,7 +47,8 @@ public sealed class SiloJobData : IDisposable
     {
         var opened = DataFolders.Open(data.Data, model, data.Scale, files);
         try
-        {            var other = data.Test is { } testFolder ? DataFolders.Open(testFolder, model, data.Scale, files, "test") : null;
+        {
+            var other = data.Test is { } testFolder ? DataFolders.Open(testFolder, model, data.Scale, files, "test") : null;
             var job = new SiloJobData(opened, other, silo);
             if (other is not null)
             {
