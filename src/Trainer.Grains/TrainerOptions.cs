@@ -200,6 +200,8 @@ public sealed class TrainerOptionsValidation : IValidateOptions<TrainerOptions>
 
     private static IEnumerable<string> Errors(TrainerOptions o)
     {
+        if (o.BlasThreads < 0)
+            yield return $"{Key(nameof(o.BlasThreads))} is {o.BlasThreads}; it must be 0 (the silo's cores shared among its workers) or more (threads of each product).";
         if (o.LossChunkSteps < 1)
             yield return $"{Key(nameof(o.LossChunkSteps))} is {o.LossChunkSteps}; it must be at least 1 (losses per stored chunk of a job's loss history).";
         if (!string.IsNullOrWhiteSpace(o.SplitLinkAddress) && !(IPAddress.TryParse(o.SplitLinkAddress, out var linkAddress) && HostAddresses.CanListenOn(linkAddress)))

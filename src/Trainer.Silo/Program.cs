@@ -55,9 +55,9 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--tls-key"] = "Silo:TlsKey",
     ["--tls-password"] = "Silo:TlsPassword",
 });
-var settings = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
 try
 {
+    var settings = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
     var certificate = settings.Tls.Load();
     builder.UseOrleans(silo =>
     {
@@ -98,9 +98,28 @@ static string? SettingError(Exception? e) => e switch
 {
     null => null,
     SpecException or OptionsValidationException => e.Message,
+    // The configuration binder's refusal of a value of the wrong type (--clustering foo, --silo-port abc), when
+    // the settings are read or when the silo's options are first asked for.
+    InvalidOperationException when Unconvertible().Match(e.Message) is { Success: true } m => $"{m.Groups["key"].Value}: '{m.Groups["value"].Value}' is not allowed; "
+        + $"allowed: {Allowed(m.Groups["type"].Value)} (trainer-silo --help lists the settings)",
     AggregateException a => a.InnerExceptions.Select(SettingError).FirstOrDefault(m => m is not null),
     _ => SettingError(e.InnerException),
 };
+
+// What a value of a setting's type may be, from the type's name the binder gives.
+static string Allowed(string typeName) => (Type.GetType(typeName) ?? AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetType(typeName)).FirstOrDefault(t => t is not null)) switch
+{
+    { IsEnum: true } type => string.Join(", ", Enum.GetNames(type).Select(n => n.ToLowerInvariant())),
+    var type when type == typeof(TimeSpan) => "a time span, hh:mm:ss",
+    var type when type == typeof(int) || type == typeof(long) => "a whole number",
+    var type when type == typeof(double) => "a number",
+    var type when type == typeof(bool) => "true or false",
+    _ => $"a value of type {typeName}",
+};
+
+// "Failed to convert configuration value 'foo' at 'Silo:Clustering' to type 'Trainer.Hosting.ClusteringKind'."
+static System.Text.RegularExpressions.Regex Unconvertible() =>
+    new(@"Failed to convert configuration value '(?<value>.*?)' at '(?<key>[^']*)' to type '(?<type>[^']*)'");
 
 // What `trainer-silo --help` prints: every option of the map above, and the configuration forms it stands for.
 static class Usage
