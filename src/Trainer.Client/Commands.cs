@@ -269,7 +269,8 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
     private async Task<int> Result(ParseResult r, CancellationToken cancellation)
     {
         RequireGateway(r, "result");
-        var saveFolder = PrepareSave(r);
+        // Checked before connecting; the folder is made only for a job that has a result.
+        var saveFolder = r.GetValue(CliOptions.Save) is { } save ? NpyFiles.Folder("save", save) : null;
         bool json = r.GetValue(CliOptions.Json);
         await using var cluster = await Connect(r, cancellation);
         var job = cluster.Client.GetGrain<ITrainingJobGrain>(r.GetValue(CliOptions.JobId)!);
@@ -278,6 +279,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         if (!status.IsTerminal)
             throw new SpecException("job", status.JobId,
                 $"allowed: a finished job; it is still running (step {status.StepsCompleted} of {status.Spec?.Steps}): `trainer watch {status.JobId}` follows it to its end, `trainer status {status.JobId}` shows where it is");
+        if (saveFolder is not null) NpyFiles.PrepareSaveFolder(saveFolder);
         new JobWatcher(output, error, json).WriteOutcome(status, FinalEval(status));
         if (saveFolder is not null) await SaveAsync(job, status, saveFolder, json, cancellation);
         return ExitCodes.For(status.State);
@@ -314,7 +316,7 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         }
         output.WriteLine($"{s.JobId}  {s.State.ToString().ToLowerInvariant(),-9}  step {s.StepsCompleted}/{s.Spec?.Steps}"
             + (epoch is not null ? $"  epoch {epoch}/{epochs}" : "")
-            + $"  loss {s.LastLoss.ToString("G8", CultureInfo.InvariantCulture)}  {s.Spec?.Model}, {s.Spec?.Workers} workers"
+            + (s.StepsCompleted == 0 ? "  no loss yet" : $"  loss {s.LastLoss.ToString("G8", CultureInfo.InvariantCulture)}") + $"  {s.Spec?.Model}, {s.Spec?.Workers} workers"
             + (s.State == JobState.Running ? $"  checkpoint at step {s.CheckpointStep}" : "")
             + (s.Message is { } m ? $"  ({m})" : ""));
     }

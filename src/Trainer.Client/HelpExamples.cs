@@ -55,7 +55,7 @@ internal sealed class HelpExamples(HelpAction help) : SynchronousCommandLineActi
           3    diverged (the loss became NaN/Inf)
           4    failed
           5    cancelled
-          130  interrupted (Ctrl+C)
+          130  interrupted (Ctrl+C or SIGTERM)
         """;
 
     // Help must show even when the rest of the command line does not parse (`trainer train --steps x --help`).
