@@ -227,6 +227,8 @@ internal sealed partial class Commands(TextWriter output, TextWriter error, bool
         var ids = await _retry.RunAsync(cluster.Client.GetGrain<IJobRegistryGrain>(0).ListAsync, cancellation);
         var statuses = await _retry.RunAsync(() => Task.WhenAll(ids.Select(id => cluster.Client.GetGrain<ITrainingJobGrain>(id).GetStatusAsync())), cancellation);
         foreach (var status in statuses) WriteStatus(status, r.GetValue(CliOptions.Json));
+        // On stderr: stdout stays one line per job (none), as scripts read it.
+        if (statuses.Length == 0 && !r.GetValue(CliOptions.Json)) error.WriteLine("trainer: no jobs on this cluster yet");
         return ExitCodes.Success;
     }
 

@@ -16,6 +16,10 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
     // The latest evaluations' accuracy on the test and validation sets, shown beside the steps after them.
     private double? _accuracy, _validationAccuracy;
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
+    // How much longer than PollWait a poll may take before it is given up and asked again: a poll in flight
+    // to a silo that died would otherwise wait out Orleans' 30 s response timeout while the job, recovered
+    // on another silo (or finished), moved on. A busy job grain answers well within it.
+    private static readonly TimeSpan AnswerSlack = TimeSpan.FromSeconds(4);
     private const int BatchSize = 10_000;
     private static readonly TimeSpan BatchingDelay = TimeSpan.FromMilliseconds(50);
 
@@ -30,7 +34,7 @@ internal sealed class JobWatcher(TextWriter output, TextWriter error, bool json)
         {
             cancellation.ThrowIfCancellationRequested();
             int from = next;
-            var batch = await _retry.RunAsync(() => job.GetLossesAsync(from, BatchSize, PollWait), cancellation);
+            var batch = await _retry.RunAsync(() => job.GetLossesAsync(from, BatchSize, PollWait).WaitAsync(PollWait + AnswerSlack, cancellation), cancellation);
             var status = batch.Status;
             if (status.State == JobState.Unknown) return status;
             var losses = batch.Losses.Values;

@@ -16,10 +16,13 @@ internal sealed class LiveProgress(IAnsiConsole console) : IProgressReporter
     private volatile StepProgress? _latest;
     private ProgressTask? _task;
 
+    // The bar's share of a line: a quarter of the terminal, 10 to 40 columns; the percentage takes 5 and the gaps 2.
+    private int BarWidth => Math.Clamp(console.Profile.Width / 4, 10, 40);
+
     public Task<T> ShowWhileAsync<T>(Func<Task<T>> watch) =>
         new Progress(console)
             .AutoClear(false)
-            .Columns(new ProgressBarColumn(), new PercentageColumn(), new StatsColumn(this))
+            .Columns(new ProgressBarColumn { Width = BarWidth }, new PercentageColumn(), new StatsColumn(this))
             .StartAsync(context =>
             {
                 _task = context.AddTask("job", maxValue: 1);
@@ -40,18 +43,30 @@ internal sealed class LiveProgress(IAnsiConsole console) : IProgressReporter
     /// </summary>
     public void ReportEval(EvalRecord eval) { }
 
-    public static string Describe(StepProgress p)
+    public static string Describe(StepProgress p) => Describe(p, int.MaxValue);
+
+    /// <summary>
+    /// The line in at most <paramref name="width"/> columns: a line that wrapped would tear the live display,
+    /// so the rate goes first, then the elapsed time, then the accuracies; the rest is cut at the width.
+    /// </summary>
+    public static string Describe(StepProgress p, int width)
     {
-        var parts = new List<string>();
-        if (p.Epoch is { } epoch) parts.Add(p.TotalEpochs is { } epochs ? $"epoch {epoch}/{epochs}" : $"epoch {epoch}");
-        parts.Add($"step {p.Step}/{p.TotalSteps}");
-        parts.Add($"loss {p.Loss.ToString("G6", CultureInfo.InvariantCulture)}");
-        if (p.ValidationAccuracy is { } validation) parts.Add($"val accuracy {validation.ToString("0.0000", CultureInfo.InvariantCulture)}");
-        if (p.Accuracy is { } accuracy) parts.Add($"{(p.ValidationAccuracy is null ? "" : "test ")}accuracy {accuracy.ToString("0.0000", CultureInfo.InvariantCulture)}");
-        parts.Add($"{p.StepsPerSecond.ToString("F1", CultureInfo.InvariantCulture)} steps/s");
-        parts.Add($"elapsed {Clock(p.Elapsed)}");
-        parts.Add($"ETA {(p.Remaining is { } left ? Clock(left) : "--:--")}");
-        return string.Join("  ", parts);
+        // (text, the order it is dropped in when the line is too long: 0 never)
+        var parts = new List<(string Text, int Drop)>();
+        if (p.Epoch is { } epoch) parts.Add((p.TotalEpochs is { } epochs ? $"epoch {epoch}/{epochs}" : $"epoch {epoch}", 0));
+        parts.Add(($"step {p.Step}/{p.TotalSteps}", 0));
+        parts.Add(($"loss {p.Loss.ToString("G6", CultureInfo.InvariantCulture)}", 0));
+        if (p.ValidationAccuracy is { } validation) parts.Add(($"val accuracy {validation.ToString("0.0000", CultureInfo.InvariantCulture)}", 3));
+        if (p.Accuracy is { } accuracy) parts.Add(($"{(p.ValidationAccuracy is null ? "" : "test ")}accuracy {accuracy.ToString("0.0000", CultureInfo.InvariantCulture)}", 3));
+        parts.Add(($"{p.StepsPerSecond.ToString("F1", CultureInfo.InvariantCulture)} steps/s", 1));
+        parts.Add(($"elapsed {Clock(p.Elapsed)}", 2));
+        parts.Add(($"ETA {(p.Remaining is { } left ? Clock(left) : "--:--")}", 0));
+        for (int dropped = 0; ; dropped++)
+        {
+            var line = string.Join("  ", parts.Where(part => part.Drop == 0 || part.Drop > dropped).Select(part => part.Text));
+            if (line.Length <= width) return line;
+            if (dropped == 3) return line[..Math.Max(0, width)];
+        }
     }
 
     /// <summary>h:mm:ss to the nearest second, with hours past 24 rather than days.</summary>
@@ -67,6 +82,7 @@ internal sealed class LiveProgress(IAnsiConsole console) : IProgressReporter
         protected override bool NoWrap => true;
 
         public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
-            new Text(owner._latest is { } p ? Describe(p) : "waiting for the first step");
+            // The percentage (5 columns) and two gaps beside the bar.
+            new Text(owner._latest is { } p ? Describe(p, options.ConsoleSize.Width - owner.BarWidth - 7) : "waiting for the first step");
     }
 }

@@ -65,6 +65,12 @@ internal static class LossPlot
         }
         plot.XLabel("step");
         plot.YLabel(logY ? "loss (log scale)" : "loss");
+        if (plot.Axes.Right.Label.Text == "accuracy")
+        {
+            // An accuracy is a fraction: its axis is 0 to 1 whatever the points (a single evaluation's would be its value ± 1).
+            plot.Axes.AutoScale();
+            plot.Axes.SetLimitsY(0, 1, plot.Axes.Right);
+        }
         if (logY) plot.Axes.Left.TickGenerator = LogTicks();
         // Beside the data, not over it: loss curves fill the upper left and accuracy the upper right.
         plot.ShowLegend(Edge.Bottom);

@@ -101,6 +101,7 @@ public sealed partial class CliProgressTests
 
     private static string G10(double value) => value.ToString("G10", CultureInfo.InvariantCulture);
 
+    // The rate is left out on a terminal too narrow for the whole line (80 columns, the width of redirected output).
     private static Regex FinalBar(string loss) =>
-        new($@"100% step 6/6  loss {Regex.Escape(loss)}  \d+\.\d steps/s  elapsed \d+:\d\d:\d\d  ETA 0:00:00");
+        new($@"100% step 6/6  loss {Regex.Escape(loss)}  (\d+\.\d steps/s  )?elapsed \d+:\d\d:\d\d  ETA 0:00:00");
 }

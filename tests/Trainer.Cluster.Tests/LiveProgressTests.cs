@@ -24,6 +24,34 @@ public sealed class LiveProgressTests
         Assert.Contains(" 40% step 4/10  loss 0.125  2.0 steps/s  elapsed 0:00:02  ETA 0:00:03", last);
     }
 
+    [Theory]
+    [InlineData(80, " 40% step 4/10  loss 0.125  elapsed 0:00:02  ETA 0:00:03")]
+    [InlineData(60, " 40% step 4/10  loss 0.125  ETA 0:00:03")]
+    public async Task OnANarrowTerminal_TheBarKeepsToOneLine_DroppingTheRateAndThenTheElapsedTime(int width, string expected)
+    {
+        var console = new TestConsole().Interactive().Width(width);
+        var live = new LiveProgress(console);
+
+        await live.ShowWhileAsync(() =>
+        {
+            live.Report(new StepProgress(4, 10, 0.125, TimeSpan.FromSeconds(2), 2.0));
+            return Task.FromResult(0);
+        });
+
+        var lines = console.Lines.Where(l => l.Trim().Length > 0).ToArray();
+        Assert.Single(lines);
+        Assert.EndsWith(expected, lines[0].TrimEnd());
+        Assert.True(lines[0].TrimEnd().Length <= width, lines[0]);
+    }
+
+    [Fact]
+    public void AtTheLeastWidth_TheLineKeepsEpochStepLossAndEta_CutAtTheWidth()
+    {
+        var progress = new StepProgress(6, 10, 0.25, TimeSpan.FromSeconds(2), 3.0) { Epoch = 2, TotalEpochs = 5, Accuracy = 0.9375, ValidationAccuracy = 0.9 };
+        Assert.Equal("epoch 2/5  step 6/10  loss 0.25  ETA 0:00:01", LiveProgress.Describe(progress, 45));
+        Assert.Equal("epoch 2/5  step 6/10", LiveProgress.Describe(progress, 20));
+    }
+
     [Fact]
     public void EpochAndAccuracy_AreShownWhenKnown()
     {
