@@ -62,6 +62,18 @@ public sealed class LossPlotTests
     }
 
     [Fact]
+    public void ASingleEvaluation_GetsAnAccuracyAxisFrom0To1()
+    {
+        var series = First with { Evals = [new EvalPoint(4, 1, "test", 2.5, 0.8435)] };
+
+        var texts = Texts(SaveSvg([series], logY: false));
+
+        // Ticks of 0 to 1 on the accuracy axis (its label, then its ticks), not the value plus and minus one (-0.2 to 1.8).
+        var ticks = texts.SkipWhile(t => t != "accuracy").Skip(1).TakeWhile(t => t != "job-a").ToArray();
+        Assert.Equal(("0", "1"), (ticks[0], ticks[^1]));
+    }
+
+    [Fact]
     public void ASeriesWithoutAFiniteLoss_IsRefused_AndNothingIsWritten()
     {
         var file = new PlotFile(Path.Combine(Cli.TempFolder(), "loss.svg"), PlotFormat.Svg);
