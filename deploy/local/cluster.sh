@@ -311,7 +311,8 @@ cmd_status() {
     local state=dead
     alive "$pid" && state=alive
     local role=""
-    [[ "$i" == 0 ]] && role=" (primary)"
+    # Only localhost clustering has a primary; on Redis no silo is special.
+    [[ "$i" == 0 ]] && ! TRAINER_SILO_ARGS="${SILO_ARGS:-${TRAINER_SILO_ARGS:-}}" redis_clustering && role=" (primary)"
     echo "silo $i$role: pid $pid, silo port $((${BASE_SILO_PORT:-$base_silo} + i)), gateway $(endpoint "$(address_of "$i")" $((${BASE_GATEWAY_PORT:-$base_gateway} + i))), $state"
   done
   [[ $any == 1 ]] || echo "no silos in $dir"

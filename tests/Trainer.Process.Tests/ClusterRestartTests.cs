@@ -27,6 +27,11 @@ public sealed class ClusterRestartTests
         await using var redis = await RedisServer.StartAsync();
         await using var cluster = await LocalCluster.CreateOnRedisAsync(redis, silos: 3, "--blas-threads 1");
         await cluster.StartAsync();
+        // On Redis no silo is special: cluster.sh names no primary.
+        var status = await cluster.ScriptAsync("status");
+        Assert.Contains($"silo 0: pid {cluster.Pid(0)}, ", status.Out);
+        Assert.DoesNotContain("primary", status.Out);
+
 
         // 30 s by the calibration's rate: the calibrations may share the cores with other test projects and the job not,
         // and it must still be running after the client calls (submit, status polls, list) that come before the kill.
