@@ -205,10 +205,11 @@ public sealed class TrainingJobGrain(
             _store.Record.LossChunkSteps = options.Value.LossChunkSteps;
             _store.Record.DataChecksum = checksum;
             await WriteRecord();
+            await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
         }
         catch (Exception e)
         {
-            logger.LogError(e, "Job {Job}: its record could not be written; the job fails", JobId);
+            logger.LogError(e, "Job {Job}: its record could not be written or registered; the job fails", JobId);
             await FinishAsync(JobState.Failed, $"could not start: {Failures.Describe(e)}", elapsed: 0);
             throw;
         }
@@ -229,7 +230,6 @@ public sealed class TrainingJobGrain(
             await FinishAsync(JobState.Failed, $"could not start: {Failures.Describe(e)} (the silo log has the stack trace)", elapsed: 0);
             throw;
         }
-        await GrainFactory.GetGrain<IJobRegistryGrain>(0).RegisterAsync(JobId);
         logger.LogInformation("Job {Job} started: {Model}, {Workers} workers, {Steps} steps, lr {Lr}, engine {Engine}, GEMM {Gemm}{Resumed}",
             JobId, spec.Model, spec.Workers, spec.Steps, spec.LearningRate, spec.Engine, spec.Gemm,
             resumed is null ? "" : $", resumed from job {submission.ResumeFrom} at step {resumedAt}");
