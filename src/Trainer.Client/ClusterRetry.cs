@@ -65,7 +65,7 @@ internal sealed class ClusterRetry(TextWriter error)
     // The failure's type, and its message's first line where the cluster wrapped it in a plain OrleansException
     // (a storage provider's failure: "Error from storage provider RedisGrainStorage.job during ReadStateAsync ...").
     private static string Describe(Exception e) =>
-        e.GetType() == typeof(Orleans.Runtime.OrleansException) && e.Message.Split('\n', 2)[0].Trim() is { Length: > 0 } first ? $"{e.GetType().Name}: {first}" : e.GetType().Name;
+        e.GetType() == typeof(Orleans.Runtime.OrleansException) && Trainer.Grains.Failures.FirstLine(e.Message) is { Length: > 0 } first ? $"{e.GetType().Name}: {first}" : e.GetType().Name;
 
     // NOTE: an OperationCanceledException we did not ask for is Orleans' own: a gateway whose grain
     // directory lookup was cut short by a membership change (a silo just declared dead) answers the

@@ -57,18 +57,24 @@ internal static partial class NpyFiles
     private static void RefuseStrayParameters(string field, string folder, ModelSpec model, ParameterLayout layout)
     {
         if (!Directory.Exists(folder)) return; // Read names the first missing file.
-        var names = layout.Views.Select(v => v.Name).ToHashSet();
-        foreach (var path in Directory.EnumerateFiles(folder, "*.npy").Order(StringComparer.Ordinal))
-        {
-            var name = Path.GetFileNameWithoutExtension(path);
-            if (!ParameterFileName().IsMatch(name) || names.Contains(name)) continue;
-            throw new SpecException(field, path, name.StartsWith('b') && !model.Bias
+        if (StrayParameterFiles(folder, layout).FirstOrDefault() is { } path)
+            throw new SpecException(field, path, Path.GetFileName(path).StartsWith('b') && !model.Bias
                 ? $"the model {model.Architecture} has no biases; pass --bias if the weights were trained with it"
                 : $"the model {model.Architecture} has {model.LayerCount} layers, whose files are {string.Join(", ", layout.Views.Select(v => v.Name + ".npy"))}; pass the --model the weights were trained with");
-        }
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex("^[wb][1-9][0-9]*$")]
+    /// <summary>The weight and bias files in <paramref name="folder"/> (w1.npy, b3.npy, ...) that <paramref name="layout"/> has no place for, by path, in name order.</summary>
+    private static IEnumerable<string> StrayParameterFiles(string folder, ParameterLayout layout)
+    {
+        var names = layout.Views.Select(v => v.Name + ".npy").ToHashSet();
+        return Directory.EnumerateFiles(folder, "*.npy").Where(path => IsParameterFile(Path.GetFileName(path)) && !names.Contains(Path.GetFileName(path)))
+            .Order(StringComparer.Ordinal);
+    }
+
+    /// <summary>Whether <paramref name="fileName"/> is a weight or bias file's name: w1.npy, b2.npy, ...</summary>
+    private static bool IsParameterFile(string fileName) => ParameterFileName().IsMatch(fileName);
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[wb][1-9][0-9]*\.npy$")]
     private static partial System.Text.RegularExpressions.Regex ParameterFileName();
 
     /// <summary>numpy's shape of a parameter file: (rows, cols) for a weight, (rows,) for a bias.</summary>
@@ -94,7 +100,7 @@ internal static partial class NpyFiles
         foreach (var path in Directory.EnumerateDirectories(folder).Order(StringComparer.Ordinal))
         {
             var name = Path.GetFileName(path);
-            if (name == WeightsManifest.FileName || name.EndsWith(".npy", StringComparison.Ordinal) && ParameterFileName().IsMatch(name[..^4]))
+            if (name == WeightsManifest.FileName || IsParameterFile(name))
                 throw new SpecException("save", $"npy:{folder}", $"{path} is a folder, where the weights' files go; remove it or save elsewhere");
         }
     }
@@ -109,7 +115,8 @@ internal static partial class NpyFiles
     public static string[] SaveParameters(string folder, ModelSpec model, ReadOnlySpan<double> parameters)
     {
         Directory.CreateDirectory(folder);
-        var views = ParameterLayout.For(model).Views;
+        var layout = ParameterLayout.For(model);
+        var views = layout.Views;
         foreach (var view in views)
         {
             using var stream = File.Create(Path.Combine(folder, view.Name + ".npy.tmp"));
@@ -117,11 +124,9 @@ internal static partial class NpyFiles
         }
         foreach (var view in views)
             File.Move(Path.Combine(folder, view.Name + ".npy.tmp"), Path.Combine(folder, view.Name + ".npy"), overwrite: true);
-        var names = views.Select(v => v.Name).ToHashSet();
-        var stray = Directory.EnumerateFiles(folder, "*.npy").Select(Path.GetFileName).OfType<string>()
-            .Where(file => ParameterFileName().IsMatch(file[..^4]) && !names.Contains(file[..^4])).Order(StringComparer.Ordinal).ToArray();
-        foreach (var file in stray) File.Delete(Path.Combine(folder, file));
-        return stray;
+        var stray = StrayParameterFiles(folder, layout).ToArray();
+        foreach (var path in stray) File.Delete(path);
+        return [.. stray.Select(path => Path.GetFileName(path))];
     }
 
     private static NpyArray Read(string field, string folder, string file)

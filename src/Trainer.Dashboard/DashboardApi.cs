@@ -49,7 +49,7 @@ public sealed class DashboardApi(IGrainFactory grains, ILocalSiloDetails silo, I
         }
         catch (Exception e) when (e is OrleansException or TimeoutException)
         {
-            return JobStatusView.Unavailable(id, FirstLine(e.Message));
+            return JobStatusView.Unavailable(id, Failures.FirstLine(e.Message));
         }
     }
 
@@ -110,8 +110,7 @@ public sealed class DashboardApi(IGrainFactory grains, ILocalSiloDetails silo, I
 
     private static IResult Ok<T>(T value) => Results.Json(value, DashboardJson.Options);
 
-    // Orleans puts a wrapped exception's whole text, stack and all, into its message; the page shows one line.
-    private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
+    
 
     private static IResult Error(int status, ApiError error) => Results.Json(error, DashboardJson.Options, statusCode: status);
 
@@ -124,7 +123,7 @@ public sealed class DashboardApi(IGrainFactory grains, ILocalSiloDetails silo, I
         }
         catch (Exception e) when (e is OrleansException or TimeoutException)
         {
-            return Error(StatusCodes.Status503ServiceUnavailable, new ApiError($"the cluster did not answer: {FirstLine(e.Message)}"));
+            return Error(StatusCodes.Status503ServiceUnavailable, new ApiError($"the cluster did not answer: {Failures.FirstLine(e.Message)}"));
         }
     }
 }

@@ -46,15 +46,15 @@ public static class Failures
     /// <summary>The exception that decided <see cref="Classify"/>: the worst inside an AggregateException, or what a wrapper carried.</summary>
     public static Exception Cause(Exception e) => Decide(e).Cause;
 
-    /// <summary>
-    /// "TypeName: message" of the <see cref="Cause"/>, as a job's status shows it: the message's first line,
-    /// since Orleans puts a wrapped exception's whole text, stack and all, into its own (the log has it).
-    /// </summary>
+    /// <summary>"TypeName: message" of the <see cref="Cause"/>, as a job's status shows it: the message's <see cref="FirstLine"/> (the log has the rest).</summary>
     public static string Describe(Exception e)
     {
         var cause = Cause(e);
-        return $"{cause.GetType().Name}: {cause.Message.Split('\n', 2)[0].Trim()}";
+        return $"{cause.GetType().Name}: {FirstLine(cause.Message)}";
     }
+
+    /// <summary>An exception message's first line: Orleans puts a wrapped exception's whole text, stack and all, into its own.</summary>
+    public static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 
     private static (FailureKind Kind, Exception Cause) Decide(Exception e) => e switch
     {

@@ -49,20 +49,16 @@ public sealed class SiloJobData : IDisposable
         try
         {
             var other = data.Test is { } testFolder ? DataFolders.Open(testFolder, model, data.Scale, files, "test") : null;
-            var job = new SiloJobData(opened, other, silo);
-            if (other is not null)
+            try
             {
-                try
-                {
-                    DataFolders.RequireSameRows(data.Test!, other.Train, data.Data, opened.Train, files.Where);
-                }
-                catch
-                {
-                    job.Dispose();
-                    throw;
-                }
+                if (other is not null) DataFolders.RequireSameRows(data.Test!, other.Train, data.Data, opened.Train, files.Where);
             }
-            return job;
+            catch
+            {
+                other!.Dispose();
+                throw;
+            }
+            return new SiloJobData(opened, other, silo);
         }
         catch
         {
